@@ -1,0 +1,41 @@
+# Thin wrapper around CMake. `make test` on a fresh machine installs, builds and runs every test.
+BUILD ?= build
+JOBS  ?= $(shell nproc)
+CUDA  ?= 1
+DATA  ?= ../shared/data
+CMAKE_FLAGS ?=
+ifeq ($(CUDA),0)
+  CMAKE_FLAGS += -DSSMTL_CUDA=OFF
+endif
+
+.PHONY: all setup configure test asan bench bench-compare demo clean
+all: configure
+	cmake --build $(BUILD) -j $(JOBS)
+
+setup:
+	@scripts/setup.sh
+
+configure: setup
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+
+test: all
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+asan: setup
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSSMTL_SANITIZE=ON -DSSMTL_CUDA=OFF >/dev/null
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ctest --output-on-failure -j $(JOBS)
+
+bench: all
+	$(BUILD)/ssmtl_bench
+
+# One training step and one inference step of the SSMTL narrow backbone: this engine vs PyTorch CPU.
+bench-compare: all
+	SSMTL_SETUP_REFERENCE=1 scripts/setup.sh
+	scripts/bench_compare.sh $(BUILD)
+
+demo: all
+	scripts/demo.sh $(BUILD) $(DATA)
+
+clean:
+	rm -rf $(BUILD) build-asan

@@ -1,0 +1,93 @@
+#include "autograd/engine.h"
+
+#include <stdexcept>
+#include <unordered_set>
+
+#include "tensor/device.h"
+
+namespace ssmtl::autograd {
+
+static thread_local bool g_grad_enabled = true;
+bool grad_enabled() { return g_grad_enabled; }
+NoGradGuard::NoGradGuard() : prev_(g_grad_enabled) { g_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { g_grad_enabled = prev_; }
+
+bool needs_grad(std::initializer_list<const Tensor*> inputs) {
+  if (!g_grad_enabled) return false;
+  for (const Tensor* t : inputs)
+    if (t && t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+bool needs_grad(const std::vector<Tensor>& inputs) {
+  if (!g_grad_enabled) return false;
+  for (const Tensor& t : inputs)
+    if (t.defined() && t.requires_grad()) return true;
+  return false;
+}
+
+void attach(Tensor& out, std::shared_ptr<Node> node) {
+  out.impl()->requires_grad = true;
+  out.impl()->grad_fn = std::move(node);
+}
+
+float* grad_buffer(const Tensor& t) {
+  if (!t.defined() || !t.requires_grad()) return nullptr;
+  TensorImpl* impl = t.impl();
+  if (!impl->grad) {
+    Tensor g = Tensor::zeros(t.shape(), t.device());
+    impl->grad = g.impl_ptr();
+  }
+  return impl->grad->storage->data() + impl->grad->offset;
+}
+
+void run_backward(const Tensor& root, const Tensor& grad_root) {
+  if (!root.requires_grad())
+    throw std::logic_error("backward(): the tensor does not require a gradient (no parameter behind it, "
+                           "or it was computed under NoGradGuard)");
+  // Iterative depth-first post-order over nodes gives a topological order (inputs before users).
+  std::vector<std::shared_ptr<TensorImpl>> order;
+  std::unordered_set<TensorImpl*> seen;
+  std::vector<std::pair<std::shared_ptr<TensorImpl>, size_t>> stack;
+  stack.push_back({root.impl_ptr(), 0});
+  seen.insert(root.impl());
+  while (!stack.empty()) {
+    auto& [impl, next] = stack.back();
+    Node* node = impl->grad_fn.get();
+    if (node && next < node->inputs.size()) {
+      const Tensor& in = node->inputs[next++];
+      if (in.defined() && in.requires_grad() && !seen.count(in.impl())) {
+        seen.insert(in.impl());
+        stack.push_back({in.impl_ptr(), 0});
+      }
+      continue;
+    }
+    order.push_back(impl);
+    stack.pop_back();
+  }
+  // Seed: add grad_root into the root's gradient.
+  {
+    float* g = grad_buffer(root);
+    Tensor gr = grad_root.device() == root.device() ? grad_root : grad_root.to(root.device());
+    Tensor acc(root.impl()->grad);
+    if (root.device() == Device::CPU) {
+      const float* s = gr.data();
+      for (int64_t i = 0; i < gr.numel(); ++i) g[i] += s[i];
+    } else {
+      // Rare path (root on the GPU): copy through the host.
+      std::vector<float> a = acc.to_vector(), b = gr.to_vector();
+      for (size_t i = 0; i < a.size(); ++i) a[i] += b[i];
+      device_copy(g, Device::CUDA, a.data(), Device::CPU, a.size());
+    }
+  }
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    TensorImpl* impl = it->get();
+    if (!impl->grad_fn) continue;   // leaf: keeps its accumulated gradient
+    std::shared_ptr<Node> node = std::move(impl->grad_fn);
+    if (impl->grad) node->backward(Tensor(impl->grad));
+    impl->grad.reset();             // non-leaf gradients are not kept
+    impl->requires_grad = false;    // graph released: a second backward through it is an error
+  }
+}
+
+}  // namespace ssmtl::autograd

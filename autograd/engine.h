@@ -1,0 +1,55 @@
+// Reverse-mode automatic differentiation.
+//
+// Every differentiable op, when gradients are being recorded, attaches to its output one Node: a small
+// named class that keeps what its backward needs (inputs, saved activations, sizes). Backward walks the
+// graph in reverse topological order (iteratively: no recursion depth limit) and each Node ADDS its
+// contribution into its inputs' gradient buffers (grad_buffer below), so gradients of tensors used twice
+// accumulate, as do gradients of leaves across several backward calls until zero_grad().
+//
+// After run_backward the graph below the root is released (saved tensors freed, non-leaf gradients
+// dropped), as PyTorch does without retain_graph.
+#pragma once
+#include <initializer_list>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace ssmtl {
+
+struct Node {
+  virtual ~Node() = default;
+  virtual const char* name() const = 0;
+  // grad_out: gradient of the loss w.r.t. this node's output (same shape and device).
+  // Must add (never assign) into grad_buffer(input) of each input that requires a gradient.
+  virtual void backward(const Tensor& grad_out) = 0;
+  std::vector<Tensor> inputs;   // the graph edges; backward order follows them
+};
+
+namespace autograd {
+
+// Gradient recording is on by default; NoGradGuard turns it off in its scope (inference).
+bool grad_enabled();
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+ private:
+  bool prev_;
+};
+
+// True when recording is on and at least one input requires a gradient.
+bool needs_grad(std::initializer_list<const Tensor*> inputs);
+bool needs_grad(const std::vector<Tensor>& inputs);
+
+// Records `node` as the producer of `out`: out requires grad, node->inputs must already be set.
+void attach(Tensor& out, std::shared_ptr<Node> node);
+
+// Gradient buffer of t (allocated and zeroed on first use), or nullptr when t needs no gradient.
+float* grad_buffer(const Tensor& t);
+
+void run_backward(const Tensor& root, const Tensor& grad_root);
+
+}  // namespace autograd
+}  // namespace ssmtl

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build, the tests and the demo need, when any is missing.
+# Idempotent and quiet when everything is there; called by the Makefile and by .ci/run.
+set -euo pipefail
+need=()
+have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+for p in cmake g++ make libopenblas-dev doctest-dev libbenchmark-dev libstb-dev ffmpeg; do
+  have_pkg "$p" || need+=("$p")
+done
+# Reference tools (PyTorch, scikit-learn, OpenCV) are needed only to regenerate golden files
+# and to run the comparison benchmarks: `SSMTL_SETUP_REFERENCE=1 scripts/setup.sh`.
+if [ "${SSMTL_SETUP_REFERENCE:-0}" = 1 ]; then
+  for p in python3-torch python3-sklearn python3-scipy python3-opencv python3-numpy; do
+    have_pkg "$p" || need+=("$p")
+  done
+fi
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing ${need[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

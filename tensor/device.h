@@ -1,0 +1,28 @@
+// Memory on a device: allocation, fill and copies between devices. The CPU parts are plain C++;
+// the CUDA parts live in kernels/cuda/runtime.cu and exist only in a build with CUDA. In a build
+// without CUDA every CUDA request throws std::runtime_error("... built without CUDA").
+#pragma once
+#include <cstddef>
+#include "tensor/tensor.h"
+
+namespace ssmtl {
+
+bool cuda_built();                 // compiled with the CUDA backend
+bool cuda_available();             // compiled with it and a GPU is present
+void require_cuda(const char* what);   // throws std::runtime_error naming `what` when CUDA is unavailable
+
+float* device_alloc(size_t n, Device d);
+void device_free(float* p, size_t n, Device d);
+void device_fill(float* p, float v, size_t n, Device d);
+void device_copy(float* dst, Device dst_dev, const float* src, Device src_dev, size_t n);
+
+// Twins implemented in kernels/cuda/runtime.cu (declared here so tensor/ needs no CUDA headers).
+namespace cuda {
+bool available();
+float* alloc(size_t n);            // from the caching allocator
+void free(float* p, size_t n);
+void fill(float* p, float v, size_t n);
+void copy(float* dst, bool dst_on_gpu, const float* src, bool src_on_gpu, size_t n);
+}  // namespace cuda
+
+}  // namespace ssmtl

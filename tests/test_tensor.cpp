@@ -1,0 +1,51 @@
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <stdexcept>
+
+#include "tensor/device.h"
+#include "tensor/rng.h"
+
+using namespace ssmtl;
+
+TEST_CASE("tensor: views share storage, clone does not") {
+  Tensor t = Tensor::from_vector({2, 3}, {0, 1, 2, 3, 4, 5});
+  Tensor v = t.view({3, -1});
+  CHECK(v.shape() == Shape{3, 2});
+  v.data()[0] = 42.f;
+  CHECK(t.data()[0] == 42.f);
+  Tensor row = t.narrow0(1, 1);
+  CHECK(row.to_vector() == std::vector<float>{3, 4, 5});
+  Tensor c = t.clone();
+  c.data()[1] = -1.f;
+  CHECK(t.data()[1] == 1.f);
+  CHECK_THROWS_AS(t.view({4, 2}), std::invalid_argument);
+  CHECK_THROWS_AS(Tensor::zeros({1, 1, 1, 1, 1, 1, 1}), std::invalid_argument);
+  CHECK_THROWS_AS(t.size(2), std::out_of_range);
+}
+
+TEST_CASE("rng: one seed reproduces every draw bit for bit; another seed differs") {
+  Rng a(123), b(123), c(124);
+  std::vector<float> va = randn({1000}, a).to_vector(), vb = randn({1000}, b).to_vector();
+  std::vector<float> vc = randn({1000}, c).to_vector();
+  CHECK(va == vb);
+  CHECK(va != vc);
+  // Sample moments of N(0,1) over 1000 draws.
+  double m = 0, s = 0;
+  for (float x : va) m += x;
+  m /= va.size();
+  for (float x : va) s += (x - m) * (x - m);
+  s = std::sqrt(s / va.size());
+  CHECK(std::fabs(m) < 0.1);
+  CHECK(std::fabs(s - 1.0) < 0.1);
+  Rng r(7);
+  for (int i = 0; i < 1000; ++i) {
+    int64_t k = r.randint(3, 5);
+    CHECK((k == 3 || k == 4));
+  }
+}
+
+TEST_CASE("device: a CUDA tensor in a build or machine without CUDA is a clear error") {
+  if (cuda_available()) return;
+  CHECK_THROWS_AS(Tensor::zeros({2}, Device::CUDA), std::runtime_error);
+}
