@@ -1,0 +1,28 @@
+// Files we write (checkpoints, caches, results) are written atomically: to "<path>.tmp.<pid>" first,
+// flushed, then renamed over <path>, so a crash or Ctrl-C never leaves a half-written file.
+// Binary files we own start with an 8-byte magic and a u32 format version (see BinaryWriter).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace ssmtl::util {
+
+// Calls write(stream) on a temporary file and renames it to `path`; creates parent folders.
+// Throws std::runtime_error naming the path on any I/O failure (the temporary file is removed).
+void write_atomic(const std::string& path, const std::function<void(std::ostream&)>& write, bool binary = false);
+void write_text_atomic(const std::string& path, const std::string& text);
+
+// Reads a whole file; throws std::runtime_error naming it when it cannot be read.
+std::string read_file(const std::string& path);
+
+// Header of our versioned binary formats: 8-byte magic (e.g. "SSMTLCKP") + u32 version.
+void write_header(std::ostream& out, const char magic[8], uint32_t version);
+// Throws std::runtime_error naming `path` when the magic differs or the version is not `version`.
+void read_header(std::istream& in, const char magic[8], uint32_t version, const std::string& path);
+
+void make_dirs(const std::string& dir);   // mkdir -p; throws on failure
+
+}  // namespace ssmtl::util
