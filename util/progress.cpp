@@ -37,7 +37,7 @@ void Progress::draw(bool final) {
   double rate = t > 0 ? done_ / t : 0.0;
   double eta = rate > 0 ? (total_ - done_) / rate : -1;
   int pct = total_ > 0 ? static_cast<int>(100.0 * done_ / total_) : 100;
-  std::fprintf(stderr, "%s%s %lld/%lld (%d%%) %.1f %s/s %s %s%s%s", tty_ ? "\r\033[K" : "", label_.c_str(),
+  std::fprintf(stderr, "%s%s %lld/%lld (%d%%) %.1f %s/s %s %s%s%s%s", tty_ ? "\r\033[K" : "", label_.c_str(),
                static_cast<long long>(done_), static_cast<long long>(total_), pct, rate, unit_.c_str(),
                final ? "took" : "ETA", hms(final ? t : eta).c_str(), suffix_.empty() ? "" : "  ",
                suffix_.c_str(), (tty_ && !final) ? "" : "\n");
