@@ -1,0 +1,26 @@
+// Checkpoints: a versioned binary file ("SSMTLCKP", version 1) holding the resolved configuration
+// text, every named parameter and buffer of a model, and an opaque trainer-state blob (optimiser
+// moments, epoch, step, RNG state) so that resumed training continues exactly. Written atomically.
+#pragma once
+#include <string>
+
+#include "model/module.h"
+
+namespace ssmtl {
+
+struct CheckpointMeta {
+  std::string config_text;   // resolved configuration (util::Config::resolved_text)
+  std::string trainer_state; // opaque bytes owned by the trainer (may be empty)
+};
+
+// Throws std::runtime_error naming the path on I/O failure.
+void save_checkpoint(const std::string& path, Module& model, const CheckpointMeta& meta);
+
+// Reads only the metadata (to rebuild the model from its configuration before loading weights).
+CheckpointMeta read_checkpoint_meta(const std::string& path);
+
+// Loads weights into `model`. Throws std::runtime_error naming the path and the tensor when a name is
+// missing, unexpected, or has another shape; returns the metadata.
+CheckpointMeta load_checkpoint(const std::string& path, Module& model);
+
+}  // namespace ssmtl

@@ -1,0 +1,92 @@
+#include "model/cvt.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "autograd/activation.h"
+#include "autograd/attention.h"
+#include "autograd/elementwise.h"
+#include "autograd/shape.h"
+
+namespace ssmtl {
+
+Tensor tokens_to_volume(const Tensor& tokens, int T, int H, int W) {
+  int64_t N = tokens.size(0), D = tokens.size(2);
+  return permute(reshape(tokens, {N, T, H, W, D}), {0, 4, 1, 2, 3});
+}
+
+Tensor volume_to_tokens(const Tensor& x5) {
+  int64_t N = x5.size(0), D = x5.size(1);
+  return reshape(permute(x5, {0, 2, 3, 4, 1}), {N, -1, D});
+}
+
+ConvProjection::ConvProjection(int dim, bool temporal_kernel, int spatial_stride, Rng& rng) {
+  Conv3dOptions o;
+  int kt = temporal_kernel ? 3 : 1;
+  o.padding[0] = kt / 2;
+  o.padding[1] = o.padding[2] = 1;
+  o.stride[1] = o.stride[2] = spatial_stride;
+  o.groups = dim;
+  depthwise = Conv3dLayer(dim, dim, {kt, 3, 3}, o, false, rng);
+  bn = BatchNormLayer(dim);
+  proj = LinearLayer(dim, dim, true, rng);
+}
+
+Tensor ConvProjection::forward(const Tensor& x5, bool training, int64_t* out_tokens) {
+  Tensor y = bn.forward(depthwise.forward(x5), training);
+  Tensor t = volume_to_tokens(y);
+  if (out_tokens) *out_tokens = t.size(1);
+  return proj.forward(t);
+}
+
+void ConvProjection::visit(const std::string& p, std::vector<NamedTensor>& out) {
+  depthwise.visit(p + "depthwise.", out);
+  bn.visit(p + "bn.", out);
+  proj.visit(p + "proj.", out);
+}
+
+CvtBlock::CvtBlock(int d, int h, int mlp_ratio, bool temporal_kernel, Rng& rng) : dim(d), heads(h) {
+  if (d % h != 0)
+    throw std::invalid_argument("CvtBlock: token dimension " + std::to_string(d) + " is not a multiple of " +
+                                std::to_string(h) + " heads");
+  ln1 = LayerNormLayer(d);
+  ln2 = LayerNormLayer(d);
+  q = ConvProjection(d, temporal_kernel, 1, rng);
+  k = ConvProjection(d, temporal_kernel, 2, rng);
+  v = ConvProjection(d, temporal_kernel, 2, rng);
+  out_proj = LinearLayer(d, d, true, rng);
+  fc1 = LinearLayer(d, d * mlp_ratio, true, rng);
+  fc2 = LinearLayer(d * mlp_ratio, d, true, rng);
+}
+
+// (N, L, D) -> (N, heads, L, D/heads)
+static Tensor split_heads(const Tensor& t, int heads) {
+  int64_t N = t.size(0), L = t.size(1), D = t.size(2);
+  return permute(reshape(t, {N, L, heads, D / heads}), {0, 2, 1, 3});
+}
+
+Tensor CvtBlock::forward(const Tensor& x, int T, int H, int W, bool training) {
+  int64_t N = x.size(0), L = x.size(1);
+  Tensor vol = tokens_to_volume(ln1.forward(x), T, H, W);
+  Tensor qh = split_heads(q.forward(vol, training), heads);
+  Tensor kh = split_heads(k.forward(vol, training), heads);
+  Tensor vh = split_heads(v.forward(vol, training), heads);
+  Tensor att = scaled_dot_product_attention(qh, kh, vh);                 // (N, heads, L, dh)
+  Tensor merged = reshape(permute(att, {0, 2, 1, 3}), {N, L, dim});
+  Tensor h1 = add(x, out_proj.forward(merged));
+  Tensor m = fc2.forward(gelu(fc1.forward(ln2.forward(h1))));
+  return add(h1, m);
+}
+
+void CvtBlock::visit(const std::string& p, std::vector<NamedTensor>& out) {
+  ln1.visit(p + "ln1.", out);
+  ln2.visit(p + "ln2.", out);
+  q.visit(p + "q.", out);
+  k.visit(p + "k.", out);
+  v.visit(p + "v.", out);
+  out_proj.visit(p + "out_proj.", out);
+  fc1.visit(p + "fc1.", out);
+  fc2.visit(p + "fc2.", out);
+}
+
+}  // namespace ssmtl

@@ -1,0 +1,34 @@
+// Task heads on the backbone's 2D features (N, C, 8, 8), following SSMTL (Georgescu et al. 2021):
+//   ClassHead: conv 3x3 + ReLU -> max-pool 2x2 -> linear to the classes (logits). Used by T1 arrow of
+//     time (2), T2 motion irregularity (2), T4 distillation (detector classes + 1 motion class) and
+//     T8 jigsaw (100 permutations).
+//   Decoder: 3 rounds of nearest 2x up-sampling + conv 3x3 + BatchNorm + ReLU (8 -> 16 -> 32 -> 64),
+//     then conv 3x3 to 3 channels and a sigmoid (targets are RGB in [0,1]). Used by T3 middle box,
+//     T5 pseudo-anomaly reconstruction and T6 inpainting.
+#pragma once
+#include "model/layers.h"
+
+namespace ssmtl {
+
+class ClassHead : public Module {
+ public:
+  ClassHead() = default;
+  ClassHead(int in_channels, int hidden, int feature_size, int classes, Rng& rng);
+  Tensor forward(const Tensor& f, bool training);   // (N, C, S, S) -> (N, classes) logits
+  void visit(const std::string& prefix, std::vector<NamedTensor>& out) override;
+  Conv2dLayer conv;
+  LinearLayer fc;
+};
+
+class Decoder : public Module {
+ public:
+  Decoder() = default;
+  Decoder(int in_channels, int hidden, Rng& rng);
+  Tensor forward(const Tensor& f, bool training);   // (N, C, 8, 8) -> (N, 3, 64, 64) in [0,1]
+  void visit(const std::string& prefix, std::vector<NamedTensor>& out) override;
+  std::vector<Conv2dLayer> convs;
+  std::vector<BatchNormLayer> bns;
+  Conv2dLayer out;
+};
+
+}  // namespace ssmtl

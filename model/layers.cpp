@@ -1,0 +1,75 @@
+#include "model/layers.h"
+
+#include "autograd/linear.h"
+#include "autograd/norm.h"
+
+namespace ssmtl {
+
+static void add(std::vector<NamedTensor>& out, const std::string& prefix, const char* name, Tensor& t,
+                bool buffer = false) {
+  if (t.defined()) out.push_back({prefix + name, &t, buffer});
+}
+
+Conv3dLayer::Conv3dLayer(int cin, int cout, std::array<int, 3> k, Conv3dOptions o, bool with_bias, Rng& rng)
+    : opt(o) {
+  int64_t fan_in = static_cast<int64_t>(cin / o.groups) * k[0] * k[1] * k[2];
+  weight = init_uniform_fan_in({cout, cin / o.groups, k[0], k[1], k[2]}, fan_in, rng);
+  if (with_bias) bias = init_uniform_fan_in({cout}, fan_in, rng);
+}
+Tensor Conv3dLayer::forward(const Tensor& x) const { return conv3d(x, weight, bias, opt); }
+void Conv3dLayer::visit(const std::string& p, std::vector<NamedTensor>& out) {
+  add(out, p, "weight", weight);
+  add(out, p, "bias", bias);
+}
+
+Conv2dLayer::Conv2dLayer(int cin, int cout, int k, int stride, int pad, int groups, bool with_bias, Rng& rng) {
+  opt.stride[0] = opt.stride[1] = stride;
+  opt.padding[0] = opt.padding[1] = pad < 0 ? k / 2 : pad;
+  opt.groups = groups;
+  int64_t fan_in = static_cast<int64_t>(cin / groups) * k * k;
+  weight = init_uniform_fan_in({cout, cin / groups, k, k}, fan_in, rng);
+  if (with_bias) bias = init_uniform_fan_in({cout}, fan_in, rng);
+}
+Tensor Conv2dLayer::forward(const Tensor& x) const { return conv2d(x, weight, bias, opt); }
+void Conv2dLayer::visit(const std::string& p, std::vector<NamedTensor>& out) {
+  add(out, p, "weight", weight);
+  add(out, p, "bias", bias);
+}
+
+BatchNormLayer::BatchNormLayer(int c) {
+  gamma = Tensor::ones({c}).set_requires_grad(true);
+  beta = Tensor::zeros({c}).set_requires_grad(true);
+  running_mean = Tensor::zeros({c});
+  running_var = Tensor::ones({c});
+}
+Tensor BatchNormLayer::forward(const Tensor& x, bool training) {
+  return batch_norm(x, gamma, beta, running_mean, running_var, training);
+}
+void BatchNormLayer::visit(const std::string& p, std::vector<NamedTensor>& out) {
+  add(out, p, "weight", gamma);
+  add(out, p, "bias", beta);
+  add(out, p, "running_mean", running_mean, true);
+  add(out, p, "running_var", running_var, true);
+}
+
+LinearLayer::LinearLayer(int in, int outf, bool with_bias, Rng& rng) {
+  weight = init_uniform_fan_in({outf, in}, in, rng);
+  if (with_bias) bias = init_uniform_fan_in({outf}, in, rng);
+}
+Tensor LinearLayer::forward(const Tensor& x) const { return linear(x, weight, bias); }
+void LinearLayer::visit(const std::string& p, std::vector<NamedTensor>& out) {
+  add(out, p, "weight", weight);
+  add(out, p, "bias", bias);
+}
+
+LayerNormLayer::LayerNormLayer(int dim) {
+  gamma = Tensor::ones({dim}).set_requires_grad(true);
+  beta = Tensor::zeros({dim}).set_requires_grad(true);
+}
+Tensor LayerNormLayer::forward(const Tensor& x) const { return layer_norm(x, gamma, beta); }
+void LayerNormLayer::visit(const std::string& p, std::vector<NamedTensor>& out) {
+  add(out, p, "weight", gamma);
+  add(out, p, "bias", beta);
+}
+
+}  // namespace ssmtl

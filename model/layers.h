@@ -1,0 +1,62 @@
+// The layers SSMTL++ is built from, as small modules over the engine's differentiable ops:
+// 3D/2D convolution, batch norm (2D and 3D), linear, layer norm. Shapes follow PyTorch (NCDHW).
+#pragma once
+#include "autograd/conv.h"
+#include "model/module.h"
+
+namespace ssmtl {
+
+// Conv3d: x (N, Cin, D, H, W) -> (N, Cout, D', H', W'); weight (Cout, Cin/groups, kD, kH, kW), bias (Cout).
+class Conv3dLayer : public Module {
+ public:
+  Conv3dLayer() = default;
+  Conv3dLayer(int cin, int cout, std::array<int, 3> kernel, Conv3dOptions opt, bool bias, Rng& rng);
+  Tensor forward(const Tensor& x) const;
+  void visit(const std::string& prefix, std::vector<NamedTensor>& out) override;
+  Tensor weight, bias;
+  Conv3dOptions opt;
+};
+
+// Conv2d: x (N, Cin, H, W); 'same' padding for odd kernels when pad = -1.
+class Conv2dLayer : public Module {
+ public:
+  Conv2dLayer() = default;
+  Conv2dLayer(int cin, int cout, int kernel, int stride, int pad, int groups, bool bias, Rng& rng);
+  Tensor forward(const Tensor& x) const;
+  void visit(const std::string& prefix, std::vector<NamedTensor>& out) override;
+  Tensor weight, bias;
+  Conv2dOptions opt;
+};
+
+// BatchNorm over channel dim 1 of (N, C, ...): batch statistics in training, running ones in eval
+// (Ioffe & Szegedy 2015; PyTorch momentum 0.1, eps 1e-5).
+class BatchNormLayer : public Module {
+ public:
+  BatchNormLayer() = default;
+  explicit BatchNormLayer(int channels);
+  Tensor forward(const Tensor& x, bool training);
+  void visit(const std::string& prefix, std::vector<NamedTensor>& out) override;
+  Tensor gamma, beta, running_mean, running_var;
+};
+
+// Linear: x (..., in) -> (..., out).
+class LinearLayer : public Module {
+ public:
+  LinearLayer() = default;
+  LinearLayer(int in, int out, bool bias, Rng& rng);
+  Tensor forward(const Tensor& x) const;
+  void visit(const std::string& prefix, std::vector<NamedTensor>& out) override;
+  Tensor weight, bias;
+};
+
+// LayerNorm over the last dimension (Ba et al. 2016), gamma 1 / beta 0 at init.
+class LayerNormLayer : public Module {
+ public:
+  LayerNormLayer() = default;
+  explicit LayerNormLayer(int dim);
+  Tensor forward(const Tensor& x) const;
+  void visit(const std::string& prefix, std::vector<NamedTensor>& out) override;
+  Tensor gamma, beta;
+};
+
+}  // namespace ssmtl

@@ -1,0 +1,33 @@
+#include "model/module.h"
+
+#include <cmath>
+
+namespace ssmtl {
+
+std::vector<NamedTensor> Module::named_tensors(const std::string& prefix) {
+  std::vector<NamedTensor> out;
+  visit(prefix, out);
+  return out;
+}
+
+std::vector<Tensor> Module::parameters() {
+  std::vector<Tensor> ps;
+  for (auto& nt : named_tensors())
+    if (!nt.is_buffer) ps.push_back(*nt.tensor);
+  return ps;
+}
+
+int64_t Module::parameter_count() {
+  int64_t n = 0;
+  for (auto& p : parameters()) n += p.numel();
+  return n;
+}
+
+Tensor init_uniform_fan_in(const Shape& shape, int64_t fan_in, Rng& rng) {
+  float bound = 1.f / std::sqrt(static_cast<float>(std::max<int64_t>(fan_in, 1)));
+  Tensor t = rand_uniform(shape, rng, -bound, bound);
+  t.set_requires_grad(true);
+  return t;
+}
+
+}  // namespace ssmtl
