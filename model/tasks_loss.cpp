@@ -1,0 +1,133 @@
+#include "model/tasks_loss.h"
+
+#include <stdexcept>
+
+#include "autograd/activation.h"
+#include "autograd/elementwise.h"
+#include "autograd/loss.h"
+#include "autograd/shape.h"
+#include "data/tasks.h"
+
+namespace ssmtl {
+
+namespace {
+
+// One backbone pass for several inputs of the same temporal length; returns one feature map per input.
+std::vector<Tensor> shared_features(SSMTLModel& m, const std::vector<Tensor>& xs, bool training) {
+  if (xs.empty()) return {};
+  Tensor f = m.features(xs.size() == 1 ? xs[0] : concat(xs, 0), training);
+  if (xs.size() == 1) return {f};
+  std::vector<Tensor> out;
+  int64_t start = 0;
+  for (const Tensor& x : xs) {
+    out.push_back(slice(f, 0, start, start + x.size(0)));
+    start += x.size(0);
+  }
+  return out;
+}
+
+// (N,3,S,S) view of a (N,3,1,S,S) single-frame input
+Tensor squeeze_time(const Tensor& x) { return reshape(x, {x.size(0), x.size(1), x.size(3), x.size(4)}); }
+
+}  // namespace
+
+TaskLosses compute_task_losses(SSMTLModel& m, const TaskBatch& b, bool training) {
+  const TaskSet& t = m.cfg.tasks;
+  TaskLosses out;
+  std::vector<Tensor> terms;
+  auto record = [&](const char* name, Tensor loss) {
+    out.values[name] = loss.item();
+    terms.push_back(loss);
+  };
+
+  // Sequences of 7 frames: T1, T2, T4 share one pass.
+  std::vector<Tensor> seven;
+  if (t.arrow) seven.push_back(b.arrow_x);
+  if (t.irregularity) seven.push_back(b.irreg_x);
+  if (t.distill) seven.push_back(b.distill_x);
+  for (auto& x : seven)
+    if (!x.defined()) throw std::invalid_argument("compute_task_losses: a 7-frame task input is missing");
+  std::vector<Tensor> f7 = shared_features(m, seven, training);
+  size_t i7 = 0;
+  if (t.arrow) record("arrow", cross_entropy(m.arrow.forward(f7[i7++], training), b.arrow_y));
+  if (t.irregularity) record("irregularity", cross_entropy(m.irregularity.forward(f7[i7++], training), b.irreg_y));
+  if (t.distill) {
+    Tensor p = softmax(m.distill.forward(f7[i7++], training));
+    record("distillation", l1_loss(p, b.distill_y));
+  }
+  if (t.middle) {
+    Tensor f = m.features(b.middle_x, training);
+    record("middle", l1_loss(m.middle.forward(f, training), b.middle_y));
+  }
+  // Single frames: T6 and T8 share one pass.
+  std::vector<Tensor> single;
+  if (t.inpaint) single.push_back(b.inpaint_x);
+  if (t.jigsaw) single.push_back(b.jigsaw_x);
+  std::vector<Tensor> f1 = shared_features(m, single, training);
+  size_t i1 = 0;
+  if (t.inpaint) record("inpainting", mse_loss(m.inpaint.forward(f1[i1++], training), b.inpaint_y));
+  if (t.jigsaw) record("jigsaw", cross_entropy(m.jigsaw.forward(f1[i1++], training), b.jigsaw_y));
+
+  out.normal = terms[0];
+  for (size_t k = 1; k < terms.size(); ++k) out.normal = add(out.normal, terms[k]);
+  return out;
+}
+
+Tensor compute_pseudo_loss(SSMTLModel& m, const Tensor& ood, bool training) {
+  if (!m.cfg.tasks.pseudo) throw std::logic_error("compute_pseudo_loss: the model has no T5 head");
+  return l1_loss(m.pseudo.forward(m.features(ood, training), training), squeeze_time(ood));
+}
+
+std::map<std::string, std::vector<float>> score_objects(SSMTLModel& m, const Tensor& seq, const Tensor& teacher,
+                                                        Rng& rng) {
+  autograd::NoGradGuard no_grad;
+  const TaskSet& t = m.cfg.tasks;
+  const int64_t N = seq.size(0);
+  std::map<std::string, std::vector<float>> s;
+  auto column = [](const Tensor& probs, int k) {   // probs (N, K) -> probs[:, k]
+    std::vector<float> v = probs.to_vector(), c(static_cast<size_t>(probs.size(0)));
+    for (size_t i = 0; i < c.size(); ++i) c[i] = v[i * probs.size(1) + k];
+    return c;
+  };
+  Tensor middle = squeeze_time(slice(seq, 2, 3, 4));   // (N,3,S,S)
+  if (t.arrow || t.irregularity || t.distill) {
+    Tensor f = m.features(seq, false);
+    if (t.arrow) s["arrow"] = column(softmax(m.arrow.forward(f, false)), 1);
+    if (t.irregularity) s["irregularity"] = column(softmax(m.irregularity.forward(f, false)), 1);
+    if (t.distill) {
+      if (!teacher.defined()) throw std::invalid_argument("score_objects: T4 needs the detector's class probabilities");
+      s["distillation"] = l1_per_sample(softmax(m.distill.forward(f, false)), teacher).to_vector();
+    }
+  }
+  if (t.middle) {
+    Tensor six = concat({slice(seq, 2, 0, 3), slice(seq, 2, 4, 7)}, 2);
+    s["middle"] = l1_per_sample(m.middle.forward(m.features(six, false), false), middle).to_vector();
+  }
+  if (t.inpaint) {
+    Tensor img = middle;
+    for (int pass = 0; pass < 3; ++pass) {   // paper section 3.3: each pass masks a new patch of the last output
+      Tensor masked = apply_inpainting_masks(img, rng);
+      img = m.inpaint.forward(m.features(reshape(masked, {N, 3, 1, masked.size(2), masked.size(3)}), false), false);
+    }
+    s["inpainting"] = mse_per_sample(img, middle).to_vector();
+  }
+  if (t.jigsaw) {
+    std::vector<int> perm;
+    Tensor shuffled = apply_jigsaw(middle, rng, perm);
+    Tensor p = softmax(m.jigsaw.forward(m.features(reshape(shuffled, {N, 3, 1, shuffled.size(2), shuffled.size(3)}), false), false));
+    std::vector<float> pv = p.to_vector(), sc(static_cast<size_t>(N));
+    for (int64_t i = 0; i < N; ++i) sc[i] = 1.f - pv[i * p.size(1) + perm[i]];
+    s["jigsaw"] = sc;
+  }
+  std::vector<float> obj(static_cast<size_t>(N), 0.f);
+  int tasks = 0;
+  for (auto& [name, v] : s) {
+    ++tasks;
+    for (int64_t i = 0; i < N; ++i) obj[i] += v[i];
+  }
+  for (auto& x : obj) x /= static_cast<float>(std::max(tasks, 1));
+  s["object"] = obj;
+  return s;
+}
+
+}  // namespace ssmtl

@@ -1,0 +1,48 @@
+// Multi-task loss and per-object anomaly scores of SSMTL / SSMTL++ (paper sections 3 and 3.3,
+// DESIGN.md section 4). Inputs are batches already cut out of the video (data/tasks.h makes them).
+#pragma once
+#include <map>
+#include <string>
+#include <vector>
+
+#include "model/ssmtl.h"
+
+namespace ssmtl {
+
+// One mini-batch for every enabled task; tensors of disabled tasks stay undefined.
+// S = crop side. All images RGB in [0,1].
+struct TaskBatch {
+  Tensor arrow_x;   std::vector<int> arrow_y;     // T1: (B,3,7,S,S); 0 = forward, 1 = reversed
+  Tensor irreg_x;   std::vector<int> irreg_y;     // T2: (B,3,7,S,S); 0 = consecutive, 1 = skipped frames
+  Tensor middle_x;  Tensor middle_y;              // T3: (B,3,6,S,S) without the middle frame; (B,3,S,S)
+  Tensor distill_x; Tensor distill_y;             // T4: (B,3,7,S,S); (B,K) teacher class probabilities
+  Tensor inpaint_x; Tensor inpaint_y;             // T6: (B,3,1,S,S) masked middle frame; (B,3,S,S)
+  Tensor jigsaw_x;  std::vector<int> jigsaw_y;    // T8: (B,3,1,S,S) shuffled middle frame; permutation index
+  Tensor pseudo_x;                                // T5: (B,3,1,S,S) out-of-distribution images
+};
+
+struct TaskLosses {
+  Tensor normal;                          // sum of the descent tasks' losses (equal weights), scalar
+  Tensor pseudo;                          // T5 reconstruction loss (undefined when T5 is off), scalar
+  std::map<std::string, float> values;    // per task, for logs: "arrow", "irregularity", ...
+};
+
+// Forward of every enabled task. Tasks with the same temporal length share one backbone pass
+// (their inputs are concatenated along N), which also gives BatchNorm a bigger batch.
+TaskLosses compute_task_losses(SSMTLModel& model, const TaskBatch& batch, bool training);
+
+// T5 pseudo-anomalies: L1 reconstruction of out-of-distribution images ood (B,3,1,S,S). Bounded in
+// [0,1] (sigmoid output, targets in [0,1]), so the gradient ascent of the backbone on it cannot diverge
+// through the loss value; the trainer also stops the ascent above a cap.
+Tensor compute_pseudo_loss(SSMTLModel& model, const Tensor& ood, bool training);
+
+// Per-object anomaly scores in eval mode (never updates BatchNorm statistics).
+// seq: (N,3,7,S,S) the objects' forward, consecutive sequences. teacher: (N,K) or undefined.
+// Returns per task (names as in TaskLosses::values) a vector of N scores, and "object" = their mean:
+//   T1 p(reversed); T2 p(irregular); T3 mean |prediction - middle crop|; T4 mean |softmax - teacher|;
+//   T6 3 chained inpainting passes, mean squared error to the original; T8 1 - p(true permutation).
+// `rng` draws the inpainting patches and the jigsaw permutations (seeded: scores are reproducible).
+std::map<std::string, std::vector<float>> score_objects(SSMTLModel& model, const Tensor& seq, const Tensor& teacher,
+                                                        Rng& rng);
+
+}  // namespace ssmtl
