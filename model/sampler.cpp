@@ -1,0 +1,150 @@
+#include "model/sampler.h"
+
+#include <stdexcept>
+
+#include "data/jigsaw.h"
+#include "data/ood.h"
+#include "data/resize.h"
+#include "data/sequences.h"
+#include "data/tasks.h"
+#include "eval/io.h"
+
+namespace ssmtl {
+
+ObjectPool ObjectPool::load(const std::string& root, const std::string& split, const std::string& detections,
+                            double min_score, bool load_frames) {
+  ObjectPool p;
+  std::vector<std::string> names = list_videos(root, split);
+  for (const std::string& name : names) {
+    VideoOptions vo;
+    vo.load_all = load_frames;
+    auto v = std::make_unique<Video>(video_dir(root, split, name), vo);
+    std::string det = detections + "/" + name + ".txt";
+    for (const eval::Region& r : eval::load_regions(det)) {
+      if (r.score < min_score) continue;
+      if (r.frame >= v->num_frames())
+        throw std::runtime_error(det + ": frame " + std::to_string(r.frame) + " but video " + name + " has " +
+                                 std::to_string(v->num_frames()) + " frames");
+      Box b;
+      b.x0 = static_cast<float>(r.box.x_min);
+      b.y0 = static_cast<float>(r.box.y_min);
+      b.x1 = static_cast<float>(r.box.x_max);
+      b.y1 = static_cast<float>(r.box.y_max);
+      b.score = static_cast<float>(r.score);
+      auto c = clip_box(b, v->width(), v->height());
+      if (!c) continue;
+      p.objects_.push_back({static_cast<int>(p.videos_.size()), static_cast<int>(r.frame), *c});
+    }
+    p.videos_.push_back(std::move(v));
+  }
+  return p;
+}
+
+Tensor crop_object(const Video& video, const std::vector<int>& indices, const Box& box, int S) {
+  std::vector<std::shared_ptr<const Image>> keep;
+  std::vector<const Image*> frames;
+  for (int i : indices) {
+    keep.push_back(video.frame(i));
+    frames.push_back(keep.back().get());
+  }
+  Tensor out = Tensor::empty({3, static_cast<int64_t>(indices.size()), S, S});
+  crop_frames(out.data(), frames.data(), static_cast<int>(frames.size()), box, S);
+  return out;
+}
+
+SampleBuilder::SampleBuilder(const ObjectPool& pool, const ModelConfig& cfg, const OodImages* ood)
+    : pool_(pool), cfg_(cfg), ood_(ood) {
+  if (cfg.tasks.pseudo && !ood) throw std::invalid_argument("SampleBuilder: T5 needs the out-of-distribution images");
+  if (cfg.tasks.jigsaw && cfg.crop != 64)
+    throw std::invalid_argument("T8 jigsaw needs model.crop = 64 (4x4 pieces of 16x16 pixels)");
+  if (cfg.tasks.distill)
+    throw std::invalid_argument("T4 distillation needs the detector's class probabilities per object, which "
+                                "region files do not carry; use ssmtl++v1/v2 or disable model.tasks.distillation");
+}
+
+namespace {
+// dst[i] = src (one sample into row i of a batch tensor)
+void put(Tensor& dst, int64_t i, const Tensor& src) {
+  const int64_t n = src.numel();
+  std::copy(src.data(), src.data() + n, dst.data() + i * n);
+}
+Shape batch_shape(int64_t B, const Shape& s) {
+  Shape out{B};
+  out.insert(out.end(), s.begin(), s.end());
+  return out;
+}
+// A 64x64 OOD image resized to the model's crop side.
+Tensor to_crop(const Tensor& img64, int S) {
+  if (S == img64.size(-1)) return img64;
+  Tensor out = Tensor::empty({3, S, S});
+  resize_bilinear_planar(out.data(), img64.data(), static_cast<int>(img64.size(2)), static_cast<int>(img64.size(1)), 3, S, S);
+  return out;
+}
+}  // namespace
+
+TaskBatch SampleBuilder::build(const std::vector<size_t>& ids, uint64_t seed, bool with_pseudo) const {
+  const TaskSet& t = cfg_.tasks;
+  const int S = cfg_.crop;
+  const int64_t B = static_cast<int64_t>(ids.size());
+  TaskBatch tb;
+  if (t.arrow) { tb.arrow_x = Tensor::empty({B, 3, 7, S, S}); tb.arrow_y.resize(B); }
+  if (t.irregularity) { tb.irreg_x = Tensor::empty({B, 3, 7, S, S}); tb.irreg_y.resize(B); }
+  if (t.middle) { tb.middle_x = Tensor::empty({B, 3, 6, S, S}); tb.middle_y = Tensor::empty({B, 3, S, S}); }
+  if (t.inpaint) { tb.inpaint_x = Tensor::empty({B, 3, 1, S, S}); tb.inpaint_y = Tensor::empty({B, 3, S, S}); }
+  if (t.jigsaw) { tb.jigsaw_x = Tensor::empty({B, 3, 1, S, S}); tb.jigsaw_y.resize(B); }
+  const bool pseudo = with_pseudo && t.pseudo;
+  if (pseudo) tb.pseudo_x = Tensor::empty({B, 3, 1, S, S});
+  std::vector<std::string> errors(B);
+
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t i = 0; i < B; ++i) {
+    try {
+      Rng rng(seed * 0x2545F4914F6CDD1DULL + static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ULL + 1);
+      const PoolObject& o = pool_.objects()[ids[i]];
+      const Video& v = pool_.video(o.video);
+      auto window = sequence_frames(o.frame, v.num_frames());
+      Tensor seq = crop_object(v, std::vector<int>(window.begin(), window.end()), o.box, S);
+      Tensor middle = middle_frame(seq);
+      if (t.arrow) {
+        ClassSample s = arrow_of_time_sample(seq, rng);
+        put(tb.arrow_x, i, s.input);
+        tb.arrow_y[i] = s.label;
+      }
+      if (t.irregularity) {
+        FrameIndexSample s = motion_irregularity_sample(o.frame, v.num_frames(), rng);
+        put(tb.irreg_x, i, s.label ? crop_object(v, std::vector<int>(s.frames.begin(), s.frames.end()), o.box, S) : seq);
+        tb.irreg_y[i] = s.label;
+      }
+      if (t.middle) {
+        MiddleBoxSample s = middle_box_sample(seq);
+        put(tb.middle_x, i, s.input);
+        put(tb.middle_y, i, s.target);
+      }
+      if (t.inpaint) {
+        // Patch sizes and spread scale with the crop (paper: 4..32 px, std 20 at 64x64).
+        double k = S / 64.0;
+        Patch p = sample_inpaint_patch(rng, S, S, std::max(1, static_cast<int>(4 * k)), static_cast<int>(32 * k), 20 * k);
+        Tensor masked = middle.clone();
+        apply_patch(masked, p);
+        put(tb.inpaint_x, i, masked);
+        put(tb.inpaint_y, i, middle);
+      }
+      if (t.jigsaw) {
+        ClassSample s = jigsaw_sample(middle, rng);
+        put(tb.jigsaw_x, i, s.input);
+        tb.jigsaw_y[i] = s.label;
+      }
+      if (pseudo) {
+        Tensor bg = S == 64 ? middle : Tensor();
+        put(tb.pseudo_x, i, to_crop(ood_->sample(rng, bg), S));
+      }
+    } catch (const std::exception& e) {
+      errors[i] = e.what();
+    }
+  }
+  for (auto& e : errors)
+    if (!e.empty()) throw std::runtime_error(e);
+  return tb;
+}
+
+}  // namespace ssmtl

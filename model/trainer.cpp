@@ -1,0 +1,323 @@
+#include "model/trainer.h"
+
+#include <csignal>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+
+#include "autograd/elementwise.h"
+#include "data/frames.h"
+#include "data/ood.h"
+#include "data/resize.h"
+#include "data/tasks.h"
+#include "eval/io.h"
+#include "model/checkpoint.h"
+#include "model/sampler.h"
+#include "model/tasks_loss.h"
+#include "optim/adam.h"
+#include "util/atomic_file.h"
+#include "util/progress.h"
+
+namespace ssmtl {
+
+TrainOptions TrainOptions::from_config(util::Config& c) {
+  TrainOptions o;
+  o.epochs = c.get_int("train.epochs", o.epochs);
+  o.batch_size = c.get_int("train.batch_size", o.batch_size);
+  o.lr = c.get_double("train.lr", o.lr);
+  o.val_fraction = c.get_double("train.val_fraction", o.val_fraction);
+  o.seed = static_cast<uint64_t>(c.get_int("train.seed", static_cast<int>(o.seed)));
+  o.max_objects_per_epoch = c.get_int("train.max_objects_per_epoch", o.max_objects_per_epoch);
+  o.max_val_objects = c.get_int("train.max_val_objects", o.max_val_objects);
+  o.min_detection_score = c.get_double("train.min_detection_score", o.min_detection_score);
+  o.pseudo_start_epoch = c.get_int("train.pseudo_start_epoch", o.pseudo_start_epoch);
+  o.pseudo_lr_scale = c.get_double("train.pseudo_lr_scale", o.pseudo_lr_scale);
+  o.pseudo_loss_cap = c.get_double("train.pseudo_loss_cap", o.pseudo_loss_cap);
+  o.max_bad_steps = c.get_int("train.max_bad_steps", o.max_bad_steps);
+  if (o.epochs < 1 || o.batch_size < 2) throw std::invalid_argument("train.epochs >= 1 and train.batch_size >= 2");
+  return o;
+}
+
+namespace {
+
+volatile std::sig_atomic_t g_interrupted = 0;
+void on_sigint(int) { g_interrupted = 1; }
+
+struct TrainerState {   // what a checkpoint needs to continue exactly
+  int epoch = 0, step = 0;   // next step to run
+  double best_val = 1e300;
+  int best_epoch = -1, skipped = 0;
+  std::string adam_main, adam_pseudo;
+  std::string serialize() const {
+    std::ostringstream o;
+    o.precision(17);
+    o << "trainer_state 1\n" << epoch << ' ' << step << ' ' << best_val << ' ' << best_epoch << ' ' << skipped << '\n'
+      << adam_main.size() << '\n' << adam_main << adam_pseudo.size() << '\n' << adam_pseudo;
+    return o.str();
+  }
+  static TrainerState parse(const std::string& s, const std::string& path) {
+    std::istringstream in(s);
+    std::string tag;
+    int version = 0;
+    TrainerState t;
+    in >> tag >> version >> t.epoch >> t.step >> t.best_val >> t.best_epoch >> t.skipped;
+    if (tag != "trainer_state" || version != 1 || !in) throw std::runtime_error(path + ": no trainer state to resume from");
+    auto blob = [&](std::string& dst) {
+      size_t n = 0;
+      in >> n;
+      in.get();
+      dst.resize(n);
+      in.read(dst.data(), static_cast<std::streamsize>(n));
+      if (!in) throw std::runtime_error(path + ": truncated trainer state");
+    };
+    blob(t.adam_main);
+    blob(t.adam_pseudo);
+    return t;
+  }
+};
+
+std::string adam_blob(const Adam& a) {
+  std::ostringstream o(std::ios::binary);
+  a.save_state(o);
+  return o.str();
+}
+
+void load_adam(Adam& a, const std::string& blob, const std::string& path) {
+  std::istringstream in(blob, std::ios::binary);
+  a.load_state(in, path);
+}
+
+// Backbone BatchNorm running statistics, to be restored after an out-of-distribution batch.
+std::vector<Tensor> snapshot_buffers(SSMTLModel& m) {
+  std::vector<Tensor> s;
+  for (auto& nt : m.backbone.named_tensors())
+    if (nt.is_buffer) s.push_back(nt.tensor->clone());
+  return s;
+}
+void restore_buffers(SSMTLModel& m, const std::vector<Tensor>& s) {
+  size_t i = 0;
+  for (auto& nt : m.backbone.named_tensors())
+    if (nt.is_buffer) nt.tensor->copy_from(s[i++]);
+}
+
+std::string json_map(const std::map<std::string, double>& m) {
+  std::string s = "{";
+  for (auto& [k, v] : m) {
+    char b[64];
+    std::snprintf(b, sizeof b, "%.6g", v);
+    s += (s.size() > 1 ? ", \"" : "\"") + k + "\": " + b;
+  }
+  return s + "}";
+}
+
+std::string epoch_json(const EpochLog& e) {
+  char b[256];
+  std::snprintf(b, sizeof b, "\"val_total\": %.6g, \"seconds\": %.2f, \"samples_per_s\": %.2f, \"skipped_steps\": %d",
+                e.val_total, e.seconds, e.samples_per_s, e.skipped_steps);
+  return "{\"epoch\": " + std::to_string(e.epoch) + ", \"train\": " + json_map(e.train) + ", \"val\": " +
+         json_map(e.val) + ", " + b + "}";
+}
+
+}  // namespace
+
+TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::string& config_text) {
+  namespace fs = std::filesystem;
+  if (opt.out_dir.empty()) throw std::invalid_argument("train: no output folder");
+  util::make_dirs(opt.out_dir);
+  util::write_text_atomic(opt.out_dir + "/config.txt", config_text);
+
+  // ---- objects of the training videos; the last val_fraction of the videos are held out ----
+  ObjectPool pool = ObjectPool::load(opt.data_root, opt.split, opt.detections, opt.min_detection_score);
+  const int nv = pool.num_videos();
+  int n_val = nv >= 2 ? std::max(1, static_cast<int>(std::lround(opt.val_fraction * nv))) : 0;
+  std::vector<size_t> train_ids, val_ids;
+  for (size_t i = 0; i < pool.objects().size(); ++i)
+    (pool.objects()[i].video >= nv - n_val ? val_ids : train_ids).push_back(i);
+  if (train_ids.empty()) throw std::runtime_error(opt.detections + ": no training objects (detections empty?)");
+  std::fprintf(stderr, "train: %d videos (%d held out for validation), %zu training objects, %zu validation objects\n",
+               nv, n_val, train_ids.size(), val_ids.size());
+
+  const TaskSet& tasks = model.cfg.tasks;
+  std::unique_ptr<OodImages> ood;
+  if (tasks.pseudo) ood = std::make_unique<OodImages>(opt.ood_root);
+  SampleBuilder builder(pool, model.cfg, ood.get());
+
+  // ---- optimisers: main (everything but the T5 decoder), pseudo (backbone ascent + T5 decoder) ----
+  std::vector<Tensor> main_params = model.backbone_parameters();
+  for (auto& p : model.head_parameters(false)) main_params.push_back(p);
+  Adam adam_main({ParamGroup{main_params, static_cast<float>(opt.lr)}});
+  std::unique_ptr<Adam> adam_pseudo;
+  if (tasks.pseudo)
+    adam_pseudo = std::make_unique<Adam>(std::vector<ParamGroup>{
+        ParamGroup{model.backbone_parameters(), static_cast<float>(opt.lr * opt.pseudo_lr_scale)},
+        ParamGroup{model.pseudo_parameters(), static_cast<float>(opt.lr)}});
+
+  TrainerState st;
+  if (!opt.resume.empty()) {
+    CheckpointMeta meta = load_checkpoint(opt.resume, model);
+    st = TrainerState::parse(meta.trainer_state, opt.resume);
+    load_adam(adam_main, st.adam_main, opt.resume);
+    if (adam_pseudo) load_adam(*adam_pseudo, st.adam_pseudo, opt.resume);
+    std::fprintf(stderr, "train: resumed from %s at epoch %d step %d\n", opt.resume.c_str(), st.epoch, st.step);
+  }
+  auto save = [&](const std::string& name) {
+    st.adam_main = adam_blob(adam_main);
+    st.adam_pseudo = adam_pseudo ? adam_blob(*adam_pseudo) : std::string();
+    save_checkpoint(opt.out_dir + "/" + name, model, {config_text, st.serialize()});
+  };
+
+  // ---- fixed validation batch(es): same samples every epoch ----
+  std::vector<size_t> val_sel = val_ids;
+  if (static_cast<int>(val_sel.size()) > opt.max_val_objects) {
+    Rng r(opt.seed ^ 0x5eed);
+    for (size_t i = 0; i < val_sel.size(); ++i) std::swap(val_sel[i], val_sel[i + r.randint(0, val_sel.size() - i)]);
+    val_sel.resize(opt.max_val_objects);
+  }
+
+  TrainResult result;
+  // Earlier epochs' log lines survive a resume.
+  std::vector<std::string> log_lines;
+  if (!opt.resume.empty() && fs::exists(opt.out_dir + "/train_log.jsonl")) {
+    std::istringstream in(util::read_file(opt.out_dir + "/train_log.jsonl"));
+    for (std::string l; std::getline(in, l);)
+      if (!l.empty()) log_lines.push_back(l);
+  }
+  auto prev_handler = std::signal(SIGINT, on_sigint);
+  g_interrupted = 0;
+  int bad_in_row = 0;
+
+  for (; st.epoch < opt.epochs; ++st.epoch, st.step = 0) {
+    const int e = st.epoch;
+    std::vector<size_t> order = train_ids;
+    Rng order_rng(opt.seed * 1000003ULL + static_cast<uint64_t>(e) + 1);
+    for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[order_rng.randint(0, i)]);
+    if (opt.max_objects_per_epoch > 0 && static_cast<int>(order.size()) > opt.max_objects_per_epoch)
+      order.resize(opt.max_objects_per_epoch);
+    const int steps = static_cast<int>((order.size() + opt.batch_size - 1) / opt.batch_size);
+    const bool pseudo_on = tasks.pseudo && e >= opt.pseudo_start_epoch;
+    EpochLog log;
+    log.epoch = e;
+    std::map<std::string, double> sums;
+    int counted = 0;
+    util::Progress progress("epoch " + std::to_string(e + 1) + "/" + std::to_string(opt.epochs),
+                            static_cast<int64_t>(order.size()), "samples");
+    progress.add(static_cast<int64_t>(std::min<size_t>(order.size(), static_cast<size_t>(st.step) * opt.batch_size)));
+    for (; st.step < steps; ++st.step) {
+      size_t a = static_cast<size_t>(st.step) * opt.batch_size, b = std::min(order.size(), a + opt.batch_size);
+      std::vector<size_t> ids(order.begin() + a, order.begin() + b);
+      uint64_t batch_seed = opt.seed * 0x9e3779b97f4a7c15ULL ^ (static_cast<uint64_t>(e) << 32) ^ a;
+      TaskBatch batch = builder.build(ids, batch_seed, pseudo_on);
+      adam_main.zero_grad();
+      TaskLosses L = compute_task_losses(model, batch, true);
+      float total = L.normal.item();
+      if (!std::isfinite(total)) {
+        ++st.skipped;
+        ++log.skipped_steps;
+        if (++bad_in_row >= opt.max_bad_steps)
+          throw std::runtime_error("training stopped: non-finite loss for " + std::to_string(bad_in_row) +
+                                   " steps in a row, at epoch " + std::to_string(e + 1) + " step " +
+                                   std::to_string(st.step + 1));
+        std::fprintf(stderr, "\nwarning: non-finite loss at epoch %d step %d: step skipped\n", e + 1, st.step + 1);
+        continue;
+      }
+      bad_in_row = 0;
+      L.normal.backward();
+      adam_main.step();
+      for (auto& [k, v] : L.values) sums[k] += v;
+      if (pseudo_on && batch.pseudo_x.defined()) {
+        std::vector<Tensor> keep = snapshot_buffers(model);
+        adam_pseudo->zero_grad();
+        Tensor l5 = compute_pseudo_loss(model, batch.pseudo_x, true);
+        float v5 = l5.item();
+        restore_buffers(model, keep);
+        if (std::isfinite(v5)) {
+          l5.backward();
+          if (v5 > opt.pseudo_loss_cap)   // bounded ascent: the backbone stops pushing once T5 is bad enough
+            for (auto& p : model.backbone_parameters()) p.zero_grad();
+          adam_pseudo->step();
+          sums["pseudo"] += v5;
+        } else {
+          ++st.skipped;
+          ++log.skipped_steps;
+        }
+      }
+      ++counted;
+      char suffix[64];
+      std::snprintf(suffix, sizeof suffix, "loss %.4f", total);
+      progress.set_suffix(suffix);
+      progress.add(static_cast<int64_t>(b - a));
+      if (g_interrupted) {
+        ++st.step;
+        save("last.ckpt");
+        progress.finish();
+        std::fprintf(stderr, "train: interrupted; state saved to %s/last.ckpt (resume with --resume)\n",
+                     opt.out_dir.c_str());
+        std::signal(SIGINT, prev_handler);
+        result.interrupted = true;
+        result.best_val = st.best_val;
+        result.best_epoch = st.best_epoch;
+        result.skipped_steps = st.skipped;
+        return result;
+      }
+    }
+    progress.finish();
+    for (auto& [k, v] : sums) log.train[k] = v / std::max(counted, 1);
+    log.seconds = progress.elapsed_s();
+    log.samples_per_s = log.seconds > 0 ? order.size() / log.seconds : 0;
+
+    // ---- validation loss (eval mode, fixed samples), descent tasks only ----
+    if (!val_sel.empty()) {
+      autograd::NoGradGuard ng;
+      std::map<std::string, double> vs;
+      int nb = 0;
+      for (size_t a = 0; a < val_sel.size(); a += opt.batch_size) {
+        std::vector<size_t> ids(val_sel.begin() + a, val_sel.begin() + std::min(val_sel.size(), a + opt.batch_size));
+        TaskBatch vb = builder.build(ids, opt.seed ^ 0xa11da7e ^ a, false);
+        TaskLosses L = compute_task_losses(model, vb, false);
+        for (auto& [k, v] : L.values) vs[k] += v;
+        ++nb;
+      }
+      for (auto& [k, v] : vs) {
+        log.val[k] = v / nb;
+        log.val_total += v / nb;
+      }
+    } else {
+      log.val_total = log.train.empty() ? 0 : 0;
+      for (auto& [k, v] : log.train)
+        if (k != "pseudo") log.val_total += v;
+    }
+    std::fprintf(stderr, "epoch %d: validation loss %.5f%s\n", e + 1, log.val_total,
+                 log.val_total < st.best_val ? " (best so far)" : "");
+    st.step = steps;
+    if (log.val_total < st.best_val) {
+      st.best_val = log.val_total;
+      st.best_epoch = e;
+      st.epoch = e + 1;
+      st.step = 0;
+      save("best.ckpt");
+      st.epoch = e;
+      st.step = steps;
+    }
+    log.skipped_steps += 0;
+    result.epochs.push_back(log);
+    log_lines.push_back(epoch_json(log));
+    std::string all;
+    for (auto& l : log_lines) all += l + "\n";
+    util::write_text_atomic(opt.out_dir + "/train_log.jsonl", all);
+    st.epoch = e + 1;
+    st.step = 0;
+    save("last.ckpt");
+    st.epoch = e;   // the for-loop increments it
+  }
+  std::signal(SIGINT, prev_handler);
+  result.best_val = st.best_val;
+  result.best_epoch = st.best_epoch;
+  result.skipped_steps = st.skipped;
+  if (fs::exists(opt.out_dir + "/best.ckpt")) load_checkpoint(opt.out_dir + "/best.ckpt", model);
+  return result;
+}
+
+}  // namespace ssmtl
