@@ -6,6 +6,7 @@
 #include "autograd/elementwise.h"
 #include "autograd/loss.h"
 #include "autograd/shape.h"
+#include "data/jigsaw.h"
 #include "data/tasks.h"
 
 namespace ssmtl {
@@ -79,7 +80,9 @@ Tensor compute_pseudo_loss(SSMTLModel& m, const Tensor& ood, bool training) {
 }
 
 std::map<std::string, std::vector<float>> score_objects(SSMTLModel& m, const Tensor& seq, const Tensor& teacher,
-                                                        Rng& rng) {
+                                                        uint64_t seed, const std::vector<uint64_t>& keys) {
+  if (static_cast<int64_t>(keys.size()) != seq.size(0))
+    throw std::invalid_argument("score_objects: one key per object needed");
   autograd::NoGradGuard no_grad;
   const TaskSet& t = m.cfg.tasks;
   const int64_t N = seq.size(0);
@@ -104,17 +107,35 @@ std::map<std::string, std::vector<float>> score_objects(SSMTLModel& m, const Ten
     s["middle"] = l1_per_sample(m.middle.forward(m.features(six, false), false), middle).to_vector();
   }
   if (t.inpaint) {
+    // Paper section 3.3: mask a patch, reconstruct, mask a new patch of the output, ... three times;
+    // score = mean squared error between the original middle crop and the last reconstruction.
+    const int S = static_cast<int>(middle.size(-1));
+    const double k = S / 64.0;
+    std::vector<Rng> rngs;
+    for (int64_t i = 0; i < N; ++i) rngs.emplace_back(seed ^ (keys[i] * 0x9E3779B97F4A7C15ULL));
     Tensor img = middle;
-    for (int pass = 0; pass < 3; ++pass) {   // paper section 3.3: each pass masks a new patch of the last output
-      Tensor masked = apply_inpainting_masks(img, rng);
-      img = m.inpaint.forward(m.features(reshape(masked, {N, 3, 1, masked.size(2), masked.size(3)}), false), false);
+    for (int pass = 0; pass < 3; ++pass) {
+      Tensor masked = img.clone();
+      for (int64_t i = 0; i < N; ++i) {
+        Tensor one = masked.narrow0(i, 1).view({3, S, S});
+        apply_patch(one, sample_inpaint_patch(rngs[i], S, S, std::max(1, static_cast<int>(4 * k)),
+                                              static_cast<int>(32 * k), 20 * k));
+      }
+      img = m.inpaint.forward(m.features(reshape(masked, {N, 3, 1, S, S}), false), false);
     }
     s["inpainting"] = mse_per_sample(img, middle).to_vector();
   }
   if (t.jigsaw) {
-    std::vector<int> perm;
-    Tensor shuffled = apply_jigsaw(middle, rng, perm);
-    Tensor p = softmax(m.jigsaw.forward(m.features(reshape(shuffled, {N, 3, 1, shuffled.size(2), shuffled.size(3)}), false), false));
+    const int S = static_cast<int>(middle.size(-1));
+    Tensor shuffled = Tensor::empty({N, 3, 1, S, S});
+    std::vector<int> perm(static_cast<size_t>(N));
+    for (int64_t i = 0; i < N; ++i) {
+      Rng r(seed ^ (keys[i] * 0xD1B54A32D192ED03ULL));
+      ClassSample cs = jigsaw_sample(middle.narrow0(i, 1).view({3, S, S}), r);
+      std::copy(cs.input.data(), cs.input.data() + cs.input.numel(), shuffled.data() + i * cs.input.numel());
+      perm[i] = cs.label;
+    }
+    Tensor p = softmax(m.jigsaw.forward(m.features(shuffled, false), false));
     std::vector<float> pv = p.to_vector(), sc(static_cast<size_t>(N));
     for (int64_t i = 0; i < N; ++i) sc[i] = 1.f - pv[i * p.size(1) + perm[i]];
     s["jigsaw"] = sc;

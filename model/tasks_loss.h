@@ -41,8 +41,9 @@ Tensor compute_pseudo_loss(SSMTLModel& model, const Tensor& ood, bool training);
 // Returns per task (names as in TaskLosses::values) a vector of N scores, and "object" = their mean:
 //   T1 p(reversed); T2 p(irregular); T3 mean |prediction - middle crop|; T4 mean |softmax - teacher|;
 //   T6 3 chained inpainting passes, mean squared error to the original; T8 1 - p(true permutation).
-// `rng` draws the inpainting patches and the jigsaw permutations (seeded: scores are reproducible).
+// The inpainting patches and jigsaw permutations of object i are drawn from an Rng seeded with
+// (seed, keys[i]), so an object's score does not depend on its batch or on the thread count.
 std::map<std::string, std::vector<float>> score_objects(SSMTLModel& model, const Tensor& seq, const Tensor& teacher,
-                                                        Rng& rng);
+                                                        uint64_t seed, const std::vector<uint64_t>& keys);
 
 }  // namespace ssmtl

@@ -1,0 +1,54 @@
+// Minimal "--name value" / "--flag" parsing for the sub-commands. Unknown options are an error
+// (listing the usage), so a typo never silently falls back to a default.
+#pragma once
+#include <map>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace ssmtl::app {
+
+class Args {
+ public:
+  // `flags`: options that take no value. Throws std::invalid_argument on "--x" without a value.
+  Args(int argc, char** argv, std::set<std::string> flags = {}) {
+    for (int i = 1; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a == "--help" || a == "-h") { help_ = true; continue; }
+      if (a.rfind("--", 0) != 0) throw std::invalid_argument("unexpected argument '" + a + "'");
+      std::string k = a.substr(2);
+      if (flags.count(k)) { values_[k].push_back("1"); continue; }
+      if (i + 1 >= argc) throw std::invalid_argument("option --" + k + " needs a value");
+      values_[k].push_back(argv[++i]);
+    }
+  }
+  bool help() const { return help_; }
+  bool has(const std::string& k) const { used_.insert(k); return values_.count(k) > 0; }
+  std::string get(const std::string& k, const std::string& def = "") const {
+    used_.insert(k);
+    auto it = values_.find(k);
+    return it == values_.end() ? def : it->second.back();
+  }
+  std::string need(const std::string& k) const {
+    if (!has(k)) throw std::invalid_argument("missing required option --" + k);
+    return get(k);
+  }
+  std::vector<std::string> all(const std::string& k) const {
+    used_.insert(k);
+    auto it = values_.find(k);
+    return it == values_.end() ? std::vector<std::string>{} : it->second;
+  }
+  // Throws std::invalid_argument naming options that were given but never read.
+  void check_used() const {
+    for (auto& [k, v] : values_)
+      if (!used_.count(k)) throw std::invalid_argument("unknown option --" + k);
+  }
+
+ private:
+  std::map<std::string, std::vector<std::string>> values_;
+  mutable std::set<std::string> used_;
+  bool help_ = false;
+};
+
+}  // namespace ssmtl::app

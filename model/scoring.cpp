@@ -1,0 +1,78 @@
+#include "model/scoring.h"
+
+#include <cstdio>
+#include <sstream>
+
+#include "data/sequences.h"
+#include "eval/io.h"
+#include "model/tasks_loss.h"
+#include "util/atomic_file.h"
+
+namespace ssmtl {
+
+VideoScores score_video(SSMTLModel& model, const ObjectPool& pool, int v, const ScoreOptions& opt,
+                        const std::function<void(int64_t)>& progress) {
+  const Video& video = pool.video(v);
+  std::vector<size_t> ids;
+  for (size_t i = 0; i < pool.objects().size(); ++i)
+    if (pool.objects()[i].video == v) ids.push_back(i);
+  VideoScores out;
+  out.video = video.name();
+  out.num_frames = video.num_frames();
+  const int S = model.cfg.crop;
+  for (size_t a = 0; a < ids.size(); a += static_cast<size_t>(opt.batch_size)) {
+    size_t b = std::min(ids.size(), a + static_cast<size_t>(opt.batch_size));
+    const int64_t n = static_cast<int64_t>(b - a);
+    Tensor seq = Tensor::empty({n, 3, 7, S, S});
+    std::vector<uint64_t> keys(static_cast<size_t>(n));
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t i = 0; i < n; ++i) {
+      const PoolObject& o = pool.objects()[ids[a + i]];
+      auto w = sequence_frames(o.frame, video.num_frames());
+      Tensor one = crop_object(video, std::vector<int>(w.begin(), w.end()), o.box, S);
+      std::copy(one.data(), one.data() + one.numel(), seq.data() + i * one.numel());
+      keys[i] = (static_cast<uint64_t>(v) << 40) ^ (static_cast<uint64_t>(o.frame) << 16) ^ (a + i);
+    }
+    auto s = score_objects(model, seq, Tensor(), opt.seed, keys);
+    for (auto& [task, vals] : s) out.task_scores[task].insert(out.task_scores[task].end(), vals.begin(), vals.end());
+    if (progress) progress(n);
+  }
+  const std::vector<float>& obj = out.task_scores["object"];
+  for (size_t k = 0; k < ids.size(); ++k) {
+    const PoolObject& o = pool.objects()[ids[k]];
+    out.regions.push_back({o.frame, {o.box.x0, o.box.y0, o.box.x1, o.box.y1}, static_cast<double>(obj[k])});
+  }
+  if (opt.frame_mode == "max")
+    out.frame_scores = eval::frame_scores_max(out.regions, out.num_frames);
+  else if (opt.frame_mode == "map")
+    out.frame_scores = eval::frame_scores_from_maps(out.regions, out.num_frames, video.width(), video.height(), opt.map);
+  else
+    throw std::invalid_argument("frame mode must be map or max, got " + opt.frame_mode);
+  return out;
+}
+
+void write_video_scores(const std::string& out, const VideoScores& s) {
+  eval::save_scores(out + "/frame_scores/" + s.video + ".txt", s.frame_scores);
+  std::ostringstream r, o;
+  r.precision(9);
+  o.precision(9);
+  o << "# frame,x_min,y_min,x_max,y_max";
+  std::vector<std::string> tasks;
+  for (auto& [t, v] : s.task_scores) {
+    tasks.push_back(t);
+    o << ',' << t;
+  }
+  o << '\n';
+  for (size_t k = 0; k < s.regions.size(); ++k) {
+    const eval::Region& g = s.regions[k];
+    r << g.frame << ',' << g.box.x_min << ',' << g.box.y_min << ',' << g.box.x_max << ',' << g.box.y_max << ','
+      << g.score << '\n';
+    o << g.frame << ',' << g.box.x_min << ',' << g.box.y_min << ',' << g.box.x_max << ',' << g.box.y_max;
+    for (auto& t : tasks) o << ',' << s.task_scores.at(t)[k];
+    o << '\n';
+  }
+  util::write_text_atomic(out + "/regions/" + s.video + ".txt", r.str());
+  util::write_text_atomic(out + "/object_scores/" + s.video + ".txt", o.str());
+}
+
+}  // namespace ssmtl

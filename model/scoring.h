@@ -1,0 +1,40 @@
+// Inference: per-object anomaly scores of a trained model on a data set's test videos, and their
+// conversion to frame scores and region scores (DESIGN.md section 7). Eval mode throughout (BatchNorm
+// running statistics, no updates), so scoring twice gives bitwise-equal results.
+#pragma once
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "eval/frame_scores.h"
+#include "model/sampler.h"
+#include "model/ssmtl.h"
+
+namespace ssmtl {
+
+struct ScoreOptions {
+  int batch_size = 128;
+  std::string frame_mode = "map";      // "map" (anomaly map + 3D mean filter) or "max" (max object score)
+  eval::AnomalyMapOptions map;
+  uint64_t seed = 0;                   // inpainting patches / jigsaw permutations at test time
+  double min_detection_score = 0.0;
+};
+
+struct VideoScores {
+  std::string video;
+  int num_frames = 0;
+  std::vector<double> frame_scores;                      // one per frame, before temporal smoothing
+  std::vector<eval::Region> regions;                     // every object with its anomaly score
+  std::map<std::string, std::vector<float>> task_scores; // per task, one per object (same order as regions)
+};
+
+// Scores every object of `pool` video `v` (objects in pool order). Progress is added to `done`.
+VideoScores score_video(SSMTLModel& model, const ObjectPool& pool, int v, const ScoreOptions& opt,
+                        const std::function<void(int64_t)>& progress = nullptr);
+
+// Writes <out>/frame_scores/<video>.txt, <out>/regions/<video>.txt ("frame,x_min,y_min,x_max,y_max,score")
+// and <out>/object_scores/<video>.txt (frame, box, then one column per task, with a header), atomically.
+void write_video_scores(const std::string& out, const VideoScores& s);
+
+}  // namespace ssmtl
