@@ -1,0 +1,43 @@
+// Object detection for a whole video with the methods of SSMTL++ (paper section 3.1, DESIGN.md section 2):
+//   detector    pretrained Yolo-Fastest boxes (confidence >= threshold, allowed classes)
+//   flow        motion objects from our dense optical flow (|flow| > 1 px/frame, components, min area)
+//   background  background subtraction (running average, threshold, closing, components)
+//   hybrid      detector + flow motion objects outside the detector boxes (the paper's best)
+//   hybrid-background  detector + background-subtraction objects outside the detector boxes
+// Frame-0 policy: that of MotionParams::policy (data/motion.h); a 1-frame video has no flow field and
+// gets no motion objects; a static video gives none.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/background.h"
+#include "data/box.h"
+#include "data/flow.h"
+#include "data/frames.h"
+#include "data/motion.h"
+
+namespace ssmtl {
+
+class Detector;
+
+enum class DetectMethod { kDetector, kFlow, kBackground, kHybrid, kHybridBackground };
+DetectMethod parse_detect_method(const std::string& s);   // throws std::invalid_argument listing the names
+const char* detect_method_name(DetectMethod m);
+
+struct DetectVideoOptions {
+  DetectMethod method = DetectMethod::kHybrid;
+  float flow_scale = 1.f;       // flow computed on frames resized by this factor (speed); boxes mapped back
+  FlowOptions flow;
+  MotionParams motion;
+  BackgroundParams background;
+};
+
+// One object list per frame, in the video's pixel coordinates. `detector` may be null for flow/background.
+// `progress(n)` is called as frames are done. Throws std::invalid_argument when the method needs a
+// detector and none is given.
+std::vector<std::vector<Box>> detect_video(const Video& video, const Detector* detector, const DetectVideoOptions& o,
+                                           const std::function<void(int64_t)>& progress = nullptr);
+
+}  // namespace ssmtl
