@@ -1,0 +1,129 @@
+// ssmtl detect: objects of every frame of a data set's videos (detector, optical flow, background
+// subtraction or hybrid), written as region files; optionally the recall of ground-truth regions and
+// PNG frames with the boxes drawn.
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+
+#include "apps/args.h"
+#include "apps/command.h"
+#include "data/detect_video.h"
+#include "data/detector.h"
+#include "eval/io.h"
+#include "util/atomic_file.h"
+#include "util/plot.h"
+#include "util/png.h"
+#include "util/progress.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: ssmtl detect --data ROOT --out DIR [--split testing] [--method hybrid|flow|background|detector|\n"
+    "                    hybrid-background] [--weights DIR] [--model yolo-fastest-1.1-xl] [--conf 0.5]\n"
+    "                    [--classes all|0,2,...] [--flow-scale 1] [--videos 01,02] [--draw N]\n"
+    "                    [--recall-gt ROOT/testing/gt_tracks_derived]\n"
+    "  writes DIR/<video>.txt lines frame,x_min,y_min,x_max,y_max,score (inclusive pixels; motion objects\n"
+    "  have score 1) and DIR/detect_config.txt; --draw N also writes DIR/frames/<video>_<frame>.png for N frames\n"
+    "  per video; --recall-gt prints the share of ground-truth regions matched by an object with IoU >= 0.1.\n";
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  for (std::string item; std::getline(in, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+int run_detect(int argc, char** argv) {
+  using namespace ssmtl;
+  app::Args args(argc, argv);
+  if (args.help()) { std::printf("%s", kUsage); return 0; }
+  std::string root = args.need("data"), out = args.need("out"), split = args.get("split", "testing");
+  DetectVideoOptions o;
+  o.method = parse_detect_method(args.get("method", "hybrid"));
+  o.flow_scale = std::stof(args.get("flow-scale", "1"));
+  std::string weights = args.get("weights", "../shared/weights/yolo-fastest");
+  std::string model = args.get("model", "yolo-fastest-1.1-xl");
+  DetectorOptions dopt;
+  dopt.conf_threshold = std::stof(args.get("conf", "0.5"));
+  std::string classes = args.get("classes", "all");
+  if (classes != "all")
+    for (auto& c : split_list(classes)) dopt.classes.push_back(std::stoi(c));
+  std::vector<std::string> videos = args.has("videos") ? split_list(args.get("videos")) : list_videos(root, split);
+  int draw = std::stoi(args.get("draw", "0"));
+  std::string gt = args.get("recall-gt");
+  args.check_used();
+
+  std::unique_ptr<Detector> detector;
+  if (o.method != DetectMethod::kFlow && o.method != DetectMethod::kBackground)
+    detector = std::make_unique<Detector>(weights + "/" + model + ".cfg", weights + "/" + model + ".weights", dopt);
+  util::make_dirs(out);
+  std::ostringstream cfg;
+  cfg << "# ssmtl detect\ndata = " << root << "\nsplit = " << split << "\nmethod = " << detect_method_name(o.method)
+      << "\nmodel = " << model << "\nconf = " << dopt.conf_threshold << "\nclasses = " << classes
+      << "\nflow_scale = " << o.flow_scale << "\nmotion_threshold = " << o.motion.magnitude_threshold
+      << "\nmotion_min_area_ref = " << o.motion.min_area_ref << "\n";
+  util::write_text_atomic(out + "/detect_config.txt", cfg.str());
+
+  std::vector<std::unique_ptr<Video>> vids;
+  int64_t total_frames = 0;
+  for (auto& name : videos) {
+    vids.push_back(std::make_unique<Video>(video_dir(root, split, name)));
+    total_frames += vids.back()->num_frames();
+  }
+  util::Progress progress("detect (" + std::string(detect_method_name(o.method)) + ")", total_frames, "frames");
+  int64_t objects = 0, gt_regions = 0, gt_found = 0;
+  auto start = std::chrono::steady_clock::now();
+  for (auto& vp : vids) {
+    const Video& v = *vp;
+    auto boxes = detect_video(v, detector.get(), o, [&](int64_t n) { progress.add(n); });
+    std::ostringstream f;
+    for (int t = 0; t < v.num_frames(); ++t)
+      for (const Box& b : boxes[t]) {
+        f << t << ',' << b.x0 << ',' << b.y0 << ',' << b.x1 << ',' << b.y1 << ',' << b.score << '\n';
+        ++objects;
+      }
+    util::write_text_atomic(out + "/" + v.name() + ".txt", f.str());
+    if (!gt.empty()) {
+      for (const eval::TrackBox& g : eval::load_tracks(gt + "/" + v.name() + ".txt")) {
+        ++gt_regions;
+        Box gb;
+        gb.x0 = static_cast<float>(g.box.x_min);
+        gb.y0 = static_cast<float>(g.box.y_min);
+        gb.x1 = static_cast<float>(g.box.x_max);
+        gb.y1 = static_cast<float>(g.box.y_max);
+        if (g.frame < 0 || g.frame >= v.num_frames()) continue;
+        for (const Box& b : boxes[g.frame])
+          if (iou(gb, b) >= 0.1f) { ++gt_found; break; }
+      }
+    }
+    for (int k = 0; k < draw && v.num_frames() > 0; ++k) {
+      int t = static_cast<int>(static_cast<int64_t>(k) * v.num_frames() / draw);
+      Image img = *v.frame(t);
+      for (const Box& b : boxes[t])
+        plot::draw_box(img.rgb.data(), img.width, img.height, static_cast<int>(b.x0), static_cast<int>(b.y0),
+                       static_cast<int>(b.x1), static_cast<int>(b.y1),
+                       b.cls >= 0 ? plot::Rgb{40, 220, 60} : plot::Rgb{255, 60, 40});
+      char name[64];
+      std::snprintf(name, sizeof name, "/frames/%s_%04d.png", v.name().c_str(), t);
+      util::make_dirs(out + "/frames");
+      util::write_png_rgb(out + name, img.width, img.height, img.rgb.data());
+    }
+  }
+  progress.finish();
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("%s: %lld frames, %lld objects (%.2f per frame), %.1f frames/s\n", detect_method_name(o.method),
+              static_cast<long long>(total_frames), static_cast<long long>(objects),
+              total_frames ? static_cast<double>(objects) / total_frames : 0.0, secs > 0 ? total_frames / secs : 0.0);
+  if (!gt.empty())
+    std::printf("recall of ground-truth regions (IoU >= 0.1): %lld / %lld = %.4f\n", static_cast<long long>(gt_found),
+                static_cast<long long>(gt_regions), gt_regions ? static_cast<double>(gt_found) / gt_regions : 0.0);
+  return 0;
+}
+
+ssmtl::app::Command reg{"detect", "objects per frame: detector, optical flow, background subtraction, hybrid",
+                        run_detect};
+
+}  // namespace
