@@ -35,31 +35,30 @@ if [ "${QUICK:-0}" = 1 ]; then   # CI: a reduced run that proves the path end to
 fi
 
 mkdir -p "$run"
-stamp() { date +%s.%N; }
 declare -A took
-t0=$(stamp)
+t0=$SECONDS
 echo "== 1/5 detection (hybrid: Yolo-Fastest + optical flow), training videos"
-s=$(stamp)
+s=$SECONDS
 "$ssmtl" detect --data "$root" --split training --method hybrid --out "$run/detections/training" "${extra_detect_train[@]}"
 echo "== 2/5 detection, test videos (recall of the ground-truth regions, derived tracks)"
 "$ssmtl" detect --data "$root" --split testing --method hybrid --out "$run/detections/testing" --draw 2 \
   --recall-gt "$root/testing/gt_tracks_derived" "${extra_detect_test[@]}" | tee "$run/detection_summary.txt"
-took[detect]=$(echo "$(stamp) - $s" | bc)
+took[detect]=$((SECONDS - s))
 
 echo "== 3/5 training ($config)"
-s=$(stamp)
+s=$SECONDS
 "$ssmtl" train --data "$root" --detections "$run/detections/training" --out "$run/train" --config "$config" \
   "${extra_train[@]}"
-took[train]=$(echo "$(stamp) - $s" | bc)
+took[train]=$((SECONDS - s))
 
 echo "== 4/5 scoring the test videos"
-s=$(stamp)
+s=$SECONDS
 "$ssmtl" score --data "$root" --detections "$run/detections/testing" --checkpoint "$run/train/best.ckpt" \
   --out "$run/scores"
-took[score]=$(echo "$(stamp) - $s" | bc)
+took[score]=$((SECONDS - s))
 
 echo "== 5/5 evaluation (Gaussian smoothing sigma $sigma; RBDC/TBDC against the derived tracks)"
-s=$(stamp)
+s=$SECONDS
 labels="$run/labels"
 rm -rf "$labels" && mkdir -p "$labels"
 for f in "$run"/scores/frame_scores/*.txt; do cp "$root/testing/gt_frame/$(basename "$f")" "$labels/"; done
@@ -67,8 +66,8 @@ for f in "$run"/scores/frame_scores/*.txt; do cp "$root/testing/gt_frame/$(basen
   --regions "$run/scores/regions" --tracks "$root/testing/gt_tracks_derived" \
   --smooth-sigma "$sigma" --json "$run/metrics.json" --plots "$run/plots" --write-scores "$run/scores/evaluated"
 "$ssmtl" render --data "$root" --scores "$run/scores" --out "$run/plots/frames" --frames 3 || true
-took[evaluate]=$(echo "$(stamp) - $s" | bc)
-total=$(echo "$(stamp) - $t0" | bc)
-printf '\nstage times (s): detect %.0f, train %.0f, score %.0f, evaluate %.0f; total %.0f\n' \
+took[evaluate]=$((SECONDS - s))
+total=$((SECONDS - t0))
+printf '\nstage times (s): detect %d, train %d, score %d, evaluate %d; total %d\n' \
   "${took[detect]}" "${took[train]}" "${took[score]}" "${took[evaluate]}" "$total" | tee "$run/times.txt"
 echo "run folder: $run (config and seed: $run/train/config.txt; metrics: $run/metrics.json; plots: $run/plots)"
