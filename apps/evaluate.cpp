@@ -40,6 +40,17 @@ double parse_double(const std::string& flag, const std::string& v) {
   return d;
 }
 
+// The pad convention adds scores 0 and 1: meaningful only for scores in [0, 1]. Warns once.
+void warn_pad_range(const ssmtl::eval::EvaluationResult& r) {
+  for (const auto& v : r.videos)
+    for (double s : v.scores)
+      if (s < 0 || s > 1) {
+        std::fprintf(stderr, "warning: --macro pad pads with scores 0 and 1 but video %s has a score %g outside "
+                             "[0, 1]; consider --normalize video\n", v.name.c_str(), s);
+        return;
+      }
+}
+
 int run_evaluate(int argc, char** argv) {
   ssmtl::eval::EvaluateOptions o;
   std::string json, write_scores, plots;
@@ -84,6 +95,7 @@ int run_evaluate(int argc, char** argv) {
   const ssmtl::eval::EvaluationResult r = ssmtl::eval::evaluate(o);   // input errors throw: exit 1 in main
   for (const auto& name : r.macro.skipped)
     std::fprintf(stderr, "warning: video %s has a single class; skipped in the macro AUC\n", name.c_str());
+  if (o.macro == ssmtl::eval::MacroMode::Pad) warn_pad_range(r);
   std::fputs(ssmtl::eval::evaluation_table(r).c_str(), stdout);
   if (!json.empty()) {
     ssmtl::util::write_text_atomic(json, ssmtl::eval::evaluation_json(r));

@@ -163,6 +163,37 @@ TEST_CASE("eval app: ssmtl evaluate on Ped2 labels with random scores (table, JS
   CHECK(png_size(d.path() + "/plots/roc.png") == std::pair<int, int>{640, 600});
 }
 
+TEST_CASE("eval app: ssmtl evaluate with the rbdc_toy regions and tracks reports RBDC = TBDC = 1") {
+  // rbdc_toy has no frame labels: 5 frames per video, made up here (two classes so that the AUCs exist).
+  TempDir d;
+  for (const char* v : {"01", "02"}) {
+    d.write(std::string("labels/") + v + ".txt", "0\n1\n1\n1\n1");
+    d.write(std::string("scores/") + v + ".txt", "0.1\n0.5\n0.5\n0.5\n0.5\n");
+  }
+  const std::string toy = kData + "/rbdc_toy";
+  RunResult run = run_ssmtl("evaluate --scores " + d.path() + "/scores --labels " + d.path() + "/labels --regions " +
+                            toy + "/toy_anomalies --tracks " + toy + "/toy_tracks --macro pad --json " + d.path() +
+                            "/r.json");
+  INFO(run.output);
+  REQUIRE(run.code == 0);
+  CHECK(run.output.find("RBDC        100.00%") != std::string::npos);
+  CHECK(run.output.find("TBDC        100.00%") != std::string::npos);
+  const std::string json = util::read_file(d.path() + "/r.json");
+  CHECK(json.find("\"rbdc\": 1,") != std::string::npos);
+  CHECK(json.find("\"tbdc\": 1,") != std::string::npos);
+  CHECK(json.find("\"test_frames\": 10, \"gt_regions\": 10, \"gt_tracks\": 2, \"predicted_regions\": 12") !=
+        std::string::npos);
+  CHECK(json.find("\"macro\": \"pad\"") != std::string::npos);
+  CHECK(json.find("\"micro_auc\": 1,") != std::string::npos);
+  // A region beyond the video's last frame is an input error naming the video.
+  d.write("regions/01.txt", "5,10,10,20,20,0.5\n");
+  d.write("regions/02.txt", "");
+  run = run_ssmtl("evaluate --scores " + d.path() + "/scores --labels " + d.path() + "/labels --regions " + d.path() +
+                  "/regions --tracks " + toy + "/toy_tracks");
+  CHECK(run.code == 1);
+  CHECK(run.output.find("video 01: predicted region in frame 5, but the video has 5 frames") != std::string::npos);
+}
+
 TEST_CASE("eval app: input errors exit non-zero and name the video") {
   const std::string labels = kData + "/ped2/testing/gt_frame";
   TempDir d;
