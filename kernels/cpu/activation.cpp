@@ -1,0 +1,140 @@
+#include <cmath>
+
+#include "kernels/activation.h"
+
+namespace ssmtl::kernels {
+
+namespace {
+constexpr int64_t kParallelMin = 65536;
+constexpr float kInvSqrt2 = 0.70710678118654752f;
+constexpr float kInvSqrt2Pi = 0.39894228040143268f;
+
+// Row maximum and log of the sum of exp(x - max), the sum accumulated in double.
+inline void row_logsumexp(const float* x, int64_t K, float& m, float& log_sum) {
+  m = x[0];
+  for (int64_t k = 1; k < K; ++k) m = x[k] > m ? x[k] : m;
+  double s = 0.0;
+  for (int64_t k = 0; k < K; ++k) s += std::exp(x[k] - m);
+  log_sum = static_cast<float>(std::log(s));
+}
+}  // namespace
+
+void relu_forward_cpu(float* y, const float* x, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.f ? x[i] : 0.f;
+}
+
+void relu_backward_cpu(float* dx, const float* dy, const float* y, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) dx[i] += y[i] > 0.f ? dy[i] : 0.f;
+}
+
+void leaky_relu_forward_cpu(float* y, const float* x, float slope, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.f ? x[i] : slope * x[i];
+}
+
+void leaky_relu_backward_cpu(float* dx, const float* dy, const float* x, float slope, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) dx[i] += x[i] > 0.f ? dy[i] : slope * dy[i];
+}
+
+void gelu_forward_cpu(float* y, const float* x, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * kInvSqrt2));
+}
+
+void gelu_backward_cpu(float* dx, const float* dy, const float* x, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    const float cdf = 0.5f * (1.f + std::erf(x[i] * kInvSqrt2));
+    const float pdf = kInvSqrt2Pi * std::exp(-0.5f * x[i] * x[i]);
+    dx[i] += dy[i] * (cdf + x[i] * pdf);
+  }
+}
+
+void sigmoid_forward_cpu(float* y, const float* x, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    // exp of a non-positive number only: never overflows.
+    if (x[i] >= 0.f) {
+      y[i] = 1.f / (1.f + std::exp(-x[i]));
+    } else {
+      const float e = std::exp(x[i]);
+      y[i] = e / (1.f + e);
+    }
+  }
+}
+
+void sigmoid_backward_cpu(float* dx, const float* dy, const float* y, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) dx[i] += dy[i] * y[i] * (1.f - y[i]);
+}
+
+void tanh_forward_cpu(float* y, const float* x, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+}
+
+void tanh_backward_cpu(float* dx, const float* dy, const float* y, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) dx[i] += dy[i] * (1.f - y[i] * y[i]);
+}
+
+void softmax_forward_cpu(float* y, const float* x, int64_t rows, int64_t K) {
+#pragma omp parallel for schedule(static) if (rows * K > kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* p = x + r * K;
+    float* o = y + r * K;
+    float m = p[0];
+    for (int64_t k = 1; k < K; ++k) m = p[k] > m ? p[k] : m;
+    // exp(x - m) / sum, not exp(x - (m + log sum)): m + log sum would round away the digits of a large m.
+    double s = 0.0;
+    for (int64_t k = 0; k < K; ++k) {
+      o[k] = std::exp(p[k] - m);
+      s += o[k];
+    }
+    const float inv = static_cast<float>(1.0 / s);
+    for (int64_t k = 0; k < K; ++k) o[k] *= inv;
+  }
+}
+
+void softmax_backward_cpu(float* dx, const float* dy, const float* y, int64_t rows, int64_t K) {
+#pragma omp parallel for schedule(static) if (rows * K > kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* g = dy + r * K;
+    const float* p = y + r * K;
+    double s = 0.0;
+    for (int64_t k = 0; k < K; ++k) s += static_cast<double>(g[k]) * p[k];
+    const float sf = static_cast<float>(s);
+    float* o = dx + r * K;
+    for (int64_t k = 0; k < K; ++k) o[k] += p[k] * (g[k] - sf);
+  }
+}
+
+void log_softmax_forward_cpu(float* y, const float* x, int64_t rows, int64_t K) {
+#pragma omp parallel for schedule(static) if (rows * K > kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* p = x + r * K;
+    float* o = y + r * K;
+    float m, log_sum;
+    row_logsumexp(p, K, m, log_sum);
+    // (x - m) first: exact for the maximum, so a dominant logit gets log-probability exactly 0.
+    for (int64_t k = 0; k < K; ++k) o[k] = (p[k] - m) - log_sum;
+  }
+}
+
+void log_softmax_backward_cpu(float* dx, const float* dy, const float* y, int64_t rows, int64_t K) {
+#pragma omp parallel for schedule(static) if (rows * K > kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* g = dy + r * K;
+    const float* p = y + r * K;
+    double s = 0.0;
+    for (int64_t k = 0; k < K; ++k) s += g[k];
+    const float sf = static_cast<float>(s);
+    float* o = dx + r * K;
+    for (int64_t k = 0; k < K; ++k) o[k] += g[k] - std::exp(p[k]) * sf;
+  }
+}
+
+}  // namespace ssmtl::kernels
