@@ -7,7 +7,8 @@ namespace ssmtl {
 
 Tensor relu(const Tensor& x);                              // max(x, 0)
 Tensor leaky_relu(const Tensor& x, float slope = 0.01f);   // x > 0 ? x : slope * x
-Tensor gelu(const Tensor& x);                              // exact form x/2 (1 + erf(x/sqrt 2)), torch's default
+Tensor gelu(const Tensor& x);                              // erf form x/2 (1 + erf(x/sqrt 2)), torch's default
+                                                           // (not the tanh approximation); erf to 3.5e-7
 Tensor sigmoid(const Tensor& x);                           // 1 / (1 + exp(-x)), stable for large |x|
 Tensor tanh_act(const Tensor& x);                          // tanh(x)
 

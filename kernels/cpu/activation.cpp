@@ -1,6 +1,7 @@
 #include <cmath>
 
 #include "kernels/activation.h"
+#include "kernels/cpu/vmath.h"
 
 namespace ssmtl::kernels {
 
@@ -8,15 +9,6 @@ namespace {
 constexpr int64_t kParallelMin = 65536;
 constexpr float kInvSqrt2 = 0.70710678118654752f;
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;
-
-// Row maximum and log of the sum of exp(x - max), the sum accumulated in double.
-inline void row_logsumexp(const float* x, int64_t K, float& m, float& log_sum) {
-  m = x[0];
-  for (int64_t k = 1; k < K; ++k) m = x[k] > m ? x[k] : m;
-  double s = 0.0;
-  for (int64_t k = 0; k < K; ++k) s += std::exp(x[k] - m);
-  log_sum = static_cast<float>(std::log(s));
-}
 }  // namespace
 
 void relu_forward_cpu(float* y, const float* x, int64_t n) {
@@ -40,29 +32,26 @@ void leaky_relu_backward_cpu(float* dx, const float* dy, const float* x, float s
 }
 
 void gelu_forward_cpu(float* y, const float* x, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) y[i] = 0.5f * x[i] * (1.f + std::erf(x[i] * kInvSqrt2));
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] = 0.5f * x[i] * (1.f + erf_approx(x[i] * kInvSqrt2));
 }
 
 void gelu_backward_cpu(float* dx, const float* dy, const float* x, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
-    const float cdf = 0.5f * (1.f + std::erf(x[i] * kInvSqrt2));
-    const float pdf = kInvSqrt2Pi * std::exp(-0.5f * x[i] * x[i]);
+    const float cdf = 0.5f * (1.f + erf_approx(x[i] * kInvSqrt2));
+    const float pdf = kInvSqrt2Pi * exp_approx(-0.5f * x[i] * x[i]);
     dx[i] += dy[i] * (cdf + x[i] * pdf);
   }
 }
 
 void sigmoid_forward_cpu(float* y, const float* x, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > kParallelMin)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     // exp of a non-positive number only: never overflows.
-    if (x[i] >= 0.f) {
-      y[i] = 1.f / (1.f + std::exp(-x[i]));
-    } else {
-      const float e = std::exp(x[i]);
-      y[i] = e / (1.f + e);
-    }
+    const float e = exp_approx(-std::fabs(x[i]));
+    const float r = 1.f / (1.f + e);
+    y[i] = x[i] >= 0.f ? r : e * r;
   }
 }
 
@@ -86,15 +75,15 @@ void softmax_forward_cpu(float* y, const float* x, int64_t rows, int64_t K) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* p = x + r * K;
     float* o = y + r * K;
-    float m = p[0];
-    for (int64_t k = 1; k < K; ++k) m = p[k] > m ? p[k] : m;
+    const float m = row_max(p, K);
     // exp(x - m) / sum, not exp(x - (m + log sum)): m + log sum would round away the digits of a large m.
+#pragma omp simd
+    for (int64_t k = 0; k < K; ++k) o[k] = exp_approx(p[k] - m);
     double s = 0.0;
-    for (int64_t k = 0; k < K; ++k) {
-      o[k] = std::exp(p[k] - m);
-      s += o[k];
-    }
+#pragma omp simd reduction(+ : s)
+    for (int64_t k = 0; k < K; ++k) s += o[k];
     const float inv = static_cast<float>(1.0 / s);
+#pragma omp simd
     for (int64_t k = 0; k < K; ++k) o[k] *= inv;
   }
 }
@@ -105,9 +94,11 @@ void softmax_backward_cpu(float* dx, const float* dy, const float* y, int64_t ro
     const float* g = dy + r * K;
     const float* p = y + r * K;
     double s = 0.0;
+#pragma omp simd reduction(+ : s)
     for (int64_t k = 0; k < K; ++k) s += static_cast<double>(g[k]) * p[k];
     const float sf = static_cast<float>(s);
     float* o = dx + r * K;
+#pragma omp simd
     for (int64_t k = 0; k < K; ++k) o[k] += p[k] * (g[k] - sf);
   }
 }
@@ -120,6 +111,7 @@ void log_softmax_forward_cpu(float* y, const float* x, int64_t rows, int64_t K) 
     float m, log_sum;
     row_logsumexp(p, K, m, log_sum);
     // (x - m) first: exact for the maximum, so a dominant logit gets log-probability exactly 0.
+#pragma omp simd
     for (int64_t k = 0; k < K; ++k) o[k] = (p[k] - m) - log_sum;
   }
 }
@@ -130,10 +122,12 @@ void log_softmax_backward_cpu(float* dx, const float* dy, const float* y, int64_
     const float* g = dy + r * K;
     const float* p = y + r * K;
     double s = 0.0;
+#pragma omp simd reduction(+ : s)
     for (int64_t k = 0; k < K; ++k) s += g[k];
     const float sf = static_cast<float>(s);
     float* o = dx + r * K;
-    for (int64_t k = 0; k < K; ++k) o[k] += g[k] - std::exp(p[k]) * sf;
+#pragma omp simd
+    for (int64_t k = 0; k < K; ++k) o[k] += g[k] - exp_approx(p[k]) * sf;
   }
 }
 

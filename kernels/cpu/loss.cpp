@@ -2,6 +2,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/vmath.h"
 #include "kernels/loss.h"
 
 namespace ssmtl::kernels {
@@ -11,15 +12,6 @@ constexpr int64_t kParallelMin = 32768;
 // Reductions are split in blocks of a fixed size (not one per thread), so the summation order and the
 // result do not depend on the number of threads.
 constexpr int64_t kBlock = 8192;
-
-// Row maximum m and log sum exp(x - m) (the sum in double).
-inline void row_lse(const float* x, int64_t K, float& m, float& log_sum) {
-  m = x[0];
-  for (int64_t k = 1; k < K; ++k) m = x[k] > m ? x[k] : m;
-  double s = 0.0;
-  for (int64_t k = 0; k < K; ++k) s += std::exp(x[k] - m);
-  log_sum = static_cast<float>(std::log(s));
-}
 
 // Mean over rows of per-row double values, in row order.
 float mean_of(const std::vector<double>& v) {
@@ -48,6 +40,21 @@ void row_means(float* out, int64_t rows, int64_t cols, Term term) {
     out[r] = static_cast<float>(s / static_cast<double>(cols));
   }
 }
+
+// dst[r * cols + c] += term(r * cols + c, row_scale[r]) over all rows, in contiguous blocks (parallel even
+// for rows = 1). `dst` may not alias the inputs read by term.
+template <class Term>
+void row_apply(float* __restrict dst, const float* row_scale, float scale, int64_t rows, int64_t cols, Term term) {
+  const int64_t per_row = (cols + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (rows * cols > kParallelMin)
+  for (int64_t j = 0; j < rows * per_row; ++j) {
+    const int64_t r = j / per_row, base = r * cols;
+    const int64_t c0 = base + (j % per_row) * kBlock, c1 = base + std::min(cols, (j % per_row + 1) * kBlock);
+    const float g = row_scale[r] * scale;
+#pragma omp simd
+    for (int64_t i = c0; i < c1; ++i) dst[i] += term(i, g);
+  }
+}
 }  // namespace
 
 void cross_entropy_forward_cpu(float* loss, const float* logits, const float* targets, int64_t N, int64_t K) {
@@ -56,7 +63,7 @@ void cross_entropy_forward_cpu(float* loss, const float* logits, const float* ta
   for (int64_t n = 0; n < N; ++n) {
     const float* x = logits + n * K;
     float m, log_sum;
-    row_lse(x, K, m, log_sum);
+    row_logsumexp(x, K, m, log_sum);
     row[n] = static_cast<double>(m - x[static_cast<int64_t>(targets[n])]) + log_sum;
   }
   loss[0] = mean_of(row);
@@ -70,8 +77,8 @@ void cross_entropy_backward_cpu(float* dlogits, const float* dloss, const float*
     const float* x = logits + n * K;
     float* d = dlogits + n * K;
     float m, log_sum;
-    row_lse(x, K, m, log_sum);
-    for (int64_t k = 0; k < K; ++k) d[k] += g * std::exp((x[k] - m) - log_sum);
+    row_logsumexp(x, K, m, log_sum);
+    for (int64_t k = 0; k < K; ++k) d[k] += g * exp_approx((x[k] - m) - log_sum);
     d[static_cast<int64_t>(targets[n])] -= g;
   }
 }
@@ -83,7 +90,7 @@ void cross_entropy_soft_forward_cpu(float* loss, const float* logits, const floa
     const float* x = logits + n * K;
     const float* p = probs + n * K;
     float m, log_sum;
-    row_lse(x, K, m, log_sum);
+    row_logsumexp(x, K, m, log_sum);
     double s = 0.0;
     for (int64_t k = 0; k < K; ++k) s += static_cast<double>(p[k]) * (static_cast<double>(m - x[k]) + log_sum);
     row[n] = s;
@@ -99,13 +106,13 @@ void cross_entropy_soft_backward_cpu(float* dlogits, float* dprobs, const float*
     const float* x = logits + n * K;
     const float* p = probs + n * K;
     float m, log_sum;
-    row_lse(x, K, m, log_sum);
+    row_logsumexp(x, K, m, log_sum);
     if (dlogits) {
       double ps = 0.0;
       for (int64_t k = 0; k < K; ++k) ps += p[k];
       const float psf = static_cast<float>(ps);
       float* d = dlogits + n * K;
-      for (int64_t k = 0; k < K; ++k) d[k] += g * (std::exp((x[k] - m) - log_sum) * psf - p[k]);
+      for (int64_t k = 0; k < K; ++k) d[k] += g * (exp_approx((x[k] - m) - log_sum) * psf - p[k]);
     }
     if (dprobs) {
       float* d = dprobs + n * K;
@@ -128,28 +135,18 @@ void mse_forward_cpu(float* out, const float* a, const float* b, int64_t rows, i
 void l1_backward_cpu(float* da, float* db, const float* dout, const float* a, const float* b, int64_t rows,
                      int64_t cols) {
   const float inv = 1.f / static_cast<float>(cols);
-#pragma omp parallel for collapse(2) schedule(static) if (rows * cols > kParallelMin)
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) {
-      const int64_t i = r * cols + c;
-      const float g = dout[r] * inv;
-      const float s = a[i] > b[i] ? g : (a[i] < b[i] ? -g : 0.f);
-      if (da) da[i] += s;
-      if (db) db[i] -= s;
-    }
+  // sign(a - b) as (a > b) - (a < b): 0 at equality, branch-free.
+  auto sign = [=](int64_t i, float g) { return g * (static_cast<float>(a[i] > b[i]) - static_cast<float>(a[i] < b[i])); };
+  if (da) row_apply(da, dout, inv, rows, cols, sign);
+  if (db) row_apply(db, dout, -inv, rows, cols, sign);
 }
 
 void mse_backward_cpu(float* da, float* db, const float* dout, const float* a, const float* b, int64_t rows,
                       int64_t cols) {
   const float inv = 2.f / static_cast<float>(cols);
-#pragma omp parallel for collapse(2) schedule(static) if (rows * cols > kParallelMin)
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) {
-      const int64_t i = r * cols + c;
-      const float s = dout[r] * inv * (a[i] - b[i]);
-      if (da) da[i] += s;
-      if (db) db[i] -= s;
-    }
+  auto diff = [=](int64_t i, float g) { return g * (a[i] - b[i]); };
+  if (da) row_apply(da, dout, inv, rows, cols, diff);
+  if (db) row_apply(db, dout, -inv, rows, cols, diff);
 }
 
 }  // namespace ssmtl::kernels

@@ -111,6 +111,10 @@ void batch_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float
 
 void layer_norm_forward_cpu(float* y, float* mean, float* invstd, const float* x, const float* gamma,
                             const float* beta, float eps, int64_t rows, int64_t D) {
+  // Explicit ones / zeros for a missing affine keep the inner loops branch-free (vectorised).
+  std::vector<float> ones, zeros;
+  const float* gm = gamma ? gamma : (ones.assign(static_cast<size_t>(D), 1.f), ones.data());
+  const float* bt = beta ? beta : (zeros.assign(static_cast<size_t>(D), 0.f), zeros.data());
 #pragma omp parallel for schedule(static) if (rows * D > kParallelMin)
   for (int64_t r = 0; r < rows; ++r) {
     const float* p = x + r * D;
@@ -129,10 +133,8 @@ void layer_norm_forward_cpu(float* y, float* mean, float* invstd, const float* x
     mean[r] = muf;
     invstd[r] = is;
     float* o = y + r * D;
-    for (int64_t d = 0; d < D; ++d) {
-      const float xh = (p[d] - muf) * is;
-      o[d] = gamma ? xh * gamma[d] + (beta ? beta[d] : 0.f) : xh + (beta ? beta[d] : 0.f);
-    }
+#pragma omp simd
+    for (int64_t d = 0; d < D; ++d) o[d] = (p[d] - muf) * is * gm[d] + bt[d];
   }
 }
 
@@ -140,24 +142,25 @@ void layer_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float
                              const float* mean, const float* invstd, const float* gamma, int64_t rows, int64_t D) {
   const bool par = rows * D > kParallelMin;
   if (dx) {
+    std::vector<float> ones;
+    const float* gm = gamma ? gamma : (ones.assign(static_cast<size_t>(D), 1.f), ones.data());
 #pragma omp parallel for schedule(static) if (par)
     for (int64_t r = 0; r < rows; ++r) {
       const float* g = dy + r * D;
       const float* p = x + r * D;
       const float mu = mean[r], is = invstd[r];
       double sg = 0.0, sgx = 0.0;   // sum_d gamma dy, sum_d gamma dy xhat
+#pragma omp simd reduction(+ : sg, sgx)
       for (int64_t d = 0; d < D; ++d) {
-        const double gd = static_cast<double>(g[d]) * (gamma ? gamma[d] : 1.f);
+        const float gd = g[d] * gm[d];
         sg += gd;
-        sgx += gd * ((p[d] - mu) * is);
+        sgx += static_cast<double>(gd) * ((p[d] - mu) * is);
       }
       const float a = static_cast<float>(sg / static_cast<double>(D));
       const float b = static_cast<float>(sgx / static_cast<double>(D));
       float* o = dx + r * D;
-      for (int64_t d = 0; d < D; ++d) {
-        const float gd = g[d] * (gamma ? gamma[d] : 1.f);
-        o[d] += is * (gd - a - (p[d] - mu) * is * b);
-      }
+#pragma omp simd
+      for (int64_t d = 0; d < D; ++d) o[d] += is * (g[d] * gm[d] - a - (p[d] - mu) * is * b);
     }
   }
   if (!dgamma && !dbeta) return;
