@@ -1,5 +1,6 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <stdexcept>
@@ -8,6 +9,7 @@
 
 #include "autograd/activation.h"
 #include "autograd/elementwise.h"
+#include "kernels/cpu/vmath.h"
 #include "tests/gradcheck.h"
 #include "tests/reference.h"
 
@@ -115,4 +117,28 @@ TEST_CASE("softmax / log_softmax: stable for extreme logits; bad shapes throw") 
   CHECK_THROWS_WITH_AS(softmax(Tensor::scalar(1.f)), "softmax: needs a non-empty last dimension, got []",
                        std::invalid_argument);
   CHECK_THROWS_AS(log_softmax(Tensor::zeros({2, 0})), std::invalid_argument);
+}
+
+TEST_CASE("vmath: exp_approx within 2 ulp of exp, erf_approx within 3.5e-7 of erf, exact special values") {
+  double worst_exp = 0, worst_erf = 0;
+  int not_odd = 0;
+  for (double x = -87.0; x <= 88.72; x += 1e-3) {
+    const float xf = static_cast<float>(x);
+    const double ref = std::exp(static_cast<double>(xf));
+    worst_exp = std::max(worst_exp, std::fabs(kernels::exp_approx(xf) - ref) / ref);
+  }
+  for (double x = -6.0; x <= 6.0; x += 1e-4) {
+    const float xf = static_cast<float>(x);
+    worst_erf = std::max(worst_erf, std::fabs(kernels::erf_approx(xf) - std::erf(static_cast<double>(xf))));
+    not_odd += kernels::erf_approx(-xf) != -kernels::erf_approx(xf);
+  }
+  CHECK(not_odd == 0);
+  CHECK(worst_exp < 2 * 5.97e-8);
+  CHECK(worst_erf < 3.5e-7);
+  CHECK(kernels::exp_approx(0.f) == 1.f);
+  CHECK(kernels::exp_approx(-2000.f) == 0.f);
+  CHECK(std::isinf(kernels::exp_approx(89.f)));
+  CHECK(std::fabs(kernels::exp_approx(-100.f) - std::exp(-100.0)) < 1e-44);   // subnormal result
+  CHECK(kernels::erf_approx(5.f) == 1.f);
+  CHECK(kernels::erf_approx(0.f) == 0.f);
 }
