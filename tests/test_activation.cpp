@@ -103,7 +103,7 @@ TEST_CASE("softmax / log_softmax: finite-difference gradients") {
   gradcheck([](const std::vector<Tensor>& in) { return log_softmax(in[0]); }, {x});
 }
 
-TEST_CASE("softmax / log_softmax: stable for extreme logits; bad shapes throw") {
+TEST_CASE("softmax / log_softmax: stable for extreme logits - bad shapes throw") {
   Tensor x = Tensor::from_vector({1, 2}, {1000.f, -1000.f});
   CHECK(softmax(x).to_vector() == std::vector<float>{1.f, 0.f});
   CHECK(log_softmax(x).to_vector() == std::vector<float>{0.f, -2000.f});   // exact
@@ -119,7 +119,7 @@ TEST_CASE("softmax / log_softmax: stable for extreme logits; bad shapes throw") 
   CHECK_THROWS_AS(log_softmax(Tensor::zeros({2, 0})), std::invalid_argument);
 }
 
-TEST_CASE("vmath: exp_approx within 2 ulp of exp, erf_approx within 3.5e-7 of erf, exact special values") {
+TEST_CASE("vmath: exp_approx within 2 ulp of exp and erf_approx within 3.5e-7 of erf - exact special values") {
   double worst_exp = 0, worst_erf = 0;
   int not_odd = 0;
   for (double x = -87.0; x <= 88.72; x += 1e-3) {

@@ -20,7 +20,7 @@ TEST_CASE("dropout: eval and p = 0 are the identity and draw nothing from the Rn
   CHECK(rng.next_u64() == fresh.next_u64());
 }
 
-TEST_CASE("dropout: inverted scaling, drop rate close to p, expectation preserved") {
+TEST_CASE("dropout: inverted scaling - drop rate close to p - expectation preserved") {
   Rng rng(2);
   const float p = 0.3f;
   Tensor x = Tensor::ones({200000});
@@ -40,7 +40,7 @@ TEST_CASE("dropout: inverted scaling, drop rate close to p, expectation preserve
   CHECK(dropout(x, 1.f, true, rng).to_vector() == std::vector<float>(200000, 0.f));
 }
 
-TEST_CASE("dropout: deterministic for a given Rng state; different states give different masks") {
+TEST_CASE("dropout: deterministic for a given Rng state - different states give different masks") {
   Rng r1(7), r2(7), r3(8);
   Rng noise(0);
   Tensor x = randn({1000}, noise);
@@ -51,7 +51,7 @@ TEST_CASE("dropout: deterministic for a given Rng state; different states give d
   CHECK(dropout(x, 0.5f, true, r1).to_vector() != a.to_vector());
 }
 
-TEST_CASE("dropout: the gradient is the mask; finite differences with a fixed mask") {
+TEST_CASE("dropout: the gradient is the mask - finite differences with a fixed mask") {
   Rng rng(4);
   Tensor x = rand_uniform({50}, rng, 0.5f, 1.5f).set_requires_grad();
   Rng mask_rng(9);
@@ -66,7 +66,7 @@ TEST_CASE("dropout: the gradient is the mask; finite differences with a fixed ma
   }, {x});
 }
 
-TEST_CASE("dropout: p outside [0, 1] throws std::invalid_argument") {
+TEST_CASE("dropout: p outside 0..1 throws std::invalid_argument") {
   Rng rng(0);
   Tensor x = Tensor::ones({3});
   CHECK_THROWS_AS(dropout(x, -0.1f, true, rng), std::invalid_argument);

@@ -5,6 +5,10 @@
 #include <string>
 #include <vector>
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 #include "autograd/elementwise.h"
 #include "autograd/loss.h"
 #include "tests/gradcheck.h"
@@ -42,7 +46,7 @@ TEST_CASE("cross_entropy: loss and gradient match PyTorch (one row with logits +
   check_close(logits.grad(), ref.get("ce/grad"), 1e-7, 1e-5, "ce grad");
 }
 
-TEST_CASE("cross_entropy: PITFALLS 18, logits [1000, -1000] with target 1 give exactly 2000; finite when extreme") {
+TEST_CASE("cross_entropy: PITFALLS 18 - logits (1000 -1000) with target 1 give exactly 2000 - finite when extreme") {
   Tensor x = Tensor::from_vector({1, 2}, {1000.f, -1000.f}).set_requires_grad();
   Tensor loss = cross_entropy(x, {1});
   CHECK(loss.item() == 2000.f);
@@ -71,7 +75,7 @@ TEST_CASE("cross_entropy: bad targets throw std::invalid_argument naming the ind
   CHECK_THROWS_AS(cross_entropy(Tensor::zeros({3}), {0}), std::invalid_argument);
 }
 
-TEST_CASE("cross_entropy_soft: loss and both gradients match PyTorch; one-hot probabilities equal hard targets") {
+TEST_CASE("cross_entropy_soft: loss and both gradients match PyTorch - one-hot probabilities equal hard targets") {
   test::RefFile ref("loss");
   Tensor logits = ref.get("sce/logits").set_requires_grad(), probs = ref.get("sce/probs").set_requires_grad();
   Tensor loss = cross_entropy_soft(logits, probs);
@@ -116,7 +120,7 @@ TEST_CASE("l1 / mse: mean and per-sample losses and gradients match PyTorch (L1 
   }
 }
 
-TEST_CASE("l1 / mse: known values; per-sample means over all but dim 0") {
+TEST_CASE("l1 / mse: known values - per-sample means over all but dim 0") {
   Tensor a = Tensor::from_vector({2, 2}, {1.f, 2.f, 3.f, 4.f});
   Tensor b = Tensor::from_vector({2, 2}, {1.f, 0.f, 0.f, 8.f});
   CHECK(l1_loss(a, b).item() == doctest::Approx((0 + 2 + 3 + 4) / 4.0));
@@ -149,3 +153,23 @@ TEST_CASE("l1 / mse: large inputs reduce deterministically and accurately (doubl
   std::vector<float> per = l1_per_sample(a, b).to_vector();
   CHECK((per[0] + per[1]) / 2 == doctest::Approx(l.item()).epsilon(1e-6));
 }
+
+#ifdef _OPENMP
+TEST_CASE("losses: values and gradients do not depend on the number of threads") {
+  Rng rng(34);
+  Tensor a = randn({4, 3, 64, 64}, rng), b = randn({4, 3, 64, 64}, rng), logits = randn({3000, 30}, rng, 0.f, 4.f);
+  std::vector<int> t(3000);
+  for (size_t i = 0; i < t.size(); ++i) t[i] = static_cast<int>(i % 30);
+  auto run = [&](int threads) {
+    const int prev = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    Tensor ag = a.clone().set_requires_grad(), lg = logits.clone().set_requires_grad();
+    Tensor l1 = l1_loss(ag, b), ms = mse_loss(ag, b), ps = mse_per_sample(ag, b), ce = cross_entropy(lg, t);
+    add(add(l1, ms), add(sum(ps), ce)).backward();
+    omp_set_num_threads(prev);
+    return std::vector<Tensor>{l1, ms, ps, ce, ag.grad(), lg.grad()};
+  };
+  std::vector<Tensor> one = run(1), four = run(4);
+  for (size_t i = 0; i < one.size(); ++i) CHECK_MESSAGE(one[i].to_vector() == four[i].to_vector(), "result " << i);
+}
+#endif

@@ -65,7 +65,7 @@ void check_ln_case(const test::RefFile& ref, const std::string& name, bool affin
 
 }  // namespace
 
-TEST_CASE("batch_norm: forward, running statistics and gradients match PyTorch (2D, 4D, 5D; train and eval)") {
+TEST_CASE("batch_norm: forward and running statistics and gradients match PyTorch (2D 4D 5D - train and eval)") {
   test::RefFile ref("norm");
   check_bn_case(ref, "bn4d_train", true, true);
   check_bn_case(ref, "bn5d_train", true, false);
@@ -74,7 +74,7 @@ TEST_CASE("batch_norm: forward, running statistics and gradients match PyTorch (
   check_bn_case(ref, "bn5d_eval", false, false);
 }
 
-TEST_CASE("batch_norm: statistics of data with a large mean (1000 + 2 N(0,1)) are exact, no cancellation") {
+TEST_CASE("batch_norm: statistics of data with a large mean (1000 + 2 N(0 1)) are exact - no cancellation") {
   test::RefFile ref("norm");
   check_bn_case(ref, "bn_offset_train", true, true);
 }
@@ -104,7 +104,7 @@ TEST_CASE("batch_norm: finite-difference gradients in training and in eval mode"
   gradcheck(plain, {x5});
 }
 
-TEST_CASE("batch_norm: PITFALLS 19, eval with running mean 2, var 1 maps x = 1 to -0.999995, alone or in a batch") {
+TEST_CASE("batch_norm: PITFALLS 19 - eval with running mean 2 and var 1 maps x = 1 to -0.999995 alone or in a batch") {
   Tensor rm = Tensor::full({1}, 2.f), rv = Tensor::full({1}, 1.f);
   Tensor gamma = Tensor::ones({1}), beta = Tensor::zeros({1});
   Tensor alone = batch_norm(Tensor::from_vector({1, 1}, {1.f}), gamma, beta, rm, rv, false);
@@ -122,7 +122,7 @@ TEST_CASE("batch_norm: PITFALLS 19, eval with running mean 2, var 1 maps x = 1 t
   CHECK(rv.to_vector() == std::vector<float>{1.f});
 }
 
-TEST_CASE("batch_norm: eval never updates running stats, two runs are bitwise equal; training does update") {
+TEST_CASE("batch_norm: eval never updates running stats and two runs are bitwise equal - training does update") {
   Rng rng(5);
   Tensor x = randn({4, 3, 5, 5}, rng), gamma = randn({3}, rng), beta = randn({3}, rng);
   Tensor rm = randn({3}, rng), rv = rand_uniform({3}, rng, 0.5f, 2.f);
@@ -196,7 +196,7 @@ TEST_CASE("batch_norm and layer_norm: results do not depend on the number of thr
 }
 #endif
 
-TEST_CASE("layer_norm: forward and gradients match PyTorch, with and without affine") {
+TEST_CASE("layer_norm: forward and gradients match PyTorch with and without affine") {
   test::RefFile ref("norm");
   check_ln_case(ref, "ln3d", true);
   check_ln_case(ref, "ln2d", false);
@@ -210,7 +210,7 @@ TEST_CASE("layer_norm: finite-difference gradients") {
   gradcheck([](const std::vector<Tensor>& in) { return layer_norm(in[0], Tensor(), Tensor()); }, {x});
 }
 
-TEST_CASE("layer_norm: a constant row gives beta (no NaN); shape errors name the op") {
+TEST_CASE("layer_norm: a constant row gives beta (no NaN) - shape errors name the op") {
   Tensor x = Tensor::full({2, 4}, 3.f);
   Tensor beta = Tensor::from_vector({4}, {1.f, 2.f, 3.f, 4.f});
   std::vector<float> y = layer_norm(x, Tensor::ones({4}), beta).to_vector();

@@ -41,7 +41,7 @@ void row_means(float* out, int64_t rows, int64_t cols, Term term) {
   }
 }
 
-// dst[r * cols + c] += term(r * cols + c, row_scale[r]) over all rows, in contiguous blocks (parallel even
+// dst[i] += term(i, row_scale[r] * scale) for every i = r * cols + c, in contiguous blocks (parallel even
 // for rows = 1). `dst` may not alias the inputs read by term.
 template <class Term>
 void row_apply(float* __restrict dst, const float* row_scale, float scale, int64_t rows, int64_t cols, Term term) {
