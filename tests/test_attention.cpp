@@ -9,6 +9,10 @@
 #include "tests/gradcheck.h"
 #include "tests/reference.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 using namespace ssmtl;
 using ssmtl::test::check_close;
 using ssmtl::test::gradcheck;
@@ -50,6 +54,26 @@ TEST_CASE("attention: rows of the attention are convex combinations of the value
   Tensor v = Tensor::full({2, 2, 7, 3}, 0.75f);
   for (float x : scaled_dot_product_attention(q, k, v).to_vector()) CHECK(x == doctest::Approx(0.75f).epsilon(1e-6));
 }
+
+#ifdef _OPENMP
+TEST_CASE("attention: output and gradients are bitwise the same for any thread count") {
+  // Each (batch, head) problem is computed whole by one thread with a single-threaded GEMM.
+  Rng rng(9);
+  const Tensor q0 = randn({2, 3, 33, 8}, rng), k0 = randn({2, 3, 17, 8}, rng), v0 = randn({2, 3, 17, 5}, rng);
+  const Tensor r = randn({2, 3, 33, 5}, rng);
+  auto run = [&](int threads) {
+    const int before = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    Tensor q = q0.clone().set_requires_grad(), k = k0.clone().set_requires_grad(), v = v0.clone().set_requires_grad();
+    Tensor out = scaled_dot_product_attention(q, k, v);
+    out.backward(r);
+    omp_set_num_threads(before);
+    return std::vector<std::vector<float>>{out.to_vector(), q.grad().to_vector(), k.grad().to_vector(),
+                                           v.grad().to_vector()};
+  };
+  CHECK(run(1) == run(4));
+}
+#endif
 
 TEST_CASE("attention: finite-difference gradients (and backward adds into gradients)") {
   Rng rng(7);
