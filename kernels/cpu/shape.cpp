@@ -103,7 +103,12 @@ void walk_permuted(const int64_t* in_shape, const int* perm, int rank, RowFn row
     }
     for (int64_t r = r0; r < r1; ++r) {
       row(r * inner, src, step, inner);
-      for (int d = outer - 1; d >= 0; --d) {
+      if (outer == 0) continue;
+      src += p.stride[outer - 1];
+      if (++idx[outer - 1] < p.size[outer - 1]) continue;
+      src -= p.stride[outer - 1] * p.size[outer - 1];
+      idx[outer - 1] = 0;
+      for (int d = outer - 2; d >= 0; --d) {
         src += p.stride[d];
         if (++idx[d] < p.size[d]) break;
         src -= p.stride[d] * p.size[d];
@@ -117,9 +122,10 @@ void walk_permuted(const int64_t* in_shape, const int* perm, int rank, RowFn row
 
 void permute_forward_cpu(float* out, const float* x, const int64_t* in_shape, const int* perm, int rank) {
   walk_permuted(in_shape, perm, rank, [&](int64_t o, int64_t src, int64_t step, int64_t n) {
-    if (step == 1 && n >= 64) {
-      std::memcpy(out + o, x + src, sizeof(float) * n);
-    } else {   // short rows (e.g. a head's few channels): a loop beats the call
+    if (step == 1) {
+      if (n >= 32) std::memcpy(out + o, x + src, sizeof(float) * n);
+      else for (int64_t i = 0; i < n; ++i) out[o + i] = x[src + i];   // a head's few channels
+    } else {
       for (int64_t i = 0; i < n; ++i) out[o + i] = x[src + i * step];
     }
   });
