@@ -82,6 +82,15 @@ TEST_CASE("shape: large permutes equal a naive index loop (several threads, bloc
   Tensor xg = x.clone().set_requires_grad();
   permute(xg, perm).backward(y);
   CHECK(xg.grad().to_vector() == x.to_vector());
+  // Head split: whole contiguous rows (the last dimension stays last).
+  Tensor h = randn({4, 30, 20, 40}, rng);
+  Tensor hp = permute(h, {0, 2, 1, -1});
+  std::vector<float> want_h;
+  for (int b = 0; b < 4; ++b)
+    for (int j = 0; j < 20; ++j)
+      for (int i = 0; i < 30; ++i)
+        for (int c = 0; c < 40; ++c) want_h.push_back(h.data()[((b * 30 + i) * 20 + j) * 40 + c]);
+  CHECK(hp.to_vector() == want_h);
 }
 
 TEST_CASE("shape: flatten, identity permute, empty slices and one-input concat") {
