@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <stdexcept>
 
@@ -76,8 +77,20 @@ Video::Video(const std::string& dir, VideoOptions opts) : dir_(dir), opts_(opts)
     }
   }
   if (opts_.load_all) {
+    // Frames decode in parallel; an exception must not leave the OpenMP region, so the first one (by
+    // frame index) is rethrown afterwards.
     all_.resize(paths_.size());
-    for (int i = 0; i < num_frames(); ++i) all_[i] = load(i);
+    std::vector<std::exception_ptr> err(paths_.size());
+#pragma omp parallel for schedule(dynamic, 4)
+    for (int i = 0; i < num_frames(); ++i) {
+      try {
+        all_[i] = load(i);
+      } catch (...) {
+        err[i] = std::current_exception();
+      }
+    }
+    for (auto& e : err)
+      if (e) std::rethrow_exception(e);
   }
 }
 

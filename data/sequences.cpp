@@ -72,6 +72,12 @@ constexpr int kChunkFrames = 32;   // frames whose objects are cropped together 
 }  // namespace
 
 Tensor extract_sequences(const Video& video, const std::vector<ObjectRef>& objects) {
+  Tensor out = Tensor::empty({static_cast<int64_t>(objects.size()), 3, kSeqLen, kCropSize, kCropSize});
+  extract_sequences_into(out.data(), video, objects);
+  return out;
+}
+
+void extract_sequences_into(float* base, const Video& video, const std::vector<ObjectRef>& objects) {
   const int n = video.num_frames();
   const int64_t count = static_cast<int64_t>(objects.size());
   for (const auto& o : objects) {
@@ -82,15 +88,13 @@ Tensor extract_sequences(const Video& video, const std::vector<ObjectRef>& objec
       throw std::invalid_argument("extract_sequences: video " + video.name() + " frame " + std::to_string(o.frame) +
                                   ": box " + box_str(o.box) + " is empty after clipping (use clip_objects)");
   }
-  Tensor out = Tensor::empty({count, 3, kSeqLen, kCropSize, kCropSize});
-  if (count == 0) return out;
+  if (count == 0) return;
   // Objects in frame order, then chunks of kChunkFrames frames: decode the chunk's frames (+-3) in
   // parallel, crop its objects in parallel, release the frames.
   std::vector<int64_t> order(static_cast<size_t>(count));
   for (int64_t i = 0; i < count; ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(),
                    [&](int64_t a, int64_t b) { return objects[a].frame < objects[b].frame; });
-  float* base = out.data();
   size_t start = 0;
   while (start < order.size()) {
     const int f0 = objects[order[start]].frame;
@@ -109,7 +113,6 @@ Tensor extract_sequences(const Video& video, const std::vector<ObjectRef>& objec
     });
     start = end;
   }
-  return out;
 }
 
 Tensor extract_frames(const Video& video, const std::vector<int>& frames, const Box& box) {

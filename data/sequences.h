@@ -47,6 +47,9 @@ std::vector<ObjectRef> clip_objects(const std::vector<ObjectRef>& objects, int w
 // the video, frame and box for an object whose clipped box is empty or whose frame is out of range
 // (call clip_objects first), std::runtime_error for unreadable frames.
 Tensor extract_sequences(const Video& video, const std::vector<ObjectRef>& objects);
+// The same into a caller's buffer of objects.size() * kSeqNumel floats (e.g. a reused batch tensor:
+// first-touching a fresh 344 KB per object costs more than the crops on some machines).
+void extract_sequences_into(float* out, const Video& video, const std::vector<ObjectRef>& objects);
 
 // The sequence of one object from arbitrary frame indices (e.g. the skipped frames of the motion
 // irregularity task): (3, frames.size(), 64, 64), cut with `box`.
