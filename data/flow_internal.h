@@ -10,18 +10,21 @@ namespace ssmtl::flow_detail {
 // output row once per tap.
 typedef float f8 __attribute__((vector_size(32)));
 constexpr int kLanes = 8;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"  // without AVX the f8 return ABI differs; this is always inlined
 inline f8 load8(const float* p) {
   f8 v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
+#pragma GCC diagnostic pop
 
 // Blocked loops read up to 31 floats past the end of a row; scratch buffers carry this many extra floats.
 constexpr int kScratchSlack = 64;
 // Values per pixel of a polynomial expansion: A11, A22, A12, b1, b2 and 3 zeros (one f8 per pixel).
 constexpr int kPolyStride = 8;
 
-// Polynomial expansion (Farnebäck 2003 section 2; thesis ch. 4): at every pixel, the weighted least
+// Polynomial expansion (Farnebäck 2003; thesis ch. 4): at every pixel, the weighted least
 // squares fit f(x, y) ~ c + bx x + by y + axx x^2 + ayy y^2 + axy x y with the Gaussian applicability
 // exp(-(x^2 + y^2) / (2 sigma^2)) on the (2r+1)^2 neighbourhood, r = `radius`; borders replicate the
 // edge pixels. Written as the matrix form x^T A x + b^T x + c; x = column, y = row:
@@ -38,7 +41,7 @@ void pyr_down(float* out, const float* img, int H, int W, float* scratch);
 // (positions clamped to the coarse image). Matches pyr_down's pixel placement.
 void upsample_flow(float* out, int H, int W, const float* in, int h, int w);
 
-// Per-pixel displacement equations (Farnebäck section 5): with the prior flow d (2, H, W), A and db as
+// Per-pixel displacement equations (Farnebäck 2003, with an a priori displacement): with the prior flow d (2, H, W), A and db as
 // in data/flow.h step 2, out: (5, H, W) = the entries G11, G12, G22 of A^T A and h1, h2 of A^T db.
 // Pixels whose displaced position leaves the image get weight 0 (no data there).
 // p1, p2: (H, W, 8) polynomial expansions of prev and next (poly_expand).

@@ -5,6 +5,9 @@
 
 #include "data/flow_internal.h"
 
+// f8 values are passed only to inlined helpers; builds without AVX need not hear about the vector ABI.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 namespace ssmtl::flow_detail {
 
 namespace {
@@ -42,7 +45,7 @@ void poly_expand(float* out, const float* img, int H, int W, float sigma, int ra
     S4 += double(t) * t * t * t * a;
   }
   // With a separable applicability the Gram matrix of the basis {1, x, y, x^2, y^2, xy} is block diagonal:
-  // x, y and xy are orthogonal to everything else, {1, x^2, y^2} form a 3x3 block (thesis section 4.3).
+  // x, y and xy are orthogonal to everything else, {1, x^2, y^2} form a 3x3 block.
   const double gram[9] = {S0 * S0, S0 * S2, S0 * S2, S0 * S2, S0 * S4, S2 * S2, S0 * S2, S2 * S2, S0 * S4};
   double inv[9];
   invert3(inv, gram);

@@ -6,6 +6,9 @@
 
 #include "data/flow_internal.h"
 
+// f8 values are passed only to inlined helpers; builds without AVX need not hear about the vector ABI.
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 namespace ssmtl::flow_detail {
 
 void displacement_equations(float* out, const float* p1, const float* p2, const float* flow, int H, int W) {
@@ -19,7 +22,7 @@ void displacement_equations(float* out, const float* p1, const float* p2, const 
       const size_t i = size_t(y) * W + x;
       const float dx = fdx[i], dy = fdy[i];
       float px = float(x) + dx, py = float(y) + dy;
-      // No data beyond the border: the pixel gives no equation (certainty 0, paper section 4).
+      // No data beyond the border: the pixel gives no equation (certainty 0).
       const float wgt = (px >= 0.f && px <= xmax && py >= 0.f && py <= ymax) ? 1.f : 0.f;
       px = std::clamp(px, 0.f, xmax);
       py = std::clamp(py, 0.f, ymax);
