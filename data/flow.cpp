@@ -55,7 +55,7 @@ void check_options(const float* flow, const float* prev, const float* next, int 
 // Buffers of one dense_flow call, kept per calling thread so that a video's frame pairs reuse them
 // (fresh multi-megabyte allocations cost page faults comparable to the flow itself).
 struct Workspace {
-  std::vector<float> pyr1, pyr2, poly1, poly2, eq, scratch, cur, coarse;
+  std::vector<float> pyr1, pyr2, poly1, poly2, scratch, cur, coarse;
 };
 
 float* grown(std::vector<float>& v, size_t n) {
@@ -86,7 +86,6 @@ void dense_flow(float* flow, const float* prev, const float* next, int H, int W,
   float* p2 = grown(ws.pyr2, total);
   float* poly1 = grown(ws.poly1, kPolyStride * plane0);
   float* poly2 = grown(ws.poly2, kPolyStride * plane0);
-  float* eq = grown(ws.eq, 5 * plane0);
   float* scratch = grown(ws.scratch, 5 * plane0 + kScratchSlack);
   float* cur = grown(ws.cur, 2 * plane0);
   float* coarse = grown(ws.coarse, 2 * plane0);
@@ -105,11 +104,8 @@ void dense_flow(float* flow, const float* prev, const float* next, int H, int W,
       upsample_flow(cur, h, w, coarse, hs[lv + 1], ws_[lv + 1]);
     poly_expand(poly1, p1 + off[lv], h, w, o.poly_sigma, poly_r, scratch);
     poly_expand(poly2, p2 + off[lv], h, w, o.poly_sigma, poly_r, scratch);
-    for (int it = 0; it < o.iterations; ++it) {
-      displacement_equations(eq, poly1, poly2, cur, h, w);
-      blur_planes(eq, 5, h, w, o.window_sigma, win_r, scratch);
-      solve_flow(cur, eq, h, w, o.damping);
-    }
+    for (int it = 0; it < o.iterations; ++it)
+      refine_flow(cur, poly1, poly2, h, w, o.window_sigma, win_r, o.damping, scratch);
     std::swap(cur, coarse);
   }
   std::copy(coarse, coarse + 2 * plane0, flow);

@@ -46,7 +46,7 @@ struct FlowOptions {
 // the content of prev at (x, y) is found in next at (x + dx, y + dy).
 // prev, next: (H, W) row-major grayscale intensities in [0, 255].
 // Deterministic; parallel over rows with OpenMP (same result for any thread count: every output value
-// is computed by one thread in a fixed order). Keeps about 31 * H * W floats of buffers per calling
+// is computed by one thread in a fixed order). Keeps about 28 * H * W floats of buffers per calling
 // thread between calls, so that the frame pairs of a video reuse them.
 // Throws std::invalid_argument on null pointers, H or W < 1, or invalid options (levels or iterations
 // < 1, poly_sigma, window_sigma <= 0, damping < 0 or any non-finite value).

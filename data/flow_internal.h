@@ -41,19 +41,18 @@ void pyr_down(float* out, const float* img, int H, int W, float* scratch);
 // (positions clamped to the coarse image). Matches pyr_down's pixel placement.
 void upsample_flow(float* out, int H, int W, const float* in, int h, int w);
 
-// Per-pixel displacement equations (Farnebäck 2003, with an a priori displacement): with the prior flow d (2, H, W), A and db as
-// in data/flow.h step 2, out: (5, H, W) = the entries G11, G12, G22 of A^T A and h1, h2 of A^T db.
-// Pixels whose displaced position leaves the image get weight 0 (no data there).
-// p1, p2: (H, W, 8) polynomial expansions of prev and next (poly_expand).
-void displacement_equations(float* out, const float* p1, const float* p2, const float* flow, int H, int W);
+// Displacement equations of row y (Farnebäck 2003, with an a priori displacement): with the prior flow
+// d (2, H, W), A and db as in data/flow.h step 2, out[0..4][x] = the entries G11, G12, G22 of A^T A and
+// h1, h2 of A^T db at pixel (x, y). A pixel whose displaced position leaves the image gets weight 0
+// (no data there). p1, p2: (H, W, 8) polynomial expansions of prev and next (poly_expand).
+void displacement_equations_row(float* const out[5], const float* p1, const float* p2, const float* flow, int H,
+                                int W, int y);
 
-// In-place separable Gaussian blur (std sigma, radius r) of `planes` planes (planes, H, W), zero outside
-// the image (pixels outside carry no equations), kernel normalised to sum 1.
-// scratch: (planes, H, W) + kScratchSlack.
-void blur_planes(float* data, int planes, int H, int W, float sigma, int radius, float* scratch);
-
-// Solves (G + damping I) d = h + damping * d_prior per pixel, in place: flow (2, H, W) holds d_prior on
-// entry and d on return. eq: (5, H, W) from displacement_equations after blurring.
-void solve_flow(float* flow, const float* eq, int H, int W, float damping);
+// One refinement (data/flow.h steps 2-3), in place: flow (2, H, W) holds d~ on entry and on return the
+// d solving (G + damping I) d = h + damping d~ per pixel, where G and h are the equations summed with a
+// Gaussian window (std window_sigma, radius r, normalised to sum 1, zero outside the image).
+// scratch: (5, H, W) + kScratchSlack.
+void refine_flow(float* flow, const float* p1, const float* p2, int H, int W, float window_sigma, int radius,
+                 float damping, float* scratch);
 
 }  // namespace ssmtl::flow_detail

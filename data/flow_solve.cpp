@@ -1,4 +1,5 @@
-// Displacement estimation of the Farnebäck flow from two polynomial expansions (see data/flow_internal.h).
+// One refinement of the Farnebäck flow at one pyramid level (see data/flow_internal.h): displacement
+// equations per pixel, summed over a Gaussian window, solved per pixel.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -10,43 +11,6 @@
 #pragma GCC diagnostic ignored "-Wpsabi"
 
 namespace ssmtl::flow_detail {
-
-void displacement_equations(float* out, const float* p1, const float* p2, const float* flow, int H, int W) {
-  const size_t plane = size_t(H) * W;
-  const float *fdx = flow, *fdy = flow + plane;
-  float *g11 = out, *g12 = out + plane, *g22 = out + 2 * plane, *h1 = out + 3 * plane, *h2 = out + 4 * plane;
-  const float xmax = float(W - 1), ymax = float(H - 1);
-#pragma omp parallel for schedule(static)
-  for (int y = 0; y < H; ++y) {
-    for (int x = 0; x < W; ++x) {
-      const size_t i = size_t(y) * W + x;
-      const float dx = fdx[i], dy = fdy[i];
-      float px = float(x) + dx, py = float(y) + dy;
-      // No data beyond the border: the pixel gives no equation (certainty 0).
-      const float wgt = (px >= 0.f && px <= xmax && py >= 0.f && py <= ymax) ? 1.f : 0.f;
-      px = std::clamp(px, 0.f, xmax);
-      py = std::clamp(py, 0.f, ymax);
-      const int x0 = std::min(int(px), W - 1), y0 = std::min(int(py), H - 1);
-      const int x1 = std::min(x0 + 1, W - 1), y1 = std::min(y0 + 1, H - 1);
-      const float fx = px - float(x0), fy = py - float(y0);
-      // next's expansion sampled bilinearly at x + d, all coefficients at once
-      const f8 s = (1 - fy) * ((1 - fx) * load8(p2 + (size_t(y0) * W + x0) * kPolyStride) +
-                               fx * load8(p2 + (size_t(y0) * W + x1) * kPolyStride)) +
-                   fy * ((1 - fx) * load8(p2 + (size_t(y1) * W + x0) * kPolyStride) +
-                         fx * load8(p2 + (size_t(y1) * W + x1) * kPolyStride));
-      const f8 q = load8(p1 + i * kPolyStride);
-      const f8 A = 0.5f * (q + s);  // lanes 0..2: mean A11, A22, A12
-      const float A11 = A[0], A22 = A[1], A12 = A[2];
-      const float db1 = -0.5f * (s[3] - q[3]) + A11 * dx + A12 * dy;
-      const float db2 = -0.5f * (s[4] - q[4]) + A12 * dx + A22 * dy;
-      g11[i] = wgt * (A11 * A11 + A12 * A12);
-      g12[i] = wgt * (A11 * A12 + A12 * A22);
-      g22[i] = wgt * (A12 * A12 + A22 * A22);
-      h1[i] = wgt * (A11 * db1 + A12 * db2);
-      h2[i] = wgt * (A12 * db1 + A22 * db2);
-    }
-  }
-}
 
 namespace {
 
@@ -83,58 +47,89 @@ void combine_rows(float* __restrict dst, const float* const* rows, const float* 
 
 }  // namespace
 
-void blur_planes(float* data, int planes, int H, int W, float sigma, int radius, float* scratch) {
-  const int n = radius, taps = 2 * n + 1;
-  std::vector<float> k(taps);
-  double sum = 0;
-  for (int t = -n; t <= n; ++t) sum += std::exp(-0.5 * t * t / (double(sigma) * sigma));
-  for (int t = -n; t <= n; ++t) k[t + n] = float(std::exp(-0.5 * t * t / (double(sigma) * sigma)) / sum);
-  const size_t plane = size_t(H) * W;
-  const int Wr = (W + kBlock - 1) / kBlock * kBlock;  // row length rounded up for the blocked loops
-  float* tmp = scratch;
-  // Along x, zero padded.
-#pragma omp parallel
-  {
-    std::vector<float> pad(Wr + 2 * n, 0.f);
-#pragma omp for schedule(static)
-    for (int r = 0; r < planes * H; ++r) {
-      std::copy(data + size_t(r) * W, data + size_t(r + 1) * W, pad.begin() + n);
-      correlate_row(tmp + size_t(r) * W, pad.data(), k.data(), taps, W);
-    }
-  }
-  // Along y: rows outside the image contribute nothing (they point at a zero row). The blocked loop reads
-  // up to kBlock - 1 values past a row's end: the next row's (unused), or the scratch's slack at the end.
-#pragma omp parallel
-  {
-    std::vector<float> zero(Wr, 0.f);
-    std::vector<const float*> rows(taps);
-#pragma omp for schedule(static)
-    for (int r = 0; r < planes * H; ++r) {
-      const int c = r / H, y = r % H;
-      for (int t = -n; t <= n; ++t)
-        rows[t + n] = (y + t < 0 || y + t >= H) ? zero.data() : tmp + c * plane + size_t(y + t) * W;
-      combine_rows(data + size_t(r) * W, rows.data(), k.data(), taps, W);
-    }
+void displacement_equations_row(float* const out[5], const float* p1, const float* p2, const float* flow, int H,
+                                int W, int y) {
+  const size_t plane = size_t(H) * W, row = size_t(y) * W;
+  const float *fdx = flow + row, *fdy = flow + plane + row;
+  const float xmax = float(W - 1), ymax = float(H - 1);
+  for (int x = 0; x < W; ++x) {
+    const float dx = fdx[x], dy = fdy[x];
+    float px = float(x) + dx, py = float(y) + dy;
+    // No data beyond the border: the pixel gives no equation (certainty 0).
+    const float wgt = (px >= 0.f && px <= xmax && py >= 0.f && py <= ymax) ? 1.f : 0.f;
+    px = std::clamp(px, 0.f, xmax);
+    py = std::clamp(py, 0.f, ymax);
+    const int x0 = std::min(int(px), W - 1), y0 = std::min(int(py), H - 1);
+    const int x1 = std::min(x0 + 1, W - 1), y1 = std::min(y0 + 1, H - 1);
+    const float fx = px - float(x0), fy = py - float(y0);
+    // next's expansion sampled bilinearly at x + d, all coefficients at once
+    const f8 s = (1 - fy) * ((1 - fx) * load8(p2 + (size_t(y0) * W + x0) * kPolyStride) +
+                             fx * load8(p2 + (size_t(y0) * W + x1) * kPolyStride)) +
+                 fy * ((1 - fx) * load8(p2 + (size_t(y1) * W + x0) * kPolyStride) +
+                       fx * load8(p2 + (size_t(y1) * W + x1) * kPolyStride));
+    const f8 q = load8(p1 + (row + x) * kPolyStride);
+    const f8 A = 0.5f * (q + s);  // lanes 0..2: mean A11, A22, A12
+    const float A11 = A[0], A22 = A[1], A12 = A[2];
+    const float db1 = -0.5f * (s[3] - q[3]) + A11 * dx + A12 * dy;
+    const float db2 = -0.5f * (s[4] - q[4]) + A12 * dx + A22 * dy;
+    out[0][x] = wgt * (A11 * A11 + A12 * A12);
+    out[1][x] = wgt * (A11 * A12 + A12 * A22);
+    out[2][x] = wgt * (A12 * A12 + A22 * A22);
+    out[3][x] = wgt * (A11 * db1 + A12 * db2);
+    out[4][x] = wgt * (A12 * db1 + A22 * db2);
   }
 }
 
-void solve_flow(float* flow, const float* eq, int H, int W, float damping) {
+void refine_flow(float* flow, const float* p1, const float* p2, int H, int W, float window_sigma, int radius,
+                 float damping, float* scratch) {
+  const int n = radius, taps = 2 * n + 1;
+  std::vector<float> k(taps);
+  double sum = 0;
+  for (int t = -n; t <= n; ++t) sum += std::exp(-0.5 * t * t / (double(window_sigma) * window_sigma));
+  for (int t = -n; t <= n; ++t)
+    k[t + n] = float(std::exp(-0.5 * t * t / (double(window_sigma) * window_sigma)) / sum);
   const size_t plane = size_t(H) * W;
-  const float *g11 = eq, *g12 = eq + plane, *g22 = eq + 2 * plane, *h1 = eq + 3 * plane, *h2 = eq + 4 * plane;
-  float *fdx = flow, *fdy = flow + plane;
-  const float lam = damping;
-#pragma omp parallel for schedule(static)
-  for (int y = 0; y < H; ++y) {
-    for (int x = 0; x < W; ++x) {
-      const size_t i = size_t(y) * W + x;
-      const float a = g11[i] + lam, b = g12[i], d = g22[i] + lam;
-      const float r1 = h1[i] + lam * fdx[i], r2 = h2[i] + lam * fdy[i];
-      const float det = a * d - b * b;
-      // G is positive semi-definite, so det >= lam^2 > 0 when damping > 0; with no damping a pixel with
-      // no equations at all keeps its prior.
-      if (det > 0.f) {
-        fdx[i] = (d * r1 - b * r2) / det;
-        fdy[i] = (a * r2 - b * r1) / det;
+  const int Wr = (W + kBlock - 1) / kBlock * kBlock;  // row length rounded up for the blocked loops
+
+  // Equations of each row, summed along x (zero outside the image) into scratch (5, H, W).
+#pragma omp parallel
+  {
+    std::vector<float> pad(5 * size_t(Wr + 2 * n), 0.f);  // 5 equation rows with n zeros on either side
+    float* rows[5];
+    for (int c = 0; c < 5; ++c) rows[c] = pad.data() + c * size_t(Wr + 2 * n) + n;
+#pragma omp for schedule(static)
+    for (int y = 0; y < H; ++y) {
+      displacement_equations_row(rows, p1, p2, flow, H, W, y);
+      for (int c = 0; c < 5; ++c) correlate_row(scratch + c * plane + size_t(y) * W, rows[c] - n, k.data(), taps, W);
+    }
+  }
+
+  // Summed along y (rows outside the image point at a zero row), then (G + damping I) d = h + damping d~.
+  // The blocked loop reads up to kBlock - 1 values past a row's end: the next row's (unused), or the
+  // scratch's slack at the end.
+#pragma omp parallel
+  {
+    std::vector<float> zero(Wr, 0.f), eq(5 * size_t(W));
+    std::vector<const float*> src(taps);
+#pragma omp for schedule(static)
+    for (int y = 0; y < H; ++y) {
+      for (int c = 0; c < 5; ++c) {
+        for (int t = -n; t <= n; ++t)
+          src[t + n] = (y + t < 0 || y + t >= H) ? zero.data() : scratch + c * plane + size_t(y + t) * W;
+        combine_rows(eq.data() + c * size_t(W), src.data(), k.data(), taps, W);
+      }
+      const float *g11 = eq.data(), *g12 = g11 + W, *g22 = g12 + W, *h1 = g22 + W, *h2 = h1 + W;
+      float *fdx = flow + size_t(y) * W, *fdy = flow + plane + size_t(y) * W;
+      for (int x = 0; x < W; ++x) {
+        const float a = g11[x] + damping, b = g12[x], d = g22[x] + damping;
+        const float r1 = h1[x] + damping * fdx[x], r2 = h2[x] + damping * fdy[x];
+        const float det = a * d - b * b;
+        // G is positive semi-definite, so det >= damping^2 > 0 when damping > 0; with no damping a pixel
+        // without equations keeps its prior.
+        if (det > 0.f) {
+          fdx[x] = (d * r1 - b * r2) / det;
+          fdy[x] = (a * r2 - b * r1) / det;
+        }
       }
     }
   }
