@@ -70,38 +70,38 @@ void dense_flow(float* flow, const float* prev, const float* next, int H, int W,
   using namespace flow_detail;
   const int poly_r = std::max(1, int(std::lround(2.0 * o.poly_sigma)));
   const int win_r = std::max(1, int(std::lround(2.5 * o.window_sigma)));
-  thread_local Workspace ws;
+  thread_local Workspace work;
 
   // Pyramid sizes; level 0 is the input. Stop before the shorter side drops below 16 pixels.
-  std::vector<int> hs{H}, ws_{W};
+  std::vector<int> hs{H}, wd{W};  // level heights and widths
   std::vector<size_t> off{0};  // offset of each level in the pyramid buffers
-  while (int(hs.size()) < o.levels && std::min((hs.back() + 1) / 2, (ws_.back() + 1) / 2) >= 16) {
-    off.push_back(off.back() + size_t(hs.back()) * ws_.back());
+  while (int(hs.size()) < o.levels && std::min((hs.back() + 1) / 2, (wd.back() + 1) / 2) >= 16) {
+    off.push_back(off.back() + size_t(hs.back()) * wd.back());
     hs.push_back((hs.back() + 1) / 2);
-    ws_.push_back((ws_.back() + 1) / 2);
+    wd.push_back((wd.back() + 1) / 2);
   }
   const int levels = int(hs.size());
-  const size_t plane0 = size_t(H) * W, total = off.back() + size_t(hs.back()) * ws_.back();
-  float* p1 = grown(ws.pyr1, total);
-  float* p2 = grown(ws.pyr2, total);
-  float* poly1 = grown(ws.poly1, kPolyStride * plane0);
-  float* poly2 = grown(ws.poly2, kPolyStride * plane0);
-  float* scratch = grown(ws.scratch, 5 * plane0 + kScratchSlack);
-  float* cur = grown(ws.cur, 2 * plane0);
-  float* coarse = grown(ws.coarse, 2 * plane0);
+  const size_t plane0 = size_t(H) * W, total = off.back() + size_t(hs.back()) * wd.back();
+  float* p1 = grown(work.pyr1, total);
+  float* p2 = grown(work.pyr2, total);
+  float* poly1 = grown(work.poly1, kPolyStride * plane0);
+  float* poly2 = grown(work.poly2, kPolyStride * plane0);
+  float* scratch = grown(work.scratch, 5 * plane0 + kScratchSlack);
+  float* cur = grown(work.cur, 2 * plane0);
+  float* coarse = grown(work.coarse, 2 * plane0);
   std::copy(prev, prev + plane0, p1);
   std::copy(next, next + plane0, p2);
   for (int lv = 1; lv < levels; ++lv) {
-    pyr_down(p1 + off[lv], p1 + off[lv - 1], hs[lv - 1], ws_[lv - 1], scratch);
-    pyr_down(p2 + off[lv], p2 + off[lv - 1], hs[lv - 1], ws_[lv - 1], scratch);
+    pyr_down(p1 + off[lv], p1 + off[lv - 1], hs[lv - 1], wd[lv - 1], scratch);
+    pyr_down(p2 + off[lv], p2 + off[lv - 1], hs[lv - 1], wd[lv - 1], scratch);
   }
 
   for (int lv = levels - 1; lv >= 0; --lv) {
-    const int h = hs[lv], w = ws_[lv];
+    const int h = hs[lv], w = wd[lv];
     if (lv == levels - 1)
       std::fill(cur, cur + 2 * size_t(h) * w, 0.f);  // the coarsest level starts from zero motion
     else
-      upsample_flow(cur, h, w, coarse, hs[lv + 1], ws_[lv + 1]);
+      upsample_flow(cur, h, w, coarse, hs[lv + 1], wd[lv + 1]);
     poly_expand(poly1, p1 + off[lv], h, w, o.poly_sigma, poly_r, scratch);
     poly_expand(poly2, p2 + off[lv], h, w, o.poly_sigma, poly_r, scratch);
     for (int it = 0; it < o.iterations; ++it)
