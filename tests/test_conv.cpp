@@ -31,6 +31,9 @@ const Case kCases[] = {
     {"c3_depthwise_s122", 3, {1, 2, 2}, {1, 1, 1}, 3, false},
     {"c3_multiplier", 3, {1, 1, 1}, {1, 1, 1}, 2, true},
     {"c3_pointwise", 3, {1, 1, 1}, {0, 0, 0}, 1, true},
+    {"c3_valid_2x3x3", 3, {1, 1, 1}, {0, 0, 0}, 1, true},
+    {"c3_1x3x3_same", 3, {1, 1, 1}, {0, 1, 1}, 1, false},
+    {"c2_same", 2, {1, 1}, {1, 1}, 1, true},
     {"c2_stride2_groups2", 2, {2, 2}, {1, 1}, 2, true},
     {"c2_depthwise_s2", 2, {2, 2}, {1, 1}, 3, true},
     {"c2_pointwise", 2, {1, 1}, {0, 0}, 1, false},
@@ -131,7 +134,7 @@ TEST_CASE("conv: finite-difference gradients for every case (backward adds into 
   }
 }
 
-TEST_CASE("conv3d: several column chunks per slice and both threads agree with direct loops") {
+TEST_CASE("conv3d: larger shapes (several channel blocks or column chunks, two threads) match direct loops") {
   Rng rng(7);
   struct Big {
     Shape x, w;
@@ -141,8 +144,9 @@ TEST_CASE("conv3d: several column chunks per slice and both threads agree with d
   strided.stride[0] = 2, strided.stride[1] = 2, strided.padding[1] = 2, strided.padding[2] = 1, strided.groups = 2;
   Conv3dOptions same;
   same.padding[0] = same.padding[1] = same.padding[2] = 1;
-  // Column matrices of 108 x 1600 and 144 x 1344 floats: larger than one chunk, so rows are split.
-  const Big cases[] = {{{2, 4, 3, 40, 40}, {3, 4, 3, 3, 3}, same}, {{2, 8, 4, 40, 64}, {4, 4, 2, 3, 3}, strided}};
+  // Stride 1 (direct path): 10 output channels = more than one register block plus a partial one, rows of 40 =
+  // whole vectors plus a partial one. Strided (vol2col path): a 144 x 1344 column matrix, split into chunks.
+  const Big cases[] = {{{2, 4, 3, 40, 40}, {10, 4, 3, 3, 3}, same}, {{2, 8, 4, 40, 64}, {4, 4, 2, 3, 3}, strided}};
   for (const Big& bc : cases) {
     Tensor x = randn(bc.x, rng).set_requires_grad(), w = randn(bc.w, rng).set_requires_grad();
     Tensor b = randn({bc.w[0]}, rng).set_requires_grad();

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/conv3d.h"
+#include "kernels/cpu/conv3d_direct.h"
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
 
@@ -166,6 +167,7 @@ const float* columns(float* col, const float* xn, const Conv3dGeometry& g, const
 }  // namespace
 
 void conv3d_forward_cpu(float* out, const float* x, const float* w, const float* bias, const Conv3dGeometry& g) {
+  if (detail::conv3d_direct_applicable(g)) return detail::conv3d_direct_forward(out, x, w, bias, g);
   const Plan p = make_plan(g);
   const int64_t units = g.N * g.Do * p.chunks;
 #pragma omp parallel if (p.parallel)
@@ -192,6 +194,7 @@ void conv3d_backward_cpu(float* dx, float* dw, float* dbias, const float* dout, 
   const Plan p = make_plan(g);
   if (dbias) channel_sum_backward_cpu(dbias, dout, g.N, g.Cout, p.out_vol);
   if (!dx && !dw) return;
+  if (detail::conv3d_direct_applicable(g)) return detail::conv3d_direct_backward(dx, dw, dout, x, w, g);
   const int nt = p.parallel ? omp_get_max_threads() : 1;
   const int64_t wsize = g.Cout * p.Kg;
   // Per-thread weight gradients, summed in thread order at the end (deterministic for a fixed thread count).
