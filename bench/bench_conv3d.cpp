@@ -55,9 +55,12 @@ void forward_backward(benchmark::State& state, const ConvCase& c) {
   if (c.input_grad) x.set_requires_grad();
   w.set_requires_grad();
   Tensor gy;
+  {
+    autograd::NoGradGuard ng;
+    gy = randn(conv3d(x, w, Tensor(), options(c)).shape(), rng);
+  }
   for (auto _ : state) {
     Tensor y = conv3d(x, w, Tensor(), options(c));
-    if (!gy.defined()) gy = randn(y.shape(), rng);
     y.backward(gy);
     benchmark::DoNotOptimize(w.grad().data());
     x.zero_grad();

@@ -1,9 +1,9 @@
-"""PyTorch CPU timings of conv3d forward and backward at the SSMTL narrow backbone shapes.
+"""PyTorch CPU timings of conv3d forward and forward+backward at the SSMTL narrow backbone shapes.
 
-Counterpart of bench/bench_conv3d.cpp (same shapes, same names); bench/compare_conv3d.sh runs both and
-prints the ratios. Run with Debian's /usr/bin/python3. Prints one line per case:
-  <name> <median ms> <min ms>
-Options: --threads (default 2), --reps (timed repetitions per case, default 7), --only <substring>.
+Counterpart of bench/bench_conv3d.cpp (same cases and names, no bias, the first stage's input needs no
+gradient as in training); bench/compare_conv3d.sh runs both and prints the ratios. Run with Debian's
+/usr/bin/python3. Prints one line per case: "<case>/<forward|forward_backward> <median ms> <min ms>".
+Options: --threads (default 2), --reps (timed repetitions per case, default 5), --only <substring>.
 """
 import argparse
 import statistics
@@ -12,13 +12,13 @@ import time
 import torch
 import torch.nn.functional as F
 
-# name, input shape (N, C, D, H, W), Cout, kernel, stride, padding, groups
+# name, input shape (N, C, D, H, W), Cout, stride, groups, input needs a gradient; kernel 3x3x3, padding 1
 CASES = [
-    ("stage1_3to16_64x64", (64, 3, 7, 64, 64), 16, (3, 3, 3), (1, 1, 1), (1, 1, 1), 1),
-    ("stage2_16to32_32x32", (64, 16, 7, 32, 32), 32, (3, 3, 3), (1, 1, 1), (1, 1, 1), 1),
-    ("stage3_32to32_16x16", (64, 32, 7, 16, 16), 32, (3, 3, 3), (1, 1, 1), (1, 1, 1), 1),
-    ("depthwise_32_7x8x8", (64, 32, 7, 8, 8), 32, (3, 3, 3), (1, 1, 1), (1, 1, 1), 32),
-    ("depthwise_32_7x8x8_s122", (64, 32, 7, 8, 8), 32, (3, 3, 3), (1, 2, 2), (1, 1, 1), 32),
+    ("stage1_3to16_64x64", (64, 3, 7, 64, 64), 16, (1, 1, 1), 1, False),
+    ("stage2_16to32_32x32", (64, 16, 7, 32, 32), 32, (1, 1, 1), 1, True),
+    ("stage3_32to32_16x16", (64, 32, 7, 16, 16), 32, (1, 1, 1), 1, True),
+    ("depthwise_32_7x8x8", (64, 32, 7, 8, 8), 32, (1, 1, 1), 32, True),
+    ("depthwise_32_7x8x8_s122", (64, 32, 7, 8, 8), 32, (1, 2, 2), 32, True),
 ]
 
 
@@ -35,33 +35,31 @@ def median_ms(fn, reps):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--only", default="")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    for name, xs, cout, k, stride, pad, groups in CASES:
+    for name, xs, cout, stride, groups, input_grad in CASES:
         if args.only not in name:
             continue
         x = torch.randn(*xs)
-        w = (torch.randn(cout, xs[1] // groups, *k) * 0.1).requires_grad_()
-        b = torch.zeros(cout, requires_grad=True)
-        xg = x.clone().requires_grad_()
+        w = (torch.randn(cout, xs[1] // groups, 3, 3, 3) * 0.1).requires_grad_()
+        xg = x.clone().requires_grad_(input_grad)
 
         def fwd():
             with torch.no_grad():
-                F.conv3d(x, w, b, stride, pad, 1, groups)
+                F.conv3d(x, w, None, stride, 1, 1, groups)
 
-        y = F.conv3d(xg, w, b, stride, pad, 1, groups)
+        y = F.conv3d(xg, w, None, stride, 1, 1, groups)
         gy = torch.randn_like(y)
 
         def bwd():
-            # forward + backward for input, weight and bias gradients, as in a training step
-            out = F.conv3d(xg, w, b, stride, pad, 1, groups)
+            # forward + backward (weight gradient, and input gradient where the input needs one)
+            out = F.conv3d(xg, w, None, stride, 1, 1, groups)
             out.backward(gy)
             xg.grad = None
             w.grad = None
-            b.grad = None
 
         med, mn = median_ms(fwd, args.reps)
         print(f"{name}/forward {med:.3f} {mn:.3f}", flush=True)

@@ -1,7 +1,7 @@
-// Direct stride-1 3-D convolution on the CPU (see conv3d_direct.h for the idea). Register blocks are written
-// with GCC vector extensions, so the same code compiles to AVX-512, AVX2 or SSE; block sizes follow the number
-// of vector registers of the target.
+// Direct stride-1 3-D convolution on the CPU (see conv3d_direct.h for the idea). Register blocks use the
+// vectors of kernels/cpu/simd.h; their sizes follow the number of vector registers of the target.
 #include "kernels/cpu/conv3d_direct.h"
+#include "kernels/cpu/simd.h"
 
 #include <omp.h>
 
@@ -13,36 +13,18 @@ namespace ssmtl::kernels::detail {
 
 namespace {
 
-#if defined(__AVX512F__)
-constexpr int VL = 16;   // floats per vector (32 registers)
-constexpr int CB = 8;    // forward block: output channels ...
-constexpr int NV = 3;    // ... x position vectors (24 accumulators)
-constexpr int WB = 4;    // weight-gradient block: output channels ...
-constexpr int TB = 6;    // ... x (ci, tap) pairs (24 accumulators)
-#else                    // 16 registers
-#if defined(__AVX__)
-constexpr int VL = 8;
-#else
-constexpr int VL = 4;
-#endif
-constexpr int CB = 4;
-constexpr int NV = 2;
-constexpr int WB = 2;
-constexpr int TB = 5;
-#endif
-using vec = float __attribute__((vector_size(VL * sizeof(float))));
+using simd::loadu;
+using simd::storeu;
+using simd::hsum;
+using simd::vec;
+using simd::VL;
 
-inline vec loadu(const float* p) {
-  vec v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-inline void storeu(float* p, const vec& v) { std::memcpy(p, &v, sizeof v); }
-inline float hsum(const vec& v) {   // fixed order: deterministic
-  float s = 0.f;
-  for (int i = 0; i < VL; ++i) s += v[i];
-  return s;
-}
+// Register blocks: forward = CB output channels x NV position vectors, weight gradient = WB output channels x
+// TB (ci, tap) pairs; 24 accumulators with 32 registers, 8-10 with 16.
+constexpr int CB = simd::kRegisters >= 32 ? 8 : 4;
+constexpr int NV = simd::kRegisters >= 32 ? 3 : 2;
+constexpr int WB = simd::kRegisters >= 32 ? 4 : 2;
+constexpr int TB = simd::kRegisters >= 32 ? 6 : 5;
 
 // One stride-1 convolution of a padded single-sample input: the forward pass (x -> out), or the input
 // gradient (dout -> dx with the kernel flipped and transposed).
