@@ -161,7 +161,7 @@ TEST_CASE("conv3d: larger shapes (several channel blocks or column chunks, two t
   }
 }
 
-TEST_CASE("conv3d: without an input gradient only w and bias get one; results are reproducible") {
+TEST_CASE("conv3d: without an input gradient only w and bias get one and results are reproducible") {
   Rng rng(11);
   Tensor x = randn({3, 3, 7, 16, 16}, rng);   // data: needs no gradient
   Tensor w = randn({8, 3, 3, 3, 3}, rng).set_requires_grad(), b = randn({8}, rng).set_requires_grad();
