@@ -5,6 +5,7 @@
 #include <benchmark/benchmark.h>
 
 #include "autograd/elementwise.h"
+#include "autograd/engine.h"
 #include "model/backbone.h"
 #include "optim/adam.h"
 

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "autograd/activation.h"
+#include "autograd/elementwise.h"
 #include "autograd/pool.h"
 #include "autograd/shape.h"
 

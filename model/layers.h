@@ -1,6 +1,8 @@
 // The layers SSMTL++ is built from, as small modules over the engine's differentiable ops:
 // 3D/2D convolution, batch norm (2D and 3D), linear, layer norm. Shapes follow PyTorch (NCDHW).
 #pragma once
+#include <array>
+
 #include "autograd/conv.h"
 #include "model/module.h"
 

@@ -3,6 +3,7 @@
 #include <stdexcept>
 
 #include "autograd/activation.h"
+#include "autograd/engine.h"
 #include "autograd/elementwise.h"
 #include "autograd/loss.h"
 #include "autograd/shape.h"

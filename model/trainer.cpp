@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "autograd/elementwise.h"
+#include "autograd/engine.h"
 #include "data/frames.h"
 #include "data/ood.h"
 #include "data/resize.h"

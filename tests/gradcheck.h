@@ -24,6 +24,9 @@ struct GradCheckOptions {
   double atol = 2e-3;
   double rtol = 2e-2;
   uint64_t seed = 12345;
+  // Fraction of elements allowed outside the tolerance. 0 for single ops; a whole network's check
+  // may allow a few elements whose +-eps step crosses a ReLU or max-pool kink (say so where used).
+  double max_bad_fraction = 0.0;
 };
 
 using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
@@ -75,11 +78,12 @@ inline void gradcheck(const Fn& f, std::vector<Tensor> inputs, GradCheckOptions 
       double num = (lp - lm) / (2.0 * o.eps);
       double ana = static_cast<double>(ga[i]) - g0[k][i];
       if (std::fabs(ana - num) > o.atol + o.rtol * std::fabs(num)) {
-        if (bad++ < 5)
+        if (bad++ < 5 && o.max_bad_fraction == 0.0)
           FAIL_CHECK("input " << k << " element " << i << ": analytic " << ana << " vs numeric " << num);
       }
     }
-    CHECK_MESSAGE(bad == 0, "input " << k << ": " << bad << " of " << ga.size() << " gradient elements off");
+    CHECK_MESSAGE(bad <= o.max_bad_fraction * static_cast<double>(ga.size()),
+                  "input " << k << ": " << bad << " of " << ga.size() << " gradient elements off");
     inputs[k].zero_grad();
   }
 }

@@ -97,7 +97,7 @@ TEST_CASE("model: backbone and head output shapes (paper sizes: 64x64 crops -> 8
 }
 
 TEST_CASE("model: one training step of each configuration passes a finite-difference gradient check") {
-  for (const char* name : {"ssmtl", "ssmtl++v1", "ssmtl++v2"}) {
+  for (std::string name : {"ssmtl", "ssmtl++v1", "ssmtl++v2"}) {
     CAPTURE(name);
     ModelConfig c = tiny(name);
     SSMTLModel m(c, 7);
@@ -105,9 +105,10 @@ TEST_CASE("model: one training step of each configuration passes a finite-differ
     // A head weight and an early backbone weight: the gradient crosses every layer in between.
     std::vector<Tensor> ps = {named(m, "backbone.conv2.weight"), named(m, "arrow.fc.weight")};
     test::GradCheckOptions o;
-    o.eps = 1e-2f;
-    o.atol = 5e-3;
+    o.eps = 2e-3f;   // small: ReLU and max-pool kinks must not fall inside the step
+    o.atol = 3e-3;
     o.rtol = 5e-2;
+    o.max_bad_fraction = 0.01;   // a few of 432 steps cross a ReLU / max-pool kink in a 3-stage network
     test::gradcheck([&](const std::vector<Tensor>&) { return compute_task_losses(m, b, true).normal; }, ps, o);
     if (c.tasks.pseudo) {
       std::vector<Tensor> pp = {named(m, "pseudo.out.weight")};
