@@ -1,0 +1,35 @@
+// CUDA error checking that throws std::runtime_error with file and line (device code never aborts
+// the process silently). Use CUDA_CHECK(cudaMalloc(...)) and CUDA_CHECK_LAST() after a launch.
+#pragma once
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <stdexcept>
+#include <string>
+
+namespace ssmtl::cuda {
+
+inline void check(cudaError_t e, const char* expr, const char* file, int line) {
+  if (e != cudaSuccess)
+    throw std::runtime_error(std::string(file) + ":" + std::to_string(line) + ": " + expr + ": " +
+                             cudaGetErrorString(e));
+}
+inline void check(cublasStatus_t s, const char* expr, const char* file, int line) {
+  if (s != CUBLAS_STATUS_SUCCESS)
+    throw std::runtime_error(std::string(file) + ":" + std::to_string(line) + ": " + expr + ": cuBLAS status " +
+                             std::to_string(static_cast<int>(s)));
+}
+
+// Grid size for n elements at `block` threads, capped so huge tensors use grid-stride loops.
+inline unsigned grid_for(long long n, int block = 256) {
+  long long g = (n + block - 1) / block;
+  if (g > 65535LL * 8) g = 65535LL * 8;
+  return static_cast<unsigned>(g < 1 ? 1 : g);
+}
+
+cublasHandle_t cublas();   // one handle per process (kernels/cuda/runtime.cu)
+
+}  // namespace ssmtl::cuda
+
+#define CUDA_CHECK(expr) ::ssmtl::cuda::check((expr), #expr, __FILE__, __LINE__)
+#define CUDA_CHECK_LAST() ::ssmtl::cuda::check(cudaGetLastError(), "kernel launch", __FILE__, __LINE__)
