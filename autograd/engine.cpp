@@ -72,7 +72,8 @@ void run_backward(const Tensor& root, const Tensor& grad_root) {
     Tensor acc(root.impl()->grad);
     if (root.device() == Device::CPU) {
       const float* s = gr.data();
-      for (int64_t i = 0; i < gr.numel(); ++i) g[i] += s[i];
+      const int64_t n = gr.numel();
+      for (int64_t i = 0; i < n; ++i) g[i] += s[i];
     } else {
       // Rare path (root on the GPU): copy through the host.
       std::vector<float> a = acc.to_vector(), b = gr.to_vector();

@@ -1,7 +1,11 @@
 #include "tensor/device.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstdlib>
+#include <map>
+#include <mutex>
 #include <cstring>
 #include <new>
 #include <stdexcept>
@@ -31,6 +35,33 @@ void require_cuda(const char* what) {
   if (!cuda_available()) throw std::runtime_error(std::string(what) + ": no CUDA device is available");
 }
 
+namespace {
+// CPU buffers of 1 MiB and more are cached after release and reused for a request of the same rounded
+// size: a training step allocates the same activation and gradient sizes every time, and fresh memory
+// from the OS costs a page fault per 4 KiB page (measured: 400 ms for a 117 MB buffer). Such buffers are
+// 2 MiB-aligned and asked to be backed by huge pages. At most kMaxCachedBytes stay cached.
+constexpr size_t kLargeBytes = size_t(1) << 20;
+constexpr size_t kHugePage = size_t(2) << 20;
+constexpr size_t kMaxCachedBytes = size_t(6) << 30;
+struct HostCache {
+  std::mutex mu;
+  std::multimap<size_t, void*> free_blocks;
+  size_t cached = 0;
+  ~HostCache() {
+    for (auto& [b, p] : free_blocks) std::free(p);
+  }
+};
+HostCache& host_cache() {
+  static HostCache c;
+  return c;
+}
+size_t host_bytes(size_t n) {
+  size_t bytes = ((std::max<size_t>(n, 1) * sizeof(float) + 63) / 64) * 64;
+  if (bytes >= kLargeBytes) bytes = ((bytes + kHugePage - 1) / kHugePage) * kHugePage;
+  return bytes;
+}
+}  // namespace
+
 float* device_alloc(size_t n, Device d) {
   if (d == Device::CUDA) {
     require_cuda("device_alloc");
@@ -38,8 +69,26 @@ float* device_alloc(size_t n, Device d) {
     return cuda::alloc(n);
 #endif
   }
-  // 64-byte alignment for vector loads; at least one element so data() is never null.
-  size_t bytes = ((std::max<size_t>(n, 1) * sizeof(float) + 63) / 64) * 64;
+  size_t bytes = host_bytes(n);
+  if (bytes >= kLargeBytes) {
+    HostCache& c = host_cache();
+    {
+      std::lock_guard<std::mutex> lock(c.mu);
+      auto it = c.free_blocks.find(bytes);
+      if (it != c.free_blocks.end()) {
+        void* p = it->second;
+        c.free_blocks.erase(it);
+        c.cached -= bytes;
+        return static_cast<float*>(p);
+      }
+    }
+    void* p = std::aligned_alloc(kHugePage, bytes);
+    if (!p) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return static_cast<float*>(p);
+  }
   void* p = std::aligned_alloc(64, bytes);
   if (!p) throw std::bad_alloc();
   return static_cast<float*>(p);
@@ -53,7 +102,16 @@ void device_free(float* p, size_t n, Device d) {
 #endif
     return;
   }
-  (void)n;
+  size_t bytes = host_bytes(n);
+  if (bytes >= kLargeBytes) {
+    HostCache& c = host_cache();
+    std::lock_guard<std::mutex> lock(c.mu);
+    if (c.cached + bytes <= kMaxCachedBytes) {
+      c.free_blocks.insert({bytes, p});
+      c.cached += bytes;
+      return;
+    }
+  }
   std::free(p);
 }
 

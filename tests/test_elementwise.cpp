@@ -43,7 +43,7 @@ TEST_CASE("elementwise: shape mismatch names the op and both shapes") {
   CHECK_THROWS_WITH_AS(add(a, b), "add: shapes differ, [2, 3] vs [3, 2]", std::invalid_argument);
 }
 
-TEST_CASE("autograd: a tensor used twice accumulates both gradients; no-grad records nothing") {
+TEST_CASE("autograd: a tensor used twice accumulates both gradients and no-grad records nothing") {
   Tensor x = Tensor::from_vector({2}, {3.f, -1.f}).set_requires_grad();
   Tensor y = sum(mul(x, x));   // d/dx = 2x
   y.backward();

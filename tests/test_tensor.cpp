@@ -8,7 +8,7 @@
 
 using namespace ssmtl;
 
-TEST_CASE("tensor: views share storage, clone does not") {
+TEST_CASE("tensor: views share storage and clone does not") {
   Tensor t = Tensor::from_vector({2, 3}, {0, 1, 2, 3, 4, 5});
   Tensor v = t.view({3, -1});
   CHECK(v.shape() == Shape{3, 2});
@@ -24,7 +24,7 @@ TEST_CASE("tensor: views share storage, clone does not") {
   CHECK_THROWS_AS(t.size(2), std::out_of_range);
 }
 
-TEST_CASE("rng: one seed reproduces every draw bit for bit; another seed differs") {
+TEST_CASE("rng: one seed reproduces every draw bit for bit and another seed differs") {
   Rng a(123), b(123), c(124);
   std::vector<float> va = randn({1000}, a).to_vector(), vb = randn({1000}, b).to_vector();
   std::vector<float> vc = randn({1000}, c).to_vector();

@@ -1,0 +1,111 @@
+#include "autograd/norm.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "autograd/engine.h"
+#include "kernels/norm.h"
+
+namespace ssmtl {
+using autograd::grad_buffer;
+namespace k = kernels;
+
+namespace {
+
+const float* data_or_null(const Tensor& t) { return t.defined() ? t.data() : nullptr; }
+
+// Saves the statistics actually used (batch or a snapshot of the running ones), so a later update of the
+// running buffers cannot change this graph's gradient.
+struct BatchNormNode : Node {
+  Tensor mean, invstd;   // (C)
+  bool batch_stats;
+  int64_t N, C, inner;
+  BatchNormNode(Tensor m, Tensor is, bool bs, int64_t n, int64_t c, int64_t i)
+      : mean(std::move(m)), invstd(std::move(is)), batch_stats(bs), N(n), C(c), inner(i) {}
+  const char* name() const override { return "BatchNormBackward"; }
+  void backward(const Tensor& g) override {
+    const Tensor &x = inputs[0], &gamma = inputs[1];
+    SSMTL_DISPATCH(g.device(), k::batch_norm_backward, grad_buffer(x), grad_buffer(gamma), grad_buffer(inputs[2]),
+                   g.data(), x.data(), mean.data(), invstd.data(), data_or_null(gamma), batch_stats, N, C, inner);
+  }
+};
+
+struct LayerNormNode : Node {
+  Tensor mean, invstd;   // (rows)
+  int64_t rows, D;
+  LayerNormNode(Tensor m, Tensor is, int64_t r, int64_t d) : mean(std::move(m)), invstd(std::move(is)), rows(r), D(d) {}
+  const char* name() const override { return "LayerNormBackward"; }
+  void backward(const Tensor& g) override {
+    const Tensor &x = inputs[0], &gamma = inputs[1];
+    SSMTL_DISPATCH(g.device(), k::layer_norm_backward, grad_buffer(x), grad_buffer(gamma), grad_buffer(inputs[2]),
+                   g.data(), x.data(), mean.data(), invstd.data(), data_or_null(gamma), rows, D);
+  }
+};
+
+// An optional per-feature buffer must be undefined or have shape (n) on x's device.
+void check_vector(const Tensor& t, int64_t n, const Tensor& x, const char* op, const char* what) {
+  if (!t.defined()) return;
+  if (t.dim() != 1 || t.size(0) != n)
+    throw std::invalid_argument(std::string(op) + ": " + what + " must have shape [" + std::to_string(n) +
+                                "] for x " + shape_str(x.shape()) + ", got " + shape_str(t.shape()));
+  check_same_device(x, t, op);
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                  Tensor& running_var, bool training, float momentum, float eps) {
+  if (x.dim() < 2) throw std::invalid_argument("batch_norm: x must be (N, C, ...), got " + shape_str(x.shape()));
+  const int64_t N = x.size(0), C = x.size(1), inner = C == 0 || N == 0 ? 0 : x.numel() / (N * C);
+  check_vector(gamma, C, x, "batch_norm", "gamma");
+  check_vector(beta, C, x, "batch_norm", "beta");
+  check_vector(running_mean, C, x, "batch_norm", "running_mean");
+  check_vector(running_var, C, x, "batch_norm", "running_var");
+  if (running_mean.defined() != running_var.defined())
+    throw std::invalid_argument("batch_norm: running_mean and running_var must both be defined or both undefined");
+  const bool batch_stats = training || !running_mean.defined();
+  const int64_t M = N * inner;   // values per channel
+  if (batch_stats && M <= 1)
+    throw std::invalid_argument("batch_norm: training needs more than 1 value per channel, x " + shape_str(x.shape()));
+
+  Tensor mean = Tensor::empty({C}, x.device()), invstd = Tensor::empty({C}, x.device());
+  if (batch_stats) {
+    Tensor var = Tensor::empty({C}, x.device());
+    SSMTL_DISPATCH(x.device(), k::batch_norm_stats, mean.data(), var.data(), x.data(), N, C, inner);
+    if (training && running_mean.defined())
+      SSMTL_DISPATCH(x.device(), k::batch_norm_update_running, running_mean.data(), running_var.data(), mean.data(),
+                     var.data(), momentum, M, C);
+    SSMTL_DISPATCH(x.device(), k::batch_norm_invstd, invstd.data(), var.data(), eps, C);
+  } else {
+    mean.copy_from(running_mean);   // snapshot: the running buffers are never written in eval
+    SSMTL_DISPATCH(x.device(), k::batch_norm_invstd, invstd.data(), running_var.data(), eps, C);
+  }
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  SSMTL_DISPATCH(x.device(), k::batch_norm_forward, y.data(), x.data(), mean.data(), invstd.data(),
+                 data_or_null(gamma), data_or_null(beta), N, C, inner);
+  if (autograd::needs_grad({&x, &gamma, &beta})) {
+    auto n = std::make_shared<BatchNormNode>(mean, invstd, batch_stats, N, C, inner);
+    n->inputs = {x, gamma, beta};
+    autograd::attach(y, n);
+  }
+  return y;
+}
+
+Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
+  if (x.dim() < 1) throw std::invalid_argument("layer_norm: x must have a last dimension, got " + shape_str(x.shape()));
+  const int64_t D = x.size(-1), rows = D == 0 ? 0 : x.numel() / D;
+  check_vector(gamma, D, x, "layer_norm", "gamma");
+  check_vector(beta, D, x, "layer_norm", "beta");
+  Tensor mean = Tensor::empty({rows}, x.device()), invstd = Tensor::empty({rows}, x.device());
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  SSMTL_DISPATCH(x.device(), k::layer_norm_forward, y.data(), mean.data(), invstd.data(), x.data(),
+                 data_or_null(gamma), data_or_null(beta), eps, rows, D);
+  if (autograd::needs_grad({&x, &gamma, &beta})) {
+    auto n = std::make_shared<LayerNormNode>(mean, invstd, rows, D);
+    n->inputs = {x, gamma, beta};
+    autograd::attach(y, n);
+  }
+  return y;
+}
+
+}  // namespace ssmtl

@@ -1,0 +1,62 @@
+// Scaled dot-product attention at the 3D CvT shape of SSMTL++: batch 64, 12 heads, 7x8x8 = 448 query
+// tokens, keys/values strided by 2 in space (7x4x4 = 112 tokens); head width E as the argument.
+#include <benchmark/benchmark.h>
+
+#include "autograd/attention.h"
+#include "autograd/engine.h"
+#include "kernels/attention.h"
+#include "tensor/rng.h"
+
+using namespace ssmtl;
+
+namespace {
+
+// The kernels alone on buffers allocated once: the op-level numbers below also pay for first touching
+// the fresh (B, H, Lq, Lk) probability buffer (154 MB at batch 64), which glibc maps anew every call.
+void BM_AttentionKernelForward(benchmark::State& state) {
+  const int64_t E = state.range(0), BH = 64 * 12, Lq = 448, Lk = 112;
+  Rng rng(1);
+  Tensor q = randn({BH, Lq, E}, rng), k = randn({BH, Lk, E}, rng), v = randn({BH, Lk, E}, rng);
+  Tensor out = Tensor::zeros({BH, Lq, E}), probs = Tensor::zeros({BH, Lq, Lk});
+  for (auto _ : state)
+    kernels::attention_forward_cpu(out.data(), probs.data(), q.data(), k.data(), v.data(), BH, Lq, Lk, E, E);
+}
+
+void BM_AttentionKernelBackward(benchmark::State& state) {
+  const int64_t E = state.range(0), BH = 64 * 12, Lq = 448, Lk = 112;
+  Rng rng(1);
+  Tensor q = randn({BH, Lq, E}, rng), k = randn({BH, Lk, E}, rng), v = randn({BH, Lk, E}, rng);
+  Tensor out = Tensor::zeros({BH, Lq, E}), probs = Tensor::zeros({BH, Lq, Lk}), g = randn({BH, Lq, E}, rng);
+  Tensor dq = Tensor::zeros(q.shape()), dk = Tensor::zeros(k.shape()), dv = Tensor::zeros(v.shape());
+  kernels::attention_forward_cpu(out.data(), probs.data(), q.data(), k.data(), v.data(), BH, Lq, Lk, E, E);
+  for (auto _ : state)
+    kernels::attention_backward_cpu(dq.data(), dk.data(), dv.data(), g.data(), q.data(), k.data(), v.data(),
+                                    probs.data(), BH, Lq, Lk, E, E);
+}
+
+void BM_AttentionForward(benchmark::State& state) {
+  const int64_t E = state.range(0);
+  Rng rng(1);
+  Tensor q = randn({64, 12, 448, E}, rng), k = randn({64, 12, 112, E}, rng), v = randn({64, 12, 112, E}, rng);
+  autograd::NoGradGuard ng;
+  for (auto _ : state) benchmark::DoNotOptimize(scaled_dot_product_attention(q, k, v).data());
+}
+
+void BM_AttentionForwardBackward(benchmark::State& state) {
+  const int64_t E = state.range(0);
+  Rng rng(1);
+  Tensor q = randn({64, 12, 448, E}, rng).set_requires_grad(), k = randn({64, 12, 112, E}, rng).set_requires_grad();
+  Tensor v = randn({64, 12, 112, E}, rng).set_requires_grad();
+  Tensor g = randn({64, 12, 448, E}, rng);
+  for (auto _ : state) {
+    scaled_dot_product_attention(q, k, v).backward(g);
+    q.zero_grad(), k.zero_grad(), v.zero_grad();
+  }
+}
+
+}  // namespace
+
+BENCHMARK(BM_AttentionKernelForward)->Arg(8)->Arg(16)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_AttentionKernelBackward)->Arg(8)->Arg(16)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_AttentionForward)->Arg(8)->Arg(16)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_AttentionForwardBackward)->Arg(8)->Arg(16)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -1,0 +1,39 @@
+// Scaled dot-product attention kernels (Vaswani et al., "Attention Is All You Need", NeurIPS 2017, eq. 1):
+//   out = softmax(q k^T / sqrt(E)) v, the softmax taken over the keys; no mask, no dropout
+//   (the same as torch.nn.functional.scaled_dot_product_attention with its defaults).
+// Batch and heads are flattened into BH independent problems. All buffers are contiguous, row-major.
+// Sizes: Lq queries, Lk keys/values, E = query/key width, Ev = value width.
+// Backward kernels ADD into the gradient buffers they are given (never assign); a null gradient
+// pointer means that input needs no gradient and its work is skipped.
+// The _cpu functions are in kernels/cpu/attention.cpp (one single-threaded GEMM per problem, OpenMP
+// over BH: deterministic for a fixed thread count).
+#pragma once
+#include <cstdint>
+
+#include "kernels/dispatch.h"
+
+namespace ssmtl::kernels {
+
+// out:   (BH, Lq, Ev)  result
+// probs: (BH, Lq, Lk)  attention probabilities (rows sum to 1), written here and kept for backward
+// q: (BH, Lq, E) ; k: (BH, Lk, E) ; v: (BH, Lk, Ev)
+void attention_forward_cpu(float* out, float* probs, const float* q, const float* k, const float* v, int64_t BH,
+                           int64_t Lq, int64_t Lk, int64_t E, int64_t Ev);
+
+// dq: (BH, Lq, E) or null ; dk: (BH, Lk, E) or null ; dv: (BH, Lk, Ev) or null   (all += )
+// dout: (BH, Lq, Ev) gradient of out ; q, k, v as in forward ; probs: (BH, Lq, Lk) from forward.
+// With P = probs, dS = P * (dout v^T - rowsum(P * dout v^T)) (softmax backward):
+//   dv += P^T dout ; dq += dS k / sqrt(E) ; dk += dS^T q / sqrt(E)
+void attention_backward_cpu(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
+                            const float* v, const float* probs, int64_t BH, int64_t Lq, int64_t Lk, int64_t E,
+                            int64_t Ev);
+
+#ifdef SSMTL_WITH_CUDA
+void attention_forward_cuda(float* out, float* probs, const float* q, const float* k, const float* v, int64_t BH,
+                            int64_t Lq, int64_t Lk, int64_t E, int64_t Ev);
+void attention_backward_cuda(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
+                             const float* v, const float* probs, int64_t BH, int64_t Lq, int64_t Lk, int64_t E,
+                             int64_t Ev);
+#endif
+
+}  // namespace ssmtl::kernels

@@ -1,0 +1,134 @@
+#include <cmath>
+
+#include "kernels/activation.h"
+#include "kernels/cpu/vmath.h"
+
+namespace ssmtl::kernels {
+
+namespace {
+constexpr int64_t kParallelMin = 65536;
+constexpr float kInvSqrt2 = 0.70710678118654752f;
+constexpr float kInvSqrt2Pi = 0.39894228040143268f;
+}  // namespace
+
+void relu_forward_cpu(float* y, const float* x, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.f ? x[i] : 0.f;
+}
+
+void relu_backward_cpu(float* dx, const float* dy, const float* y, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) dx[i] += y[i] > 0.f ? dy[i] : 0.f;
+}
+
+void leaky_relu_forward_cpu(float* y, const float* x, float slope, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] > 0.f ? x[i] : slope * x[i];
+}
+
+void leaky_relu_backward_cpu(float* dx, const float* dy, const float* x, float slope, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) dx[i] += x[i] > 0.f ? dy[i] : slope * dy[i];
+}
+
+void gelu_forward_cpu(float* y, const float* x, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] = 0.5f * x[i] * (1.f + erf_approx(x[i] * kInvSqrt2));
+}
+
+void gelu_backward_cpu(float* dx, const float* dy, const float* x, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    const float cdf = 0.5f * (1.f + erf_approx(x[i] * kInvSqrt2));
+    const float pdf = kInvSqrt2Pi * exp_approx(-0.5f * x[i] * x[i]);
+    dx[i] += dy[i] * (cdf + x[i] * pdf);
+  }
+}
+
+void sigmoid_forward_cpu(float* y, const float* x, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) {
+    // exp of a non-positive number only: never overflows.
+    const float e = exp_approx(-std::fabs(x[i]));
+    const float r = 1.f / (1.f + e);
+    y[i] = x[i] >= 0.f ? r : e * r;
+  }
+}
+
+void sigmoid_backward_cpu(float* dx, const float* dy, const float* y, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) dx[i] += dy[i] * y[i] * (1.f - y[i]);
+}
+
+void tanh_forward_cpu(float* y, const float* x, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+}
+
+void tanh_backward_cpu(float* dx, const float* dy, const float* y, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; ++i) dx[i] += dy[i] * (1.f - y[i] * y[i]);
+}
+
+void softmax_forward_cpu(float* y, const float* x, int64_t rows, int64_t K) {
+#pragma omp parallel for schedule(static) if (rows * K > kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* p = x + r * K;
+    float* o = y + r * K;
+    const float m = row_max(p, K);
+    // exp(x - m) / sum, not exp(x - (m + log sum)): m + log sum would round away the digits of a large m.
+#pragma omp simd
+    for (int64_t k = 0; k < K; ++k) o[k] = exp_approx(p[k] - m);
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t k = 0; k < K; ++k) s += o[k];
+    const float inv = static_cast<float>(1.0 / s);
+#pragma omp simd
+    for (int64_t k = 0; k < K; ++k) o[k] *= inv;
+  }
+}
+
+void softmax_backward_cpu(float* dx, const float* dy, const float* y, int64_t rows, int64_t K) {
+#pragma omp parallel for schedule(static) if (rows * K > kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* g = dy + r * K;
+    const float* p = y + r * K;
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t k = 0; k < K; ++k) s += static_cast<double>(g[k]) * p[k];
+    const float sf = static_cast<float>(s);
+    float* o = dx + r * K;
+#pragma omp simd
+    for (int64_t k = 0; k < K; ++k) o[k] += p[k] * (g[k] - sf);
+  }
+}
+
+void log_softmax_forward_cpu(float* y, const float* x, int64_t rows, int64_t K) {
+#pragma omp parallel for schedule(static) if (rows * K > kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* p = x + r * K;
+    float* o = y + r * K;
+    float m, log_sum;
+    row_logsumexp(p, K, m, log_sum);
+    // (x - m) first: exact for the maximum, so a dominant logit gets log-probability exactly 0.
+#pragma omp simd
+    for (int64_t k = 0; k < K; ++k) o[k] = (p[k] - m) - log_sum;
+  }
+}
+
+void log_softmax_backward_cpu(float* dx, const float* dy, const float* y, int64_t rows, int64_t K) {
+#pragma omp parallel for schedule(static) if (rows * K > kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* g = dy + r * K;
+    const float* p = y + r * K;
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t k = 0; k < K; ++k) s += g[k];
+    const float sf = static_cast<float>(s);
+    float* o = dx + r * K;
+#pragma omp simd
+    for (int64_t k = 0; k < K; ++k) o[k] += g[k] - exp_approx(p[k]) * sf;
+  }
+}
+
+}  // namespace ssmtl::kernels

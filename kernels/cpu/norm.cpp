@@ -1,0 +1,197 @@
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels/norm.h"
+
+namespace ssmtl::kernels {
+
+namespace {
+constexpr int64_t kParallelMin = 32768;   // below this many elements threads cost more than they save
+
+// Row block size for the column reductions of layer-norm backward: a fixed block size (not a per-thread
+// split) keeps the summation order, and so the result, independent of the number of threads.
+constexpr int64_t kRowBlock = 64;
+}  // namespace
+
+void batch_norm_stats_cpu(float* mean, float* var, const float* x, int64_t N, int64_t C, int64_t inner) {
+  const double M = static_cast<double>(N * inner);
+#pragma omp parallel for schedule(static) if (N * C * inner > kParallelMin)
+  for (int64_t c = 0; c < C; ++c) {
+    double s = 0.0;
+    for (int64_t n = 0; n < N; ++n) {
+      const float* p = x + (n * C + c) * inner;
+#pragma omp simd reduction(+ : s)
+      for (int64_t i = 0; i < inner; ++i) s += p[i];
+    }
+    const double mu = s / M;
+    double q = 0.0;   // second pass on centred values: no cancellation for large means
+    for (int64_t n = 0; n < N; ++n) {
+      const float* p = x + (n * C + c) * inner;
+#pragma omp simd reduction(+ : q)
+      for (int64_t i = 0; i < inner; ++i) {
+        const double d = p[i] - mu;
+        q += d * d;
+      }
+    }
+    mean[c] = static_cast<float>(mu);
+    var[c] = static_cast<float>(q / M);
+  }
+}
+
+void batch_norm_update_running_cpu(float* running_mean, float* running_var, const float* mean, const float* var,
+                                   float momentum, int64_t M, int64_t C) {
+  const double unbias = static_cast<double>(M) / static_cast<double>(M - 1);
+  for (int64_t c = 0; c < C; ++c) {
+    running_mean[c] = static_cast<float>((1.0 - momentum) * running_mean[c] + momentum * static_cast<double>(mean[c]));
+    running_var[c] = static_cast<float>((1.0 - momentum) * running_var[c] + momentum * var[c] * unbias);
+  }
+}
+
+void batch_norm_invstd_cpu(float* invstd, const float* var, float eps, int64_t C) {
+  for (int64_t c = 0; c < C; ++c)
+    invstd[c] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(var[c]) + static_cast<double>(eps)));
+}
+
+void batch_norm_forward_cpu(float* y, const float* x, const float* mean, const float* invstd, const float* gamma,
+                            const float* beta, int64_t N, int64_t C, int64_t inner) {
+#pragma omp parallel for collapse(2) schedule(static) if (N * C * inner > kParallelMin)
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      const float mu = mean[c];
+      const float s = invstd[c] * (gamma ? gamma[c] : 1.f);
+      const float b = beta ? beta[c] : 0.f;
+      const float* src = x + (n * C + c) * inner;
+      float* dst = y + (n * C + c) * inner;
+#pragma omp simd
+      for (int64_t i = 0; i < inner; ++i) dst[i] = (src[i] - mu) * s + b;
+    }
+}
+
+void batch_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                             const float* mean, const float* invstd, const float* gamma, bool batch_stats,
+                             int64_t N, int64_t C, int64_t inner) {
+  const bool need_sums = dgamma || dbeta || (dx && batch_stats);
+  const double M = static_cast<double>(N * inner);
+#pragma omp parallel for schedule(static) if (N * C * inner > kParallelMin)
+  for (int64_t c = 0; c < C; ++c) {
+    const double mu = mean[c], is = invstd[c];
+    double sdy = 0.0, sdyx = 0.0;   // sum dy, sum dy * xhat
+    if (need_sums) {
+      double sdyc = 0.0;            // sum dy * (x - mean); times invstd below
+      for (int64_t n = 0; n < N; ++n) {
+        const float* g = dy + (n * C + c) * inner;
+        const float* p = x + (n * C + c) * inner;
+#pragma omp simd reduction(+ : sdy, sdyc)
+        for (int64_t i = 0; i < inner; ++i) {
+          sdy += g[i];
+          sdyc += g[i] * (p[i] - mu);
+        }
+      }
+      sdyx = sdyc * is;
+    }
+    if (dgamma) dgamma[c] += static_cast<float>(sdyx);
+    if (dbeta) dbeta[c] += static_cast<float>(sdy);
+    if (!dx) continue;
+    const double k = is * (gamma ? gamma[c] : 1.0);
+    // dx = k * (dy - a - (x - mean) * b): a, b are zero with fixed statistics.
+    const float kf = static_cast<float>(k);
+    const float a = batch_stats ? static_cast<float>(sdy / M) : 0.f;
+    const float b = batch_stats ? static_cast<float>(sdyx * is / M) : 0.f;
+    const float muf = static_cast<float>(mu);
+    for (int64_t n = 0; n < N; ++n) {
+      const float* g = dy + (n * C + c) * inner;
+      const float* p = x + (n * C + c) * inner;
+      float* d = dx + (n * C + c) * inner;
+#pragma omp simd
+      for (int64_t i = 0; i < inner; ++i) d[i] += kf * (g[i] - a - (p[i] - muf) * b);
+    }
+  }
+}
+
+void layer_norm_forward_cpu(float* y, float* mean, float* invstd, const float* x, const float* gamma,
+                            const float* beta, float eps, int64_t rows, int64_t D) {
+  // Explicit ones / zeros for a missing affine keep the inner loops branch-free (vectorised).
+  std::vector<float> ones, zeros;
+  const float* gm = gamma ? gamma : (ones.assign(static_cast<size_t>(D), 1.f), ones.data());
+  const float* bt = beta ? beta : (zeros.assign(static_cast<size_t>(D), 0.f), zeros.data());
+#pragma omp parallel for schedule(static) if (rows * D > kParallelMin)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* p = x + r * D;
+    double s = 0.0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t d = 0; d < D; ++d) s += p[d];
+    const double mu = s / static_cast<double>(D);
+    double q = 0.0;
+#pragma omp simd reduction(+ : q)
+    for (int64_t d = 0; d < D; ++d) {
+      const double t = p[d] - mu;
+      q += t * t;
+    }
+    const float muf = static_cast<float>(mu);
+    const float is = static_cast<float>(1.0 / std::sqrt(q / static_cast<double>(D) + static_cast<double>(eps)));
+    mean[r] = muf;
+    invstd[r] = is;
+    float* o = y + r * D;
+#pragma omp simd
+    for (int64_t d = 0; d < D; ++d) o[d] = (p[d] - muf) * is * gm[d] + bt[d];
+  }
+}
+
+void layer_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                             const float* mean, const float* invstd, const float* gamma, int64_t rows, int64_t D) {
+  const bool par = rows * D > kParallelMin;
+  if (dx) {
+    std::vector<float> ones;
+    const float* gm = gamma ? gamma : (ones.assign(static_cast<size_t>(D), 1.f), ones.data());
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* g = dy + r * D;
+      const float* p = x + r * D;
+      const float mu = mean[r], is = invstd[r];
+      double sg = 0.0, sgx = 0.0;   // sum_d gamma dy, sum_d gamma dy xhat
+#pragma omp simd reduction(+ : sg, sgx)
+      for (int64_t d = 0; d < D; ++d) {
+        const float gd = g[d] * gm[d];
+        sg += gd;
+        sgx += static_cast<double>(gd) * ((p[d] - mu) * is);
+      }
+      const float a = static_cast<float>(sg / static_cast<double>(D));
+      const float b = static_cast<float>(sgx / static_cast<double>(D));
+      float* o = dx + r * D;
+#pragma omp simd
+      for (int64_t d = 0; d < D; ++d) o[d] += is * (g[d] * gm[d] - a - (p[d] - mu) * is * b);
+    }
+  }
+  if (!dgamma && !dbeta) return;
+  // Column sums over rows: partial sums per fixed block of rows, then the blocks added in order.
+  const int64_t nblocks = (rows + kRowBlock - 1) / kRowBlock;
+  std::vector<double> pg(static_cast<size_t>(nblocks * D), 0.0), pb(static_cast<size_t>(nblocks * D), 0.0);
+#pragma omp parallel for schedule(static) if (par)
+  for (int64_t blk = 0; blk < nblocks; ++blk) {
+    double* sg = pg.data() + blk * D;
+    double* sb = pb.data() + blk * D;
+    const int64_t r1 = std::min(rows, (blk + 1) * kRowBlock);
+    for (int64_t r = blk * kRowBlock; r < r1; ++r) {
+      const float* g = dy + r * D;
+      const float* p = x + r * D;
+      const float mu = mean[r], is = invstd[r];
+#pragma omp simd
+      for (int64_t d = 0; d < D; ++d) {
+        sg[d] += static_cast<double>(g[d]) * ((p[d] - mu) * is);
+        sb[d] += g[d];
+      }
+    }
+  }
+  for (int64_t d = 0; d < D; ++d) {
+    double sg = 0.0, sb = 0.0;
+    for (int64_t blk = 0; blk < nblocks; ++blk) {
+      sg += pg[blk * D + d];
+      sb += pb[blk * D + d];
+    }
+    if (dgamma) dgamma[d] += static_cast<float>(sg);
+    if (dbeta) dbeta[d] += static_cast<float>(sb);
+  }
+}
+
+}  // namespace ssmtl::kernels

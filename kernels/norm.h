@@ -1,0 +1,66 @@
+// Normalisation kernels: batch normalisation (Ioffe & Szegedy 2015; PyTorch BatchNorm1d/2d/3d semantics)
+// and layer normalisation over the last dimension (Ba et al. 2016; PyTorch LayerNorm semantics).
+// Outputs first, then inputs, then sizes. Statistics are accumulated in double (two passes: mean, then
+// centred squares), each channel / row in a fixed order, so results do not depend on the thread count.
+// Backward kernels ADD into the gradient buffers they are given (never assign); a nullptr gradient buffer
+// means "not needed" and is skipped. gamma / beta may be nullptr (no affine transform: gamma 1, beta 0).
+#pragma once
+#include <cstdint>
+
+#include "kernels/dispatch.h"
+
+namespace ssmtl::kernels {
+
+// ---- batch norm. x viewed as (N, C, inner): inner = product of the spatial sizes (1 for (N, C)). ----
+
+// Per-channel batch mean and biased variance over (N, inner).
+// mean, var: (C) ; x: (N, C, inner)
+void batch_norm_stats_cpu(float* mean, float* var, const float* x, int64_t N, int64_t C, int64_t inner);
+// PyTorch running-statistics rule: r_mean = (1 - m) r_mean + m mean ; r_var = (1 - m) r_var + m var * M / (M - 1)
+// (unbiased variance, M = N * inner values per channel, M > 1). All buffers (C).
+void batch_norm_update_running_cpu(float* running_mean, float* running_var, const float* mean, const float* var,
+                                   float momentum, int64_t M, int64_t C);
+// invstd[c] = 1 / sqrt(var[c] + eps) (computed in double). invstd, var: (C)
+void batch_norm_invstd_cpu(float* invstd, const float* var, float eps, int64_t C);
+// y = (x - mean[c]) * invstd[c] * gamma[c] + beta[c]
+// y, x: (N, C, inner) ; mean, invstd, gamma, beta: (C)
+void batch_norm_forward_cpu(float* y, const float* x, const float* mean, const float* invstd, const float* gamma,
+                            const float* beta, int64_t N, int64_t C, int64_t inner);
+// With xhat = (x - mean) * invstd and g = gamma (1 if nullptr):
+//   dgamma[c] += sum dy * xhat ; dbeta[c] += sum dy  (sums over N and inner)
+//   batch statistics (batch_stats true, training): dx += g invstd / M * (M dy - sum dy - xhat sum dy xhat)
+//   fixed statistics (running stats, eval):        dx += g invstd dy
+// dx, dy, x: (N, C, inner) ; dgamma, dbeta, mean, invstd, gamma: (C)
+void batch_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                             const float* mean, const float* invstd, const float* gamma, bool batch_stats,
+                             int64_t N, int64_t C, int64_t inner);
+
+// ---- layer norm over the last dimension. x viewed as (rows, D). ----
+
+// mean[r], invstd[r] = 1 / sqrt(biased var + eps) of row r; y = (x - mean) * invstd * gamma[d] + beta[d]
+// y, x: (rows, D) ; mean, invstd: (rows) ; gamma, beta: (D)
+void layer_norm_forward_cpu(float* y, float* mean, float* invstd, const float* x, const float* gamma,
+                            const float* beta, float eps, int64_t rows, int64_t D);
+// With xhat = (x - mean) invstd and g = dy * gamma:
+//   dx += invstd / D * (D g - sum_d g - xhat sum_d g xhat) ; dgamma[d] += sum_r dy xhat ; dbeta[d] += sum_r dy
+// dx, dy, x: (rows, D) ; mean, invstd: (rows) ; dgamma, dbeta, gamma: (D)
+void layer_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                             const float* mean, const float* invstd, const float* gamma, int64_t rows, int64_t D);
+
+#ifdef SSMTL_WITH_CUDA
+void batch_norm_stats_cuda(float* mean, float* var, const float* x, int64_t N, int64_t C, int64_t inner);
+void batch_norm_update_running_cuda(float* running_mean, float* running_var, const float* mean, const float* var,
+                                    float momentum, int64_t M, int64_t C);
+void batch_norm_invstd_cuda(float* invstd, const float* var, float eps, int64_t C);
+void batch_norm_forward_cuda(float* y, const float* x, const float* mean, const float* invstd, const float* gamma,
+                             const float* beta, int64_t N, int64_t C, int64_t inner);
+void batch_norm_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                              const float* mean, const float* invstd, const float* gamma, bool batch_stats,
+                              int64_t N, int64_t C, int64_t inner);
+void layer_norm_forward_cuda(float* y, float* mean, float* invstd, const float* x, const float* gamma,
+                             const float* beta, float eps, int64_t rows, int64_t D);
+void layer_norm_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                              const float* mean, const float* invstd, const float* gamma, int64_t rows, int64_t D);
+#endif
+
+}  // namespace ssmtl::kernels

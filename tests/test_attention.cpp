@@ -1,0 +1,101 @@
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "autograd/attention.h"
+#include "autograd/elementwise.h"
+#include "tests/gradcheck.h"
+#include "tests/reference.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+using namespace ssmtl;
+using ssmtl::test::check_close;
+using ssmtl::test::gradcheck;
+
+namespace {
+
+// Forward and all three gradients of case `prefix` of tests/data/attention.bin (gen_attention.py).
+void check_against_pytorch(const std::string& prefix, double atol, double rtol) {
+  test::RefFile ref("attention");
+  Tensor q = ref.get(prefix + "q").set_requires_grad(), k = ref.get(prefix + "k").set_requires_grad();
+  Tensor v = ref.get(prefix + "v").set_requires_grad();
+  Tensor out = scaled_dot_product_attention(q, k, v);
+  check_close(out, ref.get(prefix + "out"), atol, rtol, prefix + "out");
+  sum(mul(out, ref.get(prefix + "r"))).backward();
+  check_close(q.grad(), ref.get(prefix + "grad_q"), atol, rtol, prefix + "grad q");
+  check_close(k.grad(), ref.get(prefix + "grad_k"), atol, rtol, prefix + "grad k");
+  check_close(v.grad(), ref.get(prefix + "grad_v"), atol, rtol, prefix + "grad v");
+}
+
+Tensor attn_fn(const std::vector<Tensor>& in) { return scaled_dot_product_attention(in[0], in[1], in[2]); }
+
+}  // namespace
+
+TEST_CASE("attention: output and gradients of q, k, v match PyTorch") {
+  check_against_pytorch("a_", 1e-6, 1e-5);   // B=2, H=3, Lq=5, Lk=4, E=Ev=6
+  check_against_pytorch("b_", 1e-6, 1e-5);   // Ev != E, Lq > Lk
+}
+
+TEST_CASE("attention: large scores stay finite (stable softmax) and match PyTorch") {
+  // Scores up to ~100: exp() without the row maximum subtracted overflows float. The probabilities are
+  // then nearly one-hot and float32 rounding of the scores (~1e-5 absolute) shows in the gradients.
+  check_against_pytorch("c_", 1e-4, 1e-4);
+}
+
+TEST_CASE("attention: rows of the attention are convex combinations of the values") {
+  // With all values equal to a constant c the output is c whatever q and k are (probabilities sum to 1).
+  Rng rng(5);
+  Tensor q = randn({2, 2, 9, 4}, rng, 0.f, 3.f), k = randn({2, 2, 7, 4}, rng, 0.f, 3.f);
+  Tensor v = Tensor::full({2, 2, 7, 3}, 0.75f);
+  for (float x : scaled_dot_product_attention(q, k, v).to_vector()) CHECK(x == doctest::Approx(0.75f).epsilon(1e-6));
+}
+
+#ifdef _OPENMP
+TEST_CASE("attention: output and gradients are bitwise the same for any thread count") {
+  // Each (batch, head) problem is computed whole by one thread with a single-threaded GEMM.
+  Rng rng(9);
+  const Tensor q0 = randn({2, 3, 33, 8}, rng), k0 = randn({2, 3, 17, 8}, rng), v0 = randn({2, 3, 17, 5}, rng);
+  const Tensor r = randn({2, 3, 33, 5}, rng);
+  auto run = [&](int threads) {
+    const int before = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    Tensor q = q0.clone().set_requires_grad(), k = k0.clone().set_requires_grad(), v = v0.clone().set_requires_grad();
+    Tensor out = scaled_dot_product_attention(q, k, v);
+    out.backward(r);
+    omp_set_num_threads(before);
+    return std::vector<std::vector<float>>{out.to_vector(), q.grad().to_vector(), k.grad().to_vector(),
+                                           v.grad().to_vector()};
+  };
+  CHECK(run(1) == run(4));
+}
+#endif
+
+TEST_CASE("attention: finite-difference gradients (and backward adds into gradients)") {
+  Rng rng(7);
+  Tensor q = randn({2, 3, 5, 6}, rng).set_requires_grad(), k = randn({2, 3, 4, 6}, rng).set_requires_grad();
+  Tensor v = randn({2, 3, 4, 6}, rng).set_requires_grad();
+  gradcheck(attn_fn, {q, k, v});
+  // Only some inputs needing a gradient: the others' work is skipped, the rest is unchanged.
+  Tensor k_const = k.detach(), v_const = v.detach();
+  gradcheck(attn_fn, {q, k_const, v_const});
+  gradcheck(attn_fn, {q.detach(), k_const, v});
+}
+
+TEST_CASE("attention: bad shapes name the op and all three shapes") {
+  Tensor q = Tensor::zeros({2, 3, 5, 6}), k = Tensor::zeros({2, 3, 4, 6}), v = Tensor::zeros({2, 3, 4, 6});
+  CHECK_THROWS_WITH_AS(scaled_dot_product_attention(q, Tensor::zeros({2, 3, 4, 5}), v),
+                       "scaled_dot_product_attention: expected q (B, H, Lq, E), k (B, H, Lk, E), v (B, H, Lk, Ev) "
+                       "with no zero size; got q [2, 3, 5, 6], k [2, 3, 4, 5], v [2, 3, 4, 6]",
+                       std::invalid_argument);
+  CHECK_THROWS_AS(scaled_dot_product_attention(q, k, Tensor::zeros({2, 3, 3, 6})), std::invalid_argument);  // Lk
+  CHECK_THROWS_AS(scaled_dot_product_attention(q, Tensor::zeros({2, 2, 4, 6}), v), std::invalid_argument);  // H
+  CHECK_THROWS_AS(scaled_dot_product_attention(q, k, Tensor::zeros({1, 3, 4, 6})), std::invalid_argument);  // B
+  CHECK_THROWS_AS(scaled_dot_product_attention(Tensor::zeros({6, 5, 6}), k, v), std::invalid_argument);     // 3-D
+  CHECK_THROWS_AS(scaled_dot_product_attention(q, Tensor::zeros({2, 3, 0, 6}), Tensor::zeros({2, 3, 0, 6})),
+                  std::invalid_argument);                                                                  // no keys
+}
