@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -164,6 +165,49 @@ TEST_CASE("detector: weights header, size mismatch naming the file, and BN foldi
     test::check_close(y, Tensor::from_vector({1, 6, 2, 2}, expect), 1e-5, 1e-5, "folded BN");
   }
   std::remove(path.c_str());
+}
+
+TEST_CASE("detector: route groups, maxpool, upsample, concat and a conv without batch-norm, by hand") {
+  // x (1, 2, 4, 4) -> conv 1x1 (4 filters: x0, x1, -x0 + 1, 2 x1) -> route group 1 of 2 (-x0 + 1, 2 x1)
+  // -> maxpool 2/2 -> upsample 2 -> route [layer 0, previous] (6 channels) -> [yolo] head (1 anchor, 1 class).
+  const char* text =
+      "[net]\nwidth=4\nheight=4\nchannels=2\n"
+      "[convolutional]\nfilters=4\nsize=1\nactivation=linear\n"
+      "[route]\nlayers=-1\ngroups=2\ngroup_id=1\n"
+      "[maxpool]\nsize=2\nstride=2\n"
+      "[upsample]\nstride=2\n"
+      "[route]\nlayers=0,-1\n"
+      "[yolo]\nmask=0\nanchors=1,1\nclasses=1\nnum=1\n";
+  const std::string path = temp_path("layers.weights");
+  // No batch-norm: biases[4], then weights[4][2][1][1].
+  write_weights(path, {0, 0, 1, 0, /**/ 1, 0, /**/ 0, 1, /**/ -1, 0, /**/ 0, 2});
+  Network net(parse_cfg_text(text, "layers.cfg"));
+  net.load_weights(path);
+  std::remove(path.c_str());
+  std::vector<float> xv(32);
+  for (int i = 0; i < 32; ++i) xv[i] = static_cast<float>((i * 7) % 11) - 5.f;
+  autograd::NoGradGuard ng;
+  const std::vector<float> y = net.forward(Tensor::from_vector({1, 2, 4, 4}, xv)).at(0).to_vector();
+  REQUIRE(y.size() == 6 * 16);
+  auto x = [&](int c, int r, int q) { return xv[c * 16 + r * 4 + q]; };
+  for (int r = 0; r < 4; ++r)
+    for (int q = 0; q < 4; ++q) {
+      CAPTURE(r);
+      CAPTURE(q);
+      CHECK(y[0 * 16 + r * 4 + q] == x(0, r, q));
+      CHECK(y[1 * 16 + r * 4 + q] == x(1, r, q));
+      CHECK(y[2 * 16 + r * 4 + q] == -x(0, r, q) + 1);
+      CHECK(y[3 * 16 + r * 4 + q] == 2 * x(1, r, q));
+      // Group 1 of the conv output, max over the 2x2 block containing (r, q), then repeated 2x2.
+      float m4 = -1e30f, m5 = -1e30f;
+      for (int a = r / 2 * 2; a < r / 2 * 2 + 2; ++a)
+        for (int b = q / 2 * 2; b < q / 2 * 2 + 2; ++b) {
+          m4 = std::max(m4, -x(0, a, b) + 1);
+          m5 = std::max(m5, 2 * x(1, a, b));
+        }
+      CHECK(y[4 * 16 + r * 4 + q] == m4);
+      CHECK(y[5 * 16 + r * 4 + q] == m5);
+    }
 }
 
 TEST_CASE("detector: YOLO decoding hand case (centre, anchor size, frame mapping, class filter)") {
