@@ -12,34 +12,11 @@
 #include <vector>
 
 #include "data/image.h"
+#include "tests/eval_test_util.h"   // TempDir
 
 namespace ssmtl::test {
 
-// A fresh folder under the system temp dir, removed with everything in it when the object goes away.
-class TempDir {
- public:
-  explicit TempDir(const std::string& tag) {
-    path_ = std::filesystem::temp_directory_path() /
-            ("ssmtl_test_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter()++));
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string str() const { return path_.string(); }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  static int& counter() {
-    static int c = 0;
-    return c;
-  }
-  std::filesystem::path path_;
-};
+// TempDir comes from tests/eval_test_util.h (one definition for all tests).
 
 inline void put_le(std::ofstream& f, uint32_t v, int bytes) {
   for (int i = 0; i < bytes; ++i) f.put(static_cast<char>((v >> (8 * i)) & 0xff));

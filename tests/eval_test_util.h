@@ -13,10 +13,10 @@ namespace ssmtl::test {
 // A new empty folder under the system temp dir, removed with everything in it when the object goes away.
 class TempDir {
  public:
-  TempDir() {
+  explicit TempDir(const std::string& tag = "eval") {
     static std::atomic<int> counter{0};
     path_ = (std::filesystem::temp_directory_path() /
-             ("ssmtl_eval_" + std::to_string(::getpid()) + "_" + std::to_string(counter++)))
+             ("ssmtl_" + tag + "_" + std::to_string(::getpid()) + "_" + std::to_string(counter++)))
                 .string();
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
@@ -28,6 +28,8 @@ class TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   const std::string& path() const { return path_; }
+  std::string str() const { return path_; }
+  std::string operator/(const std::string& name) const { return (std::filesystem::path(path_) / name).string(); }
   // Writes `text` to <dir>/<rel> exactly as given (creating sub-folders); returns the full path.
   std::string write(const std::string& rel, const std::string& text) const {
     std::filesystem::path p = std::filesystem::path(path_) / rel;

@@ -132,7 +132,7 @@ TEST_CASE("data background: a static video gives 0 objects on every frame, frame
   }
 }
 
-TEST_CASE("data background: a moving square is found each frame; detector boxes black it out") {
+TEST_CASE("data background: a moving square is found each frame and detector boxes black it out") {
   // The square moves by more than its width each frame: the running average never sees it twice at one
   // pixel, so no ghost trail stays behind.
   const int w = 256, h = 96;

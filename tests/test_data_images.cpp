@@ -100,7 +100,7 @@ TEST_CASE("data frames: a grey PNG loads as 3 equal channels, a red PNG has chan
     }
 }
 
-TEST_CASE("data frames: a truncated or empty JPEG is an error naming the file; skip policy keeps the slot (PITFALLS 17)") {
+TEST_CASE("data frames: a truncated or empty JPEG is an error naming the file and skip policy keeps the slot (PITFALLS 17)") {
   TempDir d("corrupt");
   const std::string src = ped2_frame0();
   std::string bytes;
@@ -139,7 +139,7 @@ TEST_CASE("data frames: a truncated or empty JPEG is an error naming the file; s
   CHECK(skip.skipped_frames() == std::vector<int>{2, 4});
 }
 
-TEST_CASE("data frames: frames of one video must share a size; videos may differ") {
+TEST_CASE("data frames: frames of one video must share a size and videos may differ") {
   TempDir root("sizes");
   ssmtl::test::write_frames(root / "testing/frames/a", {ssmtl::test::solid_image(8, 6, 1, 2, 3),
                                                         ssmtl::test::solid_image(8, 6, 4, 5, 6)});

@@ -98,7 +98,7 @@ TEST_CASE("data sequences: a box over the border is clipped, 11x11 crops, no emp
   CHECK(kept[1].frame == 1);
 }
 
-TEST_CASE("data sequences: extractor over a video equals per-object crops; cache round trip and staleness") {
+TEST_CASE("data sequences: extractor over a video equals per-object crops and cache round trip and staleness") {
   test::TempDir d("seqvideo");
   std::vector<Image> frames;
   for (int k = 0; k < 9; ++k) {

@@ -24,7 +24,7 @@ static Tensor coded_sequence() {
   return s;
 }
 
-TEST_CASE("data tasks: arrow of time reverses the frames; labels are reproducible from the seed") {
+TEST_CASE("data tasks: arrow of time reverses the frames and labels are reproducible from the seed") {
   Tensor s = coded_sequence();
   Tensor r = reverse_time(s);
   CHECK(r.data()[(1 * 7 + 0) * 4096 + 5] == s.data()[(1 * 7 + 6) * 4096 + 5]);
@@ -146,7 +146,7 @@ TEST_CASE("data tasks: inpainting patches (size 4..32, centre ~ N(centre, 20) cl
   CHECK_THROWS_AS(apply_patch(img, Patch{60, 60, 64, 62}), std::invalid_argument);
 }
 
-TEST_CASE("data tasks: jigsaw has 100 fixed, well separated permutations; shuffling moves 16x16 pieces") {
+TEST_CASE("data tasks: jigsaw has 100 fixed, well separated permutations and shuffling moves 16x16 pieces") {
   const auto& perms = jigsaw_permutations();
   REQUIRE(perms.size() == 100);
   std::set<Permutation> unique(perms.begin(), perms.end());

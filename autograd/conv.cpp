@@ -1,0 +1,109 @@
+#include "autograd/conv.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "autograd/engine.h"
+#include "kernels/conv3d.h"
+
+namespace ssmtl {
+using autograd::grad_buffer;
+namespace k = kernels;
+
+namespace {
+
+bool is_depthwise(const k::Conv3dGeometry& g) { return g.groups == g.Cin && g.Cout == g.Cin; }
+
+struct ConvNode : Node {
+  k::Conv3dGeometry g;
+  const char* op;
+  ConvNode(const k::Conv3dGeometry& geo, const char* name) : g(geo), op(name) {}
+  const char* name() const override { return op; }
+  void backward(const Tensor& grad) override {
+    float* dx = grad_buffer(inputs[0]);
+    float* dw = grad_buffer(inputs[1]);
+    float* db = inputs.size() > 2 ? grad_buffer(inputs[2]) : nullptr;
+    const float* x = inputs[0].data();
+    const float* w = inputs[1].data();
+    if (is_depthwise(g))
+      SSMTL_DISPATCH(grad.device(), k::conv3d_depthwise_backward, dx, dw, db, grad.data(), x, w, g);
+    else
+      SSMTL_DISPATCH(grad.device(), k::conv3d_backward, dx, dw, db, grad.data(), x, w, g);
+  }
+};
+
+// x, w: 5-D views (or 4-D tensors whose memory is the D = 1 case); `spatial` = 3 or 2 for error messages and
+// the output rank. Validates, runs the forward kernel and records the node.
+Tensor conv_impl(const Tensor& x, const Tensor& w, const Tensor& bias, const int* stride, const int* padding,
+                 int groups, int spatial, const char* op) {
+  auto fail = [&](const std::string& why) {
+    throw std::invalid_argument(std::string(op) + ": " + why + " (x " +
+                                (x.defined() ? shape_str(x.shape()) : std::string("undefined")) + ", w " +
+                                (w.defined() ? shape_str(w.shape()) : std::string("undefined")) + ", bias " +
+                                (bias.defined() ? shape_str(bias.shape()) : std::string("none")) + ")");
+  };
+  const int rank = spatial + 2;
+  if (!x.defined() || !w.defined()) fail("x and w must be defined");
+  if (x.dim() != rank) fail("x must have " + std::to_string(rank) + " dimensions");
+  if (w.dim() != rank) fail("w must have " + std::to_string(rank) + " dimensions");
+  if (groups < 1) fail("groups must be >= 1, got " + std::to_string(groups));
+  k::Conv3dGeometry g{};
+  g.N = x.size(0);
+  g.Cin = x.size(1);
+  g.Cout = w.size(0);
+  g.groups = groups;
+  if (g.Cin % groups != 0 || g.Cout % groups != 0)
+    fail("groups = " + std::to_string(groups) + " must divide Cin and Cout");
+  if (w.size(1) * groups != g.Cin)
+    fail("w.size(1) must be Cin / groups = " + std::to_string(g.Cin / groups));
+  if (bias.defined() && (bias.dim() != 1 || bias.size(0) != g.Cout)) fail("bias must be (Cout)");
+  check_same_device(x, w, op);
+  if (bias.defined()) check_same_device(x, bias, op);
+  // Spatial sizes; the 2-D case has depth 1 and kernel depth 1.
+  int64_t in[3] = {1, 1, 1}, ker[3] = {1, 1, 1}, s[3] = {1, 1, 1}, p[3] = {0, 0, 0}, out[3];
+  for (int i = 0; i < spatial; ++i) {
+    const int a = 3 - spatial + i;
+    in[a] = x.size(2 + i);
+    ker[a] = w.size(2 + i);
+    s[a] = stride[i];
+    p[a] = padding[i];
+    if (s[a] < 1) fail("stride must be >= 1");
+    if (p[a] < 0) fail("padding must be >= 0");
+    if (ker[a] < 1 || in[a] + 2 * p[a] < ker[a]) fail("kernel larger than the padded input");
+  }
+  for (int a = 0; a < 3; ++a) out[a] = (in[a] + 2 * p[a] - ker[a]) / s[a] + 1;
+  g.D = in[0], g.H = in[1], g.W = in[2];
+  g.kD = ker[0], g.kH = ker[1], g.kW = ker[2];
+  g.sD = s[0], g.sH = s[1], g.sW = s[2];
+  g.pD = p[0], g.pH = p[1], g.pW = p[2];
+  g.Do = out[0], g.Ho = out[1], g.Wo = out[2];
+
+  Shape os = {g.N, g.Cout};
+  for (int i = 0; i < spatial; ++i) os.push_back(out[3 - spatial + i]);
+  Tensor y = Tensor::empty(os, x.device());
+  if (y.numel() == 0) return y;   // empty batch or no channels: nothing to compute
+  const float* b = bias.defined() ? bias.data() : nullptr;
+  if (is_depthwise(g))
+    SSMTL_DISPATCH(x.device(), k::conv3d_depthwise_forward, y.data(), x.data(), w.data(), b, g);
+  else
+    SSMTL_DISPATCH(x.device(), k::conv3d_forward, y.data(), x.data(), w.data(), b, g);
+  if (autograd::needs_grad({&x, &w, &bias})) {
+    auto n = std::make_shared<ConvNode>(g, spatial == 3 ? "Conv3dBackward" : "Conv2dBackward");
+    n->inputs = {x, w};
+    if (bias.defined()) n->inputs.push_back(bias);
+    autograd::attach(y, n);
+  }
+  return y;
+}
+
+}  // namespace
+
+Tensor conv3d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv3dOptions& o) {
+  return conv_impl(x, w, bias, o.stride, o.padding, o.groups, 3, "conv3d");
+}
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& o) {
+  return conv_impl(x, w, bias, o.stride, o.padding, o.groups, 2, "conv2d");
+}
+
+}  // namespace ssmtl

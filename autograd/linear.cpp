@@ -1,0 +1,95 @@
+#include "autograd/linear.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "autograd/engine.h"
+#include "kernels/matmul.h"
+
+namespace ssmtl {
+using autograd::grad_buffer;
+namespace k = kernels;
+
+namespace {
+
+struct LinearNode : Node {
+  int64_t M, in, out;
+  LinearNode(int64_t m, int64_t i, int64_t o) : M(m), in(i), out(o) {}
+  const char* name() const override { return "LinearBackward"; }
+  void backward(const Tensor& g) override {
+    float* dx = grad_buffer(inputs[0]);
+    float* dw = grad_buffer(inputs[1]);
+    float* db = inputs.size() > 2 ? grad_buffer(inputs[2]) : nullptr;
+    SSMTL_DISPATCH(g.device(), k::linear_backward, dx, dw, db, g.data(), inputs[0].data(), inputs[1].data(), M,
+                   in, out);
+  }
+};
+
+struct MatmulNode : Node {
+  int64_t batch, M, K, N;
+  bool b_shared;
+  MatmulNode(int64_t bt, int64_t m, int64_t kk, int64_t n, bool s) : batch(bt), M(m), K(kk), N(n), b_shared(s) {}
+  const char* name() const override { return "MatmulBackward"; }
+  void backward(const Tensor& g) override {
+    float* da = grad_buffer(inputs[0]);
+    float* db = grad_buffer(inputs[1]);
+    SSMTL_DISPATCH(g.device(), k::matmul_backward, da, db, g.data(), inputs[0].data(), inputs[1].data(), batch, M,
+                   K, N, b_shared);
+  }
+};
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  auto fail = [&](const std::string& why) {
+    throw std::invalid_argument("linear: " + why + " (x " + shape_str(x.shape()) + ", w " + shape_str(w.shape()) +
+                                ", bias " + (bias.defined() ? shape_str(bias.shape()) : std::string("none")) + ")");
+  };
+  if (!x.defined() || !w.defined()) throw std::invalid_argument("linear: x and w must be defined tensors");
+  if (w.dim() != 2) fail("w must be (out, in)");
+  if (x.dim() < 1 || x.size(-1) != w.size(1)) fail("x must be (..., in) with in = w.size(1)");
+  if (bias.defined() && (bias.dim() != 1 || bias.size(0) != w.size(0))) fail("bias must be (out)");
+  check_same_device(x, w, "linear");
+  if (bias.defined()) check_same_device(x, bias, "linear");
+  const int64_t in = w.size(1), out = w.size(0), M = shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));
+  Shape ys = x.shape();
+  ys.back() = out;
+  Tensor y = Tensor::empty(ys, x.device());
+  SSMTL_DISPATCH(x.device(), k::linear_forward, y.data(), x.data(), w.data(),
+                 bias.defined() ? bias.data() : nullptr, M, in, out);
+  if (autograd::needs_grad({&x, &w, &bias})) {
+    auto n = std::make_shared<LinearNode>(M, in, out);
+    n->inputs = {x, w};
+    if (bias.defined()) n->inputs.push_back(bias);
+    autograd::attach(y, n);
+  }
+  return y;
+}
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (!a.defined() || !b.defined()) throw std::invalid_argument("matmul: a and b must be defined tensors");
+  auto fail = [&](const std::string& why) {
+    throw std::invalid_argument("matmul: " + why + ", a " + shape_str(a.shape()) + " @ b " + shape_str(b.shape()));
+  };
+  if (a.dim() < 2 || b.dim() < 2) fail("both operands need at least 2 dimensions");
+  const int64_t M = a.size(-2), K = a.size(-1), N = b.size(-1);
+  if (b.size(-2) != K) fail("inner sizes differ");
+  const bool b_shared = b.dim() == 2;
+  if (!b_shared && (b.dim() != a.dim() || !std::equal(a.shape().begin(), a.shape().end() - 2, b.shape().begin())))
+    fail("batch dimensions differ (b must have a's leading dimensions, or be 2-D)");
+  check_same_device(a, b, "matmul");
+  const int64_t batch = shape_numel(Shape(a.shape().begin(), a.shape().end() - 2));
+  Shape cs = a.shape();
+  cs.back() = N;
+  Tensor c = Tensor::empty(cs, a.device());
+  SSMTL_DISPATCH(a.device(), k::matmul_forward, c.data(), a.data(), b.data(), batch, M, K, N, b_shared);
+  if (autograd::needs_grad({&a, &b})) {
+    auto n = std::make_shared<MatmulNode>(batch, M, K, N, b_shared);
+    n->inputs = {a, b};
+    autograd::attach(c, n);
+  }
+  return c;
+}
+
+}  // namespace ssmtl

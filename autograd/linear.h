@@ -1,0 +1,22 @@
+// Differentiable matrix products: linear (fully connected layer) and matmul (batched matrix product).
+// CPU through OpenBLAS (see kernels/matmul.h for the threading policy), CUDA through the kernels' twins.
+#pragma once
+#include "tensor/tensor.h"
+
+namespace ssmtl {
+
+// PyTorch torch.nn.functional.linear: y = x w^T + bias.
+// x: (..., in) with any number of leading dimensions (also none: x (in) gives y (out));
+// w: (out, in); bias: (out), or an undefined Tensor() for none. Returns y: (..., out).
+// Gradients for x, w and bias. Throws std::invalid_argument naming "linear" and the shapes when w is not 2-D,
+// x.size(-1) != in, or bias is not (out); and when the tensors are on different devices.
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias);
+
+// Batched matrix product (torch.matmul for these cases): a (..., M, K) @ b (..., K, N) -> (..., M, N),
+// where b has the same leading (batch) dimensions as a, or b is 2-D (K, N) and shared by every batch item.
+// Gradients for a and b (summed over the batch for a shared b). Throws std::invalid_argument naming "matmul"
+// and both shapes when a or b has fewer than 2 dimensions, the inner sizes differ, or the batch dimensions
+// differ (no other broadcasting).
+Tensor matmul(const Tensor& a, const Tensor& b);
+
+}  // namespace ssmtl

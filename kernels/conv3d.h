@@ -1,0 +1,57 @@
+// 3-D convolution kernels (PyTorch torch.nn.functional.conv3d semantics: cross-correlation, zero padding,
+// groups, no dilation). 2-D convolution uses the same kernels with D = kD = 1 (NCHW is NC1HW in memory).
+//
+//   out[n, co, od, oh, ow] = bias[co] + sum_{ci in group(co), kd, kh, kw}
+//       w[co, ci - g0(co), kd, kh, kw] * x[n, ci, od*sD - pD + kd, oh*sH - pH + kh, ow*sW - pW + kw]
+// (x read as 0 outside the volume). Backward: dx and dw are the transposed sums of the same terms; dbias[co]
+// sums dout over n and the output volume.
+//
+// General path: vol2col on a chunk of output rows of one sample (bounded buffer that stays in cache, never a
+// column matrix for the whole batch) followed by a single-threaded GEMM; OpenMP threads take whole chunks.
+// Depthwise path (groups == Cin == Cout): direct loops over a zero-padded copy of each channel volume.
+//
+// All buffers are contiguous float32:
+//   x (N, Cin, D, H, W), w (Cout, Cin/groups, kD, kH, kW), bias (Cout), out (N, Cout, Do, Ho, Wo).
+// Backward kernels ADD into dx, dw, dbias; each of them may be nullptr (not needed: skipped).
+// Results are deterministic for a fixed number of OpenMP threads.
+#pragma once
+#include <cstdint>
+
+#include "kernels/dispatch.h"
+
+namespace ssmtl::kernels {
+
+// Sizes of one convolution; the caller validates them (autograd/conv.cpp).
+struct Conv3dGeometry {
+  int64_t N, Cin, D, H, W;          // input
+  int64_t Cout, kD, kH, kW;         // weight (Cout, Cin / groups, kD, kH, kW)
+  int64_t sD, sH, sW;               // stride >= 1
+  int64_t pD, pH, pW;               // zero padding >= 0 on both sides
+  int64_t groups;                   // divides Cin and Cout
+  int64_t Do, Ho, Wo;               // output: (in + 2 p - k) / s + 1, each >= 1
+};
+
+// General path (any groups). bias may be nullptr.
+void conv3d_forward_cpu(float* out, const float* x, const float* w, const float* bias, const Conv3dGeometry& g);
+// dx (N, Cin, D, H, W) += ..., dw (Cout, Cin/groups, kD, kH, kW) += ..., dbias (Cout) += ...
+// dout: (N, Cout, Do, Ho, Wo); x and w are the forward inputs.
+void conv3d_backward_cpu(float* dx, float* dw, float* dbias, const float* dout, const float* x, const float* w,
+                         const Conv3dGeometry& g);
+
+// Depthwise path: requires groups == Cin == Cout (w: (C, 1, kD, kH, kW)). Same buffers and contracts.
+void conv3d_depthwise_forward_cpu(float* out, const float* x, const float* w, const float* bias,
+                                  const Conv3dGeometry& g);
+void conv3d_depthwise_backward_cpu(float* dx, float* dw, float* dbias, const float* dout, const float* x,
+                                   const float* w, const Conv3dGeometry& g);
+
+#ifdef SSMTL_WITH_CUDA
+void conv3d_forward_cuda(float* out, const float* x, const float* w, const float* bias, const Conv3dGeometry& g);
+void conv3d_backward_cuda(float* dx, float* dw, float* dbias, const float* dout, const float* x, const float* w,
+                          const Conv3dGeometry& g);
+void conv3d_depthwise_forward_cuda(float* out, const float* x, const float* w, const float* bias,
+                                   const Conv3dGeometry& g);
+void conv3d_depthwise_backward_cuda(float* dx, float* dw, float* dbias, const float* dout, const float* x,
+                                    const float* w, const Conv3dGeometry& g);
+#endif
+
+}  // namespace ssmtl::kernels

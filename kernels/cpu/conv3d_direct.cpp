@@ -1,0 +1,280 @@
+// Direct stride-1 3-D convolution on the CPU (see conv3d_direct.h for the idea). Register blocks use the
+// vectors of kernels/cpu/simd.h; their sizes follow the number of vector registers of the target.
+#include "kernels/cpu/conv3d_direct.h"
+#include "kernels/cpu/simd.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+namespace ssmtl::kernels::detail {
+
+namespace {
+
+using simd::loadu;
+using simd::storeu;
+using simd::hsum;
+using simd::vec;
+using simd::VL;
+
+// Register blocks: forward = CB output channels x NV position vectors, weight gradient = WB output channels x
+// TB (ci, tap) pairs; 24 accumulators with 32 registers, 8-10 with 16.
+constexpr int CB = simd::kRegisters >= 32 ? 8 : 4;
+constexpr int NV = simd::kRegisters >= 32 ? 3 : 2;
+constexpr int WB = simd::kRegisters >= 32 ? 4 : 2;
+constexpr int TB = simd::kRegisters >= 32 ? 6 : 5;
+
+// One stride-1 convolution of a padded single-sample input: the forward pass (x -> out), or the input
+// gradient (dout -> dx with the kernel flipped and transposed).
+struct Direct {
+  int64_t Cin_g, Cout_g, groups, kD, kH, kW, kvol;
+  int64_t D, H, W, pD, pH, pW;   // unpadded input and the zeros added around it
+  int64_t Do, Ho, Wo;            // output
+  int64_t Dp, Hp, Wq;            // padded input; rows long enough for whole output vectors
+  int64_t vrow, npos;            // position vectors per output row, in all
+  int64_t co_blocks;             // blocks of CB output channels per group
+  std::vector<int64_t> off;      // (ci, kd, kh, kw) of a group -> offset in the padded input
+  std::vector<int64_t> xbase, obase;   // position vector -> offset of its first input / output element
+  std::vector<int> lanes;              // position vector -> valid lanes (< VL at the end of a row)
+  std::vector<float> wpack;            // [group][co block][(ci, tap)][CB], zeros beyond Cout_g
+
+  int64_t chan() const { return Dp * Hp * Wq; }
+  size_t padded_size() const { return static_cast<size_t>(groups * Cin_g * chan()); }
+};
+
+// weight(grp, co, ci, tap) gives the kernel value of output channel co and input channel ci of group grp.
+template <class WeightFn>
+Direct make_direct(int64_t Cin_g, int64_t Cout_g, int64_t groups, const int64_t k[3], const int64_t pad[3],
+                   const int64_t in[3], const int64_t out[3], WeightFn weight) {
+  Direct d;
+  d.Cin_g = Cin_g, d.Cout_g = Cout_g, d.groups = groups;
+  d.kD = k[0], d.kH = k[1], d.kW = k[2], d.kvol = k[0] * k[1] * k[2];
+  d.D = in[0], d.H = in[1], d.W = in[2], d.pD = pad[0], d.pH = pad[1], d.pW = pad[2];
+  d.Do = out[0], d.Ho = out[1], d.Wo = out[2];
+  d.vrow = (d.Wo + VL - 1) / VL;
+  d.Dp = d.D + 2 * d.pD, d.Hp = d.H + 2 * d.pH;
+  d.Wq = std::max(d.W + 2 * d.pW, d.vrow * VL + d.kW - 1);
+  d.npos = d.Do * d.Ho * d.vrow;
+  for (int64_t ci = 0; ci < Cin_g; ++ci)
+    for (int64_t kd = 0; kd < d.kD; ++kd)
+      for (int64_t kh = 0; kh < d.kH; ++kh)
+        for (int64_t kw = 0; kw < d.kW; ++kw) d.off.push_back(((ci * d.Dp + kd) * d.Hp + kh) * d.Wq + kw);
+  for (int64_t od = 0; od < d.Do; ++od)
+    for (int64_t oh = 0; oh < d.Ho; ++oh)
+      for (int64_t j = 0; j < d.vrow; ++j) {
+        d.xbase.push_back((od * d.Hp + oh) * d.Wq + j * VL);
+        d.obase.push_back((od * d.Ho + oh) * d.Wo + j * VL);
+        d.lanes.push_back(static_cast<int>(std::min<int64_t>(VL, d.Wo - j * VL)));
+      }
+  d.co_blocks = (Cout_g + CB - 1) / CB;
+  const int64_t taps = Cin_g * d.kvol;
+  d.wpack.assign(static_cast<size_t>(groups * d.co_blocks * taps * CB), 0.f);
+  for (int64_t gr = 0; gr < groups; ++gr)
+    for (int64_t co = 0; co < Cout_g; ++co)
+      for (int64_t t = 0; t < taps; ++t)
+        d.wpack[((gr * d.co_blocks + co / CB) * taps + t) * CB + co % CB] = weight(gr, co, t / d.kvol, t % d.kvol);
+  return d;
+}
+
+// Copies sample xn (groups * Cin_g, D, H, W) into the interior of xp; the border was zeroed once and stays so.
+void pad_sample(float* xp, const float* xn, const Direct& d) {
+  for (int64_t c = 0; c < d.groups * d.Cin_g; ++c)
+    for (int64_t z = 0; z < d.D; ++z)
+      for (int64_t y = 0; y < d.H; ++y)
+        std::memcpy(xp + c * d.chan() + ((z + d.pD) * d.Hp + y + d.pH) * d.Wq + d.pW,
+                    xn + ((c * d.D + z) * d.H + y) * d.W, static_cast<size_t>(d.W) * sizeof(float));
+}
+
+// out (CB channels from oc, row stride ov) (+)= the block of V position vectors starting at p.
+template <int V>
+void forward_block(float* oc, int64_t nco, int64_t ov, const float* bias, bool accumulate, const float* xg,
+                   const float* wp, const Direct& d, int64_t p) {
+  vec acc[CB][V];
+  for (int c = 0; c < CB; ++c)
+    for (int v = 0; v < V; ++v) acc[c][v] = vec{};
+  const int64_t* xb = d.xbase.data() + p;
+  const int64_t taps = d.Cin_g * d.kvol;
+  for (int64_t t = 0; t < taps; ++t) {
+    const float* xt = xg + d.off[t];
+    vec xv[V];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) xv[v] = loadu(xt + xb[v]);
+    const float* wt = wp + t * CB;
+#pragma GCC unroll 8
+    for (int c = 0; c < CB; ++c) {
+      const float wc = wt[c];
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) acc[c][v] += wc * xv[v];
+    }
+  }
+  for (int64_t c = 0; c < nco; ++c) {
+    const float b = bias ? bias[c] : 0.f;
+    for (int v = 0; v < V; ++v) {
+      float* dst = oc + c * ov + d.obase[p + v];
+      const int n = d.lanes[p + v];
+      if (n == VL) {
+        storeu(dst, accumulate ? acc[c][v] + loadu(dst) : acc[c][v] + b);
+      } else {
+        for (int i = 0; i < n; ++i) dst[i] = (accumulate ? dst[i] : b) + acc[c][v][i];
+      }
+    }
+  }
+}
+
+// All output channels of one (group, channel block) of one sample: out_n (groups * Cout_g, Do, Ho, Wo).
+void forward_task(float* out_n, const float* xp, const Direct& d, const float* bias, bool accumulate, int64_t gr,
+                  int64_t cb) {
+  const int64_t co0 = gr * d.Cout_g + cb * CB, nco = std::min<int64_t>(CB, d.Cout_g - cb * CB);
+  const int64_t ov = d.Do * d.Ho * d.Wo;
+  float* oc = out_n + co0 * ov;
+  const float* b = bias ? bias + co0 : nullptr;
+  const float* xg = xp + gr * d.Cin_g * d.chan();
+  const float* wp = d.wpack.data() + (gr * d.co_blocks + cb) * d.Cin_g * d.kvol * CB;
+  int64_t p = 0;
+  for (; p + NV <= d.npos; p += NV) forward_block<NV>(oc, nco, ov, b, accumulate, xg, wp, d, p);
+  for (; p < d.npos; ++p) forward_block<1>(oc, nco, ov, b, accumulate, xg, wp, d, p);
+}
+
+// out (N, groups * Cout_g, Do, Ho, Wo) (+)= conv(in (N, groups * Cin_g, D, H, W)); threads take
+// (sample, group, channel block) tasks and re-pad a sample only when it changes.
+void run_direct(float* out, const float* in, const Direct& d, const float* bias, bool accumulate, int64_t N,
+                bool parallel) {
+  const int64_t per_n = d.groups * d.co_blocks, in_vol = d.D * d.H * d.W, out_vol = d.Do * d.Ho * d.Wo;
+  const int64_t Cin = d.groups * d.Cin_g, Cout = d.groups * d.Cout_g;
+#pragma omp parallel if (parallel)
+  {
+    std::vector<float> xp(d.padded_size(), 0.f);
+    int64_t padded = -1;
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < N * per_n; ++t) {
+      const int64_t n = t / per_n;
+      if (n != padded) pad_sample(xp.data(), in + n * Cin * in_vol, d), padded = n;
+      forward_task(out + n * Cout * out_vol, xp.data(), d, bias, accumulate, (t % per_n) / d.co_blocks,
+                   t % d.co_blocks);
+    }
+  }
+}
+
+// dw rows (WB channels from the first, row stride Kg) += sum over positions of g[c] * shifted x, for T taps.
+template <int T>
+void weight_block(float* dwr, int64_t Kg, int64_t nco, const float* const* g, const float* xg, const int64_t* toff,
+                  const int64_t* gpos, const int64_t* xpos, int64_t np) {
+  vec acc[WB][T];
+  for (int c = 0; c < WB; ++c)
+    for (int t = 0; t < T; ++t) acc[c][t] = vec{};
+  for (int64_t p = 0; p < np; ++p) {
+    vec gv[WB];
+#pragma GCC unroll 8
+    for (int c = 0; c < WB; ++c) gv[c] = loadu(g[c] + gpos[p]);
+    const float* xq = xg + xpos[p];
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      const vec xv = loadu(xq + toff[t]);
+#pragma GCC unroll 8
+      for (int c = 0; c < WB; ++c) acc[c][t] += gv[c] * xv;
+    }
+  }
+  for (int64_t c = 0; c < nco; ++c)
+    for (int t = 0; t < T; ++t) dwr[c * Kg + t] += hsum(acc[c][t]);
+}
+
+template <int T>
+void weight_block_upto(int n, float* dwr, int64_t Kg, int64_t nco, const float* const* g, const float* xg,
+                       const int64_t* toff, const int64_t* gpos, const int64_t* xpos, int64_t np) {
+  if constexpr (T > 1) {
+    if (n < T) return weight_block_upto<T - 1>(n, dwr, Kg, nco, g, xg, toff, gpos, xpos, np);
+  }
+  weight_block<T>(dwr, Kg, nco, g, xg, toff, gpos, xpos, np);
+}
+
+}  // namespace
+
+bool conv3d_direct_applicable(const Conv3dGeometry& g) {
+  const bool unit_stride = g.sD == 1 && g.sH == 1 && g.sW == 1;
+  const bool pointwise = g.kD == 1 && g.kH == 1 && g.kW == 1;
+  return unit_stride && !pointwise && g.pD < g.kD && g.pH < g.kH && g.pW < g.kW;
+}
+
+namespace {
+Direct forward_plan(const Conv3dGeometry& g, const float* w) {
+  const int64_t k[3] = {g.kD, g.kH, g.kW}, pad[3] = {g.pD, g.pH, g.pW}, in[3] = {g.D, g.H, g.W},
+                out[3] = {g.Do, g.Ho, g.Wo};
+  const int64_t Cin_g = g.Cin / g.groups, Cout_g = g.Cout / g.groups, kvol = g.kD * g.kH * g.kW;
+  return make_direct(Cin_g, Cout_g, g.groups, k, pad, in, out, [&](int64_t gr, int64_t co, int64_t ci, int64_t t) {
+    return w[((gr * Cout_g + co) * Cin_g + ci) * kvol + t];
+  });
+}
+bool worth_threads(const Conv3dGeometry& g) {
+  return static_cast<double>(g.N) * g.Cout * g.Do * g.Ho * g.Wo * (g.Cin / g.groups) * g.kD * g.kH * g.kW >
+         (1 << 18);
+}
+}  // namespace
+
+void conv3d_direct_forward(float* out, const float* x, const float* w, const float* bias, const Conv3dGeometry& g) {
+  run_direct(out, x, forward_plan(g, w), bias, false, g.N, worth_threads(g));
+}
+
+void conv3d_direct_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,
+                            const Conv3dGeometry& g) {
+  const int64_t Cin_g = g.Cin / g.groups, Cout_g = g.Cout / g.groups, kvol = g.kD * g.kH * g.kW;
+  const bool parallel = worth_threads(g);
+  if (dx) {
+    // dx[ci, z] = sum_{co, tap} w[co, ci, tap] dout[co, z + p - tap]: a stride-1 convolution of dout padded by
+    // k - 1 - p with the kernel flipped (tap -> kvol - 1 - tap) and its channel axes swapped.
+    const int64_t k[3] = {g.kD, g.kH, g.kW}, pad[3] = {g.kD - 1 - g.pD, g.kH - 1 - g.pH, g.kW - 1 - g.pW},
+                  in[3] = {g.Do, g.Ho, g.Wo}, out[3] = {g.D, g.H, g.W};
+    const Direct t = make_direct(Cout_g, Cin_g, g.groups, k, pad, in, out,
+                                 [&](int64_t gr, int64_t ci, int64_t co, int64_t tap) {
+                                   return w[((gr * Cout_g + co) * Cin_g + ci) * kvol + (kvol - 1 - tap)];
+                                 });
+    run_direct(dx, dout, t, nullptr, true, g.N, parallel);
+  }
+  if (!dw) return;
+  const Direct d = forward_plan(g, w);
+  const int64_t Kg = Cin_g * kvol, wsize = g.Cout * Kg, Wv = d.vrow * VL;
+  const int64_t in_vol = g.D * g.H * g.W, out_vol = g.Do * g.Ho * g.Wo, slice = g.Ho * d.vrow;
+  // Positions in chunks of whole output slices, about 256 vectors: the chunk's dout and input stay in cache
+  // while every (channel block, tap block) passes over it, and the vector sums are reduced once per chunk.
+  const int64_t slices = std::max<int64_t>(1, (256 + slice - 1) / slice);
+  std::vector<int64_t> gpos(static_cast<size_t>(d.npos));
+  for (int64_t p = 0; p < d.npos; ++p) gpos[p] = (p / d.vrow) * Wv + (p % d.vrow) * VL;
+  const int nt = parallel ? omp_get_max_threads() : 1;
+  std::vector<float> part(static_cast<size_t>(nt * wsize), 0.f);
+#pragma omp parallel num_threads(nt)
+  {
+    std::vector<float> xp(d.padded_size(), 0.f);
+    std::vector<float> gq(static_cast<size_t>(g.Cout * g.Do * g.Ho * Wv), 0.f);   // dout with rows of Wv
+    float* dwp = part.data() + omp_get_thread_num() * wsize;
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < g.N; ++n) {
+      pad_sample(xp.data(), x + n * g.Cin * in_vol, d);
+      for (int64_t r = 0; r < g.Cout * g.Do * g.Ho; ++r)
+        std::memcpy(gq.data() + r * Wv, dout + n * g.Cout * out_vol + r * g.Wo, g.Wo * sizeof(float));
+      for (int64_t p0 = 0; p0 < d.npos; p0 += slices * slice) {
+        const int64_t np = std::min(d.npos - p0, slices * slice);
+        for (int64_t gr = 0; gr < g.groups; ++gr) {
+          const float* xg = xp.data() + gr * Cin_g * d.chan();
+          for (int64_t c0 = 0; c0 < Cout_g; c0 += WB) {
+            const int64_t nco = std::min<int64_t>(WB, Cout_g - c0);
+            const float* gch[WB];
+            for (int c = 0; c < WB; ++c)   // past the last channel: repeat it (results discarded)
+              gch[c] = gq.data() + (gr * Cout_g + c0 + std::min<int64_t>(c, nco - 1)) * g.Do * g.Ho * Wv;
+            float* dwr = dwp + (gr * Cout_g + c0) * Kg;
+            for (int64_t t0 = 0; t0 < Kg; t0 += TB)
+              weight_block_upto<TB>(static_cast<int>(std::min<int64_t>(TB, Kg - t0)), dwr + t0, Kg, nco, gch, xg,
+                                    d.off.data() + t0, gpos.data() + p0, d.xbase.data() + p0, np);
+          }
+        }
+      }
+    }
+  }
+  for (int64_t i = 0; i < wsize; ++i) {
+    float s = 0.f;
+    for (int t = 0; t < nt; ++t) s += part[t * wsize + i];
+    dw[i] += s;
+  }
+}
+
+}  // namespace ssmtl::kernels::detail

@@ -1,0 +1,136 @@
+#include <doctest/doctest.h>
+
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "autograd/elementwise.h"
+#include "autograd/linear.h"
+#include "tests/gradcheck.h"
+#include "tests/reference.h"
+
+using namespace ssmtl;
+using ssmtl::test::check_close;
+using ssmtl::test::gradcheck;
+
+namespace {
+
+// Checks out = fn(inputs) and the gradients of sum(out * r) against the reference case `name`.
+void check_reference(const test::RefFile& ref, const std::string& name, const std::vector<std::string>& keys,
+                     const std::function<Tensor(const std::vector<Tensor>&)>& fn) {
+  CAPTURE(name);
+  std::vector<Tensor> in;
+  for (const std::string& k : keys) in.push_back(ref.get(name + "/" + k).set_requires_grad());
+  Tensor y = fn(in);
+  check_close(y, ref.get(name + "/y"), 1e-5, 1e-5, name + " y");
+  sum(mul(y, ref.get(name + "/r"))).backward();
+  for (size_t i = 0; i < keys.size(); ++i)
+    check_close(in[i].grad(), ref.get(name + "/g" + keys[i]), 1e-5, 1e-5, name + " grad " + keys[i]);
+}
+
+// Row-major product in double: c (M, N) = a (M, K) b (K, N).
+std::vector<double> naive_mm(const float* a, const float* b, int64_t M, int64_t K, int64_t N) {
+  std::vector<double> c(M * N, 0.0);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t n = 0; n < N; ++n) c[m * N + n] += static_cast<double>(a[m * K + k]) * b[k * N + n];
+  return c;
+}
+
+Tensor transpose2d(const Tensor& t) {
+  const int64_t R = t.size(0), C = t.size(1);
+  std::vector<float> v(t.numel());
+  for (int64_t i = 0; i < R; ++i)
+    for (int64_t j = 0; j < C; ++j) v[j * R + i] = t.data()[i * C + j];
+  return Tensor::from_vector({C, R}, v);
+}
+
+Tensor to_tensor(const Shape& s, const std::vector<double>& v) { return Tensor::from_vector(s, {v.begin(), v.end()}); }
+
+}  // namespace
+
+TEST_CASE("linear and matmul: forward and gradients match PyTorch") {
+  test::RefFile ref("linear");
+  auto lin = [](const std::vector<Tensor>& t) { return linear(t[0], t[1], t.size() > 2 ? t[2] : Tensor()); };
+  auto mm = [](const std::vector<Tensor>& t) { return matmul(t[0], t[1]); };
+  check_reference(ref, "linear_bias", {"x", "w", "b"}, lin);
+  check_reference(ref, "linear_nobias_1d", {"x", "w"}, lin);
+  check_reference(ref, "matmul_batched", {"a", "b"}, mm);
+  check_reference(ref, "matmul_shared", {"a", "b"}, mm);
+  check_reference(ref, "matmul_2d", {"a", "b"}, mm);
+}
+
+TEST_CASE("linear and matmul: finite-difference gradients (backward adds into gradients)") {
+  Rng rng(5);
+  auto r = [&](const Shape& s) { return randn(s, rng).set_requires_grad(); };
+  test::GradCheckOptions opt;
+  opt.eps = 0.05f;   // bilinear: the central difference is exact up to rounding
+  gradcheck([](const std::vector<Tensor>& t) { return linear(t[0], t[1], t[2]); }, {r({2, 3, 4}), r({5, 4}), r({5})},
+            opt);
+  gradcheck([](const std::vector<Tensor>& t) { return linear(t[0], t[1], Tensor()); }, {r({3, 6}), r({2, 6})}, opt);
+  gradcheck([](const std::vector<Tensor>& t) { return matmul(t[0], t[1]); }, {r({2, 3, 4, 5}), r({2, 3, 5, 2})}, opt);
+  gradcheck([](const std::vector<Tensor>& t) { return matmul(t[0], t[1]); }, {r({3, 4, 5}), r({5, 3})}, opt);
+  // The same tensor on both sides: both gradient contributions accumulate.
+  gradcheck([](const std::vector<Tensor>& t) { return matmul(t[0], t[0]); }, {r({2, 4, 4})}, opt);
+}
+
+TEST_CASE("linear: products split across threads (rows or columns) match direct loops") {
+  Rng rng(9);
+  // (M, in, out): the forward and gradient products split by rows in one case and by columns in the other.
+  const int64_t shapes[][3] = {{300, 128, 80}, {8, 256, 1200}};
+  for (const auto& s : shapes) {
+    const int64_t M = s[0], in = s[1], out = s[2];
+    Tensor x = randn({M, in}, rng).set_requires_grad(), w = randn({out, in}, rng).set_requires_grad();
+    Tensor b = randn({out}, rng).set_requires_grad();
+    Tensor y = linear(x, w, b);
+    std::vector<double> ref = naive_mm(x.data(), transpose2d(w).data(), M, in, out);
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t o = 0; o < out; ++o) ref[m * out + o] += b.data()[o];
+    check_close(y, to_tensor({M, out}, ref), 1e-3, 1e-4, "y");
+    Tensor g = randn({M, out}, rng);
+    y.backward(g);
+    check_close(x.grad(), to_tensor({M, in}, naive_mm(g.data(), w.data(), M, out, in)), 1e-3, 1e-4, "grad x");
+    check_close(w.grad(), to_tensor({out, in}, naive_mm(transpose2d(g).data(), x.data(), out, M, in)), 1e-3, 1e-4,
+                "grad w");
+    std::vector<double> gb(out, 0.0);
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t o = 0; o < out; ++o) gb[o] += g.data()[m * out + o];
+    check_close(b.grad(), to_tensor({out}, gb), 1e-3, 1e-4, "grad bias");
+  }
+}
+
+TEST_CASE("matmul: a batch spread over threads matches per-item products") {
+  Rng rng(13);
+  const int64_t B = 6, M = 20, K = 30, N = 25;
+  Tensor a = randn({B, M, K}, rng).set_requires_grad(), b = randn({B, K, N}, rng).set_requires_grad();
+  Tensor c = matmul(a, b);
+  Tensor g = randn(c.shape(), rng);
+  c.backward(g);
+  for (int64_t i = 0; i < B; ++i) {
+    CAPTURE(i);
+    Tensor ai = a.detach().narrow0(i, 1).view({M, K}), bi = b.detach().narrow0(i, 1).view({K, N});
+    Tensor gi = g.narrow0(i, 1).view({M, N});
+    check_close(c.detach().narrow0(i, 1).view({M, N}), to_tensor({M, N}, naive_mm(ai.data(), bi.data(), M, K, N)),
+                1e-4, 1e-4, "c");
+    check_close(a.grad().narrow0(i, 1).view({M, K}),
+                to_tensor({M, K}, naive_mm(gi.data(), transpose2d(bi).data(), M, N, K)), 1e-4, 1e-4, "grad a");
+    check_close(b.grad().narrow0(i, 1).view({K, N}),
+                to_tensor({K, N}, naive_mm(transpose2d(ai).data(), gi.data(), K, M, N)), 1e-4, 1e-4, "grad b");
+  }
+}
+
+TEST_CASE("linear and matmul: wrong shapes throw, naming the op and the shapes") {
+  CHECK_THROWS_WITH_AS(linear(Tensor::zeros({2, 3}), Tensor::zeros({5, 4}), Tensor()),
+                       "linear: x must be (..., in) with in = w.size(1) (x [2, 3], w [5, 4], bias none)",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(linear(Tensor::zeros({2, 4}), Tensor::zeros({5, 4}), Tensor::zeros({4})),
+                       "linear: bias must be (out) (x [2, 4], w [5, 4], bias [4])", std::invalid_argument);
+  CHECK_THROWS_AS(linear(Tensor::zeros({2, 4}), Tensor::zeros({4}), Tensor()), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(matmul(Tensor::zeros({2, 3, 4}), Tensor::zeros({3, 4, 2})),
+                       "matmul: batch dimensions differ (b must have a's leading dimensions, or be 2-D), "
+                       "a [2, 3, 4] @ b [3, 4, 2]",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(matmul(Tensor::zeros({3, 4}), Tensor::zeros({5, 2})),
+                       "matmul: inner sizes differ, a [3, 4] @ b [5, 2]", std::invalid_argument);
+  CHECK_THROWS_AS(matmul(Tensor::zeros({4}), Tensor::zeros({4, 2})), std::invalid_argument);
+}
