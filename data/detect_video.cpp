@@ -37,12 +37,12 @@ std::vector<float> gray_frame(const Video& v, int t, float scale, int& w, int& h
   if (scale == 1.f) {
     w = g.width;
     h = g.height;
-    return g.pixels;
+    return g.v;
   }
   w = std::max(8, static_cast<int>(g.width * scale + 0.5f));
   h = std::max(8, static_cast<int>(g.height * scale + 0.5f));
   std::vector<float> out(static_cast<size_t>(w) * h);
-  resize_bilinear_planar(out.data(), g.pixels.data(), g.width, g.height, 1, w, h);
+  resize_bilinear_planar(out.data(), g.v.data(), g.width, g.height, 1, w, h);
   return out;
 }
 
