@@ -1,5 +1,6 @@
 // ssmtl score: runs a trained model over a data set's test videos and writes frame and region scores.
 #include <cstdio>
+#include <sstream>
 
 #include "apps/args.h"
 #include "apps/command.h"
@@ -11,7 +12,7 @@ namespace {
 
 const char* kUsage =
     "usage: ssmtl score --data ROOT --detections DIR --checkpoint CKPT --out DIR [--split testing]\n"
-    "                   [--frame-mode map|max] [--cell 20] [--filter 3] [--batch 128] [--seed 0]\n"
+    "                   [--frame-mode map|max] [--cell 20] [--filter 3] [--batch 128] [--seed 0] [--videos 01,02]\n"
     "  writes DIR/frame_scores/<video>.txt (one score per frame), DIR/regions/<video>.txt\n"
     "  (frame,x_min,y_min,x_max,y_max,score) and DIR/object_scores/<video>.txt (per-task scores)\n";
 
@@ -27,6 +28,12 @@ int run_score(int argc, char** argv) {
   so.map.filter_t = so.map.filter_x = so.map.filter_y = f;
   so.batch_size = std::stoi(args.get("batch", "128"));
   so.seed = std::stoull(args.get("seed", "0"));
+  std::vector<std::string> videos;
+  if (args.has("videos")) {
+    std::stringstream in(args.get("videos"));
+    for (std::string v; std::getline(in, v, ',');)
+      if (!v.empty()) videos.push_back(v);
+  }
   args.check_used();
 
   ssmtl::CheckpointMeta meta = ssmtl::read_checkpoint_meta(ckpt);
@@ -34,7 +41,7 @@ int run_score(int argc, char** argv) {
   ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);
   ssmtl::SSMTLModel model(mc, 0);
   ssmtl::load_checkpoint(ckpt, model);
-  ssmtl::ObjectPool pool = ssmtl::ObjectPool::load(root, split, det, so.min_detection_score, false);
+  ssmtl::ObjectPool pool = ssmtl::ObjectPool::load(root, split, det, so.min_detection_score, false, videos);
   std::fprintf(stderr, "score: %s, %d videos, %zu objects\n", mc.name.c_str(), pool.num_videos(), pool.objects().size());
   ssmtl::util::Progress progress("score", static_cast<int64_t>(pool.objects().size()), "objects");
   for (int v = 0; v < pool.num_videos(); ++v) {

@@ -1,5 +1,6 @@
 // ssmtl train: trains an SSMTL / SSMTL++ model on the objects detected in a data set's training videos.
 #include <cstdio>
+#include <sstream>
 
 #include "apps/args.h"
 #include "apps/command.h"
@@ -10,7 +11,7 @@ namespace {
 
 const char* kUsage =
     "usage: ssmtl train --data ROOT --detections DIR --out RUN [--config FILE] [--set key=value ...]\n"
-    "                   [--resume RUN/last.ckpt]\n"
+    "                   [--resume RUN/last.ckpt] [--videos 01,02,...]\n"
     "  --data ROOT        data set root holding training/frames/<video>/ (e.g. ../shared/data/ped2)\n"
     "  --detections DIR   <video>.txt region files of the training videos (ssmtl detect)\n"
     "  --out RUN          run folder: config.txt, train_log.jsonl, best.ckpt, last.ckpt\n"
@@ -37,6 +38,11 @@ int run_train(int argc, char** argv) {
   opt.out_dir = args.need("out");
   opt.ood_root = args.get("ood", opt.ood_root);
   opt.resume = args.get("resume");
+  if (args.has("videos")) {
+    std::stringstream in(args.get("videos"));
+    for (std::string v; std::getline(in, v, ',');)
+      if (!v.empty()) opt.videos.push_back(v);
+  }
   args.check_used();
   std::string config_text = "# ssmtl train: resolved configuration (seed = train.seed)\n# data = " + opt.data_root +
                             "\n# detections = " + opt.detections + "\n" + cfg.resolved_text();

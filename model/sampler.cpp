@@ -12,9 +12,9 @@
 namespace ssmtl {
 
 ObjectPool ObjectPool::load(const std::string& root, const std::string& split, const std::string& detections,
-                            double min_score, bool load_frames) {
+                            double min_score, bool load_frames, const std::vector<std::string>& videos) {
   ObjectPool p;
-  std::vector<std::string> names = list_videos(root, split);
+  std::vector<std::string> names = videos.empty() ? list_videos(root, split) : videos;
   for (const std::string& name : names) {
     VideoOptions vo;
     vo.load_all = load_frames;
@@ -67,11 +67,6 @@ namespace {
 void put(Tensor& dst, int64_t i, const Tensor& src) {
   const int64_t n = src.numel();
   std::copy(src.data(), src.data() + n, dst.data() + i * n);
-}
-Shape batch_shape(int64_t B, const Shape& s) {
-  Shape out{B};
-  out.insert(out.end(), s.begin(), s.end());
-  return out;
 }
 // A 64x64 OOD image resized to the model's crop side.
 Tensor to_crop(const Tensor& img64, int S) {

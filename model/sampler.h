@@ -27,8 +27,9 @@ class ObjectPool {
   // Videos of <root>/<split>/frames (all frames decoded into memory) and the objects of
   // <detections>/<video>.txt (region format; boxes clipped, empty ones dropped, score filter).
   // Throws std::runtime_error naming the missing detection file or the bad line.
+  // `videos` empty = every video of the split.
   static ObjectPool load(const std::string& root, const std::string& split, const std::string& detections,
-                         double min_score, bool load_frames = true);
+                         double min_score, bool load_frames = true, const std::vector<std::string>& videos = {});
   int num_videos() const { return static_cast<int>(videos_.size()); }
   const Video& video(int i) const { return *videos_[i]; }
   const std::vector<PoolObject>& objects() const { return objects_; }

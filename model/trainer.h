@@ -24,6 +24,7 @@ struct TrainOptions {
   std::string ood_root = "../shared/data/ood";
   std::string out_dir;             // run folder: checkpoints, log, resolved configuration
   std::string resume;              // checkpoint to resume from (usually <out_dir>/last.ckpt)
+  std::vector<std::string> videos; // training videos to use (empty = all of the split)
   int epochs = 20;
   int batch_size = 64;
   double lr = 1e-3;

@@ -26,12 +26,15 @@ fi
 extra_train=()
 extra_detect_train=()
 extra_detect_test=()
+extra_score=()
 if [ "${QUICK:-0}" = 1 ]; then   # CI: a reduced run that proves the path end to end
   extra_train=(--set train.epochs=1 --set train.max_objects_per_epoch=256 --set train.max_val_objects=64)
   tr=$(ls "$root/training/frames" | sort | head -3 | paste -sd, -)
   te=$(ls "$root/testing/frames" | sort | head -2 | paste -sd, -)
   extra_detect_train=(--videos "$tr")
   extra_detect_test=(--videos "$te")
+  extra_train+=(--videos "$tr")
+  extra_score=(--videos "$te")
 fi
 
 mkdir -p "$run"
@@ -54,7 +57,7 @@ took[train]=$((SECONDS - s))
 echo "== 4/5 scoring the test videos"
 s=$SECONDS
 "$ssmtl" score --data "$root" --detections "$run/detections/testing" --checkpoint "$run/train/best.ckpt" \
-  --out "$run/scores"
+  --out "$run/scores" "${extra_score[@]}"
 took[score]=$((SECONDS - s))
 
 echo "== 5/5 evaluation (Gaussian smoothing sigma $sigma; RBDC/TBDC against the derived tracks)"
