@@ -20,8 +20,8 @@ struct Conv2dOptions {
 
 // x: (N, Cin, D, H, W); w: (Cout, Cin / groups, kD, kH, kW); bias: (Cout), or an undefined Tensor() for none.
 // Returns (N, Cout, Do, Ho, Wo) with Do = (D + 2 padding[0] - kD) / stride[0] + 1 (floor), likewise H, W.
-// Gradients for x, w and bias. Depthwise (groups == Cin == Cout) takes a direct-loop path, everything else
-// vol2col + GEMM. Throws std::invalid_argument naming "conv3d" and the shapes when a tensor has the wrong rank,
+// Gradients for x, w and bias. Depthwise (groups == Cin == Cout) and general convolutions have their own
+// kernels (kernels/conv3d.h). Throws std::invalid_argument naming "conv3d" and the shapes when a tensor has the wrong rank,
 // the channels do not match w and groups, bias is not (Cout), a stride < 1 or padding < 0, the kernel is larger
 // than the padded input, or the tensors are on different devices.
 Tensor conv3d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv3dOptions& o = {});

@@ -6,9 +6,14 @@
 // (x read as 0 outside the volume). Backward: dx and dw are the transposed sums of the same terms; dbias[co]
 // sums dout over n and the output volume.
 //
-// General path: vol2col on a chunk of output rows of one sample (bounded buffer that stays in cache, never a
-// column matrix for the whole batch) followed by a single-threaded GEMM; OpenMP threads take whole chunks.
-// Depthwise path (groups == Cin == Cout): direct loops over a zero-padded copy of each channel volume.
+// conv3d_forward/backward_cpu choose among three CPU paths:
+//  - stride 1 (not 1x1x1): direct register-blocked kernels on a zero-padded copy of each sample, no column
+//    matrix (kernels/cpu/conv3d_direct.cpp): the backbone's 3x3x3 'same' convolutions;
+//  - 1x1x1 stride 1: one GEMM per sample on the input itself;
+//  - otherwise: vol2col on a chunk of output rows of one sample (a bounded buffer that stays in cache, never a
+//    column matrix for the whole batch) followed by a single-threaded GEMM.
+// OpenMP threads take whole samples or chunks; GEMMs run single-threaded inside (kernels/matmul.h).
+// Depthwise kernels (groups == Cin == Cout): vector loops over each flattened, zero-padded channel volume.
 //
 // All buffers are contiguous float32:
 //   x (N, Cin, D, H, W), w (Cout, Cin/groups, kD, kH, kW), bias (Cout), out (N, Cout, Do, Ho, Wo).

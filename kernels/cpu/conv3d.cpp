@@ -237,8 +237,7 @@ void conv3d_backward_cpu(float* dx, float* dw, float* dbias, const float* dout, 
         }
       }
   }
-  if (dw) {
-#pragma omp parallel for schedule(static) if (p.parallel && wsize > 4096)
+  if (dw) {   // small: not worth another parallel region
     for (int64_t i = 0; i < wsize; ++i) {
       float s = 0.f;
       for (int t = 0; t < nt; ++t) s += dw_part[t * wsize + i];

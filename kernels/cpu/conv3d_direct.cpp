@@ -245,13 +245,19 @@ void conv3d_direct_backward(float* dx, float* dw, const float* dout, const float
 #pragma omp parallel num_threads(nt)
   {
     std::vector<float> xp(d.padded_size(), 0.f);
-    std::vector<float> gq(static_cast<size_t>(g.Cout * g.Do * g.Ho * Wv), 0.f);   // dout with rows of Wv
+    // dout of the sample with rows of whole vectors (zeros past Wo); dout itself when its rows already are.
+    const bool whole_rows = Wv == g.Wo;
+    std::vector<float> gq(whole_rows ? 0 : static_cast<size_t>(g.Cout * g.Do * g.Ho * Wv), 0.f);
     float* dwp = part.data() + omp_get_thread_num() * wsize;
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < g.N; ++n) {
       pad_sample(xp.data(), x + n * g.Cin * in_vol, d);
-      for (int64_t r = 0; r < g.Cout * g.Do * g.Ho; ++r)
-        std::memcpy(gq.data() + r * Wv, dout + n * g.Cout * out_vol + r * g.Wo, g.Wo * sizeof(float));
+      const float* gn = dout + n * g.Cout * out_vol;
+      if (!whole_rows) {
+        for (int64_t r = 0; r < g.Cout * g.Do * g.Ho; ++r)
+          std::memcpy(gq.data() + r * Wv, gn + r * g.Wo, static_cast<size_t>(g.Wo) * sizeof(float));
+        gn = gq.data();
+      }
       for (int64_t p0 = 0; p0 < d.npos; p0 += slices * slice) {
         const int64_t np = std::min(d.npos - p0, slices * slice);
         for (int64_t gr = 0; gr < g.groups; ++gr) {
@@ -260,7 +266,7 @@ void conv3d_direct_backward(float* dx, float* dw, const float* dout, const float
             const int64_t nco = std::min<int64_t>(WB, Cout_g - c0);
             const float* gch[WB];
             for (int c = 0; c < WB; ++c)   // past the last channel: repeat it (results discarded)
-              gch[c] = gq.data() + (gr * Cout_g + c0 + std::min<int64_t>(c, nco - 1)) * g.Do * g.Ho * Wv;
+              gch[c] = gn + (gr * Cout_g + c0 + std::min<int64_t>(c, nco - 1)) * g.Do * g.Ho * Wv;
             float* dwr = dwp + (gr * Cout_g + c0) * Kg;
             for (int64_t t0 = 0; t0 < Kg; t0 += TB)
               weight_block_upto<TB>(static_cast<int>(std::min<int64_t>(TB, Kg - t0)), dwr + t0, Kg, nco, gch, xg,
