@@ -72,7 +72,7 @@ Box box(float x0, float y0, float x1, float y1, float score, int cls) {
 
 }  // namespace
 
-TEST_CASE("detector: cfg parser reads sections, keys, line numbers; blanks and comments ignored") {
+TEST_CASE("detector: cfg parser reads sections, keys, line numbers and blanks and comments ignored") {
   Cfg cfg = parse_cfg_text("# comment\n[net]\nwidth = 320\n\n; other comment\n[yolo]\nanchors = 12, 18,  37,49\n",
                            "a.cfg");
   REQUIRE(cfg.sections.size() == 2);

@@ -136,7 +136,7 @@ TEST_CASE("model: a tiny model overfits one batch (loss falls by 10x)") {
   CHECK(last < first / 10);
 }
 
-TEST_CASE("model: same seed gives identical weights after training steps; another seed differs") {
+TEST_CASE("model: same seed gives identical weights after training steps and another seed differs") {
   auto run = [](uint64_t seed) {
     ModelConfig c = tiny("ssmtl++v1");
     SSMTLModel m(c, seed);
@@ -158,7 +158,7 @@ TEST_CASE("model: same seed gives identical weights after training steps; anothe
   CHECK(run(123) != run(124));
 }
 
-TEST_CASE("model: checkpoint round trip restores every parameter and buffer; bad files are named") {
+TEST_CASE("model: checkpoint round trip restores every parameter and buffer and bad files are named") {
   ModelConfig c = tiny("ssmtl++v1");
   SSMTLModel a(c, 1), b(c, 2);
   TaskBatch batch = random_batch(c, 4, 3);
