@@ -1,12 +1,11 @@
 // ssmtl: the command-line front end. `ssmtl help` lists the sub-commands.
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <string>
 
 #include "apps/command.h"
+#include "util/omp_env.h"
 
 namespace ssmtl::app {
 std::map<std::string, CommandInfo>& commands() {
@@ -22,13 +21,7 @@ static void usage() {
 }
 
 int main(int argc, char** argv) {
-  // OpenMP threads that spin while waiting steal the CPU from the threads doing the work whenever the
-  // machine has other load (measured in training on 2 loaded cores: 19 samples/s spinning, 93 passive).
-  // libgomp reads the policy when it loads, so set it and start again once, unless the user chose one.
-  if (!std::getenv("OMP_WAIT_POLICY")) {
-    setenv("OMP_WAIT_POLICY", "passive", 1);
-    execv("/proc/self/exe", argv);   // returns only on failure: then go on with the default policy
-  }
+  ssmtl::util::ensure_passive_omp_wait(argv);
   if (argc < 2 || std::string(argv[1]) == "help" || std::string(argv[1]) == "--help") {
     usage();
     return argc < 2 ? 2 : 0;

@@ -98,7 +98,7 @@ class ConvLayer : public Layer {
         const double denom = static_cast<double>(var[f]) + opt.bn_eps;
         if (!(denom > 0))
           throw std::runtime_error(rd.path() + ": " + what + ": rolling variance " + std::to_string(var[f]) +
-                                   " of filter " + std::to_string(f) + " is negative");
+                                   " of filter " + std::to_string(f) + " is negative or NaN");
         gain[f] = gamma[f] / std::sqrt(denom);
         shift[f] = beta[f] - gamma[f] * static_cast<double>(mean[f]) / std::sqrt(denom);
       }

@@ -5,6 +5,8 @@
 
 #include <cstdio>
 
+#include "util/omp_env.h"
+
 namespace {
 int g_cases_started = 0;
 struct CountCases : doctest::IReporter {
@@ -26,6 +28,7 @@ struct CountCases : doctest::IReporter {
 DOCTEST_REGISTER_LISTENER("count_cases", 1, CountCases);
 
 int main(int argc, char** argv) {
+  ssmtl::util::ensure_passive_omp_wait(argv);   // ctest runs tests in parallel: no spinning
   doctest::Context context(argc, argv);
   int rc = context.run();
   if (context.shouldExit()) return rc;

@@ -4,7 +4,6 @@
 
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 #include <functional>
 #include <fstream>
 #include <stdexcept>
@@ -15,6 +14,7 @@
 #include "data/detector.h"
 #include "data/image.h"
 #include "tests/gradcheck.h"
+#include "tests/eval_test_util.h"   // TempDir
 #include "tests/reference.h"
 
 using namespace ssmtl;
@@ -29,10 +29,6 @@ const char* kTinyCfg =
     "[net]\nwidth=2\nheight=2\nchannels=1\n\n"
     "[convolutional]\nbatch_normalize=1\nfilters=6\nsize=1\nstride=1\npad=1\nactivation=linear\n\n"
     "[yolo]\nmask=0\nanchors=2,2\nclasses=1\nnum=1\n";
-
-std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("ssmtl_test_detector_" + name)).string();
-}
 
 // darknet .weights: version 0.2.5 (64-bit `seen`), then the floats.
 void write_weights(const std::string& path, const std::vector<float>& values) {
@@ -72,7 +68,7 @@ Box box(float x0, float y0, float x1, float y1, float score, int cls) {
 
 }  // namespace
 
-TEST_CASE("detector: cfg parser reads sections, keys, line numbers and blanks and comments ignored") {
+TEST_CASE("detector: cfg parser reads sections, keys and line numbers and ignores blanks and comments") {
   Cfg cfg = parse_cfg_text("# comment\n[net]\nwidth = 320\n\n; other comment\n[yolo]\nanchors = 12, 18,  37,49\n",
                            "a.cfg");
   REQUIRE(cfg.sections.size() == 2);
@@ -129,7 +125,8 @@ TEST_CASE("detector: the three Yolo-Fastest 1.1 cfg files build with the expecte
 }
 
 TEST_CASE("detector: weights header, size mismatch naming the file, and BN folding with darknet's eps") {
-  const std::string path = temp_path("tiny.weights");
+  test::TempDir dir("detector");
+  const std::string path = dir / "tiny.weights";
   const Cfg cfg = parse_cfg_text(kTinyCfg, "tiny.cfg");
   std::vector<float> v = tiny_values();
 
@@ -164,7 +161,6 @@ TEST_CASE("detector: weights header, size mismatch naming the file, and BN foldi
                                             v[f]));
     test::check_close(y, Tensor::from_vector({1, 6, 2, 2}, expect), 1e-5, 1e-5, "folded BN");
   }
-  std::remove(path.c_str());
 }
 
 TEST_CASE("detector: route groups, maxpool, upsample, concat and a conv without batch-norm, by hand") {
@@ -178,12 +174,12 @@ TEST_CASE("detector: route groups, maxpool, upsample, concat and a conv without 
       "[upsample]\nstride=2\n"
       "[route]\nlayers=0,-1\n"
       "[yolo]\nmask=0\nanchors=1,1\nclasses=1\nnum=1\n";
-  const std::string path = temp_path("layers.weights");
+  test::TempDir dir("detector");
+  const std::string path = dir / "layers.weights";
   // No batch-norm: biases[4], then weights[4][2][1][1].
   write_weights(path, {0, 0, 1, 0, /**/ 1, 0, /**/ 0, 1, /**/ -1, 0, /**/ 0, 2});
   Network net(parse_cfg_text(text, "layers.cfg"));
   net.load_weights(path);
-  std::remove(path.c_str());
   std::vector<float> xv(32);
   for (int i = 0; i < 32; ++i) xv[i] = static_cast<float>((i * 7) % 11) - 5.f;
   autograd::NoGradGuard ng;
