@@ -3,6 +3,7 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 CUDA  ?= 1
 DATA  ?= ../shared/data
+DATASET ?= ped2
 CMAKE_FLAGS ?=
 ifeq ($(CUDA),0)
   CMAKE_FLAGS += -DSSMTL_CUDA=OFF
@@ -34,8 +35,9 @@ bench-compare: all
 	SSMTL_SETUP_REFERENCE=1 scripts/setup.sh
 	scripts/bench_compare.sh $(BUILD)
 
+# The main job: detection, training, scoring and evaluation on real video (DATASET=ped2 or avenue).
 demo: all
-	scripts/demo.sh $(BUILD) $(DATA)
+	DATASET=$(DATASET) scripts/demo.sh $(BUILD) $(DATA)
 
 clean:
 	rm -rf $(BUILD) build-asan

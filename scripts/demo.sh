@@ -4,6 +4,7 @@
 #   -> score the test videos -> evaluate (micro/macro AUC, RBDC, TBDC) with plots.
 # Usage: scripts/demo.sh [build_dir] [data_root]   (make demo runs it). Environment:
 #   DATASET=ped2  CONFIG=configs/ssmtl++v1-cpu.txt  RUN=runs/ped2-demo  SIGMA=3  QUICK=1 (CI: 2 videos, 1 short epoch)
+#   DATASET=avenue: the .avi files of <data_root>/avenue/videos are first decoded into RUN/data (ssmtl prepare).
 set -euo pipefail
 build=${1:-build}
 data=${2:-../shared/data}
@@ -14,6 +15,15 @@ run=${RUN:-runs/$dataset-demo}
 sigma=${SIGMA:-3}
 ssmtl="$build/ssmtl"
 
+gt="$root/testing"            # gt_frame/ and gt_tracks_derived/
+mkdir -p "$run"
+if [ ! -d "$root/testing/frames" ] && [ -d "$root/videos/testing" ]; then
+  echo "== 0/5 decoding the videos of $root/videos (ffmpeg) into $run/data"
+  for split in training testing; do
+    "$build/ssmtl" prepare --videos "$root/videos/$split" --out "$run/data/$split/frames"
+  done
+  root="$run/data"
+fi
 if [ ! -d "$root/training/frames" ] || [ ! -d "$root/testing/frames" ]; then
   cat >&2 <<MSG
 demo: no data set at $root (expected $root/training/frames/<video>/ and $root/testing/frames/<video>/).
@@ -37,7 +47,6 @@ if [ "${QUICK:-0}" = 1 ]; then   # CI: a reduced run that proves the path end to
   extra_score=(--videos "$te")
 fi
 
-mkdir -p "$run"
 declare -A took
 t0=$SECONDS
 echo "== 1/5 detection (hybrid: Yolo-Fastest + optical flow), training videos"
@@ -45,7 +54,7 @@ s=$SECONDS
 "$ssmtl" detect --data "$root" --split training --method hybrid --out "$run/detections/training" "${extra_detect_train[@]}"
 echo "== 2/5 detection, test videos (recall of the ground-truth regions, derived tracks)"
 "$ssmtl" detect --data "$root" --split testing --method hybrid --out "$run/detections/testing" --draw 2 \
-  --recall-gt "$root/testing/gt_tracks_derived" "${extra_detect_test[@]}" | tee "$run/detection_summary.txt"
+  --recall-gt "$gt/gt_tracks_derived" "${extra_detect_test[@]}" | tee "$run/detection_summary.txt"
 took[detect]=$((SECONDS - s))
 
 echo "== 3/5 training ($config)"
@@ -64,9 +73,9 @@ echo "== 5/5 evaluation (Gaussian smoothing sigma $sigma; RBDC/TBDC against the 
 s=$SECONDS
 labels="$run/labels"
 rm -rf "$labels" && mkdir -p "$labels"
-for f in "$run"/scores/frame_scores/*.txt; do cp "$root/testing/gt_frame/$(basename "$f")" "$labels/"; done
+for f in "$run"/scores/frame_scores/*.txt; do cp "$gt/gt_frame/$(basename "$f")" "$labels/"; done
 "$ssmtl" evaluate --scores "$run/scores/frame_scores" --labels "$labels" \
-  --regions "$run/scores/regions" --tracks "$root/testing/gt_tracks_derived" \
+  --regions "$run/scores/regions" --tracks "$gt/gt_tracks_derived" \
   --smooth-sigma "$sigma" --json "$run/metrics.json" --plots "$run/plots" --write-scores "$run/scores/evaluated"
 "$ssmtl" render --data "$root" --scores "$run/scores" --out "$run/plots/frames" --frames 3 || true
 took[evaluate]=$((SECONDS - s))
