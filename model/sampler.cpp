@@ -109,9 +109,6 @@ SampleBuilder::SampleBuilder(const ObjectPool& pool, const ModelConfig& cfg, con
     throw std::invalid_argument("T4 distillation: the class probabilities have " +
                                 std::to_string(pool.distill_classes()) + " classes, model.distill_classes = " +
                                 std::to_string(cfg.distill_classes));
-  if ((cfg.tasks.segmentation || cfg.tasks.pose) && ts.crop != cfg.crop)
-    throw std::invalid_argument("T7 / T9: the teacher maps are " + std::to_string(ts.crop) + "x" +
-                                std::to_string(ts.crop) + ", model.crop = " + std::to_string(cfg.crop));
   if (cfg.tasks.segmentation && !ts.segmentation)
     throw std::invalid_argument("T7 segmentation needs teacher maps (<teachers>/<video>.seg); load the objects "
                                 "with TeacherSpec::for_model");
@@ -119,6 +116,9 @@ SampleBuilder::SampleBuilder(const ObjectPool& pool, const ModelConfig& cfg, con
     throw std::invalid_argument("T9 pose needs teacher heat maps with model.pose_joints = " +
                                 std::to_string(cfg.pose_joints) + " channels (<teachers>/<video>.pose), the objects "
                                 "were loaded with " + std::to_string(ts.pose_joints));
+  if ((cfg.tasks.segmentation || cfg.tasks.pose) && ts.crop != cfg.crop)
+    throw std::invalid_argument("T7 / T9: the teacher maps are " + std::to_string(ts.crop) + "x" +
+                                std::to_string(ts.crop) + ", model.crop = " + std::to_string(cfg.crop));
 }
 
 namespace {

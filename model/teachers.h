@@ -5,6 +5,8 @@
 // Every teacher file lists the objects of the region file <detections>/<video>.txt line by line (all
 // lines, before any score filter or clipping); the loader checks frame and box of each line so that a
 // teacher file of another detection run is caught instead of silently training on wrong targets.
+// Teacher maps are held in memory: lines x C x S x S floats per video (16 KB per object for a 64x64
+// mask, 16x that for 16 joints).
 #pragma once
 #include <memory>
 #include <string>
