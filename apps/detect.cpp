@@ -1,6 +1,9 @@
 // ssmtl detect: objects of every frame of a data set's videos (detector, optical flow, background
 // subtraction or hybrid), written as region files; optionally the recall of ground-truth regions and
-// PNG frames with the boxes drawn.
+// PNG frames with the boxes drawn. With a detector it also writes the T4 teacher, DIR/class_probs/<video>.txt:
+// a header "# ssmtl class_probs v1 classes=K", then one line per object in the order of DIR/<video>.txt,
+// frame,x_min,y_min,x_max,y_max,p_0,...,p_{K-1},p_motion: the detector's class probabilities normalised to
+// sum 1 with p_motion = 0, or all p_k = 0 and p_motion = 1 for motion objects (data/class_probs.h).
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -9,6 +12,7 @@
 
 #include "apps/args.h"
 #include "apps/command.h"
+#include "data/class_probs.h"
 #include "data/detect_video.h"
 #include "data/detector.h"
 #include "eval/io.h"
@@ -25,7 +29,8 @@ const char* kUsage =
     "                    [--classes all|0,2,...] [--flow-scale 1] [--videos 01,02] [--draw N]\n"
     "                    [--recall-gt ROOT/testing/gt_tracks_derived]\n"
     "  writes DIR/<video>.txt lines frame,x_min,y_min,x_max,y_max,score (inclusive pixels; motion objects\n"
-    "  have score 1) and DIR/detect_config.txt; --draw N also writes DIR/frames/<video>_<frame>.png for N frames\n"
+    "  have score 1), DIR/detect_config.txt and, with a detector, DIR/class_probs/<video>.txt (T4 teacher:\n"
+    "  frame,box,p_0..p_{K-1},p_motion per object, same order); --draw N also writes DIR/frames/<video>_<frame>.png for N frames\n"
     "  per video; --recall-gt prints the share of ground-truth regions matched by an object with IoU >= 0.1.\n";
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -57,6 +62,7 @@ int run_detect(int argc, char** argv) {
   args.check_used();
 
   std::unique_ptr<Detector> detector;
+  dopt.class_probs = true;   // the T4 teacher file
   if (o.method != DetectMethod::kFlow && o.method != DetectMethod::kBackground)
     detector = std::make_unique<Detector>(weights + "/" + model + ".cfg", weights + "/" + model + ".weights", dopt);
   util::make_dirs(out);
@@ -78,14 +84,18 @@ int run_detect(int argc, char** argv) {
   auto start = std::chrono::steady_clock::now();
   for (auto& vp : vids) {
     const Video& v = *vp;
-    auto boxes = detect_video(v, detector.get(), o, [&](int64_t n) { progress.add(n); });
+    auto dets = detect_video_full(v, detector.get(), o, [&](int64_t n) { progress.add(n); });
+    std::vector<std::vector<Box>> boxes(dets.size());
     std::ostringstream f;
     for (int t = 0; t < v.num_frames(); ++t)
-      for (const Box& b : boxes[t]) {
+      for (const Detection& d : dets[t]) {
+        const Box& b = d.box;
         f << t << ',' << b.x0 << ',' << b.y0 << ',' << b.x1 << ',' << b.y1 << ',' << b.score << '\n';
+        boxes[t].push_back(b);
         ++objects;
       }
     util::write_text_atomic(out + "/" + v.name() + ".txt", f.str());
+    if (detector) write_class_probs(out + "/class_probs/" + v.name() + ".txt", dets, detector->num_classes());
     if (!gt.empty()) {
       for (const eval::TrackBox& g : eval::load_tracks(gt + "/" + v.name() + ".txt")) {
         ++gt_regions;

@@ -13,6 +13,8 @@ namespace {
 const char* kUsage =
     "usage: ssmtl score --data ROOT --detections DIR --checkpoint CKPT --out DIR [--split testing]\n"
     "                   [--frame-mode map|max] [--cell 20] [--filter 3] [--batch 128] [--seed 0] [--videos 01,02]\n"
+    "                   [--teachers DIR]\n"
+    "  T4 (ssmtl) reads DETECTIONS/class_probs/<video>.txt; T7 / T9 read DIR/<video>.seg / .pose (--teachers)\n"
     "  writes DIR/frame_scores/<video>.txt (one score per frame), DIR/regions/<video>.txt\n"
     "  (frame,x_min,y_min,x_max,y_max,score) and DIR/object_scores/<video>.txt (per-task scores)\n";
 
@@ -28,6 +30,7 @@ int run_score(int argc, char** argv) {
   so.map.filter_t = so.map.filter_x = so.map.filter_y = f;
   so.batch_size = std::stoi(args.get("batch", "128"));
   so.seed = std::stoull(args.get("seed", "0"));
+  std::string teachers = args.get("teachers");
   std::vector<std::string> videos;
   if (args.has("videos")) {
     std::stringstream in(args.get("videos"));
@@ -41,7 +44,8 @@ int run_score(int argc, char** argv) {
   ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);
   ssmtl::SSMTLModel model(mc, 0);
   ssmtl::load_checkpoint(ckpt, model);
-  ssmtl::ObjectPool pool = ssmtl::ObjectPool::load(root, split, det, so.min_detection_score, false, videos);
+  ssmtl::ObjectPool pool = ssmtl::ObjectPool::load(root, split, det, so.min_detection_score, false, videos,
+                                                   ssmtl::TeacherSpec::for_model(mc, det, teachers));
   std::fprintf(stderr, "score: %s, %d videos, %zu objects\n", mc.name.c_str(), pool.num_videos(), pool.objects().size());
   ssmtl::util::Progress progress("score", static_cast<int64_t>(pool.objects().size()), "objects");
   for (int v = 0; v < pool.num_videos(); ++v) {

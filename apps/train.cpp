@@ -11,13 +11,15 @@ namespace {
 
 const char* kUsage =
     "usage: ssmtl train --data ROOT --detections DIR --out RUN [--config FILE] [--set key=value ...]\n"
-    "                   [--resume RUN/last.ckpt] [--videos 01,02,...]\n"
+    "                   [--resume RUN/last.ckpt] [--videos 01,02,...] [--teachers DIR]\n"
     "  --data ROOT        data set root holding training/frames/<video>/ (e.g. ../shared/data/ped2)\n"
     "  --detections DIR   <video>.txt region files of the training videos (ssmtl detect)\n"
     "  --out RUN          run folder: config.txt, train_log.jsonl, best.ckpt, last.ckpt\n"
     "  --config FILE      configuration (configs/*.txt); model.name picks ssmtl, ssmtl++v1, ssmtl++v2 (+ -cpu)\n"
     "  --set key=value    override one configuration key (repeatable)\n"
     "  --ood DIR          out-of-distribution images for T5 (default ../shared/data/ood)\n"
+    "  --teachers DIR     teacher maps <video>.seg (T7) / <video>.pose (T9), data/teacher_maps.h; T4 reads\n"
+    "                     DETECTIONS/class_probs/<video>.txt (ssmtl detect with a detector)\n"
     "  --resume CKPT      continue an interrupted run exactly where it stopped\n";
 
 int run_train(int argc, char** argv) {
@@ -37,6 +39,7 @@ int run_train(int argc, char** argv) {
   opt.detections = args.need("detections");
   opt.out_dir = args.need("out");
   opt.ood_root = args.get("ood", opt.ood_root);
+  opt.teachers = args.get("teachers");
   opt.resume = args.get("resume");
   if (args.has("videos")) {
     std::stringstream in(args.get("videos"));
@@ -45,7 +48,8 @@ int run_train(int argc, char** argv) {
   }
   args.check_used();
   std::string config_text = "# ssmtl train: resolved configuration (seed = train.seed)\n# data = " + opt.data_root +
-                            "\n# detections = " + opt.detections + "\n" + cfg.resolved_text();
+                            "\n# detections = " + opt.detections + "\n" +
+                            (opt.teachers.empty() ? "" : "# teachers = " + opt.teachers + "\n") + cfg.resolved_text();
   ssmtl::SSMTLModel model(mc, opt.seed);
   std::fprintf(stderr, "train: %s (%s), %lld parameters, crop %d, seed %llu\n", mc.name.c_str(), mc.tasks.names().c_str(),
                static_cast<long long>(model.parameter_count()), mc.crop, static_cast<unsigned long long>(opt.seed));

@@ -50,27 +50,46 @@ std::vector<float> gray_frame(const Video& v, int t, float scale, int& w, int& h
 
 std::vector<std::vector<Box>> detect_video(const Video& v, const Detector* detector, const DetectVideoOptions& o,
                                            const std::function<void(int64_t)>& progress) {
+  std::vector<std::vector<Box>> out;
+  for (auto& frame : detect_video_full(v, detector, o, progress)) {
+    std::vector<Box> boxes;
+    boxes.reserve(frame.size());
+    for (const Detection& d : frame) boxes.push_back(d.box);
+    out.push_back(std::move(boxes));
+  }
+  return out;
+}
+
+std::vector<std::vector<Detection>> detect_video_full(const Video& v, const Detector* detector,
+                                                      const DetectVideoOptions& o,
+                                                      const std::function<void(int64_t)>& progress) {
   const int n = v.num_frames();
   const bool use_det = o.method == DetectMethod::kDetector || o.method == DetectMethod::kHybrid ||
                        o.method == DetectMethod::kHybridBackground;
   if (use_det && !detector)
     throw std::invalid_argument(std::string("detection method ") + detect_method_name(o.method) + " needs the detector");
-  std::vector<std::vector<Box>> det(static_cast<size_t>(n));
+  std::vector<std::vector<Detection>> out(static_cast<size_t>(n));
+  std::vector<std::vector<Box>> det(static_cast<size_t>(n));   // detector boxes, blacked out for motion
   if (use_det) {
     const int chunk = 16;
     for (int a = 0; a < n; a += chunk) {
       std::vector<Image> frames;
       for (int t = a; t < std::min(n, a + chunk); ++t) frames.push_back(*v.frame(t));
-      auto boxes = detector->detect(frames);
-      for (size_t k = 0; k < boxes.size(); ++k) det[a + k] = std::move(boxes[k]);
+      auto dets = detector->detect_full(frames);
+      for (size_t k = 0; k < dets.size(); ++k) {
+        for (const Detection& d : dets[k]) det[a + k].push_back(d.box);
+        out[a + k] = std::move(dets[k]);
+      }
       if (progress && o.method == DetectMethod::kDetector) progress(static_cast<int64_t>(frames.size()));
     }
-    if (o.method == DetectMethod::kDetector) return det;
+    if (o.method == DetectMethod::kDetector) return out;
   }
-  std::vector<std::vector<Box>> out = det;
+  auto append = [&](int t, const std::vector<Box>& motion) {
+    for (const Box& b : motion) out[t].push_back(Detection{b, {}});
+  };
   if (o.method == DetectMethod::kBackground || o.method == DetectMethod::kHybridBackground) {
     auto motion = background_objects(v, o.background, use_det ? det : std::vector<std::vector<Box>>{});
-    for (int t = 0; t < n; ++t) out[t].insert(out[t].end(), motion[t].begin(), motion[t].end());
+    for (int t = 0; t < n; ++t) append(t, motion[t]);
     if (progress) progress(n);
     return out;
   }
@@ -95,7 +114,7 @@ std::vector<std::vector<Box>> detect_video(const Video& v, const Detector* detec
       progress(1);
     }
   }
-  for (int t = 0; t < n; ++t) out[t].insert(out[t].end(), motion[t].begin(), motion[t].end());
+  for (int t = 0; t < n; ++t) append(t, motion[t]);
   return out;
 }
 

@@ -6,6 +6,14 @@
 //   hybrid-background  detector + background-subtraction objects outside the detector boxes
 // Frame-0 policy: that of MotionParams::policy (data/motion.h); a 1-frame video has no flow field and
 // gets no motion objects; a static video gives none.
+//
+// `ssmtl detect` writes the objects of each video as DIR/<video>.txt (region format, eval/io.h:
+// frame,x_min,y_min,x_max,y_max,score; motion objects have score 1), frame by frame and, within a frame,
+// detector objects first, then motion objects, in the order detect_video returns them. With a detector
+// (methods detector, hybrid, hybrid-background) it also writes DIR/class_probs/<video>.txt, the T4
+// teacher: one line per object in the same order, frame,x_min,y_min,x_max,y_max,p_0,...,p_{K-1},p_motion
+// after a header "# ssmtl class_probs v1 classes=K"; p = the detector's class probabilities normalised to
+// sum 1 (p_motion = 0), or p_motion = 1 for motion objects (format and reader: data/class_probs.h).
 #pragma once
 #include <functional>
 #include <memory>
@@ -17,6 +25,7 @@
 #include "data/flow.h"
 #include "data/frames.h"
 #include "data/motion.h"
+#include "data/yolo_decode.h"
 
 namespace ssmtl {
 
@@ -39,5 +48,11 @@ struct DetectVideoOptions {
 // detector and none is given.
 std::vector<std::vector<Box>> detect_video(const Video& video, const Detector* detector, const DetectVideoOptions& o,
                                            const std::function<void(int64_t)>& progress = nullptr);
+// The same objects, in the same order, as detections: detector objects carry the detector's class
+// probabilities when it was built with DetectorOptions::class_probs; motion objects (Box::cls < 0)
+// carry none.
+std::vector<std::vector<Detection>> detect_video_full(const Video& video, const Detector* detector,
+                                                      const DetectVideoOptions& o,
+                                                      const std::function<void(int64_t)>& progress = nullptr);
 
 }  // namespace ssmtl

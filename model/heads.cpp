@@ -21,14 +21,14 @@ void ClassHead::visit(const std::string& p, std::vector<NamedTensor>& o) {
   fc.visit(p + "fc.", o);
 }
 
-Decoder::Decoder(int cin, int hidden, Rng& rng) {
+Decoder::Decoder(int cin, int hidden, Rng& rng, int out_channels) {
   int c = cin;
   for (int r = 0; r < 3; ++r) {
     convs.emplace_back(c, hidden, 3, 1, 1, 1, false, rng);
     bns.emplace_back(hidden);
     c = hidden;
   }
-  out = Conv2dLayer(hidden, 3, 3, 1, 1, 1, true, rng);
+  out = Conv2dLayer(hidden, out_channels, 3, 1, 1, 1, true, rng);
 }
 
 Tensor Decoder::forward(const Tensor& f, bool training) {

@@ -3,8 +3,10 @@
 //     time (2), T2 motion irregularity (2), T4 distillation (detector classes + 1 motion class) and
 //     T8 jigsaw (100 permutations).
 //   Decoder: 3 rounds of nearest 2x up-sampling + conv 3x3 + BatchNorm + ReLU (8 -> 16 -> 32 -> 64),
-//     then conv 3x3 to 3 channels and a sigmoid (targets are RGB in [0,1]). Used by T3 middle box,
-//     T5 pseudo-anomaly reconstruction and T6 inpainting.
+//     then conv 3x3 to C channels and a sigmoid (targets in [0,1]). Used with C = 3 (RGB) by T3 middle
+//     box, T5 pseudo-anomaly reconstruction and T6 inpainting; C = 1 by T7 segmentation (teacher mask)
+//     and C = joints by T9 pose (teacher heat maps). Paper section 3.3: the new tasks' heads are
+//     identical to the original ones.
 #pragma once
 #include "model/layers.h"
 
@@ -23,8 +25,9 @@ class ClassHead : public Module {
 class Decoder : public Module {
  public:
   Decoder() = default;
-  Decoder(int in_channels, int hidden, Rng& rng);
-  Tensor forward(const Tensor& f, bool training);   // (N, C, 8, 8) -> (N, 3, 64, 64) in [0,1]
+  Decoder(int in_channels, int hidden, Rng& rng, int out_channels = 3);
+  // (N, in_channels, s, s) -> (N, out_channels, 8s, 8s) in [0,1] (s = 8 for 64x64 crops)
+  Tensor forward(const Tensor& f, bool training);
   void visit(const std::string& prefix, std::vector<NamedTensor>& out) override;
   std::vector<Conv2dLayer> convs;
   std::vector<BatchNormLayer> bns;

@@ -12,15 +12,20 @@
 namespace ssmtl {
 
 ObjectPool ObjectPool::load(const std::string& root, const std::string& split, const std::string& detections,
-                            double min_score, bool load_frames, const std::vector<std::string>& videos) {
+                            double min_score, bool load_frames, const std::vector<std::string>& videos,
+                            const TeacherSpec& teachers) {
   ObjectPool p;
+  p.spec_ = teachers;
   std::vector<std::string> names = videos.empty() ? list_videos(root, split) : videos;
   for (const std::string& name : names) {
     VideoOptions vo;
     vo.load_all = load_frames;
     auto v = std::make_unique<Video>(video_dir(root, split, name), vo);
     std::string det = detections + "/" + name + ".txt";
-    for (const eval::Region& r : eval::load_regions(det)) {
+    const std::vector<eval::Region> regions = eval::load_regions(det);
+    if (teachers.any()) p.teachers_.push_back(load_video_teachers(teachers, name, det, regions));
+    for (size_t line = 0; line < regions.size(); ++line) {
+      const eval::Region& r = regions[line];
       if (r.score < min_score) continue;
       if (r.frame >= v->num_frames())
         throw std::runtime_error(det + ": frame " + std::to_string(r.frame) + " but video " + name + " has " +
@@ -33,11 +38,49 @@ ObjectPool ObjectPool::load(const std::string& root, const std::string& split, c
       b.score = static_cast<float>(r.score);
       auto c = clip_box(b, v->width(), v->height());
       if (!c) continue;
-      p.objects_.push_back({static_cast<int>(p.videos_.size()), static_cast<int>(r.frame), *c});
+      p.objects_.push_back({static_cast<int>(p.videos_.size()), static_cast<int>(r.frame), *c, static_cast<int>(line)});
     }
     p.videos_.push_back(std::move(v));
   }
   return p;
+}
+
+const float* ObjectPool::class_probs(size_t id) const {
+  if (teachers_.empty() || spec_.class_probs_dir.empty()) return nullptr;
+  const PoolObject& o = objects_.at(id);
+  return teachers_[o.video].probs(o.line);
+}
+
+const float* ObjectPool::segmentation_map(size_t id) const {
+  if (teachers_.empty() || !spec_.segmentation) return nullptr;
+  const PoolObject& o = objects_.at(id);
+  return teachers_[o.video].segmentation->map(o.line);
+}
+
+const float* ObjectPool::pose_map(size_t id) const {
+  if (teachers_.empty() || spec_.pose_joints <= 0) return nullptr;
+  const PoolObject& o = objects_.at(id);
+  return teachers_[o.video].pose->map(o.line);
+}
+
+ObjectTeachers gather_teachers(const ObjectPool& pool, const std::vector<size_t>& ids) {
+  const int64_t B = static_cast<int64_t>(ids.size()), S = pool.teacher_spec().crop;
+  ObjectTeachers t;
+  // Rows of `n` floats from `row(id)` into a new (B, shape...) tensor.
+  auto gather = [&](Shape shape, const float* (ObjectPool::*row)(size_t) const) {
+    Tensor out = Tensor::empty(shape);
+    const int64_t n = out.numel() / std::max<int64_t>(B, 1);
+    for (int64_t i = 0; i < B; ++i) {
+      const float* src = (pool.*row)(ids[i]);
+      std::copy(src, src + n, out.data() + i * n);
+    }
+    return out;
+  };
+  if (pool.distill_classes() > 0) t.class_probs = gather({B, pool.distill_classes()}, &ObjectPool::class_probs);
+  if (pool.teacher_spec().segmentation) t.segmentation = gather({B, 1, S, S}, &ObjectPool::segmentation_map);
+  if (pool.teacher_spec().pose_joints > 0)
+    t.pose = gather({B, pool.teacher_spec().pose_joints, S, S}, &ObjectPool::pose_map);
+  return t;
 }
 
 Tensor crop_object(const Video& video, const std::vector<int>& indices, const Box& box, int S) {
@@ -57,9 +100,25 @@ SampleBuilder::SampleBuilder(const ObjectPool& pool, const ModelConfig& cfg, con
   if (cfg.tasks.pseudo && !ood) throw std::invalid_argument("SampleBuilder: T5 needs the out-of-distribution images");
   if (cfg.tasks.jigsaw && cfg.crop != 64)
     throw std::invalid_argument("T8 jigsaw needs model.crop = 64 (4x4 pieces of 16x16 pixels)");
-  if (cfg.tasks.distill)
-    throw std::invalid_argument("T4 distillation needs the detector's class probabilities per object, which "
-                                "region files do not carry; use ssmtl++v1/v2 or disable model.tasks.distillation");
+  const TeacherSpec& ts = pool.teacher_spec();
+  if (cfg.tasks.distill && pool.distill_classes() == 0)
+    throw std::invalid_argument("T4 distillation needs the detector's class probabilities per object "
+                                "(<detections>/class_probs/<video>.txt, written by ssmtl detect with a detector); "
+                                "load the objects with TeacherSpec::for_model");
+  if (cfg.tasks.distill && pool.distill_classes() != cfg.distill_classes)
+    throw std::invalid_argument("T4 distillation: the class probabilities have " +
+                                std::to_string(pool.distill_classes()) + " classes, model.distill_classes = " +
+                                std::to_string(cfg.distill_classes));
+  if (cfg.tasks.segmentation && !ts.segmentation)
+    throw std::invalid_argument("T7 segmentation needs teacher maps (<teachers>/<video>.seg); load the objects "
+                                "with TeacherSpec::for_model");
+  if (cfg.tasks.pose && ts.pose_joints != cfg.pose_joints)
+    throw std::invalid_argument("T9 pose needs teacher heat maps with model.pose_joints = " +
+                                std::to_string(cfg.pose_joints) + " channels (<teachers>/<video>.pose), the objects "
+                                "were loaded with " + std::to_string(ts.pose_joints));
+  if ((cfg.tasks.segmentation || cfg.tasks.pose) && ts.crop != cfg.crop)
+    throw std::invalid_argument("T7 / T9: the teacher maps are " + std::to_string(ts.crop) + "x" +
+                                std::to_string(ts.crop) + ", model.crop = " + std::to_string(cfg.crop));
 }
 
 namespace {
@@ -87,6 +146,13 @@ TaskBatch SampleBuilder::build(const std::vector<size_t>& ids, uint64_t seed, bo
   if (t.middle) { tb.middle_x = Tensor::empty({B, 3, 6, S, S}); tb.middle_y = Tensor::empty({B, 3, S, S}); }
   if (t.inpaint) { tb.inpaint_x = Tensor::empty({B, 3, 1, S, S}); tb.inpaint_y = Tensor::empty({B, 3, S, S}); }
   if (t.jigsaw) { tb.jigsaw_x = Tensor::empty({B, 3, 1, S, S}); tb.jigsaw_y.resize(B); }
+  if (t.distill || t.segmentation || t.pose) {
+    ObjectTeachers teach = gather_teachers(pool_, ids);
+    if (t.distill) { tb.distill_x = Tensor::empty({B, 3, 7, S, S}); tb.distill_y = teach.class_probs; }
+    if (t.segmentation) tb.seg_y = teach.segmentation;
+    if (t.pose) tb.pose_y = teach.pose;
+  }
+  if (t.segmentation || t.pose) tb.crop_x = Tensor::empty({B, 3, 1, S, S});
   const bool pseudo = with_pseudo && t.pseudo;
   if (pseudo) tb.pseudo_x = Tensor::empty({B, 3, 1, S, S});
   std::vector<std::string> errors(B);
@@ -110,6 +176,8 @@ TaskBatch SampleBuilder::build(const std::vector<size_t>& ids, uint64_t seed, bo
         put(tb.irreg_x, i, s.label ? crop_object(v, std::vector<int>(s.frames.begin(), s.frames.end()), o.box, S) : seq);
         tb.irreg_y[i] = s.label;
       }
+      if (t.distill) put(tb.distill_x, i, seq);   // the forward sequence, as at inference
+      if (t.segmentation || t.pose) put(tb.crop_x, i, middle);
       if (t.middle) {
         MiddleBoxSample s = middle_box_sample(seq);
         put(tb.middle_x, i, s.input);

@@ -20,6 +20,11 @@ VideoScores score_video(SSMTLModel& model, const ObjectPool& pool, int v, const 
   out.video = video.name();
   out.num_frames = video.num_frames();
   const int S = model.cfg.crop;
+  const TaskSet& t = model.cfg.tasks;
+  if ((t.distill && pool.distill_classes() == 0) || (t.segmentation && !pool.teacher_spec().segmentation) ||
+      (t.pose && pool.teacher_spec().pose_joints == 0))
+    throw std::invalid_argument("score: " + t.names() + " needs teacher signals that were not loaded with the objects "
+                                "(load them with TeacherSpec::for_model)");
   for (size_t a = 0; a < ids.size(); a += static_cast<size_t>(opt.batch_size)) {
     size_t b = std::min(ids.size(), a + static_cast<size_t>(opt.batch_size));
     const int64_t n = static_cast<int64_t>(b - a);
@@ -33,7 +38,8 @@ VideoScores score_video(SSMTLModel& model, const ObjectPool& pool, int v, const 
       std::copy(one.data(), one.data() + one.numel(), seq.data() + i * one.numel());
       keys[i] = (static_cast<uint64_t>(v) << 40) ^ (static_cast<uint64_t>(o.frame) << 16) ^ (a + i);
     }
-    auto s = score_objects(model, seq, Tensor(), opt.seed, keys);
+    ObjectTeachers teach = gather_teachers(pool, std::vector<size_t>(ids.begin() + a, ids.begin() + b));
+    auto s = score_objects(model, seq, teach, opt.seed, keys);
     for (auto& [task, vals] : s) out.task_scores[task].insert(out.task_scores[task].end(), vals.begin(), vals.end());
     if (progress) progress(n);
   }

@@ -29,7 +29,9 @@ struct VideoScores {
   std::map<std::string, std::vector<float>> task_scores; // per task, one per object (same order as regions)
 };
 
-// Scores every object of `pool` video `v` (objects in pool order). Progress is added to `done`.
+// Scores every object of `pool` video `v` (objects in pool order). Progress is added to `done`. A model
+// with T4 / T7 / T9 needs a pool loaded with their teacher signals (TeacherSpec::for_model; else
+// std::invalid_argument).
 VideoScores score_video(SSMTLModel& model, const ObjectPool& pool, int v, const ScoreOptions& opt,
                         const std::function<void(int64_t)>& progress = nullptr);
 

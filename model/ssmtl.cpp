@@ -5,7 +5,7 @@
 namespace ssmtl {
 
 int TaskSet::count_scored() const {
-  return arrow + irregularity + middle + distill + inpaint + jigsaw;
+  return arrow + irregularity + middle + distill + inpaint + segmentation + jigsaw + pose;
 }
 
 std::string TaskSet::names() const {
@@ -17,7 +17,9 @@ std::string TaskSet::names() const {
   add(distill, "T4");
   add(pseudo, "T5");
   add(inpaint, "T6");
+  add(segmentation, "T7");
   add(jigsaw, "T8");
+  add(pose, "T9");
   return s;
 }
 
@@ -66,11 +68,16 @@ ModelConfig ModelConfig::from_config(util::Config& k) {
   t.distill = k.get_bool("model.tasks.distillation", t.distill);
   t.pseudo = k.get_bool("model.tasks.pseudo_anomalies", t.pseudo);
   t.inpaint = k.get_bool("model.tasks.inpainting", t.inpaint);
+  t.segmentation = k.get_bool("model.tasks.segmentation", t.segmentation);
   t.jigsaw = k.get_bool("model.tasks.jigsaw", t.jigsaw);
+  t.pose = k.get_bool("model.tasks.pose", t.pose);
   c.crop = k.get_int("model.crop", c.crop);
   c.head_hidden = k.get_int("model.head_hidden", c.head_hidden);
   c.decoder_hidden = k.get_int("model.decoder_hidden", c.decoder_hidden);
   c.distill_classes = k.get_int("model.distill_classes", c.distill_classes);
+  c.pose_joints = k.get_int("model.pose_joints", c.pose_joints);
+  if (c.distill_classes < 2) throw std::invalid_argument("model.distill_classes must be >= 2 (classes + motion)");
+  if (c.pose_joints < 1) throw std::invalid_argument("model.pose_joints must be >= 1");
   if (c.crop % 8 != 0 || c.crop < 16) throw std::invalid_argument("model.crop must be a multiple of 8, >= 16");
   if (c.tasks.count_scored() == 0) throw std::invalid_argument("the model has no task that gives a score");
   return c;
@@ -88,6 +95,8 @@ SSMTLModel::SSMTLModel(const ModelConfig& c, uint64_t seed) : cfg(c) {
   if (c.tasks.pseudo) pseudo = Decoder(C, c.decoder_hidden, rng);
   if (c.tasks.inpaint) inpaint = Decoder(C, c.decoder_hidden, rng);
   if (c.tasks.jigsaw) jigsaw = ClassHead(C, c.head_hidden, S, c.jigsaw_classes, rng);
+  if (c.tasks.segmentation) segmentation = Decoder(C, c.decoder_hidden, rng, 1);
+  if (c.tasks.pose) pose = Decoder(C, c.decoder_hidden, rng, c.pose_joints);
 }
 
 void SSMTLModel::visit(const std::string& p, std::vector<NamedTensor>& o) {
@@ -99,6 +108,8 @@ void SSMTLModel::visit(const std::string& p, std::vector<NamedTensor>& o) {
   if (cfg.tasks.pseudo) pseudo.visit(p + "pseudo.", o);
   if (cfg.tasks.inpaint) inpaint.visit(p + "inpaint.", o);
   if (cfg.tasks.jigsaw) jigsaw.visit(p + "jigsaw.", o);
+  if (cfg.tasks.segmentation) segmentation.visit(p + "segmentation.", o);
+  if (cfg.tasks.pose) pose.visit(p + "pose.", o);
 }
 
 std::vector<Tensor> SSMTLModel::backbone_parameters() { return backbone.parameters(); }
@@ -120,6 +131,8 @@ std::vector<Tensor> SSMTLModel::head_parameters(bool include_pseudo) {
   take(cfg.tasks.pseudo && include_pseudo, pseudo);
   take(cfg.tasks.inpaint, inpaint);
   take(cfg.tasks.jigsaw, jigsaw);
+  take(cfg.tasks.segmentation, segmentation);
+  take(cfg.tasks.pose, pose);
   return ps;
 }
 

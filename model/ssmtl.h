@@ -4,6 +4,8 @@
 //   ssmtl++v1  hybrid objects;   3D CNN + 3D CvT (3x12); T1 + T2 + T3 + T5 pseudo-anomalies
 //   ssmtl++v2  hybrid objects;   3D CNN + 3D CvT (3x12); T1 + T2 + T3 + T6 inpainting
 // and "<name>-cpu": the same tasks with a narrower backbone and smaller crops for 2-core machines.
+// Optional tasks on top of any configuration (model.tasks.*): T7 segmentation and T9 pose estimation
+// (teacher maps, data/teacher_maps.h) and T8 jigsaw.
 #pragma once
 #include <string>
 
@@ -20,7 +22,9 @@ struct TaskSet {
   bool distill = false;       // T4 (needs detector class probabilities)
   bool pseudo = false;        // T5 (training only; OOD images)
   bool inpaint = false;       // T6
+  bool segmentation = false;  // T7 (needs teacher segmentation maps)
   bool jigsaw = false;        // T8
+  bool pose = false;          // T9 (needs teacher pose heat maps)
   int count_scored() const;   // tasks that give an anomaly score at inference (all but T5)
   std::string names() const;  // "T1+T2+T3+T5"
 };
@@ -35,6 +39,7 @@ struct ModelConfig {
   int decoder_hidden = 32;
   int distill_classes = 81;   // detector classes + 1 for motion objects
   int jigsaw_classes = 100;
+  int pose_joints = 16;       // T9 heat maps per object (16 = MPII joints, UniPose's)
 
   // Named preset; throws std::invalid_argument listing the known names.
   static ModelConfig preset(const std::string& name);
@@ -57,6 +62,7 @@ class SSMTLModel : public Module {
   Backbone backbone;
   ClassHead arrow, irregularity, distill, jigsaw;
   Decoder middle, pseudo, inpaint;
+  Decoder segmentation, pose;   // T7: 1 channel, T9: pose_joints channels
 };
 
 }  // namespace ssmtl

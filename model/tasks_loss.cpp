@@ -31,6 +31,15 @@ std::vector<Tensor> shared_features(SSMTLModel& m, const std::vector<Tensor>& xs
 // (N,3,S,S) view of a (N,3,1,S,S) single-frame input
 Tensor squeeze_time(const Tensor& x) { return reshape(x, {x.size(0), x.size(1), x.size(3), x.size(4)}); }
 
+// A teacher tensor of the expected shape, or std::invalid_argument naming the task.
+const Tensor& teacher_of(const Tensor& t, const Shape& want, const char* task) {
+  if (!t.defined()) throw std::invalid_argument(std::string("score_objects: ") + task + " needs its teacher signal");
+  if (t.shape() != want)
+    throw std::invalid_argument(std::string("score_objects: ") + task + " teacher " + shape_str(t.shape()) +
+                                ", expected " + shape_str(want));
+  return t;
+}
+
 }  // namespace
 
 TaskLosses compute_task_losses(SSMTLModel& m, const TaskBatch& b, bool training) {
@@ -61,14 +70,23 @@ TaskLosses compute_task_losses(SSMTLModel& m, const TaskBatch& b, bool training)
     Tensor f = m.features(b.middle_x, training);
     record("middle", l1_loss(m.middle.forward(f, training), b.middle_y));
   }
-  // Single frames: T6 and T8 share one pass.
+  // Single frames: T6, T8 and the middle crop of T7 / T9 share one pass.
+  const bool crop = t.segmentation || t.pose;
   std::vector<Tensor> single;
   if (t.inpaint) single.push_back(b.inpaint_x);
   if (t.jigsaw) single.push_back(b.jigsaw_x);
+  if (crop) single.push_back(b.crop_x);
+  for (auto& x : single)
+    if (!x.defined()) throw std::invalid_argument("compute_task_losses: a single-frame task input is missing");
   std::vector<Tensor> f1 = shared_features(m, single, training);
   size_t i1 = 0;
   if (t.inpaint) record("inpainting", mse_loss(m.inpaint.forward(f1[i1++], training), b.inpaint_y));
   if (t.jigsaw) record("jigsaw", cross_entropy(m.jigsaw.forward(f1[i1++], training), b.jigsaw_y));
+  if (crop) {
+    const Tensor& f = f1[i1++];
+    if (t.segmentation) record("segmentation", mse_loss(m.segmentation.forward(f, training), b.seg_y));
+    if (t.pose) record("pose", mse_loss(m.pose.forward(f, training), b.pose_y));
+  }
 
   out.normal = terms[0];
   for (size_t k = 1; k < terms.size(); ++k) out.normal = add(out.normal, terms[k]);
@@ -81,6 +99,13 @@ Tensor compute_pseudo_loss(SSMTLModel& m, const Tensor& ood, bool training) {
 }
 
 std::map<std::string, std::vector<float>> score_objects(SSMTLModel& m, const Tensor& seq, const Tensor& teacher,
+                                                        uint64_t seed, const std::vector<uint64_t>& keys) {
+  ObjectTeachers t;
+  t.class_probs = teacher;
+  return score_objects(m, seq, t, seed, keys);
+}
+
+std::map<std::string, std::vector<float>> score_objects(SSMTLModel& m, const Tensor& seq, const ObjectTeachers& teach,
                                                         uint64_t seed, const std::vector<uint64_t>& keys) {
   if (static_cast<int64_t>(keys.size()) != seq.size(0))
     throw std::invalid_argument("score_objects: one key per object needed");
@@ -99,8 +124,8 @@ std::map<std::string, std::vector<float>> score_objects(SSMTLModel& m, const Ten
     if (t.arrow) s["arrow"] = column(softmax(m.arrow.forward(f, false)), 1);
     if (t.irregularity) s["irregularity"] = column(softmax(m.irregularity.forward(f, false)), 1);
     if (t.distill) {
-      if (!teacher.defined()) throw std::invalid_argument("score_objects: T4 needs the detector's class probabilities");
-      s["distillation"] = l1_per_sample(softmax(m.distill.forward(f, false)), teacher).to_vector();
+      const Tensor& p = teacher_of(teach.class_probs, {N, m.cfg.distill_classes}, "T4 distillation");
+      s["distillation"] = l1_per_sample(softmax(m.distill.forward(f, false)), p).to_vector();
     }
   }
   if (t.middle) {
@@ -125,6 +150,18 @@ std::map<std::string, std::vector<float>> score_objects(SSMTLModel& m, const Ten
       img = m.inpaint.forward(m.features(reshape(masked, {N, 3, 1, S, S}), false), false);
     }
     s["inpainting"] = mse_per_sample(img, middle).to_vector();
+  }
+  if (t.segmentation || t.pose) {
+    const int64_t S = middle.size(-1);
+    Tensor f = m.features(reshape(middle, {N, 3, 1, S, S}), false);
+    if (t.segmentation) {
+      const Tensor& y = teacher_of(teach.segmentation, {N, 1, S, S}, "T7 segmentation");
+      s["segmentation"] = mse_per_sample(m.segmentation.forward(f, false), y).to_vector();
+    }
+    if (t.pose) {
+      const Tensor& y = teacher_of(teach.pose, {N, m.cfg.pose_joints, S, S}, "T9 pose");
+      s["pose"] = mse_per_sample(m.pose.forward(f, false), y).to_vector();
+    }
   }
   if (t.jigsaw) {
     const int S = static_cast<int>(middle.size(-1));

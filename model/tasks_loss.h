@@ -15,8 +15,12 @@ struct TaskBatch {
   Tensor arrow_x;   std::vector<int> arrow_y;     // T1: (B,3,7,S,S); 0 = forward, 1 = reversed
   Tensor irreg_x;   std::vector<int> irreg_y;     // T2: (B,3,7,S,S); 0 = consecutive, 1 = skipped frames
   Tensor middle_x;  Tensor middle_y;              // T3: (B,3,6,S,S) without the middle frame; (B,3,S,S)
-  Tensor distill_x; Tensor distill_y;             // T4: (B,3,7,S,S); (B,K) teacher class probabilities
+  Tensor distill_x; Tensor distill_y;             // T4: (B,3,7,S,S) forward sequence; (B,K+1) teacher class
+                                                  //     probabilities (data/class_probs.h)
   Tensor inpaint_x; Tensor inpaint_y;             // T6: (B,3,1,S,S) masked middle frame; (B,3,S,S)
+  Tensor crop_x;                                  // T7, T9: (B,3,1,S,S) the middle crop (shared input)
+  Tensor seg_y;                                   // T7: (B,1,S,S) teacher segmentation map in [0,1]
+  Tensor pose_y;                                  // T9: (B,J,S,S) teacher joint heat maps in [0,1]
   Tensor jigsaw_x;  std::vector<int> jigsaw_y;    // T8: (B,3,1,S,S) shuffled middle frame; permutation index
   Tensor pseudo_x;                                // T5: (B,3,1,S,S) out-of-distribution images
 };
@@ -31,18 +35,34 @@ struct TaskLosses {
 // (their inputs are concatenated along N), which also gives BatchNorm a bigger batch.
 TaskLosses compute_task_losses(SSMTLModel& model, const TaskBatch& batch, bool training);
 
+// T7 / T9 losses: L2 (mean squared error) between the decoder output on the middle crop and the
+// teacher map (paper section 3.3). Both share the single-frame backbone pass with T6 and T8.
+
 // T5 pseudo-anomalies: L1 reconstruction of out-of-distribution images ood (B,3,1,S,S). Bounded in
 // [0,1] (sigmoid output, targets in [0,1]), so the gradient ascent of the backbone on it cannot diverge
 // through the loss value; the trainer also stops the ascent above a cap.
 Tensor compute_pseudo_loss(SSMTLModel& model, const Tensor& ood, bool training);
 
+// Teacher signals of the objects being scored; each undefined unless its task is on.
+struct ObjectTeachers {
+  Tensor class_probs;    // T4: (N, K+1)
+  Tensor segmentation;   // T7: (N, 1, S, S)
+  Tensor pose;           // T9: (N, J, S, S)
+};
+
 // Per-object anomaly scores in eval mode (never updates BatchNorm statistics).
-// seq: (N,3,7,S,S) the objects' forward, consecutive sequences. teacher: (N,K) or undefined.
+// seq: (N,3,7,S,S) the objects' forward, consecutive sequences.
 // Returns per task (names as in TaskLosses::values) a vector of N scores, and "object" = their mean:
 //   T1 p(reversed); T2 p(irregular); T3 mean |prediction - middle crop|; T4 mean |softmax - teacher|;
-//   T6 3 chained inpainting passes, mean squared error to the original; T8 1 - p(true permutation).
+//   T6 3 chained inpainting passes, mean squared error to the original; T7 / T9 mean squared error
+//   between the decoder output on the middle crop and the teacher map; T8 1 - p(true permutation).
 // The inpainting patches and jigsaw permutations of object i are drawn from an Rng seeded with
 // (seed, keys[i]), so an object's score does not depend on its batch or on the thread count.
+// Throws std::invalid_argument naming the task when its teacher signal is missing or of another shape.
+std::map<std::string, std::vector<float>> score_objects(SSMTLModel& model, const Tensor& seq,
+                                                        const ObjectTeachers& teachers, uint64_t seed,
+                                                        const std::vector<uint64_t>& keys);
+// The same with only T4's teacher (N, K+1) (undefined when the model has no T4).
 std::map<std::string, std::vector<float>> score_objects(SSMTLModel& model, const Tensor& seq, const Tensor& teacher,
                                                         uint64_t seed, const std::vector<uint64_t>& keys);
 

@@ -131,7 +131,8 @@ TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::s
   util::write_text_atomic(opt.out_dir + "/config.txt", config_text);
 
   // ---- objects of the training videos; the last val_fraction of the videos are held out ----
-  ObjectPool pool = ObjectPool::load(opt.data_root, opt.split, opt.detections, opt.min_detection_score, true, opt.videos);
+  ObjectPool pool = ObjectPool::load(opt.data_root, opt.split, opt.detections, opt.min_detection_score, true, opt.videos,
+                                     TeacherSpec::for_model(model.cfg, opt.detections, opt.teachers));
   const int nv = pool.num_videos();
   int n_val = nv >= 2 ? std::max(1, static_cast<int>(std::lround(opt.val_fraction * nv))) : 0;
   std::vector<size_t> train_ids, val_ids;
