@@ -7,8 +7,11 @@
 //   BM_CudaAttention/<impl>/<pass>: batch 64, 12 heads, 448 queries, 112 keys, head width 8;
 //     impl = ours (fused kernel) | cublas (strided-batched GEMMs + softmax kernel, our general path).
 // Times are GPU time between two CUDA events around each iteration (manual time). Every benchmark skips
-// with an error when there is no GPU or no cuDNN. A full SSMTL++ training / inference step benchmark
-// belongs here once model/ provides the network.
+// with an error when there is no GPU or no cuDNN.
+//   BM_CudaSSMTLv1/<train|infer>/batch:<B> (when the tree has model/): the paper-size SSMTL++v1 model (64x64
+//     crops, CvT 3 x 12 heads) on the GPU; train = one trainer step (T1 + T2 + T3 losses, backward, Adam, then
+//     the T5 pseudo-anomaly step) on B objects per task; infer = score_objects on B objects (T1 + T2 + T3
+//     scores). Wall time per step, objects/s as items_per_second.
 #include <benchmark/benchmark.h>
 
 #include <exception>
@@ -24,6 +27,7 @@
 
 #include "kernels/attention.h"
 #include "kernels/conv3d.h"
+#include "tests/cuda_model_step.h"
 #include "tests/cudnn_reference.h"
 
 using namespace ssmtl;
@@ -171,6 +175,35 @@ void attention(benchmark::State& state, bool fused, bool backward) {
   state.SetItemsProcessed(state.iterations() * 64);   // samples
 }
 
+#if __has_include("model/tasks_loss.h")
+void ssmtl_v1(benchmark::State& state, bool train) {
+  if (!cuda_available()) {
+    state.SkipWithError("no CUDA device");
+    return;
+  }
+  const int B = static_cast<int>(state.range(0));
+  try {
+    const ModelConfig cfg = ModelConfig::preset("ssmtl++v1");
+    SSMTLModel model(cfg, 1);
+    test::move_model(model, Device::CUDA);
+    test::Optimisers opt(model);
+    const TaskBatch batch = test::batch_on(test::random_batch(cfg, B, 2), Device::CUDA);
+    std::vector<uint64_t> keys(static_cast<size_t>(B));
+    for (int i = 0; i < B; ++i) keys[i] = static_cast<uint64_t>(i);
+    auto once = [&] {
+      if (train) test::train_step(model, opt, batch);
+      else benchmark::DoNotOptimize(score_objects(model, batch.arrow_x, Tensor(), 3, keys));
+      cudaDeviceSynchronize();
+    };
+    once();   // warm-up: the caching allocator and cuBLAS settle
+    for (auto _ : state) once();
+    state.SetItemsProcessed(state.iterations() * B);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+#endif
+
 const bool kRegistered = [] {
   for (const ConvCase& c : kConvCases)
     for (Impl impl : {Impl::Ours, Impl::Cudnn, Impl::CudnnTf32})
@@ -189,6 +222,15 @@ const bool kRegistered = [] {
           ->Unit(benchmark::kMillisecond)
           ->UseManualTime();
     }
+#if __has_include("model/tasks_loss.h")
+  for (bool train : {true, false})
+    benchmark::RegisterBenchmark(train ? "BM_CudaSSMTLv1/train" : "BM_CudaSSMTLv1/infer", ssmtl_v1, train)
+        ->ArgName("batch")
+        ->Arg(64)
+        ->Arg(256)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+#endif
   return true;
 }();
 

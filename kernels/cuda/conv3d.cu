@@ -7,8 +7,9 @@
 //     per group over the chunk's samples, written straight into out (no copy);
 //   dx:       dcol_n = W_g^T dout_n (strided-batched GEMM), then col2vol as a GATHER: one thread per input
 //     element adds the dcol entries it was copied to (fixed order, no atomics);
-//   dw:       dout's chunk transposed to (Cout, nc * P), then one GEMM per group dw_g += dout_g col_g^T whose
-//     reduction runs over all the chunk's samples and positions at once (cuBLAS, deterministic).
+//   dw:       part_n = dout_n[group] col_n[group]^T per sample (strided-batched GEMM: one product per sample
+//     keeps the GPU busy where a single product with a reduction length of nc * P would not), then the
+//     samples' parts added to dw in sample order (no atomics).
 // A 1x1x1 convolution with stride 1 and no padding uses x itself as its column matrix (forward, dx).
 // Depthwise path (groups == Cin == Cout): direct kernels, one thread per output (forward) or input (dx)
 // element; dw by one block per weight tap, summed in a fixed order.
@@ -52,14 +53,13 @@ Plan make_plan(const Conv3dGeometry& g) {
   p.P = g.Do * g.Ho * g.Wo;
   p.in_vol = g.D * g.H * g.W;
   p.pointwise = kvol == 1 && g.sD == 1 && g.sH == 1 && g.sW == 1 && g.pD == 0 && g.pH == 0 && g.pW == 0;
-  // Per sample: column matrix rows Krows (and the transposed dout, Cout rows) of P columns; the kernels
-  // index a chunk's column matrix, transposed dout and input volume with 32-bit integers.
-  const int64_t biggest = std::max({p.Krows * p.P, g.Cout * p.P, g.Cin * p.in_vol, int64_t{1}});
+  // Per sample: column matrix rows Krows of P columns; the kernels index a chunk's column matrix and input
+  // volume with 32-bit integers.
+  const int64_t biggest = std::max({p.Krows * p.P, g.Cin * p.in_vol, int64_t{1}});
   if (biggest > kMaxIndex)
     throw std::runtime_error("conv3d (CUDA): one sample needs " + std::to_string(biggest) +
                              " column or volume elements; the kernels index at most 2^31 per chunk");
-  const int64_t budget = std::max<int64_t>(1, std::max(p.Krows, g.Cout) * p.P);
-  p.nc = std::max<int64_t>(1, std::min({g.N, kColBudget / budget, kMaxIndex / biggest}));
+  p.nc = std::max<int64_t>(1, std::min({g.N, kColBudget / std::max<int64_t>(1, p.Krows * p.P), kMaxIndex / biggest}));
   return p;
 }
 
@@ -123,13 +123,12 @@ __global__ void col2vol_add_k(float* dx, const float* dcol, Dims m) {
   }
 }
 
-// dst (Cout, nc P) = src (nc, Cout, P) transposed in its first two dimensions.
-__global__ void samples_to_columns_k(float* dst, const float* src, int Cout, int P, int nc) {
-  const long long total = (long long)Cout * nc * P;
-  SSMTL_GRID_LOOP(idx, total) {
-    const int i = static_cast<int>(idx);
-    const int p = i % P, n = (i / P) % nc, co = i / (P * nc);
-    dst[i] = src[(static_cast<long long>(n) * Cout + co) * P + p];
+// dw[i] += sum over the chunk's samples n of part[n * count + i], in sample order.
+__global__ void sum_samples_add_k(float* dw, const float* part, long long count, int nc) {
+  SSMTL_GRID_LOOP(i, count) {
+    float s = 0.f;
+    for (int n = 0; n < nc; ++n) s += part[n * count + i];
+    dw[i] += s;
   }
 }
 
@@ -257,20 +256,22 @@ void conv3d_backward_cuda(float* dx, float* dw, float* dbias, const float* dout,
   if ((!dx && !dw) || g.N * p.P == 0) return;
   const bool need_col = dw || (dx && !p.pointwise);
   cuda::Scratch<float> col(need_col ? static_cast<size_t>(p.Krows * p.nc * p.P) : 1);
-  cuda::Scratch<float> dout_t(dw ? static_cast<size_t>(g.Cout * p.nc * p.P) : 1);
+  cuda::Scratch<float> part(dw ? static_cast<size_t>(p.nc * g.Cout * p.Kg) : 1);   // per-sample dw
   for (int64_t n0 = 0; n0 < g.N; n0 += p.nc) {
     const int64_t nc = std::min(p.nc, g.N - n0);
     const Dims m = make_dims(g, p, nc);
     const float* xc = x + n0 * g.Cin * p.in_vol;
     const float* gc = dout + n0 * g.Cout * p.P;
-    if (dw) {
+    if (dw) {   // part_n (Cout_g, Kg) = dout_n[group] (Cout_g, P) col_n[group]^T, then summed over n
       vol2col_k<<<cuda::grid_for(p.Krows * m.rowlen), cuda::kThreads>>>(col.get(), xc, m);
-      samples_to_columns_k<<<cuda::grid_for(g.Cout * m.rowlen), cuda::kThreads>>>(
-          dout_t.get(), gc, static_cast<int>(g.Cout), m.P, m.nc);
       CUDA_CHECK_LAST();
-      for (int64_t gr = 0; gr < g.groups; ++gr)   // dw_g (Cout_g, Kg) += dout_g (Cout_g, nc P) col_g^T
-        cuda::gemm_rm(false, true, p.Cout_g, p.Kg, m.rowlen, 1.f, dout_t.get() + gr * p.Cout_g * m.rowlen, m.rowlen,
-                      col.get() + gr * p.Kg * m.rowlen, m.rowlen, 1.f, dw + gr * p.Cout_g * p.Kg, p.Kg);
+      for (int64_t gr = 0; gr < g.groups; ++gr)
+        cuda::gemm_rm_batched(false, true, p.Cout_g, p.Kg, p.P, 1.f, gc + gr * p.Cout_g * p.P, p.P, g.Cout * p.P,
+                              col.get() + gr * p.Kg * m.rowlen, m.rowlen, p.P, 0.f, part.get() + gr * p.Cout_g * p.Kg,
+                              p.Kg, g.Cout * p.Kg, nc);
+      sum_samples_add_k<<<cuda::grid_for(g.Cout * p.Kg), cuda::kThreads>>>(dw, part.get(), g.Cout * p.Kg,
+                                                                           static_cast<int>(nc));
+      CUDA_CHECK_LAST();
     }
     if (!dx) continue;
     float* dxc = dx + n0 * g.Cin * p.in_vol;
