@@ -23,7 +23,14 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>
 
 section "configure and build"
 start=$SECONDS
-if ! timeout 120 cmake -S . -B "$BUILD" -DSSMTL_CUDA=ON -DCMAKE_BUILD_TYPE=Release > "$BUILD/configure.log" 2>&1; then
+# Device code only for this GPU's architecture (half the nvcc time of the default list); the default list
+# when the GPU does not say.
+cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')
+archs=()
+[[ "$cap" =~ ^[0-9]+$ ]] && archs=(-DCMAKE_CUDA_ARCHITECTURES="$cap")
+say "CUDA architectures: ${cap:-default list}"
+if ! timeout 120 cmake -S . -B "$BUILD" -DSSMTL_CUDA=ON -DCMAKE_BUILD_TYPE=Release "${archs[@]}" \
+    > "$BUILD/configure.log" 2>&1; then
   say "configure FAILED:"; tail -30 "$BUILD/configure.log" | tee -a "$SUMMARY"; exit 2
 fi
 grep "SSMTL CUDA backend" "$BUILD/configure.log" | tee -a "$SUMMARY"
