@@ -17,7 +17,8 @@ say() { echo "$@" | tee -a "$SUMMARY"; }
 section() { say ""; say "== $1 ($(date -u +%H:%M:%S))"; }
 
 section "machine"
-say "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (modified)')"
+modified=$(git diff --quiet 2>/dev/null || echo " (modified)")
+say "commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$modified"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee -a "$SUMMARY"
 /usr/local/cuda/bin/nvcc --version 2>&1 | tail -1 | tee -a "$SUMMARY"
 

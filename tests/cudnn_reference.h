@@ -156,20 +156,27 @@ class CudnnConv3d {
     cudnnConvolutionFwdAlgoPerf_t fp[kMax];
     cudnnConvolutionBwdDataAlgoPerf_t dp[kMax];
     cudnnConvolutionBwdFilterAlgoPerf_t wp[kMax];
-    if (search) check(api_.cudnnFindConvolutionForwardAlgorithm(handle_, x_, w_, conv_, y_, kMax, &n, fp), "find fwd");
-    else check(api_.cudnnGetConvolutionForwardAlgorithm_v7(handle_, x_, w_, conv_, y_, kMax, &n, fp), "get fwd");
+    if (search)
+      check(api_.cudnnFindConvolutionForwardAlgorithm(handle_, x_, w_, conv_, y_, kMax, &n, fp), "find fwd");
+    else
+      check(api_.cudnnGetConvolutionForwardAlgorithm_v7(handle_, x_, w_, conv_, y_, kMax, &n, fp), "get fwd");
     pick(fp, n, fwd_, "forward");
-    if (search) check(api_.cudnnFindConvolutionBackwardDataAlgorithm(handle_, w_, y_, conv_, x_, kMax, &n, dp), "find data");
-    else check(api_.cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, w_, y_, conv_, x_, kMax, &n, dp), "get data");
+    if (search)
+      check(api_.cudnnFindConvolutionBackwardDataAlgorithm(handle_, w_, y_, conv_, x_, kMax, &n, dp), "find data");
+    else
+      check(api_.cudnnGetConvolutionBackwardDataAlgorithm_v7(handle_, w_, y_, conv_, x_, kMax, &n, dp), "get data");
     pick(dp, n, bwd_data_, "backward-data");
-    if (search) check(api_.cudnnFindConvolutionBackwardFilterAlgorithm(handle_, x_, y_, conv_, w_, kMax, &n, wp), "find filter");
-    else check(api_.cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, x_, y_, conv_, w_, kMax, &n, wp), "get filter");
+    if (search)
+      check(api_.cudnnFindConvolutionBackwardFilterAlgorithm(handle_, x_, y_, conv_, w_, kMax, &n, wp), "find filter");
+    else
+      check(api_.cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle_, x_, y_, conv_, w_, kMax, &n, wp), "get filter");
     pick(wp, n, bwd_filter_, "backward-filter");
     // The heuristics' memory estimates can be 0: ask for each chosen algorithm's exact need.
     size_t b = 0;
     check(api_.cudnnGetConvolutionForwardWorkspaceSize(handle_, x_, w_, conv_, y_, fwd_, &b), "fwd workspace");
     workspace_bytes_ = b > workspace_bytes_ ? b : workspace_bytes_;
-    check(api_.cudnnGetConvolutionBackwardDataWorkspaceSize(handle_, w_, y_, conv_, x_, bwd_data_, &b), "data workspace");
+    check(api_.cudnnGetConvolutionBackwardDataWorkspaceSize(handle_, w_, y_, conv_, x_, bwd_data_, &b),
+          "data workspace");
     workspace_bytes_ = b > workspace_bytes_ ? b : workspace_bytes_;
     check(api_.cudnnGetConvolutionBackwardFilterWorkspaceSize(handle_, x_, y_, conv_, w_, bwd_filter_, &b),
           "filter workspace");

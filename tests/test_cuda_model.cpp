@@ -50,7 +50,8 @@ TEST_CASE("cuda SSMTL++v1 training step matches the CPU") {
   // Inference of the updated model: per-object scores (eval mode) on the same sequences.
   const Tensor seq = batch.arrow_x;
   const std::vector<uint64_t> keys{1, 2, 3, 4, 5, 6, 7, 8};
-  auto sc = score_objects(cpu, seq, Tensor(), 9, keys), sg = score_objects(gpu, seq.to(Device::CUDA), Tensor(), 9, keys);
+  const auto sc = score_objects(cpu, seq, Tensor(), 9, keys);
+  const auto sg = score_objects(gpu, seq.to(Device::CUDA), Tensor(), 9, keys);
   for (const auto& [task, values] : sc) {
     REQUIRE(sg.count(task) == 1);
     test::expect_close(sg.at(task), values, test::Tol{1e-4f, 1e-3f}, "scores of task " + task);

@@ -66,7 +66,9 @@ Net on(const Net& src, Device d) {
 }
 
 // (N, L, C) tokens -> (N, heads, L, C / heads)
-Tensor split_heads(const Tensor& t) { return permute(reshape(t, {kN, (kS / 2) * (kS / 2), kHeads, kC / kHeads}), {0, 2, 1, 3}); }
+Tensor split_heads(const Tensor& t) {
+  return permute(reshape(t, {kN, (kS / 2) * (kS / 2), kHeads, kC / kHeads}), {0, 2, 1, 3});
+}
 
 Tensor loss_of(Net& n, const Tensor& x, const Tensor& target_img, const std::vector<int>& labels, uint64_t step) {
   const std::vector<Tensor>& p = n.params;

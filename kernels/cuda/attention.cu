@@ -175,7 +175,8 @@ void attention_backward_cuda(float* dq, float* dk, float* dv, const float* dout,
   if (!dq && !dk) return;
   cuda::Scratch<float> ds(static_cast<size_t>(BH * Lq * Lk));
   // dP (Lq, Lk) = dout (Lq, Ev) v^T
-  cuda::gemm_rm_batched(false, true, Lq, Lk, Ev, 1.f, dout, Ev, Lq * Ev, v, Ev, Lk * Ev, 0.f, ds.get(), Lk, Lq * Lk, BH);
+  cuda::gemm_rm_batched(false, true, Lq, Lk, Ev, 1.f, dout, Ev, Lq * Ev, v, Ev, Lk * Ev, 0.f, ds.get(), Lk, Lq * Lk,
+                        BH);
   softmax_rows_backward_k<<<cuda::blocks_for(BH * Lq, kWarps), cuda::kThreads>>>(ds.get(), probs, BH * Lq, Lk);
   CUDA_CHECK_LAST();
   const float scale = scale_of(E);

@@ -244,7 +244,8 @@ void conv3d_forward_cuda(float* out, const float* x, const float* w, const float
     }
     for (int64_t gr = 0; gr < g.groups; ++gr)
       cuda::gemm_rm_batched(false, false, p.Cout_g, p.P, p.Kg, 1.f, w + gr * p.Cout_g * p.Kg, p.Kg, 0,
-                            cm + gr * p.Kg * ld, ld, sample_stride, 0.f, oc + gr * p.Cout_g * p.P, p.P, g.Cout * p.P, nc);
+                            cm + gr * p.Kg * ld, ld, sample_stride, 0.f, oc + gr * p.Cout_g * p.P, p.P, g.Cout * p.P,
+                            nc);
   }
   if (bias) add_channel_bias_cuda(out, out, bias, g.N, g.Cout, p.P);
 }

@@ -57,7 +57,7 @@ __global__ void bn_running_k(float* rm, float* rv, const float* mean, const floa
 }
 
 __global__ void bn_invstd_k(float* invstd, const float* var, float eps, long long C) {
-  SSMTL_GRID_LOOP(c, C) invstd[c] = static_cast<float>(1.0 / sqrt(static_cast<double>(var[c]) + static_cast<double>(eps)));
+  SSMTL_GRID_LOOP(c, C) invstd[c] = static_cast<float>(1.0 / sqrt(static_cast<double>(var[c]) + eps));
 }
 
 __global__ void bn_forward_k(float* y, const float* x, const float* mean, const float* invstd, const float* gamma,
