@@ -34,6 +34,11 @@ void attention_forward_cuda(float* out, float* probs, const float* q, const floa
 void attention_backward_cuda(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
                              const float* v, const float* probs, int64_t BH, int64_t Lq, int64_t Lk, int64_t E,
                              int64_t Ev);
+// The CUDA forward has two paths: a fused kernel for narrow heads (E, Ev <= 32, k and v of one problem in
+// shared memory) and a general one (cuBLAS GEMMs + softmax kernel), which attention_forward_cuda takes
+// otherwise. The general path is exposed here so that tests and benchmarks can compare the two.
+void attention_forward_cublas_cuda(float* out, float* probs, const float* q, const float* k, const float* v,
+                                   int64_t BH, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev);
 #endif
 
 }  // namespace ssmtl::kernels

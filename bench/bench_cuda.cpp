@@ -1,0 +1,246 @@
+// GPU benchmarks: our CUDA kernels against cuDNN / cuBLAS references at the SSMTL++ shapes.
+//   BM_CudaConv3d/<case>/<impl>/<pass>: 3x3x3 convolutions, padding 1, batch 64, of the narrow backbone
+//     (3->16 at 7x64x64, 16->32 at 7x32x32, 32->32 at 7x16x16) and the CvT depthwise projections (32 channels
+//     at 7x8x8, stride 1 and (1,2,2)); impl = ours | cudnn (plain FP32, as ours) | cudnn_tf32 (TF32 tensor
+//     cores allowed, PyTorch's default for convolutions); pass = forward | backward (dw, plus dx except for
+//     the first stage, whose input is data). No bias: every one of these convolutions feeds a BatchNorm.
+//   BM_CudaAttention/<impl>/<pass>: batch 64, 12 heads, 448 queries, 112 keys, head width 8;
+//     impl = ours (fused kernel) | cublas (strided-batched GEMMs + softmax kernel, our general path).
+// Times are GPU time between two CUDA events around each iteration (manual time). Every benchmark skips
+// with an error when there is no GPU or no cuDNN.
+//   BM_CudaSSMTLv1/<train|infer>/batch:<B> (when the tree has model/): the paper-size SSMTL++v1 model (64x64
+//     crops, CvT 3 x 12 heads) on the GPU; train = one trainer step (T1 + T2 + T3 losses, backward, Adam, then
+//     the T5 pseudo-anomaly step) on B objects per task; infer = score_objects on B objects (T1 + T2 + T3
+//     scores). Wall time per step, objects/s as items_per_second.
+#include <benchmark/benchmark.h>
+
+#include <exception>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "tensor/device.h"
+#include "tensor/rng.h"
+
+#ifdef SSMTL_WITH_CUDA
+#include <cuda_runtime.h>
+
+#include "kernels/attention.h"
+#include "kernels/conv3d.h"
+#include "tests/cuda_model_step.h"
+#include "tests/cudnn_reference.h"
+
+using namespace ssmtl;
+
+namespace {
+
+// Runs f once to warm up, then times each iteration on the GPU; errors become skipped benchmarks.
+template <class F>
+void time_gpu(benchmark::State& state, F f) {
+  if (!cuda_available()) {
+    state.SkipWithError("no CUDA device");
+    return;
+  }
+  try {
+    cudaEvent_t start, stop;
+    cudaEventCreate(&start);
+    cudaEventCreate(&stop);
+    f();
+    cudaDeviceSynchronize();
+    for (auto _ : state) {
+      cudaEventRecord(start);
+      f();
+      cudaEventRecord(stop);
+      cudaEventSynchronize(stop);
+      float ms = 0.f;
+      cudaEventElapsedTime(&ms, start, stop);
+      state.SetIterationTime(ms / 1e3);
+    }
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
+struct ConvCase {
+  const char* name;
+  int64_t N, Cin, D, H, W, Cout;
+  int stride[3];
+  int groups;
+  bool input_grad;
+};
+const ConvCase kConvCases[] = {
+    {"stage1_3to16_64x64", 64, 3, 7, 64, 64, 16, {1, 1, 1}, 1, false},
+    {"stage2_16to32_32x32", 64, 16, 7, 32, 32, 32, {1, 1, 1}, 1, true},
+    {"stage3_32to32_16x16", 64, 32, 7, 16, 16, 32, {1, 1, 1}, 1, true},
+    {"depthwise_32_7x8x8", 64, 32, 7, 8, 8, 32, {1, 1, 1}, 32, true},
+    {"depthwise_32_7x8x8_s122", 64, 32, 7, 8, 8, 32, {1, 2, 2}, 32, true},
+};
+
+kernels::Conv3dGeometry geometry(const ConvCase& c) {
+  kernels::Conv3dGeometry g{};
+  g.N = c.N, g.Cin = c.Cin, g.D = c.D, g.H = c.H, g.W = c.W, g.Cout = c.Cout;
+  g.kD = g.kH = g.kW = 3;
+  g.sD = c.stride[0], g.sH = c.stride[1], g.sW = c.stride[2];
+  g.pD = g.pH = g.pW = 1;
+  g.groups = c.groups;
+  g.Do = (g.D + 2 - 3) / g.sD + 1, g.Ho = (g.H + 2 - 3) / g.sH + 1, g.Wo = (g.W + 2 - 3) / g.sW + 1;
+  return g;
+}
+
+enum class Impl { Ours, Cudnn, CudnnTf32 };
+const char* impl_name(Impl i) { return i == Impl::Ours ? "ours" : i == Impl::Cudnn ? "cudnn" : "cudnn_tf32"; }
+
+void conv(benchmark::State& state, const ConvCase& c, Impl impl, bool backward) {
+  if (!cuda_available()) {
+    state.SkipWithError("no CUDA device");
+    return;
+  }
+  const kernels::Conv3dGeometry g = geometry(c);
+  Tensor x, w, y, dy, dx, dw;
+  {
+    Rng rng(1);
+    x = randn({g.N, g.Cin, g.D, g.H, g.W}, rng).to(Device::CUDA);
+    w = randn({g.Cout, g.Cin / g.groups, 3, 3, 3}, rng, 0.f, 0.1f).to(Device::CUDA);
+    y = Tensor::zeros({g.N, g.Cout, g.Do, g.Ho, g.Wo}, Device::CUDA);
+    dy = randn(y.shape(), rng).to(Device::CUDA);
+    dx = Tensor::zeros(x.shape(), Device::CUDA);
+    dw = Tensor::zeros(w.shape(), Device::CUDA);
+  }
+  const bool depthwise = g.groups == g.Cin && g.Cout == g.Cin;
+  float* gx = c.input_grad ? dx.data() : nullptr;
+  if (impl == Impl::Ours) {
+    time_gpu(state, [&] {
+      if (!backward && depthwise) kernels::conv3d_depthwise_forward_cuda(y.data(), x.data(), w.data(), nullptr, g);
+      else if (!backward) kernels::conv3d_forward_cuda(y.data(), x.data(), w.data(), nullptr, g);
+      else if (depthwise)
+        kernels::conv3d_depthwise_backward_cuda(gx, dw.data(), nullptr, dy.data(), x.data(), w.data(), g);
+      else kernels::conv3d_backward_cuda(gx, dw.data(), nullptr, dy.data(), x.data(), w.data(), g);
+    });
+  } else {
+    if (!test::CudnnApi::get().ok) {
+      state.SkipWithError(test::CudnnApi::get().why.c_str());
+      return;
+    }
+    // One cuDNN setup per case and math mode: the algorithm search runs once, not on every one of the
+    // runner's calls of this function.
+    static std::map<std::string, std::unique_ptr<test::CudnnConv3d>> cache;
+    std::unique_ptr<test::CudnnConv3d>& ref = cache[std::string(c.name) + impl_name(impl)];
+    time_gpu(state, [&] {
+      if (!ref) ref = std::make_unique<test::CudnnConv3d>(g, impl == Impl::CudnnTf32, true);
+      if (!backward) {
+        ref->forward(y.data(), x.data(), w.data());
+        return;
+      }
+      ref->backward_filter(dw.data(), x.data(), dy.data());
+      if (gx) ref->backward_data(gx, dy.data(), w.data());
+    });
+    if (ref) state.SetLabel("cuDNN " + ref->algorithms());
+  }
+  const double macs = static_cast<double>(g.N) * g.Cout * g.Do * g.Ho * g.Wo * (g.Cin / g.groups) * 27;
+  const double passes = backward ? (c.input_grad ? 2.0 : 1.0) : 1.0;
+  state.counters["TFLOP/s"] =
+      benchmark::Counter(2.0 * macs * passes * state.iterations() / 1e12, benchmark::Counter::kIsRate);
+}
+
+void attention(benchmark::State& state, bool fused, bool backward) {
+  if (!cuda_available()) {
+    state.SkipWithError("no CUDA device");
+    return;
+  }
+  const int64_t BH = 64 * 12, Lq = 448, Lk = 112, E = 8;
+  Tensor q, k, v, out, probs, dout, dq, dk, dv;
+  {
+    Rng rng(2);
+    q = randn({BH, Lq, E}, rng).to(Device::CUDA);
+    k = randn({BH, Lk, E}, rng).to(Device::CUDA);
+    v = randn({BH, Lk, E}, rng).to(Device::CUDA);
+    dout = randn({BH, Lq, E}, rng).to(Device::CUDA);
+    out = Tensor::zeros({BH, Lq, E}, Device::CUDA);
+    probs = Tensor::zeros({BH, Lq, Lk}, Device::CUDA);
+    dq = Tensor::zeros(q.shape(), Device::CUDA);
+    dk = Tensor::zeros(k.shape(), Device::CUDA);
+    dv = Tensor::zeros(v.shape(), Device::CUDA);
+  }
+  time_gpu(state, [&] {
+    if (fused)
+      kernels::attention_forward_cuda(out.data(), probs.data(), q.data(), k.data(), v.data(), BH, Lq, Lk, E, E);
+    else
+      kernels::attention_forward_cublas_cuda(out.data(), probs.data(), q.data(), k.data(), v.data(), BH, Lq, Lk, E, E);
+    if (backward)
+      kernels::attention_backward_cuda(dq.data(), dk.data(), dv.data(), dout.data(), q.data(), k.data(), v.data(),
+                                       probs.data(), BH, Lq, Lk, E, E);
+  });
+  state.SetItemsProcessed(state.iterations() * 64);   // samples
+}
+
+#if __has_include("model/tasks_loss.h")
+void ssmtl_v1(benchmark::State& state, bool train) {
+  if (!cuda_available()) {
+    state.SkipWithError("no CUDA device");
+    return;
+  }
+  const int B = static_cast<int>(state.range(0));
+  try {
+    const ModelConfig cfg = ModelConfig::preset("ssmtl++v1");
+    SSMTLModel model(cfg, 1);
+    test::move_model(model, Device::CUDA);
+    test::Optimisers opt(model);
+    const TaskBatch batch = test::batch_on(test::random_batch(cfg, B, 2), Device::CUDA);
+    std::vector<uint64_t> keys(static_cast<size_t>(B));
+    for (int i = 0; i < B; ++i) keys[i] = static_cast<uint64_t>(i);
+    auto once = [&] {
+      if (train) test::train_step(model, opt, batch);
+      else benchmark::DoNotOptimize(score_objects(model, batch.arrow_x, Tensor(), 3, keys));
+      cudaDeviceSynchronize();
+    };
+    once();   // warm-up: the caching allocator and cuBLAS settle
+    for (auto _ : state) once();
+    state.SetItemsProcessed(state.iterations() * B);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+  }
+}
+#endif
+
+const bool kRegistered = [] {
+  for (const ConvCase& c : kConvCases)
+    for (Impl impl : {Impl::Ours, Impl::Cudnn, Impl::CudnnTf32})
+      for (bool backward : {false, true}) {
+        const std::string name = std::string("BM_CudaConv3d/") + c.name + "/" + impl_name(impl) + "/" +
+                                 (backward ? "backward" : "forward");
+        benchmark::RegisterBenchmark(name.c_str(), conv, c, impl, backward)
+            ->Unit(benchmark::kMillisecond)
+            ->UseManualTime();
+      }
+  for (bool fused : {true, false})
+    for (bool backward : {false, true}) {
+      const std::string name = std::string("BM_CudaAttention/") + (fused ? "ours" : "cublas") + "/" +
+                               (backward ? "forward_backward" : "forward");
+      benchmark::RegisterBenchmark(name.c_str(), attention, fused, backward)
+          ->Unit(benchmark::kMillisecond)
+          ->UseManualTime();
+    }
+#if __has_include("model/tasks_loss.h")
+  for (bool train : {true, false})
+    benchmark::RegisterBenchmark(train ? "BM_CudaSSMTLv1/train" : "BM_CudaSSMTLv1/infer", ssmtl_v1, train)
+        ->ArgName("batch")
+        ->Arg(64)
+        ->Arg(256)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+#endif
+  return true;
+}();
+
+}  // namespace
+
+#else  // no CUDA backend in this build
+
+namespace {
+void BM_Cuda(benchmark::State& state) { state.SkipWithError("built without CUDA"); }
+}  // namespace
+BENCHMARK(BM_Cuda);
+
+#endif

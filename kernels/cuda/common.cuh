@@ -1,0 +1,111 @@
+// Shared pieces of the CUDA kernels: grid-stride loops, deterministic warp/block reductions, scratch
+// buffers from the caching allocator, and row-major GEMM wrappers over cuBLAS.
+//
+// Determinism: every reduction here sums in a fixed order (fixed tree over lanes and warps, partial sums
+// over fixed segments added in index order); nothing uses atomicAdd on floats, so a run repeats bit for
+// bit on the same GPU.
+// Streams: everything runs on the legacy default stream, so a scratch block released to the caching
+// allocator and handed out again is only touched by later kernels after the earlier ones finished.
+#pragma once
+#include <cstdint>
+
+#include "kernels/cuda/check.cuh"
+#include "tensor/device.h"
+
+#define SSMTL_GRID_LOOP(i, n)                                                         \
+  for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (long long)(n); \
+       i += (long long)gridDim.x * blockDim.x)
+
+namespace ssmtl::cuda {
+
+constexpr int kThreads = 256;
+
+// Device scratch of n elements of T (float or double) from the caching allocator, released at scope exit.
+template <class T>
+class Scratch {
+ public:
+  static_assert(sizeof(T) % sizeof(float) == 0, "Scratch holds whole floats");
+  explicit Scratch(size_t n) : floats_(n * (sizeof(T) / sizeof(float))), p_(alloc(floats_)) {}
+  ~Scratch() { free(p_, floats_); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  T* get() const { return reinterpret_cast<T*>(p_); }
+ private:
+  size_t floats_;
+  float* p_;
+};
+
+// Sum over the 32 lanes of a warp, the same value returned to every lane (butterfly: fixed order).
+template <class T>
+__device__ inline T warp_sum(T v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Maximum over the lanes of a warp (`u > v ? u : v`, as the CPU row maxima); every lane gets the result.
+__device__ inline float warp_max(float v) {
+  for (int o = 16; o > 0; o >>= 1) {
+    const float u = __shfl_xor_sync(0xffffffffu, v, o);
+    v = u > v ? u : v;
+  }
+  return v;
+}
+
+// Sum over the whole block (blockDim.x a multiple of 32, at most 1024), returned to every thread.
+// Every thread of the block must call it; `shared` holds 32 values.
+template <class T>
+__device__ inline T block_sum(T v, T* shared) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, warps = blockDim.x >> 5;
+  v = warp_sum(v);
+  __syncthreads();   // `shared` may still be read by a previous call
+  if (lane == 0) shared[warp] = v;
+  __syncthreads();
+  T s = lane < warps ? shared[lane] : T(0);
+  return warp_sum(s);
+}
+
+// Grid size for `rows` work items handled `per_block` at a time, capped (kernels loop over the rest).
+inline unsigned blocks_for(long long rows, int per_block) {
+  long long g = (rows + per_block - 1) / per_block;
+  if (g > 65535LL * 16) g = 65535LL * 16;
+  return static_cast<unsigned>(g < 1 ? 1 : g);
+}
+
+// ---- row-major GEMM over cuBLAS (column-major): C = A B  <=>  C^T = B^T A^T, so the operands swap. ----
+// C (M, N) = alpha op(A) op(B) + beta C. op(A): (M, K), stored (M, K) with row stride lda, or (K, M) when
+// ta; op(B): (K, N), stored (K, N) with row stride ldb, or (N, K) when tb; C row stride ldc.
+// Plain FP32 (the handle keeps cuBLAS's default math mode: no TF32).
+inline void gemm_rm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                    const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {   // empty inner dimension: C = beta C; only beta 0 and 1 occur here
+    if (beta == 0.f)
+      CUDA_CHECK(cudaMemset2D(C, ldc * sizeof(float), 0, N * sizeof(float), static_cast<size_t>(M)));
+    return;
+  }
+  CUDA_CHECK(cublasSgemm(cublas(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                         static_cast<int>(N), static_cast<int>(M), static_cast<int>(K), &alpha, B,
+                         static_cast<int>(ldb), A, static_cast<int>(lda), &beta, C, static_cast<int>(ldc)));
+}
+
+// The same for `batch` independent products; operand i starts at A + i * sa, B + i * sb, C + i * sc
+// (a stride of 0 shares that operand).
+inline void gemm_rm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                            int64_t lda, int64_t sa, const float* B, int64_t ldb, int64_t sb, float beta, float* C,
+                            int64_t ldc, int64_t sc, int64_t batch) {
+  if (M == 0 || N == 0 || batch == 0) return;
+  if (K == 0) {
+    for (int64_t i = 0; i < batch; ++i) gemm_rm(ta, tb, M, N, 0, alpha, A, lda, B, ldb, beta, C + i * sc, ldc);
+    return;
+  }
+  constexpr int64_t kMaxBatch = 32768;   // keeps every call within cuBLAS's grid limits
+  for (int64_t b0 = 0; b0 < batch; b0 += kMaxBatch) {
+    const int64_t nb = batch - b0 < kMaxBatch ? batch - b0 : kMaxBatch;
+    CUDA_CHECK(cublasSgemmStridedBatched(cublas(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                         static_cast<int>(N), static_cast<int>(M), static_cast<int>(K), &alpha,
+                                         B + b0 * sb, static_cast<int>(ldb), sb, A + b0 * sa, static_cast<int>(lda),
+                                         sa, &beta, C + b0 * sc, static_cast<int>(ldc), sc, static_cast<int>(nb)));
+  }
+}
+
+}  // namespace ssmtl::cuda

@@ -1,0 +1,159 @@
+// CUDA 3-D / 2-D convolution (kernels/cuda/conv3d.cu) against the CPU kernels through the autograd op, and
+// against cuDNN (loaded at run time, tests/cudnn_reference.h) at the SSMTL++ backbone shapes with a smaller
+// batch. Skipped without a GPU; the cuDNN comparison also when libcudnn.so.9 cannot be loaded.
+// Tolerances: forward and dx sum Cin/groups * 27 products; dw sums N * Do * Ho * Wo products, so its
+// absolute tolerance is relative to the largest gradient entry.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "autograd/conv.h"
+#include "tensor/device.h"
+#include "tensor/rng.h"
+#include "tests/cuda_compare.h"
+
+using namespace ssmtl;
+using test::check_op;
+using test::Tol;
+
+namespace {
+using Ts = std::vector<Tensor>;
+
+struct ConvCase {
+  const char* name;
+  Shape x;            // (N, Cin, D, H, W) or (N, Cin, H, W)
+  int64_t cout, k[3];
+  int stride[3], padding[3], groups;
+  bool bias;
+};
+
+Tensor run(const ConvCase& c, const Ts& t) {
+  const Tensor b = c.bias ? t[2] : Tensor();
+  if (c.x.size() == 5) {
+    Conv3dOptions o;
+    for (int i = 0; i < 3; ++i) o.stride[i] = c.stride[i], o.padding[i] = c.padding[i];
+    o.groups = c.groups;
+    return conv3d(t[0], t[1], b, o);
+  }
+  Conv2dOptions o;
+  for (int i = 0; i < 2; ++i) o.stride[i] = c.stride[i + 1], o.padding[i] = c.padding[i + 1];
+  o.groups = c.groups;
+  return conv2d(t[0], t[1], b, o);
+}
+
+Shape weight_shape(const ConvCase& c) {
+  Shape w{c.cout, c.x[1] / c.groups};
+  for (size_t i = 5 - c.x.size(); i < 3; ++i) w.push_back(c.k[i]);
+  return w;
+}
+}  // namespace
+
+TEST_CASE("cuda conv3d and conv2d match the CPU") {
+  if (!ssmtl::cuda_available()) { MESSAGE("no CUDA device: skipped"); return; }
+  const ConvCase cases[] = {
+      {"3x3x3 pad 1", {2, 3, 5, 9, 8}, 6, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1, true},
+      {"stride (1,2,2) asymmetric pad", {2, 4, 5, 9, 10}, 5, {3, 3, 3}, {1, 2, 2}, {0, 1, 1}, 1, false},
+      {"groups 2 stride (2,1,2)", {3, 4, 6, 7, 9}, 6, {3, 2, 3}, {2, 1, 2}, {1, 0, 1}, 2, true},
+      {"depthwise 3x3x3", {2, 8, 5, 8, 8}, 8, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 8, true},
+      {"depthwise stride (1,2,2)", {2, 6, 4, 9, 9}, 6, {3, 3, 3}, {1, 2, 2}, {1, 1, 1}, 6, false},
+      {"channel multiplier (groups 2, 4 out)", {2, 2, 4, 6, 6}, 4, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 2, true},
+      {"pointwise", {3, 7, 4, 5, 6}, 9, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1, true},
+      {"pointwise groups 3", {2, 6, 3, 5, 5}, 9, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 3, false},
+      {"valid 2x3x3", {2, 3, 6, 7, 7}, 4, {2, 3, 3}, {1, 1, 1}, {0, 0, 0}, 1, true},
+      {"conv2d 3x3 same", {2, 3, 12, 10}, 5, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, 1, true},
+      {"conv2d stride 2 groups 2", {2, 4, 11, 13}, 6, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}, 2, true},
+      {"conv2d depthwise stride 2", {2, 3, 9, 9}, 3, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}, 3, true},
+  };
+  Rng rng(11);
+  for (const ConvCase& c : cases) {
+    const Tensor x = randn(c.x, rng), w = randn(weight_shape(c), rng, 0.f, 0.3f), b = randn({c.cout}, rng);
+    Ts in{x, w};
+    if (c.bias) in.push_back(b);
+    const Tol tol{2e-4f, 1e-4f};
+    check_op({c.name, in, {}, [&](const Ts& t) { return run(c, t); }, tol, tol});
+    // First backbone stage: the input is data, only the weights get a gradient.
+    std::vector<bool> weights_only(in.size(), true);
+    weights_only[0] = false;
+    check_op({std::string(c.name) + " weights only", in, weights_only, [&](const Ts& t) { return run(c, t); }, tol,
+              tol});
+  }
+}
+
+#ifdef SSMTL_WITH_CUDA
+#include "kernels/conv3d.h"
+#include "tests/cudnn_reference.h"
+
+namespace {
+kernels::Conv3dGeometry geometry(Shape x, int64_t cout, int k, const int stride[3], int pad, int groups) {
+  kernels::Conv3dGeometry g{};
+  g.N = x[0], g.Cin = x[1], g.D = x[2], g.H = x[3], g.W = x[4];
+  g.Cout = cout, g.kD = g.kH = g.kW = k;
+  g.sD = stride[0], g.sH = stride[1], g.sW = stride[2];
+  g.pD = g.pH = g.pW = pad;
+  g.groups = groups;
+  g.Do = (g.D + 2 * pad - k) / g.sD + 1;
+  g.Ho = (g.H + 2 * pad - k) / g.sH + 1;
+  g.Wo = (g.W + 2 * pad - k) / g.sW + 1;
+  return g;
+}
+
+float max_abs(const Tensor& t) {
+  float m = 0.f;
+  for (float v : t.to_vector()) m = std::max(m, std::fabs(v));
+  return m;
+}
+}  // namespace
+
+TEST_CASE("cuda conv3d matches cuDNN at the backbone shapes") {
+  if (!ssmtl::cuda_available()) { MESSAGE("no CUDA device: skipped"); return; }
+  if (!test::CudnnApi::get().ok) {
+    MESSAGE("cuDNN unavailable (" << test::CudnnApi::get().why << "): skipped");
+    return;
+  }
+  struct Case {
+    const char* name;
+    Shape x;
+    int64_t cout;
+    int stride[3];
+    int groups;
+  };
+  const Case cases[] = {
+      {"stage1 3to16 64x64", {4, 3, 7, 64, 64}, 16, {1, 1, 1}, 1},
+      {"stage2 16to32 32x32", {4, 16, 7, 32, 32}, 32, {1, 1, 1}, 1},
+      {"stage3 32to32 16x16", {4, 32, 7, 16, 16}, 32, {1, 1, 1}, 1},
+      {"stride (1,2,2) groups 2", {3, 8, 7, 17, 15}, 12, {1, 2, 2}, 2},
+      {"depthwise 32 7x8x8", {4, 32, 7, 8, 8}, 32, {1, 1, 1}, 32},
+      {"depthwise 32 7x8x8 stride (1,2,2)", {4, 32, 7, 8, 8}, 32, {1, 2, 2}, 32},
+  };
+  Rng rng(12);
+  for (const Case& c : cases) {
+    INFO("case " << c.name);
+    const kernels::Conv3dGeometry g = geometry(c.x, c.cout, 3, c.stride, 1, c.groups);
+    const bool depthwise = g.groups == g.Cin && g.Cout == g.Cin;
+    const Shape ws{g.Cout, g.Cin / g.groups, 3, 3, 3}, ys{g.N, g.Cout, g.Do, g.Ho, g.Wo};
+    const Tensor x = randn(c.x, rng).to(Device::CUDA), w = randn(ws, rng, 0.f, 0.2f).to(Device::CUDA);
+    const Tensor dy = randn(ys, rng).to(Device::CUDA);
+    Tensor y = Tensor::empty(ys, Device::CUDA), y_ref = Tensor::empty(ys, Device::CUDA);
+    Tensor dx = Tensor::zeros(c.x, Device::CUDA), dx_ref = Tensor::empty(c.x, Device::CUDA);
+    Tensor dw = Tensor::zeros(ws, Device::CUDA), dw_ref = Tensor::empty(ws, Device::CUDA);
+    if (depthwise) {
+      kernels::conv3d_depthwise_forward_cuda(y.data(), x.data(), w.data(), nullptr, g);
+      kernels::conv3d_depthwise_backward_cuda(dx.data(), dw.data(), nullptr, dy.data(), x.data(), w.data(), g);
+    } else {
+      kernels::conv3d_forward_cuda(y.data(), x.data(), w.data(), nullptr, g);
+      kernels::conv3d_backward_cuda(dx.data(), dw.data(), nullptr, dy.data(), x.data(), w.data(), g);
+    }
+    const test::CudnnConv3d ref(g);
+    ref.forward(y_ref.data(), x.data(), w.data());
+    ref.backward_data(dx_ref.data(), dy.data(), w.data());
+    ref.backward_filter(dw_ref.data(), x.data(), dy.data());
+    MESSAGE(c.name << ": cuDNN algorithms " << ref.algorithms());
+    test::expect_close(y, y_ref, Tol{1e-5f * max_abs(y_ref), 1e-4f}, std::string(c.name) + " forward");
+    test::expect_close(dx, dx_ref, Tol{1e-5f * max_abs(dx_ref), 1e-4f}, std::string(c.name) + " dx");
+    test::expect_close(dw, dw_ref, Tol{1e-5f * max_abs(dw_ref), 1e-4f}, std::string(c.name) + " dw");
+  }
+}
+#endif
