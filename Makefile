@@ -5,8 +5,11 @@ CUDA  ?= 1
 DATA  ?= ../shared/data
 DATASET ?= ped2
 CMAKE_FLAGS ?=
+# CUDA=1 (default): the CUDA backend is built when nvcc is found; CUDA=0 forces a CPU-only build.
 ifeq ($(CUDA),0)
   CMAKE_FLAGS += -DSSMTL_CUDA=OFF
+else
+  CMAKE_FLAGS += -DSSMTL_CUDA=ON
 endif
 
 .PHONY: all setup configure test asan bench bench-compare demo clean
