@@ -39,6 +39,18 @@ class Args {
     auto it = values_.find(k);
     return it == values_.end() ? std::vector<std::string>{} : it->second;
   }
+  // A comma-separated value ("01,02,05") as a list; empty when the option is absent.
+  std::vector<std::string> list(const std::string& k) const {
+    std::vector<std::string> out;
+    std::string v = get(k), item;
+    for (size_t a = 0; a <= v.size() && !v.empty();) {
+      size_t b = v.find(',', a);
+      if (b == std::string::npos) b = v.size();
+      if (b > a) out.push_back(v.substr(a, b - a));
+      a = b + 1;
+    }
+    return out;
+  }
   // Throws std::invalid_argument naming options that were given but never read.
   void check_used() const {
     for (auto& [k, v] : values_)

@@ -33,14 +33,6 @@ const char* kUsage =
     "  frame,box,p_0..p_{K-1},p_motion per object, same order); --draw N also writes DIR/frames/<video>_<frame>.png for N frames\n"
     "  per video; --recall-gt prints the share of ground-truth regions matched by an object with IoU >= 0.1.\n";
 
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream in(s);
-  for (std::string item; std::getline(in, item, ',');)
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
-
 int run_detect(int argc, char** argv) {
   using namespace ssmtl;
   app::Args args(argc, argv);
@@ -55,8 +47,8 @@ int run_detect(int argc, char** argv) {
   dopt.conf_threshold = std::stof(args.get("conf", "0.5"));
   std::string classes = args.get("classes", "all");
   if (classes != "all")
-    for (auto& c : split_list(classes)) dopt.classes.push_back(std::stoi(c));
-  std::vector<std::string> videos = args.has("videos") ? split_list(args.get("videos")) : list_videos(root, split);
+    for (auto& c : args.list("classes")) dopt.classes.push_back(std::stoi(c));
+  std::vector<std::string> videos = args.has("videos") ? args.list("videos") : list_videos(root, split);
   int draw = std::stoi(args.get("draw", "0"));
   std::string gt = args.get("recall-gt");
   args.check_used();

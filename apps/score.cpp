@@ -31,12 +31,7 @@ int run_score(int argc, char** argv) {
   so.batch_size = std::stoi(args.get("batch", "128"));
   so.seed = std::stoull(args.get("seed", "0"));
   std::string teachers = args.get("teachers");
-  std::vector<std::string> videos;
-  if (args.has("videos")) {
-    std::stringstream in(args.get("videos"));
-    for (std::string v; std::getline(in, v, ',');)
-      if (!v.empty()) videos.push_back(v);
-  }
+  std::vector<std::string> videos = args.list("videos");
   args.check_used();
 
   ssmtl::CheckpointMeta meta = ssmtl::read_checkpoint_meta(ckpt);

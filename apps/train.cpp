@@ -41,11 +41,7 @@ int run_train(int argc, char** argv) {
   opt.ood_root = args.get("ood", opt.ood_root);
   opt.teachers = args.get("teachers");
   opt.resume = args.get("resume");
-  if (args.has("videos")) {
-    std::stringstream in(args.get("videos"));
-    for (std::string v; std::getline(in, v, ',');)
-      if (!v.empty()) opt.videos.push_back(v);
-  }
+  opt.videos = args.list("videos");
   args.check_used();
   std::string config_text = "# ssmtl train: resolved configuration (seed = train.seed)\n# data = " + opt.data_root +
                             "\n# detections = " + opt.detections + "\n" +
