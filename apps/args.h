@@ -39,6 +39,24 @@ class Args {
     auto it = values_.find(k);
     return it == values_.end() ? std::vector<std::string>{} : it->second;
   }
+  // Numeric options: a clear error naming the option when the text is not a number or below `min`.
+  long long get_int(const std::string& k, long long def, long long min) const {
+    std::string v = get(k, std::to_string(def));
+    size_t pos = 0;
+    long long x = 0;
+    try { x = std::stoll(v, &pos); } catch (...) { pos = 0; }
+    if (pos == 0 || pos != v.size()) throw std::invalid_argument("--" + k + ": '" + v + "' is not an integer");
+    if (x < min) throw std::invalid_argument("--" + k + " must be >= " + std::to_string(min) + ", got " + v);
+    return x;
+  }
+  double get_double(const std::string& k, double def) const {
+    std::string v = get(k, std::to_string(def));
+    size_t pos = 0;
+    double x = 0;
+    try { x = std::stod(v, &pos); } catch (...) { pos = 0; }
+    if (pos == 0 || pos != v.size()) throw std::invalid_argument("--" + k + ": '" + v + "' is not a number");
+    return x;
+  }
   // A comma-separated value ("01,02,05") as a list; empty when the option is absent.
   std::vector<std::string> list(const std::string& k) const {
     std::vector<std::string> out;

@@ -40,16 +40,16 @@ int run_detect(int argc, char** argv) {
   std::string root = args.need("data"), out = args.need("out"), split = args.get("split", "testing");
   DetectVideoOptions o;
   o.method = parse_detect_method(args.get("method", "hybrid"));
-  o.flow_scale = std::stof(args.get("flow-scale", "1"));
+  o.flow_scale = static_cast<float>(args.get_double("flow-scale", 1.0));
   std::string weights = args.get("weights", "../shared/weights/yolo-fastest");
   std::string model = args.get("model", "yolo-fastest-1.1-xl");
   DetectorOptions dopt;
-  dopt.conf_threshold = std::stof(args.get("conf", "0.5"));
+  dopt.conf_threshold = static_cast<float>(args.get_double("conf", 0.5));
   std::string classes = args.get("classes", "all");
   if (classes != "all")
     for (auto& c : args.list("classes")) dopt.classes.push_back(std::stoi(c));
   std::vector<std::string> videos = args.has("videos") ? args.list("videos") : list_videos(root, split);
-  int draw = std::stoi(args.get("draw", "0"));
+  int draw = static_cast<int>(args.get_int("draw", 0, 0));
   std::string gt = args.get("recall-gt");
   args.check_used();
 

@@ -25,11 +25,11 @@ int run_score(int argc, char** argv) {
   std::string out = args.need("out"), split = args.get("split", "testing");
   ssmtl::ScoreOptions so;
   so.frame_mode = args.get("frame-mode", "map");
-  so.map.cell = std::stoi(args.get("cell", "20"));
-  int f = std::stoi(args.get("filter", "3"));
+  so.map.cell = static_cast<int>(args.get_int("cell", 20, 1));
+  int f = static_cast<int>(args.get_int("filter", 3, 1));
   so.map.filter_t = so.map.filter_x = so.map.filter_y = f;
-  so.batch_size = std::stoi(args.get("batch", "128"));
-  so.seed = std::stoull(args.get("seed", "0"));
+  so.batch_size = static_cast<int>(args.get_int("batch", 128, 1));
+  so.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
   std::string teachers = args.get("teachers");
   std::vector<std::string> videos = args.list("videos");
   args.check_used();

@@ -5,6 +5,7 @@
 #include "data/detector.h"
 #include "data/image.h"
 #include "data/resize.h"
+#include "util/parallel.h"
 
 namespace ssmtl {
 
@@ -96,8 +97,8 @@ std::vector<std::vector<Detection>> detect_video_full(const Video& v, const Dete
   // Optical flow: one field per frame, computed in parallel; frame t uses the field the policy names.
   std::vector<std::vector<Box>> motion(static_cast<size_t>(n));
   const int W = v.width(), H = v.height();
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int t = 0; t < n; ++t) {
+  util::parallel_for(n, [&](int64_t ti) {
+    const int t = static_cast<int>(ti);
     int k = flow_field_for_frame(t, n, o.motion.policy);
     if (k >= 0) {
       int w = 0, h = 0;
@@ -113,7 +114,7 @@ std::vector<std::vector<Detection>> detect_video_full(const Video& v, const Dete
 #pragma omp critical
       progress(1);
     }
-  }
+  });
   for (int t = 0; t < n; ++t) append(t, motion[t]);
   return out;
 }

@@ -7,6 +7,7 @@
 #include "eval/io.h"
 #include "model/tasks_loss.h"
 #include "util/atomic_file.h"
+#include "util/parallel.h"
 
 namespace ssmtl {
 
@@ -30,14 +31,13 @@ VideoScores score_video(SSMTLModel& model, const ObjectPool& pool, int v, const 
     const int64_t n = static_cast<int64_t>(b - a);
     Tensor seq = Tensor::empty({n, 3, 7, S, S});
     std::vector<uint64_t> keys(static_cast<size_t>(n));
-#pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t i = 0; i < n; ++i) {
+    util::parallel_for(n, [&](int64_t i) {
       const PoolObject& o = pool.objects()[ids[a + i]];
       auto w = sequence_frames(o.frame, video.num_frames());
       Tensor one = crop_object(video, std::vector<int>(w.begin(), w.end()), o.box, S);
       std::copy(one.data(), one.data() + one.numel(), seq.data() + i * one.numel());
       keys[i] = (static_cast<uint64_t>(v) << 40) ^ (static_cast<uint64_t>(o.frame) << 16) ^ (a + i);
-    }
+    });
     ObjectTeachers teach = gather_teachers(pool, std::vector<size_t>(ids.begin() + a, ids.begin() + b));
     auto s = score_objects(model, seq, teach, opt.seed, keys);
     for (auto& [task, vals] : s) out.task_scores[task].insert(out.task_scores[task].end(), vals.begin(), vals.end());

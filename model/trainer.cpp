@@ -39,6 +39,8 @@ TrainOptions TrainOptions::from_config(util::Config& c) {
   o.pseudo_loss_cap = c.get_double("train.pseudo_loss_cap", o.pseudo_loss_cap);
   o.max_bad_steps = c.get_int("train.max_bad_steps", o.max_bad_steps);
   if (o.epochs < 1 || o.batch_size < 2) throw std::invalid_argument("train.epochs >= 1 and train.batch_size >= 2");
+  if (!(o.lr > 0)) throw std::invalid_argument("train.lr must be > 0 (the T5 ascent sign comes from train.pseudo_lr_scale)");
+  if (!(o.val_fraction >= 0 && o.val_fraction < 1)) throw std::invalid_argument("train.val_fraction must be in [0, 1)");
   return o;
 }
 

@@ -39,6 +39,11 @@ Config Config::from_file(const std::string& path) { return from_string(read_file
 
 std::string Config::raw(const std::string& key) const { return values_.at(key); }
 
+std::string Config::where(const std::string& key) const {
+  auto it = origin_.find(key);
+  return it != origin_.end() ? it->second : source_;
+}
+
 std::string Config::get_string(const std::string& key, const std::string& def) {
   std::string v = has(key) ? raw(key) : def;
   resolved_[key] = v;
@@ -51,7 +56,7 @@ int Config::get_int(const std::string& key, int def) {
   size_t pos = 0;
   int x = 0;
   try { x = std::stoi(v, &pos); } catch (...) { pos = 0; }
-  if (pos != v.size() || v.empty()) throw std::runtime_error(source_ + ": `" + key + "` must be an integer, got `" + v + "`");
+  if (pos != v.size() || v.empty()) throw std::runtime_error(where(key) + ": `" + key + "` must be an integer, got `" + v + "`");
   resolved_[key] = v;
   return x;
 }
@@ -67,7 +72,7 @@ double Config::get_double(const std::string& key, double def) {
   size_t pos = 0;
   double x = 0;
   try { x = std::stod(v, &pos); } catch (...) { pos = 0; }
-  if (pos != v.size() || v.empty()) throw std::runtime_error(source_ + ": `" + key + "` must be a number, got `" + v + "`");
+  if (pos != v.size() || v.empty()) throw std::runtime_error(where(key) + ": `" + key + "` must be a number, got `" + v + "`");
   resolved_[key] = v;
   return x;
 }
@@ -78,7 +83,7 @@ bool Config::get_bool(const std::string& key, bool def) {
   bool x;
   if (v == "true" || v == "1" || v == "yes" || v == "on") x = true;
   else if (v == "false" || v == "0" || v == "no" || v == "off") x = false;
-  else throw std::runtime_error(source_ + ": `" + key + "` must be true or false, got `" + v + "`");
+  else throw std::runtime_error(where(key) + ": `" + key + "` must be true or false, got `" + v + "`");
   resolved_[key] = x ? "true" : "false";
   return x;
 }
@@ -96,7 +101,7 @@ std::vector<int> Config::get_ints(const std::string& key, const std::vector<int>
       int x = 0;
       try { x = std::stoi(item, &pos); } catch (...) { pos = 0; }
       if (item.empty() || pos != item.size())
-        throw std::runtime_error(source_ + ": `" + key + "` must be a list of integers, got `" + v + "`");
+        throw std::runtime_error(where(key) + ": `" + key + "` must be a list of integers, got `" + v + "`");
       out.push_back(x);
     }
   }
@@ -109,8 +114,8 @@ std::vector<int> Config::get_ints(const std::string& key, const std::vector<int>
 void Config::check_used() const {
   std::string unknown;
   for (auto& [k, v] : values_)
-    if (!resolved_.count(k)) unknown += (unknown.empty() ? "" : ", ") + k;
-  if (!unknown.empty()) throw std::runtime_error(source_ + ": unknown configuration keys: " + unknown);
+    if (!resolved_.count(k)) unknown += (unknown.empty() ? "" : ", ") + k + " (" + where(k) + ")";
+  if (!unknown.empty()) throw std::runtime_error("unknown configuration keys: " + unknown);
 }
 
 std::string Config::resolved_text() const {

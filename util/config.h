@@ -16,7 +16,10 @@ class Config {
   static Config from_string(const std::string& text, const std::string& source = "<string>");
 
   // `key=value` overrides (command line --set); an override of an unknown key is caught by check_used.
-  void set(const std::string& key, const std::string& value) { values_[key] = value; }
+  void set(const std::string& key, const std::string& value) {
+    values_[key] = value;
+    origin_[key] = "--set " + key;
+  }
   bool has(const std::string& key) const { return values_.count(key) > 0; }
 
   // Typed getters with defaults; each records the resolved value. Throw std::runtime_error naming the
@@ -35,6 +38,8 @@ class Config {
 
  private:
   std::string raw(const std::string& key) const;
+  std::string where(const std::string& key) const;   // "--set key" or the file it came from
+  std::map<std::string, std::string> origin_;
   std::map<std::string, std::string> values_;
   std::map<std::string, std::string> resolved_;
   std::string source_ = "<defaults>";

@@ -1,0 +1,49 @@
+#include <doctest/doctest.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "model/trainer.h"
+#include "util/config.h"
+#include "util/parallel.h"
+
+using namespace ssmtl;
+
+TEST_CASE("util parallel_for: an exception inside the parallel loop reaches the caller (lowest index first)") {
+  std::vector<int> done(100, 0);
+  CHECK_THROWS_WITH_AS(util::parallel_for(100,
+                                          [&](int64_t i) {
+                                            done[i] = 1;
+                                            if (i == 37 || i == 80) throw std::runtime_error("item " + std::to_string(i));
+                                          }),
+                       "item 37", std::runtime_error);
+  int count = 0;
+  for (int d : done) count += d;
+  CHECK(count == 100);   // the other items still ran
+  CHECK_NOTHROW(util::parallel_for(0, [](int64_t) { throw std::runtime_error("never"); }));
+}
+
+TEST_CASE("util config: errors name the file or the --set override the value came from") {
+  util::Config c = util::Config::from_string("train.epochs = 3\nmodel.crop = x\n", "run.txt");
+  c.set("train.batch_size", "abc");
+  c.set("train.epoch", "1");
+  CHECK(c.get_int("train.epochs", 1) == 3);
+  CHECK_THROWS_WITH_AS(c.get_int("model.crop", 64), doctest::Contains("run.txt"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(c.get_int("train.batch_size", 64), doctest::Contains("--set train.batch_size"),
+                       std::runtime_error);
+  CHECK_THROWS_WITH_AS(c.check_used(), doctest::Contains("train.epoch (--set train.epoch)"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(util::Config::from_string("a = 1\na = 2\n", "dup.txt"), doctest::Contains("dup.txt:2"),
+                       std::runtime_error);
+}
+
+TEST_CASE("train options: a learning rate <= 0 is refused (ascent is only T5's, by its own scale)") {
+  for (const char* lr : {"-1", "0"}) {
+    util::Config c;
+    c.set("train.lr", lr);
+    CHECK_THROWS_WITH_AS(TrainOptions::from_config(c), doctest::Contains("train.lr must be > 0"),
+                         std::invalid_argument);
+  }
+  util::Config ok;
+  ok.set("train.lr", "0.01");
+  CHECK(TrainOptions::from_config(ok).lr == doctest::Approx(0.01));
+}
