@@ -26,7 +26,7 @@ test: all
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 asan: setup
-	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DSSMTL_SANITIZE=ON -DSSMTL_CUDA=OFF >/dev/null
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSSMTL_SANITIZE=ON -DSSMTL_CUDA=OFF >/dev/null
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS) -E "e2e"
 

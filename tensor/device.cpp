@@ -42,7 +42,11 @@ namespace {
 // 2 MiB-aligned and asked to be backed by huge pages. At most kMaxCachedBytes stay cached.
 constexpr size_t kLargeBytes = size_t(1) << 20;
 constexpr size_t kHugePage = size_t(2) << 20;
+#ifdef __SANITIZE_ADDRESS__
+constexpr size_t kMaxCachedBytes = 0;   // under AddressSanitizer every buffer goes back, so misuse is seen
+#else
 constexpr size_t kMaxCachedBytes = size_t(6) << 30;
+#endif
 struct HostCache {
   std::mutex mu;
   std::multimap<size_t, void*> free_blocks;
