@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <exception>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -41,6 +43,16 @@ class TempDir {
  private:
   std::string path_;
 };
+
+// The message of the exception f throws, or "(no error)": for tests that compare whole error texts.
+inline std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
 
 // "v0\nv1\n..." (std::to_string per value).
 template <class T>

@@ -18,6 +18,7 @@
 #include "tests/reference.h"
 
 using namespace ssmtl;
+using test::error_of;
 using namespace ssmtl::darknet;
 
 namespace {
@@ -51,14 +52,6 @@ std::vector<float> tiny_values() {
   return v;
 }
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no exception)";
-}
 
 Box box(float x0, float y0, float x1, float y1, float score, int cls) {
   Box b;

@@ -2,6 +2,8 @@
 // (data/class_probs.h), read next to the region files (model/teachers.h), batched by SampleBuilder,
 // trained by train_model and scored by score_video.
 #include <doctest/doctest.h>
+
+#include "tests/eval_test_util.h"
 #include <sys/wait.h>
 
 #include <cmath>
@@ -18,19 +20,12 @@
 #include "util/config.h"
 
 using namespace ssmtl;
+using test::error_of;
 using test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 // A tiny `ssmtl` model (16x16 crops, 4 channels) for K detector classes, through util::Config.
 util::Config tiny_config(int K) {

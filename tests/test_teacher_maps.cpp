@@ -3,6 +3,8 @@
 // with --teachers files.
 #include <doctest/doctest.h>
 
+#include "tests/eval_test_util.h"
+
 #include <cmath>
 #include <filesystem>
 #include <cstring>
@@ -17,19 +19,12 @@
 #include "util/config.h"
 
 using namespace ssmtl;
+using test::error_of;
 using test::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 TeacherMaps two_maps() {
   TeacherMaps m;
