@@ -1,5 +1,5 @@
 // Minimal "--name value" / "--flag" parsing for the sub-commands. Unknown options are an error
-// (listing the usage), so a typo never silently falls back to a default.
+// (UsageError: exit status 2), so a typo never silently falls back to a default.
 #pragma once
 #include <map>
 #include <set>
@@ -9,17 +9,23 @@
 
 namespace ssmtl::app {
 
+// A command line that does not parse (unknown or missing option, bad number): main() prints it with a
+// pointer to --help and exits with status 2, as for an unknown command; errors found while running exit 1.
+struct UsageError : std::invalid_argument {
+  using std::invalid_argument::invalid_argument;
+};
+
 class Args {
  public:
-  // `flags`: options that take no value. Throws std::invalid_argument on "--x" without a value.
+  // `flags`: options that take no value. Throws UsageError on "--x" without a value.
   Args(int argc, char** argv, std::set<std::string> flags = {}) {
     for (int i = 1; i < argc; ++i) {
       std::string a = argv[i];
       if (a == "--help" || a == "-h") { help_ = true; continue; }
-      if (a.rfind("--", 0) != 0) throw std::invalid_argument("unexpected argument '" + a + "'");
+      if (a.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + a + "'");
       std::string k = a.substr(2);
       if (flags.count(k)) { values_[k].push_back("1"); continue; }
-      if (i + 1 >= argc) throw std::invalid_argument("option --" + k + " needs a value");
+      if (i + 1 >= argc) throw UsageError("option --" + k + " needs a value");
       values_[k].push_back(argv[++i]);
     }
   }
@@ -31,7 +37,7 @@ class Args {
     return it == values_.end() ? def : it->second.back();
   }
   std::string need(const std::string& k) const {
-    if (!has(k)) throw std::invalid_argument("missing required option --" + k);
+    if (!has(k)) throw UsageError("missing required option --" + k);
     return get(k);
   }
   std::vector<std::string> all(const std::string& k) const {
@@ -45,8 +51,8 @@ class Args {
     size_t pos = 0;
     long long x = 0;
     try { x = std::stoll(v, &pos); } catch (...) { pos = 0; }
-    if (pos == 0 || pos != v.size()) throw std::invalid_argument("--" + k + ": '" + v + "' is not an integer");
-    if (x < min) throw std::invalid_argument("--" + k + " must be >= " + std::to_string(min) + ", got " + v);
+    if (pos == 0 || pos != v.size()) throw UsageError("--" + k + ": '" + v + "' is not an integer");
+    if (x < min) throw UsageError("--" + k + " must be >= " + std::to_string(min) + ", got " + v);
     return x;
   }
   double get_double(const std::string& k, double def) const {
@@ -54,7 +60,7 @@ class Args {
     size_t pos = 0;
     double x = 0;
     try { x = std::stod(v, &pos); } catch (...) { pos = 0; }
-    if (pos == 0 || pos != v.size()) throw std::invalid_argument("--" + k + ": '" + v + "' is not a number");
+    if (pos == 0 || pos != v.size()) throw UsageError("--" + k + ": '" + v + "' is not a number");
     return x;
   }
   // A comma-separated value ("01,02,05") as a list; empty when the option is absent.
@@ -69,10 +75,10 @@ class Args {
     }
     return out;
   }
-  // Throws std::invalid_argument naming options that were given but never read.
+  // Throws UsageError naming options that were given but never read.
   void check_used() const {
     for (auto& [k, v] : values_)
-      if (!used_.count(k)) throw std::invalid_argument("unknown option --" + k);
+      if (!used_.count(k)) throw UsageError("unknown option --" + k);
   }
 
  private:

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "apps/args.h"
 #include "apps/command.h"
 #include "data/background.h"
 #include "data/frames.h"
@@ -51,37 +52,18 @@ std::map<int, std::vector<ssmtl::Box>> load_track_boxes(const std::string& path)
 }
 
 int run_bgsub(int argc, char** argv) {
-  std::string root, split = "testing", out, gt;
+  ssmtl::app::Args args(argc, argv, {"warmup"});
+  if (args.help()) { usage(); return 0; }
   ssmtl::BackgroundParams p;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::invalid_argument("option " + a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--data") root = value();
-    else if (a == "--split") split = value();
-    else if (a == "--out") out = value();
-    else if (a == "--gt") gt = value();
-    else if (a == "--threshold") p.threshold = std::stof(value());
-    else if (a == "--rate") p.learning_rate = std::stof(value());
-    else if (a == "--init") p.init_frames = std::stoi(value());
-    else if (a == "--close") p.close_radius = std::stoi(value());
-    else if (a == "--min-area") p.min_area_ref = std::stod(value());
-    else if (a == "--warmup") p.warmup = ssmtl::BackgroundWarmup::kNoObjectsDuringInit;
-    else if (a == "--help" || a == "-h") {
-      usage();
-      return 0;
-    } else {
-      std::fprintf(stderr, "ssmtl bgsub: unknown option %s\n", a.c_str());
-      usage();
-      return 2;
-    }
-  }
-  if (root.empty()) {
-    usage();
-    return 2;
-  }
+  const std::string root = args.need("data"), split = args.get("split", "testing");
+  const std::string out = args.get("out"), gt = args.get("gt");
+  p.threshold = static_cast<float>(args.get_double("threshold", p.threshold));
+  p.learning_rate = static_cast<float>(args.get_double("rate", p.learning_rate));
+  p.init_frames = static_cast<int>(args.get_int("init", p.init_frames, 0));
+  p.close_radius = static_cast<int>(args.get_int("close", p.close_radius, 0));
+  p.min_area_ref = args.get_double("min-area", p.min_area_ref);
+  if (args.has("warmup")) p.warmup = ssmtl::BackgroundWarmup::kNoObjectsDuringInit;
+  args.check_used();
   const auto videos = ssmtl::list_videos(root, split);
   long frames = 0, objects = 0, gt_regions = 0, found = 0;
   double seconds = 0, decode_s = 0;

@@ -16,6 +16,7 @@
 #include "data/detect_video.h"
 #include "data/detector.h"
 #include "eval/io.h"
+#include "tensor/device.h"
 #include "util/atomic_file.h"
 #include "util/plot.h"
 #include "util/png.h"
@@ -27,11 +28,12 @@ const char* kUsage =
     "usage: ssmtl detect --data ROOT --out DIR [--split testing] [--method hybrid|flow|background|detector|\n"
     "                    hybrid-background] [--weights DIR] [--model yolo-fastest-1.1-xl] [--conf 0.5]\n"
     "                    [--classes all|0,2,...] [--flow-scale 1] [--videos 01,02] [--draw N]\n"
-    "                    [--recall-gt ROOT/testing/gt_tracks_derived]\n"
+    "                    [--recall-gt ROOT/testing/gt_tracks_derived] [--device cpu|cuda]\n"
     "  writes DIR/<video>.txt lines frame,x_min,y_min,x_max,y_max,score (inclusive pixels; motion objects\n"
     "  have score 1), DIR/detect_config.txt and, with a detector, DIR/class_probs/<video>.txt (T4 teacher:\n"
     "  frame,box,p_0..p_{K-1},p_motion per object, same order); --draw N also writes DIR/frames/<video>_<frame>.png for N frames\n"
-    "  per video; --recall-gt prints the share of ground-truth regions matched by an object with IoU >= 0.1.\n";
+    "  per video; --recall-gt prints the share of ground-truth regions matched by an object with IoU >= 0.1.\n"
+    "  --device cuda runs the detector network on the GPU (optical flow and background stay on the CPU).\n";
 
 int run_detect(int argc, char** argv) {
   using namespace ssmtl;
@@ -47,11 +49,21 @@ int run_detect(int argc, char** argv) {
   dopt.conf_threshold = static_cast<float>(args.get_double("conf", 0.5));
   std::string classes = args.get("classes", "all");
   if (classes != "all")
-    for (auto& c : args.list("classes")) dopt.classes.push_back(std::stoi(c));
+    for (auto& c : args.list("classes")) {
+      size_t pos = 0;
+      int id = -1;
+      try { id = std::stoi(c, &pos); } catch (...) { pos = 0; }
+      if (pos == 0 || pos != c.size() || id < 0)
+        throw ssmtl::app::UsageError("--classes: '" + c + "' is not a class id (or use all)");
+      dopt.classes.push_back(id);
+    }
   std::vector<std::string> videos = args.has("videos") ? args.list("videos") : list_videos(root, split);
   int draw = static_cast<int>(args.get_int("draw", 0, 0));
   std::string gt = args.get("recall-gt");
+  dopt.device = parse_device(args.get("device", "cpu"));
   args.check_used();
+  if (!gt.empty() && !std::filesystem::is_directory(gt))   // before minutes of detection, not after
+    throw std::runtime_error("--recall-gt " + gt + ": no such folder of ground-truth track files");
 
   std::unique_ptr<Detector> detector;
   dopt.class_probs = true;   // the T4 teacher file

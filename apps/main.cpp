@@ -4,6 +4,7 @@
 #include <exception>
 #include <string>
 
+#include "apps/args.h"
 #include "apps/command.h"
 #include "util/omp_env.h"
 
@@ -34,6 +35,9 @@ int main(int argc, char** argv) {
   }
   try {
     return it->second.fn(argc - 1, argv + 1);
+  } catch (const ssmtl::app::UsageError& e) {
+    std::fprintf(stderr, "ssmtl %s: %s (see ssmtl %s --help)\n", argv[1], e.what(), argv[1]);
+    return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ssmtl %s: error: %s\n", argv[1], e.what());
     return 1;

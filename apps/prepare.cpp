@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "apps/args.h"
 #include "apps/command.h"
 #include "data/prepare.h"
 
@@ -20,34 +21,16 @@ void usage() {
 }
 
 int run_prepare(int argc, char** argv) {
-  std::string videos, out;
+  ssmtl::app::Args args(argc, argv, {"overwrite"});
+  if (args.help()) { usage(); return 0; }
   ssmtl::PrepareOptions o;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw std::invalid_argument("option " + a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--videos") videos = value();
-    else if (a == "--out") out = value();
-    else if (a == "--format") o.format = value();
-    else if (a == "--quality") o.jpeg_quality = std::stoi(value());
-    else if (a == "--digits") o.digits = std::stoi(value());
-    else if (a == "--ffmpeg") o.ffmpeg = value();
-    else if (a == "--overwrite") o.overwrite = true;
-    else if (a == "--help" || a == "-h") {
-      usage();
-      return 0;
-    } else {
-      std::fprintf(stderr, "ssmtl prepare: unknown option %s\n", a.c_str());
-      usage();
-      return 2;
-    }
-  }
-  if (videos.empty() || out.empty()) {
-    usage();
-    return 2;
-  }
+  const std::string videos = args.need("videos"), out = args.need("out");
+  o.format = args.get("format", o.format);
+  o.jpeg_quality = static_cast<int>(args.get_int("quality", o.jpeg_quality, 1));
+  o.digits = static_cast<int>(args.get_int("digits", o.digits, 1));
+  o.ffmpeg = args.get("ffmpeg", o.ffmpeg);
+  o.overwrite = args.has("overwrite");
+  args.check_used();
   auto results = ssmtl::prepare_videos(videos, out, o);
   int decoded = 0, skipped = 0;
   long frames = 0;

@@ -6,6 +6,7 @@
 #include "apps/command.h"
 #include "model/checkpoint.h"
 #include "model/scoring.h"
+#include "tensor/device.h"
 #include "util/progress.h"
 
 namespace {
@@ -13,7 +14,7 @@ namespace {
 const char* kUsage =
     "usage: ssmtl score --data ROOT --detections DIR --checkpoint CKPT --out DIR [--split testing]\n"
     "                   [--frame-mode map|max] [--cell 20] [--filter 3] [--batch 128] [--seed 0] [--videos 01,02]\n"
-    "                   [--teachers DIR]\n"
+    "                   [--teachers DIR] [--device cpu|cuda]\n"
     "  T4 (ssmtl) reads DETECTIONS/class_probs/<video>.txt; T7 / T9 read DIR/<video>.seg / .pose (--teachers)\n"
     "  writes DIR/frame_scores/<video>.txt (one score per frame), DIR/regions/<video>.txt\n"
     "  (frame,x_min,y_min,x_max,y_max,score) and DIR/object_scores/<video>.txt (per-task scores)\n";
@@ -32,6 +33,7 @@ int run_score(int argc, char** argv) {
   so.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
   std::string teachers = args.get("teachers");
   std::vector<std::string> videos = args.list("videos");
+  const ssmtl::Device device = ssmtl::parse_device(args.get("device", "cpu"));
   args.check_used();
 
   ssmtl::CheckpointMeta meta = ssmtl::read_checkpoint_meta(ckpt);
@@ -39,9 +41,11 @@ int run_score(int argc, char** argv) {
   ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);
   ssmtl::SSMTLModel model(mc, 0);
   ssmtl::load_checkpoint(ckpt, model);
+  model.to(device);
   ssmtl::ObjectPool pool = ssmtl::ObjectPool::load(root, split, det, so.min_detection_score, false, videos,
                                                    ssmtl::TeacherSpec::for_model(mc, det, teachers));
-  std::fprintf(stderr, "score: %s, %d videos, %zu objects\n", mc.name.c_str(), pool.num_videos(), pool.objects().size());
+  std::fprintf(stderr, "score: %s, %d videos, %zu objects, device %s\n", mc.name.c_str(), pool.num_videos(),
+               pool.objects().size(), ssmtl::device_name(device));
   ssmtl::util::Progress progress("score", static_cast<int64_t>(pool.objects().size()), "objects");
   for (int v = 0; v < pool.num_videos(); ++v) {
     ssmtl::VideoScores s = ssmtl::score_video(model, pool, v, so, [&](int64_t n) { progress.add(n); });

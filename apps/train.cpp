@@ -11,7 +11,7 @@ namespace {
 
 const char* kUsage =
     "usage: ssmtl train --data ROOT --detections DIR --out RUN [--config FILE] [--set key=value ...]\n"
-    "                   [--resume RUN/last.ckpt] [--videos 01,02,...] [--teachers DIR]\n"
+    "                   [--resume RUN/last.ckpt] [--videos 01,02,...] [--teachers DIR] [--device cpu|cuda]\n"
     "  --data ROOT        data set root holding training/frames/<video>/ (e.g. ../shared/data/ped2)\n"
     "  --detections DIR   <video>.txt region files of the training videos (ssmtl detect)\n"
     "  --out RUN          run folder: config.txt, train_log.jsonl, best.ckpt, last.ckpt\n"
@@ -20,7 +20,8 @@ const char* kUsage =
     "  --ood DIR          out-of-distribution images for T5 (default ../shared/data/ood)\n"
     "  --teachers DIR     teacher maps <video>.seg (T7) / <video>.pose (T9), data/teacher_maps.h; T4 reads\n"
     "                     DETECTIONS/class_probs/<video>.txt (ssmtl detect with a detector)\n"
-    "  --resume CKPT      continue an interrupted run exactly where it stopped\n";
+    "  --resume CKPT      continue an interrupted run exactly where it stopped\n"
+    "  --device cpu|cuda  where the model trains (= --set train.device=...; frames are cut on the CPU)\n";
 
 int run_train(int argc, char** argv) {
   ssmtl::app::Args args(argc, argv);
@@ -29,9 +30,10 @@ int run_train(int argc, char** argv) {
                                                : ssmtl::util::Config();
   for (const std::string& kv : args.all("set")) {
     size_t eq = kv.find('=');
-    if (eq == std::string::npos) throw std::invalid_argument("--set needs key=value, got " + kv);
+    if (eq == std::string::npos) throw ssmtl::app::UsageError("--set needs key=value, got " + kv);
     cfg.set(kv.substr(0, eq), kv.substr(eq + 1));
   }
+  if (args.has("device")) cfg.set("train.device", args.get("device"));
   ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);
   ssmtl::TrainOptions opt = ssmtl::TrainOptions::from_config(cfg);
   cfg.check_used();
@@ -47,8 +49,9 @@ int run_train(int argc, char** argv) {
                             "\n# detections = " + opt.detections + "\n" +
                             (opt.teachers.empty() ? "" : "# teachers = " + opt.teachers + "\n") + cfg.resolved_text();
   ssmtl::SSMTLModel model(mc, opt.seed);
-  std::fprintf(stderr, "train: %s (%s), %lld parameters, crop %d, seed %llu\n", mc.name.c_str(), mc.tasks.names().c_str(),
-               static_cast<long long>(model.parameter_count()), mc.crop, static_cast<unsigned long long>(opt.seed));
+  std::fprintf(stderr, "train: %s (%s), %lld parameters, crop %d, seed %llu, device %s\n", mc.name.c_str(),
+               mc.tasks.names().c_str(), static_cast<long long>(model.parameter_count()), mc.crop,
+               static_cast<unsigned long long>(opt.seed), opt.device.c_str());
   ssmtl::TrainResult r = ssmtl::train_model(model, opt, config_text);
   if (r.interrupted) return 130;
   std::printf("best validation loss %.5f at epoch %d; %d steps skipped; checkpoint %s/best.ckpt\n", r.best_val,

@@ -102,10 +102,11 @@ std::vector<Tensor> Network::forward(const Tensor& x) const {
     throw std::invalid_argument("darknet forward (" + cfg_path_ + "): input " + shape_str(x.shape()) +
                                 ", expected [B, " + std::to_string(in_.c) + ", " + std::to_string(in_.h) + ", " +
                                 std::to_string(in_.w) + "]");
+  const Tensor x_dev = x.to(opt_.device);
   std::vector<Tensor> outputs(layers_.size());
   std::vector<Tensor> heads;
   for (size_t i = 0; i < layers_.size(); ++i) {
-    const Tensor& input = i == 0 ? x : outputs[i - 1];
+    const Tensor& input = i == 0 ? x_dev : outputs[i - 1];
     outputs[i] = layers_[i]->forward(input, outputs);
     if (layers_[i]->head()) heads.push_back(outputs[i]);
     // Release what no later layer reads (keeps peak memory near the widest few activations).

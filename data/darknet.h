@@ -51,7 +51,8 @@ struct YoloHead {
 };
 
 struct DarknetOptions {
-  float bn_eps = 1e-5f;   // see the header comment
+  float bn_eps = 1e-5f;        // see the header comment
+  Device device = Device::CPU; // where the folded weights live and forward runs (the input is copied there)
 };
 
 // Sequential reader over the float payload of a .weights file; errors name the file.
@@ -104,8 +105,9 @@ class Network {
   // x: (B, channels, height, width), RGB in [0, 1], contiguous. Returns one raw tensor per [yolo]
   // head (in .cfg order): (B, A * (5 + classes), grid_h, grid_w), channel a*(5+classes) + k holds, for
   // anchor a: k = 0..3 tx, ty, tw, th; k = 4 objectness logit; k >= 5 class logits (no activation).
-  // Run it under autograd::NoGradGuard for inference. Throws std::invalid_argument on a wrong input
-  // shape and std::logic_error before load_weights.
+  // Run it under autograd::NoGradGuard for inference. x may live on any device; the outputs live on
+  // DarknetOptions::device. Throws std::invalid_argument on a wrong input shape and std::logic_error
+  // before load_weights.
   std::vector<Tensor> forward(const Tensor& x) const;
 
   int input_width() const { return in_.w; }

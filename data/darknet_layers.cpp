@@ -110,8 +110,8 @@ class ConvLayer : public Layer {
         wv[f * per_filter + i] = static_cast<float>(w[f * per_filter + i] * gain[f]);
       bv[f] = static_cast<float>(shift[f]);
     }
-    weight_ = Tensor::from_vector({filters_, in_.c / groups_, size_, size_}, wv);
-    bias_ = Tensor::from_vector({filters_}, bv);
+    weight_ = Tensor::from_vector({filters_, in_.c / groups_, size_, size_}, wv).to(opt.device);
+    bias_ = Tensor::from_vector({filters_}, bv).to(opt.device);
   }
 
   Tensor forward(const Tensor& x, const std::vector<Tensor>&) const override {

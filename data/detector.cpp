@@ -23,7 +23,7 @@ DetectorOptions validated(DetectorOptions o) {
 }  // namespace
 
 Detector::Detector(const std::string& cfg_path, const std::string& weights_path, DetectorOptions opt)
-    : opt_(validated(std::move(opt))), net_(cfg_path, darknet::DarknetOptions{opt_.bn_eps}) {
+    : opt_(validated(std::move(opt))), net_(cfg_path, darknet::DarknetOptions{opt_.bn_eps, opt_.device}) {
   net_.load_weights(weights_path);
   for (const darknet::YoloHead& h : net_.heads())
     if (h.classes != num_classes())
@@ -52,7 +52,9 @@ Tensor Detector::preprocess(const std::vector<Image>& frames, size_t first, size
 
 std::vector<Tensor> Detector::raw_outputs(const Tensor& input) const {
   autograd::NoGradGuard no_grad;
-  return net_.forward(input);
+  std::vector<Tensor> out = net_.forward(input);
+  for (Tensor& t : out) t = t.to(Device::CPU);   // decoding reads host memory
+  return out;
 }
 
 std::vector<std::vector<Detection>> Detector::detect_full(const std::vector<Image>& frames) const {

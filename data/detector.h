@@ -23,6 +23,7 @@ struct DetectorOptions {
   bool class_probs = false;       // fill Detection::class_probs (distillation task T4)
   int batch_size = 8;             // frames per network call (bounds memory)
   float bn_eps = 1e-5f;           // batch-norm epsilon folded at load time (data/darknet.h)
+  Device device = Device::CPU;    // where the network runs; frames are resized and boxes decoded on the CPU
 };
 
 class Detector {
@@ -39,7 +40,8 @@ class Detector {
   std::vector<std::vector<Detection>> detect_full(const std::vector<Image>& frames) const;
 
   // Steps, exposed for tests and tools: the network input of frames [first, first + count), (count, 3, H, W),
-  // and the raw head outputs for such an input (darknet::Network::forward, under NoGradGuard).
+  // on the CPU, and the raw head outputs for such an input (darknet::Network::forward, under NoGradGuard),
+  // copied back to the CPU.
   Tensor preprocess(const std::vector<Image>& frames, size_t first, size_t count) const;
   std::vector<Tensor> raw_outputs(const Tensor& input) const;
 

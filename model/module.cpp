@@ -23,6 +23,21 @@ int64_t Module::parameter_count() {
   return n;
 }
 
+void Module::to(Device d) {
+  for (NamedTensor& nt : named_tensors()) {
+    if (nt.tensor->device() == d) continue;
+    Tensor moved = nt.tensor->to(d);
+    if (!nt.is_buffer) moved.set_requires_grad(true);
+    *nt.tensor = moved;
+  }
+}
+
+Device Module::device() {
+  for (NamedTensor& nt : named_tensors())
+    if (!nt.is_buffer) return nt.tensor->device();
+  return Device::CPU;
+}
+
 Tensor init_uniform_fan_in(const Shape& shape, int64_t fan_in, Rng& rng) {
   float bound = 1.f / std::sqrt(static_cast<float>(std::max<int64_t>(fan_in, 1)));
   Tensor t = rand_uniform(shape, rng, -bound, bound);

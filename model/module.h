@@ -25,6 +25,13 @@ class Module {
   std::vector<NamedTensor> named_tensors(const std::string& prefix = "");
   std::vector<Tensor> parameters();   // trainable tensors only (handles share storage)
   int64_t parameter_count();
+  // Moves every parameter and buffer to device d (explicit copies; parameters stay leaves that require
+  // gradients). Handles taken before the move (an optimiser's parameter list, parameters()) keep pointing at
+  // the old tensors, so move a model before building its optimisers. Throws std::runtime_error when d is
+  // CUDA and no GPU is available (tensor/device.h).
+  void to(Device d);
+  // The device of the first parameter (CPU for a module without parameters).
+  Device device();
 };
 
 // Weight initialisation with PyTorch's defaults for conv/linear layers (kaiming_uniform with a = sqrt(5)):

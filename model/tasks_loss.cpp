@@ -40,7 +40,21 @@ const Tensor& teacher_of(const Tensor& t, const Shape& want, const char* task) {
   return t;
 }
 
+Tensor moved(const Tensor& t, Device d) { return t.defined() ? t.to(d) : t; }
+
 }  // namespace
+
+TaskBatch TaskBatch::to(Device d) const {
+  TaskBatch o = *this;
+  for (Tensor* t : {&o.arrow_x, &o.irreg_x, &o.middle_x, &o.middle_y, &o.distill_x, &o.distill_y, &o.inpaint_x,
+                    &o.inpaint_y, &o.crop_x, &o.seg_y, &o.pose_y, &o.jigsaw_x, &o.pseudo_x})
+    *t = moved(*t, d);
+  return o;
+}
+
+ObjectTeachers ObjectTeachers::to(Device d) const {
+  return {moved(class_probs, d), moved(segmentation, d), moved(pose, d)};
+}
 
 TaskLosses compute_task_losses(SSMTLModel& m, const TaskBatch& b, bool training) {
   const TaskSet& t = m.cfg.tasks;
@@ -105,11 +119,15 @@ std::map<std::string, std::vector<float>> score_objects(SSMTLModel& m, const Ten
   return score_objects(m, seq, t, seed, keys);
 }
 
-std::map<std::string, std::vector<float>> score_objects(SSMTLModel& m, const Tensor& seq, const ObjectTeachers& teach,
-                                                        uint64_t seed, const std::vector<uint64_t>& keys) {
-  if (static_cast<int64_t>(keys.size()) != seq.size(0))
+std::map<std::string, std::vector<float>> score_objects(SSMTLModel& m, const Tensor& seq_in,
+                                                        const ObjectTeachers& teach_in, uint64_t seed,
+                                                        const std::vector<uint64_t>& keys) {
+  if (static_cast<int64_t>(keys.size()) != seq_in.size(0))
     throw std::invalid_argument("score_objects: one key per object needed");
   autograd::NoGradGuard no_grad;
+  const Device dev = m.device();
+  const Tensor seq = seq_in.to(dev);
+  const ObjectTeachers teach = teach_in.to(dev);
   const TaskSet& t = m.cfg.tasks;
   const int64_t N = seq.size(0);
   std::map<std::string, std::vector<float>> s;
@@ -141,13 +159,13 @@ std::map<std::string, std::vector<float>> score_objects(SSMTLModel& m, const Ten
     for (int64_t i = 0; i < N; ++i) rngs.emplace_back(seed ^ (keys[i] * 0x9E3779B97F4A7C15ULL));
     Tensor img = middle;
     for (int pass = 0; pass < 3; ++pass) {
-      Tensor masked = img.clone();
+      Tensor masked = img.to(Device::CPU).clone();   // patches are drawn and applied on the host
       for (int64_t i = 0; i < N; ++i) {
         Tensor one = masked.narrow0(i, 1).view({3, S, S});
         apply_patch(one, sample_inpaint_patch(rngs[i], S, S, std::max(1, static_cast<int>(4 * k)),
                                               static_cast<int>(32 * k), 20 * k));
       }
-      img = m.inpaint.forward(m.features(reshape(masked, {N, 3, 1, S, S}), false), false);
+      img = m.inpaint.forward(m.features(reshape(masked.to(dev), {N, 3, 1, S, S}), false), false);
     }
     s["inpainting"] = mse_per_sample(img, middle).to_vector();
   }
@@ -166,14 +184,15 @@ std::map<std::string, std::vector<float>> score_objects(SSMTLModel& m, const Ten
   if (t.jigsaw) {
     const int S = static_cast<int>(middle.size(-1));
     Tensor shuffled = Tensor::empty({N, 3, 1, S, S});
+    const Tensor middle_host = middle.to(Device::CPU);   // tiles are shuffled on the host
     std::vector<int> perm(static_cast<size_t>(N));
     for (int64_t i = 0; i < N; ++i) {
       Rng r(seed ^ (keys[i] * 0xD1B54A32D192ED03ULL));
-      ClassSample cs = jigsaw_sample(middle.narrow0(i, 1).view({3, S, S}), r);
+      ClassSample cs = jigsaw_sample(middle_host.narrow0(i, 1).view({3, S, S}), r);
       std::copy(cs.input.data(), cs.input.data() + cs.input.numel(), shuffled.data() + i * cs.input.numel());
       perm[i] = cs.label;
     }
-    Tensor p = softmax(m.jigsaw.forward(m.features(shuffled, false), false));
+    Tensor p = softmax(m.jigsaw.forward(m.features(shuffled.to(dev), false), false));
     std::vector<float> pv = p.to_vector(), sc(static_cast<size_t>(N));
     for (int64_t i = 0; i < N; ++i) sc[i] = 1.f - pv[i * p.size(1) + perm[i]];
     s["jigsaw"] = sc;

@@ -23,6 +23,10 @@ struct TaskBatch {
   Tensor pose_y;                                  // T9: (B,J,S,S) teacher joint heat maps in [0,1]
   Tensor jigsaw_x;  std::vector<int> jigsaw_y;    // T8: (B,3,1,S,S) shuffled middle frame; permutation index
   Tensor pseudo_x;                                // T5: (B,3,1,S,S) out-of-distribution images
+
+  // The same batch with every defined tensor copied to device d (labels stay host vectors: the loss ops
+  // take them as host data). The sampler builds batches on the CPU; the trainer moves them to the model.
+  TaskBatch to(Device d) const;
 };
 
 struct TaskLosses {
@@ -48,10 +52,13 @@ struct ObjectTeachers {
   Tensor class_probs;    // T4: (N, K+1)
   Tensor segmentation;   // T7: (N, 1, S, S)
   Tensor pose;           // T9: (N, J, S, S)
+  ObjectTeachers to(Device d) const;   // every defined tensor copied to device d
 };
 
 // Per-object anomaly scores in eval mode (never updates BatchNorm statistics).
-// seq: (N,3,7,S,S) the objects' forward, consecutive sequences.
+// seq: (N,3,7,S,S) the objects' forward, consecutive sequences, on any device: the model runs where its
+// parameters are (seq and the teachers are copied there); the masking of T6 and the shuffling of T8 run on
+// the CPU, so the scores are the same on both devices up to rounding.
 // Returns per task (names as in TaskLosses::values) a vector of N scores, and "object" = their mean:
 //   T1 p(reversed); T2 p(irregular); T3 mean |prediction - middle crop|; T4 mean |softmax - teacher|;
 //   T6 3 chained inpainting passes, mean squared error to the original; T7 / T9 mean squared error

@@ -14,6 +14,7 @@
 #include "data/ood.h"
 #include "data/resize.h"
 #include "data/tasks.h"
+#include "tensor/device.h"
 #include "eval/io.h"
 #include "model/checkpoint.h"
 #include "model/sampler.h"
@@ -38,6 +39,7 @@ TrainOptions TrainOptions::from_config(util::Config& c) {
   o.pseudo_lr_scale = c.get_double("train.pseudo_lr_scale", o.pseudo_lr_scale);
   o.pseudo_loss_cap = c.get_double("train.pseudo_loss_cap", o.pseudo_loss_cap);
   o.max_bad_steps = c.get_int("train.max_bad_steps", o.max_bad_steps);
+  o.device = c.get_string("train.device", o.device);
   if (o.epochs < 1 || o.batch_size < 2) throw std::invalid_argument("train.epochs >= 1 and train.batch_size >= 2");
   if (!(o.lr > 0)) throw std::invalid_argument("train.lr must be > 0 (the T5 ascent sign comes from train.pseudo_lr_scale)");
   if (!(o.val_fraction >= 0 && o.val_fraction < 1)) throw std::invalid_argument("train.val_fraction must be in [0, 1)");
@@ -129,6 +131,7 @@ std::string epoch_json(const EpochLog& e) {
 TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::string& config_text) {
   namespace fs = std::filesystem;
   if (opt.out_dir.empty()) throw std::invalid_argument("train: no output folder");
+  const Device dev = parse_device(opt.device);   // a bad device fails before any data is read
   util::make_dirs(opt.out_dir);
   util::write_text_atomic(opt.out_dir + "/config.txt", config_text);
 
@@ -145,6 +148,7 @@ TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::s
                nv, n_val, train_ids.size(), val_ids.size());
 
   const TaskSet& tasks = model.cfg.tasks;
+  model.to(dev);   // before the optimisers take their parameter handles
   std::unique_ptr<OodImages> ood;
   if (tasks.pseudo) ood = std::make_unique<OodImages>(opt.ood_root);
   SampleBuilder builder(pool, model.cfg, ood.get());
@@ -213,7 +217,7 @@ TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::s
       size_t a = static_cast<size_t>(st.step) * opt.batch_size, b = std::min(order.size(), a + opt.batch_size);
       std::vector<size_t> ids(order.begin() + a, order.begin() + b);
       uint64_t batch_seed = opt.seed * 0x9e3779b97f4a7c15ULL ^ (static_cast<uint64_t>(e) << 32) ^ a;
-      TaskBatch batch = builder.build(ids, batch_seed, pseudo_on);
+      TaskBatch batch = builder.build(ids, batch_seed, pseudo_on).to(dev);
       adam_main.zero_grad();
       TaskLosses L = compute_task_losses(model, batch, true);
       float total = L.normal.item();
@@ -279,7 +283,7 @@ TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::s
       int nb = 0;
       for (size_t a = 0; a < val_sel.size(); a += opt.batch_size) {
         std::vector<size_t> ids(val_sel.begin() + a, val_sel.begin() + std::min(val_sel.size(), a + opt.batch_size));
-        TaskBatch vb = builder.build(ids, opt.seed ^ 0xa11da7e ^ a, false);
+        TaskBatch vb = builder.build(ids, opt.seed ^ 0xa11da7e ^ a, false).to(dev);
         TaskLosses L = compute_task_losses(model, vb, false);
         for (auto& [k, v] : L.values) vs[k] += v;
         ++nb;

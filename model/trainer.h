@@ -39,6 +39,8 @@ struct TrainOptions {
   double pseudo_lr_scale = -0.2;
   double pseudo_loss_cap = 0.5;    // above this T5 loss the backbone's ascent step is skipped
   int max_bad_steps = 20;          // consecutive non-finite losses before training stops
+  std::string device = "cpu";      // "cpu" or "cuda": where the model and its batches live (samples are
+                                   // always cut out of the frames on the CPU)
 
   static TrainOptions from_config(util::Config& c);   // "train.*" keys
 };
@@ -58,7 +60,7 @@ struct TrainResult {
   std::vector<EpochLog> epochs;
 };
 
-// Trains `model` in place (it ends with the best validation weights loaded). Writes into out_dir:
+// Trains `model` in place (it ends with the best validation weights loaded, on opt.device). Writes into out_dir:
 // config.txt (the resolved configuration `config_text`, with the seed), best.ckpt, last.ckpt,
 // train_log.jsonl (one JSON object per epoch). Throws std::runtime_error naming the video/file on bad
 // input, and naming the epoch and step when losses stay non-finite.

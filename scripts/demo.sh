@@ -4,6 +4,7 @@
 #   -> score the test videos -> evaluate (micro/macro AUC, RBDC, TBDC) with plots.
 # Usage: scripts/demo.sh [build_dir] [data_root]   (make demo runs it). Environment:
 #   DATASET=ped2  CONFIG=configs/ssmtl++v1-cpu.txt  RUN=runs/ped2-demo  SIGMA=3  QUICK=1 (CI: 2 videos, 1 short epoch)
+#   DEVICE=cuda: training and scoring on the GPU (e.g. with CONFIG=configs/ssmtl++v1.txt, the paper's model)
 #   DATASET=avenue: the .avi files of <data_root>/avenue/videos are first decoded into RUN/data (ssmtl prepare).
 set -euo pipefail
 build=${1:-build}
@@ -37,14 +38,20 @@ extra_train=()
 extra_detect_train=()
 extra_detect_test=()
 extra_score=()
+if [ -n "${DEVICE:-}" ]; then
+  extra_detect_train+=(--device "$DEVICE")
+  extra_detect_test+=(--device "$DEVICE")
+  extra_train+=(--device "$DEVICE")
+  extra_score+=(--device "$DEVICE")
+fi
 if [ "${QUICK:-0}" = 1 ]; then   # CI: a reduced run that proves the path end to end
-  extra_train=(--set train.epochs=1 --set train.max_objects_per_epoch=256 --set train.max_val_objects=64)
+  extra_train+=(--set train.epochs=1 --set train.max_objects_per_epoch=256 --set train.max_val_objects=64)
   tr=$(ls "$root/training/frames" | sort | head -3 | paste -sd, -)
   te=$(ls "$root/testing/frames" | sort | head -2 | paste -sd, -)
-  extra_detect_train=(--videos "$tr")
-  extra_detect_test=(--videos "$te")
+  extra_detect_train+=(--videos "$tr")
+  extra_detect_test+=(--videos "$te")
   extra_train+=(--videos "$tr")
-  extra_score=(--videos "$te")
+  extra_score+=(--videos "$te")
 fi
 
 declare -A took

@@ -35,6 +35,13 @@ void require_cuda(const char* what) {
   if (!cuda_available()) throw std::runtime_error(std::string(what) + ": no CUDA device is available");
 }
 
+Device parse_device(const std::string& name) {
+  if (name == "cpu") return Device::CPU;
+  if (name != "cuda") throw std::invalid_argument("unknown device '" + name + "' (cpu or cuda)");
+  require_cuda("device cuda");
+  return Device::CUDA;
+}
+
 namespace {
 // CPU buffers of 1 MiB and more are cached after release and reused for a request of the same rounded
 // size: a training step allocates the same activation and gradient sizes every time, and fresh memory

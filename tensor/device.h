@@ -3,6 +3,7 @@
 // without CUDA every CUDA request throws std::runtime_error("... built without CUDA").
 #pragma once
 #include <cstddef>
+#include <string>
 #include "tensor/tensor.h"
 
 namespace ssmtl {
@@ -10,6 +11,9 @@ namespace ssmtl {
 bool cuda_built();                 // compiled with the CUDA backend
 bool cuda_available();             // compiled with it and a GPU is present
 void require_cuda(const char* what);   // throws std::runtime_error naming `what` when CUDA is unavailable
+// "cpu" or "cuda" (command lines, train.device); std::invalid_argument for another name, and
+// std::runtime_error (require_cuda) for "cuda" in a build or on a machine without it.
+Device parse_device(const std::string& name);
 
 float* device_alloc(size_t n, Device d);
 void device_free(float* p, size_t n, Device d);
