@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cmath>
 #include <cstdio>
+#include <future>
 #include <filesystem>
 #include <memory>
 #include <sstream>
@@ -235,11 +236,20 @@ TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::s
     util::Progress progress("epoch " + std::to_string(e + 1) + "/" + std::to_string(opt.epochs),
                             static_cast<int64_t>(order.size()), "samples");
     progress.add(static_cast<int64_t>(std::min<size_t>(order.size(), static_cast<size_t>(st.step) * opt.batch_size)));
-    for (; st.step < steps; ++st.step) {
-      size_t a = static_cast<size_t>(st.step) * opt.batch_size, b = std::min(order.size(), a + opt.batch_size);
+    // Step k's batch depends only on (seed, epoch, k), so it can be cut out of the frames ahead of time: on
+    // a GPU the next batch is built on the CPU while the current step runs (on the CPU both would compete
+    // for the same cores, so there it is built in turn).
+    auto build_batch = [&, e, pseudo_on](int step) {
+      size_t a = static_cast<size_t>(step) * opt.batch_size, b = std::min(order.size(), a + opt.batch_size);
       std::vector<size_t> ids(order.begin() + a, order.begin() + b);
       uint64_t batch_seed = opt.seed * 0x9e3779b97f4a7c15ULL ^ (static_cast<uint64_t>(e) << 32) ^ a;
-      TaskBatch batch = builder.build(ids, batch_seed, pseudo_on).to(dev);
+      return builder.build(ids, batch_seed, pseudo_on);
+    };
+    std::future<TaskBatch> next;
+    for (; st.step < steps; ++st.step) {
+      size_t a = static_cast<size_t>(st.step) * opt.batch_size, b = std::min(order.size(), a + opt.batch_size);
+      TaskBatch batch = (next.valid() ? next.get() : build_batch(st.step)).to(dev);
+      if (dev != Device::CPU && st.step + 1 < steps) next = std::async(std::launch::async, build_batch, st.step + 1);
       adam_main.zero_grad();
       TaskLosses L = compute_task_losses(model, batch, true);
       float total = L.normal.item();
