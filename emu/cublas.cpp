@@ -62,6 +62,7 @@ cublasStatus_t cublasSgemmStridedBatched(cublasHandle_t h, cublasOperation_t ta,
   if (!on_device(A, k ? last * sa + extent(ar, ac, lda) : 0) || !on_device(B, k ? last * sb + extent(br, bc, ldb) : 0) ||
       !on_device(C, last * sc + extent(m, n, ldc)))
     return CUBLAS_STATUS_INVALID_VALUE;
+  const emu::DeviceAccess access;
   for (long long i = 0; i < batch; ++i) {
     if (k == 0) {   // C = beta C; cuBLAS never reads C when beta is 0
       for (int j = 0; j < n; ++j)

@@ -13,6 +13,7 @@
 //
 // SSMTL_EMU_ORDER=forward (default) | reverse | shuffle: the order in which the runnable threads of a block
 // run between barriers; a kernel missing a __syncthreads usually gives a different result in some order.
+// SSMTL_EMU_PROTECT=1: see protect_mode below.
 // SSMTL_EMU_THREADS=n: OS threads for the blocks of one launch (default: OpenMP's maximum).
 #pragma once
 #include <cstddef>
@@ -59,6 +60,20 @@ void set_thread_order(ThreadOrder order);
 
 // True when [p, p + bytes] lies within one live cudaMalloc block (p may be its end when bytes is 0).
 bool in_device_memory(const void* p, size_t bytes);
+
+// SSMTL_EMU_PROTECT=1: device memory lives in one reserved region that is inaccessible (PROT_NONE) except
+// during kernel launches and the runtime's own copies, so host code that reads or writes device memory
+// directly (a crash on a GPU) faults here too, with a message naming the address. Without it, cudaMalloc
+// uses the heap (AddressSanitizer sees the blocks).
+bool protect_mode();
+// Device memory is accessible while at least one DeviceAccess lives (nests; host threads share it).
+class DeviceAccess {
+ public:
+  DeviceAccess();
+  ~DeviceAccess();
+  DeviceAccess(const DeviceAccess&) = delete;
+  DeviceAccess& operator=(const DeviceAccess&) = delete;
+};
 
 // Barriers, called from kernel code.
 void syncthreads();

@@ -1,5 +1,6 @@
 // The CPU emulator's scheduler (see emu/emu.h): blocks of a launch over OpenMP threads, the threads of a
-// block as fibers with real barriers, launch checks, and the device-memory registry behind cudaMalloc.
+// block as fibers with real barriers, launch checks, and the runtime API's errors. Device memory:
+// emu/memory.cpp.
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -166,30 +167,34 @@ void release_warp(Worker& w, unsigned first, unsigned end) {
     if (w.threads[i].state == State::AtWarp) arrived |= 1u << (i - first);
     if (w.threads[i].state == State::Done) exited |= 1u << (i - first);
   }
-  std::vector<uint64_t> result(end - first);
+  const unsigned first_arrived = first + static_cast<unsigned>(__builtin_ctz(arrived));
+  uint64_t result[32];
   for (unsigned i = first; i < end; ++i) {
     const Thread& t = w.threads[i];
     if (t.state != State::AtWarp) continue;
     const unsigned lane = i - first;
-    const std::string who = site(w) + ", " + thread_name(w, i) + " (lane " + std::to_string(lane) + "): " + t.what;
-    char mask_hex[16];
-    std::snprintf(mask_hex, sizeof mask_hex, "%08x", t.mask);
-    if (!(t.mask >> lane & 1u)) throw Fault{who + " with mask 0x" + mask_hex + " that does not name the lane itself"};
+    // Messages are built only on failure (this runs for every lane of every shuffle).
+    auto who = [&] { return site(w) + ", " + thread_name(w, i) + " (lane " + std::to_string(lane) + "): " + t.what; };
+    auto mask_hex = [&] {
+      char s[16];
+      std::snprintf(s, sizeof s, "%08x", t.mask);
+      return std::string(s);
+    };
+    if (!(t.mask >> lane & 1u)) throw Fault{who() + " with mask 0x" + mask_hex() + " that does not name the lane itself"};
     if ((arrived & ~t.mask) != 0)
-      throw Fault{who + ": mask 0x" + mask_hex + " leaves out lanes that call it at the same time"};
+      throw Fault{who() + ": mask 0x" + mask_hex() + " leaves out lanes that call it at the same time"};
     if ((t.mask & exited) != 0)
-      throw Fault{who + ": mask 0x" + mask_hex + " names lanes that have exited (undefined behaviour)"};
-    for (unsigned j = first; j < end; ++j)
-      if (w.threads[j].state == State::AtWarp && w.threads[j].what != t.what)
-        throw Fault{who + ": other lanes of the warp wait at " + w.threads[j].what};
+      throw Fault{who() + ": mask 0x" + mask_hex() + " names lanes that have exited (undefined behaviour)"};
+    if (t.what != w.threads[first_arrived].what && std::strcmp(t.what, w.threads[first_arrived].what) != 0)
+      throw Fault{who() + ": other lanes of the warp wait at " + w.threads[first_arrived].what};
     if (t.width < 1 || t.width > 32 || (t.width & (t.width - 1)) != 0)
-      throw Fault{who + ": width " + std::to_string(t.width) + " is not a power of two up to 32"};
+      throw Fault{who() + ": width " + std::to_string(t.width) + " is not a power of two up to 32"};
     const unsigned src = lane ^ static_cast<unsigned>(t.lane_xor);
     const unsigned seg = lane & ~static_cast<unsigned>(t.width - 1);
     if ((src & ~static_cast<unsigned>(t.width - 1)) != seg || src >= 32) {
       result[lane] = t.value;   // outside the lane's segment: CUDA returns the lane's own value
     } else if (!(arrived >> src & 1u)) {
-      throw Fault{who + " reads lane " + std::to_string(src) + ", which does not take part (undefined value)"};
+      throw Fault{who() + " reads lane " + std::to_string(src) + ", which does not take part (undefined value)"};
     } else {
       result[lane] = w.threads[first + src].value;
     }
@@ -281,15 +286,6 @@ void run_block(Worker& w, Order order, uint64_t block_linear) {
 // ---- errors and device memory ----
 thread_local cudaError_t last_error = cudaSuccess;
 
-struct Registry {
-  std::mutex mu;
-  std::map<uintptr_t, size_t> blocks;   // start -> bytes
-};
-Registry& registry() {
-  static Registry r;
-  return r;
-}
-
 bool valid_config(dim3 grid, dim3 block, size_t smem) {
   if (grid.x == 0 || grid.y == 0 || grid.z == 0 || block.x == 0 || block.y == 0 || block.z == 0) return false;
   if (grid.x > 2147483647u || grid.y > 65535u || grid.z > 65535u) return false;
@@ -299,17 +295,6 @@ bool valid_config(dim3 grid, dim3 block, size_t smem) {
 }
 
 }  // namespace
-
-// True when [p, p + bytes] lies within one live allocation (p may be its end when bytes is 0).
-bool in_device_memory(const void* p, size_t bytes) {
-  const uintptr_t a = reinterpret_cast<uintptr_t>(p);
-  Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  auto it = r.blocks.upper_bound(a);
-  if (it == r.blocks.begin()) return false;
-  --it;
-  return a >= it->first && a - it->first + bytes <= it->second;
-}
 
 namespace {
 std::atomic<Order>& order_setting() {
@@ -359,6 +344,7 @@ void run_launch(const char* file, int line, dim3 grid, dim3 block, size_t smem, 
     last_error = cudaErrorInvalidConfiguration;
     return;
   }
+  const DeviceAccess access;   // kernels may touch device memory
   const Order order = thread_order();
   static const int max_threads = threads_from_env();
   const uint64_t nblocks = static_cast<uint64_t>(grid.x) * grid.y * grid.z;
@@ -443,73 +429,17 @@ cudaError_t cudaGetLastError() {
 }
 cudaError_t cudaPeekAtLastError() { return emu::last_error; }
 
-namespace {
-cudaError_t fail(cudaError_t e) {
-  emu::last_error = e;
+cudaError_t emu::fail(cudaError_t e) {
+  last_error = e;
   return e;
 }
-}  // namespace
 
 cudaError_t cudaGetDeviceCount(int* n) {
   *n = 1;   // the emulated device
   return cudaSuccess;
 }
-cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : fail(cudaErrorInvalidValue); }
+cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : emu::fail(cudaErrorInvalidValue); }
 cudaError_t cudaDeviceSynchronize() { return cudaSuccess; }
-
-cudaError_t cudaMalloc(void** p, size_t bytes) {
-  if (!p) return fail(cudaErrorInvalidValue);
-  const size_t rounded = (std::max<size_t>(bytes, 1) + 255) / 256 * 256;
-  void* q = std::aligned_alloc(256, rounded);
-  if (!q) return fail(cudaErrorMemoryAllocation);
-  std::memset(q, emu::kPoison, rounded);   // fresh device memory holds garbage
-  emu::Registry& r = emu::registry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  r.blocks[reinterpret_cast<uintptr_t>(q)] = bytes;
-  *p = q;
-  return cudaSuccess;
-}
-
-cudaError_t cudaFree(void* p) {
-  if (!p) return cudaSuccess;
-  {
-    emu::Registry& r = emu::registry();
-    std::lock_guard<std::mutex> lock(r.mu);
-    auto it = r.blocks.find(reinterpret_cast<uintptr_t>(p));
-    if (it == r.blocks.end()) return fail(cudaErrorInvalidDevicePointer);
-    r.blocks.erase(it);
-  }
-  std::free(p);
-  return cudaSuccess;
-}
-
-cudaError_t cudaMemset(void* p, int value, size_t bytes) {
-  if (bytes == 0) return cudaSuccess;
-  if (!emu::in_device_memory(p, bytes)) return fail(cudaErrorInvalidValue);
-  std::memset(p, value, bytes);
-  return cudaSuccess;
-}
-
-cudaError_t cudaMemset2D(void* p, size_t pitch, int value, size_t width, size_t height) {
-  if (width == 0 || height == 0) return cudaSuccess;
-  if (width > pitch || !emu::in_device_memory(p, pitch * (height - 1) + width)) return fail(cudaErrorInvalidValue);
-  for (size_t r = 0; r < height; ++r) std::memset(static_cast<char*>(p) + r * pitch, value, width);
-  return cudaSuccess;
-}
-
-cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind) {
-  if (bytes == 0) return cudaSuccess;
-  if (kind < cudaMemcpyHostToHost || kind > cudaMemcpyDefault) return fail(cudaErrorInvalidMemcpyDirection);
-  // Each side must be what the kind says (a device pointer into one cudaMalloc block, or host memory).
-  const bool dst_dev = emu::in_device_memory(dst, bytes), src_dev = emu::in_device_memory(src, bytes);
-  if (kind != cudaMemcpyDefault) {
-    const bool want_dst = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
-    const bool want_src = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
-    if (dst_dev != want_dst || src_dev != want_src) return fail(cudaErrorInvalidValue);
-  }
-  std::memmove(dst, src, bytes);
-  return cudaSuccess;
-}
 
 #if defined(__x86_64__)
 // void emu_switch_stack(void** save_sp, void* to_sp): pushes the callee-saved registers, stores the stack

@@ -26,6 +26,9 @@ enum cudaError_t {
   cudaErrorNoDevice = 100,
 };
 typedef cudaError_t cudaError;
+namespace emu {
+cudaError_t fail(cudaError_t e);   // records e as the last error and returns it
+}
 
 enum cudaMemcpyKind {
   cudaMemcpyHostToHost = 0,
