@@ -101,6 +101,7 @@ class Launch {
 
   template <class F, class... A>
   void operator()(F f, A... args) const {
+    static_assert((sizeof(A) + ... + size_t{0}) <= 32764, "kernel parameters exceed CUDA's 32764 bytes");
     int i = 0;
     (check_arg(args, file_, line_, i++), ...);
     struct Pack {
