@@ -149,6 +149,12 @@ TEST_CASE("cuda emulator reports deadlocks and host pointers") {
   std::vector<float> host(64);
   CHECK_THROWS_WITH_AS(launch(dim3(1), dim3(64), 0, fill_k, host.data(), 1.f),
                        doctest::Contains("not a device pointer"), std::runtime_error);
+  // copies whose pointers are not what the kind says, and ranges past the end of a block
+  CHECK(cudaMemcpy(out.p, host.data(), 64 * sizeof(float), cudaMemcpyDeviceToHost) == cudaErrorInvalidValue);
+  CHECK(cudaMemcpy(host.data(), out.p, 65 * sizeof(float), cudaMemcpyDeviceToHost) == cudaErrorInvalidValue);
+  CHECK(cudaMemset(out.p + 1, 0, 64 * sizeof(float)) == cudaErrorInvalidValue);
+  CHECK(cudaGetLastError() == cudaErrorInvalidValue);
+  CHECK(cudaMemcpy(host.data(), out.p, 64 * sizeof(float), cudaMemcpyDeviceToHost) == cudaSuccess);
   // a warp shuffle whose mask leaves out lanes that take part
   DeviceBuffer x(32);
   x.put(std::vector<float>(32, 1.f));
