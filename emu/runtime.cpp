@@ -1,14 +1,11 @@
 // The CPU emulator's scheduler (see emu/emu.h): blocks of a launch over OpenMP threads, the threads of a
 // block as fibers with real barriers, launch checks, and the runtime API's errors. Device memory:
 // emu/memory.cpp.
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
-#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <string>
