@@ -1,10 +1,13 @@
-# Thin wrapper around CMake. `make test` on a fresh machine installs, builds and runs every test.
+# Thin wrapper around CMake. `make test` on a fresh machine installs, builds and runs every test: the
+# build's own (CPU; CUDA tests skip without a GPU), then the CUDA tests on the CPU through the emulator
+# (`make cuda-emu`; EMU=0 leaves them out).
 BUILD ?= build
 JOBS  ?= $(shell nproc)
 CUDA  ?= 1
 DATA  ?= ../shared/data
 DATASET ?= ped2
 CMAKE_FLAGS ?=
+EMU   ?= 1
 # CUDA=1 (default): the CUDA backend is built when nvcc is found; CUDA=0 forces a CPU-only build.
 ifeq ($(CUDA),0)
   CMAKE_FLAGS += -DSSMTL_CUDA=OFF
@@ -24,6 +27,9 @@ configure: setup
 
 test: all
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+ifneq ($(EMU),0)
+	$(MAKE) cuda-emu
+endif
 
 asan: setup
 	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSSMTL_SANITIZE=ON -DSSMTL_CUDA=OFF >/dev/null

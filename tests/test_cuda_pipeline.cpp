@@ -37,7 +37,8 @@ util::Config every_task_config(bool pseudo, const std::string& device) {
       "\nmodel.pose_joints = " + std::to_string(kJoints) +
       "\nmodel.tasks.distillation = true\nmodel.tasks.segmentation = true\nmodel.tasks.pose = true\n"
       "model.tasks.jigsaw = true\nmodel.tasks.pseudo_anomalies = " + (pseudo ? "true" : "false") +
-      "\ntrain.pseudo_start_epoch = 0\ntrain.epochs = 2\ntrain.batch_size = 4\ntrain.max_val_objects = 8\n"
+      "\ntrain.pseudo_start_epoch = 0\ntrain.epochs = 1\ntrain.batch_size = 4\ntrain.max_objects_per_epoch = 8\n"
+      "train.max_val_objects = 4\n"
       "train.device = " + device + "\n");
 }
 
@@ -80,9 +81,12 @@ void compare_runs(const Run& g, const Run& c) {
   }
   CHECK(g.result.best_epoch == c.result.best_epoch);
   CHECK(g.result.skipped_steps == c.result.skipped_steps);
+  // Adam (eps 1e-8) moves a weight by about +-lr = 1e-3 a step whatever the size of its gradient, so a
+  // gradient within rounding of zero can move it the other way on the other device (two CPU runs with
+  // different thread counts differ the same way). Two steps: at most 2 x 2 x lr apart, plus rounding.
   REQUIRE(g.weights.size() == c.weights.size());
   for (size_t i = 0; i < c.weights.size(); ++i)
-    test::expect_close(g.weights[i], c.weights[i], test::Tol{2e-4f, 2e-3f}, "tensor " + std::to_string(i));
+    test::expect_close(g.weights[i], c.weights[i], test::Tol{4.5e-3f, 1e-3f}, "tensor " + std::to_string(i));
   for (const auto& [task, v] : c.scores.task_scores) {
     REQUIRE(g.scores.task_scores.count(task));
     test::expect_close(g.scores.task_scores.at(task), v, test::Tol{1e-3f, 5e-3f}, "scores of " + task);
