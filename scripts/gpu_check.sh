@@ -8,7 +8,7 @@
 # or when the tests did not see a GPU (a skipped CUDA test is not a pass here), 2 when the build fails or
 # the CUDA backend is off. Each stage has a time limit and the benchmarks get what is left of 570 s, so the
 # whole run fits a 10-minute device call. A failing test case is run again alone with
-# CUDA_LAUNCH_BLOCKING=1 (a kernel fault is then reported at its launch, not at a later copy).
+# CUDA_LAUNCH_BLOCKING=1 SSMTL_CUDA_SYNC=1 (a kernel fault is then reported at its launch, not at a later copy).
 set -u
 cd "$(dirname "$0")/.."
 T0=$SECONDS
@@ -69,8 +69,8 @@ if [ "$test_rc" -ne 0 ] && [ "$skips" -eq 0 ]; then
   failing=$(grep -E "^TEST CASE:" -A0 "$BUILD/cuda_tests.log" | sed 's/^TEST CASE: *//' | sort -u)
   while IFS= read -r tc; do
     [ -n "$tc" ] && [ $((SECONDS - T0)) -lt 420 ] || continue
-    say "-- rerun alone with CUDA_LAUNCH_BLOCKING=1: $tc"
-    CUDA_LAUNCH_BLOCKING=1 timeout 60 "./$BUILD/ssmtl_tests" -tc="$tc" 2>&1 | grep -E "ERROR|error|FAILED|passed" \
+    say "-- rerun alone with CUDA_LAUNCH_BLOCKING=1 SSMTL_CUDA_SYNC=1: $tc"
+    CUDA_LAUNCH_BLOCKING=1 SSMTL_CUDA_SYNC=1 timeout 60 "./$BUILD/ssmtl_tests" -tc="$tc" 2>&1 | grep -E "ERROR|error|FAILED|passed" \
       | head -12 | tee -a "$SUMMARY"
   done <<< "$failing"
 fi

@@ -25,6 +25,8 @@ namespace cuda {
 bool available();
 float* alloc(size_t n);            // from the caching allocator
 void free(float* p, size_t n);
+void empty_cache();                // returns every cached (free) block to the driver
+size_t cached_bytes();             // bytes held in free cached blocks
 void fill(float* p, float v, size_t n);
 void copy(float* dst, bool dst_on_gpu, const float* src, bool src_on_gpu, size_t n);
 }  // namespace cuda

@@ -7,9 +7,15 @@
 // padding, groups, dilation 1, NCDHW float32 (the same as kernels/conv3d.h). Plain FP32 by default
 // (CUDNN_FMA_MATH); allow_tf32 lets cuDNN use TF32 tensor cores (PyTorch's default for convolutions).
 #pragma once
-#if defined(SSMTL_WITH_CUDA) && defined(SSMTL_CUDA_EMULATED)
-// The CPU emulator of the CUDA backend (emu/emu.h) has no cuDNN: CudnnApi::get().ok is false with the
-// reason, so the cuDNN comparisons skip with that message; CudnnConv3d only exists to keep them compiling.
+#if defined(SSMTL_WITH_CUDA) && (defined(SSMTL_CUDA_EMULATED) || !__has_include(<cudnn.h>))
+// The CPU emulator of the CUDA backend (emu/emu.h) has no cuDNN, and a CUDA toolkit need not ship cudnn.h:
+// CudnnApi::get().ok is false with the reason, so the cuDNN comparisons skip with that message;
+// CudnnConv3d only exists to keep them compiling.
+#ifdef SSMTL_CUDA_EMULATED
+#define SSMTL_NO_CUDNN_REASON "the CUDA emulator (SSMTL_CUDA_EMULATED) cannot run cuDNN"
+#else
+#define SSMTL_NO_CUDNN_REASON "cudnn.h was not found when this was built"
+#endif
 #include <stdexcept>
 #include <string>
 
@@ -18,7 +24,7 @@
 namespace ssmtl::test {
 struct CudnnApi {
   bool ok = false;
-  std::string why = "the CUDA emulator (SSMTL_CUDA_EMULATED) cannot run cuDNN";
+  std::string why = SSMTL_NO_CUDNN_REASON;
   static const CudnnApi& get() {
     static const CudnnApi api;
     return api;

@@ -75,9 +75,18 @@ inline unsigned blocks_for(long long rows, int per_block) {
 // C (M, N) = alpha op(A) op(B) + beta C. op(A): (M, K), stored (M, K) with row stride lda, or (K, M) when
 // ta; op(B): (K, N), stored (K, N) with row stride ldb, or (N, K) when tb; C row stride ldc.
 // Plain FP32 (the handle keeps cuBLAS's default math mode: no TF32).
+// cuBLAS takes int sizes: a size or leading dimension above INT_MAX would wrap silently, so it throws.
+inline void check_gemm_ints(int64_t M, int64_t N, int64_t K, int64_t lda, int64_t ldb, int64_t ldc) {
+  for (int64_t v : {M, N, K, lda, ldb, ldc})
+    if (v > 2147483647LL)
+      throw std::runtime_error("cuBLAS GEMM: size " + std::to_string(v) + " exceeds int (M " + std::to_string(M) +
+                               ", N " + std::to_string(N) + ", K " + std::to_string(K) + ")");
+}
+
 inline void gemm_rm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                     const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
+  check_gemm_ints(M, N, K, lda, ldb, ldc);
   if (K == 0) {   // empty inner dimension: C = beta C; only beta 0 and 1 occur here
     if (beta == 0.f)
       CUDA_CHECK(cudaMemset2D(C, ldc * sizeof(float), 0, N * sizeof(float), static_cast<size_t>(M)));
@@ -94,6 +103,7 @@ inline void gemm_rm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, f
                             int64_t lda, int64_t sa, const float* B, int64_t ldb, int64_t sb, float beta, float* C,
                             int64_t ldc, int64_t sc, int64_t batch) {
   if (M == 0 || N == 0 || batch == 0) return;
+  check_gemm_ints(M, N, K, lda, ldb, ldc);
   if (K == 0) {
     for (int64_t i = 0; i < batch; ++i) gemm_rm(ta, tb, M, N, 0, alpha, A, lda, B, ldb, beta, C + i * sc, ldc);
     return;

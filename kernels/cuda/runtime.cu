@@ -1,5 +1,9 @@
 // CUDA runtime of the engine: a caching allocator (so training steps do not call cudaMalloc: freed
 // blocks are kept in per-size free lists and reused), fills, copies, and the shared cuBLAS handle.
+// A request reuses the smallest cached block of at least its rounded size, and of at most twice that size
+// for blocks of 1 MiB and more (the last, smaller batch of an epoch or of a scored video then reuses the
+// full batch's blocks instead of piling up blocks of new sizes). When cudaMalloc fails, every cached block is
+// released and the allocation retried once; empty_cache() releases them on request.
 #include <map>
 #include <mutex>
 #include <vector>
@@ -19,6 +23,13 @@ struct Cache {
   std::mutex mu;
   std::multimap<size_t, void*> free_blocks;   // size -> block
   std::map<void*, size_t> sizes;              // live and cached blocks
+  void release_free_blocks() {                // with mu held
+    for (auto& [s, p] : free_blocks) {
+      cudaFree(p);
+      sizes.erase(p);
+    }
+    free_blocks.clear();
+  }
   ~Cache() {
     for (auto& [s, p] : free_blocks) cudaFree(p);
   }
@@ -38,21 +49,21 @@ float* alloc(size_t n) {
   size_t bytes = round_bytes(std::max<size_t>(n, 1) * sizeof(float));
   Cache& c = cache();
   std::lock_guard<std::mutex> lock(c.mu);
-  auto it = c.free_blocks.find(bytes);
-  if (it != c.free_blocks.end()) {
+  auto it = c.free_blocks.lower_bound(bytes);
+  const size_t largest_fit = bytes < (1u << 20) ? bytes : 2 * bytes;
+  if (it != c.free_blocks.end() && it->first <= largest_fit) {
     void* p = it->second;
-    c.free_blocks.erase(it);
 #ifdef SSMTL_CUDA_EMULATED   // the CPU emulator: a reused block reads as NaN until written, as fresh ones do
-    CUDA_CHECK(cudaMemset(p, 0xFF, bytes));
+    CUDA_CHECK(cudaMemset(p, 0xFF, it->first));
 #endif
+    c.free_blocks.erase(it);
     return static_cast<float*>(p);
   }
   void* p = nullptr;
   cudaError_t e = cudaMalloc(&p, bytes);
   if (e != cudaSuccess) {   // release the cache once and retry before giving up
     cudaGetLastError();
-    for (auto& [s, q] : c.free_blocks) cudaFree(q);
-    c.free_blocks.clear();
+    c.release_free_blocks();
     CUDA_CHECK(cudaMalloc(&p, bytes));
   }
   c.sizes[p] = bytes;
@@ -65,6 +76,20 @@ void free(float* p, size_t) {
   auto it = c.sizes.find(p);
   if (it == c.sizes.end()) return;
   c.free_blocks.insert({it->second, p});
+}
+
+void empty_cache() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  c.release_free_blocks();
+}
+
+size_t cached_bytes() {
+  Cache& c = cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  size_t total = 0;
+  for (auto& [s, p] : c.free_blocks) total += s;
+  return total;
 }
 
 __global__ void fill_kernel(float* p, float v, long long n) {
