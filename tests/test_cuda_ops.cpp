@@ -229,3 +229,27 @@ TEST_CASE("cuda attention fused kernel agrees with the cuBLAS path") {
   test::expect_close(p1, p2, Tol{1e-6f, 1e-4f}, "attention probabilities, fused vs cuBLAS");
 }
 #endif
+
+// Permutations that are batched 2-D transposes take the shared-memory tile path (kernels/cuda/shape.cu):
+// sizes not multiples of 32, size-1 dimensions, the CvT token <-> volume permutations, and one without a
+// batch; the others (an inner run left in place) the general kernel.
+TEST_CASE("cuda permute transposes match the CPU") {
+  if (!ssmtl::cuda_available()) { MESSAGE("no CUDA device: skipped"); return; }
+  Rng rng(22);
+  const Tensor vol = randn({3, 37, 3, 5, 7}, rng), tok = randn({2, 3, 5, 7, 45}, rng);
+  check_op({"permute {0,2,3,4,1} (volume to tokens)", {vol}, {},
+            [](const Ts& t) { return permute(t[0], {0, 2, 3, 4, 1}); }});
+  check_op({"permute {0,4,1,2,3} (tokens to volume)", {tok}, {},
+            [](const Ts& t) { return permute(t[0], {0, 4, 1, 2, 3}); }});
+  check_op({"permute {1,0} 33x70", {randn({33, 70}, rng)}, {}, [](const Ts& t) { return permute(t[0], {1, 0}); }});
+  check_op({"permute {2,0,1} (merges to a transpose)", {randn({6, 11, 40}, rng)}, {},
+            [](const Ts& t) { return permute(t[0], {2, 0, 1}); }});
+  check_op({"permute {0,2,1,3} size-1 inner", {randn({2, 65, 40, 1}, rng)}, {},
+            [](const Ts& t) { return permute(t[0], {0, 2, 1, 3}); }});
+  check_op({"permute {0,2,1,3} heads (general)", {randn({2, 50, 3, 8}, rng)}, {},
+            [](const Ts& t) { return permute(t[0], {0, 2, 1, 3}); }});
+  check_op({"permute {0,1,2} identity", {randn({2, 3, 4}, rng)}, {},
+            [](const Ts& t) { return permute(t[0], {0, 1, 2}); }});
+  check_op({"permute {3,1,0,2} (general)", {randn({3, 4, 5, 6}, rng)}, {},
+            [](const Ts& t) { return permute(t[0], {3, 1, 0, 2}); }});
+}
