@@ -230,6 +230,42 @@ TEST_CASE("cuda attention fused kernel agrees with the cuBLAS path") {
 }
 #endif
 
+// Sums over many blocks (kernels/cuda/reduce.cuh): a whole-tensor sum and the loss means split a long row
+// into segments of at least 4096 values (up to 1024 of them for one row); batch-norm statistics and channel
+// sums walk segments that start and end inside a sample (inner larger than a block), or span many samples.
+TEST_CASE("cuda reductions over many blocks match the CPU") {
+  if (!ssmtl::cuda_available()) { MESSAGE("no CUDA device: skipped"); return; }
+  Rng rng(21);
+  const Tensor big = randn({3, 7, 100, 97}, rng, 0.5f, 1.f);   // 203700 values: 49 segments
+  check_op({"sum 203700", {big}, {}, [](const Ts& t) { return sum(t[0]); }, Tol{1e-4f, 1e-5f}});
+  check_op({"mean 203700", {big}, {}, [](const Ts& t) { return mean(t[0]); }});
+  const Tensor huge = randn({4500000}, rng);   // the 1024-segment cap of a single sum
+  check_op({"sum 4.5M", {huge}, {}, [](const Ts& t) { return sum(t[0]); }, Tol{1e-3f, 1e-5f}});
+  const Tensor a = randn({1, 250001}, rng), b = randn({1, 250001}, rng);
+  check_op({"l1_loss 250001", {a, b}, {}, [](const Ts& t) { return l1_loss(t[0], t[1]); }});
+  check_op({"mse_loss 250001", {a, b}, {}, [](const Ts& t) { return mse_loss(t[0], t[1]); }});
+  const Tensor ra = randn({3, 50000}, rng), rb = randn({3, 50000}, rng);   // 3 rows: 12 segments each
+  check_op({"l1_per_sample 3 rows", {ra, rb}, {}, [](const Ts& t) { return l1_per_sample(t[0], t[1]); }});
+  check_op({"mse_per_sample 3 rows", {ra, rb}, {}, [](const Ts& t) { return mse_per_sample(t[0], t[1]); }});
+  const Tensor ca = randn({11, 9000}, rng), cb = randn({11, 9000}, rng);   // 11 rows: 2 segments each
+  check_op({"mse_per_sample 11 rows", {ca, cb}, {}, [](const Ts& t) { return mse_per_sample(t[0], t[1]); }});
+  // Batch norm with inner 1600 (segments of 6400 values cut samples in the middle) and with inner 1.
+  const Tensor x = randn({4, 3, 1, 40, 40}, rng, 1.f, 2.f), gamma = randn({3}, rng), beta = randn({3}, rng);
+  auto train = [](const Ts& t) {
+    Tensor rm = Tensor::zeros({3}, t[0].device()), rv = Tensor::zeros({3}, t[0].device());
+    return batch_norm(t[0], t[1], t[2], rm, rv, true, 0.1f, 1e-5f);
+  };
+  check_op({"batch_norm train inner 1600", {x, gamma, beta}, {}, train, kUlps, Tol{1e-5f, 1e-4f}});
+  auto plain = [](const Ts& t) {
+    Tensor none;
+    return batch_norm(t[0], Tensor(), Tensor(), none, none, true);
+  };
+  check_op({"batch_norm (N, C) 9000 rows", {randn({9000, 3}, rng)}, {}, plain, kUlps, Tol{1e-5f, 1e-4f}});
+  const Tensor bias = randn({5}, rng);
+  check_op({"add_channel_bias inner 3001", {randn({3, 5, 3001}, rng), bias}, {},
+            [](const Ts& t) { return add_channel_bias(t[0], t[1]); }});
+}
+
 // Permutations that are batched 2-D transposes take the shared-memory tile path (kernels/cuda/shape.cu):
 // sizes not multiples of 32, size-1 dimensions, the CvT token <-> volume permutations, and one without a
 // batch; the others (an inner run left in place) the general kernel.

@@ -1,8 +1,9 @@
 // CUDA twins of kernels/loss.h (same signatures and formulas, device pointers).
 // Cross-entropy: one warp per row (log-sum-exp in double over a fixed lane order); the mean over rows is
 // taken by a single block, rows assigned to warps round-robin and the warp totals added in warp order.
-// Distances: one block per row, block sum in double. Every sum has a fixed order: deterministic.
-#include "kernels/cuda/common.cuh"
+// Distances: per-row means by the two-stage reductions of kernels/cuda/reduce.cuh (double partials of fixed
+// segments of the row, then added in a fixed order). Every sum has a fixed order: deterministic.
+#include "kernels/cuda/reduce.cuh"
 #include "kernels/loss.h"
 
 namespace ssmtl::kernels {
@@ -117,26 +118,19 @@ __global__ void ce_soft_bw_k(float* dlogits, float* dprobs, const float* dloss, 
 
 #undef SSMTL_ROW_LOOP
 
-// out[r] = mean over c of |a - b| (l1) or (a - b)^2 (mse), one block per row (grid-stride over rows).
+// The term of row r's mean: |a - b| (l1) or (a - b)^2 (mse) at flat offset idx, in double.
 template <bool kSquare>
-__global__ void row_mean_k(float* out, const float* a, const float* b, long long rows, long long cols) {
-  __shared__ double shared[32];
-  for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
-    const float* pa = a + r * cols;
-    const float* pb = b + r * cols;
-    double s = 0.0;
-    for (long long c = threadIdx.x; c < cols; c += blockDim.x) {
-      if (kSquare) {
-        const double d = static_cast<double>(pa[c]) - pb[c];
-        s += d * d;
-      } else {
-        s += static_cast<double>(fabsf(pa[c] - pb[c]));
-      }
+struct DistanceTerm {
+  const float* a;
+  const float* b;
+  __device__ cuda::Sum2 operator()(long long, long long idx) const {
+    if (kSquare) {
+      const double d = static_cast<double>(a[idx]) - b[idx];
+      return cuda::Sum2{d * d, 0.0};
     }
-    s = cuda::block_sum(s, shared);
-    if (threadIdx.x == 0) out[r] = static_cast<float>(s / static_cast<double>(cols));
+    return cuda::Sum2{static_cast<double>(fabsf(a[idx] - b[idx])), 0.0};
   }
-}
+};
 
 // dst[i] += (dout[r] * scale) * term(i), r = i / cols; term = sign(a - b) (l1) or a - b (mse).
 template <bool kSquare>
@@ -152,8 +146,12 @@ __global__ void row_apply_k(float* dst, const float* dout, float scale, const fl
 template <bool kSquare>
 void distance_forward(float* out, const float* a, const float* b, int64_t rows, int64_t cols) {
   if (rows == 0) return;
-  row_mean_k<kSquare><<<cuda::blocks_for(rows, 1), 512>>>(out, a, b, rows, cols);
-  CUDA_CHECK_LAST();
+  // Rows are the "channels" of the two-stage reduction (N = 1, inner = cols): a long row (the whole batch
+  // when rows == 1) is split over many blocks.
+  const int S = cuda::channel_segments(cols, rows);
+  cuda::Scratch<cuda::Sum2> part(static_cast<size_t>(rows * S));
+  cuda::channel_partials(part.get(), 1, rows, cols, DistanceTerm<kSquare>{a, b});
+  cuda::channel_means(out, part.get(), rows, S, static_cast<double>(cols));
 }
 
 template <bool kSquare>

@@ -169,7 +169,7 @@ struct LnColumnTerm {
 
 void batch_norm_stats_cuda(float* mean, float* var, const float* x, int64_t N, int64_t C, int64_t inner) {
   if (C == 0) return;
-  const int S = cuda::channel_segments(N * inner);
+  const int S = cuda::channel_segments(N * inner, C);
   const double M = static_cast<double>(N * inner);
   cuda::Scratch<Sum2> part(static_cast<size_t>(C * S));
   cuda::Scratch<double> mean_d(static_cast<size_t>(C));
@@ -208,7 +208,7 @@ void batch_norm_backward_cuda(float* dx, float* dgamma, float* dbeta, const floa
                               int64_t N, int64_t C, int64_t inner) {
   if (C == 0 || (!dx && !dgamma && !dbeta)) return;
   const bool need_sums = dgamma || dbeta || (dx && batch_stats);
-  const int S = cuda::channel_segments(N * inner);
+  const int S = cuda::channel_segments(N * inner, C);
   const double M = static_cast<double>(N * inner);
   cuda::Scratch<Sum2> part(need_sums ? static_cast<size_t>(C * S) : 1);
   cuda::Scratch<float> coef(static_cast<size_t>(3 * C));
