@@ -25,9 +25,12 @@ __global__ void sum_bw_k(float* da, const float* dout, float s, long long n) {
   float g = s * dout[0];
   GRID_LOOP(i, n) da[i] += g;
 }
-__global__ void bias_k(float* out, const float* a, const float* bias, long long C, long long inner, long long n) {
-  GRID_LOOP(i, n) out[i] = a[i] + bias[(i / inner) % C];
-}
+struct BiasOp {
+  float* out;
+  const float* a;
+  const float* bias;
+  __device__ void operator()(long long i, long long c) const { out[i] = a[i] + bias[c]; }
+};
 }  // namespace
 
 void add_forward_cuda(float* out, const float* a, const float* b, float alpha, int64_t n) {
@@ -58,9 +61,7 @@ void sum_backward_cuda(float* da, const float* dout, float s, int64_t n) {
   CUDA_CHECK_LAST();
 }
 void add_channel_bias_cuda(float* out, const float* a, const float* bias, int64_t outer, int64_t C, int64_t inner) {
-  long long n = outer * C * inner;
-  bias_k<<<cuda::grid_for(n), 256>>>(out, a, bias, C, inner, n);
-  CUDA_CHECK_LAST();
+  cuda::channel_map(outer, C, inner, BiasOp{out, a, bias});
 }
 void channel_sum_backward_cuda(float* dbias, const float* dout, int64_t outer, int64_t C, int64_t inner) {
   cuda::channel_sums_add(dbias, dout, outer, C, inner);

@@ -132,16 +132,21 @@ struct DistanceTerm {
   }
 };
 
-// dst[i] += (dout[r] * scale) * term(i), r = i / cols; term = sign(a - b) (l1) or a - b (mse).
+// dst[i] += (dout[r] * scale) * term(i) for i in row r; term = sign(a - b) (l1) or a - b (mse). Run by
+// cuda::channel_map with the rows as channels.
 template <bool kSquare>
-__global__ void row_apply_k(float* dst, const float* dout, float scale, const float* a, const float* b,
-                            long long rows, long long cols) {
-  SSMTL_GRID_LOOP(i, rows * cols) {
-    const float g = dout[i / cols] * scale;
+struct RowApplyOp {
+  float* dst;
+  const float* dout;
+  float scale;
+  const float* a;
+  const float* b;
+  __device__ void operator()(long long i, long long r) const {
+    const float g = dout[r] * scale;
     const float t = kSquare ? a[i] - b[i] : static_cast<float>(a[i] > b[i]) - static_cast<float>(a[i] < b[i]);
     dst[i] += g * t;
   }
-}
+};
 
 template <bool kSquare>
 void distance_forward(float* out, const float* a, const float* b, int64_t rows, int64_t cols) {
@@ -157,11 +162,8 @@ void distance_forward(float* out, const float* a, const float* b, int64_t rows, 
 template <bool kSquare>
 void distance_backward(float* da, float* db, const float* dout, const float* a, const float* b, int64_t rows,
                        int64_t cols, float inv) {
-  const long long n = rows * cols;
-  if (n == 0) return;
-  if (da) row_apply_k<kSquare><<<cuda::grid_for(n), cuda::kThreads>>>(da, dout, inv, a, b, rows, cols);
-  if (db) row_apply_k<kSquare><<<cuda::grid_for(n), cuda::kThreads>>>(db, dout, -inv, a, b, rows, cols);
-  CUDA_CHECK_LAST();
+  if (da) cuda::channel_map(1, rows, cols, RowApplyOp<kSquare>{da, dout, inv, a, b});
+  if (db) cuda::channel_map(1, rows, cols, RowApplyOp<kSquare>{db, dout, -inv, a, b});
 }
 }  // namespace
 

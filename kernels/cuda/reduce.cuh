@@ -27,6 +27,8 @@ inline int channel_segments(long long M, long long C) {
 
 // part[c * S + s] = sum of term(c, idx) over segment s of channel c, idx = (n * C + c) * inner + i the flat
 // offset of value m = n * inner + i. Launch with grid (S, min(C, 65535)) and kThreads threads.
+// (n, i) is found by one division per thread and then advanced by blockDim.x, dividing again only when the
+// step crosses into another sample (every step when inner < blockDim.x, rarely when inner is large).
 template <class Term>
 __global__ void channel_partials_k(Sum2* part, long long N, long long C, long long inner, int S, Term term) {
   __shared__ double shared[32];
@@ -34,11 +36,21 @@ __global__ void channel_partials_k(Sum2* part, long long N, long long C, long lo
   const long long m0 = blockIdx.x * seg, m1 = m0 + seg < M ? m0 + seg : M;
   for (long long c = blockIdx.y; c < C; c += gridDim.y) {
     Sum2 acc;
-    for (long long m = m0 + threadIdx.x; m < m1; m += blockDim.x) {
-      const long long n = m / inner, i = m - n * inner;
+    long long m = m0 + threadIdx.x, n = 0, i = 0;
+    if (m < m1) {   // then inner > 0
+      n = m / inner;
+      i = m - n * inner;
+    }
+    for (; m < m1; m += blockDim.x) {
       const Sum2 v = term(c, (n * C + c) * inner + i);
       acc.a += v.a;
       acc.b += v.b;
+      i += blockDim.x;
+      if (i >= inner) {
+        const long long q = i / inner;
+        n += q;
+        i -= q * inner;
+      }
     }
     acc.a = block_sum(acc.a, shared);
     acc.b = block_sum(acc.b, shared);
