@@ -268,7 +268,7 @@ TEST_CASE("cuda reductions over many blocks match the CPU") {
 
 // Permutations that are batched 2-D transposes take the shared-memory tile path (kernels/cuda/shape.cu):
 // sizes not multiples of 32, size-1 dimensions, the CvT token <-> volume permutations, and one without a
-// batch; the others (an inner run left in place) the general kernel.
+// batch; the others (an inner run left in place, a side shorter than 8) the general kernel.
 TEST_CASE("cuda permute transposes match the CPU") {
   if (!ssmtl::cuda_available()) { MESSAGE("no CUDA device: skipped"); return; }
   Rng rng(22);
@@ -284,6 +284,8 @@ TEST_CASE("cuda permute transposes match the CPU") {
             [](const Ts& t) { return permute(t[0], {0, 2, 1, 3}); }});
   check_op({"permute {0,2,1,3} heads (general)", {randn({2, 50, 3, 8}, rng)}, {},
             [](const Ts& t) { return permute(t[0], {0, 2, 1, 3}); }});
+  check_op({"permute {0,2,3,4,1} 3 channels (general)", {randn({2, 3, 4, 5, 6}, rng)}, {},
+            [](const Ts& t) { return permute(t[0], {0, 2, 3, 4, 1}); }});
   check_op({"permute {0,1,2} identity", {randn({2, 3, 4}, rng)}, {},
             [](const Ts& t) { return permute(t[0], {0, 1, 2}); }});
   check_op({"permute {3,1,0,2} (general)", {randn({3, 4, 5, 6}, rng)}, {},

@@ -84,7 +84,8 @@ Canonical checked_canonical(const int64_t* in_shape, const int* perm, int rank, 
 }
 
 // A batched 2-D transpose: x (batch, rows, cols) -> (batch, cols, rows). After canonical(), exactly the
-// permutations {1, 0} and {0, 2, 1}.
+// permutations {1, 0} and {0, 2, 1}. Taken by the tiled kernel only when both sides are at least 8 long:
+// a tile would be mostly idle for a narrower matrix (e.g. 3 channels), which the general kernel moves well.
 struct Transpose {
   long long batch = 0, rows = 0, cols = 0;
 };
@@ -93,7 +94,7 @@ bool as_transpose(const Canonical& c, Transpose& t) {
   if (c.rank == 2 && c.perm[0] == 1) t = Transpose{1, c.shape[0], c.shape[1]};
   else if (c.rank == 3 && c.perm[0] == 0 && c.perm[1] == 2) t = Transpose{c.shape[0], c.shape[1], c.shape[2]};
   else return false;
-  return true;
+  return t.rows >= 8 && t.cols >= 8;
 }
 
 constexpr int kTile = 32, kTileRows = 8;   // blocks of 32 x 8 threads move 32 x 32 tiles
