@@ -12,7 +12,7 @@ else
   CMAKE_FLAGS += -DSSMTL_CUDA=ON
 endif
 
-.PHONY: all setup configure test asan bench bench-compare demo clean
+.PHONY: all setup configure test asan cuda-emu bench bench-compare demo clean
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
@@ -30,6 +30,14 @@ asan: setup
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && ctest --output-on-failure -j $(JOBS) -E "e2e"
 
+# The CUDA kernels run on the CPU through the emulator (emu/emu.h): the cuda* test cases, in the forward
+# and in the reverse thread order (a missing __syncthreads usually fails in one of them).
+cuda-emu: setup
+	@cmake -S . -B build-emu -DCMAKE_BUILD_TYPE=Release -DSSMTL_CUDA_EMULATOR=ON >/dev/null
+	cmake --build build-emu -j $(JOBS) --target ssmtl_tests
+	cd build-emu && ctest --output-on-failure -j $(JOBS) -R '^cuda'
+	cd build-emu && SSMTL_EMU_ORDER=reverse ctest --output-on-failure -j $(JOBS) -R '^cuda'
+
 bench: all
 	$(BUILD)/ssmtl_bench
 
@@ -43,4 +51,4 @@ demo: all
 	DATASET=$(DATASET) scripts/demo.sh $(BUILD) $(DATA)
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-emu

@@ -7,6 +7,7 @@
 #include "model/checkpoint.h"
 #include "model/scoring.h"
 #include "tensor/device.h"
+#include "util/atomic_file.h"
 #include "util/progress.h"
 
 namespace {
@@ -17,7 +18,8 @@ const char* kUsage =
     "                   [--teachers DIR] [--device cpu|cuda]\n"
     "  T4 (ssmtl) reads DETECTIONS/class_probs/<video>.txt; T7 / T9 read DIR/<video>.seg / .pose (--teachers)\n"
     "  writes DIR/frame_scores/<video>.txt (one score per frame), DIR/regions/<video>.txt\n"
-    "  (frame,x_min,y_min,x_max,y_max,score) and DIR/object_scores/<video>.txt (per-task scores)\n";
+    "  (frame,x_min,y_min,x_max,y_max,score), DIR/object_scores/<video>.txt (per-task scores) and\n"
+    "  DIR/score_config.txt (the options and seed used)\n";
 
 int run_score(int argc, char** argv) {
   ssmtl::app::Args args(argc, argv);
@@ -46,6 +48,14 @@ int run_score(int argc, char** argv) {
                                                    ssmtl::TeacherSpec::for_model(mc, det, teachers));
   std::fprintf(stderr, "score: %s, %d videos, %zu objects, device %s\n", mc.name.c_str(), pool.num_videos(),
                pool.objects().size(), ssmtl::device_name(device));
+  std::ostringstream run_cfg;   // next to the scores: what made them (the model's own configuration is in the checkpoint)
+  run_cfg << "# ssmtl score\ndata = " << root << "\nsplit = " << split << "\ndetections = " << det
+          << "\ncheckpoint = " << ckpt << "\nmodel = " << mc.name << "\nframe_mode = " << so.frame_mode
+          << "\ncell = " << so.map.cell << "\nfilter = " << f << "\nbatch = " << so.batch_size << "\nseed = " << so.seed
+          << "\ndevice = " << ssmtl::device_name(device) << "\nteachers = " << teachers << "\nvideos = "
+          << pool.num_videos() << "\n";
+  ssmtl::util::make_dirs(out);
+  ssmtl::util::write_text_atomic(out + "/score_config.txt", run_cfg.str());
   ssmtl::util::Progress progress("score", static_cast<int64_t>(pool.objects().size()), "objects");
   for (int v = 0; v < pool.num_videos(); ++v) {
     ssmtl::VideoScores s = ssmtl::score_video(model, pool, v, so, [&](int64_t n) { progress.add(n); });

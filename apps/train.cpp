@@ -54,6 +54,10 @@ int run_train(int argc, char** argv) {
                static_cast<unsigned long long>(opt.seed), opt.device.c_str());
   ssmtl::TrainResult r = ssmtl::train_model(model, opt, config_text);
   if (r.interrupted) return 130;
+  if (r.step_limit) {
+    std::printf("stopped by train.stop_after_steps; resume with --resume %s/last.ckpt\n", opt.out_dir.c_str());
+    return 0;
+  }
   std::printf("best validation loss %.5f at epoch %d; %d steps skipped; checkpoint %s/best.ckpt\n", r.best_val,
               r.best_epoch + 1, r.skipped_steps, opt.out_dir.c_str());
   return 0;

@@ -3,6 +3,7 @@
 #include <csignal>
 #include <cmath>
 #include <cstdio>
+#include <future>
 #include <filesystem>
 #include <memory>
 #include <sstream>
@@ -40,6 +41,7 @@ TrainOptions TrainOptions::from_config(util::Config& c) {
   o.pseudo_loss_cap = c.get_double("train.pseudo_loss_cap", o.pseudo_loss_cap);
   o.max_bad_steps = c.get_int("train.max_bad_steps", o.max_bad_steps);
   o.device = c.get_string("train.device", o.device);
+  o.stop_after_steps = c.get_int("train.stop_after_steps", o.stop_after_steps);
   if (o.epochs < 1 || o.batch_size < 2) throw std::invalid_argument("train.epochs >= 1 and train.batch_size >= 2");
   if (!(o.lr > 0)) throw std::invalid_argument("train.lr must be > 0 (the T5 ascent sign comes from train.pseudo_lr_scale)");
   if (!(o.val_fraction >= 0 && o.val_fraction < 1)) throw std::invalid_argument("train.val_fraction must be in [0, 1)");
@@ -56,11 +58,16 @@ struct TrainerState {   // what a checkpoint needs to continue exactly
   double best_val = 1e300;
   int best_epoch = -1, skipped = 0;
   std::string adam_main, adam_pseudo;
+  // The current epoch's running loss sums, so that an epoch resumed mid-way logs the mean over all its steps.
+  std::map<std::string, double> sums;
+  int counted = 0, epoch_skipped = 0;
   std::string serialize() const {
     std::ostringstream o;
     o.precision(17);
-    o << "trainer_state 1\n" << epoch << ' ' << step << ' ' << best_val << ' ' << best_epoch << ' ' << skipped << '\n'
-      << adam_main.size() << '\n' << adam_main << adam_pseudo.size() << '\n' << adam_pseudo;
+    o << "trainer_state 2\n" << epoch << ' ' << step << ' ' << best_val << ' ' << best_epoch << ' ' << skipped << '\n'
+      << adam_main.size() << '\n' << adam_main << adam_pseudo.size() << '\n' << adam_pseudo << '\n'
+      << counted << ' ' << epoch_skipped << ' ' << sums.size() << '\n';
+    for (auto& [k, v] : sums) o << k << ' ' << v << '\n';
     return o.str();
   }
   static TrainerState parse(const std::string& s, const std::string& path) {
@@ -69,7 +76,8 @@ struct TrainerState {   // what a checkpoint needs to continue exactly
     int version = 0;
     TrainerState t;
     in >> tag >> version >> t.epoch >> t.step >> t.best_val >> t.best_epoch >> t.skipped;
-    if (tag != "trainer_state" || version != 1 || !in) throw std::runtime_error(path + ": no trainer state to resume from");
+    if (tag != "trainer_state" || (version != 1 && version != 2) || !in)
+      throw std::runtime_error(path + ": no trainer state to resume from");
     auto blob = [&](std::string& dst) {
       size_t n = 0;
       in >> n;
@@ -80,6 +88,15 @@ struct TrainerState {   // what a checkpoint needs to continue exactly
     };
     blob(t.adam_main);
     blob(t.adam_pseudo);
+    if (version >= 2) {   // version 1 (older checkpoints) has no partial-epoch sums
+      size_t n = 0;
+      in >> t.counted >> t.epoch_skipped >> n;
+      for (size_t i = 0; i < n && in; ++i) {
+        std::string k;
+        in >> k >> t.sums[k];
+      }
+      if (!in) throw std::runtime_error(path + ": truncated trainer state (epoch loss sums)");
+    }
     return t;
   }
 };
@@ -196,6 +213,7 @@ TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::s
   auto prev_handler = std::signal(SIGINT, on_sigint);
   g_interrupted = 0;
   int bad_in_row = 0;
+  int steps_run = 0;   // in this invocation (train.stop_after_steps)
 
   for (; st.epoch < opt.epochs; ++st.epoch, st.step = 0) {
     const int e = st.epoch;
@@ -210,14 +228,28 @@ TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::s
     log.epoch = e;
     std::map<std::string, double> sums;
     int counted = 0;
+    if (st.step > 0) {   // resumed mid-epoch: the steps before the interruption count in this epoch's means
+      sums = st.sums;
+      counted = st.counted;
+      log.skipped_steps = st.epoch_skipped;
+    }
     util::Progress progress("epoch " + std::to_string(e + 1) + "/" + std::to_string(opt.epochs),
                             static_cast<int64_t>(order.size()), "samples");
     progress.add(static_cast<int64_t>(std::min<size_t>(order.size(), static_cast<size_t>(st.step) * opt.batch_size)));
-    for (; st.step < steps; ++st.step) {
-      size_t a = static_cast<size_t>(st.step) * opt.batch_size, b = std::min(order.size(), a + opt.batch_size);
+    // Step k's batch depends only on (seed, epoch, k), so it can be cut out of the frames ahead of time: on
+    // a GPU the next batch is built on the CPU while the current step runs (on the CPU both would compete
+    // for the same cores, so there it is built in turn).
+    auto build_batch = [&, e, pseudo_on](int step) {
+      size_t a = static_cast<size_t>(step) * opt.batch_size, b = std::min(order.size(), a + opt.batch_size);
       std::vector<size_t> ids(order.begin() + a, order.begin() + b);
       uint64_t batch_seed = opt.seed * 0x9e3779b97f4a7c15ULL ^ (static_cast<uint64_t>(e) << 32) ^ a;
-      TaskBatch batch = builder.build(ids, batch_seed, pseudo_on).to(dev);
+      return builder.build(ids, batch_seed, pseudo_on);
+    };
+    std::future<TaskBatch> next;
+    for (; st.step < steps; ++st.step) {
+      size_t a = static_cast<size_t>(st.step) * opt.batch_size, b = std::min(order.size(), a + opt.batch_size);
+      TaskBatch batch = (next.valid() ? next.get() : build_batch(st.step)).to(dev);
+      if (dev != Device::CPU && st.step + 1 < steps) next = std::async(std::launch::async, build_batch, st.step + 1);
       adam_main.zero_grad();
       TaskLosses L = compute_task_losses(model, batch, true);
       float total = L.normal.item();
@@ -257,14 +289,22 @@ TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::s
       std::snprintf(suffix, sizeof suffix, "loss %.4f", total);
       progress.set_suffix(suffix);
       progress.add(static_cast<int64_t>(b - a));
-      if (g_interrupted) {
+      if (g_interrupted || (opt.stop_after_steps > 0 && ++steps_run >= opt.stop_after_steps)) {
         ++st.step;
+        st.sums = sums;
+        st.counted = counted;
+        st.epoch_skipped = log.skipped_steps;
         save("last.ckpt");
         progress.finish();
-        std::fprintf(stderr, "train: interrupted; state saved to %s/last.ckpt (resume with --resume)\n",
-                     opt.out_dir.c_str());
+        if (g_interrupted)
+          std::fprintf(stderr, "train: interrupted; state saved to %s/last.ckpt (resume with --resume)\n",
+                       opt.out_dir.c_str());
+        else
+          std::fprintf(stderr, "train: stopped after %d steps (train.stop_after_steps); state saved to %s/last.ckpt\n",
+                       steps_run, opt.out_dir.c_str());
         std::signal(SIGINT, prev_handler);
-        result.interrupted = true;
+        result.interrupted = g_interrupted != 0;
+        result.step_limit = !result.interrupted;
         result.best_val = st.best_val;
         result.best_epoch = st.best_epoch;
         result.skipped_steps = st.skipped;

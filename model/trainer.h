@@ -39,6 +39,8 @@ struct TrainOptions {
   double pseudo_lr_scale = -0.2;
   double pseudo_loss_cap = 0.5;    // above this T5 loss the backbone's ascent step is skipped
   int max_bad_steps = 20;          // consecutive non-finite losses before training stops
+  int stop_after_steps = 0;        // > 0: stop as Ctrl-C does (last.ckpt written, resumable) after this many
+                                   // steps of this invocation, e.g. for time-boxed jobs; 0 = never
   std::string device = "cpu";      // "cpu" or "cuda": where the model and its batches live (samples are
                                    // always cut out of the frames on the CPU)
 
@@ -56,7 +58,8 @@ struct TrainResult {
   double best_val = 0;
   int best_epoch = -1;
   int skipped_steps = 0;
-  bool interrupted = false;
+  bool interrupted = false;        // Ctrl-C: last.ckpt holds the state to resume from
+  bool step_limit = false;         // stopped by train.stop_after_steps (also resumable from last.ckpt)
   std::vector<EpochLog> epochs;
 };
 

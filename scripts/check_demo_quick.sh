@@ -14,7 +14,7 @@ trap 'rm -rf "$run"' EXIT
 cd "$src"
 QUICK=1 RUN="$run" scripts/demo.sh "$build" "$data" > "$run.log" 2>&1 || { tail -40 "$run.log"; exit 1; }
 fail() { echo "FAIL: $*"; tail -20 "$run.log"; exit 1; }
-for f in train/config.txt train/best.ckpt train/last.ckpt train/train_log.jsonl metrics.json plots; do
+for f in train/config.txt train/best.ckpt train/last.ckpt train/train_log.jsonl scores/score_config.txt metrics.json plots; do
   [ -e "$run/$f" ] || fail "missing $f"
 done
 grep -q '^train.seed' "$run/train/config.txt" || fail "the seed is not recorded in config.txt"

@@ -7,7 +7,35 @@
 // padding, groups, dilation 1, NCDHW float32 (the same as kernels/conv3d.h). Plain FP32 by default
 // (CUDNN_FMA_MATH); allow_tf32 lets cuDNN use TF32 tensor cores (PyTorch's default for convolutions).
 #pragma once
-#ifdef SSMTL_WITH_CUDA
+#if defined(SSMTL_WITH_CUDA) && defined(SSMTL_CUDA_EMULATED)
+// The CPU emulator of the CUDA backend (emu/emu.h) has no cuDNN: CudnnApi::get().ok is false with the
+// reason, so the cuDNN comparisons skip with that message; CudnnConv3d only exists to keep them compiling.
+#include <stdexcept>
+#include <string>
+
+#include "kernels/conv3d.h"
+
+namespace ssmtl::test {
+struct CudnnApi {
+  bool ok = false;
+  std::string why = "the CUDA emulator (SSMTL_CUDA_EMULATED) cannot run cuDNN";
+  static const CudnnApi& get() {
+    static const CudnnApi api;
+    return api;
+  }
+};
+class CudnnConv3d {
+ public:
+  explicit CudnnConv3d(const kernels::Conv3dGeometry&, bool = false, bool = false) {
+    throw std::runtime_error(CudnnApi::get().why);
+  }
+  void forward(float*, const float*, const float*) const {}
+  void backward_data(float*, const float*, const float*, float = 0.f) const {}
+  void backward_filter(float*, const float*, const float*, float = 0.f) const {}
+  std::string algorithms() const { return ""; }
+};
+}  // namespace ssmtl::test
+#elif defined(SSMTL_WITH_CUDA)
 #include <cuda_runtime.h>
 #include <cudnn.h>
 #include <dlfcn.h>
@@ -199,4 +227,4 @@ class CudnnConv3d {
 };
 
 }  // namespace ssmtl::test
-#endif  // SSMTL_WITH_CUDA
+#endif  // SSMTL_WITH_CUDA, not emulated

@@ -7,6 +7,8 @@
 #include <doctest/doctest.h>
 
 #if __has_include("model/tasks_loss.h")
+#include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -40,8 +42,17 @@ TEST_CASE("cuda SSMTL++v1 training step matches the CPU") {
   REQUIRE(rc.grads.size() == param_names.size());
   for (size_t i = 0; i < rc.grads.size(); ++i) {
     REQUIRE_MESSAGE(rc.grads[i].defined() == rg.grads[i].defined(), param_names[i]);
-    if (rc.grads[i].defined())
-      test::expect_close(rg.grads[i], rc.grads[i], test::Tol{2e-4f, 2e-3f}, "gradient of " + param_names[i]);
+    if (!rc.grads[i].defined()) continue;
+    // An element of a BatchNorm output within rounding of 0 (beta starts at 0, tens of thousands of
+    // values per channel) can land on different sides of the ReLU kink on the two devices; its gradient
+    // then flows on one device only, which moves the BN bias gradient by that element's gradient and the
+    // conv weights before it by that times an input patch: about 1e-3 of the tensor's largest gradient
+    // (seen in the emulator's -O2 build: conv0.weight off by 2.7e-4 at max 0.29, bn0.bias by 1.4e-4, all
+    // else within 2e-7). So the absolute tolerance scales with the tensor's largest gradient.
+    float max_grad = 0.f;
+    for (float v : rc.grads[i].to_vector()) max_grad = std::max(max_grad, std::fabs(v));
+    test::expect_close(rg.grads[i], rc.grads[i], test::Tol{std::max(2e-4f, 1e-3f * max_grad), 2e-3f},
+                       "gradient of " + param_names[i]);
   }
   // Each update moves a weight by at most about lr = 1e-3.
   for (size_t i = 0; i < nc.size(); ++i)

@@ -42,6 +42,9 @@ float* alloc(size_t n) {
   if (it != c.free_blocks.end()) {
     void* p = it->second;
     c.free_blocks.erase(it);
+#ifdef SSMTL_CUDA_EMULATED   // the CPU emulator: a reused block reads as NaN until written, as fresh ones do
+    CUDA_CHECK(cudaMemset(p, 0xFF, bytes));
+#endif
     return static_cast<float*>(p);
   }
   void* p = nullptr;
