@@ -217,7 +217,8 @@ __global__ void __launch_bounds__(cuda::kThreads) dw_dw_partials_k(double* part,
   constexpr bool kFixed = KD > 0;
   constexpr int kTaps = kFixed ? KD * KH * KW : kDwMaxTaps;
   const int kD = kFixed ? KD : m.kD, kH = kFixed ? KH : m.kH, kW = kFixed ? KW : m.kW, K = kD * kH * kW;
-  __shared__ double warp_sums[kTaps][cuda::kThreads / 32];
+  constexpr int kWarps = cuda::kThreads / 32;
+  __shared__ double warp_sums[kTaps * kWarps];   // [tap][warp], flat (the emulator poisons flat arrays)
   // Within a sample, positions and input offsets fit in 32 bits (checked on the host).
   const int Do = static_cast<int>(m.Do), Ho = static_cast<int>(m.Ho), Wo = static_cast<int>(m.Wo);
   const int D = static_cast<int>(m.D), H = static_cast<int>(m.H), W = static_cast<int>(m.W);
@@ -259,13 +260,13 @@ __global__ void __launch_bounds__(cuda::kThreads) dw_dw_partials_k(double* part,
     for (int k = 0; k < kTaps; ++k) {
       if (k >= taps) break;
       const double v = cuda::warp_sum(static_cast<double>(acc[k]));
-      if (lane == 0) warp_sums[k][warp] = v;
+      if (lane == 0) warp_sums[k * kWarps + warp] = v;
     }
     __syncthreads();
     const int tid = static_cast<int>(threadIdx.x), warps = static_cast<int>(blockDim.x >> 5);
     if (tid < taps) {
       double v = 0.0;
-      for (int wp = 0; wp < warps; ++wp) v += warp_sums[tid][wp];
+      for (int wp = 0; wp < warps; ++wp) v += warp_sums[tid * kWarps + wp];
       part[(c * K + tap0 + tid) * S + blockIdx.x] = v;
     }
     __syncthreads();   // warp_sums is reused for the next channel

@@ -105,7 +105,7 @@ constexpr int kTile = 32, kTileRows = 8;   // blocks of 32 x 8 threads move 32 x
 // and gridDim.z are at most 65535). Each dst element is written by one thread.
 template <bool kAdd>
 __global__ void transpose_k(float* dst, const float* src, long long batch, long long rows, long long cols) {
-  __shared__ float tile[kTile][kTile + 1];
+  __shared__ float tile[kTile * (kTile + 1)];   // row i at i * (kTile + 1): flat, so the emulator poisons it
   const long long plane = rows * cols, c0 = static_cast<long long>(blockIdx.x) * kTile;
   const int tx = threadIdx.x, ty = threadIdx.y;
   for (long long b = blockIdx.z; b < batch; b += gridDim.z) {
@@ -114,14 +114,15 @@ __global__ void transpose_k(float* dst, const float* src, long long batch, long 
     for (long long r0 = static_cast<long long>(blockIdx.y) * kTile; r0 < rows; r0 += (long long)gridDim.y * kTile) {
       for (int i = ty; i < kTile; i += kTileRows) {
         const long long r = r0 + i, c = c0 + tx;
-        if (r < rows && c < cols) tile[i][tx] = s[r * cols + c];
+        if (r < rows && c < cols) tile[i * (kTile + 1) + tx] = s[r * cols + c];
       }
       __syncthreads();
       for (int i = ty; i < kTile; i += kTileRows) {
         const long long c = c0 + i, r = r0 + tx;
         if (c < cols && r < rows) {
-          if (kAdd) d[c * rows + r] += tile[tx][i];
-          else d[c * rows + r] = tile[tx][i];
+          const float v = tile[tx * (kTile + 1) + i];
+          if (kAdd) d[c * rows + r] += v;
+          else d[c * rows + r] = v;
         }
       }
       __syncthreads();   // the tile is refilled next
