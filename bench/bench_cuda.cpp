@@ -6,6 +6,9 @@
 //     the first stage, whose input is data). No bias: every one of these convolutions feeds a BatchNorm.
 //   BM_CudaAttention/<impl>/<pass>: batch 64, 12 heads, 448 queries, 112 keys, head width 8;
 //     impl = ours (fused kernel) | cublas (strided-batched GEMMs + softmax kernel, our general path).
+//   BM_CudaPermute/<case>/<pass>: the CvT's token <-> volume permutations and the attention head split at
+//     batch 512 (bytes moved as bytes_per_second); BM_CudaReduce/<sum|mse_loss_rows1>: a whole-batch sum and
+//     the rows == 1 MSE loss over 5.5 M values; BM_CudaBatchNorm/<shape>/<pass>: training batch norm.
 // Times are GPU time between two CUDA events around each iteration (manual time). Every benchmark skips
 // with an error when there is no GPU or no cuDNN.
 //   BM_CudaSSMTLv1/<train|infer>/batch:<B> (when the tree has model/): the paper-size SSMTL++v1 model (64x64
@@ -18,6 +21,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tensor/device.h"
 #include "tensor/rng.h"
@@ -27,6 +31,10 @@
 
 #include "kernels/attention.h"
 #include "kernels/conv3d.h"
+#include "kernels/elementwise.h"
+#include "kernels/loss.h"
+#include "kernels/norm.h"
+#include "kernels/shape.h"
 #include "tests/cuda_model_step.h"
 #include "tests/cudnn_reference.h"
 
@@ -76,6 +84,9 @@ const ConvCase kConvCases[] = {
     {"stage3_32to32_16x16", 64, 32, 7, 16, 16, 32, {1, 1, 1}, 1, true},
     {"depthwise_32_7x8x8", 64, 32, 7, 8, 8, 32, {1, 1, 1}, 32, true},
     {"depthwise_32_7x8x8_s122", 64, 32, 7, 8, 8, 32, {1, 2, 2}, 32, true},
+    // the CvT q / k / v projections of the paper-size model at batch 512
+    {"depthwise_96_7x8x8_n512", 512, 96, 7, 8, 8, 96, {1, 1, 1}, 96, true},
+    {"depthwise_96_7x8x8_s122_n512", 512, 96, 7, 8, 8, 96, {1, 2, 2}, 96, true},
 };
 
 kernels::Conv3dGeometry geometry(const ConvCase& c) {
@@ -175,6 +186,86 @@ void attention(benchmark::State& state, bool fused, bool backward) {
   state.SetItemsProcessed(state.iterations() * 64);   // samples
 }
 
+// Memory-bound kernels at CvT / backbone shapes; bytes moved (read + written once) give GB/s.
+struct PermuteCase {
+  const char* name;
+  Shape in;
+  std::vector<int> perm;
+};
+const PermuteCase kPermuteCases[] = {
+    {"tokens_to_volume_512x7x8x8x96", {512, 7, 8, 8, 96}, {0, 4, 1, 2, 3}},
+    {"volume_to_tokens_512x96x7x8x8", {512, 96, 7, 8, 8}, {0, 2, 3, 4, 1}},
+    {"heads_512x448x12x8", {512, 448, 12, 8}, {0, 2, 1, 3}},
+};
+
+void permute_bench(benchmark::State& state, const PermuteCase& c, bool backward) {
+  Tensor x, y;
+  {
+    Rng rng(3);
+    x = randn(c.in, rng).to(Device::CUDA);
+    y = Tensor::zeros(c.in, Device::CUDA);   // same element count; the layout does not matter here
+  }
+  const int rank = static_cast<int>(c.in.size());
+  time_gpu(state, [&] {
+    if (backward) kernels::permute_backward_cuda(x.data(), y.data(), c.in.data(), c.perm.data(), rank);
+    else kernels::permute_forward_cuda(y.data(), x.data(), c.in.data(), c.perm.data(), rank);
+  });
+  // forward reads x and writes y; backward reads dout and reads + writes dx
+  state.SetBytesProcessed(state.iterations() * x.numel() * static_cast<int64_t>(sizeof(float)) * (backward ? 3 : 2));
+}
+
+// Whole-tensor sum and the rows == 1 MSE loss over a 64 x 3 x 7 x 64 x 64 batch (5.5 M values).
+void reduce_bench(benchmark::State& state, bool mse) {
+  const int64_t n = 64LL * 3 * 7 * 64 * 64;
+  Tensor a, b, out;
+  {
+    Rng rng(4);
+    a = randn({n}, rng).to(Device::CUDA);
+    b = randn({n}, rng).to(Device::CUDA);
+    out = Tensor::zeros({1}, Device::CUDA);
+  }
+  time_gpu(state, [&] {
+    if (mse) kernels::mse_forward_cuda(out.data(), a.data(), b.data(), 1, n);
+    else kernels::sum_forward_cuda(out.data(), a.data(), n);
+  });
+  state.SetBytesProcessed(state.iterations() * n * static_cast<int64_t>(sizeof(float)) * (mse ? 2 : 1));
+}
+
+// Batch norm training forward (statistics + normalise) and backward (sums + dx) at (N, C, inner).
+void batch_norm_bench(benchmark::State& state, int64_t N, int64_t C, int64_t inner, bool backward) {
+  Tensor x, y, dy, dx, gamma, beta, mean, var, invstd, dgamma, dbeta;
+  {
+    Rng rng(5);
+    x = randn({N, C, inner}, rng).to(Device::CUDA);
+    dy = randn({N, C, inner}, rng).to(Device::CUDA);
+    y = Tensor::zeros({N, C, inner}, Device::CUDA);
+    dx = Tensor::zeros({N, C, inner}, Device::CUDA);
+    gamma = randn({C}, rng).to(Device::CUDA);
+    beta = randn({C}, rng).to(Device::CUDA);
+    mean = Tensor::zeros({C}, Device::CUDA);
+    var = Tensor::zeros({C}, Device::CUDA);
+    invstd = Tensor::zeros({C}, Device::CUDA);
+    dgamma = Tensor::zeros({C}, Device::CUDA);
+    dbeta = Tensor::zeros({C}, Device::CUDA);
+  }
+  kernels::batch_norm_stats_cuda(mean.data(), var.data(), x.data(), N, C, inner);
+  kernels::batch_norm_invstd_cuda(invstd.data(), var.data(), 1e-5f, C);
+  time_gpu(state, [&] {
+    if (!backward) {
+      kernels::batch_norm_stats_cuda(mean.data(), var.data(), x.data(), N, C, inner);
+      kernels::batch_norm_invstd_cuda(invstd.data(), var.data(), 1e-5f, C);
+      kernels::batch_norm_forward_cuda(y.data(), x.data(), mean.data(), invstd.data(), gamma.data(), beta.data(), N, C,
+                                       inner);
+    } else {
+      kernels::batch_norm_backward_cuda(dx.data(), dgamma.data(), dbeta.data(), dy.data(), x.data(), mean.data(),
+                                        invstd.data(), gamma.data(), true, N, C, inner);
+    }
+  });
+  // forward: x read three times, y written; backward: dy and x read twice, dx read and written
+  const int64_t bytes = N * C * inner * static_cast<int64_t>(sizeof(float)) * (backward ? 6 : 4);
+  state.SetBytesProcessed(state.iterations() * bytes);
+}
+
 #if __has_include("model/tasks_loss.h")
 void ssmtl_v1(benchmark::State& state, bool train) {
   if (!cuda_available()) {
@@ -220,6 +311,30 @@ const bool kRegistered = [] {
                                (backward ? "forward_backward" : "forward");
       benchmark::RegisterBenchmark(name.c_str(), attention, fused, backward)
           ->Unit(benchmark::kMillisecond)
+          ->UseManualTime();
+    }
+  for (const PermuteCase& c : kPermuteCases)
+    for (bool backward : {false, true}) {
+      const std::string name = std::string("BM_CudaPermute/") + c.name + "/" + (backward ? "backward" : "forward");
+      benchmark::RegisterBenchmark(name.c_str(), permute_bench, c, backward)
+          ->Unit(benchmark::kMicrosecond)
+          ->UseManualTime();
+    }
+  for (bool mse : {false, true})
+    benchmark::RegisterBenchmark(mse ? "BM_CudaReduce/mse_loss_rows1_5.5M" : "BM_CudaReduce/sum_5.5M", reduce_bench,
+                                 mse)
+        ->Unit(benchmark::kMicrosecond)
+        ->UseManualTime();
+  struct BnCase {
+    const char* name;
+    int64_t N, C, inner;
+  };
+  for (const BnCase& c : {BnCase{"backbone_64x16x7x64x64", 64, 16, 7 * 64 * 64}, BnCase{"cvt_512x96x448", 512, 96, 448},
+                          BnCase{"cvt_512x96x112", 512, 96, 112}})
+    for (bool backward : {false, true}) {
+      const std::string name = std::string("BM_CudaBatchNorm/") + c.name + "/" + (backward ? "backward" : "forward");
+      benchmark::RegisterBenchmark(name.c_str(), batch_norm_bench, c.N, c.C, c.inner, backward)
+          ->Unit(benchmark::kMicrosecond)
           ->UseManualTime();
     }
 #if __has_include("model/tasks_loss.h")

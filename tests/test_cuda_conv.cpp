@@ -157,3 +157,32 @@ TEST_CASE("cuda conv3d matches cuDNN at the backbone shapes") {
   }
 }
 #endif
+
+// The depthwise weight gradient runs in two stages over segments of about 4096 output positions per
+// channel (kernels/cuda/conv3d.cu, depthwise_dw): these batches give several segments per channel, the last
+// one partial, for the compiled 3x3x3 and 1x3x3 kernels (CvT q at stride 1, k / v at stride (1,2,2)) and the
+// generic one (2x3x3: 18 taps in one pass; 3x3x4: 36 taps in two passes of at most 27).
+TEST_CASE("cuda depthwise conv3d weight gradient over several segments") {
+  if (!ssmtl::cuda_available()) { MESSAGE("no CUDA device: skipped"); return; }
+  const ConvCase cases[] = {
+      {"depthwise 3x3x3 CvT q 7x8x8 batch 21", {21, 5, 7, 8, 8}, 5, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 5, true},
+      {"depthwise 3x3x3 CvT k/v stride (1,2,2) batch 83", {83, 3, 7, 8, 8}, 3, {3, 3, 3}, {1, 2, 2}, {1, 1, 1}, 3,
+       false},
+      {"depthwise 1x3x3 batch 30", {30, 4, 7, 8, 8}, 4, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, 4, false},
+      {"depthwise 2x3x3 generic batch 25", {25, 3, 6, 8, 7}, 3, {2, 3, 3}, {1, 1, 1}, {1, 1, 1}, 3, false},
+      {"depthwise 3x3x4 two tap passes", {30, 2, 5, 9, 10}, 2, {3, 3, 4}, {1, 2, 1}, {1, 1, 2}, 2, true},
+  };
+  Rng rng(13);
+  for (const ConvCase& c : cases) {
+    const Tensor x = randn(c.x, rng), w = randn(weight_shape(c), rng, 0.f, 0.3f), b = randn({c.cout}, rng);
+    Ts in{x, w};
+    if (c.bias) in.push_back(b);
+    // dw sums up to 21 * 448 products of unit-variance values: entries up to a few hundred
+    const Tol tol{2e-4f, 1e-4f}, dw_tol{1e-3f, 1e-4f};
+    check_op({c.name, in, {}, [&](const Ts& t) { return run(c, t); }, tol, dw_tol});
+    std::vector<bool> weights_only(in.size(), true);
+    weights_only[0] = false;
+    check_op({std::string(c.name) + " weights only", in, weights_only, [&](const Ts& t) { return run(c, t); }, tol,
+              dw_tol});
+  }
+}

@@ -229,3 +229,65 @@ TEST_CASE("cuda attention fused kernel agrees with the cuBLAS path") {
   test::expect_close(p1, p2, Tol{1e-6f, 1e-4f}, "attention probabilities, fused vs cuBLAS");
 }
 #endif
+
+// Sums over many blocks (kernels/cuda/reduce.cuh): a whole-tensor sum and the loss means split a long row
+// into segments of at least 4096 values (up to 1024 of them for one row); batch-norm statistics and channel
+// sums walk segments that start and end inside a sample (inner larger than a block), or span many samples.
+TEST_CASE("cuda reductions over many blocks match the CPU") {
+  if (!ssmtl::cuda_available()) { MESSAGE("no CUDA device: skipped"); return; }
+  Rng rng(21);
+  const Tensor big = randn({3, 7, 100, 97}, rng, 0.5f, 1.f);   // 203700 values: 49 segments
+  check_op({"sum 203700", {big}, {}, [](const Ts& t) { return sum(t[0]); }, Tol{1e-4f, 1e-5f}});
+  check_op({"mean 203700", {big}, {}, [](const Ts& t) { return mean(t[0]); }});
+  const Tensor huge = randn({4500000}, rng);   // the 1024-segment cap of a single sum
+  check_op({"sum 4.5M", {huge}, {}, [](const Ts& t) { return sum(t[0]); }, Tol{1e-3f, 1e-5f}});
+  const Tensor a = randn({1, 250001}, rng), b = randn({1, 250001}, rng);
+  check_op({"l1_loss 250001", {a, b}, {}, [](const Ts& t) { return l1_loss(t[0], t[1]); }});
+  check_op({"mse_loss 250001", {a, b}, {}, [](const Ts& t) { return mse_loss(t[0], t[1]); }});
+  const Tensor ra = randn({3, 50000}, rng), rb = randn({3, 50000}, rng);   // 3 rows: 12 segments each
+  check_op({"l1_per_sample 3 rows", {ra, rb}, {}, [](const Ts& t) { return l1_per_sample(t[0], t[1]); }});
+  check_op({"mse_per_sample 3 rows", {ra, rb}, {}, [](const Ts& t) { return mse_per_sample(t[0], t[1]); }});
+  const Tensor ca = randn({11, 9000}, rng), cb = randn({11, 9000}, rng);   // 11 rows: 2 segments each
+  check_op({"mse_per_sample 11 rows", {ca, cb}, {}, [](const Ts& t) { return mse_per_sample(t[0], t[1]); }});
+  // Batch norm with inner 1600 (segments of 6400 values cut samples in the middle) and with inner 1.
+  const Tensor x = randn({4, 3, 1, 40, 40}, rng, 1.f, 2.f), gamma = randn({3}, rng), beta = randn({3}, rng);
+  auto train = [](const Ts& t) {
+    Tensor rm = Tensor::zeros({3}, t[0].device()), rv = Tensor::zeros({3}, t[0].device());
+    return batch_norm(t[0], t[1], t[2], rm, rv, true, 0.1f, 1e-5f);
+  };
+  check_op({"batch_norm train inner 1600", {x, gamma, beta}, {}, train, kUlps, Tol{1e-5f, 1e-4f}});
+  auto plain = [](const Ts& t) {
+    Tensor none;
+    return batch_norm(t[0], Tensor(), Tensor(), none, none, true);
+  };
+  check_op({"batch_norm (N, C) 9000 rows", {randn({9000, 3}, rng)}, {}, plain, kUlps, Tol{1e-5f, 1e-4f}});
+  const Tensor bias = randn({5}, rng);
+  check_op({"add_channel_bias inner 3001", {randn({3, 5, 3001}, rng), bias}, {},
+            [](const Ts& t) { return add_channel_bias(t[0], t[1]); }});
+}
+
+// Permutations that are batched 2-D transposes take the shared-memory tile path (kernels/cuda/shape.cu):
+// sizes not multiples of 32, size-1 dimensions, the CvT token <-> volume permutations, and one without a
+// batch; the others (an inner run left in place, a side shorter than 8) the general kernel.
+TEST_CASE("cuda permute transposes match the CPU") {
+  if (!ssmtl::cuda_available()) { MESSAGE("no CUDA device: skipped"); return; }
+  Rng rng(22);
+  const Tensor vol = randn({3, 37, 3, 5, 7}, rng), tok = randn({2, 3, 5, 7, 45}, rng);
+  check_op({"permute {0,2,3,4,1} (volume to tokens)", {vol}, {},
+            [](const Ts& t) { return permute(t[0], {0, 2, 3, 4, 1}); }});
+  check_op({"permute {0,4,1,2,3} (tokens to volume)", {tok}, {},
+            [](const Ts& t) { return permute(t[0], {0, 4, 1, 2, 3}); }});
+  check_op({"permute {1,0} 33x70", {randn({33, 70}, rng)}, {}, [](const Ts& t) { return permute(t[0], {1, 0}); }});
+  check_op({"permute {2,0,1} (merges to a transpose)", {randn({6, 11, 40}, rng)}, {},
+            [](const Ts& t) { return permute(t[0], {2, 0, 1}); }});
+  check_op({"permute {0,2,1,3} size-1 inner", {randn({2, 65, 40, 1}, rng)}, {},
+            [](const Ts& t) { return permute(t[0], {0, 2, 1, 3}); }});
+  check_op({"permute {0,2,1,3} heads (general)", {randn({2, 50, 3, 8}, rng)}, {},
+            [](const Ts& t) { return permute(t[0], {0, 2, 1, 3}); }});
+  check_op({"permute {0,2,3,4,1} 3 channels (general)", {randn({2, 3, 4, 5, 6}, rng)}, {},
+            [](const Ts& t) { return permute(t[0], {0, 2, 3, 4, 1}); }});
+  check_op({"permute {0,1,2} identity", {randn({2, 3, 4}, rng)}, {},
+            [](const Ts& t) { return permute(t[0], {0, 1, 2}); }});
+  check_op({"permute {3,1,0,2} (general)", {randn({3, 4, 5, 6}, rng)}, {},
+            [](const Ts& t) { return permute(t[0], {3, 1, 0, 2}); }});
+}

@@ -71,6 +71,50 @@ inline unsigned blocks_for(long long rows, int per_block) {
   return static_cast<unsigned>(g < 1 ? 1 : g);
 }
 
+// ---- elementwise maps over a (outer, C, inner) tensor that need each element's channel ----
+// channel_map(outer, C, inner, op) runs op(i, c) once for every flat offset i, c = (i / inner) % C, without a
+// division per element: blockIdx.y / threadIdx.y enumerate the planes p = n C + c (grid-stride: gridDim.y
+// is at most 65535), c advanced with the plane (one division per thread), and blockIdx.x / threadIdx.x run
+// over the plane's contiguous inner extent. Blocks are 256 threads, (tx, 256 / tx) with tx the power of two
+// >= inner (32 to 256) so short planes (e.g. 112 values) still fill most lanes. Below 32 values per plane
+// (e.g. (N, C) inputs) a flat grid-stride loop computes c per element instead. op is a functor with a
+// __device__ operator()(long long i, long long c) (device lambdas would need --extended-lambda).
+template <class Op>
+__global__ void channel_map_planes_k(long long planes, long long C, long long inner, Op op) {
+  const long long step = static_cast<long long>(gridDim.y) * blockDim.y, dc = step % C;
+  long long p = static_cast<long long>(blockIdx.y) * blockDim.y + threadIdx.y, c = p % C;
+  for (; p < planes; p += step) {
+    const long long base = p * inner;
+    for (long long i = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x; i < inner;
+         i += static_cast<long long>(gridDim.x) * blockDim.x)
+      op(base + i, c);
+    c += dc;
+    if (c >= C) c -= C;
+  }
+}
+
+template <class Op>
+__global__ void channel_map_flat_k(long long n, long long C, long long inner, Op op) {
+  SSMTL_GRID_LOOP(i, n) op(i, (i / inner) % C);
+}
+
+template <class Op>
+void channel_map(long long outer, long long C, long long inner, Op op) {
+  const long long planes = outer * C;
+  if (planes == 0 || inner == 0) return;
+  if (inner < 32) {
+    channel_map_flat_k<<<grid_for(planes * inner, kThreads), kThreads>>>(planes * inner, C, inner, op);
+  } else {
+    unsigned tx = 32;
+    while (tx < static_cast<unsigned>(kThreads) && tx < inner) tx *= 2;
+    const unsigned ty = kThreads / tx;
+    const long long gx = (inner + tx - 1) / tx, gy = (planes + ty - 1) / ty;
+    const dim3 grid(static_cast<unsigned>(gx < 65535 ? gx : 65535), static_cast<unsigned>(gy < 65535 ? gy : 65535));
+    channel_map_planes_k<<<grid, dim3(tx, ty)>>>(planes, C, inner, op);
+  }
+  CUDA_CHECK_LAST();
+}
+
 // ---- row-major GEMM over cuBLAS (column-major): C = A B  <=>  C^T = B^T A^T, so the operands swap. ----
 // C (M, N) = alpha op(A) op(B) + beta C. op(A): (M, K), stored (M, K) with row stride lda, or (K, M) when
 // ta; op(B): (K, N), stored (K, N) with row stride ldb, or (N, K) when tb; C row stride ldc.

@@ -12,7 +12,8 @@
 //     samples' parts added to dw in sample order (no atomics).
 // A 1x1x1 convolution with stride 1 and no padding uses x itself as its column matrix (forward, dx).
 // Depthwise path (groups == Cin == Cout): direct kernels, one thread per output (forward) or input (dx)
-// element; dw by one block per weight tap, summed in a fixed order.
+// element; dw in two stages (one pass over each channel's outputs keeping every tap's sum in registers,
+// then the per-block partials added in order; see depthwise_dw).
 // Index arithmetic inside a chunk is 32-bit (checked on the host); sample offsets are 64-bit.
 #include <algorithm>
 #include <stdexcept>
@@ -198,27 +199,111 @@ __global__ void dw_dx_k(float* dx, const float* dout, const float* w, DwDims m) 
   }
 }
 
-// One block per weight tap (c, kd, kh, kw): dw += sum over n and output positions of dout * x.
-__global__ void dw_dw_k(float* dw, const float* dout, const float* x, DwDims m) {
-  __shared__ double shared[32];
-  const int kvol = m.kD * m.kH * m.kW;
-  const long long P = m.Do * m.Ho * m.Wo;
-  for (long long tap = blockIdx.x; tap < m.C * kvol; tap += gridDim.x) {
-    const long long c = tap / kvol;
-    const int kk = static_cast<int>(tap % kvol);
-    const int kw = kk % m.kW, kh = (kk / m.kW) % m.kH, kd = kk / (m.kW * m.kH);
-    float acc = 0.f;
-    for (long long j = threadIdx.x; j < m.N * P; j += blockDim.x) {
-      const long long n = j / P, p = j % P;
-      const long long ow = p % m.Wo, oh = (p / m.Wo) % m.Ho, od = p / (m.Wo * m.Ho);
-      const long long d = od * m.sD - m.pD + kd, h = oh * m.sH - m.pH + kh, w = ow * m.sW - m.pW + kw;
-      if (d < 0 || d >= m.D || h < 0 || h >= m.H || w < 0 || w >= m.W) continue;
-      const long long t = n * m.C + c;
-      acc += dout[t * P + p] * x[t * m.D * m.H * m.W + (d * m.H + h) * m.W + w];
+// ---- depthwise dw: two stages ----
+// Stage one: block (s, c) handles channel c over segment s of the samples (ns samples, ns * P output
+// positions; grid (S, min(C, 65535))). Each thread walks its output positions once, reads dout there once
+// and keeps one float sum per weight tap in registers (the x values under the kernel window come from
+// L1 / L2); the block then adds each tap's thread sums in double (warp trees, then the warps in order)
+// into part[(c K + k) S + s].
+// Stage two adds a tap's S partials in segment order into dw. Fixed order throughout, no atomics.
+// KD, KH, KW > 0 fix the kernel size at compile time (loops unrolled, sums in registers); 0 reads it from m
+// and handles the taps [tap0, tap0 + kDwMaxTaps) of the flat tap index in one launch.
+constexpr int kDwMaxTaps = 27;
+constexpr int kDwSegment = 4096;   // output positions per block, about
+
+template <int KD, int KH, int KW>
+__global__ void __launch_bounds__(cuda::kThreads) dw_dw_partials_k(double* part, const float* dout, const float* x,
+                                                                    DwDims m, int ns, int S, int tap0) {
+  constexpr bool kFixed = KD > 0;
+  constexpr int kTaps = kFixed ? KD * KH * KW : kDwMaxTaps;
+  const int kD = kFixed ? KD : m.kD, kH = kFixed ? KH : m.kH, kW = kFixed ? KW : m.kW, K = kD * kH * kW;
+  constexpr int kWarps = cuda::kThreads / 32;
+  __shared__ double warp_sums[kTaps * kWarps];   // [tap][warp], flat (the emulator poisons flat arrays)
+  // Within a sample, positions and input offsets fit in 32 bits (checked on the host).
+  const int Do = static_cast<int>(m.Do), Ho = static_cast<int>(m.Ho), Wo = static_cast<int>(m.Wo);
+  const int D = static_cast<int>(m.D), H = static_cast<int>(m.H), W = static_cast<int>(m.W);
+  const int P = Do * Ho * Wo;
+  const long long in_vol = m.D * m.H * m.W, n0 = static_cast<long long>(blockIdx.x) * ns;
+  const int len = static_cast<int>((m.N - n0 < ns ? m.N - n0 : ns) * P);
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  for (long long c = blockIdx.y; c < m.C; c += gridDim.y) {
+    float acc[kTaps];
+#pragma unroll
+    for (int k = 0; k < kTaps; ++k) acc[k] = 0.f;
+    for (int j = threadIdx.x; j < len; j += blockDim.x) {
+      const int nl = j / P, p = j - nl * P;
+      const int ow = p % Wo, oh = (p / Wo) % Ho, od = p / (Wo * Ho);
+      const long long t = (n0 + nl) * m.C + c;   // (sample, channel) plane
+      const float g = dout[t * P + p];
+      const float* xc = x + t * in_vol;
+      const int d0 = od * m.sD - m.pD, h0 = oh * m.sH - m.pH, w0 = ow * m.sW - m.pW;
+#pragma unroll
+      for (int kd = 0; kd < kD; ++kd) {
+        const int d = d0 + kd;
+        if (d < 0 || d >= D) continue;
+#pragma unroll
+        for (int kh = 0; kh < kH; ++kh) {
+          const int h = h0 + kh;
+          if (h < 0 || h >= H) continue;
+#pragma unroll
+          for (int kw = 0; kw < kW; ++kw) {
+            // k is a compile-time constant when the size is fixed: acc stays in registers
+            const int w = w0 + kw, k = (kd * kH + kh) * kW + kw - (kFixed ? 0 : tap0);
+            if (w < 0 || w >= W || (!kFixed && (k < 0 || k >= kTaps))) continue;
+            acc[k] += g * xc[(d * H + h) * W + w];
+          }
+        }
+      }
     }
-    const double s = cuda::block_sum(static_cast<double>(acc), shared);
-    if (threadIdx.x == 0) dw[tap] += static_cast<float>(s);
+    const int taps = kFixed ? kTaps : (K - tap0 < kTaps ? K - tap0 : kTaps);
+#pragma unroll
+    for (int k = 0; k < kTaps; ++k) {
+      if (k >= taps) break;
+      const double v = cuda::warp_sum(static_cast<double>(acc[k]));
+      if (lane == 0) warp_sums[k * kWarps + warp] = v;
+    }
+    __syncthreads();
+    const int tid = static_cast<int>(threadIdx.x), warps = static_cast<int>(blockDim.x >> 5);
+    if (tid < taps) {
+      double v = 0.0;
+      for (int wp = 0; wp < warps; ++wp) v += warp_sums[tid * kWarps + wp];
+      part[(c * K + tap0 + tid) * S + blockIdx.x] = v;
+    }
+    __syncthreads();   // warp_sums is reused for the next channel
   }
+}
+
+// dw[i] += sum over s of part[i S + s], in segment order; i = c K + k.
+__global__ void dw_dw_finish_k(float* dw, const double* part, long long count, int S) {
+  SSMTL_GRID_LOOP(i, count) {
+    double v = 0.0;
+    for (int s = 0; s < S; ++s) v += part[i * S + s];
+    dw[i] += static_cast<float>(v);
+  }
+}
+
+void depthwise_dw(float* dw, const float* dout, const float* x, const DwDims& m) {
+  const long long P = m.Do * m.Ho * m.Wo, in_vol = m.D * m.H * m.W;
+  if (P > kMaxIndex || in_vol > kMaxIndex)
+    throw std::runtime_error("conv3d depthwise (CUDA): " + std::to_string(std::max(P, in_vol)) +
+                             " positions per sample; the weight-gradient kernel indexes at most 2^31");
+  // Samples per segment: about kDwSegment positions (one sample when a sample has more), so a segment's
+  // positions fit in 32 bits.
+  const long long ns = std::max<long long>(1, kDwSegment / std::max<long long>(1, P)), S = (m.N + ns - 1) / ns;
+  const int K = m.kD * m.kH * m.kW;
+  cuda::Scratch<double> part(static_cast<size_t>(m.C * K * S));
+  const dim3 grid(static_cast<unsigned>(S), static_cast<unsigned>(std::min<long long>(m.C, 65535)));
+  const int ins = static_cast<int>(ns), iS = static_cast<int>(S);
+  if (m.kD == 3 && m.kH == 3 && m.kW == 3)
+    dw_dw_partials_k<3, 3, 3><<<grid, cuda::kThreads>>>(part.get(), dout, x, m, ins, iS, 0);
+  else if (m.kD == 1 && m.kH == 3 && m.kW == 3)
+    dw_dw_partials_k<1, 3, 3><<<grid, cuda::kThreads>>>(part.get(), dout, x, m, ins, iS, 0);
+  else
+    for (int tap0 = 0; tap0 < K; tap0 += kDwMaxTaps)
+      dw_dw_partials_k<0, 0, 0><<<grid, cuda::kThreads>>>(part.get(), dout, x, m, ins, iS, tap0);
+  CUDA_CHECK_LAST();
+  dw_dw_finish_k<<<cuda::grid_for(m.C * K), cuda::kThreads>>>(dw, part.get(), m.C * K, iS);
+  CUDA_CHECK_LAST();
 }
 
 }  // namespace
@@ -307,9 +392,8 @@ void conv3d_depthwise_backward_cuda(float* dx, float* dw, float* dbias, const fl
   if (dbias) cuda::channel_sums_add(dbias, dout, g.N, g.Cout, g.Do * g.Ho * g.Wo);
   const long long n_in = m.N * m.C * m.D * m.H * m.W;
   if (dx && n_in > 0) dw_dx_k<<<cuda::grid_for(n_in), cuda::kThreads>>>(dx, dout, w, m);
-  const long long taps = m.C * g.kD * g.kH * g.kW;
-  if (dw && taps > 0) dw_dw_k<<<cuda::blocks_for(taps, 1), cuda::kThreads>>>(dw, dout, x, m);
   CUDA_CHECK_LAST();
+  if (dw && m.N > 0 && m.C * g.kD * g.kH * g.kW > 0) depthwise_dw(dw, dout, x, m);
 }
 
 }  // namespace ssmtl::kernels

@@ -1,8 +1,9 @@
 // CUDA twins of kernels/loss.h (same signatures and formulas, device pointers).
 // Cross-entropy: one warp per row (log-sum-exp in double over a fixed lane order); the mean over rows is
 // taken by a single block, rows assigned to warps round-robin and the warp totals added in warp order.
-// Distances: one block per row, block sum in double. Every sum has a fixed order: deterministic.
-#include "kernels/cuda/common.cuh"
+// Distances: per-row means by the two-stage reductions of kernels/cuda/reduce.cuh (double partials of fixed
+// segments of the row, then added in a fixed order). Every sum has a fixed order: deterministic.
+#include "kernels/cuda/reduce.cuh"
 #include "kernels/loss.h"
 
 namespace ssmtl::kernels {
@@ -117,53 +118,52 @@ __global__ void ce_soft_bw_k(float* dlogits, float* dprobs, const float* dloss, 
 
 #undef SSMTL_ROW_LOOP
 
-// out[r] = mean over c of |a - b| (l1) or (a - b)^2 (mse), one block per row (grid-stride over rows).
+// The term of row r's mean: |a - b| (l1) or (a - b)^2 (mse) at flat offset idx, in double.
 template <bool kSquare>
-__global__ void row_mean_k(float* out, const float* a, const float* b, long long rows, long long cols) {
-  __shared__ double shared[32];
-  for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
-    const float* pa = a + r * cols;
-    const float* pb = b + r * cols;
-    double s = 0.0;
-    for (long long c = threadIdx.x; c < cols; c += blockDim.x) {
-      if (kSquare) {
-        const double d = static_cast<double>(pa[c]) - pb[c];
-        s += d * d;
-      } else {
-        s += static_cast<double>(fabsf(pa[c] - pb[c]));
-      }
+struct DistanceTerm {
+  const float* a;
+  const float* b;
+  __device__ cuda::Sum2 operator()(long long, long long idx) const {
+    if (kSquare) {
+      const double d = static_cast<double>(a[idx]) - b[idx];
+      return cuda::Sum2{d * d, 0.0};
     }
-    s = cuda::block_sum(s, shared);
-    if (threadIdx.x == 0) out[r] = static_cast<float>(s / static_cast<double>(cols));
+    return cuda::Sum2{static_cast<double>(fabsf(a[idx] - b[idx])), 0.0};
   }
-}
+};
 
-// dst[i] += (dout[r] * scale) * term(i), r = i / cols; term = sign(a - b) (l1) or a - b (mse).
+// dst[i] += (dout[r] * scale) * term(i) for i in row r; term = sign(a - b) (l1) or a - b (mse). Run by
+// cuda::channel_map with the rows as channels.
 template <bool kSquare>
-__global__ void row_apply_k(float* dst, const float* dout, float scale, const float* a, const float* b,
-                            long long rows, long long cols) {
-  SSMTL_GRID_LOOP(i, rows * cols) {
-    const float g = dout[i / cols] * scale;
+struct RowApplyOp {
+  float* dst;
+  const float* dout;
+  float scale;
+  const float* a;
+  const float* b;
+  __device__ void operator()(long long i, long long r) const {
+    const float g = dout[r] * scale;
     const float t = kSquare ? a[i] - b[i] : static_cast<float>(a[i] > b[i]) - static_cast<float>(a[i] < b[i]);
     dst[i] += g * t;
   }
-}
+};
 
 template <bool kSquare>
 void distance_forward(float* out, const float* a, const float* b, int64_t rows, int64_t cols) {
   if (rows == 0) return;
-  row_mean_k<kSquare><<<cuda::blocks_for(rows, 1), 512>>>(out, a, b, rows, cols);
-  CUDA_CHECK_LAST();
+  // Rows are the "channels" of the two-stage reduction (N = 1, inner = cols): a long row (the whole batch
+  // when rows == 1) is split over many blocks.
+  const int S = cuda::channel_segments(cols, rows);
+  cuda::Scratch<cuda::Sum2> part(static_cast<size_t>(rows * S));
+  cuda::channel_partials(part.get(), 1, rows, cols, DistanceTerm<kSquare>{a, b});
+  cuda::channel_means(out, part.get(), rows, S, static_cast<double>(cols));
 }
 
 template <bool kSquare>
 void distance_backward(float* da, float* db, const float* dout, const float* a, const float* b, int64_t rows,
                        int64_t cols, float inv) {
-  const long long n = rows * cols;
-  if (n == 0) return;
-  if (da) row_apply_k<kSquare><<<cuda::grid_for(n), cuda::kThreads>>>(da, dout, inv, a, b, rows, cols);
-  if (db) row_apply_k<kSquare><<<cuda::grid_for(n), cuda::kThreads>>>(db, dout, -inv, a, b, rows, cols);
-  CUDA_CHECK_LAST();
+  if (da) cuda::channel_map(1, rows, cols, RowApplyOp<kSquare>{da, dout, inv, a, b});
+  if (db) cuda::channel_map(1, rows, cols, RowApplyOp<kSquare>{db, dout, -inv, a, b});
 }
 }  // namespace
 

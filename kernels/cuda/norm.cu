@@ -1,8 +1,9 @@
 // CUDA twins of kernels/norm.h (same signatures and formulas, device pointers).
 // Batch norm: per-channel sums by the two-stage reductions of kernels/cuda/reduce.cuh (double, fixed
 // segments), two passes for the variance (mean first, then centred squares) as the CPU; then elementwise
-// kernels. Layer norm: one warp per row (double sums over a fixed lane order); dgamma / dbeta by the
-// column reductions (64-row partials, added in order). Deterministic throughout.
+// kernels (cuda::channel_map: no division per element). Layer norm: one warp per row (double sums over a
+// fixed lane order); dgamma / dbeta by the column reductions (64-row partials, added in order).
+// Deterministic throughout.
 #include "kernels/cuda/reduce.cuh"
 #include "kernels/norm.h"
 
@@ -60,15 +61,19 @@ __global__ void bn_invstd_k(float* invstd, const float* var, float eps, long lon
   SSMTL_GRID_LOOP(c, C) invstd[c] = static_cast<float>(1.0 / sqrt(static_cast<double>(var[c]) + eps));
 }
 
-__global__ void bn_forward_k(float* y, const float* x, const float* mean, const float* invstd, const float* gamma,
-                             const float* beta, long long C, long long inner, long long n) {
-  SSMTL_GRID_LOOP(i, n) {
-    const long long c = (i / inner) % C;
+struct BnForwardOp {
+  float* y;
+  const float* x;
+  const float* mean;
+  const float* invstd;
+  const float* gamma;
+  const float* beta;
+  __device__ void operator()(long long i, long long c) const {
     const float s = invstd[c] * (gamma ? gamma[c] : 1.f);
     const float b = beta ? beta[c] : 0.f;
     y[i] = (x[i] - mean[c]) * s + b;
   }
-}
+};
 
 // Per channel: dgamma / dbeta, and the coefficients of dx = k (dy - a - (x - mean) b) into coef (3 C).
 // part is null when no sums were needed (then a = b = 0).
@@ -90,13 +95,17 @@ __global__ void bn_backward_coef_k(float* coef, float* dgamma, float* dbeta, con
   }
 }
 
-__global__ void bn_dx_k(float* dx, const float* dy, const float* x, const float* mean, const float* coef, long long C,
-                        long long inner, long long n) {
-  SSMTL_GRID_LOOP(i, n) {
-    const long long c = (i / inner) % C;
+struct BnDxOp {
+  float* dx;
+  const float* dy;
+  const float* x;
+  const float* mean;
+  const float* coef;
+  long long C;
+  __device__ void operator()(long long i, long long c) const {
     dx[i] += coef[c] * (dy[i] - coef[C + c] - (x[i] - mean[c]) * coef[2 * C + c]);
   }
-}
+};
 
 // ---- layer norm ----
 
@@ -169,7 +178,7 @@ struct LnColumnTerm {
 
 void batch_norm_stats_cuda(float* mean, float* var, const float* x, int64_t N, int64_t C, int64_t inner) {
   if (C == 0) return;
-  const int S = cuda::channel_segments(N * inner);
+  const int S = cuda::channel_segments(N * inner, C);
   const double M = static_cast<double>(N * inner);
   cuda::Scratch<Sum2> part(static_cast<size_t>(C * S));
   cuda::Scratch<double> mean_d(static_cast<size_t>(C));
@@ -197,10 +206,7 @@ void batch_norm_invstd_cuda(float* invstd, const float* var, float eps, int64_t 
 
 void batch_norm_forward_cuda(float* y, const float* x, const float* mean, const float* invstd, const float* gamma,
                              const float* beta, int64_t N, int64_t C, int64_t inner) {
-  const long long n = N * C * inner;
-  if (n == 0) return;
-  bn_forward_k<<<cuda::grid_for(n), cuda::kThreads>>>(y, x, mean, invstd, gamma, beta, C, inner, n);
-  CUDA_CHECK_LAST();
+  cuda::channel_map(N, C, inner, BnForwardOp{y, x, mean, invstd, gamma, beta});
 }
 
 void batch_norm_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
@@ -208,7 +214,7 @@ void batch_norm_backward_cuda(float* dx, float* dgamma, float* dbeta, const floa
                               int64_t N, int64_t C, int64_t inner) {
   if (C == 0 || (!dx && !dgamma && !dbeta)) return;
   const bool need_sums = dgamma || dbeta || (dx && batch_stats);
-  const int S = cuda::channel_segments(N * inner);
+  const int S = cuda::channel_segments(N * inner, C);
   const double M = static_cast<double>(N * inner);
   cuda::Scratch<Sum2> part(need_sums ? static_cast<size_t>(C * S) : 1);
   cuda::Scratch<float> coef(static_cast<size_t>(3 * C));
@@ -216,11 +222,7 @@ void batch_norm_backward_cuda(float* dx, float* dgamma, float* dbeta, const floa
   bn_backward_coef_k<<<cuda::grid_for(C), cuda::kThreads>>>(coef.get(), dgamma, dbeta, need_sums ? part.get() : nullptr,
                                                             S, invstd, gamma, batch_stats, C, M);
   CUDA_CHECK_LAST();
-  const long long n = N * C * inner;
-  if (dx && n > 0) {
-    bn_dx_k<<<cuda::grid_for(n), cuda::kThreads>>>(dx, dy, x, mean, coef.get(), C, inner, n);
-    CUDA_CHECK_LAST();
-  }
+  if (dx) cuda::channel_map(N, C, inner, BnDxOp{dx, dy, x, mean, coef.get(), C});
 }
 
 void layer_norm_forward_cuda(float* y, float* mean, float* invstd, const float* x, const float* gamma,

@@ -1,4 +1,4 @@
-// Host entry points of the two-stage column reductions (see kernels/cuda/reduce.cuh).
+// Host entry points of the two-stage reductions (see kernels/cuda/reduce.cuh).
 #include "kernels/cuda/reduce.cuh"
 
 namespace ssmtl::cuda {
@@ -14,6 +14,18 @@ __global__ void column_finish_k(float* out_a, float* out_b, const Sum2* part, lo
 
 __global__ void channel_finish_k(float* out, const Sum2* part, int S, long long C) {
   SSMTL_GRID_LOOP(c, C) out[c] += static_cast<float>(channel_total(part, c, S).a);
+}
+
+// One warp per channel (grid-stride over channels): lanes take partials round-robin, then a fixed tree.
+__global__ void channel_means_k(float* out, const Sum2* part, long long C, int S, double divisor) {
+  const int lane = threadIdx.x & 31;
+  const long long warps = (long long)gridDim.x * (blockDim.x >> 5);
+  for (long long c = blockIdx.x * (long long)(blockDim.x >> 5) + (threadIdx.x >> 5); c < C; c += warps) {
+    double t = 0.0;
+    for (int s = lane; s < S; s += 32) t += part[c * S + s].a;
+    t = warp_sum(t);
+    if (lane == 0) out[c] = static_cast<float>(t / divisor);
+  }
 }
 
 struct ChannelValue {
@@ -34,9 +46,22 @@ void column_finish(float* out_a, float* out_b, const Sum2* part, long long rows,
   CUDA_CHECK_LAST();
 }
 
+void channel_means(float* out, const Sum2* part, long long C, int S, double divisor) {
+  if (C == 0) return;
+  channel_means_k<<<blocks_for(C, kThreads / 32), kThreads>>>(out, part, C, S, divisor);
+  CUDA_CHECK_LAST();
+}
+
+void sum_all(float* out, const float* x, long long n) {
+  const int S = channel_segments(n, 1);
+  Scratch<Sum2> part(static_cast<size_t>(S));
+  channel_partials(part.get(), 1, 1, n, ChannelValue{x});
+  channel_means(out, part.get(), 1, S, 1.0);
+}
+
 void channel_sums_add(float* out, const float* x, long long N, long long C, long long inner) {
   if (C == 0) return;
-  const int S = channel_segments(N * inner);
+  const int S = channel_segments(N * inner, C);
   Scratch<Sum2> part(static_cast<size_t>(C * S));
   channel_partials(part.get(), N, C, inner, ChannelValue{x});
   channel_finish_k<<<grid_for(C), kThreads>>>(out, part.get(), S, C);

@@ -16,15 +16,19 @@ struct Sum2 {
 
 // ---- per channel: x viewed as (N, C, inner), M = N * inner values per channel ----
 
-// Number of segments per channel for M values: fixed by the shape (enough blocks to fill the GPU when C is
-// small, each segment at least 4096 values).
-inline int channel_segments(long long M) {
+// Number of segments per channel for M values: fixed by the shape. Each segment holds at least 4096 values;
+// at most 128 segments per channel, or up to 1024 / C when there are fewer than 8 channels, so that a
+// whole-tensor sum (C = 1) still spreads over enough blocks to fill the GPU.
+inline int channel_segments(long long M, long long C) {
+  const long long cap = C >= 8 ? 128 : 1024 / (C < 1 ? 1 : C);
   long long s = M / 4096;
-  return static_cast<int>(s < 1 ? 1 : (s > 128 ? 128 : s));
+  return static_cast<int>(s < 1 ? 1 : (s > cap ? cap : s));
 }
 
 // part[c * S + s] = sum of term(c, idx) over segment s of channel c, idx = (n * C + c) * inner + i the flat
 // offset of value m = n * inner + i. Launch with grid (S, min(C, 65535)) and kThreads threads.
+// (n, i) is found by one division per thread and then advanced by blockDim.x, dividing again only when the
+// step crosses into another sample (every step when inner < blockDim.x, rarely when inner is large).
 template <class Term>
 __global__ void channel_partials_k(Sum2* part, long long N, long long C, long long inner, int S, Term term) {
   __shared__ double shared[32];
@@ -32,11 +36,21 @@ __global__ void channel_partials_k(Sum2* part, long long N, long long C, long lo
   const long long m0 = blockIdx.x * seg, m1 = m0 + seg < M ? m0 + seg : M;
   for (long long c = blockIdx.y; c < C; c += gridDim.y) {
     Sum2 acc;
-    for (long long m = m0 + threadIdx.x; m < m1; m += blockDim.x) {
-      const long long n = m / inner, i = m - n * inner;
+    long long m = m0 + threadIdx.x, n = 0, i = 0;
+    if (m < m1) {   // then inner > 0
+      n = m / inner;
+      i = m - n * inner;
+    }
+    for (; m < m1; m += blockDim.x) {
       const Sum2 v = term(c, (n * C + c) * inner + i);
       acc.a += v.a;
       acc.b += v.b;
+      i += blockDim.x;
+      if (i >= inner) {
+        const long long q = i / inner;
+        n += q;
+        i -= q * inner;
+      }
     }
     acc.a = block_sum(acc.a, shared);
     acc.b = block_sum(acc.b, shared);
@@ -44,10 +58,10 @@ __global__ void channel_partials_k(Sum2* part, long long N, long long C, long lo
   }
 }
 
-// Runs stage one for `term` into `part` (C * S values, S = channel_segments(N * inner)).
+// Runs stage one for `term` into `part` (C * S values, S = channel_segments(N * inner, C)).
 template <class Term>
 void channel_partials(Sum2* part, long long N, long long C, long long inner, Term term) {
-  const int S = channel_segments(N * inner);
+  const int S = channel_segments(N * inner, C);
   const dim3 grid(static_cast<unsigned>(S), static_cast<unsigned>(C < 65535 ? C : 65535));
   channel_partials_k<<<grid, kThreads>>>(part, N, C, inner, S, term);
   CUDA_CHECK_LAST();
@@ -62,6 +76,15 @@ __device__ inline Sum2 channel_total(const Sum2* part, long long c, int S) {
   }
   return t;
 }
+
+// Stage two as a kernel, one warp per channel: out[c] = (total a of channel c) / divisor, ASSIGNED.
+// Lane l adds partials l, l + 32, ... in order, then the lanes are added by warp_sum's fixed tree (faster
+// than one thread walking all S partials when S is large, as for a whole-tensor sum). Used for sums and
+// means (kernels/cuda/reduce.cu).
+void channel_means(float* out, const Sum2* part, long long C, int S, double divisor);
+
+// Whole-tensor sum: out[0] = sum of x[0..n), ASSIGNED (n = 0 gives 0). Two stages, deterministic.
+void sum_all(float* out, const float* x, long long n);
 
 // ---- per column of a (rows, cols) matrix ----
 
