@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "tensor/device.h"
+
 namespace ssmtl::app {
 
 // A command line that does not parse (unknown or missing option, bad number): main() prints it with a
@@ -86,5 +88,13 @@ class Args {
   mutable std::set<std::string> used_;
   bool help_ = false;
 };
+
+// --device cpu|cuda (default cpu): an unknown name is a usage error; "cuda" without a GPU or in a build
+// without CUDA is a run-time error (std::runtime_error from parse_device), raised before any work.
+inline Device device_option(const Args& args) {
+  const std::string name = args.get("device", "cpu");
+  if (name != "cpu" && name != "cuda") throw UsageError("--device must be cpu or cuda, got '" + name + "'");
+  return parse_device(name);
+}
 
 }  // namespace ssmtl::app

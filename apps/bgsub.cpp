@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -64,6 +65,11 @@ int run_bgsub(int argc, char** argv) {
   p.min_area_ref = args.get_double("min-area", p.min_area_ref);
   if (args.has("warmup")) p.warmup = ssmtl::BackgroundWarmup::kNoObjectsDuringInit;
   args.check_used();
+  if (!(p.threshold >= 0 && p.threshold <= 255)) throw ssmtl::app::UsageError("--threshold must be in [0, 255]");
+  if (!(p.learning_rate > 0 && p.learning_rate <= 1)) throw ssmtl::app::UsageError("--rate must be in (0, 1]");
+  if (!(p.min_area_ref >= 0)) throw ssmtl::app::UsageError("--min-area must be >= 0");
+  if (!gt.empty() && !std::filesystem::is_directory(gt))   // before the videos are processed, not after
+    throw std::runtime_error("--gt " + gt + ": no such folder of ground-truth track files");
   const auto videos = ssmtl::list_videos(root, split);
   long frames = 0, objects = 0, gt_regions = 0, found = 0;
   double seconds = 0, decode_s = 0;

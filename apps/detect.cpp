@@ -43,6 +43,8 @@ int run_detect(int argc, char** argv) {
   DetectVideoOptions o;
   o.method = parse_detect_method(args.get("method", "hybrid"));
   o.flow_scale = static_cast<float>(args.get_double("flow-scale", 1.0));
+  if (!(o.flow_scale > 0 && o.flow_scale <= 1))
+    throw app::UsageError("--flow-scale must be in (0, 1], got " + args.get("flow-scale"));
   std::string weights = args.get("weights", "../shared/weights/yolo-fastest");
   std::string model = args.get("model", "yolo-fastest-1.1-xl");
   DetectorOptions dopt;
@@ -60,7 +62,7 @@ int run_detect(int argc, char** argv) {
   std::vector<std::string> videos = args.has("videos") ? args.list("videos") : list_videos(root, split);
   int draw = static_cast<int>(args.get_int("draw", 0, 0));
   std::string gt = args.get("recall-gt");
-  dopt.device = parse_device(args.get("device", "cpu"));
+  dopt.device = app::device_option(args);
   args.check_used();
   if (!gt.empty() && !std::filesystem::is_directory(gt))   // before minutes of detection, not after
     throw std::runtime_error("--recall-gt " + gt + ": no such folder of ground-truth track files");

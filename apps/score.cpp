@@ -28,6 +28,8 @@ int run_score(int argc, char** argv) {
   std::string out = args.need("out"), split = args.get("split", "testing");
   ssmtl::ScoreOptions so;
   so.frame_mode = args.get("frame-mode", "map");
+  if (so.frame_mode != "map" && so.frame_mode != "max")
+    throw ssmtl::app::UsageError("--frame-mode must be map or max, got " + so.frame_mode);
   so.map.cell = static_cast<int>(args.get_int("cell", 20, 1));
   int f = static_cast<int>(args.get_int("filter", 3, 1));
   so.map.filter_t = so.map.filter_x = so.map.filter_y = f;
@@ -35,7 +37,7 @@ int run_score(int argc, char** argv) {
   so.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
   std::string teachers = args.get("teachers");
   std::vector<std::string> videos = args.list("videos");
-  const ssmtl::Device device = ssmtl::parse_device(args.get("device", "cpu"));
+  const ssmtl::Device device = ssmtl::app::device_option(args);
   args.check_used();
 
   ssmtl::CheckpointMeta meta = ssmtl::read_checkpoint_meta(ckpt);
@@ -52,8 +54,9 @@ int run_score(int argc, char** argv) {
   run_cfg << "# ssmtl score\ndata = " << root << "\nsplit = " << split << "\ndetections = " << det
           << "\ncheckpoint = " << ckpt << "\nmodel = " << mc.name << "\nframe_mode = " << so.frame_mode
           << "\ncell = " << so.map.cell << "\nfilter = " << f << "\nbatch = " << so.batch_size << "\nseed = " << so.seed
-          << "\ndevice = " << ssmtl::device_name(device) << "\nteachers = " << teachers << "\nvideos = "
-          << pool.num_videos() << "\n";
+          << "\ndevice = " << ssmtl::device_name(device) << "\nteachers = " << teachers << "\nvideos =";
+  for (int v = 0; v < pool.num_videos(); ++v) run_cfg << (v ? "," : " ") << pool.video(v).name();
+  run_cfg << "\n";
   ssmtl::util::make_dirs(out);
   ssmtl::util::write_text_atomic(out + "/score_config.txt", run_cfg.str());
   ssmtl::util::Progress progress("score", static_cast<int64_t>(pool.objects().size()), "objects");

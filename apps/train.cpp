@@ -33,7 +33,7 @@ int run_train(int argc, char** argv) {
     if (eq == std::string::npos) throw ssmtl::app::UsageError("--set needs key=value, got " + kv);
     cfg.set(kv.substr(0, eq), kv.substr(eq + 1));
   }
-  if (args.has("device")) cfg.set("train.device", args.get("device"));
+  if (args.has("device")) cfg.set("train.device", ssmtl::device_name(ssmtl::app::device_option(args)));
   ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);
   ssmtl::TrainOptions opt = ssmtl::TrainOptions::from_config(cfg);
   cfg.check_used();

@@ -143,12 +143,48 @@ std::string epoch_json(const EpochLog& e) {
          json_map(e.val) + ", " + b + "}";
 }
 
+// A resumed run must continue the run it resumes: the model and every training key that decides which
+// samples are drawn or how they are learnt must be the same (the device, the step limit and the epoch
+// count may change). Throws std::runtime_error naming the first key that differs.
+void check_resume_config(const std::string& saved, const std::string& now, const std::string& path) {
+  auto keys = [](const std::string& text) {
+    std::map<std::string, std::string> m;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+      const size_t eq = line.find('=');
+      if (line.empty() || line[0] == '#' || eq == std::string::npos) continue;
+      auto trim = [](std::string x) {
+        const size_t a = x.find_first_not_of(" \t"), b = x.find_last_not_of(" \t\r");
+        return a == std::string::npos ? std::string() : x.substr(a, b - a + 1);
+      };
+      const std::string k = trim(line.substr(0, eq));
+      if (k == "train.device" || k == "train.stop_after_steps" || k == "train.epochs") continue;
+      m[k] = trim(line.substr(eq + 1));
+    }
+    return m;
+  };
+  const auto a = keys(saved), b = keys(now);
+  for (const auto& [k, v] : a) {
+    auto it = b.find(k);
+    const std::string w = it == b.end() ? "(unset)" : it->second;
+    if (w != v)
+      throw std::runtime_error(path + ": the run was trained with " + k + " = " + v + ", the resumed one has " + w +
+                               " (resume with the same configuration; only train.device, train.epochs and "
+                               "train.stop_after_steps may change)");
+  }
+  for (const auto& [k, v] : b)
+    if (!a.count(k))
+      throw std::runtime_error(path + ": the resumed run sets " + k + " = " + v + ", which the checkpoint's run did not");
+}
+
 }  // namespace
 
 TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::string& config_text) {
   namespace fs = std::filesystem;
   if (opt.out_dir.empty()) throw std::invalid_argument("train: no output folder");
   const Device dev = parse_device(opt.device);   // a bad device fails before any data is read
+  if (opt.stop_after_steps < 0) throw std::invalid_argument("train.stop_after_steps must be >= 0");
+  if (!opt.resume.empty()) check_resume_config(read_checkpoint_meta(opt.resume).config_text, config_text, opt.resume);
   util::make_dirs(opt.out_dir);
   util::write_text_atomic(opt.out_dir + "/config.txt", config_text);
 
@@ -235,7 +271,8 @@ TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::s
     }
     util::Progress progress("epoch " + std::to_string(e + 1) + "/" + std::to_string(opt.epochs),
                             static_cast<int64_t>(order.size()), "samples");
-    progress.add(static_cast<int64_t>(std::min<size_t>(order.size(), static_cast<size_t>(st.step) * opt.batch_size)));
+    const size_t samples_before = std::min<size_t>(order.size(), static_cast<size_t>(st.step) * opt.batch_size);
+    progress.add(static_cast<int64_t>(samples_before));
     // Step k's batch depends only on (seed, epoch, k), so it can be cut out of the frames ahead of time: on
     // a GPU the next batch is built on the CPU while the current step runs (on the CPU both would compete
     // for the same cores, so there it is built in turn).
@@ -312,9 +349,10 @@ TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::s
       }
     }
     progress.finish();
+    const double samples_now = static_cast<double>(order.size() - samples_before);
     for (auto& [k, v] : sums) log.train[k] = v / std::max(counted, 1);
-    log.seconds = progress.elapsed_s();
-    log.samples_per_s = log.seconds > 0 ? order.size() / log.seconds : 0;
+    log.seconds = progress.elapsed_s();   // of this invocation: a resumed epoch counts only its remaining steps
+    log.samples_per_s = log.seconds > 0 && samples_now > 0 ? samples_now / log.seconds : 0;
 
     // ---- validation loss (eval mode, fixed samples), descent tasks only ----
     if (!val_sel.empty()) {
@@ -340,6 +378,8 @@ TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::s
     std::fprintf(stderr, "epoch %d: validation loss %.5f%s\n", e + 1, log.val_total,
                  log.val_total < st.best_val ? " (best so far)" : "");
     st.step = steps;
+    st.sums.clear();   // a finished epoch leaves no partial sums in the checkpoints
+    st.counted = st.epoch_skipped = 0;
     if (log.val_total < st.best_val) {
       st.best_val = log.val_total;
       st.best_epoch = e;

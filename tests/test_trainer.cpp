@@ -96,4 +96,49 @@ TEST_CASE("trainer: a run stopped mid-epoch and resumed equals the uninterrupted
   }
   const std::string log = read_all(dir / "stopped/train_log.jsonl");
   CHECK(std::count(log.begin(), log.end(), '\n') == 2);
+  // The checkpoints are the same files byte for byte (no partial-epoch sums left behind by the stops).
+  CHECK(read_all(dir / "straight/last.ckpt") == read_all(dir / "stopped/last.ckpt"));
+  CHECK(read_all(dir / "straight/best.ckpt") == read_all(dir / "stopped/best.ckpt"));
+}
+
+TEST_CASE("trainer: a resume checks its checkpoint and configuration before writing anything") {
+  test::TempDir dir("trainer_resume_checks");
+  test::TinyDataset d = test::make_tiny_dataset(dir, 3, 32);
+  auto options = [&](util::Config& cfg) {
+    TrainOptions opt = TrainOptions::from_config(cfg);
+    opt.data_root = d.root;
+    opt.detections = d.detections;
+    opt.out_dir = dir / "run";
+    return opt;
+  };
+  const std::string base = "model.name = ssmtl-cpu\nmodel.tasks.distillation = false\nmodel.backbone.channels = 4, 4, 4\n"
+                           "model.crop = 16\n"
+                           "model.head_hidden = 4\nmodel.decoder_hidden = 4\ntrain.batch_size = 4\n";
+  util::Config cfg = util::Config::from_string(base + "train.epochs = 2\ntrain.seed = 5\ntrain.stop_after_steps = 2\n");
+  SSMTLModel model(ModelConfig::from_config(cfg), 1);
+  TrainOptions opt = options(cfg);
+  REQUIRE(train_model(model, opt, cfg.resolved_text()).step_limit);
+  const std::string config_before = read_all(dir / "run/config.txt");
+
+  opt.resume = dir / "run/last.ckpx";   // a typo: nothing is read or written
+  CHECK(test::error_of([&] { train_model(model, opt, cfg.resolved_text() + "train.seed = 9\n"); }) ==
+        opt.resume + ": cannot open checkpoint");
+  CHECK(read_all(dir / "run/config.txt") == config_before);
+
+  util::Config other = util::Config::from_string(base + "train.epochs = 2\ntrain.seed = 7\n");
+  ModelConfig::from_config(other);   // records the model keys, as the train command does
+  TrainOptions opt7 = options(other);
+  opt7.resume = dir / "run/last.ckpt";
+  CHECK(test::error_of([&] { train_model(model, opt7, other.resolved_text()); })
+            .find("the run was trained with train.seed = 5, the resumed one has 7") != std::string::npos);
+  CHECK(read_all(dir / "run/config.txt") == config_before);
+
+  // Another device, epoch count or step limit is a legitimate resume.
+  util::Config more = util::Config::from_string(base + "train.seed = 5\ntrain.epochs = 3\n");
+  ModelConfig::from_config(more);
+  TrainOptions opt3 = options(more);
+  opt3.resume = dir / "run/last.ckpt";
+  TrainResult r = train_model(model, opt3, more.resolved_text());
+  CHECK(!r.step_limit);
+  CHECK(r.epochs.size() == 3);
 }
