@@ -92,9 +92,11 @@ class Args {
 // --device cpu|cuda (default cpu): an unknown name is a usage error; "cuda" without a GPU or in a build
 // without CUDA is a run-time error (std::runtime_error from parse_device), raised before any work.
 inline Device device_option(const Args& args) {
-  const std::string name = args.get("device", "cpu");
-  if (name != "cpu" && name != "cuda") throw UsageError("--device must be cpu or cuda, got '" + name + "'");
-  return parse_device(name);
+  try {
+    return parse_device(args.get("device", "cpu"));
+  } catch (const std::invalid_argument& e) {   // an unknown name: the command line is wrong
+    throw UsageError(std::string("--device: ") + e.what());
+  }
 }
 
 }  // namespace ssmtl::app

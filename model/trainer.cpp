@@ -371,7 +371,6 @@ TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::s
         log.val_total += v / nb;
       }
     } else {
-      log.val_total = log.train.empty() ? 0 : 0;
       for (auto& [k, v] : log.train)
         if (k != "pseudo") log.val_total += v;
     }
@@ -389,7 +388,6 @@ TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::s
       st.epoch = e;
       st.step = steps;
     }
-    log.skipped_steps += 0;
     result.epochs.push_back(log);
     log_lines.push_back(epoch_json(log));
     std::string all;
