@@ -62,9 +62,9 @@ void tour_backbone() {
   Tensor f = m.features(x, false);
   std::printf("features %s  (3D CNN 64->8 px, 3D CvT on 7x8x8 tokens, temporal max pooling)\n",
               shape_str(f.shape()).c_str());
-  std::printf("T1 arrow of time logits      %s\n", shape_str(m.arrow.forward(f, false).shape()).c_str());
-  std::printf("T2 motion irregularity logits %s\n", shape_str(m.irregularity.forward(f, false).shape()).c_str());
-  std::printf("T3 middle box prediction      %s\n", shape_str(m.middle.forward(f, false).shape()).c_str());
+  std::printf("T1 arrow of time logits      %s\n", shape_str(m.head("arrow").forward(f, false).shape()).c_str());
+  std::printf("T2 motion irregularity logits %s\n", shape_str(m.head("irregularity").forward(f, false).shape()).c_str());
+  std::printf("T3 middle box prediction      %s\n", shape_str(m.head("middle").forward(f, false).shape()).c_str());
 }
 
 void tour_tasks() {

@@ -283,7 +283,7 @@ void ssmtl_v1(benchmark::State& state, bool train) {
     for (int i = 0; i < B; ++i) keys[i] = static_cast<uint64_t>(i);
     auto once = [&] {
       if (train) test::train_step(model, opt, batch);
-      else benchmark::DoNotOptimize(score_objects(model, batch.arrow_x, Tensor(), 3, keys));
+      else benchmark::DoNotOptimize(score_objects(model, batch.input("arrow"), Tensor(), 3, keys));
       cudaDeviceSynchronize();
     };
     once();   // warm-up: the caching allocator and cuBLAS settle

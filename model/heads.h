@@ -12,22 +12,28 @@
 
 namespace ssmtl {
 
-class ClassHead : public Module {
+// A task head: backbone features (N, C, s, s) -> the task's output.
+class Head : public Module {
+ public:
+  virtual Tensor forward(const Tensor& f, bool training) = 0;
+};
+
+class ClassHead : public Head {
  public:
   ClassHead() = default;
   ClassHead(int in_channels, int hidden, int feature_size, int classes, Rng& rng);
-  Tensor forward(const Tensor& f, bool training);   // (N, C, S, S) -> (N, classes) logits
+  Tensor forward(const Tensor& f, bool training) override;   // (N, C, S, S) -> (N, classes) logits
   void visit(const std::string& prefix, std::vector<NamedTensor>& out) override;
   Conv2dLayer conv;
   LinearLayer fc;
 };
 
-class Decoder : public Module {
+class Decoder : public Head {
  public:
   Decoder() = default;
   Decoder(int in_channels, int hidden, Rng& rng, int out_channels = 3);
   // (N, in_channels, s, s) -> (N, out_channels, 8s, 8s) in [0,1] (s = 8 for 64x64 crops)
-  Tensor forward(const Tensor& f, bool training);
+  Tensor forward(const Tensor& f, bool training) override;
   void visit(const std::string& prefix, std::vector<NamedTensor>& out) override;
   std::vector<Conv2dLayer> convs;
   std::vector<BatchNormLayer> bns;

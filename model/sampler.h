@@ -10,7 +10,6 @@
 #include "data/box.h"
 #include "data/frames.h"
 #include "model/ssmtl.h"
-#include "model/tasks_loss.h"
 #include "model/teachers.h"
 
 namespace ssmtl {
@@ -62,10 +61,11 @@ Tensor crop_object(const Video& video, const std::vector<int>& indices, const Bo
 
 class SampleBuilder {
  public:
-  // Throws std::invalid_argument when a task's teacher signal was not loaded into the pool, or when
-  // the pool's class probabilities have another number of classes than cfg.distill_classes.
+  // Throws std::invalid_argument (ProxyTask::check_sources) when an enabled task cannot be fed: its teacher
+  // signal was not loaded into the pool or has another shape than cfg says, T5 without `ood`, ...
   SampleBuilder(const ObjectPool& pool, const ModelConfig& cfg, const OodImages* ood);
-  // One sample per task per object; `with_pseudo` adds out-of-distribution images (T5).
+  // One sample per enabled task per object (ProxyTask::sample, in registry order); `with_pseudo` adds the
+  // ascent tasks' samples (T5: out-of-distribution images). The first error of an object is rethrown.
   TaskBatch build(const std::vector<size_t>& object_ids, uint64_t batch_seed, bool with_pseudo) const;
 
  private:

@@ -22,8 +22,9 @@ VideoScores score_video(SSMTLModel& model, const ObjectPool& pool, int v, const 
   out.num_frames = video.num_frames();
   const int S = model.cfg.crop;
   const TaskSet& t = model.cfg.tasks;
-  if ((t.distill && pool.distill_classes() == 0) || (t.segmentation && !pool.teacher_spec().segmentation) ||
-      (t.pose && pool.teacher_spec().pose_joints == 0))
+  if ((t.any(Source::kClassProbs) && pool.distill_classes() == 0) ||
+      (t.any(Source::kSegmentationMaps) && !pool.teacher_spec().segmentation) ||
+      (t.any(Source::kPoseMaps) && pool.teacher_spec().pose_joints == 0))
     throw std::invalid_argument("score: " + t.names() + " needs teacher signals that were not loaded with the objects "
                                 "(load them with TeacherSpec::for_model)");
   for (size_t a = 0; a < ids.size(); a += static_cast<size_t>(opt.batch_size)) {

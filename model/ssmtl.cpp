@@ -4,25 +4,6 @@
 
 namespace ssmtl {
 
-int TaskSet::count_scored() const {
-  return arrow + irregularity + middle + distill + inpaint + segmentation + jigsaw + pose;
-}
-
-std::string TaskSet::names() const {
-  std::string s;
-  auto add = [&](bool on, const char* n) { if (on) s += (s.empty() ? "" : "+") + std::string(n); };
-  add(arrow, "T1");
-  add(irregularity, "T2");
-  add(middle, "T3");
-  add(distill, "T4");
-  add(pseudo, "T5");
-  add(inpaint, "T6");
-  add(segmentation, "T7");
-  add(jigsaw, "T8");
-  add(pose, "T9");
-  return s;
-}
-
 ModelConfig ModelConfig::preset(const std::string& full) {
   ModelConfig c;
   c.name = full;
@@ -30,11 +11,11 @@ ModelConfig ModelConfig::preset(const std::string& full) {
   std::string base = cpu ? full.substr(0, full.size() - 4) : full;
   if (base == "ssmtl") {
     c.backbone.transformer = "none";
-    c.tasks.distill = true;
+    c.tasks.set("distillation");
   } else if (base == "ssmtl++v1") {
-    c.tasks.pseudo = true;
+    c.tasks.set("pseudo");
   } else if (base == "ssmtl++v2") {
-    c.tasks.inpaint = true;
+    c.tasks.set("inpainting");
   } else {
     throw std::invalid_argument("unknown model configuration '" + full +
                                 "' (known: ssmtl, ssmtl++v1, ssmtl++v2, each also with -cpu)");
@@ -61,16 +42,10 @@ ModelConfig ModelConfig::from_config(util::Config& k) {
   b.cvt_blocks = k.get_int("model.cvt.blocks", b.cvt_blocks);
   b.cvt_heads = k.get_int("model.cvt.heads", b.cvt_heads);
   b.cvt_mlp_ratio = k.get_int("model.cvt.mlp_ratio", b.cvt_mlp_ratio);
-  TaskSet& t = c.tasks;
-  t.arrow = k.get_bool("model.tasks.arrow_of_time", t.arrow);
-  t.irregularity = k.get_bool("model.tasks.motion_irregularity", t.irregularity);
-  t.middle = k.get_bool("model.tasks.middle_box", t.middle);
-  t.distill = k.get_bool("model.tasks.distillation", t.distill);
-  t.pseudo = k.get_bool("model.tasks.pseudo_anomalies", t.pseudo);
-  t.inpaint = k.get_bool("model.tasks.inpainting", t.inpaint);
-  t.segmentation = k.get_bool("model.tasks.segmentation", t.segmentation);
-  t.jigsaw = k.get_bool("model.tasks.jigsaw", t.jigsaw);
-  t.pose = k.get_bool("model.tasks.pose", t.pose);
+  for (const ProxyTask* t : registered_tasks()) {
+    const TaskInfo& i = t->info();
+    c.tasks.set(i.name, k.get_bool("model.tasks." + i.config_key, c.tasks.on(i.name)));
+  }
   c.crop = k.get_int("model.crop", c.crop);
   c.head_hidden = k.get_int("model.head_hidden", c.head_hidden);
   c.decoder_hidden = k.get_int("model.decoder_hidden", c.decoder_hidden);
@@ -86,54 +61,43 @@ ModelConfig ModelConfig::from_config(util::Config& k) {
 SSMTLModel::SSMTLModel(const ModelConfig& c, uint64_t seed) : cfg(c) {
   Rng rng(seed);
   backbone = Backbone(c.backbone, rng);
-  int C = backbone.out_channels(), S = c.crop / 8;
-  // Heads are always built in the same order so that one seed gives the same weights.
-  if (c.tasks.arrow) arrow = ClassHead(C, c.head_hidden, S, 2, rng);
-  if (c.tasks.irregularity) irregularity = ClassHead(C, c.head_hidden, S, 2, rng);
-  if (c.tasks.middle) middle = Decoder(C, c.decoder_hidden, rng);
-  if (c.tasks.distill) distill = ClassHead(C, c.head_hidden, S, c.distill_classes, rng);
-  if (c.tasks.pseudo) pseudo = Decoder(C, c.decoder_hidden, rng);
-  if (c.tasks.inpaint) inpaint = Decoder(C, c.decoder_hidden, rng);
-  if (c.tasks.jigsaw) jigsaw = ClassHead(C, c.head_hidden, S, c.jigsaw_classes, rng);
-  if (c.tasks.segmentation) segmentation = Decoder(C, c.decoder_hidden, rng, 1);
-  if (c.tasks.pose) pose = Decoder(C, c.decoder_hidden, rng, c.pose_joints);
+  const int C = backbone.out_channels();
+  for (const ProxyTask* t : c.tasks.enabled()) tasks.push_back({t, t->make_head(c, C, rng)});
 }
 
 void SSMTLModel::visit(const std::string& p, std::vector<NamedTensor>& o) {
   backbone.visit(p + "backbone.", o);
-  if (cfg.tasks.arrow) arrow.visit(p + "arrow.", o);
-  if (cfg.tasks.irregularity) irregularity.visit(p + "irregularity.", o);
-  if (cfg.tasks.middle) middle.visit(p + "middle.", o);
-  if (cfg.tasks.distill) distill.visit(p + "distill.", o);
-  if (cfg.tasks.pseudo) pseudo.visit(p + "pseudo.", o);
-  if (cfg.tasks.inpaint) inpaint.visit(p + "inpaint.", o);
-  if (cfg.tasks.jigsaw) jigsaw.visit(p + "jigsaw.", o);
-  if (cfg.tasks.segmentation) segmentation.visit(p + "segmentation.", o);
-  if (cfg.tasks.pose) pose.visit(p + "pose.", o);
+  for (TaskHead& th : tasks) th.head->visit(p + th.task->info().module + ".", o);
 }
 
 std::vector<Tensor> SSMTLModel::backbone_parameters() { return backbone.parameters(); }
 
-std::vector<Tensor> SSMTLModel::pseudo_parameters() {
-  return cfg.tasks.pseudo ? pseudo.parameters() : std::vector<Tensor>{};
+std::vector<Tensor> SSMTLModel::head_parameters(bool include_ascent) {
+  std::vector<Tensor> ps;
+  for (TaskHead& th : tasks)
+    if (include_ascent || th.task->info().role != Role::kAscent)
+      for (auto& t : th.head->parameters()) ps.push_back(t);
+  return ps;
 }
 
-std::vector<Tensor> SSMTLModel::head_parameters(bool include_pseudo) {
+std::vector<Tensor> SSMTLModel::ascent_parameters() {
   std::vector<Tensor> ps;
-  auto take = [&](bool on, Module& m) {
-    if (!on) return;
-    for (auto& t : m.parameters()) ps.push_back(t);
-  };
-  take(cfg.tasks.arrow, arrow);
-  take(cfg.tasks.irregularity, irregularity);
-  take(cfg.tasks.middle, middle);
-  take(cfg.tasks.distill, distill);
-  take(cfg.tasks.pseudo && include_pseudo, pseudo);
-  take(cfg.tasks.inpaint, inpaint);
-  take(cfg.tasks.jigsaw, jigsaw);
-  take(cfg.tasks.segmentation, segmentation);
-  take(cfg.tasks.pose, pose);
+  for (TaskHead& th : tasks)
+    if (th.task->info().role == Role::kAscent)
+      for (auto& t : th.head->parameters()) ps.push_back(t);
   return ps;
+}
+
+bool SSMTLModel::has_ascent_task() const {
+  for (const TaskHead& th : tasks)
+    if (th.task->info().role == Role::kAscent) return true;
+  return false;
+}
+
+Head& SSMTLModel::head(const std::string& name) {
+  for (TaskHead& th : tasks)
+    if (th.task->info().name == name) return *th.head;
+  throw std::invalid_argument("the model has no task '" + name + "' (" + cfg.tasks.names() + ")");
 }
 
 }  // namespace ssmtl

@@ -4,35 +4,22 @@
 //   ssmtl++v1  hybrid objects;   3D CNN + 3D CvT (3x12); T1 + T2 + T3 + T5 pseudo-anomalies
 //   ssmtl++v2  hybrid objects;   3D CNN + 3D CvT (3x12); T1 + T2 + T3 + T6 inpainting
 // and "<name>-cpu": the same tasks with a narrower backbone and smaller crops for 2-core machines.
-// Optional tasks on top of any configuration (model.tasks.*): T7 segmentation and T9 pose estimation
-// (teacher maps, data/teacher_maps.h) and T8 jigsaw.
+// Any registered task can be turned on or off on top of a preset with model.tasks.<config key> = true/false
+// (model/tasks/task.h; e.g. T7 segmentation and T9 pose with teacher maps, T8 jigsaw).
 #pragma once
 #include <string>
 
 #include "model/backbone.h"
 #include "model/heads.h"
+#include "model/tasks/task.h"
 #include "util/config.h"
 
 namespace ssmtl {
 
-struct TaskSet {
-  bool arrow = true;          // T1
-  bool irregularity = true;   // T2
-  bool middle = true;         // T3
-  bool distill = false;       // T4 (needs detector class probabilities)
-  bool pseudo = false;        // T5 (training only; OOD images)
-  bool inpaint = false;       // T6
-  bool segmentation = false;  // T7 (needs teacher segmentation maps)
-  bool jigsaw = false;        // T8
-  bool pose = false;          // T9 (needs teacher pose heat maps)
-  int count_scored() const;   // tasks that give an anomaly score at inference (all but T5)
-  std::string names() const;  // "T1+T2+T3+T5"
-};
-
 struct ModelConfig {
   std::string name = "ssmtl++v1";
   BackboneConfig backbone;
-  TaskSet tasks;
+  TaskSet tasks;              // the enabled proxy tasks
   int crop = 64;              // crop side in pixels (64 in the paper)
   int frames = 7;             // temporal window t-3..t+3
   int head_hidden = 32;
@@ -43,26 +30,36 @@ struct ModelConfig {
 
   // Named preset; throws std::invalid_argument listing the known names.
   static ModelConfig preset(const std::string& name);
-  // Reads "model.*" keys (the preset's values are the defaults) and records them in `c`.
+  // Reads "model.*" keys (the preset's values are the defaults; model.tasks.<config key> for every
+  // registered task) and records them in `c`. Throws std::invalid_argument for an unknown preset, a bad
+  // value or no task that gives a score.
   static ModelConfig from_config(util::Config& c);
 };
 
 class SSMTLModel : public Module {
  public:
+  // Backbone, then one head per enabled task in registry order, all drawn from Rng(seed).
   SSMTLModel(const ModelConfig& cfg, uint64_t seed);
   // x (N, 3, T, S, S) -> features (N, C, S/8, S/8)
   Tensor features(const Tensor& x, bool training) { return backbone.forward(x, training); }
+  // Tensor names: "backbone.*", then "<TaskInfo::module>.*" per task (checkpoints rely on them).
   void visit(const std::string& prefix, std::vector<NamedTensor>& out) override;
-  // Trainable tensors of the backbone only (the T5 ascent group) and of everything else.
+  // Trainable tensors of the backbone only (the ascent group of T5), of the heads (with or without the
+  // ascent tasks' heads) and of the ascent tasks' heads.
   std::vector<Tensor> backbone_parameters();
-  std::vector<Tensor> head_parameters(bool include_pseudo);
-  std::vector<Tensor> pseudo_parameters();
+  std::vector<Tensor> head_parameters(bool include_ascent);
+  std::vector<Tensor> ascent_parameters();
+  bool has_ascent_task() const;
+  // The head of enabled task `name` (std::invalid_argument naming it when the model does not have it).
+  Head& head(const std::string& name);
 
+  struct TaskHead {
+    const ProxyTask* task;
+    std::unique_ptr<Head> head;
+  };
   ModelConfig cfg;
   Backbone backbone;
-  ClassHead arrow, irregularity, distill, jigsaw;
-  Decoder middle, pseudo, inpaint;
-  Decoder segmentation, pose;   // T7: 1 channel, T9: pose_joints channels
+  std::vector<TaskHead> tasks;   // the enabled tasks, registry order
 };
 
 }  // namespace ssmtl

@@ -52,16 +52,20 @@ TeacherSpec TeacherSpec::for_model(const ModelConfig& cfg, const std::string& de
                                    const std::string& teachers_dir) {
   TeacherSpec s;
   s.crop = cfg.crop;
-  if (cfg.tasks.distill) {
-    s.class_probs_dir = detections + "/class_probs";
-    s.distill_classes = cfg.distill_classes;
+  std::string needs_maps;   // the first task that reads teacher maps, for the message
+  for (const ProxyTask* t : cfg.tasks.enabled()) {
+    const Source src = t->info().source;
+    if (src == Source::kClassProbs) {
+      s.class_probs_dir = detections + "/class_probs";
+      s.distill_classes = cfg.distill_classes;
+    }
+    if (src == Source::kSegmentationMaps) s.segmentation = true;
+    if (src == Source::kPoseMaps) s.pose_joints = cfg.pose_joints;
+    if ((src == Source::kSegmentationMaps || src == Source::kPoseMaps) && needs_maps.empty()) needs_maps = t->info().label;
   }
-  s.segmentation = cfg.tasks.segmentation;
-  s.pose_joints = cfg.tasks.pose ? cfg.pose_joints : 0;
-  if ((s.segmentation || s.pose_joints > 0) && teachers_dir.empty())
-    throw std::invalid_argument(std::string(s.segmentation ? "T7 segmentation" : "T9 pose") +
-                                " needs teacher maps: give --teachers DIR holding <video>.seg / <video>.pose "
-                                "(data/teacher_maps.h)");
+  if (!needs_maps.empty() && teachers_dir.empty())
+    throw std::invalid_argument(needs_maps + " needs teacher maps: give --teachers DIR holding <video>.seg / "
+                                "<video>.pose (data/teacher_maps.h)");
   s.maps_dir = teachers_dir;
   return s;
 }

@@ -203,7 +203,7 @@ TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::s
   const TaskSet& tasks = model.cfg.tasks;
   model.to(dev);   // before the optimisers take their parameter handles
   std::unique_ptr<OodImages> ood;
-  if (tasks.pseudo) ood = std::make_unique<OodImages>(opt.ood_root);
+  if (tasks.any(Source::kOodImages)) ood = std::make_unique<OodImages>(opt.ood_root);
   SampleBuilder builder(pool, model.cfg, ood.get());
 
   // ---- optimisers: main (everything but the T5 decoder), pseudo (backbone ascent + T5 decoder) ----
@@ -211,10 +211,10 @@ TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::s
   for (auto& p : model.head_parameters(false)) main_params.push_back(p);
   Adam adam_main({ParamGroup{main_params, static_cast<float>(opt.lr)}});
   std::unique_ptr<Adam> adam_pseudo;
-  if (tasks.pseudo)
+  if (model.has_ascent_task())
     adam_pseudo = std::make_unique<Adam>(std::vector<ParamGroup>{
         ParamGroup{model.backbone_parameters(), static_cast<float>(opt.lr * opt.pseudo_lr_scale)},
-        ParamGroup{model.pseudo_parameters(), static_cast<float>(opt.lr)}});
+        ParamGroup{model.ascent_parameters(), static_cast<float>(opt.lr)}});
 
   TrainerState st;
   if (!opt.resume.empty()) {
@@ -259,7 +259,7 @@ TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::s
     if (opt.max_objects_per_epoch > 0 && static_cast<int>(order.size()) > opt.max_objects_per_epoch)
       order.resize(opt.max_objects_per_epoch);
     const int steps = static_cast<int>((order.size() + opt.batch_size - 1) / opt.batch_size);
-    const bool pseudo_on = tasks.pseudo && e >= opt.pseudo_start_epoch;
+    const bool pseudo_on = model.has_ascent_task() && e >= opt.pseudo_start_epoch;
     EpochLog log;
     log.epoch = e;
     std::map<std::string, double> sums;
@@ -304,10 +304,10 @@ TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::s
       L.normal.backward();
       adam_main.step();
       for (auto& [k, v] : L.values) sums[k] += v;
-      if (pseudo_on && batch.pseudo_x.defined()) {
+      if (pseudo_on) {
         std::vector<Tensor> keep = snapshot_buffers(model);
         adam_pseudo->zero_grad();
-        Tensor l5 = compute_pseudo_loss(model, batch.pseudo_x, true);
+        Tensor l5 = compute_pseudo_loss(model, batch, true);
         float v5 = l5.item();
         restore_buffers(model, keep);
         if (std::isfinite(v5)) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "model/tasks_loss.h"
+#include "tests/task_batch_util.h"
 #include "optim/adam.h"
 #include "tensor/rng.h"
 
@@ -21,31 +22,7 @@ inline void move_model(SSMTLModel& m, Device d) {
   }
 }
 
-inline TaskBatch random_batch(const ModelConfig& c, int B, uint64_t seed) {
-  Rng r(seed);
-  const int S = c.crop;
-  TaskBatch b;
-  auto labels = [&] {
-    std::vector<int> y(B);
-    for (int& v : y) v = static_cast<int>(r.randint(0, 2));
-    return y;
-  };
-  b.arrow_x = rand_uniform({B, 3, 7, S, S}, r);
-  b.arrow_y = labels();
-  b.irreg_x = rand_uniform({B, 3, 7, S, S}, r);
-  b.irreg_y = labels();
-  b.middle_x = rand_uniform({B, 3, 6, S, S}, r);
-  b.middle_y = rand_uniform({B, 3, S, S}, r);
-  b.pseudo_x = rand_uniform({B, 3, 1, S, S}, r);
-  return b;
-}
-
-inline TaskBatch batch_on(const TaskBatch& b, Device d) {
-  TaskBatch o = b;
-  for (Tensor* t : {&o.arrow_x, &o.irreg_x, &o.middle_x, &o.middle_y, &o.pseudo_x})
-    if (t->defined()) *t = t->to(d);
-  return o;
-}
+inline TaskBatch batch_on(const TaskBatch& b, Device d) { return b.to(d); }
 
 // The trainer's two optimisers (model/trainer.cpp). eps 1e-3 instead of 1e-8: a gradient entry within
 // rounding of zero then moves its weight by almost nothing, not by +-lr depending on the sign rounding gave it.
@@ -53,7 +30,7 @@ struct Optimisers {
   Adam main, pseudo;
   explicit Optimisers(SSMTLModel& m)
       : main({ParamGroup{all_but_pseudo(m), 1e-3f}}, 0.9f, 0.999f, 1e-3f),
-        pseudo({ParamGroup{m.backbone_parameters(), -0.2e-3f}, ParamGroup{m.pseudo_parameters(), 1e-3f}}, 0.9f,
+        pseudo({ParamGroup{m.backbone_parameters(), -0.2e-3f}, ParamGroup{m.ascent_parameters(), 1e-3f}}, 0.9f,
                0.999f, 1e-3f) {}
   static std::vector<Tensor> all_but_pseudo(SSMTLModel& m) {
     std::vector<Tensor> ps = m.backbone_parameters();
@@ -79,7 +56,7 @@ inline StepResult train_step(SSMTLModel& m, Optimisers& opt, const TaskBatch& ba
   for (NamedTensor& nt : m.backbone.named_tensors())
     if (nt.is_buffer) keep.push_back(nt.tensor->clone());
   opt.pseudo.zero_grad();
-  Tensor l5 = compute_pseudo_loss(m, batch.pseudo_x, true);
+  Tensor l5 = compute_pseudo_loss(m, batch, true);
   r.pseudo_loss = l5.item();
   size_t i = 0;
   for (NamedTensor& nt : m.backbone.named_tensors())

@@ -59,7 +59,7 @@ TEST_CASE("cuda SSMTL++v1 training step matches the CPU") {
     test::expect_close(*ng[i].tensor, *nc[i].tensor, test::Tol{5e-5f, 1e-4f}, "after the step: " + nc[i].name);
 
   // Inference of the updated model: per-object scores (eval mode) on the same sequences.
-  const Tensor seq = batch.arrow_x;
+  const Tensor seq = batch.input("arrow");
   const std::vector<uint64_t> keys{1, 2, 3, 4, 5, 6, 7, 8};
   const auto sc = score_objects(cpu, seq, Tensor(), 9, keys);
   const auto sg = score_objects(gpu, seq.to(Device::CUDA), Tensor(), 9, keys);

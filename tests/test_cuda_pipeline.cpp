@@ -129,12 +129,12 @@ TEST_CASE("device selection: parse_device and Module::to and TaskBatch::to on th
   CHECK(m.named_tensors()[0].tensor->to_vector() == before);
 
   TaskBatch b;
-  b.arrow_x = Tensor::full({2, 3, 7, 4, 4}, 0.5f);
-  b.arrow_y = {0, 1};
+  b.inputs["arrow"] = Tensor::full({2, 3, 7, 4, 4}, 0.5f);
+  b.tasks["arrow"].labels = {0, 1};
   TaskBatch same = b.to(Device::CPU);
-  CHECK(same.arrow_x.data() == b.arrow_x.data());
-  CHECK(same.arrow_y == b.arrow_y);
-  CHECK(!same.middle_x.defined());
+  CHECK(same.input("arrow").data() == b.input("arrow").data());
+  CHECK(same.samples("arrow").labels == b.samples("arrow").labels);
+  CHECK(!same.inputs.count("middle"));
 
   // The trainer refuses an unknown device before reading any data.
   util::Config cfg = util::Config::from_string("train.device = tpu\n");

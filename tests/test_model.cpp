@@ -10,8 +10,10 @@
 #include "model/tasks_loss.h"
 #include "optim/adam.h"
 #include "tests/gradcheck.h"
+#include "tests/task_batch_util.h"
 
 using namespace ssmtl;
+using test::random_batch;
 
 namespace {
 
@@ -27,34 +29,6 @@ ModelConfig tiny(const std::string& name) {
   c.decoder_hidden = 4;
   c.distill_classes = 5;
   return c;
-}
-
-TaskBatch random_batch(const ModelConfig& c, int B, uint64_t seed) {
-  Rng r(seed);
-  const int S = c.crop;
-  TaskBatch b;
-  auto labels = [&](int k) {
-    std::vector<int> y(B);
-    for (auto& v : y) v = static_cast<int>(r.randint(0, k));
-    return y;
-  };
-  if (c.tasks.arrow) { b.arrow_x = rand_uniform({B, 3, 7, S, S}, r); b.arrow_y = labels(2); }
-  if (c.tasks.irregularity) { b.irreg_x = rand_uniform({B, 3, 7, S, S}, r); b.irreg_y = labels(2); }
-  if (c.tasks.middle) { b.middle_x = rand_uniform({B, 3, 6, S, S}, r); b.middle_y = rand_uniform({B, 3, S, S}, r); }
-  if (c.tasks.distill) {
-    b.distill_x = rand_uniform({B, 3, 7, S, S}, r);
-    Tensor p = rand_uniform({B, c.distill_classes}, r, 0.1f, 1.f);
-    float* d = p.data();
-    for (int i = 0; i < B; ++i) {
-      float s = 0;
-      for (int k = 0; k < c.distill_classes; ++k) s += d[i * c.distill_classes + k];
-      for (int k = 0; k < c.distill_classes; ++k) d[i * c.distill_classes + k] /= s;
-    }
-    b.distill_y = p;
-  }
-  if (c.tasks.inpaint) { b.inpaint_x = rand_uniform({B, 3, 1, S, S}, r); b.inpaint_y = rand_uniform({B, 3, S, S}, r); }
-  if (c.tasks.pseudo) b.pseudo_x = rand_uniform({B, 3, 1, S, S}, r);
-  return b;
 }
 
 Tensor& named(SSMTLModel& m, const std::string& name) {
@@ -83,17 +57,17 @@ TEST_CASE("model: backbone and head output shapes (paper sizes: 64x64 crops -> 8
   autograd::NoGradGuard ng;
   Tensor f = m.features(rand_uniform({2, 3, 7, 64, 64}, r), false);
   CHECK(f.shape() == Shape{2, 96, 8, 8});
-  CHECK(m.arrow.forward(f, false).shape() == Shape{2, 2});
-  CHECK(m.irregularity.forward(f, false).shape() == Shape{2, 2});
-  CHECK(m.middle.forward(f, false).shape() == Shape{2, 3, 64, 64});
-  CHECK(m.pseudo.forward(f, false).shape() == Shape{2, 3, 64, 64});
+  CHECK(m.head("arrow").forward(f, false).shape() == Shape{2, 2});
+  CHECK(m.head("irregularity").forward(f, false).shape() == Shape{2, 2});
+  CHECK(m.head("middle").forward(f, false).shape() == Shape{2, 3, 64, 64});
+  CHECK(m.head("pseudo").forward(f, false).shape() == Shape{2, 3, 64, 64});
   CHECK(m.features(rand_uniform({2, 3, 6, 64, 64}, r), false).shape() == Shape{2, 96, 8, 8});
   CHECK(m.features(rand_uniform({2, 3, 1, 64, 64}, r), false).shape() == Shape{2, 96, 8, 8});
   ModelConfig s = ModelConfig::preset("ssmtl");
   SSMTLModel ms(s, 1);
   Tensor g = ms.features(rand_uniform({1, 3, 7, 64, 64}, r), false);
   CHECK(g.shape() == Shape{1, 32, 8, 8});
-  CHECK(ms.distill.forward(g, false).shape() == Shape{1, 81});
+  CHECK(ms.head("distillation").forward(g, false).shape() == Shape{1, 81});
 }
 
 TEST_CASE("model: one training step of each configuration passes a finite-difference gradient check") {
@@ -110,17 +84,17 @@ TEST_CASE("model: one training step of each configuration passes a finite-differ
     o.rtol = 5e-2;
     o.max_bad_fraction = 0.01;   // a few of 432 steps cross a ReLU / max-pool kink in a 3-stage network
     test::gradcheck([&](const std::vector<Tensor>&) { return compute_task_losses(m, b, true).normal; }, ps, o);
-    if (c.tasks.pseudo) {
+    if (c.tasks.on("pseudo")) {
       std::vector<Tensor> pp = {named(m, "pseudo.out.weight")};
-      test::gradcheck([&](const std::vector<Tensor>&) { return compute_pseudo_loss(m, b.pseudo_x, true); }, pp, o);
+      test::gradcheck([&](const std::vector<Tensor>&) { return compute_pseudo_loss(m, b, true); }, pp, o);
     }
   }
 }
 
 TEST_CASE("model: a tiny model overfits one batch (loss falls by 10x)") {
   ModelConfig c = tiny("ssmtl++v2");
-  c.tasks.middle = false;
-  c.tasks.inpaint = false;   // classification tasks only: memorise 8 random labels
+  c.tasks.set("middle", false);
+  c.tasks.set("inpainting", false);   // classification tasks only: memorise 8 random labels
   SSMTLModel m(c, 3);
   TaskBatch b = random_batch(c, 8, 5);
   Adam opt({ParamGroup{m.parameters(), 1e-2f}});
@@ -182,10 +156,10 @@ TEST_CASE("model: T5 gradient ascent of the backbone stays finite and bounded ov
   ModelConfig c = tiny("ssmtl++v1");
   SSMTLModel m(c, 4);
   TaskBatch b = random_batch(c, 4, 9);
-  Adam ascent({ParamGroup{m.backbone_parameters(), -0.2f * 1e-1f}, ParamGroup{m.pseudo_parameters(), 1e-1f}});
+  Adam ascent({ParamGroup{m.backbone_parameters(), -0.2f * 1e-1f}, ParamGroup{m.ascent_parameters(), 1e-1f}});
   for (int s = 0; s < 200; ++s) {
     ascent.zero_grad();
-    Tensor l = compute_pseudo_loss(m, b.pseudo_x, true);
+    Tensor l = compute_pseudo_loss(m, b, true);
     float v = l.item();
     REQUIRE(std::isfinite(v));
     CHECK(v <= 1.f);   // sigmoid output and [0,1] targets bound the L1 loss

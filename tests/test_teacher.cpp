@@ -163,9 +163,10 @@ TEST_CASE("teacher class probs: SampleBuilder fills the T4 batch from the pool's
   std::vector<size_t> ids = {0, 3, 4, 9, 12, 35};
   SampleBuilder builder(pool, mc, nullptr);
   TaskBatch b = builder.build(ids, 7, false);
-  REQUIRE(b.distill_x.shape() == Shape{6, 3, 7, 16, 16});
-  REQUIRE(b.distill_y.shape() == Shape{6, 4});
-  std::vector<float> y = b.distill_y.to_vector();
+  const Tensor& distill_x = b.input("distill");
+  REQUIRE(distill_x.shape() == Shape{6, 3, 7, 16, 16});
+  REQUIRE(b.samples("distillation").target.shape() == Shape{6, 4});
+  std::vector<float> y = b.samples("distillation").target.to_vector();
   for (size_t i = 0; i < ids.size(); ++i) {
     const PoolObject& o = pool.objects()[ids[i]];
     CAPTURE(ids[i]);
@@ -174,7 +175,7 @@ TEST_CASE("teacher class probs: SampleBuilder fills the T4 batch from the pool's
     // The forward sequence, exactly as scoring cuts it.
     auto w = sequence_frames(o.frame, pool.video(o.video).num_frames());
     Tensor seq = crop_object(pool.video(o.video), std::vector<int>(w.begin(), w.end()), o.box, 16);
-    CHECK(b.distill_x.narrow0(static_cast<int64_t>(i), 1).to_vector() == seq.to_vector());
+    CHECK(distill_x.narrow0(static_cast<int64_t>(i), 1).to_vector() == seq.to_vector());
   }
   CHECK(pool.objects()[3].line == 3);
   CHECK(pool.objects()[4].line == 5);   // line 4 (frame 2, score 0.2) filtered out

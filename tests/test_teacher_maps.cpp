@@ -5,6 +5,7 @@
 
 #include "tests/eval_test_util.h"
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <cstring>
@@ -12,6 +13,7 @@
 
 #include "autograd/loss.h"
 #include "model/scoring.h"
+#include "model/tasks_loss.h"
 #include "model/trainer.h"
 #include "tests/gradcheck.h"
 #include "tests/teacher_test_util.h"
@@ -155,25 +157,25 @@ TEST_CASE("teacher maps: T7 and T9 heads, L2 losses and per-object scores on a t
   Rng r(4);
   const int B = 3, S = 16;
   TaskBatch b;
-  b.arrow_x = rand_uniform({B, 3, 7, S, S}, r);
-  b.arrow_y = {0, 1, 0};
-  b.irreg_x = rand_uniform({B, 3, 7, S, S}, r);
-  b.irreg_y = {1, 0, 0};
-  b.middle_x = rand_uniform({B, 3, 6, S, S}, r);
-  b.middle_y = rand_uniform({B, 3, S, S}, r);
-  b.crop_x = rand_uniform({B, 3, 1, S, S}, r);
-  b.seg_y = rand_uniform({B, 1, S, S}, r);
-  b.pose_y = rand_uniform({B, 2, S, S}, r);
+  b.inputs["arrow"] = rand_uniform({B, 3, 7, S, S}, r);
+  b.tasks["arrow"].labels = {0, 1, 0};
+  b.inputs["irregularity"] = rand_uniform({B, 3, 7, S, S}, r);
+  b.tasks["irregularity"].labels = {1, 0, 0};
+  b.inputs["middle"] = rand_uniform({B, 3, 6, S, S}, r);
+  b.tasks["middle"].target = rand_uniform({B, 3, S, S}, r);
+  b.inputs["middle_crop"] = rand_uniform({B, 3, 1, S, S}, r);   // shared by T7 and T9
+  b.tasks["segmentation"].target = rand_uniform({B, 1, S, S}, r);
+  b.tasks["pose"].target = rand_uniform({B, 2, S, S}, r);
   {
     autograd::NoGradGuard ng;
-    Tensor f = m.features(b.crop_x, false);
-    Tensor seg = m.segmentation.forward(f, false), pose = m.pose.forward(f, false);
+    Tensor f = m.features(b.input("middle_crop"), false);
+    Tensor seg = m.head("segmentation").forward(f, false), pose = m.head("pose").forward(f, false);
     CHECK(seg.shape() == Shape{B, 1, S, S});
     CHECK(pose.shape() == Shape{B, 2, S, S});
     // Eval mode: BatchNorm uses running statistics, so the shared pass equals separate ones.
     TaskLosses L = compute_task_losses(m, b, false);
-    CHECK(L.values.at("segmentation") == doctest::Approx(mse_loss(seg, b.seg_y).item()).epsilon(1e-5));
-    CHECK(L.values.at("pose") == doctest::Approx(mse_loss(pose, b.pose_y).item()).epsilon(1e-5));
+    CHECK(L.values.at("segmentation") == doctest::Approx(mse_loss(seg, b.samples("segmentation").target).item()).epsilon(1e-5));
+    CHECK(L.values.at("pose") == doctest::Approx(mse_loss(pose, b.samples("pose").target).item()).epsilon(1e-5));
     CHECK(L.values.size() == 5);
 
     // Scores: the middle frame of the sequence is the crop; teacher = prediction gives 0.
@@ -184,10 +186,10 @@ TEST_CASE("teacher maps: T7 and T9 heads, L2 losses and per-object scores on a t
         std::copy_n(seq.data() + ((i * 3 + ch) * 7 + 3) * S * S, S * S, crop.data() + (i * 3 + ch) * S * S);
     Tensor fc = m.features(crop, false);
     ObjectTeachers t;
-    t.segmentation = m.segmentation.forward(fc, false);
+    t.segmentation = m.head("segmentation").forward(fc, false);
     t.pose = rand_uniform({B, 2, S, S}, r);
     auto s = score_objects(m, seq, t, 0, {1, 2, 3});
-    std::vector<float> want_pose = mse_per_sample(m.pose.forward(fc, false), t.pose).to_vector();
+    std::vector<float> want_pose = mse_per_sample(m.head("pose").forward(fc, false), t.pose).to_vector();
     for (int i = 0; i < B; ++i) {
       CHECK(s["segmentation"][i] == doctest::Approx(0.0).epsilon(1e-7));
       CHECK(s["pose"][i] == doctest::Approx(want_pose[i]).epsilon(1e-5));
@@ -206,8 +208,13 @@ TEST_CASE("teacher maps: T7 and T9 heads, L2 losses and per-object scores on a t
   // Gradients of the new heads through the whole loss: decoder output weights and an early backbone weight.
   std::vector<Tensor> ps = {named(m, "segmentation.out.weight"), named(m, "pose.out.weight"),
                             named(m, "pose.conv0.weight")};
-  b.arrow_x = b.irreg_x = b.middle_x = Tensor();
-  m.cfg.tasks.arrow = m.cfg.tasks.irregularity = m.cfg.tasks.middle = false;   // T7 + T9 only
+  for (const char* task : {"arrow", "irregularity", "middle"}) {   // T7 + T9 only
+    b.inputs.erase(task);
+    m.cfg.tasks.set(task, false);
+  }
+  m.tasks.erase(std::remove_if(m.tasks.begin(), m.tasks.end(),
+                               [&](const SSMTLModel::TaskHead& th) { return !m.cfg.tasks.on(th.task->info().name); }),
+                m.tasks.end());
   test::GradCheckOptions o;
   o.eps = 2e-3f;
   o.atol = 3e-3;
@@ -246,18 +253,21 @@ TEST_CASE("teacher maps: SampleBuilder batches and train_model with teacher file
                                      TeacherSpec::for_model(mc, d.detections, d.teachers));
   std::vector<size_t> ids = {1, 4, 10, 30};
   TaskBatch b = SampleBuilder(pool, mc, nullptr).build(ids, 3, false);
-  REQUIRE(b.crop_x.shape() == Shape{4, 3, 1, 16, 16});
-  REQUIRE(b.seg_y.shape() == Shape{4, 1, 16, 16});
-  REQUIRE(b.pose_y.shape() == Shape{4, 2, 16, 16});
+  const Tensor& crop_x = b.input("middle_crop");
+  const Tensor& seg_y = b.samples("segmentation").target;
+  const Tensor& pose_y = b.samples("pose").target;
+  REQUIRE(crop_x.shape() == Shape{4, 3, 1, 16, 16});
+  REQUIRE(seg_y.shape() == Shape{4, 1, 16, 16});
+  REQUIRE(pose_y.shape() == Shape{4, 2, 16, 16});
   for (size_t i = 0; i < ids.size(); ++i) {
     const PoolObject& o = pool.objects()[ids[i]];
     const std::string& v = d.videos[o.video];
     const float* seg = d.seg[v].map(o.line);
     const float* pose = d.pose[v].map(o.line);
-    CHECK(std::equal(seg, seg + 256, b.seg_y.data() + i * 256));
-    CHECK(std::equal(pose, pose + 512, b.pose_y.data() + i * 512));
+    CHECK(std::equal(seg, seg + 256, seg_y.data() + i * 256));
+    CHECK(std::equal(pose, pose + 512, pose_y.data() + i * 512));
     Tensor mid = crop_object(pool.video(o.video), {o.frame}, o.box, 16);
-    CHECK(std::equal(mid.data(), mid.data() + 768, b.crop_x.data() + i * 768));
+    CHECK(std::equal(mid.data(), mid.data() + 768, crop_x.data() + i * 768));
   }
   ModelConfig more = mc;
   more.pose_joints = 16;

@@ -1,0 +1,51 @@
+// T7 segmentation (SSMTL++, paper section 3.3): predict the teacher's (Mask R-CNN) foreground mask of the
+// object from its middle crop. Head: Decoder to 1 channel, mean squared error to the teacher map
+// (data/teacher_maps.h). Score: the same error per object. Shares the middle-crop input with T9.
+#include <stdexcept>
+
+#include "autograd/loss.h"
+#include "model/sampler.h"
+
+namespace ssmtl {
+
+namespace {
+
+class Segmentation : public ProxyTask {
+ public:
+  Segmentation()
+      : ProxyTask({"T7", "segmentation", "T7 segmentation", "segmentation", "segmentation", "middle_crop",
+                   Window::kSingleFrame, Source::kSegmentationMaps, Role::kDescent, false}) {}
+  std::unique_ptr<Head> make_head(const ModelConfig& c, int channels, Rng& rng) const override {
+    return std::make_unique<Decoder>(channels, c.decoder_hidden, rng, 1);
+  }
+  void check_sources(const ModelConfig& cfg, const ObjectPool& pool, const OodImages*) const override {
+    const TeacherSpec& ts = pool.teacher_spec();
+    if (!ts.segmentation)
+      throw std::invalid_argument("T7 segmentation needs teacher maps (<teachers>/<video>.seg); load the objects "
+                                  "with TeacherSpec::for_model");
+    if (ts.crop != cfg.crop)
+      throw std::invalid_argument("T7 / T9: the teacher maps are " + std::to_string(ts.crop) + "x" +
+                                  std::to_string(ts.crop) + ", model.crop = " + std::to_string(cfg.crop));
+  }
+  void begin_batch(TaskBatch& b, int64_t B, int S, const ObjectTeachers& t) const override {
+    b.inputs["middle_crop"] = Tensor::empty({B, 3, 1, S, S});
+    b.tasks["segmentation"].target = t.segmentation;   // (B, 1, S, S)
+  }
+  void sample(const ObjectSample& o, Rng&, TaskBatch& b, int64_t i) const override {
+    put_row(b.inputs["middle_crop"], i, o.middle);
+  }
+  Tensor loss(Head& head, const Tensor& f, const TaskSamples& s, bool training) const override {
+    return mse_loss(head.forward(f, training), s.target);
+  }
+  std::vector<float> score(Head& head, ScoreContext& c) const override {
+    const int64_t S = c.middle().size(-1);
+    const Tensor& y = teacher_of(c.teachers.segmentation, {c.n, 1, S, S}, info().label);
+    return mse_per_sample(head.forward(c.features(Window::kSingleFrame), false), y).to_vector();
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<ProxyTask> make_segmentation_task() { return std::make_unique<Segmentation>(); }
+
+}  // namespace ssmtl
