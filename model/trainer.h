@@ -9,10 +9,16 @@
 // Rng(seed, e, position), so results do not depend on the thread count, and training resumed from a
 // checkpoint (also one written on Ctrl-C mid-epoch) continues exactly as an uninterrupted run.
 #pragma once
+#include <functional>
+#include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "model/sampler.h"
 #include "model/ssmtl.h"
+#include "model/tasks_loss.h"
+#include "optim/adam.h"
 #include "util/config.h"
 
 namespace ssmtl {
@@ -63,10 +69,50 @@ struct TrainResult {
   std::vector<EpochLog> epochs;
 };
 
-// Trains `model` in place (it ends with the best validation weights loaded, on opt.device). Writes into out_dir:
-// config.txt (the resolved configuration `config_text`, with the seed), best.ckpt, last.ckpt,
-// train_log.jsonl (one JSON object per epoch). Throws std::runtime_error naming the video/file on bad
-// input, and naming the epoch and step when losses stay non-finite.
+// Trains `model` in place, on opt.device. Writes into out_dir: config.txt (the resolved configuration
+// `config_text`, with the seed), best.ckpt (lowest validation loss), last.ckpt (after every epoch, and where
+// a run stops early), train_log.jsonl (one JSON object per epoch). A run that finishes ends with best.ckpt's
+// weights loaded back into `model`; a run stopped early (Ctrl-C, train.stop_after_steps) keeps the weights
+// of its last step. Throws std::runtime_error naming the video/file on bad input, naming the epoch and step
+// when losses stay non-finite for train.max_bad_steps steps, and naming the key when a resume's
+// configuration differs from its checkpoint's; std::invalid_argument for a bad option or device.
 TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::string& config_text);
+
+// ---- the parts of a run: the trainer's step and validation pass, for tests and benchmarks too ----
+
+// The trainer's two Adam optimisers (torch defaults: betas 0.9, 0.999, eps 1e-8; the trainer never changes
+// eps, tests comparing two devices raise it). `model` must already be on its device (Module::to: the
+// optimisers keep parameter handles).
+struct Optimisers {
+  Optimisers(SSMTLModel& model, const TrainOptions& opt, float eps = 1e-8f);
+  Adam main;                      // backbone + descent heads, lr
+  std::unique_ptr<Adam> ascent;   // backbone at lr x pseudo_lr_scale (< 0: ascent) + the ascent heads (T5)
+                                  // at lr; null when the model has no ascent task
+};
+
+struct StepResult {
+  bool skipped = false;                  // the descent loss was not finite: nothing was updated
+  float loss = 0;                        // sum of the descent tasks' losses
+  std::map<std::string, float> losses;   // per descent task (TaskInfo::name)
+  bool ascent_ran = false;               // an ascent loss was computed (with_ascent and the batch has T5 samples)
+  bool ascent_finite = false;            // ... and was finite, so the ascent update ran
+  float ascent_loss = 0;
+};
+
+// One training step on `batch` (on the model's device), in this order: descent losses of every task
+// (compute_task_losses, training mode); if their sum is not finite, return with skipped set; else
+// backward, `after_backward` (tests read the gradients there), the main Adam step. Then, with
+// `with_ascent`, the T5 step: ascent losses (compute_pseudo_loss) with the backbone's BatchNorm running
+// statistics restored afterwards (out-of-distribution batches must not move them); if finite, backward,
+// the backbone's gradients dropped when the loss is above `pseudo_loss_cap` (bounded ascent), the ascent
+// Adam step. Throws what the losses throw (std::invalid_argument for a batch lacking a task's samples).
+StepResult train_step(SSMTLModel& model, Optimisers& optim, const TaskBatch& batch, bool with_ascent,
+                      double pseudo_loss_cap, const std::function<void()>& after_backward = nullptr);
+
+// The validation pass: mean per-task descent losses over the objects `ids` in eval mode (no gradients, no
+// BatchNorm updates), in batches of `batch_size` whose samples are drawn from (seed, batch offset), so
+// every epoch sees the same samples. Empty map for no ids.
+std::map<std::string, double> validation_losses(SSMTLModel& model, const SampleBuilder& builder,
+                                                const std::vector<size_t>& ids, int batch_size, uint64_t seed);
 
 }  // namespace ssmtl

@@ -1,0 +1,40 @@
+// What a training checkpoint holds beyond the weights (model/trainer.h): the position in the run, the
+// best validation loss, both optimisers' state and the current epoch's running loss sums, so that a
+// resumed run continues exactly. Also the resume configuration check and the train_log.jsonl line.
+#pragma once
+#include <map>
+#include <string>
+
+#include "model/trainer.h"
+#include "optim/adam.h"
+
+namespace ssmtl {
+
+struct TrainerState {
+  int epoch = 0, step = 0;   // next step to run
+  double best_val = 1e300;
+  int best_epoch = -1, skipped = 0;
+  std::string adam_main, adam_pseudo;   // Adam::save_state bytes
+  // The current epoch's running loss sums, so that an epoch resumed mid-way logs the mean over all its steps.
+  std::map<std::string, double> sums;
+  int counted = 0, epoch_skipped = 0;
+
+  // Text "trainer_state 2" (version 1, without the sums, is still read). parse throws std::runtime_error
+  // naming `path` for another blob or a truncated one.
+  std::string serialize() const;
+  static TrainerState parse(const std::string& s, const std::string& path);
+};
+
+std::string adam_blob(const Adam& a);
+// Throws std::runtime_error naming `path` when the blob does not fit `a` (Adam::load_state).
+void load_adam(Adam& a, const std::string& blob, const std::string& path);
+
+// A resumed run must continue the run it resumes: the model and every training key that decides which
+// samples are drawn or how they are learnt must be the same (the device, the step limit and the epoch
+// count may change). Throws std::runtime_error naming the first key that differs.
+void check_resume_config(const std::string& saved, const std::string& now, const std::string& path);
+
+// One train_log.jsonl line: {"epoch": e, "train": {...}, "val": {...}, "val_total": ..., ...} (%.6g).
+std::string epoch_json(const EpochLog& e);
+
+}  // namespace ssmtl
