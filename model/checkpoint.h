@@ -1,6 +1,8 @@
 // Checkpoints: a versioned binary file ("SSMTLCKP", version 1) holding the resolved configuration
-// text, every named parameter and buffer of a model, and an opaque trainer-state blob (optimiser
-// moments, epoch, step, RNG state) so that resumed training continues exactly. Written atomically.
+// text, every named parameter and buffer of a model, and an opaque trainer-state blob (model/train_state.h:
+// optimiser moments, epoch, step, best validation loss, partial epoch sums; the random draws need no state,
+// they derive from the seed, epoch and step) so that resumed training continues exactly. Written
+// atomically. Tensor names come from Module::visit (SSMTLModel: "backbone.*", "<task module>.*").
 #pragma once
 #include <string>
 

@@ -62,6 +62,8 @@ class TrainRun {
   // Validation, best.ckpt, the log line and last.ckpt after epoch e's steps.
   void end_epoch(int e, EpochLog& log);
   void save(const std::string& name);
+  // Ctrl-C or the step limit: last.ckpt holds the state after the step just run (st_ already advanced).
+  void stop();
   std::vector<size_t> epoch_order(int e) const;
   TrainResult result() const;
 
@@ -135,6 +137,17 @@ TrainRun::TrainRun(SSMTLModel& model, const TrainOptions& opt, const std::string
   }
   prev_handler_ = std::signal(SIGINT, on_sigint);
   g_interrupted = 0;
+}
+
+void TrainRun::stop() {
+  save("last.ckpt");
+  if (g_interrupted)
+    std::fprintf(stderr, "train: interrupted; state saved to %s/last.ckpt (resume with --resume)\n",
+                 opt_.out_dir.c_str());
+  else
+    std::fprintf(stderr, "train: stopped after %d steps (train.stop_after_steps); state saved to %s/last.ckpt\n",
+                 steps_run_, opt_.out_dir.c_str());
+  stopped_ = true;
 }
 
 void TrainRun::save(const std::string& name) {
@@ -223,15 +236,8 @@ bool TrainRun::run_epoch(int e, EpochLog& log) {
       st_.sums = sums;
       st_.counted = counted;
       st_.epoch_skipped = log.skipped_steps;
-      save("last.ckpt");
       progress.finish();
-      if (g_interrupted)
-        std::fprintf(stderr, "train: interrupted; state saved to %s/last.ckpt (resume with --resume)\n",
-                     opt_.out_dir.c_str());
-      else
-        std::fprintf(stderr, "train: stopped after %d steps (train.stop_after_steps); state saved to %s/last.ckpt\n",
-                     steps_run_, opt_.out_dir.c_str());
-      stopped_ = true;
+      stop();
       return false;
     }
   }
