@@ -40,13 +40,13 @@ class ColourInversion : public ProxyTask {
     return std::make_unique<ClassHead>(channels, c.head_hidden, c.crop / 8, 2, rng);
   }
   void begin_batch(TaskBatch& b, int64_t B, int S, const ObjectTeachers&) const override {
-    b.inputs["inversion"] = Tensor::empty({B, 3, 1, S, S});
-    b.tasks["inversion"].labels.resize(B);
+    b.inputs[info().input] = Tensor::empty({B, 3, 1, S, S});
+    b.tasks[info().name].labels.resize(B);
   }
   void sample(const ObjectSample& o, Rng& rng, TaskBatch& b, int64_t i) const override {
     const int label = rng.bernoulli(0.5) ? 1 : 0;
-    put_row(b.inputs["inversion"], i, label ? inverted(o.middle) : o.middle);
-    b.tasks["inversion"].labels[i] = label;
+    put_row(b.inputs.at(info().input), i, label ? inverted(o.middle) : o.middle);
+    b.tasks.at(info().name).labels[i] = label;
   }
   Tensor loss(Head& head, const Tensor& f, const TaskSamples& s, bool training) const override {
     return cross_entropy(head.forward(f, training), s.labels);

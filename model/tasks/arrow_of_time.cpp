@@ -18,13 +18,13 @@ class ArrowOfTime : public ProxyTask {
     return std::make_unique<ClassHead>(channels, c.head_hidden, c.crop / 8, 2, rng);
   }
   void begin_batch(TaskBatch& b, int64_t B, int S, const ObjectTeachers&) const override {
-    b.inputs["arrow"] = Tensor::empty({B, 3, 7, S, S});
-    b.tasks["arrow"].labels.resize(B);
+    b.inputs[info().input] = Tensor::empty({B, 3, 7, S, S});
+    b.tasks[info().name].labels.resize(B);
   }
   void sample(const ObjectSample& o, Rng& rng, TaskBatch& b, int64_t i) const override {
     ClassSample s = arrow_of_time_sample(o.sequence, rng);   // one bernoulli draw
-    put_row(b.inputs["arrow"], i, s.input);
-    b.tasks["arrow"].labels[i] = s.label;
+    put_row(b.inputs.at(info().input), i, s.input);
+    b.tasks.at(info().name).labels[i] = s.label;
   }
   Tensor loss(Head& head, const Tensor& f, const TaskSamples& s, bool training) const override {
     return cross_entropy(head.forward(f, training), s.labels);

@@ -30,11 +30,11 @@ class Distillation : public ProxyTask {
                                   std::to_string(cfg.distill_classes));
   }
   void begin_batch(TaskBatch& b, int64_t B, int S, const ObjectTeachers& t) const override {
-    b.inputs["distill"] = Tensor::empty({B, 3, 7, S, S});
-    b.tasks["distillation"].target = t.class_probs;   // (B, K+1)
+    b.inputs[info().input] = Tensor::empty({B, 3, 7, S, S});
+    b.tasks[info().name].target = t.class_probs;   // (B, K+1)
   }
   void sample(const ObjectSample& o, Rng&, TaskBatch& b, int64_t i) const override {
-    put_row(b.inputs["distill"], i, o.sequence);   // the forward sequence, as at inference
+    put_row(b.inputs.at(info().input), i, o.sequence);   // the forward sequence, as at inference
   }
   Tensor loss(Head& head, const Tensor& f, const TaskSamples& s, bool training) const override {
     return l1_loss(softmax(head.forward(f, training)), s.target);

@@ -29,15 +29,15 @@ class Inpainting : public ProxyTask {
     return std::make_unique<Decoder>(channels, c.decoder_hidden, rng);
   }
   void begin_batch(TaskBatch& b, int64_t B, int S, const ObjectTeachers&) const override {
-    b.inputs["inpaint"] = Tensor::empty({B, 3, 1, S, S});
-    b.tasks["inpainting"].target = Tensor::empty({B, 3, S, S});
+    b.inputs[info().input] = Tensor::empty({B, 3, 1, S, S});
+    b.tasks[info().name].target = Tensor::empty({B, 3, S, S});
   }
   void sample(const ObjectSample& o, Rng& rng, TaskBatch& b, int64_t i) const override {
     Patch p = draw_patch(rng, o.crop);
     Tensor masked = o.middle.clone();
     apply_patch(masked, p);
-    put_row(b.inputs["inpaint"], i, masked);
-    put_row(b.tasks["inpainting"].target, i, o.middle);
+    put_row(b.inputs.at(info().input), i, masked);
+    put_row(b.tasks.at(info().name).target, i, o.middle);
   }
   Tensor loss(Head& head, const Tensor& f, const TaskSamples& s, bool training) const override {
     return mse_loss(head.forward(f, training), s.target);

@@ -24,13 +24,13 @@ class Jigsaw : public ProxyTask {
     if (cfg.crop != 64) throw std::invalid_argument("T8 jigsaw needs model.crop = 64 (4x4 pieces of 16x16 pixels)");
   }
   void begin_batch(TaskBatch& b, int64_t B, int S, const ObjectTeachers&) const override {
-    b.inputs["jigsaw"] = Tensor::empty({B, 3, 1, S, S});
-    b.tasks["jigsaw"].labels.resize(B);
+    b.inputs[info().input] = Tensor::empty({B, 3, 1, S, S});
+    b.tasks[info().name].labels.resize(B);
   }
   void sample(const ObjectSample& o, Rng& rng, TaskBatch& b, int64_t i) const override {
     ClassSample s = jigsaw_sample(o.middle, rng);
-    put_row(b.inputs["jigsaw"], i, s.input);
-    b.tasks["jigsaw"].labels[i] = s.label;
+    put_row(b.inputs.at(info().input), i, s.input);
+    b.tasks.at(info().name).labels[i] = s.label;
   }
   Tensor loss(Head& head, const Tensor& f, const TaskSamples& s, bool training) const override {
     return cross_entropy(head.forward(f, training), s.labels);

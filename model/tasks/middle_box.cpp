@@ -17,13 +17,13 @@ class MiddleBox : public ProxyTask {
     return std::make_unique<Decoder>(channels, c.decoder_hidden, rng);
   }
   void begin_batch(TaskBatch& b, int64_t B, int S, const ObjectTeachers&) const override {
-    b.inputs["middle"] = Tensor::empty({B, 3, 6, S, S});
-    b.tasks["middle"].target = Tensor::empty({B, 3, S, S});
+    b.inputs[info().input] = Tensor::empty({B, 3, 6, S, S});
+    b.tasks[info().name].target = Tensor::empty({B, 3, S, S});
   }
   void sample(const ObjectSample& o, Rng&, TaskBatch& b, int64_t i) const override {
     MiddleBoxSample s = middle_box_sample(o.sequence);
-    put_row(b.inputs["middle"], i, s.input);
-    put_row(b.tasks["middle"].target, i, s.target);
+    put_row(b.inputs.at(info().input), i, s.input);
+    put_row(b.tasks.at(info().name).target, i, s.target);
   }
   Tensor loss(Head& head, const Tensor& f, const TaskSamples& s, bool training) const override {
     return l1_loss(head.forward(f, training), s.target);

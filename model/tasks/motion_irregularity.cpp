@@ -18,17 +18,17 @@ class MotionIrregularity : public ProxyTask {
     return std::make_unique<ClassHead>(channels, c.head_hidden, c.crop / 8, 2, rng);
   }
   void begin_batch(TaskBatch& b, int64_t B, int S, const ObjectTeachers&) const override {
-    b.inputs["irregularity"] = Tensor::empty({B, 3, 7, S, S});
-    b.tasks["irregularity"].labels.resize(B);
+    b.inputs[info().input] = Tensor::empty({B, 3, 7, S, S});
+    b.tasks[info().name].labels.resize(B);
   }
   void sample(const ObjectSample& o, Rng& rng, TaskBatch& b, int64_t i) const override {
     const int frame = o.object.frame, n = o.video.num_frames();
     FrameIndexSample s = motion_irregularity_sample(frame, n, rng);
     // The box of frame t on every frame, as for the regular sequence.
-    put_row(b.inputs["irregularity"], i,
+    put_row(b.inputs.at(info().input), i,
             s.label ? crop_object(o.video, std::vector<int>(s.frames.begin(), s.frames.end()), o.object.box, o.crop)
                     : o.sequence);
-    b.tasks["irregularity"].labels[i] = s.label;
+    b.tasks.at(info().name).labels[i] = s.label;
   }
   Tensor loss(Head& head, const Tensor& f, const TaskSamples& s, bool training) const override {
     return cross_entropy(head.forward(f, training), s.labels);

@@ -36,12 +36,12 @@ class PseudoAnomalies : public ProxyTask {
   }
   void begin_batch(TaskBatch& b, int64_t B, int S, const ObjectTeachers&) const override {
     Tensor x = Tensor::empty({B, 3, 1, S, S});
-    b.inputs["pseudo"] = x;
-    b.tasks["pseudo"].target = x;   // the same storage: the images are their own target
+    b.inputs[info().input] = x;
+    b.tasks[info().name].target = x;   // the same storage: the images are their own target
   }
   void sample(const ObjectSample& o, Rng& rng, TaskBatch& b, int64_t i) const override {
     Tensor bg = o.crop == 64 ? o.middle : Tensor();   // cut-outs are pasted on the object at 64x64
-    put_row(b.inputs["pseudo"], i, to_crop(o.ood->sample(rng, bg), o.crop));
+    put_row(b.inputs.at(info().input), i, to_crop(o.ood->sample(rng, bg), o.crop));
   }
   Tensor loss(Head& head, const Tensor& f, const TaskSamples& s, bool training) const override {
     return l1_loss(head.forward(f, training), squeeze_time(s.target));

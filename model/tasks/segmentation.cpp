@@ -28,11 +28,11 @@ class Segmentation : public ProxyTask {
                                   std::to_string(ts.crop) + ", model.crop = " + std::to_string(cfg.crop));
   }
   void begin_batch(TaskBatch& b, int64_t B, int S, const ObjectTeachers& t) const override {
-    b.inputs["middle_crop"] = Tensor::empty({B, 3, 1, S, S});
-    b.tasks["segmentation"].target = t.segmentation;   // (B, 1, S, S)
+    b.inputs[info().input] = Tensor::empty({B, 3, 1, S, S});
+    b.tasks[info().name].target = t.segmentation;   // (B, 1, S, S)
   }
   void sample(const ObjectSample& o, Rng&, TaskBatch& b, int64_t i) const override {
-    put_row(b.inputs["middle_crop"], i, o.middle);
+    put_row(b.inputs.at(info().input), i, o.middle);
   }
   Tensor loss(Head& head, const Tensor& f, const TaskSamples& s, bool training) const override {
     return mse_loss(head.forward(f, training), s.target);

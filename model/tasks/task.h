@@ -126,7 +126,8 @@ class ProxyTask {
   // Allocates the task's slots of a batch of B objects: its input (unless a task sharing it did),
   // labels, targets; teacher targets come from `teachers` (the batch's objects, gathered).
   virtual void begin_batch(TaskBatch& b, int64_t B, int S, const ObjectTeachers& teachers) const = 0;
-  // Row i of its input and samples for one object; every random choice draws from `rng`.
+  // Row i of its input and samples for one object; every random choice draws from `rng`. Called for
+  // several objects at once (one thread each): look the batch's slots up with at(), never operator[].
   virtual void sample(const ObjectSample& o, Rng& rng, TaskBatch& b, int64_t i) const = 0;
   // Scalar loss of the head on `features` (the backbone on the task's input) against its samples.
   virtual Tensor loss(Head& head, const Tensor& features, const TaskSamples& s, bool training) const = 0;
