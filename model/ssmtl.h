@@ -7,7 +7,9 @@
 // Any registered task can be turned on or off on top of a preset with model.tasks.<config key> = true/false
 // (model/tasks/task.h; e.g. T7 segmentation and T9 pose with teacher maps, T8 jigsaw).
 #pragma once
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "model/backbone.h"
 #include "model/heads.h"
