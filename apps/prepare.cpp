@@ -46,7 +46,7 @@ int run_dataset(const ssmtl::app::Args& args) {
   args.check_used();
   bool known = false;
   for (const auto& d : ssmtl::datasets::dataset_list()) known = known || name == d.name;
-  if (!known) throw ssmtl::app::UsageError("--dataset: unknown data set '" + name + "' (see ssmtl prepare --help)");
+  if (!known) throw ssmtl::app::UsageError("--dataset: unknown data set '" + name + "'");
   if (!o.frame_labels.empty() && name != "avenue") throw ssmtl::app::UsageError("--frame-labels is for --dataset avenue");
   const auto r = ssmtl::datasets::prepare_dataset(name, o);
   long frames[2] = {0, 0}, abnormal = 0, masks = 0, tracks = 0;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "data/datasets/mask_tracks.h"
+#include "data/datasets/npy.h"
 #include "data/datasets/ucsd_m.h"
 #include "data/frames.h"
 #include "data/image.h"
@@ -95,4 +96,55 @@ TEST_CASE("MaskTracker on shared Ped2's pixel masks gives the shared derived tra
   }
   CHECK(videos == 12);
   CHECK(same == 12);
+}
+
+namespace {
+// A .npy file (format 1.0) with `descr`, `shape` text like "(2, 3)" and the raw element bytes as given.
+std::string npy_bytes(const std::string& descr, const std::string& shape, const std::string& data, bool fortran = false) {
+  std::string h = "{'descr': '" + descr + "', 'fortran_order': " + (fortran ? "True" : "False") + ", 'shape': " + shape + ", }";
+  while ((10 + h.size() + 1) % 64) h += ' ';
+  h += '\n';
+  std::string s = "\x93NUMPY";
+  s += '\x01';
+  s += '\x00';
+  s += static_cast<char>(h.size() & 0xff);
+  s += static_cast<char>(h.size() >> 8);
+  return s + h + data;
+}
+}  // namespace
+
+TEST_CASE("read_npy: the ShanghaiTech fixture masks and every element type") {
+  const std::string st = std::string(SSMTL_TEST_DATA_DIR) + "/datasets/shanghaitech/testing";
+  NpyHeader h;
+  CHECK(read_npy(st + "/test_frame_mask/01_0014.npy", &h) == std::vector<double>{0, 1, 1, 1});
+  CHECK(h.descr == "<i8");
+  CHECK(h.shape == std::vector<int64_t>{4});
+  const NpyHeader p = read_npy_header(st + "/test_pixel_mask/01_0015.npy");
+  CHECK(p.descr == "|b1");
+  CHECK(p.shape == std::vector<int64_t>{3, 24, 32});
+  CHECK(p.slice_count() == 24 * 32);
+  const auto m = read_npy_nonzero_slice(p, 2);   // blobs (0,0)-(1,1) and (30,22)-(31,23)
+  int ones = 0;
+  for (auto v : m) ones += v;
+  CHECK(ones == 8);
+  CHECK(int(m[0]) == 1);
+  CHECK(int(m[23 * 32 + 31]) == 1);
+  CHECK(int(m[2]) == 0);
+
+  TempDir tmp("npy");
+  CHECK(read_npy(tmp.write("be.npy", npy_bytes(">i2", "(2,)", std::string("\xff\xfe\x01\x00", 4)))) ==
+        std::vector<double>{-2, 256});
+  const float f[2] = {0.5f, -3.25f};
+  CHECK(read_npy(tmp.write("f4.npy", npy_bytes("<f4", "(1, 2)", std::string(reinterpret_cast<const char*>(f), 8)))) ==
+        std::vector<double>{0.5, -3.25});
+  CHECK(read_npy(tmp.write("u1.npy", npy_bytes("|u1", "()", "\x07"))) == std::vector<double>{7});
+  auto err = [&](const std::string& bytes) { return error_of([&] { read_npy(tmp.write("bad.npy", bytes)); }); };
+  const std::string bad = tmp / "bad.npy";
+  CHECK(err("PK\x03\x04 not npy") == bad + ": not a NumPy .npy file (bad magic)");
+  CHECK(err(npy_bytes("<i8", "(3,)", std::string(16, '\0'))) ==
+        bad + ": file has 144 bytes but its header announces 152 (truncated or not written by numpy.save)");
+  CHECK(err(npy_bytes("<c16", "(1,)", std::string(16, '\0'))) ==
+        bad + ": unsupported npy element type '<c16' (bool, integers and float32/64 are read)");
+  CHECK(err(npy_bytes("|u1", "(2, 2)", std::string(4, '\0'), true)) ==
+        bad + ": Fortran-order arrays of more than one dimension are not read (save with np.ascontiguousarray)");
 }

@@ -2,6 +2,7 @@
 // converted into our layout and read back the way the pipeline reads it (Video, eval::load_labels/load_tracks).
 #include <doctest/doctest.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -162,6 +163,101 @@ TEST_CASE("prepare ped2: bad distributions give an error naming the file and lea
           root + ": not a UCSD Ped2 distribution: Train missing (expected: UCSDped2/Train/TrainNNN/NNN.tif, "
                  "Test/TestNNN/NNN.tif, Test/UCSDped2.m)");
   }
-  CHECK(error_of([&] { datasets::prepare_dataset("ped3", options(kFixtures, tmp / "o")); }) ==
-        "unknown data set 'ped3' (known: ped1, ped2)");
+  CHECK(error_of([&] { datasets::prepare_dataset("ped3", options(kFixtures, tmp / "o")); })
+            .rfind("unknown data set 'ped3' (known: ped1, ped2, shanghaitech", 0) == 0);
+}
+
+namespace {
+// A 1-D int64 .npy file (numpy.save, format 1.0) holding `labels`.
+std::string npy_labels(const std::vector<int64_t>& labels) {
+  std::string h = "{'descr': '<i8', 'fortran_order': False, 'shape': (" + std::to_string(labels.size()) + ",), }";
+  while ((10 + h.size() + 1) % 64) h += ' ';
+  h += '\n';
+  std::string s = std::string("\x93NUMPY\x01\x00", 8);
+  s += static_cast<char>(h.size());
+  s += '\0';
+  return s + h + std::string(reinterpret_cast<const char*>(labels.data()), labels.size() * 8);
+}
+}  // namespace
+
+TEST_CASE("prepare shanghaitech: .avi training videos + test frames + .npy frame and pixel masks") {
+  TempDir tmp("prep_st");
+  const std::string out = tmp / "shanghaitech";
+  const auto r = datasets::prepare_dataset("shanghaitech", options(kFixtures + "/shanghaitech", out));
+  REQUIRE(r.videos.size() == 4);
+  CHECK(r.videos[0].name == "01_001");
+  CHECK(r.videos[0].frames == 5);
+  CHECK(r.videos[1].name == "01_002");
+  CHECK(r.videos[1].frames == 3);
+  CHECK(r.videos[2].name == "01_0014");
+  CHECK(r.videos[2].frames == 4);
+  CHECK(r.videos[2].abnormal_frames == 3);
+  CHECK(r.videos[2].tracks == 2);
+  CHECK(r.videos[3].frames == 3);
+  CHECK(r.videos[3].masks == 3);
+  CHECK(r.videos[3].tracks == 2);
+  CHECK(list_videos(out, "training") == std::vector<std::string>{"01_001", "01_002"});
+  Video train(video_dir(out, "training", "01_001"));
+  REQUIRE(train.num_frames() == 5);
+  // Decoded from MJPEG (lossy): the frame order shows in the grey level, 20 per frame.
+  for (int i = 0; i < 5; ++i) CHECK(std::abs(int(train.frame(i)->at(3, 3, 0)) - fixture_pixel(3, 3, i, 1)) <= 3);
+  Video test(video_dir(out, "testing", "01_0014"));
+  REQUIRE(test.num_frames() == 4);   // .DS_Store and ._001.tif skipped
+  CHECK(fs::path(test.frame_path(3)).filename() == "0003.jpg");
+  CHECK(std::abs(int(test.frame(2)->at(10, 5, 0)) - fixture_pixel(10, 5, 2, 11)) <= 3);
+  CHECK(eval::load_labels(out + "/testing/gt_frame/01_0014.txt") == std::vector<int>{0, 1, 1, 1});
+  CHECK(eval::load_labels(out + "/testing/gt_frame/01_0015.txt") == std::vector<int>{0, 0, 1});
+  CHECK(track_lines(out + "/testing/gt_tracks_derived/01_0014.txt") ==
+        "0,1,3,2,6,5\n0,2,4,2,7,5\n1,2,20,10,25,15\n1,3,20,11,25,16\n");
+  CHECK(track_lines(out + "/testing/gt_tracks_derived/01_0015.txt") == "0,2,0,0,1,1\n1,2,30,22,31,23\n");
+  CHECK(int(load_image(out + "/testing/gt_pixel/01_0015/0002.png").at(31, 23, 0)) == 255);
+}
+
+TEST_CASE("prepare shanghaitech: bad distributions give an error naming the file and leave no output") {
+  TempDir tmp("prep_st_bad");
+  const std::string root = copy_fixture(tmp, "shanghaitech");
+  const std::string fm = root + "/testing/test_frame_mask/01_0015.npy";
+  SUBCASE("a frame mask longer than the video") {
+    tmp.write("src_shanghaitech/testing/test_frame_mask/01_0015.npy", npy_labels({0, 0, 1, 1}));
+    CHECK(failed_prepare("shanghaitech", root, tmp) == fm + ": 4 frame labels for a video of 3 frames");
+  }
+  SUBCASE("a frame mask shorter than the video") {
+    tmp.write("src_shanghaitech/testing/test_frame_mask/01_0015.npy", npy_labels({0, 1}));
+    CHECK(failed_prepare("shanghaitech", root, tmp) == fm + ": 2 frame labels for a video of 3 frames");
+  }
+  SUBCASE("a label other than 0/1") {
+    tmp.write("src_shanghaitech/testing/test_frame_mask/01_0015.npy", npy_labels({0, 2, 1}));
+    CHECK(failed_prepare("shanghaitech", root, tmp) == fm + ": frame 1 has label 2.000000, not 0 or 1");
+  }
+  SUBCASE("a missing frame mask") {
+    fs::remove(fm);
+    CHECK(failed_prepare("shanghaitech", root, tmp) == fm + ": frame mask of test video 01_0015 missing");
+  }
+  SUBCASE("a pixel mask with one frame less") {
+    const std::string pm = root + "/testing/test_pixel_mask/01_0014.npy";
+    fs::copy_file(root + "/testing/test_pixel_mask/01_0015.npy", pm, fs::copy_options::overwrite_existing);
+    CHECK(failed_prepare("shanghaitech", root, tmp) ==
+          pm + ": pixel mask shape (3, 24, 32) is not (frames, height, width) = (4, 24, 32)");
+  }
+  SUBCASE("a mask without its video") {
+    fs::copy_file(fm, root + "/testing/test_frame_mask/01_0016.npy");
+    CHECK(failed_prepare("shanghaitech", root, tmp) ==
+          root + "/testing/test_frame_mask/01_0016.npy: no test video folder testing/frames/01_0016 for this mask");
+  }
+  SUBCASE("a corrupt .avi") {
+    tmp.write("src_shanghaitech/training/videos/01_002.avi", "RIFF\x10\0\0\0AVI LIST garbage");
+    const std::string err = failed_prepare("shanghaitech", root, tmp);
+    CHECK(err.rfind(root + "/training/videos/01_002.avi: ffmpeg failed with exit status", 0) == 0);
+  }
+  SUBCASE("a corrupt test frame") {
+    tmp.write("src_shanghaitech/testing/frames/01_0015/001.jpg", "\xff\xd8\xff garbage");
+    const std::string err = failed_prepare("shanghaitech", root, tmp);
+    CHECK(err.rfind(root + "/testing/frames/01_0015/001.jpg", 0) == 0);
+  }
+  SUBCASE("an unknown layout") {
+    CHECK(failed_prepare("shanghaitech", kFixtures + "/ucsd", tmp) ==
+          kFixtures + "/ucsd: not a ShanghaiTech Campus distribution: training/videos missing (expected: " +
+              "training/videos/SS_VVV.avi, testing/frames/SS_VVVV/NNN.jpg, testing/test_frame_mask/SS_VVVV.npy, "
+              "testing/test_pixel_mask/SS_VVVV.npy)");
+  }
 }

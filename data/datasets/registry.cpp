@@ -12,6 +12,7 @@ namespace fs = std::filesystem;
 // Defined in data/datasets/<dataset>.cpp.
 void convert_ucsd_ped1(const DatasetOptions&, const std::string&, PreparedDataset&);
 void convert_ucsd_ped2(const DatasetOptions&, const std::string&, PreparedDataset&);
+void convert_shanghaitech(const DatasetOptions&, const std::string&, PreparedDataset&);
 
 const std::vector<DatasetInfo>& dataset_list() {
   static const std::vector<DatasetInfo> list = {
@@ -21,6 +22,10 @@ const std::vector<DatasetInfo>& dataset_list() {
       {"ped2", "UCSD Ped2 (UCSD Anomaly Detection Dataset, Mahadevan et al., CVPR 2010)",
        "UCSDped2/ (or its parent): Train/TrainNNN/NNN.tif, Test/TestNNN/NNN.tif, Test/TestNNN_gt/NNN.bmp, Test/UCSDped2.m",
        convert_ucsd_ped2},
+      {"shanghaitech", "ShanghaiTech Campus (Liu et al., CVPR 2018)",
+       "training/videos/SS_VVV.avi, testing/frames/SS_VVVV/NNN.jpg, testing/test_frame_mask/SS_VVVV.npy, "
+       "testing/test_pixel_mask/SS_VVVV.npy",
+       convert_shanghaitech},
   };
   return list;
 }
