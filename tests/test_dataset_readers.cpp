@@ -8,12 +8,14 @@
 #include <vector>
 
 #include "data/datasets/mask_tracks.h"
+#include "data/datasets/mat5.h"
 #include "data/datasets/npy.h"
 #include "data/datasets/ucsd_m.h"
 #include "data/frames.h"
 #include "data/image.h"
 #include "eval/io.h"
 #include "tests/eval_test_util.h"
+#include "util/atomic_file.h"
 
 namespace fs = std::filesystem;
 using namespace ssmtl;
@@ -147,4 +149,55 @@ TEST_CASE("read_npy: the ShanghaiTech fixture masks and every element type") {
         bad + ": unsupported npy element type '<c16' (bool, integers and float32/64 are read)");
   CHECK(err(npy_bytes("|u1", "(2, 2)", std::string(4, '\0'), true)) ==
         bad + ": Fortran-order arrays of more than one dimension are not read (save with np.ascontiguousarray)");
+}
+
+TEST_CASE("read_mat_file: compressed and uncompressed level-5 files of the Avenue fixture") {
+  const std::string av = std::string(SSMTL_TEST_DATA_DIR) + "/datasets/avenue";
+  // -v7 (compressed), doubles: volLabel = 1x4 cell of 24x32 masks; frame 1 has the rectangle x 3..6, y 2..5.
+  const MatArray v1 = read_mat_variable(av + "/ground_truth_demo/testing_label_mask/1_label.mat", "volLabel");
+  CHECK(v1.cls == MatClass::kCell);
+  CHECK(v1.dims == std::vector<int64_t>{1, 4});
+  REQUIRE(v1.cells.size() == 4);
+  const MatArray& m1 = v1.cells[1];
+  CHECK(m1.cls == MatClass::kDouble);
+  CHECK(m1.dims == std::vector<int64_t>{24, 32});
+  double sum = 0;
+  for (int64_t i = 0; i < m1.numel(); ++i) sum += m1.value(i);
+  CHECK(sum == 16);
+  CHECK(m1.at(2, 3) == 1);   // (row y=2, column x=3)
+  CHECK(m1.at(5, 6) == 1);
+  CHECK(m1.at(1, 3) == 0);
+  CHECK(m1.at(2, 7) == 0);
+  // -v6 (uncompressed), uint8 masks.
+  const MatArray v2 = read_mat_variable(av + "/ground_truth_demo/testing_label_mask/2_label.mat", "volLabel");
+  REQUIRE(v2.cells.size() == 3);
+  CHECK(v2.cells[1].cls == MatClass::kUInt8);
+  CHECK(v2.cells[1].at(5, 10) == 1);
+  CHECK(v2.cells[1].at(8, 12) == 1);
+  CHECK(v2.cells[1].at(9, 12) == 0);
+  // AnoPred's labels: gt = {[2; 4], [1 3; 1 3]}.
+  const MatArray gt = read_mat_variable(av + "/avenue.mat", "gt");
+  REQUIRE(gt.cells.size() == 2);
+  CHECK(gt.cells[0].dims == std::vector<int64_t>{2, 1});
+  CHECK(gt.cells[0].at(0, 0) == 2);
+  CHECK(gt.cells[0].at(1, 0) == 4);
+  CHECK(gt.cells[1].at(0, 1) == 3);
+  CHECK(error_of([&] { read_mat_variable(av + "/avenue.mat", "volLabel"); }) ==
+        av + "/avenue.mat: no variable 'volLabel' (it has: gt)");
+
+  const std::string v73 = av + "/v73_label.mat";
+  CHECK(error_of([&] { read_mat_file(v73); }) ==
+        v73 + ": MATLAB v7.3 MAT-file (HDF5), which this reader does not read. Convert it once to a level-5 (v7) "
+              "MAT-file, e.g. in MATLAB or Octave: s = load('" + v73 + "'); save('converted.mat', '-struct', 's', "
+              "'-v7')  (or in Python: h5py to read, scipy.io.savemat to write)");
+  TempDir tmp("mat");
+  CHECK(error_of([&] { read_mat_file(tmp.write("x.mat", "not a mat file at all")); }) ==
+        tmp / "x.mat" + ": not a level-5 MAT-file (no 'MATLAB 5.0 MAT-file' header; level-4 files are not read: "
+                        "save again with -v7)");
+  // The compressed file cut in the middle of its zlib stream.
+  std::string bytes = util::read_file(av + "/ground_truth_demo/testing_label_mask/1_label.mat");
+  CHECK(error_of([&] { read_mat_file(tmp.write("cut.mat", bytes.substr(0, bytes.size() - 40))); })
+            .rfind(tmp / "cut.mat" + ": truncated", 0) == 0);
+  bytes[200] = static_cast<char>(bytes[200] ^ 0x55);   // inside the deflate data
+  CHECK(error_of([&] { read_mat_file(tmp.write("bad.mat", bytes)); }).rfind(tmp / "bad.mat" + ": ", 0) == 0);
 }

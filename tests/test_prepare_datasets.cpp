@@ -261,3 +261,71 @@ TEST_CASE("prepare shanghaitech: bad distributions give an error naming the file
               "testing/test_pixel_mask/SS_VVVV.npy)");
   }
 }
+
+TEST_CASE("prepare avenue: .avi videos + volLabel masks in N_label.mat + AnoPred labels as an option") {
+  TempDir tmp("prep_av");
+  const std::string out = tmp / "avenue";
+  auto o = options(kFixtures + "/avenue", out);
+  o.frame_labels = kFixtures + "/avenue/avenue.mat";
+  const auto r = datasets::prepare_dataset("avenue", o);
+  REQUIRE(r.videos.size() == 3);
+  CHECK(r.videos[0].split == "training");
+  CHECK(r.videos[0].frames == 4);
+  CHECK(r.videos[1].name == "01");
+  CHECK(r.videos[1].frames == 4);
+  CHECK(r.videos[1].abnormal_frames == 3);
+  CHECK(r.videos[1].tracks == 2);
+  CHECK(r.videos[2].frames == 3);
+  CHECK(r.videos[2].tracks == 1);
+  Video test(video_dir(out, "testing", "02"));
+  REQUIRE(test.num_frames() == 3);
+  CHECK(std::abs(int(test.frame(2)->at(20, 20, 1)) - fixture_pixel(20, 20, 2, 12)) <= 3);
+  // gt_frame follows the masks; gt_frame_anopred the intervals [2:4] and [1:1, 3:3].
+  CHECK(eval::load_labels(out + "/testing/gt_frame/01.txt") == std::vector<int>{0, 1, 1, 1});
+  CHECK(eval::load_labels(out + "/testing/gt_frame/02.txt") == std::vector<int>{0, 1, 0});
+  CHECK(eval::load_labels(out + "/testing/gt_frame_anopred/01.txt") == std::vector<int>{0, 1, 1, 1});
+  CHECK(eval::load_labels(out + "/testing/gt_frame_anopred/02.txt") == std::vector<int>{1, 0, 1});
+  CHECK(track_lines(out + "/testing/gt_tracks_derived/01.txt") ==
+        "0,1,3,2,6,5\n0,2,4,2,7,5\n1,2,20,10,25,15\n1,3,20,11,25,16\n");
+  CHECK(track_lines(out + "/testing/gt_tracks_derived/02.txt") == "0,1,10,5,12,8\n");
+  const Image m = load_image(out + "/testing/gt_pixel/02/0001.png");
+  CHECK(int(m.at(10, 5, 0)) == 255);
+  CHECK(int(m.at(13, 5, 0)) == 0);
+}
+
+TEST_CASE("prepare avenue: bad distributions give an error naming the file and leave no output") {
+  TempDir tmp("prep_av_bad");
+  const std::string root = copy_fixture(tmp, "avenue");
+  const std::string masks = root + "/ground_truth_demo/testing_label_mask";
+  SUBCASE("fewer masks than frames") {
+    fs::copy_file(masks + "/2_label.mat", masks + "/1_label.mat", fs::copy_options::overwrite_existing);
+    CHECK(failed_prepare("avenue", root, tmp) == masks + "/1_label.mat: volLabel has 3 masks for a video of 4 frames (" +
+                                                     root + "/testing_videos/01.avi)");
+  }
+  SUBCASE("a v7.3 (HDF5) mask file") {
+    fs::copy_file(root + "/v73_label.mat", masks + "/2_label.mat", fs::copy_options::overwrite_existing);
+    CHECK(failed_prepare("avenue", root, tmp).rfind(masks + "/2_label.mat: MATLAB v7.3 MAT-file (HDF5)", 0) == 0);
+  }
+  SUBCASE("a missing mask file") {
+    fs::remove(masks + "/2_label.mat");
+    CHECK(failed_prepare("avenue", root, tmp) ==
+          masks + "/2_label.mat: masks of test video " + root + "/testing_videos/02.avi missing");
+  }
+  SUBCASE("masks without a video") {
+    fs::copy_file(masks + "/2_label.mat", masks + "/3_label.mat");
+    CHECK(failed_prepare("avenue", root, tmp) == masks + "/3_label.mat: no test video in testing_videos/ for these masks");
+  }
+  SUBCASE("a corrupt .avi") {
+    tmp.write("src_avenue/testing_videos/02.avi", std::string(300, 'x'));
+    CHECK(failed_prepare("avenue", root, tmp).rfind(root + "/testing_videos/02.avi: ffmpeg failed", 0) == 0);
+  }
+  SUBCASE("an AnoPred label file without gt") {
+    const std::string out = tmp / "out";
+    auto o = options(root, out);
+    o.frame_labels = masks + "/1_label.mat";   // no variable gt
+    CHECK(error_of([&] { datasets::prepare_dataset("avenue", o); }) ==
+          masks + "/1_label.mat: no variable 'gt' (it has: volLabel)");
+    CHECK_FALSE(fs::exists(out));
+    CHECK(leftovers(tmp.path()) == 0);
+  }
+}

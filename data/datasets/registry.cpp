@@ -13,6 +13,7 @@ namespace fs = std::filesystem;
 void convert_ucsd_ped1(const DatasetOptions&, const std::string&, PreparedDataset&);
 void convert_ucsd_ped2(const DatasetOptions&, const std::string&, PreparedDataset&);
 void convert_shanghaitech(const DatasetOptions&, const std::string&, PreparedDataset&);
+void convert_avenue(const DatasetOptions&, const std::string&, PreparedDataset&);
 
 const std::vector<DatasetInfo>& dataset_list() {
   static const std::vector<DatasetInfo> list = {
@@ -26,6 +27,10 @@ const std::vector<DatasetInfo>& dataset_list() {
        "training/videos/SS_VVV.avi, testing/frames/SS_VVVV/NNN.jpg, testing/test_frame_mask/SS_VVVV.npy, "
        "testing/test_pixel_mask/SS_VVVV.npy",
        convert_shanghaitech},
+      {"avenue", "CUHK Avenue (Lu et al., ICCV 2013)",
+       "training_videos/NN.avi, testing_videos/NN.avi, ground_truth_demo/testing_label_mask/N_label.mat (volLabel); "
+       "--frame-labels: AnoPred's avenue.mat",
+       convert_avenue},
   };
   return list;
 }
