@@ -17,11 +17,12 @@ namespace {
 void usage() {
   std::printf(
       "usage: ssmtl prepare --dataset NAME --root DIR --out DIR [--overwrite] [--format jpg|png] [--quality 2..31]\n"
-      "                     [--frame-labels FILE] [--ffmpeg PATH]\n"
+      "                     [--frame-labels FILE] [--splits DIR] [--ffmpeg PATH]\n"
       "Converts a data set as distributed into our layout: OUT/training/frames/<video>/, OUT/testing/frames/,\n"
       "gt_frame/, gt_pixel/ and gt_tracks_derived/ (tracks made from the pixel masks). Written to a hidden folder\n"
       "beside OUT and renamed to OUT when complete. Then: make demo DATASET=<basename of OUT> DATA=<parent of OUT>.\n"
       "--frame-labels (avenue): AnoPred's avenue.mat (variable gt) as the second labelling, gt_frame_anopred/.\n"
+      "--splits (ubnormal): the folder of the official split lists; UBnormal gets training/, validation/, testing/.\n"
       "Data sets (--root must hold):\n");
   for (const auto& d : ssmtl::datasets::dataset_list()) std::printf("  %-13s %s\n  %-13s   %s\n", d.name, d.title, "", d.layout);
   std::printf(
@@ -43,16 +44,22 @@ int run_dataset(const ssmtl::app::Args& args) {
   o.video.jpeg_quality = static_cast<int>(args.get_int("quality", o.video.jpeg_quality, 1));
   o.video.ffmpeg = args.get("ffmpeg", o.video.ffmpeg);
   o.frame_labels = args.get("frame-labels", "");
+  o.splits = args.get("splits", "");
   args.check_used();
   bool known = false;
   for (const auto& d : ssmtl::datasets::dataset_list()) known = known || name == d.name;
   if (!known) throw ssmtl::app::UsageError("--dataset: unknown data set '" + name + "'");
   if (!o.frame_labels.empty() && name != "avenue") throw ssmtl::app::UsageError("--frame-labels is for --dataset avenue");
+  if (!o.splits.empty() && name != "ubnormal") throw ssmtl::app::UsageError("--splits is for --dataset ubnormal");
   const auto r = ssmtl::datasets::prepare_dataset(name, o);
-  long frames[2] = {0, 0}, abnormal = 0, masks = 0, tracks = 0;
-  int videos[2] = {0, 0};
+  std::vector<std::string> splits;
+  std::vector<long> frames;
+  std::vector<int> videos;
+  long abnormal = 0, masks = 0, tracks = 0;
   for (const auto& v : r.videos) {
-    const int s = v.split == "testing";
+    size_t s = 0;
+    while (s < splits.size() && splits[s] != v.split) ++s;
+    if (s == splits.size()) { splits.push_back(v.split); frames.push_back(0); videos.push_back(0); }
     ++videos[s];
     frames[s] += v.frames;
     std::printf("%s/%s\t%d frames", v.split.c_str(), v.name.c_str(), v.frames);
@@ -67,9 +74,10 @@ int run_dataset(const ssmtl::app::Args& args) {
     }
     std::printf("\t<- %s\n", v.source.c_str());
   }
-  std::printf("%s: %d training videos (%ld frames), %d testing videos (%ld frames, %ld abnormal, %ld masks, %ld derived "
-              "tracks) in %s\n",
-              r.name.c_str(), videos[0], frames[0], videos[1], frames[1], abnormal, masks, tracks, r.out.c_str());
+  std::printf("%s:", r.name.c_str());
+  for (size_t s = 0; s < splits.size(); ++s)
+    std::printf(" %d %s videos (%ld frames),", videos[s], splits[s].c_str(), frames[s]);
+  std::printf(" %ld abnormal frames, %ld masks, %ld derived tracks, in %s\n", abnormal, masks, tracks, r.out.c_str());
   return 0;
 }
 

@@ -49,13 +49,13 @@ def stray(folder):
         f.write(b"\x00\x05\x16\x07" + bytes(28))
 
 
-def write_avi(path, frames):
+def write_avi(path, frames, codec=("-c:v", "mjpeg", "-q:v", "2", "-pix_fmt", "yuvj444p")):
     tmp = tempfile.mkdtemp()
     try:
         for i, f in enumerate(frames):
             Image.fromarray(np.stack([f] * 3, axis=-1)).save(os.path.join(tmp, "%03d.png" % i))
         subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-framerate", "25", "-i", os.path.join(tmp, "%03d.png"),
-                        "-c:v", "mjpeg", "-q:v", "2", "-pix_fmt", "yuvj444p", path], check=True)
+                        *codec, path], check=True)
     finally:
         shutil.rmtree(tmp)
 
@@ -143,9 +143,54 @@ def avenue():
         f.write(header.ljust(116, b" ") + bytes(8) + b"\x00\x02IM")
 
 
+def ubnormal():
+    root = os.path.join(OUT, "ubnormal")
+    shutil.rmtree(root, ignore_errors=True)
+    mp4 = ("-c:v", "mpeg4", "-q:v", "2", "-pix_fmt", "yuv420p")
+    videos = {"abnormal_scene_1_scenario_1": (1, 5), "normal_scene_1_scenario_1": (1, 3),
+              "abnormal_scene_2_scenario_1": (2, 4), "normal_scene_2_scenario_2": (2, 3)}
+    for k, (name, (scene, n)) in enumerate(videos.items()):
+        d = os.path.join(root, "Scene%d" % scene)
+        os.makedirs(d, exist_ok=True)
+        write_avi(os.path.join(d, name + ".mp4"), [frame(i, 20 + k) for i in range(n)], mp4)
+    stray(os.path.join(root, "Scene1"))
+    # Scene1 abnormal: objects 5 (blob A, frames 1-2) and 7 (blob B, frames 2-3) are abnormal; object 3, a walking
+    # person present in every frame, is not. Maps hold object ids; one map per frame (0..4).
+    ann = os.path.join(root, "Scene1", "abnormal_scene_1_scenario_1_annotations")
+    os.makedirs(ann)
+    with open(os.path.join(ann, "abnormal_scene_1_scenario_1_tracks.txt"), "w") as f:
+        f.write("5,1,2\n7,2,3\n")
+    for i in range(5):
+        m = np.zeros((H, W), np.uint8)
+        m[18:22, 2 + i:4 + i] = 3
+        for obj, (x0, y0, x1, y1) in zip((5, 7), BLOBS.get(i, []) if i != 3 else [(0, 0, -1, -1)] + BLOBS[3]):
+            m[y0:y1 + 1, x0:x1 + 1] = obj
+        Image.fromarray(m).save(os.path.join(ann, "abnormal_scene_1_scenario_1_%04d_gt.png" % i))
+    # Scene2 abnormal: the corrected _new_tracks.txt (object 1, frames 0-1) replaces _tracks.txt; maps only for
+    # the frames inside a track.
+    ann = os.path.join(root, "Scene2", "abnormal_scene_2_scenario_1_annotations")
+    os.makedirs(ann)
+    with open(os.path.join(ann, "abnormal_scene_2_scenario_1_tracks.txt"), "w") as f:
+        f.write("1,0,3\n")
+    with open(os.path.join(ann, "abnormal_scene_2_scenario_1_new_tracks.txt"), "w") as f:
+        f.write("1,0,1\n")
+    for i in range(2):
+        m = np.zeros((H, W), np.uint8)
+        m[10:12, 10 + i:15 + i] = 1
+        Image.fromarray(m).save(os.path.join(ann, "abnormal_scene_2_scenario_1_%04d_gt.png" % i))
+    lists = {"abnormal_training": ["abnormal_scene_1_scenario_1"], "normal_training": ["normal_scene_1_scenario_1"],
+             "abnormal_validation": [], "normal_validation": ["normal_scene_2_scenario_2"],
+             "abnormal_test": ["abnormal_scene_2_scenario_1"], "normal_test": []}
+    os.makedirs(os.path.join(root, "scripts"))
+    for k, names in lists.items():
+        with open(os.path.join(root, "scripts", k + "_video_names.txt"), "w") as f:
+            f.write("".join(n + "\n" for n in names))
+
+
 if __name__ == "__main__":
     ucsd()
     shanghaitech()
     avenue()
+    ubnormal()
     total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(OUT) for f in fs)
     print("fixtures in %s: %d bytes" % (OUT, total))

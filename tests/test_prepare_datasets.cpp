@@ -329,3 +329,82 @@ TEST_CASE("prepare avenue: bad distributions give an error naming the file and l
     CHECK(leftovers(tmp.path()) == 0);
   }
 }
+
+TEST_CASE("prepare ubnormal: Scene folders of .mp4 + object-id maps + tracks + the official split lists") {
+  TempDir tmp("prep_ub");
+  const std::string out = tmp / "ubnormal";
+  const auto r = datasets::prepare_dataset("ubnormal", options(kFixtures + "/ubnormal", out));
+  REQUIRE(r.videos.size() == 4);
+  CHECK(r.videos[0].split == "training");
+  CHECK(r.videos[0].name == "normal_scene_1_scenario_1");
+  CHECK(r.videos[0].frames == 3);
+  CHECK(r.videos[1].name == "abnormal_scene_1_scenario_1");
+  CHECK(r.videos[1].frames == 5);
+  CHECK(r.videos[1].abnormal_frames == 3);
+  CHECK(r.videos[1].masks == 5);
+  CHECK(r.videos[1].tracks == 2);
+  CHECK(r.videos[2].split == "validation");
+  CHECK(r.videos[3].split == "testing");
+  CHECK(r.videos[3].frames == 4);
+  CHECK(list_videos(out, "training") == std::vector<std::string>{"abnormal_scene_1_scenario_1", "normal_scene_1_scenario_1"});
+  CHECK(list_videos(out, "validation") == std::vector<std::string>{"normal_scene_2_scenario_2"});
+  CHECK(list_videos(out, "testing") == std::vector<std::string>{"abnormal_scene_2_scenario_1"});
+  Video v(video_dir(out, "training", "abnormal_scene_1_scenario_1"));
+  REQUIRE(v.num_frames() == 5);
+  for (int i = 0; i < 5; ++i) CHECK(std::abs(int(v.frame(i)->at(6, 6, 0)) - fixture_pixel(6, 6, i, 20)) <= 4);
+  const std::string tr = out + "/training/";
+  // Objects 5 (frames 1-2) and 7 (frames 2-3); object 3 is not abnormal.
+  CHECK(eval::load_labels(tr + "gt_frame/abnormal_scene_1_scenario_1.txt") == std::vector<int>{0, 1, 1, 1, 0});
+  CHECK(eval::load_labels(tr + "gt_frame/normal_scene_1_scenario_1.txt") == std::vector<int>{0, 0, 0});
+  const std::string both = "0,1,3,2,6,5\n0,2,4,2,7,5\n1,2,20,10,25,15\n1,3,20,11,25,16\n";
+  CHECK(track_lines(tr + "gt_tracks/abnormal_scene_1_scenario_1.txt") == both);
+  CHECK(track_lines(tr + "gt_tracks_derived/abnormal_scene_1_scenario_1.txt") == both);
+  CHECK(track_lines(tr + "gt_tracks/normal_scene_1_scenario_1.txt").empty());
+  CHECK(int(load_image(tr + "gt_pixel/abnormal_scene_1_scenario_1/0000.png").at(2, 18, 0)) == 0);   // object 3
+  CHECK(int(load_image(tr + "gt_pixel/abnormal_scene_1_scenario_1/0002.png").at(4, 2, 0)) == 255);
+  // _new_tracks.txt (object 1, frames 0-1) wins over _tracks.txt (frames 0-3).
+  CHECK(eval::load_labels(out + "/testing/gt_frame/abnormal_scene_2_scenario_1.txt") == std::vector<int>{1, 1, 0, 0});
+  CHECK(track_lines(out + "/testing/gt_tracks/abnormal_scene_2_scenario_1.txt") == "0,0,10,10,14,11\n0,1,11,10,15,11\n");
+}
+
+TEST_CASE("prepare ubnormal: bad distributions give an error naming the file and leave no output") {
+  TempDir tmp("prep_ub_bad");
+  const std::string root = copy_fixture(tmp, "ubnormal");
+  const std::string ann = root + "/Scene1/abnormal_scene_1_scenario_1_annotations/";
+  SUBCASE("a track longer than the video") {
+    tmp.write("src_ubnormal/Scene1/abnormal_scene_1_scenario_1_annotations/abnormal_scene_1_scenario_1_tracks.txt",
+              "5,1,2\n7,2,5\n");
+    CHECK(failed_prepare("ubnormal", root, tmp) ==
+          ann + "abnormal_scene_1_scenario_1_tracks.txt: object 7 ends at frame 5 but the video has 5 frames");
+  }
+  SUBCASE("a malformed track line") {
+    tmp.write("src_ubnormal/Scene1/abnormal_scene_1_scenario_1_annotations/abnormal_scene_1_scenario_1_tracks.txt",
+              "5,1,2\n7;2;3\n");
+    CHECK(failed_prepare("ubnormal", root, tmp) ==
+          ann + "abnormal_scene_1_scenario_1_tracks.txt:2: not 'object_id,first_frame,last_frame': 7;2;3");
+  }
+  SUBCASE("a missing mask frame") {
+    fs::remove(ann + "abnormal_scene_1_scenario_1_0002_gt.png");
+    CHECK(failed_prepare("ubnormal", root, tmp) ==
+          ann + "abnormal_scene_1_scenario_1_0002_gt.png: mask frame missing (frame 2 is inside a track of " + ann +
+              "abnormal_scene_1_scenario_1_tracks.txt)");
+  }
+  SUBCASE("a listed video that is not there") {
+    fs::remove(root + "/Scene2/normal_scene_2_scenario_2.mp4");
+    CHECK(failed_prepare("ubnormal", root, tmp) == root + "/scripts/normal_validation_video_names.txt: video "
+                                                          "normal_scene_2_scenario_2 not found in " + root + "/Scene*/");
+  }
+  SUBCASE("a missing split list") {
+    fs::remove(root + "/scripts/abnormal_test_video_names.txt");
+    CHECK(failed_prepare("ubnormal", root, tmp).rfind(root + "/scripts/abnormal_test_video_names.txt: UBnormal split "
+                                                             "list missing", 0) == 0);
+  }
+  SUBCASE("a corrupt .mp4") {
+    tmp.write("src_ubnormal/Scene2/abnormal_scene_2_scenario_1.mp4", std::string(64, '\0') + "moov");
+    CHECK(failed_prepare("ubnormal", root, tmp).rfind(root + "/Scene2/abnormal_scene_2_scenario_1.mp4: ffmpeg failed", 0) == 0);
+  }
+  SUBCASE("an unknown layout") {
+    CHECK(failed_prepare("ubnormal", kFixtures + "/avenue", tmp).rfind(
+              kFixtures + "/avenue: not a UBnormal distribution: no SceneK/*.mp4", 0) == 0);
+  }
+}

@@ -21,6 +21,7 @@ struct DatasetOptions {
   bool overwrite = false;        // replace an existing <out> (only once the new one is complete)
   PrepareOptions video;          // ffmpeg decoding of .avi/.mp4/.tif (format, quality, ffmpeg program)
   std::string frame_labels;      // Avenue only: AnoPred's frame labels (avenue.mat, variable gt) -> gt_frame_anopred/
+  std::string splits;            // UBnormal only: folder of the split lists (default <root>/scripts, else <root>)
 };
 
 // One converted video, as the converter reports it.

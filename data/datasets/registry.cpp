@@ -14,6 +14,7 @@ void convert_ucsd_ped1(const DatasetOptions&, const std::string&, PreparedDatase
 void convert_ucsd_ped2(const DatasetOptions&, const std::string&, PreparedDataset&);
 void convert_shanghaitech(const DatasetOptions&, const std::string&, PreparedDataset&);
 void convert_avenue(const DatasetOptions&, const std::string&, PreparedDataset&);
+void convert_ubnormal(const DatasetOptions&, const std::string&, PreparedDataset&);
 
 const std::vector<DatasetInfo>& dataset_list() {
   static const std::vector<DatasetInfo> list = {
@@ -31,6 +32,10 @@ const std::vector<DatasetInfo>& dataset_list() {
        "training_videos/NN.avi, testing_videos/NN.avi, ground_truth_demo/testing_label_mask/N_label.mat (volLabel); "
        "--frame-labels: AnoPred's avenue.mat",
        convert_avenue},
+      {"ubnormal", "UBnormal (Acsintoae et al., CVPR 2022)",
+       "SceneK/{normal,abnormal}_scene_K_scenario_S.mp4, SceneK/<video>_annotations/ (_tracks.txt, _FFFF_gt.png); "
+       "split lists *_video_names.txt in --splits DIR (default ROOT/scripts or ROOT)",
+       convert_ubnormal},
   };
   return list;
 }

@@ -71,10 +71,10 @@ std::string frame_name(int i, int digits, const std::string& ext) {
 }
 
 void write_frame_labels(const std::string& staging, const std::string& video, const std::vector<int>& labels,
-                        const std::string& folder) {
+                        const std::string& folder, const std::string& split) {
   std::string text;
   for (int l : labels) text += l ? "1\n" : "0\n";
-  util::write_text_atomic((fs::path(split_dir(staging, "testing", folder)) / (video + ".txt")).string(), text);
+  util::write_text_atomic((fs::path(split_dir(staging, split, folder)) / (video + ".txt")).string(), text);
 }
 
 int copy_frames(const std::vector<std::string>& images, const std::string& staging, const std::string& split,
@@ -97,9 +97,9 @@ int copy_frames(const std::vector<std::string>& images, const std::string& stagi
   return static_cast<int>(images.size());
 }
 
-MaskWriter::MaskWriter(const std::string& staging, const std::string& video, int digits)
-    : staging_(staging), video_(video), digits_(digits) {
-  dir_ = (fs::path(split_dir(staging, "testing", "gt_pixel")) / video).string();
+MaskWriter::MaskWriter(const std::string& staging, const std::string& video, int digits, const std::string& split)
+    : staging_(staging), video_(video), split_(split), digits_(digits) {
+  dir_ = (fs::path(split_dir(staging, split, "gt_pixel")) / video).string();
   fs::create_directories(dir_);
 }
 
@@ -117,7 +117,7 @@ void MaskWriter::add(const uint8_t* mask, int width, int height) {
 }
 
 int MaskWriter::finish() {
-  util::write_text_atomic((fs::path(split_dir(staging_, "testing", "gt_tracks_derived")) / (video_ + ".txt")).string(),
+  util::write_text_atomic((fs::path(split_dir(staging_, split_, "gt_tracks_derived")) / (video_ + ".txt")).string(),
                           format_tracks(tracker_.boxes()));
   return tracker_.tracks();
 }

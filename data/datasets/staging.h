@@ -25,9 +25,9 @@ void require_path(const std::string& root, const std::string& rel, const std::st
 
 // "<staging>/<split>/<folder>" (created).
 std::string split_dir(const std::string& staging, const std::string& split, const std::string& folder);
-// gt_frame/<video>.txt (one 0/1 per line) under `folder` ("gt_frame" or another labelling).
+// <split>/<folder>/<video>.txt, one 0/1 per line (folder "gt_frame" or another labelling).
 void write_frame_labels(const std::string& staging, const std::string& video, const std::vector<int>& labels,
-                        const std::string& folder = "gt_frame");
+                        const std::string& folder = "gt_frame", const std::string& split = "testing");
 // Copies (hard link when possible) image files as <staging>/<split>/frames/<video>/0000.<ext>...: frame i is
 // images[i]. Every image's header is read (stb_image) and all must have one size; throws naming the file.
 int copy_frames(const std::vector<std::string>& images, const std::string& staging, const std::string& split,
@@ -35,18 +35,18 @@ int copy_frames(const std::vector<std::string>& images, const std::string& stagi
 // Frame i's file name with `digits` zero padding and extension ("007.png").
 std::string frame_name(int i, int digits, const std::string& ext);
 
-// Pixel masks of one test video: each add() writes gt_pixel/<video>/<i>.png (255 = abnormal) and feeds the
-// track derivation; finish() writes gt_tracks_derived/<video>.txt and returns the number of tracks.
+// Pixel masks of one video: each add() writes <split>/gt_pixel/<video>/<i>.png (255 = abnormal) and feeds the
+// track derivation; finish() writes <split>/gt_tracks_derived/<video>.txt and returns the number of tracks.
 class MaskWriter {
  public:
-  MaskWriter(const std::string& staging, const std::string& video, int digits);
+  MaskWriter(const std::string& staging, const std::string& video, int digits, const std::string& split = "testing");
   // mask: width x height bytes, row-major, nonzero = abnormal.
   void add(const uint8_t* mask, int width, int height);
   int finish();
   int frames() const { return tracker_.frames(); }
   int abnormal_frames() const { return abnormal_; }   // frames with at least one abnormal pixel
  private:
-  std::string staging_, video_, dir_;
+  std::string staging_, video_, split_, dir_;
   int digits_;
   MaskTracker tracker_;
   int abnormal_ = 0;
