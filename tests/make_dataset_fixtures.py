@@ -103,7 +103,7 @@ def shanghaitech():
         stray(d)
     np.save(os.path.join(root, "testing", "test_frame_mask", "01_0014.npy"), np.array([0, 1, 1, 1], np.int64))
     np.save(os.path.join(root, "testing", "test_pixel_mask", "01_0014.npy"), np.stack([mask(i) for i in range(4)]))
-    blobs15 = {2: [(0, 0, 1, 1), (30, 22, 31, 23)]}
+    blobs15 = {2: [(0, 0, 3, 2), (28, 21, 31, 23)]}   # 12 pixels each: regions need 10 (mask_tracks.h)
     np.save(os.path.join(root, "testing", "test_frame_mask", "01_0015.npy"), np.array([0, 0, 1], np.int64))
     np.save(os.path.join(root, "testing", "test_pixel_mask", "01_0015.npy"),
             np.stack([mask(i, blobs15) for i in range(3)]).astype(bool))

@@ -209,7 +209,7 @@ TEST_CASE("prepare shanghaitech: .avi training videos + test frames + .npy frame
   CHECK(eval::load_labels(out + "/testing/gt_frame/01_0015.txt") == std::vector<int>{0, 0, 1});
   CHECK(track_lines(out + "/testing/gt_tracks_derived/01_0014.txt") ==
         "0,1,3,2,6,5\n0,2,4,2,7,5\n1,2,20,10,25,15\n1,3,20,11,25,16\n");
-  CHECK(track_lines(out + "/testing/gt_tracks_derived/01_0015.txt") == "0,2,0,0,1,1\n1,2,30,22,31,23\n");
+  CHECK(track_lines(out + "/testing/gt_tracks_derived/01_0015.txt") == "0,2,0,0,3,2\n1,2,28,21,31,23\n");
   CHECK(int(load_image(out + "/testing/gt_pixel/01_0015/0002.png").at(31, 23, 0)) == 255);
 }
 
