@@ -2,6 +2,9 @@
 // converted into our layout and read back the way the pipeline reads it (Video, eval::load_labels/load_tracks).
 #include <doctest/doctest.h>
 
+#include <sys/wait.h>
+
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +16,7 @@
 #include "data/image.h"
 #include "eval/io.h"
 #include "tests/eval_test_util.h"
+#include "util/atomic_file.h"
 
 namespace fs = std::filesystem;
 using namespace ssmtl;
@@ -407,4 +411,55 @@ TEST_CASE("prepare ubnormal: bad distributions give an error naming the file and
     CHECK(failed_prepare("ubnormal", kFixtures + "/avenue", tmp).rfind(
               kFixtures + "/avenue: not a UBnormal distribution: no SceneK/*.mp4", 0) == 0);
   }
+}
+
+namespace {
+// The ssmtl program built next to this test binary, run with `args`: (exit status, stdout + stderr).
+std::pair<int, std::string> run_program(const std::string& args) {
+  const fs::path exe = fs::read_symlink("/proc/self/exe").parent_path() / "ssmtl";
+  REQUIRE_MESSAGE(fs::exists(exe), "build the ssmtl program first: " << exe.string());
+  FILE* p = popen((exe.string() + " " + args + " 2>/dev/null").c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+}  // namespace
+
+TEST_CASE("ssmtl prepare --dataset ped2, then ssmtl evaluate reads the prepared labels and tracks") {
+  TempDir tmp("prep_cli");
+  const std::string root = kFixtures + "/ucsd", out = tmp / "ped2";
+  auto [code, text] = run_program("prepare --dataset ped2 --root " + root + " --out " + out);
+  CHECK(code == 0);
+  CHECK(text == "training/01\t3 frames\t<- " + root + "/UCSDped2/Train/Train001\n"
+                "training/02\t2 frames\t<- " + root + "/UCSDped2/Train/Train002\n"
+                "testing/01\t4 frames\t2 abnormal\t4 masks\t2 tracks\t<- " + root + "/UCSDped2/Test/Test001\n"
+                "testing/02\t3 frames\t2 abnormal\t<- " + root + "/UCSDped2/Test/Test002\n"
+                "ped2: 2 training videos (5 frames), 2 testing videos (7 frames), 4 abnormal frames, 4 masks, "
+                "2 derived tracks, in " + out + "\n");
+  // Scores equal to the labels and regions equal to the derived tracks: every metric is 100%.
+  tmp.write("scores/01.txt", "0.1\n0.9\n0.9\n0.1\n");
+  tmp.write("scores/02.txt", "0.9\n0.1\n0.9\n");
+  std::string regions;
+  for (const auto& t : eval::load_tracks(out + "/testing/gt_tracks_derived/01.txt"))
+    regions += std::to_string(t.frame) + "," + std::to_string(int(t.box.x_min)) + "," + std::to_string(int(t.box.y_min)) +
+               "," + std::to_string(int(t.box.x_max)) + "," + std::to_string(int(t.box.y_max)) + ",0.9\n";
+  tmp.write("regions/01.txt", regions);
+  tmp.write("labels01/01.txt", util::read_file(out + "/testing/gt_frame/01.txt"));   // Test002 has no masks
+  auto [c1, t1] = run_program("evaluate --smooth-sigma 0 --scores " + tmp / "scores" + " --labels " + out + "/testing/gt_frame");
+  CHECK(c1 == 0);
+  CHECK(t1.find("2 videos, 7 frames") != std::string::npos);
+  CHECK(t1.find("micro AUC   100.00%") != std::string::npos);
+  auto [c2, t2] = run_program("evaluate --smooth-sigma 0 --scores " + tmp / "scores" + " --labels " + tmp / "labels01" +
+                              " --regions " + tmp / "regions" + " --tracks " + out + "/testing/gt_tracks_derived");
+  CHECK(c2 == 0);
+  CHECK(t2.find("RBDC        100.00%") != std::string::npos);
+  CHECK(t2.find("TBDC        100.00%") != std::string::npos);
+  // A usage error exits with 2, a bad distribution with 1.
+  CHECK(run_program("prepare --dataset ped9 --root " + root + " --out " + tmp / "x").first == 2);
+  CHECK(run_program("prepare --dataset avenue --root " + root + " --out " + tmp / "x").first == 1);
+  CHECK_FALSE(fs::exists(tmp / "x"));
 }
