@@ -323,6 +323,11 @@ TEST_CASE("prepare avenue: bad distributions give an error naming the file and l
     tmp.write("src_avenue/testing_videos/02.avi", std::string(300, 'x'));
     CHECK(failed_prepare("avenue", root, tmp).rfind(root + "/testing_videos/02.avi: ffmpeg failed", 0) == 0);
   }
+  SUBCASE("an unknown layout") {
+    CHECK(failed_prepare("avenue", kFixtures + "/shanghaitech", tmp) ==
+          kFixtures + "/shanghaitech: not a CUHK Avenue distribution: training_videos missing (expected: training_videos/NN.avi, "
+                      "testing_videos/NN.avi, ground_truth_demo/testing_label_mask/N_label.mat (volLabel))");
+  }
   SUBCASE("an AnoPred label file without gt") {
     const std::string out = tmp / "out";
     auto o = options(root, out);
@@ -386,6 +391,12 @@ TEST_CASE("prepare ubnormal: bad distributions give an error naming the file and
               "5,1,2\n7;2;3\n");
     CHECK(failed_prepare("ubnormal", root, tmp) ==
           ann + "abnormal_scene_1_scenario_1_tracks.txt:2: not 'object_id,first_frame,last_frame': 7;2;3");
+  }
+  SUBCASE("object id 0, the background of the maps") {
+    tmp.write("src_ubnormal/Scene1/abnormal_scene_1_scenario_1_annotations/abnormal_scene_1_scenario_1_tracks.txt",
+              "0,1,2\n");
+    CHECK(failed_prepare("ubnormal", root, tmp) ==
+          ann + "abnormal_scene_1_scenario_1_tracks.txt:1: object id 0 is the maps' background: 0,1,2");
   }
   SUBCASE("a missing mask frame") {
     fs::remove(ann + "abnormal_scene_1_scenario_1_0002_gt.png");
@@ -462,4 +473,14 @@ TEST_CASE("ssmtl prepare --dataset ped2, then ssmtl evaluate reads the prepared 
   CHECK(run_program("prepare --dataset ped9 --root " + root + " --out " + tmp / "x").first == 2);
   CHECK(run_program("prepare --dataset avenue --root " + root + " --out " + tmp / "x").first == 1);
   CHECK_FALSE(fs::exists(tmp / "x"));
+}
+
+TEST_CASE("prepare: the staging folder of a killed run is removed by the next run into the same output") {
+  TempDir tmp("prep_stale");
+  fs::create_directories(tmp / ".ped2.partial.99999/training/frames/01");
+  fs::create_directories(tmp / ".other.partial.99999");
+  datasets::prepare_dataset("ped2", options(kFixtures + "/ucsd", tmp / "ped2"));
+  CHECK_FALSE(fs::exists(tmp / ".ped2.partial.99999"));
+  CHECK(fs::exists(tmp / ".other.partial.99999"));   // not ours
+  CHECK(list_videos(tmp / "ped2", "testing") == std::vector<std::string>{"01", "02"});
 }

@@ -4,7 +4,8 @@
 //   <out>/testing/frames/<video>/...   gt_frame/<video>.txt   gt_pixel/<video>/<i>.png (where masks exist)
 //   <out>/testing/gt_tracks_derived/<video>.txt (region tracks made from the masks, data/datasets/mask_tracks.h)
 // Everything is written under a hidden "<out>.partial.<pid>" folder next to <out> and renamed to <out> only when
-// the whole data set converted, so <out> never holds a partial data set (a failure removes the partial folder).
+// the whole data set converted, so <out> never holds a partial data set (a failure removes the partial folder;
+// one left by a killed run is removed by the next run into the same <out>).
 // Stray files of the distribution (names starting with '.', like .DS_Store and macOS "._x" files, Thumbs.db,
 // desktop.ini) are ignored; anything else unexpected is an error naming the file.
 #pragma once

@@ -57,8 +57,11 @@ PreparedDataset prepare_dataset(const std::string& name, const DatasetOptions& o
     throw std::runtime_error(final_out.string() + ": already exists (remove it, or pass --overwrite)");
   fs::create_directories(final_out.parent_path());
   const std::string pid = std::to_string(::getpid());
-  const fs::path staging = final_out.parent_path() / ("." + final_out.filename().string() + ".partial." + pid);
-  fs::remove_all(staging, ec);
+  const std::string prefix = "." + final_out.filename().string() + ".partial.";
+  const fs::path staging = final_out.parent_path() / (prefix + pid);
+  // Leftovers of an interrupted run (Ctrl-C, a crash) into the same output: hidden, ours, removed now.
+  for (const auto& e : fs::directory_iterator(final_out.parent_path()))
+    if (e.is_directory() && e.path().filename().string().rfind(prefix, 0) == 0) fs::remove_all(e.path(), ec);
   fs::create_directories(staging);
   PreparedDataset result;
   result.name = name;

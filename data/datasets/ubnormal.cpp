@@ -49,6 +49,7 @@ std::vector<Track> read_tracks(const std::string& path) {
     for (double x : v)
       if (x != static_cast<int>(x) || x < 0)
         throw std::runtime_error(path + ":" + std::to_string(no) + ": not a non-negative integer in: " + line);
+    if (v[0] == 0) throw std::runtime_error(path + ":" + std::to_string(no) + ": object id 0 is the maps' background: " + line);
     if (v[2] < v[1]) throw std::runtime_error(path + ":" + std::to_string(no) + ": last frame before first: " + line);
     tracks.push_back({static_cast<int>(v[0]), static_cast<int>(v[1]), static_cast<int>(v[2])});
   }
