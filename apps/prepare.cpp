@@ -22,7 +22,8 @@ void usage() {
       "gt_frame/, gt_pixel/ and gt_tracks_derived/ (tracks made from the pixel masks). Written to a hidden folder\n"
       "beside OUT and renamed to OUT when complete. Then: make demo DATASET=<basename of OUT> DATA=<parent of OUT>.\n"
       "--frame-labels (avenue): AnoPred's avenue.mat (variable gt) as the second labelling, gt_frame_anopred/.\n"
-      "--splits (ubnormal): the folder of the official split lists; UBnormal gets training/, validation/, testing/.\n"
+      "--splits (ubnormal): the folder of the official split lists; UBnormal gets training/ (normal videos),\n"
+      "                     training_abnormal/, validation/, testing/.\n"
       "Data sets (--root must hold):\n");
   for (const auto& d : ssmtl::datasets::dataset_list()) std::printf("  %-13s %s\n  %-13s   %s\n", d.name, d.title, "", d.layout);
   std::printf(

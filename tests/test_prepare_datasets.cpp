@@ -355,20 +355,23 @@ TEST_CASE("prepare ubnormal: Scene folders of .mp4 + object-id maps + tracks + t
   CHECK(r.videos[2].split == "validation");
   CHECK(r.videos[3].split == "testing");
   CHECK(r.videos[3].frames == 4);
-  CHECK(list_videos(out, "training") == std::vector<std::string>{"abnormal_scene_1_scenario_1", "normal_scene_1_scenario_1"});
+  CHECK(r.videos[1].split == "training_abnormal");
+  // training/ holds the normal training videos only (what the paper trains on).
+  CHECK(list_videos(out, "training") == std::vector<std::string>{"normal_scene_1_scenario_1"});
+  CHECK(list_videos(out, "training_abnormal") == std::vector<std::string>{"abnormal_scene_1_scenario_1"});
   CHECK(list_videos(out, "validation") == std::vector<std::string>{"normal_scene_2_scenario_2"});
   CHECK(list_videos(out, "testing") == std::vector<std::string>{"abnormal_scene_2_scenario_1"});
-  Video v(video_dir(out, "training", "abnormal_scene_1_scenario_1"));
+  Video v(video_dir(out, "training_abnormal", "abnormal_scene_1_scenario_1"));
   REQUIRE(v.num_frames() == 5);
   for (int i = 0; i < 5; ++i) CHECK(std::abs(int(v.frame(i)->at(6, 6, 0)) - fixture_pixel(6, 6, i, 20)) <= 4);
-  const std::string tr = out + "/training/";
+  const std::string tr = out + "/training_abnormal/";
   // Objects 5 (frames 1-2) and 7 (frames 2-3); object 3 is not abnormal.
   CHECK(eval::load_labels(tr + "gt_frame/abnormal_scene_1_scenario_1.txt") == std::vector<int>{0, 1, 1, 1, 0});
-  CHECK(eval::load_labels(tr + "gt_frame/normal_scene_1_scenario_1.txt") == std::vector<int>{0, 0, 0});
+  CHECK(eval::load_labels(out + "/training/gt_frame/normal_scene_1_scenario_1.txt") == std::vector<int>{0, 0, 0});
   const std::string both = "0,1,3,2,6,5\n0,2,4,2,7,5\n1,2,20,10,25,15\n1,3,20,11,25,16\n";
   CHECK(track_lines(tr + "gt_tracks/abnormal_scene_1_scenario_1.txt") == both);
   CHECK(track_lines(tr + "gt_tracks_derived/abnormal_scene_1_scenario_1.txt") == both);
-  CHECK(track_lines(tr + "gt_tracks/normal_scene_1_scenario_1.txt").empty());
+  CHECK(track_lines(out + "/training/gt_tracks/normal_scene_1_scenario_1.txt").empty());
   CHECK(int(load_image(tr + "gt_pixel/abnormal_scene_1_scenario_1/0000.png").at(2, 18, 0)) == 0);   // object 3
   CHECK(int(load_image(tr + "gt_pixel/abnormal_scene_1_scenario_1/0002.png").at(4, 2, 0)) == 255);
   // _new_tracks.txt (object 1, frames 0-1) wins over _tracks.txt (frames 0-3).

@@ -3,7 +3,9 @@
 // (lines "object_id,first_frame,last_frame", 0-based inclusive; <video>_new_tracks.txt, the corrected version,
 // is used when present) and <video>_FFFF_gt.png maps whose pixel value is the object id; plus the official split
 // lists {normal,abnormal}_{training,validation,test}_video_names.txt (the data set's GitHub repository, scripts/).
-// Each split becomes one of our splits (training, validation, testing) with, for every video: frames/, gt_frame/
+// Each split becomes one of our splits (training, validation, testing; the abnormal training videos go to
+// training_abnormal/, so that training/ is what a one-class method such as SSMTL++ trains on, as in the paper)
+// with, for every video: frames/, gt_frame/
 // (a frame is abnormal inside any track), gt_pixel/ (abnormal objects' pixels; abnormal videos only),
 // gt_tracks/ (the shipped tracks: per object and frame, the box of its pixels; empty file for normal videos) and
 // gt_tracks_derived/ (from the masks, as for the other data sets).
@@ -154,7 +156,9 @@ void convert_ubnormal(const DatasetOptions& o, const std::string& staging, Prepa
       for (const auto& name : read_list(list)) {
         if (!videos.count(name)) throw std::runtime_error(list + ": video " + name + " not found in " + root + "/Scene*/");
         if (!listed.insert(name).second) throw std::runtime_error(list + ": video " + name + " is in two split lists");
-        todo.emplace_back(split, name);
+        // The paper trains on the normal training videos only (SSMTL++ section 4.1, UBnormal): training/ holds
+        // those, and the abnormal training videos, with their annotations, go to training_abnormal/.
+        todo.emplace_back(split == "training" && std::string(kind) == "abnormal" ? "training_abnormal" : split, name);
       }
     }
   if (listed.size() != videos.size())
