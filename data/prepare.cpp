@@ -67,14 +67,16 @@ std::vector<std::string> list_video_files(const std::string& dir) {
   return names;
 }
 
-PrepareResult prepare_video(const std::string& video_path, const std::string& out_dir, const PrepareOptions& o) {
+namespace {
+// Decodes ffmpeg input `input` (a file, or an image2 pattern with `input_args`) into "<out_dir>/<name>".
+PrepareResult prepare_video_input(const std::string& video_path, const std::string& name, const std::string& out_dir,
+                                  const PrepareOptions& o, const std::vector<std::string>& input_args) {
   if (o.format != "jpg" && o.format != "png")
     throw std::invalid_argument("prepare: format must be jpg or png, not " + o.format);
   if (o.digits < 1 || o.digits > 9) throw std::invalid_argument("prepare: digits must be 1..9");
   PrepareResult r;
-  r.video = fs::path(video_path).stem().string();
+  r.video = name;
   const fs::path final_dir = fs::path(out_dir) / r.video;
-  if (!fs::exists(video_path)) throw std::runtime_error(video_path + ": video not found");
   util::make_dirs(out_dir);
   // Leftovers of an interrupted run for this video (ours: hidden ".<video>.tmp.*" folders).
   for (const auto& e : fs::directory_iterator(out_dir)) {
@@ -92,9 +94,11 @@ PrepareResult prepare_video(const std::string& video_path, const std::string& ou
   const fs::path tmp = fs::path(out_dir) / ("." + r.video + ".tmp." + std::to_string(::getpid()));
   fs::create_directories(tmp);
   const std::string pattern = (tmp / ("%0" + std::to_string(o.digits) + "d." + o.format)).string();
-  std::vector<std::string> args{o.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", video_path,
+  std::vector<std::string> args{o.ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error"};
+  args.insert(args.end(), input_args.begin(), input_args.end());
+  args.insert(args.end(), {"-i", video_path,
                                 // every decoded frame becomes one file: no frame dropped or duplicated
-                                "-fps_mode", "passthrough", "-start_number", "0"};
+                                "-fps_mode", "passthrough", "-start_number", "0"});
   if (o.format == "jpg") {
     args.insert(args.end(), {"-q:v", std::to_string(o.jpeg_quality)});
   }
@@ -113,6 +117,52 @@ PrepareResult prepare_video(const std::string& video_path, const std::string& ou
     throw;
   }
   return r;
+}
+}  // namespace
+
+PrepareResult prepare_video(const std::string& video_path, const std::string& out_dir, const PrepareOptions& o) {
+  if (!fs::exists(video_path)) throw std::runtime_error(video_path + ": video not found");
+  return prepare_video_input(video_path, fs::path(video_path).stem().string(), out_dir, o, {});
+}
+
+PrepareResult prepare_image_sequence(const std::vector<std::string>& images, const std::string& out_dir,
+                                     const std::string& name, const PrepareOptions& o) {
+  if (images.empty()) throw std::runtime_error(out_dir + "/" + name + ": no images to convert");
+  const fs::path links = fs::path(out_dir) / ("." + name + ".seq." + std::to_string(::getpid()));
+  const std::string ext = fs::path(images[0]).extension().string();
+  util::make_dirs(out_dir);
+  std::error_code ec;
+  fs::remove_all(links, ec);
+  fs::create_directories(links);
+  try {
+    char buf[32];
+    for (size_t i = 0; i < images.size(); ++i) {
+      if (fs::path(images[i]).extension().string() != ext)
+        throw std::runtime_error(images[i] + ": not a " + ext + " file like " + images[0]);
+      std::snprintf(buf, sizeof buf, "%06zu", i);
+      fs::create_symlink(fs::absolute(images[i]), links / (buf + ext));
+    }
+    PrepareOptions seq = o;
+    seq.overwrite = true;
+    // "%06d<ext>" with -start_number 0 as the input of prepare_video's ffmpeg call; the output folder takes `name`.
+    const fs::path pattern = links / ("%06d" + ext);
+    PrepareResult r;
+    try {
+      r = prepare_video_input(pattern.string(), name, out_dir, seq, {"-f", "image2", "-start_number", "0"});
+    } catch (const std::runtime_error& e) {   // name the images' folder, not the temporary link pattern
+      throw std::runtime_error(fs::path(images[0]).parent_path().string() + ": converting its " + ext +
+                               " frames failed: " + e.what());
+    }
+    fs::remove_all(links, ec);
+    if (r.frames != static_cast<int>(images.size()))
+      throw std::runtime_error(fs::path(images[0]).parent_path().string() + ": converting its " + ext +
+                               " frames failed: ffmpeg wrote " + std::to_string(r.frames) + " frames for " +
+                               std::to_string(images.size()) + " images (a corrupt image?)");
+    return r;
+  } catch (...) {
+    fs::remove_all(links, ec);
+    throw;
+  }
 }
 
 std::vector<PrepareResult> prepare_videos(const std::string& videos_dir, const std::string& out_dir,

@@ -34,6 +34,14 @@ std::vector<std::string> list_video_files(const std::string& dir);
 // ffmpeg cannot be run, fails, or writes no frame (its temporary folder is removed).
 PrepareResult prepare_video(const std::string& video_path, const std::string& out_dir, const PrepareOptions& o = {});
 
+// Converts a sequence of still images that stb_image cannot read (e.g. UCSD's .tif frames) into the folder
+// "<out_dir>/<name>" as frames 0.. in the given order, with ffmpeg's image2 reader (the files are linked as
+// 0000.<ext>, 0001.<ext>, ... in a temporary folder first, so any names work). Same atomic folder
+// rule as prepare_video. Throws std::runtime_error naming the first image (or the folder) when ffmpeg fails or
+// writes a different number of frames than it was given.
+PrepareResult prepare_image_sequence(const std::vector<std::string>& images, const std::string& out_dir,
+                                     const std::string& name, const PrepareOptions& o = {});
+
 // Every video of `videos_dir`, with a progress line. Stops at the first failure (earlier videos stay done).
 std::vector<PrepareResult> prepare_videos(const std::string& videos_dir, const std::string& out_dir,
                                           const PrepareOptions& o = {});

@@ -39,4 +39,14 @@ void write_png_rgb(const std::string& path, int width, int height, const uint8_t
                true);
 }
 
+void write_png_gray(const std::string& path, int width, int height, const uint8_t* gray) {
+  if (width < 1 || height < 1 || gray == nullptr)
+    throw std::invalid_argument(path + ": empty grey image " + std::to_string(width) + "x" + std::to_string(height));
+  std::string bytes;
+  if (!stbi_write_png_to_func(append_bytes, &bytes, width, height, 1, gray, width))
+    throw std::runtime_error(path + ": stb_image_write failed");
+  write_atomic(path, [&](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); },
+               true);
+}
+
 }  // namespace ssmtl::util
