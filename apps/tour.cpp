@@ -93,7 +93,7 @@ void tour_rbdc() {
   v.regions = {{0, {0, 0, 14, 9}, 0.9}};
   auto m = eval::region_track_metrics({v});
   std::printf("one region [0,0,14,9] over two ground-truth regions (IoU %.3f each; PITFALLS item 10)\n",
-              eval::box_iou({0, 0, 14, 9}, {0, 0, 9, 9}));
+              iou(RegionBox{0, 0, 14, 9}, RegionBox{0, 0, 9, 9}));
   std::printf("RBDC = %.4f, TBDC = %.4f\n", m.rbdc, m.tbdc);
 }
 

@@ -13,7 +13,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "data/box.h"
+#include "regions/box.h"
 #include "data/image.h"
 
 namespace ssmtl {

@@ -7,6 +7,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "regions/region_file.h"
 #include "util/atomic_file.h"
 
 namespace ssmtl {
@@ -65,8 +66,8 @@ std::string class_probs_text(const std::vector<std::vector<Detection>>& per_fram
   char buf[32];
   for (size_t t = 0; t < per_frame.size(); ++t)
     for (const Detection& d : per_frame[t]) {
-      // Box fields exactly as the region file prints them, so the two files agree field by field.
-      f << t << ',' << d.box.x0 << ',' << d.box.y0 << ',' << d.box.x1 << ',' << d.box.y1;
+      // Frame and box exactly as the region file prints them, so the two files agree field by field.
+      write_region_box(f, static_cast<int64_t>(t), region_box(d.box));
       for (float v : teacher_class_probs(d, K)) {
         std::snprintf(buf, sizeof buf, ",%.7g", v);
         f << buf;

@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "data/box.h"
+#include "regions/box.h"
 
 namespace ssmtl {
 

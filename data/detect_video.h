@@ -7,7 +7,7 @@
 // Frame-0 policy: that of MotionParams::policy (data/motion.h); a 1-frame video has no flow field and
 // gets no motion objects; a static video gives none.
 //
-// `ssmtl detect` writes the objects of each video as DIR/<video>.txt (region format, eval/io.h:
+// `ssmtl detect` writes the objects of each video as DIR/<video>.txt (region format, regions/region_file.h:
 // frame,x_min,y_min,x_max,y_max,score; motion objects have score 1), frame by frame and, within a frame,
 // detector objects first, then motion objects, in the order detect_video returns them. With a detector
 // (methods detector, hybrid, hybrid-background) it also writes DIR/class_probs/<video>.txt, the T4
@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "data/background.h"
-#include "data/box.h"
+#include "regions/box.h"
 #include "data/flow.h"
 #include "data/frames.h"
 #include "data/motion.h"

@@ -4,7 +4,7 @@
 // Per frame: RGB uint8 -> bilinear resize to the network input (320x320 for Yolo-Fastest), no letterbox,
 // values / 255, planar (data/resize.h pixel-centre convention, no rounding to uint8) -> network
 // (data/darknet.h) -> decoding, confidence threshold and class filter (data/yolo_decode.h) -> class-wise
-// NMS -> boxes clipped to the frame, in its inclusive pixel coordinates (data/box.h).
+// NMS -> boxes clipped to the frame, in its inclusive pixel coordinates (regions/box.h).
 // The golden test (tests/test_detector.cpp) matches OpenCV's darknet importer on Ped2 frames.
 #pragma once
 #include <string>

@@ -9,7 +9,7 @@
 #pragma once
 #include <vector>
 
-#include "data/box.h"
+#include "regions/box.h"
 
 namespace ssmtl {
 
@@ -31,7 +31,7 @@ struct MotionParams {
 
 // flow: (2, height, width) float, channel 0 = horizontal (x) displacement, channel 1 = vertical (y), in
 // pixels of this field. detector_boxes: in the field's pixel coordinates. A field computed on a resized
-// frame gives boxes in the resized coordinates: convert with scale_box (data/box.h), and convert
+// frame gives boxes in the resized coordinates: convert with scale_box (regions/box.h), and convert
 // detector boxes the other way first. mask_out (optional) receives the final 0/1 mask.
 std::vector<Box> motion_objects(const float* flow, int width, int height, const std::vector<Box>& detector_boxes,
                                 const MotionParams& p = {}, std::vector<uint8_t>* mask_out = nullptr);

@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "data/box.h"
+#include "regions/box.h"
 #include "tensor/tensor.h"
 
 namespace ssmtl {

@@ -11,13 +11,13 @@
 // All (cx, cy, w, h) are fractions of the network input. The frame was resized to the network input
 // without letterbox (as OpenCV's blobFromImage(crop=false) and AlexeyAB darknet's default `detector test`),
 // so a fraction maps to the frame by multiplying with its width/height. The continuous box [L, R) covers
-// the inclusive pixels L .. R-1 (data/box.h convention: width x1 - x0 + 1 = R - L):
+// the inclusive pixels L .. R-1 (regions/box.h convention: width x1 - x0 + 1 = R - L):
 //   x0 = (cx - w/2) * frame_w,  x1 = (cx + w/2) * frame_w - 1   (same for y).
 // Candidates narrower or lower than one frame pixel are dropped (no pixel to crop).
 #pragma once
 #include <vector>
 
-#include "data/box.h"
+#include "regions/box.h"
 #include "data/darknet.h"
 #include "tensor/tensor.h"
 
@@ -44,11 +44,11 @@ std::vector<Detection> decode_yolo(const std::vector<Tensor>& raw, int b, const 
 
 // Greedy class-wise non-maximum suppression: visiting boxes by decreasing score (ties: lower index first),
 // a box is kept unless a kept box of the same class overlaps it with IoU > iou_threshold (inclusive-pixel
-// IoU, data/box.h). Returns the kept indices in visiting order (highest score first).
+// IoU, regions/box.h). Returns the kept indices in visiting order (highest score first).
 // Hand case: scores 0.9, 0.8, 0.7 with IoU(0,1) = 0.6 > 0.45, IoU(0,2) = 0 -> {0, 2}.
 std::vector<size_t> nms_classwise(const std::vector<Box>& boxes, float iou_threshold);
 
-// NMS on detections, then boxes clipped to the frame (data/box.h clip_box); boxes left with no pixel in
+// NMS on detections, then boxes clipped to the frame (regions/box.h clip_box); boxes left with no pixel in
 // the frame are dropped. Result ordered by decreasing score.
 std::vector<Detection> suppress_and_clip(std::vector<Detection> candidates, float iou_threshold, int frame_w,
                                          int frame_h);

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "data/box.h"
+#include "regions/box.h"
 #include "data/frames.h"
 #include "model/ssmtl.h"
 #include "model/tasks_loss.h"

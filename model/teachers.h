@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "data/teacher_maps.h"
-#include "eval/io.h"
+#include "regions/region_file.h"
 #include "model/ssmtl.h"
 
 namespace ssmtl {
@@ -48,6 +48,6 @@ struct VideoTeachers {
 // region line, or K + 1 != spec.distill_classes (naming both numbers); the map loader's errors as in
 // data/teacher_maps.h.
 VideoTeachers load_video_teachers(const TeacherSpec& spec, const std::string& video, const std::string& region_file,
-                                  const std::vector<eval::Region>& regions);
+                                  const std::vector<Region>& regions);
 
 }  // namespace ssmtl

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "data/background.h"
-#include "data/box.h"
+#include "regions/box.h"
 #include "data/components.h"
 #include "data/frames.h"
 #include "data/morphology.h"

@@ -120,7 +120,7 @@ TEST_CASE("teacher class probs: objects must match the region file line by line"
   TempDir dir("teacher");
   test::TinyDataset d = test::make_tiny_dataset(dir, 3, 1, 1);
   const std::string det = d.detections + "/v0.txt", cp = d.detections + "/class_probs/v0.txt";
-  std::vector<eval::Region> regions = eval::load_regions(det);
+  std::vector<Region> regions = load_regions(det);
   TeacherSpec spec;
   spec.class_probs_dir = d.detections + "/class_probs";
   spec.distill_classes = 4;
@@ -135,11 +135,11 @@ TEST_CASE("teacher class probs: objects must match the region file line by line"
             .find("class_probs/v0.txt: 3 detector classes + 1 motion class = 4 teacher classes, but "
                   "model.distill_classes = 81") != std::string::npos);
   spec.distill_classes = 4;
-  std::vector<eval::Region> fewer(regions.begin(), regions.end() - 1);
+  std::vector<Region> fewer(regions.begin(), regions.end() - 1);
   CHECK(error_of([&] { load_video_teachers(spec, "v0", det, fewer); })
             .find("v0.txt: " + std::to_string(regions.size()) + " objects but the region file") != std::string::npos);
-  std::vector<eval::Region> moved = regions;
-  moved[2].box.x_max += 1;
+  std::vector<Region> moved = regions;
+  moved[2].box.x1 += 1;
   std::string e = error_of([&] { load_video_teachers(spec, "v0", det, moved); });
   CHECK(e.find("class_probs/v0.txt:4: frame 1 box") != std::string::npos);   // header + 3rd object
   CHECK(e.find("does not match line 3 of " + det) != std::string::npos);
