@@ -3,9 +3,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
-#include <exception>
 #include <filesystem>
 #include <stdexcept>
+
+#include "util/parallel.h"
 
 namespace ssmtl {
 namespace fs = std::filesystem;
@@ -77,20 +78,9 @@ Video::Video(const std::string& dir, VideoOptions opts) : dir_(dir), opts_(opts)
     }
   }
   if (opts_.load_all) {
-    // Frames decode in parallel; an exception must not leave the OpenMP region, so the first one (by
-    // frame index) is rethrown afterwards.
+    // Frames decode in parallel; the first failure (by frame index) is rethrown (util/parallel.h).
     all_.resize(paths_.size());
-    std::vector<std::exception_ptr> err(paths_.size());
-#pragma omp parallel for schedule(dynamic, 4)
-    for (int i = 0; i < num_frames(); ++i) {
-      try {
-        all_[i] = load(i);
-      } catch (...) {
-        err[i] = std::current_exception();
-      }
-    }
-    for (auto& e : err)
-      if (e) std::rethrow_exception(e);
+    util::parallel_for(num_frames(), [&](int64_t i) { all_[i] = load(static_cast<int>(i)); }, 4);
   }
 }
 

@@ -3,13 +3,13 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <exception>
 #include <filesystem>
 #include <stdexcept>
 
 #include "data/frames.h"
 #include "data/resize.h"
 #include "data/sequences.h"
+#include "util/parallel.h"
 
 namespace ssmtl {
 namespace fs = std::filesystem;
@@ -17,22 +17,6 @@ namespace {
 
 std::vector<std::string> list_images(const std::string& dir) {
   return list_frame_files(dir);   // image files in natural order; throws naming the folder
-}
-
-// Loads items [0, n) with load(i) in parallel; the first failure (by index) is rethrown.
-template <typename F>
-void load_parallel(size_t n, const F& load) {
-  std::vector<std::exception_ptr> err(n);
-#pragma omp parallel for schedule(dynamic, 16)
-  for (long i = 0; i < static_cast<long>(n); ++i) {
-    try {
-      load(static_cast<size_t>(i));
-    } catch (...) {
-      err[i] = std::current_exception();
-    }
-  }
-  for (auto& e : err)
-    if (e) std::rethrow_exception(e);
 }
 
 }  // namespace
@@ -44,13 +28,15 @@ OodImages::OodImages(const std::string& root, OodOptions opts) : opts_(opts) {
   cutout_paths_ = list_images((fs::path(root) / "objects_tuxpaint").string());
   textures_.resize(texture_paths_.size());
   cutouts_.resize(cutout_paths_.size());
-  load_parallel(textures_.size(), [&](size_t i) {
+  // Loaded in parallel; the first failure (by index) is rethrown (util/parallel.h).
+  util::parallel_for(static_cast<int64_t>(textures_.size()), [&](int64_t i) {
     Image img = load_image(texture_paths_[i]);
     textures_[i].resize(3 * kCropSize * kCropSize);
     crop_resize_bilinear(textures_[i].data(), img.rgb.data(), img.width, img.height, 3, 0, 0, img.width - 1,
                          img.height - 1, kCropSize, kCropSize, 1.f / 255.f, kCropSize * kCropSize);
-  });
-  load_parallel(cutouts_.size(), [&](size_t i) { cutouts_[i] = load_image_rgba(cutout_paths_[i]); });
+  }, 16);
+  util::parallel_for(static_cast<int64_t>(cutouts_.size()),
+                     [&](int64_t i) { cutouts_[i] = load_image_rgba(cutout_paths_[i]); }, 16);
 }
 
 Tensor OodImages::texture(size_t i) const {

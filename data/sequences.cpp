@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <exception>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -11,6 +10,7 @@
 #include "data/frames.h"
 #include "data/image.h"
 #include "data/resize.h"
+#include "util/parallel.h"
 
 namespace ssmtl {
 
@@ -50,23 +50,6 @@ std::vector<ObjectRef> clip_objects(const std::vector<ObjectRef>& objects, int w
 
 namespace {
 
-// Runs body(i) for i in [0, n) in parallel; rethrows the first exception (by index) afterwards, since an
-// exception must not leave an OpenMP region.
-template <typename F>
-void parallel_for(int64_t n, const F& body) {
-  std::vector<std::exception_ptr> errors(static_cast<size_t>(n));
-#pragma omp parallel for schedule(dynamic, 4)
-  for (int64_t i = 0; i < n; ++i) {
-    try {
-      body(i);
-    } catch (...) {
-      errors[static_cast<size_t>(i)] = std::current_exception();
-    }
-  }
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
-}
-
 constexpr int kChunkFrames = 32;   // frames whose objects are cropped together (bounds decoded memory)
 
 }  // namespace
@@ -103,14 +86,14 @@ void extract_sequences_into(float* base, const Video& video, const std::vector<O
     const int lo = std::max(0, f0 - kSeqHalf);
     const int hi = std::min(n - 1, objects[order[end - 1]].frame + kSeqHalf);
     std::vector<std::shared_ptr<const Image>> frames(static_cast<size_t>(hi - lo + 1));
-    parallel_for(hi - lo + 1, [&](int64_t k) { frames[k] = video.frame(lo + static_cast<int>(k)); });
-    parallel_for(static_cast<int64_t>(end - start), [&](int64_t j) {
+    util::parallel_for(hi - lo + 1, [&](int64_t k) { frames[k] = video.frame(lo + static_cast<int>(k)); }, 4);
+    util::parallel_for(static_cast<int64_t>(end - start), [&](int64_t j) {
       const int64_t i = order[start + j];
       const auto idx = sequence_frames(objects[i].frame, n);
       const Image* seq[kSeqLen];
       for (int k = 0; k < kSeqLen; ++k) seq[k] = frames[idx[k] - lo].get();
       crop_frames(base + i * kSeqNumel, seq, kSeqLen, objects[i].box);
-    });
+    }, 4);
     start = end;
   }
 }
