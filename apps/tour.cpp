@@ -30,7 +30,7 @@ void tour_tensor() {
   print("x", x);
   print("w", w);
   print("y", y);
-  y.backward();
+  autograd::backward(y);
   print("dy/dw", w.grad());
 }
 
@@ -44,7 +44,7 @@ void tour_conv3d() {
   o.padding[0] = o.padding[1] = o.padding[2] = 1;
   Tensor y = conv3d(x, w, Tensor(), o);
   print("y", y, 16);
-  sum(y).backward();
+  autograd::backward(sum(y));
   std::printf("dsum(y)/dx counts how many output windows see each input voxel (/27):\n");
   print("dx", scale(x.grad(), 27.f), 16);
 }

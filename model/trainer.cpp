@@ -301,7 +301,7 @@ TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::s
         continue;
       }
       bad_in_row = 0;
-      L.normal.backward();
+      autograd::backward(L.normal);
       adam_main.step();
       for (auto& [k, v] : L.values) sums[k] += v;
       if (pseudo_on && batch.pseudo_x.defined()) {
@@ -311,7 +311,7 @@ TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::s
         float v5 = l5.item();
         restore_buffers(model, keep);
         if (std::isfinite(v5)) {
-          l5.backward();
+          autograd::backward(l5);
           if (v5 > opt.pseudo_loss_cap)   // bounded ascent: the backbone stops pushing once T5 is bad enough
             for (auto& p : model.backbone_parameters()) p.zero_grad();
           adam_pseudo->step();

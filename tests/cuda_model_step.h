@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "autograd/engine.h"
 #include "model/tasks_loss.h"
 #include "optim/adam.h"
 #include "tensor/rng.h"
@@ -72,7 +73,7 @@ inline StepResult train_step(SSMTLModel& m, Optimisers& opt, const TaskBatch& ba
   StepResult r;
   opt.main.zero_grad();
   r.losses = compute_task_losses(m, batch, true);
-  r.losses.normal.backward();
+  autograd::backward(r.losses.normal);
   for (Tensor& p : m.parameters()) r.grads.push_back(p.grad().defined() ? p.grad().clone() : Tensor());
   opt.main.step();
   std::vector<Tensor> keep;   // BatchNorm statistics are not updated by out-of-distribution batches
@@ -84,7 +85,7 @@ inline StepResult train_step(SSMTLModel& m, Optimisers& opt, const TaskBatch& ba
   size_t i = 0;
   for (NamedTensor& nt : m.backbone.named_tensors())
     if (nt.is_buffer) nt.tensor->copy_from(keep[i++]);
-  l5.backward();
+  autograd::backward(l5);
   opt.pseudo.step();
   return r;
 }

@@ -1,5 +1,5 @@
-// CUDA runtime of the engine: a caching allocator (so training steps do not call cudaMalloc: freed
-// blocks are kept in per-size free lists and reused), fills, copies, and the shared cuBLAS handle.
+// Device memory of the engine (the CUDA twins declared in tensor/device.h): a caching allocator (so training
+// steps do not call cudaMalloc: freed blocks are kept in per-size free lists and reused), fills and copies.
 // A request reuses the smallest cached block of at least its rounded size, and of at most twice that size
 // for blocks of 1 MiB and more (the last, smaller batch of an epoch or of a scored video then reuses the
 // full batch's blocks instead of piling up blocks of new sizes). When cudaMalloc fails, every cached block is
@@ -8,7 +8,7 @@
 #include <mutex>
 #include <vector>
 
-#include "kernels/cuda/check.cuh"
+#include "tensor/cuda/check.cuh"
 #include "tensor/device.h"
 
 namespace ssmtl::cuda {
@@ -107,15 +107,6 @@ void copy(float* dst, bool dst_gpu, const float* src, bool src_gpu, size_t n) {
   cudaMemcpyKind kind = dst_gpu ? (src_gpu ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
                                 : (src_gpu ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
   CUDA_CHECK(cudaMemcpy(dst, src, n * sizeof(float), kind));
-}
-
-cublasHandle_t cublas() {
-  static cublasHandle_t h = [] {
-    cublasHandle_t x;
-    CUDA_CHECK(cublasCreate(&x));
-    return x;
-  }();
-  return h;
 }
 
 }  // namespace ssmtl::cuda
