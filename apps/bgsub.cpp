@@ -1,4 +1,4 @@
-// ssmtl bgsub: motion objects by background subtraction (data/background.h) for every video of a split;
+// ssmtl bgsub: motion objects by background subtraction (data/detect/background.h) for every video of a split;
 // optionally writes them as region files and measures recall against ground-truth tracks.
 //   ssmtl bgsub --data ../shared/data/ped2 --split testing --gt ../shared/data/ped2/testing/gt_tracks_derived
 #include <algorithm>
@@ -11,8 +11,8 @@
 
 #include "apps/args.h"
 #include "apps/command.h"
-#include "data/background.h"
-#include "data/frames.h"
+#include "data/detect/background.h"
+#include "data/video/frames.h"
 #include "regions/recall.h"
 #include "regions/region_file.h"
 #include "util/progress.h"

@@ -3,7 +3,7 @@
 // PNG frames with the boxes drawn. With a detector it also writes the T4 teacher, DIR/class_probs/<video>.txt:
 // a header "# ssmtl class_probs v1 classes=K", then one line per object in the order of DIR/<video>.txt,
 // frame,x_min,y_min,x_max,y_max,p_0,...,p_{K-1},p_motion: the detector's class probabilities normalised to
-// sum 1 with p_motion = 0, or all p_k = 0 and p_motion = 1 for motion objects (data/class_probs.h).
+// sum 1 with p_motion = 0, or all p_k = 0 and p_motion = 1 for motion objects (data/detect/class_probs.h).
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -12,9 +12,9 @@
 
 #include "apps/args.h"
 #include "apps/command.h"
-#include "data/class_probs.h"
-#include "data/detect_video.h"
-#include "data/detector.h"
+#include "data/detect/class_probs.h"
+#include "data/detect/detect_video.h"
+#include "data/detect/detector.h"
 #include "regions/recall.h"
 #include "regions/region_file.h"
 #include "tensor/device.h"

@@ -1,4 +1,4 @@
-// ssmtl prepare: decode a folder of videos into frame folders (data/prepare.h).
+// ssmtl prepare: decode a folder of videos into frame folders (data/video/prepare.h).
 //   ssmtl prepare --videos ../shared/data/avenue/videos/testing --out data/avenue/testing/frames
 #include <cstdio>
 #include <cstring>
@@ -7,7 +7,7 @@
 
 #include "apps/args.h"
 #include "apps/command.h"
-#include "data/prepare.h"
+#include "data/video/prepare.h"
 
 namespace {
 

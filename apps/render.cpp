@@ -6,7 +6,7 @@
 
 #include "apps/args.h"
 #include "apps/command.h"
-#include "data/frames.h"
+#include "data/video/frames.h"
 #include "eval/io.h"
 #include "regions/region_file.h"
 #include "util/atomic_file.h"

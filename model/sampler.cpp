@@ -2,10 +2,10 @@
 
 #include <stdexcept>
 
-#include "data/jigsaw.h"
-#include "data/ood.h"
-#include "data/resize.h"
-#include "data/sequences.h"
+#include "data/samples/jigsaw.h"
+#include "data/samples/ood.h"
+#include "data/video/resize.h"
+#include "data/samples/sequences.h"
 #include "data/tasks.h"
 #include "regions/region_file.h"
 

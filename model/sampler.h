@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "regions/box.h"
-#include "data/frames.h"
+#include "data/video/frames.h"
 #include "model/ssmtl.h"
 #include "model/tasks_loss.h"
 #include "model/teachers.h"

@@ -3,7 +3,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "data/sequences.h"
+#include "data/samples/sequences.h"
 #include "eval/io.h"
 #include "model/tasks_loss.h"
 #include "regions/region_file.h"

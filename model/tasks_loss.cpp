@@ -7,7 +7,7 @@
 #include "autograd/elementwise.h"
 #include "autograd/loss.h"
 #include "autograd/shape.h"
-#include "data/jigsaw.h"
+#include "data/samples/jigsaw.h"
 #include "data/tasks.h"
 
 namespace ssmtl {

@@ -16,7 +16,7 @@ struct TaskBatch {
   Tensor irreg_x;   std::vector<int> irreg_y;     // T2: (B,3,7,S,S); 0 = consecutive, 1 = skipped frames
   Tensor middle_x;  Tensor middle_y;              // T3: (B,3,6,S,S) without the middle frame; (B,3,S,S)
   Tensor distill_x; Tensor distill_y;             // T4: (B,3,7,S,S) forward sequence; (B,K+1) teacher class
-                                                  //     probabilities (data/class_probs.h)
+                                                  //     probabilities (data/detect/class_probs.h)
   Tensor inpaint_x; Tensor inpaint_y;             // T6: (B,3,1,S,S) masked middle frame; (B,3,S,S)
   Tensor crop_x;                                  // T7, T9: (B,3,1,S,S) the middle crop (shared input)
   Tensor seg_y;                                   // T7: (B,1,S,S) teacher segmentation map in [0,1]

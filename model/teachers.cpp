@@ -4,7 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "data/class_probs.h"
+#include "data/detect/class_probs.h"
 
 namespace ssmtl {
 

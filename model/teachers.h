@@ -1,5 +1,5 @@
 // Teacher signals of the knowledge-distillation tasks, per object of a region file (DESIGN.md section 4):
-//   T4 distillation  detector class probabilities, <detections>/class_probs/<video>.txt (data/class_probs.h)
+//   T4 distillation  detector class probabilities, <detections>/class_probs/<video>.txt (data/detect/class_probs.h)
 //   T7 segmentation  Mask R-CNN masks,   <teachers>/<video>.seg  (data/teacher_maps.h)
 //   T9 pose          UniPose heat maps,  <teachers>/<video>.pose (data/teacher_maps.h)
 // Every teacher file lists the objects of the region file <detections>/<video>.txt line by line (all

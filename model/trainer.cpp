@@ -11,9 +11,9 @@
 
 #include "autograd/elementwise.h"
 #include "autograd/engine.h"
-#include "data/frames.h"
-#include "data/ood.h"
-#include "data/resize.h"
+#include "data/video/frames.h"
+#include "data/samples/ood.h"
+#include "data/video/resize.h"
 #include "data/tasks.h"
 #include "tensor/device.h"
 #include "eval/io.h"

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "data/class_probs.h"
+#include "data/detect/class_probs.h"
 #include "data/teacher_maps.h"
 #include "regions/region_file.h"
 #include "tensor/rng.h"
@@ -26,7 +26,7 @@ struct TinyDataset {
 // region-file order: a detector object of class t % K (fractional corners), on odd frames a motion object,
 // on frame 2 a detector object of score 0.2 (dropped by a 0.5 score filter) and on frame 5 a detector
 // object outside the frame (dropped by clipping). Region files in <dir>/det/<video>.txt and the T4
-// teacher in <dir>/det/class_probs/<video>.txt (data/class_probs.h writer).
+// teacher in <dir>/det/class_probs/<video>.txt (data/detect/class_probs.h writer).
 inline TinyDataset make_tiny_dataset(const TempDir& dir, int K, uint64_t seed, int videos = 3) {
   TinyDataset d;
   d.root = dir / "data";

@@ -1,5 +1,5 @@
 // T4 knowledge distillation end to end: the detector's class probabilities written by `ssmtl detect`
-// (data/class_probs.h), read next to the region files (model/teachers.h), batched by SampleBuilder,
+// (data/detect/class_probs.h), read next to the region files (model/teachers.h), batched by SampleBuilder,
 // trained by train_model and scored by score_video.
 #include <doctest/doctest.h>
 
@@ -10,9 +10,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "data/background.h"
-#include "data/detect_video.h"
-#include "data/sequences.h"
+#include "data/detect/background.h"
+#include "data/detect/detect_video.h"
+#include "data/samples/sequences.h"
 #include "model/scoring.h"
 #include "model/trainer.h"
 #include "tests/teacher_test_util.h"
