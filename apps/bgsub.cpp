@@ -1,22 +1,20 @@
-// ssmtl bgsub: motion objects by background subtraction (data/background.h) for every video of a split;
+// ssmtl bgsub: motion objects by background subtraction (data/detect/background.h) for every video of a split;
 // optionally writes them as region files and measures recall against ground-truth tracks.
 //   ssmtl bgsub --data ../shared/data/ped2 --split testing --gt ../shared/data/ped2/testing/gt_tracks_derived
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <map>
-#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "apps/args.h"
 #include "apps/command.h"
-#include "data/background.h"
-#include "data/frames.h"
-#include "util/atomic_file.h"
+#include "data/detect/background.h"
+#include "data/video/frames.h"
+#include "regions/recall.h"
+#include "regions/region_file.h"
 #include "util/progress.h"
 
 namespace {
@@ -27,29 +25,9 @@ void usage() {
       "                   [--threshold 25] [--rate 0.05] [--init 10] [--close 2] [--min-area 1500] [--warmup]\n"
       "Background subtraction on ROOT/SPLIT/frames/<video>. --out writes DIR/<video>.txt with lines\n"
       "frame,x_min,y_min,x_max,y_max,score. --gt reports the recall of ground-truth regions (track files\n"
-      "track,frame,x_min,y_min,x_max,y_max): a region is found when an object of its frame has IoU >= 0.1.\n"
+      "track,frame,x_min,y_min,x_max,y_max; every video needs one): a region is found when an object of its\n"
+      "frame has IoU >= 0.1.\n"
       "--min-area is in pixels at 640x360, scaled with the frame area; --warmup: no objects in the first frames.\n");
-}
-
-// Ground-truth boxes per frame of one video; a missing file means no ground-truth region.
-std::map<int, std::vector<ssmtl::Box>> load_track_boxes(const std::string& path) {
-  std::map<int, std::vector<ssmtl::Box>> by_frame;
-  std::ifstream in(path);
-  if (!in) return by_frame;
-  std::string line;
-  int n = 0;
-  while (std::getline(in, line)) {
-    ++n;
-    if (line.empty() || line == "\r") continue;
-    std::replace(line.begin(), line.end(), ',', ' ');
-    std::istringstream ss(line);
-    long track, frame;
-    ssmtl::Box b;
-    if (!(ss >> track >> frame >> b.x0 >> b.y0 >> b.x1 >> b.y1))
-      throw std::runtime_error(path + ":" + std::to_string(n) + ": expected track,frame,x_min,y_min,x_max,y_max");
-    by_frame[static_cast<int>(frame)].push_back(b);
-  }
-  return by_frame;
 }
 
 int run_bgsub(int argc, char** argv) {
@@ -71,7 +49,8 @@ int run_bgsub(int argc, char** argv) {
   if (!gt.empty() && !std::filesystem::is_directory(gt))   // before the videos are processed, not after
     throw std::runtime_error("--gt " + gt + ": no such folder of ground-truth track files");
   const auto videos = ssmtl::list_videos(root, split);
-  long frames = 0, objects = 0, gt_regions = 0, found = 0;
+  long frames = 0, objects = 0;
+  ssmtl::GtRecall recall;
   double seconds = 0, decode_s = 0;
   ssmtl::util::Progress progress("bgsub " + split, static_cast<int64_t>(videos.size()), "videos", 5.0);
   for (const auto& name : videos) {
@@ -90,27 +69,10 @@ int run_bgsub(int argc, char** argv) {
     decode_s += std::chrono::duration<double>(t1 - t0).count();
     seconds += std::chrono::duration<double>(t2 - t1).count();
     frames += v.num_frames();
-    std::ostringstream regions;
-    for (int t = 0; t < v.num_frames(); ++t)
-      for (const auto& b : objs[t]) {
-        ++objects;
-        regions << t << ',' << b.x0 << ',' << b.y0 << ',' << b.x1 << ',' << b.y1 << ',' << b.score << '\n';
-      }
-    if (!out.empty()) ssmtl::util::write_text_atomic(out + "/" + name + ".txt", regions.str());
-    if (!gt.empty()) {
-      for (const auto& [frame, boxes] : load_track_boxes(gt + "/" + name + ".txt")) {
-        if (frame < 0 || frame >= v.num_frames())
-          throw std::runtime_error(gt + "/" + name + ".txt: frame " + std::to_string(frame) + " outside the video");
-        for (const auto& g : boxes) {
-          ++gt_regions;
-          for (const auto& b : objs[frame])
-            if (ssmtl::iou(g, b) >= 0.1f) {
-              ++found;
-              break;
-            }
-        }
-      }
-    }
+    const std::vector<ssmtl::Region> regions = ssmtl::regions_of(objs);
+    objects += static_cast<long>(regions.size());
+    if (!out.empty()) ssmtl::save_regions(out + "/" + name + ".txt", regions);
+    if (!gt.empty()) ssmtl::add_gt_recall(recall, gt + "/" + name + ".txt", objs);
     progress.add();
   }
   progress.finish();
@@ -119,8 +81,8 @@ int run_bgsub(int argc, char** argv) {
               videos.size(), frames, objects, frames ? double(objects) / frames : 0.0, frames / seconds,
               frames / (seconds + decode_s));
   if (!gt.empty())
-    std::printf("recall of ground-truth regions (IoU >= 0.1): %ld / %ld = %.4f\n", found, gt_regions,
-                gt_regions ? double(found) / gt_regions : 0.0);
+    std::printf("recall of ground-truth regions (IoU >= 0.1): %lld / %lld = %.4f\n",
+                static_cast<long long>(recall.found), static_cast<long long>(recall.regions), recall.rate());
   std::printf("params: threshold %g, rate %g, init %d, close radius %d, min area %g px at 640x360, warmup %s\n",
               p.threshold, p.learning_rate, p.init_frames, p.close_radius, p.min_area_ref,
               p.warmup == ssmtl::BackgroundWarmup::kNoObjectsDuringInit ? "no objects" : "compare from frame 0");

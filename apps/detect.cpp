@@ -3,7 +3,7 @@
 // PNG frames with the boxes drawn. With a detector it also writes the T4 teacher, DIR/class_probs/<video>.txt:
 // a header "# ssmtl class_probs v1 classes=K", then one line per object in the order of DIR/<video>.txt,
 // frame,x_min,y_min,x_max,y_max,p_0,...,p_{K-1},p_motion: the detector's class probabilities normalised to
-// sum 1 with p_motion = 0, or all p_k = 0 and p_motion = 1 for motion objects (data/class_probs.h).
+// sum 1 with p_motion = 0, or all p_k = 0 and p_motion = 1 for motion objects (data/detect/class_probs.h).
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -12,10 +12,11 @@
 
 #include "apps/args.h"
 #include "apps/command.h"
-#include "data/class_probs.h"
-#include "data/detect_video.h"
-#include "data/detector.h"
-#include "eval/io.h"
+#include "data/detect/class_probs.h"
+#include "data/detect/detect_video.h"
+#include "data/detect/detector.h"
+#include "regions/recall.h"
+#include "regions/region_file.h"
 #include "tensor/device.h"
 #include "util/atomic_file.h"
 #include "util/plot.h"
@@ -86,35 +87,20 @@ int run_detect(int argc, char** argv) {
     total_frames += vids.back()->num_frames();
   }
   util::Progress progress("detect (" + std::string(detect_method_name(o.method)) + ")", total_frames, "frames");
-  int64_t objects = 0, gt_regions = 0, gt_found = 0;
+  int64_t objects = 0;
+  GtRecall recall;
   auto start = std::chrono::steady_clock::now();
   for (auto& vp : vids) {
     const Video& v = *vp;
     auto dets = detect_video_full(v, detector.get(), o, [&](int64_t n) { progress.add(n); });
     std::vector<std::vector<Box>> boxes(dets.size());
-    std::ostringstream f;
-    for (int t = 0; t < v.num_frames(); ++t)
-      for (const Detection& d : dets[t]) {
-        const Box& b = d.box;
-        f << t << ',' << b.x0 << ',' << b.y0 << ',' << b.x1 << ',' << b.y1 << ',' << b.score << '\n';
-        boxes[t].push_back(b);
-        ++objects;
-      }
-    util::write_text_atomic(out + "/" + v.name() + ".txt", f.str());
+    for (size_t t = 0; t < dets.size(); ++t)
+      for (const Detection& d : dets[t]) boxes[t].push_back(d.box);
+    const std::vector<Region> regions = regions_of(boxes);
+    objects += static_cast<int64_t>(regions.size());
+    save_regions(out + "/" + v.name() + ".txt", regions);
     if (detector) write_class_probs(out + "/class_probs/" + v.name() + ".txt", dets, detector->num_classes());
-    if (!gt.empty()) {
-      for (const eval::TrackBox& g : eval::load_tracks(gt + "/" + v.name() + ".txt")) {
-        ++gt_regions;
-        Box gb;
-        gb.x0 = static_cast<float>(g.box.x_min);
-        gb.y0 = static_cast<float>(g.box.y_min);
-        gb.x1 = static_cast<float>(g.box.x_max);
-        gb.y1 = static_cast<float>(g.box.y_max);
-        if (g.frame < 0 || g.frame >= v.num_frames()) continue;
-        for (const Box& b : boxes[g.frame])
-          if (iou(gb, b) >= 0.1f) { ++gt_found; break; }
-      }
-    }
+    if (!gt.empty()) add_gt_recall(recall, gt + "/" + v.name() + ".txt", boxes);
     for (int k = 0; k < draw && v.num_frames() > 0; ++k) {
       int t = static_cast<int>(static_cast<int64_t>(k) * v.num_frames() / draw);
       Image img = *v.frame(t);
@@ -134,8 +120,8 @@ int run_detect(int argc, char** argv) {
               static_cast<long long>(total_frames), static_cast<long long>(objects),
               total_frames ? static_cast<double>(objects) / total_frames : 0.0, secs > 0 ? total_frames / secs : 0.0);
   if (!gt.empty())
-    std::printf("recall of ground-truth regions (IoU >= 0.1): %lld / %lld = %.4f\n", static_cast<long long>(gt_found),
-                static_cast<long long>(gt_regions), gt_regions ? static_cast<double>(gt_found) / gt_regions : 0.0);
+    std::printf("recall of ground-truth regions (IoU >= 0.1): %lld / %lld = %.4f\n",
+                static_cast<long long>(recall.found), static_cast<long long>(recall.regions), recall.rate());
   return 0;
 }
 

@@ -1,5 +1,5 @@
 // ssmtl prepare: an official data-set distribution into our layout (data/datasets/dataset.h), or a folder of
-// videos into frame folders (data/prepare.h).
+// videos into frame folders (data/video/prepare.h).
 //   ssmtl prepare --dataset ped2 --root ~/Downloads/UCSD_Anomaly_Dataset.v1p2 --out data/ped2
 //   ssmtl prepare --videos ../shared/data/avenue/videos/testing --out data/avenue/testing/frames
 #include <cstdio>
@@ -10,7 +10,7 @@
 #include "apps/args.h"
 #include "apps/command.h"
 #include "data/datasets/dataset.h"
-#include "data/prepare.h"
+#include "data/video/prepare.h"
 
 namespace {
 

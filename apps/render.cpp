@@ -6,8 +6,9 @@
 
 #include "apps/args.h"
 #include "apps/command.h"
-#include "data/frames.h"
+#include "data/video/frames.h"
 #include "eval/io.h"
+#include "regions/region_file.h"
 #include "util/atomic_file.h"
 #include "util/plot.h"
 #include "util/png.h"
@@ -31,9 +32,9 @@ int run_render(int argc, char** argv) {
   auto files = eval::list_video_files(scores + "/regions");
   // One colour scale for all videos: the score range of every object.
   double lo = 1e300, hi = -1e300;
-  std::map<std::string, std::vector<eval::Region>> regions;
+  std::map<std::string, std::vector<Region>> regions;
   for (auto& [video, path] : files) {
-    regions[video] = eval::load_regions(path);
+    regions[video] = load_regions(path);
     for (auto& r : regions[video]) { lo = std::min(lo, r.score); hi = std::max(hi, r.score); }
   }
   if (hi <= lo) hi = lo + 1;
@@ -52,15 +53,15 @@ int run_render(int argc, char** argv) {
       for (auto& r : regs) {
         if (r.frame != t) continue;
         float s = static_cast<float>((r.score - lo) / (hi - lo));
-        for (int y = std::max(0, (int)r.box.y_min); y <= std::min(img.height - 1, (int)r.box.y_max); ++y)
-          for (int x = std::max(0, (int)r.box.x_min); x <= std::min(img.width - 1, (int)r.box.x_max); ++x)
+        for (int y = std::max(0, (int)r.box.y0); y <= std::min(img.height - 1, (int)r.box.y1); ++y)
+          for (int x = std::max(0, (int)r.box.x0); x <= std::min(img.width - 1, (int)r.box.x1); ++x)
             heat[static_cast<size_t>(y) * img.width + x] = std::max(heat[static_cast<size_t>(y) * img.width + x], s);
       }
       plot::blend_heatmap(img.rgb.data(), img.width, img.height, heat.data(), img.width, img.height, 0.45);
       for (auto& r : regs)
         if (r.frame == t)
-          plot::draw_box(img.rgb.data(), img.width, img.height, (int)r.box.x_min, (int)r.box.y_min, (int)r.box.x_max,
-                         (int)r.box.y_max, plot::heat_color((r.score - lo) / (hi - lo)), 2);
+          plot::draw_box(img.rgb.data(), img.width, img.height, (int)r.box.x0, (int)r.box.y0, (int)r.box.x1,
+                         (int)r.box.y1, plot::heat_color((r.score - lo) / (hi - lo)), 2);
       char name[128];
       std::snprintf(name, sizeof name, "/%s_%04d.png", video.c_str(), t);
       util::write_png_rgb(out + name, img.width, img.height, img.rgb.data());

@@ -30,7 +30,7 @@ void tour_tensor() {
   print("x", x);
   print("w", w);
   print("y", y);
-  y.backward();
+  autograd::backward(y);
   print("dy/dw", w.grad());
 }
 
@@ -44,7 +44,7 @@ void tour_conv3d() {
   o.padding[0] = o.padding[1] = o.padding[2] = 1;
   Tensor y = conv3d(x, w, Tensor(), o);
   print("y", y, 16);
-  sum(y).backward();
+  autograd::backward(sum(y));
   std::printf("dsum(y)/dx counts how many output windows see each input voxel (/27):\n");
   print("dx", scale(x.grad(), 27.f), 16);
 }
@@ -93,7 +93,7 @@ void tour_rbdc() {
   v.regions = {{0, {0, 0, 14, 9}, 0.9}};
   auto m = eval::region_track_metrics({v});
   std::printf("one region [0,0,14,9] over two ground-truth regions (IoU %.3f each; PITFALLS item 10)\n",
-              eval::box_iou({0, 0, 14, 9}, {0, 0, 9, 9}));
+              iou(RegionBox{0, 0, 14, 9}, RegionBox{0, 0, 9, 9}));
   std::printf("RBDC = %.4f, TBDC = %.4f\n", m.rbdc, m.tbdc);
 }
 

@@ -41,6 +41,18 @@ float* grad_buffer(const Tensor& t) {
   return impl->grad->storage->data() + impl->grad->offset;
 }
 
+void backward(const Tensor& root) {
+  if (root.numel() != 1)
+    throw std::invalid_argument("backward(): needs a one-element tensor, got " + shape_str(root.shape()) +
+                                "; pass a gradient for other shapes");
+  run_backward(root, Tensor::ones(root.shape(), root.device()));
+}
+
+void backward(const Tensor& root, const Tensor& grad_output) {
+  check_same_shape(root, grad_output, "backward(grad_output)");
+  run_backward(root, grad_output);
+}
+
 void run_backward(const Tensor& root, const Tensor& grad_root) {
   if (!root.requires_grad())
     throw std::logic_error("backward(): the tensor does not require a gradient (no parameter behind it, "

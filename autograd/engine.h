@@ -6,7 +6,7 @@
 // contribution into its inputs' gradient buffers (grad_buffer below), so gradients of tensors used twice
 // accumulate, as do gradients of leaves across several backward calls until zero_grad().
 //
-// After run_backward the graph below the root is released (saved tensors freed, non-leaf gradients
+// After backward the graph below the root is released (saved tensors freed, non-leaf gradients
 // dropped), as PyTorch does without retain_graph.
 #pragma once
 #include <initializer_list>
@@ -49,6 +49,12 @@ void attach(Tensor& out, std::shared_ptr<Node> node);
 // Gradient buffer of t (allocated and zeroed on first use), or nullptr when t needs no gradient.
 float* grad_buffer(const Tensor& t);
 
+// Reverse-mode differentiation from `root`. Without grad_output, root must hold one element (seed gradient 1;
+// else std::invalid_argument); with it, grad_output has root's shape (else std::invalid_argument).
+void backward(const Tensor& root);
+void backward(const Tensor& root, const Tensor& grad_output);
+
+// backward without the checks.
 void run_backward(const Tensor& root, const Tensor& grad_root);
 
 }  // namespace autograd

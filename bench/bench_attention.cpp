@@ -49,7 +49,7 @@ void BM_AttentionForwardBackward(benchmark::State& state) {
   Tensor v = randn({64, 12, 112, E}, rng).set_requires_grad();
   Tensor g = randn({64, 12, 448, E}, rng);
   for (auto _ : state) {
-    scaled_dot_product_attention(q, k, v).backward(g);
+    autograd::backward(scaled_dot_product_attention(q, k, v), g);
     q.zero_grad(), k.zero_grad(), v.zero_grad();
   }
 }

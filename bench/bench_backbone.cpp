@@ -28,13 +28,13 @@ static void BM_BackboneTrainStep(benchmark::State& state) {
   Tensor x = rand_uniform({batch_of(state), 3, 7, 64, 64}, rng);
   for (int warm = 0; warm < 2; ++warm) {   // first steps fault in fresh memory; PyTorch's side warms up too
     opt.zero_grad();
-    mean(net.forward(x, true)).backward();
+    autograd::backward(mean(net.forward(x, true)));
     opt.step();
   }
   for (auto _ : state) {
     opt.zero_grad();
     Tensor loss = mean(net.forward(x, true));
-    loss.backward();
+    autograd::backward(loss);
     opt.step();
     benchmark::DoNotOptimize(loss.item());
   }

@@ -64,7 +64,7 @@ void forward_backward(benchmark::State& state, const ConvCase& c) {
   }
   for (auto _ : state) {
     Tensor y = conv3d(x, w, Tensor(), options(c));
-    y.backward(gy);
+    autograd::backward(y, gy);
     benchmark::DoNotOptimize(w.grad().data());
     x.zero_grad();
     w.zero_grad();

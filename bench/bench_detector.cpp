@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "data/detector.h"
-#include "data/image.h"
+#include "data/detect/detector.h"
+#include "data/video/image.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Speed of dense_flow (data/flow.h) per frame pair, and the driver that bench/compare_flow.py calls.
+// Speed of dense_flow (data/detect/flow.h) per frame pair, and the driver that bench/compare_flow.py calls.
 //
 // Without settings: BM_dense_flow/<W>/<H> on a smooth random texture shifted by (1.5, 0.7) pixels, at
 // the Ped2 (360x240) and Avenue (640x360) frame sizes. Run on one core with OMP_NUM_THREADS=1.
@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "data/flow.h"
+#include "data/detect/flow.h"
 #include "tensor/rng.h"
 
 namespace {

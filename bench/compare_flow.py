@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Accuracy and speed of our dense flow (data/flow.h) against OpenCV's Farnebäck and DIS.
+"""Accuracy and speed of our dense flow (data/detect/flow.h) against OpenCV's Farnebäck and DIS.
 
 Frame pairs with known motion are made from real frames (Ped2 test 01 frame 000, 360x240; Avenue
 testing 08 frame 20, 640x360, gray): next(y) = img(T^-1(y)) sampled with bicubic (Keys, a = -0.5)

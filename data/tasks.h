@@ -1,12 +1,12 @@
 // Proxy-task samples (paper section 3 and 3.3; DESIGN.md section 4), built from object sequences
-// (data/sequences.h: (3, 7, 64, 64) floats in [0, 1]). Every random choice draws from the Rng passed in,
-// so one seed reproduces the samples. Jigsaw: data/jigsaw.h; pseudo-anomalies: data/ood.h.
+// (data/samples/sequences.h: (3, 7, 64, 64) floats in [0, 1]). Every random choice draws from the Rng passed in,
+// so one seed reproduces the samples. Jigsaw: data/samples/jigsaw.h; pseudo-anomalies: data/samples/ood.h.
 #pragma once
 #include <array>
 #include <cstdint>
 #include <vector>
 
-#include "data/sequences.h"
+#include "data/samples/sequences.h"
 #include "tensor/rng.h"
 #include "tensor/tensor.h"
 

@@ -15,7 +15,7 @@
 //                                                 against the region file)
 //     f32 map[C][S][S]                            channel-major, row-major, values in [0, 1]: the teacher's
 //                                                 output on the object's middle crop (the box of `frame`
-//                                                 resized to S x S as data/sequences.h cuts it)
+//                                                 resized to S x S as data/samples/sequences.h cuts it)
 // Segmentation: mask probability per pixel. Pose: one heat map per joint (e.g. 16 MPII joints), peaks
 // scaled to at most 1. The student decoder ends in a sigmoid, hence the [0, 1] range.
 #pragma once

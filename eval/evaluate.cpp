@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "eval/io.h"
+#include "regions/region_file.h"
 #include "eval/postprocess.h"
 #include "util/atomic_file.h"
 

@@ -82,8 +82,8 @@ std::vector<double> frame_scores_from_maps(const std::vector<Region>& objects, i
   for (const Region& r : objects) {
     check_object(r, num_frames);
     // Clip the inclusive box to the frame; skip it when nothing is left.
-    const double x0 = std::max(r.box.x_min, 0.0), y0 = std::max(r.box.y_min, 0.0);
-    const double x1 = std::min(r.box.x_max, frame_width - 1.0), y1 = std::min(r.box.y_max, frame_height - 1.0);
+    const double x0 = std::max(r.box.x0, 0.0), y0 = std::max(r.box.y0, 0.0);
+    const double x1 = std::min(r.box.x1, frame_width - 1.0), y1 = std::min(r.box.y1, frame_height - 1.0);
     if (x1 < x0 || y1 < y0) continue;
     const int64_t cx0 = static_cast<int64_t>(std::floor(x0)) / o.cell, cx1 = static_cast<int64_t>(std::floor(x1)) / o.cell;
     const int64_t cy0 = static_cast<int64_t>(std::floor(y0)) / o.cell, cy1 = static_cast<int64_t>(std::floor(y1)) / o.cell;

@@ -1,11 +1,11 @@
 // From per-object anomaly scores to per-frame scores (DESIGN.md section 7; PITFALLS.md item 13).
-// Objects are Regions (eval/io.h): frame index, inclusive pixel box and the object's anomaly score.
+// Objects are Regions (regions/region_file.h): frame index, inclusive pixel box and the object's anomaly score.
 // Every function returns exactly one score per frame: frames without objects get 0 (before any smoothing).
 #pragma once
 #include <cstdint>
 #include <vector>
 
-#include "eval/io.h"
+#include "regions/region_file.h"
 
 namespace ssmtl::eval {
 

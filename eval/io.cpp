@@ -1,92 +1,14 @@
 #include "eval/io.h"
 
-#include <cmath>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
-#include <sstream>
 #include <stdexcept>
 
 #include "util/atomic_file.h"
+#include "util/text_lines.h"
 
 namespace ssmtl::eval {
 namespace {
-
-std::string trim(const std::string& s) {
-  size_t b = 0, e = s.size();
-  while (b < e && (s[b] == ' ' || s[b] == '\t' || s[b] == '\r')) ++b;
-  while (e > b && (s[e - 1] == ' ' || s[e - 1] == '\t' || s[e - 1] == '\r')) --e;
-  return s.substr(b, e - b);
-}
-
-// Calls fn(line_number (1-based), trimmed line) for every line; blank lines are allowed only at the end.
-template <class Fn>
-void for_each_line(const std::string& path, Fn fn) {
-  std::string text = util::read_file(path);
-  std::vector<std::string> lines;
-  size_t start = 0;
-  while (start <= text.size()) {
-    size_t nl = text.find('\n', start);
-    if (nl == std::string::npos) nl = text.size();
-    lines.push_back(trim(text.substr(start, nl - start)));
-    start = nl + 1;
-  }
-  while (!lines.empty() && lines.back().empty()) lines.pop_back();
-  for (size_t i = 0; i < lines.size(); ++i) {
-    if (lines[i].empty()) throw std::runtime_error(path + ":" + std::to_string(i + 1) + ": empty line");
-    fn(static_cast<int64_t>(i + 1), lines[i]);
-  }
-}
-
-[[noreturn]] void fail(const std::string& path, int64_t line, const std::string& what) {
-  throw std::runtime_error(path + ":" + std::to_string(line) + ": " + what);
-}
-
-std::vector<std::string> split_fields(const std::string& path, int64_t line_no, const std::string& line,
-                                      size_t expected, const char* format) {
-  std::vector<std::string> fields;
-  std::stringstream ss(line);
-  std::string f;
-  while (std::getline(ss, f, ',')) fields.push_back(trim(f));
-  if (!line.empty() && line.back() == ',') fields.push_back("");
-  if (fields.size() != expected)
-    fail(path, line_no, "expected " + std::to_string(expected) + " comma-separated fields (" + format + "), got " +
-                            std::to_string(fields.size()) + " in '" + line + "'");
-  return fields;
-}
-
-// A finite number; `what` names the field in the error.
-double parse_number(const std::string& path, int64_t line_no, const std::string& field, const char* what) {
-  if (field.empty()) fail(path, line_no, std::string("empty ") + what);
-  const char* b = field.c_str();
-  char* end = nullptr;
-  double v = std::strtod(b, &end);
-  if (end == b || *end != '\0') fail(path, line_no, std::string(what) + " '" + field + "' is not a number");
-  if (std::isnan(v)) fail(path, line_no, std::string(what) + " is NaN");
-  if (!std::isfinite(v)) fail(path, line_no, std::string(what) + " '" + field + "' is not finite");
-  return v;
-}
-
-int64_t parse_integer(const std::string& path, int64_t line_no, const std::string& field, const char* what) {
-  double v = parse_number(path, line_no, field, what);
-  if (v != std::floor(v) || std::fabs(v) > 9.0e15)
-    fail(path, line_no, std::string(what) + " '" + field + "' is not an integer");
-  return static_cast<int64_t>(v);
-}
-
-int64_t parse_frame(const std::string& path, int64_t line_no, const std::string& field) {
-  int64_t f = parse_integer(path, line_no, field, "frame index");
-  if (f < 0) fail(path, line_no, "frame index " + field + " is negative (frames are 0-based)");
-  return f;
-}
-
-Box parse_box(const std::string& path, int64_t line_no, const std::vector<std::string>& f, size_t first) {
-  Box b{parse_number(path, line_no, f[first], "x_min"), parse_number(path, line_no, f[first + 1], "y_min"),
-        parse_number(path, line_no, f[first + 2], "x_max"), parse_number(path, line_no, f[first + 3], "y_max")};
-  if (b.x_max < b.x_min) fail(path, line_no, "x_max " + f[first + 2] + " < x_min " + f[first]);
-  if (b.y_max < b.y_min) fail(path, line_no, "y_max " + f[first + 3] + " < y_min " + f[first + 1]);
-  return b;
-}
 
 std::string frame_note(int64_t line_no) { return " (frame " + std::to_string(line_no - 1) + ")"; }
 
@@ -94,10 +16,11 @@ std::string frame_note(int64_t line_no) { return " (frame " + std::to_string(lin
 
 std::vector<double> load_scores(const std::string& path) {
   std::vector<double> out;
-  for_each_line(path, [&](int64_t n, const std::string& line) {
+  util::for_each_line(path, [&](int64_t n, const std::string& line) {
     try {
-      if (line.find(',') != std::string::npos) fail(path, n, "expected one score per line, got '" + line + "'");
-      out.push_back(parse_number(path, n, line, "score"));
+      if (line.find(',') != std::string::npos)
+        util::fail_line(path, n, "expected one score per line, got '" + line + "'");
+      out.push_back(util::parse_number(path, n, line, "score"));
     } catch (const std::runtime_error& e) {
       throw std::runtime_error(e.what() + frame_note(n));
     }
@@ -107,35 +30,9 @@ std::vector<double> load_scores(const std::string& path) {
 
 std::vector<int> load_labels(const std::string& path) {
   std::vector<int> out;
-  for_each_line(path, [&](int64_t n, const std::string& line) {
-    if (line != "0" && line != "1") fail(path, n, "label '" + line + "' is not 0 or 1" + frame_note(n));
+  util::for_each_line(path, [&](int64_t n, const std::string& line) {
+    if (line != "0" && line != "1") util::fail_line(path, n, "label '" + line + "' is not 0 or 1" + frame_note(n));
     out.push_back(line == "1" ? 1 : 0);
-  });
-  return out;
-}
-
-std::vector<Region> load_regions(const std::string& path) {
-  std::vector<Region> out;
-  for_each_line(path, [&](int64_t n, const std::string& line) {
-    auto f = split_fields(path, n, line, 6, "frame,x_min,y_min,x_max,y_max,score");
-    Region r;
-    r.frame = parse_frame(path, n, f[0]);
-    r.box = parse_box(path, n, f, 1);
-    r.score = parse_number(path, n, f[5], "score");
-    out.push_back(r);
-  });
-  return out;
-}
-
-std::vector<TrackBox> load_tracks(const std::string& path) {
-  std::vector<TrackBox> out;
-  for_each_line(path, [&](int64_t n, const std::string& line) {
-    auto f = split_fields(path, n, line, 6, "track_id,frame,x_min,y_min,x_max,y_max");
-    TrackBox t;
-    t.track_id = parse_integer(path, n, f[0], "track id");
-    t.frame = parse_frame(path, n, f[1]);
-    t.box = parse_box(path, n, f, 2);
-    out.push_back(t);
   });
   return out;
 }

@@ -9,16 +9,6 @@
 
 namespace ssmtl::eval {
 
-double box_iou(const Box& a, const Box& b) {
-  const double iw = std::min(a.x_max, b.x_max) - std::max(a.x_min, b.x_min) + 1;
-  const double ih = std::min(a.y_max, b.y_max) - std::max(a.y_min, b.y_min) + 1;
-  if (iw <= 0 || ih <= 0) return 0.0;
-  const double area_a = (a.x_max - a.x_min + 1) * (a.y_max - a.y_min + 1);
-  const double area_b = (b.x_max - b.x_min + 1) * (b.y_max - b.y_min + 1);
-  const double inter = iw * ih;
-  return inter / (area_a + area_b - inter);   // union >= 1 pixel for valid boxes: never 0/0
-}
-
 double area_to(const std::vector<double>& x, const std::vector<double>& y, double x_max) {
   if (x.size() != y.size()) throw std::invalid_argument("area_to: x and y differ in length");
   double area = 0, px = 0, py = 0;
@@ -86,7 +76,7 @@ RegionMetrics region_track_metrics(const std::vector<VideoRegions>& videos, cons
       auto it = gt_by_frame.find(r.frame);
       if (it != gt_by_frame.end())
         for (size_t i : it->second)
-          if (box_iou(r.box, v.tracks[i].box) >= criteria.beta) c.matches.push_back(global_gt[i]);
+          if (iou(r.box, v.tracks[i].box) >= criteria.beta) c.matches.push_back(global_gt[i]);
       cands.push_back(std::move(c));
     }
   }

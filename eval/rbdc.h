@@ -1,7 +1,7 @@
 // Region- and track-based detection criteria, RBDC and TBDC (Ramachandra & Jones, "Street Scene: A new dataset
 // and evaluation protocol for video anomaly detection", WACV 2020), exactly as DESIGN.md section 8 fixes them:
 //  - a predicted region and a ground-truth region of the same video and frame match when their inclusive-pixel
-//    IoU >= beta (0.1);
+//    IoU (regions/box.h, in double) >= beta (0.1);
 //  - the score threshold sweeps from high to low; all regions with the same score enter together;
 //  - a ground-truth region is detected once any entered region matches it (counted once, however many match;
 //    one region matching two ground-truth regions detects both); RBDR = detected GT regions / all GT regions;
@@ -17,13 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "eval/io.h"
+#include "regions/region_file.h"
 
 namespace ssmtl::eval {
-
-// Intersection over union of two inclusive pixel boxes: area = (x_max - x_min + 1) * (y_max - y_min + 1).
-// [10,10,19,19] vs [10,10,20,20] = 100/121; two identical one-pixel boxes = 1 (never 0/0).
-double box_iou(const Box& a, const Box& b);
 
 // Everything RBDC/TBDC needs from one test video.
 struct VideoRegions {

@@ -2,7 +2,7 @@
 
 #include <stdexcept>
 
-#include "data/sequences.h"
+#include "data/samples/sequences.h"
 #include "data/tasks.h"
 #include "eval/io.h"
 #include "util/parallel.h"
@@ -20,21 +20,15 @@ ObjectPool ObjectPool::load(const std::string& root, const std::string& split, c
     vo.load_all = load_frames;
     auto v = std::make_unique<Video>(video_dir(root, split, name), vo);
     std::string det = detections + "/" + name + ".txt";
-    const std::vector<eval::Region> regions = eval::load_regions(det);
+    const std::vector<Region> regions = load_regions(det);
     if (teachers.any()) p.teachers_.push_back(load_video_teachers(teachers, name, det, regions));
     for (size_t line = 0; line < regions.size(); ++line) {
-      const eval::Region& r = regions[line];
+      const Region& r = regions[line];
       if (r.score < min_score) continue;
       if (r.frame >= v->num_frames())
         throw std::runtime_error(det + ": frame " + std::to_string(r.frame) + " but video " + name + " has " +
                                  std::to_string(v->num_frames()) + " frames");
-      Box b;
-      b.x0 = static_cast<float>(r.box.x_min);
-      b.y0 = static_cast<float>(r.box.y_min);
-      b.x1 = static_cast<float>(r.box.x_max);
-      b.y1 = static_cast<float>(r.box.y_max);
-      b.score = static_cast<float>(r.score);
-      auto c = clip_box(b, v->width(), v->height());
+      auto c = clip_box(object_box(r.box, static_cast<float>(r.score)), v->width(), v->height());
       if (!c) continue;
       p.objects_.push_back({static_cast<int>(p.videos_.size()), static_cast<int>(r.frame), *c, static_cast<int>(line)});
     }

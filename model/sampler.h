@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "data/box.h"
-#include "data/frames.h"
+#include "regions/box.h"
+#include "data/video/frames.h"
 #include "model/ssmtl.h"
 #include "model/teachers.h"
 

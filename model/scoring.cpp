@@ -3,9 +3,10 @@
 #include <cstdio>
 #include <sstream>
 
-#include "data/sequences.h"
+#include "data/samples/sequences.h"
 #include "eval/io.h"
 #include "model/tasks_loss.h"
+#include "regions/region_file.h"
 #include "util/atomic_file.h"
 #include "util/parallel.h"
 
@@ -47,7 +48,7 @@ VideoScores score_video(SSMTLModel& model, const ObjectPool& pool, int v, const 
   const std::vector<float>& obj = out.task_scores["object"];
   for (size_t k = 0; k < ids.size(); ++k) {
     const PoolObject& o = pool.objects()[ids[k]];
-    out.regions.push_back({o.frame, {o.box.x0, o.box.y0, o.box.x1, o.box.y1}, static_cast<double>(obj[k])});
+    out.regions.push_back({o.frame, region_box(o.box), static_cast<double>(obj[k])});
   }
   if (opt.frame_mode == "max")
     out.frame_scores = eval::frame_scores_max(out.regions, out.num_frames);
@@ -60,8 +61,7 @@ VideoScores score_video(SSMTLModel& model, const ObjectPool& pool, int v, const 
 
 void write_video_scores(const std::string& out, const VideoScores& s) {
   eval::save_scores(out + "/frame_scores/" + s.video + ".txt", s.frame_scores);
-  std::ostringstream r, o;
-  r.precision(9);
+  std::ostringstream o;
   o.precision(9);
   o << "# frame,x_min,y_min,x_max,y_max";
   std::vector<std::string> tasks;
@@ -71,14 +71,11 @@ void write_video_scores(const std::string& out, const VideoScores& s) {
   }
   o << '\n';
   for (size_t k = 0; k < s.regions.size(); ++k) {
-    const eval::Region& g = s.regions[k];
-    r << g.frame << ',' << g.box.x_min << ',' << g.box.y_min << ',' << g.box.x_max << ',' << g.box.y_max << ','
-      << g.score << '\n';
-    o << g.frame << ',' << g.box.x_min << ',' << g.box.y_min << ',' << g.box.x_max << ',' << g.box.y_max;
+    write_region_box(o, s.regions[k].frame, s.regions[k].box);
     for (auto& t : tasks) o << ',' << s.task_scores.at(t)[k];
     o << '\n';
   }
-  util::write_text_atomic(out + "/regions/" + s.video + ".txt", r.str());
+  save_regions(out + "/regions/" + s.video + ".txt", s.regions, 9);
   util::write_text_atomic(out + "/object_scores/" + s.video + ".txt", o.str());
 }
 

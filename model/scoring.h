@@ -10,6 +10,7 @@
 #include "eval/frame_scores.h"
 #include "model/sampler.h"
 #include "model/ssmtl.h"
+#include "regions/region_file.h"
 
 namespace ssmtl {
 
@@ -25,7 +26,7 @@ struct VideoScores {
   std::string video;
   int num_frames = 0;
   std::vector<double> frame_scores;                      // one per frame, before temporal smoothing
-  std::vector<eval::Region> regions;                     // every object with its anomaly score
+  std::vector<Region> regions;                     // every object with its anomaly score
   std::map<std::string, std::vector<float>> task_scores; // per task, one per object (same order as regions)
 };
 

@@ -4,7 +4,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "data/class_probs.h"
+#include "data/detect/class_probs.h"
 
 namespace ssmtl {
 
@@ -18,10 +18,10 @@ std::string region_str(int64_t frame, double x0, double y0, double x1, double y1
   return s.str();
 }
 
-bool same(const eval::Region& r, int64_t frame, double x0, double y0, double x1, double y1) {
+bool same(const Region& r, int64_t frame, double x0, double y0, double x1, double y1) {
   auto near = [](double a, double b) { return std::fabs(a - b) <= kBoxTolerance; };
-  return r.frame == frame && near(r.box.x_min, x0) && near(r.box.y_min, y0) && near(r.box.x_max, x1) &&
-         near(r.box.y_max, y1);
+  return r.frame == frame && near(r.box.x0, x0) && near(r.box.y0, y0) && near(r.box.x1, x1) &&
+         near(r.box.y1, y1);
 }
 
 void check_count(const std::string& file, size_t n, const std::string& region_file, size_t lines) {
@@ -31,7 +31,7 @@ void check_count(const std::string& file, size_t n, const std::string& region_fi
 }
 
 std::shared_ptr<const TeacherMaps> load_maps(const std::string& path, TeacherKind kind, int channels, int crop,
-                                             const std::string& region_file, const std::vector<eval::Region>& regions) {
+                                             const std::string& region_file, const std::vector<Region>& regions) {
   auto m = std::make_shared<TeacherMaps>(load_teacher_maps(path, kind, channels, crop));
   check_count(path, m->objects.size(), region_file, regions.size());
   for (size_t i = 0; i < regions.size(); ++i) {
@@ -40,8 +40,8 @@ std::shared_ptr<const TeacherMaps> load_maps(const std::string& path, TeacherKin
       throw std::runtime_error(path + ": object " + std::to_string(i) + " (" +
                                region_str(o.frame, o.x_min, o.y_min, o.x_max, o.y_max) + ") does not match line " +
                                std::to_string(i + 1) + " of " + region_file + " (" +
-                               region_str(regions[i].frame, regions[i].box.x_min, regions[i].box.y_min,
-                                          regions[i].box.x_max, regions[i].box.y_max) + ")");
+                               region_str(regions[i].frame, regions[i].box.x0, regions[i].box.y0,
+                                          regions[i].box.x1, regions[i].box.y1) + ")");
   }
   return m;
 }
@@ -71,7 +71,7 @@ TeacherSpec TeacherSpec::for_model(const ModelConfig& cfg, const std::string& de
 }
 
 VideoTeachers load_video_teachers(const TeacherSpec& spec, const std::string& video, const std::string& region_file,
-                                  const std::vector<eval::Region>& regions) {
+                                  const std::vector<Region>& regions) {
   VideoTeachers t;
   t.lines = static_cast<int>(regions.size());
   if (!spec.class_probs_dir.empty()) {
@@ -90,8 +90,8 @@ VideoTeachers load_video_teachers(const TeacherSpec& spec, const std::string& vi
         throw std::runtime_error(path + ":" + std::to_string(i + 2) + ": " +
                                  region_str(o.frame, o.x_min, o.y_min, o.x_max, o.y_max) + " does not match line " +
                                  std::to_string(i + 1) + " of " + region_file + " (" +
-                                 region_str(regions[i].frame, regions[i].box.x_min, regions[i].box.y_min,
-                                            regions[i].box.x_max, regions[i].box.y_max) + ")");
+                                 region_str(regions[i].frame, regions[i].box.x0, regions[i].box.y0,
+                                            regions[i].box.x1, regions[i].box.y1) + ")");
       t.class_probs.insert(t.class_probs.end(), o.probs.begin(), o.probs.end());
     }
   }

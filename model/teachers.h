@@ -1,5 +1,5 @@
 // Teacher signals of the knowledge-distillation tasks, per object of a region file (DESIGN.md section 4):
-//   T4 distillation  detector class probabilities, <detections>/class_probs/<video>.txt (data/class_probs.h)
+//   T4 distillation  detector class probabilities, <detections>/class_probs/<video>.txt (data/detect/class_probs.h)
 //   T7 segmentation  Mask R-CNN masks,   <teachers>/<video>.seg  (data/teacher_maps.h)
 //   T9 pose          UniPose heat maps,  <teachers>/<video>.pose (data/teacher_maps.h)
 // Every teacher file lists the objects of the region file <detections>/<video>.txt line by line (all
@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "data/teacher_maps.h"
-#include "eval/io.h"
+#include "regions/region_file.h"
 #include "model/ssmtl.h"
 
 namespace ssmtl {
@@ -48,6 +48,6 @@ struct VideoTeachers {
 // region line, or K + 1 != spec.distill_classes (naming both numbers); the map loader's errors as in
 // data/teacher_maps.h.
 VideoTeachers load_video_teachers(const TeacherSpec& spec, const std::string& video, const std::string& region_file,
-                                  const std::vector<eval::Region>& regions);
+                                  const std::vector<Region>& regions);
 
 }  // namespace ssmtl

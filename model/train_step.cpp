@@ -53,7 +53,7 @@ StepResult train_step(SSMTLModel& model, Optimisers& optim, const TaskBatch& bat
     r.skipped = true;
     return r;
   }
-  L.normal.backward();
+  autograd::backward(L.normal);
   if (after_backward) after_backward();
   optim.main.step();
   if (!with_ascent || !optim.ascent) return r;
@@ -66,7 +66,7 @@ StepResult train_step(SSMTLModel& model, Optimisers& optim, const TaskBatch& bat
   restore_buffers(model, keep);
   r.ascent_finite = std::isfinite(r.ascent_loss);
   if (!r.ascent_finite) return r;
-  l5.backward();
+  autograd::backward(l5);
   if (r.ascent_loss > pseudo_loss_cap)   // bounded ascent: the backbone stops pushing once T5 is bad enough
     for (auto& p : model.backbone_parameters()) p.zero_grad();
   optim.ascent->step();

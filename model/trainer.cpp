@@ -9,7 +9,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "data/ood.h"
+#include "data/samples/ood.h"
 #include "model/checkpoint.h"
 #include "model/train_state.h"
 #include "tensor/device.h"

@@ -27,7 +27,7 @@ struct TrainOptions {
   std::string data_root = "../shared/data/ped2";
   std::string split = "training";
   std::string detections;          // folder of <video>.txt region files (ssmtl detect); T4 also reads
-                                   // its class_probs/<video>.txt (data/class_probs.h)
+                                   // its class_probs/<video>.txt (data/detect/class_probs.h)
   std::string teachers;            // T7 / T9 teacher maps <video>.seg / <video>.pose (data/teacher_maps.h)
   std::string ood_root = "../shared/data/ood";
   std::string out_dir;             // run folder: checkpoints, log, resolved configuration

@@ -1,5 +1,5 @@
 // Memory on a device: allocation, fill and copies between devices. The CPU parts are plain C++;
-// the CUDA parts live in kernels/cuda/runtime.cu and exist only in a build with CUDA. In a build
+// the CUDA parts live in tensor/cuda/memory.cu and exist only in a build with CUDA. In a build
 // without CUDA every CUDA request throws std::runtime_error("... built without CUDA").
 #pragma once
 #include <cstddef>
@@ -20,7 +20,7 @@ void device_free(float* p, size_t n, Device d);
 void device_fill(float* p, float v, size_t n, Device d);
 void device_copy(float* dst, Device dst_dev, const float* src, Device src_dev, size_t n);
 
-// Twins implemented in kernels/cuda/runtime.cu (declared here so tensor/ needs no CUDA headers).
+// Twins implemented in tensor/cuda/memory.cu (declared here so that tensor/*.cpp needs no CUDA headers).
 namespace cuda {
 bool available();
 float* alloc(size_t n);            // from the caching allocator

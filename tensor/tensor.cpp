@@ -3,7 +3,6 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "autograd/engine.h"
 #include "tensor/device.h"
 
 namespace ssmtl {
@@ -163,18 +162,6 @@ Tensor Tensor::detach() const {
   impl->offset = impl_->offset;
   impl->shape = impl_->shape;
   return Tensor(std::move(impl));
-}
-
-void Tensor::backward() const {
-  if (numel() != 1)
-    throw std::invalid_argument("backward(): needs a one-element tensor, got " + shape_str(shape()) +
-                                "; pass a gradient for other shapes");
-  autograd::run_backward(*this, Tensor::ones(shape(), device()));
-}
-
-void Tensor::backward(const Tensor& grad_output) const {
-  check_same_shape(*this, grad_output, "backward(grad_output)");
-  autograd::run_backward(*this, grad_output);
 }
 
 void check_same_shape(const Tensor& a, const Tensor& b, const char* what) {

@@ -1,7 +1,8 @@
 // Tensor: float32, row-major, contiguous, up to 6 dimensions (NCDHW for video batches, as PyTorch).
 // A Tensor is a cheap handle (shared ownership) to a TensorImpl; copies of a handle alias the same data.
 // Views (reshape/view, slice of the first dimension) share storage; every other op allocates.
-// Autograd state (requires_grad, grad, grad_fn) lives in the TensorImpl; see autograd/engine.h.
+// Autograd state (requires_grad, grad, grad_fn) lives in the TensorImpl; the graph and backward belong to
+// autograd/engine.h (autograd::backward(loss)), one layer up: tensor/ depends on util/ only.
 #pragma once
 #include <cstdint>
 #include <initializer_list>
@@ -90,10 +91,6 @@ class Tensor {
   Tensor grad() const;                      // undefined Tensor when no gradient was computed
   void zero_grad();                         // drops the gradient buffer
   Tensor detach() const;                    // shares data, no history, requires_grad false
-  // Reverse-mode differentiation from this tensor. Without an argument it must hold one element
-  // (seed gradient 1). See autograd/engine.h for what is freed afterwards.
-  void backward() const;
-  void backward(const Tensor& grad_output) const;
 
   TensorImpl* impl() const { return impl_.get(); }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }

@@ -95,8 +95,8 @@ inline void check_op(const OpCase& c, uint64_t seed = 7) {
   Rng rng(seed);
   const Tensor gout = randn(yc.shape(), rng);
   const Tensor gout_gpu = gout.to(Device::CUDA);
-  yc.backward(gout);
-  yg.backward(gout_gpu);
+  autograd::backward(yc, gout);
+  autograd::backward(yg, gout_gpu);
   std::vector<std::vector<float>> first(xg.size());
   for (size_t i = 0; i < xg.size(); ++i) {
     if (!xg[i].requires_grad()) continue;
@@ -106,7 +106,7 @@ inline void check_op(const OpCase& c, uint64_t seed = 7) {
   }
   // A second backward adds the same gradient again (and, the kernels being deterministic, exactly twice it
   // up to the rounding of that one addition).
-  c.f(xg).backward(gout_gpu);
+  autograd::backward(c.f(xg), gout_gpu);
   for (size_t i = 0; i < xg.size(); ++i) {
     if (first[i].empty()) continue;
     std::vector<float> twice(first[i]);

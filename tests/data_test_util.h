@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "data/image.h"
+#include "data/video/image.h"
 #include "tests/eval_test_util.h"   // TempDir
 
 namespace ssmtl::test {

@@ -61,7 +61,7 @@ inline void gradcheck(const Fn& f, std::vector<Tensor> inputs, GradCheckOptions 
     std::copy(g0[k].begin(), g0[k].end(), gb);
   }
   Tensor y = f(inputs);
-  y.backward(Tensor::from_vector(y.shape(), r));
+  autograd::backward(y, Tensor::from_vector(y.shape(), r));
   for (size_t k = 0; k < inputs.size(); ++k) {
     if (!inputs[k].requires_grad()) continue;
     REQUIRE_MESSAGE(inputs[k].grad().defined(), "input " << k << " got no gradient");

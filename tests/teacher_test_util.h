@@ -6,9 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "data/class_probs.h"
+#include "data/detect/class_probs.h"
 #include "data/teacher_maps.h"
-#include "eval/io.h"
+#include "regions/region_file.h"
 #include "tensor/rng.h"
 #include "tests/data_test_util.h"
 
@@ -26,7 +26,7 @@ struct TinyDataset {
 // region-file order: a detector object of class t % K (fractional corners), on odd frames a motion object,
 // on frame 2 a detector object of score 0.2 (dropped by a 0.5 score filter) and on frame 5 a detector
 // object outside the frame (dropped by clipping). Region files in <dir>/det/<video>.txt and the T4
-// teacher in <dir>/det/class_probs/<video>.txt (data/class_probs.h writer).
+// teacher in <dir>/det/class_probs/<video>.txt (data/detect/class_probs.h writer).
 inline TinyDataset make_tiny_dataset(const TempDir& dir, int K, uint64_t seed, int videos = 3) {
   TinyDataset d;
   d.root = dir / "data";
@@ -74,14 +74,14 @@ inline TinyDataset make_tiny_dataset(const TempDir& dir, int K, uint64_t seed, i
 inline void write_tiny_teacher_maps(TinyDataset& d, int S, int joints, uint64_t seed) {
   Rng rng(seed);
   for (const std::string& name : d.videos) {
-    std::vector<eval::Region> regions = eval::load_regions(d.detections + "/" + name + ".txt");
+    std::vector<Region> regions = load_regions(d.detections + "/" + name + ".txt");
     for (TeacherKind kind : {TeacherKind::kSegmentation, TeacherKind::kPose}) {
       TeacherMaps m;
       m.kind = kind;
       m.channels = kind == TeacherKind::kSegmentation ? 1 : joints;
       m.size = S;
-      for (const eval::Region& r : regions)
-        m.objects.push_back({r.frame, r.box.x_min, r.box.y_min, r.box.x_max, r.box.y_max});
+      for (const Region& r : regions)
+        m.objects.push_back({r.frame, r.box.x0, r.box.y0, r.box.x1, r.box.y1});
       m.values.resize(m.objects.size() * static_cast<size_t>(m.map_numel()));
       for (float& x : m.values) x = rng.uniform(0.f, 1.f);
       save_teacher_maps(d.teachers + "/" + name + teacher_file_extension(kind), m);

@@ -32,7 +32,7 @@ struct Model {
     Tensor pred = add(mul(w, batch("x")), b);
     if (use_c) pred = add(pred, mul(c, batch("z")));
     Tensor d = sub(pred, batch("y"));
-    mean(mul(d, d)).backward();
+    autograd::backward(mean(mul(d, d)));
   }
   void check_against_reference(int t) const {
     const std::string at = " after step " + std::to_string(t);
@@ -117,7 +117,7 @@ TEST_CASE("adam: a negative learning rate ascends the loss, a positive one desce
       opt.zero_grad();
       Tensor loss = mean(mul(x, x));
       losses.push_back(loss.item());
-      loss.backward();
+      autograd::backward(loss);
       opt.step();
       if (t == 0) *after_first = x.to_vector();
     }
@@ -137,7 +137,7 @@ TEST_CASE("adam: a negative learning rate ascends the loss, a positive one desce
 TEST_CASE("adam: bad state files name their source and leave the optimiser unchanged") {
   Tensor a = Tensor::ones({3}).set_requires_grad(), b = Tensor::ones({2}).set_requires_grad();
   Adam opt({{{a, b}, 0.1f}});
-  sum(add(mul(a, a), Tensor::zeros({3}))).backward();
+  autograd::backward(sum(add(mul(a, a), Tensor::zeros({3}))));
   opt.step();
   std::stringstream good;
   opt.save_state(good);

@@ -111,7 +111,7 @@ TEST_CASE("conv: forward and all gradients match PyTorch (3-D, 2-D, stride, padd
     Tensor b = c.bias ? ref.get(k + "/b").set_requires_grad() : Tensor();
     Tensor y = run_case(c, x, w, b);
     check_close(y, ref.get(k + "/y"), 1e-4, 1e-4, k + " y");
-    sum(mul(y, ref.get(k + "/r"))).backward();
+    autograd::backward(sum(mul(y, ref.get(k + "/r"))));
     check_close(x.grad(), ref.get(k + "/gx"), 1e-4, 1e-4, k + " grad x");
     check_close(w.grad(), ref.get(k + "/gw"), 1e-4, 1e-4, k + " grad w");
     if (c.bias) check_close(b.grad(), ref.get(k + "/gb"), 1e-4, 1e-4, k + " grad bias");
@@ -154,7 +154,7 @@ TEST_CASE("conv3d: larger shapes (several channel blocks or column chunks, two t
     Tensor r = randn(y.shape(), rng);
     Naive ref = naive_conv3d(x, w, b, r, bc.o);
     check_close(y, to_tensor(y.shape(), ref.y), 1e-4, 1e-4, "y");
-    y.backward(r);
+    autograd::backward(y, r);
     check_close(x.grad(), to_tensor(x.shape(), ref.gx), 1e-4, 1e-4, "grad x");
     check_close(w.grad(), to_tensor(w.shape(), ref.gw), 1e-3, 1e-4, "grad w");
     check_close(b.grad(), to_tensor(b.shape(), ref.gb), 1e-3, 1e-4, "grad bias");
@@ -170,7 +170,7 @@ TEST_CASE("conv3d: without an input gradient only w and bias get one and results
   std::vector<float> first_y, first_gw;
   for (int run = 0; run < 2; ++run) {
     Tensor y = conv3d(x, w, b, o);
-    sum(y).backward();
+    autograd::backward(sum(y));
     CHECK_FALSE(x.grad().defined());
     if (run == 0) {
       first_y = y.to_vector(), first_gw = w.grad().to_vector();

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "data/detector.h"
+#include "data/detect/detector.h"
 #include "tensor/device.h"
 #include "tensor/rng.h"
 #include "tests/cuda_compare.h"

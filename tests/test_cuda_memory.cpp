@@ -1,4 +1,4 @@
-// The caching device allocator (kernels/cuda/runtime.cu): blocks come back to a cache when their last
+// The caching device allocator (tensor/cuda/memory.cu): blocks come back to a cache when their last
 // tensor goes, a request reuses the smallest cached block that fits (exact rounded size below 1 MiB, at
 // most twice the request above), and empty_cache() returns every cached block. Skipped without a GPU;
 // runs under the CPU emulator (make cuda-emu).

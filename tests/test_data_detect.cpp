@@ -4,12 +4,12 @@
 #include <cmath>
 #include <vector>
 
-#include "data/background.h"
-#include "data/box.h"
-#include "data/components.h"
-#include "data/frames.h"
-#include "data/morphology.h"
-#include "data/motion.h"
+#include "data/detect/background.h"
+#include "data/detect/components.h"
+#include "data/detect/morphology.h"
+#include "data/detect/motion.h"
+#include "data/video/frames.h"
+#include "regions/box.h"
 #include "tensor/rng.h"
 #include "tests/data_test_util.h"
 

@@ -17,7 +17,7 @@
 #include <stb_image_write.h>
 #pragma GCC diagnostic pop
 
-#include "data/frames.h"
+#include "data/video/frames.h"
 #include "tests/data_test_util.h"
 
 using namespace ssmtl;

@@ -7,8 +7,8 @@
 #include <fstream>
 #include <string>
 
-#include "data/frames.h"
-#include "data/prepare.h"
+#include "data/video/frames.h"
+#include "data/video/prepare.h"
 #include "tests/data_test_util.h"
 
 using namespace ssmtl;

@@ -10,11 +10,11 @@
 #include <filesystem>
 #include <fstream>
 
-#include "data/frames.h"
-#include "data/image.h"
-#include "data/resize.h"
-#include "data/sequence_cache.h"
-#include "data/sequences.h"
+#include "data/samples/sequence_cache.h"
+#include "data/samples/sequences.h"
+#include "data/video/frames.h"
+#include "data/video/image.h"
+#include "data/video/resize.h"
 #include "tests/data_test_util.h"
 #include "tests/reference.h"
 

@@ -8,8 +8,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "data/jigsaw.h"
-#include "data/ood.h"
+#include "data/samples/jigsaw.h"
+#include "data/samples/ood.h"
 #include "data/tasks.h"
 
 using namespace ssmtl;

@@ -11,9 +11,10 @@
 #include "data/datasets/mat5.h"
 #include "data/datasets/npy.h"
 #include "data/datasets/ucsd_m.h"
-#include "data/frames.h"
-#include "data/image.h"
+#include "data/video/frames.h"
+#include "data/video/image.h"
 #include "eval/io.h"
+#include "regions/region_file.h"
 #include "tests/eval_test_util.h"
 #include "util/atomic_file.h"
 
@@ -93,10 +94,10 @@ TEST_CASE("MaskTracker on shared Ped2's pixel masks gives the shared derived tra
       t.add(mask.data(), m.width, m.height);
     }
     std::string expected;
-    for (const auto& b : eval::load_tracks(gt + "/gt_tracks_derived/" + video + ".txt"))
-      expected += std::to_string(b.track_id) + "," + std::to_string(b.frame) + "," + std::to_string(int(b.box.x_min)) +
-                  "," + std::to_string(int(b.box.y_min)) + "," + std::to_string(int(b.box.x_max)) + "," +
-                  std::to_string(int(b.box.y_max)) + "\n";
+    for (const auto& b : load_tracks(gt + "/gt_tracks_derived/" + video + ".txt"))
+      expected += std::to_string(b.track_id) + "," + std::to_string(b.frame) + "," + std::to_string(int(b.box.x0)) +
+                  "," + std::to_string(int(b.box.y0)) + "," + std::to_string(int(b.box.x1)) + "," +
+                  std::to_string(int(b.box.y1)) + "\n";
     ++videos;
     same += format_tracks(t.boxes()) == expected;
     CHECK_MESSAGE(format_tracks(t.boxes()) == expected, "video " << video);

@@ -10,11 +10,11 @@
 #include <string>
 
 #include "autograd/engine.h"
-#include "data/darknet.h"
-#include "data/detector.h"
-#include "data/image.h"
-#include "tests/gradcheck.h"
+#include "data/detect/darknet.h"
+#include "data/detect/detector.h"
+#include "data/video/image.h"
 #include "tests/eval_test_util.h"   // TempDir
+#include "tests/gradcheck.h"
 #include "tests/reference.h"
 
 using namespace ssmtl;

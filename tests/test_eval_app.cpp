@@ -12,6 +12,7 @@
 
 #include "eval/evaluate.h"
 #include "eval/io.h"
+#include "regions/region_file.h"
 #include "eval/plots.h"
 #include "tensor/rng.h"
 #include "tests/eval_test_util.h"
@@ -107,8 +108,8 @@ TEST_CASE("eval app: Ped2 tracks used as predictions give RBDC = TBDC = 1, no re
   for (const auto& [name, path] : list_video_files(tracks)) {
     std::string text;
     for (const auto& t : load_tracks(path))
-      text += std::to_string(t.frame) + "," + std::to_string(t.box.x_min) + "," + std::to_string(t.box.y_min) + "," +
-              std::to_string(t.box.x_max) + "," + std::to_string(t.box.y_max) + ",0.8\n";
+      text += std::to_string(t.frame) + "," + std::to_string(t.box.x0) + "," + std::to_string(t.box.y0) + "," +
+              std::to_string(t.box.x1) + "," + std::to_string(t.box.y1) + ",0.8\n";
     d.write("regions/" + name + ".txt", text);
     d.write("empty/" + name + ".txt", "");
   }

@@ -25,7 +25,7 @@ std::vector<double> doubles(const Tensor& t) {
   return {v.begin(), v.end()};
 }
 Region obj(int64_t frame, double x0, double y0, double x1, double y1, double score) {
-  return Region{frame, Box{x0, y0, x1, y1}, score};
+  return Region{frame, RegionBox{x0, y0, x1, y1}, score};
 }
 }  // namespace
 

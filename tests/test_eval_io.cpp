@@ -1,4 +1,4 @@
-// Loaders of score, label, region and track files (eval/io.h); PITFALLS.md items 4, 5, 8, 9.
+// Loaders of score, label (eval/io.h), region and track files (regions/region_file.h); PITFALLS.md items 4, 5, 8, 9.
 #include <doctest/doctest.h>
 
 #include <stdexcept>
@@ -6,6 +6,7 @@
 
 #include "eval/evaluate.h"
 #include "eval/io.h"
+#include "regions/region_file.h"
 #include "tests/eval_test_util.h"
 
 using namespace ssmtl;
@@ -46,10 +47,10 @@ TEST_CASE("eval io: region files, with field and box errors") {
   auto r = load_regions(d.write("r.txt", "3, 10,10,20,20, 0.5\n0,0,0,0,9,0.25"));
   REQUIRE(r.size() == 2);
   CHECK(r[0].frame == 3);
-  CHECK(r[0].box.x_min == 10);
-  CHECK(r[0].box.y_max == 20);
+  CHECK(r[0].box.x0 == 10);
+  CHECK(r[0].box.y1 == 20);
   CHECK(r[0].score == 0.5);
-  CHECK(r[1].box.x_max == 0);
+  CHECK(r[1].box.x1 == 0);
   CHECK(r[1].score == 0.25);
   // The shared toy file ends without a newline and with a trailing space.
   auto toy = load_regions(std::string(SSMTL_SHARED_DIR) + "/data/rbdc_toy/toy_anomalies/01.txt");
@@ -83,7 +84,7 @@ TEST_CASE("eval io: pitfall 9, unsorted tracks with non-contiguous ids load as t
   CHECK(t[0].frame == 3);
   CHECK(t[1].track_id == 2);
   CHECK(t[3].track_id == 40);
-  CHECK(t[3].box.x_min == 10);
+  CHECK(t[3].box.x0 == 10);
   CHECK(t[4].frame == 1);
   CHECK_THROWS_WITH_AS(load_tracks(d.write("u.txt", "0,1,9,0,5,5\n")), doctest::Contains("u.txt:1: x_max 5 < x_min 9"),
                        std::runtime_error);

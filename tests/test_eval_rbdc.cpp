@@ -5,12 +5,14 @@
 #include <stdexcept>
 #include <string>
 
-#include "eval/io.h"
 #include "eval/rbdc.h"
+#include "regions/region_file.h"
 
+using namespace ssmtl;
 using namespace ssmtl::eval;
 
 namespace {
+double box_iou(const RegionBox& a, const RegionBox& b) { return iou(a, b); }   // regions/box.h, in double
 Region reg(int64_t f, double x0, double y0, double x1, double y1, double s) { return {f, {x0, y0, x1, y1}, s}; }
 TrackBox gt(int64_t id, int64_t f, double x0, double y0, double x1, double y1) { return {id, f, {x0, y0, x1, y1}}; }
 }  // namespace
@@ -99,7 +101,7 @@ TEST_CASE("eval rbdc: one false positive per frame above every detection gives 0
   CHECK(m.rbdc == 0.0);
   CHECK(m.tbdc == 0.0);
   // The same false positives below the detections: the curve reaches RBDR 1 at FPR 0: both 1.
-  for (auto& r : v.regions) r.score = r.box.x_min == 100 ? 0.2 : 0.5;
+  for (auto& r : v.regions) r.score = r.box.x0 == 100 ? 0.2 : 0.5;
   m = region_track_metrics({v});
   CHECK(m.rbdc == 1.0);
   CHECK(m.tbdc == 1.0);

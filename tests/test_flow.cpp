@@ -1,4 +1,4 @@
-// Dense optical flow (data/flow.h): end-point error (EPE) on frame pairs with known motion made from a
+// Dense optical flow (data/detect/flow.h): end-point error (EPE) on frame pairs with known motion made from a
 // real Ped2 frame, a static pair, and real consecutive Ped2 frames (the motion detector's threshold of
 // 1 px/frame, DESIGN.md section 2).
 //
@@ -27,8 +27,8 @@
 #include <stb_image.h>
 #pragma GCC diagnostic pop
 
-#include "data/flow.h"
-#include "data/flow_internal.h"
+#include "data/detect/flow.h"
+#include "data/detect/flow_internal.h"
 #include "tensor/rng.h"
 
 using namespace ssmtl;

@@ -42,7 +42,7 @@ TEST_CASE("cross_entropy: loss and gradient match PyTorch (one row with logits +
   Tensor loss = cross_entropy(logits, as_targets(ref.get("ce/targets")));
   CHECK(loss.shape().empty());
   CHECK(loss.item() == doctest::Approx(ref.scalar("ce/loss")).epsilon(1e-6));
-  loss.backward();
+  autograd::backward(loss);
   check_close(logits.grad(), ref.get("ce/grad"), 1e-7, 1e-5, "ce grad");
 }
 
@@ -51,14 +51,14 @@ TEST_CASE("cross_entropy: PITFALLS 18 - logits (1000 -1000) with target 1 give e
   Tensor loss = cross_entropy(x, {1});
   CHECK(loss.item() == 2000.f);
   CHECK(cross_entropy(x, {0}).item() == 0.f);
-  loss.backward();
+  autograd::backward(loss);
   CHECK(x.grad().to_vector() == std::vector<float>{1.f, -1.f});   // softmax - one_hot, exactly
   // Far beyond exp's range: the loss is the (finite) logit gap, the gradient stays bounded.
   Tensor e = Tensor::from_vector({2, 3}, {1e37f, -1e37f, 0.f, 3e38f, 3e38f, -3e38f}).set_requires_grad();
   Tensor le = cross_entropy(e, {1, 0});
   CHECK(std::isfinite(le.item()));
   CHECK(le.item() == doctest::Approx((2e37 + std::log(2.0)) / 2).epsilon(1e-6));
-  le.backward();
+  autograd::backward(le);
   for (float g : e.grad().to_vector()) {
     CHECK(std::isfinite(g));
     CHECK(std::fabs(g) <= 0.5f);
@@ -80,7 +80,7 @@ TEST_CASE("cross_entropy_soft: loss and both gradients match PyTorch - one-hot p
   Tensor logits = ref.get("sce/logits").set_requires_grad(), probs = ref.get("sce/probs").set_requires_grad();
   Tensor loss = cross_entropy_soft(logits, probs);
   CHECK(loss.item() == doctest::Approx(ref.scalar("sce/loss")).epsilon(1e-6));
-  loss.backward();
+  autograd::backward(loss);
   check_close(logits.grad(), ref.get("sce/grad_logits"), 1e-7, 1e-5, "soft ce grad logits");
   check_close(probs.grad(), ref.get("sce/grad_probs"), 1e-6, 1e-5, "soft ce grad probs");
   Tensor x = Tensor::from_vector({2, 3}, {0.5f, -1.f, 2.f, 3.f, 0.f, 1.f});
@@ -106,7 +106,7 @@ TEST_CASE("l1 / mse: mean and per-sample losses and gradients match PyTorch (L1 
     Tensor loss = l1 ? l1_loss(a, b) : mse_loss(a, b);
     CHECK(loss.shape().empty());
     CHECK(loss.item() == doctest::Approx(ref.scalar(name + "/loss")).epsilon(1e-6));
-    loss.backward();
+    autograd::backward(loss);
     check_close(a.grad(), ref.get(name + "/grad_a"), 1e-7, 1e-5, name + " grad a");
     check_close(b.grad(), ref.get(name + "/grad_b"), 1e-7, 1e-5, name + " grad b");
     if (l1) CHECK(a.grad().to_vector()[0] == 0.f);   // a == b there
@@ -114,7 +114,7 @@ TEST_CASE("l1 / mse: mean and per-sample losses and gradients match PyTorch (L1 
     Tensor pa = ref.get("a").set_requires_grad(), pb = ref.get("b").set_requires_grad();
     Tensor per = l1 ? l1_per_sample(pa, pb) : mse_per_sample(pa, pb);
     check_close(per, ref.get(name + "_ps/loss"), 1e-6, 1e-6, name + " per-sample");
-    sum(mul(per, ref.get("r"))).backward();
+    autograd::backward(sum(mul(per, ref.get("r"))));
     check_close(pa.grad(), ref.get(name + "_ps/grad_a"), 1e-7, 1e-5, name + " per-sample grad a");
     check_close(pb.grad(), ref.get(name + "_ps/grad_b"), 1e-7, 1e-5, name + " per-sample grad b");
   }
@@ -165,7 +165,7 @@ TEST_CASE("losses: values and gradients do not depend on the number of threads")
     omp_set_num_threads(threads);
     Tensor ag = a.clone().set_requires_grad(), lg = logits.clone().set_requires_grad();
     Tensor l1 = l1_loss(ag, b), ms = mse_loss(ag, b), ps = mse_per_sample(ag, b), ce = cross_entropy(lg, t);
-    add(add(l1, ms), add(sum(ps), ce)).backward();
+    autograd::backward(add(add(l1, ms), add(sum(ps), ce)));
     omp_set_num_threads(prev);
     return std::vector<Tensor>{l1, ms, ps, ce, ag.grad(), lg.grad()};
   };

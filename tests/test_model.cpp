@@ -104,7 +104,7 @@ TEST_CASE("model: a tiny model overfits one batch (loss falls by 10x)") {
     Tensor l = compute_task_losses(m, b, true).normal;
     if (step == 0) first = l.item();
     last = l.item();
-    l.backward();
+    autograd::backward(l);
     opt.step();
   }
   CHECK(last < first / 10);
@@ -118,7 +118,7 @@ TEST_CASE("model: same seed gives identical weights after training steps and ano
     Adam opt({ParamGroup{m.parameters(), 1e-3f}});
     for (int s = 0; s < 3; ++s) {
       opt.zero_grad();
-      compute_task_losses(m, b, true).normal.backward();
+      autograd::backward(compute_task_losses(m, b, true).normal);
       opt.step();
     }
     std::vector<float> all;
@@ -163,7 +163,7 @@ TEST_CASE("model: T5 gradient ascent of the backbone stays finite and bounded ov
     float v = l.item();
     REQUIRE(std::isfinite(v));
     CHECK(v <= 1.f);   // sigmoid output and [0,1] targets bound the L1 loss
-    l.backward();
+    autograd::backward(l);
     ascent.step();
   }
   for (auto& p : m.parameters())

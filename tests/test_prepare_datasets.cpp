@@ -12,9 +12,10 @@
 #include <vector>
 
 #include "data/datasets/dataset.h"
-#include "data/frames.h"
-#include "data/image.h"
+#include "data/video/frames.h"
+#include "data/video/image.h"
 #include "eval/io.h"
+#include "regions/region_file.h"
 #include "tests/eval_test_util.h"
 #include "util/atomic_file.h"
 
@@ -32,10 +33,10 @@ int fixture_pixel(int x, int y, int i, int clip) { return (8 * x + 4 * y + 20 * 
 
 std::string track_lines(const std::string& path) {
   std::string s;
-  for (const auto& t : eval::load_tracks(path))
-    s += std::to_string(t.track_id) + "," + std::to_string(t.frame) + "," + std::to_string(int(t.box.x_min)) + "," +
-         std::to_string(int(t.box.y_min)) + "," + std::to_string(int(t.box.x_max)) + "," +
-         std::to_string(int(t.box.y_max)) + "\n";
+  for (const auto& t : load_tracks(path))
+    s += std::to_string(t.track_id) + "," + std::to_string(t.frame) + "," + std::to_string(int(t.box.x0)) + "," +
+         std::to_string(int(t.box.y0)) + "," + std::to_string(int(t.box.x1)) + "," +
+         std::to_string(int(t.box.y1)) + "\n";
   return s;
 }
 
@@ -458,9 +459,9 @@ TEST_CASE("ssmtl prepare --dataset ped2, then ssmtl evaluate reads the prepared 
   tmp.write("scores/01.txt", "0.1\n0.9\n0.9\n0.1\n");
   tmp.write("scores/02.txt", "0.9\n0.1\n0.9\n");
   std::string regions;
-  for (const auto& t : eval::load_tracks(out + "/testing/gt_tracks_derived/01.txt"))
-    regions += std::to_string(t.frame) + "," + std::to_string(int(t.box.x_min)) + "," + std::to_string(int(t.box.y_min)) +
-               "," + std::to_string(int(t.box.x_max)) + "," + std::to_string(int(t.box.y_max)) + ",0.9\n";
+  for (const auto& t : load_tracks(out + "/testing/gt_tracks_derived/01.txt"))
+    regions += std::to_string(t.frame) + "," + std::to_string(int(t.box.x0)) + "," + std::to_string(int(t.box.y0)) +
+               "," + std::to_string(int(t.box.x1)) + "," + std::to_string(int(t.box.y1)) + ",0.9\n";
   tmp.write("regions/01.txt", regions);
   tmp.write("labels01/01.txt", util::read_file(out + "/testing/gt_frame/01.txt"));   // Test002 has no masks
   auto [c1, t1] = run_program("evaluate --smooth-sigma 0 --scores " + tmp / "scores" + " --labels " + out + "/testing/gt_frame");

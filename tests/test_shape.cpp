@@ -21,7 +21,7 @@ void check_case(const test::RefFile& ref, const std::string& name, const std::fu
   Tensor x = ref.get(name + "_x").set_requires_grad();
   Tensor y = f(x);
   check_close(y, ref.get(name + "_y"), 0, 0, name + " forward");   // pure copies: exact
-  y.backward(ref.get(name + "_r"));
+  autograd::backward(y, ref.get(name + "_r"));
   check_close(x.grad(), ref.get(name + "_gx"), 0, 0, name + " gradient");
 }
 
@@ -31,7 +31,7 @@ void check_concat(const test::RefFile& ref, const std::string& name, int n, int 
   for (int i = 0; i < n; ++i) xs.push_back(ref.get(name + "_x" + std::to_string(i)).set_requires_grad());
   Tensor y = concat(xs, dim);
   check_close(y, ref.get(name + "_y"), 0, 0, name + " forward");
-  y.backward(ref.get(name + "_r"));
+  autograd::backward(y, ref.get(name + "_r"));
   for (int i = 0; i < n; ++i)
     check_close(xs[i].grad(), ref.get(name + "_gx" + std::to_string(i)), 0, 0, name + " gradient " + std::to_string(i));
 }
@@ -80,7 +80,7 @@ TEST_CASE("shape: large permutes equal a naive index loop (several threads, bloc
   // The backward is the inverse permutation: permuting back restores x exactly.
   CHECK(permute(y, {1, 3, 0, 2}).to_vector() == x.to_vector());
   Tensor xg = x.clone().set_requires_grad();
-  permute(xg, perm).backward(y);
+  autograd::backward(permute(xg, perm), y);
   CHECK(xg.grad().to_vector() == x.to_vector());
   // Head split: whole contiguous rows (the last dimension stays last).
   Tensor h = randn({4, 30, 20, 40}, rng);

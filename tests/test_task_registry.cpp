@@ -13,7 +13,7 @@
 #include "autograd/engine.h"
 #include "autograd/loss.h"
 #include "autograd/shape.h"
-#include "data/sequences.h"
+#include "data/samples/sequences.h"
 #include "model/checkpoint.h"
 #include "model/scoring.h"
 #include "model/trainer.h"

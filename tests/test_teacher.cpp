@@ -1,5 +1,5 @@
 // T4 knowledge distillation end to end: the detector's class probabilities written by `ssmtl detect`
-// (data/class_probs.h), read next to the region files (model/teachers.h), batched by SampleBuilder,
+// (data/detect/class_probs.h), read next to the region files (model/teachers.h), batched by SampleBuilder,
 // trained by train_model and scored by score_video.
 #include <doctest/doctest.h>
 
@@ -10,9 +10,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "data/background.h"
-#include "data/detect_video.h"
-#include "data/sequences.h"
+#include "data/detect/background.h"
+#include "data/detect/detect_video.h"
+#include "data/samples/sequences.h"
 #include "model/scoring.h"
 #include "model/trainer.h"
 #include "tests/teacher_test_util.h"
@@ -120,7 +120,7 @@ TEST_CASE("teacher class probs: objects must match the region file line by line"
   TempDir dir("teacher");
   test::TinyDataset d = test::make_tiny_dataset(dir, 3, 1, 1);
   const std::string det = d.detections + "/v0.txt", cp = d.detections + "/class_probs/v0.txt";
-  std::vector<eval::Region> regions = eval::load_regions(det);
+  std::vector<Region> regions = load_regions(det);
   TeacherSpec spec;
   spec.class_probs_dir = d.detections + "/class_probs";
   spec.distill_classes = 4;
@@ -135,11 +135,11 @@ TEST_CASE("teacher class probs: objects must match the region file line by line"
             .find("class_probs/v0.txt: 3 detector classes + 1 motion class = 4 teacher classes, but "
                   "model.distill_classes = 81") != std::string::npos);
   spec.distill_classes = 4;
-  std::vector<eval::Region> fewer(regions.begin(), regions.end() - 1);
+  std::vector<Region> fewer(regions.begin(), regions.end() - 1);
   CHECK(error_of([&] { load_video_teachers(spec, "v0", det, fewer); })
             .find("v0.txt: " + std::to_string(regions.size()) + " objects but the region file") != std::string::npos);
-  std::vector<eval::Region> moved = regions;
-  moved[2].box.x_max += 1;
+  std::vector<Region> moved = regions;
+  moved[2].box.x1 += 1;
   std::string e = error_of([&] { load_video_teachers(spec, "v0", det, moved); });
   CHECK(e.find("class_probs/v0.txt:4: frame 1 box") != std::string::npos);   // header + 3rd object
   CHECK(e.find("does not match line 3 of " + det) != std::string::npos);

@@ -124,7 +124,7 @@ TEST_CASE("teacher maps: every object must match its region-file line") {
   test::TinyDataset d = test::make_tiny_dataset(dir, 2, 4, 1);
   test::write_tiny_teacher_maps(d, 16, 3, 5);
   const std::string det = d.detections + "/v0.txt";
-  std::vector<eval::Region> regions = eval::load_regions(det);
+  std::vector<Region> regions = load_regions(det);
   TeacherSpec spec;
   spec.maps_dir = d.teachers;
   spec.segmentation = true;
@@ -134,7 +134,7 @@ TEST_CASE("teacher maps: every object must match its region-file line") {
   REQUIRE(vt.segmentation);
   REQUIRE(vt.pose);
   CHECK(vt.pose->values == d.pose["v0"].values);
-  std::vector<eval::Region> moved = regions;
+  std::vector<Region> moved = regions;
   moved[1].frame = 6;
   std::string e = error_of([&] { load_video_teachers(spec, "v0", det, moved); });
   CHECK(e.find("v0.seg: object 1 (frame 1 box [3.5,3,18.25,18]) does not match line 2 of " + det +

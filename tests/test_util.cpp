@@ -21,6 +21,16 @@ TEST_CASE("util parallel_for: an exception inside the parallel loop reaches the 
   for (int d : done) count += d;
   CHECK(count == 100);   // the other items still ran
   CHECK_NOTHROW(util::parallel_for(0, [](int64_t) { throw std::runtime_error("never"); }));
+  // In chunks of 4 as well, and the exception keeps its type (an std::out_of_range stays one).
+  std::vector<int> twice(10, 0);
+  CHECK_THROWS_WITH_AS(util::parallel_for(10,
+                                          [&](int64_t i) {
+                                            twice[i] = 2 * static_cast<int>(i);
+                                            if (i >= 6) throw std::out_of_range("frame " + std::to_string(i));
+                                          },
+                                          4),
+                       "frame 6", std::out_of_range);
+  CHECK(twice[9] == 18);
 }
 
 TEST_CASE("util config: errors name the file or the --set override the value came from") {

@@ -11,7 +11,7 @@
 #include "data/datasets/mat5.h"
 #include "data/datasets/staging.h"
 #include "data/datasets/ucsd_m.h"
-#include "data/image.h"
+#include "data/video/image.h"
 #include "util/progress.h"
 
 namespace ssmtl::datasets {

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "data/prepare.h"
+#include "data/video/prepare.h"
 
 namespace ssmtl::datasets {
 

@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <tuple>
 
-#include "data/components.h"
+#include "data/detect/components.h"
 
 namespace ssmtl::datasets {
 

@@ -43,7 +43,7 @@ class MaskTracker {
   std::vector<TrackBoxI> boxes_;
 };
 
-// "track_id,frame,x_min,y_min,x_max,y_max" lines, the gt_tracks*/<video>.txt format (eval/io.h load_tracks).
+// "track_id,frame,x_min,y_min,x_max,y_max" lines, the gt_tracks*/<video>.txt format (regions/region_file.h load_tracks).
 std::string format_tracks(const std::vector<TrackBoxI>& boxes);
 
 }  // namespace ssmtl::datasets

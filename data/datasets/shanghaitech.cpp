@@ -8,8 +8,8 @@
 
 #include "data/datasets/npy.h"
 #include "data/datasets/staging.h"
-#include "data/frames.h"
-#include "data/image.h"
+#include "data/video/frames.h"
+#include "data/video/image.h"
 #include "util/progress.h"
 
 namespace ssmtl::datasets {

@@ -6,8 +6,8 @@
 #include <filesystem>
 #include <stdexcept>
 
-#include "data/frames.h"
-#include "data/image.h"
+#include "data/video/frames.h"
+#include "data/video/image.h"
 #include "util/atomic_file.h"
 #include "util/png.h"
 

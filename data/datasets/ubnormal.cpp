@@ -20,7 +20,7 @@
 #include <stdexcept>
 
 #include "data/datasets/staging.h"
-#include "data/image.h"
+#include "data/video/image.h"
 #include "util/atomic_file.h"
 #include "util/progress.h"
 

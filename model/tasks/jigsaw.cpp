@@ -5,7 +5,7 @@
 
 #include "autograd/activation.h"
 #include "autograd/loss.h"
-#include "data/jigsaw.h"
+#include "data/samples/jigsaw.h"
 #include "model/ssmtl.h"
 
 namespace ssmtl {

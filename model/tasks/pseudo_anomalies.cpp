@@ -6,8 +6,8 @@
 #include <stdexcept>
 
 #include "autograd/loss.h"
-#include "data/ood.h"
-#include "data/resize.h"
+#include "data/samples/ood.h"
+#include "data/video/resize.h"
 #include "model/ssmtl.h"
 
 namespace ssmtl {

@@ -1,5 +1,5 @@
-"""Reference crops for data/resize.h: F.interpolate(mode="bilinear", align_corners=False, antialias=False)
-of a region of a small random 8-bit RGB image, scaled by 1/255 (what data/sequences.h does), for an
+"""Reference crops for data/video/resize.h: F.interpolate(mode="bilinear", align_corners=False, antialias=False)
+of a region of a small random 8-bit RGB image, scaled by 1/255 (what data/samples/sequences.h does), for an
 up-scaled and a down-scaled region. Writes tests/data/data_resize.bin."""
 import numpy as np
 import torch

@@ -5,7 +5,7 @@ Run: cd tests/reference && /usr/bin/python3 gen_detector.py   (writes tests/data
 Input: Ped2 frames from ../shared/data (read-only; never copied into the repository), decoded with the
 same stb_image the engine uses (compiled here through ctypes, so both sides see identical pixels; OpenCV's
 libjpeg differs by +-1 on ~0.3% of pixels), resized to 320x320 without letterbox with PyTorch's bilinear
-interpolation (align_corners=False, the engine's data/resize.h convention), divided by 255, RGB planar.
+interpolation (align_corners=False, the engine's data/video/resize.h convention), divided by 255, RGB planar.
 
 Reference: cv2.dnn.readNetFromDarknet on that blob. OpenCV folds batch-norm with eps 1e-6 inside the
 square root (the C++ test sets DetectorOptions::bn_eps = 1e-6 to match; darknet's own value is 1e-5).

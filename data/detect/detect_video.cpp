@@ -1,0 +1,122 @@
+#include "data/detect/detect_video.h"
+
+#include <stdexcept>
+
+#include "data/detect/detector.h"
+#include "data/video/image.h"
+#include "data/video/resize.h"
+#include "util/parallel.h"
+
+namespace ssmtl {
+
+DetectMethod parse_detect_method(const std::string& s) {
+  if (s == "detector") return DetectMethod::kDetector;
+  if (s == "flow") return DetectMethod::kFlow;
+  if (s == "background") return DetectMethod::kBackground;
+  if (s == "hybrid") return DetectMethod::kHybrid;
+  if (s == "hybrid-background") return DetectMethod::kHybridBackground;
+  throw std::invalid_argument("unknown detection method '" + s +
+                              "' (detector, flow, background, hybrid, hybrid-background)");
+}
+
+const char* detect_method_name(DetectMethod m) {
+  switch (m) {
+    case DetectMethod::kDetector: return "detector";
+    case DetectMethod::kFlow: return "flow";
+    case DetectMethod::kBackground: return "background";
+    case DetectMethod::kHybrid: return "hybrid";
+    case DetectMethod::kHybridBackground: return "hybrid-background";
+  }
+  return "?";
+}
+
+namespace {
+
+// Grey frame as floats in [0,255], resized by `scale` (bilinear) when scale != 1.
+std::vector<float> gray_frame(const Video& v, int t, float scale, int& w, int& h) {
+  GrayImage g = to_gray(*v.frame(t));
+  if (scale == 1.f) {
+    w = g.width;
+    h = g.height;
+    return g.v;
+  }
+  w = std::max(8, static_cast<int>(g.width * scale + 0.5f));
+  h = std::max(8, static_cast<int>(g.height * scale + 0.5f));
+  std::vector<float> out(static_cast<size_t>(w) * h);
+  resize_bilinear_planar(out.data(), g.v.data(), g.width, g.height, 1, w, h);
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::vector<Box>> detect_video(const Video& v, const Detector* detector, const DetectVideoOptions& o,
+                                           const std::function<void(int64_t)>& progress) {
+  std::vector<std::vector<Box>> out;
+  for (auto& frame : detect_video_full(v, detector, o, progress)) {
+    std::vector<Box> boxes;
+    boxes.reserve(frame.size());
+    for (const Detection& d : frame) boxes.push_back(d.box);
+    out.push_back(std::move(boxes));
+  }
+  return out;
+}
+
+std::vector<std::vector<Detection>> detect_video_full(const Video& v, const Detector* detector,
+                                                      const DetectVideoOptions& o,
+                                                      const std::function<void(int64_t)>& progress) {
+  const int n = v.num_frames();
+  const bool use_det = o.method == DetectMethod::kDetector || o.method == DetectMethod::kHybrid ||
+                       o.method == DetectMethod::kHybridBackground;
+  if (use_det && !detector)
+    throw std::invalid_argument(std::string("detection method ") + detect_method_name(o.method) + " needs the detector");
+  std::vector<std::vector<Detection>> out(static_cast<size_t>(n));
+  std::vector<std::vector<Box>> det(static_cast<size_t>(n));   // detector boxes, blacked out for motion
+  if (use_det) {
+    const int chunk = 16;
+    for (int a = 0; a < n; a += chunk) {
+      std::vector<Image> frames;
+      for (int t = a; t < std::min(n, a + chunk); ++t) frames.push_back(*v.frame(t));
+      auto dets = detector->detect_full(frames);
+      for (size_t k = 0; k < dets.size(); ++k) {
+        for (const Detection& d : dets[k]) det[a + k].push_back(d.box);
+        out[a + k] = std::move(dets[k]);
+      }
+      if (progress && o.method == DetectMethod::kDetector) progress(static_cast<int64_t>(frames.size()));
+    }
+    if (o.method == DetectMethod::kDetector) return out;
+  }
+  auto append = [&](int t, const std::vector<Box>& motion) {
+    for (const Box& b : motion) out[t].push_back(Detection{b, {}});
+  };
+  if (o.method == DetectMethod::kBackground || o.method == DetectMethod::kHybridBackground) {
+    auto motion = background_objects(v, o.background, use_det ? det : std::vector<std::vector<Box>>{});
+    for (int t = 0; t < n; ++t) append(t, motion[t]);
+    if (progress) progress(n);
+    return out;
+  }
+  // Optical flow: one field per frame, computed in parallel; frame t uses the field the policy names.
+  std::vector<std::vector<Box>> motion(static_cast<size_t>(n));
+  const int W = v.width(), H = v.height();
+  util::parallel_for(n, [&](int64_t ti) {
+    const int t = static_cast<int>(ti);
+    int k = flow_field_for_frame(t, n, o.motion.policy);
+    if (k >= 0) {
+      int w = 0, h = 0;
+      std::vector<float> a = gray_frame(v, k, o.flow_scale, w, h), b = gray_frame(v, k + 1, o.flow_scale, w, h);
+      std::vector<float> field = dense_flow(a.data(), b.data(), h, w, o.flow);
+      MotionParams mp = o.motion;
+      mp.magnitude_threshold = o.motion.magnitude_threshold * o.flow_scale;   // px/frame at full resolution
+      std::vector<Box> dboxes;
+      for (const Box& d : det[t]) dboxes.push_back(scale_box(d, W, H, w, h));
+      for (const Box& m : motion_objects(field.data(), w, h, dboxes, mp)) motion[t].push_back(scale_box(m, w, h, W, H));
+    }
+    if (progress) {
+#pragma omp critical
+      progress(1);
+    }
+  });
+  for (int t = 0; t < n; ++t) append(t, motion[t]);
+  return out;
+}
+
+}  // namespace ssmtl

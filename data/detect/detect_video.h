@@ -1,0 +1,58 @@
+// Object detection for a whole video with the methods of SSMTL++ (paper section 3.1, DESIGN.md section 2):
+//   detector    pretrained Yolo-Fastest boxes (confidence >= threshold, allowed classes)
+//   flow        motion objects from our dense optical flow (|flow| > 1 px/frame, components, min area)
+//   background  background subtraction (running average, threshold, closing, components)
+//   hybrid      detector + flow motion objects outside the detector boxes (the paper's best)
+//   hybrid-background  detector + background-subtraction objects outside the detector boxes
+// Frame-0 policy: that of MotionParams::policy (data/detect/motion.h); a 1-frame video has no flow field and
+// gets no motion objects; a static video gives none.
+//
+// `ssmtl detect` writes the objects of each video as DIR/<video>.txt (region format, regions/region_file.h:
+// frame,x_min,y_min,x_max,y_max,score; motion objects have score 1), frame by frame and, within a frame,
+// detector objects first, then motion objects, in the order detect_video returns them. With a detector
+// (methods detector, hybrid, hybrid-background) it also writes DIR/class_probs/<video>.txt, the T4
+// teacher: one line per object in the same order, frame,x_min,y_min,x_max,y_max,p_0,...,p_{K-1},p_motion
+// after a header "# ssmtl class_probs v1 classes=K"; p = the detector's class probabilities normalised to
+// sum 1 (p_motion = 0), or p_motion = 1 for motion objects (format and reader: data/detect/class_probs.h).
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/detect/background.h"
+#include "data/detect/flow.h"
+#include "data/detect/motion.h"
+#include "data/detect/yolo_decode.h"
+#include "data/video/frames.h"
+#include "regions/box.h"
+
+namespace ssmtl {
+
+class Detector;
+
+enum class DetectMethod { kDetector, kFlow, kBackground, kHybrid, kHybridBackground };
+DetectMethod parse_detect_method(const std::string& s);   // throws std::invalid_argument listing the names
+const char* detect_method_name(DetectMethod m);
+
+struct DetectVideoOptions {
+  DetectMethod method = DetectMethod::kHybrid;
+  float flow_scale = 1.f;       // flow computed on frames resized by this factor (speed); boxes mapped back
+  FlowOptions flow;
+  MotionParams motion;
+  BackgroundParams background;
+};
+
+// One object list per frame, in the video's pixel coordinates. `detector` may be null for flow/background.
+// `progress(n)` is called as frames are done. Throws std::invalid_argument when the method needs a
+// detector and none is given.
+std::vector<std::vector<Box>> detect_video(const Video& video, const Detector* detector, const DetectVideoOptions& o,
+                                           const std::function<void(int64_t)>& progress = nullptr);
+// The same objects, in the same order, as detections: detector objects carry the detector's class
+// probabilities when it was built with DetectorOptions::class_probs; motion objects (Box::cls < 0)
+// carry none.
+std::vector<std::vector<Detection>> detect_video_full(const Video& video, const Detector* detector,
+                                                      const DetectVideoOptions& o,
+                                                      const std::function<void(int64_t)>& progress = nullptr);
+
+}  // namespace ssmtl
