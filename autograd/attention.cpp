@@ -18,6 +18,8 @@ struct AttentionNode : Node {
   const char* name() const override { return "ScaledDotProductAttentionBackward"; }
   void backward(const Tensor& g) override {
     const Tensor &q = inputs[0], &k = inputs[1], &v = inputs[2];
+    // dv = P^T dout, dP = dout v^T, dq = dS k, dk = dS^T q (each 2 flops per multiply-add)
+    prof::add_flops(2.0 * BH * Lq * Lk * (2 * Ev + 2 * E));
     SSMTL_DISPATCH(g.device(), kernels::attention_backward, grad_buffer(q), grad_buffer(k), grad_buffer(v), g.data(),
                    q.data(), k.data(), v.data(), probs.data(), BH, Lq, Lk, E, Ev);
   }
@@ -45,6 +47,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   const int64_t B = q.size(0), H = q.size(1), Lq = q.size(2), E = q.size(3), Lk = k.size(2), Ev = v.size(3);
   Tensor out = Tensor::empty({B, H, Lq, Ev}, q.device());
   Tensor probs = Tensor::empty({B, H, Lq, Lk}, q.device());
+  prof::add_flops(2.0 * B * H * Lq * Lk * (E + Ev));   // q k^T and P v
   SSMTL_DISPATCH(q.device(), kernels::attention_forward, out.data(), probs.data(), q.data(), k.data(), v.data(),
                  B * H, Lq, Lk, E, Ev);
   if (autograd::needs_grad({&q, &k, &v})) {
