@@ -81,7 +81,7 @@ void print_table(const char* title, const Profile& p, int B, double peak) {
 
 std::string json_profile(const Profile& p, int B, double peak) {
   char buf[512];
-  std::snprintf(buf, sizeof buf, "{\"step_ms\": %.4f, \"objects_per_s\": %.4f, \"gflop\": %.6f, \"gflops\": %.4f, \"ops\": [",
+  std::snprintf(buf, sizeof buf, "{\"step_ms\": %.4f, \"objects_per_s\": %.4f, \"gflop\": %.9g, \"gflops\": %.4f, \"ops\": [",
                 p.step_s * 1e3, B / p.step_s, p.flops * 1e-9, p.flops * 1e-9 / p.step_s);
   std::string s = buf;
   for (size_t i = 0; i < p.rows.size(); ++i) {
@@ -90,7 +90,7 @@ std::string json_profile(const Profile& p, int B, double peak) {
     const double gflops = r.seconds > 0 ? r.flops * 1e-9 / r.seconds : 0;
     std::snprintf(buf, sizeof buf,
                   "%s{\"op\": \"%s\", \"phase\": \"%s\", \"calls\": %lld, \"ms\": %.4f, \"share\": %.6f, "
-                  "\"gflop\": %.6f, \"gflops\": %.4f, \"pct_peak\": %.4f}",
+                  "\"gflop\": %.9g, \"gflops\": %.4f, \"pct_peak\": %.4f}",
                   i ? ", " : "", r.kernel.c_str(), untimed ? "" : ssmtl::prof::phase_name(r.phase),
                   static_cast<long long>(r.calls), r.seconds * 1e3, r.seconds / p.step_s, r.flops * 1e-9, gflops,
                   peak > 0 ? 100 * gflops / peak : 0);

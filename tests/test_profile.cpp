@@ -129,10 +129,10 @@ TEST_CASE("profile app: --json of a tiny configuration parses and its rows add u
                              "d = json.load(sys.stdin)\n"
                              "for part in (\"train\", \"score\"):\n"
                              "  ops = d[part][\"ops\"]\n"
-                             "  print(part, len(ops), round(sum(o[\"gflop\"] for o in ops) / d[part][\"gflop\"], 6))\n"
+                             "  print(part, len(ops), round(sum(o[\"gflop\"] for o in ops) / d[part][\"gflop\"], 3))\n"
                              "names = set((o[\"op\"], o[\"phase\"]) for o in d[\"train\"][\"ops\"])\n"
                              "print(\"conv\", (\"conv3d_forward\", \"forward\") in names, (\"conv3d_backward\", \"backward\") in names, "
-                             "(\"attention_backward\", \"backward\") in names, (\"adam_step\", \"optimizer\") in names)\n"
+                             "(\"attention_tokens_backward\", \"backward\") in names, (\"adam_step\", \"optimizer\") in names)\n"
                              "print(\"peak\", d[\"peak_gflops_fp32\"] > 0)'",
                              out);
   CHECK(code == 0);
