@@ -2,7 +2,8 @@
 // problem per OpenMP iteration; inside it, 16 queries at a time sit in the vector lanes, so the scores, the
 // softmax over the keys and every product are vertical operations (no horizontal sums in the inner loops),
 // and nothing of size Lq x Lk is ever stored: the backward recomputes the probabilities from the saved
-// log-sum-exp (the recomputation of FlashAttention, Dao et al. 2022, done here per CPU core).
+// log-sum-exp (the recomputation of FlashAttention, Dao et al. 2022, done here per CPU core). The backward
+// takes two passes, queries in the lanes for dq and keys in the lanes for dk / dv, as FlashAttention-2 splits it.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -76,7 +77,9 @@ SSMTL_WIDE void forward_impl(float* out, float* lse, const float* q, const float
       float m[kLanes], sum[kLanes];
       for (int l = 0; l < kLanes; ++l) m[l] = -INFINITY, sum[l] = 0.f;
       for (int64_t j = 0; j < Lk; ++j) {
-        float sj[kLanes] = {};
+        float sj[kLanes];
+#pragma omp simd
+        for (int l = 0; l < kLanes; ++l) sj[l] = 0.f;
         const float* kr = kb + j * ldq;
         for (int64_t d = 0; d < E; ++d) {
           const float kd = kr[d];
@@ -114,6 +117,8 @@ SSMTL_WIDE void forward_impl(float* out, float* lse, const float* q, const float
   }
 }
 
+// Two passes per (sample, head), each recomputing P from the log-sum-exp: queries in the lanes for dq, then
+// keys in the lanes for dk and dv, so every accumulator stays in registers (no per-key partial sums in memory).
 template <int kE, int kEv>
 SSMTL_WIDE void backward_impl(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
                               const float* v, const float* out, const float* lse, int64_t B, int64_t H, int64_t Lq,
@@ -121,88 +126,125 @@ SSMTL_WIDE void backward_impl(float* dq, float* dk, float* dv, const float* dout
   const int64_t E = kE > 0 ? kE : E_rt, Ev = kEv > 0 ? kEv : Ev_rt;
   const float scale = 1.f / std::sqrt(static_cast<float>(E));
   const int64_t ldq = H * E, ldv = H * Ev;
-  // Per thread: q block and dout block (lane-major), dq accumulators, and per-key lane partials of dk and dv,
-  // summed over the lanes once per problem (so the inner loop has no horizontal sums).
-  const int64_t per = (E + Ev + E + Lk * E + Lk * Ev) * kLanes;
+  // Per thread: two lane-major blocks (E and Ev wide), two accumulator blocks, and D_i of every query.
+  const int64_t per = 2 * (E + Ev) * kLanes + Lq;
   std::vector<float> scratch(static_cast<size_t>(worker_count() * per));
 #pragma omp parallel for schedule(static)
   for (int64_t bh = 0; bh < B * H; ++bh) {
     const int64_t b = bh / H, h = bh % H;
-    float* qt = scratch.data() + worker_id() * per;
-    float* gt = qt + E * kLanes;
-    float* dqa = gt + Ev * kLanes;
-    float* dka = dqa + E * kLanes;
-    float* dva = dka + Lk * E * kLanes;
-    std::fill(dka, dka + (Lk * E + Lk * Ev) * kLanes, 0.f);
-    const int64_t qoff = b * Lq * ldq + h * E, koff = b * Lk * ldq + h * E;
-    const int64_t ooff = b * Lq * ldv + h * Ev, voff = b * Lk * ldv + h * Ev;
-    for (int64_t i0 = 0; i0 < Lq; i0 += kLanes) {
-      const int n = static_cast<int>(std::min<int64_t>(kLanes, Lq - i0));
-      gather_lanes(qt, q + qoff, ldq, i0, n, E, 1.f);
-      gather_lanes(gt, dout + ooff, ldv, i0, n, Ev, 1.f);
-      float l_se[kLanes], delta[kLanes], valid[kLanes];
-      for (int l = 0; l < kLanes; ++l) {
-        valid[l] = l < n ? 1.f : 0.f;
-        l_se[l] = l < n ? lse[bh * Lq + i0 + l] : 0.f;
-        delta[l] = 0.f;   // D_i = sum_d dout_id out_id = sum_j P_ij dP_ij (softmax backward's row term)
-        if (l < n) {
-          const float* o = out + ooff + (i0 + l) * ldv;
-          for (int64_t d = 0; d < Ev; ++d) delta[l] += gt[d * kLanes + l] * o[d];
+    float* xt = scratch.data() + worker_id() * per;   // q (pass 1) or k (pass 2), E x lanes
+    float* yt = xt + E * kLanes;                        // dout (pass 1) or v (pass 2), Ev x lanes
+    float* acc_e = yt + Ev * kLanes;                    // dq (pass 1) or dk (pass 2)
+    float* acc_v = acc_e + E * kLanes;                  // dv (pass 2)
+    float* delta = acc_v + Ev * kLanes;                 // D_i = dout_i . out_i = sum_j P_ij dP_ij
+    const float* qb = q + b * Lq * ldq + h * E;
+    const float* kb = k + b * Lk * ldq + h * E;
+    const float* vb = v + b * Lk * ldv + h * Ev;
+    const float* gb = dout + b * Lq * ldv + h * Ev;
+    const float* ob = out + b * Lq * ldv + h * Ev;
+    const float* lb = lse + bh * Lq;
+    for (int64_t i = 0; i < Lq; ++i) {
+      float t = 0.f;
+      for (int64_t d = 0; d < Ev; ++d) t += gb[i * ldv + d] * ob[i * ldv + d];
+      delta[i] = t;
+    }
+    if (dq) {
+      for (int64_t i0 = 0; i0 < Lq; i0 += kLanes) {
+        const int n = static_cast<int>(std::min<int64_t>(kLanes, Lq - i0));
+        gather_lanes(xt, qb, ldq, i0, n, E, 1.f);
+        gather_lanes(yt, gb, ldv, i0, n, Ev, 1.f);
+        float l_se[kLanes], dl[kLanes], valid[kLanes];
+        for (int l = 0; l < kLanes; ++l) {
+          valid[l] = l < n ? 1.f : 0.f;
+          l_se[l] = l < n ? lb[i0 + l] : 0.f;
+          dl[l] = l < n ? delta[i0 + l] : 0.f;
+        }
+        std::fill(acc_e, acc_e + E * kLanes, 0.f);
+        for (int64_t j = 0; j < Lk; ++j) {
+          const float* kr = kb + j * ldq;
+          const float* vr = vb + j * ldv;
+          float sj[kLanes], dp[kLanes];
+#pragma omp simd
+          for (int l = 0; l < kLanes; ++l) sj[l] = dp[l] = 0.f;
+          for (int64_t d = 0; d < E; ++d) {
+            const float kd = kr[d];
+#pragma omp simd
+            for (int l = 0; l < kLanes; ++l) sj[l] += kd * xt[d * kLanes + l];
+          }
+          for (int64_t d = 0; d < Ev; ++d) {
+            const float vd = vr[d];
+#pragma omp simd
+            for (int l = 0; l < kLanes; ++l) dp[l] += vd * yt[d * kLanes + l];
+          }
+          float ds[kLanes];
+#pragma omp simd
+          for (int l = 0; l < kLanes; ++l)
+            ds[l] = valid[l] * exp_approx(sj[l] * scale - l_se[l]) * (dp[l] - dl[l]) * scale;
+          for (int64_t d = 0; d < E; ++d) {
+            const float kd = kr[d];
+#pragma omp simd
+            for (int l = 0; l < kLanes; ++l) acc_e[d * kLanes + l] += ds[l] * kd;
+          }
+        }
+        for (int l = 0; l < n; ++l) {
+          float* r = dq + b * Lq * ldq + h * E + (i0 + l) * ldq;
+          for (int64_t d = 0; d < E; ++d) r[d] += acc_e[d * kLanes + l];
         }
       }
-      std::fill(dqa, dqa + E * kLanes, 0.f);
-      for (int64_t j = 0; j < Lk; ++j) {
-        const float* kr = k + koff + j * ldq;
-        const float* vr = v + voff + j * ldv;
-        float sj[kLanes] = {}, dp[kLanes] = {};
-        for (int64_t d = 0; d < E; ++d) {
-          const float kd = kr[d];
+    }
+    if (!dk && !dv) continue;
+    for (int64_t j0 = 0; j0 < Lk; j0 += kLanes) {
+      const int n = static_cast<int>(std::min<int64_t>(kLanes, Lk - j0));
+      gather_lanes(xt, kb, ldq, j0, n, E, 1.f);
+      gather_lanes(yt, vb, ldv, j0, n, Ev, 1.f);
+      float valid[kLanes];
+      for (int l = 0; l < kLanes; ++l) valid[l] = l < n ? 1.f : 0.f;
+      std::fill(acc_e, acc_e + (E + Ev) * kLanes, 0.f);
+      for (int64_t i = 0; i < Lq; ++i) {
+        const float* qr = qb + i * ldq;
+        const float* gr = gb + i * ldv;
+        float si[kLanes], dp[kLanes];
 #pragma omp simd
-          for (int l = 0; l < kLanes; ++l) sj[l] += kd * qt[d * kLanes + l];
+        for (int l = 0; l < kLanes; ++l) si[l] = dp[l] = 0.f;
+        for (int64_t d = 0; d < E; ++d) {
+          const float qd = qr[d];
+#pragma omp simd
+          for (int l = 0; l < kLanes; ++l) si[l] += qd * xt[d * kLanes + l];
         }
         for (int64_t d = 0; d < Ev; ++d) {
-          const float vd = vr[d];
+          const float gd = gr[d];
 #pragma omp simd
-          for (int l = 0; l < kLanes; ++l) dp[l] += vd * gt[d * kLanes + l];
+          for (int l = 0; l < kLanes; ++l) dp[l] += gd * yt[d * kLanes + l];
         }
+        const float li = lb[i], di = delta[i];
         float p[kLanes], ds[kLanes];
 #pragma omp simd
         for (int l = 0; l < kLanes; ++l) {
-          p[l] = valid[l] * exp_approx(sj[l] * scale - l_se[l]);
-          ds[l] = p[l] * (dp[l] - delta[l]) * scale;
+          p[l] = valid[l] * exp_approx(si[l] * scale - li);
+          ds[l] = p[l] * (dp[l] - di) * scale;
         }
         for (int64_t d = 0; d < E; ++d) {
-          const float kd = kr[d];
-          float* dkr = dka + (j * E + d) * kLanes;
+          const float qd = qr[d];
 #pragma omp simd
-          for (int l = 0; l < kLanes; ++l) {
-            dqa[d * kLanes + l] += ds[l] * kd;
-            dkr[l] += ds[l] * qt[d * kLanes + l];
-          }
+          for (int l = 0; l < kLanes; ++l) acc_e[d * kLanes + l] += ds[l] * qd;
         }
-        float* dvr = dva + j * Ev * kLanes;
-        for (int64_t d = 0; d < Ev; ++d)
+        for (int64_t d = 0; d < Ev; ++d) {
+          const float gd = gr[d];
 #pragma omp simd
-          for (int l = 0; l < kLanes; ++l) dvr[d * kLanes + l] += p[l] * gt[d * kLanes + l];
+          for (int l = 0; l < kLanes; ++l) acc_v[d * kLanes + l] += p[l] * gd;
+        }
       }
-      if (dq)
-        for (int l = 0; l < n; ++l) {
-          float* r = dq + qoff + (i0 + l) * ldq;
-          for (int64_t d = 0; d < E; ++d) r[d] += dqa[d * kLanes + l];
+      for (int l = 0; l < n; ++l) {
+        if (dk) {
+          float* r = dk + b * Lk * ldq + h * E + (j0 + l) * ldq;
+          for (int64_t d = 0; d < E; ++d) r[d] += acc_e[d * kLanes + l];
         }
+        if (dv) {
+          float* r = dv + b * Lk * ldv + h * Ev + (j0 + l) * ldv;
+          for (int64_t d = 0; d < Ev; ++d) r[d] += acc_v[d * kLanes + l];
+        }
+      }
     }
-    // Lane sums in a fixed order: deterministic.
-    auto lane_sum = [](const float* x) {
-      float t = 0.f;
-      for (int l = 0; l < kLanes; ++l) t += x[l];
-      return t;
-    };
-    if (dk)
-      for (int64_t j = 0; j < Lk; ++j)
-        for (int64_t d = 0; d < E; ++d) dk[koff + j * ldq + d] += lane_sum(dka + (j * E + d) * kLanes);
-    if (dv)
-      for (int64_t j = 0; j < Lk; ++j)
-        for (int64_t d = 0; d < Ev; ++d) dv[voff + j * ldv + d] += lane_sum(dva + (j * Ev + d) * kLanes);
   }
 }
 
