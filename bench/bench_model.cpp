@@ -1,9 +1,10 @@
 // The whole training step and scoring step of the paper-size models (batch 64 objects, random data): objects/s,
-// each next to references measured in the same run: the machine's fp32 FMA peak (tensor/profile.h) as
-// `pct_peak` (the step's counted GFLOP x steps/s over the peak) and OpenBLAS sgemm (1024^3 on all threads) as
-// `obj_per_sgemm_GFLOP` (objects/s divided by sgemm GFLOP/s: a throughput that is comparable across runs on a
-// busy machine, where both move together). Cases: ssmtl++v1 (with T5, as in epochs >= pseudo_start_epoch),
-// ssmtl++v1 without its CvT, ssmtl++v2, ssmtl.
+// each next to references measured in the same run, between the timed iterations (so under the same machine
+// load): the machine's fp32 FMA peak (tensor/profile.h) as `pct_peak` (the step's counted GFLOP x steps/s over
+// the peak) and OpenBLAS sgemm (512^3 on all threads) as `obj_per_sgemm_GFLOP` (objects/s divided by sgemm
+// GFLOP/s: a throughput comparable across runs on a busy machine, where both move together).
+// Cases: ssmtl++v1 (with T5, as in epochs >= pseudo_start_epoch), ssmtl++v1 without its CvT, ssmtl++v2, ssmtl.
+// bench/compare_profile.sh compares two builds (before / after a change) the same way.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -28,7 +29,7 @@ ModelConfig config_named(const std::string& name) {
 }
 
 double sgemm_gflops() {
-  const int64_t n = 1024;
+  const int64_t n = 512;
   std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
   kernels::gemm_cpu(c.data(), a.data(), b.data(), n, n, n, false, false, 1.f, 0.f, n, n, n);   // warm-up
   const int reps = 4;
@@ -53,8 +54,21 @@ double counted_flops(F f) {
   return total;
 }
 
-void report(benchmark::State& state, int B, double step_flops) {
-  const double peak = prof::measure_peak_gflops_fp32(0.2), sgemm = sgemm_gflops();
+// Means of the reference probes run after each timed iteration (timing paused).
+struct References {
+  double peak = 0, sgemm = 0;
+  int n = 0;
+  void sample(benchmark::State& state) {
+    state.PauseTiming();
+    peak += prof::measure_peak_gflops_fp32(0.05);
+    sgemm += sgemm_gflops();
+    ++n;
+    state.ResumeTiming();
+  }
+};
+
+void report(benchmark::State& state, int B, double step_flops, const References& ref) {
+  const double peak = ref.peak / ref.n, sgemm = ref.sgemm / ref.n;
   state.counters["objects/s"] = benchmark::Counter(static_cast<double>(state.iterations()) * B, benchmark::Counter::kIsRate);
   state.counters["step_GFLOP"] = step_flops * 1e-9;
   state.counters["peak_GFLOPs"] = peak;
@@ -73,8 +87,12 @@ void train(benchmark::State& state, std::string name) {
   app::TrainStep step(model);
   const TaskBatch batch = app::synthetic_batch(cfg, B, 2);
   const double flops = counted_flops([&] { step(batch); });   // also the warm-up
-  for (auto _ : state) benchmark::DoNotOptimize(step(batch));
-  report(state, B, flops);
+  References ref;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(step(batch));
+    ref.sample(state);
+  }
+  report(state, B, flops, ref);
 }
 
 void score(benchmark::State& state, std::string name) {
@@ -83,8 +101,12 @@ void score(benchmark::State& state, std::string name) {
   SSMTLModel model(cfg, 1);
   const app::ScoreInputs in = app::synthetic_score_inputs(cfg, B, 3);
   const double flops = counted_flops([&] { app::score_step(model, in); });
-  for (auto _ : state) app::score_step(model, in);
-  report(state, B, flops);
+  References ref;
+  for (auto _ : state) {
+    app::score_step(model, in);
+    ref.sample(state);
+  }
+  report(state, B, flops, ref);
 }
 
 const bool kRegistered = [] {
