@@ -48,6 +48,22 @@ void gather_lanes(float* dst, const float* src, int64_t ld, int64_t i0, int n, i
     for (int l = 0; l < kLanes; ++l) dst[d * kLanes + l] = l < n ? src[(i0 + l) * ld + d] * mul : 0.f;
 }
 
+// out[r][l] = sum over d < width of rows[r * ld + d] * xt[d * kLanes + l], for R rows at once (R independent
+// chains of multiply-adds), d in order.
+template <int R>
+SSMTL_WIDE inline void lanes_dot(float (*out)[kLanes], const float* rows, int64_t ld, const float* xt,
+                                 int64_t width) {
+  for (int r = 0; r < R; ++r)
+#pragma omp simd
+    for (int l = 0; l < kLanes; ++l) out[r][l] = 0.f;
+  for (int64_t d = 0; d < width; ++d)
+    for (int r = 0; r < R; ++r) {
+      const float c = rows[r * ld + d];
+#pragma omp simd
+      for (int l = 0; l < kLanes; ++l) out[r][l] += c * xt[d * kLanes + l];
+    }
+}
+
 }  // namespace
 
 namespace {
@@ -76,20 +92,26 @@ SSMTL_WIDE void forward_impl(float* out, float* lse, const float* q, const float
       gather_lanes(qt, qb, ldq, i0, n, E, scale);
       float m[kLanes], sum[kLanes];
       for (int l = 0; l < kLanes; ++l) m[l] = -INFINITY, sum[l] = 0.f;
-      for (int64_t j = 0; j < Lk; ++j) {
-        float sj[kLanes];
+      // Four keys at a time: four independent multiply-add chains hide the FMA latency (one key's E-long
+      // chain alone would leave the FMA units idle); each score is still summed over d in order.
+      int64_t j = 0;
+      for (; j + 4 <= Lk; j += 4) {
+        float sj[4][kLanes];
+        lanes_dot<4>(sj, kb + j * ldq, ldq, qt, E);
+        for (int r = 0; r < 4; ++r)
 #pragma omp simd
-        for (int l = 0; l < kLanes; ++l) sj[l] = 0.f;
-        const float* kr = kb + j * ldq;
-        for (int64_t d = 0; d < E; ++d) {
-          const float kd = kr[d];
-#pragma omp simd
-          for (int l = 0; l < kLanes; ++l) sj[l] += kd * qt[d * kLanes + l];
-        }
+          for (int l = 0; l < kLanes; ++l) {
+            s[(j + r) * kLanes + l] = sj[r][l];
+            m[l] = sj[r][l] > m[l] ? sj[r][l] : m[l];
+          }
+      }
+      for (; j < Lk; ++j) {
+        float sj[1][kLanes];
+        lanes_dot<1>(sj, kb + j * ldq, ldq, qt, E);
 #pragma omp simd
         for (int l = 0; l < kLanes; ++l) {
-          s[j * kLanes + l] = sj[l];
-          m[l] = sj[l] > m[l] ? sj[l] : m[l];
+          s[j * kLanes + l] = sj[0][l];
+          m[l] = sj[0][l] > m[l] ? sj[0][l] : m[l];
         }
       }
       std::fill(acc, acc + Ev * kLanes, 0.f);
@@ -160,30 +182,28 @@ SSMTL_WIDE void backward_impl(float* dq, float* dk, float* dv, const float* dout
           dl[l] = l < n ? delta[i0 + l] : 0.f;
         }
         std::fill(acc_e, acc_e + E * kLanes, 0.f);
-        for (int64_t j = 0; j < Lk; ++j) {
-          const float* kr = kb + j * ldq;
-          const float* vr = vb + j * ldv;
-          float sj[kLanes], dp[kLanes];
-#pragma omp simd
-          for (int l = 0; l < kLanes; ++l) sj[l] = dp[l] = 0.f;
-          for (int64_t d = 0; d < E; ++d) {
-            const float kd = kr[d];
-#pragma omp simd
-            for (int l = 0; l < kLanes; ++l) sj[l] += kd * xt[d * kLanes + l];
+        // Two keys at a time (four independent score / dP chains), accumulated in key order.
+        for (int64_t j = 0; j < Lk; j += 2) {
+          const int nk = j + 1 < Lk ? 2 : 1;
+          float sj[2][kLanes], dp[2][kLanes];
+          if (nk == 2) {
+            lanes_dot<2>(sj, kb + j * ldq, ldq, xt, E);
+            lanes_dot<2>(dp, vb + j * ldv, ldv, yt, Ev);
+          } else {
+            lanes_dot<1>(sj, kb + j * ldq, ldq, xt, E);
+            lanes_dot<1>(dp, vb + j * ldv, ldv, yt, Ev);
           }
-          for (int64_t d = 0; d < Ev; ++d) {
-            const float vd = vr[d];
+          for (int r = 0; r < nk; ++r) {
+            const float* kr = kb + (j + r) * ldq;
+            float ds[kLanes];
 #pragma omp simd
-            for (int l = 0; l < kLanes; ++l) dp[l] += vd * yt[d * kLanes + l];
-          }
-          float ds[kLanes];
+            for (int l = 0; l < kLanes; ++l)
+              ds[l] = valid[l] * exp_approx(sj[r][l] * scale - l_se[l]) * (dp[r][l] - dl[l]) * scale;
+            for (int64_t d = 0; d < E; ++d) {
+              const float kd = kr[d];
 #pragma omp simd
-          for (int l = 0; l < kLanes; ++l)
-            ds[l] = valid[l] * exp_approx(sj[l] * scale - l_se[l]) * (dp[l] - dl[l]) * scale;
-          for (int64_t d = 0; d < E; ++d) {
-            const float kd = kr[d];
-#pragma omp simd
-            for (int l = 0; l < kLanes; ++l) acc_e[d * kLanes + l] += ds[l] * kd;
+              for (int l = 0; l < kLanes; ++l) acc_e[d * kLanes + l] += ds[l] * kd;
+            }
           }
         }
         for (int l = 0; l < n; ++l) {
@@ -200,38 +220,37 @@ SSMTL_WIDE void backward_impl(float* dq, float* dk, float* dv, const float* dout
       float valid[kLanes];
       for (int l = 0; l < kLanes; ++l) valid[l] = l < n ? 1.f : 0.f;
       std::fill(acc_e, acc_e + (E + Ev) * kLanes, 0.f);
-      for (int64_t i = 0; i < Lq; ++i) {
-        const float* qr = qb + i * ldq;
-        const float* gr = gb + i * ldv;
-        float si[kLanes], dp[kLanes];
-#pragma omp simd
-        for (int l = 0; l < kLanes; ++l) si[l] = dp[l] = 0.f;
-        for (int64_t d = 0; d < E; ++d) {
-          const float qd = qr[d];
-#pragma omp simd
-          for (int l = 0; l < kLanes; ++l) si[l] += qd * xt[d * kLanes + l];
+      // Two queries at a time (four independent score / dP chains), accumulated in query order.
+      for (int64_t i = 0; i < Lq; i += 2) {
+        const int nq = i + 1 < Lq ? 2 : 1;
+        float si[2][kLanes], dp[2][kLanes];
+        if (nq == 2) {
+          lanes_dot<2>(si, qb + i * ldq, ldq, xt, E);
+          lanes_dot<2>(dp, gb + i * ldv, ldv, yt, Ev);
+        } else {
+          lanes_dot<1>(si, qb + i * ldq, ldq, xt, E);
+          lanes_dot<1>(dp, gb + i * ldv, ldv, yt, Ev);
         }
-        for (int64_t d = 0; d < Ev; ++d) {
-          const float gd = gr[d];
+        for (int r = 0; r < nq; ++r) {
+          const float* qr = qb + (i + r) * ldq;
+          const float* gr = gb + (i + r) * ldv;
+          const float li = lb[i + r], di = delta[i + r];
+          float p[kLanes], ds[kLanes];
 #pragma omp simd
-          for (int l = 0; l < kLanes; ++l) dp[l] += gd * yt[d * kLanes + l];
-        }
-        const float li = lb[i], di = delta[i];
-        float p[kLanes], ds[kLanes];
+          for (int l = 0; l < kLanes; ++l) {
+            p[l] = valid[l] * exp_approx(si[r][l] * scale - li);
+            ds[l] = p[l] * (dp[r][l] - di) * scale;
+          }
+          for (int64_t d = 0; d < E; ++d) {
+            const float qd = qr[d];
 #pragma omp simd
-        for (int l = 0; l < kLanes; ++l) {
-          p[l] = valid[l] * exp_approx(si[l] * scale - li);
-          ds[l] = p[l] * (dp[l] - di) * scale;
-        }
-        for (int64_t d = 0; d < E; ++d) {
-          const float qd = qr[d];
+            for (int l = 0; l < kLanes; ++l) acc_e[d * kLanes + l] += ds[l] * qd;
+          }
+          for (int64_t d = 0; d < Ev; ++d) {
+            const float gd = gr[d];
 #pragma omp simd
-          for (int l = 0; l < kLanes; ++l) acc_e[d * kLanes + l] += ds[l] * qd;
-        }
-        for (int64_t d = 0; d < Ev; ++d) {
-          const float gd = gr[d];
-#pragma omp simd
-          for (int l = 0; l < kLanes; ++l) acc_v[d * kLanes + l] += p[l] * gd;
+            for (int l = 0; l < kLanes; ++l) acc_v[d * kLanes + l] += p[l] * gd;
+          }
         }
       }
       for (int l = 0; l < n; ++l) {
