@@ -16,4 +16,14 @@ namespace ssmtl {
 // B, H, Lk or E, or have a zero size; when the devices differ.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v);
 
+// The same for `heads` heads in token-major layout, as linear projections give them:
+//   q: (B, Lq, heads * E) ; k: (B, Lk, heads * E) ; v: (B, Lk, heads * Ev) -> out: (B, Lq, heads * Ev)
+// where head h is columns [h E, (h + 1) E) (resp. Ev): equal to splitting the heads with
+// permute(reshape(t, {B, L, heads, E}), {0, 2, 1, 3}), scaled_dot_product_attention, and merging them back.
+// On the CPU one fused kernel (kernels/attention.h, attention_tokens_*) that keeps one log-sum-exp per query
+// instead of the (B, heads, Lq, Lk) probabilities; on CUDA exactly that composition.
+// Throws std::invalid_argument naming the shapes when they are not 3-D, disagree in B or Lk, or a width is
+// not a multiple of `heads`; when the devices differ.
+Tensor multi_head_attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads);
+
 }  // namespace ssmtl

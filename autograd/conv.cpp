@@ -14,6 +14,11 @@ namespace {
 
 bool is_depthwise(const k::Conv3dGeometry& g) { return g.groups == g.Cin && g.Cout == g.Cin; }
 
+// Multiply-adds x 2 of one pass (forward, or one of the backward's dx / dw products), for the profiler.
+double conv_flops(const k::Conv3dGeometry& g) {
+  return 2.0 * g.N * g.Cout * g.Do * g.Ho * g.Wo * (g.Cin / g.groups) * g.kD * g.kH * g.kW;
+}
+
 struct ConvNode : Node {
   k::Conv3dGeometry g;
   const char* op;
@@ -25,6 +30,7 @@ struct ConvNode : Node {
     float* db = inputs.size() > 2 ? grad_buffer(inputs[2]) : nullptr;
     const float* x = inputs[0].data();
     const float* w = inputs[1].data();
+    prof::add_flops(conv_flops(g) * ((dx ? 1 : 0) + (dw ? 1 : 0)));
     if (is_depthwise(g))
       SSMTL_DISPATCH(grad.device(), k::conv3d_depthwise_backward, dx, dw, db, grad.data(), x, w, g);
     else
@@ -83,6 +89,7 @@ Tensor conv_impl(const Tensor& x, const Tensor& w, const Tensor& bias, const int
   Tensor y = Tensor::empty(os, x.device());
   if (y.numel() == 0) return y;   // empty batch or no channels: nothing to compute
   const float* b = bias.defined() ? bias.data() : nullptr;
+  prof::add_flops(conv_flops(g));
   if (is_depthwise(g))
     SSMTL_DISPATCH(x.device(), k::conv3d_depthwise_forward, y.data(), x.data(), w.data(), b, g);
   else

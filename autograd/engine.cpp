@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "tensor/device.h"
+#include "tensor/profile.h"
 
 namespace ssmtl::autograd {
 
@@ -77,6 +78,7 @@ void run_backward(const Tensor& root, const Tensor& grad_root) {
     order.push_back(impl);
     stack.pop_back();
   }
+  prof::PhaseGuard phase(prof::Phase::Backward);   // kernels below are booked as backward by the profiler
   // Seed: add grad_root into the root's gradient.
   {
     float* g = grad_buffer(root);

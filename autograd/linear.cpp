@@ -21,6 +21,7 @@ struct LinearNode : Node {
     float* dx = grad_buffer(inputs[0]);
     float* dw = grad_buffer(inputs[1]);
     float* db = inputs.size() > 2 ? grad_buffer(inputs[2]) : nullptr;
+    prof::add_flops(2.0 * M * in * out * ((dx ? 1 : 0) + (dw ? 1 : 0)));
     SSMTL_DISPATCH(g.device(), k::linear_backward, dx, dw, db, g.data(), inputs[0].data(), inputs[1].data(), M,
                    in, out);
   }
@@ -34,6 +35,7 @@ struct MatmulNode : Node {
   void backward(const Tensor& g) override {
     float* da = grad_buffer(inputs[0]);
     float* db = grad_buffer(inputs[1]);
+    prof::add_flops(2.0 * batch * M * K * N * ((da ? 1 : 0) + (db ? 1 : 0)));
     SSMTL_DISPATCH(g.device(), k::matmul_backward, da, db, g.data(), inputs[0].data(), inputs[1].data(), batch, M,
                    K, N, b_shared);
   }
@@ -56,6 +58,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   Shape ys = x.shape();
   ys.back() = out;
   Tensor y = Tensor::empty(ys, x.device());
+  prof::add_flops(2.0 * M * in * out);
   SSMTL_DISPATCH(x.device(), k::linear_forward, y.data(), x.data(), w.data(),
                  bias.defined() ? bias.data() : nullptr, M, in, out);
   if (autograd::needs_grad({&x, &w, &bias})) {
@@ -83,6 +86,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   Shape cs = a.shape();
   cs.back() = N;
   Tensor c = Tensor::empty(cs, a.device());
+  prof::add_flops(2.0 * batch * M * K * N);
   SSMTL_DISPATCH(a.device(), k::matmul_forward, c.data(), a.data(), b.data(), batch, M, K, N, b_shared);
   if (autograd::needs_grad({&a, &b})) {
     auto n = std::make_shared<MatmulNode>(batch, M, K, N, b_shared);

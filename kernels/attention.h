@@ -28,6 +28,22 @@ void attention_backward_cpu(float* dq, float* dk, float* dv, const float* dout, 
                             const float* v, const float* probs, int64_t BH, int64_t Lq, int64_t Lk, int64_t E,
                             int64_t Ev);
 
+// The same attention for H heads read and written in token-major layout, as linear layers produce and consume
+// it (no head split / merge permutes), and without the (Lq, Lk) probabilities: the forward keeps one
+// log-sum-exp per query and the backward recomputes the probabilities from it.
+// Head h of token t uses columns [h E, (h + 1) E) of q / k and [h Ev, (h + 1) Ev) of v / out.
+// out: (B, Lq, H*Ev) ; lse: (B, H, Lq) log sum_j exp(q_i k_j / sqrt(E)) per query, written for backward
+// q: (B, Lq, H*E) ; k: (B, Lk, H*E) ; v: (B, Lk, H*Ev)
+// CPU only (kernels/cpu/attention_tokens.cpp); the CUDA path composes attention_forward_cuda with permutes.
+void attention_tokens_forward_cpu(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
+                                  int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev);
+// dq (B, Lq, H*E), dk (B, Lk, H*E), dv (B, Lk, H*Ev): += ; each may be null. dout (B, Lq, H*Ev);
+// out and lse from the forward. Same formulas as attention_backward_cpu with D_i = dout_i . out_i in place of
+// rowsum(P * dout v^T) (equal, as out_i = sum_j P_ij v_j).
+void attention_tokens_backward_cpu(float* dq, float* dk, float* dv, const float* dout, const float* q,
+                                   const float* k, const float* v, const float* out, const float* lse, int64_t B,
+                                   int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev);
+
 #ifdef SSMTL_WITH_CUDA
 void attention_forward_cuda(float* out, float* probs, const float* q, const float* k, const float* v, int64_t BH,
                             int64_t Lq, int64_t Lk, int64_t E, int64_t Ev);

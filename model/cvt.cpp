@@ -59,21 +59,11 @@ CvtBlock::CvtBlock(int d, int h, int mlp_ratio, bool temporal_kernel, Rng& rng) 
   fc2 = LinearLayer(d * mlp_ratio, d, true, rng);
 }
 
-// (N, L, D) -> (N, heads, L, D/heads)
-static Tensor split_heads(const Tensor& t, int heads) {
-  int64_t N = t.size(0), L = t.size(1), D = t.size(2);
-  return permute(reshape(t, {N, L, heads, D / heads}), {0, 2, 1, 3});
-}
-
 Tensor CvtBlock::forward(const Tensor& x, int T, int H, int W, bool training) {
-  int64_t N = x.size(0), L = x.size(1);
   Tensor vol = tokens_to_volume(ln1.forward(x), T, H, W);
-  Tensor qh = split_heads(q.forward(vol, training), heads);
-  Tensor kh = split_heads(k.forward(vol, training), heads);
-  Tensor vh = split_heads(v.forward(vol, training), heads);
-  Tensor att = scaled_dot_product_attention(qh, kh, vh);                 // (N, heads, L, dh)
-  Tensor merged = reshape(permute(att, {0, 2, 1, 3}), {N, L, dim});
-  Tensor h1 = add(x, out_proj.forward(merged));
+  // heads stay in the token rows (N, L, heads * dh): no split / merge copies
+  Tensor att = multi_head_attention(q.forward(vol, training), k.forward(vol, training), v.forward(vol, training), heads);
+  Tensor h1 = add(x, out_proj.forward(att));
   Tensor m = fc2.forward(gelu(fc1.forward(ln2.forward(h1))));
   return add(h1, m);
 }

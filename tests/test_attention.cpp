@@ -6,6 +6,7 @@
 
 #include "autograd/attention.h"
 #include "autograd/elementwise.h"
+#include "autograd/shape.h"
 #include "tests/gradcheck.h"
 #include "tests/reference.h"
 
@@ -98,4 +99,95 @@ TEST_CASE("attention: bad shapes name the op and all three shapes") {
   CHECK_THROWS_AS(scaled_dot_product_attention(Tensor::zeros({6, 5, 6}), k, v), std::invalid_argument);     // 3-D
   CHECK_THROWS_AS(scaled_dot_product_attention(q, Tensor::zeros({2, 3, 0, 6}), Tensor::zeros({2, 3, 0, 6})),
                   std::invalid_argument);                                                                  // no keys
+}
+
+// ---- multi_head_attention: the fused token-major CPU kernel --------------------------------------------
+
+namespace {
+
+// (B, H, L, W) -> (B, L, H * W), the token-major layout of multi_head_attention
+Tensor merge_heads(const Tensor& t) {
+  return reshape(permute(t, {0, 2, 1, 3}), {t.size(0), t.size(2), t.size(1) * t.size(3)});
+}
+
+Tensor mha_fn3(const std::vector<Tensor>& in) { return multi_head_attention(in[0], in[1], in[2], 3); }
+
+}  // namespace
+
+TEST_CASE("multi_head_attention: output and gradients of q, k, v match PyTorch") {
+  // The reference cases of scaled_dot_product_attention, with the heads merged into the token rows.
+  for (const char* prefix : {"a_", "b_", "c_"}) {
+    test::RefFile ref("attention");
+    const std::string p = prefix;
+    const double tol = p == "c_" ? 1e-4 : 1e-5;
+    Tensor q = merge_heads(ref.get(p + "q")).set_requires_grad(), k = merge_heads(ref.get(p + "k")).set_requires_grad();
+    Tensor v = merge_heads(ref.get(p + "v")).set_requires_grad();
+    const int heads = static_cast<int>(ref.get(p + "q").size(1));
+    Tensor out = multi_head_attention(q, k, v, heads);
+    check_close(out, merge_heads(ref.get(p + "out")), tol, tol, p + "out");
+    sum(mul(out, merge_heads(ref.get(p + "r")))).backward();
+    check_close(q.grad(), merge_heads(ref.get(p + "grad_q")), tol, tol, p + "grad q");
+    check_close(k.grad(), merge_heads(ref.get(p + "grad_k")), tol, tol, p + "grad k");
+    check_close(v.grad(), merge_heads(ref.get(p + "grad_v")), tol, tol, p + "grad v");
+  }
+}
+
+TEST_CASE("multi_head_attention: equals split heads + scaled_dot_product_attention + merge at a CvT-like shape") {
+  // 37 queries: two full blocks of 16 and a tail of 5; 12 heads of width 8 as in the paper's CvT.
+  Rng rng(21);
+  const int H = 12;
+  const Tensor q0 = randn({2, 37, H * 8}, rng), k0 = randn({2, 11, H * 8}, rng), v0 = randn({2, 11, H * 8}, rng);
+  const Tensor r = randn({2, 37, H * 8}, rng);
+  auto split = [&](const Tensor& t) { return permute(reshape(t, {2, t.size(1), H, 8}), {0, 2, 1, 3}); };
+  Tensor q1 = q0.clone().set_requires_grad(), k1 = k0.clone().set_requires_grad(), v1 = v0.clone().set_requires_grad();
+  Tensor ref = merge_heads(scaled_dot_product_attention(split(q1), split(k1), split(v1)));
+  sum(mul(ref, r)).backward();
+  Tensor q2 = q0.clone().set_requires_grad(), k2 = k0.clone().set_requires_grad(), v2 = v0.clone().set_requires_grad();
+  Tensor out = multi_head_attention(q2, k2, v2, H);
+  sum(mul(out, r)).backward();
+  check_close(out, ref, 1e-6, 1e-5, "out");
+  check_close(q2.grad(), q1.grad(), 1e-6, 1e-5, "grad q");
+  check_close(k2.grad(), k1.grad(), 1e-6, 1e-5, "grad k");
+  check_close(v2.grad(), v1.grad(), 1e-6, 1e-5, "grad v");
+}
+
+TEST_CASE("multi_head_attention: finite-difference gradients, tails of the 16-query blocks, adds into gradients") {
+  Rng rng(8);
+  for (int64_t Lq : {5, 19}) {
+    Tensor q = randn({2, Lq, 3 * 4}, rng).set_requires_grad(), k = randn({2, 6, 3 * 4}, rng).set_requires_grad();
+    Tensor v = randn({2, 6, 3 * 5}, rng).set_requires_grad();
+    gradcheck(mha_fn3, {q, k, v});
+    gradcheck(mha_fn3, {q, k.detach(), v.detach()});
+    gradcheck(mha_fn3, {q.detach(), k, v.detach()});
+  }
+}
+
+#ifdef _OPENMP
+TEST_CASE("multi_head_attention: bitwise the same for any thread count") {
+  Rng rng(10);
+  const Tensor q0 = randn({3, 33, 16}, rng), k0 = randn({3, 9, 16}, rng), v0 = randn({3, 9, 16}, rng);
+  const Tensor r = randn({3, 33, 16}, rng);
+  auto run = [&](int threads) {
+    const int before = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    Tensor q = q0.clone().set_requires_grad(), k = k0.clone().set_requires_grad(), v = v0.clone().set_requires_grad();
+    Tensor out = multi_head_attention(q, k, v, 2);
+    out.backward(r);
+    omp_set_num_threads(before);
+    return std::vector<std::vector<float>>{out.to_vector(), q.grad().to_vector(), k.grad().to_vector(),
+                                           v.grad().to_vector()};
+  };
+  CHECK(run(1) == run(3));
+}
+#endif
+
+TEST_CASE("multi_head_attention: bad shapes name the op and the shapes") {
+  Tensor q = Tensor::zeros({2, 5, 6}), k = Tensor::zeros({2, 4, 6}), v = Tensor::zeros({2, 4, 6});
+  CHECK_THROWS_WITH_AS(multi_head_attention(q, k, v, 4),
+                       "multi_head_attention: expected q (B, Lq, heads*E), k (B, Lk, heads*E), v (B, Lk, heads*Ev) "
+                       "with no zero size and heads = 4 dividing the widths; got q [2, 5, 6], k [2, 4, 6], v [2, 4, 6]",
+                       std::invalid_argument);
+  CHECK_THROWS_AS(multi_head_attention(q, Tensor::zeros({2, 4, 3}), v, 3), std::invalid_argument);   // E differs
+  CHECK_THROWS_AS(multi_head_attention(q, k, Tensor::zeros({2, 3, 6}), 3), std::invalid_argument);   // Lk
+  CHECK_THROWS_AS(multi_head_attention(q, k, Tensor::zeros({1, 4, 6}), 3), std::invalid_argument);   // B
 }

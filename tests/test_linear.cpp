@@ -1,11 +1,17 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <stdexcept>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "autograd/elementwise.h"
 #include "autograd/linear.h"
+#include "kernels/cpu/gemm_panel.h"
+#include "kernels/matmul.h"
+#include "tensor/rng.h"
 #include "tests/gradcheck.h"
 #include "tests/reference.h"
 
@@ -133,4 +139,48 @@ TEST_CASE("linear and matmul: wrong shapes throw, naming the op and the shapes")
   CHECK_THROWS_WITH_AS(matmul(Tensor::zeros({3, 4}), Tensor::zeros({5, 2})),
                        "matmul: inner sizes differ, a [3, 4] @ b [5, 2]", std::invalid_argument);
   CHECK_THROWS_AS(matmul(Tensor::zeros({4}), Tensor::zeros({4, 2})), std::invalid_argument);
+}
+
+// ---- the register-blocked panels of linear layers (kernels/cpu/gemm_panel.h) vs OpenBLAS --------------------
+
+TEST_CASE("linear panels: forward, dx and dw equal OpenBLAS's products at row / panel tails, adding into outputs") {
+  Rng rng(31);
+  // M = 101: two 48-row blocks and a 5-row tail; N = 48: one 32-column panel and one of 16; K = 7.
+  for (auto [M, K, N] : {std::tuple<int64_t, int64_t, int64_t>{101, 7, 48}, {6, 96, 384}, {50, 384, 96}}) {
+    const std::vector<float> a = randn({M, K}, rng).to_vector(), w = randn({N, K}, rng).to_vector();
+    const std::vector<float> bias = randn({N}, rng).to_vector(), dy = randn({M, N}, rng).to_vector();
+    // y = a w^T + bias (assigns)
+    std::vector<float> y(M * N, 1e9f), ref(M * N);
+    REQUIRE(kernels::gemm_panel_cpu(y.data(), a.data(), w.data(), bias.data(), M, N, K, true, false));
+    for (int64_t i = 0; i < M; ++i) std::copy(bias.begin(), bias.end(), ref.begin() + i * N);
+    kernels::gemm_cpu(ref.data(), a.data(), w.data(), M, N, K, false, true, 1.f, 1.f, K, K, N);
+    // float sums of K products of N(0, 1) numbers in another order: rounding grows with K
+    const double tol = 2e-6 * static_cast<double>(std::max(K, N)) + 1e-6;
+    auto close = [&](float u, float v) { return std::fabs(static_cast<double>(u) - v) <= tol * (1 + std::fabs(v)); };
+    for (size_t i = 0; i < y.size(); ++i) REQUIRE(close(y[i], ref[i]));
+    // dx (M, K) += dy w: here with K as the output width it needs K % 16 == 0, else the panel declines
+    std::vector<float> dx(M * K, 0.5f), dref(M * K, 0.5f);
+    const bool took = kernels::gemm_panel_cpu(dx.data(), dy.data(), w.data(), nullptr, M, K, N, false, true);
+    CHECK(took == (K % 16 == 0));
+    if (took) {
+      kernels::gemm_cpu(dref.data(), dy.data(), w.data(), M, K, N, false, false, 1.f, 1.f, N, K, K);
+      for (size_t i = 0; i < dx.size(); ++i) REQUIRE(close(dx[i], dref[i]));
+    }
+    // dw (N, K) += dy^T a, pre-filled: needs K % 16 == 0 as well
+    std::vector<float> dw(N * K), wref(N * K);
+    for (size_t i = 0; i < dw.size(); ++i) dw[i] = wref[i] = 0.25f * static_cast<float>(i % 7);
+    const bool took_w = kernels::gemm_panel_at_b_cpu(dw.data(), dy.data(), a.data(), M, N, K);
+    CHECK(took_w == (K % 16 == 0));
+    if (took_w) {
+      kernels::gemm_cpu(wref.data(), dy.data(), a.data(), N, K, M, true, false, 1.f, 1.f, N, K, K);
+      for (size_t i = 0; i < dw.size(); ++i) REQUIRE(std::fabs(dw[i] - wref[i]) <= 2e-6 * M * (1 + std::fabs(wref[i])));
+    }
+  }
+}
+
+TEST_CASE("linear: finite-difference gradients through the panel path (widths multiples of 16)") {
+  Rng rng(32);
+  Tensor x = randn({13, 16}, rng).set_requires_grad(), w = randn({32, 16}, rng).set_requires_grad();
+  Tensor b = randn({32}, rng).set_requires_grad();
+  test::gradcheck([](const std::vector<Tensor>& in) { return linear(in[0], in[1], in[2]); }, {x, w, b});
 }

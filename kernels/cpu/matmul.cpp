@@ -1,5 +1,7 @@
 #include "kernels/matmul.h"
 
+#include "kernels/cpu/gemm_panel.h"
+
 #include <cblas.h>
 #include <omp.h>
 
@@ -83,6 +85,7 @@ void gemm_cpu(float* c, const float* a, const float* b, int64_t M, int64_t N, in
 
 void linear_forward_cpu(float* y, const float* x, const float* w, const float* bias, int64_t M, int64_t in,
                         int64_t out) {
+  if (gemm_panel_cpu(y, x, w, bias, M, out, in, true, false)) return;   // bias added in the same pass
   if (bias) {
 #pragma omp parallel for schedule(static) if (M * out > 65536)
     for (int64_t m = 0; m < M; ++m) std::copy(bias, bias + out, y + m * out);
@@ -92,8 +95,9 @@ void linear_forward_cpu(float* y, const float* x, const float* w, const float* b
 
 void linear_backward_cpu(float* dx, float* dw, float* dbias, const float* dy, const float* x, const float* w,
                          int64_t M, int64_t in, int64_t out) {
-  if (dx) gemm_cpu(dx, dy, w, M, in, out, false, false, 1.f, 1.f, out, in, in);
-  if (dw) gemm_cpu(dw, dy, x, out, in, M, true, false, 1.f, 1.f, out, in, in);
+  if (dx && !gemm_panel_cpu(dx, dy, w, nullptr, M, in, out, false, true))
+    gemm_cpu(dx, dy, w, M, in, out, false, false, 1.f, 1.f, out, in, in);
+  if (dw && !gemm_panel_at_b_cpu(dw, dy, x, M, out, in)) gemm_cpu(dw, dy, x, out, in, M, true, false, 1.f, 1.f, out, in, in);
   if (dbias) {
     // Column sums in double, rows in order: deterministic and accurate for many rows.
     std::vector<double> acc(static_cast<size_t>(out), 0.0);

@@ -1,0 +1,157 @@
+// ssmtl profile: where the time of a training step and of a scoring step goes, per kernel, forward, backward
+// and optimizer apart, next to the arithmetic peak of this machine measured by the program (tensor/profile.h).
+// Runs on synthetic batches (uniform noise: the speed of these ops does not depend on the pixel values).
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "apps/args.h"
+#include "apps/command.h"
+#include "apps/model_step.h"
+#include "model/trainer.h"
+#include "tensor/profile.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: ssmtl profile [--config FILE] [--set key=value ...] [--steps N] [--batch B] [--json] [--device cpu|cuda]\n"
+    "  --config FILE   model configuration (configs/*.txt; default the ssmtl++v1-cpu preset)\n"
+    "  --set key=value override one configuration key (repeatable), e.g. model.backbone.transformer=none\n"
+    "  --steps N       profiled training steps and scoring steps, after one warm-up step each (default 3)\n"
+    "  --batch B       objects per step (default 64, the paper's batch size)\n"
+    "  --json          print the result as one JSON object instead of tables\n"
+    "  --device D      cpu (default) or cuda (kernel times then include a synchronisation each)\n"
+    "Rows: one per kernel and phase; ms and GFLOP are per step; share = of the step's wall time; the\n"
+    "'(untimed)' row is what no kernel accounts for (graph bookkeeping, allocation, copies, Python-free glue).\n";
+
+using Clock = std::chrono::steady_clock;
+
+struct Profile {
+  double step_s = 0;                  // wall time per step
+  std::vector<ssmtl::prof::Record> rows;
+  double flops = 0;                   // counted per step
+};
+
+template <class F>
+Profile profile(int steps, F step) {
+  step();   // warm-up: first touches of fresh memory, thread pools
+  ssmtl::prof::reset();
+  ssmtl::prof::set_enabled(true);
+  const auto t0 = Clock::now();
+  for (int i = 0; i < steps; ++i) step();
+  const double total = std::chrono::duration<double>(Clock::now() - t0).count();
+  ssmtl::prof::set_enabled(false);
+  Profile p;
+  p.step_s = total / steps;
+  p.rows = ssmtl::prof::records();
+  double timed = 0;
+  for (auto& r : p.rows) {
+    r.seconds /= steps;
+    r.flops /= steps;
+    r.calls /= steps;
+    timed += r.seconds;
+    p.flops += r.flops;
+  }
+  ssmtl::prof::Record rest;
+  rest.kernel = "(untimed)";
+  rest.seconds = p.step_s - timed > 0 ? p.step_s - timed : 0;
+  p.rows.push_back(rest);
+  return p;
+}
+
+void print_table(const char* title, const Profile& p, int B, double peak) {
+  std::printf("\n%s: %.1f ms per step, %.1f objects/s, %.2f GFLOP counted, %.1f GFLOP/s = %.1f%% of peak\n", title,
+              p.step_s * 1e3, B / p.step_s, p.flops * 1e-9, p.flops * 1e-9 / p.step_s,
+              100 * p.flops * 1e-9 / p.step_s / peak);
+  std::printf("  %-34s %-9s %7s %10s %7s %9s %9s %7s\n", "op", "phase", "calls", "ms", "share", "GFLOP", "GFLOP/s",
+              "%peak");
+  for (const auto& r : p.rows) {
+    const bool untimed = r.kernel == "(untimed)";
+    std::printf("  %-34s %-9s %7lld %10.2f %6.1f%%", r.kernel.c_str(), untimed ? "" : ssmtl::prof::phase_name(r.phase),
+                static_cast<long long>(r.calls), r.seconds * 1e3, 100 * r.seconds / p.step_s);
+    if (r.flops > 0)
+      std::printf(" %9.3f %9.1f %6.1f%%\n", r.flops * 1e-9, r.flops * 1e-9 / r.seconds,
+                  100 * r.flops * 1e-9 / r.seconds / peak);
+    else
+      std::printf(" %9s %9s %7s\n", "-", "-", "-");
+  }
+}
+
+std::string json_profile(const Profile& p, int B, double peak) {
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "{\"step_ms\": %.4f, \"objects_per_s\": %.4f, \"gflop\": %.9g, \"gflops\": %.4f, \"ops\": [",
+                p.step_s * 1e3, B / p.step_s, p.flops * 1e-9, p.flops * 1e-9 / p.step_s);
+  std::string s = buf;
+  for (size_t i = 0; i < p.rows.size(); ++i) {
+    const auto& r = p.rows[i];
+    const bool untimed = r.kernel == "(untimed)";
+    const double gflops = r.seconds > 0 ? r.flops * 1e-9 / r.seconds : 0;
+    std::snprintf(buf, sizeof buf,
+                  "%s{\"op\": \"%s\", \"phase\": \"%s\", \"calls\": %lld, \"ms\": %.4f, \"share\": %.6f, "
+                  "\"gflop\": %.9g, \"gflops\": %.4f, \"pct_peak\": %.4f}",
+                  i ? ", " : "", r.kernel.c_str(), untimed ? "" : ssmtl::prof::phase_name(r.phase),
+                  static_cast<long long>(r.calls), r.seconds * 1e3, r.seconds / p.step_s, r.flops * 1e-9, gflops,
+                  peak > 0 ? 100 * gflops / peak : 0);
+    s += buf;
+  }
+  return s + "]}";
+}
+
+int run_profile(int argc, char** argv) {
+  ssmtl::app::Args args(argc, argv, {"json"});
+  if (args.help()) { std::printf("%s", kUsage); return 0; }
+  ssmtl::util::Config cfg = args.has("config") ? ssmtl::util::Config::from_file(args.get("config"))
+                                               : ssmtl::util::Config();
+  for (const std::string& kv : args.all("set")) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos) throw ssmtl::app::UsageError("--set needs key=value, got " + kv);
+    cfg.set(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  const int steps = static_cast<int>(args.get_int("steps", 3, 1));
+  const int B = static_cast<int>(args.get_int("batch", 64, 1));
+  const bool json = args.has("json");
+  const ssmtl::Device dev = args.has("device") ? ssmtl::app::device_option(args) : ssmtl::Device::CPU;
+  args.check_used();
+  ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);
+  (void)ssmtl::TrainOptions::from_config(cfg);   // the file's train.* keys are valid here (and unused)
+  cfg.check_used();
+  if (dev == ssmtl::Device::CUDA) setenv("SSMTL_CUDA_SYNC", "1", 0);   // kernel time = call time
+
+  // The peak is probed before and after the steps and the larger value kept: on a shared machine a probe
+  // taken while another job runs understates what the cores can do (and %peak would exceed 100).
+  double peak = ssmtl::prof::measure_peak_gflops_fp32();
+  double peak_bf16 = ssmtl::prof::measure_peak_gflops_bf16();
+
+  ssmtl::SSMTLModel model(mc, 0);
+  model.to(dev);
+  const ssmtl::TaskBatch batch = ssmtl::app::synthetic_batch(mc, B, 1).to(dev);
+  ssmtl::app::TrainStep train(model);
+  if (!json) std::fprintf(stderr, "profile: %s, batch %d, %d steps each...\n", mc.name.c_str(), B, steps);
+  Profile pt = profile(steps, [&] { train(batch); });
+  const ssmtl::app::ScoreInputs si = ssmtl::app::synthetic_score_inputs(mc, B, 2);
+  Profile ps = profile(steps, [&] { ssmtl::app::score_step(model, si); });
+  peak = std::max(peak, ssmtl::prof::measure_peak_gflops_fp32());
+  peak_bf16 = std::max(peak_bf16, ssmtl::prof::measure_peak_gflops_bf16());
+
+  if (json) {
+    std::printf("{\"config\": \"%s\", \"device\": \"%s\", \"batch\": %d, \"steps\": %d, \"peak_gflops_fp32\": %.4f, "
+                "\"peak_gflops_bf16\": %.4f, \"train\": %s, \"score\": %s}\n",
+                mc.name.c_str(), ssmtl::device_name(dev), B, steps, peak, peak_bf16,
+                json_profile(pt, B, peak).c_str(), json_profile(ps, B, peak).c_str());
+    return 0;
+  }
+  std::printf("%s on %s, batch %d, %d steps; measured peak fp32 %.1f GFLOP/s, bf16 %s\n", mc.name.c_str(),
+              ssmtl::device_name(dev), B, steps, peak,
+              peak_bf16 > 0 ? (std::to_string(static_cast<int>(peak_bf16)) + " GFLOP/s").c_str()
+                            : "n/a (no AVX512_BF16)");
+  print_table("training step", pt, B, peak);
+  print_table("scoring step", ps, B, peak);
+  return 0;
+}
+
+ssmtl::app::Command reg{"profile", "per-op time and GFLOP/s of a training and a scoring step", run_profile};
+
+}  // namespace

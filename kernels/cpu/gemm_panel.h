@@ -1,0 +1,22 @@
+// Register-blocked GEMM for the tall, narrow products of linear layers (many token rows, K and N of a few
+// hundred: the CvT's projections and MLP), where OpenBLAS spends a large share of its time packing and
+// re-reading C for a short K. C (M, N) = A (M, K) op(B) [+ bias broadcast over rows] [+ C].
+// op(B) = B stored (K, N) row-major, or B stored (N, K) when trans_b (it is re-laid out in 32-column panels
+// once per call). Rows are split across the OpenMP threads in blocks; each element is summed over k in order
+// by one thread, so the result does not depend on the thread count.
+// Returns false without touching C when this path does not apply (no AVX-512 at run time, N not a multiple
+// of 16, or already inside a parallel region); the caller then uses gemm_cpu.
+#pragma once
+#include <cstdint>
+
+namespace ssmtl::kernels {
+
+bool gemm_panel_cpu(float* c, const float* a, const float* b, const float* bias, int64_t M, int64_t N, int64_t K,
+                    bool trans_b, bool accumulate);
+
+// The weight gradient of a linear layer: C (Na, Nb) += A^T B with A (R, Na), B (R, Nb) row-major and a long
+// reduction R (token rows). Rows of C are split across the threads (each element summed over r in order by
+// one thread); R is walked in blocks that stay in L2. Same conditions as gemm_panel_cpu (Nb a multiple of 16).
+bool gemm_panel_at_b_cpu(float* c, const float* a, const float* b, int64_t R, int64_t Na, int64_t Nb);
+
+}  // namespace ssmtl::kernels

@@ -1,0 +1,150 @@
+// The op profiler (tensor/profile.h) and `ssmtl profile`: records only when on, exact FLOP counts of known
+// convolutions / products / attention, phases, nesting, the peak probes, and the program's JSON.
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include "autograd/attention.h"
+#include "autograd/conv.h"
+#include "autograd/elementwise.h"
+#include "autograd/linear.h"
+#include "tensor/profile.h"
+#include "tensor/rng.h"
+
+using namespace ssmtl;
+namespace fs = std::filesystem;
+
+namespace {
+
+const prof::Record* find(const std::vector<prof::Record>& rs, const std::string& k, prof::Phase ph) {
+  for (const auto& r : rs)
+    if (r.kernel == k && r.phase == ph) return &r;
+  return nullptr;
+}
+
+// Profiler on for the scope, records cleared on entry and exit.
+struct Profiling {
+  Profiling() { prof::reset(); prof::set_enabled(true); }
+  ~Profiling() { prof::set_enabled(false); prof::reset(); }
+};
+
+int run_ssmtl(const std::string& args, std::string& out) {
+  const fs::path exe = fs::read_symlink("/proc/self/exe").parent_path() / "ssmtl";
+  REQUIRE_MESSAGE(fs::exists(exe), "build the ssmtl program first: " << exe.string());
+  FILE* p = popen((exe.string() + " " + args).c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
+  const int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace
+
+TEST_CASE("profile: nothing is recorded while the profiler is off") {
+  prof::reset();
+  Rng r(1);
+  Tensor x = rand_uniform({2, 3, 4, 5, 6}, r), w = rand_uniform({4, 3, 3, 3, 3}, r);
+  conv3d(x, w, Tensor(), Conv3dOptions{});
+  CHECK(prof::records().empty());
+}
+
+TEST_CASE("profile: conv3d forward and backward rows with their exact FLOP counts") {
+  Rng r(2);
+  Tensor x = rand_uniform({2, 3, 4, 5, 6}, r), w = rand_uniform({4, 3, 3, 3, 3}, r);
+  x.set_requires_grad();
+  w.set_requires_grad();
+  Conv3dOptions o;
+  o.padding[0] = o.padding[1] = o.padding[2] = 1;
+  Profiling on;
+  Tensor y = conv3d(x, w, Tensor(), o);   // (2, 4, 4, 5, 6)
+  sum(y).backward();
+  const auto rs = prof::records();
+  const double fwd = 2.0 * 2 * 4 * (4 * 5 * 6) * 3 * 27;   // N Cout (Do Ho Wo) Cin k^3 multiply-adds
+  const prof::Record* f = find(rs, "conv3d_forward", prof::Phase::Forward);
+  const prof::Record* b = find(rs, "conv3d_backward", prof::Phase::Backward);
+  REQUIRE(f != nullptr);
+  REQUIRE(b != nullptr);
+  CHECK(f->calls == 1);
+  CHECK(f->flops == doctest::Approx(fwd));
+  CHECK(b->flops == doctest::Approx(2 * fwd));   // dx and dw
+  CHECK(f->seconds > 0);
+  CHECK(find(rs, "conv3d_backward", prof::Phase::Forward) == nullptr);
+}
+
+TEST_CASE("profile: depthwise conv, linear and attention FLOP counts") {
+  Rng r(3);
+  Profiling on;
+  Conv3dOptions o;
+  o.groups = 6;
+  conv3d(rand_uniform({1, 6, 3, 4, 4}, r), rand_uniform({6, 1, 3, 3, 3}, r), Tensor(), o);   // out (1,6,1,2,2)
+  linear(rand_uniform({5, 7}, r), rand_uniform({3, 7}, r), rand_uniform({3}, r));
+  scaled_dot_product_attention(rand_uniform({2, 3, 10, 4}, r), rand_uniform({2, 3, 6, 4}, r),
+                               rand_uniform({2, 3, 6, 5}, r));
+  const auto rs = prof::records();
+  const prof::Record* dw = find(rs, "conv3d_depthwise_forward", prof::Phase::Forward);
+  const prof::Record* lin = find(rs, "linear_forward", prof::Phase::Forward);
+  const prof::Record* att = find(rs, "attention_forward", prof::Phase::Forward);
+  REQUIRE(dw != nullptr);
+  REQUIRE(lin != nullptr);
+  REQUIRE(att != nullptr);
+  CHECK(dw->flops == doctest::Approx(2.0 * 6 * (1 * 2 * 2) * 27));
+  CHECK(lin->flops == doctest::Approx(2.0 * 5 * 7 * 3));
+  CHECK(att->flops == doctest::Approx(2.0 * 2 * 3 * 10 * 6 * (4 + 5)));
+}
+
+TEST_CASE("profile: a scope inside an open scope is booked under the outer one, with its phase") {
+  Profiling on;
+  {
+    prof::PhaseGuard ph(prof::Phase::Optimizer);
+    prof::add_flops(100);
+    prof::KernelScope outer("kernels::outer_kernel");
+    prof::add_flops(20);
+    prof::KernelScope inner("kernels::inner_kernel");
+  }
+  const auto rs = prof::records();
+  REQUIRE(rs.size() == 1);
+  CHECK(rs[0].kernel == "outer_kernel");
+  CHECK(rs[0].phase == prof::Phase::Optimizer);
+  CHECK(rs[0].calls == 1);
+  CHECK(rs[0].flops == doctest::Approx(120));
+}
+
+TEST_CASE("profile: peak probes") {
+  const double fp32 = prof::measure_peak_gflops_fp32(0.02);
+  CHECK(fp32 > 0.1);   // any CPU of this century sustains more than 0.1 GFLOP/s
+  const double bf16 = prof::measure_peak_gflops_bf16(0.02);
+  if (prof::cpu_has_avx512_bf16()) CHECK(bf16 > 0.1);
+  else CHECK(bf16 == 0);
+}
+
+TEST_CASE("profile app: --json of a tiny configuration parses and its rows add up") {
+  std::string out;
+  const int code = run_ssmtl("profile --set model.name=ssmtl++v1-cpu --set model.crop=16 --steps 1 --batch 2 --json "
+                             "2>/dev/null | python3 -c 'import json,sys\n"
+                             "d = json.load(sys.stdin)\n"
+                             "for part in (\"train\", \"score\"):\n"
+                             "  ops = d[part][\"ops\"]\n"
+                             "  print(part, len(ops), round(sum(o[\"gflop\"] for o in ops) / d[part][\"gflop\"], 3))\n"
+                             "names = set((o[\"op\"], o[\"phase\"]) for o in d[\"train\"][\"ops\"])\n"
+                             "print(\"conv\", (\"conv3d_forward\", \"forward\") in names, (\"conv3d_backward\", \"backward\") in names, "
+                             "(\"attention_tokens_backward\", \"backward\") in names, (\"adam_step\", \"optimizer\") in names)\n"
+                             "print(\"peak\", d[\"peak_gflops_fp32\"] > 0)'",
+                             out);
+  CHECK(code == 0);
+  INFO(out);
+  CHECK(out.find("train ") != std::string::npos);
+  CHECK(out.find(" 1.0\n") != std::string::npos);   // per-op GFLOP add up to the step's
+  CHECK(out.find("conv True True True True") != std::string::npos);
+  CHECK(out.find("peak True") != std::string::npos);
+}
+
+TEST_CASE("profile app: a bad option is a usage error") {
+  std::string out;
+  CHECK(run_ssmtl("profile --steps 0 2>&1", out) == 2);
+  CHECK(out.find("--steps") != std::string::npos);
+}
