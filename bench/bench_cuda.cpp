@@ -36,7 +36,7 @@
 #include "kernels/norm.h"
 #include "kernels/shape.h"
 #include "model/trainer.h"
-#include "tests/task_batch_util.h"
+#include "model/synthetic_batch.h"
 #include "tests/cudnn_reference.h"
 
 using namespace ssmtl;
@@ -279,7 +279,7 @@ void ssmtl_v1(benchmark::State& state, bool train) {
     model.to(Device::CUDA);
     const TrainOptions topt;   // the trainer's defaults: lr 1e-3, T5 ascent at -0.2 x lr, loss cap 0.5
     Optimisers opt(model, topt);
-    const TaskBatch batch = test::random_batch(cfg, B, 2).to(Device::CUDA);
+    const TaskBatch batch = random_batch(cfg, B, 2).to(Device::CUDA);
     std::vector<uint64_t> keys(static_cast<size_t>(B));
     for (int i = 0; i < B; ++i) keys[i] = static_cast<uint64_t>(i);
     auto once = [&] {

@@ -2,6 +2,7 @@
 #include <cmath>
 
 #include "autograd/engine.h"
+#include "tensor/profile.h"
 #include "model/trainer.h"
 
 namespace ssmtl {
@@ -55,7 +56,10 @@ StepResult train_step(SSMTLModel& model, Optimisers& optim, const TaskBatch& bat
   }
   autograd::backward(L.normal);
   if (after_backward) after_backward();
-  optim.main.step();
+  {
+    prof::PhaseGuard phase(prof::Phase::Optimizer);   // `ssmtl profile` books the update apart
+    optim.main.step();
+  }
   if (!with_ascent || !optim.ascent) return r;
   std::vector<Tensor> keep = snapshot_buffers(model);
   optim.ascent->zero_grad();
@@ -69,6 +73,7 @@ StepResult train_step(SSMTLModel& model, Optimisers& optim, const TaskBatch& bat
   autograd::backward(l5);
   if (r.ascent_loss > pseudo_loss_cap)   // bounded ascent: the backbone stops pushing once T5 is bad enough
     for (auto& p : model.backbone_parameters()) p.zero_grad();
+  prof::PhaseGuard phase(prof::Phase::Optimizer);
   optim.ascent->step();
   return r;
 }

@@ -15,7 +15,7 @@
 #include "model/trainer.h"
 #include "tensor/device.h"
 #include "tests/cuda_compare.h"
-#include "tests/task_batch_util.h"
+#include "model/synthetic_batch.h"
 
 using namespace ssmtl;
 
@@ -39,7 +39,7 @@ TEST_CASE("cuda SSMTL++v1 training step matches the CPU") {
   // eps 1e-3 instead of Adam's 1e-8: a gradient entry within rounding of zero then moves its weight by
   // almost nothing, not by +-lr depending on the sign rounding gave it on each device.
   Optimisers opt_cpu(cpu, topt, 1e-3f), opt_gpu(gpu, topt, 1e-3f);
-  const TaskBatch batch = test::random_batch(cfg, 8, 6);
+  const TaskBatch batch = random_batch(cfg, 8, 6);
   std::vector<Tensor> gc, gg;
   const StepResult rc = train_step(cpu, opt_cpu, batch, true, topt.pseudo_loss_cap, grab_gradients(cpu, gc));
   const StepResult rg =

@@ -10,10 +10,9 @@
 #include "model/tasks_loss.h"
 #include "optim/adam.h"
 #include "tests/gradcheck.h"
-#include "tests/task_batch_util.h"
+#include "model/synthetic_batch.h"
 
 using namespace ssmtl;
-using test::random_batch;
 
 namespace {
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "autograd/attention.h"
+#include "autograd/engine.h"
 #include "autograd/conv.h"
 #include "autograd/elementwise.h"
 #include "autograd/linear.h"
@@ -62,7 +63,7 @@ TEST_CASE("profile: conv3d forward and backward rows with their exact FLOP count
   o.padding[0] = o.padding[1] = o.padding[2] = 1;
   Profiling on;
   Tensor y = conv3d(x, w, Tensor(), o);   // (2, 4, 4, 5, 6)
-  sum(y).backward();
+  autograd::backward(sum(y));
   const auto rs = prof::records();
   const double fwd = 2.0 * 2 * 4 * (4 * 5 * 6) * 3 * 27;   // N Cout (Do Ho Wo) Cin k^3 multiply-adds
   const prof::Record* f = find(rs, "conv3d_forward", prof::Phase::Forward);

@@ -1,7 +1,7 @@
 // A random task batch for any model configuration, built through the task interface alone
 // (model/tasks/task.h): each enabled task allocates its slots, then every input, target and teacher gets
-// uniform noise and every class label a draw in {0, 1}. For tests and benchmarks that need a batch
-// without a data set (gradient checks, CPU vs GPU steps).
+// uniform noise and every class label a draw in {0, 1}. For tests, benchmarks and `ssmtl profile`,
+// which need a batch without a data set (gradient checks, CPU vs GPU steps, op profiles).
 #pragma once
 #include <algorithm>
 #include <string>
@@ -10,7 +10,7 @@
 #include "model/ssmtl.h"
 #include "tensor/rng.h"
 
-namespace ssmtl::test {
+namespace ssmtl {
 
 // Overwrites t's values in place (handles sharing its storage see them: T5's target is its input).
 inline void fill_uniform(Tensor& t, Rng& r, float lo = 0.f, float hi = 1.f) {
@@ -60,4 +60,4 @@ inline TaskBatch random_batch(const ModelConfig& c, int64_t B, uint64_t seed, bo
   return b;
 }
 
-}  // namespace ssmtl::test
+}  // namespace ssmtl
