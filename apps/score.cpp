@@ -42,6 +42,7 @@ int run_score(int argc, char** argv) {
 
   ssmtl::CheckpointMeta meta = ssmtl::read_checkpoint_meta(ckpt);
   ssmtl::util::Config cfg = ssmtl::util::Config::from_string(meta.config_text, ckpt);
+  cfg.check_all();   // the stored configuration is input too: unknown keys and ranges, as for a file
   ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);
   ssmtl::SSMTLModel model(mc, 0);
   ssmtl::load_checkpoint(ckpt, model);

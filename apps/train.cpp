@@ -1,5 +1,6 @@
 // ssmtl train: trains an SSMTL / SSMTL++ model on the objects detected in a data set's training videos.
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 
 #include "apps/args.h"
@@ -52,14 +53,30 @@ int run_train(int argc, char** argv) {
   std::fprintf(stderr, "train: %s (%s), %lld parameters, crop %d, seed %llu, device %s\n", mc.name.c_str(),
                mc.tasks.names().c_str(), static_cast<long long>(model.parameter_count()), mc.crop,
                static_cast<unsigned long long>(opt.seed), opt.device.c_str());
+  namespace fs = std::filesystem;
+  if (!opt.resume.empty()) {   // resumed into another folder: the best epoch so far may be in the old one
+    const fs::path old_best = fs::path(opt.resume).parent_path() / "best.ckpt", new_best = fs::path(opt.out_dir) / "best.ckpt";
+    std::error_code ec;
+    if (fs::exists(old_best, ec) && !fs::exists(new_best, ec) && !fs::equivalent(fs::path(opt.resume).parent_path().empty() ? "." : fs::path(opt.resume).parent_path(), opt.out_dir, ec)) {
+      const std::string bytes = ssmtl::util::read_file(old_best.string());
+      ssmtl::util::write_atomic(new_best.string(), [&](std::ostream& o) { o << bytes; }, true);
+      std::fprintf(stderr, "train: copied %s to %s (the best epoch before the resume)\n", old_best.c_str(),
+                   new_best.c_str());
+    }
+  }
   ssmtl::TrainResult r = ssmtl::train_model(model, opt, config_text);
   if (r.interrupted) return 130;
   if (r.step_limit) {
     std::printf("stopped by train.stop_after_steps; resume with --resume %s/last.ckpt\n", opt.out_dir.c_str());
     return 0;
   }
-  std::printf("best validation loss %.5f at epoch %d; %d steps skipped; checkpoint %s/best.ckpt\n", r.best_val,
-              r.best_epoch + 1, r.skipped_steps, opt.out_dir.c_str());
+  const std::string best = opt.out_dir + "/best.ckpt";
+  if (!fs::exists(best)) {
+    std::printf("no validation epoch finished, no %s; the last state is %s/last.ckpt\n", best.c_str(), opt.out_dir.c_str());
+    return 0;
+  }
+  std::printf("best validation loss %.5f at epoch %d; %d steps skipped; checkpoint %s\n", r.best_val,
+              r.best_epoch + 1, r.skipped_steps, best.c_str());
   return 0;
 }
 

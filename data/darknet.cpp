@@ -1,6 +1,7 @@
 #include "data/darknet.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -13,6 +14,10 @@ const float* WeightReader::take(size_t n, const std::string& what) {
     throw std::runtime_error(path_ + ": weights file too short for the .cfg: " + what + " needs " + std::to_string(n) +
                              " floats, only " + std::to_string(remaining()) + " left");
   const float* p = v_.data() + pos_;
+  for (size_t i = 0; i < n; ++i)   // NaN / inf weights would make every detection vanish without an error
+    if (!std::isfinite(p[i]))
+      throw std::runtime_error(path_ + ": " + what + ": non-finite value " + std::to_string(p[i]) + " at index " +
+                               std::to_string(i) + " (float " + std::to_string(pos_ + i) + " of the payload)");
   pos_ += n;
   return p;
 }
@@ -28,6 +33,13 @@ void Network::build(const Cfg& cfg) {
   CfgReader net(cfg, first);
   if (first.type != "net" && first.type != "network")
     net.fail("", "the first section must be [net] (the input size)");
+  // [net]: the input size is read; the rest are darknet's training settings, known so that a misspelt key
+  // is an error rather than a silent default.
+  net.check_keys({"width", "height", "channels", "batch", "subdivisions", "momentum", "decay", "angle",
+                  "saturation", "exposure", "hue", "learning_rate", "burn_in", "max_batches", "policy", "steps",
+                  "scales", "step", "gamma", "power", "mosaic", "mixup", "cutmix", "flip", "blur", "letter_box",
+                  "max_chart_loss", "label_smooth_eps", "adam", "B1", "B2", "eps", "aspect", "jitter", "min_crop",
+                  "max_crop", "inputs", "workspace_size_limit_MB", "optimized_memory", "resize_step"});
   in_ = {net.get_int("channels", 3), net.get_int("height"), net.get_int("width")};
   if (in_.c < 1 || in_.h < 1 || in_.w < 1) net.fail("", "width, height and channels must be positive");
 

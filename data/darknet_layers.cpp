@@ -259,6 +259,9 @@ class YoloLayer : public Layer {
     const std::vector<float> anchors = r.get_floats("anchors");
     if (num < 1 || static_cast<int>(anchors.size()) != 2 * num)
       r.fail("anchors", std::to_string(anchors.size()) + " values, expected 2 * num = " + std::to_string(2 * num));
+    for (size_t i = 0; i < anchors.size(); ++i)   // widths and heights in input pixels
+      if (!(anchors[i] > 0))
+        r.fail("anchors", "value " + std::to_string(i) + " (" + std::to_string(anchors[i]) + ") is not positive");
     std::vector<int> mask;
     if (r.has("mask")) {
       mask = r.get_ints("mask");
@@ -327,10 +330,35 @@ const std::map<std::string, Builder>& builders() {
 
 }  // namespace
 
+// The keys each section type may hold: those the layer reads, and darknet's training-only keys, which
+// do not change inference (jitter, ignore_thresh, ...). Anything else is refused by check_keys.
+static const std::vector<std::string>& known_keys(const std::string& type) {
+  static const std::map<std::string, std::vector<std::string>> table = {
+      {"convolutional", {"filters", "size", "stride", "stride_x", "stride_y", "groups", "pad", "padding",
+                         "batch_normalize", "activation", "binary", "xnor", "antialiasing", "deform", "sway",
+                         "rotate", "stretch", "dilation", "share_index"}},
+      {"route", {"layers", "groups", "group_id"}},
+      {"shortcut", {"from", "activation", "weights_type"}},
+      {"maxpool", {"size", "stride", "stride_x", "stride_y", "padding", "maxpool_depth", "antialiasing"}},
+      {"upsample", {"stride", "scale"}},
+      {"dropout", {"probability", "dropblock", "dropblock_size_rel", "dropblock_size_abs"}},
+      {"yolo", {"mask", "anchors", "classes", "num", "scale_x_y", "new_coords",
+                // training only
+                "jitter", "ignore_thresh", "truth_thresh", "random", "iou_normalizer", "cls_normalizer",
+                "obj_normalizer", "iou_loss", "iou_thresh", "iou_thresh_kind", "nms_kind", "beta_nms", "max_delta",
+                "resize", "focal_loss", "label_smooth_eps", "counters_per_class", "objectness_smooth"}},
+  };
+  static const std::vector<std::string> none;
+  std::string t = type == "conv" ? "convolutional" : type == "max" ? "maxpool" : type;
+  auto it = table.find(t);
+  return it == table.end() ? none : it->second;
+}
+
 std::unique_ptr<Layer> make_layer(const CfgReader& r, int index, const std::vector<FeatureShape>& shapes,
                                   const FeatureShape& input) {
   auto it = builders().find(r.section().type);
   if (it == builders().end()) r.fail("", "layer type not supported by this engine");
+  r.check_keys(known_keys(r.section().type));
   std::unique_ptr<Layer> layer = it->second(r, index, shapes, input);
   layer->line = r.section().line;
   return layer;

@@ -1,5 +1,7 @@
 #include "eval/io.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -8,6 +10,7 @@
 #include <stdexcept>
 
 #include "util/atomic_file.h"
+#include "util/parse.h"
 
 namespace ssmtl::eval {
 namespace {
@@ -58,13 +61,12 @@ std::vector<std::string> split_fields(const std::string& path, int64_t line_no, 
 // A finite number; `what` names the field in the error.
 double parse_number(const std::string& path, int64_t line_no, const std::string& field, const char* what) {
   if (field.empty()) fail(path, line_no, std::string("empty ") + what);
-  const char* b = field.c_str();
-  char* end = nullptr;
-  double v = std::strtod(b, &end);
-  if (end == b || *end != '\0') fail(path, line_no, std::string(what) + " '" + field + "' is not a number");
-  if (std::isnan(v)) fail(path, line_no, std::string(what) + " is NaN");
-  if (!std::isfinite(v)) fail(path, line_no, std::string(what) + " '" + field + "' is not finite");
-  return v;
+  double v = 0;
+  if (util::parse_finite(field, v)) return v;   // whole token, decimal (util/parse.h)
+  const std::string low = [&] { std::string t; for (char c : field) t += static_cast<char>(std::tolower(c)); return t; }();
+  if (low.find("nan") != std::string::npos) fail(path, line_no, std::string(what) + " is NaN");
+  if (low.find("inf") != std::string::npos) fail(path, line_no, std::string(what) + " '" + field + "' is not finite");
+  fail(path, line_no, std::string(what) + " '" + util::printable(field) + "' is not a number");
 }
 
 int64_t parse_integer(const std::string& path, int64_t line_no, const std::string& field, const char* what) {
@@ -167,11 +169,21 @@ std::map<std::string, std::string> list_video_files(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw std::runtime_error(dir + ": not a folder");
   std::map<std::string, std::string> out;
+  std::vector<std::string> skipped;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (!entry.is_regular_file() || entry.path().extension() != ".txt") continue;
-    out[entry.path().stem().string()] = entry.path().string();
+    const std::string ext = entry.path().extension().string(), name = entry.path().filename().string();
+    if (entry.is_regular_file() && ext == ".txt") {
+      out[entry.path().stem().string()] = entry.path().string();
+    } else if (ext.size() == 4 && ext != ".txt" && std::tolower(ext[1]) == 't' && std::tolower(ext[2]) == 'x' &&
+               std::tolower(ext[3]) == 't') {   // 01.TXT would be one video silently missing from the set
+      throw std::runtime_error(dir + "/" + name + ": video files end in lower-case .txt; rename it or move it away");
+    } else {
+      skipped.push_back(name);
+    }
   }
   if (ec) throw std::runtime_error(dir + ": cannot list: " + ec.message());
+  std::sort(skipped.begin(), skipped.end());
+  util::warn_skipped(dir + ": entries that are not <video>.txt files, not read", skipped);
   if (out.empty()) throw std::runtime_error(dir + ": no <video>.txt files");
   return out;
 }
