@@ -32,7 +32,9 @@ const char* kUsage =
     "  --plots DIR         write <video>_scores.png per video and roc.png\n"
     "\n"
     "Frames are 0-based; boxes are inclusive pixels. RBDC/TBDC: IoU >= 0.1, track detected at >= 10% of its\n"
-    "regions, FPR = false-positive regions per test frame, area for FPR in [0, 1]. Exit status 1 on any input\n"
+    "regions, FPR = false-positive regions per test frame, area for FPR in [0, 1]. A <video>.TXT (not lower-case\n"
+    "  .txt) in a folder is an error; other files there are listed in one warning with their count. Numbers\n"
+    "  are whole decimal tokens (no hex, NaN or bytes after them). Exit status 1 on any input\n"
     "error (the message names the video and line), 2 on a usage error.\n";
 
 // A finite decimal number in [lo, hi] (util/parse.h: no hex, NaN or trailing bytes).

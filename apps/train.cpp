@@ -22,7 +22,27 @@ const char* kUsage =
     "  --teachers DIR     teacher maps <video>.seg (T7) / <video>.pose (T9), data/teacher_maps.h; T4 reads\n"
     "                     DETECTIONS/class_probs/<video>.txt (ssmtl detect with a detector)\n"
     "  --resume CKPT      continue an interrupted run exactly where it stopped\n"
-    "  --device cpu|cuda  where the model trains (= --set train.device=...; frames are cut on the CPU)\n";
+    "  --device cpu|cuda  where the model trains (= --set train.device=...; frames are cut on the CPU)\n"
+    "Input checks: errors (exit 1): a configuration key that is unknown or outside its range (each key's type\n"
+    "  and range: util/config_keys.cpp), --config naming a folder, a video named twice in --videos, two frames\n"
+    "  with the same number (1.jpg and 01.jpg), a checkpoint with bad sizes, trailing bytes or NaN weights.\n"
+    "  Warnings (a count and the first lines or names): detections outside the frame (skipped), files in a frame\n"
+    "  folder that are not frames; a note counts detections below train.min_detection_score. Temporary files\n"
+    "  of an interrupted run (*.tmp.<pid>) are removed with a note.\n";
+
+// A run resumed into another --out folder whose best epoch is one before the resume (no new best.ckpt was
+// written): that best.ckpt is in the old folder, copied (atomically) so that the path printed exists.
+void copy_best_of_resumed_run(const std::string& resume, const std::string& out_dir) {
+  namespace fs = std::filesystem;
+  if (resume.empty()) return;
+  const fs::path old_dir = fs::path(resume).parent_path().empty() ? fs::path(".") : fs::path(resume).parent_path();
+  const fs::path old_best = old_dir / "best.ckpt", new_best = fs::path(out_dir) / "best.ckpt";
+  std::error_code ec;
+  if (!fs::exists(old_best, ec) || fs::exists(new_best, ec) || fs::equivalent(old_dir, out_dir, ec)) return;
+  const std::string bytes = ssmtl::util::read_file(old_best.string());
+  ssmtl::util::write_atomic(new_best.string(), [&](std::ostream& o) { o << bytes; }, true);
+  std::fprintf(stderr, "train: copied %s to %s (the best epoch before the resume)\n", old_best.c_str(), new_best.c_str());
+}
 
 int run_train(int argc, char** argv) {
   ssmtl::app::Args args(argc, argv);
@@ -54,17 +74,8 @@ int run_train(int argc, char** argv) {
                mc.tasks.names().c_str(), static_cast<long long>(model.parameter_count()), mc.crop,
                static_cast<unsigned long long>(opt.seed), opt.device.c_str());
   namespace fs = std::filesystem;
-  if (!opt.resume.empty()) {   // resumed into another folder: the best epoch so far may be in the old one
-    const fs::path old_best = fs::path(opt.resume).parent_path() / "best.ckpt", new_best = fs::path(opt.out_dir) / "best.ckpt";
-    std::error_code ec;
-    if (fs::exists(old_best, ec) && !fs::exists(new_best, ec) && !fs::equivalent(fs::path(opt.resume).parent_path().empty() ? "." : fs::path(opt.resume).parent_path(), opt.out_dir, ec)) {
-      const std::string bytes = ssmtl::util::read_file(old_best.string());
-      ssmtl::util::write_atomic(new_best.string(), [&](std::ostream& o) { o << bytes; }, true);
-      std::fprintf(stderr, "train: copied %s to %s (the best epoch before the resume)\n", old_best.c_str(),
-                   new_best.c_str());
-    }
-  }
   ssmtl::TrainResult r = ssmtl::train_model(model, opt, config_text);
+  copy_best_of_resumed_run(opt.resume, opt.out_dir);   // after: train_model checks the resume before any write
   if (r.interrupted) return 130;
   if (r.step_limit) {
     std::printf("stopped by train.stop_after_steps; resume with --resume %s/last.ckpt\n", opt.out_dir.c_str());

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "util/atomic_file.h"
+#include "util/parse.h"
 
 namespace ssmtl {
 
@@ -27,10 +28,9 @@ std::string trim(const std::string& s) {
 // A finite number filling the whole field, or an error naming the field.
 double number(const std::string& field, const std::string& path, size_t line, size_t index) {
   std::string t = trim(field);
-  char* end = nullptr;
-  double v = t.empty() ? 0.0 : std::strtod(t.c_str(), &end);
-  if (t.empty() || end != t.c_str() + t.size() || !std::isfinite(v))
-    fail(path, line, "field " + std::to_string(index + 1) + " '" + t + "' is not a finite number");
+  double v = 0;
+  if (!util::parse_finite(t, v))   // whole decimal token: no hex, NaN or trailing bytes
+    fail(path, line, "field " + std::to_string(index + 1) + " '" + util::printable(t) + "' is not a finite number");
   return v;
 }
 

@@ -26,6 +26,7 @@
 #include "model/ssmtl.h"
 #include "model/trainer.h"
 #include "tests/eval_test_util.h"
+#include "tests/teacher_test_util.h"
 #include "util/atomic_file.h"
 #include "util/config.h"
 #include "util/parse.h"
@@ -409,4 +410,23 @@ TEST_CASE("inputs atomic files: a killed writer's temporaries are removed by the
   CHECK_FALSE(fs::exists(d / "run/last.ckpt.tmp.999999999"));
   CHECK(fs::exists(d / ("run/" + live)));
   CHECK(util::read_file(d / "run/config.txt") == "x = 1\n");
+}
+
+TEST_CASE("inputs resume: a run resumed into another --out prints a best.ckpt that exists there") {
+  TempDir dir("inputs");
+  test::TinyDataset d = test::make_tiny_dataset(dir, 3, 31, 2);
+  const std::string cfg = dir.write("cfg.txt", std::string(kTinyModel) +
+                                                   "train.epochs = 1\ntrain.batch_size = 4\n"
+                                                   "train.max_val_objects = 8\nmodel.tasks.pseudo_anomalies = false\n");
+  const std::string base = "train --data " + d.root + " --detections " + d.detections + " --config " + cfg;
+  RunResult a = run_ssmtl(base + " --out " + (dir / "a"));
+  REQUIRE_MESSAGE(a.code == 0, a.output);
+  REQUIRE(fs::exists(dir / "a/best.ckpt"));
+  // the resumed run has no epoch left: its best is the first run's
+  RunResult b = run_ssmtl(base + " --out " + (dir / "b") + " --resume " + (dir / "a/last.ckpt"));
+  REQUIRE_MESSAGE(b.code == 0, b.output);
+  CHECK(b.output.find("train: copied " + (dir / "a") + "/best.ckpt to " + (dir / "b") +
+                      "/best.ckpt (the best epoch before the resume)\n") != std::string::npos);
+  CHECK(b.output.find("checkpoint " + (dir / "b") + "/best.ckpt\n") != std::string::npos);
+  CHECK(util::read_file(dir / "b/best.ckpt") == util::read_file(dir / "a/best.ckpt"));
 }
