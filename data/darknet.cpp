@@ -75,6 +75,11 @@ void Network::load_weights(const std::string& path) {
   major = header[0];
   minor = header[1];
   revision = header[2];
+  // A version is three small numbers (darknet writes 0.2.0); anything else is not a .weights file (and
+  // major * 10 would overflow).
+  if (major < 0 || major > 1000 || minor < 0 || minor > 1000 || revision < 0)
+    throw std::runtime_error(path + ": not a darknet .weights file (version " + std::to_string(major) + "." +
+                             std::to_string(minor) + "." + std::to_string(revision) + ")");
   // darknet src/parser.c: `seen` is 64-bit from version 0.2 on, 32-bit before.
   const bool seen64 = major * 10 + minor >= 2;
   size_t pos = sizeof(header);

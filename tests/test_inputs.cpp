@@ -319,6 +319,12 @@ TEST_CASE("inputs darknet: NaN or Inf weights are refused with the layer and the
   darknet::Network net(cfg);
   CHECK(error_of([&] { net.load_weights(w); }) ==
         w + ": [convolutional] of .cfg line 7 (weights): non-finite value nan at index 5 (float 23 of the payload)");
+  // fuzz_darknet_weights found it: a major version of 1023410176 overflowed major * 10 (UBSan)
+  std::string odd = tiny_weights();
+  const int32_t major = 1023410176;
+  std::memcpy(&odd[0], &major, 4);
+  write_bytes(w, odd);
+  CHECK(error_of([&] { net.load_weights(w); }) == w + ": not a darknet .weights file (version 1023410176.2.0)");
   write_bytes(w, tiny_weights(2, std::numeric_limits<float>::infinity()));
   CHECK(error_of([&] { net.load_weights(w); }) ==
         w + ": [convolutional] of .cfg line 7 (biases): non-finite value inf at index 2 (float 2 of the payload)");
@@ -429,4 +435,49 @@ TEST_CASE("inputs resume: a run resumed into another --out prints a best.ckpt th
                       "/best.ckpt (the best epoch before the resume)\n") != std::string::npos);
   CHECK(b.output.find("checkpoint " + (dir / "b") + "/best.ckpt\n") != std::string::npos);
   CHECK(util::read_file(dir / "b/best.ckpt") == util::read_file(dir / "a/best.ckpt"));
+}
+
+TEST_CASE("inputs evaluate: a labels file 01.TXT fails the run, score files without labels are listed") {
+  TempDir d("inputs");
+  d.write("labels/02.txt", "0\n1\n0\n");
+  d.write("labels/01.TXT", "0\n1\n0\n");
+  d.write("scores/01.txt", "0.1\n0.9\n0.2\n");
+  d.write("scores/02.txt", "0.1\n0.9\n0.2\n");
+  const std::string cmd = "evaluate --scores " + (d / "scores") + " --labels " + (d / "labels");
+  RunResult r = run_ssmtl(cmd);
+  CHECK(r.code == 1);
+  CHECK(r.output == "ssmtl evaluate: error: " + (d / "labels") +
+                        "/01.TXT: video files end in lower-case .txt; rename it or move it away\n");
+  fs::remove(d / "labels/01.TXT");
+  r = run_ssmtl(cmd);
+  CHECK(r.code == 0);
+  CHECK(r.output.find("warning: " + (d / "scores") + ": score files of videos without labels, not evaluated: 1 (01.txt)\n") !=
+        std::string::npos);
+}
+
+TEST_CASE("inputs fuzz regressions: every input a fuzzer crashed on now gives a clean error") {
+  // tests/data/fuzz_regressions/<reader>_<what>.<ext>, replayed through the reader its fuzzer drives
+  const char* cfg = "[net]\nwidth=8\nheight=8\nchannels=3\n"
+                    "[convolutional]\nbatch_normalize=1\nfilters=4\nsize=3\nstride=1\npad=1\nactivation=leaky\n"
+                    "[convolutional]\nfilters=18\nsize=1\nstride=1\npad=1\nactivation=linear\n"
+                    "[yolo]\nmask=0,1,2\nanchors=1,1,2,2,3,3\nclasses=1\nnum=3\n";   // fuzz/fuzz_darknet_weights.cpp
+  int replayed = 0;
+  for (const auto& e : fs::directory_iterator(std::string(SSMTL_TEST_DATA_DIR) + "/fuzz_regressions")) {
+    const std::string p = e.path().string(), name = e.path().filename().string();
+    std::string err;
+    if (name.rfind("darknet_weights_", 0) == 0) {
+      darknet::Network net(darknet::parse_cfg_text(cfg, "fuzz.cfg"));
+      err = error_of([&] { net.load_weights(p); });
+    } else if (name.rfind("darknet_cfg_", 0) == 0) {
+      err = error_of([&] { darknet::Network n(p); });
+    } else if (name.rfind("config_", 0) == 0) {
+      err = model_error(util::read_file(p), p);
+    } else {
+      FAIL("no reader for " << name);
+    }
+    CHECK_MESSAGE(err != "(no error)", name);
+    CHECK_MESSAGE(err.rfind(p, 0) == 0, name << ": " << err);   // the message names the file
+    ++replayed;
+  }
+  CHECK(replayed >= 1);
 }
