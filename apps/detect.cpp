@@ -56,12 +56,10 @@ int run_detect(int argc, char** argv) {
   std::string classes = args.get("classes", "all");
   if (classes != "all")
     for (auto& c : args.list("classes")) {
-      size_t pos = 0;
-      int id = -1;
-      try { id = std::stoi(c, &pos); } catch (...) { pos = 0; }
-      if (pos == 0 || pos != c.size() || id < 0)
+      int64_t id = -1;
+      if (!util::parse_int64(c, id) || id < 0 || id > 100000)
         throw ssmtl::app::UsageError("--classes: '" + c + "' is not a class id (or use all)");
-      dopt.classes.push_back(id);
+      dopt.classes.push_back(static_cast<int>(id));
     }
   std::vector<std::string> videos = args.has("videos") ? args.list("videos") : list_videos(root, split);
   int draw = static_cast<int>(args.get_int("draw", 0, 0));

@@ -97,7 +97,7 @@ void Network::load_weights(const std::string& path) {
     throw std::runtime_error(path + ": payload of " + std::to_string(bytes.size() - pos) +
                              " bytes is not a whole number of float32 values");
   std::vector<float> values((bytes.size() - pos) / 4);
-  std::memcpy(values.data(), bytes.data() + pos, values.size() * 4);
+  if (!values.empty()) std::memcpy(values.data(), bytes.data() + pos, values.size() * 4);   // no memcpy(nullptr)
 
   WeightReader reader(path, std::move(values));
   for (auto& layer : layers_) layer->load_weights(reader, opt_);

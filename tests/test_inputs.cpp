@@ -325,6 +325,10 @@ TEST_CASE("inputs darknet: NaN or Inf weights are refused with the layer and the
   std::memcpy(&odd[0], &major, 4);
   write_bytes(w, odd);
   CHECK(error_of([&] { net.load_weights(w); }) == w + ": not a darknet .weights file (version 1023410176.2.0)");
+  // and a header without any weights: memcpy to a null pointer (UBSan)
+  write_bytes(w, tiny_weights().substr(0, 20));
+  CHECK(error_of([&] { net.load_weights(w); }) ==
+        w + ": weights file too short for the .cfg: [convolutional] of .cfg line 7 (biases) needs 18 floats, only 0 left");
   write_bytes(w, tiny_weights(2, std::numeric_limits<float>::infinity()));
   CHECK(error_of([&] { net.load_weights(w); }) ==
         w + ": [convolutional] of .cfg line 7 (biases): non-finite value inf at index 2 (float 2 of the payload)");
