@@ -42,6 +42,8 @@ void Network::build(const Cfg& cfg) {
                   "max_crop", "inputs", "workspace_size_limit_MB", "optimized_memory", "resize_step"});
   in_ = {net.get_int("channels", 3), net.get_int("height"), net.get_int("width")};
   if (in_.c < 1 || in_.h < 1 || in_.w < 1) net.fail("", "width, height and channels must be positive");
+  // Bounds that keep every shape computation inside int and every layer's memory plausible.
+  if (in_.c > 64 || in_.h > 8192 || in_.w > 8192) net.fail("", "width and height must be <= 8192, channels <= 64");
 
   std::vector<FeatureShape> shapes;
   for (size_t i = 1; i < cfg.sections.size(); ++i) {

@@ -347,6 +347,16 @@ TEST_CASE("inputs darknet: a misspelt .cfg key and negative anchors are errors, 
   CHECK(error_of([&] { darknet::Network n(neg); }) == neg + ":16: [yolo] anchors: value 2 (-2.000000) is not positive");
   const std::string hex = d.write("hex.cfg", tiny_cfg("groups=0x1\n"));
   CHECK(error_of([&] { darknet::Network n(hex); }) == hex + ":13: [convolutional] groups: '0x1' is not an integer");
+  // sizes that would overflow int in the shape arithmetic or ask for absurd memory
+  std::string bigc = tiny_cfg();
+  bigc.replace(bigc.find("size=1"), 6, "size=100000");
+  const std::string big = d.write("big.cfg", bigc);
+  CHECK(error_of([&] { darknet::Network n(big); }) ==
+        big + ":7: [convolutional]: filters must be <= 16384, size, stride and padding <= 64");
+  std::string wide = tiny_cfg();
+  wide.replace(wide.find("width=8"), 7, "width=100000");
+  const std::string wp = d.write("wide.cfg", wide);
+  CHECK(error_of([&] { darknet::Network n(wp); }) == wp + ":1: [net]: width and height must be <= 8192, channels <= 64");
   std::string nettypo = tiny_cfg();
   nettypo.replace(nettypo.find("batch=1"), 7, "bacth=1");
   const std::string nt = d.write("net.cfg", nettypo);
