@@ -120,7 +120,7 @@ ClassProbsFile load_class_probs(const std::string& path) {
                          " (frame, 4 box corners, " + std::to_string(out.classes) + " classes, motion)");
     ClassProbsObject o;
     double fr = number(f[0], path, no, 0);
-    if (fr < 0 || fr != std::floor(fr)) fail(path, no, "frame '" + trim(f[0]) + "' is not a non-negative integer");
+    if (fr < 0 || fr != std::floor(fr) || fr > 9.0e15) fail(path, no, "frame '" + trim(f[0]) + "' is not a non-negative integer");
     o.frame = static_cast<int64_t>(fr);
     o.x_min = number(f[1], path, no, 1);
     o.y_min = number(f[2], path, no, 2);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "apps/args.h"
+#include "data/class_probs.h"
 #include "data/darknet.h"
 #include "data/frames.h"
 #include "eval/io.h"
@@ -484,6 +485,8 @@ TEST_CASE("inputs fuzz regressions: every input a fuzzer crashed on now gives a 
       err = error_of([&] { net.load_weights(p); });
     } else if (name.rfind("darknet_cfg_", 0) == 0) {
       err = error_of([&] { darknet::Network n(p); });
+    } else if (name.rfind("class_probs_", 0) == 0) {
+      err = error_of([&] { load_class_probs(p); });
     } else if (name.rfind("config_", 0) == 0) {
       err = model_error(util::read_file(p), p);
     } else {
@@ -493,5 +496,9 @@ TEST_CASE("inputs fuzz regressions: every input a fuzzer crashed on now gives a 
     CHECK_MESSAGE(err.rfind(p, 0) == 0, name << ": " << err);   // the message names the file
     ++replayed;
   }
-  CHECK(replayed >= 1);
+  CHECK(replayed >= 3);
+  // fuzz_teacher_maps found it: a frame of 5.6e64 was cast to int64 (UBSan)
+  TempDir d("inputs");
+  const std::string f = d.write("p.txt", "# ssmtl class_probs v1 classes=1\n1e40,1,2,5,6,0.5,0.5\n");
+  CHECK(error_of([&] { load_class_probs(f); }) == f + ":2: frame '1e40' is not a non-negative integer");
 }
