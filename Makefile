@@ -15,7 +15,8 @@ else
   CMAKE_FLAGS += -DSSMTL_CUDA=ON
 endif
 
-.PHONY: all setup configure test asan cuda-emu bench bench-compare demo clean
+.PHONY: all setup configure test asan cuda-emu bench bench-compare demo clean fuzz fuzz-smoke
+FUZZ_SECONDS ?= 60
 all: configure
 	cmake --build $(BUILD) -j $(JOBS)
 
@@ -27,6 +28,7 @@ configure: setup
 
 test: all
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) fuzz-smoke
 ifneq ($(EMU),0)
 	$(MAKE) cuda-emu
 endif
@@ -44,6 +46,14 @@ cuda-emu: setup
 	cd build-emu && ctest --output-on-failure -j $(JOBS) -R '^cuda'
 	cd build-emu && SSMTL_EMU_ORDER=reverse ctest --output-on-failure -j $(JOBS) -R '^cuda'
 
+# Coverage-guided fuzzers (libFuzzer, clang, ASan + UBSan) of every file reader, FUZZ_SECONDS each
+# (fuzz/README.md); `make test` runs each for 3 seconds (fuzz-smoke). Skipped with a message without clang.
+fuzz: setup
+	JOBS=$(JOBS) scripts/fuzz.sh build-fuzz $(FUZZ_SECONDS)
+
+fuzz-smoke: setup
+	JOBS=$(JOBS) scripts/fuzz.sh build-fuzz 3
+
 bench: all
 	$(BUILD)/ssmtl_bench
 
@@ -57,4 +67,4 @@ demo: all
 	DATASET=$(DATASET) scripts/demo.sh $(BUILD) $(DATA)
 
 clean:
-	rm -rf $(BUILD) build-asan build-emu
+	rm -rf $(BUILD) build-asan build-emu build-fuzz

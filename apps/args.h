@@ -3,11 +3,13 @@
 #pragma once
 #include <map>
 #include <set>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "tensor/device.h"
+#include "util/parse.h"
 
 namespace ssmtl::app {
 
@@ -50,29 +52,38 @@ class Args {
   // Numeric options: a clear error naming the option when the text is not a number or below `min`.
   long long get_int(const std::string& k, long long def, long long min) const {
     std::string v = get(k, std::to_string(def));
-    size_t pos = 0;
-    long long x = 0;
-    try { x = std::stoll(v, &pos); } catch (...) { pos = 0; }
-    if (pos == 0 || pos != v.size()) throw UsageError("--" + k + ": '" + v + "' is not an integer");
+    int64_t x = 0;
+    if (!util::parse_int64(v, x)) throw UsageError("--" + k + ": '" + util::printable(v) + "' is not an integer");
     if (x < min) throw UsageError("--" + k + " must be >= " + std::to_string(min) + ", got " + v);
     return x;
   }
-  double get_double(const std::string& k, double def) const {
-    std::string v = get(k, std::to_string(def));
-    size_t pos = 0;
+  // A finite decimal number in [lo, hi] (no hex, NaN or inf).
+  double get_double(const std::string& k, double def, double lo = -1e300, double hi = 1e300) const {
+    if (!has(k)) return def;
+    std::string v = get(k);
     double x = 0;
-    try { x = std::stod(v, &pos); } catch (...) { pos = 0; }
-    if (pos == 0 || pos != v.size()) throw UsageError("--" + k + ": '" + v + "' is not a number");
+    if (!util::parse_finite(v, x)) throw UsageError("--" + k + ": '" + util::printable(v) + "' is not a finite number");
+    if (x < lo || x > hi) {
+      std::ostringstream o;
+      o << "--" << k << ": " << v << " is outside [" << lo << ", " << hi << "]";
+      throw UsageError(o.str());
+    }
     return x;
   }
-  // A comma-separated value ("01,02,05") as a list; empty when the option is absent.
+  // A comma-separated value ("01,02,05") as a list; empty when the option is absent. An item given twice
+  // is a UsageError (it would be processed twice).
   std::vector<std::string> list(const std::string& k) const {
     std::vector<std::string> out;
     std::string v = get(k), item;
     for (size_t a = 0; a <= v.size() && !v.empty();) {
       size_t b = v.find(',', a);
       if (b == std::string::npos) b = v.size();
-      if (b > a) out.push_back(v.substr(a, b - a));
+      if (b > a) {
+        const std::string item = v.substr(a, b - a);
+        for (const std::string& prev : out)
+          if (prev == item) throw UsageError("--" + k + ": '" + item + "' is given twice");
+        out.push_back(item);
+      }
       a = b + 1;
     }
     return out;

@@ -34,7 +34,11 @@ const char* kUsage =
     "  have score 1), DIR/detect_config.txt and, with a detector, DIR/class_probs/<video>.txt (T4 teacher:\n"
     "  frame,box,p_0..p_{K-1},p_motion per object, same order); --draw N also writes DIR/frames/<video>_<frame>.png for N frames\n"
     "  per video; --recall-gt prints the share of ground-truth regions matched by an object with IoU >= 0.1.\n"
-    "  --device cuda runs the detector network on the GPU (optical flow and background stay on the CPU).\n";
+    "  --device cuda runs the detector network on the GPU (optical flow and background stay on the CPU).\n"
+    "Input checks: errors (exit 1, 2 for the command line): a video named twice in --videos, two frames with\n"
+    "  the same number (1.jpg and 01.jpg), a .cfg key the layer type does not know, non-positive anchors, NaN or\n"
+    "  infinite .weights values (naming the layer and index), numbers that are not whole decimal tokens.\n"
+    "  Warnings (a count and the first names): files in a frame folder that are not frames.\n";
 
 int run_detect(int argc, char** argv) {
   using namespace ssmtl;
@@ -53,12 +57,10 @@ int run_detect(int argc, char** argv) {
   std::string classes = args.get("classes", "all");
   if (classes != "all")
     for (auto& c : args.list("classes")) {
-      size_t pos = 0;
-      int id = -1;
-      try { id = std::stoi(c, &pos); } catch (...) { pos = 0; }
-      if (pos == 0 || pos != c.size() || id < 0)
+      int64_t id = -1;
+      if (!util::parse_int64(c, id) || id < 0 || id > 100000)
         throw ssmtl::app::UsageError("--classes: '" + c + "' is not a class id (or use all)");
-      dopt.classes.push_back(id);
+      dopt.classes.push_back(static_cast<int>(id));
     }
   std::vector<std::string> videos = args.has("videos") ? args.list("videos") : list_videos(root, split);
   int draw = static_cast<int>(args.get_int("draw", 0, 0));

@@ -9,6 +9,7 @@
 #include "eval/evaluate.h"
 #include "eval/plots.h"
 #include "util/atomic_file.h"
+#include "util/parse.h"
 
 namespace {
 
@@ -21,7 +22,8 @@ const char* kUsage =
     "  --labels DIR        gt_frame/<video>.txt labels (1 = abnormal); these files define the video set\n"
     "  --regions DIR       <video>.txt predicted regions 'frame,x_min,y_min,x_max,y_max,score' (RBDC/TBDC)\n"
     "  --tracks DIR        gt_tracks*/<video>.txt ground truth 'track_id,frame,x_min,y_min,x_max,y_max'\n"
-    "  --smooth-sigma S    Gaussian smoothing of each video's scores (frames; truncate 3, 'nearest'); 0 = off\n"
+    "  --smooth-sigma S    Gaussian smoothing of each video's scores (frames, 0..10000; truncate 3, 'nearest');\n"
+    "                      0 = off\n"
     "  --normalize MODE    none (default) or video: per-video min-max to [0,1], applied after smoothing\n"
     "  --macro MODE        skip (default): mean AUC of two-class videos, single-class videos listed;\n"
     "                      pad: the authors' convention, each video padded with (0,0) first and (1,1) last\n"
@@ -30,13 +32,21 @@ const char* kUsage =
     "  --plots DIR         write <video>_scores.png per video and roc.png\n"
     "\n"
     "Frames are 0-based; boxes are inclusive pixels. RBDC/TBDC: IoU >= 0.1, track detected at >= 10% of its\n"
-    "regions, FPR = false-positive regions per test frame, area for FPR in [0, 1]. Exit status 1 on any input\n"
+    "regions, FPR = false-positive regions per test frame, area for FPR in [0, 1]. A <video>.TXT (not lower-case\n"
+    "  .txt) in a folder is an error; other files there are listed in one warning with their count. Numbers\n"
+    "  are whole decimal tokens (no hex, NaN or bytes after them). Exit status 1 on any input\n"
     "error (the message names the video and line), 2 on a usage error.\n";
 
-double parse_double(const std::string& flag, const std::string& v) {
-  char* end = nullptr;
-  double d = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0') throw std::invalid_argument(flag + ": '" + v + "' is not a number");
+// A finite decimal number in [lo, hi] (util/parse.h: no hex, NaN or trailing bytes).
+double parse_double(const std::string& flag, const std::string& v, double lo, double hi) {
+  double d = 0;
+  if (!ssmtl::util::parse_finite(v, d))
+    throw std::invalid_argument(flag + ": '" + ssmtl::util::printable(v) + "' is not a finite number");
+  if (d < lo || d > hi) {
+    char b[160];
+    std::snprintf(b, sizeof b, ": %s is outside [%g, %g]", v.c_str(), lo, hi);
+    throw std::invalid_argument(flag + b);
+  }
   return d;
 }
 
@@ -73,7 +83,7 @@ int run_evaluate(int argc, char** argv) {
       else if (a == "--labels") o.labels_dir = value;
       else if (a == "--regions") o.regions_dir = value;
       else if (a == "--tracks") o.tracks_dir = value;
-      else if (a == "--smooth-sigma") o.smooth_sigma = parse_double(a, value);
+      else if (a == "--smooth-sigma") o.smooth_sigma = parse_double(a, value, 0, 10000);
       else if (a == "--normalize") {
         if (value != "none" && value != "video") throw std::invalid_argument("--normalize: use none or video");
         o.normalize_video = value == "video";

@@ -2,6 +2,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <new>
 #include <string>
 
 #include "apps/args.h"
@@ -38,6 +39,10 @@ int main(int argc, char** argv) {
   } catch (const ssmtl::app::UsageError& e) {
     std::fprintf(stderr, "ssmtl %s: %s (see ssmtl %s --help)\n", argv[1], e.what(), argv[1]);
     return 2;
+  } catch (const std::bad_alloc&) {   // readers and tensors name their sizes; this is what is left
+    std::fprintf(stderr, "ssmtl %s: error: out of memory (an allocation outside the checked readers and tensors)\n",
+                 argv[1]);
+    return 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ssmtl %s: error: %s\n", argv[1], e.what());
     return 1;

@@ -19,7 +19,11 @@ const char* kUsage =
     "  T4 (ssmtl) reads DETECTIONS/class_probs/<video>.txt; T7 / T9 read DIR/<video>.seg / .pose (--teachers)\n"
     "  writes DIR/frame_scores/<video>.txt (one score per frame), DIR/regions/<video>.txt\n"
     "  (frame,x_min,y_min,x_max,y_max,score), DIR/object_scores/<video>.txt (per-task scores) and\n"
-    "  DIR/score_config.txt (the options and seed used)\n";
+    "  DIR/score_config.txt (the options and seed used)\n"
+    "Input checks: errors (exit 1): a checkpoint whose stored configuration has an unknown key or a value out\n"
+    "  of range, whose sizes do not match the file, with bytes after the last tensor or a NaN / infinite weight\n"
+    "  (named with its index); a video named twice in --videos. Warnings (a count and the first lines): detections\n"
+    "  outside the frame, skipped; a note counts those below the minimum score.\n";
 
 int run_score(int argc, char** argv) {
   ssmtl::app::Args args(argc, argv);
@@ -42,7 +46,8 @@ int run_score(int argc, char** argv) {
 
   ssmtl::CheckpointMeta meta = ssmtl::read_checkpoint_meta(ckpt);
   ssmtl::util::Config cfg = ssmtl::util::Config::from_string(meta.config_text, ckpt);
-  ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);
+  ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);   // (registers the proxy tasks' keys)
+  cfg.check_all();   // the stored configuration is input too: unknown keys and ranges, as for a file
   ssmtl::SSMTLModel model(mc, 0);
   ssmtl::load_checkpoint(ckpt, model);
   model.to(device);

@@ -1,5 +1,6 @@
 // ssmtl train: trains an SSMTL / SSMTL++ model on the objects detected in a data set's training videos.
 #include <cstdio>
+#include <filesystem>
 #include <sstream>
 
 #include "apps/args.h"
@@ -21,7 +22,27 @@ const char* kUsage =
     "  --teachers DIR     teacher maps <video>.seg (T7) / <video>.pose (T9), data/teacher_maps.h; T4 reads\n"
     "                     DETECTIONS/class_probs/<video>.txt (ssmtl detect with a detector)\n"
     "  --resume CKPT      continue an interrupted run exactly where it stopped\n"
-    "  --device cpu|cuda  where the model trains (= --set train.device=...; frames are cut on the CPU)\n";
+    "  --device cpu|cuda  where the model trains (= --set train.device=...; frames are cut on the CPU)\n"
+    "Input checks: errors (exit 1): a configuration key that is unknown or outside its range (each key's type\n"
+    "  and range: util/config_keys.cpp), --config naming a folder, a video named twice in --videos, two frames\n"
+    "  with the same number (1.jpg and 01.jpg), a checkpoint with bad sizes, trailing bytes or NaN weights.\n"
+    "  Warnings (a count and the first lines or names): detections outside the frame (skipped), files in a frame\n"
+    "  folder that are not frames; a note counts detections below train.min_detection_score. Temporary files\n"
+    "  of an interrupted run (*.tmp.<pid>) are removed with a note.\n";
+
+// A run resumed into another --out folder whose best epoch is one before the resume (no new best.ckpt was
+// written): that best.ckpt is in the old folder, copied (atomically) so that the path printed exists.
+void copy_best_of_resumed_run(const std::string& resume, const std::string& out_dir) {
+  namespace fs = std::filesystem;
+  if (resume.empty()) return;
+  const fs::path old_dir = fs::path(resume).parent_path().empty() ? fs::path(".") : fs::path(resume).parent_path();
+  const fs::path old_best = old_dir / "best.ckpt", new_best = fs::path(out_dir) / "best.ckpt";
+  std::error_code ec;
+  if (!fs::exists(old_best, ec) || fs::exists(new_best, ec) || fs::equivalent(old_dir, out_dir, ec)) return;
+  const std::string bytes = ssmtl::util::read_file(old_best.string());
+  ssmtl::util::write_atomic(new_best.string(), [&](std::ostream& o) { o << bytes; }, true);
+  std::fprintf(stderr, "train: copied %s to %s (the best epoch before the resume)\n", old_best.c_str(), new_best.c_str());
+}
 
 int run_train(int argc, char** argv) {
   ssmtl::app::Args args(argc, argv);
@@ -52,14 +73,21 @@ int run_train(int argc, char** argv) {
   std::fprintf(stderr, "train: %s (%s), %lld parameters, crop %d, seed %llu, device %s\n", mc.name.c_str(),
                mc.tasks.names().c_str(), static_cast<long long>(model.parameter_count()), mc.crop,
                static_cast<unsigned long long>(opt.seed), opt.device.c_str());
+  namespace fs = std::filesystem;
   ssmtl::TrainResult r = ssmtl::train_model(model, opt, config_text);
+  copy_best_of_resumed_run(opt.resume, opt.out_dir);   // after: train_model checks the resume before any write
   if (r.interrupted) return 130;
   if (r.step_limit) {
     std::printf("stopped by train.stop_after_steps; resume with --resume %s/last.ckpt\n", opt.out_dir.c_str());
     return 0;
   }
-  std::printf("best validation loss %.5f at epoch %d; %d steps skipped; checkpoint %s/best.ckpt\n", r.best_val,
-              r.best_epoch + 1, r.skipped_steps, opt.out_dir.c_str());
+  const std::string best = opt.out_dir + "/best.ckpt";
+  if (!fs::exists(best)) {
+    std::printf("no validation epoch finished, no %s; the last state is %s/last.ckpt\n", best.c_str(), opt.out_dir.c_str());
+    return 0;
+  }
+  std::printf("best validation loss %.5f at epoch %d; %d steps skipped; checkpoint %s\n", r.best_val,
+              r.best_epoch + 1, r.skipped_steps, best.c_str());
   return 0;
 }
 

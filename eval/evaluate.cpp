@@ -1,5 +1,6 @@
 #include "eval/evaluate.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include "regions/region_file.h"
 #include "eval/postprocess.h"
 #include "util/atomic_file.h"
+#include "util/parse.h"
 
 namespace ssmtl::eval {
 namespace {
@@ -61,10 +63,11 @@ std::string quoted(const std::string& s) {
 
 std::vector<VideoScores> load_video_scores(const std::string& scores_dir, const std::string& labels_dir) {
   std::vector<VideoScores> videos;
-  for (const auto& [name, label_path] : list_video_files(labels_dir)) {
+  const std::map<std::string, std::string> label_files = list_video_files(labels_dir);
+  for (const auto& [name, label_path] : label_files) {
     VideoScores v;
     v.name = name;
-    v.labels = for_video(name, [&] { return load_labels(label_path); });
+    v.labels = for_video(name, [&, path = label_path] { return load_labels(path); });
     const std::string score_path = video_file(scores_dir, name, "score");
     v.scores = for_video(name, [&] { return load_scores(score_path); });
     if (v.scores.size() != v.labels.size())
@@ -72,6 +75,13 @@ std::vector<VideoScores> load_video_scores(const std::string& scores_dir, const 
                                " but " + std::to_string(v.labels.size()) + " labels in " + label_path);
     videos.push_back(std::move(v));
   }
+  std::vector<std::string> unused;   // the labels define the video set; say which score files are left out
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(scores_dir, ec))
+    if (e.path().extension() == ".txt" && !label_files.count(e.path().stem().string()))
+      unused.push_back(e.path().filename().string());
+  std::sort(unused.begin(), unused.end());
+  util::warn_skipped(scores_dir + ": score files of videos without labels, not evaluated", unused);
   return videos;
 }
 

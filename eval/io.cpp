@@ -1,10 +1,14 @@
 #include "eval/io.h"
 
+#include <algorithm>
+#include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
 
 #include "util/atomic_file.h"
+#include "util/parse.h"
 #include "util/text_lines.h"
 
 namespace ssmtl::eval {
@@ -64,11 +68,21 @@ std::map<std::string, std::string> list_video_files(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw std::runtime_error(dir + ": not a folder");
   std::map<std::string, std::string> out;
+  std::vector<std::string> skipped;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    if (!entry.is_regular_file() || entry.path().extension() != ".txt") continue;
-    out[entry.path().stem().string()] = entry.path().string();
+    const std::string ext = entry.path().extension().string(), name = entry.path().filename().string();
+    if (entry.is_regular_file() && ext == ".txt") {
+      out[entry.path().stem().string()] = entry.path().string();
+    } else if (ext.size() == 4 && ext != ".txt" && std::tolower(ext[1]) == 't' && std::tolower(ext[2]) == 'x' &&
+               std::tolower(ext[3]) == 't') {   // 01.TXT would be one video silently missing from the set
+      throw std::runtime_error(dir + "/" + name + ": video files end in lower-case .txt; rename it or move it away");
+    } else {
+      skipped.push_back(name);
+    }
   }
   if (ec) throw std::runtime_error(dir + ": cannot list: " + ec.message());
+  std::sort(skipped.begin(), skipped.end());
+  util::warn_skipped(dir + ": entries that are not <video>.txt files, not read", skipped);
   if (out.empty()) throw std::runtime_error(dir + ": no <video>.txt files");
   return out;
 }

@@ -27,6 +27,9 @@ std::vector<double> gaussian_kernel(double sigma, double truncate) {
   if (!(sigma > 0) || !std::isfinite(sigma))
     throw std::invalid_argument("gaussian_kernel: sigma must be finite and > 0, got " + std::to_string(sigma));
   if (!(truncate > 0)) throw std::invalid_argument("gaussian_kernel: truncate must be > 0");
+  if (truncate * sigma > 1e6)   // checked before the int conversion and the allocation
+    throw std::invalid_argument("gaussian_kernel: sigma " + std::to_string(sigma) + " x truncate " +
+                                std::to_string(truncate) + " asks for a kernel radius over 1e6 frames");
   const int r = static_cast<int>(truncate * sigma + 0.5);
   std::vector<double> w(2 * static_cast<size_t>(r) + 1);
   double sum = 0;

@@ -1,11 +1,14 @@
 #include "model/checkpoint.h"
 
+#include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <stdexcept>
 
 #include "util/atomic_file.h"
+#include "util/parse.h"
 
 namespace ssmtl {
 
@@ -17,19 +20,46 @@ static void put_str(std::ostream& o, const std::string& s) {
   put_u64(o, s.size());
   o.write(s.data(), static_cast<std::streamsize>(s.size()));
 }
-static uint64_t get_u64(std::istream& in, const std::string& path) {
-  uint64_t v = 0;
-  in.read(reinterpret_cast<char*>(&v), 8);
-  if (!in) throw std::runtime_error(path + ": truncated checkpoint");
-  return v;
-}
-static std::string get_str(std::istream& in, const std::string& path) {
-  uint64_t n = get_u64(in, path);
-  if (n > (1ull << 34)) throw std::runtime_error(path + ": corrupt checkpoint (string of " + std::to_string(n) + " bytes)");
-  std::string s(n, '\0');
-  in.read(s.data(), static_cast<std::streamsize>(n));
-  if (!in) throw std::runtime_error(path + ": truncated checkpoint");
-  return s;
+// Every length field is checked against the bytes the file really has left before anything is allocated.
+struct Reader {
+  std::istream& in;
+  const std::string& path;
+  uint64_t left;   // bytes not yet read
+
+  uint64_t u64(const char* what) {
+    if (left < 8) throw std::runtime_error(path + ": truncated checkpoint (" + what + ")");
+    uint64_t v = 0;
+    in.read(reinterpret_cast<char*>(&v), 8);
+    if (!in) throw std::runtime_error(path + ": read error (" + what + ")");
+    left -= 8;
+    return v;
+  }
+  void bytes(char* dst, uint64_t n, const std::string& what) {
+    if (n > left)
+      throw std::runtime_error(path + ": corrupt checkpoint: " + what + " of " + std::to_string(n) +
+                               " bytes, only " + std::to_string(left) + " left in the file");
+    in.read(dst, static_cast<std::streamsize>(n));
+    if (!in) throw std::runtime_error(path + ": read error (" + what + ")");
+    left -= n;
+  }
+  std::string str(const std::string& what) {
+    const uint64_t n = u64(what.c_str());
+    if (n > left)
+      throw std::runtime_error(path + ": corrupt checkpoint: " + what + " of " + std::to_string(n) +
+                               " bytes, only " + std::to_string(left) + " left in the file");
+    std::string s(n, '\0');
+    bytes(s.data(), n, what);
+    return s;
+  }
+};
+
+static uint64_t file_size(std::istream& in, const std::string& path) {
+  const std::streampos here = in.tellg();
+  in.seekg(0, std::ios::end);
+  const std::streampos end = in.tellg();
+  in.seekg(here);
+  if (here < 0 || end < here || !in) throw std::runtime_error(path + ": cannot size the checkpoint file");
+  return static_cast<uint64_t>(end - here);
 }
 
 void save_checkpoint(const std::string& path, Module& model, const CheckpointMeta& meta) {
@@ -50,46 +80,67 @@ void save_checkpoint(const std::string& path, Module& model, const CheckpointMet
   }, true);
 }
 
-static CheckpointMeta read_meta(std::istream& in, const std::string& path) {
-  util::read_header(in, kMagic, kVersion, path);
+static constexpr uint64_t kHeaderBytes = 12;   // magic + version
+
+static std::ifstream open_checkpoint(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw std::runtime_error(path + ": is a folder, not a checkpoint");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(path + ": cannot open checkpoint");
+  return in;
+}
+
+static CheckpointMeta read_meta(Reader& r) {
+  util::read_header(r.in, kMagic, kVersion, r.path);
+  r.left = r.left >= kHeaderBytes ? r.left - kHeaderBytes : 0;
   CheckpointMeta m;
-  m.config_text = get_str(in, path);
-  m.trainer_state = get_str(in, path);
+  m.config_text = r.str("configuration text");
+  m.trainer_state = r.str("trainer state");
   return m;
 }
 
 CheckpointMeta read_checkpoint_meta(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot open checkpoint");
-  return read_meta(in, path);
+  std::ifstream in = open_checkpoint(path);
+  Reader r{in, path, file_size(in, path)};
+  return read_meta(r);
 }
 
 CheckpointMeta load_checkpoint(const std::string& path, Module& model) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error(path + ": cannot open checkpoint");
-  CheckpointMeta m = read_meta(in, path);
+  std::ifstream in = open_checkpoint(path);
+  Reader r{in, path, file_size(in, path)};
+  CheckpointMeta m = read_meta(r);
   std::map<std::string, Tensor*> want;
   for (auto& nt : model.named_tensors()) want[nt.name] = nt.tensor;
-  uint64_t count = get_u64(in, path);
+  const uint64_t count = r.u64("tensor count");
+  if (count > want.size())
+    throw std::runtime_error(path + ": corrupt checkpoint: " + std::to_string(count) + " tensors, the model has " +
+                             std::to_string(want.size()));
   for (uint64_t i = 0; i < count; ++i) {
-    std::string name = get_str(in, path);
-    uint64_t nd = get_u64(in, path);
-    if (nd > 6) throw std::runtime_error(path + ": corrupt checkpoint at " + name);
+    const std::string name = r.str("name of tensor " + std::to_string(i));
+    const uint64_t nd = r.u64("rank");
+    if (nd > 6) throw std::runtime_error(path + ": corrupt checkpoint: tensor " + util::printable(name) + " has rank " +
+                                         std::to_string(nd));
     Shape shape(nd);
-    for (auto& d : shape) d = static_cast<int64_t>(get_u64(in, path));
+    for (auto& d : shape) d = static_cast<int64_t>(r.u64("shape"));
     auto it = want.find(name);
-    if (it == want.end()) throw std::runtime_error(path + ": tensor " + name + " is not part of this model");
+    if (it == want.end())
+      throw std::runtime_error(path + ": tensor " + util::printable(name) + " is not part of this model");
     Tensor& dst = *it->second;
-    if (dst.shape() != shape)
+    if (dst.shape() != shape)   // before any allocation: the model's shape bounds the size
       throw std::runtime_error(path + ": tensor " + name + " has shape " + shape_str(shape) + ", the model expects " +
                                shape_str(dst.shape()));
     std::vector<float> v(static_cast<size_t>(shape_numel(shape)));
-    in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * 4));
-    if (!in) throw std::runtime_error(path + ": truncated checkpoint at " + name);
+    r.bytes(reinterpret_cast<char*>(v.data()), v.size() * 4, "tensor " + name);
+    for (size_t j = 0; j < v.size(); ++j)
+      if (!std::isfinite(v[j]))
+        throw std::runtime_error(path + ": tensor " + name + " holds a non-finite value (" + std::to_string(v[j]) +
+                                 ") at index " + std::to_string(j));
     dst.copy_from(Tensor::from_vector(shape, v));
     want.erase(it);
   }
   if (!want.empty()) throw std::runtime_error(path + ": checkpoint lacks tensor " + want.begin()->first);
+  if (r.left != 0)
+    throw std::runtime_error(path + ": " + std::to_string(r.left) + " bytes after the last tensor (corrupt or appended)");
   return m;
 }
 

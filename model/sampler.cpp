@@ -1,11 +1,13 @@
 #include "model/sampler.h"
 
+#include <cstdio>
 #include <stdexcept>
 
 #include "data/samples/sequences.h"
 #include "data/tasks.h"
 #include "eval/io.h"
 #include "util/parallel.h"
+#include "util/parse.h"
 
 namespace ssmtl {
 
@@ -21,17 +23,29 @@ ObjectPool ObjectPool::load(const std::string& root, const std::string& split, c
     auto v = std::make_unique<Video>(video_dir(root, split, name), vo);
     std::string det = detections + "/" + name + ".txt";
     const std::vector<Region> regions = load_regions(det);
+    std::vector<std::string> outside, below;   // reported, never dropped without a word
     if (teachers.any()) p.teachers_.push_back(load_video_teachers(teachers, name, det, regions));
     for (size_t line = 0; line < regions.size(); ++line) {
       const Region& r = regions[line];
-      if (r.score < min_score) continue;
+      if (r.score < min_score) {
+        below.push_back("line " + std::to_string(line + 1));
+        continue;
+      }
       if (r.frame >= v->num_frames())
         throw std::runtime_error(det + ": frame " + std::to_string(r.frame) + " but video " + name + " has " +
                                  std::to_string(v->num_frames()) + " frames");
       auto c = clip_box(object_box(r.box, static_cast<float>(r.score)), v->width(), v->height());
-      if (!c) continue;
+      if (!c) {
+        outside.push_back("line " + std::to_string(line + 1));
+        continue;
+      }
       p.objects_.push_back({static_cast<int>(p.videos_.size()), static_cast<int>(r.frame), *c, static_cast<int>(line)});
     }
+    util::warn_skipped(det + ": detections outside the " + std::to_string(v->width()) + "x" +
+                           std::to_string(v->height()) + " frame, skipped", outside);
+    if (!below.empty())
+      std::fprintf(stderr, "note: %s: detections below the minimum score %g, skipped: %s\n", det.c_str(), min_score,
+                   util::count_and_first(below).c_str());
     p.videos_.push_back(std::move(v));
   }
   return p;

@@ -42,6 +42,9 @@ ModelConfig ModelConfig::from_config(util::Config& k) {
   b.cvt_blocks = k.get_int("model.cvt.blocks", b.cvt_blocks);
   b.cvt_heads = k.get_int("model.cvt.heads", b.cvt_heads);
   b.cvt_mlp_ratio = k.get_int("model.cvt.mlp_ratio", b.cvt_mlp_ratio);
+  if (b.transformer != "none" && b.cvt_dim % b.cvt_heads != 0)
+    throw std::invalid_argument((k.source() == "<defaults>" ? "configuration" : k.source()) + ": model.cvt.dim = " + std::to_string(b.cvt_dim) +
+                                " is not a multiple of model.cvt.heads = " + std::to_string(b.cvt_heads));
   for (const ProxyTask* t : registered_tasks()) {
     const TaskInfo& i = t->info();
     c.tasks.set(i.name, k.get_bool("model.tasks." + i.config_key, c.tasks.on(i.name)));

@@ -28,6 +28,8 @@ TrainerState TrainerState::parse(const std::string& s, const std::string& path) 
     size_t n = 0;
     in >> n;
     in.get();
+    if (!in || n > s.size())   // checked before the allocation: a blob lies inside the state text
+      throw std::runtime_error(path + ": corrupt trainer state (a blob of " + std::to_string(n) + " bytes)");
     dst.resize(n);
     in.read(dst.data(), static_cast<std::streamsize>(n));
     if (!in) throw std::runtime_error(path + ": truncated trainer state");

@@ -4,7 +4,8 @@
 set -euo pipefail
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for p in cmake g++ make libopenblas-dev doctest-dev libbenchmark-dev libstb-dev ffmpeg zlib1g-dev; do
+# clang: the libFuzzer fuzzers of fuzz/ (make fuzz; a short run in make test)
+for p in cmake g++ make libopenblas-dev doctest-dev libbenchmark-dev libstb-dev ffmpeg zlib1g-dev clang; do
   have_pkg "$p" || need+=("$p")
 done
 # Reference tools (PyTorch, scikit-learn, OpenCV) are needed only to regenerate golden files

@@ -36,7 +36,12 @@ static void check_shape(const Shape& shape) {
 Tensor Tensor::empty(const Shape& shape, Device device) {
   check_shape(shape);
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(static_cast<size_t>(shape_numel(shape)), device);
+  try {
+    impl->storage = std::make_shared<Storage>(static_cast<size_t>(shape_numel(shape)), device);
+  } catch (const std::bad_alloc&) {   // name the request, not a bare "std::bad_alloc"
+    throw std::runtime_error("out of memory: cannot allocate a tensor of shape " + shape_str(shape) + " (" +
+                             std::to_string(static_cast<double>(shape_numel(shape)) * 4 / (1 << 20)) + " MiB)");
+  }
   impl->shape = shape;
   return Tensor(std::move(impl));
 }

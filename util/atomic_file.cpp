@@ -1,6 +1,12 @@
 #include "util/atomic_file.h"
 
+#include <signal.h>
 #include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <mutex>
+#include <set>
 
 #include <cstdio>
 #include <cstring>
@@ -19,9 +25,42 @@ void make_dirs(const std::string& dir) {
   if (ec) throw std::runtime_error(dir + ": cannot create folder: " + ec.message());
 }
 
+std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir.empty() ? "." : dir, ec)) {
+    const std::string name = e.path().filename().string();
+    const size_t at = name.rfind(".tmp.");
+    if (at == std::string::npos || at == 0 || at + 5 >= name.size()) continue;
+    const std::string digits = name.substr(at + 5);
+    if (digits.find_first_not_of("0123456789") != std::string::npos || digits.size() > 9) continue;
+    const long pid = std::stol(digits);
+    if (pid == static_cast<long>(::getpid())) continue;
+    if (pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH)) continue;   // its writer still runs
+    std::error_code rm;
+    if (e.is_regular_file(rm) && fs::remove(e.path(), rm)) removed.push_back(name);
+  }
+  if (!removed.empty()) {
+    std::sort(removed.begin(), removed.end());
+    std::string list;
+    for (size_t i = 0; i < removed.size() && i < 5; ++i) list += (i ? ", " : "") + removed[i];
+    if (removed.size() > 5) list += ", ...";
+    std::fprintf(stderr, "note: %s: removed %zu temporary files of interrupted writes (%s)\n",
+                 dir.empty() ? "." : dir.c_str(), removed.size(), list.c_str());
+  }
+  return removed;
+}
+
 void write_atomic(const std::string& path, const std::function<void(std::ostream&)>& write, bool binary) {
   fs::path p(path);
   if (p.has_parent_path()) make_dirs(p.parent_path().string());
+  {   // once per folder and process: what a killed writer left behind (its pid no longer runs)
+    static std::mutex mu;
+    static std::set<std::string> cleaned;
+    const std::string dir = p.has_parent_path() ? p.parent_path().string() : std::string();
+    std::lock_guard<std::mutex> lock(mu);
+    if (cleaned.insert(dir).second) remove_stale_temporaries(dir);
+  }
   std::string tmp = path + ".tmp." + std::to_string(::getpid());
   try {
     std::ofstream out(tmp, binary ? std::ios::binary | std::ios::trunc : std::ios::trunc);
@@ -45,10 +84,13 @@ void write_text_atomic(const std::string& path, const std::string& text) {
 }
 
 std::string read_file(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw std::runtime_error(path + ": is a folder, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error(path + ": cannot open for reading");
   std::ostringstream ss;
   ss << in.rdbuf();
+  if (in.bad()) throw std::runtime_error(path + ": read error");
   return ss.str();
 }
 

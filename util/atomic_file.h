@@ -10,9 +10,13 @@
 
 namespace ssmtl::util {
 
-// Calls write(stream) on a temporary file and renames it to `path`; creates parent folders.
+// Calls write(stream) on a temporary file and renames it to `path`; creates parent folders. The first
+// write into a folder in a process also removes that folder's stale temporaries (remove_stale_temporaries).
 // Throws std::runtime_error naming the path on any I/O failure (the temporary file is removed).
 void write_atomic(const std::string& path, const std::function<void(std::ostream&)>& write, bool binary = false);
+// Removes "<name>.tmp.<pid>" files of `dir` whose writer process no longer runs (a SIGKILL mid-write),
+// prints one note naming them, and returns their names. Files of live processes are kept.
+std::vector<std::string> remove_stale_temporaries(const std::string& dir);
 void write_text_atomic(const std::string& path, const std::string& text);
 
 // Reads a whole file; throws std::runtime_error naming it when it cannot be read.

@@ -1,9 +1,12 @@
 #include "util/config.h"
 
+#include <filesystem>
+#include <iomanip>
 #include <sstream>
 #include <stdexcept>
 
 #include "util/atomic_file.h"
+#include "util/parse.h"
 
 namespace ssmtl::util {
 
@@ -35,7 +38,12 @@ Config Config::from_string(const std::string& text, const std::string& source) {
   return c;
 }
 
-Config Config::from_file(const std::string& path) { return from_string(read_file(path), path); }
+Config Config::from_file(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec))
+    throw std::runtime_error(path + ": is a folder, not a configuration file");
+  return from_string(read_file(path), path);
+}
 
 std::string Config::raw(const std::string& key) const { return values_.at(key); }
 
@@ -44,71 +52,144 @@ std::string Config::where(const std::string& key) const {
   return it != origin_.end() ? it->second : source_;
 }
 
+namespace {
+
+std::string num_text(double v) {
+  std::ostringstream o;
+  o << std::setprecision(12) << v;
+  return o.str();
+}
+
+std::string range_text(const KeySpec& k) {
+  switch (k.type) {
+    case 'i': return "an integer in [" + num_text(k.lo) + ", " + num_text(k.hi) + "]";
+    case 'd': return "a finite number in [" + num_text(k.lo) + ", " + num_text(k.hi) + "]";
+    case 'b': return "true or false";
+    case 'l':
+      return "a list of " +
+             (k.min_items == k.max_items ? std::to_string(k.min_items)
+                                         : std::to_string(k.min_items) + " to " + std::to_string(k.max_items)) +
+             " integers, each in [" + num_text(k.lo) + ", " + num_text(k.hi) + "]";
+    default: return *k.choices ? std::string("one of ") + k.choices : "a string";
+  }
+}
+
+bool parse_bool(const std::string& v, bool& x) {
+  if (v == "true" || v == "1" || v == "yes" || v == "on") x = true;
+  else if (v == "false" || v == "0" || v == "no" || v == "off") x = false;
+  else return false;
+  return true;
+}
+
+bool in_choices(const char* choices, const std::string& v) {
+  if (!*choices) return v.find('\0') == std::string::npos;
+  std::string all = std::string("|") + choices + "|";
+  return v.find('|') == std::string::npos && all.find("|" + v + "|") != std::string::npos;
+}
+
+std::vector<int> parse_list(const std::string& v, const KeySpec& k, bool& ok) {
+  std::vector<int> out;
+  std::string item;
+  std::istringstream in(v);
+  ok = true;
+  while (std::getline(in, item, ',')) {
+    int64_t x = 0;
+    if (!parse_int64(trim(item), x) || x < k.lo || x > k.hi) { ok = false; return out; }
+    out.push_back(static_cast<int>(x));
+  }
+  if (!v.empty() && v.back() == ',') ok = false;
+  if (static_cast<int>(out.size()) < k.min_items || static_cast<int>(out.size()) > k.max_items) ok = false;
+  return out;
+}
+
+}  // namespace
+
+const KeySpec& Config::check_value(const std::string& key, char type, const std::string& v, const std::string& from) {
+  const KeySpec* k = find_key_spec(key);
+  if (!k) throw std::logic_error("configuration key `" + key + "` has no type and range in util/config_keys.cpp");
+  if (k->type != type)
+    throw std::logic_error("configuration key `" + key + "` is read as type " + type + " but declared " + k->type);
+  bool ok = false;
+  if (k->type == 'i') {
+    int64_t x = 0;
+    ok = parse_int64(v, x) && x >= k->lo && x <= k->hi;
+  } else if (k->type == 'd') {
+    double x = 0;
+    ok = parse_finite(v, x) && x >= k->lo && x <= k->hi;
+  } else if (k->type == 'b') {
+    bool x = false;
+    ok = parse_bool(v, x);
+  } else if (k->type == 'l') {
+    parse_list(v, *k, ok);
+  } else {
+    ok = in_choices(k->choices, v);
+  }
+  if (!ok)
+    throw std::runtime_error(from + ": `" + key + "` = `" + printable(v) + "` is not " + range_text(*k));
+  return *k;
+}
+
 std::string Config::get_string(const std::string& key, const std::string& def) {
   std::string v = has(key) ? raw(key) : def;
+  check_value(key, 's', v, where(key));
   resolved_[key] = v;
   return v;
 }
 
 int Config::get_int(const std::string& key, int def) {
-  if (!has(key)) { resolved_[key] = std::to_string(def); return def; }
-  std::string v = raw(key);
-  size_t pos = 0;
-  int x = 0;
-  try { x = std::stoi(v, &pos); } catch (...) { pos = 0; }
-  if (pos != v.size() || v.empty()) throw std::runtime_error(where(key) + ": `" + key + "` must be an integer, got `" + v + "`");
+  std::string v = has(key) ? raw(key) : std::to_string(def);
+  check_value(key, 'i', v, where(key));
+  int64_t x = 0;
+  parse_int64(v, x);
   resolved_[key] = v;
-  return x;
+  return static_cast<int>(x);
 }
 
 double Config::get_double(const std::string& key, double def) {
-  if (!has(key)) {
-    std::ostringstream o;
-    o << def;
-    resolved_[key] = o.str();
+  std::string v = has(key) ? raw(key) : num_text(def);
+  if (!has(key)) {   // the default as written by num_text may round; keep the exact value
+    check_value(key, 'd', v, where(key));
+    resolved_[key] = v;
     return def;
   }
-  std::string v = raw(key);
-  size_t pos = 0;
+  check_value(key, 'd', v, where(key));
   double x = 0;
-  try { x = std::stod(v, &pos); } catch (...) { pos = 0; }
-  if (pos != v.size() || v.empty()) throw std::runtime_error(where(key) + ": `" + key + "` must be a number, got `" + v + "`");
+  parse_finite(v, x);
   resolved_[key] = v;
   return x;
 }
 
 bool Config::get_bool(const std::string& key, bool def) {
-  if (!has(key)) { resolved_[key] = def ? "true" : "false"; return def; }
-  std::string v = raw(key);
-  bool x;
-  if (v == "true" || v == "1" || v == "yes" || v == "on") x = true;
-  else if (v == "false" || v == "0" || v == "no" || v == "off") x = false;
-  else throw std::runtime_error(where(key) + ": `" + key + "` must be true or false, got `" + v + "`");
+  std::string v = has(key) ? raw(key) : (def ? "true" : "false");
+  check_value(key, 'b', v, where(key));
+  bool x = false;
+  parse_bool(v, x);
   resolved_[key] = x ? "true" : "false";
   return x;
 }
 
 std::vector<int> Config::get_ints(const std::string& key, const std::vector<int>& def) {
-  std::vector<int> out;
-  if (!has(key)) {
-    out = def;
+  std::string v;
+  if (has(key)) {
+    v = raw(key);
   } else {
-    std::string v = raw(key), item;
-    std::istringstream in(v);
-    while (std::getline(in, item, ',')) {
-      item = trim(item);
-      size_t pos = 0;
-      int x = 0;
-      try { x = std::stoi(item, &pos); } catch (...) { pos = 0; }
-      if (item.empty() || pos != item.size())
-        throw std::runtime_error(where(key) + ": `" + key + "` must be a list of integers, got `" + v + "`");
-      out.push_back(x);
-    }
+    for (size_t i = 0; i < def.size(); ++i) v += (i ? "," : "") + std::to_string(def[i]);
   }
+  const KeySpec& k = check_value(key, 'l', v, where(key));
+  bool ok = false;
+  std::vector<int> out = parse_list(v, k, ok);
   std::string s;
   for (size_t i = 0; i < out.size(); ++i) s += (i ? ", " : "") + std::to_string(out[i]);
   resolved_[key] = s;
   return out;
+}
+
+void Config::check_all() const {
+  for (auto& [k, v] : values_) {
+    const KeySpec* spec = find_key_spec(k);
+    if (!spec) throw std::runtime_error(where(k) + ": unknown configuration key `" + printable(k) + "`");
+    check_value(k, spec->type, v, where(k));
+  }
 }
 
 void Config::check_used() const {

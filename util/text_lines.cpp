@@ -1,11 +1,13 @@
 #include "util/text_lines.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <sstream>
 #include <stdexcept>
 
 #include "util/atomic_file.h"
+#include "util/parse.h"
 
 namespace ssmtl::util {
 
@@ -52,13 +54,13 @@ std::vector<std::string> split_fields(const std::string& path, int64_t line_no, 
 
 double parse_number(const std::string& path, int64_t line_no, const std::string& field, const char* what) {
   if (field.empty()) fail_line(path, line_no, std::string("empty ") + what);
-  const char* b = field.c_str();
-  char* end = nullptr;
-  double v = std::strtod(b, &end);
-  if (end == b || *end != '\0') fail_line(path, line_no, std::string(what) + " '" + field + "' is not a number");
-  if (std::isnan(v)) fail_line(path, line_no, std::string(what) + " is NaN");
-  if (!std::isfinite(v)) fail_line(path, line_no, std::string(what) + " '" + field + "' is not finite");
-  return v;
+  double v = 0;
+  if (parse_finite(field, v)) return v;   // a whole decimal token (util/parse.h): no hex, no trailing bytes
+  std::string low;
+  for (char c : field) low += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (low.find("nan") != std::string::npos) fail_line(path, line_no, std::string(what) + " is NaN");
+  if (low.find("inf") != std::string::npos) fail_line(path, line_no, std::string(what) + " '" + field + "' is not finite");
+  fail_line(path, line_no, std::string(what) + " '" + printable(field) + "' is not a number");
 }
 
 int64_t parse_integer(const std::string& path, int64_t line_no, const std::string& field, const char* what) {

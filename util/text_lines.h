@@ -21,7 +21,7 @@ void for_each_line(const std::string& path, const std::function<void(int64_t, co
 std::vector<std::string> split_fields(const std::string& path, int64_t line_no, const std::string& line,
                                       size_t expected, const char* format);
 
-// A finite number (strtod); `what` names the field in the error (empty, not a number, NaN, infinite).
+// A finite number written as one whole decimal token (util/parse.h); `what` names the field in the error (empty, not a number, NaN, infinite).
 double parse_number(const std::string& path, int64_t line_no, const std::string& field, const char* what);
 // A whole number of magnitude <= 9e15, written as an integer or as a float with no fraction ("3", "3.0").
 int64_t parse_integer(const std::string& path, int64_t line_no, const std::string& field, const char* what);

@@ -9,6 +9,7 @@
 
 #include "regions/region_file.h"
 #include "util/atomic_file.h"
+#include "util/parse.h"
 
 namespace ssmtl {
 
@@ -28,10 +29,9 @@ std::string trim(const std::string& s) {
 // A finite number filling the whole field, or an error naming the field.
 double number(const std::string& field, const std::string& path, size_t line, size_t index) {
   std::string t = trim(field);
-  char* end = nullptr;
-  double v = t.empty() ? 0.0 : std::strtod(t.c_str(), &end);
-  if (t.empty() || end != t.c_str() + t.size() || !std::isfinite(v))
-    fail(path, line, "field " + std::to_string(index + 1) + " '" + t + "' is not a finite number");
+  double v = 0;
+  if (!util::parse_finite(t, v))   // whole decimal token: no hex, NaN or trailing bytes
+    fail(path, line, "field " + std::to_string(index + 1) + " '" + util::printable(t) + "' is not a finite number");
   return v;
 }
 
@@ -121,7 +121,7 @@ ClassProbsFile load_class_probs(const std::string& path) {
                          " (frame, 4 box corners, " + std::to_string(out.classes) + " classes, motion)");
     ClassProbsObject o;
     double fr = number(f[0], path, no, 0);
-    if (fr < 0 || fr != std::floor(fr)) fail(path, no, "frame '" + trim(f[0]) + "' is not a non-negative integer");
+    if (fr < 0 || fr != std::floor(fr) || fr > 9.0e15) fail(path, no, "frame '" + trim(f[0]) + "' is not a non-negative integer");
     o.frame = static_cast<int64_t>(fr);
     o.x_min = number(f[1], path, no, 1);
     o.y_min = number(f[2], path, no, 2);

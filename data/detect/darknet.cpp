@@ -1,6 +1,7 @@
 #include "data/detect/darknet.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -13,6 +14,10 @@ const float* WeightReader::take(size_t n, const std::string& what) {
     throw std::runtime_error(path_ + ": weights file too short for the .cfg: " + what + " needs " + std::to_string(n) +
                              " floats, only " + std::to_string(remaining()) + " left");
   const float* p = v_.data() + pos_;
+  for (size_t i = 0; i < n; ++i)   // NaN / inf weights would make every detection vanish without an error
+    if (!std::isfinite(p[i]))
+      throw std::runtime_error(path_ + ": " + what + ": non-finite value " + std::to_string(p[i]) + " at index " +
+                               std::to_string(i) + " (float " + std::to_string(pos_ + i) + " of the payload)");
   pos_ += n;
   return p;
 }
@@ -28,8 +33,17 @@ void Network::build(const Cfg& cfg) {
   CfgReader net(cfg, first);
   if (first.type != "net" && first.type != "network")
     net.fail("", "the first section must be [net] (the input size)");
+  // [net]: the input size is read; the rest are darknet's training settings, known so that a misspelt key
+  // is an error rather than a silent default.
+  net.check_keys({"width", "height", "channels", "batch", "subdivisions", "momentum", "decay", "angle",
+                  "saturation", "exposure", "hue", "learning_rate", "burn_in", "max_batches", "policy", "steps",
+                  "scales", "step", "gamma", "power", "mosaic", "mixup", "cutmix", "flip", "blur", "letter_box",
+                  "max_chart_loss", "label_smooth_eps", "adam", "B1", "B2", "eps", "aspect", "jitter", "min_crop",
+                  "max_crop", "inputs", "workspace_size_limit_MB", "optimized_memory", "resize_step"});
   in_ = {net.get_int("channels", 3), net.get_int("height"), net.get_int("width")};
   if (in_.c < 1 || in_.h < 1 || in_.w < 1) net.fail("", "width, height and channels must be positive");
+  // Bounds that keep every shape computation inside int and every layer's memory plausible.
+  if (in_.c > 64 || in_.h > 8192 || in_.w > 8192) net.fail("", "width and height must be <= 8192, channels <= 64");
 
   std::vector<FeatureShape> shapes;
   for (size_t i = 1; i < cfg.sections.size(); ++i) {
@@ -63,6 +77,11 @@ void Network::load_weights(const std::string& path) {
   major = header[0];
   minor = header[1];
   revision = header[2];
+  // A version is three small numbers (darknet writes 0.2.0); anything else is not a .weights file (and
+  // major * 10 would overflow).
+  if (major < 0 || major > 1000 || minor < 0 || minor > 1000 || revision < 0)
+    throw std::runtime_error(path + ": not a darknet .weights file (version " + std::to_string(major) + "." +
+                             std::to_string(minor) + "." + std::to_string(revision) + ")");
   // darknet src/parser.c: `seen` is 64-bit from version 0.2 on, 32-bit before.
   const bool seen64 = major * 10 + minor >= 2;
   size_t pos = sizeof(header);
@@ -80,7 +99,7 @@ void Network::load_weights(const std::string& path) {
     throw std::runtime_error(path + ": payload of " + std::to_string(bytes.size() - pos) +
                              " bytes is not a whole number of float32 values");
   std::vector<float> values((bytes.size() - pos) / 4);
-  std::memcpy(values.data(), bytes.data() + pos, values.size() * 4);
+  if (!values.empty()) std::memcpy(values.data(), bytes.data() + pos, values.size() * 4);   // no memcpy(nullptr)
 
   WeightReader reader(path, std::move(values));
   for (auto& layer : layers_) layer->load_weights(reader, opt_);

@@ -59,7 +59,8 @@ struct DarknetOptions {
 class WeightReader {
  public:
   WeightReader(std::string path, std::vector<float> values) : path_(std::move(path)), v_(std::move(values)) {}
-  // The next n floats; throws std::runtime_error naming the file and `what` when fewer remain.
+  // The next n floats; throws std::runtime_error naming the file and `what` when fewer remain or when one
+  // of them is NaN or infinite (then with its index within `what`).
   const float* take(size_t n, const std::string& what);
   size_t remaining() const { return v_.size() - pos_; }
   const std::string& path() const { return path_; }

@@ -1,5 +1,7 @@
 #include "data/detect/darknet_cfg.h"
 
+#include "util/parse.h"
+
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -41,22 +43,16 @@ std::vector<std::string> split_commas(const std::string& s) {
 
 // Whole-string conversions: "8#x" or "" are errors (darknet's atoi would accept them silently).
 bool parse_int(const std::string& s, int& out) {
-  if (s.empty()) return false;
-  errno = 0;
-  char* end = nullptr;
-  long v = std::strtol(s.c_str(), &end, 10);
-  if (errno != 0 || *end != '\0' || v < -2147483647L || v > 2147483647L) return false;
+  int64_t v = 0;
+  if (!util::parse_int64(s, v) || v < -2147483647LL || v > 2147483647LL) return false;
   out = static_cast<int>(v);
   return true;
 }
 
 bool parse_float(const std::string& s, float& out) {
-  if (s.empty()) return false;
-  errno = 0;
-  char* end = nullptr;
-  float v = std::strtof(s.c_str(), &end);
-  if (errno != 0 || *end != '\0' || !std::isfinite(v)) return false;
-  out = v;
+  double v = 0;
+  if (!util::parse_finite(s, v) || !std::isfinite(static_cast<float>(v))) return false;
+  out = static_cast<float>(v);
   return true;
 }
 
@@ -170,6 +166,17 @@ std::vector<float> CfgReader::get_floats(const std::string& key) const {
     out.push_back(v);
   }
   return out;
+}
+
+void CfgReader::check_keys(const std::vector<std::string>& known) const {
+  for (const CfgEntry& e : s_.entries) {
+    bool ok = false;
+    for (const std::string& k : known) ok = ok || k == e.key;
+    if (ok) continue;
+    std::string list;
+    for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
+    fail(e.key, "unknown key (keys of [" + s_.type + "]: " + list + ")");
+  }
 }
 
 void CfgReader::require_default(const std::string& key, float expected) const {

@@ -53,6 +53,10 @@ class CfgReader {
   // does not implement (e.g. dilation), so that a model using them fails loudly instead of silently.
   void require_default(const std::string& key, float expected) const;
 
+  // Throws naming the first key of the section that is not in `known` (a misspelt key such as
+  // "activati-on" would otherwise fall back to a default silently), listing the known keys.
+  void check_keys(const std::vector<std::string>& known) const;
+
   // "<file>:<line>: [type]" (the section header's line), or the entry's line when `key` is present.
   std::string where(const std::string& key = "") const;
   [[noreturn]] void fail(const std::string& key, const std::string& message) const;

@@ -64,6 +64,8 @@ class ConvLayer : public Layer {
     act_ = parse_activation(r, "logistic");   // darknet's default
     if (filters_ < 1 || size_ < 1 || stride_ < 1 || groups_ < 1 || pad_ < 0)
       r.fail("", "filters, size, stride and groups must be positive and padding non-negative");
+    if (filters_ > 16384 || size_ > 64 || stride_ > 64 || pad_ > 64)   // no int overflow in the shapes below
+      r.fail("", "filters must be <= 16384, size, stride and padding <= 64");
     if (in.c % groups_ != 0 || filters_ % groups_ != 0)
       r.fail("groups", std::to_string(groups_) + " groups do not divide " + std::to_string(in.c) +
                            " input channels and " + std::to_string(filters_) + " filters");
@@ -150,6 +152,7 @@ class RouteLayer : public Layer {
         r.fail("groups", std::to_string(groups_) + " groups do not divide the " + std::to_string(s.c) +
                              " channels of layer " + std::to_string(l));
       out.c += s.c / groups_;
+      if (out.c > 65536) r.fail("layers", "the concatenation would have over 65536 channels");
     }
   }
   const char* kind() const override { return "route"; }
@@ -207,6 +210,7 @@ class MaxPoolLayer : public Layer {
     stride_ = r.get_int("stride", 1);
     size_ = r.get_int("size", stride_);
     if (stride_ < 1 || size_ < 1) r.fail("size", "size and stride must be positive");
+    if (stride_ > 64 || size_ > 64) r.fail("size", "size and stride must be <= 64");
     if (r.get_int("padding", size_ - 1) != size_ - 1)
       r.fail("padding", "only darknet's default padding (size - 1) is supported");
     for (const char* key : {"stride_x", "stride_y"})
@@ -230,6 +234,8 @@ class UpsampleLayer : public Layer {
   UpsampleLayer(const CfgReader& r, const FeatureShape& in) {
     stride_ = r.get_int("stride", 2);
     if (stride_ < 1) r.fail("stride", "only up-sampling (stride >= 1) is supported");
+    if (stride_ > 64 || static_cast<int64_t>(in.h) * stride_ > 8192 || static_cast<int64_t>(in.w) * stride_ > 8192)
+      r.fail("stride", "the output would exceed 8192 pixels a side");
     r.require_default("scale", 1);
     out = {in.c, in.h * stride_, in.w * stride_};
   }
@@ -257,8 +263,11 @@ class YoloLayer : public Layer {
     const int num = r.get_int("num", 1);
     head_.classes = r.get_int("classes", 20);
     const std::vector<float> anchors = r.get_floats("anchors");
-    if (num < 1 || static_cast<int>(anchors.size()) != 2 * num)
-      r.fail("anchors", std::to_string(anchors.size()) + " values, expected 2 * num = " + std::to_string(2 * num));
+    if (num < 1 || num > 1000 || static_cast<int>(anchors.size()) != 2 * num)
+      r.fail("anchors", std::to_string(anchors.size()) + " values, expected 2 * num = " + std::to_string(2 * static_cast<int64_t>(num)));
+    for (size_t i = 0; i < anchors.size(); ++i)   // widths and heights in input pixels
+      if (!(anchors[i] > 0))
+        r.fail("anchors", "value " + std::to_string(i) + " (" + std::to_string(anchors[i]) + ") is not positive");
     std::vector<int> mask;
     if (r.has("mask")) {
       mask = r.get_ints("mask");
@@ -272,8 +281,8 @@ class YoloLayer : public Layer {
     }
     head_.scale_x_y = r.get_float("scale_x_y", 1.f);
     r.require_default("new_coords", 0);
-    if (head_.classes < 1) r.fail("classes", "must be positive");
-    const int expect = static_cast<int>(mask.size()) * (head_.classes + 5);
+    if (head_.classes < 1 || head_.classes > 10000) r.fail("classes", "must be in [1, 10000]");
+    const int64_t expect = static_cast<int64_t>(mask.size()) * (head_.classes + 5);
     if (in.c != expect)
       r.fail("", "input has " + std::to_string(in.c) + " channels, expected " + std::to_string(mask.size()) +
                      " anchors x (5 + " + std::to_string(head_.classes) + " classes) = " + std::to_string(expect));
@@ -327,10 +336,35 @@ const std::map<std::string, Builder>& builders() {
 
 }  // namespace
 
+// The keys each section type may hold: those the layer reads, and darknet's training-only keys, which
+// do not change inference (jitter, ignore_thresh, ...). Anything else is refused by check_keys.
+static const std::vector<std::string>& known_keys(const std::string& type) {
+  static const std::map<std::string, std::vector<std::string>> table = {
+      {"convolutional", {"filters", "size", "stride", "stride_x", "stride_y", "groups", "pad", "padding",
+                         "batch_normalize", "activation", "binary", "xnor", "antialiasing", "deform", "sway",
+                         "rotate", "stretch", "dilation", "share_index"}},
+      {"route", {"layers", "groups", "group_id"}},
+      {"shortcut", {"from", "activation", "weights_type"}},
+      {"maxpool", {"size", "stride", "stride_x", "stride_y", "padding", "maxpool_depth", "antialiasing"}},
+      {"upsample", {"stride", "scale"}},
+      {"dropout", {"probability", "dropblock", "dropblock_size_rel", "dropblock_size_abs"}},
+      {"yolo", {"mask", "anchors", "classes", "num", "scale_x_y", "new_coords",
+                // training only
+                "jitter", "ignore_thresh", "truth_thresh", "random", "iou_normalizer", "cls_normalizer",
+                "obj_normalizer", "iou_loss", "iou_thresh", "iou_thresh_kind", "nms_kind", "beta_nms", "max_delta",
+                "resize", "focal_loss", "label_smooth_eps", "counters_per_class", "objectness_smooth"}},
+  };
+  static const std::vector<std::string> none;
+  std::string t = type == "conv" ? "convolutional" : type == "max" ? "maxpool" : type;
+  auto it = table.find(t);
+  return it == table.end() ? none : it->second;
+}
+
 std::unique_ptr<Layer> make_layer(const CfgReader& r, int index, const std::vector<FeatureShape>& shapes,
                                   const FeatureShape& input) {
   auto it = builders().find(r.section().type);
   if (it == builders().end()) r.fail("", "layer type not supported by this engine");
+  r.check_keys(known_keys(r.section().type));
   std::unique_ptr<Layer> layer = it->second(r, index, shapes, input);
   layer->line = r.section().line;
   return layer;

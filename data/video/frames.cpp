@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
+#include "util/parse.h"
 
 #include "util/parallel.h"
 
@@ -38,6 +39,19 @@ bool natural_less(const std::string& a, const std::string& b) {
   return a < b;
 }
 
+// "0012.jpg" -> "12.jpg": names that natural_less orders only by their zeros.
+static std::string without_leading_zeros(const std::string& s) {
+  std::string o;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const bool run_start = i == 0 || !std::isdigit(static_cast<unsigned char>(s[i - 1]));
+    if (run_start && s[i] == '0' && i + 1 < s.size() && std::isdigit(static_cast<unsigned char>(s[i + 1]))) {
+      while (i + 1 < s.size() && s[i] == '0' && std::isdigit(static_cast<unsigned char>(s[i + 1]))) ++i;
+    }
+    o.push_back(s[i]);
+  }
+  return o;
+}
+
 bool is_image_file(const std::string& name) {
   if (name.empty() || name[0] == '.') return false;
   auto dot = name.rfind('.');
@@ -50,14 +64,22 @@ bool is_image_file(const std::string& name) {
 std::vector<std::string> list_frame_files(const std::string& dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw std::runtime_error(dir + ": frame folder not found");
-  std::vector<std::string> names;
+  std::vector<std::string> names, skipped;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     std::string n = e.path().filename().string();
     if (is_image_file(n) && !e.is_directory()) names.push_back(n);
+    else skipped.push_back(n);
   }
   if (ec) throw std::runtime_error(dir + ": cannot list: " + ec.message());
   if (names.empty()) throw std::runtime_error(dir + ": no image files (.jpg .jpeg .png .bmp) in the frame folder");
   std::sort(names.begin(), names.end(), natural_less);
+  std::sort(skipped.begin(), skipped.end());
+  util::warn_skipped(dir + ": entries that are not frames (.jpg .jpeg .png .bmp), not read", skipped);
+  // "1.jpg" and "01.jpg" sort as the same number: which one is frame 1 would be a guess.
+  for (size_t i = 1; i < names.size(); ++i)
+    if (without_leading_zeros(names[i - 1]) == without_leading_zeros(names[i]))
+      throw std::runtime_error(dir + ": frames " + names[i - 1] + " and " + names[i] +
+                               " have the same number; keep one of them");
   for (auto& n : names) n = (fs::path(dir) / n).string();
   return names;
 }

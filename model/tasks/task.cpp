@@ -6,6 +6,7 @@
 #include "autograd/elementwise.h"
 #include "autograd/shape.h"
 #include "model/ssmtl.h"
+#include "util/config.h"
 
 namespace ssmtl {
 
@@ -40,6 +41,7 @@ bool register_task(std::unique_ptr<ProxyTask> task) {
       throw std::invalid_argument("register_task: " + n.label + " clashes with " + o.label +
                                   " (id, name, module and configuration key must be unique)");
   }
+  util::add_key_spec("model.tasks." + n.config_key, util::KeySpec{"", 'b', 0, 0});   // its on/off switch
   r.tasks.push_back(std::move(task));
   return true;
 }
