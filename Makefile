@@ -8,11 +8,12 @@ DATA  ?= ../shared/data
 DATASET ?= ped2
 CMAKE_FLAGS ?=
 EMU   ?= 1
-# CUDA=1 (default): the CUDA backend is built when nvcc is found; CUDA=0 forces a CPU-only build.
+# CUDA=1 (default): the CUDA backend is built when nvcc is found; CUDA=0 forces a CPU-only build. `override`:
+# a CMAKE_FLAGS given on the command line (e.g. a compiler launcher) is added to, not replacing, this choice.
 ifeq ($(CUDA),0)
-  CMAKE_FLAGS += -DSSMTL_CUDA=OFF
+  override CMAKE_FLAGS += -DSSMTL_CUDA=OFF
 else
-  CMAKE_FLAGS += -DSSMTL_CUDA=ON
+  override CMAKE_FLAGS += -DSSMTL_CUDA=ON
 endif
 
 .PHONY: all setup configure test asan cuda-emu bench bench-compare demo clean fuzz fuzz-smoke
