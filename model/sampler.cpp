@@ -5,7 +5,6 @@
 
 #include "data/samples/sequences.h"
 #include "data/tasks.h"
-#include "eval/io.h"
 #include "util/parallel.h"
 #include "util/parse.h"
 
