@@ -9,7 +9,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ssmtl::fuzz::expect_clean([&] { ssmtl::datasets::read_npy(path); });
   ssmtl::fuzz::expect_clean([&] {
     const ssmtl::datasets::NpyHeader h = ssmtl::datasets::read_npy_header(path);
-    const int64_t slices = h.shape.empty() ? 1 : h.shape[0];
+    const int64_t slices = h.shape.empty() ? 0 : h.shape[0];   // a scalar has no slices (std::out_of_range)
     for (int64_t i = 0; i < slices && i < 64; ++i) ssmtl::datasets::read_npy_nonzero_slice(h, i);
   });
   return 0;
