@@ -28,11 +28,16 @@ cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clan
 cmake --build "$BUILD" -j "${JOBS:-$(nproc)}" --target fuzzers >"$BUILD/fuzz-build.log" 2>&1 ||
   { tail -30 "$BUILD/fuzz-build.log"; echo "fuzz: build failed ($BUILD/fuzz-build.log)"; exit 1; }
 
-# Seeds: the committed corpus, the engine's own writers (make_seeds) and real files of ../shared.
+# Seeds: the committed corpus, the engine's own writers (make_seeds), the real small data-set files of
+# tests/data/datasets (Avenue .mat, ShanghaiTech .npy, UCSD .m) and real files of ../shared.
 seeds="$BUILD/fuzz-seeds"
 rm -rf "$seeds" && mkdir -p "$seeds"
 cp -r fuzz/corpus/. "$seeds/"
 "$BUILD/fuzz/fuzz_make_seeds" "$seeds" || exit 1
+copy_fixture() { mkdir -p "$seeds/$2" && cp "$1" "$seeds/$2/fixture_$(echo "${1#tests/data/datasets/}" | tr '/' '_')"; }
+while IFS= read -r f; do copy_fixture "$f" mat5; done < <(find tests/data/datasets -name '*.mat')
+while IFS= read -r f; do copy_fixture "$f" npy; done < <(find tests/data/datasets -name '*.npy')
+while IFS= read -r f; do copy_fixture "$f" ucsd_m; done < <(find tests/data/datasets -name '*.m')
 copy_shared() { [ -e "$1" ] && mkdir -p "$seeds/$2" && cp "$1" "$seeds/$2/shared_$(echo "$1" | tr '/' '_')"; }
 for f in "$SHARED"/weights/yolo-fastest/*.cfg; do copy_shared "$f" darknet_cfg; done
 for v in 01 02; do
@@ -42,7 +47,7 @@ done
 
 status=0
 mkdir -p "$BUILD/fuzz-artifacts"
-for t in config darknet_cfg darknet_weights checkpoint frame_labels regions_tracks teacher_maps; do
+for t in config darknet_cfg darknet_weights checkpoint frame_labels regions_tracks teacher_maps mat5 npy ucsd_m; do
   work="$BUILD/fuzz-corpus/$t"
   mkdir -p "$work"
   log="$BUILD/fuzz-$t.log"

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <array>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -206,4 +207,53 @@ TEST_CASE("read_mat_file: compressed and uncompressed level-5 files of the Avenu
             .rfind(tmp / "cut.mat" + ": truncated", 0) == 0);
   bytes[200] = static_cast<char>(bytes[200] ^ 0x55);   // inside the deflate data
   CHECK(error_of([&] { read_mat_file(tmp.write("bad.mat", bytes)); }).rfind(tmp / "bad.mat" + ": ", 0) == 0);
+}
+
+namespace {
+// Level-5 MAT pieces (little endian): one tagged element padded to 8 bytes, and a file with one miMATRIX
+// variable of class `cls`, dimensions `dims`, name `name` and the class-specific elements `rest`.
+std::string mat_tag(uint32_t type, const std::string& data) {
+  std::string s(8, '\0');
+  const uint32_t w[2] = {type, static_cast<uint32_t>(data.size())};
+  std::memcpy(&s[0], w, 8);
+  return s + data + std::string((8 - data.size() % 8) % 8, '\0');
+}
+std::string mat_file(uint32_t cls, const std::vector<int32_t>& dims, const std::string& name, const std::string& rest) {
+  std::string head = "MATLAB 5.0 MAT-file, regression";
+  head.resize(116, ' ');
+  head += std::string(8, '\0') + std::string("\x00\x01IM", 4);
+  const uint32_t flags[2] = {cls, 0};
+  const std::string body = mat_tag(6, std::string(reinterpret_cast<const char*>(flags), 8)) +
+                           mat_tag(5, std::string(reinterpret_cast<const char*>(dims.data()), 4 * dims.size())) +
+                           mat_tag(1, name) + rest;
+  return head + mat_tag(14, body);
+}
+}  // namespace
+
+TEST_CASE("data-set readers refuse the inputs the fuzzers target: overflowing sizes, a huge header length") {
+  TempDir tmp("fuzz_regress");
+  const std::string bad_npy = tmp / "bad.npy", bad_mat = tmp / "bad.mat";
+  // npy: a shape whose element count overflows int64, and a version-2 header length of 3.75 GiB in a 14-byte file.
+  CHECK(error_of([&] { read_npy(tmp.write("bad.npy", npy_bytes("<i8", "(4611686018427387904, 4)", ""))); }) ==
+        bad_npy + ": npy shape (4611686018427387904, 4) is too large (its byte size overflows)");
+  CHECK(error_of([&] { read_npy(tmp.write("bad.npy", std::string("\x93NUMPY\x02\x00\x00\x00\x00\xf0{}", 14))); }) ==
+        bad_npy + ": truncated .npy header (announces 4026531840 bytes, the file has 14)");
+  // MAT: 3 dimensions of 2^31-1 (numel overflows), and a char array holding the double 1e300.
+  const double huge = 1e300;
+  CHECK(error_of([&] {
+          read_mat_file(tmp.write("bad.mat", mat_file(6, {2147483647, 2147483647, 2147483647}, "d", mat_tag(9, ""))));
+        }) == bad_mat + ": corrupt MAT dimensions (negative or too large) in variable 'd'");
+  CHECK(error_of([&] {
+          read_mat_file(tmp.write("bad.mat",
+                                  mat_file(4, {1, 1}, "c", mat_tag(9, std::string(reinterpret_cast<const char*>(&huge), 8)))));
+        }) == bad_mat + ": MAT char array holds 1e+300 at element 0, not a character code in variable 'c'");
+  // A struct array of (2^31-1)^2 elements without fields is read at once (it was counted element by element).
+  const int32_t name_len = 4;
+  const auto s = read_mat_file(tmp.write(
+      "s.mat", mat_file(2, {2147483647, 2147483647}, "s",
+                        mat_tag(5, std::string(reinterpret_cast<const char*>(&name_len), 4)) + mat_tag(1, ""))));
+  REQUIRE(s.size() == 1);
+  CHECK(s[0].cls == MatClass::kStruct);
+  CHECK(s[0].dims == std::vector<int64_t>{2147483647, 2147483647});
+  CHECK(s[0].fields.empty());
 }

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <sstream>
 #include <stdexcept>
 
 namespace ssmtl::datasets {
@@ -119,6 +120,11 @@ class Parser {
     if (name.type != miINT8) fail("corrupt MAT array name" + context);
     a.name.assign(reinterpret_cast<const char*>(name.data), name.bytes);
     const std::string where = " in variable '" + (a.name.empty() ? context : a.name) + "'";
+    // numel() multiplies the dimensions: refuse negative ones and products that overflow.
+    int64_t count = 1;
+    for (int64_t d : a.dims)
+      if (d < 0 || __builtin_mul_overflow(count, d, &count))
+        fail("corrupt MAT dimensions (negative or too large)" + where);
     size_t pos = name.next;
     if (cls == 1) {
       a.cls = MatClass::kCell;
@@ -140,7 +146,8 @@ class Parser {
         field_names.emplace_back(reinterpret_cast<const char*>(names.data) + i * L,
                                  strnlen(reinterpret_cast<const char*>(names.data) + i * L, L));
       pos = names.next;
-      for (int64_t i = 0; i < a.numel(); ++i)
+      // A struct array without fields has no elements to read (and may be huge: do not count through it).
+      for (int64_t i = 0; !field_names.empty() && i < a.numel(); ++i)
         for (const auto& fname : field_names) {
           Tag e = tag(p, n, pos);
           if (e.type != miMATRIX) fail("corrupt MAT struct field" + where);
@@ -161,6 +168,14 @@ class Parser {
       if (swap_ && sz > 1)
         for (size_t i = 0; i < a.data.size(); i += sz)
           for (int k = 0; k < sz / 2; ++k) std::swap(a.data[i + k], a.data[i + sz - 1 - k]);
+      // text() turns each element into a code unit: a char array must hold 0..65535 (UTF-16 code units).
+      if (a.cls == MatClass::kChar)
+        for (int64_t i = 0; i < a.numel(); ++i) {
+          const double v = a.value(i);
+          if (!(v >= 0 && v <= 65535))
+            fail("MAT char array holds " + (std::ostringstream() << v).str() + " at element " +
+                 std::to_string(i) + ", not a character code" + where);
+        }
       // A complex array's imaginary part follows; only the real part is kept (documented in mat5.h).
     } else if (cls == 5) {
       fail("sparse arrays are not read" + where + " (convert with full() before saving)");

@@ -39,7 +39,8 @@ struct MatArray {
 
 // Every top-level variable of a level-5 MAT-file. Throws std::runtime_error naming the file for: a missing
 // file, a v7.3 (HDF5) file (with the conversion command), a level-4 or other non-level-5 file, a truncated or
-// corrupt element (also a zlib error), and a sparse or object array (naming the variable).
+// corrupt element (also a zlib error; negative dimensions or ones whose product overflows; a char array element
+// outside 0..65535), and a sparse or object array (naming the variable).
 std::vector<MatArray> read_mat_file(const std::string& path);
 
 // The variable `name`; throws std::runtime_error naming the file and listing the variables it has.

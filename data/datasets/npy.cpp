@@ -106,6 +106,14 @@ NpyHeader read_npy_header(const std::string& path) {
   } else {
     fail(path, "unknown .npy format version " + std::to_string(major));
   }
+  f.clear();   // a file cut inside the version-2 length word: its size answers below
+  f.seekg(0, std::ios::end);
+  const int64_t size = static_cast<int64_t>(f.tellg());
+  // Checked before the header is allocated: a corrupt length word would ask for up to 4 GiB.
+  if (h.data_offset + static_cast<int64_t>(len) > size)
+    fail(path, "truncated .npy header (announces " + std::to_string(len) + " bytes, the file has " +
+                   std::to_string(size) + ")");
+  f.seekg(h.data_offset);
   std::string header(len, '\0');
   f.read(header.data(), len);
   if (static_cast<uint32_t>(f.gcount()) != len) fail(path, "truncated .npy header");
@@ -131,9 +139,13 @@ NpyHeader read_npy_header(const std::string& path) {
   h.shape = parse_shape(dict_value(header, "shape", path), path);
   if (h.fortran_order && h.shape.size() > 1)
     fail(path, "Fortran-order arrays of more than one dimension are not read (save with np.ascontiguousarray)");
-  f.seekg(0, std::ios::end);
-  const int64_t size = static_cast<int64_t>(f.tellg());
-  const int64_t want = h.data_offset + h.count() * h.item_size;
+  // count() and the byte size are products of untrusted numbers: refuse a shape whose byte size overflows.
+  int64_t bytes = h.item_size, want = 0;
+  for (int64_t d : h.shape)
+    if (__builtin_mul_overflow(bytes, d, &bytes))
+      fail(path, "npy shape " + dict_value(header, "shape", path) + " is too large (its byte size overflows)");
+  if (__builtin_add_overflow(bytes, h.data_offset, &want))
+    fail(path, "npy shape " + dict_value(header, "shape", path) + " is too large (its byte size overflows)");
   if (size != want)
     fail(path, "file has " + std::to_string(size) + " bytes but its header announces " + std::to_string(want) +
                    " (truncated or not written by numpy.save)");

@@ -29,7 +29,7 @@ struct NpyHeader {
 // Parses the header and checks that the file holds exactly count() elements after it. Throws
 // std::runtime_error naming the file: not a .npy file (bad magic), unknown version, malformed header,
 // an element type outside the list above (e.g. object arrays, strings, complex), a Fortran-order array of more
-// than one dimension, or a file shorter or longer than the header says.
+// than one dimension, a shape whose byte size overflows int64, or a file shorter or longer than the header says.
 NpyHeader read_npy_header(const std::string& path);
 
 // Elements [first, first + n) in file order converted to double (bool -> 0/1). Throws std::runtime_error
