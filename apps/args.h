@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tensor/device.h"
+#include "util/config.h"
 #include "util/parse.h"
 
 namespace ssmtl::app {
@@ -108,6 +109,18 @@ inline Device device_option(const Args& args) {
   } catch (const std::invalid_argument& e) {   // an unknown name: the command line is wrong
     throw UsageError(std::string("--device: ") + e.what());
   }
+}
+
+// The configuration of --config FILE (empty without it) with every --set key=value applied in order.
+// Throws UsageError for a --set without '='; the file's and the values' own errors as util::Config does.
+inline util::Config config_option(const Args& args) {
+  util::Config cfg = args.has("config") ? util::Config::from_file(args.get("config")) : util::Config();
+  for (const std::string& kv : args.all("set")) {
+    size_t eq = kv.find('=');
+    if (eq == std::string::npos) throw UsageError("--set needs key=value, got " + kv);
+    cfg.set(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return cfg;
 }
 
 }  // namespace ssmtl::app

@@ -1,5 +1,5 @@
 // The trainer's real training step (model/trainer.h train_step) and the scoring step of `ssmtl score` on
-// synthetic batches, for measurements that need no data set (`ssmtl profile`, bench/bench_model.cpp). The
+// synthetic batches (random_batch, model/synthetic_batch.h), for measurements that need no data set (`ssmtl profile`, bench/bench_model.cpp). The
 // training step runs as in every epoch from train.pseudo_start_epoch on: the main Adam update of every
 // descent task, then, when the model has an ascent task (T5), the bounded backbone ascent.
 #pragma once
@@ -10,10 +10,6 @@
 #include "tensor/rng.h"
 
 namespace ssmtl::app {
-
-// A batch of B objects with every input and target of the model's tasks filled with uniform noise
-// (model/synthetic_batch.h), the ascent tasks' samples included.
-inline TaskBatch synthetic_batch(const ModelConfig& c, int B, uint64_t seed) { return random_batch(c, B, seed); }
 
 // The trainer's optimisers (default train.* options: lr 1e-3, ascent at -0.2 x lr) and train_step.
 class TrainStep {

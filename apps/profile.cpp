@@ -103,13 +103,7 @@ std::string json_profile(const Profile& p, int B, double peak) {
 int run_profile(int argc, char** argv) {
   ssmtl::app::Args args(argc, argv, {"json"});
   if (args.help()) { std::printf("%s", kUsage); return 0; }
-  ssmtl::util::Config cfg = args.has("config") ? ssmtl::util::Config::from_file(args.get("config"))
-                                               : ssmtl::util::Config();
-  for (const std::string& kv : args.all("set")) {
-    size_t eq = kv.find('=');
-    if (eq == std::string::npos) throw ssmtl::app::UsageError("--set needs key=value, got " + kv);
-    cfg.set(kv.substr(0, eq), kv.substr(eq + 1));
-  }
+  ssmtl::util::Config cfg = ssmtl::app::config_option(args);
   const int steps = static_cast<int>(args.get_int("steps", 3, 1));
   const int B = static_cast<int>(args.get_int("batch", 64, 1));
   const bool json = args.has("json");
@@ -127,7 +121,7 @@ int run_profile(int argc, char** argv) {
 
   ssmtl::SSMTLModel model(mc, 0);
   model.to(dev);
-  const ssmtl::TaskBatch batch = ssmtl::app::synthetic_batch(mc, B, 1).to(dev);
+  const ssmtl::TaskBatch batch = ssmtl::random_batch(mc, B, 1).to(dev);
   ssmtl::app::TrainStep train(model);
   if (!json) std::fprintf(stderr, "profile: %s, batch %d, %d steps each...\n", mc.name.c_str(), B, steps);
   Profile pt = profile(steps, [&] { train(batch); });

@@ -47,13 +47,7 @@ void copy_best_of_resumed_run(const std::string& resume, const std::string& out_
 int run_train(int argc, char** argv) {
   ssmtl::app::Args args(argc, argv);
   if (args.help()) { std::printf("%s", kUsage); return 0; }
-  ssmtl::util::Config cfg = args.has("config") ? ssmtl::util::Config::from_file(args.get("config"))
-                                               : ssmtl::util::Config();
-  for (const std::string& kv : args.all("set")) {
-    size_t eq = kv.find('=');
-    if (eq == std::string::npos) throw ssmtl::app::UsageError("--set needs key=value, got " + kv);
-    cfg.set(kv.substr(0, eq), kv.substr(eq + 1));
-  }
+  ssmtl::util::Config cfg = ssmtl::app::config_option(args);
   if (args.has("device")) cfg.set("train.device", ssmtl::device_name(ssmtl::app::device_option(args)));
   ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);
   ssmtl::TrainOptions opt = ssmtl::TrainOptions::from_config(cfg);

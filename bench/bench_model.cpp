@@ -85,7 +85,7 @@ void train(benchmark::State& state, std::string name) {
   ModelConfig cfg = config_named(name);
   SSMTLModel model(cfg, 1);
   app::TrainStep step(model);
-  const TaskBatch batch = app::synthetic_batch(cfg, B, 2);
+  const TaskBatch batch = random_batch(cfg, B, 2);
   const double flops = counted_flops([&] { step(batch); });   // also the warm-up
   References ref;
   for (auto _ : state) {

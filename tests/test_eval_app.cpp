@@ -16,6 +16,7 @@
 #include "eval/plots.h"
 #include "tensor/rng.h"
 #include "tests/eval_test_util.h"
+#include "tests/run_program.h"
 #include "util/atomic_file.h"
 
 using namespace ssmtl;
@@ -37,23 +38,8 @@ void write_scores_for(const std::string& labels, const std::string& dir, Fn scor
   }
 }
 
-struct RunResult {
-  int code;
-  std::string output;   // stdout and stderr
-};
-// Runs the ssmtl program built next to this test binary.
-RunResult run_ssmtl(const std::string& args) {
-  const fs::path exe = fs::read_symlink("/proc/self/exe").parent_path() / "ssmtl";
-  REQUIRE_MESSAGE(fs::exists(exe), "build the ssmtl program first: " << exe.string());
-  FILE* p = popen((exe.string() + " " + args + " 2>&1").c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using test::RunResult;
+using test::run_ssmtl;
 
 // Width and height from a PNG's IHDR chunk (bytes 16..23, big endian); 0x0 when it is not a PNG.
 std::pair<int, int> png_size(const std::string& path) {

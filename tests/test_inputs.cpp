@@ -28,6 +28,7 @@
 #include "model/ssmtl.h"
 #include "model/trainer.h"
 #include "tests/eval_test_util.h"
+#include "tests/run_program.h"
 #include "tests/teacher_test_util.h"
 #include "util/atomic_file.h"
 #include "util/config.h"
@@ -68,22 +69,8 @@ std::string stderr_of(const std::function<void()>& f) {
   return out;
 }
 
-struct RunResult {
-  int code;
-  std::string output;   // stdout and stderr
-};
-RunResult run_ssmtl(const std::string& args) {
-  const fs::path exe = fs::read_symlink("/proc/self/exe").parent_path() / "ssmtl";
-  REQUIRE_MESSAGE(fs::exists(exe), "build the ssmtl program first: " << exe.string());
-  FILE* p = popen((exe.string() + " " + args + " 2>&1").c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
+using test::RunResult;
+using test::run_ssmtl;
 
 std::string model_error(const std::string& text, const std::string& source = "run.txt") {
   return error_of([&] {

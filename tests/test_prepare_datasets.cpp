@@ -17,6 +17,7 @@
 #include "eval/io.h"
 #include "regions/region_file.h"
 #include "tests/eval_test_util.h"
+#include "tests/run_program.h"
 #include "util/atomic_file.h"
 
 namespace fs = std::filesystem;
@@ -429,18 +430,10 @@ TEST_CASE("prepare ubnormal: bad distributions give an error naming the file and
 }
 
 namespace {
-// The ssmtl program built next to this test binary, run with `args`: (exit status, stdout + stderr).
+// The ssmtl program run with `args`: (exit status, stdout; stderr discarded).
 std::pair<int, std::string> run_program(const std::string& args) {
-  const fs::path exe = fs::read_symlink("/proc/self/exe").parent_path() / "ssmtl";
-  REQUIRE_MESSAGE(fs::exists(exe), "build the ssmtl program first: " << exe.string());
-  FILE* p = popen((exe.string() + " " + args + " 2>/dev/null").c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  test::RunResult r = test::run_ssmtl(args, "2>/dev/null");
+  return {r.code, r.output};
 }
 }  // namespace
 

@@ -14,6 +14,7 @@
 #include "autograd/linear.h"
 #include "tensor/profile.h"
 #include "tensor/rng.h"
+#include "tests/run_program.h"
 
 using namespace ssmtl;
 namespace fs = std::filesystem;
@@ -33,15 +34,9 @@ struct Profiling {
 };
 
 int run_ssmtl(const std::string& args, std::string& out) {
-  const fs::path exe = fs::read_symlink("/proc/self/exe").parent_path() / "ssmtl";
-  REQUIRE_MESSAGE(fs::exists(exe), "build the ssmtl program first: " << exe.string());
-  FILE* p = popen((exe.string() + " " + args).c_str(), "r");
-  REQUIRE(p != nullptr);
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  test::RunResult r = test::run_ssmtl(args, "");   // stdout only: the JSON
+  out += r.output;
+  return r.code;
 }
 
 }  // namespace
