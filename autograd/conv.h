@@ -30,4 +30,16 @@ Tensor conv3d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv3d
 // The D = 1 case of conv3d on the same memory (no copy); same gradients and errors (naming "conv2d").
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& o = {});
 
+// Depthwise 3-D convolution of token rows, the CvT's q/k/v projection without a layout change:
+//   x: (N, T*H*W, C), rows in (t, h, w) order, channels last (what LayerNorm gives); w: (C, 1, kD, kH, kW);
+//   bias: (C) or undefined; o.groups must be C. Returns (N, Do*Ho*Wo, C), channels last, with Do, Ho, Wo as
+//   for conv3d. Equal to volume_to_tokens(conv3d(tokens_to_volume(x), w, bias, o)) (PyTorch:
+//   conv3d(x.reshape(N, T, H, W, C).permute(0, 4, 1, 2, 3), w, groups=C).flatten(2).transpose(1, 2)) up to
+//   summation order. Gradients for x, w and bias. Throws std::invalid_argument naming
+//   "conv3d_depthwise_tokens" and the shapes when x is not (N, T*H*W, C), w is not (C, 1, kD, kH, kW), groups
+//   != C, bias is not (C), strides < 1, padding < 0, the kernel is larger than the padded volume, or the
+//   tensors are on different devices.
+Tensor conv3d_depthwise_tokens(const Tensor& x, const Tensor& w, const Tensor& bias, int T, int H, int W,
+                               const Conv3dOptions& o);
+
 }  // namespace ssmtl

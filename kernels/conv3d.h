@@ -49,7 +49,21 @@ void conv3d_depthwise_forward_cpu(float* out, const float* x, const float* w, co
 void conv3d_depthwise_backward_cpu(float* dx, float* dw, float* dbias, const float* dout, const float* x,
                                    const float* w, const Conv3dGeometry& g);
 
+// Channels-last depthwise path (groups == Cin == Cout, w (C, 1, kD, kH, kW) as above), for token rows:
+//   x (N, D, H, W, C), out (N, Do, Ho, Wo, C), dx (N, D, H, W, C), dout (N, Do, Ho, Wo, C), all contiguous;
+//   the sums are those of the NCDHW kernels above, only the memory order differs (PyTorch: conv3d on
+//   x.permute(0, 4, 1, 2, 3), output permuted back with (0, 2, 3, 4, 1)). Backward ADDS into dx, dw, dbias;
+//   each may be nullptr. Deterministic, independent of the number of threads.
+void conv3d_depthwise_cl_forward_cpu(float* out, const float* x, const float* w, const float* bias,
+                                     const Conv3dGeometry& g);
+void conv3d_depthwise_cl_backward_cpu(float* dx, float* dw, float* dbias, const float* dout, const float* x,
+                                      const float* w, const Conv3dGeometry& g);
+
 #ifdef SSMTL_WITH_CUDA
+void conv3d_depthwise_cl_forward_cuda(float* out, const float* x, const float* w, const float* bias,
+                                      const Conv3dGeometry& g);
+void conv3d_depthwise_cl_backward_cuda(float* dx, float* dw, float* dbias, const float* dout, const float* x,
+                                       const float* w, const Conv3dGeometry& g);
 void conv3d_forward_cuda(float* out, const float* x, const float* w, const float* bias, const Conv3dGeometry& g);
 void conv3d_backward_cuda(float* dx, float* dw, float* dbias, const float* dout, const float* x, const float* w,
                           const Conv3dGeometry& g);

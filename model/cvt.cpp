@@ -5,6 +5,7 @@
 
 #include "autograd/activation.h"
 #include "autograd/attention.h"
+#include "autograd/conv.h"
 #include "autograd/elementwise.h"
 #include "autograd/shape.h"
 
@@ -32,10 +33,12 @@ ConvProjection::ConvProjection(int dim, bool temporal_kernel, int spatial_stride
   proj = LinearLayer(dim, dim, true, rng);
 }
 
-Tensor ConvProjection::forward(const Tensor& x5, bool training, int64_t* out_tokens) {
-  Tensor y = bn.forward(depthwise.forward(x5), training);
-  Tensor t = volume_to_tokens(y);
-  if (out_tokens) *out_tokens = t.size(1);
+Tensor ConvProjection::forward(const Tensor& tokens, int T, int H, int W, bool training, int64_t* out_tokens) {
+  // Channels last throughout: the depthwise conv reads the token rows, BN normalises the (N * L', D) rows.
+  Tensor y = conv3d_depthwise_tokens(tokens, depthwise.weight, depthwise.bias, T, H, W, depthwise.opt);
+  const int64_t N = y.size(0), L = y.size(1), D = y.size(2);
+  Tensor t = reshape(bn.forward(reshape(y, {N * L, D}), training), {N, L, D});
+  if (out_tokens) *out_tokens = L;
   return proj.forward(t);
 }
 
@@ -60,9 +63,10 @@ CvtBlock::CvtBlock(int d, int h, int mlp_ratio, bool temporal_kernel, Rng& rng) 
 }
 
 Tensor CvtBlock::forward(const Tensor& x, int T, int H, int W, bool training) {
-  Tensor vol = tokens_to_volume(ln1.forward(x), T, H, W);
+  Tensor t = ln1.forward(x);   // the projections read these rows directly (channels-last depthwise conv)
   // heads stay in the token rows (N, L, heads * dh): no split / merge copies
-  Tensor att = multi_head_attention(q.forward(vol, training), k.forward(vol, training), v.forward(vol, training), heads);
+  Tensor att = multi_head_attention(q.forward(t, T, H, W, training), k.forward(t, T, H, W, training),
+                                    v.forward(t, T, H, W, training), heads);
   Tensor h1 = add(x, out_proj.forward(att));
   Tensor m = fc2.forward(gelu(fc1.forward(ln2.forward(h1))));
   return add(h1, m);

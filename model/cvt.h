@@ -8,12 +8,13 @@
 
 namespace ssmtl {
 
-// Depthwise conv + BN + linear: (N, D, T, H, W) -> tokens (N, T*H'*W', D).
+// Depthwise conv + BN + linear on token rows: (N, T*H*W, D) -> (N, T*H'*W', D).
 class ConvProjection : public Module {
  public:
   ConvProjection() = default;
   ConvProjection(int dim, bool temporal_kernel, int spatial_stride, Rng& rng);
-  Tensor forward(const Tensor& x5, bool training, int64_t* out_tokens = nullptr);
+  // tokens (N, T*H*W, D) -> (N, Do*Ho*Wo, D): depthwise conv3d (channels last) + BN over the token rows + linear
+  Tensor forward(const Tensor& tokens, int T, int H, int W, bool training, int64_t* out_tokens = nullptr);
   void visit(const std::string& prefix, std::vector<NamedTensor>& out) override;
   Conv3dLayer depthwise;
   BatchNormLayer bn;

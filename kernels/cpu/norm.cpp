@@ -12,9 +12,101 @@ constexpr int64_t kParallelMin = 32768;   // below this many elements threads co
 // Row block size for the column reductions of layer-norm backward: a fixed block size (not a per-thread
 // split) keeps the summation order, and so the result, independent of the number of threads.
 constexpr int64_t kRowBlock = 64;
+
+// inner == 1 (x is (rows, C), e.g. the CvT's channels-last token rows): the per-channel loops would stride
+// through memory, so channels are processed kChanBlock at a time with vector loops over the channels, rows in
+// order. Each channel's sums run over the rows in the same order as the general loops, in the same precision,
+// so the results are bitwise those of the general path.
+constexpr int64_t kChanBlock = 16;
+
+void stats_rows(float* mean, float* var, const float* x, int64_t N, int64_t C) {
+  const int64_t blocks = (C + kChanBlock - 1) / kChanBlock;
+#pragma omp parallel for schedule(static) if (N * C > kParallelMin)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t c0 = b * kChanBlock, cb = std::min(kChanBlock, C - c0);
+    double s[kChanBlock] = {}, q[kChanBlock] = {}, mu[kChanBlock];
+    for (int64_t n = 0; n < N; ++n) {
+      const float* p = x + n * C + c0;
+#pragma omp simd
+      for (int64_t c = 0; c < cb; ++c) s[c] += p[c];
+    }
+    for (int64_t c = 0; c < cb; ++c) mu[c] = s[c] / static_cast<double>(N);
+    for (int64_t n = 0; n < N; ++n) {
+      const float* p = x + n * C + c0;
+#pragma omp simd
+      for (int64_t c = 0; c < cb; ++c) {
+        const double d = p[c] - mu[c];
+        q[c] += d * d;
+      }
+    }
+    for (int64_t c = 0; c < cb; ++c) {
+      mean[c0 + c] = static_cast<float>(mu[c]);
+      var[c0 + c] = static_cast<float>(q[c] / static_cast<double>(N));
+    }
+  }
+}
+
+void forward_rows(float* y, const float* x, const float* mean, const float* invstd, const float* gamma,
+                  const float* beta, int64_t N, int64_t C) {
+  std::vector<float> mu(mean, mean + C), sc(static_cast<size_t>(C)), sh(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) {
+    sc[c] = invstd[c] * (gamma ? gamma[c] : 1.f);
+    sh[c] = beta ? beta[c] : 0.f;
+  }
+#pragma omp parallel for schedule(static) if (N * C > kParallelMin)
+  for (int64_t n = 0; n < N; ++n) {
+    const float* src = x + n * C;
+    float* dst = y + n * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) dst[c] = (src[c] - mu[c]) * sc[c] + sh[c];
+  }
+}
+
+void backward_rows(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
+                   const float* invstd, const float* gamma, bool batch_stats, int64_t N, int64_t C) {
+  const bool need_sums = dgamma || dbeta || (dx && batch_stats);
+  const double M = static_cast<double>(N);
+  std::vector<float> kf(static_cast<size_t>(C)), a(static_cast<size_t>(C), 0.f), bb(static_cast<size_t>(C), 0.f);
+  const int64_t blocks = (C + kChanBlock - 1) / kChanBlock;
+#pragma omp parallel for schedule(static) if (N * C > kParallelMin)
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t c0 = b * kChanBlock, cb = std::min(kChanBlock, C - c0);
+    double sdy[kChanBlock] = {}, sdyc[kChanBlock] = {}, mu[kChanBlock];
+    for (int64_t c = 0; c < cb; ++c) mu[c] = mean[c0 + c];
+    if (need_sums)
+      for (int64_t n = 0; n < N; ++n) {
+        const float* g = dy + n * C + c0;
+        const float* p = x + n * C + c0;
+#pragma omp simd
+        for (int64_t c = 0; c < cb; ++c) {
+          sdy[c] += g[c];
+          sdyc[c] += g[c] * (p[c] - mu[c]);
+        }
+      }
+    for (int64_t c = 0; c < cb; ++c) {
+      const double is = invstd[c0 + c], sdyx = sdyc[c] * is;
+      if (dgamma) dgamma[c0 + c] += static_cast<float>(sdyx);
+      if (dbeta) dbeta[c0 + c] += static_cast<float>(sdy[c]);
+      kf[c0 + c] = static_cast<float>(is * (gamma ? gamma[c0 + c] : 1.0));
+      a[c0 + c] = batch_stats ? static_cast<float>(sdy[c] / M) : 0.f;
+      bb[c0 + c] = batch_stats ? static_cast<float>(sdyx * is / M) : 0.f;
+    }
+  }
+  if (!dx) return;
+  std::vector<float> muf(mean, mean + C);
+#pragma omp parallel for schedule(static) if (N * C > kParallelMin)
+  for (int64_t n = 0; n < N; ++n) {
+    const float* g = dy + n * C;
+    const float* p = x + n * C;
+    float* d = dx + n * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) d[c] += kf[c] * (g[c] - a[c] - (p[c] - muf[c]) * bb[c]);
+  }
+}
 }  // namespace
 
 void batch_norm_stats_cpu(float* mean, float* var, const float* x, int64_t N, int64_t C, int64_t inner) {
+  if (inner == 1 && C > 1) return stats_rows(mean, var, x, N, C);
   const double M = static_cast<double>(N * inner);
 #pragma omp parallel for schedule(static) if (N * C * inner > kParallelMin)
   for (int64_t c = 0; c < C; ++c) {
@@ -55,6 +147,7 @@ void batch_norm_invstd_cpu(float* invstd, const float* var, float eps, int64_t C
 
 void batch_norm_forward_cpu(float* y, const float* x, const float* mean, const float* invstd, const float* gamma,
                             const float* beta, int64_t N, int64_t C, int64_t inner) {
+  if (inner == 1 && C > 1) return forward_rows(y, x, mean, invstd, gamma, beta, N, C);
 #pragma omp parallel for collapse(2) schedule(static) if (N * C * inner > kParallelMin)
   for (int64_t n = 0; n < N; ++n)
     for (int64_t c = 0; c < C; ++c) {
@@ -71,6 +164,7 @@ void batch_norm_forward_cpu(float* y, const float* x, const float* mean, const f
 void batch_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                              const float* mean, const float* invstd, const float* gamma, bool batch_stats,
                              int64_t N, int64_t C, int64_t inner) {
+  if (inner == 1 && C > 1) return backward_rows(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, batch_stats, N, C);
   const bool need_sums = dgamma || dbeta || (dx && batch_stats);
   const double M = static_cast<double>(N * inner);
 #pragma omp parallel for schedule(static) if (N * C * inner > kParallelMin)
