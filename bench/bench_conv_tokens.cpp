@@ -76,3 +76,31 @@ void BM_QkvProjections(benchmark::State& state) {
 
 BENCHMARK(BM_QkvProjections)->ArgsProduct({{0, 1}, {0, 1}})->ArgNames({"channels_last", "backward"})
     ->Unit(benchmark::kMillisecond)->UseRealTime();
+
+namespace {
+
+// BatchNorm alone on the q projection's output (128 x 448 token rows of 96 channels): as (rows, C) token rows
+// (new) or as the (N, C, T*H*W) volume (old). Forward only, or forward + backward.
+void BM_BatchNormLayout(benchmark::State& state) {
+  const bool rows = state.range(0) == 1, backward = state.range(1) == 1;
+  Rng rng(2);
+  Tensor x = rows ? randn({kN * kT * kH * kW, kC}, rng) : randn({kN, kC, kT, kH, kW}, rng);
+  Tensor gamma = Tensor::full({kC}, 1.f).set_requires_grad(), beta = Tensor::zeros({kC}).set_requires_grad();
+  Tensor rm = Tensor::zeros({kC}), rv = Tensor::full({kC}, 1.f), g = randn(x.shape(), rng);
+  if (backward) x.set_requires_grad();
+  for (auto _ : state) {
+    if (backward) {
+      autograd::backward(batch_norm(x, gamma, beta, rm, rv, true), g);
+      x.zero_grad();
+    } else {
+      autograd::NoGradGuard ng;
+      benchmark::DoNotOptimize(batch_norm(x, gamma, beta, rm, rv, true).data());
+    }
+  }
+  state.SetLabel(std::string(rows ? "new: (rows, C)" : "old: (N, C, THW)") + (backward ? ", forward+backward" : ", forward"));
+}
+
+}  // namespace
+
+BENCHMARK(BM_BatchNormLayout)->ArgsProduct({{0, 1}, {0, 1}})->ArgNames({"rows", "backward"})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -183,7 +183,8 @@ def rate(fn, min_time):
 
 def engine_rates(build, steps):
     exe = os.path.join(build, "ssmtl")
-    out = subprocess.run([exe, "profile", "--config", "configs/ssmtl++v1.txt", "--steps", str(steps), "--batch",
+    cfg = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "ssmtl++v1.txt")
+    out = subprocess.run([exe, "profile", "--config", cfg, "--steps", str(steps), "--batch",
                           str(B), "--json"], check=True, capture_output=True, text=True).stdout
     j = json.loads(out)
     return j["train"]["objects_per_s"], j["score"]["objects_per_s"], j["peak_gflops_fp32"]

@@ -84,6 +84,16 @@ TEST_CASE("conv3d_depthwise_tokens: finite differences (backward adds into pre-f
               },
               in, opt);
   }
+  // 32 channels = whole vectors: the register-blocked kernels (forward, dx, dw per tap, dbias)
+  Rng rng(5);
+  Conv3dOptions o;
+  o.stride[1] = o.stride[2] = 2;
+  o.padding[0] = o.padding[1] = o.padding[2] = 1;
+  o.groups = 32;
+  gradcheck([&o](const std::vector<Tensor>& t) { return conv3d_depthwise_tokens(t[0], t[1], t[2], 2, 3, 5, o); },
+            {randn({2, 30, 32}, rng).set_requires_grad(), randn({32, 1, 3, 3, 3}, rng).set_requires_grad(),
+             randn({32}, rng).set_requires_grad()},
+            opt);
 }
 
 TEST_CASE("conv3d_depthwise_tokens: CvT shapes equal the NCDHW path, bitwise the same for 1 and 2 threads") {

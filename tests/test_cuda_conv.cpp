@@ -82,6 +82,37 @@ TEST_CASE("cuda conv3d and conv2d match the CPU") {
   }
 }
 
+TEST_CASE("cuda conv3d_depthwise_tokens (channels-last depthwise) matches the CPU") {
+  if (!ssmtl::cuda_available()) { MESSAGE("no CUDA device: skipped"); return; }
+  struct TokCase {
+    const char* name;
+    int64_t N, T, H, W, C;
+    int k[3], stride[3], padding[3];
+    bool bias;
+  };
+  const TokCase cases[] = {
+      {"q 3x3x3", 2, 3, 8, 8, 24, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, false},
+      {"k/v stride (1,2,2) odd sizes", 3, 4, 7, 9, 19, {3, 3, 3}, {1, 2, 2}, {1, 1, 1}, true},
+      {"2-D CvT 1x3x3", 2, 1, 8, 8, 12, {1, 3, 3}, {1, 2, 2}, {0, 1, 1}, false},
+  };
+  Rng rng(12);
+  for (const TokCase& c : cases) {
+    const Tensor x = randn({c.N, c.T * c.H * c.W, c.C}, rng), w = randn({c.C, 1, c.k[0], c.k[1], c.k[2]}, rng, 0.f, 0.3f);
+    Ts in{x, w};
+    if (c.bias) in.push_back(randn({c.C}, rng));
+    Conv3dOptions o;
+    for (int i = 0; i < 3; ++i) o.stride[i] = c.stride[i], o.padding[i] = c.padding[i];
+    o.groups = static_cast<int>(c.C);
+    const Tol tol{2e-4f, 1e-4f};
+    check_op({c.name, in, {},
+              [&](const Ts& t) {
+                return conv3d_depthwise_tokens(t[0], t[1], t.size() > 2 ? t[2] : Tensor(), static_cast<int>(c.T),
+                                               static_cast<int>(c.H), static_cast<int>(c.W), o);
+              },
+              tol, tol});
+  }
+}
+
 #ifdef SSMTL_WITH_CUDA
 #include "kernels/conv3d.h"
 #include "tests/cudnn_reference.h"

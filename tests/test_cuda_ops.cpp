@@ -122,6 +122,14 @@ TEST_CASE("cuda batch norm and layer norm match the CPU") {
     return batch_norm(t[0], Tensor(), Tensor(), none, none, true);
   };
   check_op({"batch_norm no affine (N, C)", {randn({64, 12}, rng)}, {}, plain, kUlps, Tol{1e-5f, 1e-4f}});
+  {  // token rows (rows, C), as the CvT's q/k/v BN: the CPU's channel-block path (C = 40: 2 blocks + a tail)
+    const Tensor r = randn({300, 40}, rng, 1.f, 2.f), g = randn({40}, rng), b = randn({40}, rng);
+    auto rows = [](const Ts& t) {
+      Tensor rm = Tensor::zeros({40}, t[0].device()), rv = Tensor::full({40}, 1.f, t[0].device());
+      return batch_norm(t[0], t[1], t[2], rm, rv, true);
+    };
+    check_op({"batch_norm token rows (300, 40)", {r, g, b}, {}, rows, kUlps, Tol{1e-5f, 1e-4f}});
+  }
   for (int64_t D : {7, 96, 300}) {
     const Tensor y = randn({4, 29, D}, rng, -1.f, 2.f), g = randn({D}, rng), b = randn({D}, rng);
     check_op({"layer_norm D=" + std::to_string(D), {y, g, b}, {},

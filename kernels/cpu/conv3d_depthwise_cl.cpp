@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/conv3d.h"
+#include "kernels/cpu/simd.h"
 
 namespace ssmtl::kernels {
 
@@ -40,6 +41,156 @@ inline int64_t source(int64_t i, int64_t p, int64_t k, int64_t s, int64_t n_out)
   return o < n_out ? o : -1;
 }
 
+using simd::loadu;
+using simd::storeu;
+using simd::vec;
+using simd::VL;
+
+// Register-blocked variants for C = NV * VL channels (NV <= 8, e.g. the CvT's 96 = 6 AVX-512 vectors): a row's
+// NV accumulators stay in registers across all taps. Same sums in the same order as the generic loops below,
+// except that the generic forward starts from the bias and the blocked one too (identical), so both give
+// bitwise the same results.
+template <int NV>
+void forward_rows(float* out, const float* x, const float* wt, const float* bias, const Conv3dGeometry& g,
+                  int64_t rows) {
+  constexpr int64_t C = NV * VL;
+#pragma omp parallel for schedule(static) if (worth_threads(g))
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t ow = r % g.Wo, oh = (r / g.Wo) % g.Ho, od = (r / (g.Wo * g.Ho)) % g.Do, n = r / (g.Wo * g.Ho * g.Do);
+    vec acc[NV];
+    for (int v = 0; v < NV; ++v) acc[v] = bias ? loadu(bias + v * VL) : vec{};
+    for (int64_t kd = 0; kd < g.kD; ++kd) {
+      const int64_t d = od * g.sD - g.pD + kd;
+      if (d < 0 || d >= g.D) continue;
+      for (int64_t kh = 0; kh < g.kH; ++kh) {
+        const int64_t h = oh * g.sH - g.pH + kh;
+        if (h < 0 || h >= g.H) continue;
+        for (int64_t kw = 0; kw < g.kW; ++kw) {
+          const int64_t ww = ow * g.sW - g.pW + kw;
+          if (ww < 0 || ww >= g.W) continue;
+          const float* xi = x + (((n * g.D + d) * g.H + h) * g.W + ww) * C;
+          const float* wk = wt + ((kd * g.kH + kh) * g.kW + kw) * C;
+#pragma GCC unroll 8
+          for (int v = 0; v < NV; ++v) acc[v] += loadu(wk + v * VL) * loadu(xi + v * VL);
+        }
+      }
+    }
+    for (int v = 0; v < NV; ++v) storeu(out + r * C + v * VL, acc[v]);
+  }
+}
+
+template <int NV>
+void dx_rows(float* dx, const float* dout, const float* wt, const Conv3dGeometry& g, int64_t in_rows) {
+  constexpr int64_t C = NV * VL;
+#pragma omp parallel for schedule(static) if (worth_threads(g))
+  for (int64_t r = 0; r < in_rows; ++r) {
+    const int64_t wi = r % g.W, h = (r / g.W) % g.H, d = (r / (g.W * g.H)) % g.D, n = r / (g.W * g.H * g.D);
+    vec acc[NV];
+    for (int v = 0; v < NV; ++v) acc[v] = loadu(dx + r * C + v * VL);
+    for (int64_t kd = 0; kd < g.kD; ++kd) {
+      const int64_t od = source(d, g.pD, kd, g.sD, g.Do);
+      if (od < 0) continue;
+      for (int64_t kh = 0; kh < g.kH; ++kh) {
+        const int64_t oh = source(h, g.pH, kh, g.sH, g.Ho);
+        if (oh < 0) continue;
+        for (int64_t kw = 0; kw < g.kW; ++kw) {
+          const int64_t ow = source(wi, g.pW, kw, g.sW, g.Wo);
+          if (ow < 0) continue;
+          const float* go = dout + (((n * g.Do + od) * g.Ho + oh) * g.Wo + ow) * C;
+          const float* wk = wt + ((kd * g.kH + kh) * g.kW + kw) * C;
+#pragma GCC unroll 8
+          for (int v = 0; v < NV; ++v) acc[v] += loadu(wk + v * VL) * loadu(go + v * VL);
+        }
+      }
+    }
+    for (int v = 0; v < NV; ++v) storeu(dx + r * C + v * VL, acc[v]);
+  }
+}
+
+// dw (and dbias as task `taps`) for C = NV * VL: one task per tap, a sample's sum over its output rows in NV
+// register accumulators, then added in double: the order of the generic dw loop, without its row stores.
+template <int NV>
+void dw_taps(float* dw, float* dbias, const float* dout, const float* x, const Conv3dGeometry& g, bool par) {
+  constexpr int64_t C = NV * VL;
+  const int64_t taps = g.kD * g.kH * g.kW, P = g.Do * g.Ho * g.Wo;
+#pragma omp parallel for schedule(static) if (par)
+  for (int64_t t = 0; t <= taps; ++t) {
+    const bool bias_task = t == taps;
+    if (bias_task ? !dbias : !dw) continue;
+    const int64_t kd = t / (g.kH * g.kW), kh = (t / g.kW) % g.kH, kw = t % g.kW;
+    double acc[C] = {};
+    for (int64_t n = 0; n < g.N; ++n) {
+      vec s[NV] = {};
+      for (int64_t p = 0; p < P; ++p) {
+        const float* go = dout + (n * P + p) * C;
+        if (bias_task) {
+          for (int v = 0; v < NV; ++v) s[v] += loadu(go + v * VL);
+          continue;
+        }
+        const int64_t ow = p % g.Wo, oh = (p / g.Wo) % g.Ho, od = p / (g.Wo * g.Ho);
+        const int64_t d = od * g.sD - g.pD + kd, h = oh * g.sH - g.pH + kh, ww = ow * g.sW - g.pW + kw;
+        if (d < 0 || d >= g.D || h < 0 || h >= g.H || ww < 0 || ww >= g.W) continue;
+        const float* xi = x + (((n * g.D + d) * g.H + h) * g.W + ww) * C;
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; ++v) s[v] += loadu(go + v * VL) * loadu(xi + v * VL);
+      }
+      for (int v = 0; v < NV; ++v)
+        for (int l = 0; l < VL; ++l) acc[v * VL + l] += s[v][l];
+    }
+    for (int64_t c = 0; c < C; ++c) {
+      if (bias_task) dbias[c] += static_cast<float>(acc[c]);
+      else dw[c * taps + t] += static_cast<float>(acc[c]);
+    }
+  }
+}
+
+bool blocked_dw(float* dw, float* dbias, const float* dout, const float* x, const Conv3dGeometry& g, bool par) {
+  if (g.Cin % VL != 0) return false;
+  switch (g.Cin / VL) {
+    case 1: dw_taps<1>(dw, dbias, dout, x, g, par); return true;
+    case 2: dw_taps<2>(dw, dbias, dout, x, g, par); return true;
+    case 3: dw_taps<3>(dw, dbias, dout, x, g, par); return true;
+    case 4: dw_taps<4>(dw, dbias, dout, x, g, par); return true;
+    case 5: dw_taps<5>(dw, dbias, dout, x, g, par); return true;
+    case 6: dw_taps<6>(dw, dbias, dout, x, g, par); return true;
+    case 7: dw_taps<7>(dw, dbias, dout, x, g, par); return true;
+    case 8: dw_taps<8>(dw, dbias, dout, x, g, par); return true;
+    default: return false;
+  }
+}
+
+// The blocked variant for C channels, or nullptr when C is not NV * VL with NV <= 8.
+bool blocked_forward(float* out, const float* x, const float* wt, const float* bias, const Conv3dGeometry& g,
+                     int64_t rows) {
+  if (g.Cin % VL != 0) return false;
+  switch (g.Cin / VL) {
+    case 1: forward_rows<1>(out, x, wt, bias, g, rows); return true;
+    case 2: forward_rows<2>(out, x, wt, bias, g, rows); return true;
+    case 3: forward_rows<3>(out, x, wt, bias, g, rows); return true;
+    case 4: forward_rows<4>(out, x, wt, bias, g, rows); return true;
+    case 5: forward_rows<5>(out, x, wt, bias, g, rows); return true;
+    case 6: forward_rows<6>(out, x, wt, bias, g, rows); return true;
+    case 7: forward_rows<7>(out, x, wt, bias, g, rows); return true;
+    case 8: forward_rows<8>(out, x, wt, bias, g, rows); return true;
+    default: return false;
+  }
+}
+
+bool blocked_dx(float* dx, const float* dout, const float* wt, const Conv3dGeometry& g, int64_t in_rows) {
+  if (g.Cin % VL != 0) return false;
+  switch (g.Cin / VL) {
+    case 1: dx_rows<1>(dx, dout, wt, g, in_rows); return true;
+    case 2: dx_rows<2>(dx, dout, wt, g, in_rows); return true;
+    case 3: dx_rows<3>(dx, dout, wt, g, in_rows); return true;
+    case 4: dx_rows<4>(dx, dout, wt, g, in_rows); return true;
+    case 5: dx_rows<5>(dx, dout, wt, g, in_rows); return true;
+    case 6: dx_rows<6>(dx, dout, wt, g, in_rows); return true;
+    case 7: dx_rows<7>(dx, dout, wt, g, in_rows); return true;
+    case 8: dx_rows<8>(dx, dout, wt, g, in_rows); return true;
+    default: return false;
+  }
+}
+
 }  // namespace
 
 void conv3d_depthwise_cl_forward_cpu(float* out, const float* x, const float* w, const float* bias,
@@ -47,6 +198,7 @@ void conv3d_depthwise_cl_forward_cpu(float* out, const float* x, const float* w,
   const int64_t C = g.Cin, taps = g.kD * g.kH * g.kW;
   const std::vector<float> wt = tap_rows(w, C, taps);
   const int64_t rows = g.N * g.Do * g.Ho * g.Wo;
+  if (blocked_forward(out, x, wt.data(), bias, g, rows)) return;
 #pragma omp parallel for schedule(static) if (worth_threads(g))
   for (int64_t r = 0; r < rows; ++r) {   // r = ((n Do + od) Ho + oh) Wo + ow
     const int64_t ow = r % g.Wo, oh = (r / g.Wo) % g.Ho, od = (r / (g.Wo * g.Ho)) % g.Do, n = r / (g.Wo * g.Ho * g.Do);
@@ -79,6 +231,7 @@ void conv3d_depthwise_cl_backward_cpu(float* dx, float* dw, float* dbias, const 
   if (dx) {
     const std::vector<float> wt = tap_rows(w, C, taps);
     const int64_t in_rows = g.N * g.D * g.H * g.W;
+    if (!blocked_dx(dx, dout, wt.data(), g, in_rows))
 #pragma omp parallel for schedule(static) if (par)
     for (int64_t r = 0; r < in_rows; ++r) {   // r = ((n D + d) H + h) W + wi
       const int64_t wi = r % g.W, h = (r / g.W) % g.H, d = (r / (g.W * g.H)) % g.D, n = r / (g.W * g.H * g.D);
@@ -102,6 +255,7 @@ void conv3d_depthwise_cl_backward_cpu(float* dx, float* dw, float* dbias, const 
     }
   }
   if (!dw && !dbias) return;
+  if (blocked_dw(dw, dbias, dout, x, g, par)) return;
   // dw[c, tap] += sum over samples n of (float sum over the sample's output rows of dout * x under the tap),
   // the per-sample sums added in double; dbias likewise. A block of kCBlock channels per task.
   const int64_t blocks = (C + kCBlock - 1) / kCBlock;

@@ -19,28 +19,41 @@ constexpr int64_t kRowBlock = 64;
 // so the results are bitwise those of the general path.
 constexpr int64_t kChanBlock = 16;
 
+// Per-channel sums over the rows of one block of W channels starting at c0 (W a compile-time width, so the
+// double accumulators stay in vector registers); rows in order.
+template <int W>
+void block_sums(double* s, double* q, const float* x, int64_t N, int64_t C, int64_t c0) {
+  double a[W] = {}, b[W] = {}, mu[W];
+  for (int64_t n = 0; n < N; ++n) {
+    const float* p = x + n * C + c0;
+#pragma omp simd
+    for (int c = 0; c < W; ++c) a[c] += p[c];
+  }
+  for (int c = 0; c < W; ++c) mu[c] = a[c] / static_cast<double>(N);
+  for (int64_t n = 0; n < N; ++n) {
+    const float* p = x + n * C + c0;
+#pragma omp simd
+    for (int c = 0; c < W; ++c) {
+      const double d = p[c] - mu[c];
+      b[c] += d * d;
+    }
+  }
+  for (int c = 0; c < W; ++c) s[c] = a[c], q[c] = b[c];
+}
+
 void stats_rows(float* mean, float* var, const float* x, int64_t N, int64_t C) {
   const int64_t blocks = (C + kChanBlock - 1) / kChanBlock;
 #pragma omp parallel for schedule(static) if (N * C > kParallelMin)
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t c0 = b * kChanBlock, cb = std::min(kChanBlock, C - c0);
-    double s[kChanBlock] = {}, q[kChanBlock] = {}, mu[kChanBlock];
-    for (int64_t n = 0; n < N; ++n) {
-      const float* p = x + n * C + c0;
-#pragma omp simd
-      for (int64_t c = 0; c < cb; ++c) s[c] += p[c];
-    }
-    for (int64_t c = 0; c < cb; ++c) mu[c] = s[c] / static_cast<double>(N);
-    for (int64_t n = 0; n < N; ++n) {
-      const float* p = x + n * C + c0;
-#pragma omp simd
-      for (int64_t c = 0; c < cb; ++c) {
-        const double d = p[c] - mu[c];
-        q[c] += d * d;
-      }
+    double s[kChanBlock], q[kChanBlock];
+    if (cb == kChanBlock) {
+      block_sums<kChanBlock>(s, q, x, N, C, c0);
+    } else {
+      for (int64_t c = 0; c < cb; ++c) block_sums<1>(s + c, q + c, x, N, C, c0 + c);
     }
     for (int64_t c = 0; c < cb; ++c) {
-      mean[c0 + c] = static_cast<float>(mu[c]);
+      mean[c0 + c] = static_cast<float>(s[c] / static_cast<double>(N));
       var[c0 + c] = static_cast<float>(q[c] / static_cast<double>(N));
     }
   }
@@ -62,6 +75,24 @@ void forward_rows(float* y, const float* x, const float* mean, const float* invs
   }
 }
 
+// sum dy and sum dy * (x - mean) per channel of one block of W channels, rows in order.
+template <int W>
+void grad_sums(double* sdy, double* sdyc, const float* dy, const float* x, const float* mean, int64_t N, int64_t C,
+               int64_t c0) {
+  double a[W] = {}, b[W] = {}, mu[W];
+  for (int c = 0; c < W; ++c) mu[c] = mean[c0 + c];
+  for (int64_t n = 0; n < N; ++n) {
+    const float* g = dy + n * C + c0;
+    const float* p = x + n * C + c0;
+#pragma omp simd
+    for (int c = 0; c < W; ++c) {
+      a[c] += g[c];
+      b[c] += g[c] * (p[c] - mu[c]);
+    }
+  }
+  for (int c = 0; c < W; ++c) sdy[c] = a[c], sdyc[c] = b[c];
+}
+
 void backward_rows(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x, const float* mean,
                    const float* invstd, const float* gamma, bool batch_stats, int64_t N, int64_t C) {
   const bool need_sums = dgamma || dbeta || (dx && batch_stats);
@@ -71,18 +102,14 @@ void backward_rows(float* dx, float* dgamma, float* dbeta, const float* dy, cons
 #pragma omp parallel for schedule(static) if (N * C > kParallelMin)
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t c0 = b * kChanBlock, cb = std::min(kChanBlock, C - c0);
-    double sdy[kChanBlock] = {}, sdyc[kChanBlock] = {}, mu[kChanBlock];
-    for (int64_t c = 0; c < cb; ++c) mu[c] = mean[c0 + c];
-    if (need_sums)
-      for (int64_t n = 0; n < N; ++n) {
-        const float* g = dy + n * C + c0;
-        const float* p = x + n * C + c0;
-#pragma omp simd
-        for (int64_t c = 0; c < cb; ++c) {
-          sdy[c] += g[c];
-          sdyc[c] += g[c] * (p[c] - mu[c]);
-        }
+    double sdy[kChanBlock] = {}, sdyc[kChanBlock] = {};
+    if (need_sums) {
+      if (cb == kChanBlock) {
+        grad_sums<kChanBlock>(sdy, sdyc, dy, x, mean, N, C, c0);
+      } else {
+        for (int64_t c = 0; c < cb; ++c) grad_sums<1>(sdy + c, sdyc + c, dy, x, mean, N, C, c0 + c);
       }
+    }
     for (int64_t c = 0; c < cb; ++c) {
       const double is = invstd[c0 + c], sdyx = sdyc[c] * is;
       if (dgamma) dgamma[c0 + c] += static_cast<float>(sdyx);
