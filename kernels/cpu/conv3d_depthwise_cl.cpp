@@ -107,19 +107,20 @@ void dx_rows(float* dx, const float* dout, const float* wt, const Conv3dGeometry
   }
 }
 
-// dw (and dbias as task `taps`) for C = NV * VL: one task per tap, a sample's sum over its output rows in NV
-// register accumulators, then added in double: the order of the generic dw loop, without its row stores.
+// dw and dbias for C = NV * VL: each sample's sums over its output rows are formed in NV register accumulators,
+// tap by tap (the sample's dout and x rows stay in cache), into part (N, taps + 1, C); then the samples are added
+// in order in double. The order of the generic dw loop: per sample a float sum over rows, then double over n.
 template <int NV>
 void dw_taps(float* dw, float* dbias, const float* dout, const float* x, const Conv3dGeometry& g, bool par) {
   constexpr int64_t C = NV * VL;
-  const int64_t taps = g.kD * g.kH * g.kW, P = g.Do * g.Ho * g.Wo;
+  const int64_t taps = g.kD * g.kH * g.kW, P = g.Do * g.Ho * g.Wo, T1 = taps + 1;
+  std::vector<float> part(static_cast<size_t>(g.N * T1 * C), 0.f);
 #pragma omp parallel for schedule(static) if (par)
-  for (int64_t t = 0; t <= taps; ++t) {
-    const bool bias_task = t == taps;
-    if (bias_task ? !dbias : !dw) continue;
-    const int64_t kd = t / (g.kH * g.kW), kh = (t / g.kW) % g.kH, kw = t % g.kW;
-    double acc[C] = {};
-    for (int64_t n = 0; n < g.N; ++n) {
+  for (int64_t n = 0; n < g.N; ++n) {
+    for (int64_t t = 0; t <= taps; ++t) {
+      const bool bias_task = t == taps;
+      if (bias_task ? !dbias : !dw) continue;
+      const int64_t kd = t / (g.kH * g.kW), kh = (t / g.kW) % g.kH, kw = t % g.kW;
       vec s[NV] = {};
       for (int64_t p = 0; p < P; ++p) {
         const float* go = dout + (n * P + p) * C;
@@ -134,8 +135,17 @@ void dw_taps(float* dw, float* dbias, const float* dout, const float* x, const C
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) s[v] += loadu(go + v * VL) * loadu(xi + v * VL);
       }
-      for (int v = 0; v < NV; ++v)
-        for (int l = 0; l < VL; ++l) acc[v * VL + l] += s[v][l];
+      for (int v = 0; v < NV; ++v) storeu(part.data() + (n * T1 + t) * C + v * VL, s[v]);
+    }
+  }
+#pragma omp parallel for schedule(static) if (par)
+  for (int64_t t = 0; t <= taps; ++t) {
+    const bool bias_task = t == taps;
+    if (bias_task ? !dbias : !dw) continue;
+    double acc[C] = {};
+    for (int64_t n = 0; n < g.N; ++n) {
+      const float* pt = part.data() + (n * T1 + t) * C;
+      for (int64_t c = 0; c < C; ++c) acc[c] += pt[c];
     }
     for (int64_t c = 0; c < C; ++c) {
       if (bias_task) dbias[c] += static_cast<float>(acc[c]);
