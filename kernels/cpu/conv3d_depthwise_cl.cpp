@@ -4,9 +4,12 @@
 // input rows scaled by the tap's per-channel weights: vector loops over the channels, which are contiguous.
 //   forward: out row += wt[tap] * x row under the tap (weights transposed once to (taps, C) rows)
 //   dx:      gathered per input row from the output rows whose window covers it (one writer per row)
-//   dw:      per channel block, sums over samples and positions in a fixed order
-// OpenMP threads take whole output rows (forward), whole input rows (dx) or channel blocks (dw): every value is
-// summed in one fixed order by one thread, so results do not depend on the number of threads.
+//   dw:      per sample a float sum over its output rows, then the samples added in order in double
+// When C is a whole number of vectors (<= 8; the CvT's 96 = 6 AVX-512 vectors) a row's accumulators stay in
+// registers across the taps (forward, dx) and dw is summed tap by tap per sample (the sample's rows stay in
+// cache); otherwise generic vector loops over the channels. OpenMP threads take whole output rows (forward),
+// whole input rows (dx), samples or channel blocks (dw): every value is summed in one fixed order by one
+// thread, so results do not depend on the number of threads.
 #include <algorithm>
 #include <vector>
 
@@ -47,9 +50,7 @@ using simd::vec;
 using simd::VL;
 
 // Register-blocked variants for C = NV * VL channels (NV <= 8, e.g. the CvT's 96 = 6 AVX-512 vectors): a row's
-// NV accumulators stay in registers across all taps. Same sums in the same order as the generic loops below,
-// except that the generic forward starts from the bias and the blocked one too (identical), so both give
-// bitwise the same results.
+// NV accumulators stay in registers across all taps; the terms are added in the order of the generic loops.
 template <int NV>
 void forward_rows(float* out, const float* x, const float* wt, const float* bias, const Conv3dGeometry& g,
                   int64_t rows) {
@@ -201,6 +202,33 @@ bool blocked_dx(float* dx, const float* dout, const float* wt, const Conv3dGeome
   }
 }
 
+// The generic dx loop (any C).
+void dx_generic(float* dx, const float* dout, const float* wt_rows, const Conv3dGeometry& g, int64_t in_rows,
+                bool par) {
+  const int64_t C = g.Cin;
+#pragma omp parallel for schedule(static) if (par)
+  for (int64_t r = 0; r < in_rows; ++r) {   // r = ((n D + d) H + h) W + wi
+    const int64_t wi = r % g.W, h = (r / g.W) % g.H, d = (r / (g.W * g.H)) % g.D, n = r / (g.W * g.H * g.D);
+    float* di = dx + r * C;
+    for (int64_t kd = 0; kd < g.kD; ++kd) {
+      const int64_t od = source(d, g.pD, kd, g.sD, g.Do);
+      if (od < 0) continue;
+      for (int64_t kh = 0; kh < g.kH; ++kh) {
+        const int64_t oh = source(h, g.pH, kh, g.sH, g.Ho);
+        if (oh < 0) continue;
+        for (int64_t kw = 0; kw < g.kW; ++kw) {
+          const int64_t ow = source(wi, g.pW, kw, g.sW, g.Wo);
+          if (ow < 0) continue;
+          const float* go = dout + (((n * g.Do + od) * g.Ho + oh) * g.Wo + ow) * C;
+          const float* wk = wt_rows + ((kd * g.kH + kh) * g.kW + kw) * C;
+#pragma omp simd
+          for (int64_t c = 0; c < C; ++c) di[c] += wk[c] * go[c];
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void conv3d_depthwise_cl_forward_cpu(float* out, const float* x, const float* w, const float* bias,
@@ -236,33 +264,12 @@ void conv3d_depthwise_cl_forward_cpu(float* out, const float* x, const float* w,
 
 void conv3d_depthwise_cl_backward_cpu(float* dx, float* dw, float* dbias, const float* dout, const float* x,
                                       const float* w, const Conv3dGeometry& g) {
-  const int64_t C = g.Cin, taps = g.kD * g.kH * g.kW, out_rows = g.N * g.Do * g.Ho * g.Wo;
+  const int64_t C = g.Cin, taps = g.kD * g.kH * g.kW;
   const bool par = worth_threads(g);
   if (dx) {
     const std::vector<float> wt = tap_rows(w, C, taps);
     const int64_t in_rows = g.N * g.D * g.H * g.W;
-    if (!blocked_dx(dx, dout, wt.data(), g, in_rows))
-#pragma omp parallel for schedule(static) if (par)
-    for (int64_t r = 0; r < in_rows; ++r) {   // r = ((n D + d) H + h) W + wi
-      const int64_t wi = r % g.W, h = (r / g.W) % g.H, d = (r / (g.W * g.H)) % g.D, n = r / (g.W * g.H * g.D);
-      float* di = dx + r * C;
-      for (int64_t kd = 0; kd < g.kD; ++kd) {
-        const int64_t od = source(d, g.pD, kd, g.sD, g.Do);
-        if (od < 0) continue;
-        for (int64_t kh = 0; kh < g.kH; ++kh) {
-          const int64_t oh = source(h, g.pH, kh, g.sH, g.Ho);
-          if (oh < 0) continue;
-          for (int64_t kw = 0; kw < g.kW; ++kw) {
-            const int64_t ow = source(wi, g.pW, kw, g.sW, g.Wo);
-            if (ow < 0) continue;
-            const float* go = dout + (((n * g.Do + od) * g.Ho + oh) * g.Wo + ow) * C;
-            const float* wk = wt.data() + ((kd * g.kH + kh) * g.kW + kw) * C;
-#pragma omp simd
-            for (int64_t c = 0; c < C; ++c) di[c] += wk[c] * go[c];
-          }
-        }
-      }
-    }
+    if (!blocked_dx(dx, dout, wt.data(), g, in_rows)) dx_generic(dx, dout, wt.data(), g, in_rows, par);
   }
   if (!dw && !dbias) return;
   if (blocked_dw(dw, dbias, dout, x, g, par)) return;
