@@ -36,6 +36,12 @@ class Communicator {
   // Rank `root`'s `bytes` bytes to every rank (host memory).
   virtual void broadcast(void* buf, int64_t bytes, int root) = 0;
   virtual void barrier() = 0;
+  // Progress of work shared out over the ranks (rank 0 draws one progress line for all): a rank other than 0
+  // posts its items done (a small point-to-point message); rank 0 takes what has arrived without waiting
+  // (poll_progress) or waits for the next report (wait_progress). Single process: no-ops, 0.
+  virtual void post_progress(int64_t) {}
+  virtual int64_t poll_progress() { return 0; }
+  virtual int64_t wait_progress() { return 0; }
   // Ends every rank of the job (MPI_Abort): for an error on one rank, so that the others, waiting in a
   // collective, do not hang. Exits the process with `code` in a single process.
   [[noreturn]] virtual void abort(int code) = 0;

@@ -61,6 +61,27 @@ class Mpi : public Communicator {
     }
   }
   void barrier() override { check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
+  void post_progress(int64_t n) override {
+    if (rank_ == 0 || n == 0) return;
+    long long v = n;
+    check(MPI_Send(&v, 1, MPI_LONG_LONG, 0, kProgressTag, MPI_COMM_WORLD), "MPI_Send (progress)");
+  }
+  int64_t poll_progress() override {
+    int64_t got = 0;
+    for (int flag = 1; rank_ == 0;) {
+      check(MPI_Iprobe(MPI_ANY_SOURCE, kProgressTag, MPI_COMM_WORLD, &flag, MPI_STATUS_IGNORE), "MPI_Iprobe (progress)");
+      if (!flag) break;
+      got += wait_progress();
+    }
+    return got;
+  }
+  int64_t wait_progress() override {
+    if (rank_ != 0) return 0;
+    long long v = 0;
+    check(MPI_Recv(&v, 1, MPI_LONG_LONG, MPI_ANY_SOURCE, kProgressTag, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+          "MPI_Recv (progress)");
+    return v;
+  }
   [[noreturn]] void abort(int code) override {
     MPI_Abort(MPI_COMM_WORLD, code);
     std::_Exit(code);
@@ -95,6 +116,7 @@ class Mpi : public Communicator {
           "MPI_Allgatherv (sum)");
   }
 
+  static constexpr int kProgressTag = 7301;
   int rank_ = 0, size_ = 1, local_rank_ = 0;
 };
 

@@ -57,6 +57,9 @@ class Nccl : public Communicator {
   }
   void broadcast(void* buf, int64_t bytes, int root) override { host_.broadcast(buf, bytes, root); }
   void barrier() override { host_.barrier(); }
+  void post_progress(int64_t n) override { host_.post_progress(n); }
+  int64_t poll_progress() override { return host_.poll_progress(); }
+  int64_t wait_progress() override { return host_.wait_progress(); }
   [[noreturn]] void abort(int code) override {
     if (comm_) ncclCommAbort(comm_);
     comm_ = nullptr;
