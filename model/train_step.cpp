@@ -1,5 +1,6 @@
 // The trainer's step and validation pass (model/trainer.h).
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <optional>
 #include <stdexcept>
@@ -51,6 +52,14 @@ std::vector<Tensor> adam_parameters(Adam& a) {
 // Sums the gradients of `ps` over the ranks. A parameter whose gradient exists on some rank but not here
 // gets a zero one first, so every rank passes the same buffers and Adam sees the same set everywhere.
 void sum_gradients(const std::vector<Tensor>& ps, const DataParallel& dp) {
+  const auto t0 = std::chrono::steady_clock::now();
+  struct Book {   // adds the elapsed time on every way out
+    const DataParallel& dp;
+    std::chrono::steady_clock::time_point t0;
+    ~Book() {
+      if (dp.wait_seconds) *dp.wait_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+  } book{dp, t0};
   std::vector<double> has(ps.size());
   for (size_t i = 0; i < ps.size(); ++i) has[i] = ps[i].grad().defined() ? 1 : 0;
   dp.host.sum(has.data(), static_cast<int64_t>(has.size()));

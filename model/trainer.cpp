@@ -197,7 +197,7 @@ TrainRun::TrainRun(SSMTLModel& model, const TrainOptions& opt, const std::string
   // Under mpirun, Ctrl-C reaches the ranks as SIGTERM (OpenMPI forwards SIGINT to its job that way).
   if (comm_.size() > 1) std::signal(SIGTERM, on_sigint);
   g_interrupted = 0;
-  if (comm_.size() > 1 && lead_)
+  if ((comm_.size() > 1 || &grad_comm_ != &comm_) && lead_)
     std::fprintf(stderr, "train: data parallel over %d ranks (%s gradients), batch %d split %d-%d a rank, BatchNorm %s\n",
                  comm_.size(), grad_comm_.backend(), opt.batch_size, opt.batch_size / comm_.size(),
                  (opt.batch_size + comm_.size() - 1) / comm_.size(), opt.sync_bn ? "synchronised" : "per rank");
@@ -289,6 +289,7 @@ bool TrainRun::run_epoch(int e, EpochLog& log) {
     return builder_->build(ids, batch_seed, ascent, static_cast<int64_t>(from));
   };
   std::future<TaskBatch> next;
+  double grad_wait = 0;   // data parallel: seconds in the gradient sums (waiting for the slowest rank included)
   const int fail_at = injected_failure_step(comm_.rank());
   for (; st_.step < steps; ++st_.step) {
     if (fail_at >= 0 && st_.step >= fail_at)
@@ -297,11 +298,11 @@ bool TrainRun::run_epoch(int e, EpochLog& log) {
     size_t a = static_cast<size_t>(st_.step) * opt_.batch_size, b = std::min(order.size(), a + opt_.batch_size);
     TaskBatch batch = (next.valid() ? next.get() : build_batch(st_.step)).to(dev_);
     if (dev_ != Device::CPU && st_.step + 1 < steps) next = std::async(std::launch::async, build_batch, st_.step + 1);
-    std::optional<DataParallel> dp;
-    if (comm_.size() > 1) {
+    std::optional<DataParallel> dp;   // (NCCL runs even on one rank: scripts/gpu_check.sh tests that path)
+    if (comm_.size() > 1 || &grad_comm_ != &comm_) {
       const auto [from, to] = my_share(b - a);
       dp.emplace(DataParallel{comm_, grad_comm_, static_cast<double>(to - from) / static_cast<double>(b - a),
-                              opt_.sync_bn});
+                              opt_.sync_bn, &grad_wait});
     }
     const StepResult r = train_step(model_, *optim_, batch, ascent, opt_.pseudo_loss_cap, nullptr, dp ? &*dp : nullptr);
     if (dp && !opt_.sync_bn) broadcast_buffers();
@@ -343,6 +344,9 @@ bool TrainRun::run_epoch(int e, EpochLog& log) {
     }
   }
   progress.finish();
+  if (comm_.size() > 1 && lead_)
+    std::fprintf(stderr, "epoch %d: %.1f s of %.1f s in the gradient sums on rank 0 (waiting for the slowest rank included)\n",
+                 e + 1, grad_wait, progress.elapsed_s());
   const double samples_now = static_cast<double>(order.size() - samples_before);
   for (auto& [k, v] : sums) log.train[k] = v / std::max(counted, 1);
   log.seconds = progress.elapsed_s();   // of this invocation: a resumed epoch counts only its remaining steps

@@ -12,6 +12,7 @@
 
 #include "model/checkpoint.h"
 #include "model/ssmtl.h"
+#include "tensor/device.h"
 #include "tests/eval_test_util.h"
 #include "tests/teacher_test_util.h"
 #include "util/config.h"
@@ -225,4 +226,23 @@ TEST_CASE("dist: score and detect on 2 ranks write the same files as one process
   // The totals printed by rank 0 cover both ranks' videos.
   CHECK(d1.output.substr(d1.output.find("background:")) .substr(0, 40) ==
         d2.output.substr(d2.output.find("background:")).substr(0, 40));
+}
+
+// On a GPU (scripts/gpu_check.sh runs the cuda* cases): the NCCL path with one rank -- the unique id
+// broadcast over MPI, the GPU chosen from the node-local rank, the gradients summed by ncclAllReduce -- trains
+// the same weights as the GPU run without a launcher.
+TEST_CASE("cuda dist: one rank through NCCL trains what one process trains on the GPU") {
+  if (!cuda_available()) {
+    MESSAGE("no CUDA device: skipped");
+    return;
+  }
+  if (!have_mpi()) return;
+  Setup s;
+  const std::string eps = " --device cuda --set train.adam_eps=1e-5";
+  const Ran one = run(0, s.train_args("one", eps));
+  REQUIRE_MESSAGE(one.code == 0, one.output);
+  const Ran nccl = run(1, s.train_args("nccl", eps));
+  REQUIRE_MESSAGE(nccl.code == 0, nccl.output);
+  MESSAGE("max |weight difference| NCCL 1 rank vs 1 process (GPU): "
+          << compare(s.dir / "nccl/last.ckpt", s.dir / "one/last.ckpt", 1e-5));
 }
