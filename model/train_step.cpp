@@ -43,6 +43,16 @@ void restore_buffers(SSMTLModel& m, const std::vector<Tensor>& s) {
     if (nt.is_buffer) nt.tensor->copy_from(s[i++]);
 }
 
+// Adds the time from its construction to its end to DataParallel::wait_seconds (collectives, including the
+// wait for the slowest rank).
+struct Book {
+  const DataParallel& dp;
+  std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
+  ~Book() {
+    if (dp.wait_seconds) *dp.wait_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+};
+
 std::vector<Tensor> adam_parameters(Adam& a) {
   std::vector<Tensor> ps;
   for (auto& g : a.groups()) ps.insert(ps.end(), g.params.begin(), g.params.end());
@@ -52,14 +62,7 @@ std::vector<Tensor> adam_parameters(Adam& a) {
 // Sums the gradients of `ps` over the ranks. A parameter whose gradient exists on some rank but not here
 // gets a zero one first, so every rank passes the same buffers and Adam sees the same set everywhere.
 void sum_gradients(const std::vector<Tensor>& ps, const DataParallel& dp) {
-  const auto t0 = std::chrono::steady_clock::now();
-  struct Book {   // adds the elapsed time on every way out
-    const DataParallel& dp;
-    std::chrono::steady_clock::time_point t0;
-    ~Book() {
-      if (dp.wait_seconds) *dp.wait_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    }
-  } book{dp, t0};
+  Book book{dp};
   std::vector<double> has(ps.size());
   for (size_t i = 0; i < ps.size(); ++i) has[i] = ps[i].grad().defined() ? 1 : 0;
   dp.host.sum(has.data(), static_cast<int64_t>(has.size()));
@@ -121,7 +124,10 @@ StepResult train_step(SSMTLModel& model, Optimisers& optim, const TaskBatch& bat
   if (dp) {   // the global batch's losses, and one decision for every rank
     std::vector<double> v{finite ? 0.0 : 1.0, finite ? dp->share * r.loss : 0.0};
     for (auto& [k, x] : r.losses) v.push_back(finite ? dp->share * x : 0.0);
-    dp->host.sum(v.data(), static_cast<int64_t>(v.size()));
+    {
+      Book book{*dp};
+      dp->host.sum(v.data(), static_cast<int64_t>(v.size()));
+    }
     finite = v[0] == 0;
     r.loss = static_cast<float>(v[1]);
     size_t i = 2;
@@ -149,7 +155,10 @@ StepResult train_step(SSMTLModel& model, Optimisers& optim, const TaskBatch& bat
       v[1] = std::isfinite(x) ? 0.0 : 1.0;
       v[2] = std::isfinite(x) ? dp->share * x : 0.0;
     }
-    dp->host.sum(v.data(), 3);
+    {
+      Book book{*dp};
+      dp->host.sum(v.data(), 3);
+    }
     if (v[0] != 0 && v[0] != dp->host.size())
       throw std::logic_error("train_step: the T5 batch is empty on some ranks but not on others");
     if (!l5.defined()) return r;

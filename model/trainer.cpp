@@ -289,7 +289,7 @@ bool TrainRun::run_epoch(int e, EpochLog& log) {
     return builder_->build(ids, batch_seed, ascent, static_cast<int64_t>(from));
   };
   std::future<TaskBatch> next;
-  double grad_wait = 0;   // data parallel: seconds in the gradient sums (waiting for the slowest rank included)
+  double grad_wait = 0;   // data parallel: seconds in the loss and gradient sums (waiting for the slowest rank included)
   const int fail_at = injected_failure_step(comm_.rank());
   for (; st_.step < steps; ++st_.step) {
     if (fail_at >= 0 && st_.step >= fail_at)
@@ -345,7 +345,7 @@ bool TrainRun::run_epoch(int e, EpochLog& log) {
   }
   progress.finish();
   if (comm_.size() > 1 && lead_)
-    std::fprintf(stderr, "epoch %d: %.1f s of %.1f s in the gradient sums on rank 0 (waiting for the slowest rank included)\n",
+    std::fprintf(stderr, "epoch %d: %.1f s of %.1f s in the loss and gradient sums on rank 0 (waiting for the slowest rank included)\n",
                  e + 1, grad_wait, progress.elapsed_s());
   const double samples_now = static_cast<double>(order.size() - samples_before);
   for (auto& [k, v] : sums) log.train[k] = v / std::max(counted, 1);

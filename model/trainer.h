@@ -111,7 +111,7 @@ struct DataParallel {
   dist::Communicator& grads;   // gradients (device buffers when grads.device_buffers())
   double share = 1;
   bool sync_bn = false;
-  double* wait_seconds = nullptr;   // when set, the time spent in the gradient and loss sums is added here
+  double* wait_seconds = nullptr;   // when set, the time spent in the loss and gradient sums is added here
 };
 
 struct StepResult {
