@@ -66,12 +66,12 @@ int run_train(int argc, char** argv) {
                             "\n# detections = " + opt.detections + "\n" +
                             (opt.teachers.empty() ? "" : "# teachers = " + opt.teachers + "\n") + cfg.resolved_text();
   // Data parallel under mpirun: MPI for the host values; NCCL for the gradients on the GPU (it also picks this
-  // rank's GPU, so it comes before anything touches CUDA).
+  // rank's GPU, so it comes before anything touches CUDA). A CUDA build without NCCL sums them through the host.
   ssmtl::dist::Communicator& world = ssmtl::dist::world();
   const bool lead = world.rank() == 0;
   opt.comm = &world;
   std::unique_ptr<ssmtl::dist::Communicator> nccl;
-  if (std::string(world.backend()) == "mpi" && opt.device == "cuda") {
+  if (std::string(world.backend()) == "mpi" && opt.device == "cuda" && ssmtl::dist::built_with_nccl()) {
     nccl = ssmtl::dist::make_nccl(world);
     opt.grad_comm = nccl.get();
   }

@@ -66,30 +66,35 @@ void sum_gradients(const std::vector<Tensor>& ps, const DataParallel& dp) {
   std::vector<double> has(ps.size());
   for (size_t i = 0; i < ps.size(); ++i) has[i] = ps[i].grad().defined() ? 1 : 0;
   dp.host.sum(has.data(), static_cast<int64_t>(has.size()));
-  std::vector<float*> bufs;
-  std::vector<int64_t> sizes;
+  std::vector<Tensor> grads;
   int64_t total = 0;
   for (size_t i = 0; i < ps.size(); ++i) {
     if (has[i] == 0) continue;
-    bufs.push_back(autograd::grad_buffer(ps[i]));
-    sizes.push_back(ps[i].numel());
-    total += sizes.back();
+    autograd::grad_buffer(ps[i]);   // a zero gradient where this rank has none
+    grads.push_back(ps[i].grad());
+    total += grads.back().numel();
   }
   if (dp.grads.device_buffers()) {   // NCCL: one call per buffer, on the GPU
-    for (size_t i = 0; i < bufs.size(); ++i) dp.grads.sum_device(bufs[i], sizes[i]);
+    for (Tensor& g : grads) dp.grads.sum_device(g.data(), g.numel());
     return;
   }
-  std::vector<float> flat(static_cast<size_t>(total));   // one collective for all of them
+  // One collective for all of them, in host memory (GPU gradients without NCCL go through the host).
+  std::vector<float> flat(static_cast<size_t>(total));
   int64_t at = 0;
-  for (size_t i = 0; i < bufs.size(); ++i) {
-    std::copy(bufs[i], bufs[i] + sizes[i], flat.begin() + at);
-    at += sizes[i];
+  for (Tensor& g : grads) {
+    if (g.device() == Device::CPU) std::copy(g.data(), g.data() + g.numel(), flat.begin() + at);
+    else {
+      const std::vector<float> v = g.to_vector();
+      std::copy(v.begin(), v.end(), flat.begin() + at);
+    }
+    at += g.numel();
   }
   dp.grads.sum(flat.data(), total);
   at = 0;
-  for (size_t i = 0; i < bufs.size(); ++i) {
-    std::copy(flat.begin() + at, flat.begin() + at + sizes[i], bufs[i]);
-    at += sizes[i];
+  for (Tensor& g : grads) {
+    if (g.device() == Device::CPU) std::copy(flat.begin() + at, flat.begin() + at + g.numel(), g.data());
+    else g.copy_from(Tensor::from_vector(g.shape(), std::vector<float>(flat.begin() + at, flat.begin() + at + g.numel())));
+    at += g.numel();
   }
 }
 

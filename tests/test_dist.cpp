@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include "dist/communicator.h"
 #include "model/checkpoint.h"
 #include "model/ssmtl.h"
 #include "tensor/device.h"
@@ -120,7 +121,7 @@ double compare(const std::string& a_ckpt, const std::string& b_ckpt, double rel)
 
 }  // namespace
 
-TEST_CASE("dist: with sync_bn, 2 and 3 ranks equal one process on the same global batch; same N, same bits") {
+TEST_CASE("dist: with sync_bn, 2 and 3 ranks equal one process on the same global batch, and the same N gives the same bits") {
   if (!have_mpi()) return;
   Setup s;
   if (!s.pseudo) MESSAGE("no ../shared/data/ood: T5 left out");
@@ -237,6 +238,10 @@ TEST_CASE("cuda dist: one rank through NCCL trains what one process trains on th
     return;
   }
   if (!have_mpi()) return;
+  if (!dist::built_with_nccl()) {
+    MESSAGE("skipped: this build has no NCCL");
+    return;
+  }
   Setup s;
   const std::string eps = " --device cuda --set train.adam_eps=1e-5";
   const Ran one = run(0, s.train_args("one", eps));
