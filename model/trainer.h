@@ -86,6 +86,10 @@ struct TrainResult {
 // of its last step. Throws std::runtime_error naming the video/file on bad input, naming the epoch and step
 // when losses stay non-finite for train.max_bad_steps steps, and naming the key when a resume's
 // configuration differs from its checkpoint's; std::invalid_argument for a bad option or device.
+// Data parallel (opt.comm with several ranks, e.g. `mpirun -np N ssmtl train`): every rank calls this with the
+// same options; each takes its share of every global batch (DataParallel), rank 0 alone writes the files and
+// prints, and only rank 0's model ends with best.ckpt's weights. Throws std::invalid_argument when a batch
+// would give a rank fewer than 2 samples, std::runtime_error when the replicas' weights ever differ.
 TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::string& config_text);
 
 // ---- the parts of a run: the trainer's step and validation pass, for tests and benchmarks too ----
