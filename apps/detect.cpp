@@ -15,6 +15,7 @@
 #include "data/detect/class_probs.h"
 #include "data/detect/detect_video.h"
 #include "data/detect/detector.h"
+#include "dist/progress.h"
 #include "regions/recall.h"
 #include "regions/region_file.h"
 #include "tensor/device.h"
@@ -74,26 +75,33 @@ int run_detect(int argc, char** argv) {
   dopt.class_probs = true;   // the T4 teacher file
   if (o.method != DetectMethod::kFlow && o.method != DetectMethod::kBackground)
     detector = std::make_unique<Detector>(weights + "/" + model + ".cfg", weights + "/" + model + ".weights", dopt);
+  // Under mpirun the videos are dealt out over the ranks; rank 0 writes detect_config.txt, draws the progress
+  // of all and prints the totals.
+  dist::Communicator& world = dist::world();
+  const bool lead = world.rank() == 0;
   util::make_dirs(out);
   std::ostringstream cfg;
   cfg << "# ssmtl detect\ndata = " << root << "\nsplit = " << split << "\nmethod = " << detect_method_name(o.method)
       << "\nmodel = " << model << "\nconf = " << dopt.conf_threshold << "\nclasses = " << classes
       << "\nflow_scale = " << o.flow_scale << "\nmotion_threshold = " << o.motion.magnitude_threshold
       << "\nmotion_min_area_ref = " << o.motion.min_area_ref << "\n";
-  util::write_text_atomic(out + "/detect_config.txt", cfg.str());
+  if (lead) util::write_text_atomic(out + "/detect_config.txt", cfg.str());
 
   std::vector<std::unique_ptr<Video>> vids;
-  int64_t total_frames = 0;
+  int64_t total_frames = 0, my_frames = 0;
   for (auto& name : videos) {
     vids.push_back(std::make_unique<Video>(video_dir(root, split, name)));
     total_frames += vids.back()->num_frames();
+    if (dist::my_video(static_cast<int>(vids.size()) - 1, world)) my_frames += vids.back()->num_frames();
   }
-  util::Progress progress("detect (" + std::string(detect_method_name(o.method)) + ")", total_frames, "frames");
+  dist::SharedProgress progress(world, "detect (" + std::string(detect_method_name(o.method)) + ")", total_frames,
+                                my_frames, "frames");
   int64_t objects = 0;
   GtRecall recall;
   auto start = std::chrono::steady_clock::now();
-  for (auto& vp : vids) {
-    const Video& v = *vp;
+  for (size_t vi = 0; vi < vids.size(); ++vi) {
+    if (!dist::my_video(static_cast<int>(vi), world)) continue;
+    const Video& v = *vids[vi];
     auto dets = detect_video_full(v, detector.get(), o, [&](int64_t n) { progress.add(n); });
     std::vector<std::vector<Box>> boxes(dets.size());
     for (size_t t = 0; t < dets.size(); ++t)
@@ -117,6 +125,14 @@ int run_detect(int argc, char** argv) {
     }
   }
   progress.finish();
+  if (world.size() > 1) {   // the totals of all ranks
+    double t[3] = {static_cast<double>(objects), static_cast<double>(recall.found), static_cast<double>(recall.regions)};
+    world.sum(t, 3);
+    objects = static_cast<int64_t>(t[0]);
+    recall.found = static_cast<int64_t>(t[1]);
+    recall.regions = static_cast<int64_t>(t[2]);
+  }
+  if (!lead) return 0;
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("%s: %lld frames, %lld objects (%.2f per frame), %.1f frames/s\n", detect_method_name(o.method),
               static_cast<long long>(total_frames), static_cast<long long>(objects),

@@ -4,6 +4,7 @@
 
 #include "apps/args.h"
 #include "apps/command.h"
+#include "dist/progress.h"
 #include "model/checkpoint.h"
 #include "model/scoring.h"
 #include "tensor/device.h"
@@ -53,7 +54,8 @@ int run_score(int argc, char** argv) {
   model.to(device);
   ssmtl::ObjectPool pool = ssmtl::ObjectPool::load(root, split, det, so.min_detection_score, false, videos,
                                                    ssmtl::TeacherSpec::for_model(mc, det, teachers));
-  std::fprintf(stderr, "score: %s, %d videos, %zu objects, device %s\n", mc.name.c_str(), pool.num_videos(),
+  if (ssmtl::dist::world().rank() == 0)
+    std::fprintf(stderr, "score: %s, %d videos, %zu objects, device %s\n", mc.name.c_str(), pool.num_videos(),
                pool.objects().size(), ssmtl::device_name(device));
   std::ostringstream run_cfg;   // next to the scores: what made them (the model's own configuration is in the checkpoint)
   run_cfg << "# ssmtl score\ndata = " << root << "\nsplit = " << split << "\ndetections = " << det
@@ -62,10 +64,19 @@ int run_score(int argc, char** argv) {
           << "\ndevice = " << ssmtl::device_name(device) << "\nteachers = " << teachers << "\nvideos =";
   for (int v = 0; v < pool.num_videos(); ++v) run_cfg << (v ? "," : " ") << pool.video(v).name();
   run_cfg << "\n";
+  // Under mpirun the videos are dealt out over the ranks (each video's files are written by its rank, the
+  // same bytes as one process); rank 0 writes score_config.txt and draws the progress of all.
+  ssmtl::dist::Communicator& world = ssmtl::dist::world();
   ssmtl::util::make_dirs(out);
-  ssmtl::util::write_text_atomic(out + "/score_config.txt", run_cfg.str());
-  ssmtl::util::Progress progress("score", static_cast<int64_t>(pool.objects().size()), "objects");
+  if (world.rank() == 0) ssmtl::util::write_text_atomic(out + "/score_config.txt", run_cfg.str());
+  std::vector<int64_t> per_video(pool.num_videos(), 0);
+  for (const ssmtl::PoolObject& o : pool.objects()) ++per_video[o.video];
+  int64_t mine = 0;
+  for (int v = 0; v < pool.num_videos(); ++v) mine += ssmtl::dist::my_video(v, world) ? per_video[v] : 0;
+  ssmtl::dist::SharedProgress progress(world, world.size() > 1 ? "score (" + std::to_string(world.size()) + " ranks)" : "score",
+                                       static_cast<int64_t>(pool.objects().size()), mine, "objects");
   for (int v = 0; v < pool.num_videos(); ++v) {
+    if (!ssmtl::dist::my_video(v, world)) continue;
     ssmtl::VideoScores s = ssmtl::score_video(model, pool, v, so, [&](int64_t n) { progress.add(n); });
     ssmtl::write_video_scores(out, s);
   }

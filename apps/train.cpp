@@ -1,10 +1,12 @@
 // ssmtl train: trains an SSMTL / SSMTL++ model on the objects detected in a data set's training videos.
 #include <cstdio>
 #include <filesystem>
+#include <memory>
 #include <sstream>
 
 #include "apps/args.h"
 #include "apps/command.h"
+#include "dist/communicator.h"
 #include "model/trainer.h"
 #include "util/atomic_file.h"
 
@@ -63,12 +65,23 @@ int run_train(int argc, char** argv) {
   std::string config_text = "# ssmtl train: resolved configuration (seed = train.seed)\n# data = " + opt.data_root +
                             "\n# detections = " + opt.detections + "\n" +
                             (opt.teachers.empty() ? "" : "# teachers = " + opt.teachers + "\n") + cfg.resolved_text();
+  // Data parallel under mpirun: MPI for the host values; NCCL for the gradients on the GPU (it also picks this
+  // rank's GPU, so it comes before anything touches CUDA). A CUDA build without NCCL sums them through the host.
+  ssmtl::dist::Communicator& world = ssmtl::dist::world();
+  const bool lead = world.rank() == 0;
+  opt.comm = &world;
+  std::unique_ptr<ssmtl::dist::Communicator> nccl;
+  if (std::string(world.backend()) == "mpi" && opt.device == "cuda" && ssmtl::dist::built_with_nccl()) {
+    nccl = ssmtl::dist::make_nccl(world);
+    opt.grad_comm = nccl.get();
+  }
   ssmtl::SSMTLModel model(mc, opt.seed);
-  std::fprintf(stderr, "train: %s (%s), %lld parameters, crop %d, seed %llu, device %s\n", mc.name.c_str(),
+  if (lead) std::fprintf(stderr, "train: %s (%s), %lld parameters, crop %d, seed %llu, device %s\n", mc.name.c_str(),
                mc.tasks.names().c_str(), static_cast<long long>(model.parameter_count()), mc.crop,
                static_cast<unsigned long long>(opt.seed), opt.device.c_str());
   namespace fs = std::filesystem;
   ssmtl::TrainResult r = ssmtl::train_model(model, opt, config_text);
+  if (!lead) return r.interrupted ? 130 : 0;   // rank 0 reports and writes
   copy_best_of_resumed_run(opt.resume, opt.out_dir);   // after: train_model checks the resume before any write
   if (r.interrupted) return 130;
   if (r.step_limit) {

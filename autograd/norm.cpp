@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "autograd/engine.h"
 #include "kernels/norm.h"
@@ -30,6 +31,42 @@ struct BatchNormNode : Node {
   }
 };
 
+thread_local ProcessSum t_sync;   // the innermost BatchNormSync's sum, or empty
+
+// Batch norm with statistics over all processes (BatchNormSync): the sums of dy and dy * xhat are
+// exchanged in backward, the parameter gradients keep this process's own sums.
+struct SyncBatchNormNode : Node {
+  Tensor mean, invstd;   // (C), global statistics
+  ProcessSum sum;
+  int64_t N, C, inner, M;   // M: values per channel over all processes
+  SyncBatchNormNode(Tensor m, Tensor is, ProcessSum s, int64_t n, int64_t c, int64_t i, int64_t mm)
+      : mean(std::move(m)), invstd(std::move(is)), sum(std::move(s)), N(n), C(c), inner(i), M(mm) {}
+  const char* name() const override { return "SyncBatchNormBackward"; }
+  void backward(const Tensor& g) override {
+    const Tensor &x = inputs[0], &gamma = inputs[1];
+    Tensor sdyx = Tensor::zeros({C}), sdy = Tensor::zeros({C});   // this process's sums
+    k::batch_norm_backward_cpu(nullptr, sdyx.data(), sdy.data(), g.data(), x.data(), mean.data(), invstd.data(),
+                               data_or_null(gamma), true, N, C, inner);
+    auto add_into = [&](float* dst, const Tensor& src) {
+      if (!dst) return;
+      for (int64_t c = 0; c < C; ++c) dst[c] += src.data()[c];
+    };
+    add_into(grad_buffer(gamma), sdyx);
+    add_into(grad_buffer(inputs[2]), sdy);
+    float* dx = grad_buffer(x);
+    // Every process takes part in the exchange, whether or not it needs dx.
+    std::vector<double> sums(static_cast<size_t>(2 * C));
+    for (int64_t c = 0; c < C; ++c) {
+      sums[c] = sdy.data()[c];
+      sums[C + c] = sdyx.data()[c];
+    }
+    sum(sums.data(), 2 * C);
+    if (dx)
+      k::batch_norm_backward_input_cpu(dx, g.data(), x.data(), mean.data(), invstd.data(), data_or_null(gamma),
+                                       sums.data(), sums.data() + C, M, N, C, inner);
+  }
+};
+
 struct LayerNormNode : Node {
   Tensor mean, invstd;   // (rows)
   int64_t rows, D;
@@ -51,7 +88,55 @@ void check_vector(const Tensor& t, int64_t n, const Tensor& x, const char* op, c
   check_same_device(x, t, op);
 }
 
+// Training-mode batch norm with BatchNormSync active (see autograd/norm.h).
+Tensor sync_batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                       Tensor& running_var, float momentum, float eps, const ProcessSum& sum) {
+  if (x.device() != Device::CPU)
+    throw std::invalid_argument("batch_norm: synchronised statistics (train.sync_bn) are implemented for CPU tensors only");
+  const int64_t N = x.size(0), C = x.size(1), inner = C == 0 || N == 0 ? 0 : x.numel() / (N * C);
+  Tensor mean = Tensor::empty({C}), var = Tensor::empty({C}), invstd = Tensor::empty({C});
+  const int64_t Mr = N * inner;
+  if (Mr > 0) k::batch_norm_stats_cpu(mean.data(), var.data(), x.data(), N, C, inner);
+  std::vector<double> buf(static_cast<size_t>(C + 1), 0.0);
+  for (int64_t c = 0; c < C && Mr > 0; ++c) buf[c] = static_cast<double>(Mr) * mean.data()[c];
+  buf[C] = static_cast<double>(Mr);
+  sum(buf.data(), C + 1);
+  const double M = buf[C];
+  if (M <= 1)
+    throw std::invalid_argument("batch_norm: training needs more than 1 value per channel over all processes, x " +
+                                shape_str(x.shape()));
+  std::vector<double> mu(static_cast<size_t>(C)), q(static_cast<size_t>(C), 0.0);
+  for (int64_t c = 0; c < C; ++c) {
+    mu[c] = buf[c] / M;
+    if (Mr > 0) {
+      const double d = mean.data()[c] - mu[c];
+      q[c] = static_cast<double>(Mr) * (var.data()[c] + d * d);
+    }
+  }
+  sum(q.data(), C);
+  for (int64_t c = 0; c < C; ++c) {
+    mean.data()[c] = static_cast<float>(mu[c]);
+    var.data()[c] = static_cast<float>(q[c] / M);
+  }
+  const int64_t Mall = static_cast<int64_t>(M);
+  if (running_mean.defined())
+    k::batch_norm_update_running_cpu(running_mean.data(), running_var.data(), mean.data(), var.data(), momentum, Mall, C);
+  k::batch_norm_invstd_cpu(invstd.data(), var.data(), eps, C);
+  Tensor y = Tensor::empty(x.shape());
+  k::batch_norm_forward_cpu(y.data(), x.data(), mean.data(), invstd.data(), data_or_null(gamma), data_or_null(beta), N,
+                            C, inner);
+  if (autograd::needs_grad({&x, &gamma, &beta})) {
+    auto n = std::make_shared<SyncBatchNormNode>(mean, invstd, sum, N, C, inner, Mall);
+    n->inputs = {x, gamma, beta};
+    autograd::attach(y, n);
+  }
+  return y;
+}
+
 }  // namespace
+
+BatchNormSync::BatchNormSync(ProcessSum sum) : prev_(t_sync) { t_sync = std::move(sum); }
+BatchNormSync::~BatchNormSync() { t_sync = prev_; }
 
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                   Tensor& running_var, bool training, float momentum, float eps) {
@@ -63,6 +148,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   check_vector(running_var, C, x, "batch_norm", "running_var");
   if (running_mean.defined() != running_var.defined())
     throw std::invalid_argument("batch_norm: running_mean and running_var must both be defined or both undefined");
+  if (training && t_sync) return sync_batch_norm(x, gamma, beta, running_mean, running_var, momentum, eps, t_sync);
   const bool batch_stats = training || !running_mean.defined();
   const int64_t M = N * inner;   // values per channel
   if (batch_stats && M <= 1)

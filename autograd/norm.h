@@ -1,5 +1,7 @@
 // Differentiable normalisation layers (CPU or CUDA tensors), with PyTorch semantics.
 #pragma once
+#include <functional>
+
 #include "tensor/tensor.h"
 
 namespace ssmtl {
@@ -20,6 +22,28 @@ namespace ssmtl {
 // only one of the running buffers defined, or training with a single value per channel (N * spatial = 1).
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                   Tensor& running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
+
+// Synchronised batch statistics across the processes of a data-parallel job (SyncBatchNorm; the trainer's
+// train.sync_bn). While a BatchNormSync lives on this thread, every training-mode batch_norm computes its
+// per-channel mean and biased variance over the samples of ALL processes: `sum` must replace buf[0..n) by
+// its element-wise sum over the processes (dist::Communicator::sum), and every process must make the same
+// batch_norm calls in the same order. Forward: the local (M_r, mean_r, var_r) combine as
+//   M = sum M_r, mean = sum M_r mean_r / M, var = sum M_r (var_r + (mean_r - mean)^2) / M  (Chan et al. 1979),
+// the running statistics are updated with the global M. Backward (the graph keeps `sum`): sum dy and
+// sum dy xhat are summed over the processes and dx uses them with the global M (as torch SyncBatchNorm);
+// gamma / beta receive this process's own sums (the data-parallel gradient sum adds the others).
+// CPU tensors only: std::invalid_argument for a CUDA tensor while a BatchNormSync is active.
+using ProcessSum = std::function<void(double* buf, int64_t n)>;
+class BatchNormSync {
+ public:
+  explicit BatchNormSync(ProcessSum sum);
+  ~BatchNormSync();
+  BatchNormSync(const BatchNormSync&) = delete;
+  BatchNormSync& operator=(const BatchNormSync&) = delete;
+
+ private:
+  ProcessSum prev_;
+};
 
 // Layer normalisation over the last dimension (Ba et al. 2016), as torch.nn.functional.layer_norm with
 // normalized_shape = (D,): each row of D values is normalised with its mean and biased variance.

@@ -35,6 +35,14 @@ void batch_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float
                              const float* mean, const float* invstd, const float* gamma, bool batch_stats,
                              int64_t N, int64_t C, int64_t inner);
 
+// The input gradient of batch norm with statistics and sums taken over more samples than x holds (synchronised
+// batch norm across processes): dx += g invstd / M * (M dy - sum_dy - xhat sum_dy_xhat), xhat = (x - mean) invstd,
+// with sum_dy, sum_dy_xhat (C) and M (values per channel) of all processes. CPU only.
+// dx, dy, x: (N, C, inner) ; mean, invstd, gamma: (C) (gamma may be nullptr) ; sum_dy, sum_dy_xhat: (C)
+void batch_norm_backward_input_cpu(float* dx, const float* dy, const float* x, const float* mean, const float* invstd,
+                                   const float* gamma, const double* sum_dy, const double* sum_dy_xhat, int64_t M,
+                                   int64_t N, int64_t C, int64_t inner);
+
 // ---- layer norm over the last dimension. x viewed as (rows, D). ----
 
 // mean[r], invstd[r] = 1 / sqrt(biased var + eps) of row r; y = (x - mean) * invstd * gamma[d] + beta[d]

@@ -105,7 +105,8 @@ SampleBuilder::SampleBuilder(const ObjectPool& pool, const ModelConfig& cfg, con
   for (const ProxyTask* t : cfg.tasks.enabled()) t->check_sources(cfg, pool, ood);
 }
 
-TaskBatch SampleBuilder::build(const std::vector<size_t>& ids, uint64_t seed, bool with_pseudo) const {
+TaskBatch SampleBuilder::build(const std::vector<size_t>& ids, uint64_t seed, bool with_pseudo,
+                               int64_t first_position) const {
   const int S = cfg_.crop;
   const int64_t B = static_cast<int64_t>(ids.size());
   // Descent tasks draw first, ascent tasks (T5) after them and only when asked for, so that turning
@@ -123,7 +124,7 @@ TaskBatch SampleBuilder::build(const std::vector<size_t>& ids, uint64_t seed, bo
   for (const ProxyTask* t : tasks) t->begin_batch(tb, B, S, teach);
 
   util::parallel_for(B, [&](int64_t i) {
-    Rng rng(seed * 0x2545F4914F6CDD1DULL + static_cast<uint64_t>(i) * 0x9E3779B97F4A7C15ULL + 1);
+    Rng rng(seed * 0x2545F4914F6CDD1DULL + static_cast<uint64_t>(i + first_position) * 0x9E3779B97F4A7C15ULL + 1);
     const PoolObject& o = pool_.objects()[ids[i]];
     const Video& v = pool_.video(o.video);
     auto window = sequence_frames(o.frame, v.num_frames());

@@ -66,7 +66,11 @@ class SampleBuilder {
   SampleBuilder(const ObjectPool& pool, const ModelConfig& cfg, const OodImages* ood);
   // One sample per enabled task per object (ProxyTask::sample, in registry order); `with_pseudo` adds the
   // ascent tasks' samples (T5: out-of-distribution images). The first error of an object is rethrown.
-  TaskBatch build(const std::vector<size_t>& object_ids, uint64_t batch_seed, bool with_pseudo) const;
+  // Object i's random choices come from Rng(batch_seed, first_position + i): a data-parallel rank building
+  // its share of a global batch passes the share's position in it, so every object gets the same sample
+  // whatever the number of ranks.
+  TaskBatch build(const std::vector<size_t>& object_ids, uint64_t batch_seed, bool with_pseudo,
+                  int64_t first_position = 0) const;
 
  private:
   const ObjectPool& pool_;

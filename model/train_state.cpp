@@ -107,8 +107,11 @@ void check_resume_config(const std::string& saved, const std::string& now, const
                                " (resume with the same configuration; only train.device, train.epochs and "
                                "train.stop_after_steps may change)");
   }
+  // Keys added after checkpoints were first written: absent from an older checkpoint's configuration means
+  // their default then (and only that default may continue such a run).
+  static const std::map<std::string, std::string> added_later = {{"train.adam_eps", "1e-08"}, {"train.sync_bn", "false"}};
   for (const auto& [k, v] : b)
-    if (!a.count(k))
+    if (!a.count(k) && !(added_later.count(k) && added_later.at(k) == v))
       throw std::runtime_error(path + ": the resumed run sets " + k + " = " + v + ", which the checkpoint's run did not");
 }
 

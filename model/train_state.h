@@ -31,7 +31,8 @@ void load_adam(Adam& a, const std::string& blob, const std::string& path);
 
 // A resumed run must continue the run it resumes: the model and every training key that decides which
 // samples are drawn or how they are learnt must be the same (the device, the step limit and the epoch
-// count may change). Throws std::runtime_error naming the first key that differs.
+// count may change). A key added after older checkpoints were written (train.adam_eps, train.sync_bn) may be
+// missing from `saved` when `now` has its default. Throws std::runtime_error naming the first key that differs.
 void check_resume_config(const std::string& saved, const std::string& now, const std::string& path);
 
 // One train_log.jsonl line: {"epoch": e, "train": {...}, "val": {...}, "val_total": ..., ...} (%.6g).

@@ -3,9 +3,11 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <future>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 
@@ -23,6 +25,7 @@ TrainOptions TrainOptions::from_config(util::Config& c) {
   o.epochs = c.get_int("train.epochs", o.epochs);
   o.batch_size = c.get_int("train.batch_size", o.batch_size);
   o.lr = c.get_double("train.lr", o.lr);
+  o.adam_eps = c.get_double("train.adam_eps", o.adam_eps);
   o.val_fraction = c.get_double("train.val_fraction", o.val_fraction);
   o.seed = static_cast<uint64_t>(c.get_int("train.seed", static_cast<int>(o.seed)));
   o.max_objects_per_epoch = c.get_int("train.max_objects_per_epoch", o.max_objects_per_epoch);
@@ -34,6 +37,7 @@ TrainOptions TrainOptions::from_config(util::Config& c) {
   o.max_bad_steps = c.get_int("train.max_bad_steps", o.max_bad_steps);
   o.device = c.get_string("train.device", o.device);
   o.stop_after_steps = c.get_int("train.stop_after_steps", o.stop_after_steps);
+  o.sync_bn = c.get_bool("train.sync_bn", o.sync_bn);
   if (o.epochs < 1 || o.batch_size < 2) throw std::invalid_argument("train.epochs >= 1 and train.batch_size >= 2");
   if (!(o.lr > 0)) throw std::invalid_argument("train.lr must be > 0 (the T5 ascent sign comes from train.pseudo_lr_scale)");
   if (!(o.val_fraction >= 0 && o.val_fraction < 1)) throw std::invalid_argument("train.val_fraction must be in [0, 1)");
@@ -44,6 +48,26 @@ namespace {
 
 volatile std::sig_atomic_t g_interrupted = 0;
 void on_sigint(int) { g_interrupted = 1; }
+
+// Fault injection for the tests of a failing rank: SSMTL_FAIL_RANK=<rank>:<steps> makes that rank throw
+// at step index <steps> (0-based) of every epoch. -1 = never.
+int injected_failure_step(int rank) {
+  const char* v = std::getenv("SSMTL_FAIL_RANK");
+  int r = -1, k = -1;
+  if (!v || std::sscanf(v, "%d:%d", &r, &k) != 2 || r != rank) return -1;
+  return k;
+}
+
+// FNV-1a over the bytes of every weight and buffer: the data-parallel replicas must agree bit for bit.
+uint64_t weights_hash(SSMTLModel& m) {
+  uint64_t h = 1469598103934665603ULL;
+  for (auto& nt : m.named_tensors()) {
+    const std::vector<float> v = nt.tensor->to_vector();
+    const auto* b = reinterpret_cast<const unsigned char*>(v.data());
+    for (size_t i = 0; i < v.size() * sizeof(float); ++i) h = (h ^ b[i]) * 1099511628211ULL;
+  }
+  return h;
+}
 
 // The log key of the ascent loss (T5) in train_log.jsonl.
 constexpr const char* kAscentLog = "pseudo";
@@ -67,8 +91,22 @@ class TrainRun {
   std::vector<size_t> epoch_order(int e) const;
   TrainResult result() const;
 
+  // Data parallel: the batch positions [from, to) of a global batch of n that this rank takes.
+  std::pair<size_t, size_t> my_share(size_t n) const {
+    const size_t N = static_cast<size_t>(comm_.size()), r = static_cast<size_t>(comm_.rank());
+    return {n * r / N, n * (r + 1) / N};
+  }
+  // Per-rank BatchNorm statistics leave the ranks' running buffers apart: rank 0's are copied to all (as
+  // PyTorch DDP's broadcast_buffers), so the replicas stay identical.
+  void broadcast_buffers();
+  // Throws when this rank's weights differ from rank 0's (a bug, never expected).
+  void check_replicas(int e);
+
   SSMTLModel& model_;
   const TrainOptions& opt_;
+  dist::Communicator& comm_;
+  dist::Communicator& grad_comm_;
+  const bool lead_;   // rank 0: the only one that writes files and prints
   const std::string& config_text_;
   const Device dev_;
   ObjectPool pool_;
@@ -91,38 +129,58 @@ Device checked_device(const TrainOptions& opt) {
   return parse_device(opt.device);
 }
 
-// Checks the resume's configuration, writes config.txt and loads the objects of the training videos.
-ObjectPool load_pool(const SSMTLModel& model, const TrainOptions& opt, const std::string& config_text) {
+// Checks the resume's configuration, writes config.txt (rank 0) and loads the objects of the training videos.
+ObjectPool load_pool(const SSMTLModel& model, const TrainOptions& opt, const std::string& config_text, bool lead) {
   if (opt.stop_after_steps < 0) throw std::invalid_argument("train.stop_after_steps must be >= 0");
   if (!opt.resume.empty()) check_resume_config(read_checkpoint_meta(opt.resume).config_text, config_text, opt.resume);
-  util::make_dirs(opt.out_dir);
-  util::write_text_atomic(opt.out_dir + "/config.txt", config_text);
+  if (lead) {
+    util::make_dirs(opt.out_dir);
+    util::write_text_atomic(opt.out_dir + "/config.txt", config_text);
+  }
   return ObjectPool::load(opt.data_root, opt.split, opt.detections, opt.min_detection_score, true, opt.videos,
                           TeacherSpec::for_model(model.cfg, opt.detections, opt.teachers));
 }
 
 TrainRun::TrainRun(SSMTLModel& model, const TrainOptions& opt, const std::string& config_text)
-    : model_(model), opt_(opt), config_text_(config_text),
+    : model_(model), opt_(opt),
+      comm_(opt.comm ? *opt.comm : dist::world()),
+      grad_comm_(opt.grad_comm ? *opt.grad_comm : comm_),
+      lead_(comm_.rank() == 0), config_text_(config_text),
       dev_(checked_device(opt)),
-      pool_(load_pool(model, opt, config_text)) {
+      pool_(load_pool(model, opt, config_text, comm_.rank() == 0)) {
   // The last val_fraction of the videos are held out.
   const int nv = pool_.num_videos();
   const int n_val = nv >= 2 ? std::max(1, static_cast<int>(std::lround(opt.val_fraction * nv))) : 0;
   for (size_t i = 0; i < pool_.objects().size(); ++i)
     (pool_.objects()[i].video >= nv - n_val ? val_ids_ : train_ids_).push_back(i);
   if (train_ids_.empty()) throw std::runtime_error(opt.detections + ": no training objects (detections empty?)");
-  std::fprintf(stderr, "train: %d videos (%d held out for validation), %zu training objects, %zu validation objects\n",
+  if (comm_.size() > 1) {   // BatchNorm in training needs 2 samples a rank (per-rank statistics, and T5's pass)
+    size_t n = train_ids_.size();
+    if (opt.max_objects_per_epoch > 0) n = std::min(n, static_cast<size_t>(opt.max_objects_per_epoch));
+    const size_t bs = static_cast<size_t>(opt.batch_size), last = n % bs == 0 ? bs : n % bs;
+    const size_t smallest = std::min(n, std::min(bs, last)) / static_cast<size_t>(comm_.size());
+    if (smallest < 2)
+      throw std::invalid_argument("train: " + std::to_string(comm_.size()) + " ranks need at least 2 samples each of " +
+                                  "every batch: global batch " + std::to_string(bs) + ", the last batch of an epoch " +
+                                  std::to_string(std::min(n, last)) + " of " + std::to_string(n) +
+                                  " objects (change train.batch_size or train.max_objects_per_epoch, or use fewer ranks)");
+    if (opt.sync_bn && dev_ != Device::CPU)
+      throw std::invalid_argument("train.sync_bn: synchronised BatchNorm is implemented on the CPU only (use per-rank "
+                                  "statistics, the default, with --device cuda)");
+  }
+  if (lead_) std::fprintf(stderr, "train: %d videos (%d held out for validation), %zu training objects, %zu validation objects\n",
                nv, n_val, train_ids_.size(), val_ids_.size());
   model.to(dev_);   // before the optimisers take their parameter handles
   if (model.cfg.tasks.any(Source::kOodImages)) ood_ = std::make_unique<OodImages>(opt.ood_root);
   builder_ = std::make_unique<SampleBuilder>(pool_, model.cfg, ood_.get());
-  optim_ = std::make_unique<Optimisers>(model, opt);
+  optim_ = std::make_unique<Optimisers>(model, opt, static_cast<float>(opt.adam_eps));
   if (!opt.resume.empty()) {
     CheckpointMeta meta = load_checkpoint(opt.resume, model);
     st_ = TrainerState::parse(meta.trainer_state, opt.resume);
     load_adam(optim_->main, st_.adam_main, opt.resume);
     if (optim_->ascent) load_adam(*optim_->ascent, st_.adam_pseudo, opt.resume);
-    std::fprintf(stderr, "train: resumed from %s at epoch %d step %d\n", opt.resume.c_str(), st_.epoch, st_.step);
+    if (lead_)
+      std::fprintf(stderr, "train: resumed from %s at epoch %d step %d\n", opt.resume.c_str(), st_.epoch, st_.step);
   }
   // Fixed validation objects: the same samples every epoch.
   if (static_cast<int>(val_ids_.size()) > opt.max_val_objects) {
@@ -136,21 +194,46 @@ TrainRun::TrainRun(SSMTLModel& model, const TrainOptions& opt, const std::string
       if (!l.empty()) log_lines_.push_back(l);
   }
   prev_handler_ = std::signal(SIGINT, on_sigint);
+  // Under mpirun, Ctrl-C reaches the ranks as SIGTERM (OpenMPI forwards SIGINT to its job that way).
+  if (comm_.size() > 1) std::signal(SIGTERM, on_sigint);
   g_interrupted = 0;
+  if ((comm_.size() > 1 || &grad_comm_ != &comm_) && lead_)
+    std::fprintf(stderr, "train: data parallel over %d ranks (%s gradients), batch %d split %d-%d a rank, BatchNorm %s\n",
+                 comm_.size(), grad_comm_.backend(), opt.batch_size, opt.batch_size / comm_.size(),
+                 (opt.batch_size + comm_.size() - 1) / comm_.size(), opt.sync_bn ? "synchronised" : "per rank");
+}
+
+void TrainRun::broadcast_buffers() {
+  for (auto& nt : model_.named_tensors()) {
+    if (!nt.is_buffer) continue;
+    std::vector<float> v = nt.tensor->to_vector();
+    comm_.broadcast(v.data(), static_cast<int64_t>(v.size() * sizeof(float)), 0);
+    nt.tensor->copy_from(Tensor::from_vector(nt.tensor->shape(), v));
+  }
+}
+
+void TrainRun::check_replicas(int e) {
+  uint64_t h = weights_hash(model_), h0 = h;
+  comm_.broadcast(&h0, sizeof h0, 0);
+  if (h != h0)
+    throw std::runtime_error("data parallel: the weights of rank " + std::to_string(comm_.rank()) +
+                             " differ from rank 0's after epoch " + std::to_string(e + 1));
 }
 
 void TrainRun::stop() {
   save("last.ckpt");
+  stopped_ = true;
+  if (!lead_) return;
   if (g_interrupted)
     std::fprintf(stderr, "train: interrupted; state saved to %s/last.ckpt (resume with --resume)\n",
                  opt_.out_dir.c_str());
   else
     std::fprintf(stderr, "train: stopped after %d steps (train.stop_after_steps); state saved to %s/last.ckpt\n",
                  steps_run_, opt_.out_dir.c_str());
-  stopped_ = true;
 }
 
 void TrainRun::save(const std::string& name) {
+  if (!lead_) return;
   st_.adam_main = adam_blob(optim_->main);
   st_.adam_pseudo = optim_->ascent ? adam_blob(*optim_->ascent) : std::string();
   save_checkpoint(opt_.out_dir + "/" + name, model_, {config_text_, st_.serialize()});
@@ -197,18 +280,32 @@ bool TrainRun::run_epoch(int e, EpochLog& log) {
   // Step k's batch depends only on (seed, epoch, k), so it can be cut out of the frames ahead of time: on
   // a GPU the next batch is built on the CPU while the current step runs (on the CPU both would compete
   // for the same cores, so there it is built in turn).
+  // Data parallel: this rank's share of the global batch, its samples drawn at their global positions.
   auto build_batch = [&, e, ascent](int step) {
     size_t a = static_cast<size_t>(step) * opt_.batch_size, b = std::min(order.size(), a + opt_.batch_size);
-    std::vector<size_t> ids(order.begin() + a, order.begin() + b);
+    const auto [from, to] = my_share(b - a);
+    std::vector<size_t> ids(order.begin() + a + from, order.begin() + a + to);
     uint64_t batch_seed = opt_.seed * 0x9e3779b97f4a7c15ULL ^ (static_cast<uint64_t>(e) << 32) ^ a;
-    return builder_->build(ids, batch_seed, ascent);
+    return builder_->build(ids, batch_seed, ascent, static_cast<int64_t>(from));
   };
   std::future<TaskBatch> next;
+  double grad_wait = 0;   // data parallel: seconds in the loss and gradient sums (waiting for the slowest rank included)
+  const int fail_at = injected_failure_step(comm_.rank());
   for (; st_.step < steps; ++st_.step) {
+    if (fail_at >= 0 && st_.step >= fail_at)
+      throw std::runtime_error("injected failure (SSMTL_FAIL_RANK) before step " + std::to_string(st_.step + 1) +
+                               " of epoch " + std::to_string(e + 1));
     size_t a = static_cast<size_t>(st_.step) * opt_.batch_size, b = std::min(order.size(), a + opt_.batch_size);
     TaskBatch batch = (next.valid() ? next.get() : build_batch(st_.step)).to(dev_);
     if (dev_ != Device::CPU && st_.step + 1 < steps) next = std::async(std::launch::async, build_batch, st_.step + 1);
-    const StepResult r = train_step(model_, *optim_, batch, ascent, opt_.pseudo_loss_cap);
+    std::optional<DataParallel> dp;   // (NCCL runs even on one rank: scripts/gpu_check.sh tests that path)
+    if (comm_.size() > 1 || &grad_comm_ != &comm_) {
+      const auto [from, to] = my_share(b - a);
+      dp.emplace(DataParallel{comm_, grad_comm_, static_cast<double>(to - from) / static_cast<double>(b - a),
+                              opt_.sync_bn, &grad_wait});
+    }
+    const StepResult r = train_step(model_, *optim_, batch, ascent, opt_.pseudo_loss_cap, nullptr, dp ? &*dp : nullptr);
+    if (dp && !opt_.sync_bn) broadcast_buffers();
     if (r.skipped) {
       ++st_.skipped;
       ++log.skipped_steps;
@@ -216,7 +313,7 @@ bool TrainRun::run_epoch(int e, EpochLog& log) {
         throw std::runtime_error("training stopped: non-finite loss for " + std::to_string(bad_in_row_) +
                                  " steps in a row, at epoch " + std::to_string(e + 1) + " step " +
                                  std::to_string(st_.step + 1));
-      std::fprintf(stderr, "\nwarning: non-finite loss at epoch %d step %d: step skipped\n", e + 1, st_.step + 1);
+      if (lead_) std::fprintf(stderr, "\nwarning: non-finite loss at epoch %d step %d: step skipped\n", e + 1, st_.step + 1);
       continue;
     }
     bad_in_row_ = 0;
@@ -231,6 +328,11 @@ bool TrainRun::run_epoch(int e, EpochLog& log) {
     std::snprintf(suffix, sizeof suffix, "loss %.4f", r.loss);
     progress.set_suffix(suffix);
     progress.add(static_cast<int64_t>(b - a));
+    if (comm_.size() > 1) {   // a Ctrl-C seen by any rank stops them all after this step
+      double flag = g_interrupted ? 1 : 0;
+      comm_.sum(&flag, 1);
+      if (flag > 0) g_interrupted = 1;
+    }
     if (g_interrupted || (opt_.stop_after_steps > 0 && ++steps_run_ >= opt_.stop_after_steps)) {
       ++st_.step;
       st_.sums = sums;
@@ -242,6 +344,9 @@ bool TrainRun::run_epoch(int e, EpochLog& log) {
     }
   }
   progress.finish();
+  if (comm_.size() > 1 && lead_)
+    std::fprintf(stderr, "epoch %d: %.1f s of %.1f s in the loss and gradient sums on rank 0 (waiting for the slowest rank included)\n",
+                 e + 1, grad_wait, progress.elapsed_s());
   const double samples_now = static_cast<double>(order.size() - samples_before);
   for (auto& [k, v] : sums) log.train[k] = v / std::max(counted, 1);
   log.seconds = progress.elapsed_s();   // of this invocation: a resumed epoch counts only its remaining steps
@@ -254,14 +359,16 @@ void TrainRun::end_epoch(int e, EpochLog& log) {
   // Validation loss (eval mode, fixed samples), descent tasks only; without validation videos, the
   // training losses stand in.
   if (!val_ids_.empty()) {
-    log.val = validation_losses(model_, *builder_, val_ids_, opt_.batch_size, opt_.seed ^ 0xa11da7e);
+    log.val = validation_losses(model_, *builder_, val_ids_, opt_.batch_size, opt_.seed ^ 0xa11da7e, &comm_);
     for (auto& [k, v] : log.val) log.val_total += v;
   } else {
     for (auto& [k, v] : log.train)
       if (k != kAscentLog) log.val_total += v;
   }
-  std::fprintf(stderr, "epoch %d: validation loss %.5f%s\n", e + 1, log.val_total,
-               log.val_total < st_.best_val ? " (best so far)" : "");
+  if (comm_.size() > 1) check_replicas(e);
+  if (lead_)
+    std::fprintf(stderr, "epoch %d: validation loss %.5f%s\n", e + 1, log.val_total,
+                 log.val_total < st_.best_val ? " (best so far)" : "");
   st_.sums.clear();   // a finished epoch leaves no partial sums in the checkpoints
   st_.counted = st_.epoch_skipped = 0;
   if (log.val_total < st_.best_val) {
@@ -275,7 +382,7 @@ void TrainRun::end_epoch(int e, EpochLog& log) {
   log_lines_.push_back(epoch_json(log));
   std::string all;
   for (auto& l : log_lines_) all += l + "\n";
-  util::write_text_atomic(opt_.out_dir + "/train_log.jsonl", all);
+  if (lead_) util::write_text_atomic(opt_.out_dir + "/train_log.jsonl", all);
   st_.epoch = e + 1;
   st_.step = 0;
   save("last.ckpt");
@@ -288,7 +395,8 @@ TrainResult TrainRun::run() {
     log.epoch = e;
     if (!run_epoch(e, log)) return result();
   }
-  if (std::filesystem::exists(opt_.out_dir + "/best.ckpt")) load_checkpoint(opt_.out_dir + "/best.ckpt", model_);
+  // (Rank 0 only: the other ranks' out_dir need not be the same file system, and they return no model.)
+  if (lead_ && std::filesystem::exists(opt_.out_dir + "/best.ckpt")) load_checkpoint(opt_.out_dir + "/best.ckpt", model_);
   return result();
 }
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "dist/communicator.h"
 #include "model/sampler.h"
 #include "model/ssmtl.h"
 #include "model/tasks_loss.h"
@@ -36,6 +37,8 @@ struct TrainOptions {
   int epochs = 20;
   int batch_size = 64;
   double lr = 1e-3;
+  double adam_eps = 1e-8;          // Adam's epsilon (torch default); larger values damp the steps of
+                                   // parameters whose gradient is (near) zero, e.g. attention key biases
   double val_fraction = 0.15;      // last videos held out
   uint64_t seed = 0;
   int max_objects_per_epoch = 0;   // 0 = every training object each epoch
@@ -49,6 +52,13 @@ struct TrainOptions {
                                    // steps of this invocation, e.g. for time-boxed jobs; 0 = never
   std::string device = "cpu";      // "cpu" or "cuda": where the model and its batches live (samples are
                                    // always cut out of the frames on the CPU)
+  bool sync_bn = false;            // data-parallel: BatchNorm statistics over the whole global batch (all
+                                   // ranks) instead of each rank's share (PyTorch DDP's default); CPU only
+  // Data-parallel job (mpirun -np N ssmtl train): null or a single-process communicator = this process
+  // alone. `comm` carries losses, flags and BatchNorm statistics (host memory), `grad_comm` the gradients
+  // (NCCL with --device cuda; null = comm). Not configuration keys: the launcher decides them.
+  dist::Communicator* comm = nullptr;
+  dist::Communicator* grad_comm = nullptr;
 
   static TrainOptions from_config(util::Config& c);   // "train.*" keys
 };
@@ -76,6 +86,10 @@ struct TrainResult {
 // of its last step. Throws std::runtime_error naming the video/file on bad input, naming the epoch and step
 // when losses stay non-finite for train.max_bad_steps steps, and naming the key when a resume's
 // configuration differs from its checkpoint's; std::invalid_argument for a bad option or device.
+// Data parallel (opt.comm with several ranks, e.g. `mpirun -np N ssmtl train`): every rank calls this with the
+// same options; each takes its share of every global batch (DataParallel), rank 0 alone writes the files and
+// prints, and only rank 0's model ends with best.ckpt's weights. Throws std::invalid_argument when a batch
+// would give a rank fewer than 2 samples, std::runtime_error when the replicas' weights ever differ.
 TrainResult train_model(SSMTLModel& model, const TrainOptions& opt, const std::string& config_text);
 
 // ---- the parts of a run: the trainer's step and validation pass, for tests and benchmarks too ----
@@ -88,6 +102,20 @@ struct Optimisers {
   Adam main;                      // backbone + descent heads, lr
   std::unique_ptr<Adam> ascent;   // backbone at lr x pseudo_lr_scale (< 0: ascent) + the ascent heads (T5)
                                   // at lr; null when the model has no ascent task
+};
+
+// One rank's part in a data-parallel step: each rank holds `share` = its samples / the global batch's, its
+// loss is scaled by share before backward, the gradients are summed over the ranks (in rank order:
+// dist/communicator.h) before each Adam step, and every decision (skip a non-finite loss, the T5 cap) is
+// taken on the global values, so all ranks take the same one. With sync_bn, BatchNorm uses the statistics of
+// the whole global batch (autograd/norm.h BatchNormSync), and the step equals the single-process step on the
+// global batch up to rounding.
+struct DataParallel {
+  dist::Communicator& host;    // losses, flags, BatchNorm statistics
+  dist::Communicator& grads;   // gradients (device buffers when grads.device_buffers())
+  double share = 1;
+  bool sync_bn = false;
+  double* wait_seconds = nullptr;   // when set, the time spent in the loss and gradient sums is added here
 };
 
 struct StepResult {
@@ -106,13 +134,19 @@ struct StepResult {
 // statistics restored afterwards (out-of-distribution batches must not move them); if finite, backward,
 // the backbone's gradients dropped when the loss is above `pseudo_loss_cap` (bounded ascent), the ascent
 // Adam step. Throws what the losses throw (std::invalid_argument for a batch lacking a task's samples).
+// With `dp` (data-parallel, see DataParallel) the losses in the result are those of the global batch (the
+// share-weighted sums over the ranks) and `after_backward` sees the summed gradients.
 StepResult train_step(SSMTLModel& model, Optimisers& optim, const TaskBatch& batch, bool with_ascent,
-                      double pseudo_loss_cap, const std::function<void()>& after_backward = nullptr);
+                      double pseudo_loss_cap, const std::function<void()>& after_backward = nullptr,
+                      const DataParallel* dp = nullptr);
 
 // The validation pass: mean per-task descent losses over the objects `ids` in eval mode (no gradients, no
 // BatchNorm updates), in batches of `batch_size` whose samples are drawn from (seed, batch offset), so
-// every epoch sees the same samples. Empty map for no ids.
+// every epoch sees the same samples. Empty map for no ids. With `comm` (several ranks) the batches are
+// dealt out round-robin and the per-batch losses gathered, then added in batch order: the same bits as
+// one process.
 std::map<std::string, double> validation_losses(SSMTLModel& model, const SampleBuilder& builder,
-                                                const std::vector<size_t>& ids, int batch_size, uint64_t seed);
+                                                const std::vector<size_t>& ids, int batch_size, uint64_t seed,
+                                                dist::Communicator* comm = nullptr);
 
 }  // namespace ssmtl

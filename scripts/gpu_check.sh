@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # GPU check in one command, for a machine with a CUDA GPU and a few minutes:
 #   configure and build with the CUDA backend (build-cuda, -j16), run the CUDA tests
-#   (ssmtl_tests -tc='cuda*': every kernel against the CPU, conv3d against cuDNN, training steps),
+#   (ssmtl_tests -tc='cuda*': every kernel against the CPU, conv3d against cuDNN, training steps, and with
+#   MPI and NCCL in the build the data-parallel NCCL path on one rank: `mpirun -np 1 ssmtl train --device cuda`
+#   against the plain GPU run, tests/test_dist.cpp),
 #   then the CUDA benchmarks (bench/bench_cuda.cpp) with a short minimum time.
 # Everything goes to one summary file: $OUT/gpu_summary.txt when OUT is set, else build-cuda/gpu_summary.txt
 # (full logs next to it in build-cuda/). Exit status: 0 when all CUDA tests pass ON A GPU, 1 when one fails
@@ -39,7 +41,7 @@ if ! timeout 90 cmake -S . -B "$BUILD" -DSSMTL_CUDA=ON -DCMAKE_BUILD_TYPE=Releas
     "${archs[@]}" > "$BUILD/configure.log" 2>&1; then
   say "configure FAILED:"; tail -30 "$BUILD/configure.log" | tee -a "$SUMMARY"; exit 2
 fi
-grep "SSMTL CUDA backend" "$BUILD/configure.log" | tee -a "$SUMMARY"
+grep -E "SSMTL CUDA backend|SSMTL MPI" "$BUILD/configure.log" | tee -a "$SUMMARY"
 if ! grep -q "SSMTL CUDA backend: ON" "$BUILD/configure.log"; then
   say "the CUDA backend is OFF (nvcc not usable?): nothing to check"; tail -20 "$BUILD/configure.log" >> "$SUMMARY"; exit 2
 fi

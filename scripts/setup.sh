@@ -6,7 +6,9 @@ need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 # clang + libclang-rt-dev (the libFuzzer and sanitizer runtimes: only recommended by clang, and recommends are
 # not installed here): the fuzzers of fuzz/ (make fuzz; a short run in make test)
-for p in cmake g++ make libopenblas-dev doctest-dev libbenchmark-dev libstb-dev ffmpeg zlib1g-dev clang libclang-rt-dev; do
+# libopenmpi-dev + openmpi-bin: data-parallel training and scoring (mpirun -np N ssmtl ...; dist/)
+for p in cmake g++ make libopenblas-dev doctest-dev libbenchmark-dev libstb-dev ffmpeg zlib1g-dev clang libclang-rt-dev \
+         libopenmpi-dev openmpi-bin; do
   have_pkg "$p" || need+=("$p")
 done
 # Reference tools (PyTorch, scikit-learn, OpenCV) are needed only to regenerate golden files

@@ -11,6 +11,7 @@
 
 #include "model/checkpoint.h"
 #include "model/trainer.h"
+#include "model/train_state.h"
 #include "tests/eval_test_util.h"
 #include "tests/teacher_test_util.h"
 #include "util/config.h"
@@ -141,4 +142,13 @@ TEST_CASE("trainer: a resume checks its checkpoint and configuration before writ
   TrainResult r = train_model(model, opt3, more.resolved_text());
   CHECK(!r.step_limit);
   CHECK(r.epochs.size() == 3);
+}
+
+TEST_CASE("trainer: a checkpoint written before train.adam_eps and train.sync_bn existed resumes with their defaults only") {
+  const std::string old = "model.name = ssmtl++v1-cpu\ntrain.lr = 0.001\n";
+  CHECK_NOTHROW(check_resume_config(old, old + "train.adam_eps = 1e-08\ntrain.sync_bn = false\n", "old.ckpt"));
+  CHECK_THROWS_WITH(check_resume_config(old, old + "train.sync_bn = true\n", "old.ckpt"),
+                    doctest::Contains("the resumed run sets train.sync_bn = true"));
+  CHECK_THROWS_WITH(check_resume_config(old, old + "train.adam_eps = 1e-05\n", "old.ckpt"),
+                    doctest::Contains("train.adam_eps = 1e-05"));
 }

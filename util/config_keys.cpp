@@ -37,6 +37,7 @@ const std::vector<KeySpec>& key_specs() {
       {"train.epochs", 'i', 1, 100000},
       {"train.batch_size", 'i', 2, 65536},
       {"train.lr", 'd', 1e-9, 10},   // > 0: the T5 ascent sign comes from train.pseudo_lr_scale
+      {"train.adam_eps", 'd', 1e-12, 1},
       {"train.val_fraction", 'd', 0, 0.9},
       {"train.seed", 'i', 0, kIntMax},
       {"train.max_objects_per_epoch", 'i', 0, kIntMax},   // 0 = every training object
@@ -48,6 +49,7 @@ const std::vector<KeySpec>& key_specs() {
       {"train.max_bad_steps", 'i', 1, 1000000},
       {"train.device", 's', 0, 0},   // checked by parse_device (cpu, cuda)
       {"train.stop_after_steps", 'i', 0, kIntMax},   // 0 = never
+      {"train.sync_bn", 'b', 0, 0},   // data-parallel: BatchNorm statistics over all ranks
   };
   return specs;
 }

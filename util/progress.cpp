@@ -32,7 +32,13 @@ static std::string hms(double s) {
   return b;
 }
 
+namespace {
+bool g_silent = false;
+}
+void Progress::silence(bool on) { g_silent = on; }
+
 void Progress::draw(bool final) {
+  if (g_silent) return;
   double t = elapsed_s();
   double rate = t > 0 ? done_ / t : 0.0;
   double eta = rate > 0 ? (total_ - done_) / rate : -1;

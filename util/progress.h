@@ -14,6 +14,8 @@ class Progress {
   void finish();                // final line with the total time and mean rate
   double elapsed_s() const;
   void set_suffix(const std::string& s) { suffix_ = s; }   // e.g. current loss
+  // Process-wide: no progress lines at all (the ranks other than 0 of a data-parallel job).
+  static void silence(bool on);
  private:
   void draw(bool final);
   std::string label_, unit_, suffix_;
