@@ -6,6 +6,8 @@
 #include "apps/command.h"
 #include "model/checkpoint.h"
 #include "model/scoring.h"
+#include "model/trainer.h"
+#include "data/video/frames.h"
 #include "tensor/device.h"
 #include "util/atomic_file.h"
 #include "util/progress.h"
@@ -16,6 +18,11 @@ const char* kUsage =
     "usage: ssmtl score --data ROOT --detections DIR --checkpoint CKPT --out DIR [--split testing]\n"
     "                   [--frame-mode map|max] [--cell 20] [--filter 3] [--batch 128] [--seed 0] [--videos 01,02]\n"
     "                   [--teachers DIR] [--device cpu|cuda]\n"
+    "                   [--normalize none|zscore|log-zscore --normal-detections DIR [--normal-videos 15,16]]\n"
+    "  --normalize: the object score is the mean of the task scores standardised with statistics of normal\n"
+    "  objects (eval/task_normalize.h): those of the training split's held-out validation videos (the last\n"
+    "  train.val_fraction of them, as in training; or --normal-videos), detected in --normal-detections;\n"
+    "  the statistics go to DIR/normalization.txt. none (default) = the plain mean of the task scores.\n"
     "  T4 (ssmtl) reads DETECTIONS/class_probs/<video>.txt; T7 / T9 read DIR/<video>.seg / .pose (--teachers)\n"
     "  writes DIR/frame_scores/<video>.txt (one score per frame), DIR/regions/<video>.txt\n"
     "  (frame,x_min,y_min,x_max,y_max,score), DIR/object_scores/<video>.txt (per-task scores) and\n"
@@ -41,6 +48,11 @@ int run_score(int argc, char** argv) {
   so.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
   std::string teachers = args.get("teachers");
   std::vector<std::string> videos = args.list("videos");
+  const std::string norm_mode = args.get("normalize", "none");
+  const std::string normal_det = args.get("normal-detections");
+  std::vector<std::string> normal_videos = args.list("normal-videos");
+  if (norm_mode != "none" && normal_det.empty())
+    throw ssmtl::app::UsageError("--normalize " + norm_mode + " needs --normal-detections (the training split's detections)");
   const ssmtl::Device device = ssmtl::app::device_option(args);
   args.check_used();
 
@@ -59,11 +71,38 @@ int run_score(int argc, char** argv) {
   run_cfg << "# ssmtl score\ndata = " << root << "\nsplit = " << split << "\ndetections = " << det
           << "\ncheckpoint = " << ckpt << "\nmodel = " << mc.name << "\nframe_mode = " << so.frame_mode
           << "\ncell = " << so.map.cell << "\nfilter = " << f << "\nbatch = " << so.batch_size << "\nseed = " << so.seed
-          << "\ndevice = " << ssmtl::device_name(device) << "\nteachers = " << teachers << "\nvideos =";
+          << "\ndevice = " << ssmtl::device_name(device) << "\nteachers = " << teachers
+          << "\nnormalize = " << norm_mode << "\nnormal_detections = " << normal_det << "\nvideos =";
   for (int v = 0; v < pool.num_videos(); ++v) run_cfg << (v ? "," : " ") << pool.video(v).name();
   run_cfg << "\n";
   ssmtl::util::make_dirs(out);
   ssmtl::util::write_text_atomic(out + "/score_config.txt", run_cfg.str());
+  ssmtl::eval::TaskNormalizer normalizer(norm_mode);   // (checks the mode)
+  if (norm_mode != "none") {
+    if (normal_videos.empty()) {   // the videos training held out for validation: normal and never trained on
+      std::vector<std::string> all = ssmtl::list_videos(root, "training");
+      const int n = ssmtl::num_validation_videos(static_cast<int>(all.size()),
+                                                 ssmtl::TrainOptions::from_config(cfg).val_fraction);
+      normal_videos.assign(all.end() - n, all.end());
+      if (normal_videos.empty())
+        throw std::runtime_error("score --normalize: the training split has no held-out validation video; name "
+                                 "normal videos with --normal-videos");
+    }
+    ssmtl::ObjectPool npool = ssmtl::ObjectPool::load(root, "training", normal_det, so.min_detection_score, false,
+                                                      normal_videos, ssmtl::TeacherSpec::for_model(mc, normal_det, teachers));
+    std::map<std::string, std::vector<float>> normal;
+    ssmtl::util::Progress np("score (normal objects)", static_cast<int64_t>(npool.objects().size()), "objects");
+    for (int v = 0; v < npool.num_videos(); ++v) {
+      ssmtl::VideoScores s = ssmtl::score_video(model, npool, v, so, [&](int64_t n) { np.add(n); });
+      for (auto& [task, vals] : s.task_scores) normal[task].insert(normal[task].end(), vals.begin(), vals.end());
+    }
+    np.finish();
+    normalizer.fit(normal);
+    std::string text = "# ssmtl score: task score statistics of normal objects (training videos";
+    for (auto& v : normal_videos) text += " " + v;
+    ssmtl::util::write_text_atomic(out + "/normalization.txt", text + ")\n" + normalizer.to_text());
+    so.normalizer = &normalizer;
+  }
   ssmtl::util::Progress progress("score", static_cast<int64_t>(pool.objects().size()), "objects");
   for (int v = 0; v < pool.num_videos(); ++v) {
     ssmtl::VideoScores s = ssmtl::score_video(model, pool, v, so, [&](int64_t n) { progress.add(n); });

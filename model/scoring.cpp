@@ -45,6 +45,7 @@ VideoScores score_video(SSMTLModel& model, const ObjectPool& pool, int v, const 
     for (auto& [task, vals] : s) out.task_scores[task].insert(out.task_scores[task].end(), vals.begin(), vals.end());
     if (progress) progress(n);
   }
+  if (opt.normalizer && !ids.empty()) out.task_scores["object"] = opt.normalizer->combine(out.task_scores);
   const std::vector<float>& obj = out.task_scores["object"];
   for (size_t k = 0; k < ids.size(); ++k) {
     const PoolObject& o = pool.objects()[ids[k]];

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "eval/frame_scores.h"
+#include "eval/task_normalize.h"
 #include "model/sampler.h"
 #include "model/ssmtl.h"
 #include "regions/region_file.h"
@@ -20,6 +21,9 @@ struct ScoreOptions {
   eval::AnomalyMapOptions map;
   uint64_t seed = 0;                   // inpainting patches / jigsaw permutations at test time
   double min_detection_score = 0.0;
+  // When set, the object score is normaliser->combine(task scores) (eval/task_normalize.h) instead of the
+  // plain mean of the task scores; not owned.
+  const eval::TaskNormalizer* normalizer = nullptr;
 };
 
 struct VideoScores {

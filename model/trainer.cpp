@@ -40,6 +40,10 @@ TrainOptions TrainOptions::from_config(util::Config& c) {
   return o;
 }
 
+int num_validation_videos(int nv, double val_fraction) {
+  return nv >= 2 ? std::max(1, static_cast<int>(std::lround(val_fraction * nv))) : 0;
+}
+
 namespace {
 
 volatile std::sig_atomic_t g_interrupted = 0;
@@ -107,7 +111,7 @@ TrainRun::TrainRun(SSMTLModel& model, const TrainOptions& opt, const std::string
       pool_(load_pool(model, opt, config_text)) {
   // The last val_fraction of the videos are held out.
   const int nv = pool_.num_videos();
-  const int n_val = nv >= 2 ? std::max(1, static_cast<int>(std::lround(opt.val_fraction * nv))) : 0;
+  const int n_val = num_validation_videos(nv, opt.val_fraction);
   for (size_t i = 0; i < pool_.objects().size(); ++i)
     (pool_.objects()[i].video >= nv - n_val ? val_ids_ : train_ids_).push_back(i);
   if (train_ids_.empty()) throw std::runtime_error(opt.detections + ": no training objects (detections empty?)");

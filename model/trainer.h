@@ -53,6 +53,10 @@ struct TrainOptions {
   static TrainOptions from_config(util::Config& c);   // "train.*" keys
 };
 
+// Number of videos held out for validation out of `num_videos` (the last ones in natural order):
+// round(val_fraction * num_videos), at least 1 when there are 2 or more videos, 0 for a single video.
+int num_validation_videos(int num_videos, double val_fraction);
+
 struct EpochLog {
   int epoch = 0;
   std::map<std::string, double> train, val;   // mean per-task losses
