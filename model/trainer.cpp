@@ -24,6 +24,9 @@ TrainOptions TrainOptions::from_config(util::Config& c) {
   o.batch_size = c.get_int("train.batch_size", o.batch_size);
   o.lr = c.get_double("train.lr", o.lr);
   o.val_fraction = c.get_double("train.val_fraction", o.val_fraction);
+  o.lr_schedule = c.get_string("train.lr_schedule", o.lr_schedule);
+  if (o.lr_schedule != "constant" && o.lr_schedule != "cosine")
+    throw std::invalid_argument("train.lr_schedule must be constant or cosine, got " + o.lr_schedule);
   o.seed = static_cast<uint64_t>(c.get_int("train.seed", static_cast<int>(o.seed)));
   o.max_objects_per_epoch = c.get_int("train.max_objects_per_epoch", o.max_objects_per_epoch);
   o.max_val_objects = c.get_int("train.max_val_objects", o.max_val_objects);
@@ -84,6 +87,8 @@ class TrainRun {
   std::vector<std::string> log_lines_;   // earlier epochs' lines survive a resume
   std::vector<EpochLog> epochs_;
   int bad_in_row_ = 0;
+  std::vector<float> base_lr_main_, base_lr_ascent_;   // the groups' lr before any schedule
+  void apply_lr_schedule(int epoch, int step, int steps_per_epoch);
   int steps_run_ = 0;   // in this invocation (train.stop_after_steps)
   bool stopped_ = false;
   void (*prev_handler_)(int) = SIG_DFL;
@@ -121,6 +126,9 @@ TrainRun::TrainRun(SSMTLModel& model, const TrainOptions& opt, const std::string
   if (model.cfg.tasks.any(Source::kOodImages)) ood_ = std::make_unique<OodImages>(opt.ood_root);
   builder_ = std::make_unique<SampleBuilder>(pool_, model.cfg, ood_.get());
   optim_ = std::make_unique<Optimisers>(model, opt);
+  for (auto& g : optim_->main.groups()) base_lr_main_.push_back(g.lr);   // before a resume restores scaled ones
+  if (optim_->ascent)
+    for (auto& g : optim_->ascent->groups()) base_lr_ascent_.push_back(g.lr);
   if (!opt.resume.empty()) {
     CheckpointMeta meta = load_checkpoint(opt.resume, model);
     st_ = TrainerState::parse(meta.trainer_state, opt.resume);
@@ -212,6 +220,7 @@ bool TrainRun::run_epoch(int e, EpochLog& log) {
     size_t a = static_cast<size_t>(st_.step) * opt_.batch_size, b = std::min(order.size(), a + opt_.batch_size);
     TaskBatch batch = (next.valid() ? next.get() : build_batch(st_.step)).to(dev_);
     if (dev_ != Device::CPU && st_.step + 1 < steps) next = std::async(std::launch::async, build_batch, st_.step + 1);
+    apply_lr_schedule(e, st_.step, steps);
     const StepResult r = train_step(model_, *optim_, batch, ascent, opt_.pseudo_loss_cap);
     if (r.skipped) {
       ++st_.skipped;
@@ -252,6 +261,16 @@ bool TrainRun::run_epoch(int e, EpochLog& log) {
   log.samples_per_s = log.seconds > 0 && samples_now > 0 ? samples_now / log.seconds : 0;
   end_epoch(e, log);
   return true;
+}
+
+// The schedule depends only on (epoch, step), so a resumed run follows it exactly.
+void TrainRun::apply_lr_schedule(int e, int step, int steps_per_epoch) {
+  if (opt_.lr_schedule == "constant") return;
+  const double total = static_cast<double>(opt_.epochs) * steps_per_epoch;
+  const double k = static_cast<double>(e) * steps_per_epoch + step;
+  const float f = static_cast<float>(0.5 * (1.0 + std::cos(3.14159265358979323846 * k / total)));
+  for (size_t i = 0; i < base_lr_main_.size(); ++i) optim_->main.groups()[i].lr = base_lr_main_[i] * f;
+  for (size_t i = 0; i < base_lr_ascent_.size(); ++i) optim_->ascent->groups()[i].lr = base_lr_ascent_[i] * f;
 }
 
 void TrainRun::end_epoch(int e, EpochLog& log) {

@@ -36,6 +36,8 @@ struct TrainOptions {
   int epochs = 20;
   int batch_size = 64;
   double lr = 1e-3;
+  std::string lr_schedule = "constant";   // "constant" (the paper) or "cosine": every optimiser group's lr times
+                                          // 0.5 (1 + cos(pi k / K)) at step k of K over all epochs (to 0 at the end)
   double val_fraction = 0.15;      // last videos held out
   uint64_t seed = 0;
   int max_objects_per_epoch = 0;   // 0 = every training object each epoch
