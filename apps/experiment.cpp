@@ -25,11 +25,12 @@ namespace fs = std::filesystem;
 using ssmtl::app::GridPoint;
 
 const char* kUsage =
-    "usage: ssmtl experiment FILE [--cache runs/cache] [--out runs/experiments/<name>] [--max-new-runs N]\n"
+    "usage: ssmtl experiment FILE [--cache runs/cache] [--out runs/experiments/<name>] [--max-new-runs N] [--dry-run 1]\n"
     "  runs every grid point x seed of FILE (format: apps/experiment_spec.h; examples: configs/experiments/):\n"
     "  ssmtl detect (training and test split), train, score and evaluate, each stage cached in\n"
     "  CACHE/{detections,train,scores}/<key> (key = hash of the stage's resolved settings and of the stages it\n"
     "  reads), so a rerun skips what is done and resumes an interrupted training (--resume last.ckpt).\n"
+    "  --dry-run 1 lists every run with its settings (each checked as ssmtl train would) and runs nothing.\n"
     "  --max-new-runs N stops after N runs that were not cached (a time box; rerun to continue).\n"
     "  writes OUT/results.md and OUT/results.json: per grid point micro/macro AUC, RBDC, TBDC as mean +- std\n"
     "  (sample std over the seeds) and per run its metrics and seconds per stage (as measured when computed).\n";
@@ -271,11 +272,25 @@ int run_experiment(int argc, char** argv) {
   if (file.empty()) throw ssmtl::app::UsageError("missing the experiment FILE");
   const std::string cache = args.get("cache", "runs/cache");
   const int max_new = static_cast<int>(args.get_int("max-new-runs", 0, 0));
+  const bool dry = args.get("dry-run", "0") != "0";
   ssmtl::app::ExperimentSpec spec = ssmtl::app::ExperimentSpec::parse(ssmtl::util::read_file(file), file);
   const std::string out = args.get("out", "runs/experiments/" + spec.name);
   args.check_used();
   const std::vector<GridPoint> points = ssmtl::app::expand_grid(spec);
   std::fprintf(stderr, "experiment %s: %zu grid points x %zu seeds\n", spec.name.c_str(), points.size(), spec.seeds.size());
+  if (dry) {   // every run's settings resolved and checked (a key typo fails here), nothing run
+    for (const GridPoint& p : points)
+      for (int seed : spec.seeds) {
+        auto s = p.settings;
+        s["train.seed"] = std::to_string(seed);
+        check_setting_keys(s);
+        resolved_train_config(spec.config, s);
+        std::printf("%s, seed %d:", p.label.c_str(), seed);
+        for (auto& [k, v] : s) std::printf(" %s=%s", k.c_str(), v.c_str());
+        std::printf("\n");
+      }
+    return 0;
+  }
   std::vector<RunResult> runs;
   int fresh = 0;
   bool complete = true;
