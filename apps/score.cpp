@@ -1,5 +1,6 @@
 // ssmtl score: runs a trained model over a data set's test videos and writes frame and region scores.
 #include <cstdio>
+#include <memory>
 #include <sstream>
 
 #include "apps/args.h"
@@ -7,6 +8,8 @@
 #include "dist/progress.h"
 #include "model/checkpoint.h"
 #include "model/scoring.h"
+#include "model/trainer.h"
+#include "data/video/frames.h"
 #include "tensor/device.h"
 #include "util/atomic_file.h"
 #include "util/progress.h"
@@ -17,6 +20,13 @@ const char* kUsage =
     "usage: ssmtl score --data ROOT --detections DIR --checkpoint CKPT --out DIR [--split testing]\n"
     "                   [--frame-mode map|max] [--cell 20] [--filter 3] [--batch 128] [--seed 0] [--videos 01,02]\n"
     "                   [--teachers DIR] [--device cpu|cuda]\n"
+    "                   [--normalize none|zscore|log-zscore --normal-detections DIR [--normal-videos 15,16]]\n"
+    "  --normalize: the object score is the mean of the task scores standardised with statistics of normal\n"
+    "  objects (eval/task_normalize.h): those of the training split's held-out validation videos (the last\n"
+    "  train.val_fraction of them, as in training; or --normal-videos), detected in --normal-detections;\n"
+    "  the statistics go to DIR/normalization.txt. none (default) = the plain mean of the task scores.\n"
+    "  --checkpoint given several times: a checkpoint ensemble, the mean per object of the models' (normalised)\n"
+    "  scores (e.g. best.ckpt and last.ckpt of one run; each model normalised with its own statistics).\n"
     "  T4 (ssmtl) reads DETECTIONS/class_probs/<video>.txt; T7 / T9 read DIR/<video>.seg / .pose (--teachers)\n"
     "  writes DIR/frame_scores/<video>.txt (one score per frame), DIR/regions/<video>.txt\n"
     "  (frame,x_min,y_min,x_max,y_max,score), DIR/object_scores/<video>.txt (per-task scores) and\n"
@@ -29,7 +39,9 @@ const char* kUsage =
 int run_score(int argc, char** argv) {
   ssmtl::app::Args args(argc, argv);
   if (args.help()) { std::printf("%s", kUsage); return 0; }
-  std::string root = args.need("data"), det = args.need("detections"), ckpt = args.need("checkpoint");
+  std::string root = args.need("data"), det = args.need("detections");
+  const std::vector<std::string> ckpts = args.all("checkpoint");
+  if (ckpts.empty()) throw ssmtl::app::UsageError("missing required option --checkpoint");
   std::string out = args.need("out"), split = args.get("split", "testing");
   ssmtl::ScoreOptions so;
   so.frame_mode = args.get("frame-mode", "map");
@@ -42,45 +54,97 @@ int run_score(int argc, char** argv) {
   so.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
   std::string teachers = args.get("teachers");
   std::vector<std::string> videos = args.list("videos");
+  const std::string norm_mode = args.get("normalize", "none");
+  const std::string normal_det = args.get("normal-detections");
+  std::vector<std::string> normal_videos = args.list("normal-videos");
+  if (norm_mode != "none" && normal_det.empty())
+    throw ssmtl::app::UsageError("--normalize " + norm_mode + " needs --normal-detections (the training split's detections)");
   const ssmtl::Device device = ssmtl::app::device_option(args);
   args.check_used();
 
-  ssmtl::CheckpointMeta meta = ssmtl::read_checkpoint_meta(ckpt);
-  ssmtl::util::Config cfg = ssmtl::util::Config::from_string(meta.config_text, ckpt);
-  ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);   // (registers the proxy tasks' keys)
-  cfg.check_all();   // the stored configuration is input too: unknown keys and ranges, as for a file
-  ssmtl::SSMTLModel model(mc, 0);
-  ssmtl::load_checkpoint(ckpt, model);
-  model.to(device);
-  ssmtl::ObjectPool pool = ssmtl::ObjectPool::load(root, split, det, so.min_detection_score, false, videos,
-                                                   ssmtl::TeacherSpec::for_model(mc, det, teachers));
-  if (ssmtl::dist::world().rank() == 0)
-    std::fprintf(stderr, "score: %s, %d videos, %zu objects, device %s\n", mc.name.c_str(), pool.num_videos(),
-               pool.objects().size(), ssmtl::device_name(device));
-  std::ostringstream run_cfg;   // next to the scores: what made them (the model's own configuration is in the checkpoint)
-  run_cfg << "# ssmtl score\ndata = " << root << "\nsplit = " << split << "\ndetections = " << det
-          << "\ncheckpoint = " << ckpt << "\nmodel = " << mc.name << "\nframe_mode = " << so.frame_mode
-          << "\ncell = " << so.map.cell << "\nfilter = " << f << "\nbatch = " << so.batch_size << "\nseed = " << so.seed
-          << "\ndevice = " << ssmtl::device_name(device) << "\nteachers = " << teachers << "\nvideos =";
-  for (int v = 0; v < pool.num_videos(); ++v) run_cfg << (v ? "," : " ") << pool.video(v).name();
-  run_cfg << "\n";
-  // Under mpirun the videos are dealt out over the ranks (each video's files are written by its rank, the
-  // same bytes as one process); rank 0 writes score_config.txt and draws the progress of all.
   ssmtl::dist::Communicator& world = ssmtl::dist::world();
   ssmtl::util::make_dirs(out);
-  if (world.rank() == 0) ssmtl::util::write_text_atomic(out + "/score_config.txt", run_cfg.str());
-  std::vector<int64_t> per_video(pool.num_videos(), 0);
-  for (const ssmtl::PoolObject& o : pool.objects()) ++per_video[o.video];
-  int64_t mine = 0;
-  for (int v = 0; v < pool.num_videos(); ++v) mine += ssmtl::dist::my_video(v, world) ? per_video[v] : 0;
-  ssmtl::dist::SharedProgress progress(world, world.size() > 1 ? "score (" + std::to_string(world.size()) + " ranks)" : "score",
-                                       static_cast<int64_t>(pool.objects().size()), mine, "objects");
-  for (int v = 0; v < pool.num_videos(); ++v) {
-    if (!ssmtl::dist::my_video(v, world)) continue;
-    ssmtl::VideoScores s = ssmtl::score_video(model, pool, v, so, [&](int64_t n) { progress.add(n); });
-    ssmtl::write_video_scores(out, s);
+  // One pass per checkpoint (each normalised with its own statistics); several are averaged per object.
+  std::vector<std::vector<ssmtl::VideoScores>> per_ckpt;
+  std::unique_ptr<ssmtl::ObjectPool> pool;
+  std::ostringstream run_cfg;   // next to the scores: what made them (the model's own configuration is in the checkpoint)
+  for (size_t c = 0; c < ckpts.size(); ++c) {
+    const std::string& ckpt = ckpts[c];
+    ssmtl::CheckpointMeta meta = ssmtl::read_checkpoint_meta(ckpt);
+    ssmtl::util::Config cfg = ssmtl::util::Config::from_string(meta.config_text, ckpt);
+    ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);   // (registers the proxy tasks' keys)
+    cfg.check_all();   // the stored configuration is input too: unknown keys and ranges, as for a file
+    ssmtl::SSMTLModel model(mc, 0);
+    ssmtl::load_checkpoint(ckpt, model);
+    model.to(device);
+    if (!pool)
+      pool = std::make_unique<ssmtl::ObjectPool>(ssmtl::ObjectPool::load(
+          root, split, det, so.min_detection_score, false, videos, ssmtl::TeacherSpec::for_model(mc, det, teachers)));
+    if (world.rank() == 0)
+      std::fprintf(stderr, "score: %s (%s), %d videos, %zu objects, device %s\n", mc.name.c_str(), ckpt.c_str(),
+                   pool->num_videos(), pool->objects().size(), ssmtl::device_name(device));
+    if (c == 0) {
+      run_cfg << "# ssmtl score\ndata = " << root << "\nsplit = " << split << "\ndetections = " << det
+              << "\ncheckpoint =";
+      for (size_t i = 0; i < ckpts.size(); ++i) run_cfg << (i ? ", " : " ") << ckpts[i];
+      run_cfg << "\nmodel = " << mc.name << "\nframe_mode = " << so.frame_mode << "\ncell = " << so.map.cell
+              << "\nfilter = " << f << "\nbatch = " << so.batch_size << "\nseed = " << so.seed
+              << "\ndevice = " << ssmtl::device_name(device) << "\nteachers = " << teachers
+              << "\nnormalize = " << norm_mode << "\nnormal_detections = " << normal_det << "\nvideos =";
+      for (int v = 0; v < pool->num_videos(); ++v) run_cfg << (v ? "," : " ") << pool->video(v).name();
+      run_cfg << "\n";
+      if (world.rank() == 0) ssmtl::util::write_text_atomic(out + "/score_config.txt", run_cfg.str());
+    }
+    ssmtl::ScoreOptions sc = so;
+    ssmtl::eval::TaskNormalizer normalizer(norm_mode);   // (checks the mode)
+    if (norm_mode != "none") {
+      std::vector<std::string> nv = normal_videos;
+      if (nv.empty()) {   // the videos training held out for validation: normal and never trained on
+        std::vector<std::string> all = ssmtl::list_videos(root, "training");
+        const int n = ssmtl::num_validation_videos(static_cast<int>(all.size()),
+                                                   ssmtl::TrainOptions::from_config(cfg).val_fraction);
+        nv.assign(all.end() - n, all.end());
+        if (nv.empty())
+          throw std::runtime_error("score --normalize: the training split has no held-out validation video; name "
+                                   "normal videos with --normal-videos");
+      }
+      ssmtl::ObjectPool npool = ssmtl::ObjectPool::load(root, "training", normal_det, so.min_detection_score, false,
+                                                        nv, ssmtl::TeacherSpec::for_model(mc, normal_det, teachers));
+      std::map<std::string, std::vector<float>> normal;
+      ssmtl::util::Progress np("score (normal objects)", static_cast<int64_t>(npool.objects().size()), "objects");
+      for (int v = 0; v < npool.num_videos(); ++v) {
+        ssmtl::VideoScores s = ssmtl::score_video(model, npool, v, sc, [&](int64_t n) { np.add(n); });
+        for (auto& [task, vals] : s.task_scores) normal[task].insert(normal[task].end(), vals.begin(), vals.end());
+      }
+      np.finish();
+      normalizer.fit(normal);
+      std::string text = "# ssmtl score: task score statistics of normal objects (training videos";
+      for (auto& v : nv) text += " " + v;
+      const std::string name = ckpts.size() == 1 ? "normalization.txt" : "normalization_" + std::to_string(c) + ".txt";
+      if (world.rank() == 0) ssmtl::util::write_text_atomic(out + "/" + name, text + ") of " + ckpt + "\n" + normalizer.to_text());
+      sc.normalizer = &normalizer;
+    }
+    // Under mpirun the videos are dealt out over the ranks (each video's files are written by its rank, the
+    // same bytes as one process); rank 0 draws the progress of all.
+    std::vector<int64_t> per_video(pool->num_videos(), 0);
+    for (const ssmtl::PoolObject& o : pool->objects()) ++per_video[o.video];
+    int64_t mine = 0;
+    for (int v = 0; v < pool->num_videos(); ++v) mine += ssmtl::dist::my_video(v, world) ? per_video[v] : 0;
+    ssmtl::dist::SharedProgress progress(
+        world, world.size() > 1 ? "score (" + std::to_string(world.size()) + " ranks)" : "score",
+        static_cast<int64_t>(pool->objects().size()), mine, "objects");
+    per_ckpt.emplace_back(pool->num_videos());
+    for (int v = 0; v < pool->num_videos(); ++v)
+      if (ssmtl::dist::my_video(v, world))
+        per_ckpt.back()[v] = ssmtl::score_video(model, *pool, v, sc, [&](int64_t n) { progress.add(n); });
+    progress.finish();
   }
-  progress.finish();
+  for (int v = 0; v < pool->num_videos(); ++v) {
+    if (!ssmtl::dist::my_video(v, world)) continue;
+    std::vector<ssmtl::VideoScores> runs;
+    for (auto& r : per_ckpt) runs.push_back(std::move(r[v]));
+    ssmtl::write_video_scores(out, runs.size() == 1 ? runs[0] : ssmtl::average_video_scores(runs, pool->video(v), so));
+  }
   return 0;
 }
 

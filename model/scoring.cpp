@@ -12,6 +12,15 @@
 
 namespace ssmtl {
 
+namespace {
+std::vector<double> frame_scores_of(const std::vector<Region>& regions, const Video& video, const ScoreOptions& opt) {
+  if (opt.frame_mode == "max") return eval::frame_scores_max(regions, video.num_frames());
+  if (opt.frame_mode == "map")
+    return eval::frame_scores_from_maps(regions, video.num_frames(), video.width(), video.height(), opt.map);
+  throw std::invalid_argument("frame mode must be map or max, got " + opt.frame_mode);
+}
+}  // namespace
+
 VideoScores score_video(SSMTLModel& model, const ObjectPool& pool, int v, const ScoreOptions& opt,
                         const std::function<void(int64_t)>& progress) {
   const Video& video = pool.video(v);
@@ -45,17 +54,41 @@ VideoScores score_video(SSMTLModel& model, const ObjectPool& pool, int v, const 
     for (auto& [task, vals] : s) out.task_scores[task].insert(out.task_scores[task].end(), vals.begin(), vals.end());
     if (progress) progress(n);
   }
+  if (opt.normalizer && !ids.empty()) out.task_scores["object"] = opt.normalizer->combine(out.task_scores);
   const std::vector<float>& obj = out.task_scores["object"];
   for (size_t k = 0; k < ids.size(); ++k) {
     const PoolObject& o = pool.objects()[ids[k]];
     out.regions.push_back({o.frame, region_box(o.box), static_cast<double>(obj[k])});
   }
-  if (opt.frame_mode == "max")
-    out.frame_scores = eval::frame_scores_max(out.regions, out.num_frames);
-  else if (opt.frame_mode == "map")
-    out.frame_scores = eval::frame_scores_from_maps(out.regions, out.num_frames, video.width(), video.height(), opt.map);
-  else
-    throw std::invalid_argument("frame mode must be map or max, got " + opt.frame_mode);
+  out.frame_scores = frame_scores_of(out.regions, video, opt);
+  return out;
+}
+
+VideoScores average_video_scores(const std::vector<VideoScores>& runs, const Video& video, const ScoreOptions& opt) {
+  if (runs.empty()) throw std::invalid_argument("average_video_scores: no runs");
+  VideoScores out = runs[0];
+  for (const VideoScores& r : runs) {
+    bool same = r.video == out.video && r.num_frames == out.num_frames && r.regions.size() == out.regions.size();
+    for (size_t k = 0; same && k < r.regions.size(); ++k)
+      same = r.regions[k].frame == out.regions[k].frame && r.regions[k].box.x0 == out.regions[k].box.x0 &&
+             r.regions[k].box.y0 == out.regions[k].box.y0;
+    if (!same) throw std::invalid_argument("average_video_scores: video " + r.video + ": the runs scored other objects");
+  }
+  for (auto it = out.task_scores.begin(); it != out.task_scores.end();) {
+    bool everywhere = true;
+    for (const VideoScores& r : runs) everywhere &= r.task_scores.count(it->first) > 0;
+    if (!everywhere) { it = out.task_scores.erase(it); continue; }
+    std::vector<double> sum(it->second.size(), 0.0);
+    for (const VideoScores& r : runs)
+      for (size_t k = 0; k < sum.size(); ++k) sum[k] += r.task_scores.at(it->first)[k];
+    for (size_t k = 0; k < sum.size(); ++k) it->second[k] = static_cast<float>(sum[k] / static_cast<double>(runs.size()));
+    ++it;
+  }
+  if (!out.regions.empty()) {
+    const std::vector<float>& obj = out.task_scores.at("object");
+    for (size_t k = 0; k < out.regions.size(); ++k) out.regions[k].score = obj[k];
+  }
+  out.frame_scores = frame_scores_of(out.regions, video, opt);
   return out;
 }
 

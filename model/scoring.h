@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "eval/frame_scores.h"
+#include "eval/task_normalize.h"
 #include "model/sampler.h"
 #include "model/ssmtl.h"
 #include "regions/region_file.h"
@@ -20,6 +21,9 @@ struct ScoreOptions {
   eval::AnomalyMapOptions map;
   uint64_t seed = 0;                   // inpainting patches / jigsaw permutations at test time
   double min_detection_score = 0.0;
+  // When set, the object score is normaliser->combine(task scores) (eval/task_normalize.h) instead of the
+  // plain mean of the task scores; not owned.
+  const eval::TaskNormalizer* normalizer = nullptr;
 };
 
 struct VideoScores {
@@ -35,6 +39,13 @@ struct VideoScores {
 // std::invalid_argument).
 VideoScores score_video(SSMTLModel& model, const ObjectPool& pool, int v, const ScoreOptions& opt,
                         const std::function<void(int64_t)>& progress = nullptr);
+
+// A checkpoint ensemble: the mean of several models' scores of the same objects of `video` (runs in the same
+// object order, e.g. score_video of one pool with each model). Every score column present in all runs ("object"
+// included) is averaged per object; the regions' scores and the frame scores are recomputed from the mean
+// object score with opt's frame mode. Throws std::invalid_argument when runs is empty or the runs differ in
+// video, frame count or objects.
+VideoScores average_video_scores(const std::vector<VideoScores>& runs, const Video& video, const ScoreOptions& opt);
 
 // Writes <out>/frame_scores/<video>.txt, <out>/regions/<video>.txt ("frame,x_min,y_min,x_max,y_max,score")
 // and <out>/object_scores/<video>.txt (frame, box, then one column per task, with a header), atomically.

@@ -27,6 +27,9 @@ TrainOptions TrainOptions::from_config(util::Config& c) {
   o.lr = c.get_double("train.lr", o.lr);
   o.adam_eps = c.get_double("train.adam_eps", o.adam_eps);
   o.val_fraction = c.get_double("train.val_fraction", o.val_fraction);
+  o.lr_schedule = c.get_string("train.lr_schedule", o.lr_schedule);
+  if (o.lr_schedule != "constant" && o.lr_schedule != "cosine")
+    throw std::invalid_argument("train.lr_schedule must be constant or cosine, got " + o.lr_schedule);
   o.seed = static_cast<uint64_t>(c.get_int("train.seed", static_cast<int>(o.seed)));
   o.max_objects_per_epoch = c.get_int("train.max_objects_per_epoch", o.max_objects_per_epoch);
   o.max_val_objects = c.get_int("train.max_val_objects", o.max_val_objects);
@@ -42,6 +45,10 @@ TrainOptions TrainOptions::from_config(util::Config& c) {
   if (!(o.lr > 0)) throw std::invalid_argument("train.lr must be > 0 (the T5 ascent sign comes from train.pseudo_lr_scale)");
   if (!(o.val_fraction >= 0 && o.val_fraction < 1)) throw std::invalid_argument("train.val_fraction must be in [0, 1)");
   return o;
+}
+
+int num_validation_videos(int nv, double val_fraction) {
+  return nv >= 2 ? std::max(1, static_cast<int>(std::lround(val_fraction * nv))) : 0;
 }
 
 namespace {
@@ -118,6 +125,8 @@ class TrainRun {
   std::vector<std::string> log_lines_;   // earlier epochs' lines survive a resume
   std::vector<EpochLog> epochs_;
   int bad_in_row_ = 0;
+  std::vector<float> base_lr_main_, base_lr_ascent_;   // the groups' lr before any schedule
+  void apply_lr_schedule(int epoch, int step, int steps_per_epoch);
   int steps_run_ = 0;   // in this invocation (train.stop_after_steps)
   bool stopped_ = false;
   void (*prev_handler_)(int) = SIG_DFL;
@@ -150,7 +159,7 @@ TrainRun::TrainRun(SSMTLModel& model, const TrainOptions& opt, const std::string
       pool_(load_pool(model, opt, config_text, comm_.rank() == 0)) {
   // The last val_fraction of the videos are held out.
   const int nv = pool_.num_videos();
-  const int n_val = nv >= 2 ? std::max(1, static_cast<int>(std::lround(opt.val_fraction * nv))) : 0;
+  const int n_val = num_validation_videos(nv, opt.val_fraction);
   for (size_t i = 0; i < pool_.objects().size(); ++i)
     (pool_.objects()[i].video >= nv - n_val ? val_ids_ : train_ids_).push_back(i);
   if (train_ids_.empty()) throw std::runtime_error(opt.detections + ": no training objects (detections empty?)");
@@ -174,6 +183,9 @@ TrainRun::TrainRun(SSMTLModel& model, const TrainOptions& opt, const std::string
   if (model.cfg.tasks.any(Source::kOodImages)) ood_ = std::make_unique<OodImages>(opt.ood_root);
   builder_ = std::make_unique<SampleBuilder>(pool_, model.cfg, ood_.get());
   optim_ = std::make_unique<Optimisers>(model, opt, static_cast<float>(opt.adam_eps));
+  for (auto& g : optim_->main.groups()) base_lr_main_.push_back(g.lr);   // before a resume restores scaled ones
+  if (optim_->ascent)
+    for (auto& g : optim_->ascent->groups()) base_lr_ascent_.push_back(g.lr);
   if (!opt.resume.empty()) {
     CheckpointMeta meta = load_checkpoint(opt.resume, model);
     st_ = TrainerState::parse(meta.trainer_state, opt.resume);
@@ -298,6 +310,7 @@ bool TrainRun::run_epoch(int e, EpochLog& log) {
     size_t a = static_cast<size_t>(st_.step) * opt_.batch_size, b = std::min(order.size(), a + opt_.batch_size);
     TaskBatch batch = (next.valid() ? next.get() : build_batch(st_.step)).to(dev_);
     if (dev_ != Device::CPU && st_.step + 1 < steps) next = std::async(std::launch::async, build_batch, st_.step + 1);
+    apply_lr_schedule(e, st_.step, steps);
     std::optional<DataParallel> dp;   // (NCCL runs even on one rank: scripts/gpu_check.sh tests that path)
     if (comm_.size() > 1 || &grad_comm_ != &comm_) {
       const auto [from, to] = my_share(b - a);
@@ -353,6 +366,16 @@ bool TrainRun::run_epoch(int e, EpochLog& log) {
   log.samples_per_s = log.seconds > 0 && samples_now > 0 ? samples_now / log.seconds : 0;
   end_epoch(e, log);
   return true;
+}
+
+// The schedule depends only on (epoch, step), so a resumed run follows it exactly.
+void TrainRun::apply_lr_schedule(int e, int step, int steps_per_epoch) {
+  if (opt_.lr_schedule == "constant") return;
+  const double total = static_cast<double>(opt_.epochs) * steps_per_epoch;
+  const double k = static_cast<double>(e) * steps_per_epoch + step;
+  const float f = static_cast<float>(0.5 * (1.0 + std::cos(3.14159265358979323846 * k / total)));
+  for (size_t i = 0; i < base_lr_main_.size(); ++i) optim_->main.groups()[i].lr = base_lr_main_[i] * f;
+  for (size_t i = 0; i < base_lr_ascent_.size(); ++i) optim_->ascent->groups()[i].lr = base_lr_ascent_[i] * f;
 }
 
 void TrainRun::end_epoch(int e, EpochLog& log) {

@@ -39,6 +39,8 @@ struct TrainOptions {
   double lr = 1e-3;
   double adam_eps = 1e-8;          // Adam's epsilon (torch default); larger values damp the steps of
                                    // parameters whose gradient is (near) zero, e.g. attention key biases
+  std::string lr_schedule = "constant";   // "constant" (the paper) or "cosine": every optimiser group's lr times
+                                          // 0.5 (1 + cos(pi k / K)) at step k of K over all epochs (to 0 at the end)
   double val_fraction = 0.15;      // last videos held out
   uint64_t seed = 0;
   int max_objects_per_epoch = 0;   // 0 = every training object each epoch
@@ -62,6 +64,10 @@ struct TrainOptions {
 
   static TrainOptions from_config(util::Config& c);   // "train.*" keys
 };
+
+// Number of videos held out for validation out of `num_videos` (the last ones in natural order):
+// round(val_fraction * num_videos), at least 1 when there are 2 or more videos, 0 for a single video.
+int num_validation_videos(int num_videos, double val_fraction);
 
 struct EpochLog {
   int epoch = 0;

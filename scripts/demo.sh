@@ -5,6 +5,10 @@
 # Usage: scripts/demo.sh [build_dir] [data_root]   (make demo runs it). Environment:
 #   DATASET=ped2  CONFIG=configs/ssmtl++v1-cpu.txt  RUN=runs/ped2-demo  SIGMA=3  QUICK=1 (CI: 2 videos, 1 short epoch)
 #   DEVICE=cuda: training and scoring on the GPU (e.g. with CONFIG=configs/ssmtl++v1.txt, the paper's model)
+#   CHECKPOINTS="best last": the checkpoints scored and averaged per object (a checkpoint ensemble; "best" alone
+#   = the lowest validation loss only)
+#   NORMALIZE=log-zscore: task scores standardised with the held-out validation videos' objects (none = plain mean)
+#   OOD=../shared/data/ood  WEIGHTS=../shared/weights/yolo-fastest (the T5 images and the detector's files)
 #   DATASET=avenue: the .avi files of <data_root>/avenue/videos are first decoded into RUN/data (ssmtl prepare).
 set -euo pipefail
 build=${1:-build}
@@ -14,6 +18,10 @@ root="$data/$dataset"
 config=${CONFIG:-configs/ssmtl++v1-cpu.txt}
 run=${RUN:-runs/$dataset-demo}
 sigma=${SIGMA:-3}
+normalize=${NORMALIZE:-log-zscore}
+checkpoints=${CHECKPOINTS:-best last}
+ood=${OOD:-../shared/data/ood}                        # (the defaults of ssmtl train / detect)
+weights=${WEIGHTS:-../shared/weights/yolo-fastest}
 ssmtl="$build/ssmtl"
 
 gt="$root/testing"            # gt_frame/ and gt_tracks_derived/
@@ -34,10 +42,11 @@ MSG
   exit 2
 fi
 
-extra_train=()
-extra_detect_train=()
-extra_detect_test=()
-extra_score=()
+extra_score=(--normalize "$normalize")
+[ "$normalize" != none ] && extra_score+=(--normal-detections "$run/detections/training")
+extra_detect_train=(--weights "$weights")
+extra_detect_test=(--weights "$weights")
+extra_train=(--ood "$ood")
 if [ -n "${DEVICE:-}" ]; then
   extra_detect_train+=(--device "$DEVICE")
   extra_detect_test+=(--device "$DEVICE")
@@ -52,6 +61,7 @@ if [ "${QUICK:-0}" = 1 ]; then   # CI: a reduced run that proves the path end to
   extra_detect_test+=(--videos "$te")
   extra_train+=(--videos "$tr")
   extra_score+=(--videos "$te")
+  [ "$normalize" != none ] && extra_score+=(--normal-videos "${tr##*,}")   # the one held out of the 3
 fi
 
 declare -A took
@@ -70,9 +80,13 @@ s=$SECONDS
   "${extra_train[@]}"
 took[train]=$((SECONDS - s))
 
-echo "== 4/5 scoring the test videos"
+echo "== 4/5 scoring the test videos (checkpoints: $checkpoints; task scores normalised: $normalize)"
 s=$SECONDS
-"$ssmtl" score --data "$root" --detections "$run/detections/testing" --checkpoint "$run/train/best.ckpt" \
+ckpt_args=()
+for c in $checkpoints; do
+  if [ -f "$run/train/$c.ckpt" ]; then ckpt_args+=(--checkpoint "$run/train/$c.ckpt"); fi
+done
+"$ssmtl" score --data "$root" --detections "$run/detections/testing" "${ckpt_args[@]}" \
   --out "$run/scores" "${extra_score[@]}"
 took[score]=$((SECONDS - s))
 

@@ -14,6 +14,8 @@
 #include "autograd/loss.h"
 #include "autograd/shape.h"
 #include "data/samples/sequences.h"
+#include "eval/frame_scores.h"
+#include "eval/task_normalize.h"
 #include "model/checkpoint.h"
 #include "model/scoring.h"
 #include "model/trainer.h"
@@ -167,5 +169,31 @@ TEST_CASE("task registry: a toy task defined in a test file is configured, train
       CHECK(vs.task_scores.at("inversion")[k] >= 0.f);
       CHECK(vs.task_scores.at("inversion")[k] <= 1.f);
     }
+    // A checkpoint ensemble of the trained and an untrained model: per-object means, frames from the means.
+    SSMTLModel untrained(mc, 5);
+    VideoScores other = score_video(untrained, test_pool, 0, so);
+    VideoScores mean = average_video_scores({vs, other}, test_pool.video(0), so);
+    REQUIRE(mean.regions.size() == vs.regions.size());
+    bool differ = false;
+    for (size_t k = 0; k < vs.regions.size(); ++k) {
+      const double want = (vs.task_scores.at("object")[k] + other.task_scores.at("object")[k]) / 2.0;
+      CHECK(mean.regions[k].score == doctest::Approx(want).epsilon(1e-6));
+      CHECK(mean.task_scores.at("inversion")[k] == doctest::Approx(want).epsilon(1e-6));
+      differ |= vs.task_scores.at("object")[k] != other.task_scores.at("object")[k];
+    }
+    CHECK(differ);
+    CHECK(mean.frame_scores == eval::frame_scores_max(mean.regions, mean.num_frames));
+    // Normalised object scores: zscore with statistics of these same objects have mean 0 and std 1.
+    eval::TaskNormalizer norm("zscore");
+    norm.fit(vs.task_scores);
+    so.normalizer = &norm;
+    VideoScores z = score_video(back, test_pool, 0, so);
+    double m = 0, sq = 0;
+    for (float x : z.task_scores.at("object")) m += x;
+    m /= static_cast<double>(z.regions.size());
+    for (float x : z.task_scores.at("object")) sq += (x - m) * (x - m);
+    CHECK(m == doctest::Approx(0.0).epsilon(1e-5));
+    CHECK(std::sqrt(sq / static_cast<double>(z.regions.size())) == doctest::Approx(1.0).epsilon(1e-4));
+    for (size_t k = 0; k < z.regions.size(); ++k) CHECK(z.regions[k].score == z.task_scores.at("object")[k]);
   }
 }

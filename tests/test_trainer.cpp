@@ -22,13 +22,13 @@ namespace fs = std::filesystem;
 namespace {
 
 // T1+T2+T3 (+T5 with ../shared's out-of-distribution images) on 32x32 crops, 4 training objects a step.
-util::Config resume_config(bool pseudo) {
+util::Config resume_config(bool pseudo, const std::string& schedule = "constant") {
   return util::Config::from_string(std::string("model.name = ssmtl++v1-cpu\nmodel.backbone.channels = 4, 4, 8\n"
                                                "model.cvt.dim = 8\nmodel.cvt.heads = 2\nmodel.head_hidden = 4\n"
                                                "model.decoder_hidden = 4\ntrain.epochs = 2\ntrain.batch_size = 4\n"
                                                "train.max_val_objects = 8\ntrain.pseudo_start_epoch = 1\n"
                                                "model.tasks.pseudo_anomalies = ") +
-                                   (pseudo ? "true" : "false") + "\n");
+                                   (pseudo ? "true" : "false") + "\ntrain.lr_schedule = " + schedule + "\n");
 }
 
 std::string read_all(const std::string& path) {
@@ -41,12 +41,16 @@ std::string read_all(const std::string& path) {
 }  // namespace
 
 TEST_CASE("trainer: a run stopped mid-epoch and resumed equals the uninterrupted run bit for bit") {
-  test::TempDir dir("trainer_resume");
+  // With the cosine schedule too: its lr depends only on (epoch, step), never on the lr a resume restores.
+  std::string schedule = "constant";
+  SUBCASE("constant learning rate") { schedule = "constant"; }
+  SUBCASE("cosine learning-rate schedule") { schedule = "cosine"; }
+  test::TempDir dir("trainer_resume_" + schedule);
   test::TinyDataset d = test::make_tiny_dataset(dir, 3, 31);
   const bool pseudo = fs::is_directory(std::string(SSMTL_SHARED_DIR) + "/data/ood/textures_dtd");
   if (!pseudo) MESSAGE("no ../shared/data/ood: T5 left out");
   auto run = [&](const std::string& out, int stop_after, const std::string& resume, SSMTLModel& model) {
-    util::Config cfg = resume_config(pseudo);
+    util::Config cfg = resume_config(pseudo, schedule);
     TrainOptions opt = TrainOptions::from_config(cfg);
     opt.data_root = d.root;
     opt.detections = d.detections;
@@ -56,7 +60,7 @@ TEST_CASE("trainer: a run stopped mid-epoch and resumed equals the uninterrupted
     opt.resume = resume;
     return train_model(model, opt, cfg.resolved_text());
   };
-  util::Config cfg = resume_config(pseudo);
+  util::Config cfg = resume_config(pseudo, schedule);
   const ModelConfig mc = ModelConfig::from_config(cfg);
 
   SSMTLModel straight(mc, 7);
@@ -100,6 +104,20 @@ TEST_CASE("trainer: a run stopped mid-epoch and resumed equals the uninterrupted
   // The checkpoints are the same files byte for byte (no partial-epoch sums left behind by the stops).
   CHECK(read_all(dir / "straight/last.ckpt") == read_all(dir / "stopped/last.ckpt"));
   CHECK(read_all(dir / "straight/best.ckpt") == read_all(dir / "stopped/best.ckpt"));
+  if (schedule == "cosine") {   // the schedule changes the training: other weights than the constant lr
+    schedule = "constant";
+    SSMTLModel constant(mc, 7);
+    run(dir / "constant", 0, "", constant);
+    const auto nc = constant.named_tensors();
+    bool differ = false;
+    for (size_t i = 0; i < ns.size(); ++i) differ |= ns[i].tensor->to_vector() != nc[i].tensor->to_vector();
+    CHECK(differ);
+  }
+}
+
+TEST_CASE("trainer: train.lr_schedule must be constant or cosine") {
+  util::Config cfg = resume_config(false, "linear");
+  CHECK_THROWS_WITH_AS(TrainOptions::from_config(cfg), doctest::Contains("train.lr_schedule"), std::invalid_argument);
 }
 
 TEST_CASE("trainer: a resume checks its checkpoint and configuration before writing anything") {

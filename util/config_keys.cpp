@@ -38,6 +38,7 @@ const std::vector<KeySpec>& key_specs() {
       {"train.batch_size", 'i', 2, 65536},
       {"train.lr", 'd', 1e-9, 10},   // > 0: the T5 ascent sign comes from train.pseudo_lr_scale
       {"train.adam_eps", 'd', 1e-12, 1},
+      {"train.lr_schedule", 's', 0, 0},   // constant or cosine (TrainOptions::from_config)
       {"train.val_fraction", 'd', 0, 0.9},
       {"train.seed", 'i', 0, kIntMax},
       {"train.max_objects_per_epoch", 'i', 0, kIntMax},   // 0 = every training object

@@ -1,0 +1,52 @@
+// Putting the proxy tasks' anomaly scores on one scale before they are averaged into the object score
+// (DESIGN.md section 4: object score = mean of the task scores). The raw scores live on different scales
+// (p(backward) ~1e-5 for a typical object, a middle-box L1 error ~0.06, T4 ~0.002), so their plain mean follows
+// the widest task. Each task's score is standardised with statistics of NORMAL objects (the held-out validation
+// videos of the training split, never test data or labels):
+//   "none"        object = mean_t s_t                                    (the paper's plain mean)
+//   "zscore"      object = mean_t (s_t - mean_t) / std_t
+//   "log-zscore"  object = mean_t (log(max(s_t, floor)) - mean_t') / std_t'   with mean_t', std_t' of the logs
+// log-zscore suits scores that are probabilities or errors spanning decades (the classifiers' p(class) of
+// normal objects are log-normal-like, not Gaussian). A standardised object score is 0 for a typical normal object
+// and can be negative; the anomaly map keeps the max per cell, with 0 for empty cells.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ssmtl::eval {
+
+struct TaskScoreStats {
+  double mean = 0, std = 1;   // of the (possibly log-transformed) normal scores; std > 0
+  int64_t count = 0;          // normal objects they come from
+};
+
+class TaskNormalizer {
+ public:
+  static constexpr double kLogFloor = 1e-12;   // scores below it count as 1e-12 before the log (fixed a priori)
+
+  // mode: "none", "zscore" or "log-zscore"; std::invalid_argument otherwise.
+  explicit TaskNormalizer(std::string mode = "none");
+  const std::string& mode() const { return mode_; }
+
+  // Fits the statistics from normal objects' task scores (task name -> one score per object; the key "object"
+  // is ignored). Throws std::invalid_argument naming the task when it has fewer than 2 objects, a non-finite
+  // score, or zero spread. Mode "none" fits nothing.
+  void fit(const std::map<std::string, std::vector<float>>& normal_task_scores);
+
+  // The object scores: per object, the mean over tasks (every key but "object") of the normalised scores.
+  // All vectors must have the same length; a task without statistics (mode != none) is std::invalid_argument.
+  std::vector<float> combine(const std::map<std::string, std::vector<float>>& task_scores) const;
+
+  const std::map<std::string, TaskScoreStats>& stats() const { return stats_; }
+  // "mode = log-zscore\n<task> mean std count\n..." (written next to the scores so a run says what it used).
+  std::string to_text() const;
+
+ private:
+  double transform(double s) const;
+  std::string mode_;
+  std::map<std::string, TaskScoreStats> stats_;
+};
+
+}  // namespace ssmtl::eval
