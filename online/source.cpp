@@ -138,7 +138,7 @@ class FfmpegSource : public FrameSource {
       if (pr == 0) {
         double idle = std::chrono::duration<double>(std::chrono::steady_clock::now() - last).count();
         if (idle > o_.stall_timeout)
-          throw SourceError(o_.input + ": stalled: no data for " + std::to_string(static_cast<int>(idle)) +
+          throw SourceError(o_.input + ": stalled: no data for " + std::to_string(idle).substr(0, 4) +
                             " s while reading frame " + std::to_string(frames_) + " (" + std::to_string(got) + " of " +
                             std::to_string(bytes) + " bytes)");
         continue;
