@@ -159,7 +159,7 @@ int run_watch(int argc, char** argv) {
     const size_t allowed = static_cast<size_t>(std::floor(false_alarms * static_cast<double>(s.size())));
     // alert = score >= T: T just above the (n - allowed)-th smallest score lets at most `allowed` frames through
     o.threshold = allowed >= s.size() ? s.front() : std::nextafter(s[s.size() - 1 - allowed], INFINITY);
-    std::printf("calibrated threshold %.9g: %zu normal frames of %s, at most %zu (%.4g) above it\n", o.threshold,
+    std::printf("calibrated threshold %.17g: %zu normal frames of %s, at most %zu (%.4g) above it\n", o.threshold,
                 s.size(), calibrate.c_str(), allowed, false_alarms);
     std::fflush(stdout);
     if (o.source.input.empty()) return 0;
