@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <thread>
 
 #include "apps/args.h"
 #include "apps/command.h"
@@ -15,6 +16,8 @@
 #include "data/video/frames.h"
 #include "data/video/prepare.h"
 #include "model/checkpoint.h"
+#include "online/annotate.h"
+#include "online/http_server.h"
 #include "online/json_lines.h"
 #include "online/pipeline.h"
 
@@ -26,7 +29,8 @@ const char* kUsage =
     "                   [--size WxH] [--method hybrid|flow|detector] [--weights DIR] [--model yolo-fastest-1.1-xl]\n"
     "                   [--conf 0.5] [--flow-scale 1] [--frame-mode map|max] [--cell 20] [--filter 3]\n"
     "                   [--smooth-sigma 3] [--batch 64] [--queue 8] [--stall-timeout 10] [--stats-every 5]\n"
-    "                   [--seed 0] [--ffmpeg ffmpeg] [--ffprobe ffprobe]\n"
+    "                   [--seed 0] [--ffmpeg ffmpeg] [--ffprobe ffprobe] [--annotate OUT.mp4]\n"
+    "                   [--serve PORT [--serve-host 127.0.0.1] [--serve-linger S]]\n"
     "  SOURCE: a video file, a frame folder (read like ssmtl detect/score read it), an rtsp:// or http:// URL or a\n"
     "  camera (/dev/video0); files, URLs and cameras are decoded by ffmpeg (a child process) to raw RGB at the\n"
     "  source's size (or --size). Stages run on their own threads with bounded queues (--queue frames each):\n"
@@ -43,6 +47,10 @@ const char* kUsage =
     "  --threshold T: alert when the smoothed score >= T. --calibrate DIR --false-alarms R: T is chosen so that\n"
     "  at most a fraction R of the frames of the normal videos in DIR (frame folders or video files, e.g. the\n"
     "  training split) would alert; printed, then used for --input if given (never chosen on test labels).\n"
+    "  --annotate OUT.mp4: the frames with boxes, object scores and a strip of the frame scores, encoded by ffmpeg\n"
+    "  (H.264, at the source's rate or --fps; a skipped frame repeats the previous picture), renamed when complete.\n"
+    "  --serve PORT: a page at http://127.0.0.1:PORT/ with the annotated stream and the score curve (loopback\n"
+    "  only unless --serve-host says otherwise; --serve-linger S keeps it up S s after the end).\n"
     "  Errors (exit 1): a source that cannot be opened, stalls (--stall-timeout s without data), ends inside a\n"
     "  frame or whose ffmpeg fails, after --reconnect N re-opens; the frames decoded before are still written.\n";
 
@@ -136,6 +144,11 @@ int run_watch(int argc, char** argv) {
   o.score_delay = std::chrono::milliseconds(args.get_int("slow-ms", 0, 0));   // tests: an artificially slow stage
   const double stats_every = args.get_double("stats-every", 5, 0.1, 86400);
   const std::string out = args.get("out", "-");
+  const std::string annotate = args.get("annotate");
+  const int serve_port = args.has("serve") ? static_cast<int>(args.get_int("serve", 0, 0)) : -1;
+  const std::string serve_host = args.get("serve-host", "127.0.0.1");
+  const double serve_linger = args.get_double("serve-linger", 0, 0, 86400);
+  o.keep_images = !annotate.empty() || serve_port >= 0;
   const std::string weights = args.get("weights", "../shared/weights/yolo-fastest");
   const std::string det_model = args.get("model", "yolo-fastest-1.1-xl");
   DetectorOptions dopt;
@@ -147,6 +160,7 @@ int run_watch(int argc, char** argv) {
   if (o.detect.method != DetectMethod::kFlow)
     detector = std::make_unique<Detector>(weights + "/" + det_model + ".cfg", weights + "/" + det_model + ".weights", dopt);
 
+  signal(SIGPIPE, SIG_IGN);   // a child encoder or a browser that goes away is an error to report, not a kill
   struct sigaction sa {};
   sa.sa_handler = on_sigint;
   sigemptyset(&sa.sa_mask);
@@ -176,18 +190,48 @@ int run_watch(int argc, char** argv) {
                        ", \"threshold\": " + (std::isfinite(o.threshold) ? std::to_string(o.threshold) : "null") +
                        ", \"seed\": " + std::to_string(o.seed);
   online::JsonLinesWriter writer(out, header);
+  std::unique_ptr<online::LiveServer> server;
+  if (serve_port >= 0) {
+    server = std::make_unique<online::LiveServer>(serve_host, serve_port, o.threshold);
+    std::fprintf(stderr, "watch: serving http://%s:%d/\n", serve_host.c_str(), server->port());
+  }
+  online::AnnotateOptions ao;
+  ao.threshold = o.threshold;
+  online::Annotator annotator(ao);
+  std::unique_ptr<online::Mp4Writer> mp4;
+  Image last_picture;
   std::fprintf(stderr, "watch: %s on %s, %s detection, look-ahead %d frames, drop %s\n", model->cfg.name.c_str(),
                o.source.input.c_str(), detect_method_name(o.detect.method), pipeline.lookahead_frames(),
                online::drop_policy_name(o.drop));
   std::string error;
   try {
-    pipeline.run([&](const online::FrameResult& r) { writer.write(r); },
+    pipeline.run([&](const online::FrameResult& r) {
+                   writer.write(r);
+                   if (!o.keep_images) return;
+                   if (!r.dropped) {
+                     last_picture = annotator.draw(r);
+                     if (server) server->update(last_picture, r, pipeline.stats().line());
+                   }
+                   if (!annotate.empty() && !last_picture.empty()) {
+                     if (!mp4)
+                       mp4 = std::make_unique<online::Mp4Writer>(annotate, last_picture.width, last_picture.height,
+                                                                 pipeline.source_fps() > 0 ? pipeline.source_fps() : 25.0,
+                                                                 o.source.ffmpeg);
+                     mp4->write(last_picture);
+                   }
+                 },
                  [](const online::StatsSnapshot& s) { std::fprintf(stderr, "%s\n", s.line().c_str()); }, stats_every);
   } catch (const online::SourceError& e) {   // the frames decoded before the failure are written
     error = e.what();
   }
   const online::StatsSnapshot s = pipeline.stats();
   writer.close(s, error);
+  if (mp4) {
+    mp4->close();
+    std::fprintf(stderr, "watch: %s: %d annotated frames\n", annotate.c_str(), mp4->frames());
+  }
+  for (double waited = 0; server && waited < serve_linger && !g_interrupt; waited += 0.1)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   std::fprintf(stderr, "%s%s\n", s.line().c_str(), g_interrupt ? " (interrupted)" : "");
   if (!error.empty()) {
     std::fprintf(stderr, "ssmtl watch: %s\n", error.c_str());

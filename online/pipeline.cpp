@@ -98,6 +98,7 @@ void WatchPipeline::decode_stage() {
       bool ended_cleanly = false;
       try {
         src = o_.open();
+        source_fps_ = o_.pace_fps > 0 ? o_.pace_fps : src->nominal_fps();
         for (;;) {
           auto img = std::make_shared<Image>();
           if (stop_ || !src->next(*img)) {

@@ -86,6 +86,7 @@ class WatchPipeline {
   void stop() { stop_ = true; }
   StatsSnapshot stats() const { return stats_.snapshot(); }
   int lookahead_frames() const;   // 3 + the frame scorer's (see above)
+  double source_fps() const { return source_fps_; }   // the source's declared rate once open (0 = unknown)
 
  private:
   struct Arrived;
@@ -108,7 +109,7 @@ class WatchPipeline {
   std::exception_ptr source_error_;  // the source's (after the flush)
   std::vector<int64_t> pending_drops_;
   int width_ = 0, height_ = 0;
-  std::atomic<bool> size_known_{false};
+  std::atomic<double> source_fps_{0};
 };
 
 }  // namespace ssmtl::online

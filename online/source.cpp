@@ -14,72 +14,16 @@
 #include <vector>
 
 #include "data/video/frames.h"
+#include "online/child_process.h"
 #include "util/parse.h"
 
-extern char** environ;
 
 namespace ssmtl::online {
 namespace {
 
-// A child process with its stdout on a pipe; stderr is inherited (ffmpeg's own messages reach the user).
-// The child gets its own process group, so a Ctrl-C in the terminal reaches only us: we stop it ourselves.
-class Child {
- public:
-  explicit Child(const std::vector<std::string>& argv) {
-    int fds[2];
-    if (pipe(fds) != 0) throw SourceError(std::string("pipe: ") + std::strerror(errno));
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_addclose(&fa, fds[0]);
-    posix_spawnattr_t at;
-    posix_spawnattr_init(&at);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&at, 0);
-    std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    int rc = posix_spawnp(&pid_, args[0], &fa, &at, args.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    close(fds[1]);
-    if (rc != 0) {
-      close(fds[0]);
-      throw SourceError("cannot run " + argv[0] + ": " + std::strerror(rc) +
-                        (rc == ENOENT ? " (is the ffmpeg package installed?)" : ""));
-    }
-    fd_ = fds[0];
-  }
-  ~Child() {
-    if (fd_ >= 0) close(fd_);
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int st = 0;
-      waitpid(pid_, &st, 0);
-    }
-  }
-  int fd() const { return fd_; }
-  // Waits for the child; its exit status, 128 + signal when killed.
-  int wait() {
-    int st = 0;
-    if (pid_ > 0 && waitpid(pid_, &st, 0) == pid_) {
-      pid_ = -1;
-      return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    }
-    pid_ = -1;
-    return -1;
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
- private:
-  pid_t pid_ = -1;
-  int fd_ = -1;
-};
-
 // Reads all of a child's stdout (ffprobe's answer).
 std::string run_capture(const std::vector<std::string>& argv, int& status) {
-  Child c(argv);
+  Child c(argv, Child::kReadStdout);
   std::string out;
   char buf[4096];
   for (;;) {
@@ -119,7 +63,7 @@ class FfmpegSource : public FrameSource {
     argv.push_back("-vf");
     argv.push_back("scale=" + std::to_string(w_) + ":" + std::to_string(h_));
     argv.push_back("pipe:1");
-    child_ = std::make_unique<Child>(argv);
+    child_ = std::make_unique<Child>(argv, Child::kReadStdout);
   }
 
   bool next(Image& out) override {
