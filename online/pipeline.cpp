@@ -177,22 +177,34 @@ void WatchPipeline::detect_stage() {
       }
     };
     while (auto a = q1_->pop()) {
-      auto d = std::make_shared<Detected>();
-      d->frame = *a;
-      {
-        std::lock_guard<std::mutex> lk(mu_);
-        while (!pending_drops_.empty() && pending_drops_.front() < d->frame->frame) {
-          d->dropped_before.push_back(pending_drops_.front());
-          pending_drops_.erase(pending_drops_.begin());
-        }
-      }
+      // A backlog is detected in one network call (up to the detector's batch size): faster per frame.
+      std::vector<std::shared_ptr<Arrived>> batch{std::move(*a)};
+      const size_t max_batch = detector_ ? static_cast<size_t>(std::max(1, detector_->options().batch_size)) : 1;
+      while (batch.size() < max_batch)
+        if (auto more = q1_->try_pop()) batch.push_back(std::move(*more));
+        else break;
+      std::vector<std::vector<Detection>> found;
       if (detector_ && uses_detector(o_.detect.method)) {
-        const std::vector<std::vector<Detection>> found = detector_->detect_full({*d->frame->image});
-        for (const Detection& x : found[0]) d->boxes.push_back(x.box);
+        std::vector<Image> frames;
+        for (auto& f : batch) frames.push_back(*f->image);
+        found = detector_->detect_full(frames);
       }
-      win.push_back(std::move(d));
-      ++received;
-      while (next + 1 < received) process(next++, std::numeric_limits<int>::max());
+      for (size_t i = 0; i < batch.size(); ++i) {
+        auto d = std::make_shared<Detected>();
+        d->frame = std::move(batch[i]);
+        {
+          std::lock_guard<std::mutex> lk(mu_);
+          while (!pending_drops_.empty() && pending_drops_.front() < d->frame->frame) {
+            d->dropped_before.push_back(pending_drops_.front());
+            pending_drops_.erase(pending_drops_.begin());
+          }
+        }
+        if (!found.empty())
+          for (const Detection& x : found[i]) d->boxes.push_back(x.box);
+        win.push_back(std::move(d));
+        ++received;
+        while (next + 1 < received) process(next++, std::numeric_limits<int>::max());
+      }
     }
     while (next < received) process(next++, static_cast<int>(received));
   } catch (...) {

@@ -51,7 +51,7 @@ inline Image moving_squares(int t) {
           p[2] = b;
         }
   };
-  square(5 + 3 * t, 10, 14, 230, 200, 40);
+  square(5 + 3 * (t % 20), 10, 14, 230, 200, 40);
   square(60, 2 + 3 * (t % 12), 12, 40, 220, 230);
   return im;
 }
