@@ -28,12 +28,13 @@ const char* kUsage =
     "                   [--out FILE.jsonl] [--reconnect N] [--calibrate VIDEO_DIR --false-alarms 0.01]\n"
     "                   [--size WxH] [--method hybrid|flow|detector] [--weights DIR] [--model yolo-fastest-1.1-xl]\n"
     "                   [--conf 0.5] [--flow-scale 1] [--frame-mode map|max] [--cell 20] [--filter 3]\n"
-    "                   [--smooth-sigma 3] [--batch 64] [--queue 8] [--stall-timeout 10] [--stats-every 5]\n"
+    "                   [--smooth-sigma 3] [--batch 64] [--queue 4] [--stall-timeout 10] [--stats-every 5]\n"
     "                   [--seed 0] [--ffmpeg ffmpeg] [--ffprobe ffprobe] [--annotate OUT.mp4]\n"
     "                   [--serve PORT [--serve-host 127.0.0.1] [--serve-linger S]]\n"
     "  SOURCE: a video file, a frame folder (read like ssmtl detect/score read it), an rtsp:// or http:// URL or a\n"
     "  camera (/dev/video0); files, URLs and cameras are decoded by ffmpeg (a child process) to raw RGB at the\n"
-    "  source's size (or --size). Stages run on their own threads with bounded queues (--queue frames each):\n"
+    "  source's size (or --size). Stages run on their own threads with bounded queues (--queue frames before\n"
+    "  detection, 2 after it):\n"
     "  decode -> detection (the detector + optical flow of ssmtl detect; defaults = make demo's) -> object\n"
     "  sequences t-3..t+3 -> the model -> frame score (as ssmtl score) -> causal half-Gaussian smoothing.\n"
     "  Look-ahead: a frame is scored 3 frames after it arrived (its sequence ends at t+3), 4 in map mode (the\n"
@@ -129,7 +130,7 @@ int run_watch(int argc, char** argv) {
   o.threshold = args.get_double("threshold", std::numeric_limits<double>::infinity());
   const double false_alarms = args.get_double("false-alarms", 0.01, 0, 1);
   o.reconnect = static_cast<int>(args.get_int("reconnect", 0, 0));
-  o.queue_frames = static_cast<size_t>(args.get_int("queue", 8, 1));
+  o.queue_frames = static_cast<size_t>(args.get_int("queue", 4, 1));
   o.batch_size = static_cast<int>(args.get_int("batch", 64, 1));
   o.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
   o.detect.flow_scale = static_cast<float>(args.get_double("flow-scale", 1.0, 1e-3, 1));

@@ -10,7 +10,9 @@
 //                          frames out per second, frames dropped; p99 as a ratio to the offline time per frame.
 // Models: the demo's CPU preset (ssmtl++v1-cpu) and the paper-size SSMTL++v1, random-init (speed does not
 // depend on the weights; the objects per frame come from the detector, the same for both).
-// Run: build/ssmtl_bench --benchmark_filter=Watch\|Offline (needs ffmpeg and ../shared; skips otherwise).
+// Run: OMP_WAIT_POLICY=passive build/ssmtl_bench --benchmark_filter='Watch|Offline' (needs ffmpeg and ../shared;
+// skips otherwise). The passive wait policy matters on a loaded machine: the bench program does not set it as
+// `ssmtl` does (util/omp_env.h), and spinning OpenMP threads steal the CPU from the threads doing the work.
 #include <benchmark/benchmark.h>
 
 #include <chrono>

@@ -69,7 +69,9 @@ WatchPipeline::WatchPipeline(SSMTLModel& model, const Detector* detector, WatchO
     o_.open = [so] { return open_source(so); };
   }
   q1_ = std::make_unique<BoundedQueue<std::shared_ptr<Arrived>>>(o_.queue_frames);
-  q2_ = std::make_unique<BoundedQueue<std::shared_ptr<Detected>>>(o_.queue_frames);
+  // Queue 2 is short: frames wait (and age) there only while the score stage is busy, so the drop point
+  // (queue 1) stays close to the slowest stage and the latency bounded.
+  q2_ = std::make_unique<BoundedQueue<std::shared_ptr<Detected>>>(2);
   q3_ = std::make_unique<BoundedQueue<FrameResult>>(std::max<size_t>(o_.queue_frames, 64));
 }
 

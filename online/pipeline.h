@@ -2,7 +2,7 @@
 // Stages run on their own threads, joined by bounded queues (online/queue.h), frames in order:
 //
 //   decode  (source -> frames; --fps pacing)          -- queue 1, drop policy (oldest | none) --
-//   detect  (the offline detector + optical flow on each frame, data/detect/detect_video.h)  -- queue 2, blocks --
+//   detect  (the offline detector + optical flow on each frame, data/detect/detect_video.h)  -- queue 2 (2 frames), blocks --
 //   score   (object-centric sequences t-3..t+3 from a ring of frames, the trained model, object -> frame
 //            scores with the offline functions, the causal smoother)                      -- queue 3, blocks --
 //   caller  (run()'s thread: the sink, JSON lines, stats every few seconds)
@@ -47,7 +47,7 @@ struct WatchOptions {
   std::function<std::unique_ptr<FrameSource>()> open;
   double pace_fps = 0;                 // > 0: deliver frame i no earlier than i / pace_fps s after the start
   DropPolicy drop = DropPolicy::kOldest;
-  size_t queue_frames = 8;             // capacity of each queue, frames
+  size_t queue_frames = 4;             // capacity of queue 1 (decode -> detect), frames; queue 2 holds 2
   int reconnect = 0;                   // re-open a failed source (or an ended URL / device) this many times in a row
   double reconnect_wait = 1.0;         // seconds before each re-open
   DetectVideoOptions detect;           // hybrid / flow / detector (the background methods are not supported live)
