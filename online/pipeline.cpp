@@ -179,18 +179,10 @@ void WatchPipeline::detect_stage() {
       }
     };
     while (auto a = q1_->pop()) {
-      // A backlog is detected in one network call (up to the detector's batch size): faster per frame.
+      // One frame per network call, whatever is waiting: a frame's boxes never depend on the timing.
       std::vector<std::shared_ptr<Arrived>> batch{std::move(*a)};
-      const size_t max_batch = detector_ ? static_cast<size_t>(std::max(1, detector_->options().batch_size)) : 1;
-      while (batch.size() < max_batch)
-        if (auto more = q1_->try_pop()) batch.push_back(std::move(*more));
-        else break;
       std::vector<std::vector<Detection>> found;
-      if (detector_ && uses_detector(o_.detect.method)) {
-        std::vector<Image> frames;
-        for (auto& f : batch) frames.push_back(*f->image);
-        found = detector_->detect_full(frames);
-      }
+      if (detector_ && uses_detector(o_.detect.method)) found = detector_->detect_full({*batch[0]->image});
       for (size_t i = 0; i < batch.size(); ++i) {
         auto d = std::make_shared<Detected>();
         d->frame = std::move(batch[i]);
@@ -247,38 +239,33 @@ void WatchPipeline::score_stage() {
       if (next >= stop_at) return;
       if (!scorer) scorer = std::make_unique<OnlineFrameScores>(o_.frames, ring.front()->frame->image->width,
                                                                 ring.front()->frame->image->height);
-      struct Obj {
-        int64_t p;
-        Box box;
-      };
-      std::vector<Obj> objs;
-      for (int64_t p = next; p < stop_at; ++p) {
-        const Image& img = *ring[static_cast<size_t>(p - first)]->frame->image;
-        for (const Box& b : ring[static_cast<size_t>(p - first)]->boxes)
-          if (auto c = clip_box(b, img.width, img.height)) objs.push_back({p, *c});
-      }
-      std::vector<float> scores(objs.size());
-      for (size_t a = 0; a < objs.size(); a += static_cast<size_t>(o_.batch_size)) {
-        const size_t b = std::min(objs.size(), a + static_cast<size_t>(o_.batch_size));
-        const int64_t n = static_cast<int64_t>(b - a);
-        Tensor seq = Tensor::empty({n, 3, kSeqLen, S, S});
-        std::vector<uint64_t> keys(static_cast<size_t>(n));
-        for (int64_t i = 0; i < n; ++i) {
-          const Obj& o = objs[a + static_cast<size_t>(i)];
-          std::vector<const Image*> frames;
-          for (int k = -kSeqHalf; k <= kSeqHalf; ++k)
-            frames.push_back(ring[static_cast<size_t>(std::clamp<int64_t>(o.p + k, 0, last) - first)]->frame->image.get());
-          crop_frames(seq.data() + i * 3 * kSeqLen * S * S, frames.data(), kSeqLen, o.box, S);
-          keys[static_cast<size_t>(i)] = object_score_key(0, o.p, static_cast<uint64_t>(objects_total) + a + static_cast<uint64_t>(i));
-        }
-        auto s = score_objects(model_, seq, ObjectTeachers{}, o_.seed, keys);
-        const std::vector<float>& obj = s.at("object");
-        std::copy(obj.begin(), obj.end(), scores.begin() + static_cast<std::ptrdiff_t>(a));
-      }
-      objects_total += static_cast<int64_t>(objs.size());
-      size_t k = 0;
+      // One frame at a time, its objects in calls of at most batch_size: what a frame's scores are computed
+      // with never depends on how many frames happened to be waiting (same input, same output, bit for bit).
       for (int64_t p = next; p < stop_at; ++p) {
         const Detected& d = *ring[static_cast<size_t>(p - first)];
+        const Image& img = *d.frame->image;
+        std::vector<Box> boxes;
+        for (const Box& b : d.boxes)
+          if (auto c = clip_box(b, img.width, img.height)) boxes.push_back(*c);
+        std::vector<float> scores(boxes.size());
+        std::vector<const Image*> frames;
+        for (int k = -kSeqHalf; k <= kSeqHalf; ++k)
+          frames.push_back(ring[static_cast<size_t>(std::clamp<int64_t>(p + k, 0, last) - first)]->frame->image.get());
+        for (size_t a = 0; a < boxes.size(); a += static_cast<size_t>(o_.batch_size)) {
+          const size_t b = std::min(boxes.size(), a + static_cast<size_t>(o_.batch_size));
+          const int64_t n = static_cast<int64_t>(b - a);
+          Tensor seq = Tensor::empty({n, 3, kSeqLen, S, S});
+          std::vector<uint64_t> keys(static_cast<size_t>(n));
+          for (int64_t i = 0; i < n; ++i) {
+            crop_frames(seq.data() + i * 3 * kSeqLen * S * S, frames.data(), kSeqLen, boxes[a + static_cast<size_t>(i)], S);
+            keys[static_cast<size_t>(i)] =
+                object_score_key(0, p, static_cast<uint64_t>(objects_total) + a + static_cast<uint64_t>(i));
+          }
+          auto s = score_objects(model_, seq, ObjectTeachers{}, o_.seed, keys);
+          const std::vector<float>& obj = s.at("object");
+          std::copy(obj.begin(), obj.end(), scores.begin() + static_cast<std::ptrdiff_t>(a));
+        }
+        objects_total += static_cast<int64_t>(boxes.size());
         for (int64_t f : d.dropped_before) {
           FrameResult r;
           r.frame = f;
@@ -290,7 +277,7 @@ void WatchPipeline::score_stage() {
         r.timestamp = d.frame->unix_time;
         if (o_.keep_images) r.image = d.frame->image;
         std::vector<Region> regions;
-        for (; k < objs.size() && objs[k].p == p; ++k) regions.push_back({p, region_box(objs[k].box), scores[k]});
+        for (size_t k = 0; k < boxes.size(); ++k) regions.push_back({p, region_box(boxes[k]), scores[k]});
         r.objects = regions;
         for (Region& g : r.objects) g.frame = r.frame;
         waiting.push_back(std::move(r));

@@ -52,7 +52,8 @@ struct WatchOptions {
   double reconnect_wait = 1.0;         // seconds before each re-open
   DetectVideoOptions detect;           // hybrid / flow / detector (the background methods are not supported live)
   FrameScoreOptions frames;
-  int batch_size = 64;                 // objects per model call (frames that are ready together share calls)
+  int batch_size = 64;                 // at most this many objects per model call; a call never mixes frames, so
+                                       // the scores do not depend on timing (same input, same output, bitwise)
   uint64_t seed = 0;                   // as `ssmtl score --seed` (inpainting patches, jigsaw permutations)
   double threshold = std::numeric_limits<double>::infinity();   // alert when the smoothed score >= threshold
   bool keep_images = false;            // FrameResult::image set (drawing, the web page)

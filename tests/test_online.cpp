@@ -184,6 +184,28 @@ TEST_CASE("watch drop policy under an artificially slow stage: oldest skips (cou
   }
 }
 
+TEST_CASE("watch is deterministic: a backlog (slow stage) or none, the scores are bitwise the same") {
+  auto model = test::tiny_watch_model();
+  const int n = 16;
+  std::vector<std::vector<double>> runs;
+  for (int delay : {0, 20}) {   // with a slow stage frames pile up before detection and scoring
+    WatchOptions o;
+    o.detect.method = DetectMethod::kFlow;
+    o.drop = DropPolicy::kNone;
+    o.batch_size = 2;
+    o.score_delay = std::chrono::milliseconds(delay);
+    o.open = [n] { return std::make_unique<test::SyntheticSource>(n); };
+    std::vector<double> v;
+    for (const FrameResult& r : test::watch_results(*model, nullptr, o)) {
+      v.push_back(r.raw_score);
+      for (const Region& g : r.objects) v.push_back(g.score);
+    }
+    runs.push_back(v);
+  }
+  REQUIRE(runs[0].size() > static_cast<size_t>(n));
+  CHECK(runs[0] == runs[1]);
+}
+
 namespace {
 
 // A stand-in for ffmpeg: a shell script that writes raw RGB bytes (or stalls, or fails) on stdout.
