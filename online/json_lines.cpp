@@ -43,8 +43,9 @@ std::string frame_json(const FrameResult& r) {
                   ", \"objects\": [";
   for (size_t i = 0; i < r.objects.size(); ++i) {
     const Region& o = r.objects[i];
-    s += std::string(i ? ", " : "") + "{\"box\": [" + num(o.box.x0) + ", " + num(o.box.y0) + ", " + num(o.box.x1) + ", " +
-         num(o.box.y1) + "], \"score\": " + num(o.score, "%.9g") + "}";
+    // %.9g: every float box coordinate exactly (a box's pixel block is floor / ceil of them)
+    s += std::string(i ? ", " : "") + "{\"box\": [" + num(o.box.x0, "%.9g") + ", " + num(o.box.y0, "%.9g") + ", " +
+         num(o.box.x1, "%.9g") + ", " + num(o.box.y1, "%.9g") + "], \"score\": " + num(o.score, "%.9g") + "}";
   }
   return s + "]}";
 }
