@@ -15,7 +15,7 @@ namespace {
 
 const char* kUsage =
     "usage: ssmtl evaluate --scores DIR --labels DIR [--regions DIR --tracks DIR] [--smooth-sigma S]\n"
-    "                      [--normalize none|video] [--macro skip|pad] [--json FILE] [--write-scores DIR]\n"
+    "                      [--smooth-kind gaussian|half-gaussian] [--normalize none|video] [--macro skip|pad] [--json FILE] [--write-scores DIR]\n"
     "                      [--plots DIR]\n"
     "\n"
     "  --scores DIR        <video>.txt frame anomaly scores, one per line (higher = more abnormal)\n"
@@ -24,6 +24,7 @@ const char* kUsage =
     "  --tracks DIR        gt_tracks*/<video>.txt ground truth 'track_id,frame,x_min,y_min,x_max,y_max'\n"
     "  --smooth-sigma S    Gaussian smoothing of each video's scores (frames, 0..10000; truncate 3, 'nearest');\n"
     "                      0 = off\n"
+    "  --smooth-kind K     gaussian (default: centred) or half-gaussian (causal: the past only, as ssmtl watch)\n"
     "  --normalize MODE    none (default) or video: per-video min-max to [0,1], applied after smoothing\n"
     "  --macro MODE        skip (default): mean AUC of two-class videos, single-class videos listed;\n"
     "                      pad: the authors' convention, each video padded with (0,0) first and (1,1) last\n"
@@ -84,7 +85,11 @@ int run_evaluate(int argc, char** argv) {
       else if (a == "--regions") o.regions_dir = value;
       else if (a == "--tracks") o.tracks_dir = value;
       else if (a == "--smooth-sigma") o.smooth_sigma = parse_double(a, value, 0, 10000);
-      else if (a == "--normalize") {
+      else if (a == "--smooth-kind") {
+        if (value != "gaussian" && value != "half-gaussian")
+          throw std::invalid_argument("--smooth-kind: use gaussian or half-gaussian");
+        o.smooth_kind = value;
+      } else if (a == "--normalize") {
         if (value != "none" && value != "video") throw std::invalid_argument("--normalize: use none or video");
         o.normalize_video = value == "video";
       } else if (a == "--macro") o.macro = ssmtl::eval::parse_macro_mode(value);

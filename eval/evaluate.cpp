@@ -89,7 +89,7 @@ std::vector<VideoScores> postprocess_scores(const std::vector<VideoScores>& vide
   std::vector<VideoScores> out = videos;
   for (auto& v : out) {
     check_finite(v.scores, v.name);
-    if (o.smooth_sigma != 0) v.scores = gaussian_smooth(v.scores, o.smooth_sigma, 3.0);
+    if (o.smooth_sigma != 0) v.scores = smooth_scores(v.scores, o.smooth_kind, o.smooth_sigma);
     if (o.normalize_video) v.scores = minmax_normalize(v.scores);
   }
   return out;
@@ -144,7 +144,7 @@ std::string evaluation_json(const EvaluationResult& r) {
   j += "  \"options\": {\"scores\": " + quoted(o.scores_dir) + ", \"labels\": " + quoted(o.labels_dir) +
        ", \"regions\": " + (o.regions_dir.empty() ? "null" : quoted(o.regions_dir)) +
        ", \"tracks\": " + (o.tracks_dir.empty() ? "null" : quoted(o.tracks_dir)) +
-       ", \"smooth_sigma\": " + num(o.smooth_sigma) + ", \"smooth_truncate\": 3.0, \"smooth_mode\": \"nearest\"" +
+       ", \"smooth_sigma\": " + num(o.smooth_sigma) + ", \"smooth_truncate\": 3.0, \"smooth_mode\": \"nearest\", \"smooth_kind\": " + quoted(o.smooth_kind) +
        ", \"normalize\": " + quoted(o.normalize_video ? "video" : "none") +
        ", \"macro\": " + quoted(macro_mode_name(o.macro)) + ", \"order\": \"smooth, then normalize\"},\n";
   j += "  \"per_video\": [";
@@ -163,8 +163,8 @@ std::string evaluation_json(const EvaluationResult& r) {
 std::string evaluation_table(const EvaluationResult& r) {
   char buf[512];
   std::string t;
-  std::snprintf(buf, sizeof buf, "%zu videos, %lld frames; smoothing sigma %g, normalize %s, macro %s\n",
-                r.videos.size(), static_cast<long long>(r.frames), r.options.smooth_sigma,
+  std::snprintf(buf, sizeof buf, "%zu videos, %lld frames; smoothing %s sigma %g, normalize %s, macro %s\n",
+                r.videos.size(), static_cast<long long>(r.frames), r.options.smooth_kind.c_str(), r.options.smooth_sigma,
                 r.options.normalize_video ? "video" : "none", macro_mode_name(r.options.macro));
   t += buf;
   t += "  metric      value\n";

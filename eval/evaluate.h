@@ -21,6 +21,7 @@ struct EvaluateOptions {
   double smooth_sigma = 0;   // Gaussian sigma in frames (truncate 3.0, 'nearest'); 0 = no smoothing
   bool normalize_video = false;   // per-video min-max normalisation (after smoothing)
   MacroMode macro = MacroMode::Skip;
+  std::string smooth_kind = "gaussian";   // "gaussian" (centred) or "half-gaussian" (causal, as `ssmtl watch`)
 };
 
 struct EvaluationResult {

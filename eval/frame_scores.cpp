@@ -65,9 +65,7 @@ void mean_filter_3d(std::vector<double>& volume, int64_t d0, int64_t d1, int64_t
   box_filter_axis(volume, d0 * d1, d2, 1, size2);
 }
 
-std::vector<double> frame_scores_from_maps(const std::vector<Region>& objects, int64_t num_frames, int frame_width,
-                                           int frame_height, const AnomalyMapOptions& o, std::vector<float>* maps) {
-  if (num_frames < 0) throw std::invalid_argument("frame_scores_from_maps: negative frame count");
+MapGrid map_grid(int frame_width, int frame_height, const AnomalyMapOptions& o) {
   if (frame_width < 1 || frame_height < 1)
     throw std::invalid_argument("frame_scores_from_maps: frame size " + std::to_string(frame_width) + "x" +
                                 std::to_string(frame_height) + " is empty");
@@ -75,12 +73,17 @@ std::vector<double> frame_scores_from_maps(const std::vector<Region>& objects, i
   check_filter_size(o.filter_t, "time");
   check_filter_size(o.filter_y, "y");
   check_filter_size(o.filter_x, "x");
-  const int64_t gw = (frame_width + o.cell - 1) / o.cell, gh = (frame_height + o.cell - 1) / o.cell;
-  const int64_t plane = gw * gh;
-  std::vector<double> vol(static_cast<size_t>(num_frames * plane), 0.0);
-  std::vector<char> filled(vol.size(), 0);   // so that a negative object score is kept as the cell's max
+  return MapGrid{(frame_width + o.cell - 1) / o.cell, (frame_height + o.cell - 1) / o.cell};
+}
+
+std::vector<double> raw_anomaly_map(const std::vector<Region>& objects, int frame_width, int frame_height,
+                                    const AnomalyMapOptions& o) {
+  const MapGrid g = map_grid(frame_width, frame_height, o);
+  std::vector<double> map(static_cast<size_t>(g.cells()), 0.0);
+  std::vector<char> filled(map.size(), 0);   // so that a negative object score is kept as the cell's max
   for (const Region& r : objects) {
-    check_object(r, num_frames);
+    if (!std::isfinite(r.score))
+      throw std::invalid_argument("object in frame " + std::to_string(r.frame) + " has a non-finite score");
     // Clip the inclusive box to the frame; skip it when nothing is left.
     const double x0 = std::max(r.box.x0, 0.0), y0 = std::max(r.box.y0, 0.0);
     const double x1 = std::min(r.box.x1, frame_width - 1.0), y1 = std::min(r.box.y1, frame_height - 1.0);
@@ -89,16 +92,61 @@ std::vector<double> frame_scores_from_maps(const std::vector<Region>& objects, i
     const int64_t cy0 = static_cast<int64_t>(std::floor(y0)) / o.cell, cy1 = static_cast<int64_t>(std::floor(y1)) / o.cell;
     for (int64_t cy = cy0; cy <= cy1; ++cy)
       for (int64_t cx = cx0; cx <= cx1; ++cx) {
-        const size_t i = static_cast<size_t>(r.frame * plane + cy * gw + cx);
-        vol[i] = filled[i] ? std::max(vol[i], r.score) : r.score;
+        const size_t i = static_cast<size_t>(cy * g.gw + cx);
+        map[i] = filled[i] ? std::max(map[i], r.score) : r.score;
         filled[i] = 1;
       }
   }
-  mean_filter_3d(vol, num_frames, gh, gw, o.filter_t, o.filter_y, o.filter_x);
-  std::vector<double> out(static_cast<size_t>(num_frames));
+  return map;
+}
+
+double filtered_frame_score(const std::vector<const std::vector<double>*>& window, const MapGrid& g,
+                            const AnomalyMapOptions& o, std::vector<double>* filtered) {
+  if (static_cast<int>(window.size()) != o.filter_t)
+    throw std::invalid_argument("filtered_frame_score: " + std::to_string(window.size()) + " maps for a temporal filter of " +
+                                std::to_string(o.filter_t));
+  const size_t plane = static_cast<size_t>(g.cells());
+  std::vector<double> m(plane, 0.0);
+  for (const std::vector<double>* w : window)
+    if (!w || w->size() != plane) throw std::invalid_argument("filtered_frame_score: a map of the wrong size");
+  if (o.filter_t == 1) {
+    m = *window[0];
+  } else {   // the temporal box filter, summed in the order t-r..t+r as box_filter_axis does
+    for (size_t c = 0; c < plane; ++c) {
+      double acc = 0;
+      for (const std::vector<double>* w : window) acc += (*w)[c];
+      m[c] = acc / static_cast<double>(o.filter_t);
+    }
+  }
+  box_filter_axis(m, 1, g.gh, g.gw, o.filter_y);
+  box_filter_axis(m, g.gh, g.gw, 1, o.filter_x);
+  const double score = plane ? *std::max_element(m.begin(), m.end()) : 0.0;
+  if (filtered) *filtered = std::move(m);
+  return score;
+}
+
+std::vector<double> frame_scores_from_maps(const std::vector<Region>& objects, int64_t num_frames, int frame_width,
+                                           int frame_height, const AnomalyMapOptions& o, std::vector<float>* maps) {
+  if (num_frames < 0) throw std::invalid_argument("frame_scores_from_maps: negative frame count");
+  const MapGrid g = map_grid(frame_width, frame_height, o);
+  std::vector<std::vector<Region>> per_frame(static_cast<size_t>(num_frames));
+  for (const Region& r : objects) {
+    check_object(r, num_frames);
+    per_frame[static_cast<size_t>(r.frame)].push_back(r);
+  }
+  std::vector<std::vector<double>> raw(static_cast<size_t>(num_frames));
   for (int64_t f = 0; f < num_frames; ++f)
-    out[static_cast<size_t>(f)] = *std::max_element(vol.begin() + f * plane, vol.begin() + (f + 1) * plane);
-  if (maps) maps->assign(vol.begin(), vol.end());
+    raw[static_cast<size_t>(f)] = raw_anomaly_map(per_frame[static_cast<size_t>(f)], frame_width, frame_height, o);
+  const int64_t r = o.filter_t / 2;
+  std::vector<double> out(static_cast<size_t>(num_frames));
+  if (maps) maps->assign(static_cast<size_t>(num_frames * g.cells()), 0.f);
+  std::vector<double> filtered;
+  for (int64_t f = 0; f < num_frames; ++f) {
+    std::vector<const std::vector<double>*> window;
+    for (int64_t k = -r; k <= r; ++k) window.push_back(&raw[static_cast<size_t>(std::clamp<int64_t>(f + k, 0, num_frames - 1))]);
+    out[static_cast<size_t>(f)] = filtered_frame_score(window, g, o, maps ? &filtered : nullptr);
+    if (maps) std::copy(filtered.begin(), filtered.end(), maps->begin() + f * g.cells());
+  }
   return out;
 }
 

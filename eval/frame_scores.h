@@ -35,6 +35,26 @@ std::vector<double> frame_scores_from_maps(const std::vector<Region>& objects, i
                                            int frame_height, const AnomalyMapOptions& options = {},
                                            std::vector<float>* maps = nullptr);
 
+// The same steps one frame at a time, for a live stream (online/): what frame_scores_from_maps computes for
+// frame t, from the raw maps of frames t - filter_t/2 .. t + filter_t/2 (indices clamped to the video, i.e.
+// 'nearest' edges). frame_scores_from_maps is built from these two, so both paths give bitwise-equal scores.
+// Grid size of a frame: ceil(height / cell) x ceil(width / cell).
+struct MapGrid {
+  int64_t gw = 0, gh = 0;
+  int64_t cells() const { return gw * gh; }
+};
+// Throws std::invalid_argument (naming the value) on frame size < 1, cell < 1 or an even / non-positive filter size.
+MapGrid map_grid(int frame_width, int frame_height, const AnomalyMapOptions& options);
+// Step 1 for the objects of one frame (their Region::frame is not read): gh x gw cells, row-major.
+// Throws std::invalid_argument on a non-finite score.
+std::vector<double> raw_anomaly_map(const std::vector<Region>& frame_objects, int frame_width, int frame_height,
+                                    const AnomalyMapOptions& options);
+// Steps 2-3 for one frame: `window` holds the filter_t raw maps of frames t-r..t+r (r = filter_t / 2), the
+// caller having clamped the indices (at t = 0 with r = 1: map 0, map 0, map 1). Returns the frame score;
+// `filtered` (optional, out) receives the frame's filtered map.
+double filtered_frame_score(const std::vector<const std::vector<double>*>& window, const MapGrid& grid,
+                            const AnomalyMapOptions& options, std::vector<double>* filtered = nullptr);
+
 // Centred 3D mean filter with 'nearest' edges on a [d0, d1, d2] row-major volume, in place (used by the maps;
 // separable: three 1D box filters). Sizes must be odd and positive.
 void mean_filter_3d(std::vector<double>& volume, int64_t d0, int64_t d1, int64_t d2, int size0, int size1, int size2);

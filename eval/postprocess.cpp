@@ -57,4 +57,45 @@ std::vector<double> gaussian_smooth(const std::vector<double>& scores, double si
   return out;
 }
 
+std::vector<double> half_gaussian_kernel(double sigma, double truncate) {
+  std::vector<double> full = gaussian_kernel(sigma, truncate);   // validates sigma and truncate
+  const size_t r = full.size() / 2;
+  std::vector<double> w(full.begin() + static_cast<std::ptrdiff_t>(r), full.end());
+  double sum = 0;
+  for (double v : w) sum += v;
+  for (double& v : w) v /= sum;
+  return w;
+}
+
+CausalSmoother::CausalSmoother(double sigma, double truncate) {
+  if (sigma != 0) w_ = half_gaussian_kernel(sigma, truncate);
+  hist_.assign(w_.size(), 0.0);
+}
+
+double CausalSmoother::push(double x) {
+  if (w_.empty()) return x;
+  if (seen_ == 0) std::fill(hist_.begin(), hist_.end(), x);   // 'nearest': the past before frame 0 is frame 0
+  hist_[head_] = x;
+  const size_t n = w_.size();
+  double acc = 0;
+  for (size_t k = 0; k < n; ++k) acc += w_[k] * hist_[(head_ + n - k) % n];
+  head_ = (head_ + 1) % n;
+  ++seen_;
+  return acc;
+}
+
+std::vector<double> half_gaussian_smooth(const std::vector<double>& scores, double sigma, double truncate) {
+  CausalSmoother s(sigma, truncate);
+  std::vector<double> out;
+  out.reserve(scores.size());
+  for (double x : scores) out.push_back(s.push(x));
+  return out;
+}
+
+std::vector<double> smooth_scores(const std::vector<double>& scores, const std::string& kind, double sigma) {
+  if (kind == "gaussian") return gaussian_smooth(scores, sigma, 3.0);
+  if (kind == "half-gaussian") return half_gaussian_smooth(scores, sigma, 3.0);
+  throw std::invalid_argument("smoothing kind must be gaussian (centred) or half-gaussian (causal), got '" + kind + "'");
+}
+
 }  // namespace ssmtl::eval

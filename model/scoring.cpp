@@ -47,7 +47,7 @@ VideoScores score_video(SSMTLModel& model, const ObjectPool& pool, int v, const 
       auto w = sequence_frames(o.frame, video.num_frames());
       Tensor one = crop_object(video, std::vector<int>(w.begin(), w.end()), o.box, S);
       std::copy(one.data(), one.data() + one.numel(), seq.data() + i * one.numel());
-      keys[i] = (static_cast<uint64_t>(v) << 40) ^ (static_cast<uint64_t>(o.frame) << 16) ^ (a + i);
+      keys[i] = object_score_key(v, o.frame, a + static_cast<uint64_t>(i));
     });
     ObjectTeachers teach = gather_teachers(pool, std::vector<size_t>(ids.begin() + a, ids.begin() + b));
     auto s = score_objects(model, seq, teach, opt.seed, keys);

@@ -47,6 +47,13 @@ VideoScores score_video(SSMTLModel& model, const ObjectPool& pool, int v, const 
 // video, frame count or objects.
 VideoScores average_video_scores(const std::vector<VideoScores>& runs, const Video& video, const ScoreOptions& opt);
 
+// The random-stream key of object `index` (0-based within its video, in scoring order) found in frame `frame`
+// of video `v`: tasks that draw at test time (inpainting patches, jigsaw permutations) draw from
+// Rng(seed, key), so `ssmtl score` and `ssmtl watch` (video 0) give an object the same draws.
+inline uint64_t object_score_key(int v, int64_t frame, uint64_t index) {
+  return (static_cast<uint64_t>(v) << 40) ^ (static_cast<uint64_t>(frame) << 16) ^ index;
+}
+
 // Writes <out>/frame_scores/<video>.txt, <out>/regions/<video>.txt ("frame,x_min,y_min,x_max,y_max,score")
 // and <out>/object_scores/<video>.txt (frame, box, then one column per task, with a header), atomically.
 void write_video_scores(const std::string& out, const VideoScores& s);

@@ -33,8 +33,8 @@ const char* detect_method_name(DetectMethod m) {
 namespace {
 
 // Grey frame as floats in [0,255], resized by `scale` (bilinear) when scale != 1.
-std::vector<float> gray_frame(const Video& v, int t, float scale, int& w, int& h) {
-  GrayImage g = to_gray(*v.frame(t));
+std::vector<float> gray_frame(const Image& frame, float scale, int& w, int& h) {
+  GrayImage g = to_gray(frame);
   if (scale == 1.f) {
     w = g.width;
     h = g.height;
@@ -48,6 +48,23 @@ std::vector<float> gray_frame(const Video& v, int t, float scale, int& w, int& h
 }
 
 }  // namespace
+
+std::vector<Box> flow_motion_boxes(const Image& a, const Image& b, const std::vector<Box>& detector_boxes,
+                                   const DetectVideoOptions& o) {
+  if (a.width != b.width || a.height != b.height)
+    throw std::invalid_argument("flow_motion_boxes: frames of different sizes " + std::to_string(a.width) + "x" +
+                                std::to_string(a.height) + " and " + std::to_string(b.width) + "x" + std::to_string(b.height));
+  const int W = a.width, H = a.height;
+  int w = 0, h = 0;
+  std::vector<float> ga = gray_frame(a, o.flow_scale, w, h), gb = gray_frame(b, o.flow_scale, w, h);
+  std::vector<float> field = dense_flow(ga.data(), gb.data(), h, w, o.flow);
+  MotionParams mp = o.motion;
+  mp.magnitude_threshold = o.motion.magnitude_threshold * o.flow_scale;   // px/frame at full resolution
+  std::vector<Box> dboxes, out;
+  for (const Box& d : detector_boxes) dboxes.push_back(scale_box(d, W, H, w, h));
+  for (const Box& m : motion_objects(field.data(), w, h, dboxes, mp)) out.push_back(scale_box(m, w, h, W, H));
+  return out;
+}
 
 std::vector<std::vector<Box>> detect_video(const Video& v, const Detector* detector, const DetectVideoOptions& o,
                                            const std::function<void(int64_t)>& progress) {
@@ -96,20 +113,10 @@ std::vector<std::vector<Detection>> detect_video_full(const Video& v, const Dete
   }
   // Optical flow: one field per frame, computed in parallel; frame t uses the field the policy names.
   std::vector<std::vector<Box>> motion(static_cast<size_t>(n));
-  const int W = v.width(), H = v.height();
   util::parallel_for(n, [&](int64_t ti) {
     const int t = static_cast<int>(ti);
     int k = flow_field_for_frame(t, n, o.motion.policy);
-    if (k >= 0) {
-      int w = 0, h = 0;
-      std::vector<float> a = gray_frame(v, k, o.flow_scale, w, h), b = gray_frame(v, k + 1, o.flow_scale, w, h);
-      std::vector<float> field = dense_flow(a.data(), b.data(), h, w, o.flow);
-      MotionParams mp = o.motion;
-      mp.magnitude_threshold = o.motion.magnitude_threshold * o.flow_scale;   // px/frame at full resolution
-      std::vector<Box> dboxes;
-      for (const Box& d : det[t]) dboxes.push_back(scale_box(d, W, H, w, h));
-      for (const Box& m : motion_objects(field.data(), w, h, dboxes, mp)) motion[t].push_back(scale_box(m, w, h, W, H));
-    }
+    if (k >= 0) motion[t] = flow_motion_boxes(*v.frame(k), *v.frame(k + 1), det[t], o);
     if (progress) {
 #pragma omp critical
       progress(1);

@@ -55,4 +55,11 @@ std::vector<std::vector<Detection>> detect_video_full(const Video& video, const 
                                                       const DetectVideoOptions& o,
                                                       const std::function<void(int64_t)>& progress = nullptr);
 
+// Motion objects of one frame by optical flow (the step detect_video_full runs per frame, exposed for a live
+// stream, online/): `a` and `b` are frames k and k+1 of the field flow_field_for_frame(t, n, o.motion.policy)
+// names for frame t; detector_boxes are frame t's detector boxes (blacked out of the motion mask). Boxes in the
+// frames' pixel coordinates. Throws std::invalid_argument when a and b differ in size.
+std::vector<Box> flow_motion_boxes(const Image& a, const Image& b, const std::vector<Box>& detector_boxes,
+                                   const DetectVideoOptions& o);
+
 }  // namespace ssmtl

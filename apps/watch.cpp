@@ -1,0 +1,247 @@
+// ssmtl watch: anomaly detection on a live video (file, frame folder, RTSP/HTTP stream, camera) with a trained
+// checkpoint, frame by frame with bounded latency (online/pipeline.h), JSON lines out (online/json_lines.h).
+#include <signal.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <thread>
+
+#include "apps/args.h"
+#include "apps/command.h"
+#include "data/detect/detector.h"
+#include "data/video/frames.h"
+#include "data/video/prepare.h"
+#include "model/checkpoint.h"
+#include "online/annotate.h"
+#include "online/http_server.h"
+#include "online/json_lines.h"
+#include "online/pipeline.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: ssmtl watch --checkpoint FILE --input SOURCE [--fps F] [--drop oldest|none] [--threshold T]\n"
+    "                   [--out FILE.jsonl] [--reconnect N] [--calibrate VIDEO_DIR --false-alarms 0.01]\n"
+    "                   [--size WxH] [--method hybrid|flow|detector] [--weights DIR] [--model yolo-fastest-1.1-xl]\n"
+    "                   [--conf 0.5] [--flow-scale 1] [--frame-mode map|max] [--cell 20] [--filter 3]\n"
+    "                   [--smooth-sigma 3] [--batch 64] [--queue 4] [--stall-timeout 10] [--stats-every 5]\n"
+    "                   [--seed 0] [--ffmpeg ffmpeg] [--ffprobe ffprobe] [--annotate OUT.mp4]\n"
+    "                   [--serve PORT [--serve-host 127.0.0.1] [--serve-linger S]]\n"
+    "  SOURCE: a video file, a frame folder (read like ssmtl detect/score read it), an rtsp:// or http:// URL or a\n"
+    "  camera (/dev/video0); files, URLs and cameras are decoded by ffmpeg (a child process) to raw RGB at the\n"
+    "  source's size (or --size). Stages run on their own threads with bounded queues (--queue frames before\n"
+    "  detection, 2 after it):\n"
+    "  decode -> detection (the detector + optical flow of ssmtl detect; defaults = make demo's) -> object\n"
+    "  sequences t-3..t+3 -> the model -> frame score (as ssmtl score) -> causal half-Gaussian smoothing.\n"
+    "  Look-ahead: a frame is scored 3 frames after it arrived (its sequence ends at t+3), 4 in map mode (the\n"
+    "  map's temporal filter needs frame t+1's objects). --fps F paces the input as a live source of F frames/s.\n"
+    "  --drop oldest (default): when a stage falls behind, the oldest waiting frame is skipped (bounded latency);\n"
+    "  none: the source waits. Every skip is counted and written as {\"frame\": i, \"dropped\": true}.\n"
+    "  Output: JSON lines (stdout, or --out FILE written as FILE.tmp.<pid> and renamed when complete): a header,\n"
+    "  one line per frame {frame, timestamp, score, raw_score, alert, latency_ms, objects: [{box, score}]}, and\n"
+    "  a summary. Stats (FPS in/out, latency p50/p99 from arrival to score, dropped) go to stderr every\n"
+    "  --stats-every s and at the end. Ctrl-C stops the source, scores what was decoded and closes the output.\n"
+    "  --threshold T: alert when the smoothed score >= T. --calibrate DIR --false-alarms R: T is chosen so that\n"
+    "  at most a fraction R of the frames of the normal videos in DIR (frame folders or video files, e.g. the\n"
+    "  training split) would alert; printed, then used for --input if given (never chosen on test labels).\n"
+    "  --annotate OUT.mp4: the frames with boxes, object scores and a strip of the frame scores, encoded by ffmpeg\n"
+    "  (H.264, at the source's rate or --fps; a skipped frame repeats the previous picture), renamed when complete.\n"
+    "  --serve PORT: a page at http://127.0.0.1:PORT/ with the annotated stream and the score curve (loopback\n"
+    "  only unless --serve-host says otherwise; --serve-linger S keeps it up S s after the end).\n"
+    "  Errors (exit 1): a source that cannot be opened, stalls (--stall-timeout s without data), ends inside a\n"
+    "  frame or whose ffmpeg fails, after --reconnect N re-opens; the frames decoded before are still written.\n";
+
+std::atomic<bool> g_interrupt{false};
+
+extern "C" void on_sigint(int) {
+  g_interrupt = true;
+  signal(SIGINT, SIG_DFL);   // a second Ctrl-C ends the program at once
+}
+
+std::unique_ptr<ssmtl::SSMTLModel> load_model(const std::string& ckpt) {
+  ssmtl::CheckpointMeta meta = ssmtl::read_checkpoint_meta(ckpt);
+  ssmtl::util::Config cfg = ssmtl::util::Config::from_string(meta.config_text, ckpt);
+  ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);
+  cfg.check_all();
+  auto model = std::make_unique<ssmtl::SSMTLModel>(mc, 0);
+  ssmtl::load_checkpoint(ckpt, *model);
+  return model;
+}
+
+// Smoothed scores of every frame of every video in `dir` (no pacing, no drops).
+std::vector<double> calibration_scores(ssmtl::SSMTLModel& model, const ssmtl::Detector* det,
+                                       const ssmtl::online::WatchOptions& base, const std::string& dir) {
+  std::vector<std::string> inputs;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.is_directory()) inputs.push_back(e.path().string());
+  if (inputs.empty())
+    for (const std::string& f : ssmtl::list_video_files(dir)) inputs.push_back(f);
+  std::sort(inputs.begin(), inputs.end(), ssmtl::natural_less);
+  std::vector<double> scores;
+  for (const std::string& in : inputs) {
+    ssmtl::online::WatchOptions o = base;
+    o.source.input = in;
+    o.open = nullptr;
+    o.pace_fps = 0;
+    o.drop = ssmtl::online::DropPolicy::kNone;
+    o.reconnect = 0;
+    ssmtl::online::WatchPipeline p(model, det, o);
+    size_t before = scores.size();
+    p.run([&](const ssmtl::online::FrameResult& r) {
+      if (!r.dropped) scores.push_back(r.score);
+    });
+    std::fprintf(stderr, "calibrate: %s: %zu frames\n", in.c_str(), scores.size() - before);
+    if (g_interrupt) throw std::runtime_error("calibration interrupted");
+  }
+  if (scores.empty()) throw std::runtime_error(dir + ": no frames to calibrate on");
+  return scores;
+}
+
+int run_watch(int argc, char** argv) {
+  using namespace ssmtl;
+  app::Args args(argc, argv);
+  if (args.help()) { std::printf("%s", kUsage); return 0; }
+  const std::string ckpt = args.need("checkpoint");
+  online::WatchOptions o;
+  const std::string calibrate = args.get("calibrate");
+  if (calibrate.empty()) o.source.input = args.need("input");
+  else o.source.input = args.get("input");
+  if (args.has("size")) {
+    try {
+      online::parse_size(args.get("size"), o.source.width, o.source.height);
+    } catch (const std::invalid_argument& e) {
+      throw app::UsageError(std::string("--size: ") + e.what());
+    }
+  }
+  o.source.stall_timeout = args.get_double("stall-timeout", 10, 0.1, 86400);
+  o.source.ffmpeg = args.get("ffmpeg", "ffmpeg");
+  o.source.ffprobe = args.get("ffprobe", "ffprobe");
+  o.pace_fps = args.get_double("fps", 0, 0, 1000);
+  try {
+    o.drop = online::parse_drop_policy(args.get("drop", "oldest"));
+    o.detect.method = parse_detect_method(args.get("method", "hybrid"));
+  } catch (const std::invalid_argument& e) {
+    throw app::UsageError(e.what());
+  }
+  o.threshold = args.get_double("threshold", std::numeric_limits<double>::infinity());
+  const double false_alarms = args.get_double("false-alarms", 0.01, 0, 1);
+  o.reconnect = static_cast<int>(args.get_int("reconnect", 0, 0));
+  o.queue_frames = static_cast<size_t>(args.get_int("queue", 4, 1));
+  o.batch_size = static_cast<int>(args.get_int("batch", 64, 1));
+  o.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
+  o.detect.flow_scale = static_cast<float>(args.get_double("flow-scale", 1.0, 1e-3, 1));
+  o.frames.frame_mode = args.get("frame-mode", "map");
+  if (o.frames.frame_mode != "map" && o.frames.frame_mode != "max")
+    throw app::UsageError("--frame-mode must be map or max, got " + o.frames.frame_mode);
+  o.frames.map.cell = static_cast<int>(args.get_int("cell", 20, 1));
+  const int f = static_cast<int>(args.get_int("filter", 3, 1));
+  if (f % 2 == 0) throw app::UsageError("--filter must be odd");
+  o.frames.map.filter_t = o.frames.map.filter_y = o.frames.map.filter_x = f;
+  o.frames.smooth_sigma = args.get_double("smooth-sigma", 3, 0, 1000);
+  o.score_delay = std::chrono::milliseconds(args.get_int("slow-ms", 0, 0));   // tests: an artificially slow stage
+  const double stats_every = args.get_double("stats-every", 5, 0.1, 86400);
+  const std::string out = args.get("out", "-");
+  const std::string annotate = args.get("annotate");
+  const int serve_port = args.has("serve") ? static_cast<int>(args.get_int("serve", 0, 0)) : -1;
+  const std::string serve_host = args.get("serve-host", "127.0.0.1");
+  const double serve_linger = args.get_double("serve-linger", 0, 0, 86400);
+  o.keep_images = !annotate.empty() || serve_port >= 0;
+  const std::string weights = args.get("weights", "../shared/weights/yolo-fastest");
+  const std::string det_model = args.get("model", "yolo-fastest-1.1-xl");
+  DetectorOptions dopt;
+  dopt.conf_threshold = static_cast<float>(args.get_double("conf", 0.5, 0, 1));
+  args.check_used();
+
+  auto model = load_model(ckpt);
+  std::unique_ptr<Detector> detector;
+  if (o.detect.method != DetectMethod::kFlow)
+    detector = std::make_unique<Detector>(weights + "/" + det_model + ".cfg", weights + "/" + det_model + ".weights", dopt);
+
+  signal(SIGPIPE, SIG_IGN);   // a child encoder or a browser that goes away is an error to report, not a kill
+  struct sigaction sa {};
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  o.interrupt = &g_interrupt;
+
+  if (!calibrate.empty()) {
+    std::vector<double> s = calibration_scores(*model, detector.get(), o, calibrate);
+    std::sort(s.begin(), s.end());
+    const size_t allowed = static_cast<size_t>(std::floor(false_alarms * static_cast<double>(s.size())));
+    // alert = score >= T: T just above the (n - allowed)-th smallest score lets at most `allowed` frames through
+    o.threshold = allowed >= s.size() ? s.front() : std::nextafter(s[s.size() - 1 - allowed], INFINITY);
+    std::printf("calibrated threshold %.17g: %zu normal frames of %s, at most %zu (%.4g) above it\n", o.threshold,
+                s.size(), calibrate.c_str(), allowed, false_alarms);
+    std::fflush(stdout);
+    if (o.source.input.empty()) return 0;
+  }
+
+  online::WatchPipeline pipeline(*model, detector.get(), o);
+  std::string header = "\"input\": " + online::json_quote(o.source.input) + ", \"checkpoint\": " + online::json_quote(ckpt) +
+                       ", \"model\": " + online::json_quote(model->cfg.name) + ", \"method\": " +
+                       online::json_quote(detect_method_name(o.detect.method)) + ", \"frame_mode\": " +
+                       online::json_quote(o.frames.frame_mode) + ", \"smoother\": \"half-gaussian\", \"smooth_sigma\": " +
+                       std::to_string(o.frames.smooth_sigma) + ", \"lookahead_frames\": " +
+                       std::to_string(pipeline.lookahead_frames()) + ", \"drop\": " +
+                       online::json_quote(online::drop_policy_name(o.drop)) + ", \"fps\": " + std::to_string(o.pace_fps) +
+                       ", \"threshold\": " + (std::isfinite(o.threshold) ? std::to_string(o.threshold) : "null") +
+                       ", \"seed\": " + std::to_string(o.seed);
+  online::JsonLinesWriter writer(out, header);
+  std::unique_ptr<online::LiveServer> server;
+  if (serve_port >= 0) {
+    server = std::make_unique<online::LiveServer>(serve_host, serve_port, o.threshold);
+    std::fprintf(stderr, "watch: serving http://%s:%d/\n", serve_host.c_str(), server->port());
+  }
+  online::AnnotateOptions ao;
+  ao.threshold = o.threshold;
+  online::Annotator annotator(ao);
+  std::unique_ptr<online::Mp4Writer> mp4;
+  Image last_picture;
+  std::fprintf(stderr, "watch: %s on %s, %s detection, look-ahead %d frames, drop %s\n", model->cfg.name.c_str(),
+               o.source.input.c_str(), detect_method_name(o.detect.method), pipeline.lookahead_frames(),
+               online::drop_policy_name(o.drop));
+  std::string error;
+  try {
+    pipeline.run([&](const online::FrameResult& r) {
+                   writer.write(r);
+                   if (!o.keep_images) return;
+                   if (!r.dropped) {
+                     last_picture = annotator.draw(r);
+                     if (server) server->update(last_picture, r, pipeline.stats().line());
+                   }
+                   if (!annotate.empty() && !last_picture.empty()) {
+                     if (!mp4)
+                       mp4 = std::make_unique<online::Mp4Writer>(annotate, last_picture.width, last_picture.height,
+                                                                 pipeline.source_fps() > 0 ? pipeline.source_fps() : 25.0,
+                                                                 o.source.ffmpeg);
+                     mp4->write(last_picture);
+                   }
+                 },
+                 [](const online::StatsSnapshot& s) { std::fprintf(stderr, "%s\n", s.line().c_str()); }, stats_every);
+  } catch (const online::SourceError& e) {   // the frames decoded before the failure are written
+    error = e.what();
+  }
+  const online::StatsSnapshot s = pipeline.stats();
+  writer.close(s, error);
+  if (mp4) {
+    mp4->close();
+    std::fprintf(stderr, "watch: %s: %d annotated frames\n", annotate.c_str(), mp4->frames());
+  }
+  for (double waited = 0; server && waited < serve_linger && !g_interrupt; waited += 0.1)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  std::fprintf(stderr, "%s%s\n", s.line().c_str(), g_interrupt ? " (interrupted)" : "");
+  if (!error.empty()) {
+    std::fprintf(stderr, "ssmtl watch: %s\n", error.c_str());
+    return 1;
+  }
+  return 0;
+}
+
+ssmtl::app::Command reg{"watch", "anomaly scores of a live video (file, folder, stream, camera), bounded latency",
+                        run_watch};
+
+}  // namespace

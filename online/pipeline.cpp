@@ -1,0 +1,357 @@
+#include "online/pipeline.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <deque>
+#include <thread>
+
+#include "data/detect/detector.h"
+#include "data/samples/sequences.h"
+#include "model/scoring.h"
+#include "model/tasks_loss.h"
+
+namespace ssmtl::online {
+
+DropPolicy parse_drop_policy(const std::string& s) {
+  if (s == "oldest") return DropPolicy::kOldest;
+  if (s == "none") return DropPolicy::kNone;
+  throw std::invalid_argument("drop policy must be oldest or none, got '" + s + "'");
+}
+const char* drop_policy_name(DropPolicy p) { return p == DropPolicy::kOldest ? "oldest" : "none"; }
+
+struct WatchPipeline::Arrived {
+  int64_t frame = 0;
+  std::shared_ptr<const Image> image;
+  Clock::time_point at;
+  double unix_time = 0;
+};
+
+struct WatchPipeline::Detected {
+  std::shared_ptr<Arrived> frame;
+  std::vector<Box> boxes;                 // detector boxes first, then motion objects (as `ssmtl detect` writes them)
+  std::vector<int64_t> dropped_before;    // frames skipped just before this one
+};
+
+namespace {
+
+bool uses_detector(DetectMethod m) {
+  return m == DetectMethod::kDetector || m == DetectMethod::kHybrid || m == DetectMethod::kHybridBackground;
+}
+bool uses_flow(DetectMethod m) { return m == DetectMethod::kFlow || m == DetectMethod::kHybrid; }
+bool is_live_input(const std::string& s) {
+  return s.find("://") != std::string::npos || s.rfind("/dev/video", 0) == 0;
+}
+double unix_now() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+WatchPipeline::WatchPipeline(SSMTLModel& model, const Detector* detector, WatchOptions o)
+    : model_(model), detector_(detector), o_(std::move(o)) {
+  const TaskSet& t = model.cfg.tasks;
+  if (t.any(Source::kClassProbs) || t.any(Source::kSegmentationMaps) || t.any(Source::kPoseMaps))
+    throw std::invalid_argument("watch: the model's tasks " + t.names() +
+                                " include one that needs a teacher signal (T4, T7 or T9), which a live stream does not have");
+  if (o_.detect.method == DetectMethod::kBackground || o_.detect.method == DetectMethod::kHybridBackground)
+    throw std::invalid_argument("watch: detection method " + std::string(detect_method_name(o_.detect.method)) +
+                                " is not supported on a live stream (use hybrid, flow or detector)");
+  if (uses_detector(o_.detect.method) && !detector_)
+    throw std::invalid_argument(std::string("watch: detection method ") + detect_method_name(o_.detect.method) +
+                                " needs the detector");
+  if (o_.frames.frame_mode != "map" && o_.frames.frame_mode != "max")
+    throw std::invalid_argument("frame mode must be map or max, got " + o_.frames.frame_mode);
+  if (o_.frames.frame_mode == "map") eval::map_grid(64, 64, o_.frames.map);   // validates cell and filter sizes
+  if (o_.batch_size < 1) throw std::invalid_argument("watch: batch size must be >= 1");
+  if (!o_.open) {
+    SourceOptions so = o_.source;
+    so.stop = &stop_;
+    o_.open = [so] { return open_source(so); };
+  }
+  q1_ = std::make_unique<BoundedQueue<std::shared_ptr<Arrived>>>(o_.queue_frames);
+  // Queue 2 is short: frames wait (and age) there only while the score stage is busy, so the drop point
+  // (queue 1) stays close to the slowest stage and the latency bounded.
+  q2_ = std::make_unique<BoundedQueue<std::shared_ptr<Detected>>>(2);
+  q3_ = std::make_unique<BoundedQueue<FrameResult>>(std::max<size_t>(o_.queue_frames, 64));
+}
+
+int WatchPipeline::lookahead_frames() const {
+  return kSeqHalf + (o_.frames.frame_mode == "map" ? o_.frames.map.filter_t / 2 : 0);
+}
+
+void WatchPipeline::fail(std::exception_ptr e) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (!error_) error_ = e;
+  }
+  stop_ = true;
+  q1_->close();
+  q2_->close();
+  q3_->close();
+}
+
+void WatchPipeline::decode_stage() {
+  try {
+    int attempts = 0;
+    int64_t index = 0;
+    const Clock::time_point start = Clock::now();
+    while (!stop_) {
+      std::unique_ptr<FrameSource> src;
+      bool ended_cleanly = false;
+      try {
+        src = o_.open();
+        source_fps_ = o_.pace_fps > 0 ? o_.pace_fps : src->nominal_fps();
+        for (;;) {
+          auto img = std::make_shared<Image>();
+          if (stop_ || !src->next(*img)) {
+            ended_cleanly = true;
+            break;
+          }
+          if (width_ == 0) {
+            width_ = img->width;
+            height_ = img->height;
+          } else if (img->width != width_ || img->height != height_) {
+            throw SourceError(src->describe() + ": frame " + std::to_string(index) + " is " + std::to_string(img->width) +
+                              "x" + std::to_string(img->height) + ", the stream started at " + std::to_string(width_) +
+                              "x" + std::to_string(height_));
+          }
+          attempts = 0;
+          if (o_.pace_fps > 0) {   // a file played as a live source: frame i is not there before i / fps
+            std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(
+                                                      std::chrono::duration<double>(static_cast<double>(index) / o_.pace_fps)));
+          }
+          auto a = std::make_shared<Arrived>();
+          a->frame = index++;
+          a->image = std::move(img);
+          a->at = Clock::now();
+          a->unix_time = unix_now();
+          stats_.frame_in();
+          std::vector<std::shared_ptr<Arrived>> dropped = q1_->push(std::move(a), o_.drop);
+          if (!dropped.empty()) {
+            std::lock_guard<std::mutex> lk(mu_);
+            for (auto& d : dropped) pending_drops_.push_back(d->frame);
+            stats_.dropped(static_cast<int64_t>(dropped.size()));
+          }
+        }
+      } catch (const SourceError& e) {
+        if (stop_ || attempts >= o_.reconnect) {
+          std::lock_guard<std::mutex> lk(mu_);
+          source_error_ = std::current_exception();
+          break;
+        }
+        std::fprintf(stderr, "watch: %s; reconnecting (%d of %d) in %.1f s\n", e.what(), attempts + 1, o_.reconnect,
+                     o_.reconnect_wait);
+      }
+      if (ended_cleanly && (stop_ || !is_live_input(o_.source.input) || attempts >= o_.reconnect)) break;
+      if (ended_cleanly) std::fprintf(stderr, "watch: %s ended; reconnecting (%d of %d)\n", o_.source.input.c_str(),
+                                      attempts + 1, o_.reconnect);
+      ++attempts;
+      stats_.reconnect();
+      src.reset();
+      std::this_thread::sleep_for(std::chrono::duration<double>(o_.reconnect_wait));
+    }
+  } catch (...) {
+    fail(std::current_exception());
+  }
+  q1_->close();
+}
+
+void WatchPipeline::detect_stage() {
+  try {
+    std::deque<std::shared_ptr<Detected>> win;   // positions first_.. (the frame being processed and its neighbours)
+    int64_t first = 0, received = 0, next = 0;
+    auto process = [&](int64_t p, int n) {
+      Detected& d = *win[static_cast<size_t>(p - first)];
+      if (uses_flow(o_.detect.method)) {
+        const int k = flow_field_for_frame(static_cast<int>(p), n, o_.detect.motion.policy);
+        if (k >= 0) {
+          std::vector<Box> det = d.boxes;
+          for (const Box& b : flow_motion_boxes(*win[static_cast<size_t>(k - first)]->frame->image,
+                                                *win[static_cast<size_t>(k + 1 - first)]->frame->image, det, o_.detect))
+            d.boxes.push_back(b);
+        }
+      }
+      bool accepted = false;
+      q2_->push(win[static_cast<size_t>(p - first)], DropPolicy::kNone, &accepted);
+      while (first < p) {   // keep frame p: it is frame p+1's previous frame
+        win.pop_front();
+        ++first;
+      }
+    };
+    while (auto a = q1_->pop()) {
+      // One frame per network call, whatever is waiting: a frame's boxes never depend on the timing.
+      std::vector<std::shared_ptr<Arrived>> batch{std::move(*a)};
+      std::vector<std::vector<Detection>> found;
+      if (detector_ && uses_detector(o_.detect.method)) found = detector_->detect_full({*batch[0]->image});
+      for (size_t i = 0; i < batch.size(); ++i) {
+        auto d = std::make_shared<Detected>();
+        d->frame = std::move(batch[i]);
+        {
+          std::lock_guard<std::mutex> lk(mu_);
+          while (!pending_drops_.empty() && pending_drops_.front() < d->frame->frame) {
+            d->dropped_before.push_back(pending_drops_.front());
+            pending_drops_.erase(pending_drops_.begin());
+          }
+        }
+        if (!found.empty())
+          for (const Detection& x : found[i]) d->boxes.push_back(x.box);
+        win.push_back(std::move(d));
+        ++received;
+        while (next + 1 < received) process(next++, std::numeric_limits<int>::max());
+      }
+    }
+    while (next < received) process(next++, static_cast<int>(received));
+  } catch (...) {
+    fail(std::current_exception());
+  }
+  q2_->close();
+}
+
+void WatchPipeline::score_stage() {
+  try {
+    std::deque<std::shared_ptr<Detected>> ring;   // positions first.. received-1
+    int64_t first = 0, received = 0, next = 0, objects_total = 0;
+    std::unique_ptr<OnlineFrameScores> scorer;
+    std::deque<FrameResult> waiting;              // scored objects, frame score not final yet (map look-ahead)
+    const int S = model_.cfg.crop;
+    bool ended = false;
+    auto flush_dropped = [&]() {   // skipped frames go out as soon as every frame before them has
+      while (!waiting.empty() && waiting.front().dropped) {
+        q3_->push(std::move(waiting.front()), DropPolicy::kNone);
+        waiting.pop_front();
+      }
+    };
+    auto emit = [&](const std::vector<ScoredFrame>& done) {
+      for (const ScoredFrame& f : done) {
+        flush_dropped();
+        FrameResult r = std::move(waiting.front());
+        waiting.pop_front();
+        r.raw_score = f.raw;
+        r.score = f.smoothed;
+        r.alert = r.score >= o_.threshold;
+        q3_->push(std::move(r), DropPolicy::kNone);
+      }
+      flush_dropped();
+    };
+    auto score_ready = [&]() {
+      const int64_t last = ended ? received - 1 : std::numeric_limits<int64_t>::max();
+      int64_t stop_at = ended ? received : received - kSeqHalf;   // positions < stop_at have their window
+      if (next >= stop_at) return;
+      if (!scorer) scorer = std::make_unique<OnlineFrameScores>(o_.frames, ring.front()->frame->image->width,
+                                                                ring.front()->frame->image->height);
+      // One frame at a time, its objects in calls of at most batch_size: what a frame's scores are computed
+      // with never depends on how many frames happened to be waiting (same input, same output, bit for bit).
+      for (int64_t p = next; p < stop_at; ++p) {
+        const Detected& d = *ring[static_cast<size_t>(p - first)];
+        const Image& img = *d.frame->image;
+        std::vector<Box> boxes;
+        for (const Box& b : d.boxes)
+          if (auto c = clip_box(b, img.width, img.height)) boxes.push_back(*c);
+        std::vector<float> scores(boxes.size());
+        std::vector<const Image*> frames;
+        for (int k = -kSeqHalf; k <= kSeqHalf; ++k)
+          frames.push_back(ring[static_cast<size_t>(std::clamp<int64_t>(p + k, 0, last) - first)]->frame->image.get());
+        for (size_t a = 0; a < boxes.size(); a += static_cast<size_t>(o_.batch_size)) {
+          const size_t b = std::min(boxes.size(), a + static_cast<size_t>(o_.batch_size));
+          const int64_t n = static_cast<int64_t>(b - a);
+          Tensor seq = Tensor::empty({n, 3, kSeqLen, S, S});
+          std::vector<uint64_t> keys(static_cast<size_t>(n));
+          for (int64_t i = 0; i < n; ++i) {
+            crop_frames(seq.data() + i * 3 * kSeqLen * S * S, frames.data(), kSeqLen, boxes[a + static_cast<size_t>(i)], S);
+            keys[static_cast<size_t>(i)] =
+                object_score_key(0, p, static_cast<uint64_t>(objects_total) + a + static_cast<uint64_t>(i));
+          }
+          auto s = score_objects(model_, seq, ObjectTeachers{}, o_.seed, keys);
+          const std::vector<float>& obj = s.at("object");
+          std::copy(obj.begin(), obj.end(), scores.begin() + static_cast<std::ptrdiff_t>(a));
+        }
+        objects_total += static_cast<int64_t>(boxes.size());
+        for (int64_t f : d.dropped_before) {
+          FrameResult r;
+          r.frame = f;
+          r.dropped = true;
+          waiting.push_back(std::move(r));   // in order with the kept frames; not scored
+        }
+        FrameResult r;
+        r.frame = d.frame->frame;
+        r.timestamp = d.frame->unix_time;
+        if (o_.keep_images) r.image = d.frame->image;
+        std::vector<Region> regions;
+        for (size_t k = 0; k < boxes.size(); ++k) regions.push_back({p, region_box(boxes[k]), scores[k]});
+        r.objects = regions;
+        for (Region& g : r.objects) g.frame = r.frame;
+        waiting.push_back(std::move(r));
+        if (o_.score_delay.count() > 0) std::this_thread::sleep_for(o_.score_delay);
+        emit(scorer->add(regions));
+      }
+      next = stop_at;
+      while (first < next - kSeqHalf) {   // frames the next windows no longer need
+        ring.pop_front();
+        ++first;
+      }
+    };
+    while (auto d = q2_->pop()) {
+      ring.push_back(std::move(*d));
+      ++received;
+      while (auto more = q2_->try_pop()) {   // a backlog is scored in shared model calls
+        ring.push_back(std::move(*more));
+        ++received;
+      }
+      score_ready();
+    }
+    ended = true;
+    score_ready();
+    if (scorer) {
+      emit(scorer->finish());
+    }
+    {
+      std::lock_guard<std::mutex> lk(mu_);   // frames skipped after the last kept one (none with kOldest)
+      for (int64_t f : pending_drops_) {
+        FrameResult r;
+        r.frame = f;
+        r.dropped = true;
+        q3_->push(std::move(r), DropPolicy::kNone);
+      }
+      pending_drops_.clear();
+    }
+  } catch (...) {
+    fail(std::current_exception());
+  }
+  q3_->close();
+}
+
+void WatchPipeline::run(const std::function<void(const FrameResult&)>& sink,
+                        const std::function<void(const StatsSnapshot&)>& report, double report_every) {
+  std::thread t1([this] { decode_stage(); });
+  std::thread t2([this] { detect_stage(); });
+  std::thread t3([this] { score_stage(); });
+  Clock::time_point last_report = Clock::now();
+  try {
+    for (;;) {
+      if (o_.interrupt && o_.interrupt->load()) stop_ = true;
+      std::optional<FrameResult> r = q3_->pop_for(std::chrono::milliseconds(100));
+      if (r) {
+        if (!r->dropped) {
+          r->latency_ms = std::chrono::duration<double, std::milli>(std::chrono::duration<double>(unix_now() - r->timestamp)).count();
+          stats_.frame_out(r->latency_ms);
+        }
+        sink(*r);
+      } else if (q3_->closed_and_empty()) {
+        break;
+      }
+      if (report && std::chrono::duration<double>(Clock::now() - last_report).count() >= report_every) {
+        report(stats_.snapshot());
+        last_report = Clock::now();
+      }
+    }
+  } catch (...) {
+    fail(std::current_exception());
+  }
+  t1.join();
+  t2.join();
+  t3.join();
+  if (error_) std::rethrow_exception(error_);
+  if (source_error_) std::rethrow_exception(source_error_);
+}
+
+}  // namespace ssmtl::online

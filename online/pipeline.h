@@ -1,0 +1,116 @@
+// The live pipeline behind `ssmtl watch`: anomaly scores of a video stream with bounded latency on the CPU.
+// Stages run on their own threads, joined by bounded queues (online/queue.h), frames in order:
+//
+//   decode  (source -> frames; --fps pacing)          -- queue 1, drop policy (oldest | none) --
+//   detect  (the offline detector + optical flow on each frame, data/detect/detect_video.h)  -- queue 2 (2 frames), blocks --
+//   score   (object-centric sequences t-3..t+3 from a ring of frames, the trained model, object -> frame
+//            scores with the offline functions, the causal smoother)                      -- queue 3, blocks --
+//   caller  (run()'s thread: the sink, JSON lines, stats every few seconds)
+//
+// Look-ahead, fixed: a frame is scored once the 3 frames after it have arrived (its sequence is t-3..t+3, as in
+// training), and in "map" frame mode once the objects of frame t+1 are scored too (the map's temporal mean
+// filter): 4 frames in all with the defaults, 3 in "max" mode. The detection stage also waits for frame t+1
+// (the flow field of frame 0 is the one between frames 0 and 1), which the 3-frame look-ahead covers.
+// At the end of the stream the windows are clamped to the last frame, as the offline code clamps at a video's end.
+//
+// Only queue 1 ever skips frames: with DropPolicy::kOldest a full queue drops its oldest frame, so a slow stage
+// makes the pipeline skip frames instead of falling further behind. Every skipped frame is counted in the stats
+// and given to the sink as a FrameResult with dropped = true, in frame order; the kept frames form the stream
+// the later stages see (flow, sequences and filters run over consecutive kept frames).
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "data/detect/detect_video.h"
+#include "model/ssmtl.h"
+#include "online/frame_scorer.h"
+#include "online/queue.h"
+#include "online/source.h"
+#include "online/stats.h"
+#include "regions/region_file.h"
+
+namespace ssmtl {
+class Detector;
+}
+
+namespace ssmtl::online {
+
+struct WatchOptions {
+  SourceOptions source;
+  // Opens the source (again after a failure, with reconnect); default: open_source(source). Tests substitute
+  // synthetic streams.
+  std::function<std::unique_ptr<FrameSource>()> open;
+  double pace_fps = 0;                 // > 0: deliver frame i no earlier than i / pace_fps s after the start
+  DropPolicy drop = DropPolicy::kOldest;
+  size_t queue_frames = 4;             // capacity of queue 1 (decode -> detect), frames; queue 2 holds 2
+  int reconnect = 0;                   // re-open a failed source (or an ended URL / device) this many times in a row
+  double reconnect_wait = 1.0;         // seconds before each re-open
+  DetectVideoOptions detect;           // hybrid / flow / detector (the background methods are not supported live)
+  FrameScoreOptions frames;
+  int batch_size = 64;                 // at most this many objects per model call; a call never mixes frames, so
+                                       // the scores do not depend on timing (same input, same output, bitwise)
+  uint64_t seed = 0;                   // as `ssmtl score --seed` (inpainting patches, jigsaw permutations)
+  double threshold = std::numeric_limits<double>::infinity();   // alert when the smoothed score >= threshold
+  bool keep_images = false;            // FrameResult::image set (drawing, the web page)
+  std::chrono::milliseconds score_delay{0};   // added to the score stage per frame: an artificially slow stage
+  const std::atomic<bool>* interrupt = nullptr;   // e.g. set by a SIGINT handler: stop, flush, return
+};
+
+struct FrameResult {
+  int64_t frame = 0;             // index in the source (0-based, counting skipped frames)
+  bool dropped = false;          // skipped by the drop policy: no score
+  double timestamp = 0;          // arrival, seconds since the Unix epoch
+  double latency_ms = 0;         // arrival -> handed to the sink
+  double raw_score = 0;          // frame score before smoothing
+  double score = 0;              // after the causal smoother
+  bool alert = false;            // score >= threshold
+  std::vector<Region> objects;   // box and object score (Region::frame = frame)
+  std::shared_ptr<const Image> image;   // with keep_images
+};
+
+class WatchPipeline {
+ public:
+  // The model must stay alive and unused elsewhere while run() runs. `detector` may be null for the flow method.
+  // Throws std::invalid_argument for a model that needs teacher signals (T4, T7, T9: not available live), a
+  // background detection method, a method that needs a detector without one, or invalid frame-score options.
+  WatchPipeline(SSMTLModel& model, const Detector* detector, WatchOptions options);
+  // Runs until the source ends (or fails, after the reconnects) or stop() / interrupt; every frame already
+  // decoded is scored and handed to `sink` before run() returns. `report` is called every `report_every`
+  // seconds on the same thread. Rethrows the first error of a stage (a source error after the flush).
+  void run(const std::function<void(const FrameResult&)>& sink,
+           const std::function<void(const StatsSnapshot&)>& report = {}, double report_every = 5);
+  void stop() { stop_ = true; }
+  StatsSnapshot stats() const { return stats_.snapshot(); }
+  int lookahead_frames() const;   // 3 + the frame scorer's (see above)
+  double source_fps() const { return source_fps_; }   // the source's declared rate once open (0 = unknown)
+
+ private:
+  struct Arrived;
+  struct Detected;
+  void decode_stage();
+  void detect_stage();
+  void score_stage();
+  void fail(std::exception_ptr e);
+
+  SSMTLModel& model_;
+  const Detector* detector_;
+  WatchOptions o_;
+  PipelineStats stats_;
+  std::atomic<bool> stop_{false};
+  std::unique_ptr<BoundedQueue<std::shared_ptr<Arrived>>> q1_;
+  std::unique_ptr<BoundedQueue<std::shared_ptr<Detected>>> q2_;
+  std::unique_ptr<BoundedQueue<FrameResult>> q3_;
+  std::mutex mu_;
+  std::exception_ptr error_;         // first stage error (aborts)
+  std::exception_ptr source_error_;  // the source's (after the flush)
+  std::vector<int64_t> pending_drops_;
+  int width_ = 0, height_ = 0;
+  std::atomic<double> source_fps_{0};
+};
+
+}  // namespace ssmtl::online

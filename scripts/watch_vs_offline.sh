@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# ssmtl watch against the offline path on every Ped2 test video: per-video AUC of the frame scores after the same
+# causal smoothing (half-Gaussian, sigma 3), from
+#   offline: ssmtl score (with DETECTIONS from ssmtl detect) + ssmtl evaluate --smooth-kind half-gaussian
+#   watch:   ssmtl watch --input <frame folder> (same pixels as offline) and, with MP4=1, on the video encoded
+#            as .mp4 (H.264, made here with ffmpeg from the frames, decoded by ffmpeg: lossy, so boxes move a little)
+# Usage: scripts/watch_vs_offline.sh BUILD CHECKPOINT DETECTIONS_DIR OUT_DIR [DATA_ROOT]
+#   e.g. scripts/watch_vs_offline.sh build runs/demo-train/best.ckpt runs/demo-detections/testing runs/watch-cmp
+set -euo pipefail
+build=$1 ckpt=$2 det=$3 out=$4 root=${5:-../shared/data/ped2}
+ssmtl=$build/ssmtl
+mkdir -p "$out"/watch "$out"/watch_scores "$out"/mp4 "$out"/mp4_scores
+"$ssmtl" score --data "$root" --detections "$det" --checkpoint "$ckpt" --out "$out/offline" 2>&1 | tail -1
+to_scores() {   # JSON lines -> one raw (unsmoothed) frame score per line; dropped frames would be an error here
+  python3 -c '
+import json, sys
+out = []
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    if "frame" in r:
+        assert not r.get("dropped"), "frame %d dropped" % r["frame"]
+        out.append("%.9g" % r["raw_score"])
+open(sys.argv[2], "w").write("\n".join(out) + "\n")' "$1" "$2"
+}
+for d in "$root"/testing/frames/*/; do
+  v=$(basename "$d")
+  "$ssmtl" watch --checkpoint "$ckpt" --input "$d" --drop none --out "$out/watch/$v.jsonl" --stats-every 1000 2>&1 | tail -1
+  to_scores "$out/watch/$v.jsonl" "$out/watch_scores/$v.txt"
+  if [ "${MP4:-0}" = 1 ]; then
+    ffmpeg -nostdin -loglevel error -y -framerate 10 -i "$d/%03d.jpg" -c:v libx264 -pix_fmt yuv420p -crf 18 "$out/mp4/$v.mp4"
+    "$ssmtl" watch --checkpoint "$ckpt" --input "$out/mp4/$v.mp4" --drop none --out "$out/mp4/$v.jsonl" --stats-every 1000 2>&1 | tail -1
+    to_scores "$out/mp4/$v.jsonl" "$out/mp4_scores/$v.txt"
+  fi
+done
+ev() { "$ssmtl" evaluate --scores "$1" --labels "$root/testing/gt_frame" --smooth-kind half-gaussian --smooth-sigma 3 --json "$2" >/dev/null; }
+ev "$out/offline/frame_scores" "$out/offline.json"
+ev "$out/watch_scores" "$out/watch.json"
+[ "${MP4:-0}" = 1 ] && ev "$out/mp4_scores" "$out/mp4.json"
+python3 - "$out" <<'PY'
+import json, os, sys
+out = sys.argv[1]
+load = lambda n: json.load(open(os.path.join(out, n))) if os.path.exists(os.path.join(out, n)) else None
+off, w, m = load("offline.json"), load("watch.json"), load("mp4.json")
+pv = lambda j: {v["name"]: v["auc"] for v in j["per_video"]}
+o, wa, ma = pv(off), pv(w), pv(m) if m else {}
+print("video  offline AUC  watch (folder)  diff    " + ("watch (.mp4)  diff" if m else ""))
+worst = 0
+for v in sorted(o):
+    if o[v] is None:
+        print("%-6s single-class video (no AUC)" % v); continue
+    d = 100 * (wa[v] - o[v]); worst = max(worst, abs(d))
+    line = "%-6s %8.2f%%    %8.2f%%     %+6.3f" % (v, 100 * o[v], 100 * wa[v], d)
+    if m: line += "   %8.2f%%   %+6.3f" % (100 * ma[v], 100 * (ma[v] - o[v]))
+    print(line)
+print("micro AUC: offline %.2f%%, watch %.2f%%%s" % (100 * off["micro_auc"], 100 * w["micro_auc"],
+      ", watch .mp4 %.2f%%" % (100 * m["micro_auc"]) if m else ""))
+print("macro AUC: offline %.2f%%, watch %.2f%%%s" % (100 * off["macro_auc"], 100 * w["macro_auc"],
+      ", watch .mp4 %.2f%%" % (100 * m["macro_auc"]) if m else ""))
+print("largest per-video difference (folder): %.3f points %s" % (worst, "(within 1 point)" if worst <= 1 else "(OVER 1 point)"))
+sys.exit(0 if worst <= 1 else 1)
+PY

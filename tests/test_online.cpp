@@ -1,0 +1,312 @@
+// The live pipeline (online/): queues and their drop policy, the per-frame frame scores against the offline
+// functions, the causal smoother, a synthetic stream against the offline detect + score path, a slow stage
+// under both drop policies, and sources that end mid-frame, stall or fail.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <fstream>
+#include <thread>
+
+#include "eval/frame_scores.h"
+#include "eval/postprocess.h"
+#include "online/frame_scorer.h"
+#include "online/queue.h"
+#include "online/stats.h"
+#include "tests/online_test_util.h"
+#include "tensor/rng.h"
+
+using namespace ssmtl;
+using namespace ssmtl::online;
+
+TEST_CASE("online queue: drop oldest hands back every skipped item, none makes the producer wait") {
+  BoundedQueue<int> q(2);
+  CHECK(q.push(0, DropPolicy::kOldest).empty());
+  CHECK(q.push(1, DropPolicy::kOldest).empty());
+  CHECK(q.push(2, DropPolicy::kOldest) == std::vector<int>{0});
+  CHECK(q.push(3, DropPolicy::kOldest) == std::vector<int>{1});
+  CHECK(*q.pop() == 2);
+  CHECK(*q.pop() == 3);
+  CHECK(!q.try_pop());
+
+  BoundedQueue<int> w(1);
+  w.push(10, DropPolicy::kNone);
+  std::atomic<bool> pushed{false};
+  std::thread producer([&] {
+    w.push(11, DropPolicy::kNone);   // waits until the consumer took 10
+    pushed = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  CHECK(!pushed);
+  CHECK(*w.pop() == 10);
+  producer.join();
+  CHECK(pushed);
+  CHECK(*w.pop() == 11);
+  w.close();
+  CHECK(!w.pop());
+  bool accepted = true;
+  w.push(12, DropPolicy::kNone, &accepted);
+  CHECK(!accepted);
+  CHECK_THROWS_AS(parse_drop_policy("newest"), std::invalid_argument);
+  CHECK(parse_drop_policy("none") == DropPolicy::kNone);
+}
+
+TEST_CASE("online stats: quantiles interpolate between order statistics (numpy's default)") {
+  CHECK(quantile({}, 0.5) == 0);
+  CHECK(quantile({5}, 0.99) == 5);
+  CHECK(quantile({4, 1, 3, 2}, 0.5) == doctest::Approx(2.5));
+  CHECK(quantile({1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, 0.99) == doctest::Approx(10.9));
+  CHECK_THROWS_AS(quantile({1}, 1.5), std::invalid_argument);
+}
+
+TEST_CASE("half-Gaussian smoother: causal kernel values, 'nearest' start, equal to the streaming class") {
+  // sigma 1, truncate 3: r = 3, w_k = exp(-k^2/2) / sum_{j=0..3} exp(-j^2/2)
+  const double z = 1 + std::exp(-0.5) + std::exp(-2.0) + std::exp(-4.5);
+  auto w = eval::half_gaussian_kernel(1.0);
+  REQUIRE(w.size() == 4);
+  CHECK(w[0] == doctest::Approx(1 / z).epsilon(1e-14));
+  CHECK(w[3] == doctest::Approx(std::exp(-4.5) / z).epsilon(1e-14));
+  // a step at frame 2: y[1] = 0 (the past repeats frame 0), y[2] = w0, y[3] = w0 + w1 ... never before the step
+  auto y = eval::half_gaussian_smooth({0, 0, 1, 1, 1, 1, 1}, 1.0);
+  CHECK(y[1] == 0);
+  CHECK(y[2] == doctest::Approx(w[0]));
+  CHECK(y[3] == doctest::Approx(w[0] + w[1]));
+  CHECK(y[6] == doctest::Approx(1.0));
+  auto c = eval::half_gaussian_smooth({2, 2, 2}, 3.0);   // the first value fills the past: constants stay
+  for (double v : c) CHECK(v == doctest::Approx(2.0).epsilon(1e-15));
+  CHECK(eval::half_gaussian_smooth({1, 5}, 0.0) == std::vector<double>{1, 5});
+  CHECK_THROWS_AS(eval::smooth_scores({1}, "box", 1.0), std::invalid_argument);
+  eval::CausalSmoother s(2.0);
+  std::vector<double> x = {0.3, 0.9, 0.1, 0.5, 0.7, 0.2, 0.8, 0.4};
+  auto whole = eval::half_gaussian_smooth(x, 2.0);
+  for (size_t i = 0; i < x.size(); ++i) CHECK(s.push(x[i]) == whole[i]);
+}
+
+TEST_CASE("online frame scores equal eval::frame_scores_from_maps / frame_scores_max frame by frame") {
+  Rng rng(17);
+  for (int n : {1, 2, 3, 9}) {
+    std::vector<Region> objs;
+    for (int f = 0; f < n; ++f)
+      for (int k = 0; k < static_cast<int>(rng.uniform() * 3); ++k) {
+        double x = rng.uniform() * 80, y = rng.uniform() * 50;
+        objs.push_back({f, {x, y, x + 5 + rng.uniform() * 30, y + 5 + rng.uniform() * 20}, rng.uniform()});
+      }
+    for (const char* mode : {"map", "max"}) {
+      FrameScoreOptions o;
+      o.frame_mode = mode;
+      o.smooth_sigma = 1.5;
+      std::vector<double> want = o.frame_mode == "map" ? eval::frame_scores_from_maps(objs, n, 96, 64, o.map)
+                                                       : eval::frame_scores_max(objs, n);
+      std::vector<double> want_s = eval::half_gaussian_smooth(want, 1.5);
+      OnlineFrameScores s(o, 96, 64);
+      std::vector<ScoredFrame> got;
+      for (int f = 0; f < n; ++f) {
+        std::vector<Region> mine;
+        for (const Region& r : objs)
+          if (r.frame == f) mine.push_back(r);
+        for (auto& g : s.add(mine)) got.push_back(g);
+        CHECK(static_cast<int>(got.size()) == std::max(0, f + 1 - s.lookahead()));   // map: 1 frame late
+      }
+      for (auto& g : s.finish()) got.push_back(g);
+      REQUIRE(static_cast<int>(got.size()) == n);
+      for (int f = 0; f < n; ++f) {
+        CHECK(got[f].position == f);
+        CHECK(got[f].raw == want[f]);   // the same functions in the same order: bitwise
+        CHECK(got[f].smoothed == want_s[f]);
+      }
+    }
+  }
+}
+
+TEST_CASE("watch on a synthetic stream: every frame in order, scores equal the offline detect + score path") {
+  auto model = test::tiny_watch_model();
+  test::TempDir tmp("watch_synthetic");
+  const int n = 14;
+  test::write_squares_folder(tmp.path + "/testing/frames/sq", n);
+  DetectVideoOptions d;
+  d.method = DetectMethod::kFlow;
+  ScoreOptions so;
+  VideoScores off = test::offline_scores(*model, nullptr, d, tmp.path, "sq", so);
+  REQUIRE(off.regions.size() > 10);   // the squares move: motion objects in every frame
+
+  for (bool folder : {false, true}) {
+    WatchOptions o;
+    o.detect = d;
+    o.drop = DropPolicy::kNone;
+    o.batch_size = 3;   // objects of several frames split over calls: scores must not depend on it
+    if (folder) o.source.input = tmp.path + "/testing/frames/sq";
+    else o.open = [n] { return std::make_unique<test::SyntheticSource>(n); };
+    StatsSnapshot st;
+    auto res = test::watch_results(*model, nullptr, o, &st);
+    REQUIRE(res.size() == static_cast<size_t>(n));
+    CHECK(st.frames_in == n);
+    CHECK(st.frames_out == n);
+    CHECK(st.dropped == 0);
+    std::vector<double> raw;
+    size_t objects = 0;
+    for (int f = 0; f < n; ++f) {
+      CHECK(res[f].frame == f);
+      CHECK(!res[f].dropped);
+      raw.push_back(res[f].raw_score);
+      objects += res[f].objects.size();
+      CHECK(res[f].raw_score == doctest::Approx(off.frame_scores[f]).epsilon(1e-5));
+    }
+    CHECK(objects == off.regions.size());
+    auto smooth = eval::half_gaussian_smooth(raw, 3.0);
+    for (int f = 0; f < n; ++f) CHECK(res[f].score == doctest::Approx(smooth[f]).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("watch drop policy under an artificially slow stage: oldest skips (counted, reported in order), none waits") {
+  auto model = test::tiny_watch_model();
+  const int n = 40;
+  for (DropPolicy policy : {DropPolicy::kOldest, DropPolicy::kNone}) {
+    WatchOptions o;
+    o.detect.method = DetectMethod::kFlow;
+    o.drop = policy;
+    o.queue_frames = 2;
+    o.score_delay = std::chrono::milliseconds(15);   // the source is instantaneous: the score stage is the bottleneck
+    o.open = [n] { return std::make_unique<test::SyntheticSource>(n); };
+    StatsSnapshot st;
+    auto res = test::watch_results(*model, nullptr, o, &st);
+    REQUIRE(res.size() == static_cast<size_t>(n));   // every frame appears once, scored or marked dropped
+    int64_t dropped = 0;
+    for (int f = 0; f < n; ++f) {
+      CHECK(res[f].frame == f);
+      dropped += res[f].dropped;
+      if (res[f].dropped) CHECK(res[f].objects.empty());
+    }
+    CHECK(st.frames_in == n);
+    CHECK(st.dropped == dropped);
+    CHECK(st.frames_out + st.dropped == n);
+    CHECK(!res.back().dropped);   // drop oldest never drops the newest frame
+    if (policy == DropPolicy::kOldest) CHECK(dropped > 0);
+    else CHECK(dropped == 0);
+  }
+}
+
+TEST_CASE("watch is deterministic: a backlog (slow stage) or none, the scores are bitwise the same") {
+  auto model = test::tiny_watch_model();
+  const int n = 16;
+  std::vector<std::vector<double>> runs;
+  for (int delay : {0, 20}) {   // with a slow stage frames pile up before detection and scoring
+    WatchOptions o;
+    o.detect.method = DetectMethod::kFlow;
+    o.drop = DropPolicy::kNone;
+    o.batch_size = 2;
+    o.score_delay = std::chrono::milliseconds(delay);
+    o.open = [n] { return std::make_unique<test::SyntheticSource>(n); };
+    std::vector<double> v;
+    for (const FrameResult& r : test::watch_results(*model, nullptr, o)) {
+      v.push_back(r.raw_score);
+      for (const Region& g : r.objects) v.push_back(g.score);
+    }
+    runs.push_back(v);
+  }
+  REQUIRE(runs[0].size() > static_cast<size_t>(n));
+  CHECK(runs[0] == runs[1]);
+}
+
+namespace {
+
+// A stand-in for ffmpeg: a shell script that writes raw RGB bytes (or stalls, or fails) on stdout.
+std::string fake_ffmpeg(const std::string& dir, const std::string& body) {
+  const std::string path = dir + "/fake_ffmpeg.sh";
+  std::ofstream(path) << "#!/bin/sh\n" << body << "\n";
+  std::filesystem::permissions(path, std::filesystem::perms::owner_all);
+  return path;
+}
+
+std::string source_error(SourceOptions so) {
+  try {
+    auto src = open_source(so);
+    Image im;
+    while (src->next(im)) {
+    }
+  } catch (const SourceError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("watch sources: a stream that ends mid-frame, stalls or fails is a clear error naming the frame") {
+  test::TempDir tmp("watch_source");
+  const std::string input = tmp.path + "/clip.raw";
+  std::ofstream(input) << "x";
+  SourceOptions so;
+  so.input = input;
+  so.width = 4;
+  so.height = 2;   // 24 bytes a frame
+  so.ffprobe = "false";
+  so.ffmpeg = fake_ffmpeg(tmp.path, "head -c 60 /dev/zero");   // 2.5 frames
+  CHECK(source_error(so).find("ended mid-frame: frame 2 has 12 of 24 bytes") != std::string::npos);
+  so.ffmpeg = fake_ffmpeg(tmp.path, "head -c 24 /dev/zero; exec sleep 5");
+  so.stall_timeout = 0.3;
+  const std::string stalled = source_error(so);
+  CHECK(stalled.find("stalled: no data for") != std::string::npos);
+  CHECK(stalled.find("while reading frame 1 (0 of 24 bytes)") != std::string::npos);
+  so.ffmpeg = fake_ffmpeg(tmp.path, "head -c 48 /dev/zero; exit 3");
+  CHECK(source_error(so).find("exited with status 3 after 2 frames") != std::string::npos);
+  so.ffmpeg = tmp.path + "/no_such_program";
+  CHECK(source_error(so).find("cannot run") != std::string::npos);
+  so.input = tmp.path + "/missing.mp4";
+  CHECK(source_error(so).find("no such file, folder or device") != std::string::npos);
+
+  // Through the pipeline: the two whole frames are scored and handed out, then the error is raised.
+  auto model = test::tiny_watch_model();
+  WatchOptions o;
+  o.detect.method = DetectMethod::kFlow;
+  o.source = so;
+  o.source.input = input;
+  o.source.width = 96;
+  o.source.height = 64;
+  o.source.ffmpeg = fake_ffmpeg(tmp.path, "head -c 46080 /dev/urandom");   // 2.5 frames of 96x64x3
+  online::WatchPipeline p(*model, nullptr, o);
+  std::vector<FrameResult> got;
+  CHECK_THROWS_WITH_AS(p.run([&](const FrameResult& r) { got.push_back(r); }),
+                       doctest::Contains("ended mid-frame: frame 2 has 9216 of 18432 bytes"), SourceError);
+  CHECK(got.size() == 2);
+
+  // With --reconnect the source is opened again: here the first opening gives 2.5 frames, the next ones fail
+  // at once; after 2 re-opens in a row without a frame the error stands.
+  o.reconnect = 2;
+  o.reconnect_wait = 0.01;
+  o.source.ffmpeg = fake_ffmpeg(tmp.path, "n=$(cat " + tmp.path + "/count 2>/dev/null || echo 0); echo $((n+1)) > " +
+                                              tmp.path + "/count; if [ $n = 0 ]; then head -c 46080 /dev/urandom; else exit 1; fi");
+  online::WatchPipeline again(*model, nullptr, o);
+  got.clear();
+  CHECK_THROWS_WITH_AS(again.run([&](const FrameResult& r) { got.push_back(r); }),
+                       doctest::Contains("exited with status 1 after 0 frames"), SourceError);
+  CHECK(again.stats().reconnects == 2);
+  CHECK(got.size() == 2);
+}
+
+TEST_CASE("watch source: ffmpeg decodes a real video file to raw frames of the probed size") {
+  if (std::system("ffmpeg -version >/dev/null 2>&1") != 0) {
+    MESSAGE("skipped: no ffmpeg program");
+    return;
+  }
+  test::TempDir tmp("watch_ffmpeg");
+  const std::string mp4 = tmp.path + "/t.mp4";
+  REQUIRE(std::system(("ffmpeg -nostdin -loglevel error -f lavfi -i testsrc=size=64x48:rate=10 -frames:v 7 "
+                       "-pix_fmt yuv420p " + mp4).c_str()) == 0);
+  SourceOptions so;
+  so.input = mp4;
+  auto src = open_source(so);
+  CHECK(src->width() == 64);
+  CHECK(src->height() == 48);
+  CHECK(src->nominal_fps() == doctest::Approx(10));
+  Image im;
+  int frames = 0;
+  while (src->next(im)) {
+    CHECK(im.width == 64);
+    ++frames;
+  }
+  CHECK(frames == 7);
+  so.width = 32;
+  so.height = 24;   // --size: ffmpeg scales
+  auto small = open_source(so);
+  REQUIRE(small->next(im));
+  CHECK(im.rgb.size() == 32u * 24 * 3);
+}

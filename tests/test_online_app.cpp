@@ -1,0 +1,138 @@
+// `ssmtl watch` as a program: JSON lines written atomically with a header and a summary, alerts at --threshold,
+// Ctrl-C (SIGINT) flushing what was decoded, a source that ends mid-frame (exit 1, the frames before it written),
+// --calibrate choosing the threshold from normal videos, usage errors.
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "tests/online_test_util.h"
+#include "tests/run_program.h"
+
+using namespace ssmtl;
+
+namespace {
+
+std::vector<std::string> lines_of(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> out;
+  for (std::string l; std::getline(in, l);) out.push_back(l);
+  return out;
+}
+
+int count_frames(const std::vector<std::string>& lines, const char* what = "\"frame\": ") {
+  int n = 0;
+  for (const auto& l : lines) n += l.find(what) != std::string::npos;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("ssmtl watch writes JSON lines atomically: header, one line per frame with its objects, summary") {
+  test::TempDir tmp("watch_app");
+  test::save_tiny_watch_checkpoint(tmp.path + "/m.ckpt");
+  test::write_squares_folder(tmp.path + "/sq", 12);
+  const std::string out = tmp.path + "/o.jsonl";
+  auto r = test::run_ssmtl("watch --checkpoint " + tmp.path + "/m.ckpt --input " + tmp.path +
+                           "/sq --method flow --drop none --threshold 0 --out " + out);
+  REQUIRE_MESSAGE(r.code == 0, r.output);
+  CHECK(r.output.find("look-ahead 4 frames") != std::string::npos);
+  CHECK(r.output.find("in 12 frames") != std::string::npos);
+  auto lines = lines_of(out);
+  REQUIRE(lines.size() == 14);
+  CHECK(lines[0].find("{\"format\": \"ssmtl-watch\", \"version\": 1") == 0);
+  CHECK(lines[0].find("\"smoother\": \"half-gaussian\"") != std::string::npos);
+  for (int f = 0; f < 12; ++f) {
+    CHECK(lines[f + 1].find("{\"frame\": " + std::to_string(f) + ", \"timestamp\": ") == 0);
+    CHECK(lines[f + 1].find("\"alert\": true") != std::string::npos);   // threshold 0: every score >= 0
+    CHECK(lines[f + 1].find("\"objects\": [{\"box\": [") != std::string::npos);   // the moving squares
+  }
+  CHECK(lines[13].find("{\"summary\": {") == 0);
+  CHECK(lines[13].find("\"frames_out\": 12, \"dropped\": 0") != std::string::npos);
+  CHECK(lines[13].find("\"error\": null") != std::string::npos);
+  for (const auto& e : std::filesystem::directory_iterator(tmp.path))   // no temporary file left
+    CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
+}
+
+TEST_CASE("ssmtl watch: Ctrl-C stops the source, scores what was decoded and closes the output") {
+  test::TempDir tmp("watch_sigint");
+  test::save_tiny_watch_checkpoint(tmp.path + "/m.ckpt");
+  test::write_squares_folder(tmp.path + "/sq", 60);
+  const std::string out = tmp.path + "/o.jsonl";
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "ssmtl";
+  const std::string ckpt = tmp.path + "/m.ckpt", input = tmp.path + "/sq";
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    freopen("/dev/null", "w", stderr);
+    execl(exe.c_str(), "ssmtl", "watch", "--checkpoint", ckpt.c_str(), "--input", input.c_str(), "--method", "flow",
+          "--fps", "20", "--out", out.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));   // 60 frames at 20 FPS take 3 s
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  auto lines = lines_of(out);
+  REQUIRE(lines.size() >= 3);
+  const int frames = count_frames(lines);
+  CHECK(frames > 5);
+  CHECK(frames < 60);
+  CHECK(lines.back().find("{\"summary\": {") == 0);
+  CHECK(lines.back().find("\"frames_in\": " + std::to_string(frames)) != std::string::npos);   // all decoded were scored
+}
+
+TEST_CASE("ssmtl watch: a stream that ends mid-frame exits 1 naming the frame, the whole frames are written") {
+  test::TempDir tmp("watch_midframe");
+  test::save_tiny_watch_checkpoint(tmp.path + "/m.ckpt");
+  const std::string fake = tmp.path + "/ffmpeg.sh";
+  std::ofstream(fake) << "#!/bin/sh\nhead -c 46080 /dev/urandom\n";   // 2.5 frames of 96x64 RGB
+  std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
+  std::ofstream(tmp.path + "/cam.raw") << "x";
+  const std::string out = tmp.path + "/o.jsonl";
+  auto r = test::run_ssmtl("watch --checkpoint " + tmp.path + "/m.ckpt --input " + tmp.path + "/cam.raw --size 96x64 " +
+                           "--ffmpeg " + fake + " --ffprobe false --method flow --out " + out);
+  CHECK(r.code == 1);
+  CHECK(r.output.find("the stream ended mid-frame: frame 2 has 9216 of 18432 bytes") != std::string::npos);
+  auto lines = lines_of(out);
+  CHECK(count_frames(lines) == 2);
+  CHECK(lines.back().find("\"error\": \"") != std::string::npos);
+
+  auto bad = test::run_ssmtl("watch --checkpoint " + tmp.path + "/m.ckpt --input " + tmp.path + "/cam.raw --drop newest");
+  CHECK(bad.code == 2);
+  CHECK(bad.output.find("drop policy must be oldest or none") != std::string::npos);
+  auto missing = test::run_ssmtl("watch --checkpoint " + tmp.path + "/m.ckpt --input " + tmp.path + "/nothing.mp4 --method flow");
+  CHECK(missing.code == 1);
+  CHECK(missing.output.find("nothing.mp4: no such file, folder or device") != std::string::npos);
+}
+
+TEST_CASE("ssmtl watch --calibrate: the threshold lets at most the asked share of normal frames alert") {
+  test::TempDir tmp("watch_calibrate");
+  test::save_tiny_watch_checkpoint(tmp.path + "/m.ckpt");
+  test::write_squares_folder(tmp.path + "/normal/a", 10);
+  test::write_squares_folder(tmp.path + "/normal/b", 10);
+  auto r = test::run_ssmtl("watch --checkpoint " + tmp.path + "/m.ckpt --calibrate " + tmp.path +
+                           "/normal --false-alarms 0.1 --method flow", "2>/dev/null");
+  REQUIRE_MESSAGE(r.code == 0, r.output);
+  REQUIRE(r.output.find("calibrated threshold ") == 0);
+  const std::string rest = r.output.substr(std::string("calibrated threshold ").size());
+  const std::string t = rest.substr(0, rest.find(':'));
+  CHECK(r.output.find("20 normal frames") != std::string::npos);
+  CHECK(r.output.find("at most 2 (0.1) above it") != std::string::npos);
+  // the same videos watched with that threshold: exactly 2 alerts over the 20 frames (scores are distinct)
+  int alerts = 0;
+  for (const char* v : {"a", "b"}) {
+    auto w = test::run_ssmtl("watch --checkpoint " + tmp.path + "/m.ckpt --input " + tmp.path + "/normal/" + v +
+                             " --method flow --drop none --threshold " + t, "2>/dev/null");
+    REQUIRE(w.code == 0);
+    std::istringstream in(w.output);
+    for (std::string l; std::getline(in, l);) alerts += l.find("\"alert\": true") != std::string::npos;
+  }
+  CHECK(alerts == 2);
+}
