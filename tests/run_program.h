@@ -16,10 +16,16 @@ struct RunResult {
 
 // `args` go to the shell after the program's path; stderr is merged into `output` unless `redirect_stderr` is
 // empty (then it goes where the test's stderr goes) or another redirection ("2>/dev/null").
-inline RunResult run_ssmtl(const std::string& args, const std::string& redirect_stderr = "2>&1") {
+// The ssmtl program next to the test binary.
+inline std::filesystem::path ssmtl_program() {
   const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "ssmtl";
   REQUIRE_MESSAGE(std::filesystem::exists(exe), "build the ssmtl program first: " << exe.string());
-  FILE* p = popen((exe.string() + " " + args + (redirect_stderr.empty() ? "" : " " + redirect_stderr)).c_str(), "r");
+  return exe;
+}
+
+// Runs a shell command line; its stdout (and whatever it redirects there) and its exit status.
+inline RunResult run_shell(const std::string& cmd) {
+  FILE* p = popen(cmd.c_str(), "r");
   REQUIRE(p != nullptr);
   std::string out;
   char buf[4096];
@@ -27,6 +33,10 @@ inline RunResult run_ssmtl(const std::string& args, const std::string& redirect_
   while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
   const int status = pclose(p);
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+inline RunResult run_ssmtl(const std::string& args, const std::string& redirect_stderr = "2>&1") {
+  return run_shell(ssmtl_program().string() + " " + args + (redirect_stderr.empty() ? "" : " " + redirect_stderr));
 }
 
 }  // namespace ssmtl::test

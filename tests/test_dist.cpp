@@ -1,7 +1,6 @@
 // Data-parallel training and scoring (issue 15, dist/): `mpirun -np N ssmtl train|score|detect` on a tiny
 // synthetic data set, compared with one process. Skipped with a message when the build has no MPI.
 #include <doctest/doctest.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cmath>
@@ -15,6 +14,7 @@
 #include "model/ssmtl.h"
 #include "tensor/device.h"
 #include "tests/eval_test_util.h"
+#include "tests/run_program.h"
 #include "tests/teacher_test_util.h"
 #include "util/config.h"
 
@@ -31,29 +31,15 @@ bool have_mpi() {
   return false;
 }
 
-struct Ran {
-  int code;
-  std::string output;
-};
-
 // `ranks` = 0: the program alone (one process, no launcher); else under mpirun with that many ranks, one
 // OpenMP thread each (2 cores, several ranks). stderr merged into output; `timeout` guards against a hang.
-Ran run(int ranks, const std::string& args, const std::string& env = "") {
-  const fs::path exe = fs::read_symlink("/proc/self/exe").parent_path() / "ssmtl";
+test::RunResult run(int ranks, const std::string& args, const std::string& env = "") {
   // (LeakSanitizer would count the MPI library's allocations kept until exit in an ASan build.)
   std::string cmd = "OMP_NUM_THREADS=1 ASAN_OPTIONS=detect_leaks=0 timeout 120 ";
   if (ranks > 0)
     cmd += kMpiexec + " --oversubscribe --allow-run-as-root --bind-to none -np " + std::to_string(ranks) +
            " -x OMP_NUM_THREADS -x ASAN_OPTIONS" + (env.empty() ? "" : " -x " + env.substr(0, env.find('='))) + " ";
-  cmd = (env.empty() ? "" : env + " ") + cmd + exe.string() + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  REQUIRE(p != nullptr);
-  std::string out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  return test::run_shell((env.empty() ? "" : env + " ") + cmd + test::ssmtl_program().string() + " " + args + " 2>&1");
 }
 
 std::string read_all(const std::string& path) {
@@ -127,14 +113,14 @@ TEST_CASE("dist: with sync_bn, 2 and 3 ranks equal one process on the same globa
   Setup s;
   if (!s.pseudo) MESSAGE("no ../shared/data/ood: T5 left out");
   const std::string eps = " --set train.adam_eps=1e-5";
-  const Ran one = run(0, s.train_args("one", eps));
+  const test::RunResult one = run(0, s.train_args("one", eps));
   REQUIRE_MESSAGE(one.code == 0, one.output);
-  const Ran two = run(2, s.train_args("two", "--set train.sync_bn=true" + eps));
+  const test::RunResult two = run(2, s.train_args("two", "--set train.sync_bn=true" + eps));
   REQUIRE_MESSAGE(two.code == 0, two.output);
   CHECK(two.output.find("data parallel over 2 ranks") != std::string::npos);
-  const Ran again = run(2, s.train_args("two_again", "--set train.sync_bn=true" + eps));
+  const test::RunResult again = run(2, s.train_args("two_again", "--set train.sync_bn=true" + eps));
   REQUIRE_MESSAGE(again.code == 0, again.output);
-  const Ran three = run(3, s.train_args("three", "--set train.sync_bn=true" + eps));
+  const test::RunResult three = run(3, s.train_args("three", "--set train.sync_bn=true" + eps));
   REQUIRE_MESSAGE(three.code == 0, three.output);
   const std::string ref = s.dir / "one/last.ckpt";
   MESSAGE("max |weight difference| 2 ranks vs 1 process: " << compare(s.dir / "two/last.ckpt", ref, 1e-5));
@@ -150,9 +136,9 @@ TEST_CASE("dist: with sync_bn, 2 and 3 ranks equal one process on the same globa
 TEST_CASE("dist: per-rank BatchNorm statistics (the default) train identical replicas, unlike sync_bn") {
   if (!have_mpi()) return;
   Setup s;
-  const Ran one = run(0, s.train_args("one"));
+  const test::RunResult one = run(0, s.train_args("one"));
   REQUIRE_MESSAGE(one.code == 0, one.output);
-  const Ran two = run(2, s.train_args("two"));
+  const test::RunResult two = run(2, s.train_args("two"));
   REQUIRE_MESSAGE(two.code == 0, two.output);   // the trainer checks after each epoch that the replicas agree
   CHECK(two.output.find("BatchNorm per rank") != std::string::npos);
   // Statistics of 3 samples instead of 6: a different (and valid) run.
@@ -169,11 +155,11 @@ TEST_CASE("dist: a run stopped on 2 ranks and resumed on 3 equals one process") 
   if (!have_mpi()) return;
   Setup s;
   const std::string eps = " --set train.adam_eps=1e-5";
-  const Ran one = run(0, s.train_args("one", eps));
+  const test::RunResult one = run(0, s.train_args("one", eps));
   REQUIRE_MESSAGE(one.code == 0, one.output);
-  const Ran first = run(2, s.train_args("moved", "--set train.sync_bn=true --set train.stop_after_steps=2" + eps));
+  const test::RunResult first = run(2, s.train_args("moved", "--set train.sync_bn=true --set train.stop_after_steps=2" + eps));
   REQUIRE_MESSAGE(first.code == 0, first.output);
-  const Ran rest =
+  const test::RunResult rest =
       run(3, s.train_args("moved", "--set train.sync_bn=true --resume " + s.dir / "moved/last.ckpt" + eps));
   REQUIRE_MESSAGE(rest.code == 0, rest.output);
   CHECK(rest.output.find("resumed from") != std::string::npos);
@@ -184,7 +170,7 @@ TEST_CASE("dist: a run stopped on 2 ranks and resumed on 3 equals one process") 
 TEST_CASE("dist: a rank that throws ends the whole job with its rank and error, exit status 1") {
   if (!have_mpi()) return;
   Setup s;
-  const Ran r = run(3, s.train_args("fail"), "SSMTL_FAIL_RANK=1:2");
+  const test::RunResult r = run(3, s.train_args("fail"), "SSMTL_FAIL_RANK=1:2");
   CHECK(r.code != 0);
   CHECK(r.code != 124);   // not the timeout: the other ranks did not hang
   CHECK_MESSAGE(r.output.find("ssmtl train (rank 1/3): error: injected failure (SSMTL_FAIL_RANK) before step 3") !=
@@ -195,7 +181,7 @@ TEST_CASE("dist: a rank that throws ends the whole job with its rank and error, 
 TEST_CASE("dist: score and detect on 2 ranks write the same files as one process, byte for byte") {
   if (!have_mpi()) return;
   Setup s;
-  const Ran trained = run(0, s.train_args("model", "--set train.stop_after_steps=1"));
+  const test::RunResult trained = run(0, s.train_args("model", "--set train.stop_after_steps=1"));
   REQUIRE_MESSAGE(trained.code == 0, trained.output);
   // Every file of two folders (relative names), the same bytes.
   auto same_tree = [](const std::string& a, const std::string& b) {
@@ -213,16 +199,16 @@ TEST_CASE("dist: score and detect on 2 ranks write the same files as one process
   };
   const std::string score = "score --split training --data " + s.d.root + " --detections " + s.d.detections +
                             " --checkpoint " + s.dir / "model/last.ckpt" + " --batch 4 --out ";
-  const Ran one = run(0, score + s.dir / "score1");
+  const test::RunResult one = run(0, score + s.dir / "score1");
   REQUIRE_MESSAGE(one.code == 0, one.output);
-  const Ran two = run(2, score + s.dir / "score2");
+  const test::RunResult two = run(2, score + s.dir / "score2");
   REQUIRE_MESSAGE(two.code == 0, two.output);
   CHECK(two.output.find("score (2 ranks)") != std::string::npos);
   CHECK(same_tree(s.dir / "score1", s.dir / "score2") == 10);   // 3 videos x 3 files + score_config.txt
   const std::string detect = "detect --split training --method background --data " + s.d.root + " --out ";
-  const Ran d1 = run(0, detect + s.dir / "det1");
+  const test::RunResult d1 = run(0, detect + s.dir / "det1");
   REQUIRE_MESSAGE(d1.code == 0, d1.output);
-  const Ran d2 = run(2, detect + s.dir / "det2");
+  const test::RunResult d2 = run(2, detect + s.dir / "det2");
   REQUIRE_MESSAGE(d2.code == 0, d2.output);
   CHECK(same_tree(s.dir / "det1", s.dir / "det2") == 4);   // 3 region files + detect_config.txt
   // The totals printed by rank 0 cover both ranks' videos.
@@ -245,9 +231,9 @@ TEST_CASE("cuda dist: one rank through NCCL trains what one process trains on th
   }
   Setup s;
   const std::string eps = " --device cuda --set train.adam_eps=1e-5";
-  const Ran one = run(0, s.train_args("one", eps));
+  const test::RunResult one = run(0, s.train_args("one", eps));
   REQUIRE_MESSAGE(one.code == 0, one.output);
-  const Ran nccl = run(1, s.train_args("nccl", eps));
+  const test::RunResult nccl = run(1, s.train_args("nccl", eps));
   REQUIRE_MESSAGE(nccl.code == 0, nccl.output);
   MESSAGE("max |weight difference| NCCL 1 rank vs 1 process (GPU): "
           << compare(s.dir / "nccl/last.ckpt", s.dir / "one/last.ckpt", 1e-5));
