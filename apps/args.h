@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "dist/communicator.h"
 #include "tensor/device.h"
 #include "util/config.h"
 #include "util/parse.h"
@@ -102,13 +103,18 @@ class Args {
 };
 
 // --device cpu|cuda (default cpu): an unknown name is a usage error; "cuda" without a GPU or in a build
-// without CUDA is a run-time error (std::runtime_error from parse_device), raised before any work.
+// without CUDA is a run-time error (std::runtime_error from parse_device), raised before any work. Under
+// mpirun with several ranks, "cuda" also makes GPU (node-local rank mod GPU count) current, so that the ranks
+// of a machine share its GPUs out (as the NCCL communicator of `ssmtl train` does).
 inline Device device_option(const Args& args) {
+  Device d;
   try {
-    return parse_device(args.get("device", "cpu"));
+    d = parse_device(args.get("device", "cpu"));
   } catch (const std::invalid_argument& e) {   // an unknown name: the command line is wrong
     throw UsageError(std::string("--device: ") + e.what());
   }
+  if (d == Device::CUDA && dist::world().size() > 1) select_cuda_device(dist::world().local_rank());
+  return d;
 }
 
 // The configuration of --config FILE (empty without it) with every --set key=value applied in order.

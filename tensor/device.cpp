@@ -35,6 +35,15 @@ void require_cuda(const char* what) {
   if (!cuda_available()) throw std::runtime_error(std::string(what) + ": no CUDA device is available");
 }
 
+int select_cuda_device(int index) {
+  require_cuda("select_cuda_device");
+#ifdef SSMTL_WITH_CUDA
+  return cuda::select(index);
+#else
+  return index;   // (unreachable: require_cuda threw)
+#endif
+}
+
 Device parse_device(const std::string& name) {
   if (name == "cpu") return Device::CPU;
   if (name != "cuda") throw std::invalid_argument("unknown device '" + name + "' (cpu or cuda)");

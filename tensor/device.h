@@ -14,6 +14,10 @@ void require_cuda(const char* what);   // throws std::runtime_error naming `what
 // "cpu" or "cuda" (command lines, train.device); std::invalid_argument for another name, and
 // std::runtime_error (require_cuda) for "cuda" in a build or on a machine without it.
 Device parse_device(const std::string& name);
+// One GPU per process of a multi-process job: makes GPU `index` modulo the GPU count current (cudaSetDevice)
+// and returns its number. Call it before the first CUDA allocation. Throws std::runtime_error (require_cuda)
+// where CUDA is unavailable, and with CUDA's message when the GPU cannot be selected.
+int select_cuda_device(int index);
 
 float* device_alloc(size_t n, Device d);
 void device_free(float* p, size_t n, Device d);
@@ -23,6 +27,7 @@ void device_copy(float* dst, Device dst_dev, const float* src, Device src_dev, s
 // Twins implemented in tensor/cuda/memory.cu (declared here so that tensor/*.cpp needs no CUDA headers).
 namespace cuda {
 bool available();
+int select(int index);             // select_cuda_device
 float* alloc(size_t n);            // from the caching allocator
 void free(float* p, size_t n);
 void empty_cache();                // returns every cached (free) block to the driver

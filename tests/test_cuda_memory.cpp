@@ -58,3 +58,16 @@ TEST_CASE("cuda caching allocator reuses blocks up to twice the request and empt
   CHECK(a.to_vector() == std::vector<float>(1000, 2.5f));   // live blocks are untouched
 #endif
 }
+
+TEST_CASE("cuda select_cuda_device: index modulo the GPU count (the emulator has one)") {
+#ifndef SSMTL_WITH_CUDA
+  MESSAGE("no CUDA device: skipped (built without CUDA)");
+#else
+  if (!cuda_available()) { MESSAGE("no CUDA device: skipped"); return; }
+  int n = 0;
+  while (n < 64 && select_cuda_device(n + 1) == n + 1) ++n;   // n + 1 GPUs
+  CHECK(select_cuda_device(n + 1) == 0);
+  CHECK(select_cuda_device(2 * (n + 1) + n) == n);
+  CHECK(select_cuda_device(0) == 0);
+#endif
+}

@@ -49,3 +49,8 @@ TEST_CASE("device: a CUDA tensor in a build or machine without CUDA is a clear e
   if (cuda_available()) return;
   CHECK_THROWS_AS(Tensor::zeros({2}, Device::CUDA), std::runtime_error);
 }
+
+TEST_CASE("device: select_cuda_device in a build or machine without CUDA is a clear error") {
+  if (cuda_available()) return;   // (tests/test_cuda_memory.cpp checks the choice itself)
+  CHECK_THROWS_WITH_AS(select_cuda_device(0), doctest::Contains("CUDA"), std::runtime_error);
+}

@@ -45,6 +45,14 @@ bool available() {
   return cudaGetDeviceCount(&n) == cudaSuccess && n > 0;
 }
 
+int select(int index) {
+  int n = 0;
+  CUDA_CHECK(cudaGetDeviceCount(&n));
+  const int device = index % n;
+  CUDA_CHECK(cudaSetDevice(device));
+  return device;
+}
+
 float* alloc(size_t n) {
   size_t bytes = round_bytes(std::max<size_t>(n, 1) * sizeof(float));
   Cache& c = cache();
