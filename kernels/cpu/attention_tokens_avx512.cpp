@@ -71,6 +71,54 @@ SSMTL_AVX512 inline __m512 exp2_ps(__m512 x) {
   return _mm512_scalef_ps(p, n);
 }
 
+// log2 x for x >= 1 (here a softmax denominator): x = m 2^e with m in [0.75, 1.5), log m = 2 atanh(u),
+// u = (m - 1) / (m + 1) in [-1/7, 1/5], by its series to u^11 (truncation < 1e-10). e = getexp(x / m) is exact.
+SSMTL_AVX512 inline __m512 log2_ps(__m512 x) {
+  const __m512 m = _mm512_getmant_ps(x, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_src);
+  const __m512 e = _mm512_getexp_ps(_mm512_div_ps(x, m));
+  const __m512 one = _mm512_set1_ps(1.f);
+  const __m512 u = _mm512_div_ps(_mm512_sub_ps(m, one), _mm512_add_ps(m, one));
+  const __m512 u2 = _mm512_mul_ps(u, u);
+  __m512 p = _mm512_set1_ps(1.f / 11.f);
+  p = _mm512_fmadd_ps(p, u2, _mm512_set1_ps(1.f / 9.f));
+  p = _mm512_fmadd_ps(p, u2, _mm512_set1_ps(1.f / 7.f));
+  p = _mm512_fmadd_ps(p, u2, _mm512_set1_ps(1.f / 5.f));
+  p = _mm512_fmadd_ps(p, u2, _mm512_set1_ps(1.f / 3.f));
+  p = _mm512_fmadd_ps(p, u2, one);
+  return _mm512_fmadd_ps(_mm512_mul_ps(u, p), _mm512_set1_ps(2.f * kLog2e), e);
+}
+
+// Writes 16 rows of 8 floats, row l = (t[0][l], ..., t[7][l]), to dst + l * ld for the n <= 16 rows l < n:
+// the 8 x 16 block transposed in registers (4 x 4 transposes inside the 128-bit lanes, then the lanes paired).
+SSMTL_AVX512 inline void store_rows8(float* dst, int64_t ld, const __m512* t, int n) {
+  __m512 a[8], b[8];
+  for (int h = 0; h < 8; h += 4) {
+    a[h + 0] = _mm512_unpacklo_ps(t[h + 0], t[h + 1]);   // d0 d1 d0 d1 of rows 0, 1 (per 128-bit lane)
+    a[h + 1] = _mm512_unpackhi_ps(t[h + 0], t[h + 1]);   // rows 2, 3
+    a[h + 2] = _mm512_unpacklo_ps(t[h + 2], t[h + 3]);
+    a[h + 3] = _mm512_unpackhi_ps(t[h + 2], t[h + 3]);
+    b[h + 0] = _mm512_shuffle_ps(a[h + 0], a[h + 2], 0x44);   // d0..d3 of row 0 of each 128-bit lane
+    b[h + 1] = _mm512_shuffle_ps(a[h + 0], a[h + 2], 0xEE);   // row 1
+    b[h + 2] = _mm512_shuffle_ps(a[h + 1], a[h + 3], 0x44);   // row 2
+    b[h + 3] = _mm512_shuffle_ps(a[h + 1], a[h + 3], 0xEE);   // row 3
+  }
+  // b[k] lane g = d0..d3 of row 4g + k, b[4 + k] lane g = d4..d7 of it: pair them into [row 4g+k | row 4g'+k].
+  for (int k = 0; k < 4; ++k) {
+    const __m512 lo = _mm512_shuffle_f32x4(b[k], b[4 + k], 0x44);   // rows k, 4+k: [lo0 lo1 hi0 hi1]
+    const __m512 hi = _mm512_shuffle_f32x4(b[k], b[4 + k], 0xEE);   // rows 8+k, 12+k
+    const __m512 r01 = _mm512_shuffle_f32x4(lo, lo, 0xD8);          // [row k | row 4+k]
+    const __m512 r23 = _mm512_shuffle_f32x4(hi, hi, 0xD8);          // [row 8+k | row 12+k]
+    const int rows[4] = {k, 4 + k, 8 + k, 12 + k};
+    const __m512 src[2] = {r01, r23};
+    for (int q = 0; q < 4; ++q) {
+      if (rows[q] >= n) continue;
+      // the upper 8 lanes go through a masked store at dst - 8 (masked-off lanes are never touched)
+      float* p = dst + rows[q] * ld - (q % 2 ? 8 : 0);
+      _mm512_mask_storeu_ps(p, q % 2 ? 0xFF00 : 0x00FF, src[q / 2]);
+    }
+  }
+}
+
 // Lane sums of 8 vectors: result[d] = sum over the 16 lanes of t[d], by pairwise unpack / shuffle adds
 // (24 instructions instead of 8 separate reductions of ~8 each). Fixed order: deterministic.
 SSMTL_AVX512 inline __m256 lane_sums8(const __m512* t) {
@@ -106,14 +154,13 @@ SSMTL_AVX512 void forward_heads(float* out, float* lse, const float* q, const fl
                                 int64_t H, int64_t Lq, int64_t Lk) {
   const float c2 = kLog2e / std::sqrt(static_cast<float>(E));
   const int64_t ldq = H * E, ldv = H * Ev;
-  // Per thread: scores (Lk x 16), the q block (E x 16) and the accumulator / statistics spill (Ev + 2) x 16.
-  Scratch scratch((Lk + E + Ev + 2) * kLanes);
+  // Per thread: scores (Lk x 16) and the q block (E x 16).
+  Scratch scratch((Lk + E) * kLanes);
 #pragma omp parallel for schedule(static)
   for (int64_t bh = 0; bh < B * H; ++bh) {
     const int64_t b = bh / H, h = bh % H;
     float* s = scratch.mine();
     float* qt = s + Lk * kLanes;
-    float* res = qt + E * kLanes;
     const float* qb = q + b * Lq * ldq + h * E;
     const float* kb = k + b * Lk * ldq + h * E;
     const float* vb = v + b * Lk * ldv + h * Ev;
@@ -140,15 +187,10 @@ SSMTL_AVX512 void forward_heads(float* out, float* lse, const float* q, const fl
         for (int d = 0; d < Ev; ++d) acc[d] = _mm512_fmadd_ps(p, _mm512_set1_ps(vr[d]), acc[d]);
       }
       const __m512 inv = _mm512_div_ps(_mm512_set1_ps(1.f), sum);
-      for (int d = 0; d < Ev; ++d) _mm512_store_ps(res + d * kLanes, _mm512_mul_ps(acc[d], inv));
-      float* ms = res + Ev * kLanes;
-      _mm512_store_ps(ms, m);
-      _mm512_store_ps(ms + kLanes, sum);
-      for (int l = 0; l < n; ++l) {
-        float* o = out + (b * Lq + i0 + l) * ldv + h * Ev;
-        for (int d = 0; d < Ev; ++d) o[d] = res[d * kLanes + l];
-        lse[bh * Lq + i0 + l] = ms[l] + std::log2(ms[kLanes + l]);
-      }
+      for (int d = 0; d < Ev; ++d) acc[d] = _mm512_mul_ps(acc[d], inv);
+      const __mmask16 valid = static_cast<__mmask16>((1u << n) - 1u);
+      _mm512_mask_storeu_ps(lse + bh * Lq + i0, valid, _mm512_add_ps(m, log2_ps(sum)));
+      for (int d0 = 0; d0 < Ev; d0 += 8) store_rows8(out + (b * Lq + i0) * ldv + h * Ev + d0, ldv, acc + d0, n);
     }
   }
 }
