@@ -88,34 +88,51 @@ SSMTL_AVX512 inline __m512 log2_ps(__m512 x) {
   return _mm512_fmadd_ps(_mm512_mul_ps(u, p), _mm512_set1_ps(2.f * kLog2e), e);
 }
 
-// Writes 16 rows of 8 floats, row l = (t[0][l], ..., t[7][l]), to dst + l * ld for the n <= 16 rows l < n:
-// the 8 x 16 block transposed in registers (4 x 4 transposes inside the 128-bit lanes, then the lanes paired).
-SSMTL_AVX512 inline void store_rows8(float* dst, int64_t ld, const __m512* t, int n) {
-  __m512 a[8], b[8];
-  for (int h = 0; h < 8; h += 4) {
-    a[h + 0] = _mm512_unpacklo_ps(t[h + 0], t[h + 1]);   // d0 d1 d0 d1 of rows 0, 1 (per 128-bit lane)
-    a[h + 1] = _mm512_unpackhi_ps(t[h + 0], t[h + 1]);   // rows 2, 3
-    a[h + 2] = _mm512_unpacklo_ps(t[h + 2], t[h + 3]);
-    a[h + 3] = _mm512_unpackhi_ps(t[h + 2], t[h + 3]);
-    b[h + 0] = _mm512_shuffle_ps(a[h + 0], a[h + 2], 0x44);   // d0..d3 of row 0 of each 128-bit lane
-    b[h + 1] = _mm512_shuffle_ps(a[h + 0], a[h + 2], 0xEE);   // row 1
-    b[h + 2] = _mm512_shuffle_ps(a[h + 1], a[h + 3], 0x44);   // row 2
-    b[h + 3] = _mm512_shuffle_ps(a[h + 1], a[h + 3], 0xEE);   // row 3
-  }
-  // b[k] lane g = d0..d3 of row 4g + k, b[4 + k] lane g = d4..d7 of it: pair them into [row 4g+k | row 4g'+k].
+// 4 x 4 transposes inside each 128-bit lane of in[0..3] (element e of lane g of out[r] = element r of lane g of
+// in[e]); its own inverse.
+SSMTL_AVX512 inline void transpose4_lanes(const __m512* in, __m512* out) {
+  const __m512 a0 = _mm512_unpacklo_ps(in[0], in[1]), a1 = _mm512_unpackhi_ps(in[0], in[1]);
+  const __m512 a2 = _mm512_unpacklo_ps(in[2], in[3]), a3 = _mm512_unpackhi_ps(in[2], in[3]);
+  out[0] = _mm512_shuffle_ps(a0, a2, 0x44);
+  out[1] = _mm512_shuffle_ps(a0, a2, 0xEE);
+  out[2] = _mm512_shuffle_ps(a1, a3, 0x44);
+  out[3] = _mm512_shuffle_ps(a1, a3, 0xEE);
+}
+
+// Rows l < n of 16 rows of 8 floats at src + l * ld (zero for l >= n) as t[d][l], the inverse of store_rows8.
+// [row k | row 4+k] and [row 8+k | row 12+k] come in by masked loads (the upper half at row - 8: masked-off
+// lanes are never touched), the 128-bit lanes are regrouped, then transposed 4 x 4 inside the lanes.
+SSMTL_AVX512 inline void load_rows8(__m512* t, const float* src, int64_t ld, int n) {
+  auto mask = [n](int row, __mmask16 m) { return row < n ? m : static_cast<__mmask16>(0); };
+  __m512 b[8];
   for (int k = 0; k < 4; ++k) {
-    const __m512 lo = _mm512_shuffle_f32x4(b[k], b[4 + k], 0x44);   // rows k, 4+k: [lo0 lo1 hi0 hi1]
+    __m512 r01 = _mm512_maskz_loadu_ps(mask(k, 0x00FF), src + k * ld);
+    r01 = _mm512_mask_loadu_ps(r01, mask(4 + k, 0xFF00), src + (4 + k) * ld - 8);
+    __m512 r23 = _mm512_maskz_loadu_ps(mask(8 + k, 0x00FF), src + (8 + k) * ld);
+    r23 = _mm512_mask_loadu_ps(r23, mask(12 + k, 0xFF00), src + (12 + k) * ld - 8);
+    const __m512 lo = _mm512_shuffle_f32x4(r01, r01, 0xD8), hi = _mm512_shuffle_f32x4(r23, r23, 0xD8);
+    b[k] = _mm512_shuffle_f32x4(lo, hi, 0x44);       // lane g: d0..d3 of row 4g + k
+    b[4 + k] = _mm512_shuffle_f32x4(lo, hi, 0xEE);   // lane g: d4..d7 of row 4g + k
+  }
+  transpose4_lanes(b, t);
+  transpose4_lanes(b + 4, t + 4);
+}
+
+// Writes 16 rows of 8 floats, row l = (t[0][l], ..., t[7][l]), to dst + l * ld for the n <= 16 rows l < n:
+// the 8 x 16 block transposed in registers (the steps of load_rows8 backwards).
+SSMTL_AVX512 inline void store_rows8(float* dst, int64_t ld, const __m512* t, int n) {
+  __m512 b[8];
+  transpose4_lanes(t, b);       // b[k] lane g = d0..d3 of row 4g + k
+  transpose4_lanes(t + 4, b + 4);   // b[4 + k] lane g = d4..d7 of it
+  for (int k = 0; k < 4; ++k) {
+    const __m512 lo = _mm512_shuffle_f32x4(b[k], b[4 + k], 0x44);   // [k lo, 4+k lo, k hi, 4+k hi]
     const __m512 hi = _mm512_shuffle_f32x4(b[k], b[4 + k], 0xEE);   // rows 8+k, 12+k
     const __m512 r01 = _mm512_shuffle_f32x4(lo, lo, 0xD8);          // [row k | row 4+k]
     const __m512 r23 = _mm512_shuffle_f32x4(hi, hi, 0xD8);          // [row 8+k | row 12+k]
-    const int rows[4] = {k, 4 + k, 8 + k, 12 + k};
-    const __m512 src[2] = {r01, r23};
-    for (int q = 0; q < 4; ++q) {
-      if (rows[q] >= n) continue;
-      // the upper 8 lanes go through a masked store at dst - 8 (masked-off lanes are never touched)
-      float* p = dst + rows[q] * ld - (q % 2 ? 8 : 0);
-      _mm512_mask_storeu_ps(p, q % 2 ? 0xFF00 : 0x00FF, src[q / 2]);
-    }
+    if (k < n) _mm512_mask_storeu_ps(dst + k * ld, 0x00FF, r01);
+    if (4 + k < n) _mm512_mask_storeu_ps(dst + (4 + k) * ld - 8, 0xFF00, r01);
+    if (8 + k < n) _mm512_mask_storeu_ps(dst + (8 + k) * ld, 0x00FF, r23);
+    if (12 + k < n) _mm512_mask_storeu_ps(dst + (12 + k) * ld - 8, 0xFF00, r23);
   }
 }
 
@@ -154,22 +171,20 @@ SSMTL_AVX512 void forward_heads(float* out, float* lse, const float* q, const fl
                                 int64_t H, int64_t Lq, int64_t Lk) {
   const float c2 = kLog2e / std::sqrt(static_cast<float>(E));
   const int64_t ldq = H * E, ldv = H * Ev;
-  // Per thread: scores (Lk x 16) and the q block (E x 16).
-  Scratch scratch((Lk + E) * kLanes);
+  // Per thread: the scores (Lk x 16).
+  Scratch scratch(Lk * kLanes);
 #pragma omp parallel for schedule(static)
   for (int64_t bh = 0; bh < B * H; ++bh) {
     const int64_t b = bh / H, h = bh % H;
     float* s = scratch.mine();
-    float* qt = s + Lk * kLanes;
     const float* qb = q + b * Lq * ldq + h * E;
     const float* kb = k + b * Lk * ldq + h * E;
     const float* vb = v + b * Lk * ldv + h * Ev;
     for (int64_t i0 = 0; i0 < Lq; i0 += kLanes) {
       const int n = static_cast<int>(std::min<int64_t>(kLanes, Lq - i0));
-      for (int d = 0; d < E; ++d)
-        for (int l = 0; l < kLanes; ++l) qt[d * kLanes + l] = l < n ? qb[(i0 + l) * ldq + d] * c2 : 0.f;
       __m512 qv[E];
-      for (int d = 0; d < E; ++d) qv[d] = _mm512_load_ps(qt + d * kLanes);
+      for (int d0 = 0; d0 < E; d0 += 8) load_rows8(qv + d0, qb + i0 * ldq + d0, ldq, n);
+      for (int d = 0; d < E; ++d) qv[d] = _mm512_mul_ps(qv[d], _mm512_set1_ps(c2));   // as qs in the backward
       __m512 m = _mm512_set1_ps(-INFINITY);
       for (int64_t j = 0; j < Lk; ++j) {
         const float* kr = kb + j * ldq;
@@ -205,7 +220,7 @@ SSMTL_AVX512 void backward_heads(float* dq, float* dk, float* dv, const float* d
   const __mmask16 tail = static_cast<__mmask16>((1u << (Lk - (nc - 1) * kLanes)) - 1u);
   // Per thread: scaled q rows (Lq x E), D (Lq), k^T and v^T (E / Ev x Lkp), dk / dv accumulators (same),
   // dS rows of a query block (kQueryBlock x Lkp).
-  const int64_t per = Lq * E + Lq + 2 * (E + Ev) * Lkp + kQueryBlock * Lkp + 16;
+  const int64_t per = Lq * E + (Lq + kLanes) + 2 * (E + Ev) * Lkp + kQueryBlock * Lkp;
   Scratch scratch(per);
 #pragma omp parallel for schedule(static)
   for (int64_t bh = 0; bh < B * H; ++bh) {
@@ -230,11 +245,19 @@ SSMTL_AVX512 void backward_heads(float* dq, float* dk, float* dv, const float* d
         for (int d = 0; d < Ev; ++d) vt[(c * Ev + d) * kLanes + l] = j < Lk ? vb[j * ldv + d] : 0.f;
       }
     std::fill(dka, dka + (E + Ev) * Lkp, 0.f);
-    for (int64_t i = 0; i < Lq; ++i) {
-      for (int d = 0; d < E; ++d) qs[i * E + d] = qb[i * ldq + d] * c2;
-      float t = 0.f;
-      for (int d = 0; d < Ev; ++d) t += gb[i * ldv + d] * ob[i * ldv + d];
-      delta[i] = t;
+    for (int64_t i = 0; i < Lq; ++i)
+      for (int d0 = 0; d0 < E; d0 += 8)   // the same products as the forward's q block
+        _mm256_storeu_ps(qs + i * E + d0, _mm256_mul_ps(_mm256_loadu_ps(qb + i * ldq + d0), _mm256_set1_ps(c2)));
+    for (int64_t i0 = 0; i0 < Lq; i0 += kLanes) {   // D for 16 queries at a time, queries in the lanes
+      const int n = static_cast<int>(std::min<int64_t>(kLanes, Lq - i0));
+      __m512 dsum = _mm512_setzero_ps();
+      for (int d0 = 0; d0 < Ev; d0 += 8) {
+        __m512 gt[8], ot[8];
+        load_rows8(gt, gb + i0 * ldv + d0, ldv, n);
+        load_rows8(ot, ob + i0 * ldv + d0, ldv, n);
+        for (int d = 0; d < 8; ++d) dsum = _mm512_fmadd_ps(gt[d], ot[d], dsum);
+      }
+      _mm512_storeu_ps(delta + i0, dsum);
     }
     for (int64_t i0 = 0; i0 < Lq; i0 += kQueryBlock) {
       const int64_t ni = std::min<int64_t>(kQueryBlock, Lq - i0);
