@@ -25,7 +25,9 @@ const char* kUsage =
     "  --json          print the result as one JSON object instead of tables\n"
     "  --device D      cpu (default) or cuda (kernel times then include a synchronisation each)\n"
     "Rows: one per kernel and phase; ms and GFLOP are per step; share = of the step's wall time; the\n"
-    "'(untimed)' row is what no kernel accounts for (graph bookkeeping, allocation, copies, Python-free glue).\n";
+    "'(untimed)' row is what no kernel accounts for (graph bookkeeping, allocation, copies, Python-free glue).\n"
+    "%peak: of the measured fp32 peak (compute-bound rows); GB/s and %bw: the least memory traffic of the op\n"
+    "(memory-bound rows: normalisations, activations, elementwise, permutes) against the measured bandwidth.\n";
 
 using Clock = std::chrono::steady_clock;
 
@@ -33,6 +35,7 @@ struct Profile {
   double step_s = 0;                  // wall time per step
   std::vector<ssmtl::prof::Record> rows;
   double flops = 0;                   // counted per step
+  double bytes = 0;                   // counted per step (memory-bound ops)
 };
 
 template <class F>
@@ -52,8 +55,10 @@ Profile profile(int steps, F step) {
     r.seconds /= steps;
     r.flops /= steps;
     r.calls /= steps;
+    r.bytes /= steps;
     timed += r.seconds;
     p.flops += r.flops;
+    p.bytes += r.bytes;
   }
   ssmtl::prof::Record rest;
   rest.kernel = "(untimed)";
@@ -62,25 +67,29 @@ Profile profile(int steps, F step) {
   return p;
 }
 
-void print_table(const char* title, const Profile& p, int B, double peak) {
+void print_table(const char* title, const Profile& p, int B, double peak, double bandwidth) {
   std::printf("\n%s: %.1f ms per step, %.1f objects/s, %.2f GFLOP counted, %.1f GFLOP/s = %.1f%% of peak\n", title,
               p.step_s * 1e3, B / p.step_s, p.flops * 1e-9, p.flops * 1e-9 / p.step_s,
               100 * p.flops * 1e-9 / p.step_s / peak);
-  std::printf("  %-34s %-9s %7s %10s %7s %9s %9s %7s\n", "op", "phase", "calls", "ms", "share", "GFLOP", "GFLOP/s",
-              "%peak");
+  std::printf("  %-34s %-9s %7s %10s %7s %9s %9s %7s %8s %6s\n", "op", "phase", "calls", "ms", "share", "GFLOP",
+              "GFLOP/s", "%peak", "GB/s", "%bw");
   for (const auto& r : p.rows) {
     const bool untimed = r.kernel == "(untimed)";
     std::printf("  %-34s %-9s %7lld %10.2f %6.1f%%", r.kernel.c_str(), untimed ? "" : ssmtl::prof::phase_name(r.phase),
                 static_cast<long long>(r.calls), r.seconds * 1e3, 100 * r.seconds / p.step_s);
     if (r.flops > 0)
-      std::printf(" %9.3f %9.1f %6.1f%%\n", r.flops * 1e-9, r.flops * 1e-9 / r.seconds,
+      std::printf(" %9.3f %9.1f %6.1f%%", r.flops * 1e-9, r.flops * 1e-9 / r.seconds,
                   100 * r.flops * 1e-9 / r.seconds / peak);
     else
-      std::printf(" %9s %9s %7s\n", "-", "-", "-");
+      std::printf(" %9s %9s %7s", "-", "-", "-");
+    if (r.bytes > 0 && r.seconds > 0)
+      std::printf(" %8.1f %5.1f%%\n", r.bytes * 1e-9 / r.seconds, 100 * r.bytes * 1e-9 / r.seconds / bandwidth);
+    else
+      std::printf(" %8s %6s\n", "-", "-");
   }
 }
 
-std::string json_profile(const Profile& p, int B, double peak) {
+std::string json_profile(const Profile& p, int B, double peak, double bandwidth) {
   char buf[512];
   std::snprintf(buf, sizeof buf, "{\"step_ms\": %.4f, \"objects_per_s\": %.4f, \"gflop\": %.9g, \"gflops\": %.4f, \"ops\": [",
                 p.step_s * 1e3, B / p.step_s, p.flops * 1e-9, p.flops * 1e-9 / p.step_s);
@@ -89,12 +98,14 @@ std::string json_profile(const Profile& p, int B, double peak) {
     const auto& r = p.rows[i];
     const bool untimed = r.kernel == "(untimed)";
     const double gflops = r.seconds > 0 ? r.flops * 1e-9 / r.seconds : 0;
+    const double gbs = r.seconds > 0 ? r.bytes * 1e-9 / r.seconds : 0;
     std::snprintf(buf, sizeof buf,
                   "%s{\"op\": \"%s\", \"phase\": \"%s\", \"calls\": %lld, \"ms\": %.4f, \"share\": %.6f, "
-                  "\"gflop\": %.9g, \"gflops\": %.4f, \"pct_peak\": %.4f}",
+                  "\"gflop\": %.9g, \"gflops\": %.4f, \"pct_peak\": %.4f, \"gbytes\": %.9g, \"gbs\": %.4f, "
+                  "\"pct_bandwidth\": %.4f}",
                   i ? ", " : "", r.kernel.c_str(), untimed ? "" : ssmtl::prof::phase_name(r.phase),
                   static_cast<long long>(r.calls), r.seconds * 1e3, r.seconds / p.step_s, r.flops * 1e-9, gflops,
-                  peak > 0 ? 100 * gflops / peak : 0);
+                  peak > 0 ? 100 * gflops / peak : 0, r.bytes * 1e-9, gbs, bandwidth > 0 ? 100 * gbs / bandwidth : 0);
     s += buf;
   }
   return s + "]}";
@@ -118,6 +129,7 @@ int run_profile(int argc, char** argv) {
   // taken while another job runs understates what the cores can do (and %peak would exceed 100).
   double peak = ssmtl::prof::measure_peak_gflops_fp32();
   double peak_bf16 = ssmtl::prof::measure_peak_gflops_bf16();
+  double bandwidth = ssmtl::prof::measure_bandwidth_gbs();
 
   ssmtl::SSMTLModel model(mc, 0);
   model.to(dev);
@@ -129,20 +141,21 @@ int run_profile(int argc, char** argv) {
   Profile ps = profile(steps, [&] { ssmtl::app::score_step(model, si); });
   peak = std::max(peak, ssmtl::prof::measure_peak_gflops_fp32());
   peak_bf16 = std::max(peak_bf16, ssmtl::prof::measure_peak_gflops_bf16());
+  bandwidth = std::max(bandwidth, ssmtl::prof::measure_bandwidth_gbs());
 
   if (json) {
     std::printf("{\"config\": \"%s\", \"device\": \"%s\", \"batch\": %d, \"steps\": %d, \"peak_gflops_fp32\": %.4f, "
-                "\"peak_gflops_bf16\": %.4f, \"train\": %s, \"score\": %s}\n",
-                mc.name.c_str(), ssmtl::device_name(dev), B, steps, peak, peak_bf16,
-                json_profile(pt, B, peak).c_str(), json_profile(ps, B, peak).c_str());
+                "\"peak_gflops_bf16\": %.4f, \"bandwidth_gbs\": %.4f, \"train\": %s, \"score\": %s}\n",
+                mc.name.c_str(), ssmtl::device_name(dev), B, steps, peak, peak_bf16, bandwidth,
+                json_profile(pt, B, peak, bandwidth).c_str(), json_profile(ps, B, peak, bandwidth).c_str());
     return 0;
   }
-  std::printf("%s on %s, batch %d, %d steps; measured peak fp32 %.1f GFLOP/s, bf16 %s\n", mc.name.c_str(),
-              ssmtl::device_name(dev), B, steps, peak,
+  std::printf("%s on %s, batch %d, %d steps; measured peak fp32 %.1f GFLOP/s, bf16 %s; memory bandwidth %.1f GB/s "
+              "(triad)\n", mc.name.c_str(), ssmtl::device_name(dev), B, steps, peak,
               peak_bf16 > 0 ? (std::to_string(static_cast<int>(peak_bf16)) + " GFLOP/s").c_str()
-                            : "n/a (no AVX512_BF16)");
-  print_table("training step", pt, B, peak);
-  print_table("scoring step", ps, B, peak);
+                            : "n/a (no AVX512_BF16)", bandwidth);
+  print_table("training step", pt, B, peak, bandwidth);
+  print_table("scoring step", ps, B, peak, bandwidth);
   return 0;
 }
 

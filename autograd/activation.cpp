@@ -19,7 +19,10 @@ struct ReluNode : Node {
   explicit ReluNode(Tensor out) : y(std::move(out)) {}
   const char* name() const override { return "ReluBackward"; }
   void backward(const Tensor& g) override {
-    if (float* dx = grad_buffer(inputs[0])) SSMTL_DISPATCH(g.device(), k::relu_backward, dx, g.data(), y.data(), g.numel());
+    if (float* dx = grad_buffer(inputs[0])) {
+      prof::add_bytes(4.0 * 4 * g.numel());   // g, y read; dx read and written
+      SSMTL_DISPATCH(g.device(), k::relu_backward, dx, g.data(), y.data(), g.numel());
+    }
   }
 };
 
@@ -28,16 +31,20 @@ struct LeakyReluNode : Node {
   explicit LeakyReluNode(float s) : slope(s) {}
   const char* name() const override { return "LeakyReluBackward"; }
   void backward(const Tensor& g) override {
-    if (float* dx = grad_buffer(inputs[0]))
+    if (float* dx = grad_buffer(inputs[0])) {
+      prof::add_bytes(4.0 * 4 * g.numel());   // g and x (or y) read; dx read and written
       SSMTL_DISPATCH(g.device(), k::leaky_relu_backward, dx, g.data(), inputs[0].data(), slope, g.numel());
+    }
   }
 };
 
 struct GeluNode : Node {
   const char* name() const override { return "GeluBackward"; }
   void backward(const Tensor& g) override {
-    if (float* dx = grad_buffer(inputs[0]))
+    if (float* dx = grad_buffer(inputs[0])) {
+      prof::add_bytes(4.0 * 4 * g.numel());   // g and x (or y) read; dx read and written
       SSMTL_DISPATCH(g.device(), k::gelu_backward, dx, g.data(), inputs[0].data(), g.numel());
+    }
   }
 };
 
@@ -46,8 +53,10 @@ struct SigmoidNode : Node {
   explicit SigmoidNode(Tensor out) : y(std::move(out)) {}
   const char* name() const override { return "SigmoidBackward"; }
   void backward(const Tensor& g) override {
-    if (float* dx = grad_buffer(inputs[0]))
+    if (float* dx = grad_buffer(inputs[0])) {
+      prof::add_bytes(4.0 * 4 * g.numel());   // g and x (or y) read; dx read and written
       SSMTL_DISPATCH(g.device(), k::sigmoid_backward, dx, g.data(), y.data(), g.numel());
+    }
   }
 };
 
@@ -56,7 +65,10 @@ struct TanhNode : Node {
   explicit TanhNode(Tensor out) : y(std::move(out)) {}
   const char* name() const override { return "TanhBackward"; }
   void backward(const Tensor& g) override {
-    if (float* dx = grad_buffer(inputs[0])) SSMTL_DISPATCH(g.device(), k::tanh_backward, dx, g.data(), y.data(), g.numel());
+    if (float* dx = grad_buffer(inputs[0])) {
+      prof::add_bytes(4.0 * 4 * g.numel());   // g, y read; dx read and written
+      SSMTL_DISPATCH(g.device(), k::tanh_backward, dx, g.data(), y.data(), g.numel());
+    }
   }
 };
 
@@ -102,6 +114,7 @@ void last_dim(const Tensor& x, const char* op, int64_t& rows, int64_t& K) {
 
 Tensor relu(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.device());
+  prof::add_bytes(4.0 * 2 * x.numel());   // x read, y written
   SSMTL_DISPATCH(x.device(), k::relu_forward, y.data(), x.data(), x.numel());
   record<ReluNode>(y, x, y.detach());
   return y;
@@ -109,6 +122,7 @@ Tensor relu(const Tensor& x) {
 
 Tensor leaky_relu(const Tensor& x, float slope) {
   Tensor y = Tensor::empty(x.shape(), x.device());
+  prof::add_bytes(4.0 * 2 * x.numel());   // x read, y written
   SSMTL_DISPATCH(x.device(), k::leaky_relu_forward, y.data(), x.data(), slope, x.numel());
   record<LeakyReluNode>(y, x, slope);
   return y;
@@ -116,6 +130,7 @@ Tensor leaky_relu(const Tensor& x, float slope) {
 
 Tensor gelu(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.device());
+  prof::add_bytes(4.0 * 2 * x.numel());   // x read, y written
   SSMTL_DISPATCH(x.device(), k::gelu_forward, y.data(), x.data(), x.numel());
   record<GeluNode>(y, x);
   return y;
@@ -123,6 +138,7 @@ Tensor gelu(const Tensor& x) {
 
 Tensor sigmoid(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.device());
+  prof::add_bytes(4.0 * 2 * x.numel());   // x read, y written
   SSMTL_DISPATCH(x.device(), k::sigmoid_forward, y.data(), x.data(), x.numel());
   record<SigmoidNode>(y, x, y.detach());
   return y;
@@ -130,6 +146,7 @@ Tensor sigmoid(const Tensor& x) {
 
 Tensor tanh_act(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.device());
+  prof::add_bytes(4.0 * 2 * x.numel());   // x read, y written
   SSMTL_DISPATCH(x.device(), k::tanh_forward, y.data(), x.data(), x.numel());
   record<TanhNode>(y, x, y.detach());
   return y;

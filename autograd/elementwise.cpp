@@ -11,13 +11,19 @@ namespace k = kernels;
 
 namespace {
 
+// dst += alpha g, the gradient of a sum; 3 floats of memory traffic per element (g read, dst read and written).
+void axpy_grad(float* dst, const Tensor& g, float alpha) {
+  prof::add_bytes(4.0 * 3 * g.numel());
+  SSMTL_DISPATCH(g.device(), k::axpy, dst, g.data(), alpha, g.numel());
+}
+
 struct AddNode : Node {
   float alpha;
   explicit AddNode(float al) : alpha(al) {}
   const char* name() const override { return alpha == 1.f ? "AddBackward" : "SubBackward"; }
   void backward(const Tensor& g) override {
-    if (float* ga = grad_buffer(inputs[0])) SSMTL_DISPATCH(g.device(), k::axpy, ga, g.data(), 1.f, g.numel());
-    if (float* gb = grad_buffer(inputs[1])) SSMTL_DISPATCH(g.device(), k::axpy, gb, g.data(), alpha, g.numel());
+    if (float* ga = grad_buffer(inputs[0])) axpy_grad(ga, g, 1.f);
+    if (float* gb = grad_buffer(inputs[1])) axpy_grad(gb, g, alpha);
   }
 };
 
@@ -36,7 +42,7 @@ struct AffineNode : Node {
   explicit AffineNode(float s_) : s(s_) {}
   const char* name() const override { return "ScaleBackward"; }
   void backward(const Tensor& g) override {
-    if (float* ga = grad_buffer(inputs[0])) SSMTL_DISPATCH(g.device(), k::axpy, ga, g.data(), s, g.numel());
+    if (float* ga = grad_buffer(inputs[0])) axpy_grad(ga, g, s);
   }
 };
 
@@ -55,7 +61,7 @@ struct ChannelBiasNode : Node {
   ChannelBiasNode(int64_t o, int64_t c, int64_t i) : outer(o), C(c), inner(i) {}
   const char* name() const override { return "AddChannelBiasBackward"; }
   void backward(const Tensor& g) override {
-    if (float* gx = grad_buffer(inputs[0])) SSMTL_DISPATCH(g.device(), k::axpy, gx, g.data(), 1.f, g.numel());
+    if (float* gx = grad_buffer(inputs[0])) axpy_grad(gx, g, 1.f);
     if (float* gb = grad_buffer(inputs[1]))
       SSMTL_DISPATCH(g.device(), k::channel_sum_backward, gb, g.data(), outer, C, inner);
   }
@@ -64,7 +70,7 @@ struct ChannelBiasNode : Node {
 struct ReshapeNode : Node {
   const char* name() const override { return "ReshapeBackward"; }
   void backward(const Tensor& g) override {
-    if (float* ga = grad_buffer(inputs[0])) SSMTL_DISPATCH(g.device(), k::axpy, ga, g.data(), 1.f, g.numel());
+    if (float* ga = grad_buffer(inputs[0])) axpy_grad(ga, g, 1.f);
   }
 };
 
@@ -72,6 +78,7 @@ Tensor add_impl(const Tensor& a, const Tensor& b, float alpha) {
   check_same_shape(a, b, alpha == 1.f ? "add" : "sub");
   check_same_device(a, b, alpha == 1.f ? "add" : "sub");
   Tensor out = Tensor::empty(a.shape(), a.device());
+  prof::add_bytes(4.0 * 3 * a.numel());   // a, b read, out written
   SSMTL_DISPATCH(a.device(), k::add_forward, out.data(), a.data(), b.data(), alpha, a.numel());
   if (autograd::needs_grad({&a, &b})) {
     auto n = std::make_shared<AddNode>(alpha);
@@ -113,6 +120,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   check_same_shape(a, b, "mul");
   check_same_device(a, b, "mul");
   Tensor out = Tensor::empty(a.shape(), a.device());
+  prof::add_bytes(4.0 * 3 * a.numel());   // a, b read, out written
   SSMTL_DISPATCH(a.device(), k::mul_forward, out.data(), a.data(), b.data(), a.numel());
   if (autograd::needs_grad({&a, &b})) {
     auto n = std::make_shared<MulNode>();

@@ -26,6 +26,7 @@ struct BatchNormNode : Node {
   const char* name() const override { return "BatchNormBackward"; }
   void backward(const Tensor& g) override {
     const Tensor &x = inputs[0], &gamma = inputs[1];
+    prof::add_bytes(4.0 * (grad_buffer(x) ? 4 : 2) * x.numel());   // g, x read; dx read and written
     SSMTL_DISPATCH(g.device(), k::batch_norm_backward, grad_buffer(x), grad_buffer(gamma), grad_buffer(inputs[2]),
                    g.data(), x.data(), mean.data(), invstd.data(), data_or_null(gamma), batch_stats, N, C, inner);
   }
@@ -74,6 +75,7 @@ struct LayerNormNode : Node {
   const char* name() const override { return "LayerNormBackward"; }
   void backward(const Tensor& g) override {
     const Tensor &x = inputs[0], &gamma = inputs[1];
+    prof::add_bytes(4.0 * (grad_buffer(x) ? 4 : 2) * x.numel());   // g, x read; dx read and written
     SSMTL_DISPATCH(g.device(), k::layer_norm_backward, grad_buffer(x), grad_buffer(gamma), grad_buffer(inputs[2]),
                    g.data(), x.data(), mean.data(), invstd.data(), data_or_null(gamma), rows, D);
   }
@@ -157,6 +159,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   Tensor mean = Tensor::empty({C}, x.device()), invstd = Tensor::empty({C}, x.device());
   if (batch_stats) {
     Tensor var = Tensor::empty({C}, x.device());
+    prof::add_bytes(4.0 * x.numel());   // x read
     SSMTL_DISPATCH(x.device(), k::batch_norm_stats, mean.data(), var.data(), x.data(), N, C, inner);
     if (training && running_mean.defined())
       SSMTL_DISPATCH(x.device(), k::batch_norm_update_running, running_mean.data(), running_var.data(), mean.data(),
@@ -167,6 +170,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
     SSMTL_DISPATCH(x.device(), k::batch_norm_invstd, invstd.data(), running_var.data(), eps, C);
   }
   Tensor y = Tensor::empty(x.shape(), x.device());
+  prof::add_bytes(4.0 * 2 * x.numel());   // x read, y written
   SSMTL_DISPATCH(x.device(), k::batch_norm_forward, y.data(), x.data(), mean.data(), invstd.data(),
                  data_or_null(gamma), data_or_null(beta), N, C, inner);
   if (autograd::needs_grad({&x, &gamma, &beta})) {
@@ -184,6 +188,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, floa
   check_vector(beta, D, x, "layer_norm", "beta");
   Tensor mean = Tensor::empty({rows}, x.device()), invstd = Tensor::empty({rows}, x.device());
   Tensor y = Tensor::empty(x.shape(), x.device());
+  prof::add_bytes(4.0 * 2 * x.numel());   // x read, y written
   SSMTL_DISPATCH(x.device(), k::layer_norm_forward, y.data(), mean.data(), invstd.data(), x.data(),
                  data_or_null(gamma), data_or_null(beta), eps, rows, D);
   if (autograd::needs_grad({&x, &gamma, &beta})) {

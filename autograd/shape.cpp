@@ -42,9 +42,11 @@ struct PermuteNode : Node {
   PermuteNode(Shape s, std::vector<int> p) : in_shape(std::move(s)), perm(std::move(p)) {}
   const char* name() const override { return "PermuteBackward"; }
   void backward(const Tensor& g) override {
-    if (float* gx = grad_buffer(inputs[0]))
+    if (float* gx = grad_buffer(inputs[0])) {
+      prof::add_bytes(4.0 * 3 * g.numel());   // g read, gx read and written
       SSMTL_DISPATCH(g.device(), k::permute_backward, gx, g.data(), in_shape.data(), perm.data(),
                      static_cast<int>(perm.size()));
+    }
   }
 };
 
@@ -95,6 +97,7 @@ Tensor permute(const Tensor& x, const std::vector<int>& dims) {
   Shape out_shape(rank);
   for (int k = 0; k < rank; ++k) out_shape[k] = x.size(perm[k]);
   Tensor out = Tensor::empty(out_shape, x.device());
+  prof::add_bytes(4.0 * 2 * x.numel());   // x read, out written
   SSMTL_DISPATCH(x.device(), k::permute_forward, out.data(), x.data(), x.shape().data(), perm.data(), rank);
   if (autograd::needs_grad({&x})) {
     auto n = std::make_shared<PermuteNode>(x.shape(), perm);

@@ -4,6 +4,7 @@
 
 #include "autograd/attention.h"
 #include "autograd/engine.h"
+#include "bench/attention_tokens_ref.h"
 #include "kernels/attention.h"
 #include "tensor/rng.h"
 
@@ -54,8 +55,39 @@ void BM_AttentionForwardBackward(benchmark::State& state) {
   }
 }
 
+// A/B of the token-major multi-head kernels (multi_head_attention's), same process: new:0 = the previous
+// portable kernels (bench/attention_tokens_ref.cpp), new:1 = kernels::attention_tokens_* (AVX-512 where
+// available). The paper's CvT shape: batch 64, 12 heads of width 8, 448 queries, 112 keys. backward:1 times the
+// backward alone (each path's own forward ran once before). Counter GFLOP/s: the profiler's flop counts.
+void BM_AttentionTokens(benchmark::State& state) {
+  const bool fresh = state.range(0) != 0, backward = state.range(1) != 0;
+  const int64_t B = 64, H = 12, Lq = 448, Lk = 112, E = 8;
+  Rng rng(1);
+  Tensor q = randn({B, Lq, H * E}, rng), k = randn({B, Lk, H * E}, rng), v = randn({B, Lk, H * E}, rng);
+  Tensor g = randn({B, Lq, H * E}, rng);
+  Tensor out = Tensor::zeros({B, Lq, H * E}), lse = Tensor::zeros({B, H, Lq});
+  Tensor dq = Tensor::zeros(q.shape()), dk = Tensor::zeros(k.shape()), dv = Tensor::zeros(v.shape());
+  auto forward = fresh ? kernels::attention_tokens_forward_cpu : bench_ref::attention_tokens_forward_ref;
+  auto backward_fn = fresh ? kernels::attention_tokens_backward_cpu : bench_ref::attention_tokens_backward_ref;
+  forward(out.data(), lse.data(), q.data(), k.data(), v.data(), B, H, Lq, Lk, E, E);
+  for (auto _ : state) {
+    if (backward)
+      backward_fn(dq.data(), dk.data(), dv.data(), g.data(), q.data(), k.data(), v.data(), out.data(), lse.data(), B,
+                  H, Lq, Lk, E, E);
+    else
+      forward(out.data(), lse.data(), q.data(), k.data(), v.data(), B, H, Lq, Lk, E, E);
+  }
+  const double flops = 2.0 * B * H * Lq * Lk * (backward ? 5 * E : 2 * E);
+  state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9 * state.iterations(), benchmark::Counter::kIsRate);
+}
+
 }  // namespace
 
+BENCHMARK(BM_AttentionTokens)
+    ->ArgNames({"new", "backward"})
+    ->ArgsProduct({{0, 1}, {0, 1}})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_AttentionKernelForward)->Arg(8)->Arg(16)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_AttentionKernelBackward)->Arg(8)->Arg(16)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_AttentionForward)->Arg(8)->Arg(16)->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -19,6 +20,7 @@ namespace detail {
 bool g_enabled = false;
 thread_local Phase g_phase = Phase::Forward;
 thread_local double g_pending_flops = 0;
+thread_local double g_pending_bytes = 0;
 }  // namespace detail
 
 namespace {
@@ -51,6 +53,7 @@ void reset() {
   std::lock_guard<std::mutex> lock(g_mutex);
   table().clear();
   detail::g_pending_flops = 0;
+  detail::g_pending_bytes = 0;
 }
 
 void KernelScope::begin(const char* name) {
@@ -58,7 +61,9 @@ void KernelScope::begin(const char* name) {
   if (t_depth++ > 0) return;   // nested: booked under the outer scope
   name_ = name;
   flops_ = detail::g_pending_flops;
+  bytes_ = detail::g_pending_bytes;
   detail::g_pending_flops = 0;
+  detail::g_pending_bytes = 0;
   t0_ = now_s();
 }
 
@@ -71,7 +76,9 @@ void KernelScope::end() {
   if (k.rfind("k::", 0) == 0) k = k.substr(3);
   const Phase ph = detail::g_phase;
   const double flops = flops_ + detail::g_pending_flops;   // flops announced by nested ops count here too
+  const double bytes = bytes_ + detail::g_pending_bytes;
   detail::g_pending_flops = 0;
+  detail::g_pending_bytes = 0;
   std::lock_guard<std::mutex> lock(g_mutex);
   Record& r = table()[{k, static_cast<int>(ph)}];
   r.kernel = k;
@@ -79,6 +86,7 @@ void KernelScope::end() {
   ++r.calls;
   r.seconds += dt;
   r.flops += flops;
+  r.bytes += bytes;
 }
 
 std::vector<Record> records() {
@@ -189,6 +197,30 @@ double measure_peak_gflops_bf16(double seconds) {
   if (!cpu_has_avx512_bf16()) return 0;
   // one vdpbf16ps: 16 fp32 lanes x 2 bf16 products, each a multiply-add
   return run_probe(seconds, threads() * kChains * 16 * 2 * 2.0, [](int64_t n) { on_all_threads(dot_bf16, n); });
+}
+
+double measure_bandwidth_gbs(double seconds) {
+  const int64_t n = int64_t{8} << 20;   // 32 MB per array, 96 MB in all
+  std::vector<float> a(static_cast<size_t>(n)), b(static_cast<size_t>(n), 1.f), c(static_cast<size_t>(n), 2.f);
+  float* pa = a.data();
+  const float* pb = b.data();
+  const float* pc = c.data();
+  auto triad = [&](int64_t iters) {
+    for (int64_t it = 0; it < iters; ++it) {
+#pragma omp parallel for schedule(static) num_threads(threads())
+      for (int64_t i = 0; i < n; ++i) pa[i] = pb[i] + 0.5f * pc[i];
+    }
+  };
+  triad(1);   // warm up (page-in, clock ramp)
+  for (int64_t iters = 1;; iters *= 2) {   // each pass takes milliseconds: double until a run lasts long enough
+    const double t0 = now_s();
+    triad(iters);
+    const double dt = now_s() - t0;
+    if (dt > seconds * 0.5 || iters >= (int64_t{1} << 20)) {
+      g_sink = pa[n / 2];
+      return 12.0 * static_cast<double>(n) * static_cast<double>(iters) / dt * 1e-9;
+    }
+  }
 }
 
 }  // namespace ssmtl::prof

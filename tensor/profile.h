@@ -2,7 +2,9 @@
 // and optimizer apart. Every kernel call goes through SSMTL_DISPATCH (kernels/dispatch.h), which opens a
 // KernelScope named after the kernel; when profiling is off a scope costs one load and one branch of a global
 // flag, nothing else. Ops that know their arithmetic (convolutions, matrix products, attention) announce it
-// with add_flops() right before they dispatch; the next scope opened on the thread takes it.
+// with add_flops() right before they dispatch; the next scope opened on the thread takes it. Memory-bound ops
+// (normalisations, activations, elementwise, permutes) announce their memory traffic with add_bytes() the same
+// way, to be compared with the bandwidth the program measures (measure_bandwidth_gbs).
 //
 // Times are host wall-clock around the kernel call: exact for the CPU backend; on CUDA run with
 // SSMTL_CUDA_SYNC=1 so that each kernel has finished when its call returns.
@@ -22,6 +24,7 @@ namespace detail {
 extern bool g_enabled;
 extern thread_local Phase g_phase;
 extern thread_local double g_pending_flops;
+extern thread_local double g_pending_bytes;
 }  // namespace detail
 
 inline bool enabled() { return detail::g_enabled; }
@@ -45,6 +48,13 @@ inline void add_flops(double flops) {
   if (detail::g_enabled) detail::g_pending_flops += flops;
 }
 
+// Bytes of memory traffic of the next kernel dispatched on this thread, counted as the least an ideal
+// single-pass kernel moves: every input read once, every output written once, a gradient that is added
+// into (+=) read and written once. Caches are ignored: an op whose data fit in L2 can beat the bandwidth.
+inline void add_bytes(double bytes) {
+  if (detail::g_enabled) detail::g_pending_bytes += bytes;
+}
+
 // Times one kernel call; `name` is the kernel's name as written at the call ("kernels::conv3d_forward").
 // Scopes opened inside an open scope are not recorded separately (their time is the outer one's).
 class KernelScope {
@@ -62,14 +72,14 @@ class KernelScope {
   void end();
   const char* name_ = nullptr;   // null for a scope nested in another (not recorded)
   bool open_ = false;
-  double t0_ = 0, flops_ = 0;
+  double t0_ = 0, flops_ = 0, bytes_ = 0;
 };
 
 struct Record {
   std::string kernel;   // without the "kernels::" prefix
   Phase phase = Phase::Forward;
   int64_t calls = 0;
-  double seconds = 0, flops = 0;
+  double seconds = 0, flops = 0, bytes = 0;
 };
 // Every kernel/phase seen since the last reset(), largest total time first.
 std::vector<Record> records();
@@ -81,5 +91,10 @@ std::vector<Record> records();
 double measure_peak_gflops_fp32(double seconds = 0.2);
 double measure_peak_gflops_bf16(double seconds = 0.2);
 bool cpu_has_avx512_bf16();
+
+// Measured memory bandwidth in GB/s (1e9 bytes) on all OpenMP threads: the STREAM triad a = b + s c over three
+// 32 MB arrays (beyond this machine's caches), counted as STREAM counts it, 12 bytes per element (two reads, one
+// write; the write-allocate read is not counted, as add_bytes does not count it either), for about `seconds`.
+double measure_bandwidth_gbs(double seconds = 0.2);
 
 }  // namespace ssmtl::prof

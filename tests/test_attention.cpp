@@ -1,8 +1,10 @@
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "autograd/attention.h"
 #include "autograd/engine.h"
@@ -112,15 +114,19 @@ Tensor merge_heads(const Tensor& t) {
 }
 
 Tensor mha_fn3(const std::vector<Tensor>& in) { return multi_head_attention(in[0], in[1], in[2], 3); }
+// multi_head_attention against split heads + scaled_dot_product_attention + merge, forward and gradients
+void check_split_heads(const Tensor& q0, const Tensor& k0, const Tensor& v0, const Tensor& r, int64_t H);
 
 }  // namespace
 
 TEST_CASE("multi_head_attention: output and gradients of q, k, v match PyTorch") {
-  // The reference cases of scaled_dot_product_attention, with the heads merged into the token rows.
-  for (const char* prefix : {"a_", "b_", "c_"}) {
-    test::RefFile ref("attention");
+  // The reference cases of scaled_dot_product_attention, with the heads merged into the token rows; d_, e_, f_
+  // (attention_heads.bin) have the head widths of the AVX-512 kernels (8 and 16), several 16-key chunks with a
+  // tail and more than one 32-query block; c_ and f_ have large scores.
+  for (const char* prefix : {"a_", "b_", "c_", "d_", "e_", "f_"}) {
     const std::string p = prefix;
-    const double tol = p == "c_" ? 1e-4 : 1e-5;
+    test::RefFile ref(p < "d_" ? "attention" : "attention_heads");
+    const double tol = p == "c_" || p == "f_" ? 1e-4 : 1e-5;
     Tensor q = merge_heads(ref.get(p + "q")).set_requires_grad(), k = merge_heads(ref.get(p + "k")).set_requires_grad();
     Tensor v = merge_heads(ref.get(p + "v")).set_requires_grad();
     const int heads = static_cast<int>(ref.get(p + "q").size(1));
@@ -134,23 +140,37 @@ TEST_CASE("multi_head_attention: output and gradients of q, k, v match PyTorch")
 }
 
 TEST_CASE("multi_head_attention: equals split heads + scaled_dot_product_attention + merge at a CvT-like shape") {
-  // 37 queries: two full blocks of 16 and a tail of 5; 12 heads of width 8 as in the paper's CvT.
-  Rng rng(21);
-  const int H = 12;
-  const Tensor q0 = randn({2, 37, H * 8}, rng), k0 = randn({2, 11, H * 8}, rng), v0 = randn({2, 11, H * 8}, rng);
-  const Tensor r = randn({2, 37, H * 8}, rng);
-  auto split = [&](const Tensor& t) { return permute(reshape(t, {2, t.size(1), H, 8}), {0, 2, 1, 3}); };
+  // {heads, E, Lq, Lk}: 12 heads of width 8 as in the paper's CvT with 37 queries (two blocks of 16 and a tail of
+  // 5) and 11 keys; the CvT's 448 x 112 tokens; width 16; width 5 (the portable kernels).
+  for (const auto& [H, E, Lq, Lk] : std::vector<std::array<int64_t, 4>>{
+           {12, 8, 37, 11}, {2, 8, 448, 112}, {3, 16, 70, 33}, {2, 5, 20, 17}}) {
+    CAPTURE(H);
+    CAPTURE(E);
+    CAPTURE(Lq);
+    CAPTURE(Lk);
+    Rng rng(21);
+    const Tensor q0 = randn({2, Lq, H * E}, rng), k0 = randn({2, Lk, H * E}, rng), v0 = randn({2, Lk, H * E}, rng);
+    const Tensor r = randn({2, Lq, H * E}, rng);
+    check_split_heads(q0, k0, v0, r, H);
+  }
+}
+
+namespace {
+void check_split_heads(const Tensor& q0, const Tensor& k0, const Tensor& v0, const Tensor& r, int64_t H) {
+  const int64_t E = q0.size(2) / H;
+  auto split = [&](const Tensor& t) { return permute(reshape(t, {2, t.size(1), H, E}), {0, 2, 1, 3}); };
   Tensor q1 = q0.clone().set_requires_grad(), k1 = k0.clone().set_requires_grad(), v1 = v0.clone().set_requires_grad();
   Tensor ref = merge_heads(scaled_dot_product_attention(split(q1), split(k1), split(v1)));
   autograd::backward(sum(mul(ref, r)));
   Tensor q2 = q0.clone().set_requires_grad(), k2 = k0.clone().set_requires_grad(), v2 = v0.clone().set_requires_grad();
-  Tensor out = multi_head_attention(q2, k2, v2, H);
+  Tensor out = multi_head_attention(q2, k2, v2, static_cast<int>(H));
   autograd::backward(sum(mul(out, r)));
   check_close(out, ref, 1e-6, 1e-5, "out");
   check_close(q2.grad(), q1.grad(), 1e-6, 1e-5, "grad q");
   check_close(k2.grad(), k1.grad(), 1e-6, 1e-5, "grad k");
   check_close(v2.grad(), v1.grad(), 1e-6, 1e-5, "grad v");
 }
+}  // namespace
 
 TEST_CASE("multi_head_attention: finite-difference gradients, tails of the 16-query blocks, adds into gradients") {
   Rng rng(8);
@@ -161,24 +181,40 @@ TEST_CASE("multi_head_attention: finite-difference gradients, tails of the 16-qu
     gradcheck(mha_fn3, {q, k.detach(), v.detach()});
     gradcheck(mha_fn3, {q.detach(), k, v.detach()});
   }
+  // Head width 8 (the AVX-512 kernels): a 16-key chunk plus a tail of 2, a 32-query block plus a tail of 3.
+  auto mha_fn2 = [](const std::vector<Tensor>& in) { return multi_head_attention(in[0], in[1], in[2], 2); };
+  for (int64_t Lq : {5, 35}) {
+    Tensor q = randn({2, Lq, 2 * 8}, rng).set_requires_grad(), k = randn({2, 18, 2 * 8}, rng).set_requires_grad();
+    Tensor v = randn({2, 18, 2 * 8}, rng).set_requires_grad();
+    gradcheck(mha_fn2, {q, k, v});
+    gradcheck(mha_fn2, {q, k.detach(), v.detach()});
+    gradcheck(mha_fn2, {q.detach(), k, v});
+  }
 }
 
 #ifdef _OPENMP
 TEST_CASE("multi_head_attention: bitwise the same for any thread count") {
+  // widths 8 (2 heads), 16 (1 head; AVX-512 kernels), 4 (4 heads; portable kernels); 9 and 40 keys
+  for (const auto& shape : std::vector<std::array<int, 2>>{{2, 9}, {1, 40}, {4, 40}}) {
+  const int heads = shape[0], Lk = shape[1];
+  CAPTURE(heads);
+  CAPTURE(Lk);
   Rng rng(10);
-  const Tensor q0 = randn({3, 33, 16}, rng), k0 = randn({3, 9, 16}, rng), v0 = randn({3, 9, 16}, rng);
+  const Tensor q0 = randn({3, 33, 16}, rng), k0 = randn({3, Lk, 16}, rng), v0 = randn({3, Lk, 16}, rng);
   const Tensor r = randn({3, 33, 16}, rng);
   auto run = [&](int threads) {
     const int before = omp_get_max_threads();
     omp_set_num_threads(threads);
     Tensor q = q0.clone().set_requires_grad(), k = k0.clone().set_requires_grad(), v = v0.clone().set_requires_grad();
-    Tensor out = multi_head_attention(q, k, v, 2);
+    Tensor out = multi_head_attention(q, k, v, heads);
     autograd::backward(out, r);
     omp_set_num_threads(before);
     return std::vector<std::vector<float>>{out.to_vector(), q.grad().to_vector(), k.grad().to_vector(),
                                            v.grad().to_vector()};
   };
   CHECK(run(1) == run(3));
+  CHECK(run(1) == run(2));
+  }
 }
 #endif
 

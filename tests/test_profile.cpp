@@ -1,5 +1,6 @@
 // The op profiler (tensor/profile.h) and `ssmtl profile`: records only when on, exact FLOP counts of known
-// convolutions / products / attention, phases, nesting, the peak probes, and the program's JSON.
+// convolutions / products / attention, byte counts of memory-bound ops, phases, nesting, the peak and
+// bandwidth probes, and the program's JSON.
 #include <doctest/doctest.h>
 #include <sys/wait.h>
 
@@ -7,11 +8,14 @@
 #include <filesystem>
 #include <string>
 
+#include "autograd/activation.h"
 #include "autograd/attention.h"
 #include "autograd/engine.h"
 #include "autograd/conv.h"
 #include "autograd/elementwise.h"
 #include "autograd/linear.h"
+#include "autograd/norm.h"
+#include "autograd/shape.h"
 #include "tensor/profile.h"
 #include "tensor/rng.h"
 #include "tests/run_program.h"
@@ -93,6 +97,33 @@ TEST_CASE("profile: depthwise conv, linear and attention FLOP counts") {
   CHECK(att->flops == doctest::Approx(2.0 * 2 * 3 * 10 * 6 * (4 + 5)));
 }
 
+TEST_CASE("profile: memory-bound ops count the bytes they must move, forward and backward") {
+  Rng r(4);
+  Tensor x = rand_uniform({2, 3, 5}, r).set_requires_grad();   // 30 floats
+  Tensor gamma = rand_uniform({3}, r).set_requires_grad(), beta = rand_uniform({3}, r).set_requires_grad();
+  Tensor rm = Tensor::zeros({3}), rv = Tensor::ones({3});
+  Profiling on;
+  Tensor y = add(permute(gelu(batch_norm(x, gamma, beta, rm, rv, true, 0.1f, 1e-5f)), {0, 2, 1}),
+                 Tensor::zeros({2, 5, 3}));
+  autograd::backward(sum(y));
+  const auto rs = prof::records();
+  auto bytes = [&](const char* k, prof::Phase ph) {
+    const prof::Record* rec = find(rs, k, ph);
+    REQUIRE(rec != nullptr);
+    CHECK(rec->flops == 0);
+    return rec->bytes;
+  };
+  const auto F = prof::Phase::Forward, Bw = prof::Phase::Backward;
+  CHECK(bytes("batch_norm_stats", F) == doctest::Approx(4.0 * 30));        // x read
+  CHECK(bytes("batch_norm_forward", F) == doctest::Approx(4.0 * 2 * 30));  // x read, y written
+  CHECK(bytes("gelu_forward", F) == doctest::Approx(4.0 * 2 * 30));
+  CHECK(bytes("permute_forward", F) == doctest::Approx(4.0 * 2 * 30));
+  CHECK(bytes("add_forward", F) == doctest::Approx(4.0 * 3 * 30));         // a, b read, out written
+  CHECK(bytes("gelu_backward", Bw) == doctest::Approx(4.0 * 4 * 30));      // g, x read, dx read and written
+  CHECK(bytes("permute_backward", Bw) == doctest::Approx(4.0 * 3 * 30));
+  CHECK(bytes("batch_norm_backward", Bw) == doctest::Approx(4.0 * 4 * 30));
+}
+
 TEST_CASE("profile: a scope inside an open scope is booked under the outer one, with its phase") {
   Profiling on;
   {
@@ -116,6 +147,9 @@ TEST_CASE("profile: peak probes") {
   const double bf16 = prof::measure_peak_gflops_bf16(0.02);
   if (prof::cpu_has_avx512_bf16()) CHECK(bf16 > 0.1);
   else CHECK(bf16 == 0);
+  const double bw = prof::measure_bandwidth_gbs(0.02);
+  CHECK(bw > 0.1);     // GB/s: any machine that runs these tests
+  CHECK(bw < 1e5);     // and no machine reaches 100 TB/s (a unit error would)
 }
 
 TEST_CASE("profile app: --json of a tiny configuration parses and its rows add up") {
@@ -129,14 +163,17 @@ TEST_CASE("profile app: --json of a tiny configuration parses and its rows add u
                              "names = set((o[\"op\"], o[\"phase\"]) for o in d[\"train\"][\"ops\"])\n"
                              "print(\"conv\", (\"conv3d_forward\", \"forward\") in names, (\"conv3d_backward\", \"backward\") in names, "
                              "(\"attention_tokens_backward\", \"backward\") in names, (\"adam_step\", \"optimizer\") in names)\n"
-                             "print(\"peak\", d[\"peak_gflops_fp32\"] > 0)'",
+                             "print(\"peak\", d[\"peak_gflops_fp32\"] > 0, d[\"bandwidth_gbs\"] > 0)\n"
+                             "bn = [o for o in d[\"train\"][\"ops\"] if o[\"op\"] == \"batch_norm_forward\"]\n"
+                             "print(\"bn bytes\", len(bn) == 1 and bn[0][\"gbytes\"] > 0 and bn[0][\"gbs\"] > 0)'",
                              out);
   CHECK(code == 0);
   INFO(out);
   CHECK(out.find("train ") != std::string::npos);
   CHECK(out.find(" 1.0\n") != std::string::npos);   // per-op GFLOP add up to the step's
   CHECK(out.find("conv True True True True") != std::string::npos);
-  CHECK(out.find("peak True") != std::string::npos);
+  CHECK(out.find("peak True True") != std::string::npos);
+  CHECK(out.find("bn bytes True") != std::string::npos);
 }
 
 TEST_CASE("profile app: a bad option is a usage error") {

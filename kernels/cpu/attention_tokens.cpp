@@ -4,11 +4,14 @@
 // and nothing of size Lq x Lk is ever stored: the backward recomputes the probabilities from the saved
 // log-sum-exp (the recomputation of FlashAttention, Dao et al. 2022, done here per CPU core). The backward
 // takes two passes, queries in the lanes for dq and keys in the lanes for dk / dv, as FlashAttention-2 splits it.
+// These portable kernels serve the widths and machines that the AVX-512 ones (attention_tokens_avx512.cpp: one
+// backward pass, a 9-instruction exp2) do not, and are the reference those are tested against.
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "kernels/attention.h"
+#include "kernels/cpu/attention_tokens_avx512.h"
 #include "kernels/cpu/vmath.h"
 
 #ifdef _OPENMP
@@ -19,6 +22,7 @@ namespace ssmtl::kernels {
 namespace {
 
 constexpr int kLanes = 16;
+constexpr float kLog2e = 1.44269504088896341f, kLn2 = 0.693147180559945309f;   // lse is kept in base 2
 // 16 lanes in one 512-bit register where the build targets AVX-512 (GCC otherwise prefers 256-bit vectors)
 #ifdef __AVX512F__
 #define SSMTL_WIDE __attribute__((target("prefer-vector-width=512")))
@@ -133,7 +137,7 @@ SSMTL_WIDE void forward_impl(float* out, float* lse, const float* q, const float
         const float inv = 1.f / sum[l];
         float* o = out + (b * Lq + i0 + l) * ldv + h * Ev;
         for (int64_t d = 0; d < Ev; ++d) o[d] = acc[d * kLanes + l] * inv;
-        lse[bh * Lq + i0 + l] = m[l] + std::log(sum[l]);
+        lse[bh * Lq + i0 + l] = (m[l] + std::log(sum[l])) * kLog2e;
       }
     }
   }
@@ -178,7 +182,7 @@ SSMTL_WIDE void backward_impl(float* dq, float* dk, float* dv, const float* dout
         float l_se[kLanes], dl[kLanes], valid[kLanes];
         for (int l = 0; l < kLanes; ++l) {
           valid[l] = l < n ? 1.f : 0.f;
-          l_se[l] = l < n ? lb[i0 + l] : 0.f;
+          l_se[l] = l < n ? lb[i0 + l] * kLn2 : 0.f;
           dl[l] = l < n ? delta[i0 + l] : 0.f;
         }
         std::fill(acc_e, acc_e + E * kLanes, 0.f);
@@ -234,7 +238,7 @@ SSMTL_WIDE void backward_impl(float* dq, float* dk, float* dv, const float* dout
         for (int r = 0; r < nq; ++r) {
           const float* qr = qb + (i + r) * ldq;
           const float* gr = gb + (i + r) * ldv;
-          const float li = lb[i + r], di = delta[i + r];
+          const float li = lb[i + r] * kLn2, di = delta[i + r];
           float p[kLanes], ds[kLanes];
 #pragma omp simd
           for (int l = 0; l < kLanes; ++l) {
@@ -278,6 +282,7 @@ SSMTL_WIDE void backward_impl(float* dq, float* dk, float* dv, const float* dout
 
 void attention_tokens_forward_cpu(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
                                   int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev) {
+  if (attention_tokens_forward_avx512(out, lse, q, k, v, B, H, Lq, Lk, E, Ev)) return;
   SSMTL_ATTN_WIDTHS(forward_impl, out, lse, q, k, v, B, H, Lq, Lk, E, Ev);
 }
 
@@ -285,6 +290,7 @@ void attention_tokens_backward_cpu(float* dq, float* dk, float* dv, const float*
                                    const float* k, const float* v, const float* out, const float* lse, int64_t B,
                                    int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev) {
   if (!dq && !dk && !dv) return;
+  if (attention_tokens_backward_avx512(dq, dk, dv, dout, q, k, v, out, lse, B, H, Lq, Lk, E, Ev)) return;
   SSMTL_ATTN_WIDTHS(backward_impl, dq, dk, dv, dout, q, k, v, out, lse, B, H, Lq, Lk, E, Ev);
 }
 

@@ -1,4 +1,5 @@
-"""PyTorch reference values for autograd/attention (run with Debian's /usr/bin/python3 + python3-torch).
+"""PyTorch reference values for autograd/attention (run with Debian's /usr/bin/python3 + python3-torch; the
+attention_heads cases were added with the virtual environment of bench/compare_pytorch_pypi.sh, torch 2.15).
 
 softmax(q k^T / sqrt(E)) v, written out (torch 1.13 has no F.scaled_dot_product_attention) and computed
 in float64 so that the float32 engine is compared with an accurate answer.
@@ -35,3 +36,12 @@ tensors.update(case("b_", (1, 2, 7, 4), (1, 2, 3, 4), (1, 2, 3, 5)))
 # Large scores (up to ~100): a softmax without the max subtraction overflows exp() here.
 tensors.update(case("c_", (1, 1, 4, 8), (1, 1, 6, 8), (1, 1, 6, 3), q_gain=30.0))
 write("attention", tensors)
+
+# Head widths of the AVX-512 kernels (8: the paper's CvT, 16), several 16-key chunks with a tail, more than one
+# 32-query block with a tail; f_ with large scores (up to ~100).
+torch.manual_seed(1)
+heads = {}
+heads.update(case("d_", (2, 3, 37, 8), (2, 3, 21, 8), (2, 3, 21, 8), q_gain=2.0))
+heads.update(case("e_", (1, 2, 35, 16), (1, 2, 18, 16), (1, 2, 18, 16)))
+heads.update(case("f_", (1, 2, 20, 8), (1, 2, 33, 8), (1, 2, 33, 8), q_gain=30.0))
+write("attention_heads", heads)

@@ -1,0 +1,18 @@
+// AVX-512 paths of attention_tokens_forward_cpu / attention_tokens_backward_cpu (kernels/attention.h): same
+// arguments, same results up to rounding (the portable kernels in attention_tokens.cpp are the reference).
+// Head widths E = Ev = 8 (the paper's CvT: 96 / 12 heads) and 16 have register-blocked copies.
+// Return false without touching any buffer when this path does not apply (no AVX-512 at run time, other widths);
+// the forward and the backward decide alike, so a forward's lse always meets the backward of the same path.
+// Deterministic: one thread per (sample, head), every sum in a fixed order.
+#pragma once
+#include <cstdint>
+
+namespace ssmtl::kernels {
+
+bool attention_tokens_forward_avx512(float* out, float* lse, const float* q, const float* k, const float* v,
+                                     int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev);
+bool attention_tokens_backward_avx512(float* dq, float* dk, float* dv, const float* dout, const float* q,
+                                      const float* k, const float* v, const float* out, const float* lse, int64_t B,
+                                      int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev);
+
+}  // namespace ssmtl::kernels
