@@ -1,0 +1,303 @@
+// ssmtl select: chooses the post-processing constants (task score normalisation, checkpoint ensemble, anomaly map
+// cell and mean filter, temporal smoothing sigma) by the micro AUC on SYNTHETIC anomalies made from the training
+// split's held-out normal videos (`ssmtl synth`), never on test labels (issue 12). The models score every
+// synthetic and normal object once per checkpoint; each candidate setting is then evaluated in memory exactly
+// as `ssmtl score` + `ssmtl evaluate --smooth-sigma` would (same functions, so the numbers agree).
+// The map cell is chosen as a multiple of the median height of the normal videos' detected objects, so the
+// choice carries over to a camera with other frame and object sizes.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <sstream>
+
+#include "apps/args.h"
+#include "apps/command.h"
+#include "eval/auc.h"
+#include "eval/io.h"
+#include "eval/postprocess.h"
+#include "model/checkpoint.h"
+#include "model/scoring.h"
+#include "model/trainer.h"
+#include "data/video/frames.h"
+#include "util/atomic_file.h"
+#include "util/parse.h"
+#include "util/progress.h"
+
+namespace {
+
+constexpr int kSelectFormatVersion = 1;
+
+const char* kUsage =
+    "usage: ssmtl select --data SYNTH --detections DIR --checkpoint CKPT [--checkpoint CKPT2 ...]\n"
+    "                    --normal-data ROOT --normal-detections DIR --out FILE [--normal-videos 15,16]\n"
+    "                    [--normalize none,zscore,log-zscore] [--cell-rel 0.33,0.5,0.67,1,1.33] [--filter 1,3,5]\n"
+    "                    [--sigma 0,1,3,5,8] [--batch 128] [--seed 0] [--device cpu|cuda]\n"
+    "  SYNTH is the output of `ssmtl synth` (testing/frames, testing/gt_frame, synthetic.txt); DIR its detections\n"
+    "  (`ssmtl detect --data SYNTH --split testing`). Candidates: every normalisation x checkpoint set (the first\n"
+    "  checkpoint alone, and all of them averaged per object when several are given) x map cell (--cell-rel times\n"
+    "  the median height of the normal objects, in pixels, rounded) x filter x sigma. The task score statistics\n"
+    "  of a synthetic video come from the normal videos other than its source (cross-fitting; all of them when\n"
+    "  there is no other), from ROOT's training split (default: the checkpoint's held-out validation videos).\n"
+    "  Picks the candidate with the best micro AUC (ties: the earlier in the table's order) and writes FILE\n"
+    "  atomically: format version, seed, inputs, the choice, and every candidate's micro / macro AUC and the\n"
+    "  micro AUC per synthetic kind.\n";
+
+struct SynthVideo {
+  std::string name, source, kind;
+};
+
+// synthetic.txt of `ssmtl synth`: "video source kind start length frames" lines after the key = value header.
+std::vector<SynthVideo> read_synthetic_list(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("select: cannot read " + path + " (make SYNTH with `ssmtl synth`)");
+  std::vector<SynthVideo> out;
+  std::string line;
+  int lineno = 0;
+  bool version_ok = false;
+  while (std::getline(in, line)) {
+    ++lineno;
+    if (line.empty() || line[0] == '#') continue;
+    if (line.find('=') != std::string::npos) {
+      if (line.rfind("format_version", 0) == 0) version_ok = line == "format_version = 1";
+      continue;
+    }
+    std::istringstream is(line);
+    SynthVideo v;
+    if (!(is >> v.name >> v.source >> v.kind))
+      throw std::runtime_error(path + ":" + std::to_string(lineno) + ": expected 'video source kind ...'");
+    out.push_back(v);
+  }
+  if (!version_ok) throw std::runtime_error(path + ": missing or unknown format_version (expected 1)");
+  if (out.empty()) throw std::runtime_error(path + ": no synthetic video listed");
+  return out;
+}
+
+std::vector<double> parse_doubles(const ssmtl::app::Args& args, const std::string& key, const std::string& def,
+                                  double lo) {
+  std::vector<std::string> items = args.list(key);
+  if (items.empty()) {
+    std::istringstream is(def);
+    for (std::string s; std::getline(is, s, ',');) items.push_back(s);
+  }
+  std::vector<double> out;
+  for (const std::string& s : items) {
+    double x = 0;
+    if (!ssmtl::util::parse_finite(s, x) || x < lo)
+      throw ssmtl::app::UsageError("--" + key + ": '" + s + "' is not a number >= " + std::to_string(lo));
+    out.push_back(x);
+  }
+  return out;
+}
+
+struct Row {
+  std::string normalize, ckpts;
+  double cell_rel = 0;
+  int cell = 0, filter = 0;
+  double sigma = 0, micro = 0, macro = 0;
+  std::map<std::string, double> per_kind;
+};
+
+std::string row_text(const Row& r) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "%-10s %-5s %5.2f %4d %3d %4.1f %.6f %.6f", r.normalize.c_str(), r.ckpts.c_str(),
+                r.cell_rel, r.cell, r.filter, r.sigma, r.micro, r.macro);
+  std::string s = buf;
+  for (auto& [k, v] : r.per_kind) {
+    std::snprintf(buf, sizeof buf, " %.6f", v);
+    s += buf;
+  }
+  return s;
+}
+
+int run_select(int argc, char** argv) {
+  using namespace ssmtl;
+  app::Args args(argc, argv);
+  if (args.help()) { std::printf("%s", kUsage); return 0; }
+  const std::string synth = args.need("data"), det = args.need("detections"), out = args.need("out");
+  const std::vector<std::string> ckpts = args.all("checkpoint");
+  if (ckpts.empty()) throw app::UsageError("missing required option --checkpoint");
+  const std::string normal_root = args.need("normal-data"), normal_det = args.need("normal-detections");
+  std::vector<std::string> normal_videos = args.list("normal-videos");
+  std::vector<std::string> modes = args.list("normalize");
+  if (modes.empty()) modes = {"none", "zscore", "log-zscore"};
+  for (auto& m : modes) eval::TaskNormalizer check(m);   // (throws on an unknown mode)
+  const std::vector<double> cell_rels = parse_doubles(args, "cell-rel", "0.33,0.5,0.67,1,1.33", 1e-3);
+  const std::vector<double> filters_d = parse_doubles(args, "filter", "1,3,5", 1);
+  const std::vector<double> sigmas = parse_doubles(args, "sigma", "0,1,3,5,8", 0);
+  for (double f : filters_d)
+    if (f != std::floor(f) || static_cast<int>(f) % 2 == 0) throw app::UsageError("--filter: sizes must be odd integers");
+  ScoreOptions so;
+  so.batch_size = static_cast<int>(args.get_int("batch", 128, 1));
+  so.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
+  const Device device = app::device_option(args);
+  args.check_used();
+
+  const std::vector<SynthVideo> list = read_synthetic_list(synth + "/synthetic.txt");
+  std::map<std::string, SynthVideo> by_name;
+  for (auto& v : list) by_name[v.name] = v;
+  std::unique_ptr<ObjectPool> pool;
+  std::vector<std::vector<int>> labels;
+  std::set<std::string> kinds;
+  // Per checkpoint: the raw task scores of every synthetic object and of every normal video's objects.
+  std::vector<std::vector<VideoScores>> synth_scores;                            // [ckpt][video]
+  std::vector<std::map<std::string, std::map<std::string, std::vector<float>>>> normal_scores;   // [ckpt][video][task]
+  std::vector<double> heights;
+  for (size_t c = 0; c < ckpts.size(); ++c) {
+    CheckpointMeta meta = read_checkpoint_meta(ckpts[c]);
+    util::Config cfg = util::Config::from_string(meta.config_text, ckpts[c]);
+    ModelConfig mc = ModelConfig::from_config(cfg);
+    cfg.check_all();
+    SSMTLModel model(mc, 0);
+    load_checkpoint(ckpts[c], model);
+    model.to(device);
+    if (!pool) {   // the synthetic videos with the teacher signals the (first) model reads
+      pool = std::make_unique<ObjectPool>(ObjectPool::load(synth, "testing", det, so.min_detection_score, false, {},
+                                                           TeacherSpec::for_model(mc, det, "")));
+      labels.resize(pool->num_videos());
+      for (int v = 0; v < pool->num_videos(); ++v) {
+        const std::string& name = pool->video(v).name();
+        if (!by_name.count(name)) throw std::runtime_error("select: video " + name + " is not in " + synth + "/synthetic.txt");
+        kinds.insert(by_name[name].kind);
+        labels[v] = eval::load_labels(synth + "/testing/gt_frame/" + name + ".txt");
+        if (static_cast<int>(labels[v].size()) != pool->video(v).num_frames())
+          throw std::runtime_error("select: video " + name + " has " + std::to_string(pool->video(v).num_frames()) +
+                                   " frames but " + std::to_string(labels[v].size()) + " labels");
+      }
+    }
+    if (normal_videos.empty()) {
+      std::vector<std::string> all = list_videos(normal_root, "training");
+      const int n = num_validation_videos(static_cast<int>(all.size()), TrainOptions::from_config(cfg).val_fraction);
+      if (n == 0) throw std::runtime_error("select: " + normal_root + " has no held-out validation video; use --normal-videos");
+      normal_videos.assign(all.end() - n, all.end());
+    }
+    ObjectPool npool = ObjectPool::load(normal_root, "training", normal_det, so.min_detection_score, false, normal_videos,
+                                        TeacherSpec::for_model(mc, normal_det, ""));
+    util::Progress progress("select: score " + ckpts[c], static_cast<int64_t>(npool.objects().size() + pool->objects().size()), "objects");
+    normal_scores.emplace_back();
+    for (int v = 0; v < npool.num_videos(); ++v) {
+      VideoScores s = score_video(model, npool, v, so, [&](int64_t n) { progress.add(n); });
+      normal_scores.back()[npool.video(v).name()] = s.task_scores;
+      if (c == 0)
+        for (const Region& r : s.regions) heights.push_back(r.box.height());
+    }
+    synth_scores.emplace_back();
+    for (int v = 0; v < pool->num_videos(); ++v)
+      synth_scores.back().push_back(score_video(model, *pool, v, so, [&](int64_t n) { progress.add(n); }));
+    progress.finish();
+  }
+  if (heights.empty()) throw std::runtime_error("select: the normal videos have no detected object");
+  std::nth_element(heights.begin(), heights.begin() + heights.size() / 2, heights.end());
+  const double median_h = heights[heights.size() / 2];
+
+  // Candidate object scores: per normalisation x checkpoint set, one score per object of each synthetic video.
+  struct ObjectScores { std::string mode, ckpts; std::vector<std::vector<double>> per_video; };
+  std::vector<ObjectScores> object_sets;
+  std::vector<std::string> ckpt_sets = {"first"};
+  if (ckpts.size() > 1) ckpt_sets.push_back("all");
+  for (const std::string& mode : modes) {
+    // normalised[c][v]: checkpoint c's object scores of video v, statistics cross-fitted by source video.
+    std::vector<std::vector<std::vector<float>>> normalised(ckpts.size(), std::vector<std::vector<float>>(pool->num_videos()));
+    for (size_t c = 0; c < ckpts.size(); ++c) {
+      std::map<std::string, eval::TaskNormalizer> by_source;
+      for (int v = 0; v < pool->num_videos(); ++v) {
+        const std::string& src = by_name[pool->video(v).name()].source;
+        if (!by_source.count(src)) {
+          std::map<std::string, std::vector<float>> fit;
+          for (int pass = 0; pass < 2 && fit.empty(); ++pass)   // pass 1: all, when no other normal video exists
+            for (auto& [nv, tasks] : normal_scores[c])
+              if (pass == 1 || nv != src)
+                for (auto& [task, vals] : tasks) fit[task].insert(fit[task].end(), vals.begin(), vals.end());
+          eval::TaskNormalizer n(mode);
+          n.fit(fit);
+          by_source.emplace(src, n);
+        }
+        normalised[c][v] = by_source.at(src).combine(synth_scores[c][v].task_scores);
+      }
+    }
+    for (const std::string& set : ckpt_sets) {
+      ObjectScores os{mode, set, {}};
+      const size_t nc = set == "all" ? ckpts.size() : 1;
+      for (int v = 0; v < pool->num_videos(); ++v) {
+        std::vector<double> s(normalised[0][v].size(), 0.0);
+        for (size_t c = 0; c < nc; ++c)
+          for (size_t i = 0; i < s.size(); ++i) s[i] += normalised[c][v][i];
+        for (double& x : s) x = static_cast<float>(x / static_cast<double>(nc));   // as average_video_scores (float)
+        os.per_video.push_back(std::move(s));
+      }
+      object_sets.push_back(std::move(os));
+    }
+  }
+
+  std::vector<Row> rows;
+  util::Progress grid("select: candidates", static_cast<int64_t>(object_sets.size() * cell_rels.size() * filters_d.size() * sigmas.size()), "settings");
+  for (const ObjectScores& os : object_sets)
+    for (double rel : cell_rels)
+      for (double fd : filters_d) {
+        eval::AnomalyMapOptions mo;
+        mo.cell = std::max(1, static_cast<int>(std::lround(rel * median_h)));
+        mo.filter_t = mo.filter_y = mo.filter_x = static_cast<int>(fd);
+        std::vector<std::vector<double>> frames(pool->num_videos());
+        for (int v = 0; v < pool->num_videos(); ++v) {
+          std::vector<Region> regions = synth_scores[0][v].regions;
+          for (size_t i = 0; i < regions.size(); ++i) regions[i].score = os.per_video[v][i];
+          frames[v] = eval::frame_scores_from_maps(regions, pool->video(v).num_frames(), pool->video(v).width(),
+                                                   pool->video(v).height(), mo);
+        }
+        for (double sigma : sigmas) {
+          std::vector<eval::VideoScores> ev;
+          for (int v = 0; v < pool->num_videos(); ++v)
+            ev.push_back({pool->video(v).name(), eval::gaussian_smooth(frames[v], sigma), labels[v]});
+          Row r{os.mode, os.ckpts, rel, mo.cell, mo.filter_t, sigma, eval::micro_auc(ev),
+                eval::macro_auc(ev, eval::MacroMode::Skip).auc, {}};
+          for (const std::string& k : kinds) {
+            std::vector<eval::VideoScores> sub;
+            for (int v = 0; v < pool->num_videos(); ++v)
+              if (by_name[ev[v].name].kind == k) sub.push_back(ev[v]);
+            r.per_kind[k] = eval::micro_auc(sub);
+          }
+          rows.push_back(r);
+          grid.add(1);
+        }
+      }
+  grid.finish();
+  size_t best = 0;
+  for (size_t i = 1; i < rows.size(); ++i)
+    if (rows[i].micro > rows[best].micro) best = i;
+  const Row& b = rows[best];
+
+  int64_t nframes = 0, nabnormal = 0;
+  for (auto& l : labels) { nframes += static_cast<int64_t>(l.size()); for (int x : l) nabnormal += x; }
+  std::ostringstream o;
+  o << "# ssmtl select: post-processing constants chosen by the micro AUC on synthetic anomalies in held-out\n"
+    << "# normal training videos (never test labels)\nformat_version = " << kSelectFormatVersion << "\nseed = " << so.seed
+    << "\ndata = " << synth << "\ndetections = " << det << "\ncheckpoints =";
+  for (size_t i = 0; i < ckpts.size(); ++i) o << (i ? ", " : " ") << ckpts[i];
+  o << "\nnormal_data = " << normal_root << "\nnormal_detections = " << normal_det << "\nnormal_videos =";
+  for (size_t i = 0; i < normal_videos.size(); ++i) o << (i ? "," : " ") << normal_videos[i];
+  o << "\nsynthetic_videos = " << pool->num_videos() << "\nsynthetic_frames = " << nframes
+    << "\nsynthetic_abnormal_frames = " << nabnormal << "\nmedian_object_height_px = " << median_h
+    << "\n# the choice\nnormalize = " << b.normalize << "\ncheckpoint_set = " << b.ckpts << "\ncell_rel = " << b.cell_rel
+    << "\ncell_px = " << b.cell << "\nfilter = " << b.filter << "\nsigma = " << b.sigma << "\nmicro_auc = " << b.micro
+    << "\nmacro_auc = " << b.macro << "\n# table: normalize checkpoint_set cell_rel cell_px filter sigma micro_auc macro_auc";
+  for (const std::string& k : kinds) o << " micro_" << k;
+  o << "\n";
+  for (const Row& r : rows) o << row_text(r) << "\n";
+  util::write_text_atomic(out, o.str());
+
+  std::vector<size_t> order(rows.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return rows[x].micro > rows[y].micro; });
+  std::printf("select: %zu candidates on %d synthetic videos (%lld frames, %lld abnormal); median object height %.1f px\n"
+              "best 5 (normalize ckpts cell_rel cell_px filter sigma micro macro per-kind):\n",
+              rows.size(), pool->num_videos(), static_cast<long long>(nframes), static_cast<long long>(nabnormal), median_h);
+  for (size_t i = 0; i < std::min<size_t>(5, order.size()); ++i) std::printf("  %s\n", row_text(rows[order[i]]).c_str());
+  std::printf("choice written to %s\n", out.c_str());
+  return 0;
+}
+
+ssmtl::app::Command reg{"select", "post-processing constants chosen on synthetic anomalies (no test labels)", run_select};
+
+}  // namespace
