@@ -144,7 +144,7 @@ int run_select(int argc, char** argv) {
   // Per checkpoint: the raw task scores of every synthetic object and of every normal video's objects.
   std::vector<std::vector<VideoScores>> synth_scores;                            // [ckpt][video]
   std::vector<std::map<std::string, std::map<std::string, std::vector<float>>>> normal_scores;   // [ckpt][video][task]
-  std::vector<double> heights;
+  double median_h = 0;
   for (size_t c = 0; c < ckpts.size(); ++c) {
     CheckpointMeta meta = read_checkpoint_meta(ckpts[c]);
     util::Config cfg = util::Config::from_string(meta.config_text, ckpts[c]);
@@ -180,17 +180,13 @@ int run_select(int argc, char** argv) {
     for (int v = 0; v < npool.num_videos(); ++v) {
       VideoScores s = score_video(model, npool, v, so, [&](int64_t n) { progress.add(n); });
       normal_scores.back()[npool.video(v).name()] = s.task_scores;
-      if (c == 0)
-        for (const Region& r : s.regions) heights.push_back(r.box.height());
     }
+    if (c == 0) median_h = median_object_height(npool);
     synth_scores.emplace_back();
     for (int v = 0; v < pool->num_videos(); ++v)
       synth_scores.back().push_back(score_video(model, *pool, v, so, [&](int64_t n) { progress.add(n); }));
     progress.finish();
   }
-  if (heights.empty()) throw std::runtime_error("select: the normal videos have no detected object");
-  std::nth_element(heights.begin(), heights.begin() + heights.size() / 2, heights.end());
-  const double median_h = heights[heights.size() / 2];
 
   // Candidate object scores: per normalisation x checkpoint set, one score per object of each synthetic video.
   struct ObjectScores { std::string mode, ckpts; std::vector<std::vector<double>> per_video; };
@@ -199,7 +195,7 @@ int run_select(int argc, char** argv) {
   if (ckpts.size() > 1) ckpt_sets.push_back("all");
   for (const std::string& mode : modes) {
     // normalised[c][v]: checkpoint c's object scores of video v, statistics cross-fitted by source video.
-    std::vector<std::vector<std::vector<float>>> normalised(ckpts.size(), std::vector<std::vector<float>>(pool->num_videos()));
+    std::vector<std::vector<std::vector<double>>> normalised(ckpts.size(), std::vector<std::vector<double>>(pool->num_videos()));
     for (size_t c = 0; c < ckpts.size(); ++c) {
       std::map<std::string, eval::TaskNormalizer> by_source;
       for (int v = 0; v < pool->num_videos(); ++v) {
@@ -214,7 +210,12 @@ int run_select(int argc, char** argv) {
           n.fit(fit);
           by_source.emplace(src, n);
         }
-        normalised[c][v] = by_source.at(src).combine(synth_scores[c][v].task_scores);
+        if (mode == "none") {   // the plain mean exactly as score_video computed it (what `ssmtl score` writes)
+          for (const Region& r : synth_scores[c][v].regions) normalised[c][v].push_back(r.score);
+        } else {
+          const std::vector<float> o = by_source.at(src).combine(synth_scores[c][v].task_scores);
+          normalised[c][v].assign(o.begin(), o.end());
+        }
       }
     }
     for (const std::string& set : ckpt_sets) {

@@ -3,7 +3,7 @@
 # short epoch; 02 is the held-out validation video), synthetic anomalies in video 02 (one glide, one backward),
 # `ssmtl select` over a 32-setting grid. Checks: the file's format version, seed and choice; the choice is the
 # table's best micro AUC; and two rows of the table equal what `ssmtl score` + `ssmtl evaluate` give for the
-# same setting on the same synthetic videos (the same numbers by another path).
+# same setting on the same synthetic videos (the same numbers by another path; once with --cell-rel).
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,8 +41,8 @@ echo "chosen: $(sed -n 's/^\(normalize\|checkpoint_set\|cell_px\|filter\|sigma\)
 mkdir -p "$tmp/root"
 ln -s "$root/training" "$tmp/root/training"
 ln -s "$tmp/synth/testing" "$tmp/root/testing"
-check_row() {   # normalize checkpoint_set cell_rel filter sigma
-  local norm=$1 set=$2 rel=$3 filter=$4 sigma=$5
+check_row() {   # normalize checkpoint_set cell_rel filter sigma cell|cell-rel (how score is given the cell)
+  local norm=$1 set=$2 rel=$3 filter=$4 sigma=$5 how=$6
   local row cell want ck=(--checkpoint "$tmp/train/best.ckpt")
   row=$(echo "$rows" | awk -v n="$norm" -v s="$set" -v r="$rel" -v f="$filter" -v g="$sigma" \
     '$1 == n && $2 == s && $3 + 0 == r + 0 && $5 == f && $6 + 0 == g + 0')
@@ -51,15 +51,18 @@ check_row() {   # normalize checkpoint_set cell_rel filter sigma
   want=$(echo "$row" | awk '{print $7}')
   [ "$set" = all ] && ck+=(--checkpoint "$tmp/train/last.ckpt")
   rm -rf "$tmp/scores"
-  step "$ssmtl" score --data "$tmp/root" --detections "$tmp/sdet" "${ck[@]}" --out "$tmp/scores" --cell "$cell" \
+  local cellarg=(--cell "$cell")
+  [ "$how" = cell-rel ] && cellarg=(--cell-rel "$rel")
+  step "$ssmtl" score --data "$tmp/root" --detections "$tmp/sdet" "${ck[@]}" --out "$tmp/scores" "${cellarg[@]}" \
     --filter "$filter" --normalize "$norm" --normal-detections "$tmp/det" --normal-videos 02
   step "$ssmtl" evaluate --scores "$tmp/scores/frame_scores" --labels "$tmp/synth/testing/gt_frame" \
     --smooth-sigma "$sigma" --json "$tmp/m.json"
   got=$(grep -o '"micro_auc": *[0-9.eE+-]*' "$tmp/m.json" | sed 's/.*: *//')
   awk -v a="$got" -v b="$want" 'BEGIN { d = a - b; exit !(d < 2e-6 && d > -2e-6) }' ||
     fail "row '$row': ssmtl score + evaluate give micro AUC $got, the table $want"
-  echo "row $norm $set cell $cell filter $filter sigma $sigma: table $want = score+evaluate $got"
+  grep -q "^cell = $cell\$" "$tmp/scores/score_config.txt" || fail "score used another cell than $cell px"
+  echo "row $norm $set cell $cell ($how) filter $filter sigma $sigma: table $want = score+evaluate $got"
 }
-check_row log-zscore all 1 3 3
-check_row none first 0.5 1 0
+check_row log-zscore all 1 3 3 cell-rel
+check_row none first 0.5 1 0 cell
 echo "OK: select post-processing on synthetic anomalies"

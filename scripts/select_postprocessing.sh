@@ -6,7 +6,7 @@
 #   RUN holds detections/training/ (the run's detections of the training split) and train/best.ckpt,
 #   train/last.ckpt (e.g. runs/ped2-demo of scripts/demo.sh). Writes RUN/select/: synthetic/ (frames, labels,
 #   synthetic.txt), detections/, selection.txt (the choice, the table, format version and seed), select.log.
-# Environment: DATASET=ped2  SEED=0  KINDS=glide,backward,speed  PER_KIND=2  CHECKPOINTS="best last"
+# Environment: DATASET=ped2  SEED=0  KINDS=glide,speed  PER_KIND=4  CHECKPOINTS="best last"
 #   SELECT_ARGS="..." (extra options of ssmtl select, e.g. --sigma 0,3 --filter 3)
 set -euo pipefail
 run=${1:?usage: scripts/select_postprocessing.sh RUN [build_dir] [data_root]}
@@ -19,9 +19,9 @@ ssmtl="$build/ssmtl"
 mkdir -p "$out"
 method=$(sed -n 's/^method = //p' "$run/detections/training/detect_config.txt" 2>/dev/null || true)
 method=${method:-hybrid}
-echo "== 1/3 synthetic anomalies (${KINDS:-glide,backward,speed}) in the held-out training videos"
+echo "== 1/3 synthetic anomalies (${KINDS:-glide,speed}) in the held-out training videos"
 "$ssmtl" synth --data "$root" --detections "$run/detections/training" --out "$out/synthetic" \
-  --kinds "${KINDS:-glide,backward,speed}" --per-kind "${PER_KIND:-2}" --seed "$seed"
+  --kinds "${KINDS:-glide,speed}" --per-kind "${PER_KIND:-4}" --seed "$seed"
 echo "== 2/3 detection ($method) of the synthetic videos"
 "$ssmtl" detect --data "$out/synthetic" --split testing --method "$method" --out "$out/detections"
 echo "== 3/3 every candidate post-processing setting on the synthetic anomalies"

@@ -34,7 +34,8 @@ TEST_CASE("synthetic speed segment: every step-th frame, the video gets shorter"
 }
 
 TEST_CASE("synthetic plans: drawn within the options, same seed same plan, errors") {
-  SyntheticAnomalyOptions o;   // 16..40 frames, step 3, margin 8
+  SyntheticAnomalyOptions o;   // 16..40 frames, margin 8
+  o.speed_step = 3;
   for (uint64_t seed = 0; seed < 50; ++seed) {
     SyntheticVideoPlan b = plan_synthetic_video("backward", 150, o, seed);
     CHECK(b.length >= 16);
@@ -58,7 +59,8 @@ TEST_CASE("synthetic plans: drawn within the options, same seed same plan, error
 }
 
 TEST_CASE("synthetic glide: the object slides glide_speed heights per frame inside the frame") {
-  SyntheticAnomalyOptions o;   // speed 0.15 heights per frame
+  SyntheticAnomalyOptions o;
+  o.glide_speed = 0.15;   // heights per frame
   // One usable object: 20 px high (3 px per frame), 10 px wide, in a 100 px wide frame; the other is too small
   // (height 5 < 8) and the third crosses the frame's edge.
   std::vector<FrameBox> objs = {{5, 40, 30, 49, 49}, {6, 0, 0, 4, 4}, {7, 95, 10, 104, 40}};
