@@ -8,8 +8,8 @@
 #   CHECKPOINTS="best last": the checkpoints scored and averaged per object (a checkpoint ensemble; "best" alone
 #   = the lowest validation loss only)
 #   NORMALIZE=log-zscore: task scores standardised with the held-out validation videos' objects (none = plain mean)
-#   CELL_REL=0.33 FILTER=5: anomaly map cell = 0.33 x the median height of the validation videos' objects (10 px on
-#   Ped2), 5x5x5 mean filter; with SIGMA=3, NORMALIZE and CHECKPOINTS: the choice of scripts/select_postprocessing.sh
+#   CELL_REL=0.33 FILTER=3: anomaly map cell = 0.33 x the median height of the validation videos' objects (10 px on
+#   Ped2), 3x3x3 mean filter; with SIGMA=3, NORMALIZE and CHECKPOINTS: the choice of scripts/select_postprocessing.sh
 #   (synthetic anomalies in the held-out training videos, no test labels; docs/RESULTS.md section 12)
 #   OOD=../shared/data/ood  WEIGHTS=../shared/weights/yolo-fastest (the T5 images and the detector's files)
 #   DATASET=avenue: the .avi files of <data_root>/avenue/videos are first decoded into RUN/data (ssmtl prepare).
@@ -22,7 +22,7 @@ config=${CONFIG:-configs/ssmtl++v1-cpu.txt}
 run=${RUN:-runs/$dataset-demo}
 sigma=${SIGMA:-3}
 cell_rel=${CELL_REL:-0.33}
-filter=${FILTER:-5}
+filter=${FILTER:-3}
 normalize=${NORMALIZE:-log-zscore}
 checkpoints=${CHECKPOINTS:-best last}
 ood=${OOD:-../shared/data/ood}                        # (the defaults of ssmtl train / detect)
