@@ -167,6 +167,6 @@ int run_synth(int argc, char** argv) {
   return 0;
 }
 
-ssmtl::app::Command reg{"synth", "synthetic anomalies (backward / speed segments) in normal videos", run_synth};
+ssmtl::app::Command reg{"synth", "synthetic anomalies (glide / speed / backward segments) in normal videos", run_synth};
 
 }  // namespace

@@ -63,6 +63,23 @@ check_row() {   # normalize checkpoint_set cell_rel filter sigma cell|cell-rel (
   grep -q "^cell = $cell\$" "$tmp/scores/score_config.txt" || fail "score used another cell than $cell px"
   echo "row $norm $set cell $cell ($how) filter $filter sigma $sigma: table $want = score+evaluate $got"
 }
+# Bad input: clear errors naming the problem.
+expect_error() {   # exit code, message fragment, command...
+  local code=$1 msg=$2; shift 2
+  local rc=0
+  "$@" > "$tmp/err" 2>&1 || rc=$?
+  [ "$rc" = "$code" ] || fail "expected exit $code from: $* (got $rc)"
+  grep -qF "$msg" "$tmp/err" || fail "expected '$msg' from: $* (got: $(cat "$tmp/err"))"
+}
+expect_error 2 "'sideways' is not glide, backward or speed" "$ssmtl" synth --data "$root" --out "$tmp/x" --kinds sideways
+expect_error 1 "$tmp/det/synthetic.txt" "$ssmtl" select --data "$tmp/det" --detections "$tmp/sdet" \
+  --checkpoint "$tmp/train/best.ckpt" --normal-data "$root" --normal-detections "$tmp/det" --out "$tmp/y.txt"
+sed 's/^format_version = 1$/format_version = 7/' "$tmp/synth/synthetic.txt" > "$tmp/v7" && cp "$tmp/v7" "$tmp/synth/synthetic.txt"
+expect_error 1 "unknown format_version" "$ssmtl" select --data "$tmp/synth" --detections "$tmp/sdet" \
+  --checkpoint "$tmp/train/best.ckpt" --normal-data "$root" --normal-detections "$tmp/det" --out "$tmp/y.txt"
+expect_error 2 "give --cell or --cell-rel, not both" "$ssmtl" score --data "$tmp/root" --detections "$tmp/sdet" \
+  --checkpoint "$tmp/train/best.ckpt" --out "$tmp/z" --cell 10 --cell-rel 0.5 --normal-detections "$tmp/det"
+sed 's/^format_version = 7$/format_version = 1/' "$tmp/v7" > "$tmp/synth/synthetic.txt"
 check_row log-zscore all 1 3 3 cell-rel
 check_row none first 0.5 1 0 cell
 echo "OK: select post-processing on synthetic anomalies"
