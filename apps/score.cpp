@@ -1,4 +1,6 @@
 // ssmtl score: runs a trained model over a data set's test videos and writes frame and region scores.
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <sstream>
@@ -18,13 +20,15 @@ namespace {
 
 const char* kUsage =
     "usage: ssmtl score --data ROOT --detections DIR --checkpoint CKPT --out DIR [--split testing]\n"
-    "                   [--frame-mode map|max] [--cell 20] [--filter 3] [--batch 128] [--seed 0] [--videos 01,02]\n"
+    "                   [--frame-mode map|max] [--cell 20 | --cell-rel 0.67] [--filter 3] [--batch 128] [--seed 0] [--videos 01,02]\n"
     "                   [--teachers DIR] [--device cpu|cuda]\n"
     "                   [--normalize none|zscore|log-zscore --normal-detections DIR [--normal-videos 15,16]]\n"
     "  --normalize: the object score is the mean of the task scores standardised with statistics of normal\n"
     "  objects (eval/task_normalize.h): those of the training split's held-out validation videos (the last\n"
     "  train.val_fraction of them, as in training; or --normal-videos), detected in --normal-detections;\n"
     "  the statistics go to DIR/normalization.txt. none (default) = the plain mean of the task scores.\n"
+    "  --cell-rel X: the map cell is X times the median height of the normal videos' objects (rounded, pixels;\n"
+    "  needs --normal-detections; the normal videos as for --normalize), so it scales with the camera.\n"
     "  --checkpoint given several times: a checkpoint ensemble, the mean per object of the models' (normalised)\n"
     "  scores (e.g. best.ckpt and last.ckpt of one run; each model normalised with its own statistics).\n"
     "  T4 (ssmtl) reads DETECTIONS/class_probs/<video>.txt; T7 / T9 read DIR/<video>.seg / .pose (--teachers)\n"
@@ -48,6 +52,9 @@ int run_score(int argc, char** argv) {
   if (so.frame_mode != "map" && so.frame_mode != "max")
     throw ssmtl::app::UsageError("--frame-mode must be map or max, got " + so.frame_mode);
   so.map.cell = static_cast<int>(args.get_int("cell", 20, 1));
+  const double cell_rel = args.get_double("cell-rel", 0, 0, 100);
+  if (args.has("cell-rel") && args.has("cell")) throw ssmtl::app::UsageError("give --cell or --cell-rel, not both");
+  if (args.has("cell-rel") && !(cell_rel > 0)) throw ssmtl::app::UsageError("--cell-rel must be > 0");
   int f = static_cast<int>(args.get_int("filter", 3, 1));
   so.map.filter_t = so.map.filter_x = so.map.filter_y = f;
   so.batch_size = static_cast<int>(args.get_int("batch", 128, 1));
@@ -57,6 +64,8 @@ int run_score(int argc, char** argv) {
   const std::string norm_mode = args.get("normalize", "none");
   const std::string normal_det = args.get("normal-detections");
   std::vector<std::string> normal_videos = args.list("normal-videos");
+  if (cell_rel > 0 && normal_det.empty())
+    throw ssmtl::app::UsageError("--cell-rel needs --normal-detections (the training split's detections)");
   if (norm_mode != "none" && normal_det.empty())
     throw ssmtl::app::UsageError("--normalize " + norm_mode + " needs --normal-detections (the training split's detections)");
   const ssmtl::Device device = ssmtl::app::device_option(args);
@@ -83,11 +92,34 @@ int run_score(int argc, char** argv) {
     if (world.rank() == 0)
       std::fprintf(stderr, "score: %s (%s), %d videos, %zu objects, device %s\n", mc.name.c_str(), ckpt.c_str(),
                    pool->num_videos(), pool->objects().size(), ssmtl::device_name(device));
+    // The normal videos: --normal-videos, else the ones training held out for validation (normal, never trained on).
+    std::vector<std::string> nv = normal_videos;
+    if (nv.empty() && !normal_det.empty()) {
+      std::vector<std::string> all = ssmtl::list_videos(root, "training");
+      const int n = ssmtl::num_validation_videos(static_cast<int>(all.size()),
+                                                 ssmtl::TrainOptions::from_config(cfg).val_fraction);
+      nv.assign(all.end() - n, all.end());
+      if (nv.empty())
+        throw std::runtime_error("score: the training split has no held-out validation video; name normal videos "
+                                 "with --normal-videos");
+    }
+    std::unique_ptr<ssmtl::ObjectPool> npool;
+    if (!normal_det.empty() && (norm_mode != "none" || (c == 0 && cell_rel > 0)))
+      npool = std::make_unique<ssmtl::ObjectPool>(ssmtl::ObjectPool::load(
+          root, "training", normal_det, so.min_detection_score, false, nv,
+          ssmtl::TeacherSpec::for_model(mc, normal_det, teachers)));
+    if (c == 0 && cell_rel > 0) {
+      const double h = ssmtl::median_object_height(*npool);
+      so.map.cell = std::max(1, static_cast<int>(std::lround(cell_rel * h)));
+      if (world.rank() == 0)
+        std::fprintf(stderr, "score: map cell %d px = %g x the median object height %g px of the normal videos\n",
+                     so.map.cell, cell_rel, h);
+    }
     if (c == 0) {
       run_cfg << "# ssmtl score\ndata = " << root << "\nsplit = " << split << "\ndetections = " << det
               << "\ncheckpoint =";
       for (size_t i = 0; i < ckpts.size(); ++i) run_cfg << (i ? ", " : " ") << ckpts[i];
-      run_cfg << "\nmodel = " << mc.name << "\nframe_mode = " << so.frame_mode << "\ncell = " << so.map.cell
+      run_cfg << "\nmodel = " << mc.name << "\nframe_mode = " << so.frame_mode << "\ncell = " << so.map.cell << "\ncell_rel = " << cell_rel
               << "\nfilter = " << f << "\nbatch = " << so.batch_size << "\nseed = " << so.seed
               << "\ndevice = " << ssmtl::device_name(device) << "\nteachers = " << teachers
               << "\nnormalize = " << norm_mode << "\nnormal_detections = " << normal_det << "\nvideos =";
@@ -98,22 +130,11 @@ int run_score(int argc, char** argv) {
     ssmtl::ScoreOptions sc = so;
     ssmtl::eval::TaskNormalizer normalizer(norm_mode);   // (checks the mode)
     if (norm_mode != "none") {
-      std::vector<std::string> nv = normal_videos;
-      if (nv.empty()) {   // the videos training held out for validation: normal and never trained on
-        std::vector<std::string> all = ssmtl::list_videos(root, "training");
-        const int n = ssmtl::num_validation_videos(static_cast<int>(all.size()),
-                                                   ssmtl::TrainOptions::from_config(cfg).val_fraction);
-        nv.assign(all.end() - n, all.end());
-        if (nv.empty())
-          throw std::runtime_error("score --normalize: the training split has no held-out validation video; name "
-                                   "normal videos with --normal-videos");
-      }
-      ssmtl::ObjectPool npool = ssmtl::ObjectPool::load(root, "training", normal_det, so.min_detection_score, false,
-                                                        nv, ssmtl::TeacherSpec::for_model(mc, normal_det, teachers));
+      ssmtl::ObjectPool& npool_ref = *npool;
       std::map<std::string, std::vector<float>> normal;
-      ssmtl::util::Progress np("score (normal objects)", static_cast<int64_t>(npool.objects().size()), "objects");
-      for (int v = 0; v < npool.num_videos(); ++v) {
-        ssmtl::VideoScores s = ssmtl::score_video(model, npool, v, sc, [&](int64_t n) { np.add(n); });
+      ssmtl::util::Progress np("score (normal objects)", static_cast<int64_t>(npool_ref.objects().size()), "objects");
+      for (int v = 0; v < npool_ref.num_videos(); ++v) {
+        ssmtl::VideoScores s = ssmtl::score_video(model, npool_ref, v, sc, [&](int64_t n) { np.add(n); });
         for (auto& [task, vals] : s.task_scores) normal[task].insert(normal[task].end(), vals.begin(), vals.end());
       }
       np.finish();

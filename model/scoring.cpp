@@ -1,5 +1,6 @@
 #include "model/scoring.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <sstream>
 
@@ -110,6 +111,14 @@ void write_video_scores(const std::string& out, const VideoScores& s) {
   }
   save_regions(out + "/regions/" + s.video + ".txt", s.regions, 9);
   util::write_text_atomic(out + "/object_scores/" + s.video + ".txt", o.str());
+}
+
+double median_object_height(const ObjectPool& pool) {
+  std::vector<double> h;
+  for (const PoolObject& o : pool.objects()) h.push_back(region_box(o.box).height());
+  if (h.empty()) throw std::invalid_argument("median object height: the pool has no object");
+  std::nth_element(h.begin(), h.begin() + h.size() / 2, h.end());
+  return h[h.size() / 2];
 }
 
 }  // namespace ssmtl

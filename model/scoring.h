@@ -47,6 +47,12 @@ VideoScores score_video(SSMTLModel& model, const ObjectPool& pool, int v, const 
 // video, frame count or objects.
 VideoScores average_video_scores(const std::vector<VideoScores>& runs, const Video& video, const ScoreOptions& opt);
 
+// The median height in pixels (inclusive boxes, as scored: clipped to the frame) of the pool's objects, the upper
+// median for an even count: the unit of an anomaly map cell given relative to the objects' size
+// (`ssmtl score --cell-rel`, `ssmtl select`), so the cell scales with the camera. Throws std::invalid_argument
+// when the pool has no object.
+double median_object_height(const ObjectPool& pool);
+
 // The random-stream key of object `index` (0-based within its video, in scoring order) found in frame `frame`
 // of video `v`: tasks that draw at test time (inpainting patches, jigsaw permutations) draw from
 // Rng(seed, key), so `ssmtl score` and `ssmtl watch` (video 0) give an object the same draws.
