@@ -118,10 +118,12 @@ int run_score(int argc, char** argv) {
       }
       np.finish();
       normalizer.fit(normal);
-      std::string text = "# ssmtl score: task score statistics of normal objects (training videos";
+      std::string text = "ssmtl score: task score statistics of normal objects (training videos";
       for (auto& v : nv) text += " " + v;
       const std::string name = ckpts.size() == 1 ? "normalization.txt" : "normalization_" + std::to_string(c) + ".txt";
-      if (world.rank() == 0) ssmtl::util::write_text_atomic(out + "/" + name, text + ") of " + ckpt + "\n" + normalizer.to_text());
+      if (world.rank() == 0)   // (read back by ssmtl watch --normalization)
+        ssmtl::util::write_text_atomic(out + "/" + name,
+                                       ssmtl::eval::normalization_file_text(normalizer, ckpt, text + ") of " + ckpt));
       sc.normalizer = &normalizer;
     }
     // Under mpirun the videos are dealt out over the ranks (each video's files are written by its rank, the

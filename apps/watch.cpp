@@ -7,7 +7,11 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <memory>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "apps/args.h"
@@ -20,11 +24,14 @@
 #include "online/http_server.h"
 #include "online/json_lines.h"
 #include "online/pipeline.h"
+#include "model/tasks_loss.h"
+#include "util/parse.h"
 
 namespace {
 
 const char* kUsage =
-    "usage: ssmtl watch --checkpoint FILE --input SOURCE [--fps F] [--drop oldest|none] [--threshold T]\n"
+    "usage: ssmtl watch --checkpoint FILE [--checkpoint FILE2 ...] --input SOURCE [--normalization FILE ...]\n"
+    "                   [--detect-config FILE] [--fps F] [--drop oldest|none] [--threshold T]\n"
     "                   [--out FILE.jsonl] [--reconnect N] [--calibrate VIDEO_DIR --false-alarms 0.01]\n"
     "                   [--size WxH] [--method hybrid|flow|detector] [--weights DIR] [--model yolo-fastest-1.1-xl]\n"
     "                   [--conf 0.5] [--flow-scale 1] [--frame-mode map|max] [--cell 20] [--filter 3]\n"
@@ -52,6 +59,13 @@ const char* kUsage =
     "  (H.264, at the source's rate or --fps; a skipped frame repeats the previous picture), renamed when complete.\n"
     "  --serve PORT: a page at http://127.0.0.1:PORT/ with the annotated stream and the score curve (loopback\n"
     "  only unless --serve-host says otherwise; --serve-linger S keeps it up S s after the end).\n"
+    "  --checkpoint given several times: a checkpoint ensemble, the object score is the mean of the models' scores\n"
+    "  (as ssmtl score with several --checkpoint). --normalization FILE: the task-score statistics ssmtl score\n"
+    "  --normalize wrote (RUN/scores/normalization.txt, or normalization_<i>.txt, one per checkpoint in the same\n"
+    "  order); the file must name the same checkpoint (same file or same file name). Without it: the plain mean.\n"
+    "  --detect-config FILE: the detection settings of a run (ssmtl detect's DIR/detect_config.txt: method,\n"
+    "  model, conf, classes, flow_scale, motion_threshold, motion_min_area_ref) instead of the defaults; options\n"
+    "  given on the command line win.\n"
     "  Errors (exit 1): a source that cannot be opened, stalls (--stall-timeout s without data), ends inside a\n"
     "  frame or whose ffmpeg fails, after --reconnect N re-opens; the frames decoded before are still written.\n";
 
@@ -60,6 +74,33 @@ std::atomic<bool> g_interrupt{false};
 extern "C" void on_sigint(int) {
   g_interrupt = true;
   signal(SIGINT, SIG_DFL);   // a second Ctrl-C ends the program at once
+}
+
+// The settings `ssmtl detect` wrote to DIR/detect_config.txt ("key = value" lines, '#' comments). Keys a live
+// stream does not use (data, split) are skipped; an unknown key or a bad value is an error naming the line.
+std::map<std::string, std::string> read_detect_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(path + ": cannot read the detection settings");
+  static const std::set<std::string> known = {"data", "split", "method", "model", "conf", "classes",
+                                              "flow_scale", "motion_threshold", "motion_min_area_ref"};
+  std::map<std::string, std::string> kv;
+  std::string line;
+  for (int no = 1; std::getline(in, line); ++no) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t eq = line.find(" = ");
+    if (eq == std::string::npos) throw std::runtime_error(path + ":" + std::to_string(no) + ": expected 'key = value', got '" + line + "'");
+    const std::string key = line.substr(0, eq);
+    if (!known.count(key)) throw std::runtime_error(path + ":" + std::to_string(no) + ": unknown key '" + key + "'");
+    kv[key] = line.substr(eq + 3);
+  }
+  return kv;
+}
+
+double config_number(const std::map<std::string, std::string>& kv, const std::string& key, const std::string& path) {
+  double x = 0;
+  if (!ssmtl::util::parse_finite(kv.at(key), x))
+    throw std::runtime_error(path + ": " + key + " = '" + kv.at(key) + "' is not a number");
+  return x;
 }
 
 std::unique_ptr<ssmtl::SSMTLModel> load_model(const std::string& ckpt) {
@@ -72,8 +113,32 @@ std::unique_ptr<ssmtl::SSMTLModel> load_model(const std::string& ckpt) {
   return model;
 }
 
+// A normalisation file must belong to the checkpoint it is used with (the same file, or the same file name when a
+// run was copied elsewhere) and have statistics for every task the model scores (checked on one blank object).
+void check_normalization(const std::string& file, const ssmtl::eval::NormalizationFile& n, const std::string& ckpt,
+                         ssmtl::SSMTLModel& model) {
+  namespace fs = std::filesystem;
+  if (n.checkpoint.empty())
+    throw std::runtime_error(file + ": does not say which checkpoint its statistics belong to");
+  std::error_code ec;
+  const bool same_file = fs::exists(n.checkpoint) && fs::equivalent(n.checkpoint, ckpt, ec);
+  if (!same_file && fs::path(n.checkpoint).filename() != fs::path(ckpt).filename())
+    throw std::runtime_error(file + ": statistics of checkpoint " + n.checkpoint + ", not of " + ckpt +
+                             " (give one --normalization per --checkpoint, in the same order)");
+  if (n.legacy)
+    std::fprintf(stderr, "watch: %s has no format line (written before format 1): statistics with 9 digits, object "
+                 "scores may differ from ssmtl score's in the last digits\n", file.c_str());
+  const int S = model.cfg.crop;
+  auto s = ssmtl::score_objects(model, ssmtl::Tensor::zeros({1, 3, 7, S, S}), ssmtl::ObjectTeachers{}, 0, {0});
+  try {
+    n.normalizer.combine(s);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(file + " (for " + ckpt + "): " + e.what());
+  }
+}
+
 // Smoothed scores of every frame of every video in `dir` (no pacing, no drops).
-std::vector<double> calibration_scores(ssmtl::SSMTLModel& model, const ssmtl::Detector* det,
+std::vector<double> calibration_scores(const std::vector<ssmtl::online::ScoringModel>& models, const ssmtl::Detector* det,
                                        const ssmtl::online::WatchOptions& base, const std::string& dir) {
   std::vector<std::string> inputs;
   for (const auto& e : std::filesystem::directory_iterator(dir))
@@ -89,7 +154,7 @@ std::vector<double> calibration_scores(ssmtl::SSMTLModel& model, const ssmtl::De
     o.pace_fps = 0;
     o.drop = ssmtl::online::DropPolicy::kNone;
     o.reconnect = 0;
-    ssmtl::online::WatchPipeline p(model, det, o);
+    ssmtl::online::WatchPipeline p(models, det, o);
     size_t before = scores.size();
     p.run([&](const ssmtl::online::FrameResult& r) {
       if (!r.dropped) scores.push_back(r.score);
@@ -105,8 +170,19 @@ int run_watch(int argc, char** argv) {
   using namespace ssmtl;
   app::Args args(argc, argv);
   if (args.help()) { std::printf("%s", kUsage); return 0; }
-  const std::string ckpt = args.need("checkpoint");
+  const std::vector<std::string> ckpts = args.all("checkpoint");
+  if (ckpts.empty()) throw app::UsageError("missing required option --checkpoint");
+  const std::vector<std::string> norm_files = args.all("normalization");
+  if (!norm_files.empty() && norm_files.size() != ckpts.size())
+    throw app::UsageError("--normalization given " + std::to_string(norm_files.size()) + " times for " +
+                          std::to_string(ckpts.size()) + " --checkpoint (one file per checkpoint, in the same order)");
   online::WatchOptions o;
+  const std::string detect_cfg = args.get("detect-config");
+  std::map<std::string, std::string> dc;
+  if (!detect_cfg.empty()) dc = read_detect_config(detect_cfg);
+  auto from_cfg = [&](const std::string& opt, const std::string& key, const std::string& def) {
+    return args.has(opt) ? args.get(opt) : dc.count(key) ? dc.at(key) : def;
+  };
   const std::string calibrate = args.get("calibrate");
   if (calibrate.empty()) o.source.input = args.need("input");
   else o.source.input = args.get("input");
@@ -123,7 +199,7 @@ int run_watch(int argc, char** argv) {
   o.pace_fps = args.get_double("fps", 0, 0, 1000);
   try {
     o.drop = online::parse_drop_policy(args.get("drop", "oldest"));
-    o.detect.method = parse_detect_method(args.get("method", "hybrid"));
+    o.detect.method = parse_detect_method(from_cfg("method", "method", "hybrid"));
   } catch (const std::invalid_argument& e) {
     throw app::UsageError(e.what());
   }
@@ -134,6 +210,14 @@ int run_watch(int argc, char** argv) {
   o.batch_size = static_cast<int>(args.get_int("batch", 64, 1));
   o.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
   o.detect.flow_scale = static_cast<float>(args.get_double("flow-scale", 1.0, 1e-3, 1));
+  if (!args.has("flow-scale") && dc.count("flow_scale")) {
+    o.detect.flow_scale = static_cast<float>(config_number(dc, "flow_scale", detect_cfg));
+    if (!(o.detect.flow_scale > 0 && o.detect.flow_scale <= 1))
+      throw std::runtime_error(detect_cfg + ": flow_scale must be in (0, 1], got " + dc.at("flow_scale"));
+  }
+  if (dc.count("motion_threshold"))
+    o.detect.motion.magnitude_threshold = static_cast<float>(config_number(dc, "motion_threshold", detect_cfg));
+  if (dc.count("motion_min_area_ref")) o.detect.motion.min_area_ref = config_number(dc, "motion_min_area_ref", detect_cfg);
   o.frames.frame_mode = args.get("frame-mode", "map");
   if (o.frames.frame_mode != "map" && o.frames.frame_mode != "max")
     throw app::UsageError("--frame-mode must be map or max, got " + o.frames.frame_mode);
@@ -151,12 +235,33 @@ int run_watch(int argc, char** argv) {
   const double serve_linger = args.get_double("serve-linger", 0, 0, 86400);
   o.keep_images = !annotate.empty() || serve_port >= 0;
   const std::string weights = args.get("weights", "../shared/weights/yolo-fastest");
-  const std::string det_model = args.get("model", "yolo-fastest-1.1-xl");
+  const std::string det_model = from_cfg("model", "model", "yolo-fastest-1.1-xl");
   DetectorOptions dopt;
   dopt.conf_threshold = static_cast<float>(args.get_double("conf", 0.5, 0, 1));
+  if (!args.has("conf") && dc.count("conf")) dopt.conf_threshold = static_cast<float>(config_number(dc, "conf", detect_cfg));
+  if (dc.count("classes") && dc.at("classes") != "all") {
+    std::istringstream cs(dc.at("classes"));
+    for (std::string c; std::getline(cs, c, ',');) {
+      int64_t id = -1;
+      if (!util::parse_int64(c, id) || id < 0 || id > 100000)
+        throw std::runtime_error(detect_cfg + ": classes: '" + c + "' is not a class id");
+      dopt.classes.push_back(static_cast<int>(id));
+    }
+  }
   args.check_used();
 
-  auto model = load_model(ckpt);
+  std::vector<std::unique_ptr<SSMTLModel>> models;
+  std::vector<eval::NormalizationFile> norms(norm_files.size());
+  std::vector<online::ScoringModel> ensemble;
+  for (size_t c = 0; c < ckpts.size(); ++c) {
+    models.push_back(load_model(ckpts[c]));
+    ensemble.push_back({models.back().get(), nullptr});
+    if (norm_files.empty()) continue;
+    norms[c] = eval::read_normalization_file(norm_files[c]);
+    check_normalization(norm_files[c], norms[c], ckpts[c], *models.back());
+    ensemble.back().normalizer = &norms[c].normalizer;
+  }
+  SSMTLModel* model = models.front().get();
   std::unique_ptr<Detector> detector;
   if (o.detect.method != DetectMethod::kFlow)
     detector = std::make_unique<Detector>(weights + "/" + det_model + ".cfg", weights + "/" + det_model + ".weights", dopt);
@@ -169,7 +274,7 @@ int run_watch(int argc, char** argv) {
   o.interrupt = &g_interrupt;
 
   if (!calibrate.empty()) {
-    std::vector<double> s = calibration_scores(*model, detector.get(), o, calibrate);
+    std::vector<double> s = calibration_scores(ensemble, detector.get(), o, calibrate);
     std::sort(s.begin(), s.end());
     const size_t allowed = static_cast<size_t>(std::floor(false_alarms * static_cast<double>(s.size())));
     // alert = score >= T: T just above the (n - allowed)-th smallest score lets at most `allowed` frames through
@@ -180,10 +285,19 @@ int run_watch(int argc, char** argv) {
     if (o.source.input.empty()) return 0;
   }
 
-  online::WatchPipeline pipeline(*model, detector.get(), o);
-  std::string header = "\"input\": " + online::json_quote(o.source.input) + ", \"checkpoint\": " + online::json_quote(ckpt) +
+  online::WatchPipeline pipeline(ensemble, detector.get(), o);
+  std::string ckpt_list, norm_list;
+  for (size_t c = 0; c < ckpts.size(); ++c) {
+    ckpt_list += (c ? ", " : "") + online::json_quote(ckpts[c]);
+    if (!norm_files.empty()) norm_list += (c ? ", " : "") + online::json_quote(norm_files[c]);
+  }
+  std::string header = "\"input\": " + online::json_quote(o.source.input) + ", \"checkpoint\": " + online::json_quote(ckpts[0]) +
+                       ", \"checkpoints\": [" + ckpt_list + "], \"normalization\": [" + norm_list + "], \"task_normalize\": " +
+                       online::json_quote(norms.empty() ? "none" : norms[0].normalizer.mode()) +
                        ", \"model\": " + online::json_quote(model->cfg.name) + ", \"method\": " +
-                       online::json_quote(detect_method_name(o.detect.method)) + ", \"frame_mode\": " +
+                       online::json_quote(detect_method_name(o.detect.method)) + ", \"detector\": " + online::json_quote(det_model) +
+                       ", \"conf\": " + std::to_string(dopt.conf_threshold) + ", \"flow_scale\": " + std::to_string(o.detect.flow_scale) +
+                       ", \"frame_mode\": " +
                        online::json_quote(o.frames.frame_mode) + ", \"smoother\": \"half-gaussian\", \"smooth_sigma\": " +
                        std::to_string(o.frames.smooth_sigma) + ", \"lookahead_frames\": " +
                        std::to_string(pipeline.lookahead_frames()) + ", \"drop\": " +

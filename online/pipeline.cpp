@@ -48,11 +48,18 @@ double unix_now() {
 }  // namespace
 
 WatchPipeline::WatchPipeline(SSMTLModel& model, const Detector* detector, WatchOptions o)
-    : model_(model), detector_(detector), o_(std::move(o)) {
-  const TaskSet& t = model.cfg.tasks;
-  if (t.any(Source::kClassProbs) || t.any(Source::kSegmentationMaps) || t.any(Source::kPoseMaps))
-    throw std::invalid_argument("watch: the model's tasks " + t.names() +
-                                " include one that needs a teacher signal (T4, T7 or T9), which a live stream does not have");
+    : WatchPipeline(std::vector<ScoringModel>{{&model, nullptr}}, detector, std::move(o)) {}
+
+WatchPipeline::WatchPipeline(std::vector<ScoringModel> models, const Detector* detector, WatchOptions o)
+    : models_(std::move(models)), detector_(detector), o_(std::move(o)) {
+  if (models_.empty()) throw std::invalid_argument("watch: no model");
+  for (const ScoringModel& m : models_) {
+    if (!m.model) throw std::invalid_argument("watch: a null model in the ensemble");
+    const TaskSet& t = m.model->cfg.tasks;
+    if (t.any(Source::kClassProbs) || t.any(Source::kSegmentationMaps) || t.any(Source::kPoseMaps))
+      throw std::invalid_argument("watch: the model's tasks " + t.names() +
+                                  " include one that needs a teacher signal (T4, T7 or T9), which a live stream does not have");
+  }
   if (o_.detect.method == DetectMethod::kBackground || o_.detect.method == DetectMethod::kHybridBackground)
     throw std::invalid_argument("watch: detection method " + std::string(detect_method_name(o_.detect.method)) +
                                 " is not supported on a live stream (use hybrid, flow or detector)");
@@ -213,7 +220,6 @@ void WatchPipeline::score_stage() {
     int64_t first = 0, received = 0, next = 0, objects_total = 0;
     std::unique_ptr<OnlineFrameScores> scorer;
     std::deque<FrameResult> waiting;              // scored objects, frame score not final yet (map look-ahead)
-    const int S = model_.cfg.crop;
     bool ended = false;
     auto flush_dropped = [&]() {   // skipped frames go out as soon as every frame before them has
       while (!waiting.empty() && waiting.front().dropped) {
@@ -254,15 +260,29 @@ void WatchPipeline::score_stage() {
         for (size_t a = 0; a < boxes.size(); a += static_cast<size_t>(o_.batch_size)) {
           const size_t b = std::min(boxes.size(), a + static_cast<size_t>(o_.batch_size));
           const int64_t n = static_cast<int64_t>(b - a);
-          Tensor seq = Tensor::empty({n, 3, kSeqLen, S, S});
           std::vector<uint64_t> keys(static_cast<size_t>(n));
-          for (int64_t i = 0; i < n; ++i) {
-            crop_frames(seq.data() + i * 3 * kSeqLen * S * S, frames.data(), kSeqLen, boxes[a + static_cast<size_t>(i)], S);
+          for (int64_t i = 0; i < n; ++i)
             keys[static_cast<size_t>(i)] =
                 object_score_key(0, p, static_cast<uint64_t>(objects_total) + a + static_cast<uint64_t>(i));
+          // Each model scores the same objects (as ssmtl score runs score_video per checkpoint), its task scores
+          // standardised by its own normaliser; the ensemble's object score is the mean over models.
+          std::vector<std::vector<float>> per_model(models_.size());
+          Tensor seq;
+          int seq_crop = 0;
+          for (size_t m = 0; m < models_.size(); ++m) {
+            const int S = models_[m].model->cfg.crop;
+            if (S != seq_crop) {   // crops are cut once per crop size
+              seq = Tensor::empty({n, 3, kSeqLen, S, S});
+              for (int64_t i = 0; i < n; ++i)
+                crop_frames(seq.data() + i * 3 * kSeqLen * S * S, frames.data(), kSeqLen, boxes[a + static_cast<size_t>(i)], S);
+              seq_crop = S;
+            }
+            auto s = score_objects(*models_[m].model, seq, ObjectTeachers{}, o_.seed, keys);
+            per_model[m] = models_[m].normalizer ? models_[m].normalizer->combine(s) : s.at("object");
           }
-          auto s = score_objects(model_, seq, ObjectTeachers{}, o_.seed, keys);
-          const std::vector<float>& obj = s.at("object");
+          std::vector<const std::vector<float>*> cols;
+          for (const auto& v : per_model) cols.push_back(&v);
+          const std::vector<float> obj = mean_over_runs(cols);
           std::copy(obj.begin(), obj.end(), scores.begin() + static_cast<std::ptrdiff_t>(a));
         }
         objects_total += static_cast<int64_t>(boxes.size());

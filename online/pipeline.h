@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "data/detect/detect_video.h"
+#include "eval/task_normalize.h"
 #include "model/ssmtl.h"
 #include "online/frame_scorer.h"
 #include "online/queue.h"
@@ -61,6 +62,14 @@ struct WatchOptions {
   const std::atomic<bool>* interrupt = nullptr;   // e.g. set by a SIGINT handler: stop, flush, return
 };
 
+// One member of the scoring ensemble: a trained model and, optionally, the statistics that standardise its task
+// scores before they are averaged into the object score (eval/task_normalize.h; `ssmtl score --normalize`).
+// Not owned.
+struct ScoringModel {
+  SSMTLModel* model = nullptr;
+  const eval::TaskNormalizer* normalizer = nullptr;   // null: the object score is the plain mean of the task scores
+};
+
 struct FrameResult {
   int64_t frame = 0;             // index in the source (0-based, counting skipped frames)
   bool dropped = false;          // skipped by the drop policy: no score
@@ -75,10 +84,14 @@ struct FrameResult {
 
 class WatchPipeline {
  public:
-  // The model must stay alive and unused elsewhere while run() runs. `detector` may be null for the flow method.
+  // The models must stay alive and unused elsewhere while run() runs. `detector` may be null for the flow method.
   // Throws std::invalid_argument for a model that needs teacher signals (T4, T7, T9: not available live), a
   // background detection method, a method that needs a detector without one, or invalid frame-score options.
   WatchPipeline(SSMTLModel& model, const Detector* detector, WatchOptions options);
+  // A checkpoint ensemble, as `ssmtl score --checkpoint A --checkpoint B`: each model scores the objects (each
+  // with its own normaliser, if any) and the object score is their mean (model/scoring.h mean_over_runs).
+  // Throws std::invalid_argument as above, and for an empty ensemble or a null model.
+  WatchPipeline(std::vector<ScoringModel> models, const Detector* detector, WatchOptions options);
   // Runs until the source ends (or fails, after the reconnects) or stop() / interrupt; every frame already
   // decoded is scored and handed to `sink` before run() returns. `report` is called every `report_every`
   // seconds on the same thread. Rethrows the first error of a stage (a source error after the flush).
@@ -97,7 +110,7 @@ class WatchPipeline {
   void score_stage();
   void fail(std::exception_ptr e);
 
-  SSMTLModel& model_;
+  std::vector<ScoringModel> models_;
   const Detector* detector_;
   WatchOptions o_;
   PipelineStats stats_;
