@@ -348,6 +348,7 @@ int run_watch(int argc, char** argv) {
   for (double waited = 0; server && waited < serve_linger && !g_interrupt; waited += 0.1)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   std::fprintf(stderr, "%s%s\n", s.line().c_str(), g_interrupt ? " (interrupted)" : "");
+  std::fprintf(stderr, "%s\n", s.stages_line().c_str());
   if (!error.empty()) {
     std::fprintf(stderr, "ssmtl watch: %s\n", error.c_str());
     return 1;

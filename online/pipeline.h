@@ -2,7 +2,8 @@
 // Stages run on their own threads, joined by bounded queues (online/queue.h), frames in order:
 //
 //   decode  (source -> frames; --fps pacing)          -- queue 1, drop policy (oldest | none) --
-//   detect  (the offline detector + optical flow on each frame, data/detect/detect_video.h)  -- queue 2 (2 frames), blocks --
+//   detect  (the offline detector + optical flow on each frame, data/detect/detect_video.h; the flow field of
+//            frames t-1, t is computed on a worker thread while the detector runs on frame t)  -- queue 2 (2 frames), blocks --
 //   score   (object-centric sequences t-3..t+3 from a ring of frames, the trained model, object -> frame
 //            scores with the offline functions, the causal smoother)                      -- queue 3, blocks --
 //   caller  (run()'s thread: the sink, JSON lines, stats every few seconds)
@@ -52,6 +53,8 @@ struct WatchOptions {
   int reconnect = 0;                   // re-open a failed source (or an ended URL / device) this many times in a row
   double reconnect_wait = 1.0;         // seconds before each re-open
   DetectVideoOptions detect;           // hybrid / flow / detector (the background methods are not supported live)
+  bool overlap_flow = true;            // the optical flow of frames (t-1, t) runs on a worker thread while the
+                                       // detector runs on frame t (same boxes; false: one after the other)
   FrameScoreOptions frames;
   int batch_size = 64;                 // at most this many objects per model call; a call never mixes frames, so
                                        // the scores do not depend on timing (same input, same output, bitwise)

@@ -244,26 +244,33 @@ TEST_CASE("watch drop policy under an artificially slow stage: oldest skips (cou
   }
 }
 
-TEST_CASE("watch is deterministic: a backlog (slow stage) or none, the scores are bitwise the same") {
+TEST_CASE("watch is deterministic: a backlog (slow stage) or none, flow on the worker or not: bitwise the same") {
   auto model = test::tiny_watch_model();
   const int n = 16;
   std::vector<std::vector<double>> runs;
-  for (int delay : {0, 20}) {   // with a slow stage frames pile up before detection and scoring
+  // with a slow stage frames pile up before detection and scoring; without the flow worker the field is computed
+  // after the detector on the detect stage's thread
+  for (auto [delay, overlap] : {std::pair{0, true}, std::pair{20, true}, std::pair{0, false}}) {
     WatchOptions o;
     o.detect.method = DetectMethod::kFlow;
     o.drop = DropPolicy::kNone;
     o.batch_size = 2;
     o.score_delay = std::chrono::milliseconds(delay);
+    o.overlap_flow = overlap;
     o.open = [n] { return std::make_unique<test::SyntheticSource>(n); };
     std::vector<double> v;
     for (const FrameResult& r : test::watch_results(*model, nullptr, o)) {
       v.push_back(r.raw_score);
-      for (const Region& g : r.objects) v.push_back(g.score);
+      for (const Region& g : r.objects) {
+        v.push_back(g.score);
+        for (double c : {g.box.x0, g.box.y0, g.box.x1, g.box.y1}) v.push_back(c);
+      }
     }
     runs.push_back(v);
   }
   REQUIRE(runs[0].size() > static_cast<size_t>(n));
   CHECK(runs[0] == runs[1]);
+  CHECK(runs[0] == runs[2]);
 }
 
 namespace {
