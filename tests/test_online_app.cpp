@@ -136,3 +136,46 @@ TEST_CASE("ssmtl watch --calibrate: the threshold lets at most the asked share o
   }
   CHECK(alerts == 2);
 }
+
+TEST_CASE("ssmtl watch: a run's scoring (2 checkpoints, --normalization) and detection settings (--detect-config)") {
+  test::TempDir tmp("watch_run_files");
+  const std::string a = tmp.path + "/a.ckpt", b = tmp.path + "/b.ckpt";
+  test::save_tiny_watch_checkpoint(a, 3);
+  test::save_tiny_watch_checkpoint(b, 8);
+  test::write_squares_folder(tmp.path + "/sq", 8);
+  // zscore statistics for the tiny model's tasks (T1 arrow, T2 irregularity, T3 middle)
+  auto norm_file = [&](const std::string& name, const std::string& ckpt, const std::vector<std::string>& tasks) {
+    std::string text = "# test\nformat = 1\ncheckpoint = " + ckpt + "\nmode = zscore\n";
+    for (const auto& t : tasks) text += t + " mean 0.25 std 0.5 count 10\n";
+    std::ofstream(tmp.path + "/" + name) << text;
+    return tmp.path + "/" + name;
+  };
+  const std::vector<std::string> tasks = {"arrow", "irregularity", "middle"};
+  const std::string na = norm_file("na.txt", a, tasks), nb = norm_file("nb.txt", "elsewhere/b.ckpt", tasks);
+  std::ofstream(tmp.path + "/detect_config.txt") << "# ssmtl detect\ndata = x\nsplit = testing\nmethod = flow\n"
+                                                    "model = yolo-fastest-1.1-xl\nconf = 0.5\nclasses = all\nflow_scale = 1\n"
+                                                    "motion_threshold = 1\nmotion_min_area_ref = 1500\n";
+  const std::string base = "watch --input " + tmp.path + "/sq --drop none --checkpoint " + a + " --checkpoint " + b;
+  const std::string out = tmp.path + "/o.jsonl";
+  // method flow comes from the file (no detector is loaded: the default hybrid would need one)
+  auto r = test::run_ssmtl(base + " --normalization " + na + " --normalization " + nb + " --detect-config " + tmp.path +
+                           "/detect_config.txt --out " + out);
+  REQUIRE_MESSAGE(r.code == 0, r.output);
+  auto lines = lines_of(out);
+  REQUIRE(lines.size() == 10);
+  CHECK(lines[0].find("\"checkpoints\": [\"" + a + "\", \"" + b + "\"]") != std::string::npos);
+  CHECK(lines[0].find("\"task_normalize\": \"zscore\"") != std::string::npos);
+  CHECK(lines[0].find("\"method\": \"flow\"") != std::string::npos);
+
+  auto fails = [&](const std::string& args, const std::string& needle) {
+    auto e = test::run_ssmtl(base + " " + args + " --out " + tmp.path + "/e.jsonl");
+    CHECK(e.code != 0);
+    CHECK_MESSAGE(e.output.find(needle) != std::string::npos, e.output);
+  };
+  fails("--normalization " + na, "one file per checkpoint");
+  fails("--normalization " + nb + " --normalization " + na + " --method flow", "statistics of checkpoint elsewhere/b.ckpt, not of " + a);
+  fails("--normalization " + norm_file("nc.txt", a, {"arrow", "middle"}) + " --normalization " + nb + " --method flow",
+        "no normal statistics for task irregularity");
+  std::ofstream(tmp.path + "/bad_config.txt") << "method = flow\nthreshold = 2\n";
+  fails("--detect-config " + tmp.path + "/bad_config.txt", "bad_config.txt:2: unknown key 'threshold'");
+}
