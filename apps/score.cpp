@@ -5,6 +5,7 @@
 
 #include "apps/args.h"
 #include "apps/command.h"
+#include "apps/normal_stats.h"
 #include "dist/progress.h"
 #include "model/checkpoint.h"
 #include "model/scoring.h"
@@ -98,32 +99,13 @@ int run_score(int argc, char** argv) {
     ssmtl::ScoreOptions sc = so;
     ssmtl::eval::TaskNormalizer normalizer(norm_mode);   // (checks the mode)
     if (norm_mode != "none") {
-      std::vector<std::string> nv = normal_videos;
-      if (nv.empty()) {   // the videos training held out for validation: normal and never trained on
-        std::vector<std::string> all = ssmtl::list_videos(root, "training");
-        const int n = ssmtl::num_validation_videos(static_cast<int>(all.size()),
-                                                   ssmtl::TrainOptions::from_config(cfg).val_fraction);
-        nv.assign(all.end() - n, all.end());
-        if (nv.empty())
-          throw std::runtime_error("score --normalize: the training split has no held-out validation video; name "
-                                   "normal videos with --normal-videos");
-      }
-      ssmtl::ObjectPool npool = ssmtl::ObjectPool::load(root, "training", normal_det, so.min_detection_score, false,
-                                                        nv, ssmtl::TeacherSpec::for_model(mc, normal_det, teachers));
-      std::map<std::string, std::vector<float>> normal;
-      ssmtl::util::Progress np("score (normal objects)", static_cast<int64_t>(npool.objects().size()), "objects");
-      for (int v = 0; v < npool.num_videos(); ++v) {
-        ssmtl::VideoScores s = ssmtl::score_video(model, npool, v, sc, [&](int64_t n) { np.add(n); });
-        for (auto& [task, vals] : s.task_scores) normal[task].insert(normal[task].end(), vals.begin(), vals.end());
-      }
-      np.finish();
-      normalizer.fit(normal);
-      std::string text = "ssmtl score: task score statistics of normal objects (training videos";
-      for (auto& v : nv) text += " " + v;
+      ssmtl::app::NormalStats ns = ssmtl::app::fit_normal_stats(model, cfg, root, normal_det, normal_videos, norm_mode,
+                                                                sc, teachers);
+      normalizer = ns.normalizer;
       const std::string name = ckpts.size() == 1 ? "normalization.txt" : "normalization_" + std::to_string(c) + ".txt";
       if (world.rank() == 0)   // (read back by ssmtl watch --normalization)
-        ssmtl::util::write_text_atomic(out + "/" + name,
-                                       ssmtl::eval::normalization_file_text(normalizer, ckpt, text + ") of " + ckpt));
+        ssmtl::util::write_text_atomic(out + "/" + name, ssmtl::eval::normalization_file_text(
+                                                             normalizer, ckpt, ssmtl::app::normal_stats_comment(ns, ckpt)));
       sc.normalizer = &normalizer;
     }
     // Under mpirun the videos are dealt out over the ranks (each video's files are written by its rank, the

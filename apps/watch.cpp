@@ -16,6 +16,7 @@
 
 #include "apps/args.h"
 #include "apps/command.h"
+#include "apps/normal_stats.h"
 #include "data/detect/detector.h"
 #include "data/video/frames.h"
 #include "data/video/prepare.h"
@@ -31,7 +32,7 @@ namespace {
 
 const char* kUsage =
     "usage: ssmtl watch --checkpoint FILE [--checkpoint FILE2 ...] --input SOURCE [--normalization FILE ...]\n"
-    "                   [--detect-config FILE] [--fps F] [--drop oldest|none] [--threshold T]\n"
+    "                   [--normalize MODE --normal-data ROOT --normal-detections DIR] [--detect-config FILE] [--fps F] [--drop oldest|none] [--threshold T]\n"
     "                   [--out FILE.jsonl] [--reconnect N] [--calibrate VIDEO_DIR --false-alarms 0.01]\n"
     "                   [--size WxH] [--method hybrid|flow|detector] [--weights DIR] [--model yolo-fastest-1.1-xl]\n"
     "                   [--conf 0.5] [--flow-scale 1] [--frame-mode map|max] [--cell 20] [--filter 3]\n"
@@ -63,6 +64,9 @@ const char* kUsage =
     "  (as ssmtl score with several --checkpoint). --normalization FILE: the task-score statistics ssmtl score\n"
     "  --normalize wrote (RUN/scores/normalization.txt, or normalization_<i>.txt, one per checkpoint in the same\n"
     "  order); the file must name the same checkpoint (same file or same file name). Without it: the plain mean.\n"
+    "  --normalize none|zscore|log-zscore --normal-data ROOT --normal-detections DIR [--normal-videos 15,16]: the\n"
+    "  statistics fitted here as ssmtl score --normalize fits them (ROOT/training's held-out validation videos,\n"
+    "  detected in DIR), instead of read from a file.\n"
     "  --detect-config FILE: the detection settings of a run (ssmtl detect's DIR/detect_config.txt: method,\n"
     "  model, conf, classes, flow_scale, motion_threshold, motion_min_area_ref) instead of the defaults; options\n"
     "  given on the command line win.\n"
@@ -103,11 +107,12 @@ double config_number(const std::map<std::string, std::string>& kv, const std::st
   return x;
 }
 
-std::unique_ptr<ssmtl::SSMTLModel> load_model(const std::string& ckpt) {
+std::unique_ptr<ssmtl::SSMTLModel> load_model(const std::string& ckpt, ssmtl::util::Config* cfg_out = nullptr) {
   ssmtl::CheckpointMeta meta = ssmtl::read_checkpoint_meta(ckpt);
   ssmtl::util::Config cfg = ssmtl::util::Config::from_string(meta.config_text, ckpt);
   ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);
   cfg.check_all();
+  if (cfg_out) *cfg_out = cfg;   // (train.val_fraction: the held-out videos of --normalize)
   auto model = std::make_unique<ssmtl::SSMTLModel>(mc, 0);
   ssmtl::load_checkpoint(ckpt, *model);
   return model;
@@ -173,6 +178,14 @@ int run_watch(int argc, char** argv) {
   const std::vector<std::string> ckpts = args.all("checkpoint");
   if (ckpts.empty()) throw app::UsageError("missing required option --checkpoint");
   const std::vector<std::string> norm_files = args.all("normalization");
+  const std::string norm_mode = args.get("normalize", "none");
+  const std::string normal_root = args.get("normal-data"), normal_det = args.get("normal-detections");
+  const std::vector<std::string> normal_videos = args.list("normal-videos");
+  if (norm_mode != "none" && !norm_files.empty())
+    throw app::UsageError("--normalize and --normalization exclude each other (statistics fitted here, or read)");
+  if (norm_mode != "none" && (normal_root.empty() || normal_det.empty()))
+    throw app::UsageError("--normalize " + norm_mode + " needs --normal-data ROOT and --normal-detections DIR (the "
+                          "training split and its detections, as ssmtl score --data / --normal-detections)");
   if (!norm_files.empty() && norm_files.size() != ckpts.size())
     throw app::UsageError("--normalization given " + std::to_string(norm_files.size()) + " times for " +
                           std::to_string(ckpts.size()) + " --checkpoint (one file per checkpoint, in the same order)");
@@ -253,9 +266,23 @@ int run_watch(int argc, char** argv) {
   std::vector<std::unique_ptr<SSMTLModel>> models;
   std::vector<eval::NormalizationFile> norms(norm_files.size());
   std::vector<online::ScoringModel> ensemble;
+  std::vector<eval::TaskNormalizer> fitted;
+  fitted.reserve(ckpts.size());   // (pointers into it are kept)
   for (size_t c = 0; c < ckpts.size(); ++c) {
-    models.push_back(load_model(ckpts[c]));
+    util::Config ckpt_cfg;
+    models.push_back(load_model(ckpts[c], &ckpt_cfg));
     ensemble.push_back({models.back().get(), nullptr});
+    if (norm_mode != "none") {   // as ssmtl score --normalize: statistics of the held-out normal training videos
+      ScoreOptions so;
+      so.frame_mode = o.frames.frame_mode;
+      so.seed = o.seed;
+      app::NormalStats ns = app::fit_normal_stats(*models.back(), ckpt_cfg, normal_root, normal_det, normal_videos,
+                                                  norm_mode, so);
+      fitted.push_back(ns.normalizer);
+      ensemble.back().normalizer = &fitted.back();
+      std::fprintf(stderr, "watch: %s\n%s", app::normal_stats_comment(ns, ckpts[c]).c_str(), ns.normalizer.to_text().c_str());
+      continue;
+    }
     if (norm_files.empty()) continue;
     norms[c] = eval::read_normalization_file(norm_files[c]);
     check_normalization(norm_files[c], norms[c], ckpts[c], *models.back());
@@ -293,7 +320,7 @@ int run_watch(int argc, char** argv) {
   }
   std::string header = "\"input\": " + online::json_quote(o.source.input) + ", \"checkpoint\": " + online::json_quote(ckpts[0]) +
                        ", \"checkpoints\": [" + ckpt_list + "], \"normalization\": [" + norm_list + "], \"task_normalize\": " +
-                       online::json_quote(norms.empty() ? "none" : norms[0].normalizer.mode()) +
+                       online::json_quote(norms.empty() ? norm_mode : norms[0].normalizer.mode()) +
                        ", \"model\": " + online::json_quote(model->cfg.name) + ", \"method\": " +
                        online::json_quote(detect_method_name(o.detect.method)) + ", \"detector\": " + online::json_quote(det_model) +
                        ", \"conf\": " + std::to_string(dopt.conf_threshold) + ", \"flow_scale\": " + std::to_string(o.detect.flow_scale) +

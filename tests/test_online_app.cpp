@@ -179,3 +179,55 @@ TEST_CASE("ssmtl watch: a run's scoring (2 checkpoints, --normalization) and det
   std::ofstream(tmp.path + "/bad_config.txt") << "method = flow\nthreshold = 2\n";
   fails("--detect-config " + tmp.path + "/bad_config.txt", "bad_config.txt:2: unknown key 'threshold'");
 }
+
+namespace {
+std::vector<double> raw_scores(const std::string& jsonl) {
+  std::vector<double> out;
+  for (const auto& l : lines_of(jsonl)) {
+    const size_t at = l.find("\"raw_score\": ");
+    if (at != std::string::npos) out.push_back(std::strtod(l.c_str() + at + 13, nullptr));
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("ssmtl watch --normalize fits the statistics as ssmtl score --normalize: the same frame scores") {
+  test::TempDir tmp("watch_normalize");
+  const std::string root = tmp.path + "/data", ckpt = tmp.path + "/m.ckpt";
+  test::write_squares_folder(root + "/training/frames/sq", 9);
+  test::write_squares_folder(root + "/testing/frames/sq", 10);
+  test::save_tiny_watch_checkpoint(ckpt, 5);
+  for (const char* split : {"training", "testing"}) {
+    auto d = test::run_ssmtl("detect --data " + root + " --split " + split + " --method flow --out " + tmp.path + "/d_" + split);
+    REQUIRE_MESSAGE(d.code == 0, d.output);
+  }
+  const std::string normal = " --normal-detections " + tmp.path + "/d_training --normal-videos sq";
+  auto s = test::run_ssmtl("score --data " + root + " --detections " + tmp.path + "/d_testing --checkpoint " + ckpt +
+                           " --out " + tmp.path + "/scores --normalize log-zscore" + normal);
+  REQUIRE_MESSAGE(s.code == 0, s.output);
+  const std::string watch = "watch --checkpoint " + ckpt + " --input " + root + "/testing/frames/sq --method flow --drop none";
+  auto w = test::run_ssmtl(watch + " --normalize log-zscore --normal-data " + root + normal + " --out " + tmp.path + "/fit.jsonl");
+  REQUIRE_MESSAGE(w.code == 0, w.output);
+  auto r = test::run_ssmtl(watch + " --normalization " + tmp.path + "/scores/normalization.txt --out " + tmp.path + "/read.jsonl");
+  REQUIRE_MESSAGE(r.code == 0, r.output);
+  auto p = test::run_ssmtl(watch + " --out " + tmp.path + "/plain.jsonl");
+  REQUIRE(p.code == 0);
+  const std::vector<double> fit = raw_scores(tmp.path + "/fit.jsonl"), read = raw_scores(tmp.path + "/read.jsonl"),
+                            plain = raw_scores(tmp.path + "/plain.jsonl");
+  std::vector<double> offline;
+  std::ifstream in(tmp.path + "/scores/frame_scores/sq.txt");
+  for (double x; in >> x;) offline.push_back(x);
+  REQUIRE(fit.size() == 10);
+  REQUIRE(offline.size() == 10);
+  CHECK(fit == read);   // fitted here or read from score's file (17 digits): the same doubles, the same scores
+  double moved = 0;
+  for (size_t f = 0; f < fit.size(); ++f) {
+    CHECK(fit[f] == doctest::Approx(offline[f]).epsilon(1e-5));
+    moved = std::max(moved, std::abs(fit[f] - plain[f]));
+  }
+  CHECK(moved > 0.1);   // the normalised scores are not the plain mean's
+  CHECK(w.output.find("statistics of normal objects (training videos sq) of " + ckpt) != std::string::npos);
+  auto bad = test::run_ssmtl(watch + " --normalize zscore --normal-data " + root);
+  CHECK(bad.code == 2);
+  CHECK(bad.output.find("--normal-detections") != std::string::npos);
+}
