@@ -32,7 +32,8 @@ namespace {
 
 const char* kUsage =
     "usage: ssmtl watch --checkpoint FILE [--checkpoint FILE2 ...] --input SOURCE [--normalization FILE ...]\n"
-    "                   [--normalize MODE --normal-data ROOT --normal-detections DIR] [--detect-config FILE] [--fps F] [--drop oldest|none] [--threshold T]\n"
+    "                   [--normalize MODE --normal-data ROOT --normal-detections DIR] [--detect-config FILE]\n"
+    "                   [--fps F] [--drop oldest|none] [--threshold T]\n"
     "                   [--out FILE.jsonl] [--reconnect N] [--calibrate VIDEO_DIR --false-alarms 0.01]\n"
     "                   [--size WxH] [--method hybrid|flow|detector] [--weights DIR] [--model yolo-fastest-1.1-xl]\n"
     "                   [--conf 0.5] [--flow-scale 1] [--frame-mode map|max] [--cell 20] [--filter 3]\n"
