@@ -2,10 +2,13 @@
 // Ctrl-C (SIGINT) flushing what was decoded, a source that ends mid-frame (exit 1, the frames before it written),
 // --calibrate choosing the threshold from normal videos, usage errors.
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -230,4 +233,41 @@ TEST_CASE("ssmtl watch --normalize fits the statistics as ssmtl score --normaliz
   auto bad = test::run_ssmtl(watch + " --normalize zscore --normal-data " + root);
   CHECK(bad.code == 2);
   CHECK(bad.output.find("--normal-detections") != std::string::npos);
+}
+
+TEST_CASE("ssmtl watch --out to a FIFO (or a device) writes into it: no temporary file renamed over it") {
+  test::TempDir tmp("watch_fifo");
+  test::save_tiny_watch_checkpoint(tmp.path + "/m.ckpt");
+  test::write_squares_folder(tmp.path + "/sq", 6);
+  const std::string fifo = tmp.path + "/out.fifo";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  const int fd = open(fifo.c_str(), O_RDONLY | O_NONBLOCK);   // a reader first, so that the writer's open succeeds
+  REQUIRE(fd >= 0);
+  std::atomic<bool> done{false};
+  test::RunResult r;
+  std::thread prog([&] {
+    r = test::run_ssmtl("watch --checkpoint " + tmp.path + "/m.ckpt --input " + tmp.path +
+                        "/sq --method flow --drop none --out " + fifo);
+    done = true;
+  });
+  std::string got;
+  for (;;) {   // non-blocking reads until the program has ended and the FIFO is drained (never hangs)
+    const bool finished = done;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) got.append(buf, static_cast<size_t>(n));
+    if (finished) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  prog.join();
+  close(fd);
+  REQUIRE_MESSAGE(r.code == 0, r.output);
+  CHECK(std::filesystem::is_fifo(fifo));   // still the FIFO
+  std::istringstream lines(got);
+  int n = 0;
+  for (std::string l; std::getline(lines, l);) ++n;
+  CHECK(n == 8);   // header, 6 frames, summary
+  CHECK(got.find("{\"summary\": {") != std::string::npos);
+  for (const auto& e : std::filesystem::directory_iterator(tmp.path))
+    CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
 }
