@@ -7,6 +7,7 @@
 
 #include "apps/args.h"
 #include "apps/command.h"
+#include "apps/normal_stats.h"
 #include "dist/progress.h"
 #include "model/checkpoint.h"
 #include "model/scoring.h"
@@ -92,24 +93,10 @@ int run_score(int argc, char** argv) {
     if (world.rank() == 0)
       std::fprintf(stderr, "score: %s (%s), %d videos, %zu objects, device %s\n", mc.name.c_str(), ckpt.c_str(),
                    pool->num_videos(), pool->objects().size(), ssmtl::device_name(device));
-    // The normal videos: --normal-videos, else the ones training held out for validation (normal, never trained on).
-    std::vector<std::string> nv = normal_videos;
-    if (nv.empty() && !normal_det.empty()) {
-      std::vector<std::string> all = ssmtl::list_videos(root, "training");
-      const int n = ssmtl::num_validation_videos(static_cast<int>(all.size()),
-                                                 ssmtl::TrainOptions::from_config(cfg).val_fraction);
-      nv.assign(all.end() - n, all.end());
-      if (nv.empty())
-        throw std::runtime_error("score: the training split has no held-out validation video; name normal videos "
-                                 "with --normal-videos");
-    }
-    std::unique_ptr<ssmtl::ObjectPool> npool;
-    if (!normal_det.empty() && (norm_mode != "none" || (c == 0 && cell_rel > 0)))
-      npool = std::make_unique<ssmtl::ObjectPool>(ssmtl::ObjectPool::load(
-          root, "training", normal_det, so.min_detection_score, false, nv,
-          ssmtl::TeacherSpec::for_model(mc, normal_det, teachers)));
-    if (c == 0 && cell_rel > 0) {
-      const double h = ssmtl::median_object_height(*npool);
+    if (c == 0 && cell_rel > 0) {   // the map cell from the normal videos' object size
+      const ssmtl::ObjectPool npool = ssmtl::app::load_normal_pool(
+          mc, root, normal_det, ssmtl::app::normal_video_names(cfg, root, normal_videos), so, teachers);
+      const double h = ssmtl::median_object_height(npool);
       so.map.cell = std::max(1, static_cast<int>(std::lround(cell_rel * h)));
       if (world.rank() == 0)
         std::fprintf(stderr, "score: map cell %d px = %g x the median object height %g px of the normal videos\n",
@@ -130,19 +117,13 @@ int run_score(int argc, char** argv) {
     ssmtl::ScoreOptions sc = so;
     ssmtl::eval::TaskNormalizer normalizer(norm_mode);   // (checks the mode)
     if (norm_mode != "none") {
-      ssmtl::ObjectPool& npool_ref = *npool;
-      std::map<std::string, std::vector<float>> normal;
-      ssmtl::util::Progress np("score (normal objects)", static_cast<int64_t>(npool_ref.objects().size()), "objects");
-      for (int v = 0; v < npool_ref.num_videos(); ++v) {
-        ssmtl::VideoScores s = ssmtl::score_video(model, npool_ref, v, sc, [&](int64_t n) { np.add(n); });
-        for (auto& [task, vals] : s.task_scores) normal[task].insert(normal[task].end(), vals.begin(), vals.end());
-      }
-      np.finish();
-      normalizer.fit(normal);
-      std::string text = "# ssmtl score: task score statistics of normal objects (training videos";
-      for (auto& v : nv) text += " " + v;
+      ssmtl::app::NormalStats ns = ssmtl::app::fit_normal_stats(model, cfg, root, normal_det, normal_videos, norm_mode,
+                                                                sc, teachers);
+      normalizer = ns.normalizer;
       const std::string name = ckpts.size() == 1 ? "normalization.txt" : "normalization_" + std::to_string(c) + ".txt";
-      if (world.rank() == 0) ssmtl::util::write_text_atomic(out + "/" + name, text + ") of " + ckpt + "\n" + normalizer.to_text());
+      if (world.rank() == 0)   // (read back by ssmtl watch --normalization)
+        ssmtl::util::write_text_atomic(out + "/" + name, ssmtl::eval::normalization_file_text(
+                                                             normalizer, ckpt, ssmtl::app::normal_stats_comment(ns, ckpt)));
       sc.normalizer = &normalizer;
     }
     // Under mpirun the videos are dealt out over the ranks (each video's files are written by its rank, the

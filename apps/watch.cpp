@@ -7,11 +7,16 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <map>
 #include <memory>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "apps/args.h"
 #include "apps/command.h"
+#include "apps/normal_stats.h"
 #include "data/detect/detector.h"
 #include "data/video/frames.h"
 #include "data/video/prepare.h"
@@ -20,11 +25,15 @@
 #include "online/http_server.h"
 #include "online/json_lines.h"
 #include "online/pipeline.h"
+#include "model/tasks_loss.h"
+#include "util/parse.h"
 
 namespace {
 
 const char* kUsage =
-    "usage: ssmtl watch --checkpoint FILE --input SOURCE [--fps F] [--drop oldest|none] [--threshold T]\n"
+    "usage: ssmtl watch --checkpoint FILE [--checkpoint FILE2 ...] --input SOURCE [--normalization FILE ...]\n"
+    "                   [--normalize MODE --normal-data ROOT --normal-detections DIR] [--detect-config FILE]\n"
+    "                   [--fps F] [--drop oldest|none] [--threshold T]\n"
     "                   [--out FILE.jsonl] [--reconnect N] [--calibrate VIDEO_DIR --false-alarms 0.01]\n"
     "                   [--size WxH] [--method hybrid|flow|detector] [--weights DIR] [--model yolo-fastest-1.1-xl]\n"
     "                   [--conf 0.5] [--flow-scale 1] [--frame-mode map|max] [--cell 20] [--filter 3]\n"
@@ -52,6 +61,16 @@ const char* kUsage =
     "  (H.264, at the source's rate or --fps; a skipped frame repeats the previous picture), renamed when complete.\n"
     "  --serve PORT: a page at http://127.0.0.1:PORT/ with the annotated stream and the score curve (loopback\n"
     "  only unless --serve-host says otherwise; --serve-linger S keeps it up S s after the end).\n"
+    "  --checkpoint given several times: a checkpoint ensemble, the object score is the mean of the models' scores\n"
+    "  (as ssmtl score with several --checkpoint). --normalization FILE: the task-score statistics ssmtl score\n"
+    "  --normalize wrote (RUN/scores/normalization.txt, or normalization_<i>.txt, one per checkpoint in the same\n"
+    "  order); the file must name the same checkpoint (same file or same file name). Without it: the plain mean.\n"
+    "  --normalize none|zscore|log-zscore --normal-data ROOT --normal-detections DIR [--normal-videos 15,16]: the\n"
+    "  statistics fitted here as ssmtl score --normalize fits them (ROOT/training's held-out validation videos,\n"
+    "  detected in DIR), instead of read from a file.\n"
+    "  --detect-config FILE: the detection settings of a run (ssmtl detect's DIR/detect_config.txt: method,\n"
+    "  model, conf, classes, flow_scale, motion_threshold, motion_min_area_ref) instead of the defaults; options\n"
+    "  given on the command line win.\n"
     "  Errors (exit 1): a source that cannot be opened, stalls (--stall-timeout s without data), ends inside a\n"
     "  frame or whose ffmpeg fails, after --reconnect N re-opens; the frames decoded before are still written.\n";
 
@@ -62,18 +81,70 @@ extern "C" void on_sigint(int) {
   signal(SIGINT, SIG_DFL);   // a second Ctrl-C ends the program at once
 }
 
-std::unique_ptr<ssmtl::SSMTLModel> load_model(const std::string& ckpt) {
+// The settings `ssmtl detect` wrote to DIR/detect_config.txt ("key = value" lines, '#' comments). Keys a live
+// stream does not use (data, split) are skipped; an unknown key or a bad value is an error naming the line.
+std::map<std::string, std::string> read_detect_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(path + ": cannot read the detection settings");
+  static const std::set<std::string> known = {"data", "split", "method", "model", "conf", "classes",
+                                              "flow_scale", "motion_threshold", "motion_min_area_ref"};
+  std::map<std::string, std::string> kv;
+  std::string line;
+  for (int no = 1; std::getline(in, line); ++no) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t eq = line.find(" = ");
+    if (eq == std::string::npos) throw std::runtime_error(path + ":" + std::to_string(no) + ": expected 'key = value', got '" + line + "'");
+    const std::string key = line.substr(0, eq);
+    if (!known.count(key)) throw std::runtime_error(path + ":" + std::to_string(no) + ": unknown key '" + key + "'");
+    kv[key] = line.substr(eq + 3);
+  }
+  return kv;
+}
+
+double config_number(const std::map<std::string, std::string>& kv, const std::string& key, const std::string& path) {
+  double x = 0;
+  if (!ssmtl::util::parse_finite(kv.at(key), x))
+    throw std::runtime_error(path + ": " + key + " = '" + kv.at(key) + "' is not a number");
+  return x;
+}
+
+std::unique_ptr<ssmtl::SSMTLModel> load_model(const std::string& ckpt, ssmtl::util::Config* cfg_out = nullptr) {
   ssmtl::CheckpointMeta meta = ssmtl::read_checkpoint_meta(ckpt);
   ssmtl::util::Config cfg = ssmtl::util::Config::from_string(meta.config_text, ckpt);
   ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);
   cfg.check_all();
+  if (cfg_out) *cfg_out = cfg;   // (train.val_fraction: the held-out videos of --normalize)
   auto model = std::make_unique<ssmtl::SSMTLModel>(mc, 0);
   ssmtl::load_checkpoint(ckpt, *model);
   return model;
 }
 
+// A normalisation file must belong to the checkpoint it is used with (the same file, or the same file name when a
+// run was copied elsewhere) and have statistics for every task the model scores (checked on one blank object).
+void check_normalization(const std::string& file, const ssmtl::eval::NormalizationFile& n, const std::string& ckpt,
+                         ssmtl::SSMTLModel& model) {
+  namespace fs = std::filesystem;
+  if (n.checkpoint.empty())
+    throw std::runtime_error(file + ": does not say which checkpoint its statistics belong to");
+  std::error_code ec;
+  const bool same_file = fs::exists(n.checkpoint) && fs::equivalent(n.checkpoint, ckpt, ec);
+  if (!same_file && fs::path(n.checkpoint).filename() != fs::path(ckpt).filename())
+    throw std::runtime_error(file + ": statistics of checkpoint " + n.checkpoint + ", not of " + ckpt +
+                             " (give one --normalization per --checkpoint, in the same order)");
+  if (n.legacy)
+    std::fprintf(stderr, "watch: %s has no format line (written before format 1): statistics with 9 digits, object "
+                 "scores may differ from ssmtl score's in the last digits\n", file.c_str());
+  const int S = model.cfg.crop;
+  auto s = ssmtl::score_objects(model, ssmtl::Tensor::zeros({1, 3, 7, S, S}), ssmtl::ObjectTeachers{}, 0, {0});
+  try {
+    n.normalizer.combine(s);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(file + " (for " + ckpt + "): " + e.what());
+  }
+}
+
 // Smoothed scores of every frame of every video in `dir` (no pacing, no drops).
-std::vector<double> calibration_scores(ssmtl::SSMTLModel& model, const ssmtl::Detector* det,
+std::vector<double> calibration_scores(const std::vector<ssmtl::online::ScoringModel>& models, const ssmtl::Detector* det,
                                        const ssmtl::online::WatchOptions& base, const std::string& dir) {
   std::vector<std::string> inputs;
   for (const auto& e : std::filesystem::directory_iterator(dir))
@@ -89,7 +160,7 @@ std::vector<double> calibration_scores(ssmtl::SSMTLModel& model, const ssmtl::De
     o.pace_fps = 0;
     o.drop = ssmtl::online::DropPolicy::kNone;
     o.reconnect = 0;
-    ssmtl::online::WatchPipeline p(model, det, o);
+    ssmtl::online::WatchPipeline p(models, det, o);
     size_t before = scores.size();
     p.run([&](const ssmtl::online::FrameResult& r) {
       if (!r.dropped) scores.push_back(r.score);
@@ -105,8 +176,27 @@ int run_watch(int argc, char** argv) {
   using namespace ssmtl;
   app::Args args(argc, argv);
   if (args.help()) { std::printf("%s", kUsage); return 0; }
-  const std::string ckpt = args.need("checkpoint");
+  const std::vector<std::string> ckpts = args.all("checkpoint");
+  if (ckpts.empty()) throw app::UsageError("missing required option --checkpoint");
+  const std::vector<std::string> norm_files = args.all("normalization");
+  const std::string norm_mode = args.get("normalize", "none");
+  const std::string normal_root = args.get("normal-data"), normal_det = args.get("normal-detections");
+  const std::vector<std::string> normal_videos = args.list("normal-videos");
+  if (norm_mode != "none" && !norm_files.empty())
+    throw app::UsageError("--normalize and --normalization exclude each other (statistics fitted here, or read)");
+  if (norm_mode != "none" && (normal_root.empty() || normal_det.empty()))
+    throw app::UsageError("--normalize " + norm_mode + " needs --normal-data ROOT and --normal-detections DIR (the "
+                          "training split and its detections, as ssmtl score --data / --normal-detections)");
+  if (!norm_files.empty() && norm_files.size() != ckpts.size())
+    throw app::UsageError("--normalization given " + std::to_string(norm_files.size()) + " times for " +
+                          std::to_string(ckpts.size()) + " --checkpoint (one file per checkpoint, in the same order)");
   online::WatchOptions o;
+  const std::string detect_cfg = args.get("detect-config");
+  std::map<std::string, std::string> dc;
+  if (!detect_cfg.empty()) dc = read_detect_config(detect_cfg);
+  auto from_cfg = [&](const std::string& opt, const std::string& key, const std::string& def) {
+    return args.has(opt) ? args.get(opt) : dc.count(key) ? dc.at(key) : def;
+  };
   const std::string calibrate = args.get("calibrate");
   if (calibrate.empty()) o.source.input = args.need("input");
   else o.source.input = args.get("input");
@@ -123,7 +213,7 @@ int run_watch(int argc, char** argv) {
   o.pace_fps = args.get_double("fps", 0, 0, 1000);
   try {
     o.drop = online::parse_drop_policy(args.get("drop", "oldest"));
-    o.detect.method = parse_detect_method(args.get("method", "hybrid"));
+    o.detect.method = parse_detect_method(from_cfg("method", "method", "hybrid"));
   } catch (const std::invalid_argument& e) {
     throw app::UsageError(e.what());
   }
@@ -134,6 +224,14 @@ int run_watch(int argc, char** argv) {
   o.batch_size = static_cast<int>(args.get_int("batch", 64, 1));
   o.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
   o.detect.flow_scale = static_cast<float>(args.get_double("flow-scale", 1.0, 1e-3, 1));
+  if (!args.has("flow-scale") && dc.count("flow_scale")) {
+    o.detect.flow_scale = static_cast<float>(config_number(dc, "flow_scale", detect_cfg));
+    if (!(o.detect.flow_scale > 0 && o.detect.flow_scale <= 1))
+      throw std::runtime_error(detect_cfg + ": flow_scale must be in (0, 1], got " + dc.at("flow_scale"));
+  }
+  if (dc.count("motion_threshold"))
+    o.detect.motion.magnitude_threshold = static_cast<float>(config_number(dc, "motion_threshold", detect_cfg));
+  if (dc.count("motion_min_area_ref")) o.detect.motion.min_area_ref = config_number(dc, "motion_min_area_ref", detect_cfg);
   o.frames.frame_mode = args.get("frame-mode", "map");
   if (o.frames.frame_mode != "map" && o.frames.frame_mode != "max")
     throw app::UsageError("--frame-mode must be map or max, got " + o.frames.frame_mode);
@@ -151,12 +249,47 @@ int run_watch(int argc, char** argv) {
   const double serve_linger = args.get_double("serve-linger", 0, 0, 86400);
   o.keep_images = !annotate.empty() || serve_port >= 0;
   const std::string weights = args.get("weights", "../shared/weights/yolo-fastest");
-  const std::string det_model = args.get("model", "yolo-fastest-1.1-xl");
+  const std::string det_model = from_cfg("model", "model", "yolo-fastest-1.1-xl");
   DetectorOptions dopt;
   dopt.conf_threshold = static_cast<float>(args.get_double("conf", 0.5, 0, 1));
+  if (!args.has("conf") && dc.count("conf")) dopt.conf_threshold = static_cast<float>(config_number(dc, "conf", detect_cfg));
+  if (dc.count("classes") && dc.at("classes") != "all") {
+    std::istringstream cs(dc.at("classes"));
+    for (std::string c; std::getline(cs, c, ',');) {
+      int64_t id = -1;
+      if (!util::parse_int64(c, id) || id < 0 || id > 100000)
+        throw std::runtime_error(detect_cfg + ": classes: '" + c + "' is not a class id");
+      dopt.classes.push_back(static_cast<int>(id));
+    }
+  }
   args.check_used();
 
-  auto model = load_model(ckpt);
+  std::vector<std::unique_ptr<SSMTLModel>> models;
+  std::vector<eval::NormalizationFile> norms(norm_files.size());
+  std::vector<online::ScoringModel> ensemble;
+  std::vector<eval::TaskNormalizer> fitted;
+  fitted.reserve(ckpts.size());   // (pointers into it are kept)
+  for (size_t c = 0; c < ckpts.size(); ++c) {
+    util::Config ckpt_cfg;
+    models.push_back(load_model(ckpts[c], &ckpt_cfg));
+    ensemble.push_back({models.back().get(), nullptr});
+    if (norm_mode != "none") {   // as ssmtl score --normalize: statistics of the held-out normal training videos
+      ScoreOptions so;
+      so.frame_mode = o.frames.frame_mode;
+      so.seed = o.seed;
+      app::NormalStats ns = app::fit_normal_stats(*models.back(), ckpt_cfg, normal_root, normal_det, normal_videos,
+                                                  norm_mode, so);
+      fitted.push_back(ns.normalizer);
+      ensemble.back().normalizer = &fitted.back();
+      std::fprintf(stderr, "watch: %s\n%s", app::normal_stats_comment(ns, ckpts[c]).c_str(), ns.normalizer.to_text().c_str());
+      continue;
+    }
+    if (norm_files.empty()) continue;
+    norms[c] = eval::read_normalization_file(norm_files[c]);
+    check_normalization(norm_files[c], norms[c], ckpts[c], *models.back());
+    ensemble.back().normalizer = &norms[c].normalizer;
+  }
+  SSMTLModel* model = models.front().get();
   std::unique_ptr<Detector> detector;
   if (o.detect.method != DetectMethod::kFlow)
     detector = std::make_unique<Detector>(weights + "/" + det_model + ".cfg", weights + "/" + det_model + ".weights", dopt);
@@ -169,7 +302,7 @@ int run_watch(int argc, char** argv) {
   o.interrupt = &g_interrupt;
 
   if (!calibrate.empty()) {
-    std::vector<double> s = calibration_scores(*model, detector.get(), o, calibrate);
+    std::vector<double> s = calibration_scores(ensemble, detector.get(), o, calibrate);
     std::sort(s.begin(), s.end());
     const size_t allowed = static_cast<size_t>(std::floor(false_alarms * static_cast<double>(s.size())));
     // alert = score >= T: T just above the (n - allowed)-th smallest score lets at most `allowed` frames through
@@ -180,10 +313,19 @@ int run_watch(int argc, char** argv) {
     if (o.source.input.empty()) return 0;
   }
 
-  online::WatchPipeline pipeline(*model, detector.get(), o);
-  std::string header = "\"input\": " + online::json_quote(o.source.input) + ", \"checkpoint\": " + online::json_quote(ckpt) +
+  online::WatchPipeline pipeline(ensemble, detector.get(), o);
+  std::string ckpt_list, norm_list;
+  for (size_t c = 0; c < ckpts.size(); ++c) {
+    ckpt_list += (c ? ", " : "") + online::json_quote(ckpts[c]);
+    if (!norm_files.empty()) norm_list += (c ? ", " : "") + online::json_quote(norm_files[c]);
+  }
+  std::string header = "\"input\": " + online::json_quote(o.source.input) + ", \"checkpoint\": " + online::json_quote(ckpts[0]) +
+                       ", \"checkpoints\": [" + ckpt_list + "], \"normalization\": [" + norm_list + "], \"task_normalize\": " +
+                       online::json_quote(norms.empty() ? norm_mode : norms[0].normalizer.mode()) +
                        ", \"model\": " + online::json_quote(model->cfg.name) + ", \"method\": " +
-                       online::json_quote(detect_method_name(o.detect.method)) + ", \"frame_mode\": " +
+                       online::json_quote(detect_method_name(o.detect.method)) + ", \"detector\": " + online::json_quote(det_model) +
+                       ", \"conf\": " + std::to_string(dopt.conf_threshold) + ", \"flow_scale\": " + std::to_string(o.detect.flow_scale) +
+                       ", \"frame_mode\": " +
                        online::json_quote(o.frames.frame_mode) + ", \"smoother\": \"half-gaussian\", \"smooth_sigma\": " +
                        std::to_string(o.frames.smooth_sigma) + ", \"lookahead_frames\": " +
                        std::to_string(pipeline.lookahead_frames()) + ", \"drop\": " +
@@ -234,6 +376,7 @@ int run_watch(int argc, char** argv) {
   for (double waited = 0; server && waited < serve_linger && !g_interrupt; waited += 0.1)
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   std::fprintf(stderr, "%s%s\n", s.line().c_str(), g_interrupt ? " (interrupted)" : "");
+  std::fprintf(stderr, "%s\n", s.stages_line().c_str());
   if (!error.empty()) {
     std::fprintf(stderr, "ssmtl watch: %s\n", error.c_str());
     return 1;

@@ -1,6 +1,7 @@
 #include "eval/task_normalize.h"
 
 #include <cmath>
+#include <fstream>
 #include <sstream>
 #include <stdexcept>
 
@@ -72,12 +73,81 @@ std::vector<float> TaskNormalizer::combine(const std::map<std::string, std::vect
   return out;
 }
 
+void TaskNormalizer::set_stats(const std::string& task, TaskScoreStats s) {
+  if (!std::isfinite(s.mean) || !std::isfinite(s.std) || !(s.std > 0))
+    throw std::invalid_argument("task normalisation: task " + task + " needs a finite mean and std > 0");
+  stats_[task] = s;
+}
+
 std::string TaskNormalizer::to_text() const {
   std::ostringstream o;
-  o.precision(9);
+  o.precision(17);
   o << "mode = " << mode_ << "\n";
   for (const auto& [task, s] : stats_) o << task << " mean " << s.mean << " std " << s.std << " count " << s.count << "\n";
   return o.str();
+}
+
+std::string normalization_file_text(const TaskNormalizer& n, const std::string& checkpoint, const std::string& comment) {
+  return "# " + comment + "\nformat = " + std::to_string(kNormalizationFormat) + "\ncheckpoint = " + checkpoint + "\n" +
+         n.to_text();
+}
+
+NormalizationFile read_normalization_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(path + ": cannot read the normalisation file");
+  NormalizationFile f;
+  f.legacy = true;
+  std::string line, mode, first_comment;
+  std::vector<std::pair<std::string, TaskScoreStats>> tasks;
+  int no = 0;
+  auto bad = [&](const std::string& why) {
+    return std::runtime_error(path + ":" + std::to_string(no) + ": " + why + " (line '" + line + "')");
+  };
+  while (std::getline(in, line)) {
+    ++no;
+    if (line.empty()) continue;
+    if (line[0] == '#') {
+      if (first_comment.empty()) first_comment = line;
+      continue;
+    }
+    const size_t eq = line.find(" = ");
+    if (eq != std::string::npos) {
+      const std::string key = line.substr(0, eq), value = line.substr(eq + 3);
+      if (key == "format") {
+        if (value != std::to_string(kNormalizationFormat))
+          throw bad("format " + value + " is not supported (this program reads format " +
+                    std::to_string(kNormalizationFormat) + ")");
+        f.legacy = false;
+      } else if (key == "checkpoint") {
+        f.checkpoint = value;
+      } else if (key == "mode") {
+        mode = value;
+      } else {
+        throw bad("unknown key '" + key + "'");
+      }
+      continue;
+    }
+    std::istringstream ls(line);
+    std::string task, w_mean, w_std, w_count, rest;
+    TaskScoreStats s;
+    if (!(ls >> task >> w_mean >> s.mean >> w_std >> s.std >> w_count >> s.count) || w_mean != "mean" ||
+        w_std != "std" || w_count != "count" || (ls >> rest))
+      throw bad("expected '<task> mean M std S count N'");
+    tasks.emplace_back(task, s);
+  }
+  if (mode.empty()) throw std::runtime_error(path + ": no 'mode = ...' line (not a normalisation file of ssmtl score?)");
+  try {
+    f.normalizer = TaskNormalizer(mode);
+    for (auto& [task, s] : tasks) f.normalizer.set_stats(task, s);
+  } catch (const std::invalid_argument& e) {
+    throw std::runtime_error(path + ": " + e.what());
+  }
+  if (mode != "none" && tasks.empty()) throw std::runtime_error(path + ": mode " + mode + " but no task statistics");
+  if (f.legacy && f.checkpoint.empty()) {   // "# ssmtl score: task score statistics of normal objects (...) of CKPT"
+    const size_t at = first_comment.rfind(") of ");
+    if (at != std::string::npos) f.checkpoint = first_comment.substr(at + 5);
+  }
+  return f;
 }
 
 }  // namespace ssmtl::eval

@@ -40,7 +40,10 @@ class TaskNormalizer {
   std::vector<float> combine(const std::map<std::string, std::vector<float>>& task_scores) const;
 
   const std::map<std::string, TaskScoreStats>& stats() const { return stats_; }
-  // "mode = log-zscore\n<task> mean std count\n..." (written next to the scores so a run says what it used).
+  // Statistics read back (read_normalization_file); std::invalid_argument for std <= 0 or a non-finite value.
+  void set_stats(const std::string& task, TaskScoreStats s);
+  // "mode = log-zscore\n<task> mean M std S count N\n..." (written next to the scores so a run says what it
+  // used). M and S with 17 significant digits: read back, they are the same doubles (bitwise the same scores).
   std::string to_text() const;
 
  private:
@@ -48,5 +51,26 @@ class TaskNormalizer {
   std::string mode_;
   std::map<std::string, TaskScoreStats> stats_;
 };
+
+// The file `ssmtl score --normalize` writes next to the scores (OUT/normalization.txt, or normalization_<i>.txt
+// for the i-th of several checkpoints) and `ssmtl watch --normalization` reads:
+//   # <comment>
+//   format = 1
+//   checkpoint = <the checkpoint whose task scores were standardised>
+//   mode = log-zscore
+//   <task> mean M std S count N        (one line per task)
+// Files written before the format line existed (no "format", no "checkpoint" line; the checkpoint is the end of
+// the first comment, "... of <path>", and M, S have 9 significant digits) read as format 1.
+inline constexpr int kNormalizationFormat = 1;
+struct NormalizationFile {
+  TaskNormalizer normalizer;
+  std::string checkpoint;   // as written by score (a path); empty when the file does not say
+  int format = kNormalizationFormat;
+  bool legacy = false;      // no format line (statistics rounded to 9 digits)
+};
+std::string normalization_file_text(const TaskNormalizer& n, const std::string& checkpoint, const std::string& comment);
+// Throws std::runtime_error naming the file and line: unreadable file, a format other than 1, no mode line, an
+// unknown mode, a malformed task line, a mode other than none without task lines.
+NormalizationFile read_normalization_file(const std::string& path);
 
 }  // namespace ssmtl::eval

@@ -65,6 +65,21 @@ VideoScores score_video(SSMTLModel& model, const ObjectPool& pool, int v, const 
   return out;
 }
 
+std::vector<float> mean_over_runs(const std::vector<const std::vector<float>*>& runs) {
+  if (runs.empty()) throw std::invalid_argument("mean_over_runs: no runs");
+  const size_t n = runs[0]->size();
+  std::vector<double> sum(n, 0.0);
+  for (const std::vector<float>* r : runs) {
+    if (r->size() != n)
+      throw std::invalid_argument("mean_over_runs: a run has " + std::to_string(r->size()) + " scores, another " +
+                                  std::to_string(n));
+    for (size_t k = 0; k < n; ++k) sum[k] += (*r)[k];
+  }
+  std::vector<float> out(n);
+  for (size_t k = 0; k < n; ++k) out[k] = static_cast<float>(sum[k] / static_cast<double>(runs.size()));
+  return out;
+}
+
 VideoScores average_video_scores(const std::vector<VideoScores>& runs, const Video& video, const ScoreOptions& opt) {
   if (runs.empty()) throw std::invalid_argument("average_video_scores: no runs");
   VideoScores out = runs[0];
@@ -79,10 +94,9 @@ VideoScores average_video_scores(const std::vector<VideoScores>& runs, const Vid
     bool everywhere = true;
     for (const VideoScores& r : runs) everywhere &= r.task_scores.count(it->first) > 0;
     if (!everywhere) { it = out.task_scores.erase(it); continue; }
-    std::vector<double> sum(it->second.size(), 0.0);
-    for (const VideoScores& r : runs)
-      for (size_t k = 0; k < sum.size(); ++k) sum[k] += r.task_scores.at(it->first)[k];
-    for (size_t k = 0; k < sum.size(); ++k) it->second[k] = static_cast<float>(sum[k] / static_cast<double>(runs.size()));
+    std::vector<const std::vector<float>*> cols;
+    for (const VideoScores& r : runs) cols.push_back(&r.task_scores.at(it->first));
+    it->second = mean_over_runs(cols);
     ++it;
   }
   if (!out.regions.empty()) {

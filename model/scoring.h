@@ -53,6 +53,11 @@ VideoScores average_video_scores(const std::vector<VideoScores>& runs, const Vid
 // when the pool has no object.
 double median_object_height(const ObjectPool& pool);
 
+// One score column of a checkpoint ensemble: per object, the mean of the runs' scores (summed in double in run
+// order, then rounded to float; what average_video_scores does per column, and ssmtl watch per frame). Throws
+// std::invalid_argument when `runs` is empty or the columns differ in length.
+std::vector<float> mean_over_runs(const std::vector<const std::vector<float>*>& runs);
+
 // The random-stream key of object `index` (0-based within its video, in scoring order) found in frame `frame`
 // of video `v`: tasks that draw at test time (inpainting patches, jigsaw permutations) draw from
 // Rng(seed, key), so `ssmtl score` and `ssmtl watch` (video 0) give an object the same draws.

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "online/child_process.h"
+#include "util/atomic_file.h"
 #include "util/plot.h"
 
 namespace ssmtl::online {
@@ -57,6 +58,8 @@ Image Annotator::draw(const FrameResult& r) {
 
 Mp4Writer::Mp4Writer(const std::string& path, int width, int height, double fps, const std::string& ffmpeg)
     : path_(path), w_(width), h_(height) {
+  if (util::is_special_file(path))   // the .mp4 is written beside it and renamed: that would replace a device or FIFO
+    throw std::runtime_error(path + ": not a regular file (a device or FIFO); --annotate needs a file path");
   tmp_ = path + ".tmp." + std::to_string(getpid()) + ".mp4";
   char rate[32];
   std::snprintf(rate, sizeof rate, "%g", fps > 0 ? fps : 25.0);

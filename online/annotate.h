@@ -39,7 +39,8 @@ class Annotator {
 // "<path>.tmp.<pid>.mp4", renamed to `path` by close(); the destructor (an error) removes the temporary file.
 class Mp4Writer {
  public:
-  // Throws SourceError (online/source.h) when ffmpeg cannot be started.
+  // Throws SourceError (online/source.h) when ffmpeg cannot be started, std::runtime_error when `path` is a
+  // device or FIFO (the rename would replace it).
   Mp4Writer(const std::string& path, int width, int height, double fps, const std::string& ffmpeg = "ffmpeg");
   ~Mp4Writer();
   // Frames must all have the writer's size (std::invalid_argument otherwise). Throws std::runtime_error naming

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "util/atomic_file.h"
+
 namespace ssmtl::online {
 
 std::string json_quote(const std::string& s) {
@@ -53,6 +55,10 @@ std::string frame_json(const FrameResult& r) {
 JsonLinesWriter::JsonLinesWriter(const std::string& path, const std::string& header_fields) : path_(path) {
   if (path.empty() || path == "-") {
     f_ = stdout;
+  } else if (util::is_special_file(path)) {   // /dev/null, a FIFO, /dev/stdout: written in place, never renamed over
+    direct_ = true;
+    f_ = std::fopen(path.c_str(), "w");
+    if (!f_) throw std::runtime_error(path + ": cannot open: " + std::strerror(errno));
   } else {
     tmp_ = path + ".tmp." + std::to_string(getpid());
     f_ = std::fopen(tmp_.c_str(), "w");
@@ -65,13 +71,13 @@ JsonLinesWriter::JsonLinesWriter(const std::string& path, const std::string& hea
 JsonLinesWriter::~JsonLinesWriter() {
   if (f_ && f_ != stdout) {
     std::fclose(f_);
-    if (!closed_) std::remove(tmp_.c_str());
+    if (!closed_ && !direct_) std::remove(tmp_.c_str());
   }
 }
 
 void JsonLinesWriter::line(const std::string& s) {
   if (std::fputs(s.c_str(), f_) < 0 || std::fputc('\n', f_) < 0 || std::fflush(f_) != 0)
-    throw std::runtime_error((tmp_.empty() ? std::string("stdout") : path_) + ": write failed: " + std::strerror(errno));
+    throw std::runtime_error((f_ == stdout ? std::string("stdout") : path_) + ": write failed: " + std::strerror(errno));
 }
 
 void JsonLinesWriter::write(const FrameResult& r) { line(frame_json(r)); }
@@ -85,7 +91,7 @@ void JsonLinesWriter::close(const StatsSnapshot& stats, const std::string& error
       throw std::runtime_error(path_ + ": close failed: " + std::strerror(errno));
     }
     f_ = nullptr;
-    if (std::rename(tmp_.c_str(), path_.c_str()) != 0)
+    if (!direct_ && std::rename(tmp_.c_str(), path_.c_str()) != 0)
       throw std::runtime_error(path_ + ": cannot rename " + tmp_ + ": " + std::strerror(errno));
   }
   closed_ = true;

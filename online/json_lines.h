@@ -23,7 +23,8 @@ std::string frame_json(const FrameResult& r);   // one line, no newline
 
 class JsonLinesWriter {
  public:
-  // path "-" or empty = stdout. `header_fields`: extra JSON members for line 1 (",\"input\": ..." form without
+  // path "-" or empty = stdout. A path that exists and is neither a regular file nor a folder (/dev/null, a FIFO,
+  // /dev/stdout) is written in place: renaming a temporary file over it would replace the device. `header_fields`: extra JSON members for line 1 (",\"input\": ..." form without
   // the leading comma, e.g. "\"input\": \"x.mp4\""). Throws std::runtime_error naming the file if it cannot be created.
   JsonLinesWriter(const std::string& path, const std::string& header_fields);
   ~JsonLinesWriter();   // an unclosed file is removed (an exception left nothing half-written under the name)
@@ -38,6 +39,7 @@ class JsonLinesWriter {
   std::string path_, tmp_;
   std::FILE* f_ = nullptr;
   bool closed_ = false;
+  bool direct_ = false;   // written in place (util::is_special_file)
 };
 
 // A JSON string literal with quotes and escapes.

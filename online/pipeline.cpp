@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <condition_variable>
 #include <deque>
+#include <future>
+#include <map>
 #include <thread>
 
 #include "data/detect/detector.h"
@@ -41,18 +44,71 @@ bool uses_flow(DetectMethod m) { return m == DetectMethod::kFlow || m == DetectM
 bool is_live_input(const std::string& s) {
   return s.find("://") != std::string::npos || s.rfind("/dev/video", 0) == 0;
 }
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 double unix_now() {
   return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
+// One persistent thread computing optical-flow fields while the detect stage runs the detector (a thread of its
+// own, not one per field: dense_flow keeps its buffers per thread). Tasks run in submission order.
+class FieldWorker {
+ public:
+  FieldWorker() : th_([this] { loop(); }) {}
+  ~FieldWorker() {
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      done_ = true;
+    }
+    cv_.notify_one();
+    th_.join();
+  }
+  std::future<FlowField> submit(std::function<FlowField()> f) {
+    std::packaged_task<FlowField()> t(std::move(f));
+    std::future<FlowField> fut = t.get_future();
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      q_.push_back(std::move(t));
+    }
+    cv_.notify_one();
+    return fut;
+  }
+
+ private:
+  void loop() {
+    for (;;) {
+      std::packaged_task<FlowField()> t;
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return done_ || !q_.empty(); });
+        if (q_.empty()) return;
+        t = std::move(q_.front());
+        q_.pop_front();
+      }
+      t();   // an exception goes to the future
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::packaged_task<FlowField()>> q_;
+  bool done_ = false;
+  std::thread th_;
+};
+
 }  // namespace
 
 WatchPipeline::WatchPipeline(SSMTLModel& model, const Detector* detector, WatchOptions o)
-    : model_(model), detector_(detector), o_(std::move(o)) {
-  const TaskSet& t = model.cfg.tasks;
-  if (t.any(Source::kClassProbs) || t.any(Source::kSegmentationMaps) || t.any(Source::kPoseMaps))
-    throw std::invalid_argument("watch: the model's tasks " + t.names() +
-                                " include one that needs a teacher signal (T4, T7 or T9), which a live stream does not have");
+    : WatchPipeline(std::vector<ScoringModel>{{&model, nullptr}}, detector, std::move(o)) {}
+
+WatchPipeline::WatchPipeline(std::vector<ScoringModel> models, const Detector* detector, WatchOptions o)
+    : models_(std::move(models)), detector_(detector), o_(std::move(o)) {
+  if (models_.empty()) throw std::invalid_argument("watch: no model");
+  for (const ScoringModel& m : models_) {
+    if (!m.model) throw std::invalid_argument("watch: a null model in the ensemble");
+    const TaskSet& t = m.model->cfg.tasks;
+    if (t.any(Source::kClassProbs) || t.any(Source::kSegmentationMaps) || t.any(Source::kPoseMaps))
+      throw std::invalid_argument("watch: the model's tasks " + t.names() +
+                                  " include one that needs a teacher signal (T4, T7 or T9), which a live stream does not have");
+  }
   if (o_.detect.method == DetectMethod::kBackground || o_.detect.method == DetectMethod::kHybridBackground)
     throw std::invalid_argument("watch: detection method " + std::string(detect_method_name(o_.detect.method)) +
                                 " is not supported on a live stream (use hybrid, flow or detector)");
@@ -103,7 +159,10 @@ void WatchPipeline::decode_stage() {
         source_fps_ = o_.pace_fps > 0 ? o_.pace_fps : src->nominal_fps();
         for (;;) {
           auto img = std::make_shared<Image>();
-          if (stop_ || !src->next(*img)) {
+          const Clock::time_point t0 = Clock::now();
+          const bool got = !stop_ && src->next(*img);
+          stats_.busy(Stage::kDecode, since(t0));
+          if (!got) {
             ended_cleanly = true;
             break;
           }
@@ -160,15 +219,39 @@ void WatchPipeline::detect_stage() {
   try {
     std::deque<std::shared_ptr<Detected>> win;   // positions first_.. (the frame being processed and its neighbours)
     int64_t first = 0, received = 0, next = 0;
+    // Field k (frames k, k+1) is started on the worker as soon as frame k+1 arrives, before the detector runs on
+    // frame k+1: the two overlap (o_.overlap_flow). The boxes are the same either way (flow_field_of +
+    // motion_boxes_of = flow_motion_boxes).
+    std::unique_ptr<FieldWorker> worker;
+    if (uses_flow(o_.detect.method) && o_.overlap_flow) worker = std::make_unique<FieldWorker>();
+    std::map<int64_t, std::future<FlowField>> fields;
+    auto image_at = [&](int64_t k) { return win[static_cast<size_t>(k - first)]->frame->image; };
+    auto field_task = [&](int64_t k) {
+      std::shared_ptr<const Image> a = image_at(k), b = image_at(k + 1);
+      return [this, a, b] {
+        const Clock::time_point t0 = Clock::now();
+        FlowField f = flow_field_of(*a, *b, o_.detect);
+        stats_.busy(Stage::kFlow, since(t0));
+        return f;
+      };
+    };
     auto process = [&](int64_t p, int n) {
       Detected& d = *win[static_cast<size_t>(p - first)];
       if (uses_flow(o_.detect.method)) {
         const int k = flow_field_for_frame(static_cast<int>(p), n, o_.detect.motion.policy);
         if (k >= 0) {
-          std::vector<Box> det = d.boxes;
-          for (const Box& b : flow_motion_boxes(*win[static_cast<size_t>(k - first)]->frame->image,
-                                                *win[static_cast<size_t>(k + 1 - first)]->frame->image, det, o_.detect))
-            d.boxes.push_back(b);
+          auto it = fields.find(k);
+          FlowField f = it != fields.end() ? it->second.get() : field_task(k)();
+          if (it != fields.end()) fields.erase(it);
+          const Clock::time_point t0 = Clock::now();
+          for (const Box& b : motion_boxes_of(f, d.boxes, o_.detect)) d.boxes.push_back(b);
+          stats_.busy(Stage::kFlow, since(t0));
+          // the default policy gives frames 0 and 1 field 0: keep it for frame 1
+          if (p == 0 && k == 0 && worker && flow_field_for_frame(1, n, o_.detect.motion.policy) == 0) {
+            std::promise<FlowField> keep;
+            keep.set_value(std::move(f));
+            fields.emplace(0, keep.get_future());
+          }
         }
       }
       bool accepted = false;
@@ -181,8 +264,22 @@ void WatchPipeline::detect_stage() {
     while (auto a = q1_->pop()) {
       // One frame per network call, whatever is waiting: a frame's boxes never depend on the timing.
       std::vector<std::shared_ptr<Arrived>> batch{std::move(*a)};
+      if (worker && received >= 1) {   // field (received-1, received) needs no detector boxes: start it now
+        const int64_t k = received - 1;
+        const std::shared_ptr<const Image> prev = image_at(k), cur = batch[0]->image;
+        fields.emplace(k, worker->submit([this, prev, cur] {
+          const Clock::time_point t0 = Clock::now();
+          FlowField f = flow_field_of(*prev, *cur, o_.detect);
+          stats_.busy(Stage::kFlow, since(t0));
+          return f;
+        }));
+      }
       std::vector<std::vector<Detection>> found;
-      if (detector_ && uses_detector(o_.detect.method)) found = detector_->detect_full({*batch[0]->image});
+      if (detector_ && uses_detector(o_.detect.method)) {
+        const Clock::time_point t0 = Clock::now();
+        found = detector_->detect_full({*batch[0]->image});
+        stats_.busy(Stage::kDetector, since(t0));
+      }
       for (size_t i = 0; i < batch.size(); ++i) {
         auto d = std::make_shared<Detected>();
         d->frame = std::move(batch[i]);
@@ -213,7 +310,6 @@ void WatchPipeline::score_stage() {
     int64_t first = 0, received = 0, next = 0, objects_total = 0;
     std::unique_ptr<OnlineFrameScores> scorer;
     std::deque<FrameResult> waiting;              // scored objects, frame score not final yet (map look-ahead)
-    const int S = model_.cfg.crop;
     bool ended = false;
     auto flush_dropped = [&]() {   // skipped frames go out as soon as every frame before them has
       while (!waiting.empty() && waiting.front().dropped) {
@@ -254,15 +350,33 @@ void WatchPipeline::score_stage() {
         for (size_t a = 0; a < boxes.size(); a += static_cast<size_t>(o_.batch_size)) {
           const size_t b = std::min(boxes.size(), a + static_cast<size_t>(o_.batch_size));
           const int64_t n = static_cast<int64_t>(b - a);
-          Tensor seq = Tensor::empty({n, 3, kSeqLen, S, S});
           std::vector<uint64_t> keys(static_cast<size_t>(n));
-          for (int64_t i = 0; i < n; ++i) {
-            crop_frames(seq.data() + i * 3 * kSeqLen * S * S, frames.data(), kSeqLen, boxes[a + static_cast<size_t>(i)], S);
+          for (int64_t i = 0; i < n; ++i)
             keys[static_cast<size_t>(i)] =
                 object_score_key(0, p, static_cast<uint64_t>(objects_total) + a + static_cast<uint64_t>(i));
+          // Each model scores the same objects (as ssmtl score runs score_video per checkpoint), its task scores
+          // standardised by its own normaliser; the ensemble's object score is the mean over models.
+          std::vector<std::vector<float>> per_model(models_.size());
+          Tensor seq;
+          int seq_crop = 0;
+          for (size_t m = 0; m < models_.size(); ++m) {
+            const int S = models_[m].model->cfg.crop;
+            if (S != seq_crop) {   // crops are cut once per crop size
+              const Clock::time_point t0 = Clock::now();
+              seq = Tensor::empty({n, 3, kSeqLen, S, S});
+              for (int64_t i = 0; i < n; ++i)
+                crop_frames(seq.data() + i * 3 * kSeqLen * S * S, frames.data(), kSeqLen, boxes[a + static_cast<size_t>(i)], S);
+              seq_crop = S;
+              stats_.busy(Stage::kCrops, since(t0));
+            }
+            const Clock::time_point t0 = Clock::now();
+            auto s = score_objects(*models_[m].model, seq, ObjectTeachers{}, o_.seed, keys);
+            per_model[m] = models_[m].normalizer ? models_[m].normalizer->combine(s) : s.at("object");
+            stats_.busy(Stage::kModel, since(t0));
           }
-          auto s = score_objects(model_, seq, ObjectTeachers{}, o_.seed, keys);
-          const std::vector<float>& obj = s.at("object");
+          std::vector<const std::vector<float>*> cols;
+          for (const auto& v : per_model) cols.push_back(&v);
+          const std::vector<float> obj = mean_over_runs(cols);
           std::copy(obj.begin(), obj.end(), scores.begin() + static_cast<std::ptrdiff_t>(a));
         }
         objects_total += static_cast<int64_t>(boxes.size());
@@ -282,7 +396,10 @@ void WatchPipeline::score_stage() {
         for (Region& g : r.objects) g.frame = r.frame;
         waiting.push_back(std::move(r));
         if (o_.score_delay.count() > 0) std::this_thread::sleep_for(o_.score_delay);
-        emit(scorer->add(regions));
+        const Clock::time_point t0 = Clock::now();
+        std::vector<ScoredFrame> done = scorer->add(regions);
+        stats_.busy(Stage::kFrames, since(t0));
+        emit(done);
       }
       next = stop_at;
       while (first < next - kSeqHalf) {   // frames the next windows no longer need

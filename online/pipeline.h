@@ -2,7 +2,8 @@
 // Stages run on their own threads, joined by bounded queues (online/queue.h), frames in order:
 //
 //   decode  (source -> frames; --fps pacing)          -- queue 1, drop policy (oldest | none) --
-//   detect  (the offline detector + optical flow on each frame, data/detect/detect_video.h)  -- queue 2 (2 frames), blocks --
+//   detect  (the offline detector + optical flow on each frame, data/detect/detect_video.h; the flow field of
+//            frames t-1, t is computed on a worker thread while the detector runs on frame t)  -- queue 2 (2 frames), blocks --
 //   score   (object-centric sequences t-3..t+3 from a ring of frames, the trained model, object -> frame
 //            scores with the offline functions, the causal smoother)                      -- queue 3, blocks --
 //   caller  (run()'s thread: the sink, JSON lines, stats every few seconds)
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "data/detect/detect_video.h"
+#include "eval/task_normalize.h"
 #include "model/ssmtl.h"
 #include "online/frame_scorer.h"
 #include "online/queue.h"
@@ -51,6 +53,8 @@ struct WatchOptions {
   int reconnect = 0;                   // re-open a failed source (or an ended URL / device) this many times in a row
   double reconnect_wait = 1.0;         // seconds before each re-open
   DetectVideoOptions detect;           // hybrid / flow / detector (the background methods are not supported live)
+  bool overlap_flow = true;            // the optical flow of frames (t-1, t) runs on a worker thread while the
+                                       // detector runs on frame t (same boxes; false: one after the other)
   FrameScoreOptions frames;
   int batch_size = 64;                 // at most this many objects per model call; a call never mixes frames, so
                                        // the scores do not depend on timing (same input, same output, bitwise)
@@ -59,6 +63,14 @@ struct WatchOptions {
   bool keep_images = false;            // FrameResult::image set (drawing, the web page)
   std::chrono::milliseconds score_delay{0};   // added to the score stage per frame: an artificially slow stage
   const std::atomic<bool>* interrupt = nullptr;   // e.g. set by a SIGINT handler: stop, flush, return
+};
+
+// One member of the scoring ensemble: a trained model and, optionally, the statistics that standardise its task
+// scores before they are averaged into the object score (eval/task_normalize.h; `ssmtl score --normalize`).
+// Not owned.
+struct ScoringModel {
+  SSMTLModel* model = nullptr;
+  const eval::TaskNormalizer* normalizer = nullptr;   // null: the object score is the plain mean of the task scores
 };
 
 struct FrameResult {
@@ -75,10 +87,14 @@ struct FrameResult {
 
 class WatchPipeline {
  public:
-  // The model must stay alive and unused elsewhere while run() runs. `detector` may be null for the flow method.
+  // The models must stay alive and unused elsewhere while run() runs. `detector` may be null for the flow method.
   // Throws std::invalid_argument for a model that needs teacher signals (T4, T7, T9: not available live), a
   // background detection method, a method that needs a detector without one, or invalid frame-score options.
   WatchPipeline(SSMTLModel& model, const Detector* detector, WatchOptions options);
+  // A checkpoint ensemble, as `ssmtl score --checkpoint A --checkpoint B`: each model scores the objects (each
+  // with its own normaliser, if any) and the object score is their mean (model/scoring.h mean_over_runs).
+  // Throws std::invalid_argument as above, and for an empty ensemble or a null model.
+  WatchPipeline(std::vector<ScoringModel> models, const Detector* detector, WatchOptions options);
   // Runs until the source ends (or fails, after the reconnects) or stop() / interrupt; every frame already
   // decoded is scored and handed to `sink` before run() returns. `report` is called every `report_every`
   // seconds on the same thread. Rethrows the first error of a stage (a source error after the flush).
@@ -97,7 +113,7 @@ class WatchPipeline {
   void score_stage();
   void fail(std::exception_ptr e);
 
-  SSMTLModel& model_;
+  std::vector<ScoringModel> models_;
   const Detector* detector_;
   WatchOptions o_;
   PipelineStats stats_;

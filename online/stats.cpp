@@ -30,6 +30,31 @@ void PipelineStats::dropped(int64_t n) {
   std::lock_guard<std::mutex> lk(mu_);
   dropped_ += n;
 }
+const char* stage_name(Stage s) {
+  static const char* names[] = {"decode", "detector", "flow", "crops", "model", "frames"};
+  return names[static_cast<int>(s)];
+}
+
+void PipelineStats::busy(Stage s, double seconds) {
+  std::lock_guard<std::mutex> lk(mu_);
+  stage_seconds_[static_cast<int>(s)] += seconds;
+}
+
+double StatsSnapshot::stage_ms_per_frame(Stage s) const {
+  return frames_out > 0 ? 1000.0 * stage_seconds[static_cast<int>(s)] / static_cast<double>(frames_out) : 0.0;
+}
+
+std::string StatsSnapshot::stages_line() const {
+  std::string out = "watch: busy ms per frame out:";
+  for (int i = 0; i < static_cast<int>(Stage::kCount); ++i) {
+    char b[64];
+    std::snprintf(b, sizeof b, "%s %s %.1f", i ? "," : "", stage_name(static_cast<Stage>(i)),
+                  stage_ms_per_frame(static_cast<Stage>(i)));
+    out += b;
+  }
+  return out;
+}
+
 void PipelineStats::reconnect() {
   std::lock_guard<std::mutex> lk(mu_);
   ++reconnects_;
@@ -43,6 +68,7 @@ StatsSnapshot PipelineStats::snapshot() const {
   s.frames_out = out_;
   s.dropped = dropped_;
   s.reconnects = reconnects_;
+  for (int i = 0; i < static_cast<int>(Stage::kCount); ++i) s.stage_seconds[i] = stage_seconds_[i];
   if (s.seconds > 0) {
     s.fps_in = static_cast<double>(in_) / s.seconds;
     s.fps_out = static_cast<double>(out_) / s.seconds;
@@ -69,11 +95,19 @@ std::string StatsSnapshot::json() const {
   std::snprintf(b, sizeof b,
                 "{\"seconds\": %.3f, \"frames_in\": %lld, \"frames_out\": %lld, \"dropped\": %lld, \"reconnects\": %lld, "
                 "\"fps_in\": %.3f, \"fps_out\": %.3f, \"latency_p50_ms\": %.3f, \"latency_p99_ms\": %.3f, "
-                "\"latency_max_ms\": %.3f}",
+                "\"latency_max_ms\": %.3f",
                 seconds, static_cast<long long>(frames_in), static_cast<long long>(frames_out),
                 static_cast<long long>(dropped), static_cast<long long>(reconnects), fps_in, fps_out, latency_p50_ms,
                 latency_p99_ms, latency_max_ms);
-  return b;
+  std::string out = b;
+  out += ", \"busy_ms_per_frame\": {";
+  for (int i = 0; i < static_cast<int>(Stage::kCount); ++i) {
+    char c[64];
+    std::snprintf(c, sizeof c, "%s\"%s\": %.3f", i ? ", " : "", stage_name(static_cast<Stage>(i)),
+                  stage_ms_per_frame(static_cast<Stage>(i)));
+    out += c;
+  }
+  return out + "}}";
 }
 
 }  // namespace ssmtl::online

@@ -2,7 +2,11 @@
 // mean/std are population statistics; log-zscore works on log(max(s, 1e-12)).
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <stdexcept>
 
 #include "eval/task_normalize.h"
@@ -55,4 +59,53 @@ TEST_CASE("task normalisation: bad input is an error naming the task") {
   n.fit({{"a", {1, 2}}});
   CHECK_THROWS_WITH_AS(n.combine({{"a", {1}}, {"e", {1}}}), doctest::Contains("task e"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(n.combine({{"a", {1, 2}}, {"b", {1}}}), doctest::Contains("task"), std::invalid_argument);
+}
+
+TEST_CASE("normalisation file: written by score and read back by watch to the same doubles. Bad files name file and line") {
+  namespace fs = std::filesystem;
+  const std::string dir = (fs::temp_directory_path() / ("ssmtl_norm_file_" + std::to_string(::getpid()))).string();
+  fs::create_directories(dir);
+  TaskNormalizer n("log-zscore");
+  n.fit({{"a", {0.1f, 0.37f, 0.9f}}, {"b", {1e-5f, 3e-4f, 2e-6f, 0.5f}}});
+  const std::string ok = dir + "/normalization.txt";
+  std::ofstream(ok) << ssmtl::eval::normalization_file_text(n, "run/train/best.ckpt", "ssmtl score: test");
+  auto f = ssmtl::eval::read_normalization_file(ok);
+  CHECK(f.format == 1);
+  CHECK(!f.legacy);
+  CHECK(f.checkpoint == "run/train/best.ckpt");
+  CHECK(f.normalizer.mode() == "log-zscore");
+  REQUIRE(f.normalizer.stats().size() == 2);
+  for (const char* t : {"a", "b"}) {   // 17 digits: the very same doubles
+    CHECK(f.normalizer.stats().at(t).mean == n.stats().at(t).mean);
+    CHECK(f.normalizer.stats().at(t).std == n.stats().at(t).std);
+    CHECK(f.normalizer.stats().at(t).count == n.stats().at(t).count);
+  }
+  const Scores probe{{"a", {0.2f, 0.8f}}, {"b", {1e-4f, 1e-7f}}};
+  CHECK(f.normalizer.combine(probe) == n.combine(probe));
+
+  // Before the format line: checkpoint from the comment, 9 digits.
+  const std::string old = dir + "/old.txt";
+  std::ofstream(old) << "# ssmtl score: task score statistics of normal objects (training videos 15 16) of /r/last.ckpt\n"
+                        "mode = zscore\na mean 0.5 std 0.25 count 10\n";
+  auto g = ssmtl::eval::read_normalization_file(old);
+  CHECK(g.legacy);
+  CHECK(g.checkpoint == "/r/last.ckpt");
+  CHECK(g.normalizer.stats().at("a").std == 0.25);
+  CHECK(g.normalizer.combine({{"a", {1.0f}}})[0] == doctest::Approx(2.0));
+
+  auto bad = [&](const std::string& text, const std::string& needle) {
+    std::ofstream(dir + "/bad.txt") << text;
+    CHECK_THROWS_WITH_AS(ssmtl::eval::read_normalization_file(dir + "/bad.txt"), doctest::Contains(needle.c_str()),
+                         std::runtime_error);
+  };
+  bad("format = 2\nmode = zscore\na mean 0 std 1 count 2\n", "bad.txt:1: format 2 is not supported");
+  bad("format = 1\nmode = zscore\na mean 0 sd 1 count 2\n", "bad.txt:3: expected");
+  bad("format = 1\nmode = zscore\na mean 0 std 0 count 2\n", "std > 0");
+  bad("format = 1\na mean 0 std 1 count 2\n", "no 'mode = ...' line");
+  bad("format = 1\nmode = minmax\n", "minmax");
+  bad("format = 1\nmode = zscore\n", "no task statistics");
+  bad("format = 1\ncolour = blue\nmode = zscore\n", "bad.txt:2: unknown key 'colour'");
+  CHECK_THROWS_WITH_AS(ssmtl::eval::read_normalization_file(dir + "/missing.txt"), doctest::Contains("missing.txt"),
+                       std::runtime_error);
+  fs::remove_all(dir);
 }

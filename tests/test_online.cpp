@@ -9,6 +9,7 @@
 
 #include "eval/frame_scores.h"
 #include "eval/postprocess.h"
+#include "eval/task_normalize.h"
 #include "online/frame_scorer.h"
 #include "online/queue.h"
 #include "online/stats.h"
@@ -156,6 +157,65 @@ TEST_CASE("watch on a synthetic stream: every frame in order, scores equal the o
   }
 }
 
+TEST_CASE("watch with 2 checkpoints and log-zscore files: the frame scores of ssmtl score's normalised ensemble") {
+  // As make demo scores: --normalize log-zscore, --checkpoint best --checkpoint last (two models here), the
+  // statistics going through the file score writes and watch reads.
+  auto a = test::tiny_watch_model(3), b = test::tiny_watch_model(8);
+  test::TempDir tmp("watch_ensemble");
+  const int n = 12;
+  test::write_squares_folder(tmp.path + "/testing/frames/sq", n);
+  DetectVideoOptions d;
+  d.method = DetectMethod::kFlow;
+  ScoreOptions plain;
+  VideoScores raw_a = test::offline_scores(*a, nullptr, d, tmp.path, "sq", plain);
+  VideoScores raw_b = test::offline_scores(*b, nullptr, d, tmp.path, "sq", plain);
+  REQUIRE(raw_a.regions.size() > 10);
+  // Statistics "of normal objects": this video's own task scores (a test of the arithmetic, not of a method).
+  eval::TaskNormalizer fit_a("log-zscore"), fit_b("log-zscore");
+  fit_a.fit(raw_a.task_scores);
+  fit_b.fit(raw_b.task_scores);
+  std::vector<eval::NormalizationFile> files;
+  for (auto* f : {&fit_a, &fit_b}) {
+    const std::string path = tmp.path + "/norm_" + std::to_string(files.size()) + ".txt";
+    std::ofstream(path) << eval::normalization_file_text(*f, "ckpt", "test");
+    files.push_back(eval::read_normalization_file(path));
+  }
+  ScoreOptions sa = plain, sb = plain;
+  sa.normalizer = &fit_a;
+  sb.normalizer = &fit_b;
+  std::vector<VideoScores> runs{test::offline_scores(*a, nullptr, d, tmp.path, "sq", sa),
+                                test::offline_scores(*b, nullptr, d, tmp.path, "sq", sb)};
+  Video video(video_dir(tmp.path, "testing", "sq"));
+  VideoScores off = average_video_scores(runs, video, plain);   // as ssmtl score writes it
+
+  WatchOptions o;
+  o.detect = d;
+  o.drop = DropPolicy::kNone;
+  o.batch_size = 4;
+  o.open = [n] { return std::make_unique<test::SyntheticSource>(n); };
+  WatchPipeline p({{a.get(), &files[0].normalizer}, {b.get(), &files[1].normalizer}}, nullptr, o);
+  std::vector<FrameResult> res;
+  p.run([&](const FrameResult& r) { res.push_back(r); });
+  REQUIRE(res.size() == static_cast<size_t>(n));
+  size_t k = 0;
+  double far_from_single = 0;
+  for (int f = 0; f < n; ++f) {
+    CHECK(res[f].raw_score == doctest::Approx(off.frame_scores[f]).epsilon(1e-5));
+    far_from_single = std::max(far_from_single, std::abs(res[f].raw_score - raw_a.frame_scores[f]));
+    for (const Region& r : res[f].objects) {
+      REQUIRE(k < off.regions.size());
+      CHECK(off.regions[k].frame == f);
+      // (model calls of 4 objects here, of a whole video there: last-bit differences in the task scores, which
+      // the log and a small std enlarge to ~2e-6 absolute)
+      CHECK(r.score == doctest::Approx(off.regions[k].score).epsilon(1e-5));
+      ++k;
+    }
+  }
+  CHECK(k == off.regions.size());
+  // Normalised ensemble scores are on another scale than the plain single-model ones (z-scores around 0).
+  CHECK(far_from_single > 0.1);
+}
+
 TEST_CASE("watch drop policy under an artificially slow stage: oldest skips (counted, reported in order), none waits") {
   auto model = test::tiny_watch_model();
   const int n = 40;
@@ -184,26 +244,33 @@ TEST_CASE("watch drop policy under an artificially slow stage: oldest skips (cou
   }
 }
 
-TEST_CASE("watch is deterministic: a backlog (slow stage) or none, the scores are bitwise the same") {
+TEST_CASE("watch is deterministic: a backlog (slow stage) or none, flow on the worker or not: bitwise the same") {
   auto model = test::tiny_watch_model();
   const int n = 16;
   std::vector<std::vector<double>> runs;
-  for (int delay : {0, 20}) {   // with a slow stage frames pile up before detection and scoring
+  // with a slow stage frames pile up before detection and scoring; without the flow worker the field is computed
+  // after the detector on the detect stage's thread
+  for (auto [delay, overlap] : {std::pair{0, true}, std::pair{20, true}, std::pair{0, false}}) {
     WatchOptions o;
     o.detect.method = DetectMethod::kFlow;
     o.drop = DropPolicy::kNone;
     o.batch_size = 2;
     o.score_delay = std::chrono::milliseconds(delay);
+    o.overlap_flow = overlap;
     o.open = [n] { return std::make_unique<test::SyntheticSource>(n); };
     std::vector<double> v;
     for (const FrameResult& r : test::watch_results(*model, nullptr, o)) {
       v.push_back(r.raw_score);
-      for (const Region& g : r.objects) v.push_back(g.score);
+      for (const Region& g : r.objects) {
+        v.push_back(g.score);
+        for (double c : {g.box.x0, g.box.y0, g.box.x1, g.box.y1}) v.push_back(c);
+      }
     }
     runs.push_back(v);
   }
   REQUIRE(runs[0].size() > static_cast<size_t>(n));
   CHECK(runs[0] == runs[1]);
+  CHECK(runs[0] == runs[2]);
 }
 
 namespace {

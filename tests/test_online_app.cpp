@@ -2,10 +2,13 @@
 // Ctrl-C (SIGINT) flushing what was decoded, a source that ends mid-frame (exit 1, the frames before it written),
 // --calibrate choosing the threshold from normal videos, usage errors.
 #include <doctest/doctest.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -135,4 +138,136 @@ TEST_CASE("ssmtl watch --calibrate: the threshold lets at most the asked share o
     for (std::string l; std::getline(in, l);) alerts += l.find("\"alert\": true") != std::string::npos;
   }
   CHECK(alerts == 2);
+}
+
+TEST_CASE("ssmtl watch: a run's scoring (2 checkpoints, --normalization) and detection settings (--detect-config)") {
+  test::TempDir tmp("watch_run_files");
+  const std::string a = tmp.path + "/a.ckpt", b = tmp.path + "/b.ckpt";
+  test::save_tiny_watch_checkpoint(a, 3);
+  test::save_tiny_watch_checkpoint(b, 8);
+  test::write_squares_folder(tmp.path + "/sq", 8);
+  // zscore statistics for the tiny model's tasks (T1 arrow, T2 irregularity, T3 middle)
+  auto norm_file = [&](const std::string& name, const std::string& ckpt, const std::vector<std::string>& tasks) {
+    std::string text = "# test\nformat = 1\ncheckpoint = " + ckpt + "\nmode = zscore\n";
+    for (const auto& t : tasks) text += t + " mean 0.25 std 0.5 count 10\n";
+    std::ofstream(tmp.path + "/" + name) << text;
+    return tmp.path + "/" + name;
+  };
+  const std::vector<std::string> tasks = {"arrow", "irregularity", "middle"};
+  const std::string na = norm_file("na.txt", a, tasks), nb = norm_file("nb.txt", "elsewhere/b.ckpt", tasks);
+  std::ofstream(tmp.path + "/detect_config.txt") << "# ssmtl detect\ndata = x\nsplit = testing\nmethod = flow\n"
+                                                    "model = yolo-fastest-1.1-xl\nconf = 0.5\nclasses = all\nflow_scale = 1\n"
+                                                    "motion_threshold = 1\nmotion_min_area_ref = 1500\n";
+  const std::string base = "watch --input " + tmp.path + "/sq --drop none --checkpoint " + a + " --checkpoint " + b;
+  const std::string out = tmp.path + "/o.jsonl";
+  // method flow comes from the file (no detector is loaded: the default hybrid would need one)
+  auto r = test::run_ssmtl(base + " --normalization " + na + " --normalization " + nb + " --detect-config " + tmp.path +
+                           "/detect_config.txt --out " + out);
+  REQUIRE_MESSAGE(r.code == 0, r.output);
+  auto lines = lines_of(out);
+  REQUIRE(lines.size() == 10);
+  CHECK(lines[0].find("\"checkpoints\": [\"" + a + "\", \"" + b + "\"]") != std::string::npos);
+  CHECK(lines[0].find("\"task_normalize\": \"zscore\"") != std::string::npos);
+  CHECK(lines[0].find("\"method\": \"flow\"") != std::string::npos);
+
+  auto fails = [&](const std::string& args, const std::string& needle) {
+    auto e = test::run_ssmtl(base + " " + args + " --out " + tmp.path + "/e.jsonl");
+    CHECK(e.code != 0);
+    CHECK_MESSAGE(e.output.find(needle) != std::string::npos, e.output);
+  };
+  fails("--normalization " + na, "one file per checkpoint");
+  fails("--normalization " + nb + " --normalization " + na + " --method flow", "statistics of checkpoint elsewhere/b.ckpt, not of " + a);
+  fails("--normalization " + norm_file("nc.txt", a, {"arrow", "middle"}) + " --normalization " + nb + " --method flow",
+        "no normal statistics for task irregularity");
+  std::ofstream(tmp.path + "/bad_config.txt") << "method = flow\nthreshold = 2\n";
+  fails("--detect-config " + tmp.path + "/bad_config.txt", "bad_config.txt:2: unknown key 'threshold'");
+}
+
+namespace {
+std::vector<double> raw_scores(const std::string& jsonl) {
+  std::vector<double> out;
+  for (const auto& l : lines_of(jsonl)) {
+    const size_t at = l.find("\"raw_score\": ");
+    if (at != std::string::npos) out.push_back(std::strtod(l.c_str() + at + 13, nullptr));
+  }
+  return out;
+}
+}  // namespace
+
+TEST_CASE("ssmtl watch --normalize fits the statistics as ssmtl score --normalize: the same frame scores") {
+  test::TempDir tmp("watch_normalize");
+  const std::string root = tmp.path + "/data", ckpt = tmp.path + "/m.ckpt";
+  test::write_squares_folder(root + "/training/frames/sq", 9);
+  test::write_squares_folder(root + "/testing/frames/sq", 10);
+  test::save_tiny_watch_checkpoint(ckpt, 5);
+  for (const char* split : {"training", "testing"}) {
+    auto d = test::run_ssmtl("detect --data " + root + " --split " + split + " --method flow --out " + tmp.path + "/d_" + split);
+    REQUIRE_MESSAGE(d.code == 0, d.output);
+  }
+  const std::string normal = " --normal-detections " + tmp.path + "/d_training --normal-videos sq";
+  auto s = test::run_ssmtl("score --data " + root + " --detections " + tmp.path + "/d_testing --checkpoint " + ckpt +
+                           " --out " + tmp.path + "/scores --normalize log-zscore" + normal);
+  REQUIRE_MESSAGE(s.code == 0, s.output);
+  const std::string watch = "watch --checkpoint " + ckpt + " --input " + root + "/testing/frames/sq --method flow --drop none";
+  auto w = test::run_ssmtl(watch + " --normalize log-zscore --normal-data " + root + normal + " --out " + tmp.path + "/fit.jsonl");
+  REQUIRE_MESSAGE(w.code == 0, w.output);
+  auto r = test::run_ssmtl(watch + " --normalization " + tmp.path + "/scores/normalization.txt --out " + tmp.path + "/read.jsonl");
+  REQUIRE_MESSAGE(r.code == 0, r.output);
+  auto p = test::run_ssmtl(watch + " --out " + tmp.path + "/plain.jsonl");
+  REQUIRE(p.code == 0);
+  const std::vector<double> fit = raw_scores(tmp.path + "/fit.jsonl"), read = raw_scores(tmp.path + "/read.jsonl"),
+                            plain = raw_scores(tmp.path + "/plain.jsonl");
+  std::vector<double> offline;
+  std::ifstream in(tmp.path + "/scores/frame_scores/sq.txt");
+  for (double x; in >> x;) offline.push_back(x);
+  REQUIRE(fit.size() == 10);
+  REQUIRE(offline.size() == 10);
+  CHECK(fit == read);   // fitted here or read from score's file (17 digits): the same doubles, the same scores
+  double moved = 0;
+  for (size_t f = 0; f < fit.size(); ++f) {
+    CHECK(fit[f] == doctest::Approx(offline[f]).epsilon(1e-5));
+    moved = std::max(moved, std::abs(fit[f] - plain[f]));
+  }
+  CHECK(moved > 0.1);   // the normalised scores are not the plain mean's
+  CHECK(w.output.find("statistics of normal objects (training videos sq) of " + ckpt) != std::string::npos);
+  auto bad = test::run_ssmtl(watch + " --normalize zscore --normal-data " + root);
+  CHECK(bad.code == 2);
+  CHECK(bad.output.find("--normal-detections") != std::string::npos);
+}
+
+TEST_CASE("ssmtl watch --out to a FIFO (or a device) writes into it: no temporary file renamed over it") {
+  test::TempDir tmp("watch_fifo");
+  test::save_tiny_watch_checkpoint(tmp.path + "/m.ckpt");
+  test::write_squares_folder(tmp.path + "/sq", 6);
+  const std::string fifo = tmp.path + "/out.fifo";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  const int fd = open(fifo.c_str(), O_RDONLY | O_NONBLOCK);   // a reader first, so that the writer's open succeeds
+  REQUIRE(fd >= 0);
+  std::atomic<bool> done{false};
+  test::RunResult r;
+  std::thread prog([&] {
+    r = test::run_ssmtl("watch --checkpoint " + tmp.path + "/m.ckpt --input " + tmp.path +
+                        "/sq --method flow --drop none --out " + fifo);
+    done = true;
+  });
+  std::string got;
+  for (;;) {   // non-blocking reads until the program has ended and the FIFO is drained (never hangs)
+    const bool finished = done;
+    char buf[4096];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) got.append(buf, static_cast<size_t>(n));
+    if (finished) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  prog.join();
+  close(fd);
+  REQUIRE_MESSAGE(r.code == 0, r.output);
+  CHECK(std::filesystem::is_fifo(fifo));   // still the FIFO
+  std::istringstream lines(got);
+  int n = 0;
+  for (std::string l; std::getline(lines, l);) ++n;
+  CHECK(n == 8);   // header, 6 frames, summary
+  CHECK(got.find("{\"summary\": {") != std::string::npos);
+  for (const auto& e : std::filesystem::directory_iterator(tmp.path))
+    CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
 }

@@ -1,7 +1,7 @@
 // `ssmtl watch --serve`: the HTTP server answers the page, the pictures and the status (plain sockets), and the
 // page shows the annotated frame and the score curve in a real headless browser (Debian's chromium) taking a
-// screenshot. chromium is not installed by scripts/setup.sh (about 110 packages with its dependencies, too much
-// for CI): without it the browser test says so and skips.
+// screenshot. scripts/setup.sh installs chromium (CI runs it as root: hence --no-sandbox, and --headless);
+// where it is missing the browser test says so and skips.
 #include <doctest/doctest.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -79,7 +79,7 @@ TEST_CASE("watch --serve: the page, the annotated frame, the curve and the statu
 
 TEST_CASE("watch --serve in a headless browser: the screenshot shows the annotated frame and the score curve") {
   if (std::system("chromium --version >/dev/null 2>&1") != 0) {
-    MESSAGE("skipped: no chromium (apt-get install chromium; not in scripts/setup.sh: ~110 packages)");
+    MESSAGE("skipped: no chromium on PATH (scripts/setup.sh installs it: apt-get install --no-install-recommends chromium)");
     return;
   }
   test::TempDir tmp("watch_browser");

@@ -1,9 +1,16 @@
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "model/trainer.h"
+#include "tests/eval_test_util.h"
+#include "util/atomic_file.h"
 #include "util/config.h"
 #include "util/parallel.h"
 
@@ -57,4 +64,30 @@ TEST_CASE("train options: a learning rate <= 0 is refused (ascent is only T5's, 
   util::Config ok;
   ok.set("train.lr", "0.01");
   CHECK(TrainOptions::from_config(ok).lr == doctest::Approx(0.01));
+}
+
+TEST_CASE("util write_text_atomic: a FIFO (or device) target is written in place, never renamed over") {
+  test::TempDir tmp("atomic_fifo");
+  const std::string fifo = tmp.path() + "/out.fifo";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  std::string got;
+  std::thread reader([&] {   // opens for reading, which lets the writer's open return; reads to end of file
+    std::ifstream in(fifo);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    got = ss.str();
+  });
+  util::write_text_atomic(fifo, "line 1\nline 2\n");
+  reader.join();
+  CHECK(got == "line 1\nline 2\n");
+  CHECK(std::filesystem::is_fifo(fifo));   // before the fix: a regular file renamed over it
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(tmp.path())) {
+    ++n;
+    CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
+  }
+  CHECK(n == 1);
+  CHECK(util::is_special_file("/dev/null"));
+  CHECK_FALSE(util::is_special_file(tmp.path()));           // a folder
+  CHECK_FALSE(util::is_special_file(tmp.path() + "/none"));   // not there
 }

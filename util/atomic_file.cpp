@@ -51,7 +51,24 @@ std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
   return removed;
 }
 
+bool is_special_file(const std::string& path) {
+  std::error_code ec;
+  const auto st = fs::status(path, ec);
+  return !ec && fs::exists(st) && !fs::is_regular_file(st) && !fs::is_directory(st);
+}
+
+namespace {
+void write_in_place(const std::string& path, const std::function<void(std::ostream&)>& write, bool binary) {
+  std::ofstream out(path, binary ? std::ios::binary | std::ios::out : std::ios::out);
+  if (!out) throw std::runtime_error(path + ": cannot open for writing: " + std::strerror(errno));
+  write(out);
+  out.flush();
+  if (!out) throw std::runtime_error(path + ": write failed");
+}
+}  // namespace
+
 void write_atomic(const std::string& path, const std::function<void(std::ostream&)>& write, bool binary) {
+  if (is_special_file(path)) return write_in_place(path, write, binary);
   fs::path p(path);
   if (p.has_parent_path()) make_dirs(p.parent_path().string());
   {   // once per folder and process: what a killed writer left behind (its pid no longer runs)

@@ -1,5 +1,7 @@
 // Files we write (checkpoints, caches, results) are written atomically: to "<path>.tmp.<pid>" first,
-// flushed, then renamed over <path>, so a crash or Ctrl-C never leaves a half-written file.
+// flushed, then renamed over <path>, so a crash or Ctrl-C never leaves a half-written file. A path that exists
+// and is not a regular file or a folder (/dev/null, a FIFO, /dev/stdout) is written in place instead: a rename
+// would replace the device with a regular file (as root, /dev/null itself).
 // Binary files we own start with an 8-byte magic and a u32 format version (see BinaryWriter).
 #pragma once
 #include <cstdint>
@@ -18,6 +20,10 @@ void write_atomic(const std::string& path, const std::function<void(std::ostream
 // prints one note naming them, and returns their names. Files of live processes are kept.
 std::vector<std::string> remove_stale_temporaries(const std::string& dir);
 void write_text_atomic(const std::string& path, const std::string& text);
+
+// True when `path` exists and is not a regular file or a folder (a device, a FIFO, a socket): such an output is
+// written in place, never replaced by a rename.
+bool is_special_file(const std::string& path);
 
 // Reads a whole file; throws std::runtime_error naming it when it cannot be read.
 std::string read_file(const std::string& path);

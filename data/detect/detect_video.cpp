@@ -49,21 +49,30 @@ std::vector<float> gray_frame(const Image& frame, float scale, int& w, int& h) {
 
 }  // namespace
 
-std::vector<Box> flow_motion_boxes(const Image& a, const Image& b, const std::vector<Box>& detector_boxes,
-                                   const DetectVideoOptions& o) {
+FlowField flow_field_of(const Image& a, const Image& b, const DetectVideoOptions& o) {
   if (a.width != b.width || a.height != b.height)
     throw std::invalid_argument("flow_motion_boxes: frames of different sizes " + std::to_string(a.width) + "x" +
                                 std::to_string(a.height) + " and " + std::to_string(b.width) + "x" + std::to_string(b.height));
-  const int W = a.width, H = a.height;
-  int w = 0, h = 0;
-  std::vector<float> ga = gray_frame(a, o.flow_scale, w, h), gb = gray_frame(b, o.flow_scale, w, h);
-  std::vector<float> field = dense_flow(ga.data(), gb.data(), h, w, o.flow);
+  FlowField f;
+  f.W = a.width;
+  f.H = a.height;
+  std::vector<float> ga = gray_frame(a, o.flow_scale, f.w, f.h), gb = gray_frame(b, o.flow_scale, f.w, f.h);
+  f.flow = dense_flow(ga.data(), gb.data(), f.h, f.w, o.flow);
+  return f;
+}
+
+std::vector<Box> motion_boxes_of(const FlowField& f, const std::vector<Box>& detector_boxes, const DetectVideoOptions& o) {
   MotionParams mp = o.motion;
   mp.magnitude_threshold = o.motion.magnitude_threshold * o.flow_scale;   // px/frame at full resolution
   std::vector<Box> dboxes, out;
-  for (const Box& d : detector_boxes) dboxes.push_back(scale_box(d, W, H, w, h));
-  for (const Box& m : motion_objects(field.data(), w, h, dboxes, mp)) out.push_back(scale_box(m, w, h, W, H));
+  for (const Box& d : detector_boxes) dboxes.push_back(scale_box(d, f.W, f.H, f.w, f.h));
+  for (const Box& m : motion_objects(f.flow.data(), f.w, f.h, dboxes, mp)) out.push_back(scale_box(m, f.w, f.h, f.W, f.H));
   return out;
+}
+
+std::vector<Box> flow_motion_boxes(const Image& a, const Image& b, const std::vector<Box>& detector_boxes,
+                                   const DetectVideoOptions& o) {
+  return motion_boxes_of(flow_field_of(a, b, o), detector_boxes, o);
 }
 
 std::vector<std::vector<Box>> detect_video(const Video& v, const Detector* detector, const DetectVideoOptions& o,

@@ -62,4 +62,15 @@ std::vector<std::vector<Detection>> detect_video_full(const Video& video, const 
 std::vector<Box> flow_motion_boxes(const Image& a, const Image& b, const std::vector<Box>& detector_boxes,
                                    const DetectVideoOptions& o);
 
+// flow_motion_boxes in two steps, so that a live pipeline can compute the field (the costly part, which needs no
+// detector boxes) while the detector runs: flow_field_of(a, b) then motion_boxes_of(field, detector_boxes) give
+// the same boxes, bit for bit. The field is (2, h, w) at the flow's scale (o.flow_scale) of a W x H frame.
+struct FlowField {
+  std::vector<float> flow;   // (2, h, w)
+  int w = 0, h = 0;          // the field's size
+  int W = 0, H = 0;          // the frames' size
+};
+FlowField flow_field_of(const Image& a, const Image& b, const DetectVideoOptions& o);
+std::vector<Box> motion_boxes_of(const FlowField& f, const std::vector<Box>& detector_boxes, const DetectVideoOptions& o);
+
 }  // namespace ssmtl
