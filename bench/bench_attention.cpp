@@ -4,7 +4,7 @@
 
 #include "autograd/attention.h"
 #include "autograd/engine.h"
-#include "bench/attention_tokens_ref.h"
+#include "kernels/cpu/attention_tokens_avx512.h"
 #include "kernels/attention.h"
 #include "tensor/rng.h"
 
@@ -55,9 +55,9 @@ void BM_AttentionForwardBackward(benchmark::State& state) {
   }
 }
 
-// A/B of the token-major multi-head kernels (multi_head_attention's), same process: new:0 = the previous
-// portable kernels (bench/attention_tokens_ref.cpp), new:1 = kernels::attention_tokens_* (AVX-512 where
-// available). The paper's CvT shape: batch 64, 12 heads of width 8, 448 queries, 112 keys. backward:1 times the
+// A/B of the token-major multi-head kernels (multi_head_attention's), same process: new:0 = the portable
+// kernels (kernels/cpu/attention_tokens.cpp; the only ones before the AVX-512 path, then with a natural-log lse),
+// new:1 = kernels::attention_tokens_* (AVX-512 where available). The paper's CvT shape: batch 64, 12 heads of width 8, 448 queries, 112 keys. backward:1 times the
 // backward alone (each path's own forward ran once before). Counter GFLOP/s: the profiler's flop counts.
 void BM_AttentionTokens(benchmark::State& state) {
   const bool fresh = state.range(0) != 0, backward = state.range(1) != 0;
@@ -67,8 +67,8 @@ void BM_AttentionTokens(benchmark::State& state) {
   Tensor g = randn({B, Lq, H * E}, rng);
   Tensor out = Tensor::zeros({B, Lq, H * E}), lse = Tensor::zeros({B, H, Lq});
   Tensor dq = Tensor::zeros(q.shape()), dk = Tensor::zeros(k.shape()), dv = Tensor::zeros(v.shape());
-  auto forward = fresh ? kernels::attention_tokens_forward_cpu : bench_ref::attention_tokens_forward_ref;
-  auto backward_fn = fresh ? kernels::attention_tokens_backward_cpu : bench_ref::attention_tokens_backward_ref;
+  auto forward = fresh ? kernels::attention_tokens_forward_cpu : kernels::attention_tokens_forward_portable;
+  auto backward_fn = fresh ? kernels::attention_tokens_backward_cpu : kernels::attention_tokens_backward_portable;
   forward(out.data(), lse.data(), q.data(), k.data(), v.data(), B, H, Lq, Lk, E, E);
   for (auto _ : state) {
     if (backward)

@@ -146,11 +146,24 @@ void WatchPipeline::fail(std::exception_ptr e) {
   q3_->close();
 }
 
+void WatchPipeline::warm_up(int width, int height) {
+  Image blank;
+  blank.width = width;
+  blank.height = height;
+  blank.rgb.assign(static_cast<size_t>(width) * height * 3, 128);
+  if (detector_ && uses_detector(o_.detect.method)) detector_->detect_full({blank});
+  if (uses_flow(o_.detect.method)) flow_field_of(blank, blank, o_.detect);
+  for (const ScoringModel& m : models_) {
+    const int S = m.model->cfg.crop;
+    score_objects(*m.model, Tensor::zeros({1, 3, kSeqLen, S, S}), ObjectTeachers{}, o_.seed, {0});
+  }
+}
+
 void WatchPipeline::decode_stage() {
   try {
     int attempts = 0;
     int64_t index = 0;
-    const Clock::time_point start = Clock::now();
+    Clock::time_point start = Clock::now();
     while (!stop_) {
       std::unique_ptr<FrameSource> src;
       bool ended_cleanly = false;
@@ -169,6 +182,9 @@ void WatchPipeline::decode_stage() {
           if (width_ == 0) {
             width_ = img->width;
             height_ = img->height;
+            // (the other stages wait for this first frame: the detector and the models are free here)
+            if (o_.warm_up) warm_up(width_, height_);
+            start = Clock::now();
           } else if (img->width != width_ || img->height != height_) {
             throw SourceError(src->describe() + ": frame " + std::to_string(index) + " is " + std::to_string(img->width) +
                               "x" + std::to_string(img->height) + ", the stream started at " + std::to_string(width_) +

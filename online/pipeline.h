@@ -63,6 +63,10 @@ struct WatchOptions {
   bool keep_images = false;            // FrameResult::image set (drawing, the web page)
   std::chrono::milliseconds score_delay{0};   // added to the score stage per frame: an artificially slow stage
   const std::atomic<bool>* interrupt = nullptr;   // e.g. set by a SIGINT handler: stop, flush, return
+  // Before the first frame enters the pipeline (and before a paced source's clock starts): one detector call,
+  // one optical-flow field and one model call per checkpoint on blank frames of the stream's size. First calls
+  // allocate and start thread pools (~0.2 s here); without this the first frames of a 30 FPS source are dropped.
+  bool warm_up = true;
 };
 
 // One member of the scoring ensemble: a trained model and, optionally, the statistics that standardise its task
@@ -109,6 +113,7 @@ class WatchPipeline {
   struct Arrived;
   struct Detected;
   void decode_stage();
+  void warm_up(int width, int height);   // WatchOptions::warm_up
   void detect_stage();
   void score_stage();
   void fail(std::exception_ptr e);

@@ -19,7 +19,7 @@ double quantile(std::vector<double> v, double q) {
 
 void PipelineStats::frame_in() {
   std::lock_guard<std::mutex> lk(mu_);
-  ++in_;
+  if (in_++ == 0) first_in_ = Clock::now();
 }
 void PipelineStats::frame_out(double latency_ms) {
   std::lock_guard<std::mutex> lk(mu_);
@@ -69,9 +69,10 @@ StatsSnapshot PipelineStats::snapshot() const {
   s.dropped = dropped_;
   s.reconnects = reconnects_;
   for (int i = 0; i < static_cast<int>(Stage::kCount); ++i) s.stage_seconds[i] = stage_seconds_[i];
-  if (s.seconds > 0) {
-    s.fps_in = static_cast<double>(in_) / s.seconds;
-    s.fps_out = static_cast<double>(out_) / s.seconds;
+  const double streamed = in_ > 0 ? std::chrono::duration<double>(Clock::now() - first_in_).count() : 0.0;
+  if (streamed > 0) {
+    s.fps_in = static_cast<double>(in_) / streamed;
+    s.fps_out = static_cast<double>(out_) / streamed;
   }
   s.latency_p50_ms = quantile(latencies_, 0.5);
   s.latency_p99_ms = quantile(latencies_, 0.99);

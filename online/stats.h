@@ -20,12 +20,12 @@ enum class Stage { kDecode, kDetector, kFlow, kCrops, kModel, kFrames, kCount };
 const char* stage_name(Stage s);
 
 struct StatsSnapshot {
-  double seconds = 0;            // since the pipeline started
+  double seconds = 0;            // since the pipeline started (opening the source and the warm-up included)
   int64_t frames_in = 0;         // decoded from the source
   int64_t frames_out = 0;        // scored
   int64_t dropped = 0;           // skipped by the drop policy (never scored)
   int64_t reconnects = 0;
-  double fps_in = 0, fps_out = 0;               // frames / seconds over the whole run
+  double fps_in = 0, fps_out = 0;               // frames / seconds since the first frame arrived
   double latency_p50_ms = 0, latency_p99_ms = 0, latency_max_ms = 0;   // over every scored frame
   double stage_seconds[static_cast<int>(Stage::kCount)] = {};   // busy time per stage, whole run
   double stage_ms_per_frame(Stage s) const;   // busy time / frames out (0 before the first frame out)
@@ -49,7 +49,7 @@ class PipelineStats {
   StatsSnapshot snapshot() const;
 
  private:
-  Clock::time_point start_;
+  Clock::time_point start_, first_in_;
   mutable std::mutex mu_;
   int64_t in_ = 0, out_ = 0, dropped_ = 0, reconnects_ = 0;
   std::vector<double> latencies_;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # ssmtl watch against the offline path on every Ped2 test video, both scoring as `make demo` scores (task scores
-# standardised with log-zscore, best.ckpt and last.ckpt averaged per object): per-video AUC of the frame scores
+# standardised with log-zscore, best.ckpt and last.ckpt averaged per object, map cell 0.33 x the median object
+# height of the normal videos, 3x3x3 filter; watch gets the cell in pixels that score chose): per-video AUC of the frame scores
 # after the same causal smoothing (half-Gaussian, sigma 3), from
 #   offline: ssmtl score --normalize $NORMALIZE --checkpoint ... (RUN's test detections) + ssmtl evaluate
 #            --smooth-kind half-gaussian
@@ -11,12 +12,15 @@
 # Usage: scripts/watch_vs_offline.sh BUILD RUN OUT_DIR [DATA_ROOT]
 #   RUN: a make demo run folder (RUN/train/<name>.ckpt, RUN/detections/{training,testing}), e.g.
 #   scripts/watch_vs_offline.sh build runs/ped2-demo runs/watch-cmp
-# Environment (scripts/demo.sh's defaults): CHECKPOINTS="best last"  NORMALIZE=log-zscore  MP4=0
+# Environment (scripts/demo.sh's defaults): CHECKPOINTS="best last"  NORMALIZE=log-zscore  CELL_REL=0.33  FILTER=3
+#   MP4=0
 #   VIDEOS="01 02" (a subset of the test videos; default all)
 set -euo pipefail
 build=$1 run=$2 out=$3 root=${4:-../shared/data/ped2}
 ssmtl=$build/ssmtl
 normalize=${NORMALIZE:-log-zscore}
+cell_rel=${CELL_REL:-0.33}
+filter=${FILTER:-3}
 checkpoints=${CHECKPOINTS:-best last}
 det="$run/detections/testing"
 mkdir -p "$out"/watch "$out"/watch_scores "$out"/mp4 "$out"/mp4_scores
@@ -28,12 +32,13 @@ for c in $checkpoints; do
   n=$((n + 1))
 done
 [ "$n" -gt 0 ] || { echo "watch_vs_offline: no checkpoint ($checkpoints) in $run/train" >&2; exit 2; }
-score_args=(--normalize "$normalize")
-[ "$normalize" != none ] && score_args+=(--normal-detections "$run/detections/training")
+score_args=(--normalize "$normalize" --cell-rel "$cell_rel" --filter "$filter" \
+            --normal-detections "$run/detections/training")
 videos=${VIDEOS:-$(ls "$root/testing/frames" | sort)}
 "$ssmtl" score --data "$root" --detections "$det" "${ckpt_args[@]}" --out "$out/offline" "${score_args[@]}" \
   --videos "$(echo $videos | tr ' ' ',')" 2>&1 | tail -1
-watch_args+=("${ckpt_args[@]}")
+cell=$(sed -n 's/^cell = //p' "$out/offline/score_config.txt")   # the pixels score chose from --cell-rel
+watch_args+=("${ckpt_args[@]}" --cell "$cell" --filter "$filter")
 if [ "$normalize" != none ]; then
   if [ "$n" = 1 ]; then watch_args+=(--normalization "$out/offline/normalization.txt")
   else for ((i = 0; i < n; ++i)); do watch_args+=(--normalization "$out/offline/normalization_$i.txt"); done; fi

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <fstream>
 #include <thread>
+#include <tuple>
 
 #include "eval/frame_scores.h"
 #include "eval/postprocess.h"
@@ -244,14 +245,16 @@ TEST_CASE("watch drop policy under an artificially slow stage: oldest skips (cou
   }
 }
 
-TEST_CASE("watch is deterministic: a backlog (slow stage) or none, flow on the worker or not: bitwise the same") {
+TEST_CASE("watch is deterministic: a backlog (slow stage) or none, flow on the worker or not, warm-up or not: bitwise the same") {
   auto model = test::tiny_watch_model();
   const int n = 16;
   std::vector<std::vector<double>> runs;
   // with a slow stage frames pile up before detection and scoring; without the flow worker the field is computed
-  // after the detector on the detect stage's thread
-  for (auto [delay, overlap] : {std::pair{0, true}, std::pair{20, true}, std::pair{0, false}}) {
+  // after the detector on the detect stage's thread; the warm-up's model and flow calls leave no state behind
+  for (auto [delay, overlap, warm] : {std::tuple{0, true, true}, std::tuple{20, true, true}, std::tuple{0, false, true},
+                                      std::tuple{0, true, false}}) {
     WatchOptions o;
+    o.warm_up = warm;
     o.detect.method = DetectMethod::kFlow;
     o.drop = DropPolicy::kNone;
     o.batch_size = 2;
@@ -271,6 +274,7 @@ TEST_CASE("watch is deterministic: a backlog (slow stage) or none, flow on the w
   REQUIRE(runs[0].size() > static_cast<size_t>(n));
   CHECK(runs[0] == runs[1]);
   CHECK(runs[0] == runs[2]);
+  CHECK(runs[0] == runs[3]);
 }
 
 namespace {

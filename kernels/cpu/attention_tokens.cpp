@@ -280,18 +280,30 @@ SSMTL_WIDE void backward_impl(float* dq, float* dk, float* dv, const float* dout
   else if (E == 32 && Ev == 32) F<32, 32>(__VA_ARGS__);                                    \
   else F<0, 0>(__VA_ARGS__)
 
+void attention_tokens_forward_portable(float* out, float* lse, const float* q, const float* k, const float* v,
+                                       int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev) {
+  SSMTL_ATTN_WIDTHS(forward_impl, out, lse, q, k, v, B, H, Lq, Lk, E, Ev);
+}
+
+void attention_tokens_backward_portable(float* dq, float* dk, float* dv, const float* dout, const float* q,
+                                        const float* k, const float* v, const float* out, const float* lse, int64_t B,
+                                        int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev) {
+  if (!dq && !dk && !dv) return;
+  SSMTL_ATTN_WIDTHS(backward_impl, dq, dk, dv, dout, q, k, v, out, lse, B, H, Lq, Lk, E, Ev);
+}
+
 void attention_tokens_forward_cpu(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
                                   int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev) {
-  if (attention_tokens_forward_avx512(out, lse, q, k, v, B, H, Lq, Lk, E, Ev)) return;
-  SSMTL_ATTN_WIDTHS(forward_impl, out, lse, q, k, v, B, H, Lq, Lk, E, Ev);
+  if (!attention_tokens_forward_avx512(out, lse, q, k, v, B, H, Lq, Lk, E, Ev))
+    attention_tokens_forward_portable(out, lse, q, k, v, B, H, Lq, Lk, E, Ev);
 }
 
 void attention_tokens_backward_cpu(float* dq, float* dk, float* dv, const float* dout, const float* q,
                                    const float* k, const float* v, const float* out, const float* lse, int64_t B,
                                    int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev) {
   if (!dq && !dk && !dv) return;
-  if (attention_tokens_backward_avx512(dq, dk, dv, dout, q, k, v, out, lse, B, H, Lq, Lk, E, Ev)) return;
-  SSMTL_ATTN_WIDTHS(backward_impl, dq, dk, dv, dout, q, k, v, out, lse, B, H, Lq, Lk, E, Ev);
+  if (!attention_tokens_backward_avx512(dq, dk, dv, dout, q, k, v, out, lse, B, H, Lq, Lk, E, Ev))
+    attention_tokens_backward_portable(dq, dk, dv, dout, q, k, v, out, lse, B, H, Lq, Lk, E, Ev);
 }
 
 }  // namespace ssmtl::kernels
