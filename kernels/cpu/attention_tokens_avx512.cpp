@@ -221,31 +221,141 @@ SSMTL_AVX512 inline void forward_blocks(float* out, float* lse, float* s, const 
   }
 }
 
+// One (sample, head) problem of forward_heads (a function of its own: see backward_head). `s`: this thread's
+// score buffer (Lk x 16 x kBlocks).
 template <int E, int Ev>
-SSMTL_AVX512 void forward_heads(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
-                                int64_t H, int64_t Lq, int64_t Lk) {
+SSMTL_AVX512 void forward_head(int64_t bh, float* s, float* out, float* lse, const float* q, const float* k,
+                               const float* v, int64_t H, int64_t Lq, int64_t Lk) {
   const float c2 = kLog2e / std::sqrt(static_cast<float>(E));
   const int64_t ldq = H * E, ldv = H * Ev;
   // Two blocks of 16 queries at a time for width 8 (2 x 8 q registers + 2 x 8 accumulators fit in 32); one for
   // wider heads. The per-query results do not depend on the blocking.
   constexpr int kBlocks = E <= 8 && Ev <= 8 ? 2 : 1;
-  // Per thread: the scores (Lk x 16 x kBlocks).
-  Scratch scratch(Lk * kLanes * kBlocks);
+  const int64_t b = bh / H, h = bh % H;
+  const float* qb = q + b * Lq * ldq + h * E;
+  const float* kb = k + b * Lk * ldq + h * E;
+  const float* vb = v + b * Lk * ldv + h * Ev;
+  for (int64_t i0 = 0; i0 < Lq; i0 += kLanes * kBlocks) {
+    int n[2];
+    for (int bl = 0; bl < 2; ++bl) n[bl] = static_cast<int>(std::clamp<int64_t>(Lq - i0 - bl * kLanes, 0, kLanes));
+    float* o = out + (b * Lq + i0) * ldv + h * Ev;
+    if (kBlocks == 2 && n[1] > 0)
+      forward_blocks<E, Ev, kBlocks>(o, lse + bh * Lq + i0, s, qb + i0 * ldq, kb, vb, ldq, ldv, Lk, c2, n);
+    else
+      forward_blocks<E, Ev, 1>(o, lse + bh * Lq + i0, s, qb + i0 * ldq, kb, vb, ldq, ldv, Lk, c2, n);
+  }
+}
+
+template <int E, int Ev>
+SSMTL_AVX512 void forward_heads(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
+                                int64_t H, int64_t Lq, int64_t Lk) {
+  constexpr int kBlocks = E <= 8 && Ev <= 8 ? 2 : 1;
+  Scratch scratch(Lk * kLanes * kBlocks);   // per thread: the scores
 #pragma omp parallel for schedule(static)
-  for (int64_t bh = 0; bh < B * H; ++bh) {
-    const int64_t b = bh / H, h = bh % H;
-    float* s = scratch.mine();
-    const float* qb = q + b * Lq * ldq + h * E;
-    const float* kb = k + b * Lk * ldq + h * E;
-    const float* vb = v + b * Lk * ldv + h * Ev;
-    for (int64_t i0 = 0; i0 < Lq; i0 += kLanes * kBlocks) {
-      int n[2];
-      for (int bl = 0; bl < 2; ++bl) n[bl] = static_cast<int>(std::clamp<int64_t>(Lq - i0 - bl * kLanes, 0, kLanes));
-      float* o = out + (b * Lq + i0) * ldv + h * Ev;
-      if (kBlocks == 2 && n[1] > 0)
-        forward_blocks<E, Ev, kBlocks>(o, lse + bh * Lq + i0, s, qb + i0 * ldq, kb, vb, ldq, ldv, Lk, c2, n);
-      else
-        forward_blocks<E, Ev, 1>(o, lse + bh * Lq + i0, s, qb + i0 * ldq, kb, vb, ldq, ldv, Lk, c2, n);
+  for (int64_t bh = 0; bh < B * H; ++bh) forward_head<E, Ev>(bh, scratch.mine(), out, lse, q, k, v, H, Lq, Lk);
+}
+
+// One (sample, head) problem of backward_heads; `scratch`: this thread's buffer (see there). A function of its
+// own, not the body of the parallel loop: clang outlines an OpenMP loop body into a function without this
+// target attribute, and refuses AVX-512 intrinsics there.
+template <int E, int Ev>
+SSMTL_AVX512 void backward_head(int64_t bh, float* scratch, float* dq, float* dk, float* dv, const float* dout,
+                                const float* q, const float* k, const float* v, const float* out, const float* lse,
+                                int64_t H, int64_t Lq, int64_t Lk) {
+  const float scale = 1.f / std::sqrt(static_cast<float>(E)), c2 = kLog2e * scale;
+  const int64_t ldq = H * E, ldv = H * Ev;
+  const int64_t nc = (Lk + kLanes - 1) / kLanes, Lkp = nc * kLanes;   // key chunks of 16, padded
+  const __mmask16 tail = static_cast<__mmask16>((1u << (Lk - (nc - 1) * kLanes)) - 1u);
+  const int64_t b = bh / H, h = bh % H;
+  float* kt = scratch;                   // [chunk][d][16] k^T, zero past Lk
+  float* vt = kt + E * Lkp;              // [chunk][d][16] v^T
+  float* dka = vt + Ev * Lkp;            // [chunk][d][16] sum_i dS_ij q_i (unscaled)
+  float* dva = dka + E * Lkp;            // [chunk][d][16] sum_i P_ij dout_i
+  float* ds_rows = dva + Ev * Lkp;       // [query in block][Lkp]
+  float* qs = ds_rows + kQueryBlock * Lkp;   // [query][d] q * log2(e) / sqrt(E)
+  float* delta = qs + Lq * E;            // D_i = dout_i . out_i
+  const float* qb = q + b * Lq * ldq + h * E;
+  const float* kb = k + b * Lk * ldq + h * E;
+  const float* vb = v + b * Lk * ldv + h * Ev;
+  const float* gb = dout + b * Lq * ldv + h * Ev;
+  const float* ob = out + b * Lq * ldv + h * Ev;
+  const float* lb = lse + bh * Lq;
+  for (int64_t c = 0; c < nc; ++c)
+    for (int l = 0; l < kLanes; ++l) {
+      const int64_t j = c * kLanes + l;
+      for (int d = 0; d < E; ++d) kt[(c * E + d) * kLanes + l] = j < Lk ? kb[j * ldq + d] : 0.f;
+      for (int d = 0; d < Ev; ++d) vt[(c * Ev + d) * kLanes + l] = j < Lk ? vb[j * ldv + d] : 0.f;
+    }
+  std::fill(dka, dka + (E + Ev) * Lkp, 0.f);
+  for (int64_t i = 0; i < Lq; ++i)
+    for (int d0 = 0; d0 < E; d0 += 8)   // the same products as the forward's q block
+      _mm256_storeu_ps(qs + i * E + d0, _mm256_mul_ps(_mm256_loadu_ps(qb + i * ldq + d0), _mm256_set1_ps(c2)));
+  for (int64_t i0 = 0; i0 < Lq; i0 += kLanes) {   // D for 16 queries at a time, queries in the lanes
+    const int n = static_cast<int>(std::min<int64_t>(kLanes, Lq - i0));
+    __m512 dsum = _mm512_setzero_ps();
+    for (int d0 = 0; d0 < Ev; d0 += 8) {
+      __m512 gt[8], ot[8];
+      load_rows8(gt, gb + i0 * ldv + d0, ldv, n);
+      load_rows8(ot, ob + i0 * ldv + d0, ldv, n);
+      for (int d = 0; d < 8; ++d) dsum = _mm512_fmadd_ps(gt[d], ot[d], dsum);
+    }
+    _mm512_storeu_ps(delta + i0, dsum);
+  }
+  for (int64_t i0 = 0; i0 < Lq; i0 += kQueryBlock) {
+    const int64_t ni = std::min<int64_t>(kQueryBlock, Lq - i0);
+    for (int64_t c = 0; c < nc; ++c) {
+      const __mmask16 valid = c == nc - 1 ? tail : static_cast<__mmask16>(0xFFFF);
+      __m512 kr[E], ka[E], va[Ev];
+      for (int d = 0; d < E; ++d) {
+        kr[d] = _mm512_load_ps(kt + (c * E + d) * kLanes);
+        ka[d] = _mm512_load_ps(dka + (c * E + d) * kLanes);
+      }
+      for (int d = 0; d < Ev; ++d) va[d] = _mm512_load_ps(dva + (c * Ev + d) * kLanes);
+      const float* vtc = vt + c * Ev * kLanes;
+      for (int64_t i = i0; i < i0 + ni; ++i) {
+        const float* qsi = qs + i * E;
+        const float* qi = qb + i * ldq;
+        const float* gi = gb + i * ldv;
+        __m512 s = _mm512_mul_ps(kr[0], _mm512_set1_ps(qsi[0]));   // the forward's products, same order
+        for (int d = 1; d < E; ++d) s = _mm512_fmadd_ps(kr[d], _mm512_set1_ps(qsi[d]), s);
+        __m512 dp = _mm512_mul_ps(_mm512_load_ps(vtc), _mm512_set1_ps(gi[0]));
+        for (int d = 1; d < Ev; ++d)
+          dp = _mm512_fmadd_ps(_mm512_load_ps(vtc + d * kLanes), _mm512_set1_ps(gi[d]), dp);
+        const __m512 p = _mm512_maskz_mov_ps(valid, exp2_ps(_mm512_sub_ps(s, _mm512_set1_ps(lb[i]))));
+        const __m512 ds = _mm512_mul_ps(p, _mm512_sub_ps(dp, _mm512_set1_ps(delta[i])));
+        for (int d = 0; d < Ev; ++d) va[d] = _mm512_fmadd_ps(p, _mm512_set1_ps(gi[d]), va[d]);
+        for (int d = 0; d < E; ++d) ka[d] = _mm512_fmadd_ps(ds, _mm512_set1_ps(qi[d]), ka[d]);
+        _mm512_store_ps(ds_rows + (i - i0) * Lkp + c * kLanes, ds);
+      }
+      for (int d = 0; d < E; ++d) _mm512_store_ps(dka + (c * E + d) * kLanes, ka[d]);
+      for (int d = 0; d < Ev; ++d) _mm512_store_ps(dva + (c * Ev + d) * kLanes, va[d]);
+    }
+    if (!dq) continue;
+    // dq_i = scale * sum_j dS_ij k_j: keys in the lanes, chunk by chunk, then one sum across the lanes.
+    for (int64_t i = i0; i < i0 + ni; ++i) {
+      const float* dsr = ds_rows + (i - i0) * Lkp;
+      __m512 t[E];
+      for (int d = 0; d < E; ++d) t[d] = _mm512_setzero_ps();
+      for (int64_t c = 0; c < nc; ++c) {
+        const __m512 ds = _mm512_load_ps(dsr + c * kLanes);
+        for (int d = 0; d < E; ++d) t[d] = _mm512_fmadd_ps(ds, _mm512_load_ps(kt + (c * E + d) * kLanes), t[d]);
+      }
+      float* r = dq + (b * Lq + i) * ldq + h * E;
+      for (int d0 = 0; d0 < E; d0 += 8) {
+        const __m256 sums = _mm256_mul_ps(lane_sums8(t + d0), _mm256_set1_ps(scale));
+        _mm256_storeu_ps(r + d0, _mm256_add_ps(_mm256_loadu_ps(r + d0), sums));
+      }
+    }
+  }
+  for (int64_t j = 0; j < Lk; ++j) {
+    const int64_t c = j / kLanes, l = j % kLanes;
+    if (dk) {
+      float* r = dk + (b * Lk + j) * ldq + h * E;
+      for (int d = 0; d < E; ++d) r[d] += dka[(c * E + d) * kLanes + l] * scale;
+    }
+    if (dv) {
+      float* r = dv + (b * Lk + j) * ldv + h * Ev;
+      for (int d = 0; d < Ev; ++d) r[d] += dva[(c * Ev + d) * kLanes + l];
     }
   }
 }
@@ -254,109 +364,14 @@ template <int E, int Ev>
 SSMTL_AVX512 void backward_heads(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
                                  const float* v, const float* out, const float* lse, int64_t B, int64_t H,
                                  int64_t Lq, int64_t Lk) {
-  const float scale = 1.f / std::sqrt(static_cast<float>(E)), c2 = kLog2e * scale;
-  const int64_t ldq = H * E, ldv = H * Ev;
-  const int64_t nc = (Lk + kLanes - 1) / kLanes, Lkp = nc * kLanes;   // key chunks of 16, padded
-  const __mmask16 tail = static_cast<__mmask16>((1u << (Lk - (nc - 1) * kLanes)) - 1u);
+  const int64_t Lkp = (Lk + kLanes - 1) / kLanes * kLanes;   // key chunks of 16, padded
   // Per thread: scaled q rows (Lq x E), D (Lq), k^T and v^T (E / Ev x Lkp), dk / dv accumulators (same),
   // dS rows of a query block (kQueryBlock x Lkp).
   const int64_t per = Lq * E + (Lq + kLanes) + 2 * (E + Ev) * Lkp + kQueryBlock * Lkp;
   Scratch scratch(per);
 #pragma omp parallel for schedule(static)
-  for (int64_t bh = 0; bh < B * H; ++bh) {
-    const int64_t b = bh / H, h = bh % H;
-    float* kt = scratch.mine();            // [chunk][d][16] k^T, zero past Lk
-    float* vt = kt + E * Lkp;              // [chunk][d][16] v^T
-    float* dka = vt + Ev * Lkp;            // [chunk][d][16] sum_i dS_ij q_i (unscaled)
-    float* dva = dka + E * Lkp;            // [chunk][d][16] sum_i P_ij dout_i
-    float* ds_rows = dva + Ev * Lkp;       // [query in block][Lkp]
-    float* qs = ds_rows + kQueryBlock * Lkp;   // [query][d] q * log2(e) / sqrt(E)
-    float* delta = qs + Lq * E;            // D_i = dout_i . out_i
-    const float* qb = q + b * Lq * ldq + h * E;
-    const float* kb = k + b * Lk * ldq + h * E;
-    const float* vb = v + b * Lk * ldv + h * Ev;
-    const float* gb = dout + b * Lq * ldv + h * Ev;
-    const float* ob = out + b * Lq * ldv + h * Ev;
-    const float* lb = lse + bh * Lq;
-    for (int64_t c = 0; c < nc; ++c)
-      for (int l = 0; l < kLanes; ++l) {
-        const int64_t j = c * kLanes + l;
-        for (int d = 0; d < E; ++d) kt[(c * E + d) * kLanes + l] = j < Lk ? kb[j * ldq + d] : 0.f;
-        for (int d = 0; d < Ev; ++d) vt[(c * Ev + d) * kLanes + l] = j < Lk ? vb[j * ldv + d] : 0.f;
-      }
-    std::fill(dka, dka + (E + Ev) * Lkp, 0.f);
-    for (int64_t i = 0; i < Lq; ++i)
-      for (int d0 = 0; d0 < E; d0 += 8)   // the same products as the forward's q block
-        _mm256_storeu_ps(qs + i * E + d0, _mm256_mul_ps(_mm256_loadu_ps(qb + i * ldq + d0), _mm256_set1_ps(c2)));
-    for (int64_t i0 = 0; i0 < Lq; i0 += kLanes) {   // D for 16 queries at a time, queries in the lanes
-      const int n = static_cast<int>(std::min<int64_t>(kLanes, Lq - i0));
-      __m512 dsum = _mm512_setzero_ps();
-      for (int d0 = 0; d0 < Ev; d0 += 8) {
-        __m512 gt[8], ot[8];
-        load_rows8(gt, gb + i0 * ldv + d0, ldv, n);
-        load_rows8(ot, ob + i0 * ldv + d0, ldv, n);
-        for (int d = 0; d < 8; ++d) dsum = _mm512_fmadd_ps(gt[d], ot[d], dsum);
-      }
-      _mm512_storeu_ps(delta + i0, dsum);
-    }
-    for (int64_t i0 = 0; i0 < Lq; i0 += kQueryBlock) {
-      const int64_t ni = std::min<int64_t>(kQueryBlock, Lq - i0);
-      for (int64_t c = 0; c < nc; ++c) {
-        const __mmask16 valid = c == nc - 1 ? tail : static_cast<__mmask16>(0xFFFF);
-        __m512 kr[E], ka[E], va[Ev];
-        for (int d = 0; d < E; ++d) {
-          kr[d] = _mm512_load_ps(kt + (c * E + d) * kLanes);
-          ka[d] = _mm512_load_ps(dka + (c * E + d) * kLanes);
-        }
-        for (int d = 0; d < Ev; ++d) va[d] = _mm512_load_ps(dva + (c * Ev + d) * kLanes);
-        const float* vtc = vt + c * Ev * kLanes;
-        for (int64_t i = i0; i < i0 + ni; ++i) {
-          const float* qsi = qs + i * E;
-          const float* qi = qb + i * ldq;
-          const float* gi = gb + i * ldv;
-          __m512 s = _mm512_mul_ps(kr[0], _mm512_set1_ps(qsi[0]));   // the forward's products, same order
-          for (int d = 1; d < E; ++d) s = _mm512_fmadd_ps(kr[d], _mm512_set1_ps(qsi[d]), s);
-          __m512 dp = _mm512_mul_ps(_mm512_load_ps(vtc), _mm512_set1_ps(gi[0]));
-          for (int d = 1; d < Ev; ++d)
-            dp = _mm512_fmadd_ps(_mm512_load_ps(vtc + d * kLanes), _mm512_set1_ps(gi[d]), dp);
-          const __m512 p = _mm512_maskz_mov_ps(valid, exp2_ps(_mm512_sub_ps(s, _mm512_set1_ps(lb[i]))));
-          const __m512 ds = _mm512_mul_ps(p, _mm512_sub_ps(dp, _mm512_set1_ps(delta[i])));
-          for (int d = 0; d < Ev; ++d) va[d] = _mm512_fmadd_ps(p, _mm512_set1_ps(gi[d]), va[d]);
-          for (int d = 0; d < E; ++d) ka[d] = _mm512_fmadd_ps(ds, _mm512_set1_ps(qi[d]), ka[d]);
-          _mm512_store_ps(ds_rows + (i - i0) * Lkp + c * kLanes, ds);
-        }
-        for (int d = 0; d < E; ++d) _mm512_store_ps(dka + (c * E + d) * kLanes, ka[d]);
-        for (int d = 0; d < Ev; ++d) _mm512_store_ps(dva + (c * Ev + d) * kLanes, va[d]);
-      }
-      if (!dq) continue;
-      // dq_i = scale * sum_j dS_ij k_j: keys in the lanes, chunk by chunk, then one sum across the lanes.
-      for (int64_t i = i0; i < i0 + ni; ++i) {
-        const float* dsr = ds_rows + (i - i0) * Lkp;
-        __m512 t[E];
-        for (int d = 0; d < E; ++d) t[d] = _mm512_setzero_ps();
-        for (int64_t c = 0; c < nc; ++c) {
-          const __m512 ds = _mm512_load_ps(dsr + c * kLanes);
-          for (int d = 0; d < E; ++d) t[d] = _mm512_fmadd_ps(ds, _mm512_load_ps(kt + (c * E + d) * kLanes), t[d]);
-        }
-        float* r = dq + (b * Lq + i) * ldq + h * E;
-        for (int d0 = 0; d0 < E; d0 += 8) {
-          const __m256 sums = _mm256_mul_ps(lane_sums8(t + d0), _mm256_set1_ps(scale));
-          _mm256_storeu_ps(r + d0, _mm256_add_ps(_mm256_loadu_ps(r + d0), sums));
-        }
-      }
-    }
-    for (int64_t j = 0; j < Lk; ++j) {
-      const int64_t c = j / kLanes, l = j % kLanes;
-      if (dk) {
-        float* r = dk + (b * Lk + j) * ldq + h * E;
-        for (int d = 0; d < E; ++d) r[d] += dka[(c * E + d) * kLanes + l] * scale;
-      }
-      if (dv) {
-        float* r = dv + (b * Lk + j) * ldv + h * Ev;
-        for (int d = 0; d < Ev; ++d) r[d] += dva[(c * Ev + d) * kLanes + l];
-      }
-    }
-  }
+  for (int64_t bh = 0; bh < B * H; ++bh)
+    backward_head<E, Ev>(bh, scratch.mine(), dq, dk, dv, dout, q, k, v, out, lse, H, Lq, Lk);
 }
 
 }  // namespace
