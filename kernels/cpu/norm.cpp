@@ -130,6 +130,20 @@ void backward_rows(float* dx, float* dgamma, float* dbeta, const float* dy, cons
     for (int64_t c = 0; c < C; ++c) d[c] += kf[c] * (g[c] - a[c] - (p[c] - muf[c]) * bb[c]);
   }
 }
+
+// dx[n, c, :] += kf * (dy - a - (x - mean) * b) for every sample n of channel c (NCDHW-like: N x C x inner):
+// the input gradient of batch norm (a, b are zero with fixed statistics).
+inline void add_bn_dx_channel(float* dx, const float* dy, const float* x, int64_t c, float kf, float a, float b,
+                              float muf, int64_t N, int64_t C, int64_t inner) {
+  for (int64_t n = 0; n < N; ++n) {
+    const float* g = dy + (n * C + c) * inner;
+    const float* p = x + (n * C + c) * inner;
+    float* d = dx + (n * C + c) * inner;
+#pragma omp simd
+    for (int64_t i = 0; i < inner; ++i) d[i] += kf * (g[i] - a - (p[i] - muf) * b);
+  }
+}
+
 }  // namespace
 
 void batch_norm_stats_cpu(float* mean, float* var, const float* x, int64_t N, int64_t C, int64_t inner) {
@@ -220,13 +234,7 @@ void batch_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float
     const float a = batch_stats ? static_cast<float>(sdy / M) : 0.f;
     const float b = batch_stats ? static_cast<float>(sdyx * is / M) : 0.f;
     const float muf = static_cast<float>(mu);
-    for (int64_t n = 0; n < N; ++n) {
-      const float* g = dy + (n * C + c) * inner;
-      const float* p = x + (n * C + c) * inner;
-      float* d = dx + (n * C + c) * inner;
-#pragma omp simd
-      for (int64_t i = 0; i < inner; ++i) d[i] += kf * (g[i] - a - (p[i] - muf) * b);
-    }
+    add_bn_dx_channel(dx, dy, x, c, kf, a, b, muf, N, C, inner);
   }
 }
 
@@ -240,13 +248,7 @@ void batch_norm_backward_input_cpu(float* dx, const float* dy, const float* x, c
     const float a = static_cast<float>(sum_dy[c] / static_cast<double>(M));
     const float b = static_cast<float>(sum_dy_xhat[c] * is / static_cast<double>(M));
     const float muf = mean[c];
-    for (int64_t n = 0; n < N; ++n) {
-      const float* g = dy + (n * C + c) * inner;
-      const float* p = x + (n * C + c) * inner;
-      float* d = dx + (n * C + c) * inner;
-#pragma omp simd
-      for (int64_t i = 0; i < inner; ++i) d[i] += kf * (g[i] - a - (p[i] - muf) * b);
-    }
+    add_bn_dx_channel(dx, dy, x, c, kf, a, b, muf, N, C, inner);
   }
 }
 
