@@ -6,9 +6,7 @@
 #include <cstring>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "kernels/cpu/omp_workers.h"
 
 namespace ssmtl::kernels {
 namespace {
@@ -25,22 +23,6 @@ class SingleThreadedBlas {
   int prev_;
 #endif
 };
-
-int max_threads() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-
-int thread_id() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
 
 // C (m x n) = alpha * op(A) op(B) + beta * C, row-major; op = transpose when the flag is set.
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t kk, float alpha, const float* a, int64_t lda,
@@ -122,7 +104,7 @@ void attention_backward_cpu(float* dq, float* dk, float* dv, const float* dout, 
   const bool need_scores_grad = dq || dk;
   // One Lq x Lk scratch matrix per thread for dL/dscores, allocated before the parallel region so that
   // an allocation failure throws normally.
-  std::vector<float> scratch(need_scores_grad ? static_cast<size_t>(max_threads() * Lq * Lk) : 0);
+  std::vector<float> scratch(need_scores_grad ? static_cast<size_t>(worker_count() * Lq * Lk) : 0);
   SingleThreadedBlas blas_guard;
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < BH; ++i) {
@@ -130,7 +112,7 @@ void attention_backward_cpu(float* dq, float* dk, float* dv, const float* dout, 
     const float* go = dout + i * Lq * Ev;
     if (dv) gemm(true, false, Lk, Ev, Lq, 1.f, p, Lk, go, Ev, 1.f, dv + i * Lk * Ev, Ev);
     if (!need_scores_grad) continue;
-    float* ds = scratch.data() + static_cast<size_t>(thread_id()) * Lq * Lk;
+    float* ds = scratch.data() + static_cast<size_t>(worker_id()) * Lq * Lk;
     gemm(false, true, Lq, Lk, Ev, 1.f, go, Ev, v + i * Lk * Ev, Ev, 0.f, ds, Lk);   // dL/dP
     for (int64_t r = 0; r < Lq; ++r) softmax_backward_row(ds + r * Lk, p + r * Lk, Lk);
     if (dq) gemm(false, false, Lq, E, Lk, scale, ds, Lk, k + i * Lk * E, E, 1.f, dq + i * Lq * E, E);

@@ -12,11 +12,8 @@
 
 #include "kernels/attention.h"
 #include "kernels/cpu/attention_tokens_avx512.h"
+#include "kernels/cpu/omp_workers.h"
 #include "kernels/cpu/vmath.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 namespace ssmtl::kernels {
 namespace {
@@ -29,21 +26,6 @@ constexpr float kLog2e = 1.44269504088896341f, kLn2 = 0.693147180559945309f;   /
 #else
 #define SSMTL_WIDE
 #endif   // queries per block: one AVX-512 register of floats (two AVX2 ones)
-
-int worker_count() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-int worker_id() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
 
 // Lane-major copy of rows [i0, i0 + n) of one head: dst[d * kLanes + l] = src[(i0 + l) * ld + d] * mul,
 // zero for the lanes l >= n.

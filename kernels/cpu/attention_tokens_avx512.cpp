@@ -10,6 +10,7 @@
 // The scores are computed as (q * log2(e) / sqrt(E)) . k in both kernels with the same products in the same order,
 // so the backward's recomputed probabilities are the forward's (the FlashAttention recomputation, Dao et al. 2022).
 #include "kernels/cpu/attention_tokens_avx512.h"
+#include "kernels/cpu/omp_workers.h"
 
 // GCC 12 flags the self-initialised undefined vectors inside its own AVX-512 intrinsics (a known false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -21,10 +22,6 @@
 #include <cstdint>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #define SSMTL_AVX512 __attribute__((target("avx512f")))
 
 namespace ssmtl::kernels {
@@ -33,21 +30,6 @@ namespace {
 constexpr int kLanes = 16;
 constexpr int kQueryBlock = 32;                 // backward: queries whose dS rows stay in L1 (32 x Lk floats)
 constexpr float kLog2e = 1.44269504088896341f;
-
-int worker_count() {
-#ifdef _OPENMP
-  return omp_get_max_threads();
-#else
-  return 1;
-#endif
-}
-int worker_id() {
-#ifdef _OPENMP
-  return omp_get_thread_num();
-#else
-  return 0;
-#endif
-}
 
 bool avx512_available() {
   static const bool has = [] {
