@@ -30,10 +30,15 @@ ObjectPool load_normal_pool(const ModelConfig& mc, const std::string& root, cons
 NormalStats fit_normal_stats(SSMTLModel& model, util::Config& cfg, const std::string& root,
                              const std::string& normal_det, std::vector<std::string> nv, const std::string& mode,
                              const ScoreOptions& so, const std::string& teachers) {
-  NormalStats out{eval::TaskNormalizer(mode), {}};
-  if (mode == "none") return out;
+  if (mode == "none") return {eval::TaskNormalizer(mode), {}};
   nv = normal_video_names(cfg, root, nv);
-  ObjectPool npool = load_normal_pool(model.cfg, root, normal_det, nv, so, teachers);
+  return fit_normal_stats(model, load_normal_pool(model.cfg, root, normal_det, nv, so, teachers), nv, mode, so);
+}
+
+NormalStats fit_normal_stats(SSMTLModel& model, const ObjectPool& npool, const std::vector<std::string>& nv,
+                             const std::string& mode, const ScoreOptions& so) {
+  NormalStats out{eval::TaskNormalizer(mode), nv};
+  if (mode == "none") return out;
   std::map<std::string, std::vector<float>> normal;
   util::Progress np("score (normal objects)", static_cast<int64_t>(npool.objects().size()), "objects");
   ScoreOptions plain = so;
@@ -44,7 +49,6 @@ NormalStats fit_normal_stats(SSMTLModel& model, util::Config& cfg, const std::st
   }
   np.finish();
   out.normalizer.fit(normal);
-  out.videos = nv;
   return out;
 }
 

@@ -34,6 +34,10 @@ NormalStats fit_normal_stats(SSMTLModel& model, util::Config& cfg, const std::st
                              const std::string& normal_det, std::vector<std::string> normal_videos,
                              const std::string& mode, const ScoreOptions& so, const std::string& teachers = "");
 
+// The same, on objects already loaded (load_normal_pool of the videos `nv`, which the result records).
+NormalStats fit_normal_stats(SSMTLModel& model, const ObjectPool& npool, const std::vector<std::string>& nv,
+                             const std::string& mode, const ScoreOptions& so);
+
 // The comment line score writes above the statistics: "ssmtl score: task score statistics of normal objects
 // (training videos 15 16) of CKPT".
 std::string normal_stats_comment(const NormalStats& s, const std::string& ckpt);

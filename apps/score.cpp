@@ -93,10 +93,16 @@ int run_score(int argc, char** argv) {
     if (world.rank() == 0)
       std::fprintf(stderr, "score: %s (%s), %d videos, %zu objects, device %s\n", mc.name.c_str(), ckpt.c_str(),
                    pool->num_videos(), pool->objects().size(), ssmtl::device_name(device));
+    // The normal videos' objects: the statistics of --normalize (per checkpoint: its teacher inputs) and the
+    // object size of --cell-rel, from one load.
+    std::vector<std::string> nv;
+    std::unique_ptr<ssmtl::ObjectPool> npool;
+    if (norm_mode != "none" || (c == 0 && cell_rel > 0)) {
+      nv = ssmtl::app::normal_video_names(cfg, root, normal_videos);
+      npool = std::make_unique<ssmtl::ObjectPool>(ssmtl::app::load_normal_pool(mc, root, normal_det, nv, so, teachers));
+    }
     if (c == 0 && cell_rel > 0) {   // the map cell from the normal videos' object size
-      const ssmtl::ObjectPool npool = ssmtl::app::load_normal_pool(
-          mc, root, normal_det, ssmtl::app::normal_video_names(cfg, root, normal_videos), so, teachers);
-      const double h = ssmtl::median_object_height(npool);
+      const double h = ssmtl::median_object_height(*npool);
       so.map.cell = std::max(1, static_cast<int>(std::lround(cell_rel * h)));
       if (world.rank() == 0)
         std::fprintf(stderr, "score: map cell %d px = %g x the median object height %g px of the normal videos\n",
@@ -117,8 +123,7 @@ int run_score(int argc, char** argv) {
     ssmtl::ScoreOptions sc = so;
     ssmtl::eval::TaskNormalizer normalizer(norm_mode);   // (checks the mode)
     if (norm_mode != "none") {
-      ssmtl::app::NormalStats ns = ssmtl::app::fit_normal_stats(model, cfg, root, normal_det, normal_videos, norm_mode,
-                                                                sc, teachers);
+      ssmtl::app::NormalStats ns = ssmtl::app::fit_normal_stats(model, *npool, nv, norm_mode, sc);
       normalizer = ns.normalizer;
       const std::string name = ckpts.size() == 1 ? "normalization.txt" : "normalization_" + std::to_string(c) + ".txt";
       if (world.rank() == 0)   // (read back by ssmtl watch --normalization)

@@ -15,6 +15,7 @@
 
 #include "apps/args.h"
 #include "apps/command.h"
+#include "apps/normal_stats.h"
 #include "eval/auc.h"
 #include "eval/io.h"
 #include "eval/postprocess.h"
@@ -196,14 +197,8 @@ Scored score_all(Inputs& in) {
     load_checkpoint(in.ckpts[c], model);
     model.to(in.device);
     if (!sc.pool) load_synthetic(in, mc, sc);
-    if (in.normal_videos.empty()) {   // the videos training held out for validation: normal, never trained on
-      std::vector<std::string> all = list_videos(in.normal_root, "training");
-      const int n = num_validation_videos(static_cast<int>(all.size()), TrainOptions::from_config(cfg).val_fraction);
-      if (n == 0) throw std::runtime_error("select: " + in.normal_root + " has no held-out validation video; use --normal-videos");
-      in.normal_videos.assign(all.end() - n, all.end());
-    }
-    ObjectPool npool = ObjectPool::load(in.normal_root, "training", in.normal_det, in.so.min_detection_score, false,
-                                        in.normal_videos, TeacherSpec::for_model(mc, in.normal_det, ""));
+    in.normal_videos = app::normal_video_names(cfg, in.normal_root, in.normal_videos);
+    const ObjectPool npool = app::load_normal_pool(mc, in.normal_root, in.normal_det, in.normal_videos, in.so, "");
     util::Progress progress("select: score " + in.ckpts[c],
                             static_cast<int64_t>(npool.objects().size() + sc.pool->objects().size()), "objects");
     sc.normal.emplace_back();
