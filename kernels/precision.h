@@ -1,0 +1,46 @@
+// Compute precision of the CPU's matrix products and convolutions (the engine's equivalent of PyTorch's
+// torch.set_float32_matmul_precision / oneDNN's fpmath mode). Tensors, weights, gradients and the optimiser
+// stay float32 in every mode; only the products' inputs change:
+//   fp32 (default): float32 products, bit-reproducible for a fixed thread count.
+//   bf16: the two factors of every product of the register-blocked GEMM (kernels/cpu/gemm_panel.cpp: linear
+//         layers, forward and both gradients) and of the direct stride-1 convolution (kernels/cpu/conv3d_direct.cpp:
+//         forward and input gradient) are rounded to bfloat16 (round to nearest even), multiplied exactly and
+//         accumulated in float32 with AVX512_BF16's VDPBF16PS (pairs of products summed per lane). Results are
+//         still deterministic for a fixed thread count, but differ from fp32 by the inputs' rounding (relative
+//         error of one product <= 2^-8 per factor).
+// Paths without a bf16 kernel (OpenBLAS fallbacks, attention, depthwise convolution, CUDA) compute in fp32 in
+// both modes. The setting is process-wide (an atomic): set it once before training or scoring, not per thread.
+#pragma once
+
+namespace ssmtl::kernels {
+
+enum class MatmulPrecision { fp32, bf16 };
+
+// True when this CPU executes AVX512_BF16 (checked at run time with cpuid, never assumed from the build flags).
+bool cpu_has_bf16();
+
+// Sets the precision of later products. Throws std::invalid_argument for bf16 when !cpu_has_bf16() (the message
+// says so), so that a configuration never silently runs in another precision than it names.
+void set_matmul_precision(MatmulPrecision p);
+MatmulPrecision matmul_precision();
+
+// "fp32" / "bf16" <-> the enum; parse throws std::invalid_argument naming the text and the accepted values.
+MatmulPrecision parse_matmul_precision(const char* text);
+const char* matmul_precision_name(MatmulPrecision p);
+
+// Sets a precision for the lifetime of the object and restores the previous one (tests, the profiler).
+class MatmulPrecisionScope {
+ public:
+  explicit MatmulPrecisionScope(MatmulPrecision p) : previous_(matmul_precision()) { set_matmul_precision(p); }
+  ~MatmulPrecisionScope() { set_matmul_precision(previous_); }
+  MatmulPrecisionScope(const MatmulPrecisionScope&) = delete;
+  MatmulPrecisionScope& operator=(const MatmulPrecisionScope&) = delete;
+
+ private:
+  MatmulPrecision previous_;
+};
+
+// Internal to the CPU kernels: bf16 requested (and, by set_matmul_precision's check, available).
+inline bool use_bf16_products() { return matmul_precision() == MatmulPrecision::bf16; }
+
+}  // namespace ssmtl::kernels
