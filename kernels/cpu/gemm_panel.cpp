@@ -1,5 +1,7 @@
 #include "kernels/cpu/gemm_panel.h"
 
+#include "kernels/precision.h"
+
 #include <immintrin.h>
 #include <omp.h>
 
@@ -94,6 +96,10 @@ bool avx512_available() {
 
 bool gemm_panel_at_b_cpu(float* c, const float* a, const float* b, int64_t R, int64_t Na, int64_t Nb) {
   if (!avx512_available() || Nb % 16 != 0 || Nb == 0 || Na == 0 || R == 0 || omp_in_parallel()) return false;
+  if (use_bf16_products()) {
+    detail::gemm_panel_at_b_bf16(c, a, b, R, Na, Nb);
+    return true;
+  }
   constexpr int64_t kChunk = 256;   // token rows per pass: 256 x (Na + Nb) floats stay in L2
   const int64_t tiles = (Na + kRows - 1) / kRows;
   const bool parallel = 2.0 * R * Na * Nb > 4e6;
@@ -124,6 +130,10 @@ bool gemm_panel_at_b_cpu(float* c, const float* a, const float* b, int64_t R, in
 bool gemm_panel_cpu(float* c, const float* a, const float* b, const float* bias, int64_t M, int64_t N, int64_t K,
                     bool trans_b, bool accumulate) {
   if (!avx512_available() || N % 16 != 0 || N == 0 || M == 0 || K == 0 || omp_in_parallel()) return false;
+  if (use_bf16_products()) {
+    detail::gemm_panel_bf16(c, a, b, bias, M, N, K, trans_b, accumulate);
+    return true;
+  }
   // Panels of 32 columns (the last may hold 16): packed[(panel * K + k) * 32 + j] = op(B)[k][panel * 32 + j].
   const int64_t panels = (N + kCols - 1) / kCols;
   std::vector<float> packed(static_cast<size_t>(panels * K * kCols), 0.f);

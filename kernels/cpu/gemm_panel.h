@@ -19,4 +19,12 @@ bool gemm_panel_cpu(float* c, const float* a, const float* b, const float* bias,
 // one thread); R is walked in blocks that stay in L2. Same conditions as gemm_panel_cpu (Nb a multiple of 16).
 bool gemm_panel_at_b_cpu(float* c, const float* a, const float* b, int64_t R, int64_t Na, int64_t Nb);
 
+// Both products take the bf16 path (kernels/cpu/gemm_panel_bf16.cpp) when kernels::use_bf16_products():
+// factors rounded to bfloat16, float32 sums (kernels/precision.h).
+namespace detail {
+void gemm_panel_bf16(float* c, const float* a, const float* b, const float* bias, int64_t M, int64_t N, int64_t K,
+                     bool trans_b, bool accumulate);
+void gemm_panel_at_b_bf16(float* c, const float* a, const float* b, int64_t R, int64_t Na, int64_t Nb);
+}  // namespace detail
+
 }  // namespace ssmtl::kernels

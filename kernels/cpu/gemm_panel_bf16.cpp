@@ -1,0 +1,209 @@
+// The bf16 twins of kernels/cpu/gemm_panel.cpp (chosen there when kernels::use_bf16_products()): the same
+// blocking and threading, with both factors rounded to bfloat16 and VDPBF16PS summing PAIRS of products into
+// float32 lanes. Packing makes the pairs adjacent: op(B) panels hold (k, k+1) of one column side by side, and
+// A's rows are bf16 copies (k, k+1 are already adjacent there), so a 32-bit broadcast of A meets a 512-bit
+// load of 16 columns x 2 k. For the weight gradient the pairs run over token rows (r, r+1) instead. K (or R)
+// is padded to even with zeros. Each element of C is still summed over k in order by one thread.
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "kernels/cpu/bf16.h"
+#include "kernels/cpu/gemm_panel.h"
+
+#define SSMTL_BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
+
+namespace ssmtl::kernels::detail {
+namespace {
+
+constexpr int kRows = 6;    // rows of C per micro-tile (as the fp32 kernel)
+constexpr int kCols = 32;   // columns per panel
+
+// dst[0..n) = bf16(src[0..n)), 16 at a time with the instruction (tails masked).
+SSMTL_BF16 void convert_row(uint16_t* dst, const float* src, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + i)));
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
+    _mm256_mask_storeu_epi16(dst + i, m, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + i)));
+  }
+}
+
+// dst[2 j + e] = bf16(row_e[j]) for j < n: two float rows interleaved (row1 == nullptr: zeros).
+SSMTL_BF16 void interleave_rows(uint16_t* dst, const float* row0, const float* row1, int64_t n) {
+  static const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
+                                              22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  for (int64_t j = 0; j < n; j += 16) {
+    const int64_t w = std::min<int64_t>(16, n - j);
+    const __mmask16 m = static_cast<__mmask16>((1u << w) - 1);
+    const __m512 x0 = _mm512_maskz_loadu_ps(m, row0 + j);
+    const __m512 x1 = row1 ? _mm512_maskz_loadu_ps(m, row1 + j) : _mm512_setzero_ps();
+    const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);   // x0 in the low 16 halves, x1 in the high 16
+    const __m512i pairs = _mm512_permutexvar_epi16(idx, both);
+    _mm512_mask_storeu_epi32(dst + 2 * j, m, pairs);
+  }
+}
+
+SSMTL_BF16 inline __m512i broadcast_pair(const uint16_t* p) {
+  int32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return _mm512_set1_epi32(v);
+}
+
+// C rows [0, R) x columns [0, 16 V) of one panel: sum over pairs kk of A[r][2kk..2kk+1] . P[kk][:][0..1].
+template <int R, int V>
+SSMTL_BF16 void tile(float* c, int64_t ldc, const uint16_t* a, int64_t lda, const uint16_t* p, int64_t K2,
+                     const float* bias, bool accumulate) {
+  __m512 acc[R][V];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+  for (int64_t kk = 0; kk < K2; ++kk) {
+    __m512i bv[V];
+    for (int v = 0; v < V; ++v) bv[v] = _mm512_loadu_si512(p + (kk * kCols + 16 * v) * 2);
+    for (int r = 0; r < R; ++r) {
+      const __m512i av = broadcast_pair(a + r * lda + 2 * kk);
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], (__m512bh)av, (__m512bh)bv[v]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) {
+      float* cp = c + r * ldc + 16 * v;
+      __m512 x = acc[r][v];
+      if (bias) x = _mm512_add_ps(x, _mm512_loadu_ps(bias + 16 * v));
+      if (accumulate) x = _mm512_add_ps(x, _mm512_loadu_ps(cp));
+      _mm512_storeu_ps(cp, x);
+    }
+}
+
+template <int V>
+void tile_rows(int rows, float* c, int64_t ldc, const uint16_t* a, int64_t lda, const uint16_t* p, int64_t K2,
+               const float* bias, bool accumulate) {
+  switch (rows) {
+    case 6: tile<6, V>(c, ldc, a, lda, p, K2, bias, accumulate); break;
+    case 5: tile<5, V>(c, ldc, a, lda, p, K2, bias, accumulate); break;
+    case 4: tile<4, V>(c, ldc, a, lda, p, K2, bias, accumulate); break;
+    case 3: tile<3, V>(c, ldc, a, lda, p, K2, bias, accumulate); break;
+    case 2: tile<2, V>(c, ldc, a, lda, p, K2, bias, accumulate); break;
+    default: tile<1, V>(c, ldc, a, lda, p, K2, bias, accumulate); break;
+  }
+}
+
+// C rows [0, Rr) x columns [0, 16 V) += sum over pairs rr < n2 of A2[rr][i][0..1] . B2[rr][:][0..1].
+template <int Rr, int V>
+SSMTL_BF16 void tile_at_b(float* c, int64_t ldc, const uint16_t* a2, int64_t Na, const uint16_t* b2, int64_t Nb,
+                          int64_t n2) {
+  __m512 acc[Rr][V];
+  for (int i = 0; i < Rr; ++i)
+    for (int v = 0; v < V; ++v) acc[i][v] = _mm512_loadu_ps(c + i * ldc + 16 * v);
+  for (int64_t rr = 0; rr < n2; ++rr) {
+    __m512i bv[V];
+    for (int v = 0; v < V; ++v) bv[v] = _mm512_loadu_si512(b2 + (rr * Nb + 16 * v) * 2);
+    for (int i = 0; i < Rr; ++i) {
+      const __m512i av = broadcast_pair(a2 + (rr * Na + i) * 2);
+      for (int v = 0; v < V; ++v) acc[i][v] = _mm512_dpbf16_ps(acc[i][v], (__m512bh)av, (__m512bh)bv[v]);
+    }
+  }
+  for (int i = 0; i < Rr; ++i)
+    for (int v = 0; v < V; ++v) _mm512_storeu_ps(c + i * ldc + 16 * v, acc[i][v]);
+}
+
+template <int V>
+void tile_at_b_rows(int rows, float* c, int64_t ldc, const uint16_t* a2, int64_t Na, const uint16_t* b2, int64_t Nb,
+                    int64_t n2) {
+  switch (rows) {
+    case 6: tile_at_b<6, V>(c, ldc, a2, Na, b2, Nb, n2); break;
+    case 5: tile_at_b<5, V>(c, ldc, a2, Na, b2, Nb, n2); break;
+    case 4: tile_at_b<4, V>(c, ldc, a2, Na, b2, Nb, n2); break;
+    case 3: tile_at_b<3, V>(c, ldc, a2, Na, b2, Nb, n2); break;
+    case 2: tile_at_b<2, V>(c, ldc, a2, Na, b2, Nb, n2); break;
+    default: tile_at_b<1, V>(c, ldc, a2, Na, b2, Nb, n2); break;
+  }
+}
+
+// Panels of op(B): packed[((panel * K2 + kk) * 32 + j) * 2 + e] = bf16(op(B)[2 kk + e][panel * 32 + j]).
+std::vector<uint16_t> pack_panels(const float* b, int64_t N, int64_t K, bool trans_b) {
+  const int64_t panels = (N + kCols - 1) / kCols, K2 = (K + 1) / 2;
+  std::vector<uint16_t> packed(static_cast<size_t>(panels * K2 * kCols * 2), 0);
+  std::vector<float> col(static_cast<size_t>(2 * kCols));
+  for (int64_t pn = 0; pn < panels; ++pn) {
+    const int64_t c0 = pn * kCols, w = std::min<int64_t>(kCols, N - c0);
+    for (int64_t kk = 0; kk < K2; ++kk) {
+      std::fill(col.begin(), col.end(), 0.f);
+      for (int e = 0; e < 2 && 2 * kk + e < K; ++e)
+        for (int64_t j = 0; j < w; ++j)
+          col[e * kCols + j] = trans_b ? b[(c0 + j) * K + 2 * kk + e] : b[(2 * kk + e) * N + c0 + j];
+      interleave_rows(packed.data() + (pn * K2 + kk) * kCols * 2, col.data(), col.data() + kCols, kCols);
+    }
+  }
+  return packed;
+}
+
+}  // namespace
+
+void gemm_panel_bf16(float* c, const float* a, const float* b, const float* bias, int64_t M, int64_t N, int64_t K,
+                     bool trans_b, bool accumulate) {
+  const std::vector<uint16_t> packed = pack_panels(b, N, K, trans_b);
+  const int64_t panels = (N + kCols - 1) / kCols, K2 = (K + 1) / 2, lda = 2 * K2;
+  constexpr int64_t kBlock = 8 * kRows;   // row blocks of 48: their bf16 copy stays in L1 over every panel
+  const int64_t blocks = (M + kBlock - 1) / kBlock;
+  const bool parallel = 2.0 * M * N * K > 4e6;
+#pragma omp parallel if (parallel)
+  {
+    std::vector<uint16_t> ab(static_cast<size_t>(kBlock * lda), 0);   // the pad column stays 0
+#pragma omp for schedule(static)
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t r0 = blk * kBlock, r_end = std::min(M, r0 + kBlock);
+      for (int64_t r = r0; r < r_end; ++r) convert_row(ab.data() + (r - r0) * lda, a + r * K, K);
+      for (int64_t pn = 0; pn < panels; ++pn) {
+        const int64_t c0 = pn * kCols;
+        const uint16_t* p = packed.data() + pn * K2 * kCols * 2;
+        const float* bs = bias ? bias + c0 : nullptr;
+        const bool full = N - c0 >= kCols;
+        for (int64_t r = r0; r < r_end; r += kRows) {
+          const int rows = static_cast<int>(std::min<int64_t>(kRows, r_end - r));
+          const uint16_t* ar = ab.data() + (r - r0) * lda;
+          if (full) tile_rows<2>(rows, c + r * N + c0, N, ar, lda, p, K2, bs, accumulate);
+          else tile_rows<1>(rows, c + r * N + c0, N, ar, lda, p, K2, bs, accumulate);
+        }
+      }
+    }
+  }
+}
+
+void gemm_panel_at_b_bf16(float* c, const float* a, const float* b, int64_t R, int64_t Na, int64_t Nb) {
+  constexpr int64_t kChunk = 256;   // token rows per pass (even): the chunk's bf16 pairs stay in L2
+  const int64_t tiles = (Na + kRows - 1) / kRows;
+  const bool parallel = 2.0 * R * Na * Nb > 4e6;
+  const int parts = parallel ? static_cast<int>(std::min<int64_t>(omp_get_max_threads(), tiles)) : 1;
+#pragma omp parallel for num_threads(parts) schedule(static, 1) if (parts > 1)
+  for (int part = 0; part < parts; ++part) {
+    const int64_t t_lo = tiles * part / parts, t_hi = tiles * (part + 1) / parts;
+    std::vector<uint16_t> a2(static_cast<size_t>(kChunk * Na)), b2(static_cast<size_t>(kChunk * Nb));
+    for (int64_t r0 = 0; r0 < R; r0 += kChunk) {
+      const int64_t n = std::min(kChunk, R - r0), n2 = (n + 1) / 2;
+      for (int64_t rr = 0; rr < n2; ++rr) {   // rows r0 + 2 rr and r0 + 2 rr + 1 (zeros past R)
+        const int64_t r = r0 + 2 * rr;
+        const bool two = r + 1 < R && 2 * rr + 1 < n;
+        interleave_rows(a2.data() + rr * Na * 2, a + r * Na, two ? a + (r + 1) * Na : nullptr, Na);
+        interleave_rows(b2.data() + rr * Nb * 2, b + r * Nb, two ? b + (r + 1) * Nb : nullptr, Nb);
+      }
+      for (int64_t t = t_lo; t < t_hi; ++t) {
+        const int64_t i0 = t * kRows;
+        const int rows = static_cast<int>(std::min<int64_t>(kRows, Na - i0));
+        for (int64_t c0 = 0; c0 < Nb; c0 += kCols) {
+          float* ct = c + i0 * Nb + c0;
+          const uint16_t* at = a2.data() + i0 * 2;
+          const uint16_t* bt = b2.data() + c0 * 2;
+          if (Nb - c0 >= kCols) tile_at_b_rows<2>(rows, ct, Nb, at, Na, bt, Nb, n2);
+          else tile_at_b_rows<1>(rows, ct, Nb, at, Na, bt, Nb, n2);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace ssmtl::kernels::detail
