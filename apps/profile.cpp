@@ -5,12 +5,14 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "apps/args.h"
 #include "apps/command.h"
 #include "apps/model_step.h"
+#include "kernels/precision.h"
 #include "model/trainer.h"
 #include "tensor/profile.h"
 
@@ -19,14 +21,15 @@ namespace {
 const char* kUsage =
     "usage: ssmtl profile [--config FILE] [--set key=value ...] [--steps N] [--batch B] [--json] [--device cpu|cuda]\n"
     "  --config FILE   model configuration (configs/*.txt; default the ssmtl++v1-cpu preset)\n"
-    "  --set key=value override one configuration key (repeatable), e.g. model.backbone.transformer=none\n"
+    "  --set key=value override one configuration key (repeatable), e.g. model.backbone.transformer=none;\n"
+    "                  train.precision=bf16 profiles both steps with bf16 products (kernels/precision.h)\n"
     "  --steps N       profiled training steps and scoring steps, after one warm-up step each (default 3)\n"
     "  --batch B       objects per step (default 64, the paper's batch size)\n"
     "  --json          print the result as one JSON object instead of tables\n"
     "  --device D      cpu (default) or cuda (kernel times then include a synchronisation each)\n"
     "Rows: one per kernel and phase; ms and GFLOP are per step; share = of the step's wall time; the\n"
     "'(untimed)' row is what no kernel accounts for (graph bookkeeping, allocation, copies, Python-free glue).\n"
-    "%peak: of the measured fp32 peak (compute-bound rows); GB/s and %bw: the least memory traffic of the op\n"
+    "%peak: of the measured fp32 peak (compute-bound rows, in either precision); GB/s and %bw: the least memory traffic of the op\n"
     "(memory-bound rows: normalisations, activations, elementwise, permutes) against the measured bandwidth.\n";
 
 using Clock = std::chrono::steady_clock;
@@ -121,8 +124,13 @@ int run_profile(int argc, char** argv) {
   const ssmtl::Device dev = args.has("device") ? ssmtl::app::device_option(args) : ssmtl::Device::CPU;
   args.check_used();
   ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);
-  (void)ssmtl::TrainOptions::from_config(cfg);   // the file's train.* keys are valid here (and unused)
+  // The file's train.* keys are valid here; of them only train.precision is used (both steps run in it).
+  const ssmtl::TrainOptions topt = ssmtl::TrainOptions::from_config(cfg);
   cfg.check_used();
+  const ssmtl::kernels::MatmulPrecision precision = ssmtl::kernels::parse_matmul_precision(topt.precision.c_str());
+  if (precision == ssmtl::kernels::MatmulPrecision::bf16 && dev != ssmtl::Device::CPU)
+    throw std::invalid_argument("profile: train.precision = bf16 is implemented for the CPU only");
+  ssmtl::kernels::MatmulPrecisionScope precision_scope(precision);
   if (dev == ssmtl::Device::CUDA) setenv("SSMTL_CUDA_SYNC", "1", 0);   // kernel time = call time
 
   // The peak is probed before and after the steps and the larger value kept: on a shared machine a probe
@@ -144,14 +152,14 @@ int run_profile(int argc, char** argv) {
   bandwidth = std::max(bandwidth, ssmtl::prof::measure_bandwidth_gbs());
 
   if (json) {
-    std::printf("{\"config\": \"%s\", \"device\": \"%s\", \"batch\": %d, \"steps\": %d, \"peak_gflops_fp32\": %.4f, "
+    std::printf("{\"config\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", \"batch\": %d, \"steps\": %d, \"peak_gflops_fp32\": %.4f, "
                 "\"peak_gflops_bf16\": %.4f, \"bandwidth_gbs\": %.4f, \"train\": %s, \"score\": %s}\n",
-                mc.name.c_str(), ssmtl::device_name(dev), B, steps, peak, peak_bf16, bandwidth,
+                mc.name.c_str(), ssmtl::device_name(dev), topt.precision.c_str(), B, steps, peak, peak_bf16, bandwidth,
                 json_profile(pt, B, peak, bandwidth).c_str(), json_profile(ps, B, peak, bandwidth).c_str());
     return 0;
   }
-  std::printf("%s on %s, batch %d, %d steps; measured peak fp32 %.1f GFLOP/s, bf16 %s; memory bandwidth %.1f GB/s "
-              "(triad)\n", mc.name.c_str(), ssmtl::device_name(dev), B, steps, peak,
+  std::printf("%s on %s, %s products, batch %d, %d steps; measured peak fp32 %.1f GFLOP/s, bf16 %s; memory bandwidth %.1f GB/s "
+              "(triad)\n", mc.name.c_str(), ssmtl::device_name(dev), topt.precision.c_str(), B, steps, peak,
               peak_bf16 > 0 ? (std::to_string(static_cast<int>(peak_bf16)) + " GFLOP/s").c_str()
                             : "n/a (no AVX512_BF16)", bandwidth);
   print_table("training step", pt, B, peak, bandwidth);

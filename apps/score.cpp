@@ -9,6 +9,7 @@
 #include "apps/command.h"
 #include "apps/normal_stats.h"
 #include "dist/progress.h"
+#include "kernels/precision.h"
 #include "model/checkpoint.h"
 #include "model/scoring.h"
 #include "model/trainer.h"
@@ -22,7 +23,7 @@ namespace {
 const char* kUsage =
     "usage: ssmtl score --data ROOT --detections DIR --checkpoint CKPT --out DIR [--split testing]\n"
     "                   [--frame-mode map|max] [--cell 20 | --cell-rel 0.67] [--filter 3] [--batch 128] [--seed 0] [--videos 01,02]\n"
-    "                   [--teachers DIR] [--device cpu|cuda]\n"
+    "                   [--teachers DIR] [--device cpu|cuda] [--precision fp32|bf16]\n"
     "                   [--normalize none|zscore|log-zscore --normal-detections DIR [--normal-videos 15,16]]\n"
     "  --normalize: the object score is the mean of the task scores standardised with statistics of normal\n"
     "  objects (eval/task_normalize.h): those of the training split's held-out validation videos (the last\n"
@@ -32,6 +33,8 @@ const char* kUsage =
     "  needs --normal-detections; the normal videos as for --normalize), so it scales with the camera.\n"
     "  --checkpoint given several times: a checkpoint ensemble, the mean per object of the models' (normalised)\n"
     "  scores (e.g. best.ckpt and last.ckpt of one run; each model normalised with its own statistics).\n"
+    "  --precision bf16: the model's products with bfloat16 factors and float32 sums (CPU with AVX512_BF16;\n"
+    "  kernels/precision.h); fp32 (default) is bit-reproducible.\n"
     "  T4 (ssmtl) reads DETECTIONS/class_probs/<video>.txt; T7 / T9 read DIR/<video>.seg / .pose (--teachers)\n"
     "  writes DIR/frame_scores/<video>.txt (one score per frame), DIR/regions/<video>.txt\n"
     "  (frame,x_min,y_min,x_max,y_max,score), DIR/object_scores/<video>.txt (per-task scores) and\n"
@@ -70,7 +73,12 @@ int run_score(int argc, char** argv) {
   if (norm_mode != "none" && normal_det.empty())
     throw ssmtl::app::UsageError("--normalize " + norm_mode + " needs --normal-detections (the training split's detections)");
   const ssmtl::Device device = ssmtl::app::device_option(args);
+  const std::string precision_name = args.get("precision", "fp32");
+  const ssmtl::kernels::MatmulPrecision precision = ssmtl::kernels::parse_matmul_precision(precision_name.c_str());
+  if (precision == ssmtl::kernels::MatmulPrecision::bf16 && device != ssmtl::Device::CPU)
+    throw ssmtl::app::UsageError("--precision bf16 is implemented for the CPU only");
   args.check_used();
+  ssmtl::kernels::MatmulPrecisionScope precision_scope(precision);   // (throws when the CPU lacks AVX512_BF16)
 
   ssmtl::dist::Communicator& world = ssmtl::dist::world();
   ssmtl::util::make_dirs(out);
@@ -114,7 +122,7 @@ int run_score(int argc, char** argv) {
       for (size_t i = 0; i < ckpts.size(); ++i) run_cfg << (i ? ", " : " ") << ckpts[i];
       run_cfg << "\nmodel = " << mc.name << "\nframe_mode = " << so.frame_mode << "\ncell = " << so.map.cell << "\ncell_rel = " << cell_rel
               << "\nfilter = " << f << "\nbatch = " << so.batch_size << "\nseed = " << so.seed
-              << "\ndevice = " << ssmtl::device_name(device) << "\nteachers = " << teachers
+              << "\ndevice = " << ssmtl::device_name(device) << "\nprecision = " << precision_name << "\nteachers = " << teachers
               << "\nnormalize = " << norm_mode << "\nnormal_detections = " << normal_det << "\nvideos =";
       for (int v = 0; v < pool->num_videos(); ++v) run_cfg << (v ? "," : " ") << pool->video(v).name();
       run_cfg << "\n";

@@ -76,9 +76,9 @@ int run_train(int argc, char** argv) {
     opt.grad_comm = nccl.get();
   }
   ssmtl::SSMTLModel model(mc, opt.seed);
-  if (lead) std::fprintf(stderr, "train: %s (%s), %lld parameters, crop %d, seed %llu, device %s\n", mc.name.c_str(),
+  if (lead) std::fprintf(stderr, "train: %s (%s), %lld parameters, crop %d, seed %llu, device %s, precision %s\n", mc.name.c_str(),
                mc.tasks.names().c_str(), static_cast<long long>(model.parameter_count()), mc.crop,
-               static_cast<unsigned long long>(opt.seed), opt.device.c_str());
+               static_cast<unsigned long long>(opt.seed), opt.device.c_str(), opt.precision.c_str());
   namespace fs = std::filesystem;
   ssmtl::TrainResult r = ssmtl::train_model(model, opt, config_text);
   if (!lead) return r.interrupted ? 130 : 0;   // rank 0 reports and writes

@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "data/samples/ood.h"
+#include "kernels/precision.h"
 #include "model/checkpoint.h"
 #include "model/train_state.h"
 #include "tensor/device.h"
@@ -41,6 +42,9 @@ TrainOptions TrainOptions::from_config(util::Config& c) {
   o.device = c.get_string("train.device", o.device);
   o.stop_after_steps = c.get_int("train.stop_after_steps", o.stop_after_steps);
   o.sync_bn = c.get_bool("train.sync_bn", o.sync_bn);
+  o.precision = c.get_string("train.precision", o.precision);
+  if (o.precision != "fp32" && o.precision != "bf16")
+    throw std::invalid_argument("train.precision must be fp32 or bf16, got " + o.precision);
   if (o.epochs < 1 || o.batch_size < 2) throw std::invalid_argument("train.epochs >= 1 and train.batch_size >= 2");
   if (!(o.lr > 0)) throw std::invalid_argument("train.lr must be > 0 (the T5 ascent sign comes from train.pseudo_lr_scale)");
   if (!(o.val_fraction >= 0 && o.val_fraction < 1)) throw std::invalid_argument("train.val_fraction must be in [0, 1)");
@@ -116,6 +120,7 @@ class TrainRun {
   const bool lead_;   // rank 0: the only one that writes files and prints
   const std::string& config_text_;
   const Device dev_;
+  kernels::MatmulPrecisionScope precision_;   // train.precision while this run lives (validation included)
   ObjectPool pool_;
   std::vector<size_t> train_ids_, val_ids_;
   std::unique_ptr<OodImages> ood_;
@@ -138,6 +143,16 @@ Device checked_device(const TrainOptions& opt) {
   return parse_device(opt.device);
 }
 
+// train.precision as the kernels' setting; bf16 needs the CPU device and a CPU with AVX512_BF16.
+kernels::MatmulPrecision checked_precision(const TrainOptions& opt, Device dev) {
+  const kernels::MatmulPrecision p = kernels::parse_matmul_precision(opt.precision.c_str());
+  if (p == kernels::MatmulPrecision::bf16 && dev != Device::CPU)
+    throw std::invalid_argument("train.precision = bf16 is implemented for the CPU only (use fp32 with --device cuda)");
+  if (p == kernels::MatmulPrecision::bf16 && !kernels::cpu_has_bf16())
+    throw std::invalid_argument("train.precision = bf16: this CPU has no AVX512_BF16 instructions (use fp32)");
+  return p;
+}
+
 // Checks the resume's configuration, writes config.txt (rank 0) and loads the objects of the training videos.
 ObjectPool load_pool(const SSMTLModel& model, const TrainOptions& opt, const std::string& config_text, bool lead) {
   if (opt.stop_after_steps < 0) throw std::invalid_argument("train.stop_after_steps must be >= 0");
@@ -156,6 +171,7 @@ TrainRun::TrainRun(SSMTLModel& model, const TrainOptions& opt, const std::string
       grad_comm_(opt.grad_comm ? *opt.grad_comm : comm_),
       lead_(comm_.rank() == 0), config_text_(config_text),
       dev_(checked_device(opt)),
+      precision_(checked_precision(opt, dev_)),
       pool_(load_pool(model, opt, config_text, comm_.rank() == 0)) {
   // The last val_fraction of the videos are held out.
   const int nv = pool_.num_videos();

@@ -54,6 +54,9 @@ struct TrainOptions {
                                    // steps of this invocation, e.g. for time-boxed jobs; 0 = never
   std::string device = "cpu";      // "cpu" or "cuda": where the model and its batches live (samples are
                                    // always cut out of the frames on the CPU)
+  std::string precision = "fp32";  // "fp32" or "bf16": the products of linear layers and 3x3x3 convolutions
+                                   // with bfloat16 factors and float32 sums (kernels/precision.h; CPU with
+                                   // AVX512_BF16 only); weights, gradients and Adam stay float32
   bool sync_bn = false;            // data-parallel: BatchNorm statistics over the whole global batch (all
                                    // ranks) instead of each rank's share (PyTorch DDP's default); CPU only
   // Data-parallel job (mpirun -np N ssmtl train): null or a single-process communicator = this process

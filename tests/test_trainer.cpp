@@ -4,11 +4,16 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "kernels/precision.h"
 #include "model/checkpoint.h"
 #include "model/trainer.h"
 #include "model/train_state.h"
@@ -169,4 +174,45 @@ TEST_CASE("trainer: a checkpoint written before train.adam_eps and train.sync_bn
                     doctest::Contains("the resumed run sets train.sync_bn = true"));
   CHECK_THROWS_WITH(check_resume_config(old, old + "train.adam_eps = 1e-05\n", "old.ckpt"),
                     doctest::Contains("train.adam_eps = 1e-05"));
+}
+
+TEST_CASE("trainer: train.precision = bf16 trains deterministically and differently from fp32 then restores fp32") {
+  util::Config bad = util::Config::from_string("train.precision = fp16\n");
+  CHECK_THROWS_WITH_AS(TrainOptions::from_config(bad), "train.precision must be fp32 or bf16, got fp16",
+                       std::invalid_argument);
+  if (!kernels::cpu_has_bf16()) {
+    MESSAGE("this CPU has no AVX512_BF16: bf16 training skipped");
+    return;
+  }
+  test::TempDir dir("trainer_bf16");
+  test::TinyDataset d = test::make_tiny_dataset(dir, 3, 31);
+  // CvT width 16 and MLP 64: its linear layers take the bf16 panels (widths multiples of 16).
+  auto run = [&](const std::string& precision, const std::string& out) {
+    util::Config cfg = util::Config::from_string(
+        "model.name = ssmtl++v1-cpu\nmodel.backbone.channels = 4, 4, 8\nmodel.cvt.dim = 16\nmodel.cvt.heads = 2\n"
+        "model.head_hidden = 4\nmodel.decoder_hidden = 4\ntrain.epochs = 1\ntrain.batch_size = 4\n"
+        "train.max_val_objects = 8\nmodel.tasks.pseudo_anomalies = false\ntrain.precision = " + precision + "\n");
+    TrainOptions opt = TrainOptions::from_config(cfg);
+    opt.data_root = d.root;
+    opt.detections = d.detections;
+    opt.out_dir = dir / out;
+    SSMTLModel model(ModelConfig::from_config(cfg), 7);
+    const TrainResult r = train_model(model, opt, cfg.resolved_text());
+    CHECK(kernels::matmul_precision() == kernels::MatmulPrecision::fp32);   // the run's scope ended
+    std::vector<float> w;
+    for (const auto& nt : model.named_tensors()) {
+      const std::vector<float> v = nt.tensor->to_vector();
+      w.insert(w.end(), v.begin(), v.end());
+    }
+    REQUIRE(r.epochs.size() == 1);
+    CHECK(std::isfinite(r.epochs[0].val_total));
+    return std::make_pair(w, r.epochs[0].val_total);
+  };
+  const auto [w16a, v16a] = run("bf16", "bf16_a");
+  const auto [w16b, v16b] = run("bf16", "bf16_b");
+  const auto [w32, v32] = run("fp32", "fp32");
+  CHECK(w16a == w16b);   // same seed, same result
+  CHECK(v16a == v16b);
+  CHECK(w16a != w32);    // the products really were rounded
+  CHECK(std::fabs(v16a - v32) <= 0.05 * std::fabs(v32));   // and the run stays close to fp32's
 }
