@@ -6,6 +6,8 @@
 # Configurations: configs/ssmtl++v1.txt, the same without its CvT, configs/ssmtl++v2.txt, the ssmtl preset
 # (CONFIGS="ssmtl++v1 ssmtl" picks some). The load of a shared machine swings by 10x within minutes (see the
 # peak column), so use several rounds and trust the ratios of adjacent runs more than the absolute numbers.
+# OLD_ARGS / NEW_ARGS: extra profile options of each side, e.g. the same build in both precisions:
+#   NEW_ARGS="--set train.precision=bf16" bench/compare_profile.sh build/ssmtl build/ssmtl 3
 set -euo pipefail
 old=${1:?usage: $0 OLD_SSMTL NEW_SSMTL [ROUNDS] [BATCH]}
 new=${2:?usage: $0 OLD_SSMTL NEW_SSMTL [ROUNDS] [BATCH]}
@@ -24,9 +26,10 @@ names=${CONFIGS:-ssmtl++v1 ssmtl++v1-no-cvt ssmtl++v2 ssmtl}
 for name in $names; do
   for r in $(seq 1 "$rounds"); do
     for side in old new; do
-      bin=$old; [ "$side" = new ] && bin=$new
+      bin=$old; extra=${OLD_ARGS:-}
+      [ "$side" = new ] && bin=$new && extra=${NEW_ARGS:-}
       # shellcheck disable=SC2086
-      "$bin" profile ${cfg[$name]} --steps 1 --batch "$batch" --json > "$out/$name.$r.$side.json"
+      "$bin" profile ${cfg[$name]} $extra --steps 1 --batch "$batch" --json > "$out/$name.$r.$side.json"
       echo "$name round $r $side done" >&2
     done
   done

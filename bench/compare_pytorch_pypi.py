@@ -10,6 +10,9 @@ concatenated (2B x 3 x 7 x 64 x 64), one over the T3 six frames (B x 3 x 6), bac
 one pass over B single frames, backward, Adam on backbone (lr x -0.2) + T5 decoder. Scoring step = one
 7-frame pass + one 6-frame pass, no gradients, eval-mode BN (model/scoring.cpp).
 PyTorch is tried in several modes (plain, channels_last_3d, torch.compile of each) and the fastest is the reference.
+A mode with "bf16" in its name (e.g. channels_last+bf16) runs the forward passes under torch.autocast("cpu",
+dtype=torch.bfloat16) (oneDNN bf16 convolutions and matrix products, float32 weights and Adam): the reference for
+the engine's train.precision = bf16 (--engine-precision bf16).
 The engine is measured by `ssmtl profile --json` in the same script, alternating rounds with PyTorch because
 the machine may be shared.
 """
@@ -145,6 +148,13 @@ def make_step(mode):
     main_opt = torch.optim.Adam([p for n, p in m.named_parameters() if not n.startswith("t5.")], lr=1e-3)
     asc_opt = torch.optim.Adam([{"params": bb, "lr": -0.2e-3}, {"params": list(m.t5.parameters())}], lr=1e-3)
     main_loss, pseudo_loss, scores = m.main_loss, m.pseudo_loss, m.scores
+    if "bf16" in mode:   # autocast around each forward: bf16 products, float32 master weights
+        def autocast(f):
+            def g(*args):
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    return f(*args).float()
+            return g
+        main_loss, pseudo_loss, scores = (autocast(f) for f in (main_loss, pseudo_loss, scores))
     if "compile" in mode:
         main_loss, pseudo_loss, scores = (torch.compile(f) for f in (main_loss, pseudo_loss, scores))
     buffers = [b for b in m.backbone.buffers()]
@@ -181,11 +191,11 @@ def rate(fn, min_time):
             return n * B / el
 
 
-def engine_rates(build, steps):
+def engine_rates(build, steps, precision):
     exe = os.path.join(build, "ssmtl")
     cfg = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", "ssmtl++v1.txt")
-    out = subprocess.run([exe, "profile", "--config", cfg, "--steps", str(steps), "--batch",
-                          str(B), "--json"], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run([exe, "profile", "--config", cfg, "--steps", str(steps), "--batch", str(B), "--json",
+                          "--set", "train.precision=" + precision], check=True, capture_output=True, text=True).stdout
     j = json.loads(out)
     return j["train"]["objects_per_s"], j["score"]["objects_per_s"], j["peak_gflops_fp32"]
 
@@ -197,6 +207,8 @@ def main():
     ap.add_argument("--steps", type=int, default=2, help="engine training and scoring steps per round")
     ap.add_argument("--min-time", type=float, default=10.0, help="PyTorch seconds per measurement")
     ap.add_argument("--modes", default="eager,channels_last,compile,compile+channels_last")
+    ap.add_argument("--engine-precision", default="fp32", choices=["fp32", "bf16"],
+                    help="the engine's train.precision (compare bf16 with PyTorch's +bf16 modes)")
     ap.add_argument("--json", help="also write the results to this file")
     a = ap.parse_args()
     threads = int(os.environ.get("OMP_NUM_THREADS", os.cpu_count()))
@@ -220,7 +232,7 @@ def main():
     res = {m: {"train": [], "score": []} for m in steps}
     res["engine"] = {"train": [], "score": [], "peak": []}
     for r in range(a.rounds):
-        et, es, pk = engine_rates(a.build, a.steps)
+        et, es, pk = engine_rates(a.build, a.steps, a.engine_precision)
         res["engine"]["train"].append(et); res["engine"]["score"].append(es); res["engine"]["peak"].append(pk)
         line = f"round {r + 1}: engine train {et:.2f} score {es:.2f} obj/s (peak probe {pk:.0f} GFLOP/s)"
         for mode, (train, score) in steps.items():
@@ -231,7 +243,8 @@ def main():
 
     mean = lambda v: sum(v) / len(v)
     best = {k: max((m for m in steps), key=lambda m: mean(res[m][k])) for k in ("train", "score")}
-    print(f"\n{'step':<10}{'engine obj/s':>14}{'PyTorch obj/s':>15}  {'PyTorch mode':<24}{'engine/PyTorch':>15}")
+    print(f"\nengine precision {a.engine_precision}")
+    print(f"{'step':<10}{'engine obj/s':>14}{'PyTorch obj/s':>15}  {'PyTorch mode':<24}{'engine/PyTorch':>15}")
     for k in ("train", "score"):
         e, t = mean(res["engine"][k]), mean(res[best[k]][k])
         print(f"{k:<10}{e:>14.2f}{t:>15.2f}  {best[k]:<24}{e / t:>15.2f}")
