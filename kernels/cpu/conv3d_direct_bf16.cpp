@@ -1,0 +1,191 @@
+// bf16 direct stride-1 convolution (see conv3d_direct_bf16.h; the fp32 original is conv3d_direct.cpp).
+//
+// The padded sample is stored as bfloat16 with the input channels interleaved in pairs: element (ci, z, y, x) at
+// (((ci/2 * Dp + z) * Hp + y) * Wq + x) * 2 + (ci & 1), an odd channel count getting a zero partner. One 512-bit
+// load at a position then holds 16 positions x 2 channels, the weight pair (w[co][ci][tap], w[co][ci+1][tap]) is
+// one 32-bit broadcast, and VDPBF16PS adds both products to the float32 accumulator: half the reduction steps
+// of the fp32 kernel, each twice as wide.
+//
+// Functions with AVX-512 intrinsics carry their own target attribute (the build need not target AVX-512; the
+// caller checks the CPU at run time) and are never bodies of OpenMP loops (clang refuses intrinsics there).
+#include "kernels/cpu/conv3d_direct_bf16.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#define SSMTL_BF16_TARGET __attribute__((target("avx512f,avx512bf16")))
+
+namespace ssmtl::kernels::detail {
+
+namespace {
+
+constexpr int L = 16;   // float32 lanes of a 512-bit vector: positions per vector
+constexpr int CB = 8;   // output channels per register block
+constexpr int NV = 3;   // position vectors per register block: 24 accumulators of the 32 registers
+
+// float32 -> bfloat16, round to nearest even, as VCVTNEPS2BF16 does it (zeros and denormals -> signed zero,
+// NaN stays a quiet NaN), so scalar and vector conversions agree.
+uint32_t bf16_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  if ((u & 0x7f800000u) == 0) return (u >> 16) & 0x8000u;
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u;
+  return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+
+struct Plan {
+  int64_t Cin_g, Cp, Cout_g, groups, kvol, taps;   // Cp = channel pairs per group, taps = Cp * kvol
+  int64_t D, H, W, pD, pH, pW;
+  int64_t Do, Ho, Wo;
+  int64_t Dp, Hp, Wq;   // padded input (pair units); rows long enough for whole output vectors
+  int64_t vrow, npos, co_blocks;
+  std::vector<int64_t> off;            // (pair, kd, kh, kw) -> offset in the padded input of one group
+  std::vector<int64_t> xbase, obase;   // position vector -> offset of its first input pair / output element
+  std::vector<int> lanes;              // position vector -> valid lanes (< L at the end of a row)
+  std::vector<uint32_t> wpack;         // [group][co block][(pair, tap)][CB] bf16 pairs, zeros beyond Cout_g
+
+  int64_t chan() const { return Dp * Hp * Wq; }
+  size_t padded_size() const { return static_cast<size_t>(groups * Cp * chan()); }
+};
+
+void pack_weights(Plan& d, const float* w) {
+  d.wpack.assign(static_cast<size_t>(d.groups * d.co_blocks * d.taps * CB), 0u);
+  for (int64_t gr = 0; gr < d.groups; ++gr)
+    for (int64_t co = 0; co < d.Cout_g; ++co)
+      for (int64_t pr = 0; pr < d.Cp; ++pr)
+        for (int64_t t = 0; t < d.kvol; ++t) {
+          const float* wc = w + ((gr * d.Cout_g + co) * d.Cin_g + 2 * pr) * d.kvol + t;
+          const uint32_t lo = bf16_bits(wc[0]), hi = 2 * pr + 1 < d.Cin_g ? bf16_bits(wc[d.kvol]) : 0u;
+          d.wpack[((gr * d.co_blocks + co / CB) * d.taps + pr * d.kvol + t) * CB + co % CB] = lo | hi << 16;
+        }
+}
+
+Plan make_plan(const DirectShape& s, const float* w) {
+  Plan d;
+  d.Cin_g = s.Cin_g, d.Cp = (s.Cin_g + 1) / 2, d.Cout_g = s.Cout_g, d.groups = s.groups;
+  d.kvol = s.k[0] * s.k[1] * s.k[2], d.taps = d.Cp * d.kvol;
+  d.D = s.in[0], d.H = s.in[1], d.W = s.in[2], d.pD = s.pad[0], d.pH = s.pad[1], d.pW = s.pad[2];
+  d.Do = s.out[0], d.Ho = s.out[1], d.Wo = s.out[2];
+  d.vrow = (d.Wo + L - 1) / L;
+  d.Dp = d.D + 2 * d.pD, d.Hp = d.H + 2 * d.pH;
+  d.Wq = std::max(d.W + 2 * d.pW, d.vrow * L + s.k[2] - 1);
+  d.npos = d.Do * d.Ho * d.vrow;
+  for (int64_t pr = 0; pr < d.Cp; ++pr)
+    for (int64_t kd = 0; kd < s.k[0]; ++kd)
+      for (int64_t kh = 0; kh < s.k[1]; ++kh)
+        for (int64_t kw = 0; kw < s.k[2]; ++kw) d.off.push_back(((pr * d.Dp + kd) * d.Hp + kh) * d.Wq + kw);
+  for (int64_t od = 0; od < d.Do; ++od)
+    for (int64_t oh = 0; oh < d.Ho; ++oh)
+      for (int64_t j = 0; j < d.vrow; ++j) {
+        d.xbase.push_back((od * d.Hp + oh) * d.Wq + j * L);
+        d.obase.push_back((od * d.Ho + oh) * d.Wo + j * L);
+        d.lanes.push_back(static_cast<int>(std::min<int64_t>(L, d.Wo - j * L)));
+      }
+  d.co_blocks = (d.Cout_g + CB - 1) / CB;
+  pack_weights(d, w);
+  return d;
+}
+
+// dst[x] = (bf16(a[x]), bf16(b[x])) for x < W; b == nullptr: a zero partner channel.
+SSMTL_BF16_TARGET void pair_row(uint32_t* dst, const float* a, const float* b, int64_t W) {
+  for (int64_t x = 0; x < W; x += L) {
+    const __mmask16 m = W - x >= L ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (W - x)) - 1);
+    const __m512 va = _mm512_maskz_loadu_ps(m, a + x);
+    const __m512 vb = b ? _mm512_maskz_loadu_ps(m, b + x) : _mm512_setzero_ps();
+    const __m512i lo = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(va)));
+    const __m512i hi = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(vb)));
+    _mm512_mask_storeu_epi32(dst + x, m, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+  }
+}
+
+// Copies sample xn (groups * Cin_g, D, H, W) into the interior of xp as channel pairs; the border and a missing
+// partner channel were zeroed once and stay so.
+void pad_sample(uint32_t* xp, const float* xn, const Plan& d) {
+  const int64_t vol = d.D * d.H * d.W;
+  for (int64_t gr = 0; gr < d.groups; ++gr)
+    for (int64_t pr = 0; pr < d.Cp; ++pr) {
+      const int64_t ci = gr * d.Cin_g + 2 * pr;
+      const bool partner = 2 * pr + 1 < d.Cin_g;
+      for (int64_t z = 0; z < d.D; ++z)
+        for (int64_t y = 0; y < d.H; ++y) {
+          const float* a = xn + ci * vol + (z * d.H + y) * d.W;
+          pair_row(xp + (gr * d.Cp + pr) * d.chan() + ((z + d.pD) * d.Hp + y + d.pH) * d.Wq + d.pW, a,
+                   partner ? a + vol : nullptr, d.W);
+        }
+    }
+}
+
+// out (CB channels from oc, row stride ov) (+)= the block of V position vectors starting at p.
+template <int V>
+SSMTL_BF16_TARGET void conv_block(float* oc, int64_t nco, int64_t ov, const float* bias, bool accumulate,
+                                  const uint32_t* xg, const uint32_t* wp, const Plan& d, int64_t p) {
+  __m512 acc[CB][V];
+  for (int c = 0; c < CB; ++c)
+    for (int v = 0; v < V; ++v) acc[c][v] = _mm512_setzero_ps();
+  const int64_t* xb = d.xbase.data() + p;
+  for (int64_t t = 0; t < d.taps; ++t) {
+    const uint32_t* xt = xg + d.off[t];
+    __m512bh xv[V];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) xv[v] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(xt + xb[v]));
+    const uint32_t* wt = wp + t * CB;
+#pragma GCC unroll 8
+    for (int c = 0; c < CB; ++c) {
+      const __m512bh wc = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(wt[c])));
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) acc[c][v] = _mm512_dpbf16_ps(acc[c][v], wc, xv[v]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int c = 0; c < CB; ++c) {
+    if (c >= nco) break;
+    const __m512 b = _mm512_set1_ps(bias ? bias[c] : 0.f);
+    for (int v = 0; v < V; ++v) {
+      float* dst = oc + c * ov + d.obase[p + v];
+      const int n = d.lanes[p + v];
+      const __mmask16 m = n == L ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << n) - 1);
+      _mm512_mask_storeu_ps(dst, m, _mm512_add_ps(acc[c][v], accumulate ? _mm512_maskz_loadu_ps(m, dst) : b));
+    }
+  }
+}
+
+// All output channels of one (group, channel block) of one sample: out_n (groups * Cout_g, Do, Ho, Wo).
+void conv_task(float* out_n, const uint32_t* xp, const Plan& d, const float* bias, bool accumulate, int64_t gr,
+               int64_t cb) {
+  const int64_t co0 = gr * d.Cout_g + cb * CB, nco = std::min<int64_t>(CB, d.Cout_g - cb * CB);
+  const int64_t ov = d.Do * d.Ho * d.Wo;
+  float* oc = out_n + co0 * ov;
+  const float* b = bias ? bias + co0 : nullptr;
+  const uint32_t* xg = xp + gr * d.Cp * d.chan();
+  const uint32_t* wp = d.wpack.data() + (gr * d.co_blocks + cb) * d.taps * CB;
+  int64_t p = 0;
+  for (; p + NV <= d.npos; p += NV) conv_block<NV>(oc, nco, ov, b, accumulate, xg, wp, d, p);
+  for (; p < d.npos; ++p) conv_block<1>(oc, nco, ov, b, accumulate, xg, wp, d, p);
+}
+
+}  // namespace
+
+// Threads take (sample, group, channel block) tasks and re-pad a sample only when it changes, as in fp32.
+void direct_conv_bf16(float* out, const float* x, const float* w, const float* bias, bool accumulate, int64_t N,
+                      bool parallel, const DirectShape& s) {
+  const Plan d = make_plan(s, w);
+  const int64_t per_n = d.groups * d.co_blocks, in_vol = d.D * d.H * d.W, out_vol = d.Do * d.Ho * d.Wo;
+  const int64_t Cin = d.groups * d.Cin_g, Cout = d.groups * d.Cout_g;
+#pragma omp parallel if (parallel)
+  {
+    std::vector<uint32_t> xp(d.padded_size(), 0u);
+    int64_t padded = -1;
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < N * per_n; ++t) {
+      const int64_t n = t / per_n;
+      if (n != padded) pad_sample(xp.data(), x + n * Cin * in_vol, d), padded = n;
+      conv_task(out + n * Cout * out_vol, xp.data(), d, bias, accumulate, (t % per_n) / d.co_blocks,
+                t % d.co_blocks);
+    }
+  }
+}
+
+}  // namespace ssmtl::kernels::detail
