@@ -47,21 +47,27 @@ Conv3dGeometry geometry(int64_t N, int64_t Cin, int64_t Cout, int64_t groups, in
   return g;
 }
 
-// Reference sums in double of bf16-rounded factors: out = bias + conv(x), dx = prefill + conv^T(dout); `*_abs`
-// sum the magnitudes of the same terms (the scale of float32 accumulation errors).
+// Reference sums in double of bf16-rounded factors: out = bias + conv(x), dx = dx0 + conv^T(dout), dw = dw0 +
+// sum dout x shifted x; `*_abs` sum the magnitudes of the same terms (the scale of float32 accumulation errors).
 struct Reference {
-  std::vector<double> out, out_abs, dx, dx_abs;
+  std::vector<double> out, out_abs, dx, dx_abs, dw, dw_abs;
 };
 
+void start_sum(std::vector<double>& sum, std::vector<double>& abs, const std::vector<float>& init) {
+  sum.assign(init.begin(), init.end());
+  abs.resize(init.size());
+  for (size_t i = 0; i < init.size(); ++i) abs[i] = std::fabs(init[i]);
+}
+
 Reference reference(const Conv3dGeometry& g, const std::vector<float>& x, const std::vector<float>& w,
-                    const std::vector<float>& bias, const std::vector<float>& dout, const std::vector<float>& dx0) {
+                    const std::vector<float>& bias, const std::vector<float>& dout, const std::vector<float>& dx0,
+                    const std::vector<float>& dw0) {
   const int64_t Cin_g = g.Cin / g.groups, Cout_g = g.Cout / g.groups, kvol = g.kD * g.kH * g.kW;
   const int64_t in_vol = g.D * g.H * g.W, out_vol = g.Do * g.Ho * g.Wo;
   Reference r;
   r.out.assign(g.N * g.Cout * out_vol, 0.0), r.out_abs = r.out;
-  r.dx.assign(dx0.begin(), dx0.end());
-  r.dx_abs.resize(dx0.size());
-  for (size_t i = 0; i < dx0.size(); ++i) r.dx_abs[i] = std::fabs(dx0[i]);
+  start_sum(r.dx, r.dx_abs, dx0);
+  start_sum(r.dw, r.dw_abs, dw0);
   for (int64_t n = 0; n < g.N; ++n)
     for (int64_t co = 0; co < g.Cout; ++co)
       for (int64_t o = 0; o < out_vol; ++o) {
@@ -72,9 +78,11 @@ Reference reference(const Conv3dGeometry& g, const std::vector<float>& x, const 
             const int64_t z = od - g.pD + t / (g.kH * g.kW), y = oh - g.pH + t / g.kW % g.kH, xx = ow - g.pW + t % g.kW;
             if (z < 0 || z >= g.D || y < 0 || y >= g.H || xx < 0 || xx >= g.W) continue;
             const int64_t ci = co / Cout_g * Cin_g + c, xi = (n * g.Cin + ci) * in_vol + (z * g.H + y) * g.W + xx;
-            const double wv = bf16(w[(co * Cin_g + c) * kvol + t]);
-            s += wv * bf16(x[xi]), sa += std::fabs(wv * bf16(x[xi]));
-            r.dx[xi] += wv * bf16(dout[oi]), r.dx_abs[xi] += std::fabs(wv * bf16(dout[oi]));
+            const int64_t wi = (co * Cin_g + c) * kvol + t;
+            const double wv = bf16(w[wi]), xv = bf16(x[xi]), gv = bf16(dout[oi]);
+            s += wv * xv, sa += std::fabs(wv * xv);
+            r.dx[xi] += wv * gv, r.dx_abs[xi] += std::fabs(wv * gv);
+            r.dw[wi] += gv * xv, r.dw_abs[wi] += std::fabs(gv * xv);
           }
         r.out[oi] = s, r.out_abs[oi] = sa;
       }
@@ -89,20 +97,22 @@ double max_rel(const std::vector<float>& got, const std::vector<double>& want, c
 }
 
 struct Result {
-  std::vector<float> out, dx;
+  std::vector<float> out, dx, dw;
 };
 
+// Forward into a buffer of 7s (overwritten), backward adding into copies of dx0 and dw0.
 Result run(const Conv3dGeometry& g, const std::vector<float>& x, const std::vector<float>& w,
-           const std::vector<float>& bias, const std::vector<float>& dout, const std::vector<float>& dx0) {
-  Result r{std::vector<float>(g.N * g.Cout * g.Do * g.Ho * g.Wo, 7.f), dx0};
+           const std::vector<float>& bias, const std::vector<float>& dout, const std::vector<float>& dx0,
+           const std::vector<float>& dw0) {
+  Result r{std::vector<float>(g.N * g.Cout * g.Do * g.Ho * g.Wo, 7.f), dx0, dw0};
   kernels::conv3d_forward_cpu(r.out.data(), x.data(), w.data(), bias.data(), g);
-  kernels::conv3d_backward_cpu(r.dx.data(), nullptr, nullptr, dout.data(), x.data(), w.data(), g);
+  kernels::conv3d_backward_cpu(r.dx.data(), r.dw.data(), nullptr, dout.data(), x.data(), w.data(), g);
   return r;
 }
 
 }  // namespace
 
-TEST_CASE("conv3d bf16: forward and input gradient sum bf16-rounded products in float32") {
+TEST_CASE("conv3d bf16: forward, input and weight gradients sum bf16-rounded products in float32") {
   if (!kernels::cpu_has_bf16()) {
     MESSAGE("skipped: this CPU has no AVX512_BF16");
     return;
@@ -129,30 +139,35 @@ TEST_CASE("conv3d bf16: forward and input gradient sum bf16-rounded products in 
     const std::vector<float> x = uniform(g.N * g.Cin * g.D * g.H * g.W, rng);
     const std::vector<float> w = uniform(g.Cout * g.Cin / g.groups * g.kD * g.kH * g.kW, rng);
     const std::vector<float> bias = uniform(g.Cout, rng), dout = uniform(g.N * g.Cout * g.Do * g.Ho * g.Wo, rng);
-    const std::vector<float> dx0 = uniform(x.size(), rng);   // backward adds into it
-    const Reference ref = reference(g, x, w, bias, dout, dx0);
+    const std::vector<float> dx0 = uniform(x.size(), rng), dw0 = uniform(w.size(), rng);   // backward adds
+    const Reference ref = reference(g, x, w, bias, dout, dx0, dw0);
     Result bf, fp;
     {
       MatmulPrecisionScope scope(MatmulPrecision::bf16);
-      bf = run(g, x, w, bias, dout, dx0);
+      bf = run(g, x, w, bias, dout, dx0, dw0);
     }
-    fp = run(g, x, w, bias, dout, dx0);
+    fp = run(g, x, w, bias, dout, dx0, dw0);
     // float32 sums of up to 27 x 32 = 864 terms: rounding errors of 2^-24 per addition grow like a random walk,
     // sqrt(864) x 6e-8 ~ 2e-6 of the terms' magnitude (measured: ~1e-7); an input not rounded to bf16 would cost
     // up to 2^-9 ~ 2e-3 of its term.
     const double out_err = max_rel(bf.out, ref.out, ref.out_abs), dx_err = max_rel(bf.dx, ref.dx, ref.dx_abs);
+    const double dw_err = max_rel(bf.dw, ref.dw, ref.dw_abs);
     const double fp_out = max_rel(fp.out, ref.out, ref.out_abs), fp_dx = max_rel(fp.dx, ref.dx, ref.dx_abs);
+    const double fp_dw = max_rel(fp.dw, ref.dw, ref.dw_abs);
     MESSAGE("Cin ", c.Cin, " Cout ", c.Cout, " groups ", c.groups, ": max error / sum|terms| forward ", out_err,
-            ", input gradient ", dx_err, " (fp32 mode: ", fp_out, ", ", fp_dx, ")");
+            ", input gradient ", dx_err, ", weight gradient ", dw_err, " (fp32 mode: ", fp_out, ", ", fp_dx, ", ",
+            fp_dw, ")");
     CHECK(out_err <= 2e-6);
     CHECK(dx_err <= 2e-6);
+    CHECK(dw_err <= 2e-6);
     // fp32 mode does not round the inputs: far from the bf16 sums (the rounding is really applied in bf16 mode).
     CHECK(fp_out > 1e-4);
     CHECK(fp_dx > 1e-4);
+    CHECK(fp_dw > 1e-4);
   }
 }
 
-TEST_CASE("conv3d bf16: results are bitwise equal with 1 and 2 threads") {
+TEST_CASE("conv3d bf16: forward and input gradient bitwise equal with 1 and 2 threads, weight gradient reproducible") {
   if (!kernels::cpu_has_bf16()) {
     MESSAGE("skipped: this CPU has no AVX512_BF16");
     return;
@@ -163,13 +178,16 @@ TEST_CASE("conv3d bf16: results are bitwise equal with 1 and 2 threads") {
   const std::vector<float> x = uniform(g.N * g.Cin * g.D * g.H * g.W, rng);
   const std::vector<float> w = uniform(g.Cout * g.Cin * 27, rng), bias = uniform(g.Cout, rng);
   const std::vector<float> dout = uniform(g.N * g.Cout * g.Do * g.Ho * g.Wo, rng), dx0 = uniform(x.size(), rng);
+  const std::vector<float> dw0 = uniform(w.size(), rng);
   MatmulPrecisionScope scope(MatmulPrecision::bf16);
   const int before = omp_get_max_threads();
   omp_set_num_threads(1);
-  const Result one = run(g, x, w, bias, dout, dx0);
+  const Result one = run(g, x, w, bias, dout, dx0, dw0);
   omp_set_num_threads(2);
-  const Result two = run(g, x, w, bias, dout, dx0);
+  const Result two = run(g, x, w, bias, dout, dx0, dw0), again = run(g, x, w, bias, dout, dx0, dw0);
   omp_set_num_threads(before);
   CHECK(one.out == two.out);
   CHECK(one.dx == two.dx);
+  // The weight gradient adds per-thread partial sums: reproducible for a fixed thread count, as in fp32.
+  CHECK(two.dw == again.dw);
 }

@@ -261,6 +261,11 @@ void conv3d_direct_backward(float* dx, float* dw, const float* dout, const float
              nullptr, true, g.N, parallel);
   }
   if (!dw) return;
+  if (use_bf16_products()) {
+    const DirectShape s{Cin_g, Cout_g, g.groups, {g.kD, g.kH, g.kW}, {g.pD, g.pH, g.pW}, {g.D, g.H, g.W},
+                        {g.Do, g.Ho, g.Wo}};
+    return direct_weight_grad_bf16(dw, dout, x, g.N, parallel, s);
+  }
   const Direct d = forward_plan(g, w);
   const int64_t Kg = Cin_g * kvol, wsize = g.Cout * Kg, Wv = d.vrow * VL;
   const int64_t in_vol = g.D * g.H * g.W, out_vol = g.Do * g.Ho * g.Wo, slice = g.Ho * d.vrow;

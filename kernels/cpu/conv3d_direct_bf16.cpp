@@ -11,6 +11,7 @@
 #include "kernels/cpu/conv3d_direct_bf16.h"
 
 #include <immintrin.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cstring>
@@ -95,9 +96,11 @@ SSMTL_BF16_TARGET void pair_row(uint32_t* dst, const float* a, const float* b, i
     const __mmask16 m = W - x >= L ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (W - x)) - 1);
     const __m512 va = _mm512_maskz_loadu_ps(m, a + x);
     const __m512 vb = b ? _mm512_maskz_loadu_ps(m, b + x) : _mm512_setzero_ps();
-    const __m512i lo = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(va)));
-    const __m512i hi = _mm512_cvtepu16_epi32(reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(vb)));
-    _mm512_mask_storeu_epi32(dst + x, m, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+    // (The maskz forms with a full mask: GCC 12 warns about the unmasked ones' undefined pass-through.)
+    const __mmask16 all = 0xffff;
+    const __m512i lo = _mm512_maskz_cvtepu16_epi32(all, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(va)));
+    const __m512i hi = _mm512_maskz_cvtepu16_epi32(all, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(vb)));
+    _mm512_mask_storeu_epi32(dst + x, m, _mm512_or_si512(lo, _mm512_maskz_slli_epi32(all, hi, 16)));
   }
 }
 
@@ -185,6 +188,160 @@ void direct_conv_bf16(float* out, const float* x, const float* w, const float* b
       conv_task(out + n * Cout * out_vol, xp.data(), d, bias, accumulate, (t % per_n) / d.co_blocks,
                 t % d.co_blocks);
     }
+  }
+}
+
+// ---- weight gradient ----------------------------------------------------------------------------------------
+// Positions are indices q of the zero-padded input volume (Dp, Hp, Wq), output (od, oh, ow) at
+// q = (od * Hp + oh) * Wq + ow: then the input of tap (kd, kh, kw) is at q + (kd * Hp + kh) * Wq + kw for every
+// q, and a vector of 32 consecutive q is 16 lanes of two adjacent positions. dout is stored in the same layout
+// (zero where no output is: columns >= Wo, rows >= Ho), so the positions past a row's end add nothing.
+namespace {
+
+constexpr int Q = 2 * L;   // positions per bf16 vector
+constexpr int WB = 4;      // output channels x
+constexpr int TB = 6;      // (ci, tap) pairs per register block: 24 accumulators
+
+struct WgradPlan {
+  int64_t Cin_g, Cout_g, groups, Kg;
+  int64_t D, H, W, pD, pH, pW, Do, Ho, Wo, Dp, Hp, Wq;
+  int64_t cstride;             // bf16 elements per channel plane (the padded volume and slack for the last vector)
+  int64_t vslice;              // position vectors per output slice od
+  std::vector<int64_t> off;    // (ci, kd, kh, kw) -> offset in the group's padded input from position q
+  std::vector<int64_t> qpos;   // position vector -> its first q
+};
+
+WgradPlan make_wgrad_plan(const DirectShape& s) {
+  WgradPlan d;
+  d.Cin_g = s.Cin_g, d.Cout_g = s.Cout_g, d.groups = s.groups, d.Kg = s.Cin_g * s.k[0] * s.k[1] * s.k[2];
+  d.D = s.in[0], d.H = s.in[1], d.W = s.in[2], d.pD = s.pad[0], d.pH = s.pad[1], d.pW = s.pad[2];
+  d.Do = s.out[0], d.Ho = s.out[1], d.Wo = s.out[2];
+  d.Dp = d.D + 2 * d.pD, d.Hp = d.H + 2 * d.pH, d.Wq = d.W + 2 * d.pW;
+  d.vslice = (d.Ho * d.Wq + Q - 1) / Q;
+  for (int64_t od = 0; od < d.Do; ++od)
+    for (int64_t j = 0; j < d.vslice; ++j) d.qpos.push_back(od * d.Hp * d.Wq + j * Q);
+  const int64_t last_tap = ((s.k[0] - 1) * d.Hp + s.k[1] - 1) * d.Wq + s.k[2] - 1;
+  d.cstride = std::max(d.Dp * d.Hp * d.Wq, d.qpos.back() + Q + last_tap);
+  for (int64_t ci = 0; ci < d.Cin_g; ++ci)
+    for (int64_t kd = 0; kd < s.k[0]; ++kd)
+      for (int64_t kh = 0; kh < s.k[1]; ++kh)
+        for (int64_t kw = 0; kw < s.k[2]; ++kw) d.off.push_back(ci * d.cstride + (kd * d.Hp + kh) * d.Wq + kw);
+  return d;
+}
+
+// dst[x] = bf16(src[x]) for x < n.
+SSMTL_BF16_TARGET void bf16_row(uint16_t* dst, const float* src, int64_t n) {
+  int64_t x = 0;
+  for (; x + L <= n; x += L)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + x),
+                        reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(src + x))));
+  for (; x < n; ++x) dst[x] = static_cast<uint16_t>(bf16_bits(src[x]));
+}
+
+// Sample xn (groups * Cin_g, D, H, W) into the interior of the padded planes xp; dout gn (groups * Cout_g, Do,
+// Ho, Wo) into the position layout gq. Everything else was zeroed once and stays so.
+void stage_sample(uint16_t* xp, uint16_t* gq, const float* xn, const float* gn, const WgradPlan& d) {
+  for (int64_t c = 0; c < d.groups * d.Cin_g; ++c)
+    for (int64_t z = 0; z < d.D; ++z)
+      for (int64_t y = 0; y < d.H; ++y)
+        bf16_row(xp + c * d.cstride + ((z + d.pD) * d.Hp + y + d.pH) * d.Wq + d.pW, xn + ((c * d.D + z) * d.H + y) * d.W,
+                 d.W);
+  for (int64_t c = 0; c < d.groups * d.Cout_g; ++c)
+    for (int64_t z = 0; z < d.Do; ++z)
+      for (int64_t y = 0; y < d.Ho; ++y)
+        bf16_row(gq + c * d.cstride + (z * d.Hp + y) * d.Wq, gn + ((c * d.Do + z) * d.Ho + y) * d.Wo, d.Wo);
+}
+
+// Lanes summed in lane order (deterministic).
+SSMTL_BF16_TARGET float lane_sum(__m512 v) {
+  alignas(64) float a[L];
+  _mm512_store_ps(a, v);
+  float s = 0.f;
+  for (int i = 0; i < L; ++i) s += a[i];
+  return s;
+}
+
+// dw rows (WB channels from the first, row stride Kg) += sum over the np position vectors of g[c] x shifted x,
+// for T (ci, tap) pairs.
+template <int T>
+SSMTL_BF16_TARGET void wgrad_block(float* dwr, int64_t Kg, int64_t nco, const uint16_t* const* g, const uint16_t* xg,
+                                   const int64_t* toff, const int64_t* qpos, int64_t np) {
+  __m512 acc[WB][T];
+  for (int c = 0; c < WB; ++c)
+    for (int t = 0; t < T; ++t) acc[c][t] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < np; ++p) {
+    const int64_t q = qpos[p];
+    __m512bh gv[WB];
+#pragma GCC unroll 8
+    for (int c = 0; c < WB; ++c) gv[c] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(g[c] + q));
+    const uint16_t* xq = xg + q;
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      const __m512bh xv = reinterpret_cast<__m512bh>(_mm512_loadu_si512(xq + toff[t]));
+#pragma GCC unroll 8
+      for (int c = 0; c < WB; ++c) acc[c][t] = _mm512_dpbf16_ps(acc[c][t], gv[c], xv);
+    }
+  }
+  for (int c = 0; c < WB; ++c) {
+    if (c >= nco) break;
+    for (int t = 0; t < T; ++t) dwr[c * Kg + t] += lane_sum(acc[c][t]);
+  }
+}
+
+template <int T>
+void wgrad_block_upto(int n, float* dwr, int64_t Kg, int64_t nco, const uint16_t* const* g, const uint16_t* xg,
+                      const int64_t* toff, const int64_t* qpos, int64_t np) {
+  if constexpr (T > 1) {
+    if (n < T) return wgrad_block_upto<T - 1>(n, dwr, Kg, nco, g, xg, toff, qpos, np);
+  }
+  wgrad_block<T>(dwr, Kg, nco, g, xg, toff, qpos, np);
+}
+
+// dw (groups * Cout_g, Kg) += the staged sample's contribution, in chunks of whole output slices (about 256
+// vectors) that stay in cache while every (channel block, tap block) passes over them.
+void wgrad_sample(float* dw, const uint16_t* xp, const uint16_t* gq, const WgradPlan& d) {
+  const int64_t slices = std::max<int64_t>(1, (256 + d.vslice - 1) / d.vslice), npos = d.Do * d.vslice;
+  for (int64_t p0 = 0; p0 < npos; p0 += slices * d.vslice) {
+    const int64_t np = std::min(npos - p0, slices * d.vslice);
+    for (int64_t gr = 0; gr < d.groups; ++gr) {
+      const uint16_t* xg = xp + gr * d.Cin_g * d.cstride;
+      for (int64_t c0 = 0; c0 < d.Cout_g; c0 += WB) {
+        const int64_t nco = std::min<int64_t>(WB, d.Cout_g - c0);
+        const uint16_t* gch[WB];
+        for (int c = 0; c < WB; ++c)   // past the last channel: repeat it (results discarded)
+          gch[c] = gq + (gr * d.Cout_g + c0 + std::min<int64_t>(c, nco - 1)) * d.cstride;
+        float* dwr = dw + (gr * d.Cout_g + c0) * d.Kg;
+        for (int64_t t0 = 0; t0 < d.Kg; t0 += TB)
+          wgrad_block_upto<TB>(static_cast<int>(std::min<int64_t>(TB, d.Kg - t0)), dwr + t0, d.Kg, nco, gch, xg,
+                               d.off.data() + t0, d.qpos.data() + p0, np);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void direct_weight_grad_bf16(float* dw, const float* dout, const float* x, int64_t N, bool parallel,
+                             const DirectShape& s) {
+  const WgradPlan d = make_wgrad_plan(s);
+  const int64_t Cin = d.groups * d.Cin_g, Cout = d.groups * d.Cout_g, wsize = Cout * d.Kg;
+  const int64_t in_vol = d.D * d.H * d.W, out_vol = d.Do * d.Ho * d.Wo;
+  const int nt = parallel ? omp_get_max_threads() : 1;
+  std::vector<float> part(static_cast<size_t>(nt * wsize), 0.f);
+#pragma omp parallel num_threads(nt)
+  {
+    std::vector<uint16_t> xp(static_cast<size_t>(Cin * d.cstride), 0), gq(static_cast<size_t>(Cout * d.cstride), 0);
+    float* dwp = part.data() + omp_get_thread_num() * wsize;
+#pragma omp for schedule(static)
+    for (int64_t n = 0; n < N; ++n) {
+      stage_sample(xp.data(), gq.data(), x + n * Cin * in_vol, dout + n * Cout * out_vol, d);
+      wgrad_sample(dwp, xp.data(), gq.data(), d);
+    }
+  }
+  for (int64_t i = 0; i < wsize; ++i) {
+    float s = 0.f;
+    for (int t = 0; t < nt; ++t) s += part[t * wsize + i];
+    dw[i] += s;
   }
 }
 
