@@ -41,15 +41,20 @@ struct Plan {
   int64_t Cin_g, Cp, Cout_g, groups, kvol, taps;   // Cp = channel pairs per group, taps = Cp * kvol
   int64_t D, H, W, pD, pH, pW;
   int64_t Do, Ho, Wo;
-  int64_t Dp, Hp, Wq;   // padded input (pair units); rows long enough for whole output vectors
-  int64_t vrow, npos, co_blocks;
+  int64_t Dp, Hp, Wq;   // padded input (pair units); by rows: rows long enough for whole output vectors
+  int64_t cstride;      // pair units per channel pair (the padded volume, in flat mode with slack)
+  int64_t npos, co_blocks;
+  // By rows, vectors of L positions along W; flat (narrow rows, where that takes fewer vectors): vectors of L
+  // consecutive indices q = (od * Hp + oh) * Wq + ow of the padded volume, which may span rows, written to a
+  // scratch copy in that layout (channel stride ostride) and copied out (lanes past a row's end discarded).
+  bool flat;
+  int64_t ostride;
   std::vector<int64_t> off;            // (pair, kd, kh, kw) -> offset in the padded input of one group
   std::vector<int64_t> xbase, obase;   // position vector -> offset of its first input pair / output element
   std::vector<int> lanes;              // position vector -> valid lanes (< L at the end of a row)
   std::vector<uint32_t> wpack;         // [group][co block][(pair, tap)][CB] bf16 pairs, zeros beyond Cout_g
 
-  int64_t chan() const { return Dp * Hp * Wq; }
-  size_t padded_size() const { return static_cast<size_t>(groups * Cp * chan()); }
+  size_t padded_size() const { return static_cast<size_t>(groups * Cp * cstride); }
 };
 
 void pack_weights(Plan& d, const float* w) {
@@ -70,21 +75,25 @@ Plan make_plan(const DirectShape& s, const float* w) {
   d.kvol = s.k[0] * s.k[1] * s.k[2], d.taps = d.Cp * d.kvol;
   d.D = s.in[0], d.H = s.in[1], d.W = s.in[2], d.pD = s.pad[0], d.pH = s.pad[1], d.pW = s.pad[2];
   d.Do = s.out[0], d.Ho = s.out[1], d.Wo = s.out[2];
-  d.vrow = (d.Wo + L - 1) / L;
+  const int64_t vrow = (d.Wo + L - 1) / L, Wpad = d.W + 2 * d.pW, vslice = (d.Ho * Wpad + L - 1) / L;
+  d.flat = vslice < d.Ho * vrow;
   d.Dp = d.D + 2 * d.pD, d.Hp = d.H + 2 * d.pH;
-  d.Wq = std::max(d.W + 2 * d.pW, d.vrow * L + s.k[2] - 1);
-  d.npos = d.Do * d.Ho * d.vrow;
+  d.Wq = d.flat ? Wpad : std::max(Wpad, vrow * L + s.k[2] - 1);
+  for (int64_t od = 0; od < d.Do; ++od)
+    for (int64_t j = 0; j < (d.flat ? vslice : d.Ho * vrow); ++j) {
+      const int64_t oh = d.flat ? 0 : j / vrow, x0 = d.flat ? j * L : j % vrow * L;
+      d.xbase.push_back((od * d.Hp + oh) * d.Wq + x0);
+      d.obase.push_back(d.flat ? d.xbase.back() : (od * d.Ho + oh) * d.Wo + x0);
+      d.lanes.push_back(static_cast<int>(d.flat ? L : std::min<int64_t>(L, d.Wo - x0)));
+    }
+  d.npos = static_cast<int64_t>(d.xbase.size());
+  d.ostride = d.flat ? d.obase.back() + L : 0;
+  const int64_t last_tap = ((s.k[0] - 1) * d.Hp + s.k[1] - 1) * d.Wq + s.k[2] - 1;
+  d.cstride = std::max(d.Dp * d.Hp * d.Wq, d.xbase.back() + L + last_tap);
   for (int64_t pr = 0; pr < d.Cp; ++pr)
     for (int64_t kd = 0; kd < s.k[0]; ++kd)
       for (int64_t kh = 0; kh < s.k[1]; ++kh)
-        for (int64_t kw = 0; kw < s.k[2]; ++kw) d.off.push_back(((pr * d.Dp + kd) * d.Hp + kh) * d.Wq + kw);
-  for (int64_t od = 0; od < d.Do; ++od)
-    for (int64_t oh = 0; oh < d.Ho; ++oh)
-      for (int64_t j = 0; j < d.vrow; ++j) {
-        d.xbase.push_back((od * d.Hp + oh) * d.Wq + j * L);
-        d.obase.push_back((od * d.Ho + oh) * d.Wo + j * L);
-        d.lanes.push_back(static_cast<int>(std::min<int64_t>(L, d.Wo - j * L)));
-      }
+        for (int64_t kw = 0; kw < s.k[2]; ++kw) d.off.push_back(pr * d.cstride + (kd * d.Hp + kh) * d.Wq + kw);
   d.co_blocks = (d.Cout_g + CB - 1) / CB;
   pack_weights(d, w);
   return d;
@@ -115,7 +124,7 @@ void pad_sample(uint32_t* xp, const float* xn, const Plan& d) {
       for (int64_t z = 0; z < d.D; ++z)
         for (int64_t y = 0; y < d.H; ++y) {
           const float* a = xn + ci * vol + (z * d.H + y) * d.W;
-          pair_row(xp + (gr * d.Cp + pr) * d.chan() + ((z + d.pD) * d.Hp + y + d.pH) * d.Wq + d.pW, a,
+          pair_row(xp + (gr * d.Cp + pr) * d.cstride + ((z + d.pD) * d.Hp + y + d.pH) * d.Wq + d.pW, a,
                    partner ? a + vol : nullptr, d.W);
         }
     }
@@ -155,18 +164,37 @@ SSMTL_BF16_TARGET void conv_block(float* oc, int64_t nco, int64_t ov, const floa
   }
 }
 
-// All output channels of one (group, channel block) of one sample: out_n (groups * Cout_g, Do, Ho, Wo).
-void conv_task(float* out_n, const uint32_t* xp, const Plan& d, const float* bias, bool accumulate, int64_t gr,
-               int64_t cb) {
+// Flat mode: oc (nco channels, row stride ov) (+)= the outputs in the scratch layout (channel stride ostride).
+void copy_out(float* oc, int64_t nco, int64_t ov, const float* bias, bool accumulate, const float* sc,
+              const Plan& d) {
+  for (int64_t c = 0; c < nco; ++c)
+    for (int64_t od = 0; od < d.Do; ++od)
+      for (int64_t oh = 0; oh < d.Ho; ++oh) {
+        float* dst = oc + c * ov + (od * d.Ho + oh) * d.Wo;
+        const float* src = sc + c * d.ostride + (od * d.Hp + oh) * d.Wq;
+        const float b = bias ? bias[c] : 0.f;
+        for (int64_t i = 0; i < d.Wo; ++i) dst[i] = accumulate ? dst[i] + src[i] : src[i] + b;
+      }
+}
+
+// All output channels of one (group, channel block) of one sample: out_n (groups * Cout_g, Do, Ho, Wo);
+// scratch (CB x ostride floats) in flat mode.
+void conv_task(float* out_n, float* scratch, const uint32_t* xp, const Plan& d, const float* bias, bool accumulate,
+               int64_t gr, int64_t cb) {
   const int64_t co0 = gr * d.Cout_g + cb * CB, nco = std::min<int64_t>(CB, d.Cout_g - cb * CB);
   const int64_t ov = d.Do * d.Ho * d.Wo;
   float* oc = out_n + co0 * ov;
   const float* b = bias ? bias + co0 : nullptr;
-  const uint32_t* xg = xp + gr * d.Cp * d.chan();
+  const uint32_t* xg = xp + gr * d.Cp * d.cstride;
   const uint32_t* wp = d.wpack.data() + (gr * d.co_blocks + cb) * d.taps * CB;
+  float* dst = d.flat ? scratch : oc;
+  const int64_t dstride = d.flat ? d.ostride : ov;
+  const float* db = d.flat ? nullptr : b;
+  const bool dacc = !d.flat && accumulate;
   int64_t p = 0;
-  for (; p + NV <= d.npos; p += NV) conv_block<NV>(oc, nco, ov, b, accumulate, xg, wp, d, p);
-  for (; p < d.npos; ++p) conv_block<1>(oc, nco, ov, b, accumulate, xg, wp, d, p);
+  for (; p + NV <= d.npos; p += NV) conv_block<NV>(dst, nco, dstride, db, dacc, xg, wp, d, p);
+  for (; p < d.npos; ++p) conv_block<1>(dst, nco, dstride, db, dacc, xg, wp, d, p);
+  if (d.flat) copy_out(oc, nco, ov, b, accumulate, scratch, d);
 }
 
 }  // namespace
@@ -180,12 +208,13 @@ void direct_conv_bf16(float* out, const float* x, const float* w, const float* b
 #pragma omp parallel if (parallel)
   {
     std::vector<uint32_t> xp(d.padded_size(), 0u);
+    std::vector<float> scratch(d.flat ? static_cast<size_t>(CB * d.ostride) : 0);
     int64_t padded = -1;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < N * per_n; ++t) {
       const int64_t n = t / per_n;
       if (n != padded) pad_sample(xp.data(), x + n * Cin * in_vol, d), padded = n;
-      conv_task(out + n * Cout * out_vol, xp.data(), d, bias, accumulate, (t % per_n) / d.co_blocks,
+      conv_task(out + n * Cout * out_vol, scratch.data(), xp.data(), d, bias, accumulate, (t % per_n) / d.co_blocks,
                 t % d.co_blocks);
     }
   }
