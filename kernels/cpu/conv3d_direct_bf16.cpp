@@ -1,10 +1,11 @@
 // bf16 direct stride-1 convolution (see conv3d_direct_bf16.h; the fp32 original is conv3d_direct.cpp).
 //
-// The padded sample is stored as bfloat16 with the input channels interleaved in pairs: element (ci, z, y, x) at
-// (((ci/2 * Dp + z) * Hp + y) * Wq + x) * 2 + (ci & 1), an odd channel count getting a zero partner. One 512-bit
-// load at a position then holds 16 positions x 2 channels, the weight pair (w[co][ci][tap], w[co][ci+1][tap]) is
-// one 32-bit broadcast, and VDPBF16PS adds both products to the float32 accumulator: half the reduction steps
-// of the fp32 kernel, each twice as wide.
+// Forward and input gradient: the padded sample is stored as bfloat16 with the input channels interleaved in
+// pairs: element (ci, z, y, x) at ((ci/2) * cstride + (z * Hp + y) * Wq + x) * 2 + (ci & 1) (cstride >= Dp * Hp *
+// Wq), an odd channel count getting a zero partner. One 512-bit load at a position then holds 16 positions x 2
+// channels, the weight pair (w[co][ci][tap], w[co][ci+1][tap]) is one 32-bit broadcast, and VDPBF16PS adds both
+// products to the float32 accumulator: half the reduction steps of the fp32 kernel, each twice as wide.
+// Weight gradient: see its section below (pairs of adjacent positions instead of channels).
 //
 // Functions with AVX-512 intrinsics carry their own target attribute (the build need not target AVX-512; the
 // caller checks the CPU at run time) and are never bodies of OpenMP loops (clang refuses intrinsics there).
