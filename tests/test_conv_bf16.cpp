@@ -123,12 +123,13 @@ TEST_CASE("conv3d bf16: forward, input and weight gradients sum bf16-rounded pro
   // Odd and even input channels (a zero partner channel for odd counts, in the forward pass or in the input
   // gradient, whose input channels are Cout), output channels not a multiple of the register block of 8, rows
   // not a multiple of 16, groups, an asymmetric kernel with padding 0 in depth. Position vectors by rows (widths
-  // 16 and 31: a masked tail) and flat across rows (the others, e.g. 8x8 as the CvT embedding).
+  // 16 and 31: a masked tail) and flat across rows (the others, e.g. 8x8 as the CvT embedding). The weight
+  // gradient stages small samples several at a time: 5 samples on 2 threads = groups of 2, 2 and 1.
   const Case cases[] = {
       {2, 3, 8, 1, 3, 5, 21, {3, 3, 3}, {1, 1, 1}},   {1, 16, 12, 1, 4, 6, 19, {3, 3, 3}, {1, 1, 1}},
       {1, 6, 32, 2, 3, 4, 35, {3, 3, 3}, {1, 1, 1}},  {2, 5, 7, 1, 4, 3, 33, {2, 3, 3}, {0, 1, 1}},
       {1, 32, 32, 1, 3, 16, 16, {3, 3, 3}, {1, 1, 1}}, {1, 4, 10, 1, 3, 4, 31, {3, 3, 3}, {1, 1, 1}},
-      {2, 5, 12, 1, 4, 8, 8, {3, 3, 3}, {1, 1, 1}},
+      {2, 5, 12, 1, 4, 8, 8, {3, 3, 3}, {1, 1, 1}},    {5, 8, 8, 1, 3, 6, 10, {3, 3, 3}, {1, 1, 1}},
   };
   std::mt19937 rng(5);
   for (const Case& c : cases) {

@@ -226,6 +226,8 @@ void direct_conv_bf16(float* out, const float* x, const float* w, const float* b
 // q = (od * Hp + oh) * Wq + ow: then the input of tap (kd, kh, kw) is at q + (kd * Hp + kh) * Wq + kw for every
 // q, and a vector of 32 consecutive q is 16 lanes of two adjacent positions. dout is stored in the same layout
 // (zero where no output is: columns >= Wo, rows >= Ho), so the positions past a row's end add nothing.
+// Small volumes are staged several samples at a time (sample b of a channel at b * cstride, the same q for dout
+// and input), so that the vector sums are reduced once per ~256 position vectors, not once per sample.
 namespace {
 
 constexpr int Q = 2 * L;   // positions per bf16 vector
@@ -235,27 +237,32 @@ constexpr int TB = 6;      // (ci, tap) pairs per register block: 24 accumulator
 struct WgradPlan {
   int64_t Cin_g, Cout_g, groups, Kg;
   int64_t D, H, W, pD, pH, pW, Do, Ho, Wo, Dp, Hp, Wq;
-  int64_t cstride;             // bf16 elements per channel plane (the padded volume and slack for the last vector)
-  int64_t vslice;              // position vectors per output slice od
+  int64_t cstride;             // bf16 elements per sample plane (the padded volume and slack for the last vector)
+  int64_t vslice, per_sample;  // position vectors per output slice od, per sample
+  int64_t B, chstride;         // samples staged together, bf16 elements per channel (B * cstride)
   std::vector<int64_t> off;    // (ci, kd, kh, kw) -> offset in the group's padded input from position q
-  std::vector<int64_t> qpos;   // position vector -> its first q
+  std::vector<int64_t> qpos;   // position vector -> its first q (B samples)
 };
 
-WgradPlan make_wgrad_plan(const DirectShape& s) {
+// nt: threads; the batch of N samples is staged in groups of B that still give every thread some.
+WgradPlan make_wgrad_plan(const DirectShape& s, int64_t N, int nt) {
   WgradPlan d;
   d.Cin_g = s.Cin_g, d.Cout_g = s.Cout_g, d.groups = s.groups, d.Kg = s.Cin_g * s.k[0] * s.k[1] * s.k[2];
   d.D = s.in[0], d.H = s.in[1], d.W = s.in[2], d.pD = s.pad[0], d.pH = s.pad[1], d.pW = s.pad[2];
   d.Do = s.out[0], d.Ho = s.out[1], d.Wo = s.out[2];
   d.Dp = d.D + 2 * d.pD, d.Hp = d.H + 2 * d.pH, d.Wq = d.W + 2 * d.pW;
-  d.vslice = (d.Ho * d.Wq + Q - 1) / Q;
-  for (int64_t od = 0; od < d.Do; ++od)
-    for (int64_t j = 0; j < d.vslice; ++j) d.qpos.push_back(od * d.Hp * d.Wq + j * Q);
+  d.vslice = (d.Ho * d.Wq + Q - 1) / Q, d.per_sample = d.Do * d.vslice;
   const int64_t last_tap = ((s.k[0] - 1) * d.Hp + s.k[1] - 1) * d.Wq + s.k[2] - 1;
-  d.cstride = std::max(d.Dp * d.Hp * d.Wq, d.qpos.back() + Q + last_tap);
+  d.cstride = std::max(d.Dp * d.Hp * d.Wq, (d.Do - 1) * d.Hp * d.Wq + d.vslice * Q + last_tap);
+  d.B = std::max<int64_t>(1, std::min((256 + d.per_sample - 1) / d.per_sample, N / nt));
+  d.chstride = d.B * d.cstride;
+  for (int64_t b = 0; b < d.B; ++b)
+    for (int64_t od = 0; od < d.Do; ++od)
+      for (int64_t j = 0; j < d.vslice; ++j) d.qpos.push_back(b * d.cstride + od * d.Hp * d.Wq + j * Q);
   for (int64_t ci = 0; ci < d.Cin_g; ++ci)
     for (int64_t kd = 0; kd < s.k[0]; ++kd)
       for (int64_t kh = 0; kh < s.k[1]; ++kh)
-        for (int64_t kw = 0; kw < s.k[2]; ++kw) d.off.push_back(ci * d.cstride + (kd * d.Hp + kh) * d.Wq + kw);
+        for (int64_t kw = 0; kw < s.k[2]; ++kw) d.off.push_back(ci * d.chstride + (kd * d.Hp + kh) * d.Wq + kw);
   return d;
 }
 
@@ -268,18 +275,19 @@ SSMTL_BF16_TARGET void bf16_row(uint16_t* dst, const float* src, int64_t n) {
   for (; x < n; ++x) dst[x] = static_cast<uint16_t>(bf16_bits(src[x]));
 }
 
-// Sample xn (groups * Cin_g, D, H, W) into the interior of the padded planes xp; dout gn (groups * Cout_g, Do,
-// Ho, Wo) into the position layout gq. Everything else was zeroed once and stays so.
-void stage_sample(uint16_t* xp, uint16_t* gq, const float* xn, const float* gn, const WgradPlan& d) {
+// Sample xn (groups * Cin_g, D, H, W) into the interior of the padded planes of slot b of xp; dout gn
+// (groups * Cout_g, Do, Ho, Wo) into slot b of the position layout gq. Everything else was zeroed once and stays so.
+void stage_sample(uint16_t* xp, uint16_t* gq, const float* xn, const float* gn, int64_t b, const WgradPlan& d) {
   for (int64_t c = 0; c < d.groups * d.Cin_g; ++c)
     for (int64_t z = 0; z < d.D; ++z)
       for (int64_t y = 0; y < d.H; ++y)
-        bf16_row(xp + c * d.cstride + ((z + d.pD) * d.Hp + y + d.pH) * d.Wq + d.pW, xn + ((c * d.D + z) * d.H + y) * d.W,
-                 d.W);
+        bf16_row(xp + c * d.chstride + b * d.cstride + ((z + d.pD) * d.Hp + y + d.pH) * d.Wq + d.pW,
+                 xn + ((c * d.D + z) * d.H + y) * d.W, d.W);
   for (int64_t c = 0; c < d.groups * d.Cout_g; ++c)
     for (int64_t z = 0; z < d.Do; ++z)
       for (int64_t y = 0; y < d.Ho; ++y)
-        bf16_row(gq + c * d.cstride + (z * d.Hp + y) * d.Wq, gn + ((c * d.Do + z) * d.Ho + y) * d.Wo, d.Wo);
+        bf16_row(gq + c * d.chstride + b * d.cstride + (z * d.Hp + y) * d.Wq, gn + ((c * d.Do + z) * d.Ho + y) * d.Wo,
+                 d.Wo);
 }
 
 // Lanes summed in lane order (deterministic).
@@ -327,19 +335,19 @@ void wgrad_block_upto(int n, float* dwr, int64_t Kg, int64_t nco, const uint16_t
   wgrad_block<T>(dwr, Kg, nco, g, xg, toff, qpos, np);
 }
 
-// dw (groups * Cout_g, Kg) += the staged sample's contribution, in chunks of whole output slices (about 256
-// vectors) that stay in cache while every (channel block, tap block) passes over them.
-void wgrad_sample(float* dw, const uint16_t* xp, const uint16_t* gq, const WgradPlan& d) {
-  const int64_t slices = std::max<int64_t>(1, (256 + d.vslice - 1) / d.vslice), npos = d.Do * d.vslice;
-  for (int64_t p0 = 0; p0 < npos; p0 += slices * d.vslice) {
-    const int64_t np = std::min(npos - p0, slices * d.vslice);
+// dw (groups * Cout_g, Kg) += the contribution of the nb staged samples, in chunks of whole output slices (about
+// 256 vectors) that stay in cache while every (channel block, tap block) passes over them.
+void wgrad_staged(float* dw, const uint16_t* xp, const uint16_t* gq, int64_t nb, const WgradPlan& d) {
+  const int64_t chunk = std::max<int64_t>(1, (256 + d.vslice - 1) / d.vslice) * d.vslice, npos = nb * d.per_sample;
+  for (int64_t p0 = 0; p0 < npos; p0 += chunk) {
+    const int64_t np = std::min(npos - p0, chunk);
     for (int64_t gr = 0; gr < d.groups; ++gr) {
-      const uint16_t* xg = xp + gr * d.Cin_g * d.cstride;
+      const uint16_t* xg = xp + gr * d.Cin_g * d.chstride;
       for (int64_t c0 = 0; c0 < d.Cout_g; c0 += WB) {
         const int64_t nco = std::min<int64_t>(WB, d.Cout_g - c0);
         const uint16_t* gch[WB];
         for (int c = 0; c < WB; ++c)   // past the last channel: repeat it (results discarded)
-          gch[c] = gq + (gr * d.Cout_g + c0 + std::min<int64_t>(c, nco - 1)) * d.cstride;
+          gch[c] = gq + (gr * d.Cout_g + c0 + std::min<int64_t>(c, nco - 1)) * d.chstride;
         float* dwr = dw + (gr * d.Cout_g + c0) * d.Kg;
         for (int64_t t0 = 0; t0 < d.Kg; t0 += TB)
           wgrad_block_upto<TB>(static_cast<int>(std::min<int64_t>(TB, d.Kg - t0)), dwr + t0, d.Kg, nco, gch, xg,
@@ -353,19 +361,22 @@ void wgrad_sample(float* dw, const uint16_t* xp, const uint16_t* gq, const Wgrad
 
 void direct_weight_grad_bf16(float* dw, const float* dout, const float* x, int64_t N, bool parallel,
                              const DirectShape& s) {
-  const WgradPlan d = make_wgrad_plan(s);
-  const int64_t Cin = d.groups * d.Cin_g, Cout = d.groups * d.Cout_g, wsize = Cout * d.Kg;
-  const int64_t in_vol = d.D * d.H * d.W, out_vol = d.Do * d.Ho * d.Wo;
   const int nt = parallel ? omp_get_max_threads() : 1;
+  const WgradPlan d = make_wgrad_plan(s, N, nt);
+  const int64_t Cin = d.groups * d.Cin_g, Cout = d.groups * d.Cout_g, wsize = Cout * d.Kg;
+  const int64_t in_vol = d.D * d.H * d.W, out_vol = d.Do * d.Ho * d.Wo, nbatch = (N + d.B - 1) / d.B;
   std::vector<float> part(static_cast<size_t>(nt * wsize), 0.f);
 #pragma omp parallel num_threads(nt)
   {
-    std::vector<uint16_t> xp(static_cast<size_t>(Cin * d.cstride), 0), gq(static_cast<size_t>(Cout * d.cstride), 0);
+    std::vector<uint16_t> xp(static_cast<size_t>(Cin * d.chstride), 0);
+    std::vector<uint16_t> gq(static_cast<size_t>(Cout * d.chstride), 0);
     float* dwp = part.data() + omp_get_thread_num() * wsize;
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < N; ++n) {
-      stage_sample(xp.data(), gq.data(), x + n * Cin * in_vol, dout + n * Cout * out_vol, d);
-      wgrad_sample(dwp, xp.data(), gq.data(), d);
+    for (int64_t i = 0; i < nbatch; ++i) {
+      const int64_t n0 = i * d.B, nb = std::min(d.B, N - n0);
+      for (int64_t b = 0; b < nb; ++b)
+        stage_sample(xp.data(), gq.data(), x + (n0 + b) * Cin * in_vol, dout + (n0 + b) * Cout * out_vol, b, d);
+      wgrad_staged(dwp, xp.data(), gq.data(), nb, d);
     }
   }
   for (int64_t i = 0; i < wsize; ++i) {
