@@ -19,6 +19,9 @@
 //   x (N, Cin, D, H, W), w (Cout, Cin/groups, kD, kH, kW), bias (Cout), out (N, Cout, Do, Ho, Wo).
 // Backward kernels ADD into dx, dw, dbias; each of them may be nullptr (not needed: skipped).
 // Results are deterministic for a fixed number of OpenMP threads.
+// Precision (kernels/precision.h): in bf16 mode the direct stride-1 path rounds its factors to bfloat16 and sums
+// in float32 (forward, dx, dw); the GEMM-based paths compute as the GEMM does (precision.h lists which kernels
+// have a bf16 variant); the CUDA kernels compute in fp32 in both modes.
 #pragma once
 #include <cstdint>
 

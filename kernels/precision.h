@@ -3,11 +3,11 @@
 // stay float32 in every mode; only the products' inputs change:
 //   fp32 (default): float32 products, bit-reproducible for a fixed thread count.
 //   bf16: the two factors of every product of the register-blocked GEMM (kernels/cpu/gemm_panel.cpp: linear
-//         layers, forward and both gradients) and of the direct stride-1 convolution (kernels/cpu/conv3d_direct.cpp:
-//         forward and input gradient) are rounded to bfloat16 (round to nearest even), multiplied exactly and
-//         accumulated in float32 with AVX512_BF16's VDPBF16PS (pairs of products summed per lane). Results are
-//         still deterministic for a fixed thread count, but differ from fp32 by the inputs' rounding (relative
-//         error of one product <= 2^-8 per factor).
+//         layers, forward and both gradients) and of the direct stride-1 convolution (kernels/cpu/conv3d_direct.cpp
+//         and conv3d_direct_bf16.cpp: forward, input and weight gradients) are rounded to bfloat16 (round to nearest
+//         even), multiplied exactly and accumulated in float32 with AVX512_BF16's VDPBF16PS (pairs of products
+//         summed per lane). Results are still deterministic for a fixed thread count, but differ from fp32 by
+//         the inputs' rounding (relative error of one product <= 2^-8 per factor).
 // Paths without a bf16 kernel (OpenBLAS fallbacks, attention, depthwise convolution, CUDA) compute in fp32 in
 // both modes. The setting is process-wide (an atomic): set it once before training or scoring, not per thread.
 #pragma once

@@ -1,7 +1,9 @@
 // Direct stride-1 3-D convolution on the CPU (see conv3d_direct.h for the idea). Register blocks use the
 // vectors of kernels/cpu/simd.h; their sizes follow the number of vector registers of the target.
 #include "kernels/cpu/conv3d_direct.h"
+#include "kernels/cpu/conv3d_direct_bf16.h"
 #include "kernels/cpu/simd.h"
+#include "kernels/precision.h"
 
 #include <omp.h>
 
@@ -198,6 +200,26 @@ bool conv3d_direct_applicable(const Conv3dGeometry& g) {
 }
 
 namespace {
+// out (+)= one stride-1 convolution (the arguments of make_direct, then those of run_direct) in the process's
+// product precision: bf16 products (conv3d_direct_bf16.cpp) or the fp32 kernels above.
+template <class WeightFn>
+void convolve(float* out, const float* in, int64_t Cin_g, int64_t Cout_g, int64_t groups, const int64_t k[3],
+              const int64_t pad[3], const int64_t insz[3], const int64_t outsz[3], WeightFn weight, const float* bias,
+              bool accumulate, int64_t N, bool parallel) {
+  if (!use_bf16_products())
+    return run_direct(out, in, make_direct(Cin_g, Cout_g, groups, k, pad, insz, outsz, weight), bias, accumulate, N,
+                      parallel);
+  DirectShape s{Cin_g, Cout_g, groups, {k[0], k[1], k[2]}, {pad[0], pad[1], pad[2]},
+                {insz[0], insz[1], insz[2]}, {outsz[0], outsz[1], outsz[2]}};
+  const int64_t kvol = k[0] * k[1] * k[2];
+  std::vector<float> w(static_cast<size_t>(groups * Cout_g * Cin_g * kvol));   // (groups * Cout_g, Cin_g, kvol)
+  for (int64_t gr = 0; gr < groups; ++gr)
+    for (int64_t co = 0; co < Cout_g; ++co)
+      for (int64_t ci = 0; ci < Cin_g; ++ci)
+        for (int64_t t = 0; t < kvol; ++t) w[((gr * Cout_g + co) * Cin_g + ci) * kvol + t] = weight(gr, co, ci, t);
+  direct_conv_bf16(out, in, w.data(), bias, accumulate, N, parallel, s);
+}
+
 Direct forward_plan(const Conv3dGeometry& g, const float* w) {
   const int64_t k[3] = {g.kD, g.kH, g.kW}, pad[3] = {g.pD, g.pH, g.pW}, in[3] = {g.D, g.H, g.W},
                 out[3] = {g.Do, g.Ho, g.Wo};
@@ -213,7 +235,14 @@ bool worth_threads(const Conv3dGeometry& g) {
 }  // namespace
 
 void conv3d_direct_forward(float* out, const float* x, const float* w, const float* bias, const Conv3dGeometry& g) {
-  run_direct(out, x, forward_plan(g, w), bias, false, g.N, worth_threads(g));
+  const int64_t k[3] = {g.kD, g.kH, g.kW}, pad[3] = {g.pD, g.pH, g.pW}, in[3] = {g.D, g.H, g.W},
+                out_[3] = {g.Do, g.Ho, g.Wo};
+  const int64_t Cin_g = g.Cin / g.groups, Cout_g = g.Cout / g.groups, kvol = g.kD * g.kH * g.kW;
+  convolve(out, x, Cin_g, Cout_g, g.groups, k, pad, in, out_,
+           [&](int64_t gr, int64_t co, int64_t ci, int64_t t) {
+             return w[((gr * Cout_g + co) * Cin_g + ci) * kvol + t];
+           },
+           bias, false, g.N, worth_threads(g));
 }
 
 void conv3d_direct_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,
@@ -225,13 +254,18 @@ void conv3d_direct_backward(float* dx, float* dw, const float* dout, const float
     // k - 1 - p with the kernel flipped (tap -> kvol - 1 - tap) and its channel axes swapped.
     const int64_t k[3] = {g.kD, g.kH, g.kW}, pad[3] = {g.kD - 1 - g.pD, g.kH - 1 - g.pH, g.kW - 1 - g.pW},
                   in[3] = {g.Do, g.Ho, g.Wo}, out[3] = {g.D, g.H, g.W};
-    const Direct t = make_direct(Cout_g, Cin_g, g.groups, k, pad, in, out,
-                                 [&](int64_t gr, int64_t ci, int64_t co, int64_t tap) {
-                                   return w[((gr * Cout_g + co) * Cin_g + ci) * kvol + (kvol - 1 - tap)];
-                                 });
-    run_direct(dx, dout, t, nullptr, true, g.N, parallel);
+    convolve(dx, dout, Cout_g, Cin_g, g.groups, k, pad, in, out,
+             [&](int64_t gr, int64_t ci, int64_t co, int64_t tap) {
+               return w[((gr * Cout_g + co) * Cin_g + ci) * kvol + (kvol - 1 - tap)];
+             },
+             nullptr, true, g.N, parallel);
   }
   if (!dw) return;
+  if (use_bf16_products()) {
+    const DirectShape s{Cin_g, Cout_g, g.groups, {g.kD, g.kH, g.kW}, {g.pD, g.pH, g.pW}, {g.D, g.H, g.W},
+                        {g.Do, g.Ho, g.Wo}};
+    return direct_weight_grad_bf16(dw, dout, x, g.N, parallel, s);
+  }
   const Direct d = forward_plan(g, w);
   const int64_t Kg = Cin_g * kvol, wsize = g.Cout * Kg, Wv = d.vrow * VL;
   const int64_t in_vol = g.D * g.H * g.W, out_vol = g.Do * g.Ho * g.Wo, slice = g.Ho * d.vrow;

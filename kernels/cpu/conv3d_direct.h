@@ -7,6 +7,7 @@
 // broadcast weight per channel and one load per position vector. The input gradient is the same computation on
 // the padded output gradient with the kernel flipped and transposed; the weight gradient accumulates
 // dout x shifted-input products per (co, ci, tap) in vectors, reduced once per chunk of positions.
+// When use_bf16_products() (kernels/precision.h) all three run in conv3d_direct_bf16.cpp instead.
 #pragma once
 #include "kernels/conv3d.h"
 

@@ -1,0 +1,389 @@
+// bf16 direct stride-1 convolution (see conv3d_direct_bf16.h; the fp32 original is conv3d_direct.cpp).
+//
+// Forward and input gradient: the padded sample is stored as bfloat16 with the input channels interleaved in
+// pairs: element (ci, z, y, x) at ((ci/2) * cstride + (z * Hp + y) * Wq + x) * 2 + (ci & 1) (cstride >= Dp * Hp *
+// Wq), an odd channel count getting a zero partner. One 512-bit load at a position then holds 16 positions x 2
+// channels, the weight pair (w[co][ci][tap], w[co][ci+1][tap]) is one 32-bit broadcast, and VDPBF16PS adds both
+// products to the float32 accumulator: half the reduction steps of the fp32 kernel, each twice as wide.
+// Weight gradient: see its section below (pairs of adjacent positions instead of channels).
+//
+// Functions with AVX-512 intrinsics carry their own target attribute (the build need not target AVX-512; the
+// caller checks the CPU at run time) and are never bodies of OpenMP loops (clang refuses intrinsics there).
+#include "kernels/cpu/conv3d_direct_bf16.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#define SSMTL_BF16_TARGET __attribute__((target("avx512f,avx512bf16")))
+
+namespace ssmtl::kernels::detail {
+
+namespace {
+
+constexpr int L = 16;   // float32 lanes of a 512-bit vector: positions per vector
+constexpr int CB = 8;   // output channels per register block
+constexpr int NV = 3;   // position vectors per register block: 24 accumulators of the 32 registers
+
+// float32 -> bfloat16, round to nearest even, as VCVTNEPS2BF16 does it (zeros and denormals -> signed zero,
+// NaN stays a quiet NaN), so scalar and vector conversions agree.
+uint32_t bf16_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  if ((u & 0x7f800000u) == 0) return (u >> 16) & 0x8000u;
+  if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u;
+  return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+
+struct Plan {
+  int64_t Cin_g, Cp, Cout_g, groups, kvol, taps;   // Cp = channel pairs per group, taps = Cp * kvol
+  int64_t D, H, W, pD, pH, pW;
+  int64_t Do, Ho, Wo;
+  int64_t Dp, Hp, Wq;   // padded input (pair units); by rows: rows long enough for whole output vectors
+  int64_t cstride;      // pair units per channel pair (the padded volume, in flat mode with slack)
+  int64_t npos, co_blocks;
+  // By rows, vectors of L positions along W; flat (narrow rows, where that takes fewer vectors): vectors of L
+  // consecutive indices q = (od * Hp + oh) * Wq + ow of the padded volume, which may span rows, written to a
+  // scratch copy in that layout (channel stride ostride) and copied out (lanes past a row's end discarded).
+  bool flat;
+  int64_t ostride;
+  std::vector<int64_t> off;            // (pair, kd, kh, kw) -> offset in the padded input of one group
+  std::vector<int64_t> xbase, obase;   // position vector -> offset of its first input pair / output element
+  std::vector<int> lanes;              // position vector -> valid lanes (< L at the end of a row)
+  std::vector<uint32_t> wpack;         // [group][co block][(pair, tap)][CB] bf16 pairs, zeros beyond Cout_g
+
+  size_t padded_size() const { return static_cast<size_t>(groups * Cp * cstride); }
+};
+
+void pack_weights(Plan& d, const float* w) {
+  d.wpack.assign(static_cast<size_t>(d.groups * d.co_blocks * d.taps * CB), 0u);
+  for (int64_t gr = 0; gr < d.groups; ++gr)
+    for (int64_t co = 0; co < d.Cout_g; ++co)
+      for (int64_t pr = 0; pr < d.Cp; ++pr)
+        for (int64_t t = 0; t < d.kvol; ++t) {
+          const float* wc = w + ((gr * d.Cout_g + co) * d.Cin_g + 2 * pr) * d.kvol + t;
+          const uint32_t lo = bf16_bits(wc[0]), hi = 2 * pr + 1 < d.Cin_g ? bf16_bits(wc[d.kvol]) : 0u;
+          d.wpack[((gr * d.co_blocks + co / CB) * d.taps + pr * d.kvol + t) * CB + co % CB] = lo | hi << 16;
+        }
+}
+
+Plan make_plan(const DirectShape& s, const float* w) {
+  Plan d;
+  d.Cin_g = s.Cin_g, d.Cp = (s.Cin_g + 1) / 2, d.Cout_g = s.Cout_g, d.groups = s.groups;
+  d.kvol = s.k[0] * s.k[1] * s.k[2], d.taps = d.Cp * d.kvol;
+  d.D = s.in[0], d.H = s.in[1], d.W = s.in[2], d.pD = s.pad[0], d.pH = s.pad[1], d.pW = s.pad[2];
+  d.Do = s.out[0], d.Ho = s.out[1], d.Wo = s.out[2];
+  const int64_t vrow = (d.Wo + L - 1) / L, Wpad = d.W + 2 * d.pW, vslice = (d.Ho * Wpad + L - 1) / L;
+  d.flat = vslice < d.Ho * vrow;
+  d.Dp = d.D + 2 * d.pD, d.Hp = d.H + 2 * d.pH;
+  d.Wq = d.flat ? Wpad : std::max(Wpad, vrow * L + s.k[2] - 1);
+  for (int64_t od = 0; od < d.Do; ++od)
+    for (int64_t j = 0; j < (d.flat ? vslice : d.Ho * vrow); ++j) {
+      const int64_t oh = d.flat ? 0 : j / vrow, x0 = d.flat ? j * L : j % vrow * L;
+      d.xbase.push_back((od * d.Hp + oh) * d.Wq + x0);
+      d.obase.push_back(d.flat ? d.xbase.back() : (od * d.Ho + oh) * d.Wo + x0);
+      d.lanes.push_back(static_cast<int>(d.flat ? L : std::min<int64_t>(L, d.Wo - x0)));
+    }
+  d.npos = static_cast<int64_t>(d.xbase.size());
+  d.ostride = d.flat ? d.obase.back() + L : 0;
+  const int64_t last_tap = ((s.k[0] - 1) * d.Hp + s.k[1] - 1) * d.Wq + s.k[2] - 1;
+  d.cstride = std::max(d.Dp * d.Hp * d.Wq, d.xbase.back() + L + last_tap);
+  for (int64_t pr = 0; pr < d.Cp; ++pr)
+    for (int64_t kd = 0; kd < s.k[0]; ++kd)
+      for (int64_t kh = 0; kh < s.k[1]; ++kh)
+        for (int64_t kw = 0; kw < s.k[2]; ++kw) d.off.push_back(pr * d.cstride + (kd * d.Hp + kh) * d.Wq + kw);
+  d.co_blocks = (d.Cout_g + CB - 1) / CB;
+  pack_weights(d, w);
+  return d;
+}
+
+// dst[x] = (bf16(a[x]), bf16(b[x])) for x < W; b == nullptr: a zero partner channel.
+SSMTL_BF16_TARGET void pair_row(uint32_t* dst, const float* a, const float* b, int64_t W) {
+  for (int64_t x = 0; x < W; x += L) {
+    const __mmask16 m = W - x >= L ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (W - x)) - 1);
+    const __m512 va = _mm512_maskz_loadu_ps(m, a + x);
+    const __m512 vb = b ? _mm512_maskz_loadu_ps(m, b + x) : _mm512_setzero_ps();
+    // (The maskz forms with a full mask: GCC 12 warns about the unmasked ones' undefined pass-through.)
+    const __mmask16 all = 0xffff;
+    const __m512i lo = _mm512_maskz_cvtepu16_epi32(all, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(va)));
+    const __m512i hi = _mm512_maskz_cvtepu16_epi32(all, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(vb)));
+    _mm512_mask_storeu_epi32(dst + x, m, _mm512_or_si512(lo, _mm512_maskz_slli_epi32(all, hi, 16)));
+  }
+}
+
+// Copies sample xn (groups * Cin_g, D, H, W) into the interior of xp as channel pairs; the border and a missing
+// partner channel were zeroed once and stay so.
+void pad_sample(uint32_t* xp, const float* xn, const Plan& d) {
+  const int64_t vol = d.D * d.H * d.W;
+  for (int64_t gr = 0; gr < d.groups; ++gr)
+    for (int64_t pr = 0; pr < d.Cp; ++pr) {
+      const int64_t ci = gr * d.Cin_g + 2 * pr;
+      const bool partner = 2 * pr + 1 < d.Cin_g;
+      for (int64_t z = 0; z < d.D; ++z)
+        for (int64_t y = 0; y < d.H; ++y) {
+          const float* a = xn + ci * vol + (z * d.H + y) * d.W;
+          pair_row(xp + (gr * d.Cp + pr) * d.cstride + ((z + d.pD) * d.Hp + y + d.pH) * d.Wq + d.pW, a,
+                   partner ? a + vol : nullptr, d.W);
+        }
+    }
+}
+
+// out (CB channels from oc, row stride ov) (+)= the block of V position vectors starting at p.
+template <int V>
+SSMTL_BF16_TARGET void conv_block(float* oc, int64_t nco, int64_t ov, const float* bias, bool accumulate,
+                                  const uint32_t* xg, const uint32_t* wp, const Plan& d, int64_t p) {
+  __m512 acc[CB][V];
+  for (int c = 0; c < CB; ++c)
+    for (int v = 0; v < V; ++v) acc[c][v] = _mm512_setzero_ps();
+  const int64_t* xb = d.xbase.data() + p;
+  for (int64_t t = 0; t < d.taps; ++t) {
+    const uint32_t* xt = xg + d.off[t];
+    __m512bh xv[V];
+#pragma GCC unroll 4
+    for (int v = 0; v < V; ++v) xv[v] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(xt + xb[v]));
+    const uint32_t* wt = wp + t * CB;
+#pragma GCC unroll 8
+    for (int c = 0; c < CB; ++c) {
+      const __m512bh wc = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(wt[c])));
+#pragma GCC unroll 4
+      for (int v = 0; v < V; ++v) acc[c][v] = _mm512_dpbf16_ps(acc[c][v], wc, xv[v]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int c = 0; c < CB; ++c) {
+    if (c >= nco) break;
+    const __m512 b = _mm512_set1_ps(bias ? bias[c] : 0.f);
+    for (int v = 0; v < V; ++v) {
+      float* dst = oc + c * ov + d.obase[p + v];
+      const int n = d.lanes[p + v];
+      const __mmask16 m = n == L ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << n) - 1);
+      _mm512_mask_storeu_ps(dst, m, _mm512_add_ps(acc[c][v], accumulate ? _mm512_maskz_loadu_ps(m, dst) : b));
+    }
+  }
+}
+
+// Flat mode: oc (nco channels, row stride ov) (+)= the outputs in the scratch layout (channel stride ostride).
+void copy_out(float* oc, int64_t nco, int64_t ov, const float* bias, bool accumulate, const float* sc,
+              const Plan& d) {
+  for (int64_t c = 0; c < nco; ++c)
+    for (int64_t od = 0; od < d.Do; ++od)
+      for (int64_t oh = 0; oh < d.Ho; ++oh) {
+        float* dst = oc + c * ov + (od * d.Ho + oh) * d.Wo;
+        const float* src = sc + c * d.ostride + (od * d.Hp + oh) * d.Wq;
+        const float b = bias ? bias[c] : 0.f;
+        for (int64_t i = 0; i < d.Wo; ++i) dst[i] = accumulate ? dst[i] + src[i] : src[i] + b;
+      }
+}
+
+// All output channels of one (group, channel block) of one sample: out_n (groups * Cout_g, Do, Ho, Wo);
+// scratch (CB x ostride floats) in flat mode.
+void conv_task(float* out_n, float* scratch, const uint32_t* xp, const Plan& d, const float* bias, bool accumulate,
+               int64_t gr, int64_t cb) {
+  const int64_t co0 = gr * d.Cout_g + cb * CB, nco = std::min<int64_t>(CB, d.Cout_g - cb * CB);
+  const int64_t ov = d.Do * d.Ho * d.Wo;
+  float* oc = out_n + co0 * ov;
+  const float* b = bias ? bias + co0 : nullptr;
+  const uint32_t* xg = xp + gr * d.Cp * d.cstride;
+  const uint32_t* wp = d.wpack.data() + (gr * d.co_blocks + cb) * d.taps * CB;
+  float* dst = d.flat ? scratch : oc;
+  const int64_t dstride = d.flat ? d.ostride : ov;
+  const float* db = d.flat ? nullptr : b;
+  const bool dacc = !d.flat && accumulate;
+  int64_t p = 0;
+  for (; p + NV <= d.npos; p += NV) conv_block<NV>(dst, nco, dstride, db, dacc, xg, wp, d, p);
+  for (; p < d.npos; ++p) conv_block<1>(dst, nco, dstride, db, dacc, xg, wp, d, p);
+  if (d.flat) copy_out(oc, nco, ov, b, accumulate, scratch, d);
+}
+
+}  // namespace
+
+// Threads take (sample, group, channel block) tasks and re-pad a sample only when it changes, as in fp32.
+void direct_conv_bf16(float* out, const float* x, const float* w, const float* bias, bool accumulate, int64_t N,
+                      bool parallel, const DirectShape& s) {
+  const Plan d = make_plan(s, w);
+  const int64_t per_n = d.groups * d.co_blocks, in_vol = d.D * d.H * d.W, out_vol = d.Do * d.Ho * d.Wo;
+  const int64_t Cin = d.groups * d.Cin_g, Cout = d.groups * d.Cout_g;
+#pragma omp parallel if (parallel)
+  {
+    std::vector<uint32_t> xp(d.padded_size(), 0u);
+    std::vector<float> scratch(d.flat ? static_cast<size_t>(CB * d.ostride) : 0);
+    int64_t padded = -1;
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < N * per_n; ++t) {
+      const int64_t n = t / per_n;
+      if (n != padded) pad_sample(xp.data(), x + n * Cin * in_vol, d), padded = n;
+      conv_task(out + n * Cout * out_vol, scratch.data(), xp.data(), d, bias, accumulate, (t % per_n) / d.co_blocks,
+                t % d.co_blocks);
+    }
+  }
+}
+
+// ---- weight gradient ----------------------------------------------------------------------------------------
+// Positions are indices q of the zero-padded input volume (Dp, Hp, Wq), output (od, oh, ow) at
+// q = (od * Hp + oh) * Wq + ow: then the input of tap (kd, kh, kw) is at q + (kd * Hp + kh) * Wq + kw for every
+// q, and a vector of 32 consecutive q is 16 lanes of two adjacent positions. dout is stored in the same layout
+// (zero where no output is: columns >= Wo, rows >= Ho), so the positions past a row's end add nothing.
+// Small volumes are staged several samples at a time (sample b of a channel at b * cstride, the same q for dout
+// and input), so that the vector sums are reduced once per ~256 position vectors, not once per sample.
+namespace {
+
+constexpr int Q = 2 * L;   // positions per bf16 vector
+constexpr int WB = 4;      // output channels x
+constexpr int TB = 6;      // (ci, tap) pairs per register block: 24 accumulators
+
+struct WgradPlan {
+  int64_t Cin_g, Cout_g, groups, Kg;
+  int64_t D, H, W, pD, pH, pW, Do, Ho, Wo, Dp, Hp, Wq;
+  int64_t cstride;             // bf16 elements per sample plane (the padded volume and slack for the last vector)
+  int64_t vslice, per_sample;  // position vectors per output slice od, per sample
+  int64_t B, chstride;         // samples staged together, bf16 elements per channel (B * cstride)
+  std::vector<int64_t> off;    // (ci, kd, kh, kw) -> offset in the group's padded input from position q
+  std::vector<int64_t> qpos;   // position vector -> its first q (B samples)
+};
+
+// nt: threads; the batch of N samples is staged in groups of B that still give every thread some.
+WgradPlan make_wgrad_plan(const DirectShape& s, int64_t N, int nt) {
+  WgradPlan d;
+  d.Cin_g = s.Cin_g, d.Cout_g = s.Cout_g, d.groups = s.groups, d.Kg = s.Cin_g * s.k[0] * s.k[1] * s.k[2];
+  d.D = s.in[0], d.H = s.in[1], d.W = s.in[2], d.pD = s.pad[0], d.pH = s.pad[1], d.pW = s.pad[2];
+  d.Do = s.out[0], d.Ho = s.out[1], d.Wo = s.out[2];
+  d.Dp = d.D + 2 * d.pD, d.Hp = d.H + 2 * d.pH, d.Wq = d.W + 2 * d.pW;
+  d.vslice = (d.Ho * d.Wq + Q - 1) / Q, d.per_sample = d.Do * d.vslice;
+  const int64_t last_tap = ((s.k[0] - 1) * d.Hp + s.k[1] - 1) * d.Wq + s.k[2] - 1;
+  d.cstride = std::max(d.Dp * d.Hp * d.Wq, (d.Do - 1) * d.Hp * d.Wq + d.vslice * Q + last_tap);
+  d.B = std::max<int64_t>(1, std::min((256 + d.per_sample - 1) / d.per_sample, N / nt));
+  d.chstride = d.B * d.cstride;
+  for (int64_t b = 0; b < d.B; ++b)
+    for (int64_t od = 0; od < d.Do; ++od)
+      for (int64_t j = 0; j < d.vslice; ++j) d.qpos.push_back(b * d.cstride + od * d.Hp * d.Wq + j * Q);
+  for (int64_t ci = 0; ci < d.Cin_g; ++ci)
+    for (int64_t kd = 0; kd < s.k[0]; ++kd)
+      for (int64_t kh = 0; kh < s.k[1]; ++kh)
+        for (int64_t kw = 0; kw < s.k[2]; ++kw) d.off.push_back(ci * d.chstride + (kd * d.Hp + kh) * d.Wq + kw);
+  return d;
+}
+
+// dst[x] = bf16(src[x]) for x < n.
+SSMTL_BF16_TARGET void bf16_row(uint16_t* dst, const float* src, int64_t n) {
+  int64_t x = 0;
+  for (; x + L <= n; x += L)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + x),
+                        reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(src + x))));
+  for (; x < n; ++x) dst[x] = static_cast<uint16_t>(bf16_bits(src[x]));
+}
+
+// Sample xn (groups * Cin_g, D, H, W) into the interior of the padded planes of slot b of xp; dout gn
+// (groups * Cout_g, Do, Ho, Wo) into slot b of the position layout gq. Everything else was zeroed once and stays so.
+void stage_sample(uint16_t* xp, uint16_t* gq, const float* xn, const float* gn, int64_t b, const WgradPlan& d) {
+  for (int64_t c = 0; c < d.groups * d.Cin_g; ++c)
+    for (int64_t z = 0; z < d.D; ++z)
+      for (int64_t y = 0; y < d.H; ++y)
+        bf16_row(xp + c * d.chstride + b * d.cstride + ((z + d.pD) * d.Hp + y + d.pH) * d.Wq + d.pW,
+                 xn + ((c * d.D + z) * d.H + y) * d.W, d.W);
+  for (int64_t c = 0; c < d.groups * d.Cout_g; ++c)
+    for (int64_t z = 0; z < d.Do; ++z)
+      for (int64_t y = 0; y < d.Ho; ++y)
+        bf16_row(gq + c * d.chstride + b * d.cstride + (z * d.Hp + y) * d.Wq, gn + ((c * d.Do + z) * d.Ho + y) * d.Wo,
+                 d.Wo);
+}
+
+// Lanes summed in lane order (deterministic).
+SSMTL_BF16_TARGET float lane_sum(__m512 v) {
+  alignas(64) float a[L];
+  _mm512_store_ps(a, v);
+  float s = 0.f;
+  for (int i = 0; i < L; ++i) s += a[i];
+  return s;
+}
+
+// dw rows (WB channels from the first, row stride Kg) += sum over the np position vectors of g[c] x shifted x,
+// for T (ci, tap) pairs.
+template <int T>
+SSMTL_BF16_TARGET void wgrad_block(float* dwr, int64_t Kg, int64_t nco, const uint16_t* const* g, const uint16_t* xg,
+                                   const int64_t* toff, const int64_t* qpos, int64_t np) {
+  __m512 acc[WB][T];
+  for (int c = 0; c < WB; ++c)
+    for (int t = 0; t < T; ++t) acc[c][t] = _mm512_setzero_ps();
+  for (int64_t p = 0; p < np; ++p) {
+    const int64_t q = qpos[p];
+    __m512bh gv[WB];
+#pragma GCC unroll 8
+    for (int c = 0; c < WB; ++c) gv[c] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(g[c] + q));
+    const uint16_t* xq = xg + q;
+#pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      const __m512bh xv = reinterpret_cast<__m512bh>(_mm512_loadu_si512(xq + toff[t]));
+#pragma GCC unroll 8
+      for (int c = 0; c < WB; ++c) acc[c][t] = _mm512_dpbf16_ps(acc[c][t], gv[c], xv);
+    }
+  }
+  for (int c = 0; c < WB; ++c) {
+    if (c >= nco) break;
+    for (int t = 0; t < T; ++t) dwr[c * Kg + t] += lane_sum(acc[c][t]);
+  }
+}
+
+template <int T>
+void wgrad_block_upto(int n, float* dwr, int64_t Kg, int64_t nco, const uint16_t* const* g, const uint16_t* xg,
+                      const int64_t* toff, const int64_t* qpos, int64_t np) {
+  if constexpr (T > 1) {
+    if (n < T) return wgrad_block_upto<T - 1>(n, dwr, Kg, nco, g, xg, toff, qpos, np);
+  }
+  wgrad_block<T>(dwr, Kg, nco, g, xg, toff, qpos, np);
+}
+
+// dw (groups * Cout_g, Kg) += the contribution of the nb staged samples, in chunks of whole output slices (about
+// 256 vectors) that stay in cache while every (channel block, tap block) passes over them.
+void wgrad_staged(float* dw, const uint16_t* xp, const uint16_t* gq, int64_t nb, const WgradPlan& d) {
+  const int64_t chunk = std::max<int64_t>(1, (256 + d.vslice - 1) / d.vslice) * d.vslice, npos = nb * d.per_sample;
+  for (int64_t p0 = 0; p0 < npos; p0 += chunk) {
+    const int64_t np = std::min(npos - p0, chunk);
+    for (int64_t gr = 0; gr < d.groups; ++gr) {
+      const uint16_t* xg = xp + gr * d.Cin_g * d.chstride;
+      for (int64_t c0 = 0; c0 < d.Cout_g; c0 += WB) {
+        const int64_t nco = std::min<int64_t>(WB, d.Cout_g - c0);
+        const uint16_t* gch[WB];
+        for (int c = 0; c < WB; ++c)   // past the last channel: repeat it (results discarded)
+          gch[c] = gq + (gr * d.Cout_g + c0 + std::min<int64_t>(c, nco - 1)) * d.chstride;
+        float* dwr = dw + (gr * d.Cout_g + c0) * d.Kg;
+        for (int64_t t0 = 0; t0 < d.Kg; t0 += TB)
+          wgrad_block_upto<TB>(static_cast<int>(std::min<int64_t>(TB, d.Kg - t0)), dwr + t0, d.Kg, nco, gch, xg,
+                               d.off.data() + t0, d.qpos.data() + p0, np);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void direct_weight_grad_bf16(float* dw, const float* dout, const float* x, int64_t N, bool parallel,
+                             const DirectShape& s) {
+  const int nt = parallel ? omp_get_max_threads() : 1;
+  const WgradPlan d = make_wgrad_plan(s, N, nt);
+  const int64_t Cin = d.groups * d.Cin_g, Cout = d.groups * d.Cout_g, wsize = Cout * d.Kg;
+  const int64_t in_vol = d.D * d.H * d.W, out_vol = d.Do * d.Ho * d.Wo, nbatch = (N + d.B - 1) / d.B;
+  std::vector<float> part(static_cast<size_t>(nt * wsize), 0.f);
+#pragma omp parallel num_threads(nt)
+  {
+    std::vector<uint16_t> xp(static_cast<size_t>(Cin * d.chstride), 0);
+    std::vector<uint16_t> gq(static_cast<size_t>(Cout * d.chstride), 0);
+    float* dwp = part.data() + omp_get_thread_num() * wsize;
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < nbatch; ++i) {
+      const int64_t n0 = i * d.B, nb = std::min(d.B, N - n0);
+      for (int64_t b = 0; b < nb; ++b)
+        stage_sample(xp.data(), gq.data(), x + (n0 + b) * Cin * in_vol, dout + (n0 + b) * Cout * out_vol, b, d);
+      wgrad_staged(dwp, xp.data(), gq.data(), nb, d);
+    }
+  }
+  for (int64_t i = 0; i < wsize; ++i) {
+    float s = 0.f;
+    for (int t = 0; t < nt; ++t) s += part[t * wsize + i];
+    dw[i] += s;
+  }
+}
+
+}  // namespace ssmtl::kernels::detail

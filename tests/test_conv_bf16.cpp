@@ -1,0 +1,196 @@
+// bf16 products in the direct stride-1 convolution (kernels/cpu/conv3d_direct_bf16.cpp): the forward pass and
+// the input gradient under MatmulPrecisionScope(bf16) against a double reference whose inputs and weights were
+// rounded to bfloat16 first (round to nearest even), so only float32 accumulation errors remain.
+#include <doctest/doctest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernels/conv3d.h"
+#include "kernels/precision.h"
+
+using namespace ssmtl;
+using kernels::Conv3dGeometry;
+using kernels::MatmulPrecision;
+using kernels::MatmulPrecisionScope;
+
+namespace {
+
+// float -> bfloat16 -> float, round to nearest even (the inputs here are normal numbers).
+double bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, sizeof u);
+  u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  float r;
+  std::memcpy(&r, &u, sizeof r);
+  return r;
+}
+
+std::vector<float> uniform(size_t n, std::mt19937& rng) {
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  std::vector<float> v(n);
+  for (float& x : v) x = u(rng);
+  return v;
+}
+
+Conv3dGeometry geometry(int64_t N, int64_t Cin, int64_t Cout, int64_t groups, int64_t D, int64_t H, int64_t W,
+                        int64_t k[3], int64_t p[3]) {
+  Conv3dGeometry g{};
+  g.N = N, g.Cin = Cin, g.D = D, g.H = H, g.W = W, g.Cout = Cout, g.kD = k[0], g.kH = k[1], g.kW = k[2];
+  g.sD = g.sH = g.sW = 1, g.pD = p[0], g.pH = p[1], g.pW = p[2], g.groups = groups;
+  g.Do = D + 2 * p[0] - k[0] + 1, g.Ho = H + 2 * p[1] - k[1] + 1, g.Wo = W + 2 * p[2] - k[2] + 1;
+  return g;
+}
+
+// Reference sums in double of bf16-rounded factors: out = bias + conv(x), dx = dx0 + conv^T(dout), dw = dw0 +
+// sum dout x shifted x; `*_abs` sum the magnitudes of the same terms (the scale of float32 accumulation errors).
+struct Reference {
+  std::vector<double> out, out_abs, dx, dx_abs, dw, dw_abs;
+};
+
+void start_sum(std::vector<double>& sum, std::vector<double>& abs, const std::vector<float>& init) {
+  sum.assign(init.begin(), init.end());
+  abs.resize(init.size());
+  for (size_t i = 0; i < init.size(); ++i) abs[i] = std::fabs(init[i]);
+}
+
+Reference reference(const Conv3dGeometry& g, const std::vector<float>& x, const std::vector<float>& w,
+                    const std::vector<float>& bias, const std::vector<float>& dout, const std::vector<float>& dx0,
+                    const std::vector<float>& dw0) {
+  const int64_t Cin_g = g.Cin / g.groups, Cout_g = g.Cout / g.groups, kvol = g.kD * g.kH * g.kW;
+  const int64_t in_vol = g.D * g.H * g.W, out_vol = g.Do * g.Ho * g.Wo;
+  Reference r;
+  r.out.assign(g.N * g.Cout * out_vol, 0.0), r.out_abs = r.out;
+  start_sum(r.dx, r.dx_abs, dx0);
+  start_sum(r.dw, r.dw_abs, dw0);
+  for (int64_t n = 0; n < g.N; ++n)
+    for (int64_t co = 0; co < g.Cout; ++co)
+      for (int64_t o = 0; o < out_vol; ++o) {
+        const int64_t od = o / (g.Ho * g.Wo), oh = o / g.Wo % g.Ho, ow = o % g.Wo, oi = (n * g.Cout + co) * out_vol + o;
+        double s = bias[co], sa = std::fabs(bias[co]);
+        for (int64_t c = 0; c < Cin_g; ++c)
+          for (int64_t t = 0; t < kvol; ++t) {
+            const int64_t z = od - g.pD + t / (g.kH * g.kW), y = oh - g.pH + t / g.kW % g.kH, xx = ow - g.pW + t % g.kW;
+            if (z < 0 || z >= g.D || y < 0 || y >= g.H || xx < 0 || xx >= g.W) continue;
+            const int64_t ci = co / Cout_g * Cin_g + c, xi = (n * g.Cin + ci) * in_vol + (z * g.H + y) * g.W + xx;
+            const int64_t wi = (co * Cin_g + c) * kvol + t;
+            const double wv = bf16(w[wi]), xv = bf16(x[xi]), gv = bf16(dout[oi]);
+            s += wv * xv, sa += std::fabs(wv * xv);
+            r.dx[xi] += wv * gv, r.dx_abs[xi] += std::fabs(wv * gv);
+            r.dw[wi] += gv * xv, r.dw_abs[wi] += std::fabs(gv * xv);
+          }
+        r.out[oi] = s, r.out_abs[oi] = sa;
+      }
+  return r;
+}
+
+// Largest |got - want| / scale.
+double max_rel(const std::vector<float>& got, const std::vector<double>& want, const std::vector<double>& scale) {
+  double m = 0;
+  for (size_t i = 0; i < got.size(); ++i) m = std::max(m, std::fabs(got[i] - want[i]) / scale[i]);
+  return m;
+}
+
+struct Result {
+  std::vector<float> out, dx, dw;
+};
+
+// Forward into a buffer of 7s (overwritten), backward adding into copies of dx0 and dw0.
+Result run(const Conv3dGeometry& g, const std::vector<float>& x, const std::vector<float>& w,
+           const std::vector<float>& bias, const std::vector<float>& dout, const std::vector<float>& dx0,
+           const std::vector<float>& dw0) {
+  Result r{std::vector<float>(g.N * g.Cout * g.Do * g.Ho * g.Wo, 7.f), dx0, dw0};
+  kernels::conv3d_forward_cpu(r.out.data(), x.data(), w.data(), bias.data(), g);
+  kernels::conv3d_backward_cpu(r.dx.data(), r.dw.data(), nullptr, dout.data(), x.data(), w.data(), g);
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("conv3d bf16: forward, input and weight gradients sum bf16-rounded products in float32") {
+  if (!kernels::cpu_has_bf16()) {
+    MESSAGE("skipped: this CPU has no AVX512_BF16");
+    return;
+  }
+  struct Case {
+    int64_t N, Cin, Cout, groups, D, H, W, k[3], p[3];
+  };
+  // Odd and even input channels (a zero partner channel for odd counts, in the forward pass or in the input
+  // gradient, whose input channels are Cout), output channels not a multiple of the register block of 8, rows
+  // not a multiple of 16, groups, an asymmetric kernel with padding 0 in depth. Position vectors by rows (widths
+  // 16 and 31: a masked tail) and flat across rows (the others, e.g. 8x8 as the CvT embedding). The weight
+  // gradient stages small samples several at a time: 5 samples on 2 threads = groups of 2, 2 and 1.
+  const Case cases[] = {
+      {2, 3, 8, 1, 3, 5, 21, {3, 3, 3}, {1, 1, 1}},   {1, 16, 12, 1, 4, 6, 19, {3, 3, 3}, {1, 1, 1}},
+      {1, 6, 32, 2, 3, 4, 35, {3, 3, 3}, {1, 1, 1}},  {2, 5, 7, 1, 4, 3, 33, {2, 3, 3}, {0, 1, 1}},
+      {1, 32, 32, 1, 3, 16, 16, {3, 3, 3}, {1, 1, 1}}, {1, 4, 10, 1, 3, 4, 31, {3, 3, 3}, {1, 1, 1}},
+      {2, 5, 12, 1, 4, 8, 8, {3, 3, 3}, {1, 1, 1}},    {5, 8, 8, 1, 3, 6, 10, {3, 3, 3}, {1, 1, 1}},
+  };
+  std::mt19937 rng(5);
+  for (const Case& c : cases) {
+    int64_t k[3] = {c.k[0], c.k[1], c.k[2]}, p[3] = {c.p[0], c.p[1], c.p[2]};
+    const Conv3dGeometry g = geometry(c.N, c.Cin, c.Cout, c.groups, c.D, c.H, c.W, k, p);
+    CAPTURE(c.Cin);
+    CAPTURE(c.Cout);
+    CAPTURE(c.groups);
+    CAPTURE(c.W);
+    const std::vector<float> x = uniform(g.N * g.Cin * g.D * g.H * g.W, rng);
+    const std::vector<float> w = uniform(g.Cout * g.Cin / g.groups * g.kD * g.kH * g.kW, rng);
+    const std::vector<float> bias = uniform(g.Cout, rng), dout = uniform(g.N * g.Cout * g.Do * g.Ho * g.Wo, rng);
+    const std::vector<float> dx0 = uniform(x.size(), rng), dw0 = uniform(w.size(), rng);   // backward adds
+    const Reference ref = reference(g, x, w, bias, dout, dx0, dw0);
+    Result bf, fp;
+    {
+      MatmulPrecisionScope scope(MatmulPrecision::bf16);
+      bf = run(g, x, w, bias, dout, dx0, dw0);
+    }
+    fp = run(g, x, w, bias, dout, dx0, dw0);
+    // float32 sums of up to 27 x 32 = 864 terms: rounding errors of 2^-24 per addition grow like a random walk,
+    // sqrt(864) x 6e-8 ~ 2e-6 of the terms' magnitude (measured: ~1e-7); an input not rounded to bf16 would cost
+    // up to 2^-9 ~ 2e-3 of its term.
+    const double out_err = max_rel(bf.out, ref.out, ref.out_abs), dx_err = max_rel(bf.dx, ref.dx, ref.dx_abs);
+    const double dw_err = max_rel(bf.dw, ref.dw, ref.dw_abs);
+    const double fp_out = max_rel(fp.out, ref.out, ref.out_abs), fp_dx = max_rel(fp.dx, ref.dx, ref.dx_abs);
+    const double fp_dw = max_rel(fp.dw, ref.dw, ref.dw_abs);
+    MESSAGE("Cin ", c.Cin, " Cout ", c.Cout, " groups ", c.groups, ": max error / sum|terms| forward ", out_err,
+            ", input gradient ", dx_err, ", weight gradient ", dw_err, " (fp32 mode: ", fp_out, ", ", fp_dx, ", ",
+            fp_dw, ")");
+    CHECK(out_err <= 2e-6);
+    CHECK(dx_err <= 2e-6);
+    CHECK(dw_err <= 2e-6);
+    // fp32 mode does not round the inputs: far from the bf16 sums (the rounding is really applied in bf16 mode).
+    CHECK(fp_out > 1e-4);
+    CHECK(fp_dx > 1e-4);
+    CHECK(fp_dw > 1e-4);
+  }
+}
+
+TEST_CASE("conv3d bf16: forward and input gradient bitwise equal with 1 and 2 threads, weight gradient reproducible") {
+  if (!kernels::cpu_has_bf16()) {
+    MESSAGE("skipped: this CPU has no AVX512_BF16");
+    return;
+  }
+  int64_t k[3] = {3, 3, 3}, p[3] = {1, 1, 1};
+  const Conv3dGeometry g = geometry(3, 16, 12, 1, 5, 20, 37, k, p);   // enough work to run threaded
+  std::mt19937 rng(9);
+  const std::vector<float> x = uniform(g.N * g.Cin * g.D * g.H * g.W, rng);
+  const std::vector<float> w = uniform(g.Cout * g.Cin * 27, rng), bias = uniform(g.Cout, rng);
+  const std::vector<float> dout = uniform(g.N * g.Cout * g.Do * g.Ho * g.Wo, rng), dx0 = uniform(x.size(), rng);
+  const std::vector<float> dw0 = uniform(w.size(), rng);
+  MatmulPrecisionScope scope(MatmulPrecision::bf16);
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const Result one = run(g, x, w, bias, dout, dx0, dw0);
+  omp_set_num_threads(2);
+  const Result two = run(g, x, w, bias, dout, dx0, dw0), again = run(g, x, w, bias, dout, dx0, dw0);
+  omp_set_num_threads(before);
+  CHECK(one.out == two.out);
+  CHECK(one.dx == two.dx);
+  // The weight gradient adds per-thread partial sums: reproducible for a fixed thread count, as in fp32.
+  CHECK(two.dw == again.dw);
+}
