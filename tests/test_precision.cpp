@@ -161,3 +161,25 @@ TEST_CASE("bf16 linear layer: same result with 1 and 2 threads and fp32 mode unt
   CHECK(f1 != one);
   CHECK(run(2, kernels::MatmulPrecision::fp32) == f1);
 }
+
+TEST_CASE("bf16 linear weight gradient over many rows: groups of rows summed in order equal the rounded products") {
+  if (skip_without_bf16()) return;
+  // R = 4501 rows: three groups of 2048 rows (the last one partial and odd), each to its own partial sum.
+  Rng rng(9);
+  const int64_t R = 4501, Na = 40, Nb = 32;
+  const std::vector<float> a = randn({R, Na}, rng).to_vector(), b = randn({R, Nb}, rng).to_vector();
+  std::vector<float> c(Na * Nb, 1.f);
+  kernels::MatmulPrecisionScope scope(kernels::MatmulPrecision::bf16);
+  REQUIRE(kernels::gemm_panel_at_b_cpu(c.data(), a.data(), b.data(), R, Na, Nb));
+  double worst = 0;
+  for (int64_t i = 0; i < Na; ++i)
+    for (int64_t j = 0; j < Nb; ++j) {
+      double s = 1, terms = 1;
+      for (int64_t r = 0; r < R; ++r) {
+        const double t = static_cast<double>(kernels::bf16::round(a[r * Na + i])) * kernels::bf16::round(b[r * Nb + j]);
+        s += t, terms += std::fabs(t);
+      }
+      worst = std::max(worst, std::fabs(c[i * Nb + j] - s) / ((2048 / 2.0 + 4) * std::ldexp(1.0, -24) * terms));
+    }
+  CHECK(worst <= 1.0);
+}

@@ -14,7 +14,7 @@
 #include "kernels/cpu/bf16.h"
 #include "kernels/cpu/gemm_panel.h"
 
-#define SSMTL_BF16 __attribute__((target("avx512f,avx512bw,avx512bf16")))
+#define SSMTL_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
 namespace ssmtl::kernels::detail {
 namespace {
@@ -181,35 +181,58 @@ void gemm_panel_bf16(float* c, const float* a, const float* b, const float* bias
   }
 }
 
-void gemm_panel_at_b_bf16(float* c, const float* a, const float* b, int64_t R, int64_t Na, int64_t Nb) {
-  constexpr int64_t kChunk = 256;   // token rows per pass (even): the chunk's bf16 pairs stay in L2
-  const int64_t tiles = (Na + kRows - 1) / kRows;
-  const bool parallel = 2.0 * R * Na * Nb > 4e6;
-  const int parts = parallel ? static_cast<int>(std::min<int64_t>(omp_get_max_threads(), tiles)) : 1;
-#pragma omp parallel for num_threads(parts) schedule(static, 1) if (parts > 1)
-  for (int part = 0; part < parts; ++part) {
-    const int64_t t_lo = tiles * part / parts, t_hi = tiles * (part + 1) / parts;
-    std::vector<uint16_t> a2(static_cast<size_t>(kChunk * Na)), b2(static_cast<size_t>(kChunk * Nb));
-    for (int64_t r0 = 0; r0 < R; r0 += kChunk) {
-      const int64_t n = std::min(kChunk, R - r0), n2 = (n + 1) / 2;
-      for (int64_t rr = 0; rr < n2; ++rr) {   // rows r0 + 2 rr and r0 + 2 rr + 1 (zeros past R)
-        const int64_t r = r0 + 2 * rr;
-        const bool two = r + 1 < R && 2 * rr + 1 < n;
-        interleave_rows(a2.data() + rr * Na * 2, a + r * Na, two ? a + (r + 1) * Na : nullptr, Na);
-        interleave_rows(b2.data() + rr * Nb * 2, b + r * Nb, two ? b + (r + 1) * Nb : nullptr, Nb);
-      }
-      // One 48-column panel of B's pairs (n2 x 192 bytes) stays in L1 while this thread's tiles pass over it.
-      for (int64_t c0 = 0; c0 < Nb; c0 += kCols) {
-        for (int64_t t = t_lo; t < t_hi; ++t) {
-          const int64_t i0 = t * kRows;
-          const int rows = static_cast<int>(std::min<int64_t>(kRows, Na - i0));
-          float* ct = c + i0 * Nb + c0;
-          const uint16_t* at = a2.data() + i0 * 2;
-          const uint16_t* bt = b2.data() + c0 * 2;
-          tile_at_b_panel(static_cast<int>(std::min<int64_t>(kCols, Nb - c0)), rows, ct, Nb, at, Na, bt, Nb, n2);
-        }
+namespace {
+
+// C (Na, Nb) += A^T B over the rows [r0, r1) (the pairs of a group), walking them in chunks of 256 rows whose
+// bf16 pairs stay in L2 while every tile passes over them.
+void at_b_rows(float* c, const float* a, const float* b, int64_t r0, int64_t r1, int64_t Na, int64_t Nb,
+               std::vector<uint16_t>& a2, std::vector<uint16_t>& b2) {
+  constexpr int64_t kChunk = 256;   // token rows per pass (even)
+  a2.resize(static_cast<size_t>(kChunk * Na));
+  b2.resize(static_cast<size_t>(kChunk * Nb));
+  for (int64_t q0 = r0; q0 < r1; q0 += kChunk) {
+    const int64_t n = std::min(kChunk, r1 - q0), n2 = (n + 1) / 2;
+    for (int64_t rr = 0; rr < n2; ++rr) {   // rows q0 + 2 rr and q0 + 2 rr + 1 (a zero partner past r1)
+      const int64_t r = q0 + 2 * rr;
+      const bool two = 2 * rr + 1 < n;
+      interleave_rows(a2.data() + rr * Na * 2, a + r * Na, two ? a + (r + 1) * Na : nullptr, Na);
+      interleave_rows(b2.data() + rr * Nb * 2, b + r * Nb, two ? b + (r + 1) * Nb : nullptr, Nb);
+    }
+    // One 48-column panel of B's pairs (n2 x 192 bytes) stays in L1 while the tiles pass over it.
+    for (int64_t c0 = 0; c0 < Nb; c0 += kCols) {
+      const int width = static_cast<int>(std::min<int64_t>(kCols, Nb - c0));
+      for (int64_t i0 = 0; i0 < Na; i0 += kRows) {
+        const int rows = static_cast<int>(std::min<int64_t>(kRows, Na - i0));
+        tile_at_b_panel(width, rows, c + i0 * Nb + c0, Nb, a2.data() + i0 * 2, Na, b2.data() + c0 * 2, Nb, n2);
       }
     }
+  }
+}
+
+}  // namespace
+
+void gemm_panel_at_b_bf16(float* c, const float* a, const float* b, int64_t R, int64_t Na, int64_t Nb) {
+  // The rows are cut into fixed groups of 2048 (not one share per thread): each group's sum goes to its own
+  // partial C, and the partials are added to C in group order, so the result does not depend on the number of
+  // threads, and each thread converts only its own rows (a split of C's rows would convert all of A and B
+  // on every thread and read them from memory twice).
+  constexpr int64_t kGroup = 2048;
+  const int64_t groups = (R + kGroup - 1) / kGroup;
+  std::vector<uint16_t> a2, b2;
+  if (groups == 1) {
+    at_b_rows(c, a, b, 0, R, Na, Nb, a2, b2);
+    return;
+  }
+  const int64_t csize = Na * Nb;
+  std::vector<float> partial(static_cast<size_t>(groups * csize), 0.f);
+#pragma omp parallel for schedule(static) firstprivate(a2, b2)
+  for (int64_t g = 0; g < groups; ++g)
+    at_b_rows(partial.data() + g * csize, a, b, g * kGroup, std::min(R, (g + 1) * kGroup), Na, Nb, a2, b2);
+#pragma omp parallel for schedule(static) if (csize * groups > 65536)
+  for (int64_t i = 0; i < csize; ++i) {
+    float s = 0.f;
+    for (int64_t g = 0; g < groups; ++g) s += partial[g * csize + i];
+    c[i] += s;
   }
 }
 
