@@ -29,14 +29,7 @@ __attribute__((target("avx512f"))) void tile(float* c, int64_t ldc, const float*
       for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < V; ++v) {
-      float* cp = c + r * ldc + 16 * v;
-      __m512 x = acc[r][v];
-      if (bias) x = _mm512_add_ps(x, _mm512_loadu_ps(bias + 16 * v));
-      if (accumulate) x = _mm512_add_ps(x, _mm512_loadu_ps(cp));
-      _mm512_storeu_ps(cp, x);
-    }
+  detail::store_tile<R, V>(c, ldc, acc, bias, accumulate);
 }
 
 template <int V>

@@ -7,6 +7,8 @@
 // Returns false without touching C when this path does not apply (no AVX-512 at run time, N not a multiple
 // of 16, or already inside a parallel region); the caller then uses gemm_cpu.
 #pragma once
+#include <immintrin.h>
+
 #include <cstdint>
 
 namespace ssmtl::kernels {
@@ -25,6 +27,20 @@ namespace detail {
 void gemm_panel_bf16(float* c, const float* a, const float* b, const float* bias, int64_t M, int64_t N, int64_t K,
                      bool trans_b, bool accumulate);
 void gemm_panel_at_b_bf16(float* c, const float* a, const float* b, int64_t R, int64_t Na, int64_t Nb);
+
+// The end of a micro-tile of both kernels: C rows [0, R) x columns [0, 16 V) = acc (+ bias) (+ the old C).
+template <int R, int V>
+__attribute__((target("avx512f"))) inline void store_tile(float* c, int64_t ldc, const __m512 (&acc)[R][V],
+                                                           const float* bias, bool accumulate) {
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) {
+      float* cp = c + r * ldc + 16 * v;
+      __m512 x = acc[r][v];
+      if (bias) x = _mm512_add_ps(x, _mm512_loadu_ps(bias + 16 * v));
+      if (accumulate) x = _mm512_add_ps(x, _mm512_loadu_ps(cp));
+      _mm512_storeu_ps(cp, x);
+    }
+}
 }  // namespace detail
 
 }  // namespace ssmtl::kernels

@@ -71,14 +71,7 @@ SSMTL_BF16 void tile(float* c, int64_t ldc, const uint16_t* a, int64_t lda, cons
       for (int v = 0; v < V; ++v) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], (__m512bh)av, (__m512bh)bv[v]);
     }
   }
-  for (int r = 0; r < R; ++r)
-    for (int v = 0; v < V; ++v) {
-      float* cp = c + r * ldc + 16 * v;
-      __m512 x = acc[r][v];
-      if (bias) x = _mm512_add_ps(x, _mm512_loadu_ps(bias + 16 * v));
-      if (accumulate) x = _mm512_add_ps(x, _mm512_loadu_ps(cp));
-      _mm512_storeu_ps(cp, x);
-    }
+  store_tile<R, V>(c, ldc, acc, bias, accumulate);
 }
 
 template <int V, int R = kRows>
