@@ -3,9 +3,13 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <stdexcept>
+#include <string>
+#include <vector>
 
 #include "autograd/elementwise.h"
+#include "kernels/precision.h"
 #include "model/checkpoint.h"
 #include "model/tasks_loss.h"
 #include "optim/adam.h"
@@ -188,4 +192,35 @@ TEST_CASE("model: object scores are the mean of the task scores, reproducible, i
   }
   size_t k = 0;
   for (auto& nt : m.named_tensors()) CHECK(nt.tensor->to_vector() == before[k++].to_vector());   // no BN update
+}
+
+TEST_CASE("model: bf16 object scores stay within 0.5% of fp32's (paper-width CvT products in bf16)") {
+  if (!kernels::cpu_has_bf16()) {
+    MESSAGE("this CPU has no AVX512_BF16: skipped");
+    return;
+  }
+  ModelConfig c = ModelConfig::preset("ssmtl++v1");
+  c.backbone.channels = {8, 16, 16};
+  c.backbone.cvt_dim = 32;   // linear layers of width 32 and 128: the bf16 panels
+  c.backbone.cvt_heads = 4;
+  c.backbone.cvt_blocks = 1;
+  c.crop = 32;
+  SSMTLModel m(c, 5);
+  Rng r(2);
+  Tensor seq = rand_uniform({4, 3, 7, 32, 32}, r);
+  auto f32 = score_objects(m, seq, Tensor(), 9, {1, 2, 3, 4});
+  std::map<std::string, std::vector<float>> b16;
+  {
+    kernels::MatmulPrecisionScope bf16(kernels::MatmulPrecision::bf16);
+    b16 = score_objects(m, seq, Tensor(), 9, {1, 2, 3, 4});
+  }
+  bool any_differs = false;
+  for (const auto& [task, v] : f32) {
+    REQUIRE(b16.at(task).size() == v.size());
+    for (size_t i = 0; i < v.size(); ++i) {
+      CHECK_MESSAGE(std::fabs(b16.at(task)[i] - v[i]) <= 0.005 * std::fabs(v[i]) + 1e-5, task << " " << i);
+      any_differs |= b16.at(task)[i] != v[i];
+    }
+  }
+  CHECK(any_differs);
 }
