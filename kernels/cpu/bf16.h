@@ -11,11 +11,9 @@ namespace ssmtl::kernels::bf16 {
 inline uint16_t from_float(float f) {
   uint32_t u;
   std::memcpy(&u, &f, sizeof u);
-  if ((u & 0x7f800000u) == 0) return static_cast<uint16_t>((u >> 16) & 0x8000u);    // zero / denormal -> +-0
-  if ((u & 0x7f800000u) == 0x7f800000u)                                              // inf stays, NaN stays NaN
-    return static_cast<uint16_t>((u >> 16) | ((u & 0xffffu) ? 0x40u : 0u));
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
+  if ((u & 0x7f800000u) == 0) return static_cast<uint16_t>((u >> 16) & 0x8000u);   // zero / denormal -> +-0
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);   // NaN -> quiet NaN
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);   // (infinities stay infinite)
 }
 
 inline float to_float(uint16_t h) {

@@ -11,6 +11,8 @@
 // caller checks the CPU at run time) and are never bodies of OpenMP loops (clang refuses intrinsics there).
 #include "kernels/cpu/conv3d_direct_bf16.h"
 
+#include "kernels/cpu/bf16.h"
+
 #include <immintrin.h>
 #include <omp.h>
 
@@ -28,15 +30,8 @@ constexpr int L = 16;   // float32 lanes of a 512-bit vector: positions per vect
 constexpr int CB = 8;   // output channels per register block
 constexpr int NV = 3;   // position vectors per register block: 24 accumulators of the 32 registers
 
-// float32 -> bfloat16, round to nearest even, as VCVTNEPS2BF16 does it (zeros and denormals -> signed zero,
-// NaN stays a quiet NaN), so scalar and vector conversions agree.
-uint32_t bf16_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  if ((u & 0x7f800000u) == 0) return (u >> 16) & 0x8000u;
-  if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u;
-  return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-}
+// float32 -> bfloat16 bits as VCVTNEPS2BF16 rounds (kernels/cpu/bf16.h), so scalar and vector conversions agree.
+uint32_t bf16_bits(float f) { return bf16::from_float(f); }
 
 struct Plan {
   int64_t Cin_g, Cp, Cout_g, groups, kvol, taps;   // Cp = channel pairs per group, taps = Cp * kvol
