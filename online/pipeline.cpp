@@ -201,12 +201,9 @@ void WatchPipeline::decode_stage() {
           a->at = Clock::now();
           a->unix_time = unix_now();
           stats_.frame_in();
+          frames_decoded_ = index;
           std::vector<std::shared_ptr<Arrived>> dropped = q1_->push(std::move(a), o_.drop);
-          if (!dropped.empty()) {
-            std::lock_guard<std::mutex> lk(mu_);
-            for (auto& d : dropped) pending_drops_.push_back(d->frame);
-            stats_.dropped(static_cast<int64_t>(dropped.size()));
-          }
+          if (!dropped.empty()) stats_.dropped(static_cast<int64_t>(dropped.size()));
         }
       } catch (const SourceError& e) {
         if (stop_ || attempts >= o_.reconnect) {
@@ -299,13 +296,8 @@ void WatchPipeline::detect_stage() {
       for (size_t i = 0; i < batch.size(); ++i) {
         auto d = std::make_shared<Detected>();
         d->frame = std::move(batch[i]);
-        {
-          std::lock_guard<std::mutex> lk(mu_);
-          while (!pending_drops_.empty() && pending_drops_.front() < d->frame->frame) {
-            d->dropped_before.push_back(pending_drops_.front());
-            pending_drops_.erase(pending_drops_.begin());
-          }
-        }
+        for (int64_t f = frames_seen_; f < d->frame->frame; ++f) d->dropped_before.push_back(f);
+        frames_seen_ = d->frame->frame + 1;
         if (!found.empty())
           for (const Detection& x : found[i]) d->boxes.push_back(x.box);
         win.push_back(std::move(d));
@@ -437,15 +429,13 @@ void WatchPipeline::score_stage() {
     if (scorer) {
       emit(scorer->finish());
     }
-    {
-      std::lock_guard<std::mutex> lk(mu_);   // frames skipped after the last kept one (none with kOldest)
-      for (int64_t f : pending_drops_) {
-        FrameResult r;
-        r.frame = f;
-        r.dropped = true;
-        q3_->push(std::move(r), DropPolicy::kNone);
-      }
-      pending_drops_.clear();
+    // Frames skipped after the last kept one (none with kOldest, which keeps the newest; the detect stage has
+    // closed queue 2, so both counters are final: the decode stage ended before it).
+    for (int64_t f = frames_seen_; f < frames_decoded_; ++f) {
+      FrameResult r;
+      r.frame = f;
+      r.dropped = true;
+      q3_->push(std::move(r), DropPolicy::kNone);
     }
   } catch (...) {
     fail(std::current_exception());

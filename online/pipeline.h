@@ -129,7 +129,10 @@ class WatchPipeline {
   std::mutex mu_;
   std::exception_ptr error_;         // first stage error (aborts)
   std::exception_ptr source_error_;  // the source's (after the flush)
-  std::vector<int64_t> pending_drops_;
+  // Frames 0..frames_decoded_-1 came from the source; the detect stage has accounted for 0..frames_seen_-1
+  // (kept or skipped). Skips are read off index gaps where frames leave queue 1, which is in order: no
+  // bookkeeping shared with the decode thread that could race its push (the cause of an out-of-order report).
+  std::atomic<int64_t> frames_decoded_{0}, frames_seen_{0};
   int width_ = 0, height_ = 0;
   std::atomic<double> source_fps_{0};
 };
