@@ -127,9 +127,8 @@ int run_profile(int argc, char** argv) {
   // The file's train.* keys are valid here; of them only train.precision is used (both steps run in it).
   const ssmtl::TrainOptions topt = ssmtl::TrainOptions::from_config(cfg);
   cfg.check_used();
-  const ssmtl::kernels::MatmulPrecision precision = ssmtl::kernels::parse_matmul_precision(topt.precision.c_str());
-  if (precision == ssmtl::kernels::MatmulPrecision::bf16 && dev != ssmtl::Device::CPU)
-    throw std::invalid_argument("profile: train.precision = bf16 is implemented for the CPU only");
+  const ssmtl::kernels::MatmulPrecision precision =
+      ssmtl::kernels::checked_matmul_precision(topt.precision, dev != ssmtl::Device::CPU, "profile: train.precision");
   ssmtl::kernels::MatmulPrecisionScope precision_scope(precision);
   if (dev == ssmtl::Device::CUDA) setenv("SSMTL_CUDA_SYNC", "1", 0);   // kernel time = call time
 

@@ -74,11 +74,10 @@ int run_score(int argc, char** argv) {
     throw ssmtl::app::UsageError("--normalize " + norm_mode + " needs --normal-detections (the training split's detections)");
   const ssmtl::Device device = ssmtl::app::device_option(args);
   const std::string precision_name = args.get("precision", "fp32");
-  const ssmtl::kernels::MatmulPrecision precision = ssmtl::kernels::parse_matmul_precision(precision_name.c_str());
-  if (precision == ssmtl::kernels::MatmulPrecision::bf16 && device != ssmtl::Device::CPU)
-    throw ssmtl::app::UsageError("--precision bf16 is implemented for the CPU only");
+  const ssmtl::kernels::MatmulPrecision precision =
+      ssmtl::kernels::checked_matmul_precision(precision_name, device != ssmtl::Device::CPU, "--precision");
   args.check_used();
-  ssmtl::kernels::MatmulPrecisionScope precision_scope(precision);   // (throws when the CPU lacks AVX512_BF16)
+  ssmtl::kernels::MatmulPrecisionScope precision_scope(precision);
 
   ssmtl::dist::Communicator& world = ssmtl::dist::world();
   ssmtl::util::make_dirs(out);

@@ -11,6 +11,7 @@
 // Paths without a bf16 kernel (OpenBLAS fallbacks, attention, depthwise convolution, CUDA) compute in fp32 in
 // both modes. The setting is process-wide (an atomic): set it once before training or scoring, not per thread.
 #pragma once
+#include <string>
 
 namespace ssmtl::kernels {
 
@@ -27,6 +28,11 @@ MatmulPrecision matmul_precision();
 // "fp32" / "bf16" <-> the enum; parse throws std::invalid_argument naming the text and the accepted values.
 MatmulPrecision parse_matmul_precision(const char* text);
 const char* matmul_precision_name(MatmulPrecision p);
+
+// A setting's text checked for where it will run (train.precision, score --precision, profile): parses `text`,
+// then throws std::invalid_argument naming `what` for bf16 on a CUDA device (the CUDA kernels compute fp32) or
+// on a CPU without AVX512_BF16, so that every front end refuses the same cases with the same words.
+MatmulPrecision checked_matmul_precision(const std::string& text, bool on_cuda, const std::string& what);
 
 // Sets a precision for the lifetime of the object and restores the previous one (tests, the profiler).
 class MatmulPrecisionScope {

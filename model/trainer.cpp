@@ -143,16 +143,6 @@ Device checked_device(const TrainOptions& opt) {
   return parse_device(opt.device);
 }
 
-// train.precision as the kernels' setting; bf16 needs the CPU device and a CPU with AVX512_BF16.
-kernels::MatmulPrecision checked_precision(const TrainOptions& opt, Device dev) {
-  const kernels::MatmulPrecision p = kernels::parse_matmul_precision(opt.precision.c_str());
-  if (p == kernels::MatmulPrecision::bf16 && dev != Device::CPU)
-    throw std::invalid_argument("train.precision = bf16 is implemented for the CPU only (use fp32 with --device cuda)");
-  if (p == kernels::MatmulPrecision::bf16 && !kernels::cpu_has_bf16())
-    throw std::invalid_argument("train.precision = bf16: this CPU has no AVX512_BF16 instructions (use fp32)");
-  return p;
-}
-
 // Checks the resume's configuration, writes config.txt (rank 0) and loads the objects of the training videos.
 ObjectPool load_pool(const SSMTLModel& model, const TrainOptions& opt, const std::string& config_text, bool lead) {
   if (opt.stop_after_steps < 0) throw std::invalid_argument("train.stop_after_steps must be >= 0");
@@ -171,7 +161,7 @@ TrainRun::TrainRun(SSMTLModel& model, const TrainOptions& opt, const std::string
       grad_comm_(opt.grad_comm ? *opt.grad_comm : comm_),
       lead_(comm_.rank() == 0), config_text_(config_text),
       dev_(checked_device(opt)),
-      precision_(checked_precision(opt, dev_)),
+      precision_(kernels::checked_matmul_precision(opt.precision, dev_ != Device::CPU, "train.precision")),
       pool_(load_pool(model, opt, config_text, comm_.rank() == 0)) {
   // The last val_fraction of the videos are held out.
   const int nv = pool_.num_videos();

@@ -63,6 +63,18 @@ TEST_CASE("bf16: the precision setting parses and names and restores itself and 
   CHECK(std::string(kernels::matmul_precision_name(kernels::MatmulPrecision::fp32)) == "fp32");
   CHECK_THROWS_WITH_AS(kernels::parse_matmul_precision("fp16"), "precision must be fp32 or bf16, got 'fp16'",
                        std::invalid_argument);
+  // the check every front end (train, score, profile) makes: bf16 never on CUDA, never without AVX512_BF16
+  CHECK(kernels::checked_matmul_precision("fp32", true, "train.precision") == kernels::MatmulPrecision::fp32);
+  CHECK_THROWS_WITH_AS(kernels::checked_matmul_precision("bf16", true, "--precision"),
+                       "--precision = bf16 is implemented for the CPU only (use fp32 with --device cuda)",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(kernels::checked_matmul_precision("half", false, "x"), "precision must be fp32 or bf16, got 'half'",
+                       std::invalid_argument);
+  if (kernels::cpu_has_bf16())
+    CHECK(kernels::checked_matmul_precision("bf16", false, "x") == kernels::MatmulPrecision::bf16);
+  else
+    CHECK_THROWS_WITH_AS(kernels::checked_matmul_precision("bf16", false, "x"),
+                         "x = bf16: this CPU has no AVX512_BF16 instructions (use fp32)", std::invalid_argument);
   if (!kernels::cpu_has_bf16()) {
     CHECK_THROWS_AS(kernels::set_matmul_precision(kernels::MatmulPrecision::bf16), std::invalid_argument);
     return;

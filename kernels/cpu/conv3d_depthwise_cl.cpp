@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernels/conv3d.h"
+#include "kernels/cpu/conv3d_depthwise_cl_dw.h"
 #include "kernels/cpu/simd.h"
 
 namespace ssmtl::kernels {
@@ -272,6 +273,7 @@ void conv3d_depthwise_cl_backward_cpu(float* dx, float* dw, float* dbias, const 
     if (!blocked_dx(dx, dout, wt.data(), g, in_rows)) dx_generic(dx, dout, wt.data(), g, in_rows, par);
   }
   if (!dw && !dbias) return;
+  if (detail::depthwise_cl_dw_taps(dw, dbias, dout, x, g, par)) return;   // (stride 1 along W: faster there)
   if (blocked_dw(dw, dbias, dout, x, g, par)) return;
   // dw[c, tap] += sum over samples n of (float sum over the sample's output rows of dout * x under the tap),
   // the per-sample sums added in double; dbias likewise. A block of kCBlock channels per task.

@@ -42,4 +42,13 @@ MatmulPrecision parse_matmul_precision(const char* text) {
 
 const char* matmul_precision_name(MatmulPrecision p) { return p == MatmulPrecision::bf16 ? "bf16" : "fp32"; }
 
+MatmulPrecision checked_matmul_precision(const std::string& text, bool on_cuda, const std::string& what) {
+  const MatmulPrecision p = parse_matmul_precision(text.c_str());
+  if (p == MatmulPrecision::bf16 && on_cuda)
+    throw std::invalid_argument(what + " = bf16 is implemented for the CPU only (use fp32 with --device cuda)");
+  if (p == MatmulPrecision::bf16 && !cpu_has_bf16())
+    throw std::invalid_argument(what + " = bf16: this CPU has no AVX512_BF16 instructions (use fp32)");
+  return p;
+}
+
 }  // namespace ssmtl::kernels

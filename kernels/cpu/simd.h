@@ -3,6 +3,9 @@
 // CPU-internal helper of kernels/cpu/*.cpp.
 #pragma once
 #include <cstring>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace ssmtl::kernels::simd {
 
@@ -27,6 +30,33 @@ inline vec loadu(const float* p) {
 }
 inline void storeu(float* p, const vec& v) { std::memcpy(p, &v, sizeof v); }
 
+// Lane masks (bit i = lane i) for loads, stores and multiply-adds that must act on some lanes only: the end of a
+// row whose length is not a multiple of VL, or a whole vector switched off (mask 0) instead of a branch. A lane
+// that is off is neither read nor written (no fault past a buffer), and a multiply-add leaves it unchanged, so
+// a masked-off term is exactly a skipped term.
+using mask_t = unsigned;
+constexpr mask_t kAllLanes = (1u << VL) - 1u;
+inline mask_t first_lanes(int n) { return (1u << n) - 1u; }   // 0 <= n <= VL
+
+// loaded lanes of p where m is set, 0 elsewhere
+inline vec load_masked(const float* p, mask_t m) {
+#if defined(__AVX512F__)
+  return reinterpret_cast<vec>(_mm512_maskz_loadu_ps(static_cast<__mmask16>(m), p));
+#else
+  vec v{};
+  for (int i = 0; i < VL; ++i)
+    if (m >> i & 1u) v[i] = p[i];
+  return v;
+#endif
+}
+inline void store_masked(float* p, const vec& v, mask_t m) {
+#if defined(__AVX512F__)
+  _mm512_mask_storeu_ps(p, static_cast<__mmask16>(m), reinterpret_cast<__m512>(v));
+#else
+  for (int i = 0; i < VL; ++i)
+    if (m >> i & 1u) p[i] = v[i];
+#endif
+}
 // Sum of the lanes in lane order (deterministic).
 inline float hsum(const vec& v) {
   float s = 0.f;

@@ -1,0 +1,18 @@
+// The channels-last depthwise conv3d's weight and bias gradients with all taps in registers (CPU-internal; the
+// public function is conv3d_depthwise_cl_backward_cpu in kernels/conv3d.h). Why: a tap-by-tap loop loads a dout
+// and an x vector per multiply-add; here one dout vector serves all taps (27 for 3x3x3), 2x faster on the CvT's
+// q projection (bench/bench_depthwise_tokens.cpp). Each tap is summed over the output rows in ascending order
+// per sample, then the samples in order in double: the generic loop's order and fused multiply-adds, so the
+// results are bitwise the generic loop's, for any thread count (tests/test_depthwise_rows.cpp).
+#pragma once
+#include "kernels/conv3d.h"
+
+namespace ssmtl::kernels::detail {
+
+// dw += ..., dbias += ... (either may be nullptr) for kH == kW == 3, kD in {1, 3} and stride 1 along W (any C,
+// padding, other strides); returns false and does nothing otherwise (the caller runs its own loops).
+// dw: (C, taps) ; dbias: (C) ; dout: (N, Do, Ho, Wo, C) ; x: (N, D, H, W, C)
+bool depthwise_cl_dw_taps(float* dw, float* dbias, const float* dout, const float* x, const Conv3dGeometry& g,
+                          bool parallel);
+
+}  // namespace ssmtl::kernels::detail
