@@ -1,4 +1,5 @@
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -103,6 +104,27 @@ TEST_CASE("linear: products split across threads (rows or columns) match direct 
       for (int64_t o = 0; o < out; ++o) gb[o] += g.data()[m * out + o];
     check_close(b.grad(), to_tensor({out}, gb), 1e-3, 1e-4, "grad bias");
   }
+}
+
+TEST_CASE("linear: the bias gradient is the double column sum in row order, added, for 1 and 2 threads alike") {
+  Rng rng(21);
+  const int64_t M = 700, in = 8, out = 200;   // 200 columns: blocks of 48 and a partial one over the threads
+  const std::vector<float> dy = randn({M, out}, rng).to_vector(), x = randn({M, in}, rng).to_vector();
+  const std::vector<float> w = randn({out, in}, rng).to_vector(), db0 = randn({out}, rng).to_vector();
+  std::vector<float> ref = db0;
+  for (int64_t o = 0; o < out; ++o) {
+    double s = 0;
+    for (int64_t m = 0; m < M; ++m) s += dy[m * out + o];
+    ref[o] += static_cast<float>(s);
+  }
+  const int before = omp_get_max_threads();
+  for (int threads : {1, 2}) {
+    omp_set_num_threads(threads);
+    std::vector<float> db = db0;
+    kernels::linear_backward_cpu(nullptr, nullptr, db.data(), dy.data(), x.data(), w.data(), M, in, out);
+    CHECK(db == ref);
+  }
+  omp_set_num_threads(before);
 }
 
 TEST_CASE("matmul: a batch spread over threads matches per-item products") {

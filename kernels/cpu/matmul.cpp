@@ -93,20 +93,35 @@ void linear_forward_cpu(float* y, const float* x, const float* w, const float* b
   gemm_cpu(y, x, w, M, out, in, false, true, 1.f, bias ? 1.f : 0.f, in, in, out);
 }
 
+namespace {
+
+// sums[o] += sum over the M rows of a (M, cols) of column o: in double, rows in order, so deterministic and
+// accurate for many rows. Threads take blocks of columns (each column is summed by one thread in the same
+// order), so the bits do not depend on the thread count.
+void add_column_sums(float* sums, const float* a, int64_t M, int64_t cols) {
+  constexpr int64_t kCols = 48;   // doubles per block: 6 AVX-512 accumulators
+  const int64_t blocks = (cols + kCols - 1) / kCols;
+#pragma omp parallel for schedule(static) if (blocks > 1 && M * cols > (int64_t{1} << 16))
+  for (int64_t b = 0; b < blocks; ++b) {
+    const int64_t o0 = b * kCols, n = std::min(kCols, cols - o0);
+    double acc[kCols] = {};
+    for (int64_t m = 0; m < M; ++m) {
+      const float* row = a + m * cols + o0;
+#pragma omp simd
+      for (int64_t o = 0; o < n; ++o) acc[o] += row[o];
+    }
+    for (int64_t o = 0; o < n; ++o) sums[o0 + o] += static_cast<float>(acc[o]);
+  }
+}
+
+}  // namespace
+
 void linear_backward_cpu(float* dx, float* dw, float* dbias, const float* dy, const float* x, const float* w,
                          int64_t M, int64_t in, int64_t out) {
   if (dx && !gemm_panel_cpu(dx, dy, w, nullptr, M, in, out, false, true))
     gemm_cpu(dx, dy, w, M, in, out, false, false, 1.f, 1.f, out, in, in);
   if (dw && !gemm_panel_at_b_cpu(dw, dy, x, M, out, in)) gemm_cpu(dw, dy, x, out, in, M, true, false, 1.f, 1.f, out, in, in);
-  if (dbias) {
-    // Column sums in double, rows in order: deterministic and accurate for many rows.
-    std::vector<double> acc(static_cast<size_t>(out), 0.0);
-    for (int64_t m = 0; m < M; ++m) {
-      const float* row = dy + m * out;
-      for (int64_t o = 0; o < out; ++o) acc[o] += row[o];
-    }
-    for (int64_t o = 0; o < out; ++o) dbias[o] += static_cast<float>(acc[o]);
-  }
+  if (dbias) add_column_sums(dbias, dy, M, out);
 }
 
 void matmul_forward_cpu(float* c, const float* a, const float* b, int64_t batch, int64_t M, int64_t K, int64_t N,
