@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "kernels/norm.h"
@@ -32,7 +33,9 @@ struct AffineRelu {
 };
 // How the output gradient is read: Grad (dy) or ReluGrad (dy where the fused output y > 0, else 0; + 0.f
 // maps -0 to +0 as relu_backward_cpu's add into the zeroed gradient of the unfused composition does).
-// at(o) shifts both pointers to element o, so the loops index from a row's start as before.
+// at(o) shifts both pointers to element o, so the loops index from a row's start as before. The mask is an
+// AND of the bits (the same value as the select y > 0 ? dy + 0.f : 0.f): GCC 12 leaves the backward's sum
+// loops scalar with the select ("control flow in loop"), 4x slower; with the AND they vectorise.
 struct Grad {
   const float* dy;
   Grad at(int64_t o) const { return {dy + o}; }
@@ -42,7 +45,15 @@ struct ReluGrad {
   const float* dy;
   const float* y;
   ReluGrad at(int64_t o) const { return {dy + o, y + o}; }
-  float operator[](int64_t i) const { return y[i] > 0.f ? dy[i] + 0.f : 0.f; }
+  float operator[](int64_t i) const {
+    const float g = dy[i] + 0.f;
+    uint32_t bits;
+    std::memcpy(&bits, &g, sizeof bits);
+    bits &= 0u - static_cast<uint32_t>(y[i] > 0.f);   // all ones where y > 0
+    float out;
+    std::memcpy(&out, &bits, sizeof out);
+    return out;
+  }
 };
 
 // Per-channel sums over the rows of one block of W channels starting at c0 (W a compile-time width, so the
