@@ -225,6 +225,29 @@ TEST_CASE("batch_norm_relu: kernels bitwise equal to the composition - odd sizes
 #endif
 }
 
+TEST_CASE("batch_norm_relu: with a BatchNormSync active training takes the synchronised path - eval does not") {
+  // One process: the exchange leaves the sums as they are but counts its calls.
+  Rng rng(8);
+  Tensor x = randn({4, 3, 5}, rng, 0.2f, 1.f), r = randn({4, 3, 5}, rng);
+  int exchanges = 0;
+  BatchNormSync sync([&](double*, int64_t) { ++exchanges; });
+  auto run = [&](bool fused, bool training) {
+    Tensor rm = Tensor::zeros({3}), rv = Tensor::ones({3});
+    Tensor xg = x.clone().set_requires_grad();
+    Tensor y = fused ? batch_norm_relu(xg, Tensor(), Tensor(), rm, rv, training)
+                     : relu(batch_norm(xg, Tensor(), Tensor(), rm, rv, training));
+    autograd::backward(sum(mul(y, r)));
+    return std::vector<Tensor>{y, rm, xg.grad()};
+  };
+  const std::vector<Tensor> fused = run(true, true);
+  CHECK(exchanges == 3);   // forward: means and variances; backward: the two gradient sums
+  const std::vector<Tensor> plain = run(false, true);
+  CHECK(exchanges == 6);
+  for (size_t i = 0; i < fused.size(); ++i) CHECK_MESSAGE(bitwise_equal(fused[i], plain[i]), "result " << i);
+  run(true, false);   // eval: running statistics, nothing to exchange
+  CHECK(exchanges == 6);
+}
+
 TEST_CASE("batch_norm_relu: bad inputs throw std::invalid_argument naming the op") {
   Tensor rm = Tensor::zeros({3}), rv = Tensor::ones({3});
   CHECK_THROWS_WITH_AS(batch_norm_relu(Tensor::zeros({3}), Tensor(), Tensor(), rm, rv, true),
