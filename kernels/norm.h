@@ -35,10 +35,11 @@ void batch_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float
                              const float* mean, const float* invstd, const float* gamma, bool batch_stats,
                              int64_t N, int64_t C, int64_t inner);
 
-// Batch norm fused with the ReLU that follows it in the model's conv -> BN -> ReLU blocks: one pass over memory
-// instead of two, forward and backward. Same float expressions and summation order as batch_norm_forward_cpu /
-// relu_forward_cpu and relu_backward_cpu / batch_norm_backward_cpu, so the results are bitwise those of the
-// unfused composition (any thread count).
+// Batch norm fused with the ReLU that follows it in the model's conv -> BN -> ReLU blocks: the ReLU's own passes
+// over memory (and the intermediate tensor and its gradient) are gone; the forward applies max(0, .) as it writes,
+// the backward masks dy as it reads it (in both of batch norm's backward passes, so it reads y twice). Same float
+// expressions and summation order as batch_norm_forward_cpu / relu_forward_cpu and relu_backward_cpu /
+// batch_norm_backward_cpu, so the results are bitwise those of the unfused composition (any thread count).
 // y = max(0, (x - mean[c]) * invstd[c] * gamma[c] + beta[c])   (NaN -> 0, as relu_forward_cpu)
 // y, x: (N, C, inner) ; mean, invstd, gamma, beta: (C)
 void batch_norm_relu_forward_cpu(float* y, const float* x, const float* mean, const float* invstd, const float* gamma,
