@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "autograd/activation.h"
 #include "autograd/engine.h"
 #include "kernels/norm.h"
 
@@ -29,6 +30,24 @@ struct BatchNormNode : Node {
     prof::add_bytes(4.0 * (grad_buffer(x) ? 4 : 2) * x.numel());   // g, x read; dx read and written
     SSMTL_DISPATCH(g.device(), k::batch_norm_backward, grad_buffer(x), grad_buffer(gamma), grad_buffer(inputs[2]),
                    g.data(), x.data(), mean.data(), invstd.data(), data_or_null(gamma), batch_stats, N, C, inner);
+  }
+};
+
+// Batch norm + ReLU in one node: keeps the fused output y (a detached handle, as ReluNode) for the ReLU mask.
+struct BatchNormReluNode : Node {
+  Tensor mean, invstd;   // (C)
+  Tensor y;              // (N, C, ...) the fused output
+  bool batch_stats;
+  int64_t N, C, inner;
+  BatchNormReluNode(Tensor m, Tensor is, Tensor out, bool bs, int64_t n, int64_t c, int64_t i)
+      : mean(std::move(m)), invstd(std::move(is)), y(std::move(out)), batch_stats(bs), N(n), C(c), inner(i) {}
+  const char* name() const override { return "BatchNormReluBackward"; }
+  void backward(const Tensor& g) override {
+    const Tensor &x = inputs[0], &gamma = inputs[1];
+    prof::add_bytes(4.0 * (grad_buffer(x) ? 5 : 3) * x.numel());   // g, y, x read; dx read and written
+    SSMTL_DISPATCH(g.device(), k::batch_norm_relu_backward, grad_buffer(x), grad_buffer(gamma),
+                   grad_buffer(inputs[2]), g.data(), y.data(), x.data(), mean.data(), invstd.data(),
+                   data_or_null(gamma), batch_stats, N, C, inner);
   }
 };
 
@@ -140,41 +159,87 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
 BatchNormSync::BatchNormSync(ProcessSum sum) : prev_(t_sync) { t_sync = std::move(sum); }
 BatchNormSync::~BatchNormSync() { t_sync = prev_; }
 
-Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
-                  Tensor& running_var, bool training, float momentum, float eps) {
-  if (x.dim() < 2) throw std::invalid_argument("batch_norm: x must be (N, C, ...), got " + shape_str(x.shape()));
-  const int64_t N = x.size(0), C = x.size(1), inner = C == 0 || N == 0 ? 0 : x.numel() / (N * C);
-  check_vector(gamma, C, x, "batch_norm", "gamma");
-  check_vector(beta, C, x, "batch_norm", "beta");
-  check_vector(running_mean, C, x, "batch_norm", "running_mean");
-  check_vector(running_var, C, x, "batch_norm", "running_var");
+namespace {
+
+// The per-channel statistics a batch norm normalises with (batch or a snapshot of the running ones).
+struct BnStats {
+  Tensor mean, invstd;   // (C)
+  bool batch_stats;
+  int64_t N, C, inner;
+};
+
+// Validates the arguments of batch_norm / batch_norm_relu (errors name `op`).
+void check_bn_args(const char* op, const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                   const Tensor& running_mean, const Tensor& running_var) {
+  if (x.dim() < 2)
+    throw std::invalid_argument(std::string(op) + ": x must be (N, C, ...), got " + shape_str(x.shape()));
+  const int64_t C = x.size(1);
+  check_vector(gamma, C, x, op, "gamma");
+  check_vector(beta, C, x, op, "beta");
+  check_vector(running_mean, C, x, op, "running_mean");
+  check_vector(running_var, C, x, op, "running_var");
   if (running_mean.defined() != running_var.defined())
-    throw std::invalid_argument("batch_norm: running_mean and running_var must both be defined or both undefined");
-  if (training && t_sync) return sync_batch_norm(x, gamma, beta, running_mean, running_var, momentum, eps, t_sync);
+    throw std::invalid_argument(std::string(op) +
+                                ": running_mean and running_var must both be defined or both undefined");
+}
+
+// Batch statistics (updating the running ones in training) or the running statistics (eval).
+BnStats bn_stats(const char* op, const Tensor& x, Tensor& running_mean, Tensor& running_var, bool training,
+                 float momentum, float eps) {
+  const int64_t N = x.size(0), C = x.size(1), inner = C == 0 || N == 0 ? 0 : x.numel() / (N * C);
   const bool batch_stats = training || !running_mean.defined();
   const int64_t M = N * inner;   // values per channel
   if (batch_stats && M <= 1)
-    throw std::invalid_argument("batch_norm: training needs more than 1 value per channel, x " + shape_str(x.shape()));
-
-  Tensor mean = Tensor::empty({C}, x.device()), invstd = Tensor::empty({C}, x.device());
+    throw std::invalid_argument(std::string(op) + ": training needs more than 1 value per channel, x " +
+                                shape_str(x.shape()));
+  BnStats st{Tensor::empty({C}, x.device()), Tensor::empty({C}, x.device()), batch_stats, N, C, inner};
   if (batch_stats) {
     Tensor var = Tensor::empty({C}, x.device());
     prof::add_bytes(4.0 * x.numel());   // x read
-    SSMTL_DISPATCH(x.device(), k::batch_norm_stats, mean.data(), var.data(), x.data(), N, C, inner);
+    SSMTL_DISPATCH(x.device(), k::batch_norm_stats, st.mean.data(), var.data(), x.data(), N, C, inner);
     if (training && running_mean.defined())
-      SSMTL_DISPATCH(x.device(), k::batch_norm_update_running, running_mean.data(), running_var.data(), mean.data(),
-                     var.data(), momentum, M, C);
-    SSMTL_DISPATCH(x.device(), k::batch_norm_invstd, invstd.data(), var.data(), eps, C);
+      SSMTL_DISPATCH(x.device(), k::batch_norm_update_running, running_mean.data(), running_var.data(),
+                     st.mean.data(), var.data(), momentum, M, C);
+    SSMTL_DISPATCH(x.device(), k::batch_norm_invstd, st.invstd.data(), var.data(), eps, C);
   } else {
-    mean.copy_from(running_mean);   // snapshot: the running buffers are never written in eval
-    SSMTL_DISPATCH(x.device(), k::batch_norm_invstd, invstd.data(), running_var.data(), eps, C);
+    st.mean.copy_from(running_mean);   // snapshot: the running buffers are never written in eval
+    SSMTL_DISPATCH(x.device(), k::batch_norm_invstd, st.invstd.data(), running_var.data(), eps, C);
   }
+  return st;
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                  Tensor& running_var, bool training, float momentum, float eps) {
+  check_bn_args("batch_norm", x, gamma, beta, running_mean, running_var);
+  if (training && t_sync) return sync_batch_norm(x, gamma, beta, running_mean, running_var, momentum, eps, t_sync);
+  BnStats st = bn_stats("batch_norm", x, running_mean, running_var, training, momentum, eps);
   Tensor y = Tensor::empty(x.shape(), x.device());
   prof::add_bytes(4.0 * 2 * x.numel());   // x read, y written
-  SSMTL_DISPATCH(x.device(), k::batch_norm_forward, y.data(), x.data(), mean.data(), invstd.data(),
-                 data_or_null(gamma), data_or_null(beta), N, C, inner);
+  SSMTL_DISPATCH(x.device(), k::batch_norm_forward, y.data(), x.data(), st.mean.data(), st.invstd.data(),
+                 data_or_null(gamma), data_or_null(beta), st.N, st.C, st.inner);
   if (autograd::needs_grad({&x, &gamma, &beta})) {
-    auto n = std::make_shared<BatchNormNode>(mean, invstd, batch_stats, N, C, inner);
+    auto n = std::make_shared<BatchNormNode>(st.mean, st.invstd, st.batch_stats, st.N, st.C, st.inner);
+    n->inputs = {x, gamma, beta};
+    autograd::attach(y, n);
+  }
+  return y;
+}
+
+Tensor batch_norm_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                       Tensor& running_var, bool training, float momentum, float eps) {
+  check_bn_args("batch_norm_relu", x, gamma, beta, running_mean, running_var);
+  if (training && t_sync)   // the synchronised statistics keep their own node: compose
+    return relu(sync_batch_norm(x, gamma, beta, running_mean, running_var, momentum, eps, t_sync));
+  BnStats st = bn_stats("batch_norm_relu", x, running_mean, running_var, training, momentum, eps);
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  prof::add_bytes(4.0 * 2 * x.numel());   // x read, y written
+  SSMTL_DISPATCH(x.device(), k::batch_norm_relu_forward, y.data(), x.data(), st.mean.data(), st.invstd.data(),
+                 data_or_null(gamma), data_or_null(beta), st.N, st.C, st.inner);
+  if (autograd::needs_grad({&x, &gamma, &beta})) {
+    auto n = std::make_shared<BatchNormReluNode>(st.mean, st.invstd, y.detach(), st.batch_stats, st.N, st.C,
+                                                 st.inner);
     n->inputs = {x, gamma, beta};
     autograd::attach(y, n);
   }

@@ -23,6 +23,16 @@ namespace ssmtl {
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                   Tensor& running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
 
+// relu(batch_norm(x, ...)) as one op (the model's conv -> BN -> ReLU blocks): y = max(0, batch_norm(x)).
+// Arguments, shapes, statistics, running-statistics update, eval semantics and errors as batch_norm (messages
+// name "batch_norm_relu"); formula: Ioffe & Szegedy 2015 followed by torch.nn.functional.relu (relu'(0) = 0).
+// One node (BatchNormReluBackward) instead of two and no intermediate tensor: the forward writes y in the
+// normalisation pass, the backward reads y for the ReLU mask in batch norm's backward pass. On the CPU the
+// output and every gradient are bitwise those of relu(batch_norm(x)). While a BatchNormSync is active, a
+// training call is exactly that composition (synchronised statistics).
+Tensor batch_norm_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                       Tensor& running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
+
 // Synchronised batch statistics across the processes of a data-parallel job (SyncBatchNorm; the trainer's
 // train.sync_bn). While a BatchNormSync lives on this thread, every training-mode batch_norm computes its
 // per-channel mean and biased variance over the samples of ALL processes: `sum` must replace buf[0..n) by

@@ -35,6 +35,23 @@ void batch_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float
                              const float* mean, const float* invstd, const float* gamma, bool batch_stats,
                              int64_t N, int64_t C, int64_t inner);
 
+// Batch norm fused with the ReLU that follows it in the model's conv -> BN -> ReLU blocks: the ReLU's own passes
+// over memory (and the intermediate tensor and its gradient) are gone; the forward applies max(0, .) as it writes,
+// the backward masks dy as it reads it (in both of batch norm's backward passes, so it reads y twice). Same float
+// expressions and summation order as batch_norm_forward_cpu / relu_forward_cpu and relu_backward_cpu /
+// batch_norm_backward_cpu, so the results are bitwise those of the unfused composition (any thread count).
+// y = max(0, (x - mean[c]) * invstd[c] * gamma[c] + beta[c])   (NaN -> 0, as relu_forward_cpu)
+// y, x: (N, C, inner) ; mean, invstd, gamma, beta: (C)
+void batch_norm_relu_forward_cpu(float* y, const float* x, const float* mean, const float* invstd, const float* gamma,
+                                 const float* beta, int64_t N, int64_t C, int64_t inner);
+// batch_norm_backward_cpu with dy replaced by dy_relu = (y > 0 ? dy : 0) (relu'(0) = 0, PyTorch), y being
+// the fused forward's output (kept by the graph anyway as the next layer's input): ADDS into dx, dgamma, dbeta;
+// a nullptr gradient buffer is skipped.
+// dx, dy, y, x: (N, C, inner) ; dgamma, dbeta, mean, invstd, gamma: (C)
+void batch_norm_relu_backward_cpu(float* dx, float* dgamma, float* dbeta, const float* dy, const float* y,
+                                  const float* x, const float* mean, const float* invstd, const float* gamma,
+                                  bool batch_stats, int64_t N, int64_t C, int64_t inner);
+
 // The input gradient of batch norm with statistics and sums taken over more samples than x holds (synchronised
 // batch norm across processes): dx += g invstd / M * (M dy - sum_dy - xhat sum_dy_xhat), xhat = (x - mean) invstd,
 // with sum_dy, sum_dy_xhat (C) and M (values per channel) of all processes. CPU only.
@@ -65,6 +82,11 @@ void batch_norm_forward_cuda(float* y, const float* x, const float* mean, const 
 void batch_norm_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                               const float* mean, const float* invstd, const float* gamma, bool batch_stats,
                               int64_t N, int64_t C, int64_t inner);
+void batch_norm_relu_forward_cuda(float* y, const float* x, const float* mean, const float* invstd,
+                                  const float* gamma, const float* beta, int64_t N, int64_t C, int64_t inner);
+void batch_norm_relu_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dy, const float* y,
+                                   const float* x, const float* mean, const float* invstd, const float* gamma,
+                                   bool batch_stats, int64_t N, int64_t C, int64_t inner);
 void layer_norm_forward_cuda(float* y, float* mean, float* invstd, const float* x, const float* gamma,
                              const float* beta, float eps, int64_t rows, int64_t D);
 void layer_norm_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,

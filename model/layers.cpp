@@ -45,6 +45,9 @@ BatchNormLayer::BatchNormLayer(int c) {
 Tensor BatchNormLayer::forward(const Tensor& x, bool training) {
   return batch_norm(x, gamma, beta, running_mean, running_var, training);
 }
+Tensor BatchNormLayer::forward_relu(const Tensor& x, bool training) {
+  return batch_norm_relu(x, gamma, beta, running_mean, running_var, training);
+}
 void BatchNormLayer::visit(const std::string& p, std::vector<NamedTensor>& out) {
   add(out, p, "weight", gamma);
   add(out, p, "bias", beta);

@@ -37,6 +37,8 @@ class BatchNormLayer : public Module {
   BatchNormLayer() = default;
   explicit BatchNormLayer(int channels);
   Tensor forward(const Tensor& x, bool training);
+  // relu(forward(x, training)) as one fused op (batch_norm_relu; bitwise equal on the CPU).
+  Tensor forward_relu(const Tensor& x, bool training);
   void visit(const std::string& prefix, std::vector<NamedTensor>& out) override;
   Tensor gamma, beta, running_mean, running_var;
 };

@@ -139,6 +139,61 @@ TEST_CASE("cuda batch norm and layer norm match the CPU") {
             [](const Ts& t) { return layer_norm(t[0], Tensor(), Tensor()); }, kUlps, Tol{1e-5f, 1e-4f}});
 }
 
+TEST_CASE("cuda batch norm fused with relu matches the CPU") {
+  if (!ssmtl::cuda_available()) { MESSAGE("no CUDA device: skipped"); return; }
+  Rng rng(41);
+  // Mean 0.3: a good part of the outputs on each side of the ReLU's kink.
+  const Tensor x = randn({6, 5, 3, 9, 7}, rng, 0.3f, 3.f), gamma = randn({5}, rng), beta = randn({5}, rng);
+  const Tensor rm0 = randn({5}, rng), rv0 = rand_uniform({5}, rng, 0.5f, 2.f);
+  auto train = [&](const Ts& t) {
+    Tensor rm = rm0.to(t[0].device()).clone(), rv = rv0.to(t[0].device()).clone();
+    return batch_norm_relu(t[0], t[1], t[2], rm, rv, true, 0.1f, 1e-5f);
+  };
+  check_op({"batch_norm_relu train", {x, gamma, beta}, {}, train, kUlps, Tol{1e-5f, 1e-4f}});
+  {  // the running statistics after one fused training step
+    Tensor rm_c = rm0.clone(), rv_c = rv0.clone(), rm_g = rm0.to(Device::CUDA), rv_g = rv0.to(Device::CUDA);
+    batch_norm_relu(x, gamma, beta, rm_c, rv_c, true);
+    batch_norm_relu(x.to(Device::CUDA), gamma.to(Device::CUDA), beta.to(Device::CUDA), rm_g, rv_g, true);
+    test::expect_close(rm_g, rm_c, kUlps, "running_mean");
+    test::expect_close(rv_g, rv_c, kUlps, "running_var");
+  }
+  auto eval = [&](const Ts& t) {
+    Tensor rm = rm0.to(t[0].device()), rv = rv0.to(t[0].device());
+    return batch_norm_relu(t[0], t[1], t[2], rm, rv, false);
+  };
+  check_op({"batch_norm_relu eval", {x, gamma, beta}, {}, eval, kUlps, Tol{1e-5f, 1e-4f}});
+  auto plain = [](const Ts& t) {
+    Tensor none;
+    return batch_norm_relu(t[0], Tensor(), Tensor(), none, none, true);
+  };
+  check_op({"batch_norm_relu no affine (N, C)", {randn({64, 12}, rng)}, {}, plain, kUlps, Tol{1e-5f, 1e-4f}});
+  {  // (rows, C) with C = 40: the CPU's channel-block path (2 blocks + a tail)
+    const Tensor r = randn({300, 40}, rng, 0.2f, 2.f), g = randn({40}, rng), b = randn({40}, rng);
+    auto rows = [](const Ts& t) {
+      Tensor rm = Tensor::zeros({40}, t[0].device()), rv = Tensor::full({40}, 1.f, t[0].device());
+      return batch_norm_relu(t[0], t[1], t[2], rm, rv, true);
+    };
+    check_op({"batch_norm_relu rows (300, 40)", {r, g, b}, {}, rows, kUlps, Tol{1e-5f, 1e-4f}});
+  }
+  {  // the kernels against relu(batch_norm) on the GPU itself: bitwise, forward and every gradient
+    auto run = [&](bool fused) {
+      Tensor rm = rm0.to(Device::CUDA), rv = rv0.to(Device::CUDA);
+      Tensor xg = x.to(Device::CUDA).set_requires_grad(), gg = gamma.to(Device::CUDA).set_requires_grad();
+      Tensor bg = beta.to(Device::CUDA).set_requires_grad();
+      Tensor y = fused ? batch_norm_relu(xg, gg, bg, rm, rv, true) : relu(batch_norm(xg, gg, bg, rm, rv, true));
+      autograd::backward(y, randn(x.shape(), rng).to(Device::CUDA));
+      return Ts{y, rm, rv, xg.grad(), gg.grad(), bg.grad()};
+    };
+    const uint64_t state = 77;
+    rng = Rng(state);
+    const Ts fused = run(true);
+    rng = Rng(state);
+    const Ts plain = run(false);
+    for (size_t i = 0; i < fused.size(); ++i)
+      test::expect_identical(fused[i], plain[i], "fused vs relu(batch_norm), result " + std::to_string(i));
+  }
+}
+
 TEST_CASE("cuda pooling and up-sampling match the CPU") {
   if (!ssmtl::cuda_available()) { MESSAGE("no CUDA device: skipped"); return; }
   Rng rng(5);

@@ -1,4 +1,5 @@
-// CUDA twins of kernels/norm.h (same signatures and formulas, device pointers).
+// CUDA twins of kernels/norm.h (same signatures and formulas, device pointers). The fused batch norm + ReLU
+// shares batch norm's kernels through a template flag (forward) and a gradient reader (backward).
 // Batch norm: per-channel sums by the two-stage reductions of kernels/cuda/reduce.cuh (double, fixed
 // segments), two passes for the variance (mean first, then centred squares) as the CPU; then elementwise
 // kernels (cuda::channel_map: no division per element). Layer norm: one warp per row (double sums over a
@@ -26,14 +27,28 @@ struct CentredSquareTerm {
     return Sum2{d * d, 0.0};
   }
 };
-// sum dy and sum dy * (x - mean) (times invstd later: sum dy * xhat)
-struct BackwardTerm {
+// How the backward reads the output gradient: Grad (batch norm: dy) or ReluGrad (batch norm + ReLU: dy where
+// the fused output y > 0, else 0; + 0.f maps -0 to +0 as the unfused relu_backward's add into zeros does).
+struct Grad {
   const float* dy;
+  __device__ float operator[](long long i) const { return dy[i]; }
+};
+struct ReluGrad {
+  const float* dy;
+  const float* y;
+  __device__ float operator[](long long i) const { return y[i] > 0.f ? dy[i] + 0.f : 0.f; }
+};
+
+// sum dy and sum dy * (x - mean) (times invstd later: sum dy * xhat)
+template <class G>
+struct BackwardTerm {
+  G dy;
   const float* x;
   const float* mean;
   __device__ Sum2 operator()(long long c, long long idx) const {
     const double mu = mean[c];
-    return Sum2{dy[idx], dy[idx] * (x[idx] - mu)};
+    const float g = dy[idx];
+    return Sum2{g, g * (x[idx] - mu)};
   }
 };
 
@@ -61,6 +76,8 @@ __global__ void bn_invstd_k(float* invstd, const float* var, float eps, long lon
   SSMTL_GRID_LOOP(c, C) invstd[c] = static_cast<float>(1.0 / sqrt(static_cast<double>(var[c]) + eps));
 }
 
+// Relu: y = max(0, .) as relu_fw_k writes it (NaN and -0 give +0), for the fused batch norm + ReLU.
+template <bool Relu>
 struct BnForwardOp {
   float* y;
   const float* x;
@@ -71,7 +88,8 @@ struct BnForwardOp {
   __device__ void operator()(long long i, long long c) const {
     const float s = invstd[c] * (gamma ? gamma[c] : 1.f);
     const float b = beta ? beta[c] : 0.f;
-    y[i] = (x[i] - mean[c]) * s + b;
+    const float v = (x[i] - mean[c]) * s + b;
+    y[i] = Relu ? (v > 0.f ? v : 0.f) : v;
   }
 };
 
@@ -95,9 +113,10 @@ __global__ void bn_backward_coef_k(float* coef, float* dgamma, float* dbeta, con
   }
 }
 
+template <class G>
 struct BnDxOp {
   float* dx;
-  const float* dy;
+  G dy;
   const float* x;
   const float* mean;
   const float* coef;
@@ -206,23 +225,42 @@ void batch_norm_invstd_cuda(float* invstd, const float* var, float eps, int64_t 
 
 void batch_norm_forward_cuda(float* y, const float* x, const float* mean, const float* invstd, const float* gamma,
                              const float* beta, int64_t N, int64_t C, int64_t inner) {
-  cuda::channel_map(N, C, inner, BnForwardOp{y, x, mean, invstd, gamma, beta});
+  cuda::channel_map(N, C, inner, BnForwardOp<false>{y, x, mean, invstd, gamma, beta});
 }
 
-void batch_norm_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
-                              const float* mean, const float* invstd, const float* gamma, bool batch_stats,
-                              int64_t N, int64_t C, int64_t inner) {
+void batch_norm_relu_forward_cuda(float* y, const float* x, const float* mean, const float* invstd,
+                                  const float* gamma, const float* beta, int64_t N, int64_t C, int64_t inner) {
+  cuda::channel_map(N, C, inner, BnForwardOp<true>{y, x, mean, invstd, gamma, beta});
+}
+
+namespace {
+template <class G>
+void bn_backward(float* dx, float* dgamma, float* dbeta, G dy, const float* x, const float* mean, const float* invstd,
+                 const float* gamma, bool batch_stats, int64_t N, int64_t C, int64_t inner) {
   if (C == 0 || (!dx && !dgamma && !dbeta)) return;
   const bool need_sums = dgamma || dbeta || (dx && batch_stats);
   const int S = cuda::channel_segments(N * inner, C);
   const double M = static_cast<double>(N * inner);
   cuda::Scratch<Sum2> part(need_sums ? static_cast<size_t>(C * S) : 1);
   cuda::Scratch<float> coef(static_cast<size_t>(3 * C));
-  if (need_sums) cuda::channel_partials(part.get(), N, C, inner, BackwardTerm{dy, x, mean});
+  if (need_sums) cuda::channel_partials(part.get(), N, C, inner, BackwardTerm<G>{dy, x, mean});
   bn_backward_coef_k<<<cuda::grid_for(C), cuda::kThreads>>>(coef.get(), dgamma, dbeta, need_sums ? part.get() : nullptr,
                                                             S, invstd, gamma, batch_stats, C, M);
   CUDA_CHECK_LAST();
-  if (dx) cuda::channel_map(N, C, inner, BnDxOp{dx, dy, x, mean, coef.get(), C});
+  if (dx) cuda::channel_map(N, C, inner, BnDxOp<G>{dx, dy, x, mean, coef.get(), C});
+}
+}  // namespace
+
+void batch_norm_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                              const float* mean, const float* invstd, const float* gamma, bool batch_stats,
+                              int64_t N, int64_t C, int64_t inner) {
+  bn_backward(dx, dgamma, dbeta, Grad{dy}, x, mean, invstd, gamma, batch_stats, N, C, inner);
+}
+
+void batch_norm_relu_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dy, const float* y,
+                                   const float* x, const float* mean, const float* invstd, const float* gamma,
+                                   bool batch_stats, int64_t N, int64_t C, int64_t inner) {
+  bn_backward(dx, dgamma, dbeta, ReluGrad{dy, y}, x, mean, invstd, gamma, batch_stats, N, C, inner);
 }
 
 void layer_norm_forward_cuda(float* y, float* mean, float* invstd, const float* x, const float* gamma,
