@@ -140,20 +140,7 @@ void dw_taps(float* dw, float* dbias, const float* dout, const float* x, const C
       for (int v = 0; v < NV; ++v) storeu(part.data() + (n * T1 + t) * C + v * VL, s[v]);
     }
   }
-#pragma omp parallel for schedule(static) if (par)
-  for (int64_t t = 0; t <= taps; ++t) {
-    const bool bias_task = t == taps;
-    if (bias_task ? !dbias : !dw) continue;
-    double acc[C] = {};
-    for (int64_t n = 0; n < g.N; ++n) {
-      const float* pt = part.data() + (n * T1 + t) * C;
-      for (int64_t c = 0; c < C; ++c) acc[c] += pt[c];
-    }
-    for (int64_t c = 0; c < C; ++c) {
-      if (bias_task) dbias[c] += static_cast<float>(acc[c]);
-      else dw[c * taps + t] += static_cast<float>(acc[c]);
-    }
-  }
+  detail::add_sample_partials(dw, dbias, part.data(), g.N, taps, C, par);
 }
 
 bool blocked_dw(float* dw, float* dbias, const float* dout, const float* x, const Conv3dGeometry& g, bool par) {

@@ -83,14 +83,21 @@ void dw_all(float* dw, float* dbias, const float* dout, const float* x, const Co
     per_vector(C, [&](auto full, int64_t c0, mask_t lane) {
       dw_block<KD, decltype(full)::value>(part.data() + n * T1 * C, dout, x, g, n, c0, lane, dw != nullptr);
     });
-  // the samples added in order, in double
-#pragma omp parallel for schedule(static) if (par)
+  add_sample_partials(dw, dbias, part.data(), g.N, taps, C, par);
+}
+
+}  // namespace
+
+void add_sample_partials(float* dw, float* dbias, const float* part, int64_t N, int64_t taps, int64_t C,
+                         bool parallel) {
+  const int64_t T1 = taps + 1;
+#pragma omp parallel for schedule(static) if (parallel)
   for (int64_t t = 0; t <= taps; ++t) {
     const bool bias_row = t == taps;
     if (bias_row ? !dbias : !dw) continue;
     std::vector<double> acc(static_cast<size_t>(C), 0.0);
-    for (int64_t n = 0; n < g.N; ++n) {
-      const float* pt = part.data() + (n * T1 + t) * C;
+    for (int64_t n = 0; n < N; ++n) {
+      const float* pt = part + (n * T1 + t) * C;
       for (int64_t c = 0; c < C; ++c) acc[c] += pt[c];
     }
     for (int64_t c = 0; c < C; ++c) {
@@ -99,8 +106,6 @@ void dw_all(float* dw, float* dbias, const float* dout, const float* x, const Co
     }
   }
 }
-
-}  // namespace
 
 bool depthwise_cl_dw_taps(float* dw, float* dbias, const float* dout, const float* x, const Conv3dGeometry& g,
                           bool parallel) {

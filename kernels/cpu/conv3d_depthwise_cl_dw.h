@@ -15,4 +15,9 @@ namespace ssmtl::kernels::detail {
 bool depthwise_cl_dw_taps(float* dw, float* dbias, const float* dout, const float* x, const Conv3dGeometry& g,
                           bool parallel);
 
+// dw[c, t] += sum over n of part[n, t, c] and dbias[c] += sum over n of part[n, taps, c], the samples added in
+// order in double (either output may be nullptr). part: (N, taps + 1, C) per-sample float sums; dw: (C, taps).
+void add_sample_partials(float* dw, float* dbias, const float* part, int64_t N, int64_t taps, int64_t C,
+                         bool parallel);
+
 }  // namespace ssmtl::kernels::detail

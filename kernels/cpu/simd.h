@@ -30,10 +30,8 @@ inline vec loadu(const float* p) {
 }
 inline void storeu(float* p, const vec& v) { std::memcpy(p, &v, sizeof v); }
 
-// Lane masks (bit i = lane i) for loads, stores and multiply-adds that must act on some lanes only: the end of a
-// row whose length is not a multiple of VL, or a whole vector switched off (mask 0) instead of a branch. A lane
-// that is off is neither read nor written (no fault past a buffer), and a multiply-add leaves it unchanged, so
-// a masked-off term is exactly a skipped term.
+// Lane masks (bit i = lane i) for loads and stores that must touch some lanes only, e.g. the end of a row whose
+// length is not a multiple of VL: a lane that is off is neither read nor written (no access past a buffer).
 using mask_t = unsigned;
 constexpr mask_t kAllLanes = (1u << VL) - 1u;
 inline mask_t first_lanes(int n) { return (1u << n) - 1u; }   // 0 <= n <= VL
