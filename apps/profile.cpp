@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
+
 #include "apps/args.h"
 #include "apps/command.h"
 #include "apps/model_step.h"
@@ -39,19 +41,30 @@ struct Profile {
   std::vector<ssmtl::prof::Record> rows;
   double flops = 0;                   // counted per step
   double bytes = 0;                   // counted per step (memory-bound ops)
+  double page_faults = 0;             // minor page faults per step: first touches of memory the OS had to map
 };
+
+// Minor page faults of this process so far (getrusage). A step that allocates fresh memory pays the OS for
+// mapping and zeroing it inside whichever kernel touches it first; a steady-state step should show ~0.
+long minor_faults() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_minflt;
+}
 
 template <class F>
 Profile profile(int steps, F step) {
   step();   // warm-up: first touches of fresh memory, thread pools
   ssmtl::prof::reset();
   ssmtl::prof::set_enabled(true);
+  const long faults0 = minor_faults();
   const auto t0 = Clock::now();
   for (int i = 0; i < steps; ++i) step();
   const double total = std::chrono::duration<double>(Clock::now() - t0).count();
   ssmtl::prof::set_enabled(false);
   Profile p;
   p.step_s = total / steps;
+  p.page_faults = static_cast<double>(minor_faults() - faults0) / steps;
   p.rows = ssmtl::prof::records();
   double timed = 0;
   for (auto& r : p.rows) {
@@ -71,9 +84,9 @@ Profile profile(int steps, F step) {
 }
 
 void print_table(const char* title, const Profile& p, int B, double peak, double bandwidth) {
-  std::printf("\n%s: %.1f ms per step, %.1f objects/s, %.2f GFLOP counted, %.1f GFLOP/s = %.1f%% of peak\n", title,
-              p.step_s * 1e3, B / p.step_s, p.flops * 1e-9, p.flops * 1e-9 / p.step_s,
-              100 * p.flops * 1e-9 / p.step_s / peak);
+  std::printf("\n%s: %.1f ms per step, %.1f objects/s, %.2f GFLOP counted, %.1f GFLOP/s = %.1f%% of peak, "
+              "%.0f page faults per step\n", title, p.step_s * 1e3, B / p.step_s, p.flops * 1e-9,
+              p.flops * 1e-9 / p.step_s, 100 * p.flops * 1e-9 / p.step_s / peak, p.page_faults);
   std::printf("  %-34s %-9s %7s %10s %7s %9s %9s %7s %8s %6s\n", "op", "phase", "calls", "ms", "share", "GFLOP",
               "GFLOP/s", "%peak", "GB/s", "%bw");
   for (const auto& r : p.rows) {
@@ -94,8 +107,9 @@ void print_table(const char* title, const Profile& p, int B, double peak, double
 
 std::string json_profile(const Profile& p, int B, double peak, double bandwidth) {
   char buf[512];
-  std::snprintf(buf, sizeof buf, "{\"step_ms\": %.4f, \"objects_per_s\": %.4f, \"gflop\": %.9g, \"gflops\": %.4f, \"ops\": [",
-                p.step_s * 1e3, B / p.step_s, p.flops * 1e-9, p.flops * 1e-9 / p.step_s);
+  std::snprintf(buf, sizeof buf, "{\"step_ms\": %.4f, \"objects_per_s\": %.4f, \"gflop\": %.9g, \"gflops\": %.4f, "
+                "\"page_faults\": %.1f, \"ops\": [",
+                p.step_s * 1e3, B / p.step_s, p.flops * 1e-9, p.flops * 1e-9 / p.step_s, p.page_faults);
   std::string s = buf;
   for (size_t i = 0; i < p.rows.size(); ++i) {
     const auto& r = p.rows[i];

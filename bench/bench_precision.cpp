@@ -1,10 +1,12 @@
 // bf16 against fp32 products (kernels/precision.h) on the paper-size CvT's linear layers (dim 96, MLP 384;
 // rows = token rows of a batch of 64 objects): each iteration runs the layer's forward and backward once in
-// fp32 and once in bf16, alternating, so both see the same machine load; counters: the GFLOP/s of each and
-// `speedup` = fp32 time / bf16 time. The timed value is the bf16 pass.
+// fp32 and once in bf16, alternating, so both see the same machine load; counters: the GFLOP/s of each (also
+// of the forward, dx and dw + dbias apart: <precision>_<part>_GFLOPs) and `speedup` = fp32 time / bf16 time.
+// The timed value is the bf16 pass.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
+#include <string>
 #include <vector>
 
 #include "kernels/matmul.h"
@@ -28,16 +30,26 @@ void BM_LinearPrecision(benchmark::State& state) {
   const std::vector<float> x = randn({M, in}, rng).to_vector(), w = randn({out, in}, rng).to_vector();
   const std::vector<float> b = randn({out}, rng).to_vector(), dy = randn({M, out}, rng).to_vector();
   std::vector<float> y(M * out), dx(M * in), dw(out * in), db(out);
+  double parts32[3] = {}, parts16[3] = {};   // forward, dx, dw + dbias
   auto pass = [&](kernels::MatmulPrecision p) {
     kernels::MatmulPrecisionScope scope(p);
     const auto t0 = Clock::now();
     kernels::linear_forward_cpu(y.data(), x.data(), w.data(), b.data(), M, in, out);
-    kernels::linear_backward_cpu(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), M, in, out);
+    const auto t1 = Clock::now();
+    kernels::linear_backward_cpu(dx.data(), nullptr, nullptr, dy.data(), x.data(), w.data(), M, in, out);
+    const auto t2 = Clock::now();
+    kernels::linear_backward_cpu(nullptr, dw.data(), db.data(), dy.data(), x.data(), w.data(), M, in, out);
+    const auto t3 = Clock::now();
     benchmark::DoNotOptimize(dw.data());
-    return std::chrono::duration<double>(Clock::now() - t0).count();
+    auto& parts = p == kernels::MatmulPrecision::bf16 ? parts16 : parts32;
+    parts[0] += std::chrono::duration<double>(t1 - t0).count();
+    parts[1] += std::chrono::duration<double>(t2 - t1).count();
+    parts[2] += std::chrono::duration<double>(t3 - t2).count();
+    return std::chrono::duration<double>(t3 - t0).count();
   };
   pass(kernels::MatmulPrecision::fp32);
   pass(kernels::MatmulPrecision::bf16);
+  for (int i = 0; i < 3; ++i) parts32[i] = parts16[i] = 0;
   double t32 = 0, t16 = 0;
   for (auto _ : state) {
     t32 += pass(kernels::MatmulPrecision::fp32);
@@ -49,6 +61,11 @@ void BM_LinearPrecision(benchmark::State& state) {
   state.counters["fp32_GFLOPs"] = flop / t32 * 1e-9;
   state.counters["bf16_GFLOPs"] = flop / t16 * 1e-9;
   state.counters["speedup"] = t32 / t16;
+  const char* names[3] = {"fwd", "dx", "dw"};
+  for (int i = 0; i < 3; ++i) {   // each part is one third of the flops
+    state.counters[std::string("bf16_") + names[i] + "_GFLOPs"] = flop / 3 / parts16[i] * 1e-9;
+    state.counters[std::string("fp32_") + names[i] + "_GFLOPs"] = flop / 3 / parts32[i] * 1e-9;
+  }
 }
 BENCHMARK(BM_LinearPrecision)
     ->Args({16384, 96, 96})

@@ -19,8 +19,14 @@ Device parse_device(const std::string& name);
 // where CUDA is unavailable, and with CUDA's message when the GPU cannot be selected.
 int select_cuda_device(int index);
 
+// Raw buffers of n floats on device d (what Tensor storage is made of). On the CPU, buffers of 64 KiB and more
+// come from a cache of released buffers of the same rounded size when one is there (a training step asks for
+// the same sizes every time; fresh memory costs a page fault per page); device_free puts them back (up to
+// 6 GiB cached, then to the OS). device_alloc throws std::bad_alloc when memory runs out and
+// std::runtime_error (require_cuda) for CUDA without it; device_free must get the n of the allocation.
 float* device_alloc(size_t n, Device d);
 void device_free(float* p, size_t n, Device d);
+// p[0, n) = v; large CPU fills use every OpenMP thread.
 void device_fill(float* p, float v, size_t n, Device d);
 void device_copy(float* dst, Device dst_dev, const float* src, Device src_dev, size_t n);
 

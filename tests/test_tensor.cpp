@@ -45,6 +45,28 @@ TEST_CASE("rng: one seed reproduces every draw bit for bit and another seed diff
   }
 }
 
+TEST_CASE("device: a released CPU buffer of 64 KiB or more is reused for the same size, and fills reach every element") {
+  // 238 KB (the 64 KiB - 1 MiB class, rounded to 4 KiB) and 13.6 MB (the huge-page class, rounded to 2 MiB):
+  // sizes no other buffer of this process has, so the cache holds only the one released here; 1 KB (malloc).
+  for (size_t n : {size_t(59500), size_t(3400001), size_t(256)}) {
+    CAPTURE(n);
+    float* a = device_alloc(n, Device::CPU);
+    device_fill(a, 2.5f, n, Device::CPU);
+    size_t wrong = 0;
+    for (size_t i = 0; i < n; ++i) wrong += a[i] != 2.5f;
+    CHECK(wrong == 0);
+    device_free(a, n, Device::CPU);
+    float* b = device_alloc(n + 1, Device::CPU);   // the same rounded size (within 4 KiB / 2 MiB) above 64 KiB
+#ifndef __SANITIZE_ADDRESS__
+    if (n * sizeof(float) >= (size_t(64) << 10)) CHECK(b == a);
+#endif
+    device_fill(b, -1.f, n + 1, Device::CPU);
+    CHECK(b[0] == -1.f);
+    CHECK(b[n] == -1.f);
+    device_free(b, n + 1, Device::CPU);
+  }
+}
+
 TEST_CASE("device: a CUDA tensor in a build or machine without CUDA is a clear error") {
   if (cuda_available()) return;
   CHECK_THROWS_AS(Tensor::zeros({2}, Device::CUDA), std::runtime_error);
