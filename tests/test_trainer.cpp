@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "apps/model_step.h"
 #include "kernels/precision.h"
 #include "model/checkpoint.h"
 #include "model/trainer.h"
@@ -215,4 +216,27 @@ TEST_CASE("trainer: train.precision = bf16 trains deterministically and differen
   CHECK(v16a == v16b);
   CHECK(w16a != w32);    // the products really were rounded
   CHECK(std::fabs(v16a - v32) <= 0.05 * std::fabs(v32));   // and the run stays close to fp32's
+}
+
+TEST_CASE("TrainStep (profile, BM_TrainStep): repeated steps do the same full work and a skipped step throws") {
+  ModelConfig c = ModelConfig::preset("ssmtl++v1-cpu");
+  c.crop = 16;
+  SSMTLModel model(c, 3);
+  app::TrainStep step(model);
+  const TaskBatch batch = random_batch(c, 2, 4);
+  std::vector<std::vector<float>> before;
+  for (Tensor& p : model.parameters()) before.push_back(p.to_vector());
+  float first = 0;
+  for (int i = 0; i < 6; ++i) {
+    const float loss = step(batch);
+    CHECK(std::isfinite(loss));
+    if (i == 0) first = loss;
+    CHECK(loss == doctest::Approx(first).epsilon(1e-6));   // lr 0: the same parameters, the same loss
+  }
+  size_t k = 0, moved = 0;
+  for (Tensor& p : model.parameters()) moved += p.to_vector() != before[k++];
+  CHECK(moved == 0);
+  TaskBatch bad = random_batch(c, 2, 4);
+  for (auto& [name, x] : bad.inputs) x.data()[0] = std::nanf("");
+  CHECK_THROWS_WITH_AS(step(bad), doctest::Contains("not finite"), std::runtime_error);
 }
