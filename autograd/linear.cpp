@@ -5,6 +5,7 @@
 #include <string>
 
 #include "autograd/engine.h"
+#include "kernels/activation.h"
 #include "kernels/matmul.h"
 
 namespace ssmtl {
@@ -27,6 +28,28 @@ struct LinearNode : Node {
   }
 };
 
+// linear then GELU: keeps the pre-activation z (detached) for GELU's derivative. The backward is the
+// composition's, step for step: dz = 0 + dy * gelu'(z) (gelu_backward into a zeroed buffer, as GeluNode adds
+// into the zeroed gradient of z), then LinearNode's products with dz.
+struct LinearGeluNode : Node {
+  int64_t M, in, out;
+  Tensor z;
+  LinearGeluNode(int64_t m, int64_t i, int64_t o, Tensor pre) : M(m), in(i), out(o), z(std::move(pre)) {}
+  const char* name() const override { return "LinearGeluBackward"; }
+  void backward(const Tensor& g) override {
+    float* dx = grad_buffer(inputs[0]);
+    float* dw = grad_buffer(inputs[1]);
+    float* db = inputs.size() > 2 ? grad_buffer(inputs[2]) : nullptr;
+    if (!dx && !dw && !db) return;
+    Tensor dz = Tensor::zeros(z.shape(), z.device());
+    prof::add_bytes(4.0 * 4 * g.numel());   // as GeluNode: g and z read; dz read and written
+    SSMTL_DISPATCH(g.device(), k::gelu_backward, dz.data(), g.data(), z.data(), g.numel());
+    prof::add_flops(2.0 * M * in * out * ((dx ? 1 : 0) + (dw ? 1 : 0)));
+    SSMTL_DISPATCH(g.device(), k::linear_backward, dx, dw, db, dz.data(), inputs[0].data(), inputs[1].data(), M,
+                   in, out);
+  }
+};
+
 struct MatmulNode : Node {
   int64_t batch, M, K, N;
   bool b_shared;
@@ -43,18 +66,47 @@ struct MatmulNode : Node {
 
 }  // namespace
 
-Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+namespace {
+
+// The checks of linear / linear_gelu (errors name `op`); returns M (the rows: product of x's leading sizes).
+int64_t linear_rows(const char* op, const Tensor& x, const Tensor& w, const Tensor& bias) {
   auto fail = [&](const std::string& why) {
-    throw std::invalid_argument("linear: " + why + " (x " + shape_str(x.shape()) + ", w " + shape_str(w.shape()) +
-                                ", bias " + (bias.defined() ? shape_str(bias.shape()) : std::string("none")) + ")");
+    throw std::invalid_argument(std::string(op) + ": " + why + " (x " + shape_str(x.shape()) + ", w " +
+                                shape_str(w.shape()) + ", bias " +
+                                (bias.defined() ? shape_str(bias.shape()) : std::string("none")) + ")");
   };
-  if (!x.defined() || !w.defined()) throw std::invalid_argument("linear: x and w must be defined tensors");
+  if (!x.defined() || !w.defined()) throw std::invalid_argument(std::string(op) + ": x and w must be defined tensors");
   if (w.dim() != 2) fail("w must be (out, in)");
   if (x.dim() < 1 || x.size(-1) != w.size(1)) fail("x must be (..., in) with in = w.size(1)");
   if (bias.defined() && (bias.dim() != 1 || bias.size(0) != w.size(0))) fail("bias must be (out)");
-  check_same_device(x, w, "linear");
-  if (bias.defined()) check_same_device(x, bias, "linear");
-  const int64_t in = w.size(1), out = w.size(0), M = shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));
+  check_same_device(x, w, op);
+  if (bias.defined()) check_same_device(x, bias, op);
+  return shape_numel(Shape(x.shape().begin(), x.shape().end() - 1));
+}
+
+}  // namespace
+
+Tensor linear_gelu(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  const int64_t M = linear_rows("linear_gelu", x, w, bias), in = w.size(1), out = w.size(0);
+  Shape ys = x.shape();
+  ys.back() = out;
+  const bool grad = autograd::needs_grad({&x, &w, &bias});
+  Tensor y = Tensor::empty(ys, x.device());
+  Tensor z = grad ? Tensor::empty(ys, x.device()) : Tensor();
+  prof::add_flops(2.0 * M * in * out);
+  SSMTL_DISPATCH(x.device(), k::linear_gelu_forward, y.data(), grad ? z.data() : nullptr, x.data(), w.data(),
+                 bias.defined() ? bias.data() : nullptr, M, in, out);
+  if (grad) {
+    auto n = std::make_shared<LinearGeluNode>(M, in, out, z);
+    n->inputs = {x, w};
+    if (bias.defined()) n->inputs.push_back(bias);
+    autograd::attach(y, n);
+  }
+  return y;
+}
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  const int64_t M = linear_rows("linear", x, w, bias), in = w.size(1), out = w.size(0);
   Shape ys = x.shape();
   ys.back() = out;
   Tensor y = Tensor::empty(ys, x.device());

@@ -12,6 +12,12 @@ namespace ssmtl {
 // x.size(-1) != in, or bias is not (out); and when the tensors are on different devices.
 Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias);
 
+// gelu(linear(x, w, bias)) (GELU's erf form, torch.nn.functional.gelu's default) as one op: the product's output
+// rows are passed through GELU while still in cache (kernels/matmul.h linear_gelu_forward_cpu), and the op keeps
+// the pre-activation for the backward instead of a second node. Values and gradients are bitwise those of the
+// composition. Shapes, gradients and errors as linear (messages name "linear_gelu").
+Tensor linear_gelu(const Tensor& x, const Tensor& w, const Tensor& bias);
+
 // Batched matrix product (torch.matmul for these cases): a (..., M, K) @ b (..., K, N) -> (..., M, N),
 // where b has the same leading (batch) dimensions as a, or b is 2-D (K, N) and shared by every batch item.
 // Gradients for a and b (summed over the batch for a shared b). Throws std::invalid_argument naming "matmul"

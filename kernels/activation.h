@@ -22,6 +22,13 @@ void leaky_relu_forward_cpu(float* y, const float* x, float slope, int64_t n);
 void leaky_relu_backward_cpu(float* dx, const float* dy, const float* x, float slope, int64_t n);
 // y = x / 2 * (1 + erf(x / sqrt 2))
 void gelu_forward_cpu(float* y, const float* x, int64_t n);
+namespace detail {
+// The loop behind gelu_forward_cpu on the calling thread (no OpenMP region), for kernels that fuse GELU into
+// their own output loops (linear_gelu_forward_cpu): one compiled loop for both, so both give the same bits
+// (GCC contracts the formula's multiply-adds differently in different loops: 1-ulp differences otherwise).
+// The bits of an element depend only on its value where n is a multiple of 16 (whole vectors).
+void gelu_rows(float* y, const float* x, int64_t n);
+}  // namespace detail
 // dx += dy * (Phi(x) + x phi(x)), Phi / phi: standard normal cdf / pdf
 void gelu_backward_cpu(float* dx, const float* dy, const float* x, int64_t n);
 // y = 1 / (1 + exp(-x)), without overflow for large |x|

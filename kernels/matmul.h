@@ -32,6 +32,12 @@ void gemm_cpu(float* c, const float* a, const float* b, int64_t M, int64_t N, in
 // linear: x (M, in), w (out, in), bias (out) or nullptr; y (M, out) = x w^T + bias
 void linear_forward_cpu(float* y, const float* x, const float* w, const float* bias, int64_t M, int64_t in,
                         int64_t out);
+// The CvT's MLP input layer, linear then GELU (erf form, as gelu_forward_cpu), in one pass: z (M, out) = x w^T
+// + bias, y (M, out) = gelu(z), bitwise linear_forward_cpu then gelu_forward_cpu. Each block of output rows is
+// turned into y while it is still in cache (the AVX-512 panel path; elsewhere the two kernels run in turn).
+// z may be nullptr (no backward: y is the only output); y and z must not overlap.
+void linear_gelu_forward_cpu(float* y, float* z, const float* x, const float* w, const float* bias, int64_t M,
+                             int64_t in, int64_t out);
 // dx (M, in) += dy w ; dw (out, in) += dy^T x ; dbias (out) += column sums of dy (M, out).
 // Each of dx, dw, dbias may be nullptr.
 void linear_backward_cpu(float* dx, float* dw, float* dbias, const float* dy, const float* x, const float* w,
@@ -51,6 +57,8 @@ void gemm_cuda(float* c, const float* a, const float* b, int64_t M, int64_t N, i
                bool trans_b, float alpha, float beta, int64_t lda, int64_t ldb, int64_t ldc);
 void linear_forward_cuda(float* y, const float* x, const float* w, const float* bias, int64_t M, int64_t in,
                          int64_t out);
+void linear_gelu_forward_cuda(float* y, float* z, const float* x, const float* w, const float* bias, int64_t M,
+                              int64_t in, int64_t out);
 void linear_backward_cuda(float* dx, float* dw, float* dbias, const float* dy, const float* x, const float* w,
                           int64_t M, int64_t in, int64_t out);
 void matmul_forward_cuda(float* c, const float* a, const float* b, int64_t batch, int64_t M, int64_t K, int64_t N,

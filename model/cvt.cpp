@@ -68,7 +68,7 @@ Tensor CvtBlock::forward(const Tensor& x, int T, int H, int W, bool training) {
   Tensor att = multi_head_attention(q.forward(t, T, H, W, training), k.forward(t, T, H, W, training),
                                     v.forward(t, T, H, W, training), heads);
   Tensor h1 = add(x, out_proj.forward(att));
-  Tensor m = fc2.forward(gelu(fc1.forward(ln2.forward(h1))));
+  Tensor m = fc2.forward(fc1.forward_gelu(ln2.forward(h1)));
   return add(h1, m);
 }
 

@@ -60,6 +60,7 @@ LinearLayer::LinearLayer(int in, int outf, bool with_bias, Rng& rng) {
   if (with_bias) bias = init_uniform_fan_in({outf}, in, rng);
 }
 Tensor LinearLayer::forward(const Tensor& x) const { return linear(x, weight, bias); }
+Tensor LinearLayer::forward_gelu(const Tensor& x) const { return linear_gelu(x, weight, bias); }
 void LinearLayer::visit(const std::string& p, std::vector<NamedTensor>& out) {
   add(out, p, "weight", weight);
   add(out, p, "bias", bias);

@@ -49,6 +49,8 @@ class LinearLayer : public Module {
   LinearLayer() = default;
   LinearLayer(int in, int out, bool bias, Rng& rng);
   Tensor forward(const Tensor& x) const;
+  // gelu(forward(x)) in one op (autograd/linear.h linear_gelu): the same values, one pass less over memory.
+  Tensor forward_gelu(const Tensor& x) const;
   void visit(const std::string& prefix, std::vector<NamedTensor>& out) override;
   Tensor weight, bias;
 };

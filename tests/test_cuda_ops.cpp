@@ -249,6 +249,10 @@ TEST_CASE("cuda linear and matmul match the CPU") {
             kProduct});
   check_op({"linear without bias", {x, w}, {}, [](const Ts& t) { return linear(t[0], t[1], Tensor()); }, kProduct,
             kProduct});
+  // The fused linear + GELU (the CPU takes its panel path for 48 outputs: 48 % 16 == 0).
+  const Tensor w48 = randn({48, 20}, rng), b48 = randn({48}, rng);
+  check_op({"linear_gelu", {x, w48, b48}, {}, [](const Ts& t) { return linear_gelu(t[0], t[1], t[2]); }, kProduct,
+            kProduct});
   const Tensor a = randn({3, 5, 17, 11}, rng), bb = randn({3, 5, 11, 9}, rng), shared = randn({11, 9}, rng);
   check_op({"matmul batched", {a, bb}, {}, [](const Ts& t) { return matmul(t[0], t[1]); }, kProduct, kProduct});
   check_op({"matmul shared b", {a, shared}, {}, [](const Ts& t) { return matmul(t[0], t[1]); }, kProduct, kProduct});

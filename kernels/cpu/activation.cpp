@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 
 #include "kernels/activation.h"
@@ -31,9 +32,20 @@ void leaky_relu_backward_cpu(float* dx, const float* dy, const float* x, float s
   for (int64_t i = 0; i < n; ++i) dx[i] += x[i] > 0.f ? dy[i] : slope * dy[i];
 }
 
-void gelu_forward_cpu(float* y, const float* x, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+namespace detail {
+void gelu_rows(float* y, const float* x, int64_t n) {
+#pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] = 0.5f * x[i] * (1.f + erf_approx(x[i] * kInvSqrt2));
+}
+}  // namespace detail
+
+void gelu_forward_cpu(float* y, const float* x, int64_t n) {
+  // Fixed chunks, a multiple of the vector width: the same code computes every element whatever the thread
+  // count, and a caller's whole-vector range (linear_gelu_forward_cpu's rows) gives the same bits.
+  constexpr int64_t kChunk = 4096;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (int64_t c = 0; c < chunks; ++c) detail::gelu_rows(y + c * kChunk, x + c * kChunk, std::min(kChunk, n - c * kChunk));
 }
 
 void gelu_backward_cpu(float* dx, const float* dy, const float* x, int64_t n) {

@@ -121,10 +121,10 @@ bool gemm_panel_at_b_cpu(float* c, const float* a, const float* b, int64_t R, in
 }
 
 bool gemm_panel_cpu(float* c, const float* a, const float* b, const float* bias, int64_t M, int64_t N, int64_t K,
-                    bool trans_b, bool accumulate) {
+                    bool trans_b, bool accumulate, const RowEpilogue* epilogue) {
   if (!avx512_available() || N % 16 != 0 || N == 0 || M == 0 || K == 0 || omp_in_parallel()) return false;
   if (use_bf16_products()) {
-    detail::gemm_panel_bf16(c, a, b, bias, M, N, K, trans_b, accumulate);
+    detail::gemm_panel_bf16(c, a, b, bias, M, N, K, trans_b, accumulate, epilogue);
     return true;
   }
   // Panels of 32 columns (the last may hold 16): packed[(panel * K + k) * 32 + j] = op(B)[k][panel * 32 + j].
@@ -154,6 +154,7 @@ bool gemm_panel_cpu(float* c, const float* a, const float* b, const float* bias,
         else tile_rows<1>(rows, c + r * N + c0, N, a + r * K, K, p, K, bs, accumulate);
       }
     }
+    if (epilogue) epilogue->fn(epilogue->ctx, blk * kBlock, r_end);
   }
   return true;
 }

@@ -13,8 +13,15 @@
 
 namespace ssmtl::kernels {
 
+// Called on the computing thread as soon as rows [r0, r1) of C are final (every column), while they are still
+// in cache: how an elementwise op that follows the product (the GELU of linear_gelu_forward_cpu) is fused in.
+struct RowEpilogue {
+  void (*fn)(const void* ctx, int64_t r0, int64_t r1);
+  const void* ctx;
+};
+
 bool gemm_panel_cpu(float* c, const float* a, const float* b, const float* bias, int64_t M, int64_t N, int64_t K,
-                    bool trans_b, bool accumulate);
+                    bool trans_b, bool accumulate, const RowEpilogue* epilogue = nullptr);
 
 // The weight gradient of a linear layer: C (Na, Nb) += A^T B with A (R, Na), B (R, Nb) row-major and a long
 // reduction R (token rows). Rows of C are split across the threads (each element summed over r in order by
@@ -25,7 +32,7 @@ bool gemm_panel_at_b_cpu(float* c, const float* a, const float* b, int64_t R, in
 // factors rounded to bfloat16, float32 sums (kernels/precision.h).
 namespace detail {
 void gemm_panel_bf16(float* c, const float* a, const float* b, const float* bias, int64_t M, int64_t N, int64_t K,
-                     bool trans_b, bool accumulate);
+                     bool trans_b, bool accumulate, const RowEpilogue* epilogue);
 void gemm_panel_at_b_bf16(float* c, const float* a, const float* b, int64_t R, int64_t Na, int64_t Nb);
 
 // The end of a micro-tile of both kernels: C rows [0, R) x columns [0, 16 V) = acc (+ bias) (+ the old C).

@@ -147,7 +147,7 @@ std::vector<uint16_t> pack_panels(const float* b, int64_t N, int64_t K, bool tra
 }  // namespace
 
 void gemm_panel_bf16(float* c, const float* a, const float* b, const float* bias, int64_t M, int64_t N, int64_t K,
-                     bool trans_b, bool accumulate) {
+                     bool trans_b, bool accumulate, const RowEpilogue* epilogue) {
   const std::vector<uint16_t> packed = pack_panels(b, N, K, trans_b);
   const int64_t panels = (N + kCols - 1) / kCols, K2 = (K + 1) / 2, lda = 2 * K2;
   constexpr int64_t kBlock = 6 * kRows;   // row blocks of 48: their bf16 copy stays in L1 over every panel
@@ -170,6 +170,7 @@ void gemm_panel_bf16(float* c, const float* a, const float* b, const float* bias
           tile_panel(width, rows, c + r * N + c0, N, ab.data() + (r - r0) * lda, lda, p, K2, bs, accumulate);
         }
       }
+      if (epilogue) epilogue->fn(epilogue->ctx, r0, r_end);
     }
   }
 }

@@ -2,6 +2,7 @@
 // through the row-major wrappers of kernels/cuda/common.cuh. Backward products accumulate with beta = 1.
 // Bias gradients use the deterministic column sums of kernels/cuda/reduce.cuh.
 #include "kernels/cuda/reduce.cuh"
+#include "kernels/activation.h"
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
 
@@ -16,6 +17,15 @@ void linear_forward_cuda(float* y, const float* x, const float* w, const float* 
                          int64_t out) {
   cuda::gemm_rm(false, true, M, out, in, 1.f, x, in, w, in, 0.f, y, out);   // y = x w^T
   if (bias && M * out > 0) add_channel_bias_cuda(y, y, bias, M, out, 1);
+}
+
+// The GELU runs as its own kernel over the product (cuBLAS has no epilogue here; cuBLASLt's GELU epilogue is
+// the tanh approximation, not the erf form): the same values as linear_forward_cuda then gelu_forward_cuda.
+void linear_gelu_forward_cuda(float* y, float* z, const float* x, const float* w, const float* bias, int64_t M,
+                              int64_t in, int64_t out) {
+  float* pre = z ? z : y;
+  linear_forward_cuda(pre, x, w, bias, M, in, out);
+  if (M * out > 0) gelu_forward_cuda(y, pre, M * out);
 }
 
 void linear_backward_cuda(float* dx, float* dw, float* dbias, const float* dy, const float* x, const float* w,
