@@ -33,21 +33,21 @@ struct BatchNormNode : Node {
   }
 };
 
-// Batch norm + ReLU in one node: keeps the fused output y (a detached handle, as ReluNode) for the ReLU mask.
+// Batch norm + ReLU in one node: the kernel recomputes the ReLU mask from x, gamma and beta (the inputs), so the
+// node keeps only the statistics.
 struct BatchNormReluNode : Node {
   Tensor mean, invstd;   // (C)
-  Tensor y;              // (N, C, ...) the fused output
   bool batch_stats;
   int64_t N, C, inner;
-  BatchNormReluNode(Tensor m, Tensor is, Tensor out, bool bs, int64_t n, int64_t c, int64_t i)
-      : mean(std::move(m)), invstd(std::move(is)), y(std::move(out)), batch_stats(bs), N(n), C(c), inner(i) {}
+  BatchNormReluNode(Tensor m, Tensor is, bool bs, int64_t n, int64_t c, int64_t i)
+      : mean(std::move(m)), invstd(std::move(is)), batch_stats(bs), N(n), C(c), inner(i) {}
   const char* name() const override { return "BatchNormReluBackward"; }
   void backward(const Tensor& g) override {
-    const Tensor &x = inputs[0], &gamma = inputs[1];
-    prof::add_bytes(4.0 * (grad_buffer(x) ? 5 : 3) * x.numel());   // g, y, x read; dx read and written
-    SSMTL_DISPATCH(g.device(), k::batch_norm_relu_backward, grad_buffer(x), grad_buffer(gamma),
-                   grad_buffer(inputs[2]), g.data(), y.data(), x.data(), mean.data(), invstd.data(),
-                   data_or_null(gamma), batch_stats, N, C, inner);
+    const Tensor &x = inputs[0], &gamma = inputs[1], &beta = inputs[2];
+    prof::add_bytes(4.0 * (grad_buffer(x) ? 4 : 2) * x.numel());   // g, x read; dx read and written
+    SSMTL_DISPATCH(g.device(), k::batch_norm_relu_backward, grad_buffer(x), grad_buffer(gamma), grad_buffer(beta),
+                   g.data(), x.data(), mean.data(), invstd.data(), data_or_null(gamma), data_or_null(beta),
+                   batch_stats, N, C, inner);
   }
 };
 
@@ -238,8 +238,7 @@ Tensor batch_norm_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta,
   SSMTL_DISPATCH(x.device(), k::batch_norm_relu_forward, y.data(), x.data(), st.mean.data(), st.invstd.data(),
                  data_or_null(gamma), data_or_null(beta), st.N, st.C, st.inner);
   if (autograd::needs_grad({&x, &gamma, &beta})) {
-    auto n = std::make_shared<BatchNormReluNode>(st.mean, st.invstd, y.detach(), st.batch_stats, st.N, st.C,
-                                                 st.inner);
+    auto n = std::make_shared<BatchNormReluNode>(st.mean, st.invstd, st.batch_stats, st.N, st.C, st.inner);
     n->inputs = {x, gamma, beta};
     autograd::attach(y, n);
   }

@@ -37,19 +37,20 @@ void batch_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float
 
 // Batch norm fused with the ReLU that follows it in the model's conv -> BN -> ReLU blocks: the ReLU's own passes
 // over memory (and the intermediate tensor and its gradient) are gone; the forward applies max(0, .) as it writes,
-// the backward masks dy as it reads it (in both of batch norm's backward passes, so it reads y twice). Same float
-// expressions and summation order as batch_norm_forward_cpu / relu_forward_cpu and relu_backward_cpu /
-// batch_norm_backward_cpu, so the results are bitwise those of the unfused composition (any thread count).
-// y = max(0, (x - mean[c]) * invstd[c] * gamma[c] + beta[c])   (NaN -> 0, as relu_forward_cpu)
+// the backward masks dy as it reads it, recomputing the sign of the pre-activation from x (the same fused
+// multiply-add as the forward), so it reads no more than plain batch norm's backward. Same float expressions and
+// summation order as batch_norm_forward_cpu / relu_forward_cpu and relu_backward_cpu / batch_norm_backward_cpu,
+// so the results are bitwise those of the unfused composition (any thread count).
+// y = max(0, fma(x - mean[c], invstd[c] * gamma[c], beta[c]))   (NaN -> 0, as relu_forward_cpu)
 // y, x: (N, C, inner) ; mean, invstd, gamma, beta: (C)
 void batch_norm_relu_forward_cpu(float* y, const float* x, const float* mean, const float* invstd, const float* gamma,
                                  const float* beta, int64_t N, int64_t C, int64_t inner);
 // batch_norm_backward_cpu with dy replaced by dy_relu = (y > 0 ? dy : 0) (relu'(0) = 0, PyTorch), y being
-// the fused forward's output (kept by the graph anyway as the next layer's input): ADDS into dx, dgamma, dbeta;
-// a nullptr gradient buffer is skipped.
-// dx, dy, y, x: (N, C, inner) ; dgamma, dbeta, mean, invstd, gamma: (C)
-void batch_norm_relu_backward_cpu(float* dx, float* dgamma, float* dbeta, const float* dy, const float* y,
-                                  const float* x, const float* mean, const float* invstd, const float* gamma,
+// the fused forward's output for the same x, mean, invstd, gamma, beta (recomputed, not read): ADDS into dx,
+// dgamma, dbeta; a nullptr gradient buffer is skipped; gamma / beta nullptr = 1 / 0, as in the forward.
+// dx, dy, x: (N, C, inner) ; dgamma, dbeta, mean, invstd, gamma, beta: (C)
+void batch_norm_relu_backward_cpu(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                                  const float* mean, const float* invstd, const float* gamma, const float* beta,
                                   bool batch_stats, int64_t N, int64_t C, int64_t inner);
 
 // The input gradient of batch norm with statistics and sums taken over more samples than x holds (synchronised
@@ -84,8 +85,8 @@ void batch_norm_backward_cuda(float* dx, float* dgamma, float* dbeta, const floa
                               int64_t N, int64_t C, int64_t inner);
 void batch_norm_relu_forward_cuda(float* y, const float* x, const float* mean, const float* invstd,
                                   const float* gamma, const float* beta, int64_t N, int64_t C, int64_t inner);
-void batch_norm_relu_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dy, const float* y,
-                                   const float* x, const float* mean, const float* invstd, const float* gamma,
+void batch_norm_relu_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                                   const float* mean, const float* invstd, const float* gamma, const float* beta,
                                    bool batch_stats, int64_t N, int64_t C, int64_t inner);
 void layer_norm_forward_cuda(float* y, float* mean, float* invstd, const float* x, const float* gamma,
                              const float* beta, float eps, int64_t rows, int64_t D);

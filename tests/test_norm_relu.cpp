@@ -133,8 +133,8 @@ void kernels_match_composition(const KernelCase& k, uint64_t seed) {
     kernels::relu_backward_cpu(masked.data(), dy.data(), y_ref.data(), n);
     kernels::batch_norm_backward_cpu(pick(dx_ref, 1), pick(dg_ref, 2), pick(db_ref, 4), masked.data(), x.data(),
                                      mean.data(), invstd.data(), gamma.data(), k.batch_stats, k.N, k.C, k.inner);
-    kernels::batch_norm_relu_backward_cpu(pick(dx, 1), pick(dg, 2), pick(db, 4), dy.data(), y.data(), x.data(),
-                                          mean.data(), invstd.data(), gamma.data(), k.batch_stats, k.N, k.C, k.inner);
+    kernels::batch_norm_relu_backward_cpu(pick(dx, 1), pick(dg, 2), pick(db, 4), dy.data(), x.data(), mean.data(),
+                                          invstd.data(), gamma.data(), beta.data(), k.batch_stats, k.N, k.C, k.inner);
     CHECK(bitwise_equal(dx, dx_ref));
     CHECK(bitwise_equal(dg, dg_ref));
     CHECK(bitwise_equal(db, db_ref));

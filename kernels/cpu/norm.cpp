@@ -31,29 +31,57 @@ struct Affine {
 struct AffineRelu {
   float operator()(float v) const { return v > 0.f ? v : 0.f; }
 };
-// How the output gradient is read: Grad (dy) or ReluGrad (dy where the fused output y > 0, else 0; + 0.f
-// maps -0 to +0 as relu_backward_cpu's add into the zeroed gradient of the unfused composition does).
-// at(o) shifts both pointers to element o, so the loops index from a row's start as before. The mask is an
-// AND of the bits (the same value as the select y > 0 ? dy + 0.f : 0.f): GCC 12 leaves the backward's sum
-// loops scalar with the select ("control flow in loop"), 4x slower; with the AND they vectorise.
+// The pre-activation of batch norm, x normalised then scaled and shifted: s = invstd * gamma, b = beta. One
+// explicit fused multiply-add, so that the fused backward recomputes exactly the value the forward wrote (a
+// contraction left to the compiler may differ between two loops).
+inline float bn_affine(float x, float mu, float s, float b) { return std::fma(x - mu, s, b); }
+
+// dy + 0.f where keep, else +0 (+ 0.f maps -0 to +0 as relu_backward_cpu's add into the zeroed gradient of the
+// unfused composition does). An AND of the bits, the same value as the select keep ? dy + 0.f : 0.f: GCC 12
+// leaves the backward's sum loops scalar with the select ("control flow in loop"), 4x slower; with the AND
+// they vectorise.
+inline float masked(float dy, bool keep) {
+  const float g = dy + 0.f;
+  uint32_t bits;
+  std::memcpy(&bits, &g, sizeof bits);
+  bits &= 0u - static_cast<uint32_t>(keep);
+  float out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
+}
+
+// How the output gradient is read: Grad (dy) or ReluGrad (dy where the fused output y > 0, else 0). ReluGrad
+// does not read y: it recomputes the sign of the pre-activation from x, one stream of memory less in each of
+// the backward's two passes. at(o, c) gives the reader of a run of elements from o that all belong to channel
+// c (the NCDHW loops); row(o, c0) the reader of a channels-last row's channels c0, c0 + 1, ... (the rows path).
 struct Grad {
   const float* dy;
-  Grad at(int64_t o) const { return {dy + o}; }
+  Grad at(int64_t o, int64_t) const { return {dy + o}; }
+  Grad row(int64_t o, int64_t) const { return {dy + o}; }
   float operator[](int64_t i) const { return dy[i]; }
 };
 struct ReluGrad {
   const float* dy;
-  const float* y;
-  ReluGrad at(int64_t o) const { return {dy + o, y + o}; }
-  float operator[](int64_t i) const {
-    const float g = dy[i] + 0.f;
-    uint32_t bits;
-    std::memcpy(&bits, &g, sizeof bits);
-    bits &= 0u - static_cast<uint32_t>(y[i] > 0.f);   // all ones where y > 0
-    float out;
-    std::memcpy(&out, &bits, sizeof out);
-    return out;
-  }
+  const float* x;
+  const float* mu;   // (C) mean
+  const float* s;    // (C) invstd * gamma
+  const float* b;    // (C) beta
+  struct Channel {
+    const float* dy;
+    const float* x;
+    float mu, s, b;
+    float operator[](int64_t i) const { return masked(dy[i], bn_affine(x[i], mu, s, b) > 0.f); }
+  };
+  struct Row {
+    const float* dy;
+    const float* x;
+    const float* mu;
+    const float* s;
+    const float* b;
+    float operator[](int64_t i) const { return masked(dy[i], bn_affine(x[i], mu[i], s[i], b[i]) > 0.f); }
+  };
+  Channel at(int64_t o, int64_t c) const { return {dy + o, x + o, mu[c], s[c], b[c]}; }
+  Row row(int64_t o, int64_t c0) const { return {dy + o, x + o, mu + c0, s + c0, b + c0}; }
 };
 
 // Per-channel sums over the rows of one block of W channels starting at c0 (W a compile-time width, so the
@@ -109,7 +137,7 @@ void forward_rows(float* y, const float* x, const float* mean, const float* invs
     const float* src = x + n * C;
     float* dst = y + n * C;
 #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) dst[c] = out((src[c] - mu[c]) * sc[c] + sh[c]);
+    for (int64_t c = 0; c < C; ++c) dst[c] = out(bn_affine(src[c], mu[c], sc[c], sh[c]));
   }
 }
 
@@ -119,7 +147,7 @@ void grad_sums(double* sdy, double* sdyc, G dy, const float* x, const float* mea
   double a[W] = {}, b[W] = {}, mu[W];
   for (int c = 0; c < W; ++c) mu[c] = mean[c0 + c];
   for (int64_t n = 0; n < N; ++n) {
-    const G g = dy.at(n * C + c0);
+    const auto g = dy.row(n * C + c0, c0);
     const float* p = x + n * C + c0;
 #pragma omp simd
     for (int c = 0; c < W; ++c) {
@@ -161,7 +189,7 @@ void backward_rows(float* dx, float* dgamma, float* dbeta, G dy, const float* x,
   std::vector<float> muf(mean, mean + C);
 #pragma omp parallel for schedule(static) if (N * C > kParallelMin)
   for (int64_t n = 0; n < N; ++n) {
-    const G g = dy.at(n * C);
+    const auto g = dy.row(n * C, 0);
     const float* p = x + n * C;
     float* d = dx + n * C;
 #pragma omp simd
@@ -175,7 +203,7 @@ template <class G>
 inline void add_bn_dx_channel(float* dx, G dy, const float* x, int64_t c, float kf, float a, float b, float muf,
                               int64_t N, int64_t C, int64_t inner) {
   for (int64_t n = 0; n < N; ++n) {
-    const G g = dy.at((n * C + c) * inner);
+    const auto g = dy.at((n * C + c) * inner, c);
     const float* p = x + (n * C + c) * inner;
     float* d = dx + (n * C + c) * inner;
 #pragma omp simd
@@ -240,7 +268,7 @@ void forward_impl(float* y, const float* x, const float* mean, const float* invs
       const float* src = x + (n * C + c) * inner;
       float* dst = y + (n * C + c) * inner;
 #pragma omp simd
-      for (int64_t i = 0; i < inner; ++i) dst[i] = out((src[i] - mu) * s + b);
+      for (int64_t i = 0; i < inner; ++i) dst[i] = out(bn_affine(src[i], mu, s, b));
     }
 }
 
@@ -257,7 +285,7 @@ void backward_impl(float* dx, float* dgamma, float* dbeta, G dy, const float* x,
     if (need_sums) {
       double sdyc = 0.0;            // sum dy * (x - mean); times invstd below
       for (int64_t n = 0; n < N; ++n) {
-        const G g = dy.at((n * C + c) * inner);
+        const auto g = dy.at((n * C + c) * inner, c);
         const float* p = x + (n * C + c) * inner;
 #pragma omp simd reduction(+ : sdy, sdyc)
         for (int64_t i = 0; i < inner; ++i) {
@@ -298,10 +326,17 @@ void batch_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float
   backward_impl(dx, dgamma, dbeta, Grad{dy}, x, mean, invstd, gamma, batch_stats, N, C, inner);
 }
 
-void batch_norm_relu_backward_cpu(float* dx, float* dgamma, float* dbeta, const float* dy, const float* y,
-                                  const float* x, const float* mean, const float* invstd, const float* gamma,
+void batch_norm_relu_backward_cpu(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                                  const float* mean, const float* invstd, const float* gamma, const float* beta,
                                   bool batch_stats, int64_t N, int64_t C, int64_t inner) {
-  backward_impl(dx, dgamma, dbeta, ReluGrad{dy, y}, x, mean, invstd, gamma, batch_stats, N, C, inner);
+  // The forward's per-channel scale and shift, computed as forward_impl / forward_rows compute them.
+  std::vector<float> s(static_cast<size_t>(C)), b(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) {
+    s[c] = invstd[c] * (gamma ? gamma[c] : 1.f);
+    b[c] = beta ? beta[c] : 0.f;
+  }
+  backward_impl(dx, dgamma, dbeta, ReluGrad{dy, x, mean, s.data(), b.data()}, x, mean, invstd, gamma, batch_stats,
+                N, C, inner);
 }
 
 void batch_norm_backward_input_cpu(float* dx, const float* dy, const float* x, const float* mean, const float* invstd,

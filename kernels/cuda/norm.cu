@@ -27,16 +27,28 @@ struct CentredSquareTerm {
     return Sum2{d * d, 0.0};
   }
 };
-// How the backward reads the output gradient: Grad (batch norm: dy) or ReluGrad (batch norm + ReLU: dy where
-// the fused output y > 0, else 0; + 0.f maps -0 to +0 as the unfused relu_backward's add into zeros does).
+// Batch norm's pre-activation, as one explicit fused multiply-add (s = invstd * gamma, b = beta): the fused
+// backward recomputes exactly the value the forward wrote.
+__device__ inline float bn_affine(float x, float mu, float s, float b) { return fmaf(x - mu, s, b); }
+
+// How the backward reads element i (of channel c) of the output gradient: Grad (batch norm: dy) or ReluGrad
+// (batch norm + ReLU: dy where the fused output y > 0, else 0, with y's sign recomputed from x; + 0.f maps -0 to
+// +0 as the unfused relu_backward's add into zeros does).
 struct Grad {
   const float* dy;
-  __device__ float operator[](long long i) const { return dy[i]; }
+  __device__ float operator()(long long i, long long) const { return dy[i]; }
 };
 struct ReluGrad {
   const float* dy;
-  const float* y;
-  __device__ float operator[](long long i) const { return y[i] > 0.f ? dy[i] + 0.f : 0.f; }
+  const float* x;
+  const float* mean;
+  const float* invstd;
+  const float* gamma;
+  const float* beta;
+  __device__ float operator()(long long i, long long c) const {
+    const float s = invstd[c] * (gamma ? gamma[c] : 1.f), b = beta ? beta[c] : 0.f;
+    return bn_affine(x[i], mean[c], s, b) > 0.f ? dy[i] + 0.f : 0.f;
+  }
 };
 
 // sum dy and sum dy * (x - mean) (times invstd later: sum dy * xhat)
@@ -47,7 +59,7 @@ struct BackwardTerm {
   const float* mean;
   __device__ Sum2 operator()(long long c, long long idx) const {
     const double mu = mean[c];
-    const float g = dy[idx];
+    const float g = dy(idx, c);
     return Sum2{g, g * (x[idx] - mu)};
   }
 };
@@ -88,7 +100,7 @@ struct BnForwardOp {
   __device__ void operator()(long long i, long long c) const {
     const float s = invstd[c] * (gamma ? gamma[c] : 1.f);
     const float b = beta ? beta[c] : 0.f;
-    const float v = (x[i] - mean[c]) * s + b;
+    const float v = bn_affine(x[i], mean[c], s, b);
     y[i] = Relu ? (v > 0.f ? v : 0.f) : v;
   }
 };
@@ -122,7 +134,7 @@ struct BnDxOp {
   const float* coef;
   long long C;
   __device__ void operator()(long long i, long long c) const {
-    dx[i] += coef[c] * (dy[i] - coef[C + c] - (x[i] - mean[c]) * coef[2 * C + c]);
+    dx[i] += coef[c] * (dy(i, c) - coef[C + c] - (x[i] - mean[c]) * coef[2 * C + c]);
   }
 };
 
@@ -257,10 +269,11 @@ void batch_norm_backward_cuda(float* dx, float* dgamma, float* dbeta, const floa
   bn_backward(dx, dgamma, dbeta, Grad{dy}, x, mean, invstd, gamma, batch_stats, N, C, inner);
 }
 
-void batch_norm_relu_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dy, const float* y,
-                                   const float* x, const float* mean, const float* invstd, const float* gamma,
+void batch_norm_relu_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                                   const float* mean, const float* invstd, const float* gamma, const float* beta,
                                    bool batch_stats, int64_t N, int64_t C, int64_t inner) {
-  bn_backward(dx, dgamma, dbeta, ReluGrad{dy, y}, x, mean, invstd, gamma, batch_stats, N, C, inner);
+  bn_backward(dx, dgamma, dbeta, ReluGrad{dy, x, mean, invstd, gamma, beta}, x, mean, invstd, gamma, batch_stats, N,
+              C, inner);
 }
 
 void layer_norm_forward_cuda(float* y, float* mean, float* invstd, const float* x, const float* gamma,
