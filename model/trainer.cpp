@@ -42,6 +42,7 @@ TrainOptions TrainOptions::from_config(util::Config& c) {
   o.device = c.get_string("train.device", o.device);
   o.stop_after_steps = c.get_int("train.stop_after_steps", o.stop_after_steps);
   o.sync_bn = c.get_bool("train.sync_bn", o.sync_bn);
+  o.keep_epoch_checkpoints = c.get_bool("train.keep_epoch_checkpoints", o.keep_epoch_checkpoints);
   o.precision = c.get_string("train.precision", o.precision);
   if (o.precision != "fp32" && o.precision != "bf16")
     throw std::invalid_argument("train.precision must be fp32 or bf16, got " + o.precision);
@@ -415,6 +416,11 @@ void TrainRun::end_epoch(int e, EpochLog& log) {
   st_.epoch = e + 1;
   st_.step = 0;
   save("last.ckpt");
+  if (opt_.keep_epoch_checkpoints) {
+    char name[32];
+    std::snprintf(name, sizeof name, "epoch_%03d.ckpt", e + 1);
+    save(name);
+  }
 }
 
 TrainResult TrainRun::run() {

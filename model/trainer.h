@@ -50,6 +50,9 @@ struct TrainOptions {
   double pseudo_lr_scale = -0.2;
   double pseudo_loss_cap = 0.5;    // above this T5 loss the backbone's ascent step is skipped
   int max_bad_steps = 20;          // consecutive non-finite losses before training stops
+  bool keep_epoch_checkpoints = false;   // also write epoch_NNN.ckpt (1-based; the state after that epoch, as
+                                        // last.ckpt then) so that an epoch can be chosen later by another rule
+                                        // than the lowest validation loss (docs/RESULTS.md section 16)
   int stop_after_steps = 0;        // > 0: stop as Ctrl-C does (last.ckpt written, resumable) after this many
                                    // steps of this invocation, e.g. for time-boxed jobs; 0 = never
   std::string device = "cpu";      // "cpu" or "cuda": where the model and its batches live (samples are

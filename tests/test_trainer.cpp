@@ -121,6 +121,36 @@ TEST_CASE("trainer: a run stopped mid-epoch and resumed equals the uninterrupted
   }
 }
 
+TEST_CASE("trainer: train.keep_epoch_checkpoints writes each epoch's state and the last one equals last.ckpt") {
+  test::TempDir dir("trainer_keep_epochs");
+  test::TinyDataset d = test::make_tiny_dataset(dir, 3, 32);
+  util::Config cfg = resume_config(false);
+  cfg.set("train.keep_epoch_checkpoints", "true");
+  TrainOptions opt = TrainOptions::from_config(cfg);
+  CHECK(opt.keep_epoch_checkpoints);
+  opt.data_root = d.root;
+  opt.detections = d.detections;
+  opt.out_dir = dir / "run";
+  SSMTLModel model(ModelConfig::from_config(cfg), 7);
+  const TrainResult r = train_model(model, opt, cfg.resolved_text());
+  REQUIRE(r.epochs.size() == 2);
+  REQUIRE(fs::exists(dir / "run/epoch_001.ckpt"));
+  REQUIRE(fs::exists(dir / "run/epoch_002.ckpt"));
+  CHECK(!fs::exists(dir / "run/epoch_003.ckpt"));
+  CHECK(read_all(dir / "run/epoch_002.ckpt") == read_all(dir / "run/last.ckpt"));
+  CHECK(read_all(dir / "run/epoch_001.ckpt") != read_all(dir / "run/epoch_002.ckpt"));
+  // the default writes none
+  util::Config plain = resume_config(false);
+  TrainOptions o2 = TrainOptions::from_config(plain);
+  CHECK(!o2.keep_epoch_checkpoints);
+  o2.data_root = d.root;
+  o2.detections = d.detections;
+  o2.out_dir = dir / "plain";
+  SSMTLModel m2(ModelConfig::from_config(plain), 7);
+  train_model(m2, o2, plain.resolved_text());
+  CHECK(!fs::exists(dir / "plain/epoch_001.ckpt"));
+}
+
 TEST_CASE("trainer: train.lr_schedule must be constant or cosine") {
   util::Config cfg = resume_config(false, "linear");
   CHECK_THROWS_WITH_AS(TrainOptions::from_config(cfg), doctest::Contains("train.lr_schedule"), std::invalid_argument);

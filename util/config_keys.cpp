@@ -51,6 +51,7 @@ const std::vector<KeySpec>& key_specs() {
       {"train.device", 's', 0, 0},   // checked by parse_device (cpu, cuda)
       {"train.stop_after_steps", 'i', 0, kIntMax},   // 0 = never
       {"train.sync_bn", 'b', 0, 0},   // data-parallel: BatchNorm statistics over all ranks
+      {"train.keep_epoch_checkpoints", 'b', 0, 0},   // also epoch_NNN.ckpt after every epoch
       {"train.precision", 's', 0, 0},   // fp32 or bf16 (TrainOptions::from_config; kernels/precision.h)
   };
   return specs;
