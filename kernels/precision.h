@@ -6,8 +6,10 @@
 //         layers, forward and both gradients) and of the direct stride-1 convolution (kernels/cpu/conv3d_direct.cpp
 //         and conv3d_direct_bf16.cpp: forward, input and weight gradients) are rounded to bfloat16 (round to nearest
 //         even), multiplied exactly and accumulated in float32 with AVX512_BF16's VDPBF16PS (pairs of products
-//         summed per lane). Results are still deterministic for a fixed thread count, but differ from fp32 by
-//         the inputs' rounding (relative error of one product <= 2^-8 per factor).
+//         summed per lane), or where the CPU has AMX (cpu_has_amx_bf16()) with TDPBF16PS on 16x16 tiles
+//         (kernels/cpu/amx.h). Results are still deterministic for a fixed thread count and CPU, but differ from
+//         fp32 by the inputs' rounding (relative error of one product <= 2^-8 per factor), and AMX from
+//         AVX512_BF16 by the order of the float32 sums.
 // Paths without a bf16 kernel (OpenBLAS fallbacks, attention, depthwise convolution, CUDA) compute in fp32 in
 // both modes. The setting is process-wide (an atomic): set it once before training or scoring, not per thread.
 #pragma once
@@ -19,6 +21,17 @@ enum class MatmulPrecision { fp32, bf16 };
 
 // True when this CPU executes AVX512_BF16 (checked at run time with cpuid, never assumed from the build flags).
 bool cpu_has_bf16();
+
+// True when this CPU has AMX tiles with bf16 (TDPBF16PS: a 16x32 by 32x16 bf16 block product into 16x16 float32
+// sums in one instruction, Sapphire Rapids and later), the OS saves their state (XCR0 bits 17-18) and Linux
+// granted this process the tile data (arch_prctl ARCH_REQ_XCOMP_PERM, asked once on the first call).
+bool cpu_has_amx_bf16();
+
+// Whether bf16 products may use AMX tiles where cpu_has_amx_bf16() (default: yes, unless the environment sets
+// SSMTL_AMX=0). Off, they run on AVX512_BF16 as on a CPU without AMX: how tests compare the two paths and the
+// benchmarks measure both. Process-wide, like the precision.
+void set_amx_enabled(bool on);
+bool amx_enabled();
 
 // Sets the precision of later products. Throws std::invalid_argument for bf16 when !cpu_has_bf16() (the message
 // says so), so that a configuration never silently runs in another precision than it names.
@@ -48,5 +61,7 @@ class MatmulPrecisionScope {
 
 // Internal to the CPU kernels: bf16 requested (and, by set_matmul_precision's check, available).
 inline bool use_bf16_products() { return matmul_precision() == MatmulPrecision::bf16; }
+// Internal to the CPU kernels: bf16 products on AMX tiles (use_bf16_products(), amx_enabled(), cpu_has_amx_bf16()).
+inline bool use_amx_products() { return use_bf16_products() && amx_enabled() && cpu_has_amx_bf16(); }
 
 }  // namespace ssmtl::kernels

@@ -35,6 +35,11 @@ struct AffineRelu {
 // explicit fused multiply-add, so that the fused backward recomputes exactly the value the forward wrote (a
 // contraction left to the compiler may differ between two loops).
 inline float bn_affine(float x, float mu, float s, float b) { return std::fma(x - mu, s, b); }
+// Its per-channel scale s and shift b, written once for the forward and the fused backward's recomputation.
+inline float bn_scale(const float* invstd, const float* gamma, int64_t c) {
+  return invstd[c] * (gamma ? gamma[c] : 1.f);
+}
+inline float bn_shift(const float* beta, int64_t c) { return beta ? beta[c] : 0.f; }
 
 // dy + 0.f where keep, else +0 (+ 0.f maps -0 to +0 as relu_backward_cpu's add into the zeroed gradient of the
 // unfused composition does). An AND of the bits, the same value as the select keep ? dy + 0.f : 0.f: GCC 12
@@ -129,8 +134,8 @@ void forward_rows(float* y, const float* x, const float* mean, const float* invs
                   const float* beta, int64_t N, int64_t C, Out out) {
   std::vector<float> mu(mean, mean + C), sc(static_cast<size_t>(C)), sh(static_cast<size_t>(C));
   for (int64_t c = 0; c < C; ++c) {
-    sc[c] = invstd[c] * (gamma ? gamma[c] : 1.f);
-    sh[c] = beta ? beta[c] : 0.f;
+    sc[c] = bn_scale(invstd, gamma, c);
+    sh[c] = bn_shift(beta, c);
   }
 #pragma omp parallel for schedule(static) if (N * C > kParallelMin)
   for (int64_t n = 0; n < N; ++n) {
@@ -263,8 +268,8 @@ void forward_impl(float* y, const float* x, const float* mean, const float* invs
   for (int64_t n = 0; n < N; ++n)
     for (int64_t c = 0; c < C; ++c) {
       const float mu = mean[c];
-      const float s = invstd[c] * (gamma ? gamma[c] : 1.f);
-      const float b = beta ? beta[c] : 0.f;
+      const float s = bn_scale(invstd, gamma, c);
+      const float b = bn_shift(beta, c);
       const float* src = x + (n * C + c) * inner;
       float* dst = y + (n * C + c) * inner;
 #pragma omp simd
@@ -329,11 +334,10 @@ void batch_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float
 void batch_norm_relu_backward_cpu(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                                   const float* mean, const float* invstd, const float* gamma, const float* beta,
                                   bool batch_stats, int64_t N, int64_t C, int64_t inner) {
-  // The forward's per-channel scale and shift, computed as forward_impl / forward_rows compute them.
   std::vector<float> s(static_cast<size_t>(C)), b(static_cast<size_t>(C));
   for (int64_t c = 0; c < C; ++c) {
-    s[c] = invstd[c] * (gamma ? gamma[c] : 1.f);
-    b[c] = beta ? beta[c] : 0.f;
+    s[c] = bn_scale(invstd, gamma, c);
+    b[c] = bn_shift(beta, c);
   }
   backward_impl(dx, dgamma, dbeta, ReluGrad{dy, x, mean, s.data(), b.data()}, x, mean, invstd, gamma, batch_stats,
                 N, C, inner);

@@ -1,14 +1,25 @@
 #include "kernels/precision.h"
 
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
+
+#if defined(__x86_64__) && defined(__linux__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace ssmtl::kernels {
 
 namespace {
 std::atomic<int> g_precision{static_cast<int>(MatmulPrecision::fp32)};
+std::atomic<bool> g_amx{[] {
+  const char* e = std::getenv("SSMTL_AMX");
+  return !(e && std::strcmp(e, "0") == 0);
+}()};
 }
 
 bool cpu_has_bf16() {
@@ -22,6 +33,28 @@ bool cpu_has_bf16() {
   return false;
 #endif
 }
+
+bool cpu_has_amx_bf16() {
+#if defined(__x86_64__) && defined(__linux__)
+  static const bool has = [] {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    const bool tile = (d >> 24) & 1u, bf16 = (d >> 22) & 1u;   // CPUID.(7,0):EDX AMX-TILE, AMX-BF16
+    if (!tile || !bf16 || !cpu_has_bf16()) return false;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    if (((lo >> 17) & 3u) != 3u) return false;   // XTILECFG and XTILEDATA state enabled by the OS
+    constexpr long kReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;   // Linux's arch_prctl ABI
+    return syscall(SYS_arch_prctl, kReqXcompPerm, kXfeatureXtiledata) == 0;
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
+void set_amx_enabled(bool on) { g_amx.store(on, std::memory_order_relaxed); }
+bool amx_enabled() { return g_amx.load(std::memory_order_relaxed); }
 
 void set_matmul_precision(MatmulPrecision p) {
   if (p == MatmulPrecision::bf16 && !cpu_has_bf16())
