@@ -110,6 +110,18 @@ Result run(const Conv3dGeometry& g, const std::vector<float>& x, const std::vect
   return r;
 }
 
+// Turns AMX tiles on or off for the bf16 products for its lifetime (kernels/precision.h).
+struct AmxScope {
+  bool before = kernels::amx_enabled();
+  explicit AmxScope(bool on) { kernels::set_amx_enabled(on); }
+  ~AmxScope() { kernels::set_amx_enabled(before); }
+};
+
+// The AMX settings to test on this CPU: AVX512_BF16 alone, and AMX tiles where the CPU has them.
+std::vector<bool> amx_modes() {
+  return kernels::cpu_has_amx_bf16() ? std::vector<bool>{false, true} : std::vector<bool>{false};
+}
+
 }  // namespace
 
 TEST_CASE("conv3d bf16: forward, input and weight gradients sum bf16-rounded products in float32") {
@@ -130,43 +142,50 @@ TEST_CASE("conv3d bf16: forward, input and weight gradients sum bf16-rounded pro
       {1, 6, 32, 2, 3, 4, 35, {3, 3, 3}, {1, 1, 1}},  {2, 5, 7, 1, 4, 3, 33, {2, 3, 3}, {0, 1, 1}},
       {1, 32, 32, 1, 3, 16, 16, {3, 3, 3}, {1, 1, 1}}, {1, 4, 10, 1, 3, 4, 31, {3, 3, 3}, {1, 1, 1}},
       {2, 5, 12, 1, 4, 8, 8, {3, 3, 3}, {1, 1, 1}},    {5, 8, 8, 1, 3, 6, 10, {3, 3, 3}, {1, 1, 1}},
+      // AMX kernels (conv3d_direct_amx.cpp): 3 blocks of 16 output channels (a 2 x 2 block and a 1 x 3 one),
+      // two chunks of 16 channel pairs, and 40 channels (not a multiple of 32: the AVX512_BF16 fallback).
+      {1, 64, 48, 1, 3, 6, 9, {3, 3, 3}, {1, 1, 1}},  {1, 40, 20, 1, 3, 5, 7, {3, 3, 3}, {1, 1, 1}},
   };
-  std::mt19937 rng(5);
-  for (const Case& c : cases) {
-    int64_t k[3] = {c.k[0], c.k[1], c.k[2]}, p[3] = {c.p[0], c.p[1], c.p[2]};
-    const Conv3dGeometry g = geometry(c.N, c.Cin, c.Cout, c.groups, c.D, c.H, c.W, k, p);
-    CAPTURE(c.Cin);
-    CAPTURE(c.Cout);
-    CAPTURE(c.groups);
-    CAPTURE(c.W);
-    const std::vector<float> x = uniform(g.N * g.Cin * g.D * g.H * g.W, rng);
-    const std::vector<float> w = uniform(g.Cout * g.Cin / g.groups * g.kD * g.kH * g.kW, rng);
-    const std::vector<float> bias = uniform(g.Cout, rng), dout = uniform(g.N * g.Cout * g.Do * g.Ho * g.Wo, rng);
-    const std::vector<float> dx0 = uniform(x.size(), rng), dw0 = uniform(w.size(), rng);   // backward adds
-    const Reference ref = reference(g, x, w, bias, dout, dx0, dw0);
-    Result bf, fp;
-    {
-      MatmulPrecisionScope scope(MatmulPrecision::bf16);
-      bf = run(g, x, w, bias, dout, dx0, dw0);
+  for (const bool amx : amx_modes()) {
+    AmxScope amx_scope(amx);
+    CAPTURE(amx);
+    std::mt19937 rng(5);
+    for (const Case& c : cases) {
+      int64_t k[3] = {c.k[0], c.k[1], c.k[2]}, p[3] = {c.p[0], c.p[1], c.p[2]};
+      const Conv3dGeometry g = geometry(c.N, c.Cin, c.Cout, c.groups, c.D, c.H, c.W, k, p);
+      CAPTURE(c.Cin);
+      CAPTURE(c.Cout);
+      CAPTURE(c.groups);
+      CAPTURE(c.W);
+      const std::vector<float> x = uniform(g.N * g.Cin * g.D * g.H * g.W, rng);
+      const std::vector<float> w = uniform(g.Cout * g.Cin / g.groups * g.kD * g.kH * g.kW, rng);
+      const std::vector<float> bias = uniform(g.Cout, rng), dout = uniform(g.N * g.Cout * g.Do * g.Ho * g.Wo, rng);
+      const std::vector<float> dx0 = uniform(x.size(), rng), dw0 = uniform(w.size(), rng);   // backward adds
+      const Reference ref = reference(g, x, w, bias, dout, dx0, dw0);
+      Result bf, fp;
+      {
+        MatmulPrecisionScope scope(MatmulPrecision::bf16);
+        bf = run(g, x, w, bias, dout, dx0, dw0);
+      }
+      fp = run(g, x, w, bias, dout, dx0, dw0);
+      // float32 sums of up to 27 x 32 = 864 terms: rounding errors of 2^-24 per addition grow like a random walk,
+      // sqrt(864) x 6e-8 ~ 2e-6 of the terms' magnitude (measured: ~1e-7); an input not rounded to bf16 would cost
+      // up to 2^-9 ~ 2e-3 of its term.
+      const double out_err = max_rel(bf.out, ref.out, ref.out_abs), dx_err = max_rel(bf.dx, ref.dx, ref.dx_abs);
+      const double dw_err = max_rel(bf.dw, ref.dw, ref.dw_abs);
+      const double fp_out = max_rel(fp.out, ref.out, ref.out_abs), fp_dx = max_rel(fp.dx, ref.dx, ref.dx_abs);
+      const double fp_dw = max_rel(fp.dw, ref.dw, ref.dw_abs);
+      MESSAGE("Cin ", c.Cin, " Cout ", c.Cout, " groups ", c.groups, ": max error / sum|terms| forward ", out_err,
+              ", input gradient ", dx_err, ", weight gradient ", dw_err, " (fp32 mode: ", fp_out, ", ", fp_dx, ", ",
+              fp_dw, ")");
+      CHECK(out_err <= 2e-6);
+      CHECK(dx_err <= 2e-6);
+      CHECK(dw_err <= 2e-6);
+      // fp32 mode does not round the inputs: far from the bf16 sums (the rounding is really applied in bf16 mode).
+      CHECK(fp_out > 1e-4);
+      CHECK(fp_dx > 1e-4);
+      CHECK(fp_dw > 1e-4);
     }
-    fp = run(g, x, w, bias, dout, dx0, dw0);
-    // float32 sums of up to 27 x 32 = 864 terms: rounding errors of 2^-24 per addition grow like a random walk,
-    // sqrt(864) x 6e-8 ~ 2e-6 of the terms' magnitude (measured: ~1e-7); an input not rounded to bf16 would cost
-    // up to 2^-9 ~ 2e-3 of its term.
-    const double out_err = max_rel(bf.out, ref.out, ref.out_abs), dx_err = max_rel(bf.dx, ref.dx, ref.dx_abs);
-    const double dw_err = max_rel(bf.dw, ref.dw, ref.dw_abs);
-    const double fp_out = max_rel(fp.out, ref.out, ref.out_abs), fp_dx = max_rel(fp.dx, ref.dx, ref.dx_abs);
-    const double fp_dw = max_rel(fp.dw, ref.dw, ref.dw_abs);
-    MESSAGE("Cin ", c.Cin, " Cout ", c.Cout, " groups ", c.groups, ": max error / sum|terms| forward ", out_err,
-            ", input gradient ", dx_err, ", weight gradient ", dw_err, " (fp32 mode: ", fp_out, ", ", fp_dx, ", ",
-            fp_dw, ")");
-    CHECK(out_err <= 2e-6);
-    CHECK(dx_err <= 2e-6);
-    CHECK(dw_err <= 2e-6);
-    // fp32 mode does not round the inputs: far from the bf16 sums (the rounding is really applied in bf16 mode).
-    CHECK(fp_out > 1e-4);
-    CHECK(fp_dx > 1e-4);
-    CHECK(fp_dw > 1e-4);
   }
 }
 
@@ -183,14 +202,26 @@ TEST_CASE("conv3d bf16: forward and input gradient bitwise equal with 1 and 2 th
   const std::vector<float> dout = uniform(g.N * g.Cout * g.Do * g.Ho * g.Wo, rng), dx0 = uniform(x.size(), rng);
   const std::vector<float> dw0 = uniform(w.size(), rng);
   MatmulPrecisionScope scope(MatmulPrecision::bf16);
-  const int before = omp_get_max_threads();
-  omp_set_num_threads(1);
-  const Result one = run(g, x, w, bias, dout, dx0, dw0);
-  omp_set_num_threads(2);
-  const Result two = run(g, x, w, bias, dout, dx0, dw0), again = run(g, x, w, bias, dout, dx0, dw0);
-  omp_set_num_threads(before);
-  CHECK(one.out == two.out);
-  CHECK(one.dx == two.dx);
-  // The weight gradient adds per-thread partial sums: reproducible for a fixed thread count, as in fp32.
-  CHECK(two.dw == again.dw);
+  std::vector<Result> by_mode;
+  for (const bool amx : amx_modes()) {
+    CAPTURE(amx);
+    AmxScope amx_scope(amx);
+    const int before = omp_get_max_threads();
+    omp_set_num_threads(1);
+    const Result one = run(g, x, w, bias, dout, dx0, dw0);
+    omp_set_num_threads(2);
+    const Result two = run(g, x, w, bias, dout, dx0, dw0), again = run(g, x, w, bias, dout, dx0, dw0);
+    omp_set_num_threads(before);
+    CHECK(one.out == two.out);
+    CHECK(one.dx == two.dx);
+    // The weight gradient adds per-thread partial sums: reproducible for a fixed thread count, as in fp32.
+    CHECK(two.dw == again.dw);
+    by_mode.push_back(two);
+  }
+  // The switch switches: AMX sums the same products in another order (the first test bounds both paths' errors).
+  if (by_mode.size() == 2) {
+    CHECK(by_mode[0].out != by_mode[1].out);
+    CHECK(by_mode[0].dx != by_mode[1].dx);
+    CHECK(by_mode[0].dw != by_mode[1].dw);
+  }
 }

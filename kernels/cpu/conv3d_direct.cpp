@@ -264,6 +264,8 @@ void conv3d_direct_backward(float* dx, float* dw, const float* dout, const float
   if (use_bf16_products()) {
     const DirectShape s{Cin_g, Cout_g, g.groups, {g.kD, g.kH, g.kW}, {g.pD, g.pH, g.pW}, {g.D, g.H, g.W},
                         {g.Do, g.Ho, g.Wo}};
+    if (use_amx_products() && direct_weight_grad_amx_applicable(s))
+      return direct_weight_grad_amx(dw, dout, x, g.N, parallel, s);
     return direct_weight_grad_bf16(dw, dout, x, g.N, parallel, s);
   }
   const Direct d = forward_plan(g, w);

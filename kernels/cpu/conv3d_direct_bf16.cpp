@@ -12,6 +12,7 @@
 #include "kernels/cpu/conv3d_direct_bf16.h"
 
 #include "kernels/cpu/bf16.h"
+#include "kernels/precision.h"
 
 #include <immintrin.h>
 #include <omp.h>
@@ -23,6 +24,20 @@
 #define SSMTL_BF16_TARGET __attribute__((target("avx512f,avx512bf16")))
 
 namespace ssmtl::kernels::detail {
+
+// dst[x] = (bf16(a[x]), bf16(b[x])) for x < W; b == nullptr: a zero partner channel.
+SSMTL_BF16_TARGET void bf16_pair_row(uint32_t* dst, const float* a, const float* b, int64_t W) {
+  for (int64_t x = 0; x < W; x += 16) {
+    const __mmask16 m = W - x >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (W - x)) - 1);
+    const __m512 va = _mm512_maskz_loadu_ps(m, a + x);
+    const __m512 vb = b ? _mm512_maskz_loadu_ps(m, b + x) : _mm512_setzero_ps();
+    // (The maskz forms with a full mask: GCC 12 warns about the unmasked ones' undefined pass-through.)
+    const __mmask16 all = 0xffff;
+    const __m512i lo = _mm512_maskz_cvtepu16_epi32(all, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(va)));
+    const __m512i hi = _mm512_maskz_cvtepu16_epi32(all, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(vb)));
+    _mm512_mask_storeu_epi32(dst + x, m, _mm512_or_si512(lo, _mm512_maskz_slli_epi32(all, hi, 16)));
+  }
+}
 
 namespace {
 
@@ -95,20 +110,6 @@ Plan make_plan(const DirectShape& s, const float* w) {
   return d;
 }
 
-// dst[x] = (bf16(a[x]), bf16(b[x])) for x < W; b == nullptr: a zero partner channel.
-SSMTL_BF16_TARGET void pair_row(uint32_t* dst, const float* a, const float* b, int64_t W) {
-  for (int64_t x = 0; x < W; x += L) {
-    const __mmask16 m = W - x >= L ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (W - x)) - 1);
-    const __m512 va = _mm512_maskz_loadu_ps(m, a + x);
-    const __m512 vb = b ? _mm512_maskz_loadu_ps(m, b + x) : _mm512_setzero_ps();
-    // (The maskz forms with a full mask: GCC 12 warns about the unmasked ones' undefined pass-through.)
-    const __mmask16 all = 0xffff;
-    const __m512i lo = _mm512_maskz_cvtepu16_epi32(all, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(va)));
-    const __m512i hi = _mm512_maskz_cvtepu16_epi32(all, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(vb)));
-    _mm512_mask_storeu_epi32(dst + x, m, _mm512_or_si512(lo, _mm512_maskz_slli_epi32(all, hi, 16)));
-  }
-}
-
 // Copies sample xn (groups * Cin_g, D, H, W) into the interior of xp as channel pairs; the border and a missing
 // partner channel were zeroed once and stay so.
 void pad_sample(uint32_t* xp, const float* xn, const Plan& d) {
@@ -120,7 +121,7 @@ void pad_sample(uint32_t* xp, const float* xn, const Plan& d) {
       for (int64_t z = 0; z < d.D; ++z)
         for (int64_t y = 0; y < d.H; ++y) {
           const float* a = xn + ci * vol + (z * d.H + y) * d.W;
-          pair_row(xp + (gr * d.Cp + pr) * d.cstride + ((z + d.pD) * d.Hp + y + d.pH) * d.Wq + d.pW, a,
+          bf16_pair_row(xp + (gr * d.Cp + pr) * d.cstride + ((z + d.pD) * d.Hp + y + d.pH) * d.Wq + d.pW, a,
                    partner ? a + vol : nullptr, d.W);
         }
     }
@@ -198,6 +199,8 @@ void conv_task(float* out_n, float* scratch, const uint32_t* xp, const Plan& d, 
 // Threads take (sample, group, channel block) tasks and re-pad a sample only when it changes, as in fp32.
 void direct_conv_bf16(float* out, const float* x, const float* w, const float* bias, bool accumulate, int64_t N,
                       bool parallel, const DirectShape& s) {
+  if (use_amx_products() && direct_conv_amx_applicable(s))
+    return direct_conv_amx(out, x, w, bias, accumulate, N, parallel, s);
   const Plan d = make_plan(s, w);
   const int64_t per_n = d.groups * d.co_blocks, in_vol = d.D * d.H * d.W, out_vol = d.Do * d.Ho * d.Wo;
   const int64_t Cin = d.groups * d.Cin_g, Cout = d.groups * d.Cout_g;
@@ -245,8 +248,11 @@ WgradPlan make_wgrad_plan(const DirectShape& s, int64_t N, int nt) {
   d.Cin_g = s.Cin_g, d.Cout_g = s.Cout_g, d.groups = s.groups, d.Kg = s.Cin_g * s.k[0] * s.k[1] * s.k[2];
   d.D = s.in[0], d.H = s.in[1], d.W = s.in[2], d.pD = s.pad[0], d.pH = s.pad[1], d.pW = s.pad[2];
   d.Do = s.out[0], d.Ho = s.out[1], d.Wo = s.out[2];
-  d.Dp = d.D + 2 * d.pD, d.Hp = d.H + 2 * d.pH, d.Wq = d.W + 2 * d.pW;
+  d.Dp = d.D + 2 * d.pD, d.Wq = d.W + 2 * d.pW;
   d.vslice = (d.Ho * d.Wq + Q - 1) / Q, d.per_sample = d.Do * d.vslice;
+  // A slice's last vector may reach past its padded rows (narrow slices: 5 rows of 9 need 64 positions, 7 x 9
+  // hold 63); zero rows are added so that it never reads the next slice's first outputs.
+  d.Hp = std::max(d.H + 2 * d.pH, (d.vslice * Q + d.Wq - 1) / d.Wq);
   const int64_t last_tap = ((s.k[0] - 1) * d.Hp + s.k[1] - 1) * d.Wq + s.k[2] - 1;
   d.cstride = std::max(d.Dp * d.Hp * d.Wq, (d.Do - 1) * d.Hp * d.Wq + d.vslice * Q + last_tap);
   d.B = std::max<int64_t>(1, std::min((256 + d.per_sample - 1) / d.per_sample, N / nt));

@@ -22,6 +22,24 @@ struct DirectShape {
 void direct_conv_bf16(float* out, const float* x, const float* w, const float* bias, bool accumulate, int64_t N,
                       bool parallel, const DirectShape& s);
 
+// The same on AMX tiles (conv3d_direct_amx.cpp; direct_conv_bf16 calls it when use_amx_products() and
+// direct_conv_amx_applicable(s)): one group, and Cin_g / 2 (rounded up) <= 16 or a multiple of 16. The float32
+// sums run in another order than direct_conv_bf16's, so the two differ by float32 rounding. Requires
+// cpu_has_amx_bf16().
+bool direct_conv_amx_applicable(const DirectShape& s);
+void direct_conv_amx(float* out, const float* x, const float* w, const float* bias, bool accumulate, int64_t N,
+                     bool parallel, const DirectShape& s);
+
+// The weight gradient on AMX tiles (conv3d_direct_amx_wgrad.cpp; conv3d_direct.cpp calls it when
+// use_amx_products() and direct_weight_grad_amx_applicable(s): one group, >= 16 input channels). Same contract as
+// direct_weight_grad_bf16, sums in another order. Requires cpu_has_amx_bf16().
+bool direct_weight_grad_amx_applicable(const DirectShape& s);
+void direct_weight_grad_amx(float* dw, const float* dout, const float* x, int64_t N, bool parallel,
+                            const DirectShape& s);
+
+// dst[x] = (bf16(a[x]), bf16(b[x])) as one 32-bit pair, for x < W; b == nullptr: a zero partner channel.
+void bf16_pair_row(uint32_t* dst, const float* a, const float* b, int64_t W);
+
 // dw (groups * Cout_g, Cin_g, k...) += sum over samples and positions of dout x shifted x, with
 //   dout (N, groups * Cout_g, out...), x (N, groups * Cin_g, in...); both rounded to bf16, VDPBF16PS adding the
 // products of two adjacent positions (positions are enumerated in the zero-padded input's flat layout, so the
