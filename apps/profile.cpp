@@ -151,6 +151,7 @@ int run_profile(int argc, char** argv) {
   // taken while another job runs understates what the cores can do (and %peak would exceed 100).
   double peak = ssmtl::prof::measure_peak_gflops_fp32();
   double peak_bf16 = ssmtl::prof::measure_peak_gflops_bf16();
+  double peak_amx = ssmtl::kernels::measure_peak_gflops_amx();
   double bandwidth = ssmtl::prof::measure_bandwidth_gbs();
 
   ssmtl::SSMTLModel model(mc, 0);
@@ -163,12 +164,15 @@ int run_profile(int argc, char** argv) {
   Profile ps = profile(steps, [&] { ssmtl::app::score_step(model, si); });
   peak = std::max(peak, ssmtl::prof::measure_peak_gflops_fp32());
   peak_bf16 = std::max(peak_bf16, ssmtl::prof::measure_peak_gflops_bf16());
+  peak_amx = std::max(peak_amx, ssmtl::kernels::measure_peak_gflops_amx());
   bandwidth = std::max(bandwidth, ssmtl::prof::measure_bandwidth_gbs());
 
   if (json) {
     std::printf("{\"config\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", \"batch\": %d, \"steps\": %d, \"peak_gflops_fp32\": %.4f, "
-                "\"peak_gflops_bf16\": %.4f, \"bandwidth_gbs\": %.4f, \"train\": %s, \"score\": %s}\n",
-                mc.name.c_str(), ssmtl::device_name(dev), topt.precision.c_str(), B, steps, peak, peak_bf16, bandwidth,
+                "\"peak_gflops_bf16\": %.4f, \"peak_gflops_amx\": %.4f, \"amx\": %s, \"bandwidth_gbs\": %.4f, "
+                "\"train\": %s, \"score\": %s}\n",
+                mc.name.c_str(), ssmtl::device_name(dev), topt.precision.c_str(), B, steps, peak, peak_bf16, peak_amx,
+                ssmtl::kernels::use_amx_products() ? "true" : "false", bandwidth,
                 json_profile(pt, B, peak, bandwidth).c_str(), json_profile(ps, B, peak, bandwidth).c_str());
     return 0;
   }
@@ -176,6 +180,10 @@ int run_profile(int argc, char** argv) {
               "(triad)\n", mc.name.c_str(), ssmtl::device_name(dev), topt.precision.c_str(), B, steps, peak,
               peak_bf16 > 0 ? (std::to_string(static_cast<int>(peak_bf16)) + " GFLOP/s").c_str()
                             : "n/a (no AVX512_BF16)", bandwidth);
+  if (peak_amx > 0)
+    std::printf("AMX tiles: measured peak %.0f GFLOP/s (TDPBF16PS); bf16 products %s\n", peak_amx,
+                ssmtl::kernels::use_amx_products() ? "run on them (SSMTL_AMX=0: on AVX512_BF16)"
+                                                   : "do not use them (fp32, or SSMTL_AMX=0)");
   print_table("training step", pt, B, peak, bandwidth);
   print_table("scoring step", ps, B, peak, bandwidth);
   return 0;

@@ -27,6 +27,10 @@ bool cpu_has_bf16();
 // granted this process the tile data (arch_prctl ARCH_REQ_XCOMP_PERM, asked once on the first call).
 bool cpu_has_amx_bf16();
 
+// Measured TDPBF16PS throughput on all OpenMP threads in GFLOP/s (a multiply-add counts 2; 16 x 16 x 32 of them
+// per instruction), for about `seconds`; 0 without cpu_has_amx_bf16(). The AMX peak line of `ssmtl profile`.
+double measure_peak_gflops_amx(double seconds = 0.2);
+
 // Whether bf16 products may use AMX tiles where cpu_has_amx_bf16() (default: yes, unless the environment sets
 // SSMTL_AMX=0). Off, they run on AVX512_BF16 as on a CPU without AMX: how tests compare the two paths and the
 // benchmarks measure both. Process-wide, like the precision.

@@ -16,6 +16,7 @@
 #include "autograd/linear.h"
 #include "autograd/norm.h"
 #include "autograd/shape.h"
+#include "kernels/precision.h"
 #include "tensor/profile.h"
 #include "tensor/rng.h"
 #include "tests/run_program.h"
@@ -147,6 +148,10 @@ TEST_CASE("profile: peak probes") {
   const double bf16 = prof::measure_peak_gflops_bf16(0.02);
   if (prof::cpu_has_avx512_bf16()) CHECK(bf16 > 0.1);
   else CHECK(bf16 == 0);
+  // AMX: 16 x 16 x 32 multiply-adds per instruction; a core that has the tiles does more than its FMA units.
+  const double amx = kernels::measure_peak_gflops_amx(0.02);
+  if (kernels::cpu_has_amx_bf16()) CHECK(amx > fp32);
+  else CHECK(amx == 0);
   const double bw = prof::measure_bandwidth_gbs(0.02);
   CHECK(bw > 0.1);     // GB/s: any machine that runs these tests
   CHECK(bw < 1e5);     // and no machine reaches 100 TB/s (a unit error would)
