@@ -258,3 +258,42 @@ TEST_CASE("batch_norm_relu: bad inputs throw std::invalid_argument naming the op
                        "batch_norm_relu: training needs more than 1 value per channel, x [1, 3]",
                        std::invalid_argument);
 }
+
+TEST_CASE("batch_norm_stats: slab-wise statistics equal a double reference - large mean and tails - 1 or 2 threads") {
+  // Channel values 1e4 + u with u in [-0.5, 0.5): a one-pass E[x^2] - E[x]^2 in float would lose every digit of the
+  // variance (~0.083); inner sizes with and without a tail of the 32-lane blocks, N = 1 and several samples.
+  struct Shape {
+    int64_t N, C, inner;
+  };
+  for (const Shape s : {Shape{1, 3, 7}, Shape{5, 4, 1000}, Shape{3, 2, 4099}}) {
+    std::vector<float> x(static_cast<size_t>(s.N * s.C * s.inner));
+    uint32_t state = 12345;
+    for (float& v : x) {
+      state = state * 1664525u + 1013904223u;
+      v = 1e4f + (static_cast<float>(state >> 8) / 16777216.f - 0.5f);
+    }
+    std::vector<float> mean1(s.C), var1(s.C), mean2(s.C), var2(s.C);
+    const int before = omp_get_max_threads();
+    omp_set_num_threads(1);
+    kernels::batch_norm_stats_cpu(mean1.data(), var1.data(), x.data(), s.N, s.C, s.inner);
+    omp_set_num_threads(2);
+    kernels::batch_norm_stats_cpu(mean2.data(), var2.data(), x.data(), s.N, s.C, s.inner);
+    omp_set_num_threads(before);
+    for (int64_t c = 0; c < s.C; ++c) {
+      long double sum = 0, sq = 0;
+      for (int64_t n = 0; n < s.N; ++n)
+        for (int64_t i = 0; i < s.inner; ++i) sum += x[(n * s.C + c) * s.inner + i];
+      const long double mu = sum / (s.N * s.inner);
+      for (int64_t n = 0; n < s.N; ++n)
+        for (int64_t i = 0; i < s.inner; ++i) {
+          const long double d = x[(n * s.C + c) * s.inner + i] - mu;
+          sq += d * d;
+        }
+      const double var = static_cast<double>(sq / (s.N * s.inner));
+      CHECK(mean1[c] == doctest::Approx(static_cast<double>(mu)).epsilon(1e-7));
+      CHECK(var1[c] == doctest::Approx(var).epsilon(1e-6));
+      CHECK(mean1[c] == mean2[c]);
+      CHECK(var1[c] == var2[c]);
+    }
+  }
+}
