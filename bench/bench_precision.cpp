@@ -1,8 +1,8 @@
 // bf16 against fp32 products (kernels/precision.h) on the paper-size CvT's linear layers (dim 96, MLP 384;
 // rows = token rows of a batch of 64 objects): each iteration runs the layer's forward and backward once in
-// fp32 and once in bf16, alternating, so both see the same machine load; counters: the GFLOP/s of each (also
-// of the forward, dx and dw + dbias apart: <precision>_<part>_GFLOPs) and `speedup` = fp32 time / bf16 time.
-// The timed value is the bf16 pass.
+// fp32 and once in bf16 (on AMX tiles where the CPU has them, unless SSMTL_AMX=0), alternating, so both see
+// the same machine load; counters: the GFLOP/s of each (also of the forward, dx and dw + dbias apart:
+// <precision>_<part>_GFLOPs) and `speedup` = fp32 time / bf16 time. The timed value is the bf16 pass.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -76,6 +76,63 @@ BENCHMARK(BM_LinearPrecision)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 
+// The same layers with bf16 on AVX512_BF16 (SSMTL_AMX=0's path) and on AMX tiles, against fp32: each iteration
+// runs the forward, dx and dw (without the bias gradient, which is no product) once per mode (fp32, avx512, amx),
+// in turn. Counters: <mode>_<part>_GFLOPs and the ratios amx_over_avx512_<part>, amx_over_fp32_<part> (> 1: AMX
+// faster). The timed value is the AMX pass.
+void BM_LinearAmx(benchmark::State& state) {
+  if (!kernels::cpu_has_amx_bf16()) {
+    state.SkipWithError("this CPU (or OS) has no AMX-BF16 tiles");
+    return;
+  }
+  const int64_t M = state.range(0), in = state.range(1), out = state.range(2);
+  Rng rng(1);
+  const std::vector<float> x = randn({M, in}, rng).to_vector(), w = randn({out, in}, rng).to_vector();
+  const std::vector<float> b = randn({out}, rng).to_vector(), dy = randn({M, out}, rng).to_vector();
+  std::vector<float> y(M * out), dx(M * in), dw(out * in);
+  const bool amx_before = kernels::amx_enabled();
+  double parts[3][3] = {};   // [mode: fp32, avx512, amx][forward, dx, dw]
+  auto pass = [&](int mode) {
+    kernels::MatmulPrecisionScope scope(mode == 0 ? kernels::MatmulPrecision::fp32 : kernels::MatmulPrecision::bf16);
+    kernels::set_amx_enabled(mode == 2);
+    const auto t0 = Clock::now();
+    kernels::linear_forward_cpu(y.data(), x.data(), w.data(), b.data(), M, in, out);
+    const auto t1 = Clock::now();
+    kernels::linear_backward_cpu(dx.data(), nullptr, nullptr, dy.data(), x.data(), w.data(), M, in, out);
+    const auto t2 = Clock::now();
+    kernels::linear_backward_cpu(nullptr, dw.data(), nullptr, dy.data(), x.data(), w.data(), M, in, out);
+    const auto t3 = Clock::now();
+    benchmark::DoNotOptimize(dw.data());
+    parts[mode][0] += std::chrono::duration<double>(t1 - t0).count();
+    parts[mode][1] += std::chrono::duration<double>(t2 - t1).count();
+    parts[mode][2] += std::chrono::duration<double>(t3 - t2).count();
+    return std::chrono::duration<double>(t3 - t0).count();
+  };
+  for (int mode = 0; mode < 3; ++mode) pass(mode);   // warm-up: page in the buffers
+  for (auto& p : parts) p[0] = p[1] = p[2] = 0;
+  for (auto _ : state) {
+    pass(0);
+    pass(1);
+    state.SetIterationTime(pass(2));
+  }
+  kernels::set_amx_enabled(amx_before);
+  const double flop = 2.0 * M * in * out * static_cast<double>(state.iterations());   // of each part
+  const char* modes[3] = {"fp32", "avx512", "amx"};
+  const char* names[3] = {"fwd", "dx", "dw"};
+  for (int i = 0; i < 3; ++i) {
+    for (int mode = 0; mode < 3; ++mode)
+      state.counters[std::string(modes[mode]) + "_" + names[i] + "_GFLOPs"] = flop / parts[mode][i] * 1e-9;
+    state.counters[std::string("amx_over_avx512_") + names[i]] = parts[1][i] / parts[2][i];
+    state.counters[std::string("amx_over_fp32_") + names[i]] = parts[0][i] / parts[2][i];
+  }
+}
+BENCHMARK(BM_LinearAmx)
+    ->Args({16384, 96, 96})
+    ->Args({16384, 96, 384})
+    ->Args({16384, 384, 96})
+    ->ArgNames({"rows", "in", "out"})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 // The CvT's MLP input layer with its GELU: linear_gelu_forward_cpu (GELU applied to each block of output rows
 // while in cache) against linear_forward_cpu then gelu_forward_cpu, alternating in one process; range(1) = 1

@@ -89,6 +89,10 @@ bool avx512_available() {
 
 bool gemm_panel_at_b_cpu(float* c, const float* a, const float* b, int64_t R, int64_t Na, int64_t Nb) {
   if (!avx512_available() || Nb % 16 != 0 || Nb == 0 || Na == 0 || R == 0 || omp_in_parallel()) return false;
+  if (use_amx_products()) {
+    detail::gemm_panel_at_b_amx(c, a, b, R, Na, Nb);
+    return true;
+  }
   if (use_bf16_products()) {
     detail::gemm_panel_at_b_bf16(c, a, b, R, Na, Nb);
     return true;
@@ -123,6 +127,10 @@ bool gemm_panel_at_b_cpu(float* c, const float* a, const float* b, int64_t R, in
 bool gemm_panel_cpu(float* c, const float* a, const float* b, const float* bias, int64_t M, int64_t N, int64_t K,
                     bool trans_b, bool accumulate, const RowEpilogue* epilogue) {
   if (!avx512_available() || N % 16 != 0 || N == 0 || M == 0 || K == 0 || omp_in_parallel()) return false;
+  if (use_amx_products()) {
+    detail::gemm_panel_amx(c, a, b, bias, M, N, K, trans_b, accumulate, epilogue);
+    return true;
+  }
   if (use_bf16_products()) {
     detail::gemm_panel_bf16(c, a, b, bias, M, N, K, trans_b, accumulate, epilogue);
     return true;

@@ -28,12 +28,21 @@ bool gemm_panel_cpu(float* c, const float* a, const float* b, const float* bias,
 // one thread); R is walked in blocks that stay in L2. Same conditions as gemm_panel_cpu (Nb a multiple of 16).
 bool gemm_panel_at_b_cpu(float* c, const float* a, const float* b, int64_t R, int64_t Na, int64_t Nb);
 
-// Both products take the bf16 path (kernels/cpu/gemm_panel_bf16.cpp) when kernels::use_bf16_products():
-// factors rounded to bfloat16, float32 sums (kernels/precision.h).
+// Both products take the bf16 path (kernels/cpu/gemm_panel_bf16.cpp, AVX512_BF16) when
+// kernels::use_bf16_products(): factors rounded to bfloat16, float32 sums (kernels/precision.h); on AMX tiles
+// instead (kernels/cpu/gemm_panel_amx.cpp) when kernels::use_amx_products().
 namespace detail {
 void gemm_panel_bf16(float* c, const float* a, const float* b, const float* bias, int64_t M, int64_t N, int64_t K,
                      bool trans_b, bool accumulate, const RowEpilogue* epilogue);
 void gemm_panel_at_b_bf16(float* c, const float* a, const float* b, int64_t R, int64_t Na, int64_t Nb);
+
+// The same two products on AMX tiles (kernels/cpu/gemm_panel_amx.cpp), chosen instead of the two above when
+// kernels::use_amx_products(); the caller has checked the shapes (N, Nb multiples of 16; M, K, R, Na > 0) and
+// that the CPU has AMX-BF16 (cpu_has_amx_bf16()). Same contracts, factors rounded the same way; only the order
+// of the float32 sums differs. Throw nothing but std::bad_alloc (scratch buffers).
+void gemm_panel_amx(float* c, const float* a, const float* b, const float* bias, int64_t M, int64_t N, int64_t K,
+                    bool trans_b, bool accumulate, const RowEpilogue* epilogue);
+void gemm_panel_at_b_amx(float* c, const float* a, const float* b, int64_t R, int64_t Na, int64_t Nb);
 
 // The end of a micro-tile of both kernels: C rows [0, R) x columns [0, 16 V) = acc (+ bias) (+ the old C).
 template <int R, int V>
