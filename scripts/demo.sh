@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The main job: SSMTL++ on UCSD Ped2, end to end, on the CPU.
-#   detect (hybrid: Yolo-Fastest + optical flow) on training and test videos -> train the CPU preset
+#   detect (hybrid: Yolo-Fastest + optical flow) on training and test videos -> train (configs/ssmtl-demo.txt)
 #   -> score the test videos -> evaluate (micro/macro AUC, RBDC, TBDC) with plots.
 # Usage: scripts/demo.sh [build_dir] [data_root]   (make demo runs it). Environment:
-#   DATASET=ped2  CONFIG=configs/ssmtl++v1-cpu.txt  RUN=runs/ped2-demo  SIGMA=3  QUICK=1 (CI: 2 videos, 1 short epoch)
+#   DATASET=ped2  CONFIG=configs/ssmtl-demo.txt  RUN=runs/ped2-demo  SIGMA=3  QUICK=1 (CI: 2 videos, 1 short epoch)
 #   DEVICE=cuda: training and scoring on the GPU (e.g. with CONFIG=configs/ssmtl++v1.txt, the paper's model)
 #   CHECKPOINTS="best last": the checkpoints scored and averaged per object (a checkpoint ensemble; "best" alone
 #   = the lowest validation loss only)
@@ -20,7 +20,7 @@ build=${1:-build}
 data=${2:-../shared/data}
 dataset=${DATASET:-ped2}
 root="$data/$dataset"
-config=${CONFIG:-configs/ssmtl++v1-cpu.txt}
+config=${CONFIG:-configs/ssmtl-demo.txt}
 run=${RUN:-runs/$dataset-demo}
 sigma=${SIGMA:-3}
 cell_rel=${CELL_REL:-0.33}
@@ -90,8 +90,12 @@ took[train]=$((SECONDS - s))
 echo "== 4/5 scoring the test videos (checkpoints: $checkpoints; task scores normalised: $normalize; map cell $cell_rel x object height, filter $filter)"
 s=$SECONDS
 ckpt_args=()
-for c in $checkpoints; do
-  if [ -f "$run/train/$c.ckpt" ]; then ckpt_args+=(--checkpoint "$run/train/$c.ckpt"); fi
+for c in $checkpoints; do   # (a checkpoint equal to one already listed, e.g. best = last after one epoch: once)
+  f="$run/train/$c.ckpt"
+  [ -f "$f" ] || continue
+  dup=0
+  for g in "${ckpt_args[@]}"; do if [ "$g" != --checkpoint ] && cmp -s "$f" "$g"; then dup=1; fi; done
+  [ $dup = 1 ] || ckpt_args+=(--checkpoint "$f")
 done
 "$ssmtl" score --data "$root" --detections "$run/detections/testing" "${ckpt_args[@]}" \
   --out "$run/scores" "${extra_score[@]}"
