@@ -135,7 +135,12 @@ void check_normalization(const std::string& file, const ssmtl::eval::Normalizati
     std::fprintf(stderr, "watch: %s has no format line (written before format 1): statistics with 9 digits, object "
                  "scores may differ from ssmtl score's in the last digits\n", file.c_str());
   const int S = model.cfg.crop;
-  auto s = ssmtl::score_objects(model, ssmtl::Tensor::zeros({1, 3, 7, S, S}), ssmtl::ObjectTeachers{}, 0, {0});
+  ssmtl::ObjectTeachers teachers;   // (T4: one motion object's teacher, p_motion = 1)
+  if (model.cfg.tasks.any(ssmtl::Source::kClassProbs)) {
+    teachers.class_probs = ssmtl::Tensor::zeros({1, model.cfg.distill_classes});
+    teachers.class_probs.data()[model.cfg.distill_classes - 1] = 1.f;
+  }
+  auto s = ssmtl::score_objects(model, ssmtl::Tensor::zeros({1, 3, 7, S, S}), teachers, 0, {0});
   try {
     n.normalizer.combine(s);
   } catch (const std::invalid_argument& e) {
@@ -251,6 +256,7 @@ int run_watch(int argc, char** argv) {
   const std::string weights = args.get("weights", "../shared/weights/yolo-fastest");
   const std::string det_model = from_cfg("model", "model", "yolo-fastest-1.1-xl");
   DetectorOptions dopt;
+  dopt.class_probs = true;   // T4's live teacher (as ssmtl detect writes class_probs/)
   dopt.conf_threshold = static_cast<float>(args.get_double("conf", 0.5, 0, 1));
   if (!args.has("conf") && dc.count("conf")) dopt.conf_threshold = static_cast<float>(config_number(dc, "conf", detect_cfg));
   if (dc.count("classes") && dc.at("classes") != "all") {

@@ -8,6 +8,7 @@
 #include <map>
 #include <thread>
 
+#include "data/detect/class_probs.h"
 #include "data/detect/detector.h"
 #include "data/samples/sequences.h"
 #include "model/scoring.h"
@@ -32,6 +33,7 @@ struct WatchPipeline::Arrived {
 struct WatchPipeline::Detected {
   std::shared_ptr<Arrived> frame;
   std::vector<Box> boxes;                 // detector boxes first, then motion objects (as `ssmtl detect` writes them)
+  std::vector<std::vector<float>> teacher;   // T4: the K + 1 class probabilities of each detector box (in order)
   std::vector<int64_t> dropped_before;    // frames skipped just before this one
 };
 
@@ -105,9 +107,26 @@ WatchPipeline::WatchPipeline(std::vector<ScoringModel> models, const Detector* d
   for (const ScoringModel& m : models_) {
     if (!m.model) throw std::invalid_argument("watch: a null model in the ensemble");
     const TaskSet& t = m.model->cfg.tasks;
-    if (t.any(Source::kClassProbs) || t.any(Source::kSegmentationMaps) || t.any(Source::kPoseMaps))
+    if (t.any(Source::kSegmentationMaps) || t.any(Source::kPoseMaps))
       throw std::invalid_argument("watch: the model's tasks " + t.names() +
-                                  " include one that needs a teacher signal (T4, T7 or T9), which a live stream does not have");
+                                  " include one that needs a teacher map (T7 or T9), which a live stream does not have");
+    if (!t.any(Source::kClassProbs)) continue;
+    const int k1 = m.model->cfg.distill_classes;
+    if (distill_classes_ != 0 && distill_classes_ != k1)
+      throw std::invalid_argument("watch: the ensemble's T4 models expect " + std::to_string(distill_classes_) +
+                                  " and " + std::to_string(k1) + " class probabilities");
+    distill_classes_ = k1;
+  }
+  if (distill_classes_ > 0) {
+    if (!uses_detector(o_.detect.method) || !detector_)
+      throw std::invalid_argument("watch: the model's task T4 (distillation) needs the detector's class probabilities: "
+                                  "use detection method hybrid or detector, not " +
+                                  std::string(detect_method_name(o_.detect.method)));
+    if (!detector_->options().class_probs || detector_->num_classes() + 1 != distill_classes_)
+      throw std::invalid_argument("watch: the model's task T4 expects " + std::to_string(distill_classes_) +
+                                  " class probabilities (classes + motion); the detector gives " +
+                                  (detector_->options().class_probs ? std::to_string(detector_->num_classes() + 1)
+                                                                    : std::string("none")));
   }
   if (o_.detect.method == DetectMethod::kBackground || o_.detect.method == DetectMethod::kHybridBackground)
     throw std::invalid_argument("watch: detection method " + std::string(detect_method_name(o_.detect.method)) +
@@ -153,9 +172,11 @@ void WatchPipeline::warm_up(int width, int height) {
   blank.rgb.assign(static_cast<size_t>(width) * height * 3, 128);
   if (detector_ && uses_detector(o_.detect.method)) detector_->detect_full({blank});
   if (uses_flow(o_.detect.method)) flow_field_of(blank, blank, o_.detect);
+  Detected none;   // one motion object (no detector rows): its T4 teacher, if a model has T4
+  const ObjectTeachers teachers = live_teachers(none, {0}, 0, 1);
   for (const ScoringModel& m : models_) {
     const int S = m.model->cfg.crop;
-    score_objects(*m.model, Tensor::zeros({1, 3, kSeqLen, S, S}), ObjectTeachers{}, o_.seed, {0});
+    score_objects(*m.model, Tensor::zeros({1, 3, kSeqLen, S, S}), teachers, o_.seed, {0});
   }
 }
 
@@ -226,6 +247,22 @@ void WatchPipeline::decode_stage() {
     fail(std::current_exception());
   }
   q1_->close();
+}
+
+ObjectTeachers WatchPipeline::live_teachers(const Detected& d, const std::vector<size_t>& kept, size_t a,
+                                            int64_t n) const {
+  ObjectTeachers t;
+  if (distill_classes_ == 0) return t;
+  t.class_probs = Tensor::zeros({n, distill_classes_});
+  for (int64_t i = 0; i < n; ++i) {
+    const size_t k = kept[a + static_cast<size_t>(i)];
+    float* row = t.class_probs.data() + i * distill_classes_;
+    if (k < d.teacher.size())
+      std::copy(d.teacher[k].begin(), d.teacher[k].end(), row);
+    else
+      row[distill_classes_ - 1] = 1.f;   // a motion object: p_motion = 1 (class_probs.h)
+  }
+  return t;
 }
 
 void WatchPipeline::detect_stage() {
@@ -299,7 +336,10 @@ void WatchPipeline::detect_stage() {
         for (int64_t f = frames_seen_; f < d->frame->frame; ++f) d->dropped_before.push_back(f);
         frames_seen_ = d->frame->frame + 1;
         if (!found.empty())
-          for (const Detection& x : found[i]) d->boxes.push_back(x.box);
+          for (const Detection& x : found[i]) {
+            d->boxes.push_back(x.box);
+            if (distill_classes_ > 0) d->teacher.push_back(teacher_class_probs(x, distill_classes_ - 1));
+          }
         win.push_back(std::move(d));
         ++received;
         while (next + 1 < received) process(next++, std::numeric_limits<int>::max());
@@ -349,8 +389,9 @@ void WatchPipeline::score_stage() {
         const Detected& d = *ring[static_cast<size_t>(p - first)];
         const Image& img = *d.frame->image;
         std::vector<Box> boxes;
-        for (const Box& b : d.boxes)
-          if (auto c = clip_box(b, img.width, img.height)) boxes.push_back(*c);
+        std::vector<size_t> kept;   // index in d.boxes of each clipped box (its teacher row)
+        for (size_t k = 0; k < d.boxes.size(); ++k)
+          if (auto c = clip_box(d.boxes[k], img.width, img.height)) boxes.push_back(*c), kept.push_back(k);
         std::vector<float> scores(boxes.size());
         std::vector<const Image*> frames;
         for (int k = -kSeqHalf; k <= kSeqHalf; ++k)
@@ -365,6 +406,7 @@ void WatchPipeline::score_stage() {
           // Each model scores the same objects (as ssmtl score runs score_video per checkpoint), its task scores
           // standardised by its own normaliser; the ensemble's object score is the mean over models.
           std::vector<std::vector<float>> per_model(models_.size());
+          const ObjectTeachers teachers = live_teachers(d, kept, a, n);
           Tensor seq;
           int seq_crop = 0;
           for (size_t m = 0; m < models_.size(); ++m) {
@@ -378,7 +420,7 @@ void WatchPipeline::score_stage() {
               stats_.busy(Stage::kCrops, since(t0));
             }
             const Clock::time_point t0 = Clock::now();
-            auto s = score_objects(*models_[m].model, seq, ObjectTeachers{}, o_.seed, keys);
+            auto s = score_objects(*models_[m].model, seq, teachers, o_.seed, keys);
             per_model[m] = models_[m].normalizer ? models_[m].normalizer->combine(s) : s.at("object");
             stats_.busy(Stage::kModel, since(t0));
           }

@@ -92,8 +92,11 @@ struct FrameResult {
 class WatchPipeline {
  public:
   // The models must stay alive and unused elsewhere while run() runs. `detector` may be null for the flow method.
-  // Throws std::invalid_argument for a model that needs teacher signals (T4, T7, T9: not available live), a
-  // background detection method, a method that needs a detector without one, or invalid frame-score options.
+  // Throws std::invalid_argument for a model that needs teacher maps (T7, T9: not available live), a model with
+  // T4 (distillation) without a detector to give each object its class probabilities (the flow method), or with
+  // a detector that does not report them (DetectorOptions::class_probs) or whose class count differs from the
+  // model's, a background detection method, a method that needs a detector without one, or invalid frame-score
+  // options. T4's teacher is computed live exactly as `ssmtl detect` writes it (data/detect/class_probs.h).
   WatchPipeline(SSMTLModel& model, const Detector* detector, WatchOptions options);
   // A checkpoint ensemble, as `ssmtl score --checkpoint A --checkpoint B`: each model scores the objects (each
   // with its own normaliser, if any) and the object score is their mean (model/scoring.h mean_over_runs).
@@ -117,6 +120,8 @@ class WatchPipeline {
   void detect_stage();
   void score_stage();
   void fail(std::exception_ptr e);
+  // T4's teachers of the objects [a, a + n) of the clipped boxes (kept: their index in d.boxes); empty without T4.
+  ObjectTeachers live_teachers(const Detected& d, const std::vector<size_t>& kept, size_t a, int64_t n) const;
 
   std::vector<ScoringModel> models_;
   const Detector* detector_;
@@ -134,6 +139,7 @@ class WatchPipeline {
   // bookkeeping shared with the decode thread that could race its push (the cause of an out-of-order report).
   std::atomic<int64_t> frames_decoded_{0}, frames_seen_{0};
   int width_ = 0, height_ = 0;
+  int distill_classes_ = 0;   // K + 1 of the models with T4 (0: none has it)
   std::atomic<double> source_fps_{0};
 };
 

@@ -18,14 +18,15 @@
 namespace ssmtl::test {
 
 // T1+T2+T3 (no teacher, no pseudo-anomalies at test time) on 32x32 crops, 4/4/8 channels: scores in ms.
-inline util::Config tiny_watch_config() {
+inline util::Config tiny_watch_config(const std::string& extra = "") {
   return util::Config::from_string(
       "model.name = ssmtl++v1-cpu\nmodel.backbone.channels = 4, 4, 8\nmodel.cvt.dim = 8\nmodel.cvt.heads = 2\n"
-      "model.head_hidden = 4\nmodel.decoder_hidden = 4\n");
+      "model.head_hidden = 4\nmodel.decoder_hidden = 4\n" + extra);
 }
 
-inline std::unique_ptr<SSMTLModel> tiny_watch_model(uint64_t seed = 3) {
-  util::Config cfg = tiny_watch_config();
+// extra: more configuration lines (e.g. "model.tasks.distillation = true\n": T4 on).
+inline std::unique_ptr<SSMTLModel> tiny_watch_model(uint64_t seed = 3, const std::string& extra = "") {
+  util::Config cfg = tiny_watch_config(extra);
   return std::make_unique<SSMTLModel>(ModelConfig::from_config(cfg), seed);
 }
 
@@ -101,8 +102,11 @@ inline void write_squares_folder(const std::string& dir, int n) {
 
 }  // namespace ssmtl::test
 
+#include "data/detect/class_probs.h"
 #include "data/detect/detect_video.h"
+#include "data/detect/detector.h"
 #include "model/sampler.h"
+#include "model/teachers.h"
 #include "model/scoring.h"
 #include "online/pipeline.h"
 #include "regions/region_file.h"
@@ -115,14 +119,18 @@ inline VideoScores offline_scores(SSMTLModel& model, const Detector* detector, c
                                   const std::string& root, const std::string& video, const ScoreOptions& so) {
   Video v(video_dir(root, "testing", video));
   std::vector<std::vector<Box>> boxes;
-  for (auto& frame : detect_video_full(v, detector, d)) {
+  const std::vector<std::vector<Detection>> found = detect_video_full(v, detector, d);
+  for (auto& frame : found) {
     boxes.emplace_back();
     for (const Detection& x : frame) boxes.back().push_back(x.box);
   }
   const std::string det_dir = root + "/detections";
   std::filesystem::create_directories(det_dir);
   save_regions(det_dir + "/" + video + ".txt", regions_of(boxes));
-  ObjectPool pool = ObjectPool::load(root, "testing", det_dir, 0.0, true, {video});
+  const TeacherSpec spec = TeacherSpec::for_model(model.cfg, det_dir, "");
+  if (!spec.class_probs_dir.empty())   // T4: the teacher file, as ssmtl detect writes it
+    write_class_probs(spec.class_probs_dir + "/" + video + ".txt", found, detector->num_classes());
+  ObjectPool pool = ObjectPool::load(root, "testing", det_dir, 0.0, true, {video}, spec);
   return score_video(model, pool, 0, so);
 }
 

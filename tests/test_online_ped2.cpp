@@ -16,7 +16,9 @@
 
 using namespace ssmtl;
 
-TEST_CASE("watch on a Ped2 clip: the same frame scores and AUC as the offline detect + score path") {
+namespace {
+// The comparison on Ped2 test video 01, frames 40-79, for a tiny model with the configuration lines `extra`.
+void watch_equals_offline_on_ped2(const std::string& extra) {
   const std::string ped2 = std::string(SSMTL_SHARED_DIR) + "/data/ped2/testing";
   const std::string weights = std::string(SSMTL_SHARED_DIR) + "/weights/yolo-fastest/yolo-fastest-1.1-xl";
   if (!std::filesystem::exists(ped2 + "/frames/01") || !std::filesystem::exists(weights + ".weights")) {
@@ -37,8 +39,9 @@ TEST_CASE("watch on a Ped2 clip: the same frame scores and AUC as the offline de
   }
   DetectorOptions dopt;
   dopt.conf_threshold = 0.5f;   // as scripts/demo.sh detects (ssmtl detect's default)
+  dopt.class_probs = true;      // as ssmtl detect and ssmtl watch build it (T4's teacher)
   Detector detector(weights + ".cfg", weights + ".weights", dopt);
-  auto model = test::tiny_watch_model(11);
+  auto model = test::tiny_watch_model(11, extra);
   DetectVideoOptions d;   // hybrid: detector + optical flow
   ScoreOptions so;
   VideoScores off = test::offline_scores(*model, &detector, d, tmp.path, "01c", so);
@@ -66,4 +69,34 @@ TEST_CASE("watch on a Ped2 clip: the same frame scores and AUC as the offline de
           << "; watch " << st.fps_out << " FPS");
   CHECK(std::abs(auc_watch - auc_offline) < 0.01);
   for (int f = 0; f < n; ++f) CHECK(res[f].score == doctest::Approx(eval::half_gaussian_smooth(off.frame_scores, 3.0)[f]).epsilon(1e-4));
+}
+}  // namespace
+
+TEST_CASE("watch on a Ped2 clip: the same frame scores and AUC as the offline detect + score path") {
+  watch_equals_offline_on_ped2("");
+}
+
+// T4 (distillation): the live path computes each object's teacher class probabilities from the detector as
+// `ssmtl detect` writes them to class_probs/ (the demo's model has T4), so the two paths still agree.
+TEST_CASE("watch with T4 on a Ped2 clip: live class probabilities give the offline path's frame scores") {
+  watch_equals_offline_on_ped2("model.tasks.distillation = true\n");
+}
+
+
+TEST_CASE("watch refuses T4 without the detector's class probabilities - flow detection or a detector without them") {
+  auto model = test::tiny_watch_model(11, "model.tasks.distillation = true\n");
+  online::WatchOptions o;
+  o.detect.method = DetectMethod::kFlow;
+  CHECK_THROWS_WITH_AS(online::WatchPipeline(*model, nullptr, o),
+                       doctest::Contains("T4 (distillation) needs the detector's class probabilities"),
+                       std::invalid_argument);
+  const std::string weights = std::string(SSMTL_SHARED_DIR) + "/weights/yolo-fastest/yolo-fastest-1.1-xl";
+  if (!std::filesystem::exists(weights + ".weights")) {
+    MESSAGE("skipped the detector half: no Yolo-Fastest weights under " SSMTL_SHARED_DIR);
+    return;
+  }
+  Detector plain(weights + ".cfg", weights + ".weights", DetectorOptions{});   // class_probs off
+  online::WatchOptions h;   // hybrid
+  CHECK_THROWS_WITH_AS(online::WatchPipeline(*model, &plain, h), doctest::Contains("the detector gives none"),
+                       std::invalid_argument);
 }
