@@ -20,6 +20,34 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// An in -> out linear layer on M rows with random data, and one timed training pass over it: forward, dx, then
+// dw (with the bias gradient when `dbias`), each part's seconds added to parts[0..2]; returns the pass's seconds.
+struct LinearLayerData {
+  int64_t M, in, out;
+  std::vector<float> x, w, b, dy, y, dx, dw, db;
+  LinearLayerData(int64_t M_, int64_t in_, int64_t out_) : M(M_), in(in_), out(out_) {
+    Rng rng(1);
+    x = randn({M, in}, rng).to_vector(), w = randn({out, in}, rng).to_vector();
+    b = randn({out}, rng).to_vector(), dy = randn({M, out}, rng).to_vector();
+    y.resize(M * out), dx.resize(M * in), dw.resize(out * in), db.resize(out);
+  }
+  double pass(double parts[3], bool dbias) {
+    const auto t0 = Clock::now();
+    kernels::linear_forward_cpu(y.data(), x.data(), w.data(), b.data(), M, in, out);
+    const auto t1 = Clock::now();
+    kernels::linear_backward_cpu(dx.data(), nullptr, nullptr, dy.data(), x.data(), w.data(), M, in, out);
+    const auto t2 = Clock::now();
+    kernels::linear_backward_cpu(nullptr, dw.data(), dbias ? db.data() : nullptr, dy.data(), x.data(), w.data(), M,
+                                 in, out);
+    const auto t3 = Clock::now();
+    benchmark::DoNotOptimize(dw.data());
+    parts[0] += std::chrono::duration<double>(t1 - t0).count();
+    parts[1] += std::chrono::duration<double>(t2 - t1).count();
+    parts[2] += std::chrono::duration<double>(t3 - t2).count();
+    return std::chrono::duration<double>(t3 - t0).count();
+  }
+};
+
 // in -> out linear layer on M rows: forward, then dx and dw (bias too), as in a training step.
 void BM_LinearPrecision(benchmark::State& state) {
   if (!kernels::cpu_has_bf16()) {
@@ -27,26 +55,11 @@ void BM_LinearPrecision(benchmark::State& state) {
     return;
   }
   const int64_t M = state.range(0), in = state.range(1), out = state.range(2);
-  Rng rng(1);
-  const std::vector<float> x = randn({M, in}, rng).to_vector(), w = randn({out, in}, rng).to_vector();
-  const std::vector<float> b = randn({out}, rng).to_vector(), dy = randn({M, out}, rng).to_vector();
-  std::vector<float> y(M * out), dx(M * in), dw(out * in), db(out);
+  LinearLayerData layer(M, in, out);
   double parts32[3] = {}, parts16[3] = {};   // forward, dx, dw + dbias
   auto pass = [&](kernels::MatmulPrecision p) {
     kernels::MatmulPrecisionScope scope(p);
-    const auto t0 = Clock::now();
-    kernels::linear_forward_cpu(y.data(), x.data(), w.data(), b.data(), M, in, out);
-    const auto t1 = Clock::now();
-    kernels::linear_backward_cpu(dx.data(), nullptr, nullptr, dy.data(), x.data(), w.data(), M, in, out);
-    const auto t2 = Clock::now();
-    kernels::linear_backward_cpu(nullptr, dw.data(), db.data(), dy.data(), x.data(), w.data(), M, in, out);
-    const auto t3 = Clock::now();
-    benchmark::DoNotOptimize(dw.data());
-    auto& parts = p == kernels::MatmulPrecision::bf16 ? parts16 : parts32;
-    parts[0] += std::chrono::duration<double>(t1 - t0).count();
-    parts[1] += std::chrono::duration<double>(t2 - t1).count();
-    parts[2] += std::chrono::duration<double>(t3 - t2).count();
-    return std::chrono::duration<double>(t3 - t0).count();
+    return layer.pass(p == kernels::MatmulPrecision::bf16 ? parts16 : parts32, true);
   };
   pass(kernels::MatmulPrecision::fp32);
   pass(kernels::MatmulPrecision::bf16);
@@ -86,27 +99,13 @@ void BM_LinearAmx(benchmark::State& state) {
     return;
   }
   const int64_t M = state.range(0), in = state.range(1), out = state.range(2);
-  Rng rng(1);
-  const std::vector<float> x = randn({M, in}, rng).to_vector(), w = randn({out, in}, rng).to_vector();
-  const std::vector<float> b = randn({out}, rng).to_vector(), dy = randn({M, out}, rng).to_vector();
-  std::vector<float> y(M * out), dx(M * in), dw(out * in);
+  LinearLayerData layer(M, in, out);
   const bool amx_before = kernels::amx_enabled();
   double parts[3][3] = {};   // [mode: fp32, avx512, amx][forward, dx, dw]
   auto pass = [&](int mode) {
     kernels::MatmulPrecisionScope scope(mode == 0 ? kernels::MatmulPrecision::fp32 : kernels::MatmulPrecision::bf16);
     kernels::set_amx_enabled(mode == 2);
-    const auto t0 = Clock::now();
-    kernels::linear_forward_cpu(y.data(), x.data(), w.data(), b.data(), M, in, out);
-    const auto t1 = Clock::now();
-    kernels::linear_backward_cpu(dx.data(), nullptr, nullptr, dy.data(), x.data(), w.data(), M, in, out);
-    const auto t2 = Clock::now();
-    kernels::linear_backward_cpu(nullptr, dw.data(), nullptr, dy.data(), x.data(), w.data(), M, in, out);
-    const auto t3 = Clock::now();
-    benchmark::DoNotOptimize(dw.data());
-    parts[mode][0] += std::chrono::duration<double>(t1 - t0).count();
-    parts[mode][1] += std::chrono::duration<double>(t2 - t1).count();
-    parts[mode][2] += std::chrono::duration<double>(t3 - t2).count();
-    return std::chrono::duration<double>(t3 - t0).count();
+    return layer.pass(parts[mode], false);
   };
   for (int mode = 0; mode < 3; ++mode) pass(mode);   // warm-up: page in the buffers
   for (auto& p : parts) p[0] = p[1] = p[2] = 0;

@@ -44,6 +44,17 @@ void gemm_panel_amx(float* c, const float* a, const float* b, const float* bias,
                     bool trans_b, bool accumulate, const RowEpilogue* epilogue);
 void gemm_panel_at_b_amx(float* c, const float* a, const float* b, int64_t R, int64_t Na, int64_t Nb);
 
+// C[i] += sum over groups g in order of partial[g * stride + i], for i < n: the weight gradients' per-group sums
+// (fixed row groups, so that the result does not depend on the thread count) added up in group order.
+inline void add_group_partials(float* c, const float* partial, int64_t groups, int64_t stride, int64_t n) {
+#pragma omp parallel for schedule(static) if (n * groups > 65536)
+  for (int64_t i = 0; i < n; ++i) {
+    float s = 0.f;
+    for (int64_t g = 0; g < groups; ++g) s += partial[g * stride + i];
+    c[i] += s;
+  }
+}
+
 // The end of a micro-tile of both kernels: C rows [0, R) x columns [0, 16 V) = acc (+ bias) (+ the old C).
 template <int R, int V>
 __attribute__((target("avx512f"))) inline void store_tile(float* c, int64_t ldc, const __m512 (&acc)[R][V],

@@ -328,13 +328,8 @@ void gemm_panel_at_b_amx(float* c, const float* a, const float* b, int64_t R, in
     for (int64_t gi = 0; gi < groups; ++gi)
       at_b_group(g, partial.data() + gi * csize, gi * kGroup, std::min(R, (gi + 1) * kGroup), at, b2);
   }
-  const int64_t n = Na * Nb;   // C is the first Na rows of each partial (rows Nb apart in both)
-#pragma omp parallel for schedule(static) if (n * groups > 65536)
-  for (int64_t i = 0; i < n; ++i) {
-    float s = 0.f;
-    for (int64_t gi = 0; gi < groups; ++gi) s += partial[gi * csize + i];
-    c[i] += s;
-  }
+  // C is the first Na rows of each partial (rows Nb apart in both)
+  add_group_partials(c, partial.data(), groups, csize, Na * Nb);
 }
 
 }  // namespace ssmtl::kernels::detail

@@ -222,12 +222,7 @@ void gemm_panel_at_b_bf16(float* c, const float* a, const float* b, int64_t R, i
 #pragma omp parallel for schedule(static) firstprivate(a2, b2)
   for (int64_t g = 0; g < groups; ++g)
     at_b_rows(partial.data() + g * csize, a, b, g * kGroup, std::min(R, (g + 1) * kGroup), Na, Nb, a2, b2);
-#pragma omp parallel for schedule(static) if (csize * groups > 65536)
-  for (int64_t i = 0; i < csize; ++i) {
-    float s = 0.f;
-    for (int64_t g = 0; g < groups; ++g) s += partial[g * csize + i];
-    c[i] += s;
-  }
+  add_group_partials(c, partial.data(), groups, csize, csize);
 }
 
 }  // namespace ssmtl::kernels::detail
