@@ -55,21 +55,11 @@ WPlan make_plan(const DirectShape& s) {
   return d;
 }
 
-// dst[0, n) = bf16(src[0, n)), 16 at a time (the tail masked); rounding as bf16::from_float.
-SSMTL_AMX_TARGET void bf16_row(uint16_t* dst, const float* src, int64_t n) {
-  for (int64_t i = 0; i < n; i += 16) {
-    const __mmask16 m = n - i >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (n - i)) - 1);
-    _mm256_mask_storeu_epi16(dst + i, m, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + i)));
-  }
-}
-
 // One input row (padded positions [q0, q0 + W)) of the channels [cb, cb + nc) into xe: for each pair p of
 // positions (2p, 2p + 1), 16 channels x 2 bf16 (one 64-byte row of a B tile). The channels of one position are
 // a gather at the channel stride; a position outside the row (the pair's partner in the border) stays zero.
 SSMTL_AMX_TARGET void stage_x_row(uint16_t* xe, const float* row, int64_t plane, int nc, int64_t Ci16, int64_t q0,
                                   int64_t W) {
-  static const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
-                                                     23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   const __mmask16 m = static_cast<__mmask16>((1u << nc) - 1);
   const __m512i vindex = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                             _mm512_set1_epi32(static_cast<int>(plane)));
@@ -78,8 +68,7 @@ SSMTL_AMX_TARGET void stage_x_row(uint16_t* xe, const float* row, int64_t plane,
     const int64_t q = 2 * p;
     const __m512 lo = q >= q0 ? _mm512_mask_i32gather_ps(zero, m, vindex, row + (q - q0), 4) : zero;
     const __m512 hi = q + 1 < q0 + W ? _mm512_mask_i32gather_ps(zero, m, vindex, row + (q + 1 - q0), 4) : zero;
-    const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(hi, lo);   // lo in the low 16 halves, hi in the high 16
-    _mm512_storeu_si512(xe + p * Ci16 * 2, _mm512_permutexvar_epi16(interleave, both));
+    _mm512_storeu_si512(xe + p * Ci16 * 2, bf16::pairs(lo, hi));
   }
 }
 
@@ -99,7 +88,8 @@ void stage(uint16_t* gq, uint16_t* xe, uint16_t* xo, const float* dn, const floa
   for (int64_t co = 0; co < d.Cout; ++co)
     for (int64_t od = 0; od < d.Do; ++od)
       for (int64_t oh = 0; oh < d.Ho; ++oh)
-        bf16_row(gq + co * d.gstride + (od * d.Hp + oh) * d.Wq, dn + ((co * d.Do + od) * d.Ho + oh) * d.Wo, d.Wo);
+        bf16::convert_row(gq + co * d.gstride + (od * d.Hp + oh) * d.Wq, dn + ((co * d.Do + od) * d.Ho + oh) * d.Wo,
+                          d.Wo);
   const int64_t plane = d.D * d.H * d.W;
   for (int64_t cb = 0; cb < d.Cin; cb += T)
     for (int64_t z = 0; z < d.D; ++z)

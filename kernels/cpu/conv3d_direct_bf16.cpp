@@ -31,11 +31,7 @@ SSMTL_BF16_TARGET void bf16_pair_row(uint32_t* dst, const float* a, const float*
     const __mmask16 m = W - x >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << (W - x)) - 1);
     const __m512 va = _mm512_maskz_loadu_ps(m, a + x);
     const __m512 vb = b ? _mm512_maskz_loadu_ps(m, b + x) : _mm512_setzero_ps();
-    // (The maskz forms with a full mask: GCC 12 warns about the unmasked ones' undefined pass-through.)
-    const __mmask16 all = 0xffff;
-    const __m512i lo = _mm512_maskz_cvtepu16_epi32(all, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(va)));
-    const __m512i hi = _mm512_maskz_cvtepu16_epi32(all, reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(vb)));
-    _mm512_mask_storeu_epi32(dst + x, m, _mm512_or_si512(lo, _mm512_maskz_slli_epi32(all, hi, 16)));
+    _mm512_mask_storeu_epi32(dst + x, m, bf16::pairs(va, vb));
   }
 }
 
@@ -267,28 +263,19 @@ WgradPlan make_wgrad_plan(const DirectShape& s, int64_t N, int nt) {
   return d;
 }
 
-// dst[x] = bf16(src[x]) for x < n.
-SSMTL_BF16_TARGET void bf16_row(uint16_t* dst, const float* src, int64_t n) {
-  int64_t x = 0;
-  for (; x + L <= n; x += L)
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + x),
-                        reinterpret_cast<__m256i>(_mm512_cvtneps_pbh(_mm512_loadu_ps(src + x))));
-  for (; x < n; ++x) dst[x] = static_cast<uint16_t>(bf16_bits(src[x]));
-}
-
 // Sample xn (groups * Cin_g, D, H, W) into the interior of the padded planes of slot b of xp; dout gn
 // (groups * Cout_g, Do, Ho, Wo) into slot b of the position layout gq. Everything else was zeroed once and stays so.
 void stage_sample(uint16_t* xp, uint16_t* gq, const float* xn, const float* gn, int64_t b, const WgradPlan& d) {
   for (int64_t c = 0; c < d.groups * d.Cin_g; ++c)
     for (int64_t z = 0; z < d.D; ++z)
       for (int64_t y = 0; y < d.H; ++y)
-        bf16_row(xp + c * d.chstride + b * d.cstride + ((z + d.pD) * d.Hp + y + d.pH) * d.Wq + d.pW,
-                 xn + ((c * d.D + z) * d.H + y) * d.W, d.W);
+        bf16::convert_row(xp + c * d.chstride + b * d.cstride + ((z + d.pD) * d.Hp + y + d.pH) * d.Wq + d.pW,
+                          xn + ((c * d.D + z) * d.H + y) * d.W, d.W);
   for (int64_t c = 0; c < d.groups * d.Cout_g; ++c)
     for (int64_t z = 0; z < d.Do; ++z)
       for (int64_t y = 0; y < d.Ho; ++y)
-        bf16_row(gq + c * d.chstride + b * d.cstride + (z * d.Hp + y) * d.Wq, gn + ((c * d.Do + z) * d.Ho + y) * d.Wo,
-                 d.Wo);
+        bf16::convert_row(gq + c * d.chstride + b * d.cstride + (z * d.Hp + y) * d.Wq,
+                          gn + ((c * d.Do + z) * d.Ho + y) * d.Wo, d.Wo);
 }
 
 // Lanes summed in lane order (deterministic).

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "kernels/cpu/amx.h"
+#include "kernels/cpu/bf16.h"
 #include "kernels/cpu/gemm_panel.h"
 
 namespace ssmtl::kernels::detail {
@@ -41,28 +42,13 @@ amx::TileConfig tile_config() {
 
 // ---- packing ------------------------------------------------------------------------------------------------
 
-// dst[0..n) = bf16(src[0..n)) (as the AVX512_BF16 path's convert_row).
-SSMTL_AMX_TARGET void to_bf16(uint16_t* dst, const float* src, int64_t n) {
-  for (int64_t i = 0; i < n; i += kT) {
-    const __mmask16 m = static_cast<__mmask16>(n - i >= kT ? 0xffff : (1u << (n - i)) - 1);
-    _mm256_mask_storeu_epi16(dst + i, m, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + i)));
-  }
-}
-
-// Lane j of the result = the pair (bf16(x0[j]), bf16(x1[j])).
-SSMTL_AMX_TARGET inline __m512i pairs(__m512 x0, __m512 x1) {
-  const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7, 22, 6,
-                                       21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-  return _mm512_permutexvar_epi16(idx, (__m512i)_mm512_cvtne2ps_pbh(x1, x0));   // x0 low half, x1 high half
-}
-
 // One VNNI pair-row in every 16-column tile of a B operand: dst + jb * block gets the pairs (row0[16 jb + j],
 // row1[16 jb + j]), j < 16, for each jb < n / 16 (n a multiple of 16; a null row reads as zeros).
 SSMTL_AMX_TARGET void pair_row(uint16_t* dst, int64_t block, const float* row0, const float* row1, int64_t n) {
   for (int64_t j0 = 0; j0 < n; j0 += kT) {
     const __m512 x0 = row0 ? _mm512_loadu_ps(row0 + j0) : _mm512_setzero_ps();
     const __m512 x1 = row1 ? _mm512_loadu_ps(row1 + j0) : _mm512_setzero_ps();
-    _mm512_storeu_si512(dst + j0 / kT * block, pairs(x0, x1));
+    _mm512_storeu_si512(dst + j0 / kT * block, bf16::pairs(x0, x1));
   }
 }
 
@@ -110,7 +96,7 @@ std::vector<uint16_t> pack_b(const float* b, int64_t N, int64_t K, int64_t Kp, b
     return packed;
   }
   std::vector<uint16_t> rows(static_cast<size_t>(N * Kp), 0);
-  for (int64_t n = 0; n < N; ++n) to_bf16(rows.data() + n * Kp, b + n * K, K);
+  for (int64_t n = 0; n < N; ++n) bf16::convert_row(rows.data() + n * Kp, b + n * K, K);
   for (int64_t n0 = 0; n0 < N; n0 += kT)
     for (int64_t k0 = 0; k0 < Kp; k0 += kStep)
       transpose_pairs(packed.data() + n0 * Kp + k0 * kT, rows.data() + n0 * Kp + k0, Kp);
@@ -204,7 +190,7 @@ struct Forward {
 void forward_block(const Forward& f, int64_t r0, uint16_t* ab, float* out) {
   const int64_t r1 = std::min(f.M, r0 + kBlock);
   const int rows = static_cast<int>(r1 - r0);
-  for (int64_t r = r0; r < r1; ++r) to_bf16(ab + (r - r0) * f.Kp, f.a + r * f.K, f.K);
+  for (int64_t r = r0; r < r1; ++r) bf16::convert_row(ab + (r - r0) * f.Kp, f.a + r * f.K, f.K);
   for (int64_t n0 = 0; n0 < f.N; n0 += 2 * kT) {
     const int nj = f.N - n0 > kT ? 2 : 1;
     const Operands o{ab, kStep, f.Kp * 2, kT * f.Kp, f.packed + n0 * f.Kp, kT * f.Kp, f.Kp / kStep};
@@ -255,7 +241,7 @@ SSMTL_AMX_TARGET void transpose_tile(uint16_t* dst, const float* a, int64_t lda,
   for (int q = 0; q < kT; ++q) {
     const __m512 x0 = 2 * q < valid ? _mm512_maskz_loadu_ps(m, a + 2 * q * lda) : _mm512_setzero_ps();
     const __m512 x1 = 2 * q + 1 < valid ? _mm512_maskz_loadu_ps(m, a + (2 * q + 1) * lda) : _mm512_setzero_ps();
-    p[q] = pairs(x0, x1);
+    p[q] = bf16::pairs(x0, x1);
   }
   transpose16(p);
   for (int i = 0; i < kT; ++i) _mm512_storeu_si512(dst + i * kStep, p[i]);

@@ -24,29 +24,14 @@ namespace {
 constexpr int kRows = 8;    // rows of C per micro-tile
 constexpr int kCols = 48;   // columns per panel (three 16-float vectors)
 
-// dst[0..n) = bf16(src[0..n)), 16 at a time with the instruction (tails masked).
-SSMTL_BF16 void convert_row(uint16_t* dst, const float* src, int64_t n) {
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + i)));
-  if (i < n) {
-    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1);
-    _mm256_mask_storeu_epi16(dst + i, m, (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + i)));
-  }
-}
-
 // dst[2 j + e] = bf16(row_e[j]) for j < n: two float rows interleaved (row1 == nullptr: zeros).
 SSMTL_BF16 void interleave_rows(uint16_t* dst, const float* row0, const float* row1, int64_t n) {
-  static const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8, 23, 7,
-                                              22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
   for (int64_t j = 0; j < n; j += 16) {
     const int64_t w = std::min<int64_t>(16, n - j);
     const __mmask16 m = static_cast<__mmask16>((1u << w) - 1);
     const __m512 x0 = _mm512_maskz_loadu_ps(m, row0 + j);
     const __m512 x1 = row1 ? _mm512_maskz_loadu_ps(m, row1 + j) : _mm512_setzero_ps();
-    const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(x1, x0);   // x0 in the low 16 halves, x1 in the high 16
-    const __m512i pairs = _mm512_permutexvar_epi16(idx, both);
-    _mm512_mask_storeu_epi32(dst + 2 * j, m, pairs);
+    _mm512_mask_storeu_epi32(dst + 2 * j, m, bf16::pairs(x0, x1));
   }
 }
 
@@ -159,7 +144,7 @@ void gemm_panel_bf16(float* c, const float* a, const float* b, const float* bias
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < blocks; ++blk) {
       const int64_t r0 = blk * kBlock, r_end = std::min(M, r0 + kBlock);
-      for (int64_t r = r0; r < r_end; ++r) convert_row(ab.data() + (r - r0) * lda, a + r * K, K);
+      for (int64_t r = r0; r < r_end; ++r) bf16::convert_row(ab.data() + (r - r0) * lda, a + r * K, K);
       for (int64_t pn = 0; pn < panels; ++pn) {
         const int64_t c0 = pn * kCols;
         const uint16_t* p = packed.data() + pn * K2 * kCols * 2;
