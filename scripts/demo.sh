@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: SSMTL++ on UCSD Ped2, end to end, on the CPU.
+# The main job: SSMTL at paper size (configs/ssmtl-demo.txt) on UCSD Ped2, end to end, on the CPU.
 #   detect (hybrid: Yolo-Fastest + optical flow) on training and test videos -> train (configs/ssmtl-demo.txt)
 #   -> score the test videos -> evaluate (micro/macro AUC, RBDC, TBDC) with plots.
 # Usage: scripts/demo.sh [build_dir] [data_root]   (make demo runs it). Environment:
