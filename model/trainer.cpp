@@ -56,6 +56,19 @@ int num_validation_videos(int nv, double val_fraction) {
   return nv >= 2 ? std::max(1, static_cast<int>(std::lround(val_fraction * nv))) : 0;
 }
 
+std::vector<size_t> validation_ids(const ObjectPool& pool, const TrainOptions& opt) {
+  const int nv = pool.num_videos(), n_val = num_validation_videos(nv, opt.val_fraction);
+  std::vector<size_t> ids;
+  for (size_t i = 0; i < pool.objects().size(); ++i)
+    if (pool.objects()[i].video >= nv - n_val) ids.push_back(i);
+  if (static_cast<int>(ids.size()) > opt.max_val_objects) {
+    Rng r(opt.seed ^ 0x5eed);
+    for (size_t i = 0; i < ids.size(); ++i) std::swap(ids[i], ids[i + r.randint(0, ids.size() - i)]);
+    ids.resize(opt.max_val_objects);
+  }
+  return ids;
+}
+
 namespace {
 
 volatile std::sig_atomic_t g_interrupted = 0;
@@ -168,7 +181,9 @@ TrainRun::TrainRun(SSMTLModel& model, const TrainOptions& opt, const std::string
   const int nv = pool_.num_videos();
   const int n_val = num_validation_videos(nv, opt.val_fraction);
   for (size_t i = 0; i < pool_.objects().size(); ++i)
-    (pool_.objects()[i].video >= nv - n_val ? val_ids_ : train_ids_).push_back(i);
+    if (pool_.objects()[i].video < nv - n_val) train_ids_.push_back(i);
+  val_ids_ = validation_ids(pool_, opt);   // (all of them, or a fixed sample: the same every epoch)
+  const size_t n_val_objects = pool_.objects().size() - train_ids_.size();
   if (train_ids_.empty()) throw std::runtime_error(opt.detections + ": no training objects (detections empty?)");
   if (comm_.size() > 1) {   // BatchNorm in training needs 2 samples a rank (per-rank statistics, and T5's pass)
     size_t n = train_ids_.size();
@@ -185,7 +200,7 @@ TrainRun::TrainRun(SSMTLModel& model, const TrainOptions& opt, const std::string
                                   "statistics, the default, with --device cuda)");
   }
   if (lead_) std::fprintf(stderr, "train: %d videos (%d held out for validation), %zu training objects, %zu validation objects\n",
-               nv, n_val, train_ids_.size(), val_ids_.size());
+               nv, n_val, train_ids_.size(), n_val_objects);
   model.to(dev_);   // before the optimisers take their parameter handles
   if (model.cfg.tasks.any(Source::kOodImages)) ood_ = std::make_unique<OodImages>(opt.ood_root);
   builder_ = std::make_unique<SampleBuilder>(pool_, model.cfg, ood_.get());
@@ -200,12 +215,6 @@ TrainRun::TrainRun(SSMTLModel& model, const TrainOptions& opt, const std::string
     if (optim_->ascent) load_adam(*optim_->ascent, st_.adam_pseudo, opt.resume);
     if (lead_)
       std::fprintf(stderr, "train: resumed from %s at epoch %d step %d\n", opt.resume.c_str(), st_.epoch, st_.step);
-  }
-  // Fixed validation objects: the same samples every epoch.
-  if (static_cast<int>(val_ids_.size()) > opt.max_val_objects) {
-    Rng r(opt.seed ^ 0x5eed);
-    for (size_t i = 0; i < val_ids_.size(); ++i) std::swap(val_ids_[i], val_ids_[i + r.randint(0, val_ids_.size() - i)]);
-    val_ids_.resize(opt.max_val_objects);
   }
   if (!opt.resume.empty() && std::filesystem::exists(opt.out_dir + "/train_log.jsonl")) {
     std::istringstream in(util::read_file(opt.out_dir + "/train_log.jsonl"));
@@ -389,7 +398,7 @@ void TrainRun::end_epoch(int e, EpochLog& log) {
   // Validation loss (eval mode, fixed samples), descent tasks only; without validation videos, the
   // training losses stand in.
   if (!val_ids_.empty()) {
-    log.val = validation_losses(model_, *builder_, val_ids_, opt_.batch_size, opt_.seed ^ 0xa11da7e, &comm_);
+    log.val = validation_losses(model_, *builder_, val_ids_, opt_.batch_size, validation_seed(opt_), &comm_);
     for (auto& [k, v] : log.val) log.val_total += v;
   } else {
     for (auto& [k, v] : log.train)

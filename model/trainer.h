@@ -75,6 +75,14 @@ struct TrainOptions {
 // round(val_fraction * num_videos), at least 1 when there are 2 or more videos, 0 for a single video.
 int num_validation_videos(int num_videos, double val_fraction);
 
+// The objects of `pool` (indices into pool.objects()) that a run with `opt` validates on, in the trainer's
+// order: those of the last num_validation_videos() videos, then, when there are more than
+// opt.max_val_objects, a fixed shuffle from opt.seed cut to that many (the same objects every epoch and
+// for `ssmtl validate`). Empty when no video is held out.
+std::vector<size_t> validation_ids(const ObjectPool& pool, const TrainOptions& opt);
+// The seed of the validation samples' random choices (validation_losses' `seed`) in a run with `opt`.
+inline uint64_t validation_seed(const TrainOptions& opt) { return opt.seed ^ 0xa11da7e; }
+
 struct EpochLog {
   int epoch = 0;
   std::map<std::string, double> train, val;   // mean per-task losses
