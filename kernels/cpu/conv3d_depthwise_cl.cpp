@@ -11,6 +11,7 @@
 // whole input rows (dx), samples or channel blocks (dw): every value is summed in one fixed order by one
 // thread, so results do not depend on the number of threads.
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/conv3d.h"
@@ -143,51 +144,35 @@ void dw_taps(float* dw, float* dbias, const float* dout, const float* x, const C
   detail::add_sample_partials(dw, dbias, part.data(), g.N, taps, C, par);
 }
 
-bool blocked_dw(float* dw, float* dbias, const float* dout, const float* x, const Conv3dGeometry& g, bool par) {
-  if (g.Cin % VL != 0) return false;
-  switch (g.Cin / VL) {
-    case 1: dw_taps<1>(dw, dbias, dout, x, g, par); return true;
-    case 2: dw_taps<2>(dw, dbias, dout, x, g, par); return true;
-    case 3: dw_taps<3>(dw, dbias, dout, x, g, par); return true;
-    case 4: dw_taps<4>(dw, dbias, dout, x, g, par); return true;
-    case 5: dw_taps<5>(dw, dbias, dout, x, g, par); return true;
-    case 6: dw_taps<6>(dw, dbias, dout, x, g, par); return true;
-    case 7: dw_taps<7>(dw, dbias, dout, x, g, par); return true;
-    case 8: dw_taps<8>(dw, dbias, dout, x, g, par); return true;
+// Calls f(std::integral_constant<int, NV>{}) for C = NV * VL channels with NV <= 8 (the register-blocked
+// variants) and returns true; false for any other C (the generic loops).
+template <class F>
+bool with_vectors(int64_t C, F&& f) {
+  if (C % VL != 0) return false;
+  switch (C / VL) {
+    case 1: f(std::integral_constant<int, 1>{}); return true;
+    case 2: f(std::integral_constant<int, 2>{}); return true;
+    case 3: f(std::integral_constant<int, 3>{}); return true;
+    case 4: f(std::integral_constant<int, 4>{}); return true;
+    case 5: f(std::integral_constant<int, 5>{}); return true;
+    case 6: f(std::integral_constant<int, 6>{}); return true;
+    case 7: f(std::integral_constant<int, 7>{}); return true;
+    case 8: f(std::integral_constant<int, 8>{}); return true;
     default: return false;
   }
 }
 
-// The blocked variant for C channels, or nullptr when C is not NV * VL with NV <= 8.
+bool blocked_dw(float* dw, float* dbias, const float* dout, const float* x, const Conv3dGeometry& g, bool par) {
+  return with_vectors(g.Cin, [&](auto nv) { dw_taps<decltype(nv)::value>(dw, dbias, dout, x, g, par); });
+}
+
 bool blocked_forward(float* out, const float* x, const float* wt, const float* bias, const Conv3dGeometry& g,
                      int64_t rows) {
-  if (g.Cin % VL != 0) return false;
-  switch (g.Cin / VL) {
-    case 1: forward_rows<1>(out, x, wt, bias, g, rows); return true;
-    case 2: forward_rows<2>(out, x, wt, bias, g, rows); return true;
-    case 3: forward_rows<3>(out, x, wt, bias, g, rows); return true;
-    case 4: forward_rows<4>(out, x, wt, bias, g, rows); return true;
-    case 5: forward_rows<5>(out, x, wt, bias, g, rows); return true;
-    case 6: forward_rows<6>(out, x, wt, bias, g, rows); return true;
-    case 7: forward_rows<7>(out, x, wt, bias, g, rows); return true;
-    case 8: forward_rows<8>(out, x, wt, bias, g, rows); return true;
-    default: return false;
-  }
+  return with_vectors(g.Cin, [&](auto nv) { forward_rows<decltype(nv)::value>(out, x, wt, bias, g, rows); });
 }
 
 bool blocked_dx(float* dx, const float* dout, const float* wt, const Conv3dGeometry& g, int64_t in_rows) {
-  if (g.Cin % VL != 0) return false;
-  switch (g.Cin / VL) {
-    case 1: dx_rows<1>(dx, dout, wt, g, in_rows); return true;
-    case 2: dx_rows<2>(dx, dout, wt, g, in_rows); return true;
-    case 3: dx_rows<3>(dx, dout, wt, g, in_rows); return true;
-    case 4: dx_rows<4>(dx, dout, wt, g, in_rows); return true;
-    case 5: dx_rows<5>(dx, dout, wt, g, in_rows); return true;
-    case 6: dx_rows<6>(dx, dout, wt, g, in_rows); return true;
-    case 7: dx_rows<7>(dx, dout, wt, g, in_rows); return true;
-    case 8: dx_rows<8>(dx, dout, wt, g, in_rows); return true;
-    default: return false;
-  }
+  return with_vectors(g.Cin, [&](auto nv) { dx_rows<decltype(nv)::value>(dx, dout, wt, g, in_rows); });
 }
 
 // The generic dx loop (any C).
