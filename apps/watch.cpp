@@ -17,6 +17,7 @@
 #include "apps/args.h"
 #include "apps/command.h"
 #include "apps/normal_stats.h"
+#include "data/detect/class_probs.h"
 #include "data/detect/detector.h"
 #include "data/video/frames.h"
 #include "data/video/prepare.h"
@@ -135,11 +136,10 @@ void check_normalization(const std::string& file, const ssmtl::eval::Normalizati
     std::fprintf(stderr, "watch: %s has no format line (written before format 1): statistics with 9 digits, object "
                  "scores may differ from ssmtl score's in the last digits\n", file.c_str());
   const int S = model.cfg.crop;
-  ssmtl::ObjectTeachers teachers;   // (T4: one motion object's teacher, p_motion = 1)
-  if (model.cfg.tasks.any(ssmtl::Source::kClassProbs)) {
-    teachers.class_probs = ssmtl::Tensor::zeros({1, model.cfg.distill_classes});
-    teachers.class_probs.data()[model.cfg.distill_classes - 1] = 1.f;
-  }
+  ssmtl::ObjectTeachers teachers;   // (T4: one motion object's teacher)
+  if (model.cfg.tasks.any(ssmtl::Source::kClassProbs))
+    teachers.class_probs = ssmtl::Tensor::from_vector({1, model.cfg.distill_classes},
+                                                      ssmtl::motion_teacher_class_probs(model.cfg.distill_classes - 1));
   auto s = ssmtl::score_objects(model, ssmtl::Tensor::zeros({1, 3, 7, S, S}), teachers, 0, {0});
   try {
     n.normalizer.combine(s);

@@ -257,10 +257,8 @@ ObjectTeachers WatchPipeline::live_teachers(const Detected& d, const std::vector
   for (int64_t i = 0; i < n; ++i) {
     const size_t k = kept[a + static_cast<size_t>(i)];
     float* row = t.class_probs.data() + i * distill_classes_;
-    if (k < d.teacher.size())
-      std::copy(d.teacher[k].begin(), d.teacher[k].end(), row);
-    else
-      row[distill_classes_ - 1] = 1.f;   // a motion object: p_motion = 1 (class_probs.h)
+    const std::vector<float> p = k < d.teacher.size() ? d.teacher[k] : motion_teacher_class_probs(distill_classes_ - 1);
+    std::copy(p.begin(), p.end(), row);
   }
   return t;
 }

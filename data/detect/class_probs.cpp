@@ -37,13 +37,17 @@ double number(const std::string& field, const std::string& path, size_t line, si
 
 }  // namespace
 
-std::vector<float> teacher_class_probs(const Detection& d, int K) {
+std::vector<float> motion_teacher_class_probs(int K) {
   if (K < 1) throw std::invalid_argument("teacher_class_probs: number of classes must be >= 1");
   std::vector<float> p(static_cast<size_t>(K) + 1, 0.f);
-  if (d.box.cls < 0) {
-    p[K] = 1.f;
-    return p;
-  }
+  p[K] = 1.f;
+  return p;
+}
+
+std::vector<float> teacher_class_probs(const Detection& d, int K) {
+  if (K < 1) throw std::invalid_argument("teacher_class_probs: number of classes must be >= 1");
+  if (d.box.cls < 0) return motion_teacher_class_probs(K);
+  std::vector<float> p(static_cast<size_t>(K) + 1, 0.f);
   if (static_cast<int>(d.class_probs.size()) != K)
     throw std::invalid_argument("teacher_class_probs: detector object " + box_str(d.box) + " has " +
                                 std::to_string(d.class_probs.size()) + " class probabilities, expected " +

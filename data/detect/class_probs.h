@@ -39,6 +39,10 @@ struct ClassProbsFile {
 // when K < 1. A detector object whose probabilities are all 0 gets p = 1 for its own class.
 std::vector<float> teacher_class_probs(const Detection& d, int num_classes);
 
+// The K + 1 teacher probabilities of a motion object (flow / background subtraction, cls < 0): p_motion = 1,
+// every class 0. Throws std::invalid_argument when K < 1.
+std::vector<float> motion_teacher_class_probs(int num_classes);
+
 // The file text for the objects of one video, frame by frame and in list order within a frame (the
 // order in which `ssmtl detect` writes the region file). Boxes are printed as the region file prints
 // them (ostream default precision), probabilities with 7 significant digits.
