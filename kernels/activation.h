@@ -4,7 +4,8 @@
 // Backward kernels ADD into the gradient buffer dx (never assign).
 // Gradients at kinks follow PyTorch: relu'(0) = 0, leaky_relu'(0) = slope.
 // exp and erf come from kernels/cpu/vmath.h (vectorisable; exp within 2 ulp, erf within 3.5e-7 absolute,
-// as PyTorch's own vectorised CPU kernels approximate them); tanh uses libm.
+// as PyTorch's own vectorised CPU kernels approximate them), GELU's from kernels/cpu/gelu_vec.h (the same
+// Abramowitz & Stegun 7.1.26 erf, on whole vectors: |gelu error| <= 3e-7 |x|); tanh uses libm.
 #pragma once
 #include <cstdint>
 
@@ -26,7 +27,7 @@ namespace detail {
 // The loop behind gelu_forward_cpu on the calling thread (no OpenMP region), for kernels that fuse GELU into
 // their own output loops (linear_gelu_forward_cpu): one compiled loop for both, so both give the same bits
 // (GCC contracts the formula's multiply-adds differently in different loops: 1-ulp differences otherwise).
-// The bits of an element depend only on its value where n is a multiple of 16 (whole vectors).
+// The bits of an element depend only on its value (tails go through the same vector code, masked).
 void gelu_rows(float* y, const float* x, int64_t n);
 }  // namespace detail
 // dx += dy * (Phi(x) + x phi(x)), Phi / phi: standard normal cdf / pdf

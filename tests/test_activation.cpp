@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "autograd/activation.h"
 #include "autograd/elementwise.h"
+#include "kernels/activation.h"
 #include "kernels/cpu/vmath.h"
 #include "tests/gradcheck.h"
 #include "tests/reference.h"
@@ -141,4 +143,34 @@ TEST_CASE("vmath: exp_approx within 2 ulp of exp and erf_approx within 3.5e-7 of
   CHECK(std::fabs(kernels::exp_approx(-100.f) - std::exp(-100.0)) < 1e-44);   // subnormal result
   CHECK(kernels::erf_approx(5.f) == 1.f);
   CHECK(kernels::erf_approx(0.f) == 0.f);
+}
+
+TEST_CASE("gelu kernels: within 3e-7 |x| of the exact erf form and its derivative - tails - NaN and infinities") {
+  std::vector<float> x;
+  for (double v = -12.0; v <= 12.0; v += 3.1e-4) x.push_back(static_cast<float>(v));
+  for (float v : {0.f, -0.f, 1e-30f, -1e-30f, 1e-6f, 50.f, -50.f, 1e4f, -1e4f}) x.push_back(v);
+  x.push_back(5.f);   // an odd count: the last elements go through the masked tail
+  const int64_t n = static_cast<int64_t>(x.size());
+  std::vector<float> y(x.size()), dx(x.size(), 0.5f), dy(x.size(), 2.f);
+  kernels::gelu_forward_cpu(y.data(), x.data(), n);
+  kernels::gelu_backward_cpu(dx.data(), dy.data(), x.data(), n);   // adds: dx = 0.5 + 2 gelu'(x)
+  double worst = 0, worst_d = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double X = x[i], cdf = 0.5 * std::erfc(-X / std::sqrt(2.0));
+    const double ref = X * cdf, dref = cdf + X * std::exp(-0.5 * X * X) / std::sqrt(2.0 * M_PI);
+    worst = std::max(worst, std::fabs(y[i] - ref) / std::max(std::fabs(X), 1e-30));
+    worst_d = std::max(worst_d, std::fabs((dx[i] - 0.5) / 2.0 - dref));
+  }
+  CHECK(worst < 3e-7);
+  CHECK(worst_d < 4e-7);
+  CHECK(y[n - 1] == y[static_cast<size_t>(std::find(x.begin(), x.end(), 5.f) - x.begin())]);   // tail = vector bits
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> sx = {inf, nan, -2.f};
+  std::vector<float> sy(3), sd(3, 0.f), ones(3, 1.f);
+  kernels::gelu_forward_cpu(sy.data(), sx.data(), 3);
+  kernels::gelu_backward_cpu(sd.data(), ones.data(), sx.data(), 3);
+  CHECK(std::isinf(sy[0]));
+  CHECK(std::isnan(sy[1]));
+  CHECK(std::isnan(sd[1]));
+  CHECK(sy[2] == doctest::Approx(-2.0 * 0.5 * std::erfc(std::sqrt(2.0))).epsilon(2e-4));   // the negative tail
 }

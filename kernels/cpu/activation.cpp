@@ -2,14 +2,14 @@
 #include <cmath>
 
 #include "kernels/activation.h"
+#include "kernels/cpu/gelu_vec.h"
+#include "kernels/cpu/simd.h"
 #include "kernels/cpu/vmath.h"
 
 namespace ssmtl::kernels {
 
 namespace {
 constexpr int64_t kParallelMin = 65536;
-constexpr float kInvSqrt2 = 0.70710678118654752f;
-constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 }  // namespace
 
 void relu_forward_cpu(float* y, const float* x, int64_t n) {
@@ -34,26 +34,41 @@ void leaky_relu_backward_cpu(float* dx, const float* dy, const float* x, float s
 
 namespace detail {
 void gelu_rows(float* y, const float* x, int64_t n) {
-#pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] = 0.5f * x[i] * (1.f + erf_approx(x[i] * kInvSqrt2));
+  using simd::VL;
+  int64_t i = 0;
+  for (; i + VL <= n; i += VL) simd::storeu(y + i, gelu_vec::gelu(simd::loadu(x + i)));
+  if (i < n) {   // the tail through masked lanes: the same formula, so an element's bits depend on its value only
+    const simd::mask_t m = simd::first_lanes(static_cast<int>(n - i));
+    simd::store_masked(y + i, gelu_vec::gelu(simd::load_masked(x + i, m)), m);
+  }
 }
 }  // namespace detail
 
+namespace {
+constexpr int64_t kGeluChunk = 4096;   // elements a task: a multiple of every vector width
+}  // namespace
+
 void gelu_forward_cpu(float* y, const float* x, int64_t n) {
-  // Fixed chunks, a multiple of the vector width: the same code computes every element whatever the thread
-  // count, and a caller's whole-vector range (linear_gelu_forward_cpu's rows) gives the same bits.
-  constexpr int64_t kChunk = 4096;
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  const int64_t chunks = (n + kGeluChunk - 1) / kGeluChunk;
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
-  for (int64_t c = 0; c < chunks; ++c) detail::gelu_rows(y + c * kChunk, x + c * kChunk, std::min(kChunk, n - c * kChunk));
+  for (int64_t c = 0; c < chunks; ++c)
+    detail::gelu_rows(y + c * kGeluChunk, x + c * kGeluChunk, std::min(kGeluChunk, n - c * kGeluChunk));
 }
 
 void gelu_backward_cpu(float* dx, const float* dy, const float* x, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; ++i) {
-    const float cdf = 0.5f * (1.f + erf_approx(x[i] * kInvSqrt2));
-    const float pdf = kInvSqrt2Pi * exp_approx(-0.5f * x[i] * x[i]);
-    dx[i] += dy[i] * (cdf + x[i] * pdf);
+  using simd::VL;
+  const int64_t chunks = (n + kGeluChunk - 1) / kGeluChunk;
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t a = c * kGeluChunk, b = std::min(n, a + kGeluChunk);
+    int64_t i = a;
+    for (; i + VL <= b; i += VL)
+      simd::storeu(dx + i, simd::loadu(dx + i) + simd::loadu(dy + i) * gelu_vec::gelu_derivative(simd::loadu(x + i)));
+    if (i < b) {
+      const simd::mask_t m = simd::first_lanes(static_cast<int>(b - i));
+      const simd::vec d = gelu_vec::gelu_derivative(simd::load_masked(x + i, m));
+      simd::store_masked(dx + i, simd::load_masked(dx + i, m) + simd::load_masked(dy + i, m) * d, m);
+    }
   }
 }
 
