@@ -36,6 +36,10 @@ float* grad_buffer(const Tensor& t) {
   if (!t.defined() || !t.requires_grad()) return nullptr;
   TensorImpl* impl = t.impl();
   if (!impl->grad) {
+    // The backward kernels add into gradients, so a new one starts as zeros: booked as its own profiler row
+    // (one write of the buffer), since it is a sizeable share of a training step's memory traffic.
+    prof::add_bytes(4.0 * static_cast<double>(shape_numel(t.shape())));
+    prof::KernelScope scope("kernels::grad_zero_fill");
     Tensor g = Tensor::zeros(t.shape(), t.device());
     impl->grad = g.impl_ptr();
   }

@@ -1,8 +1,15 @@
 #include "tensor/device.h"
 
 #include <sys/mman.h>
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -85,6 +92,27 @@ size_t host_bytes(size_t n) {
   const size_t unit = bytes >= kLargeBytes ? kHugePage : bytes >= kCachedBytes ? size_t(4096) : size_t(64);
   return (bytes + unit - 1) / unit * unit;
 }
+
+// Fills of at least this many floats (16 MiB, beyond the caches of most CPUs) write with non-temporal stores:
+// a normal store first reads the line it writes (read-for-ownership), so it moves twice the bytes; the
+// buffer is read back from memory by the next kernel either way. Measured: 2x the GB/s of std::fill on this
+// machine (BM_GradZeroFill).
+constexpr int64_t kStreamFillFloats = int64_t{1} << 22;
+
+// p[0, n) = v with streaming stores where the CPU has them, the unaligned head and the tail with plain ones.
+void stream_fill(float* p, float v, int64_t n) {
+#if defined(__AVX512F__)
+  for (; n > 0 && (reinterpret_cast<uintptr_t>(p) & 63) != 0; --n) *p++ = v;
+  const __m512 vv = _mm512_set1_ps(v);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_stream_ps(p + i, vv);
+  for (; i < n; ++i) p[i] = v;
+  _mm_sfence();   // streaming stores are weakly ordered: visible before the kernels that read the buffer
+#else
+  std::fill(p, p + n, v);
+#endif
+}
+
 }  // namespace
 
 float* device_alloc(size_t n, Device d) {
@@ -150,8 +178,21 @@ void device_fill(float* p, float v, size_t n, Device d) {
     return;
   }
   // Gradient buffers are zero-filled before the backward kernels add into them (tens of MB per buffer in a
-  // training step): large fills use every thread, as the kernels do.
+  // training step): large fills use every thread, as the kernels do, and bypass the caches.
   const int64_t len = static_cast<int64_t>(n);
+  if (len >= kStreamFillFloats) {
+#pragma omp parallel
+    {
+#ifdef _OPENMP
+      const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+#else
+      const int64_t t = 0, nt = 1;
+#endif
+      const int64_t a = len * t / nt, b = len * (t + 1) / nt;
+      stream_fill(p + a, v, b - a);
+    }
+    return;
+  }
 #pragma omp parallel for schedule(static) if (len > (int64_t{1} << 18))
   for (int64_t i = 0; i < len; i += 4096) std::fill(p + i, p + std::min<int64_t>(len, i + 4096), v);
 }

@@ -26,7 +26,8 @@ int select_cuda_device(int index);
 // std::runtime_error (require_cuda) for CUDA without it; device_free must get the n of the allocation.
 float* device_alloc(size_t n, Device d);
 void device_free(float* p, size_t n, Device d);
-// p[0, n) = v; large CPU fills use every OpenMP thread.
+// p[0, n) = v; large CPU fills use every OpenMP thread, and from 4 Mi floats non-temporal stores (they
+// bypass the caches: the next kernel reads such a buffer from memory anyway).
 void device_fill(float* p, float v, size_t n, Device d);
 void device_copy(float* dst, Device dst_dev, const float* src, Device src_dev, size_t n);
 

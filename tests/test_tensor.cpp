@@ -67,6 +67,21 @@ TEST_CASE("device: a released CPU buffer of 64 KiB or more is reused for the sam
   }
 }
 
+TEST_CASE("device: a streamed fill (4 Mi floats and more) reaches every element from any alignment and no further") {
+  const size_t n = (size_t(1) << 22) + 1000;
+  float* a = device_alloc(n, Device::CPU);
+  for (size_t off : {size_t(0), size_t(1), size_t(7)}) {   // 64-byte aligned, then unaligned heads
+    CAPTURE(off);
+    device_fill(a, 9.f, n, Device::CPU);
+    const size_t len = n - off - 3 - (off == 7 ? size_t(1) << 10 : 0);   // odd tails; the last just below 4 Mi
+    device_fill(a + off, -0.5f, len, Device::CPU);
+    size_t wrong = 0;
+    for (size_t i = 0; i < n; ++i) wrong += a[i] != (i >= off && i < off + len ? -0.5f : 9.f);
+    CHECK(wrong == 0);
+  }
+  device_free(a, n, Device::CPU);
+}
+
 TEST_CASE("device: a CUDA tensor in a build or machine without CUDA is a clear error") {
   if (cuda_available()) return;
   CHECK_THROWS_AS(Tensor::zeros({2}, Device::CUDA), std::runtime_error);

@@ -1,4 +1,8 @@
-// GELU at the paper-size CvT's MLP width (configs/ssmtl++v1.txt: dim 96, hidden 4 x 96 = 384; 16384 token rows,
+// Memory-bound ops of the training step against what they replaced, alternating in one process.
+// BM_GradZeroFill: the zero fill of a new gradient buffer (device_fill: streaming stores from 4 Mi floats) against
+// std::fill over the same threads, at the size of a stage-1 activation of the paper-size backbone (64 x 16 x 7 x
+// 64 x 64 floats, 117 MB); ref_ms, ms, speedup, GB/s and %bw as below.
+// BM_Gelu: GELU at the paper-size CvT's MLP width (configs/ssmtl++v1.txt: dim 96, hidden 4 x 96 = 384; 16384 token rows,
 // 6.3 M elements): the vector kernels (kernels/cpu/gelu_vec.h) against the formula they replaced (the exact erf
 // form through vmath.h's general exp and erf in a `#pragma omp simd` loop), alternating in one process so that
 // both see the same machine load. BM_Gelu/<pass> reports ref_ms, ms, speedup = ref time / time, GB/s and %bw,
@@ -7,12 +11,14 @@
 // and written).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <string>
 #include <vector>
 
 #include "kernels/activation.h"
 #include "kernels/cpu/vmath.h"
+#include "tensor/device.h"
 #include "tensor/profile.h"
 
 using namespace ssmtl;
@@ -74,6 +80,40 @@ void BM_Gelu(benchmark::State& state, bool backward) {
   state.counters["%bw"] = 100.0 * gbs / bw;
 }
 
+void BM_GradZeroFill(benchmark::State& state) {
+  const int64_t n = int64_t{64} * 16 * 7 * 64 * 64;
+  float* p = device_alloc(static_cast<size_t>(n), Device::CPU);
+  auto once = [&](bool reference) {
+    const auto t0 = std::chrono::steady_clock::now();
+    if (reference) {
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < n; i += 4096) std::fill(p + i, p + std::min<int64_t>(n, i + 4096), 0.f);
+    } else {
+      device_fill(p, 0.f, static_cast<size_t>(n), Device::CPU);
+    }
+    benchmark::DoNotOptimize(p);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  const double bw = bandwidth_gbs();
+  once(true);
+  once(false);
+  double t_ref = 0, t = 0;
+  for (auto _ : state) {
+    const double a = once(true), b = once(false);
+    t_ref += a, t += b;
+    state.SetIterationTime(a + b);
+  }
+  const double it = static_cast<double>(state.iterations());
+  const double gbs = 1e-9 * static_cast<double>(n) * 4.0 * it / t;
+  state.counters["ref_ms"] = 1e3 * t_ref / it;
+  state.counters["ms"] = 1e3 * t / it;
+  state.counters["speedup"] = t_ref / t;
+  state.counters["GB/s"] = gbs;
+  state.counters["%bw"] = 100.0 * gbs / bw;
+  device_free(p, static_cast<size_t>(n), Device::CPU);
+}
+
+BENCHMARK(BM_GradZeroFill)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK_CAPTURE(BM_Gelu, forward, false)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK_CAPTURE(BM_Gelu, backward, true)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 
