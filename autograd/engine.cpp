@@ -36,10 +36,11 @@ float* grad_buffer(const Tensor& t) {
   if (!t.defined() || !t.requires_grad()) return nullptr;
   TensorImpl* impl = t.impl();
   if (!impl->grad) {
-    // The backward kernels add into gradients, so a new one starts as zeros: booked as its own profiler row
-    // (one write of the buffer), since it is a sizeable share of a training step's memory traffic.
-    prof::add_bytes(4.0 * static_cast<double>(shape_numel(t.shape())));
+    // The backward kernels add into gradients, so a new one starts as zeros: its own profiler row (one write
+    // of the buffer: a sizeable share of a training step's memory traffic), unless it is made inside another
+    // op's scope, which then books the time (and its own bytes only).
     prof::KernelScope scope("kernels::grad_zero_fill");
+    if (scope.recorded()) prof::add_bytes(4.0 * static_cast<double>(shape_numel(t.shape())));
     Tensor g = Tensor::zeros(t.shape(), t.device());
     impl->grad = g.impl_ptr();
   }

@@ -67,6 +67,9 @@ class KernelScope {
   }
   KernelScope(const KernelScope&) = delete;
   KernelScope& operator=(const KernelScope&) = delete;
+  // True when this scope gets its own row (profiling on, not nested in another scope). Bytes or flops
+  // announced while it is open are booked on it; a nested scope's go to the outer one.
+  bool recorded() const { return name_ != nullptr; }
  private:
   void begin(const char* name);
   void end();
