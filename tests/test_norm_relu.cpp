@@ -259,13 +259,16 @@ TEST_CASE("batch_norm_relu: bad inputs throw std::invalid_argument naming the op
                        std::invalid_argument);
 }
 
-TEST_CASE("batch_norm_stats: slab-wise statistics equal a double reference - large mean and tails - 1 or 2 threads") {
+TEST_CASE("batch_norm_stats: slab-wise and row-chunk statistics equal a double reference - large mean and tails - 1 or 2 threads") {
   // Channel values 1e4 + u with u in [-0.5, 0.5): a one-pass E[x^2] - E[x]^2 in float would lose every digit of the
   // variance (~0.083); inner sizes with and without a tail of the 32-lane blocks, N = 1 and several samples.
   struct Shape {
     int64_t N, C, inner;
   };
-  for (const Shape s : {Shape{1, 3, 7}, Shape{5, 4, 1000}, Shape{3, 2, 4099}}) {
+  // inner = 1: the channels-last rows path (token rows, chunks of 256 rows merged in order): a whole number of
+  // chunks, a tail chunk with a channel count that is no vector multiple, and a single row.
+  for (const Shape s : {Shape{1, 3, 7}, Shape{5, 4, 1000}, Shape{3, 2, 4099}, Shape{1024, 96, 1}, Shape{517, 20, 1},
+                        Shape{1, 5, 1}}) {
     std::vector<float> x(static_cast<size_t>(s.N * s.C * s.inner));
     uint32_t state = 12345;
     for (float& v : x) {

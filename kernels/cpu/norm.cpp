@@ -89,43 +89,49 @@ struct ReluGrad {
   Row row(int64_t o, int64_t c0) const { return {dy + o, x + o, mu + c0, s + c0, b + c0}; }
 };
 
-// Per-channel sums over the rows of one block of W channels starting at c0 (W a compile-time width, so the
-// double accumulators stay in vector registers); rows in order.
-template <int W>
-void block_sums(double* s, double* q, const float* x, int64_t N, int64_t C, int64_t c0) {
-  double a[W] = {}, b[W] = {}, mu[W];
-  for (int64_t n = 0; n < N; ++n) {
-    const float* p = x + n * C + c0;
-#pragma omp simd
-    for (int c = 0; c < W; ++c) a[c] += p[c];
-  }
-  for (int c = 0; c < W; ++c) mu[c] = a[c] / static_cast<double>(N);
-  for (int64_t n = 0; n < N; ++n) {
-    const float* p = x + n * C + c0;
-#pragma omp simd
-    for (int c = 0; c < W; ++c) {
-      const double d = p[c] - mu[c];
-      b[c] += d * d;
-    }
-  }
-  for (int c = 0; c < W; ++c) s[c] = a[c], q[c] = b[c];
-}
+// Channels-last statistics (the CvT's token rows, inner = 1) in one read of memory: the rows are cut into chunks
+// of kStatsRows that stay in cache; per chunk and channel a sum, then the squares centred on the chunk's mean; the
+// chunks merged in order with Chan, Golub & LeVeque's update (as the NCDHW slabs below). Threads take whole
+// chunks and the merge runs in chunk order, so the bits do not depend on the thread count.
+constexpr int64_t kStatsRows = 256;
 
 void stats_rows(float* mean, float* var, const float* x, int64_t N, int64_t C) {
-  const int64_t blocks = (C + kChanBlock - 1) / kChanBlock;
+  const int64_t chunks = (N + kStatsRows - 1) / kStatsRows;
+  std::vector<double> part(static_cast<size_t>(chunks * 2 * C));   // per chunk: C means, then C centred squares
 #pragma omp parallel for schedule(static) if (N * C > kParallelMin)
-  for (int64_t b = 0; b < blocks; ++b) {
-    const int64_t c0 = b * kChanBlock, cb = std::min(kChanBlock, C - c0);
-    double s[kChanBlock], q[kChanBlock];
-    if (cb == kChanBlock) {
-      block_sums<kChanBlock>(s, q, x, N, C, c0);
-    } else {
-      for (int64_t c = 0; c < cb; ++c) block_sums<1>(s + c, q + c, x, N, C, c0 + c);
+  for (int64_t k = 0; k < chunks; ++k) {
+    const int64_t r0 = k * kStatsRows, rows = std::min(kStatsRows, N - r0);
+    double* mu = part.data() + k * 2 * C;
+    double* m2 = mu + C;
+    std::fill(mu, mu + 2 * C, 0.0);
+    for (int64_t r = r0; r < r0 + rows; ++r) {
+      const float* p = x + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) mu[c] += p[c];
     }
-    for (int64_t c = 0; c < cb; ++c) {
-      mean[c0 + c] = static_cast<float>(s[c] / static_cast<double>(N));
-      var[c0 + c] = static_cast<float>(q[c] / static_cast<double>(N));
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) mu[c] /= static_cast<double>(rows);
+    for (int64_t r = r0; r < r0 + rows; ++r) {
+      const float* p = x + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        const double d = p[c] - mu[c];
+        m2[c] += d * d;
+      }
     }
+  }
+  for (int64_t c = 0; c < C; ++c) {
+    double mu = 0.0, m2 = 0.0, seen = 0.0;
+    for (int64_t k = 0; k < chunks; ++k) {
+      const double cnt = static_cast<double>(std::min(kStatsRows, N - k * kStatsRows));
+      const double mu_k = part[static_cast<size_t>(k * 2 * C + c)], m2_k = part[static_cast<size_t>(k * 2 * C + C + c)];
+      const double total = seen + cnt, delta = mu_k - mu;
+      mu += delta * (cnt / total);
+      m2 += m2_k + delta * delta * (seen * cnt / total);
+      seen = total;
+    }
+    mean[c] = static_cast<float>(mu);
+    var[c] = static_cast<float>(m2 / seen);
   }
 }
 
