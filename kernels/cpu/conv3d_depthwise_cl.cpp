@@ -46,6 +46,32 @@ inline int64_t source(int64_t i, int64_t p, int64_t k, int64_t s, int64_t n_out)
   return o < n_out ? o : -1;
 }
 
+// source() for every input index and tap of one axis, computed once per call: tab[i * k + t] (the dx loops
+// would otherwise divide by the stride three times per tap and row).
+std::vector<int32_t> source_table(int64_t n_in, int64_t p, int64_t k, int64_t s, int64_t n_out) {
+  std::vector<int32_t> tab(static_cast<size_t>(n_in * k));
+  for (int64_t i = 0; i < n_in; ++i)
+    for (int64_t t = 0; t < k; ++t) tab[static_cast<size_t>(i * k + t)] = static_cast<int32_t>(source(i, p, t, s, n_out));
+  return tab;
+}
+
+// The three axes' source tables of a geometry.
+struct SourceTables {
+  std::vector<int32_t> d, h, w;
+  explicit SourceTables(const Conv3dGeometry& g)
+      : d(source_table(g.D, g.pD, g.kD, g.sD, g.Do)), h(source_table(g.H, g.pH, g.kH, g.sH, g.Ho)),
+        w(source_table(g.W, g.pW, g.kW, g.sW, g.Wo)) {}
+};
+
+// The outputs o in [lo, hi) along one axis whose window puts tap k inside the input: 0 <= o s - p + k < n_in.
+inline void valid_outputs(int64_t n_in, int64_t p, int64_t k, int64_t s, int64_t n_out, int64_t& lo, int64_t& hi) {
+  const int64_t a = p - k;   // o s >= a
+  lo = a <= 0 ? 0 : (a + s - 1) / s;
+  const int64_t b = n_in - 1 + p - k;   // o s <= b
+  hi = b < 0 ? 0 : std::min(n_out, b / s + 1);
+  if (hi < lo) hi = lo;
+}
+
 using simd::loadu;
 using simd::storeu;
 using simd::vec;
@@ -85,19 +111,20 @@ void forward_rows(float* out, const float* x, const float* wt, const float* bias
 template <int NV>
 void dx_rows(float* dx, const float* dout, const float* wt, const Conv3dGeometry& g, int64_t in_rows) {
   constexpr int64_t C = NV * VL;
+  const SourceTables src(g);
 #pragma omp parallel for schedule(static) if (worth_threads(g))
   for (int64_t r = 0; r < in_rows; ++r) {
     const int64_t wi = r % g.W, h = (r / g.W) % g.H, d = (r / (g.W * g.H)) % g.D, n = r / (g.W * g.H * g.D);
     vec acc[NV];
     for (int v = 0; v < NV; ++v) acc[v] = loadu(dx + r * C + v * VL);
     for (int64_t kd = 0; kd < g.kD; ++kd) {
-      const int64_t od = source(d, g.pD, kd, g.sD, g.Do);
+      const int64_t od = src.d[d * g.kD + kd];
       if (od < 0) continue;
       for (int64_t kh = 0; kh < g.kH; ++kh) {
-        const int64_t oh = source(h, g.pH, kh, g.sH, g.Ho);
+        const int64_t oh = src.h[h * g.kH + kh];
         if (oh < 0) continue;
         for (int64_t kw = 0; kw < g.kW; ++kw) {
-          const int64_t ow = source(wi, g.pW, kw, g.sW, g.Wo);
+          const int64_t ow = src.w[wi * g.kW + kw];
           if (ow < 0) continue;
           const float* go = dout + (((n * g.Do + od) * g.Ho + oh) * g.Wo + ow) * C;
           const float* wk = wt + ((kd * g.kH + kh) * g.kW + kw) * C;
@@ -125,18 +152,25 @@ void dw_taps(float* dw, float* dbias, const float* dout, const float* x, const C
       if (bias_task ? !dbias : !dw) continue;
       const int64_t kd = t / (g.kH * g.kW), kh = (t / g.kW) % g.kH, kw = t % g.kW;
       vec s[NV] = {};
-      for (int64_t p = 0; p < P; ++p) {
-        const float* go = dout + (n * P + p) * C;
-        if (bias_task) {
-          for (int v = 0; v < NV; ++v) s[v] += loadu(go + v * VL);
-          continue;
-        }
-        const int64_t ow = p % g.Wo, oh = (p / g.Wo) % g.Ho, od = p / (g.Wo * g.Ho);
-        const int64_t d = od * g.sD - g.pD + kd, h = oh * g.sH - g.pH + kh, ww = ow * g.sW - g.pW + kw;
-        if (d < 0 || d >= g.D || h < 0 || h >= g.H || ww < 0 || ww >= g.W) continue;
-        const float* xi = x + (((n * g.D + d) * g.H + h) * g.W + ww) * C;
+      if (bias_task) {
+        for (int64_t p = 0; p < P; ++p)
+          for (int v = 0; v < NV; ++v) s[v] += loadu(dout + (n * P + p) * C + v * VL);
+      } else {   // the output positions whose window holds the tap, in raster order (the generic loop's order)
+        int64_t d0, d1, h0, h1, w0, w1;
+        valid_outputs(g.D, g.pD, kd, g.sD, g.Do, d0, d1);
+        valid_outputs(g.H, g.pH, kh, g.sH, g.Ho, h0, h1);
+        valid_outputs(g.W, g.pW, kw, g.sW, g.Wo, w0, w1);
+        for (int64_t od = d0; od < d1; ++od)
+          for (int64_t oh = h0; oh < h1; ++oh) {
+            const float* go = dout + (((n * g.Do + od) * g.Ho + oh) * g.Wo) * C;
+            const int64_t xrow = ((n * g.D + od * g.sD - g.pD + kd) * g.H + oh * g.sH - g.pH + kh) * g.W - g.pW + kw;
+            for (int64_t ow = w0; ow < w1; ++ow) {
+              const float* gi = go + ow * C;
+              const float* xi = x + (xrow + ow * g.sW) * C;
 #pragma GCC unroll 8
-        for (int v = 0; v < NV; ++v) s[v] += loadu(go + v * VL) * loadu(xi + v * VL);
+              for (int v = 0; v < NV; ++v) s[v] += loadu(gi + v * VL) * loadu(xi + v * VL);
+            }
+          }
       }
       for (int v = 0; v < NV; ++v) storeu(part.data() + (n * T1 + t) * C + v * VL, s[v]);
     }
@@ -179,18 +213,19 @@ bool blocked_dx(float* dx, const float* dout, const float* wt, const Conv3dGeome
 void dx_generic(float* dx, const float* dout, const float* wt_rows, const Conv3dGeometry& g, int64_t in_rows,
                 bool par) {
   const int64_t C = g.Cin;
+  const SourceTables src(g);
 #pragma omp parallel for schedule(static) if (par)
   for (int64_t r = 0; r < in_rows; ++r) {   // r = ((n D + d) H + h) W + wi
     const int64_t wi = r % g.W, h = (r / g.W) % g.H, d = (r / (g.W * g.H)) % g.D, n = r / (g.W * g.H * g.D);
     float* di = dx + r * C;
     for (int64_t kd = 0; kd < g.kD; ++kd) {
-      const int64_t od = source(d, g.pD, kd, g.sD, g.Do);
+      const int64_t od = src.d[d * g.kD + kd];
       if (od < 0) continue;
       for (int64_t kh = 0; kh < g.kH; ++kh) {
-        const int64_t oh = source(h, g.pH, kh, g.sH, g.Ho);
+        const int64_t oh = src.h[h * g.kH + kh];
         if (oh < 0) continue;
         for (int64_t kw = 0; kw < g.kW; ++kw) {
-          const int64_t ow = source(wi, g.pW, kw, g.sW, g.Wo);
+          const int64_t ow = src.w[wi * g.kW + kw];
           if (ow < 0) continue;
           const float* go = dout + (((n * g.Do + od) * g.Ho + oh) * g.Wo + ow) * C;
           const float* wk = wt_rows + ((kd * g.kH + kh) * g.kW + kw) * C;
