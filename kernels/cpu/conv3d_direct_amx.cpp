@@ -173,19 +173,9 @@ void conv_task(float* out_n, const uint16_t* xp, const AmxPlan& d, const float* 
   }
 }
 
-// Sample xn (Cin, D, H, W) into the interior of xp as channel pairs; the border and a missing partner channel
-// were zeroed once and stay so.
+// Sample xn (Cin, D, H, W) into the interior of xp as channel pairs (pad_pair_planes).
 void pad_sample(uint32_t* xp, const float* xn, const AmxPlan& d) {
-  const int64_t vol = d.D * d.H * d.W;
-  for (int64_t pr = 0; pr < d.Cp; ++pr) {
-    const bool partner = 2 * pr + 1 < d.Cin;
-    for (int64_t z = 0; z < d.D; ++z)
-      for (int64_t y = 0; y < d.H; ++y) {
-        const float* a = xn + 2 * pr * vol + (z * d.H + y) * d.W;
-        bf16_pair_row(xp + pr * d.cstride + ((z + d.pD) * d.Hp + y + d.pH) * d.Wq + d.pW, a,
-                      partner ? a + vol : nullptr, d.W);
-      }
-  }
+  pad_pair_planes(xp, xn, {d.Cin, d.Cp, d.D, d.H, d.W, d.pD, d.pH, d.pW, d.Hp, d.Wq, d.cstride});
 }
 
 // One task on this thread's tiles, configured for its kernel and released after (a task is a whole sample's

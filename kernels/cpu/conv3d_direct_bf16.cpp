@@ -35,6 +35,19 @@ SSMTL_BF16_TARGET void bf16_pair_row(uint32_t* dst, const float* a, const float*
   }
 }
 
+void pad_pair_planes(uint32_t* xp, const float* xn, const PairPlanes& p) {
+  const int64_t vol = p.D * p.H * p.W;
+  for (int64_t pr = 0; pr < p.Cp; ++pr) {
+    const bool partner = 2 * pr + 1 < p.Cin;
+    for (int64_t z = 0; z < p.D; ++z)
+      for (int64_t y = 0; y < p.H; ++y) {
+        const float* a = xn + 2 * pr * vol + (z * p.H + y) * p.W;
+        bf16_pair_row(xp + pr * p.cstride + ((z + p.pD) * p.Hp + y + p.pH) * p.Wq + p.pW, a, partner ? a + vol : nullptr,
+                      p.W);
+      }
+  }
+}
+
 namespace {
 
 constexpr int L = 16;   // float32 lanes of a 512-bit vector: positions per vector
@@ -106,21 +119,11 @@ Plan make_plan(const DirectShape& s, const float* w) {
   return d;
 }
 
-// Copies sample xn (groups * Cin_g, D, H, W) into the interior of xp as channel pairs; the border and a missing
-// partner channel were zeroed once and stay so.
+// Sample xn (groups * Cin_g, D, H, W) into the interior of xp, group by group (pad_pair_planes).
 void pad_sample(uint32_t* xp, const float* xn, const Plan& d) {
-  const int64_t vol = d.D * d.H * d.W;
+  const PairPlanes p{d.Cin_g, d.Cp, d.D, d.H, d.W, d.pD, d.pH, d.pW, d.Hp, d.Wq, d.cstride};
   for (int64_t gr = 0; gr < d.groups; ++gr)
-    for (int64_t pr = 0; pr < d.Cp; ++pr) {
-      const int64_t ci = gr * d.Cin_g + 2 * pr;
-      const bool partner = 2 * pr + 1 < d.Cin_g;
-      for (int64_t z = 0; z < d.D; ++z)
-        for (int64_t y = 0; y < d.H; ++y) {
-          const float* a = xn + ci * vol + (z * d.H + y) * d.W;
-          bf16_pair_row(xp + (gr * d.Cp + pr) * d.cstride + ((z + d.pD) * d.Hp + y + d.pH) * d.Wq + d.pW, a,
-                   partner ? a + vol : nullptr, d.W);
-        }
-    }
+    pad_pair_planes(xp + gr * d.Cp * d.cstride, xn + gr * d.Cin_g * d.D * d.H * d.W, p);
 }
 
 // out (CB channels from oc, row stride ov) (+)= the block of V position vectors starting at p.

@@ -40,6 +40,15 @@ void direct_weight_grad_amx(float* dw, const float* dout, const float* x, int64_
 // dst[x] = (bf16(a[x]), bf16(b[x])) as one 32-bit pair, for x < W; b == nullptr: a zero partner channel.
 void bf16_pair_row(uint32_t* dst, const float* a, const float* b, int64_t W);
 
+// One group's input as padded channel-pair planes (the B operand layout of the bf16 and AMX convolutions):
+// channels (2 pr, 2 pr + 1) of xn (Cin, D, H, W) become plane pr of xp (pair units; plane stride cstride, Hp rows
+// of Wq a depth slice), written at offset (pD, pH, pW); the partner of an odd last channel is zero. The border
+// and the slack are not written: the caller zeroes them once and they stay so.
+struct PairPlanes {
+  int64_t Cin, Cp, D, H, W, pD, pH, pW, Hp, Wq, cstride;
+};
+void pad_pair_planes(uint32_t* xp, const float* xn, const PairPlanes& p);
+
 // dw (groups * Cout_g, Cin_g, k...) += sum over samples and positions of dout x shifted x, with
 //   dout (N, groups * Cout_g, out...), x (N, groups * Cin_g, in...); both rounded to bf16, VDPBF16PS adding the
 // products of two adjacent positions (positions are enumerated in the zero-padded input's flat layout, so the
