@@ -1,14 +1,13 @@
-// Memory-bound ops of the training step against what they replaced, alternating in one process.
+// Memory-bound ops of the training step against what they replaced, alternating in one process so that both see
+// the same machine load. Counters: ref_ms, ms, speedup = ref time / time, GB/s and %bw, the share of the memory
+// bandwidth that the program measures (STREAM triad, tensor/profile.h) at its start.
 // BM_GradZeroFill: the zero fill of a new gradient buffer (device_fill: streaming stores from 4 Mi floats) against
 // std::fill over the same threads, at the size of a stage-1 activation of the paper-size backbone (64 x 16 x 7 x
-// 64 x 64 floats, 117 MB); ref_ms, ms, speedup, GB/s and %bw as below.
-// BM_Gelu: GELU at the paper-size CvT's MLP width (configs/ssmtl++v1.txt: dim 96, hidden 4 x 96 = 384; 16384 token rows,
-// 6.3 M elements): the vector kernels (kernels/cpu/gelu_vec.h) against the formula they replaced (the exact erf
-// form through vmath.h's general exp and erf in a `#pragma omp simd` loop), alternating in one process so that
-// both see the same machine load. BM_Gelu/<pass> reports ref_ms, ms, speedup = ref time / time, GB/s and %bw,
-// the share of the memory bandwidth that the program measures (STREAM triad, tensor/profile.h) at its start.
-// Bytes as the profiler counts them: forward 8 per element (x read, y written), backward 16 (x, dy read; dx read
-// and written).
+// 64 x 64 floats, 117 MB); 4 bytes an element.
+// BM_Gelu: GELU at the paper-size CvT's MLP width (configs/ssmtl++v1.txt: dim 96, hidden 4 x 96 = 384; 16384
+// token rows, 6.3 M elements): the vector kernels (kernels/cpu/gelu_vec.h) against the formula they replaced (the
+// exact erf form through vmath.h's general exp and erf in a `#pragma omp simd` loop). Bytes as the profiler
+// counts them: forward 8 an element (x read, y written), backward 16 (x, dy read; dx read and written).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -25,14 +24,65 @@ using namespace ssmtl;
 
 namespace {
 
+double bandwidth_gbs() {
+  static const double bw = prof::measure_bandwidth_gbs();
+  return bw;
+}
+
+// Times once(true) (the reference) and once(false) (the kernel) alternately, each returning its seconds; sets the
+// counters for `bytes` moved by one call.
+template <class F>
+void alternate(benchmark::State& state, F once, double bytes) {
+  const double bw = bandwidth_gbs();
+  once(true);   // warm both (pages, caches)
+  once(false);
+  double t_ref = 0, t = 0;
+  for (auto _ : state) {
+    const double a = once(true), b = once(false);
+    t_ref += a, t += b;
+    state.SetIterationTime(a + b);
+  }
+  const double it = static_cast<double>(state.iterations());
+  const double gbs = 1e-9 * bytes * it / t;
+  state.counters["ref_ms"] = 1e3 * t_ref / it;
+  state.counters["ms"] = 1e3 * t / it;
+  state.counters["speedup"] = t_ref / t;
+  state.counters["GB/s"] = gbs;
+  state.counters["%bw"] = 100.0 * gbs / bw;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void BM_GradZeroFill(benchmark::State& state) {
+  const int64_t n = int64_t{64} * 16 * 7 * 64 * 64;
+  float* p = device_alloc(static_cast<size_t>(n), Device::CPU);
+  alternate(
+      state,
+      [&](bool reference) {
+        const auto t0 = std::chrono::steady_clock::now();
+        if (reference) {
+#pragma omp parallel for schedule(static)
+          for (int64_t i = 0; i < n; i += 4096) std::fill(p + i, p + std::min<int64_t>(n, i + 4096), 0.f);
+        } else {
+          device_fill(p, 0.f, static_cast<size_t>(n), Device::CPU);
+        }
+        benchmark::DoNotOptimize(p);
+        return seconds_since(t0);
+      },
+      static_cast<double>(n) * 4.0);
+  device_free(p, static_cast<size_t>(n), Device::CPU);
+}
+
 constexpr int64_t kRows = 16384, kCols = 384, kN = kRows * kCols;
 
-void reference_forward(float* y, const float* x, int64_t n) {
+void reference_gelu_forward(float* y, const float* x, int64_t n) {
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) y[i] = 0.5f * x[i] * (1.f + kernels::erf_approx(x[i] * 0.70710678118654752f));
 }
 
-void reference_backward(float* dx, const float* dy, const float* x, int64_t n) {
+void reference_gelu_backward(float* dx, const float* dy, const float* x, int64_t n) {
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) {
     const float cdf = 0.5f * (1.f + kernels::erf_approx(x[i] * 0.70710678118654752f));
@@ -41,76 +91,26 @@ void reference_backward(float* dx, const float* dy, const float* x, int64_t n) {
   }
 }
 
-double bandwidth_gbs() {
-  static const double bw = prof::measure_bandwidth_gbs();
-  return bw;
-}
-
 void BM_Gelu(benchmark::State& state, bool backward) {
   std::vector<float> x(kN), dy(kN), out(kN, 0.f);
   for (int64_t i = 0; i < kN; ++i) {   // pre-activations of a trained MLP lie mostly in [-4, 4]
     x[static_cast<size_t>(i)] = static_cast<float>((i * 7919) % 8001) / 1000.f - 4.f;
     dy[static_cast<size_t>(i)] = static_cast<float>((i * 104729) % 1001) / 1000.f - 0.5f;
   }
-  auto once = [&](bool reference) {
-    const auto t0 = std::chrono::steady_clock::now();
-    if (backward)
-      reference ? reference_backward(out.data(), dy.data(), x.data(), kN)
-                : kernels::gelu_backward_cpu(out.data(), dy.data(), x.data(), kN);
-    else
-      reference ? reference_forward(out.data(), x.data(), kN) : kernels::gelu_forward_cpu(out.data(), x.data(), kN);
-    benchmark::DoNotOptimize(out.data());
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  };
-  const double bw = bandwidth_gbs();
-  once(true);
-  once(false);
-  double t_ref = 0, t = 0;
-  for (auto _ : state) {
-    const double a = once(true), b = once(false);
-    t_ref += a, t += b;
-    state.SetIterationTime(a + b);
-  }
-  const double it = static_cast<double>(state.iterations());
-  const double gbs = 1e-9 * static_cast<double>(kN) * (backward ? 16.0 : 8.0) * it / t;
-  state.counters["ref_ms"] = 1e3 * t_ref / it;
-  state.counters["ms"] = 1e3 * t / it;
-  state.counters["speedup"] = t_ref / t;
-  state.counters["GB/s"] = gbs;
-  state.counters["%bw"] = 100.0 * gbs / bw;
-}
-
-void BM_GradZeroFill(benchmark::State& state) {
-  const int64_t n = int64_t{64} * 16 * 7 * 64 * 64;
-  float* p = device_alloc(static_cast<size_t>(n), Device::CPU);
-  auto once = [&](bool reference) {
-    const auto t0 = std::chrono::steady_clock::now();
-    if (reference) {
-#pragma omp parallel for schedule(static)
-      for (int64_t i = 0; i < n; i += 4096) std::fill(p + i, p + std::min<int64_t>(n, i + 4096), 0.f);
-    } else {
-      device_fill(p, 0.f, static_cast<size_t>(n), Device::CPU);
-    }
-    benchmark::DoNotOptimize(p);
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  };
-  const double bw = bandwidth_gbs();
-  once(true);
-  once(false);
-  double t_ref = 0, t = 0;
-  for (auto _ : state) {
-    const double a = once(true), b = once(false);
-    t_ref += a, t += b;
-    state.SetIterationTime(a + b);
-  }
-  const double it = static_cast<double>(state.iterations());
-  const double gbs = 1e-9 * static_cast<double>(n) * 4.0 * it / t;
-  state.counters["ref_ms"] = 1e3 * t_ref / it;
-  state.counters["ms"] = 1e3 * t / it;
-  state.counters["speedup"] = t_ref / t;
-  state.counters["GB/s"] = gbs;
-  state.counters["%bw"] = 100.0 * gbs / bw;
-  device_free(p, static_cast<size_t>(n), Device::CPU);
+  alternate(
+      state,
+      [&](bool reference) {
+        const auto t0 = std::chrono::steady_clock::now();
+        if (backward)
+          reference ? reference_gelu_backward(out.data(), dy.data(), x.data(), kN)
+                    : kernels::gelu_backward_cpu(out.data(), dy.data(), x.data(), kN);
+        else
+          reference ? reference_gelu_forward(out.data(), x.data(), kN)
+                    : kernels::gelu_forward_cpu(out.data(), x.data(), kN);
+        benchmark::DoNotOptimize(out.data());
+        return seconds_since(t0);
+      },
+      static_cast<double>(kN) * (backward ? 16.0 : 8.0));
 }
 
 BENCHMARK(BM_GradZeroFill)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);

@@ -95,6 +95,18 @@ struct ReluGrad {
 // chunks and the merge runs in chunk order, so the bits do not depend on the thread count.
 constexpr int64_t kStatsRows = 256;
 
+// Mean and sum of centred squares of the values seen so far; merge() adds a part of cnt values with mean mu_k and
+// centred squares m2_k (Chan, Golub & LeVeque 1979: no cancellation for large means).
+struct Moments {
+  double mu = 0.0, m2 = 0.0, seen = 0.0;
+  void merge(double mu_k, double m2_k, double cnt) {
+    const double total = seen + cnt, delta = mu_k - mu;
+    mu += delta * (cnt / total);
+    m2 += m2_k + delta * delta * (seen * cnt / total);
+    seen = total;
+  }
+};
+
 void stats_rows(float* mean, float* var, const float* x, int64_t N, int64_t C) {
   const int64_t chunks = (N + kStatsRows - 1) / kStatsRows;
   std::vector<double> part(static_cast<size_t>(chunks * 2 * C));   // per chunk: C means, then C centred squares
@@ -121,17 +133,12 @@ void stats_rows(float* mean, float* var, const float* x, int64_t N, int64_t C) {
     }
   }
   for (int64_t c = 0; c < C; ++c) {
-    double mu = 0.0, m2 = 0.0, seen = 0.0;
-    for (int64_t k = 0; k < chunks; ++k) {
-      const double cnt = static_cast<double>(std::min(kStatsRows, N - k * kStatsRows));
-      const double mu_k = part[static_cast<size_t>(k * 2 * C + c)], m2_k = part[static_cast<size_t>(k * 2 * C + C + c)];
-      const double total = seen + cnt, delta = mu_k - mu;
-      mu += delta * (cnt / total);
-      m2 += m2_k + delta * delta * (seen * cnt / total);
-      seen = total;
-    }
-    mean[c] = static_cast<float>(mu);
-    var[c] = static_cast<float>(m2 / seen);
+    Moments m;
+    for (int64_t k = 0; k < chunks; ++k)
+      m.merge(part[static_cast<size_t>(k * 2 * C + c)], part[static_cast<size_t>(k * 2 * C + C + c)],
+              static_cast<double>(std::min(kStatsRows, N - k * kStatsRows)));
+    mean[c] = static_cast<float>(m.mu);
+    var[c] = static_cast<float>(m.m2 / m.seen);
   }
 }
 
@@ -262,17 +269,14 @@ void batch_norm_stats_cpu(float* mean, float* var, const float* x, int64_t N, in
   const double cnt = static_cast<double>(inner);
 #pragma omp parallel for schedule(static) if (N * C * inner > kParallelMin)
   for (int64_t c = 0; c < C; ++c) {
-    double mu = 0.0, m2 = 0.0, seen = 0.0;
+    Moments m;
     for (int64_t n = 0; n < N; ++n) {
       const float* p = x + (n * C + c) * inner;
-      const double mu_n = slab_sum(p, inner) / cnt, m2_n = slab_centred_squares(p, inner, mu_n);
-      const double total = seen + cnt, delta = mu_n - mu;
-      mu += delta * (cnt / total);
-      m2 += m2_n + delta * delta * (seen * cnt / total);
-      seen = total;
+      const double mu_n = slab_sum(p, inner) / cnt;
+      m.merge(mu_n, slab_centred_squares(p, inner, mu_n), cnt);
     }
-    mean[c] = static_cast<float>(mu);
-    var[c] = static_cast<float>(m2 / seen);
+    mean[c] = static_cast<float>(m.mu);
+    var[c] = static_cast<float>(m.m2 / m.seen);
   }
 }
 
