@@ -17,7 +17,7 @@ const char* kUsage =
     "                   [--resume RUN/last.ckpt] [--videos 01,02,...] [--teachers DIR] [--device cpu|cuda]\n"
     "  --data ROOT        data set root holding training/frames/<video>/ (e.g. ../shared/data/ped2)\n"
     "  --detections DIR   <video>.txt region files of the training videos (ssmtl detect)\n"
-    "  --out RUN          run folder: config.txt, train_log.jsonl, best.ckpt, last.ckpt\n"
+    "  --out RUN          run folder: config.txt, train_log.jsonl, train_curves.png, best.ckpt, last.ckpt\n"
     "  --config FILE      configuration (configs/*.txt); model.name picks ssmtl, ssmtl++v1, ssmtl++v2 (+ -cpu)\n"
     "  --set key=value    override one configuration key (repeatable)\n"
     "  --ood DIR          out-of-distribution images for T5 (default ../shared/data/ood)\n"

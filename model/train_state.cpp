@@ -1,8 +1,11 @@
 #include "model/train_state.h"
 
 #include <cstdio>
+#include <map>
 #include <sstream>
 #include <stdexcept>
+
+#include "util/parse.h"
 
 namespace ssmtl {
 
@@ -79,6 +82,55 @@ std::string epoch_json(const EpochLog& e) {
                 e.val_total, e.seconds, e.samples_per_s, e.skipped_steps);
   return "{\"epoch\": " + std::to_string(e.epoch) + ", \"train\": " + json_map(e.train) + ", \"val\": " +
          json_map(e.val) + ", " + b + "}";
+}
+
+namespace {
+
+// The number after "\"key\": " in `s` from `from` on; when absent or not a number, `fallback` if given, else
+// throws naming `where` and the key.
+double json_number(const std::string& s, const std::string& key, size_t from, const std::string& where,
+                   const double* fallback = nullptr) {
+  const std::string k = "\"" + key + "\": ";
+  const size_t p = s.find(k, from);
+  double v = 0;
+  if (p != std::string::npos) {
+    size_t end = p + k.size();
+    while (end < s.size() && s[end] != ',' && s[end] != '}') ++end;
+    if (util::parse_finite(s.substr(p + k.size(), end - p - k.size()), v)) return v;
+  }
+  if (fallback) return *fallback;
+  throw std::runtime_error(where + ": train_log line without a numeric \"" + key + "\"");
+}
+
+// The {"name": number, ...} object after "\"key\": " (names without commas or quotes, as epoch_json writes them).
+std::map<std::string, double> json_object(const std::string& s, const std::string& key, const std::string& where) {
+  const std::string k = "\"" + key + "\": {";
+  const size_t a = s.find(k), b = a == std::string::npos ? a : s.find('}', a);
+  if (b == std::string::npos) throw std::runtime_error(where + ": train_log line without a \"" + key + "\" object");
+  std::map<std::string, double> m;
+  std::istringstream entries(s.substr(a + k.size(), b - a - k.size()));
+  for (std::string entry; std::getline(entries, entry, ',');) {
+    const size_t q0 = entry.find('"'), q1 = q0 == std::string::npos ? q0 : entry.find('"', q0 + 1);
+    if (q1 == std::string::npos) continue;   // the empty object
+    const std::string name = entry.substr(q0 + 1, q1 - q0 - 1);
+    m[name] = json_number(entry + "}", name, 0, where + " (" + key + ")");
+  }
+  return m;
+}
+
+}  // namespace
+
+EpochLog parse_epoch_json(const std::string& line, const std::string& where) {
+  EpochLog e;
+  e.epoch = static_cast<int>(json_number(line, "epoch", 0, where));
+  e.train = json_object(line, "train", where);
+  e.val = json_object(line, "val", where);
+  e.val_total = json_number(line, "val_total", 0, where);
+  const double zero = 0;   // the run's timings and skip count: absent in the oldest logs
+  e.seconds = json_number(line, "seconds", 0, where, &zero);
+  e.samples_per_s = json_number(line, "samples_per_s", 0, where, &zero);
+  e.skipped_steps = static_cast<int>(json_number(line, "skipped_steps", 0, where, &zero));
+  return e;
 }
 
 void check_resume_config(const std::string& saved, const std::string& now, const std::string& path) {

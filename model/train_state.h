@@ -37,5 +37,9 @@ void check_resume_config(const std::string& saved, const std::string& now, const
 
 // One train_log.jsonl line: {"epoch": e, "train": {...}, "val": {...}, "val_total": ..., ...} (%.6g).
 std::string epoch_json(const EpochLog& e);
+// Reads back a line that epoch_json wrote (a resumed run draws its earlier epochs too). Throws
+// std::runtime_error naming `where` (file:line) and the field when epoch, train, val or val_total is missing or
+// not a number; seconds, samples_per_s and skipped_steps default to 0.
+EpochLog parse_epoch_json(const std::string& line, const std::string& where);
 
 }  // namespace ssmtl

@@ -14,6 +14,7 @@
 #include "data/samples/ood.h"
 #include "kernels/precision.h"
 #include "model/checkpoint.h"
+#include "model/train_curves.h"
 #include "model/train_state.h"
 #include "tensor/device.h"
 #include "util/atomic_file.h"
@@ -111,6 +112,8 @@ class TrainRun {
   // Validation, best.ckpt, the log line and last.ckpt after epoch e's steps.
   void end_epoch(int e, EpochLog& log);
   void save(const std::string& name);
+  void write_curves();
+  bool curves_warned_ = false;
   // Ctrl-C or the step limit: last.ckpt holds the state after the step just run (st_ already advanced).
   void stop();
   std::vector<size_t> epoch_order(int e) const;
@@ -421,7 +424,10 @@ void TrainRun::end_epoch(int e, EpochLog& log) {
   log_lines_.push_back(epoch_json(log));
   std::string all;
   for (auto& l : log_lines_) all += l + "\n";
-  if (lead_) util::write_text_atomic(opt_.out_dir + "/train_log.jsonl", all);
+  if (lead_) {
+    util::write_text_atomic(opt_.out_dir + "/train_log.jsonl", all);
+    write_curves();
+  }
   st_.epoch = e + 1;
   st_.step = 0;
   save("last.ckpt");
@@ -429,6 +435,20 @@ void TrainRun::end_epoch(int e, EpochLog& log) {
     char name[32];
     std::snprintf(name, sizeof name, "epoch_%03d.ckpt", e + 1);
     save(name);
+  }
+}
+
+// RUN/train_curves.png from every line of the log (a resumed run's earlier epochs too). A figure is not worth a
+// stopped run: a line it cannot read is a warning, once.
+void TrainRun::write_curves() {
+  std::vector<EpochLog> all;
+  try {
+    for (size_t i = 0; i < log_lines_.size(); ++i)
+      all.push_back(parse_epoch_json(log_lines_[i], opt_.out_dir + "/train_log.jsonl:" + std::to_string(i + 1)));
+    write_training_curves(opt_.out_dir + "/train_curves.png", all);
+  } catch (const std::exception& ex) {
+    if (!curves_warned_) std::fprintf(stderr, "warning: no train_curves.png: %s\n", ex.what());
+    curves_warned_ = true;
   }
 }
 

@@ -101,9 +101,9 @@ struct TrainResult {
 
 // Trains `model` in place, on opt.device. Writes into out_dir: config.txt (the resolved configuration
 // `config_text`, with the seed), best.ckpt (lowest validation loss), last.ckpt (after every epoch, and where
-// a run stops early), train_log.jsonl (one JSON object per epoch). A run that finishes ends with best.ckpt's
-// weights loaded back into `model`; a run stopped early (Ctrl-C, train.stop_after_steps) keeps the weights
-// of its last step. Throws std::runtime_error naming the video/file on bad input, naming the epoch and step
+// a run stops early), train_log.jsonl (one JSON object per epoch), train_curves.png (the losses over the epochs,
+// model/train_curves.h). A run that finishes ends with best.ckpt's weights loaded back into `model`; a run
+// stopped early (Ctrl-C, train.stop_after_steps) keeps the weights of its last step. Throws std::runtime_error naming the video/file on bad input, naming the epoch and step
 // when losses stay non-finite for train.max_bad_steps steps, and naming the key when a resume's
 // configuration differs from its checkpoint's; std::invalid_argument for a bad option or device.
 // Data parallel (opt.comm with several ranks, e.g. `mpirun -np N ssmtl train`): every rank calls this with the
