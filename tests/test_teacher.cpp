@@ -231,6 +231,43 @@ TEST_CASE("teacher class probs: a tiny ssmtl model trains through train_model an
         std::string::npos);
 }
 
+TEST_CASE("teacher class probs: T4ce trains with the soft cross-entropy and scores as T4 does") {
+  TempDir dir("teacher_ce");
+  test::TinyDataset d = test::make_tiny_dataset(dir, 3, 3);
+  util::Config cfg = tiny_config(3);
+  cfg.set("model.tasks.distillation", "false");
+  cfg.set("model.tasks.distillation_ce", "true");
+  cfg.set("train.epochs", "2");
+  ModelConfig mc = ModelConfig::from_config(cfg);
+  TrainOptions opt = TrainOptions::from_config(cfg);
+  opt.data_root = d.root;
+  opt.detections = d.detections;
+  opt.out_dir = dir / "run";
+  opt.max_val_objects = 8;
+  SSMTLModel model(mc, 1);
+  CHECK(mc.tasks.names() == "T1+T2+T3+T4ce");
+  const TrainResult r = train_model(model, opt, cfg.resolved_text());
+  REQUIRE(r.epochs.size() == 2);
+  REQUIRE(r.epochs[0].train.count("distillation_ce"));
+  CHECK(!r.epochs[0].train.count("distillation"));
+  // soft cross-entropy >= the teacher's entropy >= 0; log(K + 1) = log 4 is the uniform student's loss
+  for (const EpochLog& e : r.epochs) {
+    CHECK(e.train.at("distillation_ce") > 0);
+    CHECK(e.train.at("distillation_ce") < 3 * std::log(4.0));
+  }
+  CHECK(r.epochs[1].val.at("distillation_ce") != r.epochs[0].val.at("distillation_ce"));   // the student moves
+  ObjectPool pool = ObjectPool::load(d.root, "training", d.detections, 0.0, false, {"v2"},
+                                     TeacherSpec::for_model(mc, d.detections, ""));
+  ScoreOptions so;
+  so.frame_mode = "max";
+  VideoScores s = score_video(model, pool, 0, so);
+  REQUIRE(s.task_scores.count("distillation_ce"));
+  for (float t4 : s.task_scores["distillation_ce"]) {   // the paper's T4 score: mean |softmax - teacher|
+    CHECK(t4 >= 0.f);
+    CHECK(t4 <= 2.f / 4 + 1e-6f);
+  }
+}
+
 TEST_CASE("teacher class probs: detect_video_full gives detect_video's boxes and motion objects no class") {
   TempDir dir("teacher");
   std::vector<Image> frames;

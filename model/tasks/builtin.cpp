@@ -13,6 +13,7 @@ std::unique_ptr<ProxyTask> make_inpainting_task();
 std::unique_ptr<ProxyTask> make_jigsaw_task();
 std::unique_ptr<ProxyTask> make_segmentation_task();
 std::unique_ptr<ProxyTask> make_pose_task();
+std::unique_ptr<ProxyTask> make_distillation_ce_task();
 
 void register_builtin_tasks() {
   register_task(make_arrow_of_time_task());        // T1
@@ -24,6 +25,7 @@ void register_builtin_tasks() {
   register_task(make_jigsaw_task());               // T8 (before T7: the order of the first release's heads)
   register_task(make_segmentation_task());         // T7
   register_task(make_pose_task());                 // T9
+  register_task(make_distillation_ce_task());      // T4 with the soft cross-entropy loss (session 11)
 }
 
 }  // namespace ssmtl
