@@ -34,6 +34,20 @@ util::Config tiny_config(int K) {
                                    std::to_string(K + 1) + "\ntrain.epochs = 1\ntrain.batch_size = 4\n");
 }
 
+// The tiny run of the T4 tests: cfg's model trained on d into dir/run, 8 validation objects.
+struct TinyRun {
+  ModelConfig mc;
+  TrainOptions opt;
+};
+TinyRun tiny_run(util::Config& cfg, const test::TinyDataset& d, const TempDir& dir) {
+  TinyRun t{ModelConfig::from_config(cfg), TrainOptions::from_config(cfg)};
+  t.opt.data_root = d.root;
+  t.opt.detections = d.detections;
+  t.opt.out_dir = dir / "run";
+  t.opt.max_val_objects = 8;
+  return t;
+}
+
 std::vector<std::string> lines_of_file(const std::string& path) {
   std::ifstream in(path);
   std::vector<std::string> out;
@@ -194,12 +208,7 @@ TEST_CASE("teacher class probs: a tiny ssmtl model trains through train_model an
   TempDir dir("teacher");
   test::TinyDataset d = test::make_tiny_dataset(dir, 3, 3);
   util::Config cfg = tiny_config(3);
-  ModelConfig mc = ModelConfig::from_config(cfg);
-  TrainOptions opt = TrainOptions::from_config(cfg);
-  opt.data_root = d.root;
-  opt.detections = d.detections;
-  opt.out_dir = dir / "run";
-  opt.max_val_objects = 8;
+  const auto [mc, opt] = tiny_run(cfg, d, dir);
   SSMTLModel model(mc, 1);
   CHECK(mc.tasks.names() == "T1+T2+T3+T4");
   TrainResult r = train_model(model, opt, cfg.resolved_text());
@@ -238,12 +247,7 @@ TEST_CASE("teacher class probs: T4ce trains with the soft cross-entropy and scor
   cfg.set("model.tasks.distillation", "false");
   cfg.set("model.tasks.distillation_ce", "true");
   cfg.set("train.epochs", "2");
-  ModelConfig mc = ModelConfig::from_config(cfg);
-  TrainOptions opt = TrainOptions::from_config(cfg);
-  opt.data_root = d.root;
-  opt.detections = d.detections;
-  opt.out_dir = dir / "run";
-  opt.max_val_objects = 8;
+  const auto [mc, opt] = tiny_run(cfg, d, dir);
   SSMTLModel model(mc, 1);
   CHECK(mc.tasks.names() == "T1+T2+T3+T4ce");
   const TrainResult r = train_model(model, opt, cfg.resolved_text());
