@@ -113,7 +113,7 @@ std::map<std::string, double> json_object(const std::string& s, const std::strin
     const size_t q0 = entry.find('"'), q1 = q0 == std::string::npos ? q0 : entry.find('"', q0 + 1);
     if (q1 == std::string::npos) continue;   // the empty object
     const std::string name = entry.substr(q0 + 1, q1 - q0 - 1);
-    m[name] = json_number(entry + "}", name, 0, where + " (" + key + ")");
+    m[name] = json_number(entry, name, 0, where + " (" + key + ")");
   }
   return m;
 }
