@@ -5,6 +5,7 @@
 
 #include "autograd/engine.h"
 #include "kernels/conv3d.h"
+#include "kernels/norm.h"
 
 namespace ssmtl {
 using autograd::grad_buffer;
@@ -39,9 +40,9 @@ struct ConvNode : Node {
 };
 
 // x, w: 5-D views (or 4-D tensors whose memory is the D = 1 case); `spatial` = 3 or 2 for error messages and
-// the output rank. Validates, runs the forward kernel and records the node.
-Tensor conv_impl(const Tensor& x, const Tensor& w, const Tensor& bias, const int* stride, const int* padding,
-                 int groups, int spatial, const char* op) {
+// the output rank. Validates and returns the geometry and the output's shape.
+k::Conv3dGeometry conv_geometry(const Tensor& x, const Tensor& w, const Tensor& bias, const int* stride,
+                                const int* padding, int groups, int spatial, const char* op, Shape& os) {
   auto fail = [&](const std::string& why) {
     throw std::invalid_argument(std::string(op) + ": " + why + " (x " +
                                 (x.defined() ? shape_str(x.shape()) : std::string("undefined")) + ", w " +
@@ -84,8 +85,16 @@ Tensor conv_impl(const Tensor& x, const Tensor& w, const Tensor& bias, const int
   g.pD = p[0], g.pH = p[1], g.pW = p[2];
   g.Do = out[0], g.Ho = out[1], g.Wo = out[2];
 
-  Shape os = {g.N, g.Cout};
+  os = {g.N, g.Cout};
   for (int i = 0; i < spatial; ++i) os.push_back(out[3 - spatial + i]);
+  return g;
+}
+
+// Validates, runs the forward kernel and records the node.
+Tensor conv_impl(const Tensor& x, const Tensor& w, const Tensor& bias, const int* stride, const int* padding,
+                 int groups, int spatial, const char* op) {
+  Shape os;
+  const k::Conv3dGeometry g = conv_geometry(x, w, bias, stride, padding, groups, spatial, op, os);
   Tensor y = Tensor::empty(os, x.device());
   if (y.numel() == 0) return y;   // empty batch or no channels: nothing to compute
   const float* b = bias.defined() ? bias.data() : nullptr;
@@ -103,7 +112,49 @@ Tensor conv_impl(const Tensor& x, const Tensor& w, const Tensor& bias, const int
   return y;
 }
 
+// conv_impl's convolution with eval-mode batch norm + ReLU applied as it writes (no node: inference only).
+Tensor conv_bn_relu_impl(const Tensor& x, const Tensor& w, const Tensor& bias, const EvalBatchNorm& bn,
+                         const int* stride, const int* padding, int groups, int spatial, const char* op) {
+  Shape os;
+  const k::Conv3dGeometry g = conv_geometry(x, w, bias, stride, padding, groups, spatial, op, os);
+  auto fail = [&](const std::string& why) { throw std::invalid_argument(std::string(op) + ": " + why); };
+  if (autograd::needs_grad({&x, &w, &bias, &bn.gamma, &bn.beta}))
+    fail("inference only, but gradients are being recorded for an input (run it under autograd::NoGradGuard)");
+  const Tensor* vecs[] = {&bn.gamma, &bn.beta, &bn.running_mean, &bn.running_var};
+  const char* names[] = {"gamma", "beta", "running_mean", "running_var"};
+  for (int i = 0; i < 4; ++i) {
+    const Tensor& t = *vecs[i];
+    if (!t.defined()) {
+      if (i < 2) continue;   // no affine: gamma 1, beta 0
+      fail(std::string(names[i]) + " must be defined (eval mode uses the running statistics)");
+    }
+    if (t.dim() != 1 || t.size(0) != g.Cout)
+      fail(std::string(names[i]) + " must be (Cout) = (" + std::to_string(g.Cout) + "), got " + shape_str(t.shape()));
+    check_same_device(x, t, op);
+  }
+  Tensor y = Tensor::empty(os, x.device());
+  if (y.numel() == 0) return y;
+  Tensor invstd = Tensor::empty({g.Cout}, x.device());
+  SSMTL_DISPATCH(x.device(), k::batch_norm_invstd, invstd.data(), bn.running_var.data(), bn.eps, g.Cout);
+  const k::BnRelu e{bn.running_mean.data(), invstd.data(), bn.gamma.defined() ? bn.gamma.data() : nullptr,
+                    bn.beta.defined() ? bn.beta.data() : nullptr};
+  prof::add_flops(conv_flops(g));
+  SSMTL_DISPATCH(x.device(), k::conv3d_bn_relu_forward, y.data(), x.data(), w.data(),
+                 bias.defined() ? bias.data() : nullptr, e, g);
+  return y;
+}
+
 }  // namespace
+
+Tensor conv3d_bn_relu_eval(const Tensor& x, const Tensor& w, const Tensor& bias, const EvalBatchNorm& bn,
+                           const Conv3dOptions& o) {
+  return conv_bn_relu_impl(x, w, bias, bn, o.stride, o.padding, o.groups, 3, "conv3d_bn_relu_eval");
+}
+
+Tensor conv2d_bn_relu_eval(const Tensor& x, const Tensor& w, const Tensor& bias, const EvalBatchNorm& bn,
+                           const Conv2dOptions& o) {
+  return conv_bn_relu_impl(x, w, bias, bn, o.stride, o.padding, o.groups, 2, "conv2d_bn_relu_eval");
+}
 
 Tensor conv3d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv3dOptions& o) {
   return conv_impl(x, w, bias, o.stride, o.padding, o.groups, 3, "conv3d");

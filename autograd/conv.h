@@ -30,6 +30,26 @@ Tensor conv3d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv3d
 // The D = 1 case of conv3d on the same memory (no copy); same gradients and errors (naming "conv2d").
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dOptions& o = {});
 
+// A batch norm in eval mode: its parameters and running statistics, each (C). gamma / beta may be undefined
+// (1 / 0); running_mean / running_var must be defined. eps as in batch_norm (autograd/norm.h).
+struct EvalBatchNorm {
+  Tensor gamma, beta, running_mean, running_var;
+  float eps = 1e-5f;
+};
+
+// Inference only (scoring, validation): relu(batch_norm(conv3d(x, w, bias, o), bn..., training = false)) as one
+// op, the batch norm + ReLU applied as the convolution writes its output (kernels/conv3d.h
+// conv3d_bn_relu_forward); bitwise equal to that composition (batch_norm_relu) on the CPU. x, w, bias and the
+// output as conv3d; bn's tensors (Cout). Records no gradient: throws std::invalid_argument naming
+// "conv3d_bn_relu_eval" when gradients are being recorded for x, w, bias, gamma or beta (use it under
+// autograd::NoGradGuard), when a bn tensor is not (Cout) or a running statistic is undefined, and for conv3d's
+// errors.
+Tensor conv3d_bn_relu_eval(const Tensor& x, const Tensor& w, const Tensor& bias, const EvalBatchNorm& bn,
+                           const Conv3dOptions& o = {});
+// The same for conv2d (x (N, Cin, H, W)); errors name "conv2d_bn_relu_eval".
+Tensor conv2d_bn_relu_eval(const Tensor& x, const Tensor& w, const Tensor& bias, const EvalBatchNorm& bn,
+                           const Conv2dOptions& o = {});
+
 // Depthwise 3-D convolution of token rows, the CvT's q/k/v projection without a layout change:
 //   x: (N, T*H*W, C), rows in (t, h, w) order, channels last (what LayerNorm gives); w: (C, 1, kD, kH, kW);
 //   bias: (C) or undefined; o.groups must be C. Returns (N, Do*Ho*Wo, C), channels last, with Do, Ho, Wo as

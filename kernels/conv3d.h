@@ -46,6 +46,24 @@ void conv3d_forward_cpu(float* out, const float* x, const float* w, const float*
 void conv3d_backward_cpu(float* dx, float* dw, float* dbias, const float* dout, const float* x, const float* w,
                          const Conv3dGeometry& g);
 
+// Eval-mode batch norm + ReLU over a convolution's output channels (running statistics, inference only): each
+// (Cout) array; gamma / beta may be nullptr (1 / 0). invstd = 1 / sqrt(running_var + eps) (batch_norm_invstd).
+struct BnRelu {
+  const float* mean;
+  const float* invstd;
+  const float* gamma;
+  const float* beta;
+};
+
+// out = max(0, fma(conv(x, w) + bias - mean[c], invstd[c] * gamma[c], beta[c])): the convolution of
+// conv3d_forward_cpu (any groups, depthwise included) followed by batch_norm_relu_forward_cpu in eval mode, with
+// the batch norm + ReLU applied as the direct stride-1 kernels write each block (one pass over the output
+// less). Bitwise equal to that composition, in both product precisions (the same sums, then the same float
+// expression: kernels/cpu/bn_affine.h). Buffers as conv3d_forward_cpu; bn's arrays are (Cout).
+// Scoring's conv -> BN -> ReLU blocks (autograd/conv.h conv3d_bn_relu_eval).
+void conv3d_bn_relu_forward_cpu(float* out, const float* x, const float* w, const float* bias, const BnRelu& bn,
+                                const Conv3dGeometry& g);
+
 // Depthwise path: requires groups == Cin == Cout (w: (C, 1, kD, kH, kW)). Same buffers and contracts.
 void conv3d_depthwise_forward_cpu(float* out, const float* x, const float* w, const float* bias,
                                   const Conv3dGeometry& g);
@@ -63,6 +81,9 @@ void conv3d_depthwise_cl_backward_cpu(float* dx, float* dw, float* dbias, const 
                                       const float* w, const Conv3dGeometry& g);
 
 #ifdef SSMTL_WITH_CUDA
+// The twin: conv3d_forward_cuda (or the depthwise kernel) then batch_norm_relu_forward_cuda in place.
+void conv3d_bn_relu_forward_cuda(float* out, const float* x, const float* w, const float* bias, const BnRelu& bn,
+                                 const Conv3dGeometry& g);
 void conv3d_depthwise_cl_forward_cuda(float* out, const float* x, const float* w, const float* bias,
                                       const Conv3dGeometry& g);
 void conv3d_depthwise_cl_backward_cuda(float* dx, float* dw, float* dbias, const float* dout, const float* x,

@@ -43,7 +43,7 @@ Tensor Backbone::forward(const Tensor& x, bool training) {
   size_t layer = 0;
   for (size_t s = 0; s < cfg.channels.size(); ++s) {
     for (int r = 0; r < cfg.convs_per_stage; ++r, ++layer)
-      h = bns[layer].forward_relu(convs[layer].forward(h), training);
+      h = conv_bn_relu(convs[layer], bns[layer], h, training);
     h = max_pool3d(h, pool);
   }
   if (cfg.transformer == "none") return temporal_max_pool(h);

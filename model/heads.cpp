@@ -34,7 +34,7 @@ Decoder::Decoder(int cin, int hidden, Rng& rng, int out_channels) {
 Tensor Decoder::forward(const Tensor& f, bool training) {
   Tensor h = f;
   for (size_t r = 0; r < convs.size(); ++r)
-    h = bns[r].forward_relu(convs[r].forward(upsample_nearest2d(h, 2)), training);
+    h = conv_bn_relu(convs[r], bns[r], upsample_nearest2d(h, 2), training);
   return sigmoid(out.forward(h));
 }
 

@@ -1,5 +1,6 @@
 #include "model/layers.h"
 
+#include "autograd/engine.h"
 #include "autograd/linear.h"
 #include "autograd/norm.h"
 
@@ -48,6 +49,24 @@ Tensor BatchNormLayer::forward(const Tensor& x, bool training) {
 Tensor BatchNormLayer::forward_relu(const Tensor& x, bool training) {
   return batch_norm_relu(x, gamma, beta, running_mean, running_var, training);
 }
+namespace {
+// The fused eval op applies when no gradient is recorded and the running statistics exist.
+bool fuse_eval(const BatchNormLayer& bn, bool training) {
+  return !training && !autograd::grad_enabled() && bn.running_mean.defined();
+}
+EvalBatchNorm eval_bn(const BatchNormLayer& bn) { return {bn.gamma, bn.beta, bn.running_mean, bn.running_var}; }
+}  // namespace
+
+Tensor conv_bn_relu(const Conv3dLayer& conv, BatchNormLayer& bn, const Tensor& x, bool training) {
+  if (fuse_eval(bn, training)) return conv3d_bn_relu_eval(x, conv.weight, conv.bias, eval_bn(bn), conv.opt);
+  return bn.forward_relu(conv.forward(x), training);
+}
+
+Tensor conv_bn_relu(const Conv2dLayer& conv, BatchNormLayer& bn, const Tensor& x, bool training) {
+  if (fuse_eval(bn, training)) return conv2d_bn_relu_eval(x, conv.weight, conv.bias, eval_bn(bn), conv.opt);
+  return bn.forward_relu(conv.forward(x), training);
+}
+
 void BatchNormLayer::visit(const std::string& p, std::vector<NamedTensor>& out) {
   add(out, p, "weight", gamma);
   add(out, p, "bias", beta);

@@ -43,6 +43,12 @@ class BatchNormLayer : public Module {
   Tensor gamma, beta, running_mean, running_var;
 };
 
+// relu(bn(conv(x))): the backbone's and the decoders' block. In eval mode with gradient recording off (scoring,
+// validation: autograd::NoGradGuard) one op that applies the batch norm + ReLU as the convolution writes
+// (conv3d_bn_relu_eval: the same bits, one pass over the activations less); otherwise the two ops.
+Tensor conv_bn_relu(const Conv3dLayer& conv, BatchNormLayer& bn, const Tensor& x, bool training);
+Tensor conv_bn_relu(const Conv2dLayer& conv, BatchNormLayer& bn, const Tensor& x, bool training);
+
 // Linear: x (..., in) -> (..., out).
 class LinearLayer : public Module {
  public:

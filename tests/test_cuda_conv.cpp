@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "autograd/conv.h"
+#include "autograd/norm.h"
 #include "tensor/device.h"
 #include "tensor/rng.h"
 #include "tests/cuda_compare.h"
@@ -79,6 +80,45 @@ TEST_CASE("cuda conv3d and conv2d match the CPU") {
     weights_only[0] = false;
     check_op({std::string(c.name) + " weights only", in, weights_only, [&](const Ts& t) { return run(c, t); }, tol,
               tol});
+  }
+}
+
+TEST_CASE("cuda conv3d_bn_relu_eval (scoring's conv -> BN -> ReLU) matches the CPU and the unfused ops") {
+  if (!ssmtl::cuda_available()) { MESSAGE("no CUDA device: skipped"); return; }
+  const ConvCase cases[] = {
+      {"3x3x3 pad 1", {2, 3, 5, 9, 8}, 6, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1, true},
+      {"depthwise 3x3x3", {2, 8, 5, 8, 8}, 8, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 8, false},
+      {"conv2d 3x3 same", {2, 3, 12, 10}, 5, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, 1, false},
+  };
+  Rng rng(13);
+  for (const ConvCase& c : cases) {
+    const Tensor x = randn(c.x, rng), w = randn(weight_shape(c), rng, 0.f, 0.3f), b = randn({c.cout}, rng);
+    const Tensor gamma = randn({c.cout}, rng, 1.f, 0.3f), beta = randn({c.cout}, rng);
+    const Tensor rm = randn({c.cout}, rng, 0.f, 0.3f), rv = rand_uniform({c.cout}, rng, 0.5f, 2.f);
+    Ts in{x, w, gamma, beta, rm, rv};
+    if (c.bias) in.push_back(b);
+    auto fused = [&](const Ts& t) {
+      const EvalBatchNorm bn{t[2], t[3], t[4], t[5]};
+      const Tensor bias = c.bias ? t[6] : Tensor();
+      if (c.x.size() == 5) {
+        Conv3dOptions o;
+        for (int i = 0; i < 3; ++i) o.padding[i] = c.padding[i];
+        o.groups = c.groups;
+        return conv3d_bn_relu_eval(t[0], t[1], bias, bn, o);
+      }
+      Conv2dOptions o;
+      for (int i = 0; i < 2; ++i) o.padding[i] = c.padding[i + 1];
+      return conv2d_bn_relu_eval(t[0], t[1], bias, bn, o);
+    };
+    const Tol tol{2e-4f, 1e-4f};
+    check_op({std::string(c.name) + " fused", in, std::vector<bool>(in.size(), false), fused, tol, tol});
+    // On the GPU the twin is the two kernels in turn: the same bits as the two autograd ops.
+    Ts gpu;
+    for (const Tensor& t : in) gpu.push_back(t.to(Device::CUDA));
+    Tensor rmg = gpu[4].clone(), rvg = gpu[5].clone();
+    const Tensor two_ops = batch_norm_relu(run(c, c.bias ? Ts{gpu[0], gpu[1], gpu[6]} : Ts{gpu[0], gpu[1]}), gpu[2],
+                                           gpu[3], rmg, rvg, false);
+    test::expect_identical(fused(gpu), two_ops, std::string(c.name) + " fused vs two ops on the GPU");
   }
 }
 

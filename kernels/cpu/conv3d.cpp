@@ -14,6 +14,7 @@
 #include "kernels/cpu/conv3d_direct.h"
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
+#include "kernels/norm.h"
 
 namespace ssmtl::kernels {
 
@@ -187,6 +188,18 @@ void conv3d_forward_cpu(float* out, const float* x, const float* w, const float*
                         u.P, p.Kg, false, false, 1.f, bias ? 1.f : 0.f, p.Kg, ldb, p.out_vol);
     }
   }
+}
+
+void conv3d_bn_relu_forward_cpu(float* out, const float* x, const float* w, const float* bias, const BnRelu& bn,
+                                const Conv3dGeometry& g) {
+  const bool depthwise = g.groups == g.Cin && g.Cout == g.Cin;
+  if (!depthwise && detail::conv3d_direct_applicable(g)) return detail::conv3d_direct_forward(out, x, w, bias, g, &bn);
+  // Other paths (strided, 1x1x1, depthwise): the convolution, then batch norm + ReLU in place over its output.
+  if (depthwise)
+    conv3d_depthwise_forward_cpu(out, x, w, bias, g);
+  else
+    conv3d_forward_cpu(out, x, w, bias, g);
+  batch_norm_relu_forward_cpu(out, out, bn.mean, bn.invstd, bn.gamma, bn.beta, g.N, g.Cout, g.Do * g.Ho * g.Wo);
 }
 
 void conv3d_backward_cpu(float* dx, float* dw, float* dbias, const float* dout, const float* x, const float* w,

@@ -91,8 +91,8 @@ void pad_sample(float* xp, const float* xn, const Direct& d) {
 
 // out (CB channels from oc, row stride ov) (+)= the block of V position vectors starting at p.
 template <int V>
-void forward_block(float* oc, int64_t nco, int64_t ov, const float* bias, bool accumulate, const float* xg,
-                   const float* wp, const Direct& d, int64_t p) {
+void forward_block(float* oc, int64_t nco, int64_t ov, const float* bias, bool accumulate, const Epilogue& ep,
+                   const float* xg, const float* wp, const Direct& d, int64_t p) {
   vec acc[CB][V];
   for (int c = 0; c < CB; ++c)
     for (int v = 0; v < V; ++v) acc[c][v] = vec{};
@@ -121,28 +121,30 @@ void forward_block(float* oc, int64_t nco, int64_t ov, const float* bias, bool a
       } else {
         for (int i = 0; i < n; ++i) dst[i] = (accumulate ? dst[i] : b) + acc[c][v][i];
       }
+      if (ep) ep.apply(dst, n, c);
     }
   }
 }
 
 // All output channels of one (group, channel block) of one sample: out_n (groups * Cout_g, Do, Ho, Wo).
-void forward_task(float* out_n, const float* xp, const Direct& d, const float* bias, bool accumulate, int64_t gr,
-                  int64_t cb) {
+void forward_task(float* out_n, const float* xp, const Direct& d, const float* bias, bool accumulate,
+                  const Epilogue& epilogue, int64_t gr, int64_t cb) {
   const int64_t co0 = gr * d.Cout_g + cb * CB, nco = std::min<int64_t>(CB, d.Cout_g - cb * CB);
   const int64_t ov = d.Do * d.Ho * d.Wo;
   float* oc = out_n + co0 * ov;
   const float* b = bias ? bias + co0 : nullptr;
+  const Epilogue ep = epilogue.from(co0);
   const float* xg = xp + gr * d.Cin_g * d.chan();
   const float* wp = d.wpack.data() + (gr * d.co_blocks + cb) * d.Cin_g * d.kvol * CB;
   int64_t p = 0;
-  for (; p + NV <= d.npos; p += NV) forward_block<NV>(oc, nco, ov, b, accumulate, xg, wp, d, p);
-  for (; p < d.npos; ++p) forward_block<1>(oc, nco, ov, b, accumulate, xg, wp, d, p);
+  for (; p + NV <= d.npos; p += NV) forward_block<NV>(oc, nco, ov, b, accumulate, ep, xg, wp, d, p);
+  for (; p < d.npos; ++p) forward_block<1>(oc, nco, ov, b, accumulate, ep, xg, wp, d, p);
 }
 
 // out (N, groups * Cout_g, Do, Ho, Wo) (+)= conv(in (N, groups * Cin_g, D, H, W)); threads take
 // (sample, group, channel block) tasks and re-pad a sample only when it changes.
 void run_direct(float* out, const float* in, const Direct& d, const float* bias, bool accumulate, int64_t N,
-                bool parallel) {
+                bool parallel, const Epilogue& ep = {}) {
   const int64_t per_n = d.groups * d.co_blocks, in_vol = d.D * d.H * d.W, out_vol = d.Do * d.Ho * d.Wo;
   const int64_t Cin = d.groups * d.Cin_g, Cout = d.groups * d.Cout_g;
 #pragma omp parallel if (parallel)
@@ -153,7 +155,7 @@ void run_direct(float* out, const float* in, const Direct& d, const float* bias,
     for (int64_t t = 0; t < N * per_n; ++t) {
       const int64_t n = t / per_n;
       if (n != padded) pad_sample(xp.data(), in + n * Cin * in_vol, d), padded = n;
-      forward_task(out + n * Cout * out_vol, xp.data(), d, bias, accumulate, (t % per_n) / d.co_blocks,
+      forward_task(out + n * Cout * out_vol, xp.data(), d, bias, accumulate, ep, (t % per_n) / d.co_blocks,
                    t % d.co_blocks);
     }
   }
@@ -205,10 +207,10 @@ namespace {
 template <class WeightFn>
 void convolve(float* out, const float* in, int64_t Cin_g, int64_t Cout_g, int64_t groups, const int64_t k[3],
               const int64_t pad[3], const int64_t insz[3], const int64_t outsz[3], WeightFn weight, const float* bias,
-              bool accumulate, int64_t N, bool parallel) {
+              bool accumulate, int64_t N, bool parallel, const Epilogue& ep = {}) {
   if (!use_bf16_products())
     return run_direct(out, in, make_direct(Cin_g, Cout_g, groups, k, pad, insz, outsz, weight), bias, accumulate, N,
-                      parallel);
+                      parallel, ep);
   DirectShape s{Cin_g, Cout_g, groups, {k[0], k[1], k[2]}, {pad[0], pad[1], pad[2]},
                 {insz[0], insz[1], insz[2]}, {outsz[0], outsz[1], outsz[2]}};
   const int64_t kvol = k[0] * k[1] * k[2];
@@ -217,7 +219,7 @@ void convolve(float* out, const float* in, int64_t Cin_g, int64_t Cout_g, int64_
     for (int64_t co = 0; co < Cout_g; ++co)
       for (int64_t ci = 0; ci < Cin_g; ++ci)
         for (int64_t t = 0; t < kvol; ++t) w[((gr * Cout_g + co) * Cin_g + ci) * kvol + t] = weight(gr, co, ci, t);
-  direct_conv_bf16(out, in, w.data(), bias, accumulate, N, parallel, s);
+  direct_conv_bf16(out, in, w.data(), bias, accumulate, N, parallel, s, ep);
 }
 
 Direct forward_plan(const Conv3dGeometry& g, const float* w) {
@@ -234,7 +236,9 @@ bool worth_threads(const Conv3dGeometry& g) {
 }
 }  // namespace
 
-void conv3d_direct_forward(float* out, const float* x, const float* w, const float* bias, const Conv3dGeometry& g) {
+void conv3d_direct_forward(float* out, const float* x, const float* w, const float* bias, const Conv3dGeometry& g,
+                           const BnRelu* bn) {
+  const EpilogueTables epilogue(bn, g.Cout);
   const int64_t k[3] = {g.kD, g.kH, g.kW}, pad[3] = {g.pD, g.pH, g.pW}, in[3] = {g.D, g.H, g.W},
                 out_[3] = {g.Do, g.Ho, g.Wo};
   const int64_t Cin_g = g.Cin / g.groups, Cout_g = g.Cout / g.groups, kvol = g.kD * g.kH * g.kW;
@@ -242,7 +246,7 @@ void conv3d_direct_forward(float* out, const float* x, const float* w, const flo
            [&](int64_t gr, int64_t co, int64_t ci, int64_t t) {
              return w[((gr * Cout_g + co) * Cin_g + ci) * kvol + t];
            },
-           bias, false, g.N, worth_threads(g));
+           bias, false, g.N, worth_threads(g), epilogue.view());
 }
 
 void conv3d_direct_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,

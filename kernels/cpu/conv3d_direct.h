@@ -18,7 +18,9 @@ namespace ssmtl::kernels::detail {
 bool conv3d_direct_applicable(const Conv3dGeometry& g);
 
 // Same contracts as conv3d_forward_cpu / conv3d_backward_cpu (backward adds; null pointers are skipped).
-void conv3d_direct_forward(float* out, const float* x, const float* w, const float* bias, const Conv3dGeometry& g);
+// bn non-null: eval-mode batch norm + ReLU applied to each block as it is written (conv3d_bn_relu_forward_cpu).
+void conv3d_direct_forward(float* out, const float* x, const float* w, const float* bias, const Conv3dGeometry& g,
+                           const BnRelu* bn = nullptr);
 void conv3d_direct_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,
                             const Conv3dGeometry& g);
 

@@ -83,8 +83,8 @@ amx::TileConfig tile_config(const AmxPlan& d, bool wide) {
 
 // out rows (nco channels from oc, row stride ov) (+)= the block's sums cb (channel rows of ldc floats, positions
 // q0 + [0, nq_blk)), dropping the positions outside the output.
-void copy_block(float* oc, int64_t nco, int64_t ov, const float* bias, bool accumulate, const float* cb, int ldc,
-                int64_t q0, int nq_blk, const AmxPlan& d) {
+void copy_block(float* oc, int64_t nco, int64_t ov, const float* bias, bool accumulate, const Epilogue& ep,
+                const float* cb, int ldc, int64_t q0, int nq_blk, const AmxPlan& d) {
   for (int i = 0; i < nq_blk;) {   // runs of consecutive outputs
     const int64_t o0 = d.oidx[q0 + i];
     if (o0 < 0) {
@@ -101,6 +101,7 @@ void copy_block(float* oc, int64_t nco, int64_t ov, const float* bias, bool accu
         for (int k = 0; k < n; ++k) dst[k] += src[k];
       else
         for (int k = 0; k < n; ++k) dst[k] = src[k] + b;
+      if (ep) ep.apply(dst, n, c);
     }
     i += n;
   }
@@ -156,8 +157,8 @@ SSMTL_AMX_TARGET void block_1x3(float* cb, const uint16_t* xg, const uint16_t* w
 
 // Output channels [cb0 * 16, +16 * ncb) of one sample (ncb = 2: the 2 x 2 kernel, 1: the 1 x 3 kernel) over all
 // positions; the thread's tiles are configured for that kernel.
-void conv_task(float* out_n, const uint16_t* xp, const AmxPlan& d, const float* bias, bool accumulate, int64_t cb0,
-               int ncb) {
+void conv_task(float* out_n, const uint16_t* xp, const AmxPlan& d, const float* bias, bool accumulate,
+               const Epilogue& ep, int64_t cb0, int ncb) {
   const int64_t ov = d.Do * d.Ho * d.Wo, co0 = cb0 * T, nco = std::min<int64_t>(ncb * T, d.Cout - co0);
   const uint16_t* wp = d.wpack.data() + cb0 * d.kvol * d.chunks * T * d.Kc;
   const float* b = bias ? bias + co0 : nullptr;
@@ -168,7 +169,7 @@ void conv_task(float* out_n, const uint16_t* xp, const AmxPlan& d, const float* 
       block_2x2(cbuf, xp, wp, d, q0);
     else
       block_1x3(cbuf, xp, wp, d, q0);
-    copy_block(out_n + co0 * ov, nco, ov, b, accumulate, cbuf, step, q0,
+    copy_block(out_n + co0 * ov, nco, ov, b, accumulate, ep.from(co0), cbuf, step, q0,
                static_cast<int>(std::min<int64_t>(step, d.nq - q0)), d);
   }
 }
@@ -181,9 +182,9 @@ void pad_sample(uint32_t* xp, const float* xn, const AmxPlan& d) {
 // One task on this thread's tiles, configured for its kernel and released after (a task is a whole sample's
 // positions for 16 or 32 channels: the configuration costs nothing next to it).
 void run_task(const amx::TileConfig& cfg, float* out_n, const uint16_t* xp, const AmxPlan& d, const float* bias,
-              bool accumulate, int64_t cb0, int ncb) {
+              bool accumulate, const Epilogue& ep, int64_t cb0, int ncb) {
   amx::AmxTiles tiles(cfg);
-  conv_task(out_n, xp, d, bias, accumulate, cb0, ncb);
+  conv_task(out_n, xp, d, bias, accumulate, ep, cb0, ncb);
 }
 
 }  // namespace
@@ -194,7 +195,7 @@ bool direct_conv_amx_applicable(const DirectShape& s) {
 }
 
 void direct_conv_amx(float* out, const float* x, const float* w, const float* bias, bool accumulate, int64_t N,
-                     bool parallel, const DirectShape& s) {
+                     bool parallel, const DirectShape& s, const Epilogue& ep) {
   const AmxPlan d = make_plan(s, w);
   // Pairs of 16-channel blocks on the 2 x 2 kernel; an odd last block (or a single one) on the 1 x 3 kernel.
   const int64_t pairs = d.co_blocks / 2, tasks_n = pairs + d.co_blocks % 2;
@@ -210,7 +211,7 @@ void direct_conv_amx(float* out, const float* x, const float* w, const float* bi
       if (n != padded) pad_sample(xp.data(), x + n * d.Cin * in_vol, d), padded = n;
       const bool two = j < pairs;
       run_task(two ? wide : narrow, out + n * d.Cout * out_vol, reinterpret_cast<const uint16_t*>(xp.data()), d,
-               bias, accumulate, two ? 2 * j : 2 * pairs, two ? 2 : 1);
+               bias, accumulate, ep, two ? 2 * j : 2 * pairs, two ? 2 : 1);
     }
   }
 }

@@ -129,7 +129,8 @@ void pad_sample(uint32_t* xp, const float* xn, const Plan& d) {
 // out (CB channels from oc, row stride ov) (+)= the block of V position vectors starting at p.
 template <int V>
 SSMTL_BF16_TARGET void conv_block(float* oc, int64_t nco, int64_t ov, const float* bias, bool accumulate,
-                                  const uint32_t* xg, const uint32_t* wp, const Plan& d, int64_t p) {
+                                  const Epilogue& ep, const uint32_t* xg, const uint32_t* wp, const Plan& d,
+                                  int64_t p) {
   __m512 acc[CB][V];
   for (int c = 0; c < CB; ++c)
     for (int v = 0; v < V; ++v) acc[c][v] = _mm512_setzero_ps();
@@ -156,13 +157,14 @@ SSMTL_BF16_TARGET void conv_block(float* oc, int64_t nco, int64_t ov, const floa
       const int n = d.lanes[p + v];
       const __mmask16 m = n == L ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << n) - 1);
       _mm512_mask_storeu_ps(dst, m, _mm512_add_ps(acc[c][v], accumulate ? _mm512_maskz_loadu_ps(m, dst) : b));
+      if (ep) ep.apply(dst, n, c);
     }
   }
 }
 
 // Flat mode: oc (nco channels, row stride ov) (+)= the outputs in the scratch layout (channel stride ostride).
-void copy_out(float* oc, int64_t nco, int64_t ov, const float* bias, bool accumulate, const float* sc,
-              const Plan& d) {
+void copy_out(float* oc, int64_t nco, int64_t ov, const float* bias, bool accumulate, const Epilogue& ep,
+              const float* sc, const Plan& d) {
   for (int64_t c = 0; c < nco; ++c)
     for (int64_t od = 0; od < d.Do; ++od)
       for (int64_t oh = 0; oh < d.Ho; ++oh) {
@@ -170,13 +172,14 @@ void copy_out(float* oc, int64_t nco, int64_t ov, const float* bias, bool accumu
         const float* src = sc + c * d.ostride + (od * d.Hp + oh) * d.Wq;
         const float b = bias ? bias[c] : 0.f;
         for (int64_t i = 0; i < d.Wo; ++i) dst[i] = accumulate ? dst[i] + src[i] : src[i] + b;
+        if (ep) ep.apply(dst, d.Wo, c);
       }
 }
 
 // All output channels of one (group, channel block) of one sample: out_n (groups * Cout_g, Do, Ho, Wo);
 // scratch (CB x ostride floats) in flat mode.
 void conv_task(float* out_n, float* scratch, const uint32_t* xp, const Plan& d, const float* bias, bool accumulate,
-               int64_t gr, int64_t cb) {
+               const Epilogue& epilogue, int64_t gr, int64_t cb) {
   const int64_t co0 = gr * d.Cout_g + cb * CB, nco = std::min<int64_t>(CB, d.Cout_g - cb * CB);
   const int64_t ov = d.Do * d.Ho * d.Wo;
   float* oc = out_n + co0 * ov;
@@ -187,19 +190,20 @@ void conv_task(float* out_n, float* scratch, const uint32_t* xp, const Plan& d, 
   const int64_t dstride = d.flat ? d.ostride : ov;
   const float* db = d.flat ? nullptr : b;
   const bool dacc = !d.flat && accumulate;
+  const Epilogue ep = epilogue.from(co0), dep = d.flat ? Epilogue{} : ep;
   int64_t p = 0;
-  for (; p + NV <= d.npos; p += NV) conv_block<NV>(dst, nco, dstride, db, dacc, xg, wp, d, p);
-  for (; p < d.npos; ++p) conv_block<1>(dst, nco, dstride, db, dacc, xg, wp, d, p);
-  if (d.flat) copy_out(oc, nco, ov, b, accumulate, scratch, d);
+  for (; p + NV <= d.npos; p += NV) conv_block<NV>(dst, nco, dstride, db, dacc, dep, xg, wp, d, p);
+  for (; p < d.npos; ++p) conv_block<1>(dst, nco, dstride, db, dacc, dep, xg, wp, d, p);
+  if (d.flat) copy_out(oc, nco, ov, b, accumulate, ep, scratch, d);
 }
 
 }  // namespace
 
 // Threads take (sample, group, channel block) tasks and re-pad a sample only when it changes, as in fp32.
 void direct_conv_bf16(float* out, const float* x, const float* w, const float* bias, bool accumulate, int64_t N,
-                      bool parallel, const DirectShape& s) {
+                      bool parallel, const DirectShape& s, const Epilogue& ep) {
   if (use_amx_products() && direct_conv_amx_applicable(s))
-    return direct_conv_amx(out, x, w, bias, accumulate, N, parallel, s);
+    return direct_conv_amx(out, x, w, bias, accumulate, N, parallel, s, ep);
   const Plan d = make_plan(s, w);
   const int64_t per_n = d.groups * d.co_blocks, in_vol = d.D * d.H * d.W, out_vol = d.Do * d.Ho * d.Wo;
   const int64_t Cin = d.groups * d.Cin_g, Cout = d.groups * d.Cout_g;
@@ -212,8 +216,8 @@ void direct_conv_bf16(float* out, const float* x, const float* w, const float* b
     for (int64_t t = 0; t < N * per_n; ++t) {
       const int64_t n = t / per_n;
       if (n != padded) pad_sample(xp.data(), x + n * Cin * in_vol, d), padded = n;
-      conv_task(out + n * Cout * out_vol, scratch.data(), xp.data(), d, bias, accumulate, (t % per_n) / d.co_blocks,
-                t % d.co_blocks);
+      conv_task(out + n * Cout * out_vol, scratch.data(), xp.data(), d, bias, accumulate, ep,
+                (t % per_n) / d.co_blocks, t % d.co_blocks);
     }
   }
 }

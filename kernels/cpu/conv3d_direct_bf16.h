@@ -6,6 +6,8 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/cpu/conv_epilogue.h"
+
 namespace ssmtl::kernels::detail {
 
 // One stride-1 convolution of groups x (Cin_g -> Cout_g) channels: kernel k, zero padding pad on both sides,
@@ -18,9 +20,10 @@ struct DirectShape {
 // out (N, groups * Cout_g, out...) = bias + conv(x), or (accumulate) out += conv(x) with bias ignored, where
 //   x (N, groups * Cin_g, in...), w (groups * Cout_g, Cin_g, k...) float32, bias (groups * Cout_g) or nullptr.
 // Each output element is summed by one thread in a fixed order (deterministic, independent of the thread count).
+// ep (not with accumulate): applied to each block of output channels as it is written.
 // Requires cpu_has_bf16() (the caller checks through use_bf16_products()).
 void direct_conv_bf16(float* out, const float* x, const float* w, const float* bias, bool accumulate, int64_t N,
-                      bool parallel, const DirectShape& s);
+                      bool parallel, const DirectShape& s, const Epilogue& ep = {});
 
 // The same on AMX tiles (conv3d_direct_amx.cpp; direct_conv_bf16 calls it when use_amx_products() and
 // direct_conv_amx_applicable(s)): one group, and Cin_g / 2 (rounded up) <= 16 or a multiple of 16. The float32
@@ -28,7 +31,7 @@ void direct_conv_bf16(float* out, const float* x, const float* w, const float* b
 // cpu_has_amx_bf16().
 bool direct_conv_amx_applicable(const DirectShape& s);
 void direct_conv_amx(float* out, const float* x, const float* w, const float* bias, bool accumulate, int64_t N,
-                     bool parallel, const DirectShape& s);
+                     bool parallel, const DirectShape& s, const Epilogue& ep = {});
 
 // The weight gradient on AMX tiles (conv3d_direct_amx_wgrad.cpp; conv3d_direct.cpp calls it when
 // use_amx_products() and direct_weight_grad_amx_applicable(s): one group, >= 16 input channels). Same contract as

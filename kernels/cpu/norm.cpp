@@ -5,6 +5,8 @@
 
 #include "kernels/norm.h"
 
+#include "kernels/cpu/bn_affine.h"
+
 namespace ssmtl::kernels {
 
 namespace {
@@ -29,17 +31,13 @@ struct Affine {
   float operator()(float v) const { return v; }
 };
 struct AffineRelu {
-  float operator()(float v) const { return v > 0.f ? v : 0.f; }
+  float operator()(float v) const { return detail::relu_value(v); }
 };
-// The pre-activation of batch norm, x normalised then scaled and shifted: s = invstd * gamma, b = beta. One
-// explicit fused multiply-add, so that the fused backward recomputes exactly the value the forward wrote (a
-// contraction left to the compiler may differ between two loops).
-inline float bn_affine(float x, float mu, float s, float b) { return std::fma(x - mu, s, b); }
-// Its per-channel scale s and shift b, written once for the forward and the fused backward's recomputation.
-inline float bn_scale(const float* invstd, const float* gamma, int64_t c) {
-  return invstd[c] * (gamma ? gamma[c] : 1.f);
-}
-inline float bn_shift(const float* beta, int64_t c) { return beta ? beta[c] : 0.f; }
+// The pre-activation and its per-channel scale and shift: kernels/cpu/bn_affine.h (shared with the
+// convolutions that apply eval-mode batch norm + ReLU as they write).
+using detail::bn_affine;
+using detail::bn_scale;
+using detail::bn_shift;
 
 // dy + 0.f where keep, else +0 (+ 0.f maps -0 to +0 as relu_backward_cpu's add into the zeroed gradient of the
 // unfused composition does). An AND of the bits, the same value as the select keep ? dy + 0.f : 0.f: GCC 12

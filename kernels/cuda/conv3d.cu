@@ -22,6 +22,7 @@
 #include "kernels/conv3d.h"
 #include "kernels/cuda/reduce.cuh"
 #include "kernels/elementwise.h"
+#include "kernels/norm.h"
 
 namespace ssmtl::kernels {
 
@@ -394,6 +395,15 @@ void conv3d_depthwise_backward_cuda(float* dx, float* dw, float* dbias, const fl
   if (dx && n_in > 0) dw_dx_k<<<cuda::grid_for(n_in), cuda::kThreads>>>(dx, dout, w, m);
   CUDA_CHECK_LAST();
   if (dw && m.N > 0 && m.C * g.kD * g.kH * g.kW > 0) depthwise_dw(dw, dout, x, m);
+}
+
+void conv3d_bn_relu_forward_cuda(float* out, const float* x, const float* w, const float* bias, const BnRelu& bn,
+                                 const Conv3dGeometry& g) {
+  if (g.groups == g.Cin && g.Cout == g.Cin)
+    conv3d_depthwise_forward_cuda(out, x, w, bias, g);
+  else
+    conv3d_forward_cuda(out, x, w, bias, g);
+  batch_norm_relu_forward_cuda(out, out, bn.mean, bn.invstd, bn.gamma, bn.beta, g.N, g.Cout, g.Do * g.Ho * g.Wo);
 }
 
 }  // namespace ssmtl::kernels

@@ -1,0 +1,210 @@
+// conv3d_bn_relu_eval / conv3d_bn_relu_forward_cpu (the scoring block conv -> eval-mode batch norm -> ReLU in
+// one op): bitwise equal to the unfused kernels (conv3d_forward_cpu then batch_norm_relu_forward_cpu) on every
+// CPU convolution path and product precision, the autograd op equal to batch_norm_relu(conv3d(...)), its errors,
+// and the model's blocks (Backbone, Decoder) giving the same bits in scoring as the two-op path.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "autograd/conv.h"
+#include "autograd/engine.h"
+#include "autograd/norm.h"
+#include "kernels/conv3d.h"
+#include "kernels/norm.h"
+#include "kernels/precision.h"
+#include "model/backbone.h"
+#include "model/heads.h"
+#include "tensor/rng.h"
+
+using namespace ssmtl;
+using kernels::Conv3dGeometry;
+
+namespace {
+
+// Bit patterns: -0 and +0 count as different.
+size_t bits_differ(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return a.size() + b.size();
+  size_t n = 0;
+  for (size_t i = 0; i < a.size(); ++i) n += std::memcmp(&a[i], &b[i], sizeof(float)) != 0;
+  return n;
+}
+
+std::vector<float> random_vector(size_t n, Rng& rng, float mean, float std) {
+  return randn({static_cast<int64_t>(n)}, rng, mean, std).to_vector();
+}
+
+Conv3dGeometry geometry(int64_t N, int64_t Cin, int64_t Cout, std::array<int64_t, 3> in, std::array<int64_t, 3> k,
+                        std::array<int64_t, 3> s, std::array<int64_t, 3> p, int64_t groups) {
+  Conv3dGeometry g{N, Cin, in[0], in[1], in[2], Cout, k[0], k[1], k[2], s[0], s[1], s[2], p[0], p[1], p[2], groups,
+                   0, 0, 0};
+  g.Do = (in[0] + 2 * p[0] - k[0]) / s[0] + 1;
+  g.Ho = (in[1] + 2 * p[1] - k[1]) / s[1] + 1;
+  g.Wo = (in[2] + 2 * p[2] - k[2]) / s[2] + 1;
+  return g;
+}
+
+struct Case {
+  const char* name;
+  Conv3dGeometry g;
+};
+
+// The CPU paths: the direct fp32 / bf16 (by rows and flat) / AMX kernels, the GEMM path (strided, 1x1x1), the
+// depthwise kernel, a 2-D convolution (D = 1) and a grouped one.
+std::vector<Case> cases() {
+  return {
+      {"3x3x3 same, 16 -> 48 (direct; AMX 2x2 + 1x3 blocks)", geometry(2, 16, 48, {3, 9, 20}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1)},
+      {"3x3x3 same, 3 -> 8, narrow rows (bf16 flat mode)", geometry(3, 3, 8, {4, 6, 5}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1)},
+      {"3x3x3 same, 64 -> 20 (AMX 2 channel chunks, a partial block)", geometry(2, 64, 20, {3, 8, 17}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1)},
+      {"2-D 3x3 same, 24 -> 16", geometry(2, 24, 16, {1, 12, 19}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, 1)},
+      {"stride 2 (GEMM path)", geometry(2, 6, 10, {4, 9, 11}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, 1)},
+      {"1x1x1 (GEMM on the input)", geometry(2, 12, 7, {2, 5, 6}, {1, 1, 1}, {1, 1, 1}, {0, 0, 0}, 1)},
+      {"depthwise 3x3x3", geometry(2, 9, 9, {3, 7, 8}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 9)},
+      {"grouped 3x3x3, 2 groups", geometry(2, 8, 12, {3, 6, 9}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 2)},
+  };
+}
+
+// The precisions this CPU runs: fp32, bf16 on AVX512_BF16, bf16 on AMX tiles.
+struct Mode {
+  const char* name;
+  kernels::MatmulPrecision precision;
+  bool amx;
+};
+std::vector<Mode> modes() {
+  std::vector<Mode> m{{"fp32", kernels::MatmulPrecision::fp32, false}};
+  if (kernels::cpu_has_bf16()) m.push_back({"bf16", kernels::MatmulPrecision::bf16, false});
+  if (kernels::cpu_has_amx_bf16()) m.push_back({"bf16 AMX", kernels::MatmulPrecision::bf16, true});
+  return m;
+}
+
+struct AmxScope {
+  bool before = kernels::amx_enabled();
+  explicit AmxScope(bool on) { kernels::set_amx_enabled(on); }
+  ~AmxScope() { kernels::set_amx_enabled(before); }
+};
+
+}  // namespace
+
+TEST_CASE("conv3d_bn_relu_forward_cpu: bitwise the convolution then batch_norm_relu_forward_cpu on every path") {
+  for (const Mode& mode : modes()) {
+    kernels::MatmulPrecisionScope precision(mode.precision);
+    AmxScope amx(mode.amx);
+    for (const Case& c : cases()) {
+      INFO(mode.name << ": " << c.name);
+      const Conv3dGeometry& g = c.g;
+      Rng rng(11);
+      const int64_t kvol = g.kD * g.kH * g.kW, out_n = g.N * g.Cout * g.Do * g.Ho * g.Wo;
+      const std::vector<float> x = random_vector(g.N * g.Cin * g.D * g.H * g.W, rng, 0.f, 1.f);
+      const std::vector<float> w = random_vector(g.Cout * (g.Cin / g.groups) * kvol, rng, 0.f, 0.3f);
+      const std::vector<float> bias = random_vector(g.Cout, rng, 0.f, 0.5f);
+      const std::vector<float> mean = random_vector(g.Cout, rng, 0.2f, 0.5f);
+      std::vector<float> invstd = random_vector(g.Cout, rng, 1.f, 0.3f), gamma = random_vector(g.Cout, rng, 1.f, 0.5f);
+      const std::vector<float> beta = random_vector(g.Cout, rng, 0.f, 0.5f);
+      for (float& v : invstd) v = std::fabs(v) + 0.1f;
+      for (const bool affine : {true, false}) {
+        INFO("affine " << affine);
+        const float* ga = affine ? gamma.data() : nullptr;
+        const float* be = affine ? beta.data() : nullptr;
+        std::vector<float> plain(out_n, 7.f), fused(out_n, 7.f);
+        const bool depthwise = g.groups == g.Cin && g.Cout == g.Cin;
+        if (depthwise)
+          kernels::conv3d_depthwise_forward_cpu(plain.data(), x.data(), w.data(), bias.data(), g);
+        else
+          kernels::conv3d_forward_cpu(plain.data(), x.data(), w.data(), bias.data(), g);
+        kernels::batch_norm_relu_forward_cpu(plain.data(), plain.data(), mean.data(), invstd.data(), ga, be, g.N,
+                                             g.Cout, g.Do * g.Ho * g.Wo);
+        kernels::conv3d_bn_relu_forward_cpu(fused.data(), x.data(), w.data(), bias.data(),
+                                            {mean.data(), invstd.data(), ga, be}, g);
+        CHECK(bits_differ(fused, plain) == 0);
+        size_t zeros = 0;
+        for (float v : fused) zeros += v == 0.f;
+        CHECK(zeros > fused.size() / 10);   // both sides of the ReLU are exercised
+        CHECK(zeros < fused.size() * 9 / 10);
+      }
+    }
+  }
+}
+
+TEST_CASE("conv3d_bn_relu_eval equals batch_norm_relu(conv3d) in eval mode and refuses gradient recording") {
+  Rng rng(3);
+  const Tensor x = randn({2, 5, 3, 7, 9}, rng), w = randn({6, 5, 3, 3, 3}, rng, 0.f, 0.2f), b = randn({6}, rng);
+  EvalBatchNorm bn{randn({6}, rng, 1.f, 0.3f), randn({6}, rng), randn({6}, rng, 0.f, 0.3f),
+                   rand_uniform({6}, rng, 0.5f, 2.f), 1e-3f};
+  Conv3dOptions o;
+  o.padding[0] = o.padding[1] = o.padding[2] = 1;
+  Tensor rm = bn.running_mean.clone(), rv = bn.running_var.clone();
+  autograd::NoGradGuard ng;
+  const Tensor want = batch_norm_relu(conv3d(x, w, b, o), bn.gamma, bn.beta, rm, rv, false, 0.1f, 1e-3f);
+  const Tensor got = conv3d_bn_relu_eval(x, w, b, bn, o);
+  REQUIRE(got.shape() == want.shape());
+  CHECK(bits_differ(got.to_vector(), want.to_vector()) == 0);
+  // The 2-D form on a (N, C, H, W) input.
+  const Tensor x2 = randn({3, 5, 8, 6}, rng), w2 = randn({6, 5, 3, 3}, rng, 0.f, 0.2f);
+  Conv2dOptions o2;
+  o2.padding[0] = o2.padding[1] = 1;
+  const Tensor want2 = batch_norm_relu(conv2d(x2, w2, Tensor(), o2), bn.gamma, bn.beta, rm, rv, false, 0.1f, 1e-3f);
+  CHECK(bits_differ(conv2d_bn_relu_eval(x2, w2, Tensor(), bn, o2).to_vector(), want2.to_vector()) == 0);
+}
+
+TEST_CASE("conv3d_bn_relu_eval errors name the op and the argument") {
+  Rng rng(4);
+  const Tensor x = randn({1, 2, 3, 4, 4}, rng), w = randn({3, 2, 3, 3, 3}, rng);
+  const EvalBatchNorm ok{Tensor(), Tensor(), Tensor::zeros({3}), Tensor::ones({3})};
+  auto message = [](auto&& f) {
+    try {
+      f();
+    } catch (const std::invalid_argument& e) {
+      return std::string(e.what());
+    }
+    return std::string("no exception");
+  };
+  {
+    const Tensor wg = w.clone().set_requires_grad();   // gradients are being recorded for w
+    const std::string m = message([&] { conv3d_bn_relu_eval(x, wg, Tensor(), ok); });
+    CHECK(m.find("conv3d_bn_relu_eval: inference only") != std::string::npos);
+  }
+  autograd::NoGradGuard ng;
+  const Tensor wg = w.clone().set_requires_grad();   // no recording: accepted
+  CHECK(conv3d_bn_relu_eval(x, wg, Tensor(), ok).shape() == Shape{1, 3, 1, 2, 2});
+  EvalBatchNorm short_mean = ok;
+  short_mean.running_mean = Tensor::zeros({2});
+  CHECK(message([&] { conv3d_bn_relu_eval(x, w, Tensor(), short_mean); }).find("running_mean must be (Cout) = (3)") !=
+        std::string::npos);
+  EvalBatchNorm no_var = ok;
+  no_var.running_var = Tensor();
+  CHECK(message([&] { conv3d_bn_relu_eval(x, w, Tensor(), no_var); }).find("running_var must be defined") !=
+        std::string::npos);
+  CHECK(message([&] { conv2d_bn_relu_eval(x, w, Tensor(), ok); }).find("conv2d_bn_relu_eval") != std::string::npos);
+}
+
+TEST_CASE("the model's conv -> BN -> ReLU blocks give the same bits fused (no gradient recorded) and unfused") {
+  Rng rng(9);
+  BackboneConfig cfg;
+  cfg.channels = {4, 8, 8};
+  cfg.transformer = "none";
+  Backbone net(cfg, rng);
+  Decoder dec(net.out_channels(), 8, rng);
+  // Running statistics away from their initial 0 / 1, so the eval batch norm does something.
+  std::vector<NamedTensor> params;
+  net.visit("", params);
+  dec.visit("dec.", params);
+  for (auto& p : params)
+    if (p.name.find("running_mean") != std::string::npos) *p.tensor = randn(p.tensor->shape(), rng, 0.f, 0.2f);
+    else if (p.name.find("running_var") != std::string::npos) *p.tensor = rand_uniform(p.tensor->shape(), rng, 0.5f, 2.f);
+  const Tensor x = randn({3, 3, 3, 16, 16}, rng);
+  for (const Mode& mode : modes()) {
+    INFO(mode.name);
+    kernels::MatmulPrecisionScope precision(mode.precision);
+    AmxScope amx(mode.amx);
+    const Tensor f_rec = net.forward(x, false), d_rec = dec.forward(f_rec, false);   // recording: two ops
+    CHECK(f_rec.requires_grad());
+    autograd::NoGradGuard ng;
+    const Tensor f = net.forward(x, false), d = dec.forward(f, false);
+    CHECK(bits_differ(f.to_vector(), f_rec.to_vector()) == 0);
+    CHECK(bits_differ(d.to_vector(), d_rec.to_vector()) == 0);
+  }
+}
