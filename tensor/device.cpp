@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <unordered_map>
 #include <cstring>
 #include <new>
 #include <stdexcept>
@@ -65,6 +66,10 @@ namespace {
 // would serve them from the heap, whose top it gives back to the OS between steps (measured: ~2000 page faults
 // per paper-size training step, most of them in the zero fill of gradient buffers). Buffers of 1 MiB and
 // more are 2 MiB-aligned and asked to be backed by huge pages. At most kMaxCachedBytes stay cached.
+// From 1 MiB on, a request takes the smallest cached block that fits when it is at most twice the request (as the
+// CUDA cache does): a batch of another size (the last, partial batch of each video in `ssmtl score`) reuses the
+// full batch's blocks instead of faulting in fresh ones (measured: 9% of a Ped2 scoring run in the kernel's page
+// zeroing before). Below 1 MiB the sizes must match.
 constexpr size_t kCachedBytes = size_t(64) << 10;
 constexpr size_t kLargeBytes = size_t(1) << 20;
 constexpr size_t kHugePage = size_t(2) << 20;
@@ -76,6 +81,7 @@ constexpr size_t kMaxCachedBytes = size_t(6) << 30;
 struct HostCache {
   std::mutex mu;
   std::multimap<size_t, void*> free_blocks;
+  std::unordered_map<void*, size_t> larger;   // blocks handed out for a smaller request: their real size
   size_t cached = 0;
   ~HostCache() {
     for (auto& [b, p] : free_blocks) std::free(p);
@@ -127,11 +133,12 @@ float* device_alloc(size_t n, Device d) {
     HostCache& c = host_cache();
     {
       std::lock_guard<std::mutex> lock(c.mu);
-      auto it = c.free_blocks.find(bytes);
-      if (it != c.free_blocks.end()) {
+      auto it = bytes >= kLargeBytes ? c.free_blocks.lower_bound(bytes) : c.free_blocks.find(bytes);
+      if (it != c.free_blocks.end() && it->first <= 2 * bytes) {
         void* p = it->second;
+        if (it->first != bytes) c.larger[p] = it->first;
+        c.cached -= it->first;
         c.free_blocks.erase(it);
-        c.cached -= bytes;
         return static_cast<float*>(p);
       }
     }
@@ -148,6 +155,16 @@ float* device_alloc(size_t n, Device d) {
   return static_cast<float*>(p);
 }
 
+size_t empty_host_cache() {
+  HostCache& c = host_cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  for (auto& [b, p] : c.free_blocks) std::free(p);
+  c.free_blocks.clear();
+  const size_t freed = c.cached;
+  c.cached = 0;
+  return freed;
+}
+
 void device_free(float* p, size_t n, Device d) {
   if (!p) return;
   if (d == Device::CUDA) {
@@ -160,6 +177,10 @@ void device_free(float* p, size_t n, Device d) {
   if (bytes >= kCachedBytes) {
     HostCache& c = host_cache();
     std::lock_guard<std::mutex> lock(c.mu);
+    if (!c.larger.empty()) {
+      auto it = c.larger.find(p);
+      if (it != c.larger.end()) bytes = it->second, c.larger.erase(it);
+    }
     if (c.cached + bytes <= kMaxCachedBytes) {
       c.free_blocks.insert({bytes, p});
       c.cached += bytes;

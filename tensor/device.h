@@ -20,12 +20,16 @@ Device parse_device(const std::string& name);
 int select_cuda_device(int index);
 
 // Raw buffers of n floats on device d (what Tensor storage is made of). On the CPU, buffers of 64 KiB and more
-// come from a cache of released buffers of the same rounded size when one is there (a training step asks for
-// the same sizes every time; fresh memory costs a page fault per page); device_free puts them back (up to
+// come from a cache of released buffers of the same rounded size when one is there, from 1 MiB on the smallest
+// one of at most twice the size (a training step asks for the same sizes every time, a partial batch for
+// smaller ones; fresh memory costs a page fault per page); device_free puts them back (up to
 // 6 GiB cached, then to the OS). device_alloc throws std::bad_alloc when memory runs out and
 // std::runtime_error (require_cuda) for CUDA without it; device_free must get the n of the allocation.
 float* device_alloc(size_t n, Device d);
 void device_free(float* p, size_t n, Device d);
+// Gives every cached (released) CPU buffer back to the OS; returns the bytes freed. Buffers still in use return
+// to the cache when released.
+size_t empty_host_cache();
 // p[0, n) = v; large CPU fills use every OpenMP thread, and from 4 Mi floats non-temporal stores (they
 // bypass the caches: the next kernel reads such a buffer from memory anyway).
 void device_fill(float* p, float v, size_t n, Device d);

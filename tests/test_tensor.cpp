@@ -67,6 +67,34 @@ TEST_CASE("device: a released CPU buffer of 64 KiB or more is reused for the sam
   }
 }
 
+TEST_CASE("device: from 1 MiB a smaller request reuses a cached block of at most twice its size") {
+#ifndef __SANITIZE_ADDRESS__
+  empty_host_cache();   // the cache holds only the blocks released here
+  const size_t n = 5250001, half = n / 2 + 1000, small = n / 3;   // 21.0 MB, 10.5 MB, 7.0 MB
+  float* a = device_alloc(n, Device::CPU);
+  device_free(a, n, Device::CPU);
+  float* b = device_alloc(half, Device::CPU);   // a partial batch: the full batch's block
+  CHECK(b == a);
+  float* c = device_alloc(small, Device::CPU);   // under half of the only cached block: fresh memory
+  CHECK(c != a);
+  device_fill(c, 1.f, small, Device::CPU);
+  device_free(c, small, Device::CPU);
+  device_free(b, half, Device::CPU);   // back under its real size: the full request finds it again
+  float* d = device_alloc(n, Device::CPU);
+  CHECK(d == a);
+  device_fill(d, 3.f, n, Device::CPU);   // every element of the full size is there
+  CHECK(d[n - 1] == 3.f);
+  device_free(d, n, Device::CPU);
+  // Below 1 MiB only the same rounded size is reused.
+  const size_t m = 200000;   // 800 KB
+  float* e = device_alloc(m, Device::CPU);
+  device_free(e, m, Device::CPU);
+  float* f = device_alloc(m - 5000, Device::CPU);   // 780 KB: another 4 KiB class
+  CHECK(f != e);
+  device_free(f, m - 5000, Device::CPU);
+#endif
+}
+
 TEST_CASE("device: a streamed fill (4 Mi floats and more) reaches every element from any alignment and no further") {
   const size_t n = (size_t(1) << 22) + 1000;
   float* a = device_alloc(n, Device::CPU);
