@@ -8,6 +8,10 @@
 // token rows, 6.3 M elements): the vector kernels (kernels/cpu/gelu_vec.h) against the formula they replaced (the
 // exact erf form through vmath.h's general exp and erf in a `#pragma omp simd` loop). Bytes as the profiler
 // counts them: forward 8 an element (x read, y written), backward 16 (x, dy read; dx read and written).
+// BM_MaxPool1x2x2/{values,argmax}: the backbone's (1,2,2) max pooling of a stage-1 activation (64 x 16 x 7 x 64 x 64
+// floats) on 16-lane vectors against the scalar select loop it replaced (the same results, bit for bit); values
+// only (scoring) or with the argmax (training). Bytes: 4 an input element read, 4 an output written (and 4 an
+// argmax).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -16,6 +20,7 @@
 #include <vector>
 
 #include "kernels/activation.h"
+#include "kernels/pool.h"
 #include "kernels/cpu/vmath.h"
 #include "tensor/device.h"
 #include "tensor/profile.h"
@@ -113,8 +118,59 @@ void BM_Gelu(benchmark::State& state, bool backward) {
       static_cast<double>(kN) * (backward ? 16.0 : 8.0));
 }
 
+// The scalar loop of kernels/cpu/pool.cpp before its vector path: torch's scan order with selects.
+template <bool kIndex>
+void reference_max_pool_1x2x2(float* out, int32_t* argmax, const float* x, int64_t planes, int64_t D, int64_t H,
+                              int64_t W) {
+  const int64_t oH = H / 2, oW = W / 2, in_plane = D * H * W, out_plane = D * oH * oW;
+#pragma omp parallel for schedule(static)
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t r = 0; r < D * oH; ++r) {
+      const int64_t row0 = (r / oH * H + 2 * (r % oH)) * W;
+      const float* x0 = x + p * in_plane + row0;
+      const float* x1 = x0 + W;
+      float* o = out + p * out_plane + r * oW;
+      for (int64_t j = 0; j < oW; ++j) {
+        const float v[4] = {x0[2 * j], x0[2 * j + 1], x1[2 * j], x1[2 * j + 1]};
+        float m = v[0];
+        int32_t best = 0;
+        for (int k = 1; k < 4; ++k) {
+          const bool b = v[k] > m || v[k] != v[k];
+          m = b ? v[k] : m;
+          best = b ? k : best;
+        }
+        o[j] = m;
+        if (kIndex) argmax[p * out_plane + r * oW + j] = static_cast<int32_t>(row0 + 2 * j + (best & 1) + (best >> 1) * W);
+      }
+    }
+}
+
+void BM_MaxPool1x2x2(benchmark::State& state, bool with_argmax) {
+  const int64_t planes = 64 * 16, D = 7, H = 64, W = 64, n = planes * D * H * W, on = n / 4;
+  std::vector<float> x(static_cast<size_t>(n)), out(static_cast<size_t>(on));
+  std::vector<int32_t> idx(static_cast<size_t>(on));
+  for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i)] = static_cast<float>((i * 7919) % 1001) / 100.f - 5.f;
+  const kernels::PoolGeometry g{planes, D, H, W, D, H / 2, W / 2, 1, 2, 2, 1, 2, 2, 0, 0, 0};
+  alternate(
+      state,
+      [&](bool reference) {
+        const auto t0 = std::chrono::steady_clock::now();
+        int32_t* a = with_argmax ? idx.data() : nullptr;
+        if (reference)
+          with_argmax ? reference_max_pool_1x2x2<true>(out.data(), a, x.data(), planes, D, H, W)
+                      : reference_max_pool_1x2x2<false>(out.data(), a, x.data(), planes, D, H, W);
+        else
+          kernels::max_pool3d_forward_cpu(out.data(), a, x.data(), g);
+        benchmark::DoNotOptimize(out.data());
+        return seconds_since(t0);
+      },
+      static_cast<double>(n) * 4.0 + static_cast<double>(on) * (with_argmax ? 8.0 : 4.0));
+}
+
 BENCHMARK(BM_GradZeroFill)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK_CAPTURE(BM_Gelu, forward, false)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK_CAPTURE(BM_Gelu, backward, true)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK_CAPTURE(BM_MaxPool1x2x2, values, false)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK_CAPTURE(BM_MaxPool1x2x2, argmax, true)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <stdexcept>
@@ -181,6 +182,45 @@ TEST_CASE("pool: backbone-size pooling equals a naive loop, with or without reco
   Tensor xg = x.clone().set_requires_grad();
   CHECK(pool(xg, 1, 2, 2, 1, 2, 2).to_vector() == want);
   CHECK(temporal_max_pool(xg).to_vector() == temporal_max_pool(x).to_vector());
+}
+
+TEST_CASE("pool: the (1,2,2) fast path keeps torch's scan order for ties and signed zeros and NaN (vector lanes and tails)") {
+  // Values from a small set, so that windows hold ties, -0 next to +0, NaN and -inf; W = 70 gives 35 outputs per
+  // row: two 16-lane vectors and a scalar tail.
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  const float values[] = {-0.f, 0.f, 1.f, 1.f, -1.f, nan, -inf, 2.f};
+  const int64_t P = 6, D = 2, H = 6, W = 70, oH = 3, oW = 35;
+  Rng rng(21);
+  const std::vector<float> u = rand_uniform({P * D * H * W}, rng, 0.f, 8.f).to_vector();
+  std::vector<float> xs(u.size());
+  for (size_t i = 0; i < u.size(); ++i) xs[i] = values[std::min(7, static_cast<int>(u[i]))];
+  std::vector<float> want;
+  std::vector<float> want_grad(xs.size(), 0.f);
+  for (int64_t p = 0; p < P * D; ++p)
+    for (int64_t i = 0; i < oH; ++i)
+      for (int64_t j = 0; j < oW; ++j) {
+        const int64_t at[4] = {(p * H + 2 * i) * W + 2 * j, (p * H + 2 * i) * W + 2 * j + 1,
+                               (p * H + 2 * i + 1) * W + 2 * j, (p * H + 2 * i + 1) * W + 2 * j + 1};
+        int64_t best = at[0];
+        for (int k = 1; k < 4; ++k)   // torch: a larger value or a NaN replaces the running maximum
+          if (xs[at[k]] > xs[best] || std::isnan(xs[at[k]])) best = at[k];
+        want.push_back(xs[best]);
+        want_grad[best] += 1.f;
+      }
+  Tensor x = Tensor::from_vector({2, 3, D, H, W}, xs).set_requires_grad();
+  Tensor y = pool(x, 1, 2, 2, 1, 2, 2);
+  const std::vector<float> got = y.to_vector();
+  REQUIRE(got.size() == want.size());
+  size_t differ = 0;
+  for (size_t i = 0; i < got.size(); ++i) differ += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
+  CHECK(differ == 0);
+  autograd::backward(y, Tensor::ones(y.shape()));   // the gradient lands on each window's chosen input
+  CHECK(x.grad().to_vector() == want_grad);
+  autograd::NoGradGuard ng;   // the path without argmax
+  const std::vector<float> plain = pool(x, 1, 2, 2, 1, 2, 2).to_vector();
+  differ = 0;
+  for (size_t i = 0; i < plain.size(); ++i) differ += std::memcmp(&plain[i], &want[i], sizeof(float)) != 0;
+  CHECK(differ == 0);
 }
 
 TEST_CASE("pool: results do not depend on the thread count") {

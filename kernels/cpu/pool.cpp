@@ -6,6 +6,10 @@
 
 #include "kernels/pool.h"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace ssmtl::kernels {
 
 namespace {
@@ -16,8 +20,44 @@ constexpr int64_t kParallelMin = 32768;
 // torch's rule for a running maximum: a larger value or a NaN replaces it, so ties keep the first.
 inline bool beats(float v, float m) { return v > m || std::isnan(v); }
 
+#if defined(__AVX512F__)
+// One candidate of the running maximum on 16 lanes, as beats() decides it: larger, or NaN.
+inline __m512 take(__m512 v, __m512 m, __mmask16& won) {
+  won = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  return _mm512_mask_blend_ps(won, m, v);
+}
+
+// 16 outputs of max_pool_1x2x2 from columns [2 j, 2 j + 32) of the window's rows x0, x1: the even and odd columns
+// split by two permutes, then the scalar loop's selects in its order, so ties, signed zeros, NaN and the argmax
+// come out the same. a (kIndex): the chosen input's offset in the plane.
+template <bool kIndex>
+inline void pool_16(float* o, int32_t* a, const float* x0, const float* x1, int64_t row0, int64_t j, int64_t W) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  const __m512 r0a = _mm512_loadu_ps(x0 + 2 * j), r0b = _mm512_loadu_ps(x0 + 2 * j + 16);
+  const __m512 r1a = _mm512_loadu_ps(x1 + 2 * j), r1b = _mm512_loadu_ps(x1 + 2 * j + 16);
+  __m512 m = _mm512_permutex2var_ps(r0a, even, r0b);
+  __mmask16 w1, w2, w3;
+  m = take(_mm512_permutex2var_ps(r0a, odd, r0b), m, w1);
+  m = take(_mm512_permutex2var_ps(r1a, even, r1b), m, w2);
+  m = take(_mm512_permutex2var_ps(r1a, odd, r1b), m, w3);
+  _mm512_storeu_ps(o + j, m);
+  if constexpr (kIndex) {
+    const int32_t w = static_cast<int32_t>(W);
+    __m512i off = _mm512_setzero_si512();
+    off = _mm512_mask_mov_epi32(off, w1, _mm512_set1_epi32(1));
+    off = _mm512_mask_mov_epi32(off, w2, _mm512_set1_epi32(w));
+    off = _mm512_mask_mov_epi32(off, w3, _mm512_set1_epi32(w + 1));
+    const __m512i base = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(row0 + 2 * j)),
+                                          _mm512_slli_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+                                                                              12, 13, 14, 15), 1));
+    _mm512_storeu_si512(a + j, _mm512_add_epi32(base, off));
+  }
+}
+#endif
+
 // The backbone's spatial pooling (window (1,2,2), stride (1,2,2), no padding) on whole rows: no
-// bounds checks, four candidates in torch's scan order.
+// bounds checks, four candidates in torch's scan order; 16 outputs at a time on AVX-512.
 template <bool kIndex>
 void max_pool_1x2x2(float* out, int32_t* argmax, const float* x, const PoolGeometry& g) {
   const int64_t in_plane = g.D * g.H * g.W, out_plane = g.oD * g.oH * g.oW;
@@ -32,8 +72,12 @@ void max_pool_1x2x2(float* out, int32_t* argmax, const float* x, const PoolGeome
       const float* x1 = x0 + W;
       float* o = out + p * out_plane + r * oW;
       int32_t* a = kIndex ? argmax + p * out_plane + r * oW : nullptr;
-      // Selects instead of branches: random data would mispredict half of them, and the loop vectorises.
-      for (int64_t j = 0; j < oW; ++j) {
+      int64_t j0 = 0;
+#if defined(__AVX512F__)
+      for (; j0 + 16 <= oW; j0 += 16) pool_16<kIndex>(o, a, x0, x1, row0, j0, W);
+#endif
+      // Selects instead of branches: random data would mispredict half of them.
+      for (int64_t j = j0; j < oW; ++j) {
         const float v0 = x0[2 * j], v1 = x0[2 * j + 1], v2 = x1[2 * j], v3 = x1[2 * j + 1];
         float m = v0;
         int32_t best = 0;
