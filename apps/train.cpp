@@ -88,6 +88,9 @@ int run_train(int argc, char** argv) {
     std::printf("stopped by train.stop_after_steps; resume with --resume %s/last.ckpt\n", opt.out_dir.c_str());
     return 0;
   }
+  if (r.time_limit)
+    std::printf("stopped by train.max_seconds (%g s) before epoch %d; resume with --resume %s/last.ckpt\n",
+                opt.max_seconds, opt.epochs, opt.out_dir.c_str());
   const std::string best = opt.out_dir + "/best.ckpt";
   if (!fs::exists(best)) {
     std::printf("no validation epoch finished, no %s; the last state is %s/last.ckpt\n", best.c_str(), opt.out_dir.c_str());

@@ -145,7 +145,8 @@ void check_resume_config(const std::string& saved, const std::string& now, const
         return a == std::string::npos ? std::string() : x.substr(a, b - a + 1);
       };
       const std::string k = trim(line.substr(0, eq));
-      if (k == "train.device" || k == "train.stop_after_steps" || k == "train.epochs") continue;
+      if (k == "train.device" || k == "train.stop_after_steps" || k == "train.epochs" || k == "train.max_seconds")
+        continue;
       m[k] = trim(line.substr(eq + 1));
     }
     return m;
@@ -156,8 +157,8 @@ void check_resume_config(const std::string& saved, const std::string& now, const
     const std::string w = it == b.end() ? "(unset)" : it->second;
     if (w != v)
       throw std::runtime_error(path + ": the run was trained with " + k + " = " + v + ", the resumed one has " + w +
-                               " (resume with the same configuration; only train.device, train.epochs and "
-                               "train.stop_after_steps may change)");
+                               " (resume with the same configuration; only train.device, train.epochs, "
+                               "train.stop_after_steps and train.max_seconds may change)");
   }
   // Keys added after checkpoints were first written: absent from an older checkpoint's configuration means
   // their default then (and only that default may continue such a run).

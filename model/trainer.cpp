@@ -1,5 +1,6 @@
 #include "model/trainer.h"
 
+#include <chrono>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -42,6 +43,8 @@ TrainOptions TrainOptions::from_config(util::Config& c) {
   o.max_bad_steps = c.get_int("train.max_bad_steps", o.max_bad_steps);
   o.device = c.get_string("train.device", o.device);
   o.stop_after_steps = c.get_int("train.stop_after_steps", o.stop_after_steps);
+  o.max_seconds = c.get_double("train.max_seconds", o.max_seconds);
+  if (!(o.max_seconds >= 0)) throw std::invalid_argument("train.max_seconds must be >= 0 (0 = no time box)");
   o.sync_bn = c.get_bool("train.sync_bn", o.sync_bn);
   o.keep_epoch_checkpoints = c.get_bool("train.keep_epoch_checkpoints", o.keep_epoch_checkpoints);
   o.precision = c.get_string("train.precision", o.precision);
@@ -151,6 +154,7 @@ class TrainRun {
   void apply_lr_schedule(int epoch, int step, int steps_per_epoch);
   int steps_run_ = 0;   // in this invocation (train.stop_after_steps)
   bool stopped_ = false;
+  bool time_limit_ = false;   // stopped at an epoch's end by train.max_seconds
   void (*prev_handler_)(int) = SIG_DFL;
 };
 
@@ -286,6 +290,7 @@ TrainResult TrainRun::result() const {
   r.best_epoch = st_.best_epoch;
   r.skipped_steps = st_.skipped;
   r.epochs = epochs_;
+  r.time_limit = time_limit_;
   if (stopped_) {
     r.interrupted = g_interrupted != 0;
     r.step_limit = !r.interrupted;
@@ -453,11 +458,28 @@ void TrainRun::write_curves() {
 }
 
 TrainResult TrainRun::run() {
+  const auto t0 = std::chrono::steady_clock::now();
+  int done_here = 0;
   for (; st_.epoch < opt_.epochs;) {
     const int e = st_.epoch;
     EpochLog log;
     log.epoch = e;
     if (!run_epoch(e, log)) return result();
+    ++done_here;
+    if (opt_.max_seconds > 0 && st_.epoch < opt_.epochs) {
+      // Rank 0's clock decides for every rank, so that all stop after the same epoch.
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      double flag = lead_ && elapsed + elapsed / done_here > opt_.max_seconds ? 1 : 0;
+      if (comm_.size() > 1) comm_.sum(&flag, 1);
+      if (flag > 0) {
+        time_limit_ = true;
+        if (lead_)
+          std::fprintf(stderr, "train: stopped after epoch %d of %d: one more would end past train.max_seconds = %g "
+                       "(%.0f s so far); resume with --resume %s/last.ckpt\n", e + 1, opt_.epochs, opt_.max_seconds,
+                       elapsed, opt_.out_dir.c_str());
+        break;
+      }
+    }
   }
   // (Rank 0 only: the other ranks' out_dir need not be the same file system, and they return no model.)
   if (lead_ && std::filesystem::exists(opt_.out_dir + "/best.ckpt")) load_checkpoint(opt_.out_dir + "/best.ckpt", model_);

@@ -55,6 +55,9 @@ struct TrainOptions {
                                         // than the lowest validation loss (docs/RESULTS.md section 16)
   int stop_after_steps = 0;        // > 0: stop as Ctrl-C does (last.ckpt written, resumable) after this many
                                    // steps of this invocation, e.g. for time-boxed jobs; 0 = never
+  double max_seconds = 0;          // > 0: a time box (Lightning's max_time): after an epoch, stop when one more
+                                   // epoch at this invocation's mean epoch time would end past it; the run then
+                                   // ends as a finished one (best.ckpt loaded) and resumes with --resume; 0 = never
   std::string device = "cpu";      // "cpu" or "cuda": where the model and its batches live (samples are
                                    // always cut out of the frames on the CPU)
   std::string precision = "fp32";  // "fp32" or "bf16": the products of linear layers and 3x3x3 convolutions
@@ -96,6 +99,7 @@ struct TrainResult {
   int skipped_steps = 0;
   bool interrupted = false;        // Ctrl-C: last.ckpt holds the state to resume from
   bool step_limit = false;         // stopped by train.stop_after_steps (also resumable from last.ckpt)
+  bool time_limit = false;         // stopped at an epoch's end by train.max_seconds (resumable from last.ckpt)
   std::vector<EpochLog> epochs;
 };
 

@@ -151,6 +151,47 @@ TEST_CASE("trainer: train.keep_epoch_checkpoints writes each epoch's state and t
   CHECK(!fs::exists(dir / "plain/epoch_001.ckpt"));
 }
 
+TEST_CASE("trainer: train.max_seconds stops at an epoch's end and the resumed run equals the uninterrupted one") {
+  test::TempDir dir("trainer_max_seconds");
+  test::TinyDataset d = test::make_tiny_dataset(dir, 3, 33);
+  std::vector<std::vector<float>> weights;   // of the last run (best.ckpt loaded at its end)
+  auto run = [&](const std::string& out, double max_seconds, const std::string& resume) {
+    util::Config cfg = resume_config(false);   // 2 epochs
+    cfg.set("train.max_seconds", std::to_string(max_seconds));
+    TrainOptions opt = TrainOptions::from_config(cfg);
+    CHECK(opt.max_seconds == max_seconds);
+    opt.data_root = d.root;
+    opt.detections = d.detections;
+    opt.out_dir = out;
+    opt.resume = resume;
+    SSMTLModel model(ModelConfig::from_config(cfg), resume.empty() ? 7 : 99);
+    const TrainResult r = train_model(model, opt, cfg.resolved_text());
+    weights.clear();
+    for (const auto& nt : model.named_tensors()) weights.push_back(nt.tensor->to_vector());
+    return r;
+  };
+  const TrainResult straight = run(dir / "straight", 1e6, "");
+  const std::vector<std::vector<float>> straight_weights = weights;   // a box the run never reaches
+  CHECK(!straight.time_limit);
+  CHECK(straight.epochs.size() == 2);
+  const TrainResult boxed = run(dir / "boxed", 1e-6, "");         // any epoch ends past it: stop after the first
+  CHECK(boxed.time_limit);
+  CHECK(!boxed.step_limit);
+  CHECK(!boxed.interrupted);
+  REQUIRE(boxed.epochs.size() == 1);
+  CHECK(fs::exists(dir / "boxed/best.ckpt"));
+  const TrainResult rest = run(dir / "boxed", 0, dir / "boxed/last.ckpt");
+  CHECK(!rest.time_limit);
+  REQUIRE(rest.epochs.size() == 1);
+  // (The checkpoints' files differ in the configuration they carry: train.max_seconds.)
+  CHECK(rest.best_epoch == straight.best_epoch);
+  CHECK(rest.best_val == straight.best_val);
+  CHECK(weights == straight_weights);
+  util::Config bad = resume_config(false);
+  bad.set("train.max_seconds", "-1");
+  CHECK_THROWS_WITH(TrainOptions::from_config(bad), doctest::Contains("train.max_seconds"));
+}
+
 TEST_CASE("trainer: train.lr_schedule must be constant or cosine") {
   util::Config cfg = resume_config(false, "linear");
   CHECK_THROWS_WITH_AS(TrainOptions::from_config(cfg), doctest::Contains("train.lr_schedule"), std::invalid_argument);

@@ -50,6 +50,7 @@ const std::vector<KeySpec>& key_specs() {
       {"train.max_bad_steps", 'i', 1, 1000000},
       {"train.device", 's', 0, 0},   // checked by parse_device (cpu, cuda)
       {"train.stop_after_steps", 'i', 0, kIntMax},   // 0 = never
+      {"train.max_seconds", 'd', 0, 1e9},            // 0 = no time box
       {"train.sync_bn", 'b', 0, 0},   // data-parallel: BatchNorm statistics over all ranks
       {"train.keep_epoch_checkpoints", 'b', 0, 0},   // also epoch_NNN.ckpt after every epoch
       {"train.precision", 's', 0, 0},   // fp32 or bf16 (TrainOptions::from_config; kernels/precision.h)
