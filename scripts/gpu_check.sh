@@ -11,9 +11,12 @@
 # the CUDA backend is off. Each stage has a time limit and the benchmarks get what is left of 570 s, so the
 # whole run fits a 10-minute device call. A failing test case is run again alone with
 # CUDA_LAUNCH_BLOCKING=1 SSMTL_CUDA_SYNC=1 (a kernel fault is then reported at its launch, not at a later copy).
+# With gpu_bin/bin.tar.xz carried (scripts/gpu_bin.sh pack, here) nothing is built there: the carried programs run.
+# BUDGET=570 (seconds for the whole script), then the profiler of the paper-size v1 on the GPU (ssmtl profile).
 set -u
 cd "$(dirname "$0")/.."
 T0=$SECONDS
+BUDGET=${BUDGET:-570}
 BUILD=build-cuda
 SUMMARY="${OUT:+$OUT/gpu_summary.txt}"
 SUMMARY="${SUMMARY:-$BUILD/gpu_summary.txt}"
@@ -31,6 +34,11 @@ NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)   # CMake's check_langu
 
 section "configure and build"
 start=$SECONDS
+if [ -f gpu_bin/bin.tar.xz ]; then
+  eval "$(scripts/gpu_bin.sh env 2>> "$SUMMARY")" || { say "gpu_bin.sh env FAILED"; exit 2; }
+  say "carried programs (gpu_bin/bin.tar.xz), unpacked in $((SECONDS - start)) s; LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  ldd "$BUILD/ssmtl_tests" | grep -E "not found|cublas|cudart|openblas" | tee -a "$SUMMARY"
+else
 # Device code only for this GPU's architecture (half the nvcc time of the default list); the default list
 # when the GPU does not say.
 cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')
@@ -52,10 +60,11 @@ if ! timeout 300 cmake --build "$BUILD" -j"$(nproc)" --target $targets > "$BUILD
 fi
 say "built $targets in $((SECONDS - start)) s; compiler warnings: $(grep -c 'warning' "$BUILD/build.log")"
 grep -E "warning" "$BUILD/build.log" | head -20 | tee -a "$SUMMARY"
+fi
 
 section "CUDA tests"
 start=$SECONDS
-timeout 180 "./$BUILD/ssmtl_tests" -tc='cuda*' > "$BUILD/cuda_tests.log" 2>&1
+timeout "${TEST_LIMIT:-180}" "./$BUILD/ssmtl_tests" -tc='cuda*' > "$BUILD/cuda_tests.log" 2>&1
 test_rc=$?
 skips=$(grep -c "no CUDA device: skipped" "$BUILD/cuda_tests.log")
 if [ "$skips" -gt 0 ]; then
@@ -70,26 +79,33 @@ if [ "$test_rc" -ne 0 ] && [ "$skips" -eq 0 ]; then
   # One process per failing case: a sticky CUDA error in one case no longer fails the following ones.
   failing=$(grep -E "^TEST CASE:" -A0 "$BUILD/cuda_tests.log" | sed 's/^TEST CASE: *//' | sort -u)
   while IFS= read -r tc; do
-    [ -n "$tc" ] && [ $((SECONDS - T0)) -lt 420 ] || continue
+    [ -n "$tc" ] && [ $((SECONDS - T0)) -lt $((BUDGET * 3 / 4)) ] || continue
     say "-- rerun alone with CUDA_LAUNCH_BLOCKING=1 SSMTL_CUDA_SYNC=1: $tc"
     CUDA_LAUNCH_BLOCKING=1 SSMTL_CUDA_SYNC=1 timeout 60 "./$BUILD/ssmtl_tests" -tc="$tc" 2>&1 | grep -E "ERROR|error|FAILED|passed" \
       | head -12 | tee -a "$SUMMARY"
   done <<< "$failing"
 fi
 
+section "profiler: the paper-size v1 on the GPU (ssmtl profile --device cuda)"
+if [ "$skips" -eq 0 ]; then
+  timeout 60 "./$BUILD/ssmtl" profile --config configs/ssmtl++v1.txt --steps 3 --device cuda 2>&1 | tail -45 \
+    | tee -a "$SUMMARY"
+  say "profile exit status ${PIPESTATUS[0]}"
+fi
+
 section "CUDA benchmarks"
-left=$((570 - (SECONDS - T0)))
+left=$((BUDGET - (SECONDS - T0)))
 if [ "$skips" -gt 0 ]; then
   say "no GPU: benchmarks not run"
 elif [ "$left" -lt 30 ]; then
-  say "no time left for the benchmarks ($left s of the 570 s budget)"
+  say "no time left for the benchmarks ($left s of the $BUDGET s budget)"
 elif [ -x "./$BUILD/ssmtl_bench" ]; then
   start=$SECONDS
   # The whole-model benchmarks last: they build the model and draw its weights on the host.
   timeout $((left * 2 / 5)) "./$BUILD/ssmtl_bench" --benchmark_filter='BM_Cuda[^S]' --benchmark_min_time=0.05 \
     > "$BUILD/cuda_bench.log" 2>&1
   say "kernel benchmarks: exit status $? after $((SECONDS - start)) s"
-  left=$((570 - (SECONDS - T0)))
+  left=$((BUDGET - (SECONDS - T0)))
   timeout $((left > 10 ? left - 10 : 1)) "./$BUILD/ssmtl_bench" --benchmark_filter='BM_CudaS' \
     --benchmark_min_time=0.05 >> "$BUILD/cuda_bench.log" 2>&1
   say "model benchmarks: exit status $? after $((SECONDS - start)) s in all"
@@ -99,6 +115,7 @@ else
 fi
 
 section "result"
+[ -n "${OUT:-}" ] && cp "$BUILD"/cuda_tests.log "$BUILD"/cuda_bench.log "$OUT/" 2>/dev/null
 if [ "$skips" -gt 0 ]; then say "NO GPU: the CUDA tests did not run (nothing verified)"; exit 1; fi
 if [ "$test_rc" -ne 0 ]; then say "CUDA TESTS FAILED"; exit 1; fi
 say "CUDA tests passed"
