@@ -14,6 +14,8 @@
 #   models, pooled by scripts/analysis/combine_selections.py; docs/RESULTS.md section 12). CELL_REL=0.67 = the
 #   a-priori 20 px map of session 4, better on Ped2's test set (reported there, not chosen by it)
 #   OOD=../shared/data/ood  WEIGHTS=../shared/weights/yolo-fastest (the T5 images and the detector's files)
+#   DEADLINE=<unix time> RESERVE=150: training stops at an epoch's end early enough (train.max_seconds) to leave
+#   RESERVE seconds before DEADLINE for scoring and evaluation (a time-boxed call, scripts/gpu_reproduce.sh)
 #   DATASET=avenue: the .avi files of <data_root>/avenue/videos are first decoded into RUN/data (ssmtl prepare).
 set -euo pipefail
 build=${1:-build}
@@ -83,6 +85,12 @@ took[detect]=$((SECONDS - s))
 
 echo "== 3/5 training ($config)"
 s=$SECONDS
+if [ -n "${DEADLINE:-}" ]; then   # time-boxed training (train.max_seconds), RESERVE s kept for scoring and evaluation
+  box=$(( DEADLINE - $(date +%s) - ${RESERVE:-150} ))
+  [ "$box" -gt 0 ] || { echo "demo: no time left for training before DEADLINE" >&2; exit 1; }
+  extra_train+=(--set "train.max_seconds=$box")
+  echo "training time-boxed to $box s (DEADLINE $DEADLINE, RESERVE ${RESERVE:-150} s)"
+fi
 "$ssmtl" train --data "$root" --detections "$run/detections/training" --out "$run/train" --config "$config" \
   "${extra_train[@]}"
 took[train]=$((SECONDS - s))

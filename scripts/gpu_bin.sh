@@ -50,12 +50,13 @@ env_() {
   # The machine's CUDA libraries: the toolkit's, then the Python packages' (cuDNN is often only there).
   for pat in 'libcublas.so.13' 'libcudnn.so.9'; do
     d=$(find /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/lib/x86_64-linux-gnu /usr/local /opt -name "$pat" \
-          -not -path '*/proc/*' 2>/dev/null | head -1)
+          -not -path '*/proc/*' 2>/dev/null | head -1 || true)
     if [ -n "$d" ]; then dirs+=("$(dirname "$d")"); else echo "gpu_bin.sh: no $pat on this machine" >&2; fi
   done
   # Carried libraries the machine has itself are dropped: its own (newer) ones serve.
+  local have; have=$(ldconfig -p 2>/dev/null || true)   # (read once: grep -q on a pipe would fail it under pipefail)
   for f in build-cuda/lib/*; do
-    if ldconfig -p | grep -q "^\s*$(basename "$f") "; then rm -f "$f"; fi
+    if grep -q "^\s*$(basename "$f") " <<< "$have"; then rm -f "$f"; fi
   done
   echo "gpu_bin.sh: carried libraries used: $(ls build-cuda/lib | tr '\n' ' ')" >&2
   dirs+=("$PWD/build-cuda/lib")

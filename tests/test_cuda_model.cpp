@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -70,12 +71,34 @@ TEST_CASE("cuda SSMTL++v1 training step matches the CPU") {
     // else within 2e-7). So the absolute tolerance scales with the tensor's largest gradient.
     float max_grad = 0.f;
     for (float v : gc[i].to_vector()) max_grad = std::max(max_grad, std::fabs(v));
-    test::expect_close(gg[i], gc[i], test::Tol{std::max(2e-4f, 1e-3f * max_grad), 2e-3f},
+    // On an H200: conv1.weight off by 2.3e-4 (8 of 3456 elements over the 2e-4 floor): 2e-3 x the largest
+    // gradient allows two such flips.
+    test::expect_close(gg[i], gc[i], test::Tol{std::max(2e-4f, 2e-3f * max_grad), 2e-3f},
                        "gradient of " + param_names[i]);
   }
-  // Each update moves a weight by at most about lr = 1e-3.
-  for (size_t i = 0; i < nc.size(); ++i)
-    test::expect_close(*ng[i].tensor, *nc[i].tensor, test::Tol{5e-5f, 1e-4f}, "after the step: " + nc[i].name);
+  // Each update moves a weight by at most about lr = 1e-3. Adam's first step is lr g / (|g| + eps) (eps 1e-3
+  // here), whose slope in g is at most lr / eps = 1: a weight may differ after the step by as much as its
+  // gradient differed (within the tolerance above), plus rounding. (On an H200, conv1.weight: gradients
+  // -0.00991 / -0.00968 on the two devices, and a weight with a near-zero gradient 1.6e-4 apart after the step.)
+  std::map<std::string, size_t> grad_of;
+  for (size_t i = 0; i < param_names.size(); ++i) grad_of[param_names[i]] = i;
+  for (size_t i = 0; i < nc.size(); ++i) {
+    auto it = grad_of.find(nc[i].name);
+    if (it == grad_of.end() || !gc[it->second].defined()) {   // buffers (running statistics), frozen weights
+      test::expect_close(*ng[i].tensor, *nc[i].tensor, test::Tol{5e-5f, 1e-4f}, "after the step: " + nc[i].name);
+      continue;
+    }
+    const std::vector<float> wg = ng[i].tensor->to_vector(), wc = nc[i].tensor->to_vector();
+    const std::vector<float> dg = gg[it->second].to_vector(), dc = gc[it->second].to_vector();
+    int bad = 0;
+    size_t worst = 0;
+    for (size_t k = 0; k < wc.size(); ++k) {
+      const float allowed = 5e-5f + 1e-4f * std::fabs(wc[k]) + std::fabs(dg[k] - dc[k]);   // (lr / eps = 1)
+      if (!(std::fabs(wg[k] - wc[k]) <= allowed)) ++bad, worst = k;
+    }
+    CHECK_MESSAGE(bad == 0, "after the step: " << nc[i].name << ": " << bad << " elements apart by more than their "
+                  "gradients' difference; one at " << worst << ": gpu " << wg[worst] << ", cpu " << wc[worst]);
+  }
 
   // Inference of the updated model: per-object scores (eval mode) on the same sequences.
   const Tensor seq = batch.input("arrow");
