@@ -85,21 +85,28 @@ Profile profile(int steps, F step) {
 }
 
 void print_table(const char* title, const Profile& p, int B, double peak, double bandwidth) {
-  std::printf("\n%s: %.1f ms per step, %.1f objects/s, %.2f GFLOP counted, %.1f GFLOP/s = %.1f%% of peak, "
+  // peak / bandwidth 0: not known for this device (the probes measure the host CPU): no percentages.
+  char of_peak[32] = "";
+  if (peak > 0) std::snprintf(of_peak, sizeof of_peak, " = %.1f%% of peak", 100 * p.flops * 1e-9 / p.step_s / peak);
+  std::printf("\n%s: %.1f ms per step, %.1f objects/s, %.2f GFLOP counted, %.1f GFLOP/s%s, "
               "%.0f page faults per step\n", title, p.step_s * 1e3, B / p.step_s, p.flops * 1e-9,
-              p.flops * 1e-9 / p.step_s, 100 * p.flops * 1e-9 / p.step_s / peak, p.page_faults);
+              p.flops * 1e-9 / p.step_s, of_peak, p.page_faults);
   std::printf("  %-34s %-9s %7s %10s %7s %9s %9s %7s %8s %6s\n", "op", "phase", "calls", "ms", "share", "GFLOP",
               "GFLOP/s", "%peak", "GB/s", "%bw");
   for (const auto& r : p.rows) {
     const bool untimed = r.kernel == "(untimed)";
     std::printf("  %-34s %-9s %7lld %10.2f %6.1f%%", r.kernel.c_str(), untimed ? "" : ssmtl::prof::phase_name(r.phase),
                 static_cast<long long>(r.calls), r.seconds * 1e3, 100 * r.seconds / p.step_s);
-    if (r.flops > 0)
+    if (r.flops > 0 && peak > 0)
       std::printf(" %9.3f %9.1f %6.1f%%", r.flops * 1e-9, r.flops * 1e-9 / r.seconds,
                   100 * r.flops * 1e-9 / r.seconds / peak);
+    else if (r.flops > 0)
+      std::printf(" %9.3f %9.1f %7s", r.flops * 1e-9, r.flops * 1e-9 / r.seconds, "-");
     else
       std::printf(" %9s %9s %7s", "-", "-", "-");
-    if (r.bytes > 0 && r.seconds > 0)
+    if (r.bytes > 0 && r.seconds > 0 && bandwidth <= 0)
+      std::printf(" %8.1f %6s\n", r.bytes * 1e-9 / r.seconds, "-");
+    else if (r.bytes > 0 && r.seconds > 0)
       std::printf(" %8.1f %5.1f%%\n", r.bytes * 1e-9 / r.seconds, 100 * r.bytes * 1e-9 / r.seconds / bandwidth);
     else
       std::printf(" %8s %6s\n", "-", "-");
@@ -173,7 +180,8 @@ int run_profile(int argc, char** argv) {
                 "\"train\": %s, \"score\": %s}\n",
                 mc.name.c_str(), ssmtl::device_name(dev), topt.precision.c_str(), B, steps, peak, peak_bf16, peak_amx,
                 ssmtl::kernels::use_amx_products() ? "true" : "false", bandwidth,
-                json_profile(pt, B, peak, bandwidth).c_str(), json_profile(ps, B, peak, bandwidth).c_str());
+                json_profile(pt, B, dev == ssmtl::Device::CPU ? peak : 0, dev == ssmtl::Device::CPU ? bandwidth : 0).c_str(),
+                json_profile(ps, B, dev == ssmtl::Device::CPU ? peak : 0, dev == ssmtl::Device::CPU ? bandwidth : 0).c_str());
     return 0;
   }
   std::printf("%s on %s, %s products, batch %d, %d steps; measured peak fp32 %.1f GFLOP/s, bf16 %s; memory bandwidth %.1f GB/s "
@@ -184,8 +192,11 @@ int run_profile(int argc, char** argv) {
     std::printf("AMX tiles: measured peak %.0f GFLOP/s (TDPBF16PS); bf16 products %s\n", peak_amx,
                 ssmtl::kernels::use_amx_products() ? "run on them (SSMTL_AMX=0: on AVX512_BF16)"
                                                    : "do not use them (fp32, or SSMTL_AMX=0)");
-  print_table("training step", pt, B, peak, bandwidth);
-  print_table("scoring step", ps, B, peak, bandwidth);
+  // On the GPU the probes above are the host's: the GPU's own peak is not probed, so no percentages.
+  const bool host = dev == ssmtl::Device::CPU;
+  if (!host) std::printf("%%peak and %%bw: not shown on %s (the probes above measure the host CPU)\n", ssmtl::device_name(dev));
+  print_table("training step", pt, B, host ? peak : 0, host ? bandwidth : 0);
+  print_table("scoring step", ps, B, host ? peak : 0, host ? bandwidth : 0);
   return 0;
 }
 

@@ -89,9 +89,9 @@ fi
 
 section "profiler: the paper-size v1 on the GPU (ssmtl profile --device cuda)"
 if [ "$skips" -eq 0 ]; then
-  timeout 60 "./$BUILD/ssmtl" profile --config configs/ssmtl++v1.txt --steps 3 --device cuda 2>&1 | tail -45 \
-    | tee -a "$SUMMARY"
-  say "profile exit status ${PIPESTATUS[0]}"
+  timeout 60 "./$BUILD/ssmtl" profile --config configs/ssmtl++v1.txt --steps 5 --device cuda > "$BUILD/profile.txt" 2>&1
+  say "profile exit status $? (the table: $BUILD/profile.txt)"
+  grep -E "step:|on cuda" -A6 "$BUILD/profile.txt" | tee -a "$SUMMARY"
 fi
 
 section "CUDA benchmarks"
@@ -116,7 +116,7 @@ else
 fi
 
 section "result"
-[ -n "${OUT:-}" ] && cp "$BUILD"/cuda_tests.log "$BUILD"/cuda_bench.log "$OUT/" 2>/dev/null
+[ -n "${OUT:-}" ] && cp "$BUILD"/cuda_tests.log "$BUILD"/cuda_bench.log "$BUILD"/profile.txt "$OUT/" 2>/dev/null
 if [ "$skips" -gt 0 ]; then say "NO GPU: the CUDA tests did not run (nothing verified)"; exit 1; fi
 if [ "$test_rc" -ne 0 ]; then say "CUDA TESTS FAILED"; exit 1; fi
 say "CUDA tests passed"
