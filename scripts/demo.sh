@@ -14,6 +14,8 @@
 #   models, pooled by scripts/analysis/combine_selections.py; docs/RESULTS.md section 12). CELL_REL=0.67 = the
 #   a-priori 20 px map of session 4, better on Ped2's test set (reported there, not chosen by it)
 #   OOD=../shared/data/ood  WEIGHTS=../shared/weights/yolo-fastest (the T5 images and the detector's files)
+#   DETECTIONS=DIR: DIR/training and DIR/testing (ssmtl detect's output, made before) instead of detecting again
+#   RESUME=1: training continues from RUN/train/last.ckpt when there is one (an interrupted or time-boxed run)
 #   DEADLINE=<unix time> RESERVE=150: training stops at an epoch's end early enough (train.max_seconds) to leave
 #   RESERVE seconds before DEADLINE for scoring and evaluation (a time-boxed call, scripts/gpu_reproduce.sh)
 #   DATASET=avenue: the .avi files of <data_root>/avenue/videos are first decoded into RUN/data (ssmtl prepare).
@@ -77,10 +79,17 @@ declare -A took
 t0=$SECONDS
 echo "== 1/5 detection (hybrid: Yolo-Fastest + optical flow), training videos"
 s=$SECONDS
+if [ -n "${DETECTIONS:-}" ]; then   # made before (e.g. here, for a GPU call): DETECTIONS/training, DETECTIONS/testing
+  echo "   (the detections of $DETECTIONS)"
+  rm -rf "$run/detections" && mkdir -p "$run/detections"
+  cp -r "$DETECTIONS/training" "$DETECTIONS/testing" "$run/detections/"
+  [ -f "$DETECTIONS/detection_summary.txt" ] && cp "$DETECTIONS/detection_summary.txt" "$run/"
+else
 "$ssmtl" detect --data "$root" --split training --method hybrid --out "$run/detections/training" "${extra_detect_train[@]}"
 echo "== 2/5 detection, test videos (recall of the ground-truth regions, derived tracks)"
 "$ssmtl" detect --data "$root" --split testing --method hybrid --out "$run/detections/testing" --draw 2 \
   --recall-gt "$gt/gt_tracks_derived" "${extra_detect_test[@]}" | tee "$run/detection_summary.txt"
+fi
 took[detect]=$((SECONDS - s))
 
 echo "== 3/5 training ($config)"
@@ -90,6 +99,10 @@ if [ -n "${DEADLINE:-}" ]; then   # time-boxed training (train.max_seconds), RES
   [ "$box" -gt 0 ] || { echo "demo: no time left for training before DEADLINE" >&2; exit 1; }
   extra_train+=(--set "train.max_seconds=$box")
   echo "training time-boxed to $box s (DEADLINE $DEADLINE, RESERVE ${RESERVE:-150} s)"
+fi
+if [ "${RESUME:-0}" = 1 ] && [ -f "$run/train/last.ckpt" ]; then   # continue an interrupted or time-boxed run
+  extra_train+=(--resume "$run/train/last.ckpt")
+  echo "resuming from $run/train/last.ckpt"
 fi
 "$ssmtl" train --data "$root" --detections "$run/detections/training" --out "$run/train" --config "$config" \
   "${extra_train[@]}"

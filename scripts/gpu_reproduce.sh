@@ -1,23 +1,32 @@
 #!/usr/bin/env bash
-# Paper-size SSMTL++v1 on UCSD Ped2 on a lent GPU, in one device call of under 10 minutes.
+# Paper-size SSMTL++v1 on UCSD Ped2 on a lent GPU, in device calls of under 10 minutes each.
 #
-#   scripts/gpu_reproduce.sh pack   (here)  writes gpu_pack/ (ignored by git, <= 56 MiB so that it and the
-#                                           tree fit the device call's 64 MiB): Ped2 re-encoded as one H.264
+#   scripts/gpu_reproduce.sh pack   (here)  writes gpu_pack/ (ignored by git, <= 56 MiB so that it, gpu_bin/ and
+#                                           the tree fit the device call's 64 MiB): Ped2 re-encoded as one H.264
 #                                           file per clip (ffmpeg, crf 18: lossy, see below), the frame labels
-#                                           and derived tracks, the OOD images (T5) and the Yolo-Fastest files.
+#                                           and derived tracks, the OOD images (T5), the Yolo-Fastest files, and
+#                                           the hybrid detections made HERE from the re-encoded clips (BIN=
+#                                           build/ssmtl; DETECT=0: none, the device then detects)
 #   scripts/gpu_reproduce.sh run    (device) unpacks the programs of gpu_bin/ when carried (scripts/gpu_bin.sh
 #                                           pack), else builds with the CUDA backend (build-cuda); decodes the clips
 #                                           with `ssmtl prepare --videos` (OpenCV's decoder where the machine has no
 #                                           ffmpeg), then runs scripts/demo.sh with DEVICE=cuda and the paper-size
-#                                           configs/ssmtl++v1.txt (hybrid detection, 20 epochs, best epoch by
-#                                           validation loss, log-zscore task normalisation, sigma 3) time-boxed with
-#                                           train.max_seconds so that the whole run fits BUDGET seconds (570; RESERVE
-#                                           150 s of it kept for scoring and evaluation: demo.sh's DEADLINE), writing runs/ped2-gpu and
-#                                           copying its results (metrics.json, train log, config, times, plots) to
-#                                           $OUT/ped2-gpu.
-# Device call:  run(command="scripts/gpu_reproduce.sh run", carry=["gpu_pack", "gpu_bin"], timeout_s=600)
+#                                           configs/ssmtl++v1.txt (20 epochs, best epoch by validation loss,
+#                                           log-zscore task normalisation, sigma 3) with the packed detections,
+#                                           time-boxed with train.max_seconds so that the call fits BUDGET seconds
+#                                           (570; RESERVE 150 s of it kept for scoring and evaluation: demo.sh's
+#                                           DEADLINE), continuing the training of gpu_state/train when carried.
+#                                           To $OUT/ped2-gpu: log.txt, metrics.json, times.txt, the train log and
+#                                           config, plots.tar.gz, state.tar and best.tar (the training state).
+# Device calls (the paper's 20 epochs take more than one at today's 521 objects/s; each call scores what it has):
+#   run(command="scripts/gpu_reproduce.sh run", carry=["gpu_pack", "gpu_bin"], timeout_s=600)
+#   here: mkdir -p gpu_state && for t in <files_at>/ped2-gpu/{state,best}.tar; do tar -xf $t -C gpu_state; done
+#   run(command="scripts/gpu_reproduce.sh run", carry=["gpu_pack", "gpu_bin", "gpu_state"], timeout_s=600) ...
+# Dry run here: RUN_DEVICE=cpu QUICK=1 BUDGET=600 scripts/gpu_reproduce.sh run (the same steps, 3 videos, 1 short epoch).
 # The re-encoded frames differ slightly from the JPEGs (crf 18 H.264 of gray 360x240 frames): a GPU result is
-# comparable with a CPU run on the same decoded frames, not bit-identical with one on ../shared/data/ped2.
+# comparable with a CPU run on the same decoded frames, not bit-identical with one on ../shared/data/ped2. Where
+# the device decodes with OpenCV, its frames differ from ffmpeg's (the detections') in the rounding of the colour
+# conversion and the JPEG quality.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-}
@@ -46,6 +55,24 @@ pack() {
   cp -r "$ood" "$pack.tmp/ood"
   cp "$w"/yolo-fastest-1.1-xl.cfg "$w"/yolo-fastest-1.1-xl.weights "$w"/coco.names "$pack.tmp/weights/"
   [ -f "$w/LICENSE" ] && cp "$w/LICENSE" "$pack.tmp/weights/"
+  # The detections, made here on the CPU from the re-encoded clips (decoded by ffmpeg), so that no device time
+  # goes into them; the object tracks without T4's class probabilities (v1 has no T4): about 1 MiB.
+  local bin=${BIN:-build/ssmtl} dec="$pack.tmp/decoded"
+  if [ "${DETECT:-1}" = 1 ]; then
+    [ -x "$bin" ] || { echo "pack: no $bin (make, or BIN=..., or DETECT=0 to detect on the device)" >&2; exit 1; }
+    for split in training testing; do
+      "$bin" prepare --videos "$pack.tmp/ped2/videos/$split" --out "$dec/ped2/$split/frames" --digits 3
+    done
+    mkdir -p "$pack.tmp/detections"
+    "$bin" detect --data "$dec/ped2" --split training --method hybrid --out "$dec/det/training" --weights "$w"
+    "$bin" detect --data "$dec/ped2" --split testing --method hybrid --out "$dec/det/testing" --weights "$w" \
+      --recall-gt "$src/testing/gt_tracks_derived" | tee "$pack.tmp/detections/detection_summary.txt"
+    for split in training testing; do
+      mkdir -p "$pack.tmp/detections/$split"
+      cp "$dec/det/$split"/*.txt "$pack.tmp/detections/$split/"
+    done
+    rm -rf "$dec"
+  fi
   local mib=$(( $(du -sb "$pack.tmp" | cut -f1) / 1048576 ))
   if [ "$mib" -gt "$limit_mib" ]; then echo "pack: $mib MiB > $limit_mib MiB" >&2; exit 1; fi
   rm -rf "$pack" && mv "$pack.tmp" "$pack"
@@ -54,7 +81,7 @@ pack() {
 
 run() {
   [ -d "$pack/ped2/videos" ] || { echo "run: no $pack/ (run 'scripts/gpu_reproduce.sh pack' here and carry it)" >&2; exit 2; }
-  local t0=$SECONDS budget=${BUDGET:-570} out=runs/ped2-gpu data=runs/gpu-data
+  local t0=$SECONDS budget=${BUDGET:-570} out=runs/ped2-gpu data=runs/gpu-data state=${STATE:-gpu_state}
   nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
   if [ -f gpu_bin/bin.tar.xz ]; then   # programs built here (scripts/gpu_bin.sh pack): no build there
     eval "$(scripts/gpu_bin.sh env)"
@@ -93,18 +120,31 @@ PY
   # the epoch past which one more would end later than RESERVE s before the call's end (best epoch by
   # validation loss as ever; demo.sh's DEADLINE).
   mkdir -p "$out"
-  DEVICE=cuda CONFIG=configs/ssmtl++v1.txt RUN="$out" OOD="$pack/ood" WEIGHTS="$pack/weights" \
-    DEADLINE=$(( $(date +%s) + budget - (SECONDS - t0) )) RESERVE=${RESERVE:-150} \
+  if [ -f "$state/train/last.ckpt" ]; then   # an earlier call's training, carried back: continue it
+    rm -rf "$out/train" && cp -r "$state/train" "$out/train"
+    [ -f "$out/train/best.ckpt" ] || cp "$out/train/last.ckpt" "$out/train/best.ckpt"   # (best.tar not sent: the same)
+    echo "state: resuming $state/train/last.ckpt"
+  fi
+  local dets=""; [ -d "$pack/detections/training" ] && dets="$pack/detections"
+  DEVICE=${RUN_DEVICE:-cuda} CONFIG=configs/ssmtl++v1.txt RUN="$out" OOD="$pack/ood" WEIGHTS="$pack/weights" DETECTIONS="$dets" \
+    RESUME=1 DEADLINE=$(( $(date +%s) + budget - (SECONDS - t0) )) RESERVE=${RESERVE:-150} \
     timeout $((budget - (SECONDS - t0))) scripts/demo.sh build-cuda "$data" 2>&1 | grep -v "%)" | tee "$out/log.txt" \
     || echo "demo: exit status $?" | tee -a "$out/log.txt"
   echo "total: $((SECONDS - t0)) s" | tee -a "$out/log.txt"
   if [ -n "${OUT:-}" ]; then   # (the call brings back at most 8 files)
     mkdir -p "$OUT/ped2-gpu"
-    for f in log.txt metrics.json times.txt detection_summary.txt train/train_log.jsonl train/config.txt; do
+    for f in log.txt metrics.json times.txt train/train_log.jsonl train/config.txt; do
       [ -f "$out/$f" ] && cp "$out/$f" "$OUT/ped2-gpu/"
     done
     [ -d "$out/plots" ] && tar -C "$out" --exclude="plots/frames" -czf "$OUT/ped2-gpu/plots.tar.gz" plots 2>/dev/null
+    # The training state for the next call (extract both into gpu_state/ here and carry it): last.ckpt, the log
+    # and config in state.tar, best.ckpt in best.tar unless it is last.ckpt's copy (each file back <= 16 MiB).
+    if [ -f "$out/train/last.ckpt" ]; then
+      tar -C "$out" --exclude='train/epoch_*' --exclude='train/best.ckpt' -cf "$OUT/ped2-gpu/state.tar" train
+      cmp -s "$out/train/best.ckpt" "$out/train/last.ckpt" || tar -C "$out" -cf "$OUT/ped2-gpu/best.tar" train/best.ckpt
+    fi
   fi
+  return 0
 }
 
 case "$mode" in
