@@ -8,6 +8,7 @@
 #include "apps/args.h"
 #include "apps/command.h"
 #include "apps/normal_stats.h"
+#include "data/samples/ood.h"
 #include "dist/progress.h"
 #include "kernels/precision.h"
 #include "model/checkpoint.h"
@@ -25,6 +26,11 @@ const char* kUsage =
     "                   [--frame-mode map|max] [--cell 20 | --cell-rel 0.67] [--filter 3] [--batch 128] [--seed 0] [--videos 01,02]\n"
     "                   [--teachers DIR] [--device cpu|cuda] [--precision fp32|bf16]\n"
     "                   [--normalize none|zscore|log-zscore --normal-detections DIR [--normal-videos 15,16]]\n"
+    "                   [--precise-bn N [--ood DIR]]\n"
+    "  --precise-bn N: before scoring, each BatchNorm's statistics re-estimated per input window from N objects\n"
+    "  of the training split (--normal-detections, every video; training-mode forwards, no weight change:\n"
+    "  model/bn_window.h, docs/RESULTS.md section 22); 0 (default) = the running statistics of training. A model\n"
+    "  with T5 also needs its out-of-distribution images then (--ood, default ../shared/data/ood).\n"
     "  --normalize: the object score is the mean of the task scores standardised with statistics of normal\n"
     "  objects (eval/task_normalize.h): those of the training split's held-out validation videos (the last\n"
     "  train.val_fraction of them, as in training; or --normal-videos), detected in --normal-detections;\n"
@@ -72,6 +78,10 @@ int run_score(int argc, char** argv) {
     throw ssmtl::app::UsageError("--cell-rel needs --normal-detections (the training split's detections)");
   if (norm_mode != "none" && normal_det.empty())
     throw ssmtl::app::UsageError("--normalize " + norm_mode + " needs --normal-detections (the training split's detections)");
+  const int precise_bn = static_cast<int>(args.get_int("precise-bn", 0, 0));
+  const std::string ood_root = args.get("ood", "../shared/data/ood");
+  if (precise_bn > 0 && normal_det.empty())
+    throw ssmtl::app::UsageError("--precise-bn needs --normal-detections (the training split's detections)");
   const ssmtl::Device device = ssmtl::app::device_option(args);
   const std::string precision_name = args.get("precision", "fp32");
   const ssmtl::kernels::MatmulPrecision precision =
@@ -94,6 +104,18 @@ int run_score(int argc, char** argv) {
     ssmtl::SSMTLModel model(mc, 0);
     ssmtl::load_checkpoint(ckpt, model);
     model.to(device);
+    if (precise_bn > 0) {
+      const ssmtl::ObjectPool tpool = ssmtl::app::load_normal_pool(mc, root, normal_det, {}, so, teachers);
+      std::unique_ptr<ssmtl::OodImages> ood;   // (T5's samples are built with the others)
+      if (mc.tasks.any(ssmtl::Source::kOodImages)) ood = std::make_unique<ssmtl::OodImages>(ood_root);
+      const ssmtl::SampleBuilder builder(tpool, mc, ood.get());
+      const ssmtl::TrainOptions topt = ssmtl::TrainOptions::from_config(cfg);
+      ssmtl::estimate_window_bn(model, builder, ssmtl::spread_ids(tpool.objects().size(), precise_bn), topt.batch_size,
+                                topt.seed);
+      if (world.rank() == 0)
+        std::fprintf(stderr, "score: BatchNorm statistics per window from %zu training objects (--precise-bn)\n",
+                     std::min<size_t>(tpool.objects().size(), precise_bn));
+    }
     if (!pool)
       pool = std::make_unique<ssmtl::ObjectPool>(ssmtl::ObjectPool::load(
           root, split, det, so.min_detection_score, false, videos, ssmtl::TeacherSpec::for_model(mc, det, teachers)));
@@ -122,7 +144,7 @@ int run_score(int argc, char** argv) {
       run_cfg << "\nmodel = " << mc.name << "\nframe_mode = " << so.frame_mode << "\ncell = " << so.map.cell << "\ncell_rel = " << cell_rel
               << "\nfilter = " << f << "\nbatch = " << so.batch_size << "\nseed = " << so.seed
               << "\ndevice = " << ssmtl::device_name(device) << "\nprecision = " << precision_name << "\nteachers = " << teachers
-              << "\nnormalize = " << norm_mode << "\nnormal_detections = " << normal_det << "\nvideos =";
+              << "\nprecise_bn = " << precise_bn << "\nnormalize = " << norm_mode << "\nnormal_detections = " << normal_det << "\nvideos =";
       for (int v = 0; v < pool->num_videos(); ++v) run_cfg << (v ? "," : " ") << pool->video(v).name();
       run_cfg << "\n";
       if (world.rank() == 0) ssmtl::util::write_text_atomic(out + "/score_config.txt", run_cfg.str());

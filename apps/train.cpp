@@ -89,8 +89,8 @@ int run_train(int argc, char** argv) {
     return 0;
   }
   if (r.time_limit)
-    std::printf("stopped by train.max_seconds (%g s) before epoch %d; resume with --resume %s/last.ckpt\n",
-                opt.max_seconds, opt.epochs, opt.out_dir.c_str());
+    std::printf("stopped by train.max_seconds (%g s) before epoch %d of %d; resume with --resume %s/last.ckpt\n",
+                opt.max_seconds, r.epochs.empty() ? 0 : r.epochs.back().epoch + 2, opt.epochs, opt.out_dir.c_str());
   const std::string best = opt.out_dir + "/best.ckpt";
   if (!fs::exists(best)) {
     std::printf("no validation epoch finished, no %s; the last state is %s/last.ckpt\n", best.c_str(), opt.out_dir.c_str());

@@ -17,7 +17,7 @@ namespace {
 
 const char* kUsage =
     "usage: ssmtl validate --checkpoint CKPT [--checkpoint CKPT2 ...] --data ROOT --detections DIR\n"
-    "                      [--precision run|fp32|bf16] [--ood DIR] [--teachers DIR] [--json FILE]\n"
+    "                      [--precision run|fp32|bf16] [--ood DIR] [--teachers DIR] [--json FILE] [--precise-bn N]\n"
     "  Recomputes the validation pass of `ssmtl train` (eval mode, the same held-out objects and samples: the\n"
     "  checkpoint's train.seed, train.val_fraction, train.max_val_objects, train.batch_size) for each checkpoint\n"
     "  and prints one row each: every descent task's mean loss and their sum (train_log.jsonl's val_total).\n"
@@ -25,6 +25,8 @@ const char* kUsage =
     "  --precision P   products in fp32 or bf16; `run` (default) = each checkpoint's train.precision, which\n"
     "                  reproduces its training log\n"
     "  --json FILE     also write the rows as JSON (atomically, with a format version)\n"
+    "  --precise-bn N  first re-estimate each BatchNorm's statistics per input window from N training objects\n"
+    "                  outside the held-out videos (model/bn_window.h; docs/RESULTS.md section 22)\n"
     "Errors (exit 1): a checkpoint that does not load; checkpoints whose held-out objects, samples or tasks\n"
     "  differ (train.seed, val_fraction, max_val_objects, batch_size, min_detection_score, model.crop, the\n"
     "  task set); bf16 without AVX512_BF16; a run without held-out videos.\n";
@@ -67,6 +69,7 @@ int run_validate(int argc, char** argv) {
   const std::string root = args.need("data"), det = args.need("detections");
   const std::string ood_root = args.get("ood", "../shared/data/ood"), teachers = args.get("teachers");
   const std::string precision_arg = args.get("precision", "run"), json = args.get("json");
+  const int precise_bn = static_cast<int>(args.get_int("precise-bn", 0, 0));
   args.check_used();
   if (precision_arg != "run" && precision_arg != "fp32" && precision_arg != "bf16")
     throw ssmtl::app::UsageError("--precision must be run, fp32 or bf16, got " + precision_arg);
@@ -96,6 +99,16 @@ int run_validate(int argc, char** argv) {
     const std::string p = precision_arg == "run" ? opt.precision : precision_arg;
     ssmtl::kernels::MatmulPrecisionScope scope(ssmtl::kernels::checked_matmul_precision(p, false, "--precision"));
     const ssmtl::SampleBuilder builder(*pool, mc, ood.get());
+    if (precise_bn > 0) {   // from the objects training used: every one outside the held-out videos
+      std::vector<bool> held_out(pool->objects().size(), false);
+      for (size_t i : ids) held_out[i] = true;
+      std::vector<size_t> trained;
+      for (size_t i = 0; i < held_out.size(); ++i)
+        if (!held_out[i]) trained.push_back(i);
+      std::vector<size_t> pick;
+      for (size_t k : ssmtl::spread_ids(trained.size(), precise_bn)) pick.push_back(trained[k]);
+      ssmtl::estimate_window_bn(model, builder, pick, opt.batch_size, opt.seed);
+    }
     Row r{ckpt, p, ssmtl::validation_losses(model, builder, ids, opt.batch_size, ssmtl::validation_seed(opt)), 0};
     for (auto& [k, v] : r.losses) r.total += v;
     if (rows.empty()) {

@@ -3,6 +3,7 @@
 #include "autograd/engine.h"
 #include "autograd/linear.h"
 #include "autograd/norm.h"
+#include "model/bn_window.h"
 
 namespace ssmtl {
 
@@ -43,18 +44,41 @@ BatchNormLayer::BatchNormLayer(int c) {
   running_mean = Tensor::zeros({c});
   running_var = Tensor::ones({c});
 }
+BatchNormLayer::Use BatchNormLayer::statistics(bool training) {
+  const int w = bn_window::current();
+  if (w >= 0 && training && bn_window::estimating() && running_mean.defined()) {
+    WindowStats& s = window_stats[w];
+    if (s.generation != bn_window::generation()) s = WindowStats{Tensor(), Tensor(), 0, bn_window::generation()};
+    if (s.batches == 0) {   // (momentum 1 below replaces these values entirely)
+      s.mean = running_mean.clone();
+      s.var = running_var.clone();
+    }
+    ++s.batches;
+    return {&s.mean, &s.var, 1.f / static_cast<float>(s.batches)};
+  }
+  if (w >= 0 && !training) {
+    auto it = window_stats.find(w);
+    if (it != window_stats.end() && it->second.batches > 0) return {&it->second.mean, &it->second.var, 0.1f};
+  }
+  return {&running_mean, &running_var, 0.1f};
+}
 Tensor BatchNormLayer::forward(const Tensor& x, bool training) {
-  return batch_norm(x, gamma, beta, running_mean, running_var, training);
+  const Use u = statistics(training);
+  return batch_norm(x, gamma, beta, *u.mean, *u.var, training, u.momentum);
 }
 Tensor BatchNormLayer::forward_relu(const Tensor& x, bool training) {
-  return batch_norm_relu(x, gamma, beta, running_mean, running_var, training);
+  const Use u = statistics(training);
+  return batch_norm_relu(x, gamma, beta, *u.mean, *u.var, training, u.momentum);
 }
 namespace {
 // The fused eval op applies when no gradient is recorded and the running statistics exist.
 bool fuse_eval(const BatchNormLayer& bn, bool training) {
   return !training && !autograd::grad_enabled() && bn.running_mean.defined();
 }
-EvalBatchNorm eval_bn(const BatchNormLayer& bn) { return {bn.gamma, bn.beta, bn.running_mean, bn.running_var}; }
+EvalBatchNorm eval_bn(BatchNormLayer& bn) {
+  const BatchNormLayer::Use u = bn.statistics(false);
+  return {bn.gamma, bn.beta, *u.mean, *u.var};
+}
 }  // namespace
 
 Tensor conv_bn_relu(const Conv3dLayer& conv, BatchNormLayer& bn, const Tensor& x, bool training) {

@@ -2,6 +2,7 @@
 // 3D/2D convolution, batch norm (2D and 3D), linear, layer norm. Shapes follow PyTorch (NCDHW).
 #pragma once
 #include <array>
+#include <map>
 
 #include "autograd/conv.h"
 #include "model/module.h"
@@ -41,6 +42,23 @@ class BatchNormLayer : public Module {
   Tensor forward_relu(const Tensor& x, bool training);
   void visit(const std::string& prefix, std::vector<NamedTensor>& out) override;
   Tensor gamma, beta, running_mean, running_var;
+
+  // Statistics per input window (model/bn_window.h), filled by estimate_window_bn; not saved in checkpoints.
+  struct WindowStats {
+    Tensor mean, var;   // (C), on the running buffers' device
+    int batches = 0;    // batch statistics averaged so far
+    unsigned generation = 0;   // the bn_window::Estimate that gathered them
+  };
+  std::map<int, WindowStats> window_stats;
+  // The running buffers a call uses and the momentum of their update: a window's estimated statistics in
+  // eval under its Scope, that window's cumulative mean (momentum 1 / (batches + 1)) while estimating, else
+  // running_mean / running_var with momentum 0.1.
+  struct Use {
+    Tensor* mean;
+    Tensor* var;
+    float momentum;
+  };
+  Use statistics(bool training);
 };
 
 // relu(bn(conv(x))): the backbone's and the decoders' block. In eval mode with gradient recording off (scoring,

@@ -1,5 +1,7 @@
 #include "model/tasks_loss.h"
 
+#include "model/bn_window.h"
+
 #include <algorithm>
 #include <stdexcept>
 
@@ -56,6 +58,7 @@ TaskLosses compute_task_losses(SSMTLModel& m, const TaskBatch& b, bool training)
                                     " task input is missing ('" + key + "')");
       xs.push_back(it->second);
     }
+    bn_window::Scope window(static_cast<int>(g.window));   // (BatchNorm statistics per window, if estimated)
     std::vector<Tensor> f = shared_features(m, xs, training);
     for (const auto& th : m.tasks) {
       const TaskInfo& i = th.task->info();

@@ -9,6 +9,7 @@
 #include "autograd/engine.h"
 #include "autograd/norm.h"
 #include "tensor/profile.h"
+#include "model/bn_window.h"
 #include "model/trainer.h"
 
 namespace ssmtl {
@@ -215,6 +216,25 @@ std::map<std::string, double> validation_losses(SSMTLModel& model, const SampleB
     mean[names[t]] = sum / static_cast<double>(nb);
   }
   return mean;
+}
+
+void estimate_window_bn(SSMTLModel& model, const SampleBuilder& builder, const std::vector<size_t>& ids,
+                        int batch_size, uint64_t seed) {
+  autograd::NoGradGuard ng;
+  bn_window::Estimate estimate;
+  const Device dev = model.device();
+  for (size_t a = 0; a < ids.size(); a += static_cast<size_t>(batch_size)) {
+    std::vector<size_t> part(ids.begin() + a, ids.begin() + std::min(ids.size(), a + batch_size));
+    if (part.size() < 2) break;
+    compute_task_losses(model, builder.build(part, seed ^ a, false).to(dev), true);
+  }
+}
+
+std::vector<size_t> spread_ids(size_t pool_size, size_t n) {
+  std::vector<size_t> ids;
+  if (n >= pool_size) n = pool_size;
+  for (size_t k = 0; k < n; ++k) ids.push_back(k * pool_size / n);
+  return ids;
 }
 
 }  // namespace ssmtl

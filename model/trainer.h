@@ -173,4 +173,15 @@ std::map<std::string, double> validation_losses(SSMTLModel& model, const SampleB
                                                 const std::vector<size_t>& ids, int batch_size, uint64_t seed,
                                                 dist::Communicator* comm = nullptr);
 
+// Per-window BatchNorm statistics ("precise BN" per input window, model/bn_window.h): training-mode forwards
+// of the descent tasks over the objects `ids` (normal training objects; batches of `batch_size`, samples
+// drawn from (seed, batch offset)), no gradients, no weight change; every BatchNorm layer averages its batch
+// statistics per window into BatchNormLayer::window_stats (earlier estimates replaced), which eval-mode calls
+// under that window then use. running_mean / running_var are left as they are. A last batch of one object is
+// skipped (no batch statistics). Throws what SampleBuilder::build and compute_task_losses throw.
+void estimate_window_bn(SSMTLModel& model, const SampleBuilder& builder, const std::vector<size_t>& ids,
+                        int batch_size, uint64_t seed);
+// `n` objects of `pool` spread evenly over it (every k-th), for estimate_window_bn; all when n >= its size.
+std::vector<size_t> spread_ids(size_t pool_size, size_t n);
+
 }  // namespace ssmtl

@@ -3,7 +3,7 @@
 #   detect (hybrid: Yolo-Fastest + optical flow) on training and test videos -> train (configs/ssmtl-demo.txt)
 #   -> score the test videos -> evaluate (micro/macro AUC, RBDC, TBDC) with plots.
 # Usage: scripts/demo.sh [build_dir] [data_root]   (make demo runs it). Environment:
-#   DATASET=ped2  CONFIG=configs/ssmtl-demo.txt  RUN=runs/ped2-demo  SIGMA=3  QUICK=1 (CI: 2 videos, 1 short epoch)
+#   DATASET=ped2  CONFIG=configs/ssmtl-demo.txt  RUN=runs/ped2-demo  SIGMA=3  QUICK=1 (CI: 3 training videos, 2 test videos, 1 short epoch)
 #   DEVICE=cuda: training and scoring on the GPU (e.g. with CONFIG=configs/ssmtl++v1.txt, the paper's model)
 #   CHECKPOINTS="best last": the checkpoints scored and averaged per object (a checkpoint ensemble; "best" alone
 #   = the lowest validation loss only)
@@ -17,7 +17,9 @@
 #   DETECTIONS=DIR: DIR/training and DIR/testing (ssmtl detect's output, made before) instead of detecting again
 #   RESUME=1: training continues from RUN/train/last.ckpt when there is one (an interrupted or time-boxed run)
 #   DEADLINE=<unix time> RESERVE=150: training stops at an epoch's end early enough (train.max_seconds) to leave
-#   RESERVE seconds before DEADLINE for scoring and evaluation (a time-boxed call, scripts/gpu_reproduce.sh)
+#   RESERVE seconds before DEADLINE for scoring and evaluation (a time-boxed call, scripts/gpu_reproduce.sh); the
+#   check comes after each epoch, so a first epoch longer than the box still runs. With RESUME=1 and no time
+#   left, the existing checkpoints are scored.
 #   DATASET=avenue: the .avi files of <data_root>/avenue/videos are first decoded into RUN/data (ssmtl prepare).
 set -euo pipefail
 build=${1:-build}
@@ -77,14 +79,17 @@ fi
 
 declare -A took
 t0=$SECONDS
-echo "== 1/5 detection (hybrid: Yolo-Fastest + optical flow), training videos"
 s=$SECONDS
 if [ -n "${DETECTIONS:-}" ]; then   # made before (e.g. here, for a GPU call): DETECTIONS/training, DETECTIONS/testing
-  echo "   (the detections of $DETECTIONS)"
+  for split in training testing; do
+    [ -d "$DETECTIONS/$split" ] || { echo "demo: DETECTIONS=$DETECTIONS has no $split/ (ssmtl detect's output of both splits)" >&2; exit 2; }
+  done
+  echo "== 1-2/5 detection: those of $DETECTIONS"
   rm -rf "$run/detections" && mkdir -p "$run/detections"
   cp -r "$DETECTIONS/training" "$DETECTIONS/testing" "$run/detections/"
   [ -f "$DETECTIONS/detection_summary.txt" ] && cp "$DETECTIONS/detection_summary.txt" "$run/"
 else
+echo "== 1/5 detection (hybrid: Yolo-Fastest + optical flow), training videos"
 "$ssmtl" detect --data "$root" --split training --method hybrid --out "$run/detections/training" "${extra_detect_train[@]}"
 echo "== 2/5 detection, test videos (recall of the ground-truth regions, derived tracks)"
 "$ssmtl" detect --data "$root" --split testing --method hybrid --out "$run/detections/testing" --draw 2 \
@@ -94,18 +99,30 @@ took[detect]=$((SECONDS - s))
 
 echo "== 3/5 training ($config)"
 s=$SECONDS
+train=1
 if [ -n "${DEADLINE:-}" ]; then   # time-boxed training (train.max_seconds), RESERVE s kept for scoring and evaluation
-  box=$(( DEADLINE - $(date +%s) - ${RESERVE:-150} ))
-  [ "$box" -gt 0 ] || { echo "demo: no time left for training before DEADLINE" >&2; exit 1; }
-  extra_train+=(--set "train.max_seconds=$box")
-  echo "training time-boxed to $box s (DEADLINE $DEADLINE, RESERVE ${RESERVE:-150} s)"
+  reserve=${RESERVE:-150}
+  [[ "$DEADLINE" =~ ^[0-9]+$ ]] || { echo "demo: DEADLINE must be a time in seconds since 1970 (date +%s), got '$DEADLINE'" >&2; exit 2; }
+  [[ "$reserve" =~ ^[0-9]+$ ]] || { echo "demo: RESERVE must be a number of seconds, got '$reserve'" >&2; exit 2; }
+  box=$(( DEADLINE - $(date +%s) - reserve ))
+  if [ "$box" -le 0 ] && [ "${RESUME:-0}" = 1 ] && [ -f "$run/train/best.ckpt" ]; then
+    echo "no time left for training ($box s before DEADLINE - RESERVE): scoring the checkpoints of $run/train"
+    train=0
+  elif [ "$box" -le 0 ]; then
+    echo "demo: no time left for training: DEADLINE is $((DEADLINE - $(date +%s))) s away, RESERVE $reserve s" >&2; exit 1
+  else
+    extra_train+=(--set "train.max_seconds=$box")
+    echo "training time-boxed to $box s (DEADLINE $DEADLINE, RESERVE $reserve s; checked at each epoch's end)"
+  fi
 fi
 if [ "${RESUME:-0}" = 1 ] && [ -f "$run/train/last.ckpt" ]; then   # continue an interrupted or time-boxed run
   extra_train+=(--resume "$run/train/last.ckpt")
   echo "resuming from $run/train/last.ckpt"
 fi
-"$ssmtl" train --data "$root" --detections "$run/detections/training" --out "$run/train" --config "$config" \
-  "${extra_train[@]}"
+if [ "$train" = 1 ]; then
+  "$ssmtl" train --data "$root" --detections "$run/detections/training" --out "$run/train" --config "$config" \
+    "${extra_train[@]}"
+fi
 took[train]=$((SECONDS - s))
 
 echo "== 4/5 scoring the test videos (checkpoints: $checkpoints; task scores normalised: $normalize; map cell $cell_rel x object height, filter $filter)"

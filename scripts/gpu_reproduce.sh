@@ -18,9 +18,10 @@
 #                                           DEADLINE), continuing the training of gpu_state/train when carried.
 #                                           To $OUT/ped2-gpu: log.txt, metrics.json, times.txt, the train log and
 #                                           config, plots.tar.gz, state.tar and best.tar (the training state).
+#                                           Each call starts from clean run folders; its exit status is demo.sh's.
 # Device calls (the paper's 20 epochs take more than one at today's 521 objects/s; each call scores what it has):
 #   run(command="scripts/gpu_reproduce.sh run", carry=["gpu_pack", "gpu_bin"], timeout_s=600)
-#   here: mkdir -p gpu_state && for t in <files_at>/ped2-gpu/{state,best}.tar; do tar -xf $t -C gpu_state; done
+#   here: rm -rf gpu_state && mkdir gpu_state && for t in state best; do tar -xf <files_at>/ped2-gpu/$t.tar -C gpu_state; done
 #   run(command="scripts/gpu_reproduce.sh run", carry=["gpu_pack", "gpu_bin", "gpu_state"], timeout_s=600) ...
 # Dry run here: RUN_DEVICE=cpu QUICK=1 BUDGET=600 scripts/gpu_reproduce.sh run (the same steps, 3 videos, 1 short epoch).
 # The re-encoded frames differ slightly from the JPEGs (crf 18 H.264 of gray 360x240 frames): a GPU result is
@@ -81,17 +82,29 @@ pack() {
 
 run() {
   [ -d "$pack/ped2/videos" ] || { echo "run: no $pack/ (run 'scripts/gpu_reproduce.sh pack' here and carry it)" >&2; exit 2; }
-  local t0=$SECONDS budget=${BUDGET:-570} out=runs/ped2-gpu data=runs/gpu-data state=${STATE:-gpu_state}
-  nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+  local t0=$SECONDS budget=${BUDGET:-570} out=runs/ped2-gpu data=runs/gpu-data state=${STATE:-gpu_state} demo_rc=0
+  # Each call starts from a clean run folder (an earlier call's results never come back as this one's).
+  rm -rf "$out" "$data"
+  command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
   if [ -f gpu_bin/bin.tar.xz ]; then   # programs built here (scripts/gpu_bin.sh pack): no build there
     eval "$(scripts/gpu_bin.sh env)"
+    local head; head=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+    grep -q "^$head" build-cuda/COMMIT ||
+      echo "run: warning: the carried programs are of commit $(head -1 build-cuda/COMMIT), the tree is at $head (scripts/gpu_bin.sh pack again)" >&2
   else
-    cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -1 | tr -d ' .')
-    archs=(); [[ "$cap" =~ ^[0-9]+$ ]] && archs=(-DCMAKE_CUDA_ARCHITECTURES="$cap")
+    local cap="" archs=()
+    command -v nvidia-smi > /dev/null && cap=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d ' .')
+    [[ "$cap" =~ ^[0-9]+$ ]] && archs=(-DCMAKE_CUDA_ARCHITECTURES="$cap")
     NVCC=$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)
+    echo "run: no gpu_bin/bin.tar.xz: building build-cuda here (up to 240 s)"
     cmake -S . -B build-cuda -DSSMTL_CUDA=ON -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_COMPILER="$NVCC" "${archs[@]}" > /dev/null
-    timeout 240 cmake --build build-cuda -j"$(nproc)" --target ssmtl > build-cuda/build.log 2>&1 ||
-      { tail -30 build-cuda/build.log; exit 2; }
+    local rc=0
+    timeout 240 cmake --build build-cuda -j"$(nproc)" --target ssmtl > build-cuda/build.log 2>&1 || rc=$?
+    if [ "$rc" -ne 0 ]; then
+      tail -30 build-cuda/build.log
+      [ "$rc" = 124 ] && echo "run: the build did not finish in 240 s" >&2 || echo "run: the build failed (exit $rc)" >&2
+      exit 2
+    fi
   fi
   echo "build: $((SECONDS - t0)) s"
   mkdir -p "$data/ped2/testing"
@@ -122,14 +135,13 @@ PY
   mkdir -p "$out"
   if [ -f "$state/train/last.ckpt" ]; then   # an earlier call's training, carried back: continue it
     rm -rf "$out/train" && cp -r "$state/train" "$out/train"
-    [ -f "$out/train/best.ckpt" ] || cp "$out/train/last.ckpt" "$out/train/best.ckpt"   # (best.tar not sent: the same)
     echo "state: resuming $state/train/last.ckpt"
   fi
   local dets=""; [ -d "$pack/detections/training" ] && dets="$pack/detections"
   DEVICE=${RUN_DEVICE:-cuda} CONFIG=configs/ssmtl++v1.txt RUN="$out" OOD="$pack/ood" WEIGHTS="$pack/weights" DETECTIONS="$dets" \
     RESUME=1 DEADLINE=$(( $(date +%s) + budget - (SECONDS - t0) )) RESERVE=${RESERVE:-150} \
     timeout $((budget - (SECONDS - t0))) scripts/demo.sh build-cuda "$data" 2>&1 | grep -v "%)" | tee "$out/log.txt" \
-    || echo "demo: exit status $?" | tee -a "$out/log.txt"
+    || { demo_rc=$?; echo "demo: exit status $demo_rc" | tee -a "$out/log.txt"; }
   echo "total: $((SECONDS - t0)) s" | tee -a "$out/log.txt"
   if [ -n "${OUT:-}" ]; then   # (the call brings back at most 8 files)
     mkdir -p "$OUT/ped2-gpu"
@@ -138,13 +150,13 @@ PY
     done
     [ -d "$out/plots" ] && tar -C "$out" --exclude="plots/frames" -czf "$OUT/ped2-gpu/plots.tar.gz" plots 2>/dev/null
     # The training state for the next call (extract both into gpu_state/ here and carry it): last.ckpt, the log
-    # and config in state.tar, best.ckpt in best.tar unless it is last.ckpt's copy (each file back <= 16 MiB).
+    # and config in state.tar, best.ckpt in best.tar (each file back <= 16 MiB).
     if [ -f "$out/train/last.ckpt" ]; then
       tar -C "$out" --exclude='train/epoch_*' --exclude='train/best.ckpt' -cf "$OUT/ped2-gpu/state.tar" train
-      cmp -s "$out/train/best.ckpt" "$out/train/last.ckpt" || tar -C "$out" -cf "$OUT/ped2-gpu/best.tar" train/best.ckpt
+      [ -f "$out/train/best.ckpt" ] && tar -C "$out" -cf "$OUT/ped2-gpu/best.tar" train/best.ckpt
     fi
   fi
-  return 0
+  return "$demo_rc"
 }
 
 case "$mode" in

@@ -5,6 +5,7 @@
 
 #include "autograd/elementwise.h"
 #include "autograd/shape.h"
+#include "model/bn_window.h"
 #include "model/ssmtl.h"
 #include "util/config.h"
 
@@ -155,10 +156,15 @@ const Tensor& ScoreContext::features(Window w) {
     const int64_t S = middle_.size(-1);
     x = reshape(middle_, {n, 3, 1, S, S});
   }
+  bn_window::Scope window(static_cast<int>(w));
   return cache_[static_cast<int>(w)] = model.features(x, false);
 }
 
-Tensor ScoreContext::features_of(const Tensor& x) { return model.features(x, false); }
+// (Single frames: the inputs of the single-frame tasks, e.g. inpainting's masked middle frame.)
+Tensor ScoreContext::features_of(const Tensor& x) {
+  bn_window::Scope window(static_cast<int>(Window::kSingleFrame));
+  return model.features(x, false);
+}
 
 // ---- helpers ----
 
