@@ -51,7 +51,9 @@ env_() {
   for pat in 'libcublas.so.13' 'libcudnn.so.9'; do
     d=$(find /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/lib/x86_64-linux-gnu /usr/local /opt -name "$pat" \
           -not -path '*/proc/*' 2>/dev/null | head -1 || true)
-    if [ -n "$d" ]; then dirs+=("$(dirname "$d")"); else echo "gpu_bin.sh: no $pat on this machine" >&2; fi
+    if [ -z "$d" ]; then echo "gpu_bin.sh: no $pat on this machine" >&2; continue; fi
+    d=$(dirname "$d")
+    [[ " ${dirs[*]} " == *" $d "* ]] || dirs+=("$d")   # (cuBLAS and cuDNN often share a folder)
   done
   # Carried libraries the machine has itself are dropped: its own (newer) ones serve.
   local have; have=$(ldconfig -p 2>/dev/null || true)   # (read once: grep -q on a pipe would fail it under pipefail)
