@@ -14,6 +14,8 @@
 #   models, pooled by scripts/analysis/combine_selections.py; docs/RESULTS.md section 12). CELL_REL=0.67 = the
 #   a-priori 20 px map of session 4, better on Ped2's test set (reported there, not chosen by it)
 #   OOD=../shared/data/ood  WEIGHTS=../shared/weights/yolo-fastest (the T5 images and the detector's files)
+#   PRECISE_BN=N: before scoring, BatchNorm statistics re-estimated per input window from N training objects
+#   (ssmtl score --precise-bn; 0 = off, the default so far; docs/RESULTS.md section 22)
 #   DETECTIONS=DIR: DIR/training and DIR/testing (ssmtl detect's output, made before) instead of detecting again
 #   RESUME=1: training continues from RUN/train/last.ckpt when there is one (an interrupted or time-boxed run)
 #   DEADLINE=<unix time> RESERVE=150: training stops at an epoch's end early enough (train.max_seconds) to leave
@@ -60,6 +62,10 @@ extra_score+=(--normal-detections "$run/detections/training")   # (normalisation
 extra_detect_train=(--weights "$weights")
 extra_detect_test=(--weights "$weights")
 extra_train=(--ood "$ood")
+if [ "${PRECISE_BN:-0}" != 0 ]; then   # BatchNorm statistics per input window before scoring (docs/RESULTS.md 22)
+  [[ "$PRECISE_BN" =~ ^[0-9]+$ ]] || { echo "demo: PRECISE_BN must be a number of objects, got '$PRECISE_BN'" >&2; exit 2; }
+  extra_score+=(--precise-bn "$PRECISE_BN" --ood "$ood")
+fi
 if [ -n "${DEVICE:-}" ]; then
   extra_detect_train+=(--device "$DEVICE")
   extra_detect_test+=(--device "$DEVICE")
