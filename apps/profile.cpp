@@ -174,14 +174,17 @@ int run_profile(int argc, char** argv) {
   peak_amx = std::max(peak_amx, ssmtl::kernels::measure_peak_gflops_amx());
   bandwidth = std::max(bandwidth, ssmtl::prof::measure_bandwidth_gbs());
 
+  // On the GPU the probes above are the host's: the GPU's own peak is not probed, so no percentages.
+  const bool host = dev == ssmtl::Device::CPU;
+  const double table_peak = host ? peak : 0, table_bandwidth = host ? bandwidth : 0;
   if (json) {
     std::printf("{\"config\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", \"batch\": %d, \"steps\": %d, \"peak_gflops_fp32\": %.4f, "
                 "\"peak_gflops_bf16\": %.4f, \"peak_gflops_amx\": %.4f, \"amx\": %s, \"bandwidth_gbs\": %.4f, "
                 "\"train\": %s, \"score\": %s}\n",
                 mc.name.c_str(), ssmtl::device_name(dev), topt.precision.c_str(), B, steps, peak, peak_bf16, peak_amx,
                 ssmtl::kernels::use_amx_products() ? "true" : "false", bandwidth,
-                json_profile(pt, B, dev == ssmtl::Device::CPU ? peak : 0, dev == ssmtl::Device::CPU ? bandwidth : 0).c_str(),
-                json_profile(ps, B, dev == ssmtl::Device::CPU ? peak : 0, dev == ssmtl::Device::CPU ? bandwidth : 0).c_str());
+                json_profile(pt, B, table_peak, table_bandwidth).c_str(),
+                json_profile(ps, B, table_peak, table_bandwidth).c_str());
     return 0;
   }
   std::printf("%s on %s, %s products, batch %d, %d steps; measured peak fp32 %.1f GFLOP/s, bf16 %s; memory bandwidth %.1f GB/s "
@@ -192,11 +195,9 @@ int run_profile(int argc, char** argv) {
     std::printf("AMX tiles: measured peak %.0f GFLOP/s (TDPBF16PS); bf16 products %s\n", peak_amx,
                 ssmtl::kernels::use_amx_products() ? "run on them (SSMTL_AMX=0: on AVX512_BF16)"
                                                    : "do not use them (fp32, or SSMTL_AMX=0)");
-  // On the GPU the probes above are the host's: the GPU's own peak is not probed, so no percentages.
-  const bool host = dev == ssmtl::Device::CPU;
   if (!host) std::printf("%%peak and %%bw: not shown on %s (the probes above measure the host CPU)\n", ssmtl::device_name(dev));
-  print_table("training step", pt, B, host ? peak : 0, host ? bandwidth : 0);
-  print_table("scoring step", ps, B, host ? peak : 0, host ? bandwidth : 0);
+  print_table("training step", pt, B, table_peak, table_bandwidth);
+  print_table("scoring step", ps, B, table_peak, table_bandwidth);
   return 0;
 }
 

@@ -17,6 +17,10 @@ namespace {
 // (N=2, C=2, inner=3) batches: channel c of sample n holds v[(n * 2 + c) * 3 + i].
 Tensor batch(std::vector<float> v) { return Tensor::from_vector({2, 2, 3}, v); }
 
+// Two estimation batches shared by the cases below.
+const std::vector<float> kA{1, 2, 3, -1, 0, 4, 5, 6, 9, 2, 2, 8};
+const std::vector<float> kB{0, 0, 1, 3, 7, -2, 2, 4, 4, 1, 0, 5};
+
 // Per-channel mean and unbiased variance of a (2, 2, 3) batch.
 void stats(const Tensor& x, int c, double& mean, double& var_unbiased) {
   const std::vector<float> v = x.to_vector();
@@ -33,8 +37,7 @@ void stats(const Tensor& x, int c, double& mean, double& var_unbiased) {
 
 TEST_CASE("bn window: estimated statistics are the mean of the batch statistics and serve eval under their window only") {
   BatchNormLayer bn(2);
-  const Tensor a = batch({1, 2, 3, -1, 0, 4, 5, 6, 9, 2, 2, 8});
-  const Tensor b = batch({0, 0, 1, 3, 7, -2, 2, 4, 4, 1, 0, 5});
+  const Tensor a = batch(kA), b = batch(kB);
   {
     autograd::NoGradGuard ng;
     bn_window::Estimate estimate;
@@ -85,8 +88,7 @@ TEST_CASE("bn window: estimated statistics are the mean of the batch statistics 
 
 TEST_CASE("bn window: training under a window updates the running statistics only, and a new estimate replaces the old") {
   BatchNormLayer bn(2);
-  const Tensor a = batch({1, 2, 3, -1, 0, 4, 5, 6, 9, 2, 2, 8});
-  const Tensor b = batch({0, 0, 1, 3, 7, -2, 2, 4, 4, 1, 0, 5});
+  const Tensor a = batch(kA), b = batch(kB);
   autograd::NoGradGuard ng;
   {
     bn_window::Estimate estimate;
