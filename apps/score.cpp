@@ -28,8 +28,10 @@ const char* kUsage =
     "                   [--normalize none|zscore|log-zscore --normal-detections DIR [--normal-videos 15,16]]\n"
     "                   [--precise-bn N [--ood DIR]]\n"
     "  --precise-bn N: before scoring, each BatchNorm's statistics re-estimated per input window from N objects\n"
-    "  of the training split (--normal-detections, every video; training-mode forwards, no weight change:\n"
-    "  model/bn_window.h, docs/RESULTS.md section 22); 0 (default) = the running statistics of training. A model\n"
+    "  of the training split (--normal-detections; the videos training used, the objects and samples of\n"
+    "  train.precise_bn = N; training-mode forwards, no weight change:\n"
+    "  model/bn_window.h, docs/RESULTS.md section 22); 0 (default) = what the checkpoint holds: its per-window\n"
+    "  statistics when trained with train.precise_bn, else the running statistics of training. A model\n"
     "  with T5 also needs its out-of-distribution images then (--ood, default ../shared/data/ood).\n"
     "  --normalize: the object score is the mean of the task scores standardised with statistics of normal\n"
     "  objects (eval/task_normalize.h): those of the training split's held-out validation videos (the last\n"
@@ -110,11 +112,16 @@ int run_score(int argc, char** argv) {
       if (mc.tasks.any(ssmtl::Source::kOodImages)) ood = std::make_unique<ssmtl::OodImages>(ood_root);
       const ssmtl::SampleBuilder builder(tpool, mc, ood.get());
       const ssmtl::TrainOptions topt = ssmtl::TrainOptions::from_config(cfg);
-      ssmtl::estimate_window_bn(model, builder, ssmtl::spread_ids(tpool.objects().size(), precise_bn), topt.batch_size,
-                                topt.seed);
+      const std::vector<size_t> ids = ssmtl::precise_bn_ids(tpool, topt, precise_bn);
+      ssmtl::estimate_window_bn(model, builder, ids, topt.batch_size, ssmtl::precise_bn_seed(topt));
       if (world.rank() == 0)
         std::fprintf(stderr, "score: BatchNorm statistics per window from %zu training objects (--precise-bn)\n",
-                     std::min<size_t>(tpool.objects().size(), precise_bn));
+                     ids.size());
+    } else if (world.rank() == 0) {
+      bool stored = false;
+      for (const ssmtl::NamedTensor& nt : model.named_tensors()) stored = stored || nt.optional_like != nullptr;
+      std::fprintf(stderr, "score: BatchNorm statistics: %s\n",
+                   stored ? "per input window, from the checkpoint (train.precise_bn)" : "the running ones of training");
     }
     if (!pool)
       pool = std::make_unique<ssmtl::ObjectPool>(ssmtl::ObjectPool::load(

@@ -26,7 +26,10 @@ const char* kUsage =
     "                  reproduces its training log\n"
     "  --json FILE     also write the rows as JSON (atomically, with a format version)\n"
     "  --precise-bn N  first re-estimate each BatchNorm's statistics per input window from N training objects\n"
-    "                  outside the held-out videos (model/bn_window.h; docs/RESULTS.md section 22)\n"
+    "                  outside the held-out videos, as train.precise_bn = N does after each epoch (the same\n"
+    "                  objects and samples); 0 (default) = what the checkpoint holds: its per-window\n"
+    "                  statistics when trained with train.precise_bn, else the running ones (model/bn_window.h;\n"
+    "                  docs/RESULTS.md section 22)\n"
     "Errors (exit 1): a checkpoint that does not load; checkpoints whose held-out objects, samples or tasks\n"
     "  differ (train.seed, val_fraction, max_val_objects, batch_size, min_detection_score, model.crop, the\n"
     "  task set); bf16 without AVX512_BF16; a run without held-out videos.\n";
@@ -99,16 +102,9 @@ int run_validate(int argc, char** argv) {
     const std::string p = precision_arg == "run" ? opt.precision : precision_arg;
     ssmtl::kernels::MatmulPrecisionScope scope(ssmtl::kernels::checked_matmul_precision(p, false, "--precision"));
     const ssmtl::SampleBuilder builder(*pool, mc, ood.get());
-    if (precise_bn > 0) {   // from the objects training used: every one outside the held-out videos
-      std::vector<bool> held_out(pool->objects().size(), false);
-      for (size_t i : ids) held_out[i] = true;
-      std::vector<size_t> trained;
-      for (size_t i = 0; i < held_out.size(); ++i)
-        if (!held_out[i]) trained.push_back(i);
-      std::vector<size_t> pick;
-      for (size_t k : ssmtl::spread_ids(trained.size(), precise_bn)) pick.push_back(trained[k]);
-      ssmtl::estimate_window_bn(model, builder, pick, opt.batch_size, opt.seed);
-    }
+    if (precise_bn > 0)   // as the trainer's train.precise_bn: the same objects and samples
+      ssmtl::estimate_window_bn(model, builder, ssmtl::precise_bn_ids(*pool, opt, precise_bn), opt.batch_size,
+                                ssmtl::precise_bn_seed(opt));
     Row r{ckpt, p, ssmtl::validation_losses(model, builder, ids, opt.batch_size, ssmtl::validation_seed(opt)), 0};
     for (auto& [k, v] : r.losses) r.total += v;
     if (rows.empty()) {

@@ -15,6 +15,9 @@
 
 namespace ssmtl::bn_window {
 
+// Every input window a task may use: the values of model/tasks/task.h Window (asserted there).
+inline constexpr int kWindows[] = {7, 6, 1};
+
 // The window (model/tasks/task.h Window as int: 7, 6, 1) whose statistics BatchNorm layers use on this
 // thread; -1 outside any Scope.
 int current();

@@ -109,8 +109,8 @@ CheckpointMeta load_checkpoint(const std::string& path, Module& model) {
   std::ifstream in = open_checkpoint(path);
   Reader r{in, path, file_size(in, path)};
   CheckpointMeta m = read_meta(r);
-  std::map<std::string, Tensor*> want;
-  for (auto& nt : model.named_tensors()) want[nt.name] = nt.tensor;
+  std::map<std::string, NamedTensor> want;
+  for (auto& nt : model.named_tensors("", true)) want[nt.name] = nt;
   const uint64_t count = r.u64("tensor count");
   if (count > want.size())
     throw std::runtime_error(path + ": corrupt checkpoint: " + std::to_string(count) + " tensors, the model has " +
@@ -125,20 +125,28 @@ CheckpointMeta load_checkpoint(const std::string& path, Module& model) {
     auto it = want.find(name);
     if (it == want.end())
       throw std::runtime_error(path + ": tensor " + util::printable(name) + " is not part of this model");
-    Tensor& dst = *it->second;
-    if (dst.shape() != shape)   // before any allocation: the model's shape bounds the size
+    const NamedTensor& nt = it->second;
+    const Tensor& like = nt.optional_like ? *nt.optional_like : *nt.tensor;
+    if (like.shape() != shape)   // before any allocation: the model's shape bounds the size
       throw std::runtime_error(path + ": tensor " + name + " has shape " + shape_str(shape) + ", the model expects " +
-                               shape_str(dst.shape()));
+                               shape_str(like.shape()));
     std::vector<float> v(static_cast<size_t>(shape_numel(shape)));
     r.bytes(reinterpret_cast<char*>(v.data()), v.size() * 4, "tensor " + name);
     for (size_t j = 0; j < v.size(); ++j)
       if (!std::isfinite(v[j]))
         throw std::runtime_error(path + ": tensor " + name + " holds a non-finite value (" + std::to_string(v[j]) +
                                  ") at index " + std::to_string(j));
-    dst.copy_from(Tensor::from_vector(shape, v));
+    const Tensor loaded = Tensor::from_vector(shape, v);
+    if (nt.optional_like)   // an optional buffer may be undefined in the model: it takes its like's device
+      *nt.tensor = loaded.to(like.device());
+    else
+      nt.tensor->copy_from(loaded);
     want.erase(it);
   }
-  if (!want.empty()) throw std::runtime_error(path + ": checkpoint lacks tensor " + want.begin()->first);
+  for (auto& [name, nt] : want) {
+    if (!nt.optional_like) throw std::runtime_error(path + ": checkpoint lacks tensor " + name);
+    *nt.tensor = Tensor();   // absent from the file: whatever the model held before is not this checkpoint's
+  }
   if (r.left != 0)
     throw std::runtime_error(path + ": " + std::to_string(r.left) + " bytes after the last tensor (corrupt or appended)");
   return m;

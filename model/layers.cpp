@@ -58,7 +58,7 @@ BatchNormLayer::Use BatchNormLayer::statistics(bool training) {
   }
   if (w >= 0 && !training) {
     auto it = window_stats.find(w);
-    if (it != window_stats.end() && it->second.batches > 0) return {&it->second.mean, &it->second.var, 0.1f};
+    if (it != window_stats.end() && it->second.mean.defined()) return {&it->second.mean, &it->second.var, 0.1f};
   }
   return {&running_mean, &running_var, 0.1f};
 }
@@ -96,6 +96,13 @@ void BatchNormLayer::visit(const std::string& p, std::vector<NamedTensor>& out) 
   add(out, p, "bias", beta);
   add(out, p, "running_mean", running_mean, true);
   add(out, p, "running_var", running_var, true);
+  if (!running_mean.defined()) return;
+  for (int w : bn_window::kWindows) {
+    WindowStats& s = window_stats[w];
+    const std::string k = p + "window" + std::to_string(w) + ".";
+    out.push_back({k + "mean", &s.mean, true, &running_mean});
+    out.push_back({k + "var", &s.var, true, &running_var});
+  }
 }
 
 LinearLayer::LinearLayer(int in, int outf, bool with_bias, Rng& rng) {

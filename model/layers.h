@@ -43,11 +43,12 @@ class BatchNormLayer : public Module {
   void visit(const std::string& prefix, std::vector<NamedTensor>& out) override;
   Tensor gamma, beta, running_mean, running_var;
 
-  // Statistics per input window (model/bn_window.h), filled by estimate_window_bn; not saved in checkpoints.
+  // Statistics per input window (model/bn_window.h), filled by estimate_window_bn or a checkpoint; used in
+  // eval under their window when defined. Visited as optional buffers "<prefix>window<W>.mean" / ".var".
   struct WindowStats {
-    Tensor mean, var;   // (C), on the running buffers' device
-    int batches = 0;    // batch statistics averaged so far
-    unsigned generation = 0;   // the bn_window::Estimate that gathered them
+    Tensor mean, var;   // (C), on the running buffers' device; undefined until estimated or loaded
+    int batches = 0;    // batch statistics averaged so far by the current estimate (0 when loaded)
+    unsigned generation = 0;   // the bn_window::Estimate that gathered them (0: loaded or never)
   };
   std::map<int, WindowStats> window_stats;
   // The running buffers a call uses and the momentum of their update: a window's estimated statistics in

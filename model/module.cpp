@@ -1,12 +1,16 @@
 #include "model/module.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace ssmtl {
 
-std::vector<NamedTensor> Module::named_tensors(const std::string& prefix) {
+std::vector<NamedTensor> Module::named_tensors(const std::string& prefix, bool with_empty_optional) {
   std::vector<NamedTensor> out;
   visit(prefix, out);
+  if (!with_empty_optional)
+    out.erase(std::remove_if(out.begin(), out.end(), [](const NamedTensor& nt) { return !nt.tensor->defined(); }),
+              out.end());
   return out;
 }
 

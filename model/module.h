@@ -14,15 +14,21 @@ struct NamedTensor {
   std::string name;   // "backbone.stage0.conv.weight"
   Tensor* tensor;
   bool is_buffer;     // running statistics: saved, never trained
+  // Optional buffers (BatchNorm's per-window statistics, model/bn_window.h) exist only once estimated: they
+  // may be undefined, may be missing from a checkpoint, and when loaded take the shape and device of
+  // *optional_like. Null for every other tensor.
+  const Tensor* optional_like = nullptr;
 };
 
 class Module {
  public:
   virtual ~Module() = default;
-  // Appends this module's parameters and buffers, names prefixed with `prefix` ("" or "a.b.").
+  // Appends this module's parameters and buffers, names prefixed with `prefix` ("" or "a.b."); optional
+  // buffers (NamedTensor::optional_like) also when undefined.
   virtual void visit(const std::string& prefix, std::vector<NamedTensor>& out) = 0;
 
-  std::vector<NamedTensor> named_tensors(const std::string& prefix = "");
+  // visit()'s list without undefined optional buffers (with_empty_optional: with them, for loaders).
+  std::vector<NamedTensor> named_tensors(const std::string& prefix = "", bool with_empty_optional = false);
   std::vector<Tensor> parameters();   // trainable tensors only (handles share storage)
   int64_t parameter_count();
   // Moves every parameter and buffer to device d (explicit copies; parameters stay leaves that require

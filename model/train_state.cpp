@@ -162,7 +162,8 @@ void check_resume_config(const std::string& saved, const std::string& now, const
   }
   // Keys added after checkpoints were first written: absent from an older checkpoint's configuration means
   // their default then (and only that default may continue such a run).
-  static const std::map<std::string, std::string> added_later = {{"train.adam_eps", "1e-08"}, {"train.sync_bn", "false"}};
+  static const std::map<std::string, std::string> added_later = {
+      {"train.adam_eps", "1e-08"}, {"train.sync_bn", "false"}, {"train.precise_bn", "0"}};
   for (const auto& [k, v] : b)
     if (!a.count(k) && !(added_later.count(k) && added_later.at(k) == v))
       throw std::runtime_error(path + ": the resumed run sets " + k + " = " + v + ", which the checkpoint's run did not");

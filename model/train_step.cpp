@@ -219,7 +219,7 @@ std::map<std::string, double> validation_losses(SSMTLModel& model, const SampleB
 }
 
 void estimate_window_bn(SSMTLModel& model, const SampleBuilder& builder, const std::vector<size_t>& ids,
-                        int batch_size, uint64_t seed) {
+                        int batch_size, uint64_t seed, util::Progress* progress) {
   autograd::NoGradGuard ng;
   bn_window::Estimate estimate;
   const Device dev = model.device();
@@ -227,6 +227,7 @@ void estimate_window_bn(SSMTLModel& model, const SampleBuilder& builder, const s
     std::vector<size_t> part(ids.begin() + a, ids.begin() + std::min(ids.size(), a + batch_size));
     if (part.size() < 2) break;
     compute_task_losses(model, builder.build(part, seed ^ a, false).to(dev), true);
+    if (progress) progress->add(static_cast<int64_t>(part.size()));
   }
 }
 
@@ -234,6 +235,15 @@ std::vector<size_t> spread_ids(size_t pool_size, size_t n) {
   std::vector<size_t> ids;
   if (n >= pool_size) n = pool_size;
   for (size_t k = 0; k < n; ++k) ids.push_back(k * pool_size / n);
+  return ids;
+}
+
+std::vector<size_t> precise_bn_ids(const ObjectPool& pool, const TrainOptions& opt, size_t n) {
+  const int trained_videos = pool.num_videos() - num_validation_videos(pool.num_videos(), opt.val_fraction);
+  std::vector<size_t> trained, ids;
+  for (size_t i = 0; i < pool.objects().size(); ++i)
+    if (pool.objects()[i].video < trained_videos) trained.push_back(i);
+  for (size_t k : spread_ids(trained.size(), n)) ids.push_back(trained[k]);
   return ids;
 }
 

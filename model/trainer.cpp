@@ -47,6 +47,8 @@ TrainOptions TrainOptions::from_config(util::Config& c) {
   if (!(o.max_seconds >= 0)) throw std::invalid_argument("train.max_seconds must be >= 0 (0 = no time box)");
   o.sync_bn = c.get_bool("train.sync_bn", o.sync_bn);
   o.keep_epoch_checkpoints = c.get_bool("train.keep_epoch_checkpoints", o.keep_epoch_checkpoints);
+  o.precise_bn = c.get_int("train.precise_bn", o.precise_bn);
+  if (o.precise_bn < 0) throw std::invalid_argument("train.precise_bn must be >= 0 (0 = running statistics)");
   o.precision = c.get_string("train.precision", o.precision);
   if (o.precision != "fp32" && o.precision != "bf16")
     throw std::invalid_argument("train.precision must be fp32 or bf16, got " + o.precision);
@@ -403,6 +405,16 @@ void TrainRun::apply_lr_schedule(int e, int step, int steps_per_epoch) {
 }
 
 void TrainRun::end_epoch(int e, EpochLog& log) {
+  // Per-window BatchNorm statistics for this epoch's weights (train.precise_bn), so that validation, best.ckpt
+  // and every checkpoint below carry and use them. Every rank estimates the same objects (identical results).
+  if (opt_.precise_bn > 0) {
+    const std::vector<size_t> ids = precise_bn_ids(pool_, opt_, static_cast<size_t>(opt_.precise_bn));
+    util::Progress progress("epoch " + std::to_string(e + 1) + "/" + std::to_string(opt_.epochs) +
+                                " BatchNorm statistics per window",
+                            static_cast<int64_t>(ids.size()), "samples");
+    estimate_window_bn(model_, *builder_, ids, opt_.batch_size, precise_bn_seed(opt_), &progress);
+    progress.finish();
+  }
   // Validation loss (eval mode, fixed samples), descent tasks only; without validation videos, the
   // training losses stand in.
   if (!val_ids_.empty()) {

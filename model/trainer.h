@@ -21,6 +21,7 @@
 #include "model/tasks_loss.h"
 #include "optim/adam.h"
 #include "util/config.h"
+#include "util/progress.h"
 
 namespace ssmtl {
 
@@ -63,6 +64,11 @@ struct TrainOptions {
   std::string precision = "fp32";  // "fp32" or "bf16": the products of linear layers and 3x3x3 convolutions
                                    // with bfloat16 factors and float32 sums (kernels/precision.h; CPU with
                                    // AVX512_BF16 only); weights, gradients and Adam stay float32
+  int precise_bn = 0;              // > 0: after every epoch's steps, BatchNorm statistics per input window
+                                   // estimated from this many training objects (estimate_window_bn), used by
+                                   // that epoch's validation (so best.ckpt is chosen with them), stored in its
+                                   // checkpoints and used by scoring; weights and running statistics are as
+                                   // without it. 0 = the running statistics (the paper)
   bool sync_bn = false;            // data-parallel: BatchNorm statistics over the whole global batch (all
                                    // ranks) instead of each rank's share (PyTorch DDP's default); CPU only
   // Data-parallel job (mpirun -np N ssmtl train): null or a single-process communicator = this process
@@ -85,6 +91,8 @@ int num_validation_videos(int num_videos, double val_fraction);
 std::vector<size_t> validation_ids(const ObjectPool& pool, const TrainOptions& opt);
 // The seed of the validation samples' random choices (validation_losses' `seed`) in a run with `opt`.
 inline uint64_t validation_seed(const TrainOptions& opt) { return opt.seed ^ 0xa11da7e; }
+// The seed of the samples the trainer's per-window BatchNorm estimate draws (train.precise_bn).
+inline uint64_t precise_bn_seed(const TrainOptions& opt) { return opt.seed ^ 0xb0a7c4e; }
 
 struct EpochLog {
   int epoch = 0;
@@ -178,10 +186,15 @@ std::map<std::string, double> validation_losses(SSMTLModel& model, const SampleB
 // drawn from (seed, batch offset)), no gradients, no weight change; every BatchNorm layer averages its batch
 // statistics per window into BatchNormLayer::window_stats (earlier estimates replaced), which eval-mode calls
 // under that window then use. running_mean / running_var are left as they are. A last batch of one object is
-// skipped (no batch statistics). Throws what SampleBuilder::build and compute_task_losses throw.
+// skipped (no batch statistics). `progress`, when given, advances by each batch's objects. Throws what
+// SampleBuilder::build and compute_task_losses throw.
 void estimate_window_bn(SSMTLModel& model, const SampleBuilder& builder, const std::vector<size_t>& ids,
-                        int batch_size, uint64_t seed);
+                        int batch_size, uint64_t seed, util::Progress* progress = nullptr);
 // `n` objects of `pool` spread evenly over it (every k-th), for estimate_window_bn; all when n >= its size.
 std::vector<size_t> spread_ids(size_t pool_size, size_t n);
+// The objects train.precise_bn = n estimates from in a run with `opt` over `pool` (its training split): n
+// spread over the objects of the videos not held out for validation. `ssmtl validate / score --precise-bn n`
+// take the same ones, so that they reproduce the trainer's estimate.
+std::vector<size_t> precise_bn_ids(const ObjectPool& pool, const TrainOptions& opt, size_t n);
 
 }  // namespace ssmtl

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "model/bn_window.h"
 #include "model/heads.h"
 #include "tensor/rng.h"
 #include "tensor/tensor.h"
@@ -28,6 +29,11 @@ struct PoolObject;
 // Frames of a task's training input (B, 3, T, S, S). Inputs of the same window share one backbone pass
 // (concatenated along N), which also gives BatchNorm a bigger batch.
 enum class Window : int { kSequence = 7, kSixFrames = 6, kSingleFrame = 1 };
+// BatchNorm keeps statistics per window (model/bn_window.h), which lists the same values.
+static_assert(bn_window::kWindows[0] == static_cast<int>(Window::kSequence) &&
+                  bn_window::kWindows[1] == static_cast<int>(Window::kSixFrames) &&
+                  bn_window::kWindows[2] == static_cast<int>(Window::kSingleFrame),
+              "model/bn_window.h kWindows must list Window's values");
 
 // What a task needs beyond the frames; ObjectPool loads it per object (model/teachers.h).
 enum class Source { kFrames, kClassProbs, kSegmentationMaps, kPoseMaps, kOodImages };
