@@ -132,7 +132,17 @@ MacroAuc macro_auc(const std::vector<VideoScores>& videos, MacroMode mode) {
     sum += a;
     ++used;
   }
-  if (used == 0) throw std::invalid_argument("macro AUC: no video has both normal and abnormal frames");
+  if (used == 0) {   // name them: a labels folder of one class per video is the usual cause (wrong folder, clips)
+    std::string which;
+    for (size_t i = 0; i < videos.size() && i < 8; ++i) {
+      const bool pos = std::find(videos[i].labels.begin(), videos[i].labels.end(), 1) != videos[i].labels.end();
+      which += (i ? ", " : "") + videos[i].name + (pos ? " (all abnormal)" : " (all normal)");
+    }
+    if (videos.size() > 8) which += ", ... (" + std::to_string(videos.size()) + " videos)";
+    throw std::invalid_argument("macro AUC: no video has both normal and abnormal frames: " +
+                                (which.empty() ? std::string("no videos") : which) +
+                                "; --macro pad scores single-class videos");
+  }
   r.auc = sum / static_cast<double>(used);
   return r;
 }

@@ -1,5 +1,6 @@
 #include "model/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -166,6 +167,27 @@ Device checked_device(const TrainOptions& opt) {
   return parse_device(opt.device);
 }
 
+// A new run (no --resume) in a folder that holds an earlier one: the earlier run's files go first (said
+// loudly), so that the folder never mixes two runs (e.g. epoch_007.ckpt of a longer earlier run).
+void remove_earlier_run(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> old;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    const std::string n = e.path().filename().string();
+    const bool epoch_ckpt = n.size() == 14 && n.rfind("epoch_", 0) == 0 && n.substr(9) == ".ckpt";
+    if (epoch_ckpt || n == "last.ckpt" || n == "best.ckpt" || n == "train_log.jsonl" || n == "train_curves.png")
+      old.push_back(e.path());
+  }
+  if (old.empty()) return;
+  std::sort(old.begin(), old.end());
+  std::string names;
+  for (const auto& p : old) names += " " + p.filename().string();
+  std::fprintf(stderr, "warning: %s holds an earlier run; this new run (no --resume) replaces it, removing:%s\n",
+               dir.c_str(), names.c_str());
+  for (const auto& p : old) fs::remove(p, ec);
+}
+
 // Checks the resume's configuration, writes config.txt (rank 0) and loads the objects of the training videos.
 ObjectPool load_pool(const SSMTLModel& model, const TrainOptions& opt, const std::string& config_text, bool lead) {
   if (opt.stop_after_steps < 0) throw std::invalid_argument("train.stop_after_steps must be >= 0");
@@ -225,6 +247,7 @@ TrainRun::TrainRun(SSMTLModel& model, const TrainOptions& opt, const std::string
     if (lead_)
       std::fprintf(stderr, "train: resumed from %s at epoch %d step %d\n", opt.resume.c_str(), st_.epoch, st_.step);
   }
+  if (lead_ && opt.resume.empty()) remove_earlier_run(opt.out_dir);   // (once the data and options have loaded)
   if (!opt.resume.empty() && std::filesystem::exists(opt.out_dir + "/train_log.jsonl")) {
     std::istringstream in(util::read_file(opt.out_dir + "/train_log.jsonl"));
     for (std::string l; std::getline(in, l);)
@@ -472,6 +495,9 @@ void TrainRun::write_curves() {
 TrainResult TrainRun::run() {
   const auto t0 = std::chrono::steady_clock::now();
   int done_here = 0;
+  if (st_.epoch >= opt_.epochs && st_.step == 0 && lead_)
+    std::fprintf(stderr, "train: %s already finished its %d epochs: nothing to train (to continue it, resume with a "
+                 "larger train.epochs, e.g. --set train.epochs=%d)\n", opt_.resume.c_str(), st_.epoch, st_.epoch + 10);
   for (; st_.epoch < opt_.epochs;) {
     const int e = st_.epoch;
     EpochLog log;

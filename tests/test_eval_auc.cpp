@@ -108,9 +108,10 @@ TEST_CASE("eval auc: macro skips single-class videos and names them, pad keeps t
   MacroAuc p = macro_auc(v, MacroMode::Pad);
   CHECK(p.skipped.empty());
   CHECK(p.auc == doctest::Approx((1.0 + 1.0 + 0.75 + 1.0) / 4).epsilon(1e-15));
-  // Only single-class videos: no macro AUC at all.
-  CHECK_THROWS_WITH_AS(macro_auc({video("08", {0.1}, {1})}, MacroMode::Skip),
-                       doctest::Contains("no video has both"), std::invalid_argument);
+  // Only single-class videos: no macro AUC at all, and the error names them with their class.
+  CHECK_THROWS_WITH_AS(macro_auc({video("08", {0.1}, {1}), video("13", {0.2, 0.3}, {0, 0})}, MacroMode::Skip),
+                       "macro AUC: no video has both normal and abnormal frames: 08 (all abnormal), 13 (all normal); "
+                       "--macro pad scores single-class videos", std::invalid_argument);
 }
 
 TEST_CASE("eval auc: pitfall 3, per-video min-max changes micro, not macro") {

@@ -121,7 +121,7 @@ TEST_CASE("trainer: a run stopped mid-epoch and resumed equals the uninterrupted
   }
 }
 
-TEST_CASE("trainer: train.keep_epoch_checkpoints writes each epoch's state and the last one equals last.ckpt") {
+TEST_CASE("trainer: train.keep_epoch_checkpoints writes each epoch's state and a new run in the folder replaces them") {
   test::TempDir dir("trainer_keep_epochs");
   test::TinyDataset d = test::make_tiny_dataset(dir, 3, 32);
   util::Config cfg = resume_config(false);
@@ -149,6 +149,28 @@ TEST_CASE("trainer: train.keep_epoch_checkpoints writes each epoch's state and t
   SSMTLModel m2(ModelConfig::from_config(plain), 7);
   train_model(m2, o2, plain.resolved_text());
   CHECK(!fs::exists(dir / "plain/epoch_001.ckpt"));
+  // A new run (no --resume) into the first run's folder replaces that run: no epoch file of it is left.
+  const std::string first_log = read_all(dir / "run/train_log.jsonl");
+  o2.out_dir = dir / "run";
+  o2.epochs = 1;
+  SSMTLModel m3(ModelConfig::from_config(plain), 8);
+  const TrainResult again = train_model(m3, o2, plain.resolved_text());
+  CHECK(again.epochs.size() == 1);
+  CHECK(!fs::exists(dir / "run/epoch_001.ckpt"));
+  CHECK(!fs::exists(dir / "run/epoch_002.ckpt"));
+  CHECK(fs::exists(dir / "run/best.ckpt"));
+  const std::string log = read_all(dir / "run/train_log.jsonl");
+  CHECK(std::count(log.begin(), log.end(), '\n') == 1);
+  CHECK(log != first_log);
+  // Resuming a finished run trains nothing and ends with its best.ckpt's weights.
+  o2.resume = dir / "run/last.ckpt";
+  SSMTLModel m4(ModelConfig::from_config(plain), 9);
+  const TrainResult none = train_model(m4, o2, plain.resolved_text());
+  CHECK(none.epochs.empty());
+  CHECK(none.best_epoch == again.best_epoch);
+  const auto n3 = m3.named_tensors(), n4 = m4.named_tensors();
+  REQUIRE(n3.size() == n4.size());
+  for (size_t i = 0; i < n3.size(); ++i) CHECK(n3[i].tensor->to_vector() == n4[i].tensor->to_vector());
 }
 
 TEST_CASE("trainer: train.max_seconds stops at an epoch's end and the resumed run equals the uninterrupted one") {
