@@ -28,7 +28,8 @@ const char* kUsage =
     "  --steps N       profiled training steps and scoring steps, after one warm-up step each (default 3); the\n"
     "                  training step is the trainer's at learning rate 0, so repeated steps do the same work\n"
     "  --batch B       objects per step (default 64, the paper's batch size)\n"
-    "  --json          print the result as one JSON object instead of tables\n"
+    "  --json          print the result as one JSON object instead of tables (null where a column does not\n"
+    "                  apply: no FLOP or bytes counted, or no peak known for the device)\n"
     "  --device D      cpu (default) or cuda (kernel times then include a synchronisation each)\n"
     "Rows: one per kernel and phase; ms and GFLOP are per step; share = of the step's wall time; the\n"
     "'(untimed)' row is what no kernel accounts for (graph bookkeeping, allocation, copies, Python-free glue).\n"
@@ -113,24 +114,38 @@ void print_table(const char* title, const Profile& p, int B, double peak, double
   }
 }
 
+// A JSON number, or null where the quantity does not apply (no FLOP or bytes counted, no peak known).
+std::string json_number(double v, bool applies, const char* format = "%.4f") {
+  if (!applies) return "null";
+  char b[32];
+  std::snprintf(b, sizeof b, format, v);
+  return b;
+}
+
 std::string json_profile(const Profile& p, int B, double peak, double bandwidth) {
-  char buf[512];
+  char buf[768];
+  const double step_gflops = p.flops * 1e-9 / p.step_s;
   std::snprintf(buf, sizeof buf, "{\"step_ms\": %.4f, \"objects_per_s\": %.4f, \"gflop\": %.9g, \"gflops\": %.4f, "
-                "\"page_faults\": %.1f, \"ops\": [",
-                p.step_s * 1e3, B / p.step_s, p.flops * 1e-9, p.flops * 1e-9 / p.step_s, p.page_faults);
+                "\"pct_peak\": %s, \"page_faults\": %.1f, \"ops\": [",
+                p.step_s * 1e3, B / p.step_s, p.flops * 1e-9, step_gflops,
+                json_number(100 * step_gflops / peak, peak > 0).c_str(), p.page_faults);
   std::string s = buf;
   for (size_t i = 0; i < p.rows.size(); ++i) {
     const auto& r = p.rows[i];
     const bool untimed = r.kernel == "(untimed)";
     const double gflops = r.seconds > 0 ? r.flops * 1e-9 / r.seconds : 0;
     const double gbs = r.seconds > 0 ? r.bytes * 1e-9 / r.seconds : 0;
+    const bool has_flops = r.flops > 0 && r.seconds > 0, has_bytes = r.bytes > 0 && r.seconds > 0;
     std::snprintf(buf, sizeof buf,
                   "%s{\"op\": \"%s\", \"phase\": \"%s\", \"calls\": %lld, \"ms\": %.4f, \"share\": %.6f, "
-                  "\"gflop\": %.9g, \"gflops\": %.4f, \"pct_peak\": %.4f, \"gbytes\": %.9g, \"gbs\": %.4f, "
-                  "\"pct_bandwidth\": %.4f}",
+                  "\"gflop\": %s, \"gflops\": %s, \"pct_peak\": %s, \"gbytes\": %s, \"gbs\": %s, "
+                  "\"pct_bandwidth\": %s}",
                   i ? ", " : "", r.kernel.c_str(), untimed ? "" : ssmtl::prof::phase_name(r.phase),
-                  static_cast<long long>(r.calls), r.seconds * 1e3, r.seconds / p.step_s, r.flops * 1e-9, gflops,
-                  peak > 0 ? 100 * gflops / peak : 0, r.bytes * 1e-9, gbs, bandwidth > 0 ? 100 * gbs / bandwidth : 0);
+                  static_cast<long long>(r.calls), r.seconds * 1e3, r.seconds / p.step_s,
+                  json_number(r.flops * 1e-9, r.flops > 0, "%.9g").c_str(), json_number(gflops, has_flops).c_str(),
+                  json_number(100 * gflops / peak, has_flops && peak > 0).c_str(),
+                  json_number(r.bytes * 1e-9, r.bytes > 0, "%.9g").c_str(), json_number(gbs, has_bytes).c_str(),
+                  json_number(100 * gbs / bandwidth, has_bytes && bandwidth > 0).c_str());
     s += buf;
   }
   return s + "]}";
