@@ -41,9 +41,10 @@ struct LeakyReluNode : Node {
 struct GeluNode : Node {
   const char* name() const override { return "GeluBackward"; }
   void backward(const Tensor& g) override {
-    if (float* dx = grad_buffer(inputs[0])) {
-      prof::add_bytes(4.0 * 4 * g.numel());   // g and x (or y) read; dx read and written
-      SSMTL_DISPATCH(g.device(), k::gelu_backward, dx, g.data(), inputs[0].data(), g.numel());
+    const autograd::GradOut dx = autograd::grad_out(inputs[0]);   // (written, not added, when new)
+    if (dx.data) {
+      prof::add_bytes(4.0 * (dx.add ? 4 : 3) * g.numel());   // g and x read; dx (read and) written
+      SSMTL_DISPATCH(g.device(), k::gelu_backward, dx.data, g.data(), inputs[0].data(), dx.add, g.numel());
     }
   }
 };

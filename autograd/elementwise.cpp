@@ -22,8 +22,9 @@ struct AddNode : Node {
   explicit AddNode(float al) : alpha(al) {}
   const char* name() const override { return alpha == 1.f ? "AddBackward" : "SubBackward"; }
   void backward(const Tensor& g) override {
-    if (float* ga = grad_buffer(inputs[0])) axpy_grad(ga, g, 1.f);
-    if (float* gb = grad_buffer(inputs[1])) axpy_grad(gb, g, alpha);
+    // (write-first: the first input may take g's buffer itself, so the second is served first)
+    autograd::pass_grad(inputs[1], g, alpha);
+    autograd::pass_grad(inputs[0], g, 1.f);
   }
 };
 
@@ -69,9 +70,7 @@ struct ChannelBiasNode : Node {
 
 struct ReshapeNode : Node {
   const char* name() const override { return "ReshapeBackward"; }
-  void backward(const Tensor& g) override {
-    if (float* ga = grad_buffer(inputs[0])) axpy_grad(ga, g, 1.f);
-  }
+  void backward(const Tensor& g) override { autograd::pass_grad(inputs[0], g, 1.f); }
 };
 
 Tensor add_impl(const Tensor& a, const Tensor& b, float alpha) {

@@ -3,6 +3,8 @@
 #include <stdexcept>
 #include <unordered_set>
 
+#include "kernels/dispatch.h"
+#include "kernels/elementwise.h"
 #include "tensor/device.h"
 #include "tensor/profile.h"
 
@@ -45,6 +47,42 @@ float* grad_buffer(const Tensor& t) {
     impl->grad = g.impl_ptr();
   }
   return impl->grad->storage->data() + impl->grad->offset;
+}
+
+GradOut grad_out(const Tensor& t) {
+  if (!t.defined() || !t.requires_grad()) return {};
+  TensorImpl* impl = t.impl();
+  if (impl->grad) return {impl->grad->storage->data() + impl->grad->offset, true};
+  impl->grad = Tensor::empty(t.shape(), t.device()).impl_ptr();
+  return {impl->grad->storage->data() + impl->grad->offset, false};
+}
+
+void pass_grad(const Tensor& t, const Tensor& g, float alpha) {
+  if (!t.defined() || !t.requires_grad()) return;
+  if (g.numel() != t.numel() || g.device() != t.device())
+    throw std::logic_error("pass_grad: gradient of " + shape_str(g.shape()) + " for a tensor of " + shape_str(t.shape()));
+  TensorImpl* impl = t.impl();
+  if (!impl->grad && alpha == 1.f) {   // (tensors are contiguous)
+    impl->grad = g.view(t.shape()).impl_ptr();   // (the node's output gradient is released right after)
+    return;
+  }
+  const bool fresh = !impl->grad;
+  float* dst = fresh ? grad_out(t).data : impl->grad->storage->data() + impl->grad->offset;
+  if (fresh && alpha == 1.f) {
+    prof::KernelScope scope("kernels::grad_copy");
+    if (scope.recorded()) prof::add_bytes(8.0 * static_cast<double>(g.numel()));
+    device_copy(dst, t.device(), g.data(), g.device(), static_cast<size_t>(g.numel()));
+    return;
+  }
+  if (fresh) {   // (alpha != 1, e.g. sub's second input: rare) zeros, then the add below
+    prof::KernelScope scope("kernels::grad_zero_fill");
+    if (scope.recorded()) prof::add_bytes(4.0 * static_cast<double>(g.numel()));
+    Tensor z = Tensor::zeros(t.shape(), t.device());
+    impl->grad = z.impl_ptr();
+    dst = impl->grad->storage->data() + impl->grad->offset;
+  }
+  prof::add_bytes(4.0 * 3 * g.numel());
+  SSMTL_DISPATCH(g.device(), kernels::axpy, dst, g.data(), alpha, g.numel());
 }
 
 void backward(const Tensor& root) {

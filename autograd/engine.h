@@ -4,7 +4,9 @@
 // named class that keeps what its backward needs (inputs, saved activations, sizes). Backward walks the
 // graph in reverse topological order (iteratively: no recursion depth limit) and each Node ADDS its
 // contribution into its inputs' gradient buffers (grad_buffer below), so gradients of tensors used twice
-// accumulate, as do gradients of leaves across several backward calls until zero_grad().
+// accumulate, as do gradients of leaves across several backward calls until zero_grad(). Write-first: the ops
+// that produce most of a training step's gradient bytes (batch norm, linear, reshape, add) write a new
+// gradient instead of adding into zeros (grad_out, pass_grad), which saves the zero-fill pass over it.
 //
 // After backward the graph below the root is released (saved tensors freed, non-leaf gradients
 // dropped), as PyTorch does without retain_graph.
@@ -20,7 +22,8 @@ struct Node {
   virtual ~Node() = default;
   virtual const char* name() const = 0;
   // grad_out: gradient of the loss w.r.t. this node's output (same shape and device).
-  // Must add (never assign) into grad_buffer(input) of each input that requires a gradient.
+  // Must add (never assign) into grad_buffer(input) of each input that requires a gradient, or assign where
+  // grad_out(input) says the buffer is new.
   virtual void backward(const Tensor& grad_out) = 0;
   std::vector<Tensor> inputs;   // the graph edges; backward order follows them
 };
@@ -48,6 +51,23 @@ void attach(Tensor& out, std::shared_ptr<Node> node);
 
 // Gradient buffer of t (allocated and zeroed on first use), or nullptr when t needs no gradient.
 float* grad_buffer(const Tensor& t);
+
+// Write-first gradients: where a backward puts input t's gradient. `data` is nullptr when t needs none. `add`
+// is true when the buffer already holds another user's contribution (add into it), false when it was just
+// allocated for this call and is uninitialised: the kernel must then write every element (kernels take this
+// as their add_dx flag). Saves grad_buffer's zero-fill pass over a new gradient.
+struct GradOut {
+  float* data = nullptr;
+  bool add = true;
+};
+GradOut grad_out(const Tensor& t);
+
+// Gives t the gradient alpha * g, where g is the calling node's output gradient (the buffer run_backward
+// passed to Node::backward, which nobody else reads or writes afterwards) and has t's number of elements:
+// when t has no gradient yet and alpha is 1, g's buffer itself becomes t's gradient (viewed in t's shape: no
+// copy, no zero-fill); else it is copied into a new one or added into the existing one. Nothing when t needs
+// no gradient. (reshape's and add's backward: a view's gradient is its base's.)
+void pass_grad(const Tensor& t, const Tensor& g, float alpha = 1.f);
 
 // Reverse-mode differentiation from `root`. Without grad_output, root must hold one element (seed gradient 1;
 // else std::invalid_argument); with it, grad_output has root's shape (else std::invalid_argument).

@@ -19,34 +19,34 @@ struct LinearNode : Node {
   LinearNode(int64_t m, int64_t i, int64_t o) : M(m), in(i), out(o) {}
   const char* name() const override { return "LinearBackward"; }
   void backward(const Tensor& g) override {
-    float* dx = grad_buffer(inputs[0]);
+    const autograd::GradOut dx = autograd::grad_out(inputs[0]);   // (written, not added, when new)
     float* dw = grad_buffer(inputs[1]);
     float* db = inputs.size() > 2 ? grad_buffer(inputs[2]) : nullptr;
-    prof::add_flops(2.0 * M * in * out * ((dx ? 1 : 0) + (dw ? 1 : 0)));
-    SSMTL_DISPATCH(g.device(), k::linear_backward, dx, dw, db, g.data(), inputs[0].data(), inputs[1].data(), M,
-                   in, out);
+    prof::add_flops(2.0 * M * in * out * ((dx.data ? 1 : 0) + (dw ? 1 : 0)));
+    SSMTL_DISPATCH(g.device(), k::linear_backward, dx.data, dw, db, g.data(), inputs[0].data(), inputs[1].data(),
+                   dx.add, M, in, out);
   }
 };
 
 // linear then GELU: keeps the pre-activation z (detached) for GELU's derivative. The backward is the
-// composition's, step for step: dz = 0 + dy * gelu'(z) (gelu_backward into a zeroed buffer, as GeluNode adds
-// into the zeroed gradient of z), then LinearNode's products with dz.
+// composition's, step for step: dz = dy * gelu'(z) (gelu_backward writing a new buffer, as GeluNode writes
+// the new gradient of z), then LinearNode's products with dz.
 struct LinearGeluNode : Node {
   int64_t M, in, out;
   Tensor z;
   LinearGeluNode(int64_t m, int64_t i, int64_t o, Tensor pre) : M(m), in(i), out(o), z(std::move(pre)) {}
   const char* name() const override { return "LinearGeluBackward"; }
   void backward(const Tensor& g) override {
-    float* dx = grad_buffer(inputs[0]);
+    const autograd::GradOut dx = autograd::grad_out(inputs[0]);   // (written, not added, when new)
     float* dw = grad_buffer(inputs[1]);
     float* db = inputs.size() > 2 ? grad_buffer(inputs[2]) : nullptr;
-    if (!dx && !dw && !db) return;
-    Tensor dz = Tensor::zeros(z.shape(), z.device());
-    prof::add_bytes(4.0 * 4 * g.numel());   // as GeluNode: g and z read; dz read and written
-    SSMTL_DISPATCH(g.device(), k::gelu_backward, dz.data(), g.data(), z.data(), g.numel());
-    prof::add_flops(2.0 * M * in * out * ((dx ? 1 : 0) + (dw ? 1 : 0)));
-    SSMTL_DISPATCH(g.device(), k::linear_backward, dx, dw, db, dz.data(), inputs[0].data(), inputs[1].data(), M,
-                   in, out);
+    if (!dx.data && !dw && !db) return;
+    Tensor dz = Tensor::empty(z.shape(), z.device());
+    prof::add_bytes(4.0 * 3 * g.numel());   // as GeluNode: g and z read; dz written
+    SSMTL_DISPATCH(g.device(), k::gelu_backward, dz.data(), g.data(), z.data(), false, g.numel());
+    prof::add_flops(2.0 * M * in * out * ((dx.data ? 1 : 0) + (dw ? 1 : 0)));
+    SSMTL_DISPATCH(g.device(), k::linear_backward, dx.data, dw, db, dz.data(), inputs[0].data(), inputs[1].data(),
+                   dx.add, M, in, out);
   }
 };
 

@@ -27,9 +27,11 @@ struct BatchNormNode : Node {
   const char* name() const override { return "BatchNormBackward"; }
   void backward(const Tensor& g) override {
     const Tensor &x = inputs[0], &gamma = inputs[1];
-    prof::add_bytes(4.0 * (grad_buffer(x) ? 4 : 2) * x.numel());   // g, x read; dx read and written
-    SSMTL_DISPATCH(g.device(), k::batch_norm_backward, grad_buffer(x), grad_buffer(gamma), grad_buffer(inputs[2]),
-                   g.data(), x.data(), mean.data(), invstd.data(), data_or_null(gamma), batch_stats, N, C, inner);
+    const autograd::GradOut dx = autograd::grad_out(x);   // (written, not added, when new)
+    prof::add_bytes(4.0 * (dx.data ? (dx.add ? 4 : 3) : 2) * x.numel());   // g, x read; dx (read and) written
+    SSMTL_DISPATCH(g.device(), k::batch_norm_backward, dx.data, grad_buffer(gamma), grad_buffer(inputs[2]),
+                   g.data(), x.data(), mean.data(), invstd.data(), data_or_null(gamma), batch_stats, dx.add, N, C,
+                   inner);
   }
 };
 
@@ -44,10 +46,11 @@ struct BatchNormReluNode : Node {
   const char* name() const override { return "BatchNormReluBackward"; }
   void backward(const Tensor& g) override {
     const Tensor &x = inputs[0], &gamma = inputs[1], &beta = inputs[2];
-    prof::add_bytes(4.0 * (grad_buffer(x) ? 4 : 2) * x.numel());   // g, x read; dx read and written
-    SSMTL_DISPATCH(g.device(), k::batch_norm_relu_backward, grad_buffer(x), grad_buffer(gamma), grad_buffer(beta),
+    const autograd::GradOut dx = autograd::grad_out(x);   // (written, not added, when new)
+    prof::add_bytes(4.0 * (dx.data ? (dx.add ? 4 : 3) : 2) * x.numel());   // g, x read; dx (read and) written
+    SSMTL_DISPATCH(g.device(), k::batch_norm_relu_backward, dx.data, grad_buffer(gamma), grad_buffer(beta),
                    g.data(), x.data(), mean.data(), invstd.data(), data_or_null(gamma), data_or_null(beta),
-                   batch_stats, N, C, inner);
+                   batch_stats, dx.add, N, C, inner);
   }
 };
 
@@ -66,7 +69,7 @@ struct SyncBatchNormNode : Node {
     const Tensor &x = inputs[0], &gamma = inputs[1];
     Tensor sdyx = Tensor::zeros({C}), sdy = Tensor::zeros({C});   // this process's sums
     k::batch_norm_backward_cpu(nullptr, sdyx.data(), sdy.data(), g.data(), x.data(), mean.data(), invstd.data(),
-                               data_or_null(gamma), true, N, C, inner);
+                               data_or_null(gamma), true, true, N, C, inner);
     auto add_into = [&](float* dst, const Tensor& src) {
       if (!dst) return;
       for (int64_t c = 0; c < C; ++c) dst[c] += src.data()[c];

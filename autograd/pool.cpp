@@ -44,8 +44,8 @@ struct MaxPoolNode : Node {
   MaxPoolNode(const PoolGeometry& geom, Tensor am) : g(geom), argmax(std::move(am)) {}
   const char* name() const override { return "MaxPoolBackward"; }
   void backward(const Tensor& grad) override {
-    if (float* gx = grad_buffer(inputs[0]))
-      SSMTL_DISPATCH(grad.device(), k::max_pool3d_backward, gx, grad.data(), as_index(argmax), g);
+    const autograd::GradOut gx = autograd::grad_out(inputs[0]);   // (zeroed plane by plane when new)
+    if (gx.data) SSMTL_DISPATCH(grad.device(), k::max_pool3d_backward, gx.data, grad.data(), as_index(argmax), gx.add, g);
   }
 };
 

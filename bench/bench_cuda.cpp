@@ -259,7 +259,7 @@ void batch_norm_bench(benchmark::State& state, int64_t N, int64_t C, int64_t inn
                                        inner);
     } else {
       kernels::batch_norm_backward_cuda(dx.data(), dgamma.data(), dbeta.data(), dy.data(), x.data(), mean.data(),
-                                        invstd.data(), gamma.data(), true, N, C, inner);
+                                        invstd.data(), gamma.data(), true, true, N, C, inner);
     }
   });
   // forward: x read three times, y written; backward: dy and x read twice, dx read and written

@@ -108,7 +108,7 @@ void BM_Gelu(benchmark::State& state, bool backward) {
         const auto t0 = std::chrono::steady_clock::now();
         if (backward)
           reference ? reference_gelu_backward(out.data(), dy.data(), x.data(), kN)
-                    : kernels::gelu_backward_cpu(out.data(), dy.data(), x.data(), kN);
+                    : kernels::gelu_backward_cpu(out.data(), dy.data(), x.data(), true, kN);
         else
           reference ? reference_gelu_forward(out.data(), x.data(), kN)
                     : kernels::gelu_forward_cpu(out.data(), x.data(), kN);

@@ -35,10 +35,10 @@ struct LinearLayerData {
     const auto t0 = Clock::now();
     kernels::linear_forward_cpu(y.data(), x.data(), w.data(), b.data(), M, in, out);
     const auto t1 = Clock::now();
-    kernels::linear_backward_cpu(dx.data(), nullptr, nullptr, dy.data(), x.data(), w.data(), M, in, out);
+    kernels::linear_backward_cpu(dx.data(), nullptr, nullptr, dy.data(), x.data(), w.data(), true, M, in, out);
     const auto t2 = Clock::now();
-    kernels::linear_backward_cpu(nullptr, dw.data(), dbias ? db.data() : nullptr, dy.data(), x.data(), w.data(), M,
-                                 in, out);
+    kernels::linear_backward_cpu(nullptr, dw.data(), dbias ? db.data() : nullptr, dy.data(), x.data(), w.data(), true,
+                                 M, in, out);
     const auto t3 = Clock::now();
     benchmark::DoNotOptimize(dw.data());
     parts[0] += std::chrono::duration<double>(t1 - t0).count();

@@ -30,8 +30,9 @@ namespace detail {
 // The bits of an element depend only on its value (tails go through the same vector code, masked).
 void gelu_rows(float* y, const float* x, int64_t n);
 }  // namespace detail
-// dx += dy * (Phi(x) + x phi(x)), Phi / phi: standard normal cdf / pdf
-void gelu_backward_cpu(float* dx, const float* dy, const float* x, int64_t n);
+// dx += dy * (Phi(x) + x phi(x)), Phi / phi: standard normal cdf / pdf; add_dx false: dx = ... (a new
+// gradient, need not be initialised: autograd/engine.h grad_out).
+void gelu_backward_cpu(float* dx, const float* dy, const float* x, bool add_dx, int64_t n);
 // y = 1 / (1 + exp(-x)), without overflow for large |x|
 void sigmoid_forward_cpu(float* y, const float* x, int64_t n);
 // dx += dy * y * (1 - y)   (y: the forward output)
@@ -57,7 +58,7 @@ void relu_backward_cuda(float* dx, const float* dy, const float* y, int64_t n);
 void leaky_relu_forward_cuda(float* y, const float* x, float slope, int64_t n);
 void leaky_relu_backward_cuda(float* dx, const float* dy, const float* x, float slope, int64_t n);
 void gelu_forward_cuda(float* y, const float* x, int64_t n);
-void gelu_backward_cuda(float* dx, const float* dy, const float* x, int64_t n);
+void gelu_backward_cuda(float* dx, const float* dy, const float* x, bool add_dx, int64_t n);
 void sigmoid_forward_cuda(float* y, const float* x, int64_t n);
 void sigmoid_backward_cuda(float* dx, const float* dy, const float* y, int64_t n);
 void tanh_forward_cuda(float* y, const float* x, int64_t n);

@@ -39,9 +39,10 @@ void linear_forward_cpu(float* y, const float* x, const float* w, const float* b
 void linear_gelu_forward_cpu(float* y, float* z, const float* x, const float* w, const float* bias, int64_t M,
                              int64_t in, int64_t out);
 // dx (M, in) += dy w ; dw (out, in) += dy^T x ; dbias (out) += column sums of dy (M, out).
+// add_dx false: dx = dy w (dx need not be initialised: a new gradient, autograd/engine.h grad_out).
 // Each of dx, dw, dbias may be nullptr.
 void linear_backward_cpu(float* dx, float* dw, float* dbias, const float* dy, const float* x, const float* w,
-                         int64_t M, int64_t in, int64_t out);
+                         bool add_dx, int64_t M, int64_t in, int64_t out);
 
 // matmul: a (batch, M, K), b (batch, K, N) or, when b_shared, one b (K, N) for every batch item;
 // c (batch, M, N) = a @ b
@@ -60,7 +61,7 @@ void linear_forward_cuda(float* y, const float* x, const float* w, const float* 
 void linear_gelu_forward_cuda(float* y, float* z, const float* x, const float* w, const float* bias, int64_t M,
                               int64_t in, int64_t out);
 void linear_backward_cuda(float* dx, float* dw, float* dbias, const float* dy, const float* x, const float* w,
-                          int64_t M, int64_t in, int64_t out);
+                          bool add_dx, int64_t M, int64_t in, int64_t out);
 void matmul_forward_cuda(float* c, const float* a, const float* b, int64_t batch, int64_t M, int64_t K, int64_t N,
                          bool b_shared);
 void matmul_backward_cuda(float* da, float* db, const float* dc, const float* a, const float* b, int64_t batch,

@@ -30,10 +30,12 @@ void batch_norm_forward_cpu(float* y, const float* x, const float* mean, const f
 //   dgamma[c] += sum dy * xhat ; dbeta[c] += sum dy  (sums over N and inner)
 //   batch statistics (batch_stats true, training): dx += g invstd / M * (M dy - sum dy - xhat sum dy xhat)
 //   fixed statistics (running stats, eval):        dx += g invstd dy
+// add_dx false: dx = ... instead of dx += ... (dx need not be initialised: a new gradient, autograd/engine.h
+// grad_out); dgamma / dbeta are always added into.
 // dx, dy, x: (N, C, inner) ; dgamma, dbeta, mean, invstd, gamma: (C)
 void batch_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                              const float* mean, const float* invstd, const float* gamma, bool batch_stats,
-                             int64_t N, int64_t C, int64_t inner);
+                             bool add_dx, int64_t N, int64_t C, int64_t inner);
 
 // Batch norm fused with the ReLU that follows it in the model's conv -> BN -> ReLU blocks: the ReLU's own passes
 // over memory (and the intermediate tensor and its gradient) are gone; the forward applies max(0, .) as it writes,
@@ -46,12 +48,13 @@ void batch_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float
 void batch_norm_relu_forward_cpu(float* y, const float* x, const float* mean, const float* invstd, const float* gamma,
                                  const float* beta, int64_t N, int64_t C, int64_t inner);
 // batch_norm_backward_cpu with dy replaced by dy_relu = (y > 0 ? dy : 0) (relu'(0) = 0, PyTorch), y being
-// the fused forward's output for the same x, mean, invstd, gamma, beta (recomputed, not read): ADDS into dx,
-// dgamma, dbeta; a nullptr gradient buffer is skipped; gamma / beta nullptr = 1 / 0, as in the forward.
+// the fused forward's output for the same x, mean, invstd, gamma, beta (recomputed, not read): ADDS into dx
+// (writes it when add_dx is false), dgamma, dbeta; a nullptr gradient buffer is skipped; gamma / beta nullptr =
+// 1 / 0, as in the forward.
 // dx, dy, x: (N, C, inner) ; dgamma, dbeta, mean, invstd, gamma, beta: (C)
 void batch_norm_relu_backward_cpu(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                                   const float* mean, const float* invstd, const float* gamma, const float* beta,
-                                  bool batch_stats, int64_t N, int64_t C, int64_t inner);
+                                  bool batch_stats, bool add_dx, int64_t N, int64_t C, int64_t inner);
 
 // The input gradient of batch norm with statistics and sums taken over more samples than x holds (synchronised
 // batch norm across processes): dx += g invstd / M * (M dy - sum_dy - xhat sum_dy_xhat), xhat = (x - mean) invstd,
@@ -82,12 +85,12 @@ void batch_norm_forward_cuda(float* y, const float* x, const float* mean, const 
                              const float* beta, int64_t N, int64_t C, int64_t inner);
 void batch_norm_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                               const float* mean, const float* invstd, const float* gamma, bool batch_stats,
-                              int64_t N, int64_t C, int64_t inner);
+                              bool add_dx, int64_t N, int64_t C, int64_t inner);
 void batch_norm_relu_forward_cuda(float* y, const float* x, const float* mean, const float* invstd,
                                   const float* gamma, const float* beta, int64_t N, int64_t C, int64_t inner);
 void batch_norm_relu_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                                    const float* mean, const float* invstd, const float* gamma, const float* beta,
-                                   bool batch_stats, int64_t N, int64_t C, int64_t inner);
+                                   bool batch_stats, bool add_dx, int64_t N, int64_t C, int64_t inner);
 void layer_norm_forward_cuda(float* y, float* mean, float* invstd, const float* x, const float* gamma,
                              const float* beta, float eps, int64_t rows, int64_t D);
 void layer_norm_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,

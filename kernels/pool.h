@@ -30,7 +30,9 @@ struct PoolGeometry {
 // winner, or nullptr when no backward will run (inference skips writing them).
 void max_pool3d_forward_cpu(float* out, int32_t* argmax, const float* x, const PoolGeometry& g);
 // dx[p, argmax[p, o]] += dout[p, o].  dx: (planes, D, H, W); dout, argmax: (planes, oD, oH, oW).
-void max_pool3d_backward_cpu(float* dx, const float* dout, const int32_t* argmax, const PoolGeometry& g);
+// add_dx false: dx is a new gradient (need not be initialised, autograd/engine.h grad_out): each plane is zeroed
+// just before its outputs are scattered into it, while it is in cache (no separate zero-fill pass).
+void max_pool3d_backward_cpu(float* dx, const float* dout, const int32_t* argmax, bool add_dx, const PoolGeometry& g);
 
 // Average pooling, divisor kd*kh*kw (padded positions count as zeros).
 // x: (planes, D, H, W); out: (planes, oD, oH, oW).
@@ -63,7 +65,7 @@ void upsample_nearest2d_backward_cpu(float* dx, const float* dout, int64_t plane
 
 #ifdef SSMTL_WITH_CUDA
 void max_pool3d_forward_cuda(float* out, int32_t* argmax, const float* x, const PoolGeometry& g);
-void max_pool3d_backward_cuda(float* dx, const float* dout, const int32_t* argmax, const PoolGeometry& g);
+void max_pool3d_backward_cuda(float* dx, const float* dout, const int32_t* argmax, bool add_dx, const PoolGeometry& g);
 void avg_pool3d_forward_cuda(float* out, const float* x, const PoolGeometry& g);
 void avg_pool3d_backward_cuda(float* dx, const float* dout, const PoolGeometry& g);
 void temporal_max_pool_forward_cuda(float* out, int32_t* argmax, const float* x, int64_t planes, int64_t T,

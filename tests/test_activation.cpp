@@ -153,7 +153,11 @@ TEST_CASE("gelu kernels: within 3e-7 |x| of the exact erf form and its derivativ
   const int64_t n = static_cast<int64_t>(x.size());
   std::vector<float> y(x.size()), dx(x.size(), 0.5f), dy(x.size(), 2.f);
   kernels::gelu_forward_cpu(y.data(), x.data(), n);
-  kernels::gelu_backward_cpu(dx.data(), dy.data(), x.data(), n);   // adds: dx = 0.5 + 2 gelu'(x)
+  kernels::gelu_backward_cpu(dx.data(), dy.data(), x.data(), true, n);   // adds: dx = 0.5 + 2 gelu'(x)
+  std::vector<float> written(x.size(), std::numeric_limits<float>::quiet_NaN()), into_zeros(x.size(), 0.f);
+  kernels::gelu_backward_cpu(written.data(), dy.data(), x.data(), false, n);   // writes: 2 gelu'(x)
+  kernels::gelu_backward_cpu(into_zeros.data(), dy.data(), x.data(), true, n);
+  CHECK(written == into_zeros);   // (a NaN left anywhere fails)
   double worst = 0, worst_d = 0;
   for (int64_t i = 0; i < n; ++i) {
     const double X = x[i], cdf = 0.5 * std::erfc(-X / std::sqrt(2.0));
@@ -168,7 +172,7 @@ TEST_CASE("gelu kernels: within 3e-7 |x| of the exact erf form and its derivativ
   const std::vector<float> sx = {inf, nan, -2.f};
   std::vector<float> sy(3), sd(3, 0.f), ones(3, 1.f);
   kernels::gelu_forward_cpu(sy.data(), sx.data(), 3);
-  kernels::gelu_backward_cpu(sd.data(), ones.data(), sx.data(), 3);
+  kernels::gelu_backward_cpu(sd.data(), ones.data(), sx.data(), true, 3);
   CHECK(std::isinf(sy[0]));
   CHECK(std::isnan(sy[1]));
   CHECK(std::isnan(sd[1]));

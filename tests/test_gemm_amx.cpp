@@ -259,7 +259,7 @@ TEST_CASE("amx gemm: bf16 linear layer forward and backward and linear+GELU agre
     std::vector<float> y(M * out), g(M * out), z(M * out), dx(M * in, 0.f), dw(out * in, 0.f), db(out, 0.f);
     kernels::linear_forward_cpu(y.data(), x.data(), w.data(), b.data(), M, in, out);
     kernels::linear_gelu_forward_cpu(g.data(), z.data(), x.data(), w.data(), b.data(), M, in, out);
-    kernels::linear_backward_cpu(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), M, in, out);
+    kernels::linear_backward_cpu(dx.data(), dw.data(), db.data(), dy.data(), x.data(), w.data(), true, M, in, out);
     return std::vector<std::vector<float>>{y, g, z, dx, dw};
   };
   const auto on = run(true), off = run(false);

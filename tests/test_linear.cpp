@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <string>
 #include <tuple>
@@ -121,7 +122,7 @@ TEST_CASE("linear: the bias gradient is the double column sum in row order, adde
   for (int threads : {1, 2}) {
     omp_set_num_threads(threads);
     std::vector<float> db = db0;
-    kernels::linear_backward_cpu(nullptr, nullptr, db.data(), dy.data(), x.data(), w.data(), M, in, out);
+    kernels::linear_backward_cpu(nullptr, nullptr, db.data(), dy.data(), x.data(), w.data(), true, M, in, out);
     CHECK(db == ref);
   }
   omp_set_num_threads(before);
@@ -205,4 +206,24 @@ TEST_CASE("linear: finite-difference gradients through the panel path (widths mu
   Tensor x = randn({13, 16}, rng).set_requires_grad(), w = randn({32, 16}, rng).set_requires_grad();
   Tensor b = randn({32}, rng).set_requires_grad();
   test::gradcheck([](const std::vector<Tensor>& in) { return linear(in[0], in[1], in[2]); }, {x, w, b});
+}
+
+TEST_CASE("linear backward: add_dx false writes every element of dx (NaN-filled) as adding into zeros does") {
+  // Widths 32 (the AVX-512 panel path where the CPU has it) and 20 (OpenBLAS with beta 0), fp32.
+  Rng rng(21);
+  for (int64_t in : {32, 20}) {
+    const int64_t M = 37, out = 48;
+    const std::vector<float> dy = randn({M, out}, rng).to_vector(), x = randn({M, in}, rng).to_vector(),
+                             w = randn({out, in}, rng).to_vector();
+    std::vector<float> written(static_cast<size_t>(M * in), std::numeric_limits<float>::quiet_NaN());
+    std::vector<float> added(static_cast<size_t>(M * in), 0.f), pre = randn({M, in}, rng).to_vector(), sum = pre;
+    kernels::linear_backward_cpu(written.data(), nullptr, nullptr, dy.data(), x.data(), w.data(), false, M, in, out);
+    kernels::linear_backward_cpu(added.data(), nullptr, nullptr, dy.data(), x.data(), w.data(), true, M, in, out);
+    kernels::linear_backward_cpu(sum.data(), nullptr, nullptr, dy.data(), x.data(), w.data(), true, M, in, out);
+    CAPTURE(in);
+    CHECK(written == added);   // (a NaN left anywhere fails: NaN != NaN)
+    double worst = 0;
+    for (size_t i = 0; i < sum.size(); ++i) worst = std::max(worst, std::fabs(double(sum[i]) - pre[i] - added[i]));
+    CHECK(worst < 1e-4);       // add_dx true still adds
+  }
 }

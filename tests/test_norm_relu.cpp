@@ -3,6 +3,8 @@
 // to the unfused composition (relu_forward / relu_backward around batch_norm_forward / backward).
 #include <doctest/doctest.h>
 
+#include <limits>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -122,24 +124,39 @@ void kernels_match_composition(const KernelCase& k, uint64_t seed) {
   size_t exact_zeros = 0;
   for (float v : pre) exact_zeros += v == 0.f;
   if (zero_channels) CHECK(exact_zeros >= static_cast<size_t>(k.N * k.inner));   // the kink itself is tested
-  // Backward, gradients pre-filled (the kernels add), with every subset of the outputs that the graph uses.
+  // Backward, gradients pre-filled (the kernels add), with every subset of the outputs that the graph uses; and
+  // write-first (add_dx false: dx pre-filled with NaN, every element must be written), which must equal adding
+  // into zeros (as values: -0 and +0 may differ there).
   const std::vector<float> dx0 = randn({n}, rng).to_vector(), dg0 = randn({k.C}, rng).to_vector(),
                            db0 = randn({k.C}, rng).to_vector();
-  for (int need = 1; need < 8; ++need) {
-    INFO("gradients needed (dx dgamma dbeta bits) " << need);
-    std::vector<float> dx_ref = dx0, dg_ref = dg0, db_ref = db0, dx = dx0, dg = dg0, db = db0;
-    auto pick = [&](std::vector<float>& v, int bit) { return need & bit ? v.data() : nullptr; };
-    std::vector<float> masked(x.size(), 0.f);   // the unfused graph's zeroed gradient of the BN output
-    kernels::relu_backward_cpu(masked.data(), dy.data(), y_ref.data(), n);
-    kernels::batch_norm_backward_cpu(pick(dx_ref, 1), pick(dg_ref, 2), pick(db_ref, 4), masked.data(), x.data(),
-                                     mean.data(), invstd.data(), gamma.data(), k.batch_stats, k.N, k.C, k.inner);
-    kernels::batch_norm_relu_backward_cpu(pick(dx, 1), pick(dg, 2), pick(db, 4), dy.data(), x.data(), mean.data(),
-                                          invstd.data(), gamma.data(), beta.data(), k.batch_stats, k.N, k.C, k.inner);
-    CHECK(bitwise_equal(dx, dx_ref));
-    CHECK(bitwise_equal(dg, dg_ref));
-    CHECK(bitwise_equal(db, db_ref));
-    if (need & 1) CHECK(dx != dx0);   // something was added
-  }
+  const std::vector<float> nan(static_cast<size_t>(n), std::numeric_limits<float>::quiet_NaN());
+  for (bool add : {true, false})
+    for (int need = 1; need < 8; ++need) {
+      INFO("gradients needed (dx dgamma dbeta bits) " << need << ", add_dx " << add);
+      std::vector<float> dx_ref = add ? dx0 : nan, dg_ref = dg0, db_ref = db0, dx = dx_ref, dg = dg0, db = db0;
+      auto pick = [&](std::vector<float>& v, int bit) { return need & bit ? v.data() : nullptr; };
+      std::vector<float> masked(x.size(), 0.f);   // the unfused graph's zeroed gradient of the BN output
+      kernels::relu_backward_cpu(masked.data(), dy.data(), y_ref.data(), n);
+      kernels::batch_norm_backward_cpu(pick(dx_ref, 1), pick(dg_ref, 2), pick(db_ref, 4), masked.data(), x.data(),
+                                       mean.data(), invstd.data(), gamma.data(), k.batch_stats, add, k.N, k.C,
+                                       k.inner);
+      kernels::batch_norm_relu_backward_cpu(pick(dx, 1), pick(dg, 2), pick(db, 4), dy.data(), x.data(), mean.data(),
+                                            invstd.data(), gamma.data(), beta.data(), k.batch_stats, add, k.N, k.C,
+                                            k.inner);
+      CHECK(bitwise_equal(dg, dg_ref));
+      CHECK(bitwise_equal(db, db_ref));
+      if (!(need & 1)) continue;
+      CHECK(bitwise_equal(dx, dx_ref));
+      if (add) {
+        CHECK(dx != dx0);   // something was added
+      } else {
+        std::vector<float> zero(static_cast<size_t>(n), 0.f), g2 = dg0, b2 = db0;
+        kernels::batch_norm_relu_backward_cpu(zero.data(), g2.data(), b2.data(), dy.data(), x.data(), mean.data(),
+                                              invstd.data(), gamma.data(), beta.data(), k.batch_stats, true, k.N,
+                                              k.C, k.inner);
+        CHECK(dx == zero);   // (no NaN left: NaN != NaN)
+      }
+    }
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 
 #include "autograd/engine.h"
 #include "autograd/pool.h"
+#include "kernels/pool.h"
 #include "tests/gradcheck.h"
 #include "tests/reference.h"
 
@@ -278,4 +279,32 @@ TEST_CASE("pool: bad arguments name the op and the input shape") {
   CHECK_THROWS_AS(global_avg_pool(Tensor::zeros({2, 3})), std::invalid_argument);
   CHECK_THROWS_WITH_AS(upsample_nearest2d(x4, 0),
                        "upsample_nearest2d: input [1, 2, 4, 4]: scale 0 must be at least 1", std::invalid_argument);
+}
+
+TEST_CASE("pool: max pooling backward with add_dx false writes every input gradient (NaN-filled) as adding into zeros") {
+  // Overlapping padded windows (3, stride 2, pad 1: inputs under several windows or none) and the backbone's
+  // (1, 2, 2) on an odd width (a column under no window).
+  Rng rng(8);
+  for (int k : {3, 2}) {
+    const int64_t planes = 6, D = 3, H = 9, W = 11;
+    kernels::PoolGeometry g{planes, D, H, W, 0, 0, 0, k == 3 ? 3 : 1, k, k, k == 3 ? 2 : 1, 2, 2,
+                            k == 3 ? 1 : 0, k == 3 ? 1 : 0, k == 3 ? 1 : 0};
+    g.oD = (D + 2 * g.pd - g.kd) / g.sd + 1;
+    g.oH = (H + 2 * g.ph - g.kh) / g.sh + 1;
+    g.oW = (W + 2 * g.pw - g.kw) / g.sw + 1;
+    const int64_t n_in = planes * D * H * W, n_out = planes * g.oD * g.oH * g.oW;
+    const std::vector<float> x = randn({n_in}, rng).to_vector(), dy = randn({n_out}, rng).to_vector();
+    std::vector<float> y(static_cast<size_t>(n_out));
+    std::vector<int32_t> argmax(static_cast<size_t>(n_out));
+    kernels::max_pool3d_forward_cpu(y.data(), argmax.data(), x.data(), g);
+    std::vector<float> written(static_cast<size_t>(n_in), std::numeric_limits<float>::quiet_NaN());
+    std::vector<float> added(static_cast<size_t>(n_in), 0.f);
+    kernels::max_pool3d_backward_cpu(written.data(), dy.data(), argmax.data(), false, g);
+    kernels::max_pool3d_backward_cpu(added.data(), dy.data(), argmax.data(), true, g);
+    CAPTURE(k);
+    CHECK(written == added);   // (a NaN left anywhere fails)
+    size_t zeros = 0;
+    for (float v : written) zeros += v == 0.f;
+    CHECK(zeros > 0);          // inputs that won no window: written as 0
+  }
 }

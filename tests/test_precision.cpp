@@ -161,7 +161,7 @@ TEST_CASE("bf16 linear layer: same result with 1 and 2 threads and fp32 mode unt
     omp_set_num_threads(threads);
     std::vector<float> y(M * N), dx(M * K, 0.f), dw(N * K, 0.f);
     kernels::linear_forward_cpu(y.data(), x.data(), w.data(), nullptr, M, K, N);
-    kernels::linear_backward_cpu(dx.data(), dw.data(), nullptr, dy.data(), x.data(), w.data(), M, K, N);
+    kernels::linear_backward_cpu(dx.data(), dw.data(), nullptr, dy.data(), x.data(), w.data(), true, M, K, N);
     omp_set_num_threads(before);
     y.insert(y.end(), dx.begin(), dx.end());
     y.insert(y.end(), dw.begin(), dw.end());

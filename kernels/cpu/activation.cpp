@@ -55,19 +55,21 @@ void gelu_forward_cpu(float* y, const float* x, int64_t n) {
     detail::gelu_rows(y + c * kGeluChunk, x + c * kGeluChunk, std::min(kGeluChunk, n - c * kGeluChunk));
 }
 
-void gelu_backward_cpu(float* dx, const float* dy, const float* x, int64_t n) {
+void gelu_backward_cpu(float* dx, const float* dy, const float* x, bool add_dx, int64_t n) {
   using simd::VL;
   const int64_t chunks = (n + kGeluChunk - 1) / kGeluChunk;
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t a = c * kGeluChunk, b = std::min(n, a + kGeluChunk);
     int64_t i = a;
-    for (; i + VL <= b; i += VL)
-      simd::storeu(dx + i, simd::loadu(dx + i) + simd::loadu(dy + i) * gelu_vec::gelu_derivative(simd::loadu(x + i)));
+    for (; i + VL <= b; i += VL) {
+      const simd::vec v = simd::loadu(dy + i) * gelu_vec::gelu_derivative(simd::loadu(x + i));
+      simd::storeu(dx + i, add_dx ? simd::loadu(dx + i) + v : v);
+    }
     if (i < b) {
       const simd::mask_t m = simd::first_lanes(static_cast<int>(b - i));
-      const simd::vec d = gelu_vec::gelu_derivative(simd::load_masked(x + i, m));
-      simd::store_masked(dx + i, simd::load_masked(dx + i, m) + simd::load_masked(dy + i, m) * d, m);
+      const simd::vec v = simd::load_masked(dy + i, m) * gelu_vec::gelu_derivative(simd::load_masked(x + i, m));
+      simd::store_masked(dx + i, add_dx ? simd::load_masked(dx + i, m) + v : v, m);
     }
   }
 }

@@ -145,9 +145,9 @@ void add_column_sums(float* sums, const float* a, int64_t M, int64_t cols) {
 }  // namespace
 
 void linear_backward_cpu(float* dx, float* dw, float* dbias, const float* dy, const float* x, const float* w,
-                         int64_t M, int64_t in, int64_t out) {
-  if (dx && !gemm_panel_cpu(dx, dy, w, nullptr, M, in, out, false, true))
-    gemm_cpu(dx, dy, w, M, in, out, false, false, 1.f, 1.f, out, in, in);
+                         bool add_dx, int64_t M, int64_t in, int64_t out) {
+  if (dx && !gemm_panel_cpu(dx, dy, w, nullptr, M, in, out, false, add_dx))
+    gemm_cpu(dx, dy, w, M, in, out, false, false, 1.f, add_dx ? 1.f : 0.f, out, in, in);   // (beta 0: C not read)
   if (dw && !gemm_panel_at_b_cpu(dw, dy, x, M, out, in)) gemm_cpu(dw, dy, x, out, in, M, true, false, 1.f, 1.f, out, in, in);
   if (dbias) add_column_sums(dbias, dy, M, out);
 }

@@ -176,7 +176,7 @@ void grad_sums(double* sdy, double* sdyc, G dy, const float* x, const float* mea
 
 template <class G>
 void backward_rows(float* dx, float* dgamma, float* dbeta, G dy, const float* x, const float* mean,
-                   const float* invstd, const float* gamma, bool batch_stats, int64_t N, int64_t C) {
+                   const float* invstd, const float* gamma, bool batch_stats, bool add_dx, int64_t N, int64_t C) {
   const bool need_sums = dgamma || dbeta || (dx && batch_stats);
   const double M = static_cast<double>(N);
   std::vector<float> kf(static_cast<size_t>(C)), a(static_cast<size_t>(C), 0.f), bb(static_cast<size_t>(C), 0.f);
@@ -208,22 +208,32 @@ void backward_rows(float* dx, float* dgamma, float* dbeta, G dy, const float* x,
     const auto g = dy.row(n * C, 0);
     const float* p = x + n * C;
     float* d = dx + n * C;
+    if (add_dx) {
 #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) d[c] += kf[c] * (g[c] - a[c] - (p[c] - muf[c]) * bb[c]);
+      for (int64_t c = 0; c < C; ++c) d[c] += kf[c] * (g[c] - a[c] - (p[c] - muf[c]) * bb[c]);
+    } else {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) d[c] = kf[c] * (g[c] - a[c] - (p[c] - muf[c]) * bb[c]);
+    }
   }
 }
 
 // dx[n, c, :] += kf * (dy - a - (x - mean) * b) for every sample n of channel c (NCDHW-like: N x C x inner):
-// the input gradient of batch norm (a, b are zero with fixed statistics).
+// the input gradient of batch norm (a, b are zero with fixed statistics); = instead of += when !add.
 template <class G>
 inline void add_bn_dx_channel(float* dx, G dy, const float* x, int64_t c, float kf, float a, float b, float muf,
-                              int64_t N, int64_t C, int64_t inner) {
+                              int64_t N, int64_t C, int64_t inner, bool add = true) {
   for (int64_t n = 0; n < N; ++n) {
     const auto g = dy.at((n * C + c) * inner, c);
     const float* p = x + (n * C + c) * inner;
     float* d = dx + (n * C + c) * inner;
+    if (add) {
 #pragma omp simd
-    for (int64_t i = 0; i < inner; ++i) d[i] += kf * (g[i] - a - (p[i] - muf) * b);
+      for (int64_t i = 0; i < inner; ++i) d[i] += kf * (g[i] - a - (p[i] - muf) * b);
+    } else {
+#pragma omp simd
+      for (int64_t i = 0; i < inner; ++i) d[i] = kf * (g[i] - a - (p[i] - muf) * b);
+    }
   }
 }
 
@@ -313,8 +323,10 @@ void forward_impl(float* y, const float* x, const float* mean, const float* invs
 
 template <class G>
 void backward_impl(float* dx, float* dgamma, float* dbeta, G dy, const float* x, const float* mean,
-                   const float* invstd, const float* gamma, bool batch_stats, int64_t N, int64_t C, int64_t inner) {
-  if (inner == 1 && C > 1) return backward_rows(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, batch_stats, N, C);
+                   const float* invstd, const float* gamma, bool batch_stats, bool add_dx, int64_t N, int64_t C,
+                   int64_t inner) {
+  if (inner == 1 && C > 1)
+    return backward_rows(dx, dgamma, dbeta, dy, x, mean, invstd, gamma, batch_stats, add_dx, N, C);
   const bool need_sums = dgamma || dbeta || (dx && batch_stats);
   const double M = static_cast<double>(N * inner);
 #pragma omp parallel for schedule(static) if (N * C * inner > kParallelMin)
@@ -343,7 +355,7 @@ void backward_impl(float* dx, float* dgamma, float* dbeta, G dy, const float* x,
     const float a = batch_stats ? static_cast<float>(sdy / M) : 0.f;
     const float b = batch_stats ? static_cast<float>(sdyx * is / M) : 0.f;
     const float muf = static_cast<float>(mu);
-    add_bn_dx_channel(dx, dy, x, c, kf, a, b, muf, N, C, inner);
+    add_bn_dx_channel(dx, dy, x, c, kf, a, b, muf, N, C, inner, add_dx);
   }
 }
 
@@ -361,20 +373,20 @@ void batch_norm_relu_forward_cpu(float* y, const float* x, const float* mean, co
 
 void batch_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                              const float* mean, const float* invstd, const float* gamma, bool batch_stats,
-                             int64_t N, int64_t C, int64_t inner) {
-  backward_impl(dx, dgamma, dbeta, Grad{dy}, x, mean, invstd, gamma, batch_stats, N, C, inner);
+                             bool add_dx, int64_t N, int64_t C, int64_t inner) {
+  backward_impl(dx, dgamma, dbeta, Grad{dy}, x, mean, invstd, gamma, batch_stats, add_dx, N, C, inner);
 }
 
 void batch_norm_relu_backward_cpu(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                                   const float* mean, const float* invstd, const float* gamma, const float* beta,
-                                  bool batch_stats, int64_t N, int64_t C, int64_t inner) {
+                                  bool batch_stats, bool add_dx, int64_t N, int64_t C, int64_t inner) {
   std::vector<float> s(static_cast<size_t>(C)), b(static_cast<size_t>(C));
   for (int64_t c = 0; c < C; ++c) {
     s[c] = bn_scale(invstd, gamma, c);
     b[c] = bn_shift(beta, c);
   }
   backward_impl(dx, dgamma, dbeta, ReluGrad{dy, x, mean, s.data(), b.data()}, x, mean, invstd, gamma, batch_stats,
-                N, C, inner);
+                add_dx, N, C, inner);
 }
 
 void batch_norm_backward_input_cpu(float* dx, const float* dy, const float* x, const float* mean, const float* invstd,

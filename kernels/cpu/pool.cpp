@@ -186,11 +186,12 @@ void max_pool3d_forward_cpu(float* out, int32_t* argmax, const float* x, const P
   }
 }
 
-void max_pool3d_backward_cpu(float* dx, const float* dout, const int32_t* argmax, const PoolGeometry& g) {
+void max_pool3d_backward_cpu(float* dx, const float* dout, const int32_t* argmax, bool add_dx, const PoolGeometry& g) {
   const int64_t in_plane = g.D * g.H * g.W, out_plane = g.oD * g.oH * g.oW;
 #pragma omp parallel for schedule(static) if (g.planes * in_plane > kParallelMin)
   for (int64_t p = 0; p < g.planes; ++p) {
     float* dxp = dx + p * in_plane;
+    if (!add_dx) std::fill(dxp, dxp + in_plane, 0.f);
     const float* gp = dout + p * out_plane;
     const int32_t* ap = argmax + p * out_plane;
     for (int64_t o = 0; o < out_plane; ++o) dxp[ap[o]] += gp[o];

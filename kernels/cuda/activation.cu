@@ -26,11 +26,12 @@ __global__ void leaky_bw_k(float* dx, const float* dy, const float* x, float slo
 __global__ void gelu_fw_k(float* y, const float* x, long long n) {
   SSMTL_GRID_LOOP(i, n) y[i] = 0.5f * x[i] * (1.f + erff(x[i] * kInvSqrt2));
 }
-__global__ void gelu_bw_k(float* dx, const float* dy, const float* x, long long n) {
+__global__ void gelu_bw_k(float* dx, const float* dy, const float* x, bool add, long long n) {
   SSMTL_GRID_LOOP(i, n) {
     const float cdf = 0.5f * (1.f + erff(x[i] * kInvSqrt2));
     const float pdf = kInvSqrt2Pi * expf(-0.5f * x[i] * x[i]);
-    dx[i] += dy[i] * (cdf + x[i] * pdf);
+    const float v = dy[i] * (cdf + x[i] * pdf);
+    dx[i] = add ? dx[i] + v : v;   // (a new gradient: written)
   }
 }
 __global__ void sigmoid_fw_k(float* y, const float* x, long long n) {
@@ -139,8 +140,8 @@ void leaky_relu_backward_cuda(float* dx, const float* dy, const float* x, float 
   SSMTL_LAUNCH(leaky_bw_k, n, dx, dy, x, slope, n);
 }
 void gelu_forward_cuda(float* y, const float* x, int64_t n) { SSMTL_LAUNCH(gelu_fw_k, n, y, x, n); }
-void gelu_backward_cuda(float* dx, const float* dy, const float* x, int64_t n) {
-  SSMTL_LAUNCH(gelu_bw_k, n, dx, dy, x, n);
+void gelu_backward_cuda(float* dx, const float* dy, const float* x, bool add_dx, int64_t n) {
+  SSMTL_LAUNCH(gelu_bw_k, n, dx, dy, x, add_dx, n);
 }
 void sigmoid_forward_cuda(float* y, const float* x, int64_t n) { SSMTL_LAUNCH(sigmoid_fw_k, n, y, x, n); }
 void sigmoid_backward_cuda(float* dx, const float* dy, const float* y, int64_t n) {

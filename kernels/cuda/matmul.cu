@@ -29,8 +29,8 @@ void linear_gelu_forward_cuda(float* y, float* z, const float* x, const float* w
 }
 
 void linear_backward_cuda(float* dx, float* dw, float* dbias, const float* dy, const float* x, const float* w,
-                          int64_t M, int64_t in, int64_t out) {
-  if (dx) cuda::gemm_rm(false, false, M, in, out, 1.f, dy, out, w, in, 1.f, dx, in);   // dx += dy w
+                          bool add_dx, int64_t M, int64_t in, int64_t out) {
+  if (dx) cuda::gemm_rm(false, false, M, in, out, 1.f, dy, out, w, in, add_dx ? 1.f : 0.f, dx, in);   // dx (+)= dy w
   if (dw) cuda::gemm_rm(true, false, out, in, M, 1.f, dy, out, x, in, 1.f, dw, in);    // dw += dy^T x
   if (dbias) cuda::column_sums_add(dbias, dy, M, out);
 }

@@ -133,8 +133,10 @@ struct BnDxOp {
   const float* mean;
   const float* coef;
   long long C;
+  bool add;   // dx += (false: dx =, a new gradient)
   __device__ void operator()(long long i, long long c) const {
-    dx[i] += coef[c] * (dy(i, c) - coef[C + c] - (x[i] - mean[c]) * coef[2 * C + c]);
+    const float v = coef[c] * (dy(i, c) - coef[C + c] - (x[i] - mean[c]) * coef[2 * C + c]);
+    dx[i] = add ? dx[i] + v : v;
   }
 };
 
@@ -248,7 +250,7 @@ void batch_norm_relu_forward_cuda(float* y, const float* x, const float* mean, c
 namespace {
 template <class G>
 void bn_backward(float* dx, float* dgamma, float* dbeta, G dy, const float* x, const float* mean, const float* invstd,
-                 const float* gamma, bool batch_stats, int64_t N, int64_t C, int64_t inner) {
+                 const float* gamma, bool batch_stats, bool add_dx, int64_t N, int64_t C, int64_t inner) {
   if (C == 0 || (!dx && !dgamma && !dbeta)) return;
   const bool need_sums = dgamma || dbeta || (dx && batch_stats);
   const int S = cuda::channel_segments(N * inner, C);
@@ -259,21 +261,21 @@ void bn_backward(float* dx, float* dgamma, float* dbeta, G dy, const float* x, c
   bn_backward_coef_k<<<cuda::grid_for(C), cuda::kThreads>>>(coef.get(), dgamma, dbeta, need_sums ? part.get() : nullptr,
                                                             S, invstd, gamma, batch_stats, C, M);
   CUDA_CHECK_LAST();
-  if (dx) cuda::channel_map(N, C, inner, BnDxOp<G>{dx, dy, x, mean, coef.get(), C});
+  if (dx) cuda::channel_map(N, C, inner, BnDxOp<G>{dx, dy, x, mean, coef.get(), C, add_dx});
 }
 }  // namespace
 
 void batch_norm_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                               const float* mean, const float* invstd, const float* gamma, bool batch_stats,
-                              int64_t N, int64_t C, int64_t inner) {
-  bn_backward(dx, dgamma, dbeta, Grad{dy}, x, mean, invstd, gamma, batch_stats, N, C, inner);
+                              bool add_dx, int64_t N, int64_t C, int64_t inner) {
+  bn_backward(dx, dgamma, dbeta, Grad{dy}, x, mean, invstd, gamma, batch_stats, add_dx, N, C, inner);
 }
 
 void batch_norm_relu_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                                    const float* mean, const float* invstd, const float* gamma, const float* beta,
-                                   bool batch_stats, int64_t N, int64_t C, int64_t inner) {
-  bn_backward(dx, dgamma, dbeta, ReluGrad{dy, x, mean, invstd, gamma, beta}, x, mean, invstd, gamma, batch_stats, N,
-              C, inner);
+                                   bool batch_stats, bool add_dx, int64_t N, int64_t C, int64_t inner) {
+  bn_backward(dx, dgamma, dbeta, ReluGrad{dy, x, mean, invstd, gamma, beta}, x, mean, invstd, gamma, batch_stats,
+              add_dx, N, C, inner);
 }
 
 void layer_norm_forward_cuda(float* y, float* mean, float* invstd, const float* x, const float* gamma,

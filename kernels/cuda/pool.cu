@@ -72,7 +72,8 @@ __global__ void max_pool_fw_k(float* out, int32_t* argmax, const float* x, PoolG
   }
 }
 
-__global__ void max_pool_bw_k(float* dx, const float* dout, const int32_t* argmax, PoolGeometry g, long long n) {
+__global__ void max_pool_bw_k(float* dx, const float* dout, const int32_t* argmax, bool add, PoolGeometry g,
+                              long long n) {
   SSMTL_GRID_LOOP(j, n) {
     const long long plane = g.D * g.H * g.W;
     const long long p = j / plane, i = j % plane;
@@ -89,7 +90,7 @@ __global__ void max_pool_bw_k(float* dx, const float* dout, const int32_t* argma
           const long long o = base + (od * g.oH + oh) * g.oW + ow;
           if (argmax[o] == i) acc += dout[o];
         }
-    dx[j] += acc;
+    dx[j] = add ? dx[j] + acc : acc;   // (a new gradient: written)
   }
 }
 
@@ -227,9 +228,9 @@ void max_pool3d_forward_cuda(float* out, int32_t* argmax, const float* x, const 
   const long long n = out_count(g);
   SSMTL_LAUNCH(max_pool_fw_k, n, out, argmax, x, g, n);
 }
-void max_pool3d_backward_cuda(float* dx, const float* dout, const int32_t* argmax, const PoolGeometry& g) {
+void max_pool3d_backward_cuda(float* dx, const float* dout, const int32_t* argmax, bool add_dx, const PoolGeometry& g) {
   const long long n = in_count(g);
-  SSMTL_LAUNCH(max_pool_bw_k, n, dx, dout, argmax, g, n);
+  SSMTL_LAUNCH(max_pool_bw_k, n, dx, dout, argmax, add_dx, g, n);
 }
 void avg_pool3d_forward_cuda(float* out, const float* x, const PoolGeometry& g) {
   const long long n = out_count(g);

@@ -1,0 +1,105 @@
+// Write-first gradients (autograd/engine.h grad_out, pass_grad): the first contribution to a new gradient is
+// written (batch norm, batch norm + ReLU, linear) or handed over without a copy (reshape, add) instead of being
+// added into zeros. A tensor used by several ops must still get the sum of their gradients, whichever op runs
+// first, and a gradient handed over must not be shared with another tensor's.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <functional>
+#include <vector>
+
+#include "autograd/elementwise.h"
+#include "autograd/engine.h"
+#include "autograd/linear.h"
+#include "autograd/norm.h"
+#include "tensor/rng.h"
+
+using namespace ssmtl;
+
+namespace {
+
+using Use = std::function<Tensor(const Tensor&)>;   // one consumer of x (N=4, C=6) -> a scalar
+
+// Each consumer weighs its output with fixed random values so that every gradient element differs.
+std::vector<Use> consumers(Rng& rng) {
+  auto weigh = [](Tensor y, uint64_t seed) {
+    Rng r(seed);
+    return sum(mul(y, randn(y.shape(), r)));
+  };
+  const Tensor gamma = randn({6}, rng).set_requires_grad(), beta = randn({6}, rng).set_requires_grad();
+  const Tensor w = randn({5, 6}, rng).set_requires_grad(), b = randn({5}, rng).set_requires_grad();
+  return {
+      [=](const Tensor& x) {
+        Tensor rm = Tensor::zeros({6}), rv = Tensor::ones({6});
+        return weigh(batch_norm(x, gamma, beta, rm, rv, true), 1);
+      },
+      [=](const Tensor& x) {
+        Tensor rm = Tensor::zeros({6}), rv = Tensor::ones({6});
+        return weigh(batch_norm_relu(x, gamma, beta, rm, rv, true), 2);
+      },
+      [=](const Tensor& x) { return weigh(linear(x, w, b), 3); },
+      [=](const Tensor& x) { return weigh(linear_gelu(x, w, b), 4); },
+      [=](const Tensor& x) { return weigh(reshape(x, {2, 12}), 5); },
+      [=](const Tensor& x) { return weigh(add(x, x), 6); },
+      [=](const Tensor& x) { return weigh(sub(x, scale(x, 0.5f)), 7); },
+      [=](const Tensor& x) {   // (N, C, inner) = (2, 6, 2): the per-channel kernels rather than the row ones
+        Tensor rm = Tensor::zeros({6}), rv = Tensor::ones({6});
+        return weigh(batch_norm_relu(reshape(x, {2, 6, 2}), gamma, beta, rm, rv, true), 8);
+      },
+  };
+}
+
+std::vector<float> grad_of(const std::vector<Use>& uses, const std::vector<size_t>& which, const Tensor& leaf) {
+  Tensor x = scale(leaf, 1.f);   // a non-leaf: its gradient is new when the first consumer's backward runs
+  Tensor total;
+  for (size_t k : which) total = total.defined() ? add(total, uses[k](x)) : uses[k](x);
+  Tensor l = leaf;
+  l.zero_grad();
+  autograd::backward(total);
+  return leaf.grad().to_vector();
+}
+
+}  // namespace
+
+TEST_CASE("autograd write-first: a tensor used by several ops gets the sum of their gradients in any order") {
+  Rng rng(5);
+  const std::vector<Use> uses = consumers(rng);
+  const Tensor leaf = randn({4, 6}, rng).set_requires_grad();
+  std::vector<std::vector<float>> alone;
+  for (size_t k = 0; k < uses.size(); ++k) alone.push_back(grad_of(uses, {k}, leaf));
+  // Every pair in both orders, and all of them, forwards and backwards.
+  std::vector<std::vector<size_t>> sets;
+  for (size_t a = 0; a < uses.size(); ++a)
+    for (size_t b = 0; b < uses.size(); ++b)
+      if (a != b) sets.push_back({a, b});
+  sets.push_back({0, 1, 2, 3, 4, 5, 6, 7});
+  sets.push_back({7, 6, 5, 4, 3, 2, 1, 0});
+  for (const auto& set : sets) {
+    const std::vector<float> got = grad_of(uses, set, leaf);
+    std::vector<double> want(got.size(), 0.0);
+    for (size_t k : set)
+      for (size_t i = 0; i < got.size(); ++i) want[i] += alone[k][i];
+    double worst = 0;
+    for (size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i]) / (1 + std::fabs(want[i])));
+    CAPTURE(set.size());
+    CAPTURE(set[0]);
+    CAPTURE(set[1]);
+    CHECK(worst < 1e-5);
+  }
+}
+
+TEST_CASE("autograd write-first: a gradient handed over by reshape or add belongs to one tensor only") {
+  // y = reshape(a) + b: add gives g to b (handed over) and a copy to reshape's output, whose gradient reshape
+  // hands to a. Adding more into a's gradient later (a is also used by mul) must leave b's untouched.
+  Tensor a = Tensor::from_vector({2, 2}, {1, 2, 3, 4}).set_requires_grad();
+  Tensor b = Tensor::from_vector({4}, {5, 6, 7, 8}).set_requires_grad();
+  Tensor y = add(sum(add(reshape(a, {4}), b)), sum(mul(a, a)));   // da = 1 + 2a, db = 1
+  autograd::backward(y);
+  CHECK(a.grad().to_vector() == std::vector<float>{3, 5, 7, 9});
+  CHECK(b.grad().to_vector() == std::vector<float>{1, 1, 1, 1});
+  // Leaves keep accumulating over backward calls (no zero_grad between).
+  Tensor y2 = sum(add(reshape(a, {4}), b));
+  autograd::backward(y2);
+  CHECK(a.grad().to_vector() == std::vector<float>{4, 6, 8, 10});
+  CHECK(b.grad().to_vector() == std::vector<float>{2, 2, 2, 2});
+}
