@@ -22,9 +22,9 @@ struct AddNode : Node {
   explicit AddNode(float al) : alpha(al) {}
   const char* name() const override { return alpha == 1.f ? "AddBackward" : "SubBackward"; }
   void backward(const Tensor& g) override {
-    // (write-first: the first input may take g's buffer itself, so the second is served first)
-    autograd::pass_grad(inputs[1], g, alpha);
-    autograd::pass_grad(inputs[0], g, 1.f);
+    // Write-first: one input may take g's buffer itself; the other then gets a copy (or adds into its own).
+    const bool taken = autograd::pass_grad(inputs[1], g, alpha, true);
+    autograd::pass_grad(inputs[0], g, 1.f, !taken);
   }
 };
 
@@ -70,7 +70,7 @@ struct ChannelBiasNode : Node {
 
 struct ReshapeNode : Node {
   const char* name() const override { return "ReshapeBackward"; }
-  void backward(const Tensor& g) override { autograd::pass_grad(inputs[0], g, 1.f); }
+  void backward(const Tensor& g) override { autograd::pass_grad(inputs[0], g, 1.f, true); }
 };
 
 Tensor add_impl(const Tensor& a, const Tensor& b, float alpha) {

@@ -57,14 +57,14 @@ GradOut grad_out(const Tensor& t) {
   return {impl->grad->storage->data() + impl->grad->offset, false};
 }
 
-void pass_grad(const Tensor& t, const Tensor& g, float alpha) {
-  if (!t.defined() || !t.requires_grad()) return;
+bool pass_grad(const Tensor& t, const Tensor& g, float alpha, bool may_take) {
+  if (!t.defined() || !t.requires_grad()) return false;
   if (g.numel() != t.numel() || g.device() != t.device())
     throw std::logic_error("pass_grad: gradient of " + shape_str(g.shape()) + " for a tensor of " + shape_str(t.shape()));
   TensorImpl* impl = t.impl();
-  if (!impl->grad && alpha == 1.f) {   // (tensors are contiguous)
+  if (may_take && !impl->grad && alpha == 1.f) {   // (tensors are contiguous)
     impl->grad = g.view(t.shape()).impl_ptr();   // (the node's output gradient is released right after)
-    return;
+    return true;
   }
   const bool fresh = !impl->grad;
   float* dst = fresh ? grad_out(t).data : impl->grad->storage->data() + impl->grad->offset;
@@ -72,7 +72,7 @@ void pass_grad(const Tensor& t, const Tensor& g, float alpha) {
     prof::KernelScope scope("kernels::grad_copy");
     if (scope.recorded()) prof::add_bytes(8.0 * static_cast<double>(g.numel()));
     device_copy(dst, t.device(), g.data(), g.device(), static_cast<size_t>(g.numel()));
-    return;
+    return false;
   }
   if (fresh) {   // (alpha != 1, e.g. sub's second input: rare) zeros, then the add below
     prof::KernelScope scope("kernels::grad_zero_fill");
@@ -83,6 +83,7 @@ void pass_grad(const Tensor& t, const Tensor& g, float alpha) {
   }
   prof::add_bytes(4.0 * 3 * g.numel());
   SSMTL_DISPATCH(g.device(), kernels::axpy, dst, g.data(), alpha, g.numel());
+  return false;
 }
 
 void backward(const Tensor& root) {

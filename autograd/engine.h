@@ -64,10 +64,11 @@ GradOut grad_out(const Tensor& t);
 
 // Gives t the gradient alpha * g, where g is the calling node's output gradient (the buffer run_backward
 // passed to Node::backward, which nobody else reads or writes afterwards) and has t's number of elements:
-// when t has no gradient yet and alpha is 1, g's buffer itself becomes t's gradient (viewed in t's shape: no
-// copy, no zero-fill); else it is copied into a new one or added into the existing one. Nothing when t needs
-// no gradient. (reshape's and add's backward: a view's gradient is its base's.)
-void pass_grad(const Tensor& t, const Tensor& g, float alpha = 1.f);
+// when `may_take`, t has no gradient yet and alpha is 1, g's buffer itself becomes t's gradient (viewed in t's
+// shape: no copy, no zero-fill) and the call returns true; else g is copied into a new gradient or added into
+// the existing one (false). A node passing g to several inputs lets only one take it (add's backward: the
+// first call's result says whether the second may). Nothing when t needs no gradient.
+bool pass_grad(const Tensor& t, const Tensor& g, float alpha, bool may_take);
 
 // Reverse-mode differentiation from `root`. Without grad_output, root must hold one element (seed gradient 1;
 // else std::invalid_argument); with it, grad_output has root's shape (else std::invalid_argument).

@@ -15,7 +15,8 @@
 #   a-priori 20 px map of session 4, better on Ped2's test set (reported there, not chosen by it)
 #   OOD=../shared/data/ood  WEIGHTS=../shared/weights/yolo-fastest (the T5 images and the detector's files)
 #   PRECISE_BN=N: before scoring, BatchNorm statistics re-estimated per input window from N training objects
-#   (ssmtl score --precise-bn; 0 = off, the default so far; docs/RESULTS.md section 22)
+#   (ssmtl score --precise-bn; 0 = off, the default: a config with train.precise_bn, e.g. configs/ssmtl++v1.txt,
+#   already stores them in its checkpoints; docs/RESULTS.md sections 22-23)
 #   DETECTIONS=DIR: DIR/training and DIR/testing (ssmtl detect's output, made before) instead of detecting again
 #   RESUME=1: training continues from RUN/train/last.ckpt when there is one (an interrupted or time-boxed run)
 #   DEADLINE=<unix time> RESERVE=150: training stops at an epoch's end early enough (train.max_seconds) to leave

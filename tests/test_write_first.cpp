@@ -103,3 +103,18 @@ TEST_CASE("autograd write-first: a gradient handed over by reshape or add belong
   CHECK(a.grad().to_vector() == std::vector<float>{4, 6, 8, 10});
   CHECK(b.grad().to_vector() == std::vector<float>{2, 2, 2, 2});
 }
+
+TEST_CASE("autograd write-first: a second backward through add adds the same gradient again") {
+  // backward(y, grad_output) with y = a + b, twice: each leaf's gradient is then exactly 2 x grad_output (the
+  // first backward handed b the root's own gradient buffer, which must not be the second root's).
+  Tensor a = Tensor::from_vector({3}, {1, 2, 3}).set_requires_grad();
+  Tensor b = Tensor::from_vector({3}, {4, 5, 6}).set_requires_grad();
+  const Tensor gout = Tensor::from_vector({3}, {0.5f, -1.f, 2.f});
+  autograd::backward(add(a, b), gout);
+  CHECK(a.grad().to_vector() == gout.to_vector());
+  CHECK(b.grad().to_vector() == gout.to_vector());
+  autograd::backward(add(a, b), gout);
+  CHECK(a.grad().to_vector() == std::vector<float>{1, -2, 4});
+  CHECK(b.grad().to_vector() == std::vector<float>{1, -2, 4});
+  CHECK(gout.to_vector() == std::vector<float>{0.5f, -1.f, 2.f});   // the caller's gradient is never written
+}
