@@ -137,10 +137,11 @@ std::string json_profile(const Profile& p, int B, double peak, double bandwidth)
     const double gbs = r.seconds > 0 ? r.bytes * 1e-9 / r.seconds : 0;
     const bool has_flops = r.flops > 0 && r.seconds > 0, has_bytes = r.bytes > 0 && r.seconds > 0;
     std::snprintf(buf, sizeof buf,
-                  "%s{\"op\": \"%s\", \"phase\": \"%s\", \"calls\": %lld, \"ms\": %.4f, \"share\": %.6f, "
+                  "%s{\"op\": \"%s\", \"phase\": %s, \"calls\": %lld, \"ms\": %.4f, \"share\": %.6f, "
                   "\"gflop\": %s, \"gflops\": %s, \"pct_peak\": %s, \"gbytes\": %s, \"gbs\": %s, "
                   "\"pct_bandwidth\": %s}",
-                  i ? ", " : "", r.kernel.c_str(), untimed ? "" : ssmtl::prof::phase_name(r.phase),
+                  i ? ", " : "", r.kernel.c_str(),
+                  untimed ? "null" : ("\"" + std::string(ssmtl::prof::phase_name(r.phase)) + "\"").c_str(),
                   static_cast<long long>(r.calls), r.seconds * 1e3, r.seconds / p.step_s,
                   json_number(r.flops * 1e-9, r.flops > 0, "%.9g").c_str(), json_number(gflops, has_flops).c_str(),
                   json_number(100 * gflops / peak, has_flops && peak > 0).c_str(),

@@ -29,7 +29,7 @@ const char* kUsage =
     "                   [--precise-bn N [--ood DIR]]\n"
     "  --precise-bn N: before scoring, each BatchNorm's statistics re-estimated per input window from N objects\n"
     "  of the training split (--normal-detections; the videos training used, the objects and samples of\n"
-    "  train.precise_bn = N; training-mode forwards, no weight change:\n"
+    "  train.precise_bn = N, unless training was given --videos; training-mode forwards, no weight change:\n"
     "  model/bn_window.h, docs/RESULTS.md section 22); 0 (default) = what the checkpoint holds: its per-window\n"
     "  statistics when trained with train.precise_bn, else the running statistics of training. A model\n"
     "  with T5 also needs its out-of-distribution images then (--ood, default ../shared/data/ood).\n"
@@ -107,11 +107,13 @@ int run_score(int argc, char** argv) {
     ssmtl::load_checkpoint(ckpt, model);
     model.to(device);
     if (precise_bn > 0) {
-      const ssmtl::ObjectPool tpool = ssmtl::app::load_normal_pool(mc, root, normal_det, {}, so, teachers);
+      // (the trainer's objects: its minimum detection score, not this command's)
+      const ssmtl::TrainOptions topt = ssmtl::TrainOptions::from_config(cfg);
+      const ssmtl::ObjectPool tpool = ssmtl::ObjectPool::load(root, "training", normal_det, topt.min_detection_score,
+                                                              false, {}, ssmtl::TeacherSpec::for_model(mc, normal_det, teachers));
       std::unique_ptr<ssmtl::OodImages> ood;   // (T5's samples are built with the others)
       if (mc.tasks.any(ssmtl::Source::kOodImages)) ood = std::make_unique<ssmtl::OodImages>(ood_root);
       const ssmtl::SampleBuilder builder(tpool, mc, ood.get());
-      const ssmtl::TrainOptions topt = ssmtl::TrainOptions::from_config(cfg);
       const std::vector<size_t> ids = ssmtl::precise_bn_ids(tpool, topt, precise_bn);
       ssmtl::estimate_window_bn(model, builder, ids, topt.batch_size, ssmtl::precise_bn_seed(topt));
       if (world.rank() == 0)

@@ -136,7 +136,8 @@ MacroAuc macro_auc(const std::vector<VideoScores>& videos, MacroMode mode) {
     std::string which;
     for (size_t i = 0; i < videos.size() && i < 8; ++i) {
       const bool pos = std::find(videos[i].labels.begin(), videos[i].labels.end(), 1) != videos[i].labels.end();
-      which += (i ? ", " : "") + videos[i].name + (pos ? " (all abnormal)" : " (all normal)");
+      which += (i ? ", " : "") + videos[i].name +
+               (videos[i].labels.empty() ? " (no frames)" : pos ? " (all abnormal)" : " (all normal)");
     }
     if (videos.size() > 8) which += ", ... (" + std::to_string(videos.size()) + " videos)";
     throw std::invalid_argument("macro AUC: no video has both normal and abnormal frames: " +

@@ -9,8 +9,11 @@
 // Remedy (Wu & Johnson, "Rethinking 'Batch' in BatchNorm", 2021, PreciseBN, applied per window): with the
 // final weights, run training-mode forwards of the descent tasks over normal training objects and average
 // each BatchNorm's batch statistics per window (cumulative mean of the batch means and unbiased variances);
-// in eval, a BatchNorm under a window scope with estimated statistics uses those (model/layers.h).
-// Nothing changes unless estimate_window_bn ran: training and plain eval stay bitwise as before.
+// in eval, a BatchNorm under a window scope with estimated statistics uses those (model/layers.h). The trainer
+// estimates them after every epoch with train.precise_bn = N (model/trainer.h) and checkpoints keep them; a
+// checkpoint written mid-epoch (Ctrl-C, train.stop_after_steps) holds those of the epoch before. Without an
+// estimate (none ran, none loaded) nothing changes: training and eval stay bitwise as before. Training is
+// never changed by them (training-mode BatchNorm uses batch statistics).
 #pragma once
 
 namespace ssmtl::bn_window {

@@ -13,7 +13,10 @@
 namespace ssmtl {
 
 static const char kMagic[8] = {'S', 'S', 'M', 'T', 'L', 'C', 'K', 'P'};
-static constexpr uint32_t kVersion = 1;
+// Version 2: a checkpoint that holds optional buffers (BatchNorm's per-window statistics), so that builds from
+// before them say "format version 2" instead of failing on an unknown tensor; one without them is written as
+// version 1, which every build reads.
+static constexpr uint32_t kVersion = 1, kVersionOptional = 2;
 
 static void put_u64(std::ostream& o, uint64_t v) { o.write(reinterpret_cast<const char*>(&v), 8); }
 static void put_str(std::ostream& o, const std::string& s) {
@@ -64,8 +67,10 @@ static uint64_t file_size(std::istream& in, const std::string& path) {
 
 void save_checkpoint(const std::string& path, Module& model, const CheckpointMeta& meta) {
   auto tensors = model.named_tensors();
+  bool optional = false;
+  for (const auto& nt : tensors) optional = optional || nt.optional_like != nullptr;
   util::write_atomic(path, [&](std::ostream& o) {
-    util::write_header(o, kMagic, kVersion);
+    util::write_header(o, kMagic, optional ? kVersionOptional : kVersion);
     put_str(o, meta.config_text);
     put_str(o, meta.trainer_state);
     put_u64(o, tensors.size());
@@ -91,7 +96,7 @@ static std::ifstream open_checkpoint(const std::string& path) {
 }
 
 static CheckpointMeta read_meta(Reader& r) {
-  util::read_header(r.in, kMagic, kVersion, r.path);
+  util::read_header(r.in, kMagic, kVersion, kVersionOptional, r.path);
   r.left = r.left >= kHeaderBytes ? r.left - kHeaderBytes : 0;
   CheckpointMeta m;
   m.config_text = r.str("configuration text");
@@ -111,6 +116,7 @@ CheckpointMeta load_checkpoint(const std::string& path, Module& model) {
   CheckpointMeta m = read_meta(r);
   std::map<std::string, NamedTensor> want;
   for (auto& nt : model.named_tensors("", true)) want[nt.name] = nt;
+  std::vector<std::string> loaded_optional;
   const uint64_t count = r.u64("tensor count");
   if (count > want.size())
     throw std::runtime_error(path + ": corrupt checkpoint: " + std::to_string(count) + " tensors, the model has " +
@@ -137,16 +143,24 @@ CheckpointMeta load_checkpoint(const std::string& path, Module& model) {
         throw std::runtime_error(path + ": tensor " + name + " holds a non-finite value (" + std::to_string(v[j]) +
                                  ") at index " + std::to_string(j));
     const Tensor loaded = Tensor::from_vector(shape, v);
-    if (nt.optional_like)   // an optional buffer may be undefined in the model: it takes its like's device
+    if (nt.optional_like) {   // an optional buffer may be undefined in the model: it takes its like's device
       *nt.tensor = loaded.to(like.device());
+      loaded_optional.push_back(name);
+    }
     else
       nt.tensor->copy_from(loaded);
     want.erase(it);
   }
-  for (auto& [name, nt] : want) {
+  std::map<std::string, std::string> group_loaded;   // optional buffers go in groups (name up to its last '.',
+  for (auto& [name, nt] : want) {                    // e.g. "...bn0.window7"): all of a group or none
     if (!nt.optional_like) throw std::runtime_error(path + ": checkpoint lacks tensor " + name);
     *nt.tensor = Tensor();   // absent from the file: whatever the model held before is not this checkpoint's
   }
+  for (const auto& name : loaded_optional) group_loaded[name.substr(0, name.rfind('.'))] = name;
+  for (auto& [name, nt] : want)
+    if (nt.optional_like && group_loaded.count(name.substr(0, name.rfind('.'))))
+      throw std::runtime_error(path + ": checkpoint has " + group_loaded.at(name.substr(0, name.rfind('.'))) +
+                               " but lacks " + name + " (they go together)");
   if (r.left != 0)
     throw std::runtime_error(path + ": " + std::to_string(r.left) + " bytes after the last tensor (corrupt or appended)");
   return m;

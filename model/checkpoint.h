@@ -1,4 +1,4 @@
-// Checkpoints: a versioned binary file ("SSMTLCKP", version 1) holding the resolved configuration
+// Checkpoints: a versioned binary file ("SSMTLCKP", version 1; version 2 when it holds optional buffers) holding the resolved configuration
 // text, every named parameter and buffer of a model (optional buffers, BatchNorm's per-window statistics, only
 // when defined: model/module.h NamedTensor::optional_like), and an opaque trainer-state blob (model/train_state.h:
 // optimiser moments, epoch, step, best validation loss, partial epoch sums; the random draws need no state,
@@ -24,7 +24,8 @@ CheckpointMeta read_checkpoint_meta(const std::string& path);
 
 // Loads weights into `model`. Optional buffers absent from the file become undefined (checkpoints written
 // before per-window statistics existed load as before). Throws std::runtime_error naming the path and the
-// tensor when a name is missing (not optional), unexpected, or has another shape; returns the metadata.
+// tensor when a name is missing (not optional), unexpected, or has another shape, or when a file has only part
+// of a group of optional buffers (a window's mean without its variance); returns the metadata.
 CheckpointMeta load_checkpoint(const std::string& path, Module& model);
 
 }  // namespace ssmtl

@@ -175,7 +175,8 @@ void remove_earlier_run(const std::string& dir) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string n = e.path().filename().string();
-    const bool epoch_ckpt = n.size() == 14 && n.rfind("epoch_", 0) == 0 && n.substr(9) == ".ckpt";
+    const bool epoch_ckpt = n.size() > 11 && n.rfind("epoch_", 0) == 0 && n.substr(n.size() - 5) == ".ckpt" &&
+                            n.find_first_not_of("0123456789", 6) == n.size() - 5;
     if (epoch_ckpt || n == "last.ckpt" || n == "best.ckpt" || n == "train_log.jsonl" || n == "train_curves.png")
       old.push_back(e.path());
   }
@@ -188,14 +189,11 @@ void remove_earlier_run(const std::string& dir) {
   for (const auto& p : old) fs::remove(p, ec);
 }
 
-// Checks the resume's configuration, writes config.txt (rank 0) and loads the objects of the training videos.
+// Checks the resume's configuration, makes the output folder (rank 0) and loads the objects of the training videos.
 ObjectPool load_pool(const SSMTLModel& model, const TrainOptions& opt, const std::string& config_text, bool lead) {
   if (opt.stop_after_steps < 0) throw std::invalid_argument("train.stop_after_steps must be >= 0");
   if (!opt.resume.empty()) check_resume_config(read_checkpoint_meta(opt.resume).config_text, config_text, opt.resume);
-  if (lead) {
-    util::make_dirs(opt.out_dir);
-    util::write_text_atomic(opt.out_dir + "/config.txt", config_text);
-  }
+  if (lead) util::make_dirs(opt.out_dir);   // (config.txt once the data has loaded: TrainRun's constructor)
   return ObjectPool::load(opt.data_root, opt.split, opt.detections, opt.min_detection_score, true, opt.videos,
                           TeacherSpec::for_model(model.cfg, opt.detections, opt.teachers));
 }
@@ -247,7 +245,10 @@ TrainRun::TrainRun(SSMTLModel& model, const TrainOptions& opt, const std::string
     if (lead_)
       std::fprintf(stderr, "train: resumed from %s at epoch %d step %d\n", opt.resume.c_str(), st_.epoch, st_.step);
   }
-  if (lead_ && opt.resume.empty()) remove_earlier_run(opt.out_dir);   // (once the data and options have loaded)
+  if (lead_) {   // once the data and options have loaded: a run that fails before leaves the folder as it was
+    if (opt.resume.empty()) remove_earlier_run(opt.out_dir);
+    util::write_text_atomic(opt.out_dir + "/config.txt", config_text);
+  }
   if (!opt.resume.empty() && std::filesystem::exists(opt.out_dir + "/train_log.jsonl")) {
     std::istringstream in(util::read_file(opt.out_dir + "/train_log.jsonl"));
     for (std::string l; std::getline(in, l);)
@@ -496,8 +497,9 @@ TrainResult TrainRun::run() {
   const auto t0 = std::chrono::steady_clock::now();
   int done_here = 0;
   if (st_.epoch >= opt_.epochs && st_.step == 0 && lead_)
-    std::fprintf(stderr, "train: %s already finished its %d epochs: nothing to train (to continue it, resume with a "
-                 "larger train.epochs, e.g. --set train.epochs=%d)\n", opt_.resume.c_str(), st_.epoch, st_.epoch + 10);
+    std::fprintf(stderr, "train: %s already finished its %d epoch%s: nothing to train (to continue it, resume with "
+                 "a larger train.epochs, e.g. --set train.epochs=%d)\n", opt_.resume.c_str(), st_.epoch,
+                 st_.epoch == 1 ? "" : "s", st_.epoch + 10);
   for (; st_.epoch < opt_.epochs;) {
     const int e = st_.epoch;
     EpochLog log;

@@ -131,3 +131,35 @@ TEST_CASE("trainer: train.precise_bn validates with per-window statistics and st
   bad.set("train.precise_bn", "-1");
   CHECK_THROWS(TrainOptions::from_config(bad));
 }
+
+TEST_CASE("checkpoint: per-window statistics make a version 2 file; a window's mean without its variance is refused") {
+  test::TempDir dir("ckpt_window_groups");
+  util::Config cfg = pbn_config(0);
+  const ModelConfig mc = ModelConfig::from_config(cfg);
+  SSMTLModel m(mc, 1);
+  save_checkpoint(dir / "plain.ckpt", m, {"", ""});
+  CHECK(read_all(dir / "plain.ckpt").substr(8, 4) == std::string("\x01\x00\x00\x00", 4));   // readable by older builds
+  // Give every BatchNorm window statistics by hand: window 7 complete, window 6 with a mean only.
+  for (NamedTensor& nt : m.named_tensors("", true))
+    if (nt.optional_like && (nt.name.find("window7.") != std::string::npos || nt.name.find("window6.mean") != std::string::npos))
+      *nt.tensor = nt.optional_like->clone();
+  save_checkpoint(dir / "half.ckpt", m, {"", ""});
+  CHECK(read_all(dir / "half.ckpt").substr(8, 4) == std::string("\x02\x00\x00\x00", 4));
+  SSMTLModel back(mc, 2);
+  std::string error;
+  try {
+    load_checkpoint(dir / "half.ckpt", back);
+  } catch (const std::runtime_error& e) {
+    error = e.what();
+  }
+  CHECK(error.find("window6.mean but lacks") != std::string::npos);
+  CHECK(error.find("window6.var (they go together)") != std::string::npos);
+  for (NamedTensor& nt : m.named_tensors("", true))
+    if (nt.name.find("window6.") != std::string::npos) *nt.tensor = Tensor();
+  save_checkpoint(dir / "whole.ckpt", m, {"", ""});
+  load_checkpoint(dir / "whole.ckpt", back);
+  int loaded = 0;
+  for (const NamedTensor& nt : back.named_tensors()) loaded += nt.optional_like != nullptr;
+  CHECK(loaded > 0);
+  CHECK(loaded % 2 == 0);
+}

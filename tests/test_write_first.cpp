@@ -10,8 +10,10 @@
 
 #include "autograd/elementwise.h"
 #include "autograd/engine.h"
+#include "autograd/activation.h"
 #include "autograd/linear.h"
 #include "autograd/norm.h"
+#include "autograd/pool.h"
 #include "tensor/rng.h"
 
 using namespace ssmtl;
@@ -46,6 +48,11 @@ std::vector<Use> consumers(Rng& rng) {
         Tensor rm = Tensor::zeros({6}), rv = Tensor::ones({6});
         return weigh(batch_norm_relu(reshape(x, {2, 6, 2}), gamma, beta, rm, rv, true), 8);
       },
+      [=](const Tensor& x) { return weigh(gelu(x), 9); },
+      [=](const Tensor& x) {   // (1, 2, 2) max pooling of (N, C, D, H, W) = (1, 1, 2, 4, 3): a column under no window
+        const Pool3dOptions o{{1, 2, 2}, {1, 2, 2}};
+        return weigh(max_pool3d(reshape(x, {1, 1, 2, 4, 3}), o), 10);
+      },
   };
 }
 
@@ -72,8 +79,8 @@ TEST_CASE("autograd write-first: a tensor used by several ops gets the sum of th
   for (size_t a = 0; a < uses.size(); ++a)
     for (size_t b = 0; b < uses.size(); ++b)
       if (a != b) sets.push_back({a, b});
-  sets.push_back({0, 1, 2, 3, 4, 5, 6, 7});
-  sets.push_back({7, 6, 5, 4, 3, 2, 1, 0});
+  sets.push_back({0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
+  sets.push_back({9, 8, 7, 6, 5, 4, 3, 2, 1, 0});
   for (const auto& set : sets) {
     const std::vector<float> got = grad_of(uses, set, leaf);
     std::vector<double> want(got.size(), 0.0);

@@ -117,15 +117,22 @@ void write_header(std::ostream& out, const char magic[8], uint32_t version) {
 }
 
 void read_header(std::istream& in, const char magic[8], uint32_t version, const std::string& path) {
+  read_header(in, magic, version, version, path);
+}
+
+uint32_t read_header(std::istream& in, const char magic[8], uint32_t min_version, uint32_t max_version,
+                     const std::string& path) {
   char m[8] = {};
   uint32_t v = 0;
   in.read(m, 8);
   in.read(reinterpret_cast<char*>(&v), 4);
   if (!in || std::memcmp(m, magic, 8) != 0)
     throw std::runtime_error(path + ": not a " + std::string(magic, 8) + " file");
-  if (v != version)
+  if (v < min_version || v > max_version)
     throw std::runtime_error(path + ": format version " + std::to_string(v) + ", this build reads version " +
-                             std::to_string(version));
+                             (min_version == max_version ? std::to_string(max_version)
+                                                         : std::to_string(min_version) + " to " + std::to_string(max_version)));
+  return v;
 }
 
 }  // namespace ssmtl::util

@@ -32,6 +32,9 @@ std::string read_file(const std::string& path);
 void write_header(std::ostream& out, const char magic[8], uint32_t version);
 // Throws std::runtime_error naming `path` when the magic differs or the version is not `version`.
 void read_header(std::istream& in, const char magic[8], uint32_t version, const std::string& path);
+// The same for a format that reads versions [min_version, max_version]; returns the file's version.
+uint32_t read_header(std::istream& in, const char magic[8], uint32_t min_version, uint32_t max_version,
+                     const std::string& path);
 
 void make_dirs(const std::string& dir);   // mkdir -p; throws on failure
 
