@@ -132,7 +132,7 @@ TEST_CASE("trainer: train.precise_bn validates with per-window statistics and st
   CHECK_THROWS(TrainOptions::from_config(bad));
 }
 
-TEST_CASE("checkpoint: per-window statistics make a version 2 file; a window's mean without its variance is refused") {
+TEST_CASE("checkpoint: per-window statistics make a version 2 file and a window mean without its variance is refused") {
   test::TempDir dir("ckpt_window_groups");
   util::Config cfg = pbn_config(0);
   const ModelConfig mc = ModelConfig::from_config(cfg);
