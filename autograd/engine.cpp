@@ -66,21 +66,14 @@ bool pass_grad(const Tensor& t, const Tensor& g, float alpha, bool may_take) {
     impl->grad = g.view(t.shape()).impl_ptr();   // (the node's output gradient is released right after)
     return true;
   }
-  const bool fresh = !impl->grad;
-  float* dst = fresh ? grad_out(t).data : impl->grad->storage->data() + impl->grad->offset;
-  if (fresh && alpha == 1.f) {
+  if (!impl->grad && alpha == 1.f) {   // a copy into a new gradient
+    float* dst = grad_out(t).data;
     prof::KernelScope scope("kernels::grad_copy");
     if (scope.recorded()) prof::add_bytes(8.0 * static_cast<double>(g.numel()));
     device_copy(dst, t.device(), g.data(), g.device(), static_cast<size_t>(g.numel()));
     return false;
   }
-  if (fresh) {   // (alpha != 1, e.g. sub's second input: rare) zeros, then the add below
-    prof::KernelScope scope("kernels::grad_zero_fill");
-    if (scope.recorded()) prof::add_bytes(4.0 * static_cast<double>(g.numel()));
-    Tensor z = Tensor::zeros(t.shape(), t.device());
-    impl->grad = z.impl_ptr();
-    dst = impl->grad->storage->data() + impl->grad->offset;
-  }
+  float* dst = grad_buffer(t);   // the existing gradient, or zeros (alpha != 1 into a new one: sub's, rare)
   prof::add_bytes(4.0 * 3 * g.numel());
   SSMTL_DISPATCH(g.device(), kernels::axpy, dst, g.data(), alpha, g.numel());
   return false;

@@ -116,7 +116,9 @@ CheckpointMeta load_checkpoint(const std::string& path, Module& model) {
   CheckpointMeta m = read_meta(r);
   std::map<std::string, NamedTensor> want;
   for (auto& nt : model.named_tensors("", true)) want[nt.name] = nt;
-  std::vector<std::string> loaded_optional;
+  // Optional buffers come in groups (the name up to its last '.', e.g. "...bn0.window7"): all of one or none.
+  auto group = [](const std::string& name) { return name.substr(0, name.rfind('.')); };
+  std::map<std::string, std::string> loaded_groups;   // group -> a member read from the file
   const uint64_t count = r.u64("tensor count");
   if (count > want.size())
     throw std::runtime_error(path + ": corrupt checkpoint: " + std::to_string(count) + " tensors, the model has " +
@@ -145,22 +147,20 @@ CheckpointMeta load_checkpoint(const std::string& path, Module& model) {
     const Tensor loaded = Tensor::from_vector(shape, v);
     if (nt.optional_like) {   // an optional buffer may be undefined in the model: it takes its like's device
       *nt.tensor = loaded.to(like.device());
-      loaded_optional.push_back(name);
-    }
-    else
+      loaded_groups[group(name)] = name;
+    } else {
       nt.tensor->copy_from(loaded);
+    }
     want.erase(it);
   }
-  std::map<std::string, std::string> group_loaded;   // optional buffers go in groups (name up to its last '.',
-  for (auto& [name, nt] : want) {                    // e.g. "...bn0.window7"): all of a group or none
+  for (auto& [name, nt] : want) {
     if (!nt.optional_like) throw std::runtime_error(path + ": checkpoint lacks tensor " + name);
+    const auto partner = loaded_groups.find(group(name));
+    if (partner != loaded_groups.end())
+      throw std::runtime_error(path + ": checkpoint has " + partner->second + " but lacks " + name +
+                               " (they go together)");
     *nt.tensor = Tensor();   // absent from the file: whatever the model held before is not this checkpoint's
   }
-  for (const auto& name : loaded_optional) group_loaded[name.substr(0, name.rfind('.'))] = name;
-  for (auto& [name, nt] : want)
-    if (nt.optional_like && group_loaded.count(name.substr(0, name.rfind('.'))))
-      throw std::runtime_error(path + ": checkpoint has " + group_loaded.at(name.substr(0, name.rfind('.'))) +
-                               " but lacks " + name + " (they go together)");
   if (r.left != 0)
     throw std::runtime_error(path + ": " + std::to_string(r.left) + " bytes after the last tensor (corrupt or appended)");
   return m;

@@ -239,10 +239,8 @@ std::vector<size_t> spread_ids(size_t pool_size, size_t n) {
 }
 
 std::vector<size_t> precise_bn_ids(const ObjectPool& pool, const TrainOptions& opt, size_t n) {
-  const int trained_videos = pool.num_videos() - num_validation_videos(pool.num_videos(), opt.val_fraction);
-  std::vector<size_t> trained, ids;
-  for (size_t i = 0; i < pool.objects().size(); ++i)
-    if (pool.objects()[i].video < trained_videos) trained.push_back(i);
+  const std::vector<size_t> trained = training_ids(pool, opt);
+  std::vector<size_t> ids;
   for (size_t k : spread_ids(trained.size(), n)) ids.push_back(trained[k]);
   return ids;
 }

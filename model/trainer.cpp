@@ -63,6 +63,14 @@ int num_validation_videos(int nv, double val_fraction) {
   return nv >= 2 ? std::max(1, static_cast<int>(std::lround(val_fraction * nv))) : 0;
 }
 
+std::vector<size_t> training_ids(const ObjectPool& pool, const TrainOptions& opt) {
+  const int trained_videos = pool.num_videos() - num_validation_videos(pool.num_videos(), opt.val_fraction);
+  std::vector<size_t> ids;
+  for (size_t i = 0; i < pool.objects().size(); ++i)
+    if (pool.objects()[i].video < trained_videos) ids.push_back(i);
+  return ids;
+}
+
 std::vector<size_t> validation_ids(const ObjectPool& pool, const TrainOptions& opt) {
   const int nv = pool.num_videos(), n_val = num_validation_videos(nv, opt.val_fraction);
   std::vector<size_t> ids;
@@ -209,8 +217,7 @@ TrainRun::TrainRun(SSMTLModel& model, const TrainOptions& opt, const std::string
   // The last val_fraction of the videos are held out.
   const int nv = pool_.num_videos();
   const int n_val = num_validation_videos(nv, opt.val_fraction);
-  for (size_t i = 0; i < pool_.objects().size(); ++i)
-    if (pool_.objects()[i].video < nv - n_val) train_ids_.push_back(i);
+  train_ids_ = training_ids(pool_, opt);
   val_ids_ = validation_ids(pool_, opt);   // (all of them, or a fixed sample: the same every epoch)
   const size_t n_val_objects = pool_.objects().size() - train_ids_.size();
   if (train_ids_.empty()) throw std::runtime_error(opt.detections + ": no training objects (detections empty?)");

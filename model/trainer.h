@@ -89,6 +89,8 @@ int num_validation_videos(int num_videos, double val_fraction);
 // opt.max_val_objects, a fixed shuffle from opt.seed cut to that many (the same objects every epoch and
 // for `ssmtl validate`). Empty when no video is held out.
 std::vector<size_t> validation_ids(const ObjectPool& pool, const TrainOptions& opt);
+// The objects of `pool` a run with `opt` trains on: those of the videos not held out, in pool order.
+std::vector<size_t> training_ids(const ObjectPool& pool, const TrainOptions& opt);
 // The seed of the validation samples' random choices (validation_losses' `seed`) in a run with `opt`.
 inline uint64_t validation_seed(const TrainOptions& opt) { return opt.seed ^ 0xa11da7e; }
 // The seed of the samples the trainer's per-window BatchNorm estimate draws (train.precise_bn).
@@ -193,7 +195,7 @@ void estimate_window_bn(SSMTLModel& model, const SampleBuilder& builder, const s
 // `n` objects of `pool` spread evenly over it (every k-th), for estimate_window_bn; all when n >= its size.
 std::vector<size_t> spread_ids(size_t pool_size, size_t n);
 // The objects train.precise_bn = n estimates from in a run with `opt` over `pool` (its training split): n
-// spread over the objects of the videos not held out for validation. `ssmtl validate / score --precise-bn n`
+// spread over training_ids(pool, opt). `ssmtl validate / score --precise-bn n`
 // take the same ones, so that they reproduce the trainer's estimate.
 std::vector<size_t> precise_bn_ids(const ObjectPool& pool, const TrainOptions& opt, size_t n);
 
