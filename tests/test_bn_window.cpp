@@ -145,3 +145,22 @@ TEST_CASE("bn window: the fused eval convolution uses the window's statistics as
   bn_window::Scope none(-1);
   CHECK(conv_bn_relu(conv, bn, x, false).to_vector() != fused);
 }
+
+TEST_CASE("bn window: PITFALLS 19 with a window's statistics - eval maps x = 1 to -0.999995 alone or in a batch and changes nothing") {
+  // Window 7's statistics as a checkpoint loads them (mean 2, var 1); the running ones stay 0 / 1.
+  BatchNormLayer bn(1);
+  bn.window_stats[7].mean = Tensor::from_vector({1}, {2.f});
+  bn.window_stats[7].var = Tensor::from_vector({1}, {1.f});
+  autograd::NoGradGuard ng;
+  bn_window::Scope window(7);
+  const Tensor alone = bn.forward(Tensor::from_vector({1, 1}, {1.f}), false);
+  const Tensor pair = bn.forward(Tensor::from_vector({2, 1}, {1.f, 3.f}), false);
+  CHECK(std::abs(alone.to_vector()[0] - (-0.999995)) <= 1e-6);
+  CHECK(std::abs(pair.to_vector()[0] - (-0.999995)) <= 1e-6);
+  CHECK(std::abs(pair.to_vector()[1] - 0.999995) <= 1e-6);
+  CHECK(bn.forward(Tensor::from_vector({2, 1}, {1.f, 3.f}), false).to_vector() == pair.to_vector());   // bitwise
+  CHECK(bn.window_stats.at(7).mean.to_vector() == std::vector<float>{2.f});
+  CHECK(bn.window_stats.at(7).var.to_vector() == std::vector<float>{1.f});
+  CHECK(bn.running_mean.to_vector() == std::vector<float>{0.f});
+  CHECK(bn.running_var.to_vector() == std::vector<float>{1.f});
+}
