@@ -1,5 +1,6 @@
 // The channels-last depthwise kernels (kernels/cpu/conv3d_depthwise_cl.cpp and its all-taps weight gradient,
-// conv3d_depthwise_cl_dw.cpp), reached through conv3d_depthwise_cl_*_cpu, against scalar loops that sum in the order the header promises (bias, then the taps
+// conv3d_depthwise_cl_dw.cpp and its zero-padded variant conv3d_depthwise_cl_padded.cpp),
+// reached through conv3d_depthwise_cl_*_cpu, against scalar loops that sum in the order the header promises (bias, then the taps
 // in the order kd, kh, kw, out-of-range taps skipped; dw: per sample a float sum over the output rows in
 // ascending order, the samples added in double): equal bit for bit, for whole and partial channel vectors,
 // several and partial blocks along W, strides 1 and 2, odd and even padding, 3x3x3 and 1x3x3 kernels, and
@@ -68,7 +69,11 @@ TEST_CASE("depthwise channels-last kernels: forward, dx and dw equal scalar loop
   // W: one block, a partial second block (11), several (19); stride 2 with odd and even padding.
   const G cases[] = {{3, 96, 7, 8, 8, 3, 1, 1, 1, 1}, {3, 96, 7, 8, 8, 3, 1, 2, 1, 1}, {2, 24, 3, 5, 11, 3, 1, 1, 1, 1},
                      {2, 5, 4, 6, 19, 3, 2, 2, 1, 2},  {2, 130, 2, 3, 9, 1, 1, 2, 0, 0}, {1, 16, 3, 4, 17, 1, 1, 1, 0, 2},
-                     {2, 33, 5, 7, 13, 3, 2, 2, 0, 1}};
+                     {2, 33, 5, 7, 13, 3, 2, 2, 0, 1},
+                     // more samples, whole vectors (dw: the zero-padded path), strides 1 and 2 along H, W or D,
+                     // 3x3x3 and 1x3x3, padding 0 and 1
+                     {8, 96, 3, 4, 5, 3, 1, 1, 1, 1},  {8, 32, 3, 5, 6, 3, 1, 2, 1, 1},  {9, 16, 2, 3, 7, 1, 1, 1, 0, 1},
+                     {8, 48, 4, 4, 4, 3, 2, 1, 1, 1},  {8, 16, 3, 5, 5, 3, 1, 1, 0, 0}};
   Rng rng(11);
   for (const G& c : cases) {
     const Conv3dGeometry g = geometry(c.N, c.C, c.D, c.H, c.W, c.kD, c.sD, c.sHW, c.pD, c.pHW);

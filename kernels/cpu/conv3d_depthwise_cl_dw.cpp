@@ -1,8 +1,9 @@
 // The channels-last depthwise conv3d's weight gradient with all taps in registers
 // (kernels/cpu/conv3d_depthwise_cl_dw.h): per sample and channel vector, the 27 (or 9) tap sums and the bias sum
 // stay in registers while the sample's output rows stream past once, so each loaded dout vector serves every
-// tap. Out-of-range taps are skipped by branches that repeat row after row (predicted); masked loads and
-// stores only for the last vector of a channel count that is not a multiple of the vector width.
+// tap. For whole vectors (C = 16..128 on AVX-512) conv3d_depthwise_cl_padded.cpp does it on a zero-padded copy
+// of the sample (any stride); here out-of-range taps are skipped by branches that repeat row after row
+// (predicted), stride 1 along W only, with masked loads and stores for the last vector of a partial channel count.
 #include "kernels/cpu/conv3d_depthwise_cl_dw.h"
 
 #include <type_traits>
@@ -109,7 +110,9 @@ void add_sample_partials(float* dw, float* dbias, const float* part, int64_t N, 
 
 bool depthwise_cl_dw_taps(float* dw, float* dbias, const float* dout, const float* x, const Conv3dGeometry& g,
                           bool parallel) {
-  if (g.kW != 3 || g.kH != 3 || (g.kD != 1 && g.kD != 3) || g.sW != 1) return false;
+  if (g.kW != 3 || g.kH != 3 || (g.kD != 1 && g.kD != 3)) return false;
+  if (depthwise_cl_dw_padded(dw, dbias, dout, x, g, parallel)) return true;
+  if (g.sW != 1) return false;
   if (g.kD == 3) dw_all<3>(dw, dbias, dout, x, g, parallel);
   else dw_all<1>(dw, dbias, dout, x, g, parallel);
   return true;

@@ -9,11 +9,19 @@
 
 namespace ssmtl::kernels::detail {
 
-// dw += ..., dbias += ... (either may be nullptr) for kH == kW == 3, kD in {1, 3} and stride 1 along W (any C,
-// padding, other strides); returns false and does nothing otherwise (the caller runs its own loops).
+// dw += ..., dbias += ... (either may be nullptr) for kH == kW == 3, kD in {1, 3}, and either C a whole number
+// of vectors <= 8 (any strides and padding) or stride 1 along W (any C); returns false and does nothing
+// otherwise (the caller runs its own loops).
 // dw: (C, taps) ; dbias: (C) ; dout: (N, Do, Ho, Wo, C) ; x: (N, D, H, W, C)
 bool depthwise_cl_dw_taps(float* dw, float* dbias, const float* dout, const float* x, const Conv3dGeometry& g,
                           bool parallel);
+
+// The zero-padded path (conv3d_depthwise_cl_padded.cpp), called by depthwise_cl_dw_taps first: for 3x3 spatial
+// kernels, kD in {1, 3} and C a whole number of vectors <= 8 (the CvT's 96 = 6 on AVX-512), any strides and
+// padding; the same sums in the same order as dw_all, bitwise for finite dout. Returns false and does nothing
+// where it does not apply. Same buffers as depthwise_cl_dw_taps.
+bool depthwise_cl_dw_padded(float* dw, float* dbias, const float* dout, const float* x, const Conv3dGeometry& g,
+                            bool parallel);
 
 // dw[c, t] += sum over n of part[n, t, c] and dbias[c] += sum over n of part[n, taps, c], the samples added in
 // order in double (either output may be nullptr). part: (N, taps + 1, C) per-sample float sums; dw: (C, taps).
