@@ -13,6 +13,7 @@
 #include "autograd/linear.h"
 #include "kernels/cpu/gemm_panel.h"
 #include "kernels/matmul.h"
+#include "kernels/precision.h"
 #include "tensor/rng.h"
 #include "tests/gradcheck.h"
 #include "tests/reference.h"
@@ -125,6 +126,42 @@ TEST_CASE("linear: the bias gradient is the double column sum in row order, adde
     kernels::linear_backward_cpu(nullptr, nullptr, db.data(), dy.data(), x.data(), w.data(), true, M, in, out);
     CHECK(db == ref);
   }
+  omp_set_num_threads(before);
+}
+
+TEST_CASE("linear: with dx, the bias gradient comes from dx's product in groups of 16 rows, the same bits on every path") {
+  // The panel GEMM's epilogue sums groups of 16 rows (float, in order) that are then added in order in double:
+  // within float rounding of the double column sums, and bitwise the same for 1 and 2 threads and for fp32,
+  // bf16 and AMX products (the sums read dy, not the products).
+  Rng rng(22);
+  const int64_t M = 1001, in = 96, out = 48;   // dx (M, 96): the panel path; M not a multiple of 16, 32 or 48
+  const std::vector<float> dy = randn({M, out}, rng).to_vector(), x = randn({M, in}, rng).to_vector();
+  const std::vector<float> w = randn({out, in}, rng).to_vector(), db0 = randn({out}, rng).to_vector();
+  std::vector<double> ref(out);
+  for (int64_t o = 0; o < out; ++o) {
+    double s = 0;
+    for (int64_t m = 0; m < M; ++m) s += dy[m * out + o];
+    ref[o] = db0[o] + s;
+  }
+  const int before = omp_get_max_threads();
+  std::vector<float> first;
+  const bool amx_before = kernels::amx_enabled();
+  for (const auto& [threads, precision, amx] : std::vector<std::tuple<int, kernels::MatmulPrecision, bool>>{
+           {1, kernels::MatmulPrecision::fp32, false}, {2, kernels::MatmulPrecision::fp32, false},
+           {2, kernels::MatmulPrecision::bf16, false}, {2, kernels::MatmulPrecision::bf16, true}}) {
+    if (precision == kernels::MatmulPrecision::bf16 && !kernels::cpu_has_bf16()) continue;
+    CAPTURE(threads);
+    CAPTURE(amx);
+    omp_set_num_threads(threads);
+    kernels::MatmulPrecisionScope scope(precision);
+    kernels::set_amx_enabled(amx);
+    std::vector<float> db = db0, dx(static_cast<size_t>(M * in));
+    kernels::linear_backward_cpu(dx.data(), nullptr, db.data(), dy.data(), x.data(), w.data(), false, M, in, out);
+    for (int64_t o = 0; o < out; ++o) CHECK(std::abs(db[o] - ref[o]) <= 1e-5 * (1 + std::abs(ref[o])));
+    if (first.empty()) first = db;
+    CHECK(db == first);
+  }
+  kernels::set_amx_enabled(amx_before);
   omp_set_num_threads(before);
 }
 

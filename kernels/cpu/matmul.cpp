@@ -144,10 +144,59 @@ void add_column_sums(float* sums, const float* a, int64_t M, int64_t cols) {
 
 }  // namespace
 
+namespace {
+
+// The bias gradient inside the input gradient's GEMM, which reads every row of dy anyway: its epilogue, called
+// with rows [r0, r1) of dy still in cache, sums each group of kBiasRows rows per column (float, rows in order)
+// into part (groups, out); then the groups are added in order in double. Every GEMM path's row blocks are a
+// multiple of kBiasRows (48 or 32 rows), so each group is summed by one thread, in one order, whatever the path
+// or thread count: the bits depend on neither. Saves the separate pass over dy (M x out floats from memory).
+constexpr int64_t kBiasRows = 16;
+
+struct BiasGroups {
+  float* part;
+  const float* dy;
+  int64_t out;
+  static void run(const void* ctx, int64_t r0, int64_t r1) {
+    const auto& b = *static_cast<const BiasGroups*>(ctx);
+    for (int64_t g0 = r0; g0 < r1; g0 += kBiasRows) {
+      float* sums = b.part + g0 / kBiasRows * b.out;
+      std::fill(sums, sums + b.out, 0.f);
+      for (int64_t r = g0; r < std::min(r1, g0 + kBiasRows); ++r) {
+        const float* row = b.dy + r * b.out;
+#pragma omp simd
+        for (int64_t o = 0; o < b.out; ++o) sums[o] += row[o];
+      }
+    }
+  }
+};
+
+void add_group_sums(float* dbias, const float* part, int64_t groups, int64_t out) {
+  std::vector<double> acc(static_cast<size_t>(out), 0.0);
+  for (int64_t g = 0; g < groups; ++g)
+#pragma omp simd
+    for (int64_t o = 0; o < out; ++o) acc[o] += part[g * out + o];
+  for (int64_t o = 0; o < out; ++o) dbias[o] += static_cast<float>(acc[o]);
+}
+
+}  // namespace
+
 void linear_backward_cpu(float* dx, float* dw, float* dbias, const float* dy, const float* x, const float* w,
                          bool add_dx, int64_t M, int64_t in, int64_t out) {
-  if (dx && !gemm_panel_cpu(dx, dy, w, nullptr, M, in, out, false, add_dx))
-    gemm_cpu(dx, dy, w, M, in, out, false, false, 1.f, add_dx ? 1.f : 0.f, out, in, in);   // (beta 0: C not read)
+  if (dx) {
+    const int64_t groups = (M + kBiasRows - 1) / kBiasRows;
+    // kept between calls (a few MB): a fresh buffer would be fresh pages from the OS every training step
+    static thread_local std::vector<float> part;
+    if (dbias && part.size() < static_cast<size_t>(groups * out)) part.resize(static_cast<size_t>(groups * out));
+    const BiasGroups bias_groups{part.data(), dy, out};
+    const RowEpilogue epilogue{&BiasGroups::run, &bias_groups};
+    if (gemm_panel_cpu(dx, dy, w, nullptr, M, in, out, false, add_dx, dbias ? &epilogue : nullptr)) {
+      if (dbias) add_group_sums(dbias, part.data(), groups, out);
+      dbias = nullptr;   // done
+    } else {
+      gemm_cpu(dx, dy, w, M, in, out, false, false, 1.f, add_dx ? 1.f : 0.f, out, in, in);   // (beta 0: C not read)
+    }
+  }
   if (dw && !gemm_panel_at_b_cpu(dw, dy, x, M, out, in)) gemm_cpu(dw, dy, x, out, in, M, true, false, 1.f, 1.f, out, in, in);
   if (dbias) add_column_sums(dbias, dy, M, out);
 }
