@@ -435,48 +435,47 @@ void layer_norm_forward_cpu(float* y, float* mean, float* invstd, const float* x
 void layer_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                              const float* mean, const float* invstd, const float* gamma, int64_t rows, int64_t D) {
   const bool par = rows * D > kParallelMin;
-  if (dx) {
-    std::vector<float> ones;
-    const float* gm = gamma ? gamma : (ones.assign(static_cast<size_t>(D), 1.f), ones.data());
-#pragma omp parallel for schedule(static) if (par)
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* g = dy + r * D;
-      const float* p = x + r * D;
-      const float mu = mean[r], is = invstd[r];
-      double sg = 0.0, sgx = 0.0;   // sum_d gamma dy, sum_d gamma dy xhat
-#pragma omp simd reduction(+ : sg, sgx)
-      for (int64_t d = 0; d < D; ++d) {
-        const float gd = g[d] * gm[d];
-        sg += gd;
-        sgx += static_cast<double>(gd) * ((p[d] - mu) * is);
-      }
-      const float a = static_cast<float>(sg / static_cast<double>(D));
-      const float b = static_cast<float>(sgx / static_cast<double>(D));
-      float* o = dx + r * D;
-#pragma omp simd
-      for (int64_t d = 0; d < D; ++d) o[d] += is * (g[d] * gm[d] - a - (p[d] - mu) * is * b);
-    }
-  }
-  if (!dgamma && !dbeta) return;
-  // Column sums over rows: partial sums per fixed block of rows, then the blocks added in order.
+  const bool sums = dgamma || dbeta;
+  std::vector<float> ones;
+  const float* gm = gamma ? gamma : (ones.assign(static_cast<size_t>(D), 1.f), ones.data());
+  // One pass over dy and x: each fixed block of rows gets its rows' dx and its partial column sums for dgamma and
+  // dbeta (rows in order), and the blocks' sums are added in order after: the bits of the separate passes, for any
+  // thread count, with one read of dy and x instead of two.
   const int64_t nblocks = (rows + kRowBlock - 1) / kRowBlock;
-  std::vector<double> pg(static_cast<size_t>(nblocks * D), 0.0), pb(static_cast<size_t>(nblocks * D), 0.0);
+  std::vector<double> pg(sums ? static_cast<size_t>(nblocks * D) : 0, 0.0), pb(pg.size(), 0.0);
 #pragma omp parallel for schedule(static) if (par)
   for (int64_t blk = 0; blk < nblocks; ++blk) {
-    double* sg = pg.data() + blk * D;
-    double* sb = pb.data() + blk * D;
     const int64_t r1 = std::min(rows, (blk + 1) * kRowBlock);
     for (int64_t r = blk * kRowBlock; r < r1; ++r) {
       const float* g = dy + r * D;
       const float* p = x + r * D;
       const float mu = mean[r], is = invstd[r];
+      if (dx) {
+        double sg = 0.0, sgx = 0.0;   // sum_d gamma dy, sum_d gamma dy xhat
+#pragma omp simd reduction(+ : sg, sgx)
+        for (int64_t d = 0; d < D; ++d) {
+          const float gd = g[d] * gm[d];
+          sg += gd;
+          sgx += static_cast<double>(gd) * ((p[d] - mu) * is);
+        }
+        const float a = static_cast<float>(sg / static_cast<double>(D));
+        const float b = static_cast<float>(sgx / static_cast<double>(D));
+        float* o = dx + r * D;
 #pragma omp simd
-      for (int64_t d = 0; d < D; ++d) {
-        sg[d] += static_cast<double>(g[d]) * ((p[d] - mu) * is);
-        sb[d] += g[d];
+        for (int64_t d = 0; d < D; ++d) o[d] += is * (g[d] * gm[d] - a - (p[d] - mu) * is * b);
+      }
+      if (sums) {
+        double* sg = pg.data() + blk * D;
+        double* sb = pb.data() + blk * D;
+#pragma omp simd
+        for (int64_t d = 0; d < D; ++d) {
+          sg[d] += static_cast<double>(g[d]) * ((p[d] - mu) * is);
+          sb[d] += g[d];
+        }
       }
     }
   }
+  if (!sums) return;
   for (int64_t d = 0; d < D; ++d) {
     double sg = 0.0, sb = 0.0;
     for (int64_t blk = 0; blk < nblocks; ++blk) {
