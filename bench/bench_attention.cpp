@@ -59,27 +59,18 @@ void BM_AttentionForwardBackward(benchmark::State& state) {
   }
 }
 
-// Random inputs and output buffers of the token-major kernels at the paper's CvT shape: batch 64, 12 heads of
-// width 8, 448 queries (7 x 8 x 8 tokens), 112 keys (strided by 2 in space).
-struct CvtAttention {
-  static constexpr int64_t B = 64, H = 12, Lq = 448, Lk = 112, E = 8;
-  Rng rng{1};
+// A/B of the token-major multi-head kernels (multi_head_attention's), same process: new:0 = the portable
+// kernels (kernels/cpu/attention_tokens.cpp; the only ones before the AVX-512 path, then with a natural-log lse),
+// new:1 = kernels::attention_tokens_* (AVX-512 where available). The paper's CvT shape: batch 64, 12 heads of width 8, 448 queries, 112 keys. backward:1 times the
+// backward alone (each path's own forward ran once before). Counter GFLOP/s: the profiler's flop counts.
+void BM_AttentionTokens(benchmark::State& state) {
+  const bool fresh = state.range(0) != 0, backward = state.range(1) != 0;
+  const int64_t B = 64, H = 12, Lq = 448, Lk = 112, E = 8;
+  Rng rng(1);
   Tensor q = randn({B, Lq, H * E}, rng), k = randn({B, Lk, H * E}, rng), v = randn({B, Lk, H * E}, rng);
   Tensor g = randn({B, Lq, H * E}, rng);
   Tensor out = Tensor::zeros({B, Lq, H * E}), lse = Tensor::zeros({B, H, Lq});
   Tensor dq = Tensor::zeros(q.shape()), dk = Tensor::zeros(k.shape()), dv = Tensor::zeros(v.shape());
-};
-
-// A/B of the token-major multi-head kernels (multi_head_attention's), same process: new:0 = the portable
-// kernels (kernels/cpu/attention_tokens.cpp; the only ones before the AVX-512 path, then with a natural-log lse),
-// new:1 = kernels::attention_tokens_* (AVX-512 where available; AMX only under bf16 products), at the CvT shape.
-// backward:1 times the backward alone (each path's own forward ran once before). Counter GFLOP/s: the
-// profiler's flop counts.
-void BM_AttentionTokens(benchmark::State& state) {
-  const bool fresh = state.range(0) != 0, backward = state.range(1) != 0;
-  CvtAttention a;
-  const int64_t B = a.B, H = a.H, Lq = a.Lq, Lk = a.Lk, E = a.E;
-  Tensor &q = a.q, &k = a.k, &v = a.v, &g = a.g, &out = a.out, &lse = a.lse, &dq = a.dq, &dk = a.dk, &dv = a.dv;
   auto forward = fresh ? kernels::attention_tokens_forward_cpu : kernels::attention_tokens_forward_portable;
   auto backward_fn = fresh ? kernels::attention_tokens_backward_cpu : kernels::attention_tokens_backward_portable;
   forward(out.data(), lse.data(), q.data(), k.data(), v.data(), B, H, Lq, Lk, E, E);
@@ -103,9 +94,12 @@ void BM_AttentionTokensAmx(benchmark::State& state) {
     state.SkipWithError("this CPU (or OS) has no AMX-BF16 tiles");
     return;
   }
-  CvtAttention a;
-  const int64_t B = a.B, H = a.H, Lq = a.Lq, Lk = a.Lk, E = a.E;
-  Tensor &q = a.q, &k = a.k, &v = a.v, &g = a.g, &out = a.out, &lse = a.lse, &dq = a.dq, &dk = a.dk, &dv = a.dv;
+  const int64_t B = 64, H = 12, Lq = 448, Lk = 112, E = 8;
+  Rng rng(1);
+  Tensor q = randn({B, Lq, H * E}, rng), k = randn({B, Lk, H * E}, rng), v = randn({B, Lk, H * E}, rng);
+  Tensor g = randn({B, Lq, H * E}, rng);
+  Tensor out = Tensor::zeros({B, Lq, H * E}), lse = Tensor::zeros({B, H, Lq});
+  Tensor dq = Tensor::zeros(q.shape()), dk = Tensor::zeros(k.shape()), dv = Tensor::zeros(v.shape());
   kernels::MatmulPrecisionScope bf16(kernels::MatmulPrecision::bf16);
   double t[2][2] = {};   // [avx512, amx][forward, backward]
   auto seconds = [](auto&& f) {

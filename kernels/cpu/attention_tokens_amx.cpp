@@ -18,8 +18,6 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
-#include <initializer_list>
-#include <utility>
 #include <vector>
 
 #include "kernels/cpu/amx.h"
@@ -42,13 +40,11 @@ inline __mmask16 lanes_below(int64_t n) {
   return n >= kLanes ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << std::max<int64_t>(n, 0)) - 1u);
 }
 
-// A configuration of tiles 0, 1, ... as (rows, bytes per row).
-amx::TileConfig tile_config(std::initializer_list<std::pair<int, int>> shapes) {
-  amx::TileConfig c;
-  int t = 0;
-  for (const auto& [rows, colsb] : shapes) c.set(t++, rows, colsb);
-  return c;
-}
+// The per-head operands both kernels share, in bf16.
+struct HeadOperands {
+  std::vector<uint16_t> kr;   // (Lk16, 8): key rows, the A tiles of S^T
+  std::vector<uint16_t> qt;   // per 16-query block, 4 pair-rows x 16 queries: (q c2)^T, the B tiles of S^T
+};
 
 // Rows of `src` (rows ld floats apart, 8 used) as bf16 rows of 8, zero past n rows, into dst (rows_total x 8).
 SSMTL_AMX_TARGET void key_rows(uint16_t* dst, const float* src, int64_t ld, int64_t n, int64_t rows_total) {
@@ -99,7 +95,16 @@ SSMTL_AMX_TARGET void row_pairs(uint16_t* dst, const float* src, int64_t ld, int
 // tiles: 0, 6 S^T (16 x 16 f32), 1, 7 K rows (16 x 8 bf16), 2 Q^T pairs (4 x 16 pairs), 3 out^T (8 x 16 f32),
 //        4 V^T (8 x 32 bf16), 5 P^T pairs (16 x 16 pairs)
 amx::TileConfig forward_config() {
-  return tile_config({{16, 64}, {16, 16}, {4, 64}, {8, 64}, {8, 64}, {16, 64}, {16, 64}, {16, 16}});
+  amx::TileConfig c;
+  c.set(0, 16, 64);
+  c.set(1, 16, 16);
+  c.set(2, 4, 64);
+  c.set(3, 8, 64);
+  c.set(4, 8, 64);
+  c.set(5, 16, 64);
+  c.set(6, 16, 64);
+  c.set(7, 16, 16);
+  return c;
 }
 
 struct ForwardScratch {
@@ -184,10 +189,8 @@ SSMTL_AMX_TARGET void forward_head(int64_t bh, ForwardScratch& w, float* out, fl
   const float* qb = q + b * Lq * ld + h * kE;
   key_rows(w.kr.data(), k + b * Lk * ld + h * kE, ld, Lk, Lk16);
   key_columns(w.vt.data(), Lk32, v + b * Lk * ld + h * kE, ld, Lk, Lk32);
-  for (int64_t i = 0; i < blocks; ++i) {
-    const int n = static_cast<int>(std::min<int64_t>(16, Lq - i * 16));
-    transposed_pairs(w.qt.data() + i * 128, qb + i * 16 * ld, ld, n, c2);
-  }
+  for (int64_t i = 0; i < blocks; ++i)
+    transposed_pairs(w.qt.data() + i * 128, qb + i * 16 * ld, ld, static_cast<int>(std::min<int64_t>(16, Lq - i * 16)), c2);
   __m512 m[2], sum[2];
   for (int64_t i = 0; i <= blocks; ++i) {
     if (i < blocks) forward_scores(w, w.qt.data() + i * 128, Lk16);
@@ -206,7 +209,16 @@ SSMTL_AMX_TARGET void forward_head(int64_t bh, ForwardScratch& w, float* out, fl
 //        3 dV (16 x 8 f32), 4 dK (16 x 8 f32), 5 P^T or dS^T rows (16 x 32 bf16) / K^T (8 used of 16 rows x 32),
 //        6 dout or q pairs (16 pair-rows x 8), 7 dP^T (16 x 16 f32) / dS^T pairs of keys (16 x 16 pairs)
 amx::TileConfig backward_config() {
-  return tile_config({{16, 64}, {16, 16}, {4, 64}, {16, 32}, {16, 32}, {16, 64}, {16, 32}, {16, 64}});
+  amx::TileConfig c;
+  c.set(0, 16, 64);
+  c.set(1, 16, 16);
+  c.set(2, 4, 64);
+  c.set(3, 16, 32);
+  c.set(4, 16, 32);
+  c.set(5, 16, 64);
+  c.set(6, 16, 32);
+  c.set(7, 16, 64);
+  return c;
 }
 
 struct BackwardScratch {
