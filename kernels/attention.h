@@ -30,11 +30,9 @@ void attention_backward_cpu(float* dq, float* dk, float* dv, const float* dout, 
 
 // The same attention for H heads read and written in token-major layout, as linear layers produce and consume
 // it (no head split / merge permutes), and without the (Lq, Lk) probabilities: the forward keeps one
-// log-sum-exp per query and the backward recomputes the probabilities from it. CPU paths: under bf16 products
-// on a CPU with AMX, AMX kernels for head width 8 (kernels/cpu/attention_tokens_amx.cpp: factors rounded to
-// bf16, float32 sums; kernels/precision.h); else AVX-512 kernels for head widths 8 and 16
-// (kernels/cpu/attention_tokens_avx512.cpp), portable ones otherwise (attention_tokens.cpp); the forward and
-// backward always take the same path.
+// log-sum-exp per query and the backward recomputes the probabilities from it. CPU paths: AVX-512 kernels for
+// head widths 8 and 16 (kernels/cpu/attention_tokens_avx512.cpp), portable ones otherwise (attention_tokens.cpp);
+// the forward and backward always take the same path.
 // Head h of token t uses columns [h E, (h + 1) E) of q / k and [h Ev, (h + 1) Ev) of v / out.
 // out: (B, Lq, H*Ev) ; lse: (B, H, Lq) log2 sum_j exp(q_i k_j / sqrt(E)) per query (base 2: the kernels work
 // with exp2), written for backward

@@ -10,11 +10,8 @@
 //         (kernels/cpu/amx.h). Results are still deterministic for a fixed thread count and CPU, but differ from
 //         fp32 by the inputs' rounding (relative error of one product <= 2^-8 per factor), and AMX from
 //         AVX512_BF16 by the order of the float32 sums.
-// Attention with heads of width 8 (the paper's CvT) uses bf16 only on AMX tiles
-// (kernels/cpu/attention_tokens_amx.cpp: q, k, v, dout, the probabilities and dS rounded, float32 sums); on a CPU
-// with AVX512_BF16 but no AMX, or with SSMTL_AMX=0, it stays fp32, so bf16 results also depend on the CPU's AMX.
-// Paths without a bf16 kernel (OpenBLAS fallbacks, other attention widths, depthwise convolution, CUDA) compute
-// in fp32 in both modes. The setting is process-wide (an atomic): set it once before training or scoring, not per thread.
+// Paths without a bf16 kernel (OpenBLAS fallbacks, attention, depthwise convolution, CUDA) compute in fp32 in
+// both modes. The setting is process-wide (an atomic): set it once before training or scoring, not per thread.
 #pragma once
 #include <string>
 

@@ -1,7 +1,7 @@
-// The paths of attention_tokens_forward_cpu / attention_tokens_backward_cpu (kernels/attention.h), same
+// The two paths of attention_tokens_forward_cpu / attention_tokens_backward_cpu (kernels/attention.h), same
 // arguments, same results up to rounding: the portable kernels (attention_tokens.cpp; any width, any x86 or
-// other CPU; the reference the others are tested and benchmarked against), the AVX-512 ones
-// (attention_tokens_avx512.cpp) and, for bf16 products, the AMX ones (attention_tokens_amx.cpp).
+// other CPU; the reference the AVX-512 ones are tested and benchmarked against) and the AVX-512 ones
+// (attention_tokens_avx512.cpp).
 // Head widths E = Ev = 8 (the paper's CvT: 96 / 12 heads) and 16 have register-blocked copies.
 // Return false without touching any buffer when this path does not apply (no AVX-512 at run time, other widths);
 // the forward and the backward decide alike, so a forward's lse always meets the backward of the same path.
@@ -24,15 +24,5 @@ bool attention_tokens_forward_avx512(float* out, float* lse, const float* q, con
 bool attention_tokens_backward_avx512(float* dq, float* dk, float* dv, const float* dout, const float* q,
                                       const float* k, const float* v, const float* out, const float* lse, int64_t B,
                                       int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev);
-
-// AMX kernels (attention_tokens_amx.cpp), the bf16 path: head width 8 only, and only while
-// kernels::use_amx_products() (train.precision = bf16 on a CPU with AMX-BF16); factors rounded to bf16, float32
-// sums, so they agree with the others to bf16 rounding (~1e-2 relative), not to float32 rounding. The dispatcher
-// tries them first; the forward and the backward decide alike.
-bool attention_tokens_forward_amx(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
-                                  int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev);
-bool attention_tokens_backward_amx(float* dq, float* dk, float* dv, const float* dout, const float* q,
-                                   const float* k, const float* v, const float* out, const float* lse, int64_t B,
-                                   int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev);
 
 }  // namespace ssmtl::kernels
