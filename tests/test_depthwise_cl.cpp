@@ -1,6 +1,6 @@
 // The channels-last depthwise kernels (kernels/cpu/conv3d_depthwise_cl.cpp and its all-taps weight gradient,
-// conv3d_depthwise_cl_dw.cpp and its zero-padded variant conv3d_depthwise_cl_padded.cpp),
-// reached through conv3d_depthwise_cl_*_cpu, against scalar loops that sum in the order the header promises (bias, then the taps
+// conv3d_depthwise_cl_dw.cpp and its zero-padded variant conv3d_depthwise_cl_padded.cpp), reached through
+// conv3d_depthwise_cl_*_cpu, against scalar loops that sum in the order the header promises (bias, then the taps
 // in the order kd, kh, kw, out-of-range taps skipped; dw: per sample a float sum over the output rows in
 // ascending order, the samples added in double): equal bit for bit, for whole and partial channel vectors,
 // several and partial blocks along W, strides 1 and 2, odd and even padding, 3x3x3 and 1x3x3 kernels, and

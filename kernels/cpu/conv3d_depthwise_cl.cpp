@@ -178,35 +178,17 @@ void dw_taps(float* dw, float* dbias, const float* dout, const float* x, const C
   detail::add_sample_partials(dw, dbias, part.data(), g.N, taps, C, par);
 }
 
-// Calls f(std::integral_constant<int, NV>{}) for C = NV * VL channels with NV <= 8 (the register-blocked
-// variants) and returns true; false for any other C (the generic loops).
-template <class F>
-bool with_vectors(int64_t C, F&& f) {
-  if (C % VL != 0) return false;
-  switch (C / VL) {
-    case 1: f(std::integral_constant<int, 1>{}); return true;
-    case 2: f(std::integral_constant<int, 2>{}); return true;
-    case 3: f(std::integral_constant<int, 3>{}); return true;
-    case 4: f(std::integral_constant<int, 4>{}); return true;
-    case 5: f(std::integral_constant<int, 5>{}); return true;
-    case 6: f(std::integral_constant<int, 6>{}); return true;
-    case 7: f(std::integral_constant<int, 7>{}); return true;
-    case 8: f(std::integral_constant<int, 8>{}); return true;
-    default: return false;
-  }
-}
-
 bool blocked_dw(float* dw, float* dbias, const float* dout, const float* x, const Conv3dGeometry& g, bool par) {
-  return with_vectors(g.Cin, [&](auto nv) { dw_taps<decltype(nv)::value>(dw, dbias, dout, x, g, par); });
+  return detail::with_vectors(g.Cin, [&](auto nv) { dw_taps<decltype(nv)::value>(dw, dbias, dout, x, g, par); });
 }
 
 bool blocked_forward(float* out, const float* x, const float* wt, const float* bias, const Conv3dGeometry& g,
                      int64_t rows) {
-  return with_vectors(g.Cin, [&](auto nv) { forward_rows<decltype(nv)::value>(out, x, wt, bias, g, rows); });
+  return detail::with_vectors(g.Cin, [&](auto nv) { forward_rows<decltype(nv)::value>(out, x, wt, bias, g, rows); });
 }
 
 bool blocked_dx(float* dx, const float* dout, const float* wt, const Conv3dGeometry& g, int64_t in_rows) {
-  return with_vectors(g.Cin, [&](auto nv) { dx_rows<decltype(nv)::value>(dx, dout, wt, g, in_rows); });
+  return detail::with_vectors(g.Cin, [&](auto nv) { dx_rows<decltype(nv)::value>(dx, dout, wt, g, in_rows); });
 }
 
 // The generic dx loop (any C).

@@ -5,7 +5,11 @@
 // per sample, then the samples in order in double: the generic loop's order and fused multiply-adds, so the
 // results are bitwise the generic loop's, for any thread count (tests/test_depthwise_rows.cpp).
 #pragma once
+#include <cstdint>
+#include <type_traits>
+
 #include "kernels/conv3d.h"
+#include "kernels/cpu/simd.h"
 
 namespace ssmtl::kernels::detail {
 
@@ -22,6 +26,24 @@ bool depthwise_cl_dw_taps(float* dw, float* dbias, const float* dout, const floa
 // where it does not apply. Same buffers as depthwise_cl_dw_taps.
 bool depthwise_cl_dw_padded(float* dw, float* dbias, const float* dout, const float* x, const Conv3dGeometry& g,
                             bool parallel);
+
+// Calls f(std::integral_constant<int, NV>{}) for C = NV * VL channels with NV <= 8 (the register-blocked and
+// zero-padded variants) and returns true; false for any other C (the generic loops).
+template <class F>
+bool with_vectors(int64_t C, F&& f) {
+  if (C % simd::VL != 0) return false;
+  switch (C / simd::VL) {
+    case 1: f(std::integral_constant<int, 1>{}); return true;
+    case 2: f(std::integral_constant<int, 2>{}); return true;
+    case 3: f(std::integral_constant<int, 3>{}); return true;
+    case 4: f(std::integral_constant<int, 4>{}); return true;
+    case 5: f(std::integral_constant<int, 5>{}); return true;
+    case 6: f(std::integral_constant<int, 6>{}); return true;
+    case 7: f(std::integral_constant<int, 7>{}); return true;
+    case 8: f(std::integral_constant<int, 8>{}); return true;
+    default: return false;
+  }
+}
 
 // dw[c, t] += sum over n of part[n, t, c] and dbias[c] += sum over n of part[n, taps, c], the samples added in
 // order in double (either output may be nullptr). part: (N, taps + 1, C) per-sample float sums; dw: (C, taps).

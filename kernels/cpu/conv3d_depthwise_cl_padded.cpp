@@ -12,7 +12,6 @@
 // loops of conv3d_depthwise_cl.cpp: the copy and one pass per channel vector over the output cost more than the
 // branches; docs/RESULTS.md section 26.)
 #include <algorithm>
-#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/conv3d_depthwise_cl_dw.h"
@@ -27,37 +26,35 @@ using simd::storeu;
 using simd::vec;
 using simd::VL;
 
-// A zero-padded sample: dims (Dp, Hp, Wp) rows of C; source row (i - aD, j - aH, k - aW) of a (D, H, W) volume.
-struct PadSpec {
-  int64_t Dp, Hp, Wp, aD, aH, aW, D, H, W;
+// The zero-padded sample under every output window: (Dp, Hp, Wp) rows of C, x at offset (pD, pH, pW).
+struct Padded {
+  int64_t Dp, Hp, Wp;
+  explicit Padded(const Conv3dGeometry& g)
+      : Dp((g.Do - 1) * g.sD + g.kD), Hp((g.Ho - 1) * g.sH + g.kH), Wp((g.Wo - 1) * g.sW + g.kW) {}
 };
 
-// The padded input under every output window: x at offset (pD, pH, pW).
-PadSpec input_pad(const Conv3dGeometry& g) {
-  return {(g.Do - 1) * g.sD + g.kD, (g.Ho - 1) * g.sH + 3, (g.Wo - 1) * g.sW + 3, g.pD, g.pH, g.pW, g.D, g.H, g.W};
-}
-
-// dst (Dp, Hp, Wp, C) = sample n of src (N, D, H, W, C) shifted by (aD, aH, aW), zero elsewhere.
-void pad_sample(float* dst, const float* src, const PadSpec& p, int64_t C, int64_t n) {
+// xp (Dp, Hp, Wp, C) = sample n of x (N, D, H, W, C) at offset (pD, pH, pW), zero elsewhere.
+void pad_sample(float* xp, const float* x, const Conv3dGeometry& g, const Padded& p, int64_t n) {
+  const int64_t C = g.Cin;
   for (int64_t i = 0; i < p.Dp; ++i)
     for (int64_t j = 0; j < p.Hp; ++j) {
-      float* row = dst + (i * p.Hp + j) * p.Wp * C;
-      const int64_t d = i - p.aD, h = j - p.aH;
-      if (d < 0 || d >= p.D || h < 0 || h >= p.H) {
+      float* row = xp + (i * p.Hp + j) * p.Wp * C;
+      const int64_t d = i - g.pD, h = j - g.pH;
+      if (d < 0 || d >= g.D || h < 0 || h >= g.H) {
         std::fill(row, row + p.Wp * C, 0.f);
         continue;
       }
-      const float* s = src + ((n * p.D + d) * p.H + h) * p.W * C;
+      const float* s = x + ((n * g.D + d) * g.H + h) * g.W * C;
       for (int64_t k = 0; k < p.Wp; ++k) {
-        const int64_t w = k - p.aW;
-        if (w < 0 || w >= p.W) std::fill(row + k * C, row + (k + 1) * C, 0.f);
+        const int64_t w = k - g.pW;
+        if (w < 0 || w >= g.W) std::fill(row + k * C, row + (k + 1) * C, 0.f);
         else std::copy(s + w * C, s + (w + 1) * C, row + k * C);
       }
     }
 }
 
 template <int KD, int NV>
-void dw_block(float* part, const float* dout, const float* xp, const Conv3dGeometry& g, const PadSpec& ps,
+void dw_block(float* part, const float* dout, const float* xp, const Conv3dGeometry& g, const Padded& ps,
               int64_t n, int v, bool want_dw) {
   constexpr int TAPS = KD * 9;
   constexpr int64_t C = NV * VL;
@@ -99,50 +96,32 @@ template <int KD, int NV>
 void dw_padded(float* dw, float* dbias, const float* dout, const float* x, const Conv3dGeometry& g, bool par) {
   constexpr int64_t C = NV * VL;
   const int64_t taps = KD * 9, T1 = taps + 1;
-  const PadSpec ps = input_pad(g);
+  const Padded ps(g);
   std::vector<float> part(static_cast<size_t>(g.N * T1 * C));
 #pragma omp parallel if (par)
   {
     std::vector<float> xp(static_cast<size_t>(ps.Dp * ps.Hp * ps.Wp * C));
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < g.N; ++n) {
-      if (dw) pad_sample(xp.data(), x, ps, C, n);
-      for (int v = 0; v < NV; ++v) dw_block<KD, NV>(part.data() + n * T1 * C, dout, xp.data(), g, ps, n, v, dw != nullptr);
+      if (dw) pad_sample(xp.data(), x, g, ps, n);
+      for (int v = 0; v < NV; ++v)
+        dw_block<KD, NV>(part.data() + n * T1 * C, dout, xp.data(), g, ps, n, v, dw != nullptr);
     }
   }
   add_sample_partials(dw, dbias, part.data(), g.N, taps, C, par);
-}
-
-// Calls f(KD, NV) as compile-time constants when this path applies (3x3 spatial kernel, kD in {1, 3}, C a
-// whole number of vectors <= 8) and returns true; false otherwise.
-template <class F>
-bool dispatch(const Conv3dGeometry& g, F&& f) {
-  if (g.kH != 3 || g.kW != 3 || (g.kD != 1 && g.kD != 3) || g.Cin % VL != 0 || g.Cin / VL > 8 || g.Cin == 0)
-    return false;
-  if (g.N <= 0 || g.Do <= 0 || g.Ho <= 0 || g.Wo <= 0) return false;   // nothing to sum: the caller's loops
-  auto with_kd = [&](auto nv) {
-    if (g.kD == 3) f(std::integral_constant<int, 3>{}, nv);
-    else f(std::integral_constant<int, 1>{}, nv);
-  };
-  switch (g.Cin / VL) {
-    case 1: with_kd(std::integral_constant<int, 1>{}); break;
-    case 2: with_kd(std::integral_constant<int, 2>{}); break;
-    case 3: with_kd(std::integral_constant<int, 3>{}); break;
-    case 4: with_kd(std::integral_constant<int, 4>{}); break;
-    case 5: with_kd(std::integral_constant<int, 5>{}); break;
-    case 6: with_kd(std::integral_constant<int, 6>{}); break;
-    case 7: with_kd(std::integral_constant<int, 7>{}); break;
-    default: with_kd(std::integral_constant<int, 8>{}); break;
-  }
-  return true;
 }
 
 }  // namespace
 
 bool depthwise_cl_dw_padded(float* dw, float* dbias, const float* dout, const float* x, const Conv3dGeometry& g,
                             bool parallel) {
-  return dispatch(g, [&](auto kd, auto nv) {
-    dw_padded<decltype(kd)::value, decltype(nv)::value>(dw, dbias, dout, x, g, parallel);
+  // 3x3 spatial kernels, kD 1 or 3, whole channel vectors; an empty output is left to the caller's loops
+  if (g.kH != 3 || g.kW != 3 || (g.kD != 1 && g.kD != 3) || g.N <= 0 || g.Do <= 0 || g.Ho <= 0 || g.Wo <= 0)
+    return false;
+  return with_vectors(g.Cin, [&](auto nv) {
+    constexpr int NV = decltype(nv)::value;
+    if (g.kD == 3) dw_padded<3, NV>(dw, dbias, dout, x, g, parallel);
+    else dw_padded<1, NV>(dw, dbias, dout, x, g, parallel);
   });
 }
 
