@@ -114,7 +114,8 @@ std::string resolved_train_config(const std::string& config, const std::map<std:
 
 void check_setting_keys(const std::map<std::string, std::string>& s) {
   static const std::set<std::string> known{"detect.method", "detect.conf", "detect.flow_scale", "score.normalize",
-                                           "score.frame_mode", "score.cell", "score.filter", "eval.sigma",
+                                           "score.frame_mode", "score.cell", "score.min_height_rel", "score.filter",
+                                           "eval.sigma",
                                            "videos.training", "videos.testing"};
   for (auto& [k, v] : s)
     if (!known.count(k) && k.rfind("model.", 0) != 0 && k.rfind("train.", 0) != 0)
@@ -171,6 +172,8 @@ RunResult run_one(const ssmtl::app::ExperimentSpec& spec, const GridPoint& p, in
   std::string sc_text = train + "\n" + te_videos + "\nnormalize=" + get(s, "score.normalize", "none") + "\nmode=" +
                         get(s, "score.frame_mode", "map") + "\ncell=" + get(s, "score.cell", "20") + "\nfilter=" +
                         get(s, "score.filter", "3") + "\nsigma=" + get(s, "eval.sigma", "3") + "\n";
+  const std::string min_h = get(s, "score.min_height_rel", "");   // (keys made before it existed stay the same)
+  if (!min_h.empty()) sc_text += "min_height_rel=" + min_h + "\n";
   const std::string sc = cache + "/scores/" + ssmtl::app::hash_key(sc_text);
   auto e = cached(sc, [&] {
     ssmtl::util::write_text_atomic(sc + "/settings.txt", sc_text);
@@ -178,7 +181,8 @@ RunResult run_one(const ssmtl::app::ExperimentSpec& spec, const GridPoint& p, in
                                train + "/best.ckpt", "--out", sc, "--normalize", get(s, "score.normalize", "none"),
                                "--frame-mode", get(s, "score.frame_mode", "map"), "--cell", get(s, "score.cell", "20"),
                                "--filter", get(s, "score.filter", "3")};
-    if (get(s, "score.normalize", "none") != "none") {
+    if (!min_h.empty()) a.insert(a.end(), {"--min-height-rel", min_h});
+    if (get(s, "score.normalize", "none") != "none" || !min_h.empty()) {   // (statistics / median object height)
       a.insert(a.end(), {"--normal-detections", det + "/training"});
       if (!tr_videos.empty()) {   // the validation videos of this training run: the last of its list
         std::vector<std::string> v;

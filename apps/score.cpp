@@ -23,7 +23,8 @@ namespace {
 
 const char* kUsage =
     "usage: ssmtl score --data ROOT --detections DIR --checkpoint CKPT --out DIR [--split testing]\n"
-    "                   [--frame-mode map|max] [--cell 20 | --cell-rel 0.67] [--filter 3] [--batch 128] [--seed 0] [--videos 01,02]\n"
+    "                   [--frame-mode map|max] [--cell 20 | --cell-rel 0.67] [--min-height-rel 0] [--filter 3] [--batch 128]\n"
+    "                   [--seed 0] [--videos 01,02]\n"
     "                   [--teachers DIR] [--device cpu|cuda] [--precision fp32|bf16]\n"
     "                   [--normalize none|zscore|log-zscore --normal-detections DIR [--normal-videos 15,16]]\n"
     "                   [--precise-bn N [--ood DIR]]\n"
@@ -39,6 +40,8 @@ const char* kUsage =
     "  the statistics go to DIR/normalization.txt. none (default) = the plain mean of the task scores.\n"
     "  --cell-rel X: the map cell is X times the median height of the normal videos' objects (rounded, pixels;\n"
     "  needs --normal-detections; the normal videos as for --normalize), so it scales with the camera.\n"
+    "  --min-height-rel X: objects whose box is lower than X times that median height (rounded, pixels) write\n"
+    "  nothing into the anomaly map (their scores stay in DIR/regions); 0 (default) = every object.\n"
     "  --checkpoint given several times: a checkpoint ensemble, the mean per object of the models' (normalised)\n"
     "  scores (e.g. best.ckpt and last.ckpt of one run; each model normalised with its own statistics).\n"
     "  --precision bf16: the model's products with bfloat16 factors and float32 sums (CPU with AVX512_BF16;\n"
@@ -67,6 +70,7 @@ int run_score(int argc, char** argv) {
   const double cell_rel = args.get_double("cell-rel", 0, 0, 100);
   if (args.has("cell-rel") && args.has("cell")) throw ssmtl::app::UsageError("give --cell or --cell-rel, not both");
   if (args.has("cell-rel") && !(cell_rel > 0)) throw ssmtl::app::UsageError("--cell-rel must be > 0");
+  const double min_height_rel = args.get_double("min-height-rel", 0, 0, 100);
   int f = static_cast<int>(args.get_int("filter", 3, 1));
   so.map.filter_t = so.map.filter_x = so.map.filter_y = f;
   so.batch_size = static_cast<int>(args.get_int("batch", 128, 1));
@@ -76,8 +80,9 @@ int run_score(int argc, char** argv) {
   const std::string norm_mode = args.get("normalize", "none");
   const std::string normal_det = args.get("normal-detections");
   std::vector<std::string> normal_videos = args.list("normal-videos");
-  if (cell_rel > 0 && normal_det.empty())
-    throw ssmtl::app::UsageError("--cell-rel needs --normal-detections (the training split's detections)");
+  if ((cell_rel > 0 || min_height_rel > 0) && normal_det.empty())
+    throw ssmtl::app::UsageError(std::string(cell_rel > 0 ? "--cell-rel" : "--min-height-rel") +
+                                 " needs --normal-detections (the training split's detections)");
   if (norm_mode != "none" && normal_det.empty())
     throw ssmtl::app::UsageError("--normalize " + norm_mode + " needs --normal-detections (the training split's detections)");
   const int precise_bn = static_cast<int>(args.get_int("precise-bn", 0, 0));
@@ -135,22 +140,25 @@ int run_score(int argc, char** argv) {
     // object size of --cell-rel, from one load.
     std::vector<std::string> nv;
     std::unique_ptr<ssmtl::ObjectPool> npool;
-    if (norm_mode != "none" || (c == 0 && cell_rel > 0)) {
+    const bool size_rel = c == 0 && (cell_rel > 0 || min_height_rel > 0);
+    if (norm_mode != "none" || size_rel) {
       nv = ssmtl::app::normal_video_names(cfg, root, normal_videos);
       npool = std::make_unique<ssmtl::ObjectPool>(ssmtl::app::load_normal_pool(mc, root, normal_det, nv, so, teachers));
     }
-    if (c == 0 && cell_rel > 0) {   // the map cell from the normal videos' object size
+    if (size_rel) {   // the map cell and the minimum height from the normal videos' object size
       const double h = ssmtl::median_object_height(*npool);
-      so.map.cell = std::max(1, static_cast<int>(std::lround(cell_rel * h)));
+      if (cell_rel > 0) so.map.cell = std::max(1, static_cast<int>(std::lround(cell_rel * h)));
+      so.map.min_height = static_cast<int>(std::lround(min_height_rel * h));
       if (world.rank() == 0)
-        std::fprintf(stderr, "score: map cell %d px = %g x the median object height %g px of the normal videos\n",
-                     so.map.cell, cell_rel, h);
+        std::fprintf(stderr, "score: map cell %d px, minimum object height %d px (%g, %g x the median object height "
+                     "%g px of the normal videos)\n", so.map.cell, so.map.min_height, cell_rel, min_height_rel, h);
     }
     if (c == 0) {
       run_cfg << "# ssmtl score\ndata = " << root << "\nsplit = " << split << "\ndetections = " << det
               << "\ncheckpoint =";
       for (size_t i = 0; i < ckpts.size(); ++i) run_cfg << (i ? ", " : " ") << ckpts[i];
       run_cfg << "\nmodel = " << mc.name << "\nframe_mode = " << so.frame_mode << "\ncell = " << so.map.cell << "\ncell_rel = " << cell_rel
+              << "\nmin_height_rel = " << min_height_rel << "\nmin_height = " << so.map.min_height
               << "\nfilter = " << f << "\nbatch = " << so.batch_size << "\nseed = " << so.seed
               << "\ndevice = " << ssmtl::device_name(device) << "\nprecision = " << precision_name << "\nteachers = " << teachers
               << "\nprecise_bn = " << precise_bn << "\nnormalize = " << norm_mode << "\nnormal_detections = " << normal_det << "\nvideos =";

@@ -29,18 +29,19 @@
 
 namespace {
 
-constexpr int kSelectFormatVersion = 1;
+constexpr int kSelectFormatVersion = 2;   // 2: the min_height_rel / min_height_px columns
 
 const char* kUsage =
     "usage: ssmtl select --data SYNTH --detections DIR --checkpoint CKPT [--checkpoint CKPT2 ...]\n"
     "                    --normal-data ROOT --normal-detections DIR --out FILE [--normal-videos 15,16]\n"
-    "                    [--normalize none,zscore,log-zscore] [--cell-rel 0.33,0.5,0.67,1,1.33] [--filter 1,3,5]\n"
-    "                    [--sigma 0,1,3,5,8] [--batch 128] [--seed 0] [--device cpu|cuda]\n"
+    "                    [--normalize none,zscore,log-zscore] [--cell-rel 0.33,0.5,0.67,1,1.33] [--min-height-rel 0]\n"
+    "                    [--filter 1,3,5] [--sigma 0,1,3,5,8] [--batch 128] [--seed 0] [--device cpu|cuda]\n"
     "  SYNTH is the output of `ssmtl synth` (testing/frames, testing/gt_frame, synthetic.txt); DIR its detections\n"
     "  (`ssmtl detect --data SYNTH --split testing`). Candidates: every normalisation x checkpoint set (the first\n"
     "  checkpoint alone, and all of them averaged per object when several are given) x map cell (--cell-rel times\n"
-    "  the median height of the normal objects, in pixels, rounded) x filter x sigma. The task score statistics\n"
-    "  of a synthetic video come from the normal videos other than its source (cross-fitting; all of them when\n"
+    "  the median height of the normal objects, in pixels, rounded) x minimum object height (--min-height-rel\n"
+    "  times the same median: lower boxes write nothing into the map; 0 = all objects) x filter x sigma. The task\n"
+    "  score statistics of a synthetic video come from the normal videos other than its source (cross-fitting; all of them when\n"
     "  there is no other), from ROOT's training split (default: the checkpoint's held-out validation videos).\n"
     "  Picks the candidate with the best micro AUC (ties: the earlier in the table's order) and writes FILE\n"
     "  atomically: format version, seed, inputs, the choice, and every candidate's micro / macro AUC and the\n"
@@ -95,16 +96,16 @@ std::vector<double> parse_doubles(const ssmtl::app::Args& args, const std::strin
 
 struct Row {
   std::string normalize, ckpts;
-  double cell_rel = 0;
-  int cell = 0, filter = 0;
+  double cell_rel = 0, min_height_rel = 0;
+  int cell = 0, min_height = 0, filter = 0;
   double sigma = 0, micro = 0, macro = 0;
   std::map<std::string, double> per_kind;
 };
 
 std::string row_text(const Row& r) {
   char buf[256];
-  std::snprintf(buf, sizeof buf, "%-10s %-5s %5.2f %4d %3d %4.1f %.6f %.6f", r.normalize.c_str(), r.ckpts.c_str(),
-                r.cell_rel, r.cell, r.filter, r.sigma, r.micro, r.macro);
+  std::snprintf(buf, sizeof buf, "%-10s %-5s %5.2f %4d %5.2f %4d %3d %4.1f %.6f %.6f", r.normalize.c_str(),
+                r.ckpts.c_str(), r.cell_rel, r.cell, r.min_height_rel, r.min_height, r.filter, r.sigma, r.micro, r.macro);
   std::string s = buf;
   for (auto& [k, v] : r.per_kind) {
     std::snprintf(buf, sizeof buf, " %.6f", v);
@@ -116,7 +117,7 @@ std::string row_text(const Row& r) {
 struct Inputs {
   std::string synth, det, out, normal_root, normal_det;
   std::vector<std::string> ckpts, normal_videos, modes;
-  std::vector<double> cell_rels, filters, sigmas;
+  std::vector<double> cell_rels, min_height_rels, filters, sigmas;
   ssmtl::ScoreOptions so;
   ssmtl::Device device = ssmtl::Device::CPU;
   std::map<std::string, SynthVideo> by_name;   // synthetic.txt
@@ -156,6 +157,7 @@ Inputs parse_inputs(int argc, char** argv, bool& help) {
   if (in.modes.empty()) in.modes = {"none", "zscore", "log-zscore"};
   for (auto& m : in.modes) eval::TaskNormalizer check(m);   // (throws on an unknown mode)
   in.cell_rels = parse_doubles(args, "cell-rel", "0.33,0.5,0.67,1,1.33", 1e-3);
+  in.min_height_rels = parse_doubles(args, "min-height-rel", "0", 0);
   in.filters = parse_doubles(args, "filter", "1,3,5", 1);
   in.sigmas = parse_doubles(args, "sigma", "0,1,3,5,8", 0);
   for (double f : in.filters)
@@ -264,43 +266,55 @@ std::vector<ObjectScores> object_score_sets(const Inputs& in, const Scored& sc) 
   return sets;
 }
 
-// One row per candidate: the object scores' anomaly maps with each cell and filter, smoothed with each sigma.
+// The frame scores of every synthetic video from one candidate's object scores and map options.
+std::vector<std::vector<double>> candidate_frames(const Scored& sc, const ObjectScores& os,
+                                                  const ssmtl::eval::AnomalyMapOptions& mo) {
+  const ssmtl::ObjectPool& pool = *sc.pool;
+  std::vector<std::vector<double>> frames(pool.num_videos());
+  for (int v = 0; v < pool.num_videos(); ++v) {
+    std::vector<ssmtl::Region> regions = sc.synth[0][v].regions;
+    for (size_t i = 0; i < regions.size(); ++i) regions[i].score = os.per_video[v][i];
+    frames[v] = ssmtl::eval::frame_scores_from_maps(regions, pool.video(v).num_frames(), pool.video(v).width(),
+                                                    pool.video(v).height(), mo);
+  }
+  return frames;
+}
+
+// One row per candidate: the object scores' anomaly maps with each cell, minimum height and filter, smoothed
+// with each sigma.
 std::vector<Row> evaluate_grid(const Inputs& in, const Scored& sc, const std::vector<ObjectScores>& sets) {
   using namespace ssmtl;
   const ObjectPool& pool = *sc.pool;
   std::vector<Row> rows;
   util::Progress grid("select: candidates",
-                      static_cast<int64_t>(sets.size() * in.cell_rels.size() * in.filters.size() * in.sigmas.size()),
+                      static_cast<int64_t>(sets.size() * in.cell_rels.size() * in.min_height_rels.size() *
+                                           in.filters.size() * in.sigmas.size()),
                       "settings");
   for (const ObjectScores& os : sets)
     for (double rel : in.cell_rels)
-      for (double fd : in.filters) {
-        eval::AnomalyMapOptions mo;
-        mo.cell = std::max(1, static_cast<int>(std::lround(rel * sc.median_h)));   // as `ssmtl score --cell-rel`
-        mo.filter_t = mo.filter_y = mo.filter_x = static_cast<int>(fd);
-        std::vector<std::vector<double>> frames(pool.num_videos());
-        for (int v = 0; v < pool.num_videos(); ++v) {
-          std::vector<Region> regions = sc.synth[0][v].regions;
-          for (size_t i = 0; i < regions.size(); ++i) regions[i].score = os.per_video[v][i];
-          frames[v] = eval::frame_scores_from_maps(regions, pool.video(v).num_frames(), pool.video(v).width(),
-                                                   pool.video(v).height(), mo);
-        }
-        for (double sigma : in.sigmas) {
-          std::vector<eval::VideoScores> ev;
-          for (int v = 0; v < pool.num_videos(); ++v)
-            ev.push_back({pool.video(v).name(), eval::gaussian_smooth(frames[v], sigma), sc.labels[v]});
-          Row r{os.mode, os.ckpts, rel, mo.cell, mo.filter_t, sigma, eval::micro_auc(ev),
-                eval::macro_auc(ev, eval::MacroMode::Skip).auc, {}};
-          for (const std::string& k : sc.kinds) {
-            std::vector<eval::VideoScores> sub;
-            for (const eval::VideoScores& e : ev)
-              if (in.by_name.at(e.name).kind == k) sub.push_back(e);
-            r.per_kind[k] = eval::micro_auc(sub);
+      for (double hrel : in.min_height_rels)
+        for (double fd : in.filters) {
+          eval::AnomalyMapOptions mo;
+          mo.cell = std::max(1, static_cast<int>(std::lround(rel * sc.median_h)));   // as `ssmtl score --cell-rel`
+          mo.min_height = static_cast<int>(std::lround(hrel * sc.median_h));         // as `--min-height-rel`
+          mo.filter_t = mo.filter_y = mo.filter_x = static_cast<int>(fd);
+          const std::vector<std::vector<double>> frames = candidate_frames(sc, os, mo);
+          for (double sigma : in.sigmas) {
+            std::vector<eval::VideoScores> ev;
+            for (int v = 0; v < pool.num_videos(); ++v)
+              ev.push_back({pool.video(v).name(), eval::gaussian_smooth(frames[v], sigma), sc.labels[v]});
+            Row r{os.mode, os.ckpts, rel, hrel, mo.cell, mo.min_height, mo.filter_t, sigma, eval::micro_auc(ev),
+                  eval::macro_auc(ev, eval::MacroMode::Skip).auc, {}};
+            for (const std::string& k : sc.kinds) {
+              std::vector<eval::VideoScores> sub;
+              for (const eval::VideoScores& e : ev)
+                if (in.by_name.at(e.name).kind == k) sub.push_back(e);
+              r.per_kind[k] = eval::micro_auc(sub);
+            }
+            rows.push_back(r);
+            grid.add(1);
           }
-          rows.push_back(r);
-          grid.add(1);
         }
-      }
   grid.finish();
   return rows;
 }
@@ -321,8 +335,10 @@ std::string selection_text(const Inputs& in, const Scored& sc, const std::vector
   o << "\nsynthetic_videos = " << sc.pool->num_videos() << "\nsynthetic_frames = " << nframes
     << "\nsynthetic_abnormal_frames = " << nabnormal << "\nmedian_object_height_px = " << sc.median_h
     << "\n# the choice\nnormalize = " << b.normalize << "\ncheckpoint_set = " << b.ckpts << "\ncell_rel = " << b.cell_rel
-    << "\ncell_px = " << b.cell << "\nfilter = " << b.filter << "\nsigma = " << b.sigma << "\nmicro_auc = " << b.micro
-    << "\nmacro_auc = " << b.macro << "\n# table: normalize checkpoint_set cell_rel cell_px filter sigma micro_auc macro_auc";
+    << "\ncell_px = " << b.cell << "\nmin_height_rel = " << b.min_height_rel << "\nmin_height_px = " << b.min_height
+    << "\nfilter = " << b.filter << "\nsigma = " << b.sigma << "\nmicro_auc = " << b.micro
+    << "\nmacro_auc = " << b.macro << "\n# table: normalize checkpoint_set cell_rel cell_px min_height_rel min_height_px filter sigma micro_auc"
+    << " macro_auc";
   for (const std::string& k : sc.kinds) o << " micro_" << k;
   o << "\n";
   for (const Row& r : rows) o << row_text(r) << "\n";
@@ -344,7 +360,7 @@ int run_select(int argc, char** argv) {
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return rows[x].micro > rows[y].micro; });
   std::printf("select: %zu candidates on %d synthetic videos; median object height %.1f px\n"
-              "best 5 (normalize ckpts cell_rel cell_px filter sigma micro macro per-kind):\n",
+              "best 5 (normalize ckpts cell_rel cell_px min_height_rel min_height_px filter sigma micro macro per-kind):\n",
               rows.size(), sc.pool->num_videos(), sc.median_h);
   for (size_t i = 0; i < std::min<size_t>(5, order.size()); ++i) std::printf("  %s\n", row_text(rows[order[i]]).c_str());
   std::printf("choice written to %s\n", in.out.c_str());

@@ -38,6 +38,7 @@ const char* kUsage =
     "                   [--out FILE.jsonl] [--reconnect N] [--calibrate VIDEO_DIR --false-alarms 0.01]\n"
     "                   [--size WxH] [--method hybrid|flow|detector] [--weights DIR] [--model yolo-fastest-1.1-xl]\n"
     "                   [--conf 0.5] [--flow-scale 1] [--frame-mode map|max] [--cell 20] [--filter 3]\n"
+    "                   [--min-height 0]\n"
     "                   [--smooth-sigma 3] [--batch 64] [--queue 4] [--stall-timeout 10] [--stats-every 5]\n"
     "                   [--seed 0] [--ffmpeg ffmpeg] [--ffprobe ffprobe] [--annotate OUT.mp4]\n"
     "                   [--serve PORT [--serve-host 127.0.0.1] [--serve-linger S]]\n"
@@ -55,6 +56,8 @@ const char* kUsage =
     "  one line per frame {frame, timestamp, score, raw_score, alert, latency_ms, objects: [{box, score}]}, and\n"
     "  a summary. Stats (FPS in/out, latency p50/p99 from arrival to score, dropped) go to stderr every\n"
     "  --stats-every s and at the end. Ctrl-C stops the source, scores what was decoded and closes the output.\n"
+    "  --min-height PX: objects lower than PX pixels write nothing into the anomaly map (score_config.txt's\n"
+    "  min_height of ssmtl score --min-height-rel); 0 (default) = every object.\n"
     "  --threshold T: alert when the smoothed score >= T. --calibrate DIR --false-alarms R: T is chosen so that\n"
     "  at most a fraction R of the frames of the normal videos in DIR (frame folders or video files, e.g. the\n"
     "  training split) would alert; printed, then used for --input if given (never chosen on test labels).\n"
@@ -241,6 +244,7 @@ int run_watch(int argc, char** argv) {
   if (o.frames.frame_mode != "map" && o.frames.frame_mode != "max")
     throw app::UsageError("--frame-mode must be map or max, got " + o.frames.frame_mode);
   o.frames.map.cell = static_cast<int>(args.get_int("cell", 20, 1));
+  o.frames.map.min_height = static_cast<int>(args.get_int("min-height", 0, 0));   // pixels (ssmtl score's min_height)
   const int f = static_cast<int>(args.get_int("filter", 3, 1));
   if (f % 2 == 0) throw app::UsageError("--filter must be odd");
   o.frames.map.filter_t = o.frames.map.filter_y = o.frames.map.filter_x = f;

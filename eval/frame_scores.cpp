@@ -70,6 +70,8 @@ MapGrid map_grid(int frame_width, int frame_height, const AnomalyMapOptions& o) 
     throw std::invalid_argument("frame_scores_from_maps: frame size " + std::to_string(frame_width) + "x" +
                                 std::to_string(frame_height) + " is empty");
   if (o.cell < 1) throw std::invalid_argument("frame_scores_from_maps: cell size must be >= 1");
+  if (o.min_height < 0)
+    throw std::invalid_argument("frame_scores_from_maps: min_height must be >= 0, got " + std::to_string(o.min_height));
   check_filter_size(o.filter_t, "time");
   check_filter_size(o.filter_y, "y");
   check_filter_size(o.filter_x, "x");
@@ -88,6 +90,7 @@ std::vector<double> raw_anomaly_map(const std::vector<Region>& objects, int fram
     const double x0 = std::max(r.box.x0, 0.0), y0 = std::max(r.box.y0, 0.0);
     const double x1 = std::min(r.box.x1, frame_width - 1.0), y1 = std::min(r.box.y1, frame_height - 1.0);
     if (x1 < x0 || y1 < y0) continue;
+    if (std::floor(y1) - std::floor(y0) + 1 < o.min_height) continue;   // (rows covered, as the cells count them)
     const int64_t cx0 = static_cast<int64_t>(std::floor(x0)) / o.cell, cx1 = static_cast<int64_t>(std::floor(x1)) / o.cell;
     const int64_t cy0 = static_cast<int64_t>(std::floor(y0)) / o.cell, cy1 = static_cast<int64_t>(std::floor(y1)) / o.cell;
     for (int64_t cy = cy0; cy <= cy1; ++cy)

@@ -18,19 +18,25 @@ struct AnomalyMapOptions {
   int filter_t = 3;     // 3D mean filter size over (time, y, x) in frames / cells; odd, 1 = no filtering
   int filter_y = 3;
   int filter_x = 3;
+  // Objects whose box, clipped to the frame, is fewer than min_height pixels high (inclusive rows) write nothing
+  // into the map (step 1); 0 = every object. Given relative to the normal objects' median height
+  // (`ssmtl score --min-height-rel`, `ssmtl select`), it drops the small fragments the detector finds beside people
+  // (docs/RESULTS.md sections 21 and 30). Their scores stay in the region files.
+  int min_height = 0;
 };
 
 // Per-frame anomaly maps on a coarse grid of ceil(height / cell) x ceil(width / cell) cells.
 //  1. Each object writes its score into every cell its box covers (cells floor(x_min / cell) ..
 //     floor(x_max / cell), likewise in y, after clipping the box to the frame), keeping the max per cell;
-//     cells without objects are 0. A box entirely outside the frame covers nothing. (Object scores are meant
-//     to be >= 0: a negative object score is kept in its cells but mixes with the 0 cells in step 2.)
+//     cells without objects are 0. A box entirely outside the frame, or clipped lower than min_height, covers
+//     nothing. (Object scores are meant to be >= 0: a negative object score is kept in its cells but mixes with
+//     the 0 cells in step 2.)
 //  2. A centred 3D mean filter of size filter_t x filter_y x filter_x with 'nearest' edges (edge cells repeat),
 //     equal to scipy.ndimage.uniform_filter(maps, size=(t, y, x), mode='nearest') for odd sizes.
 //  3. The frame score is the max of its filtered map.
 // maps (optional, out): the filtered maps, [num_frames, grid_h, grid_w] row-major.
 // Throws std::invalid_argument on a frame index outside [0, num_frames), a non-finite score, frame size < 1,
-// cell < 1, or an even or non-positive filter size.
+// cell < 1, min_height < 0, or an even or non-positive filter size.
 std::vector<double> frame_scores_from_maps(const std::vector<Region>& objects, int64_t num_frames, int frame_width,
                                            int frame_height, const AnomalyMapOptions& options = {},
                                            std::vector<float>* maps = nullptr);
@@ -43,7 +49,8 @@ struct MapGrid {
   int64_t gw = 0, gh = 0;
   int64_t cells() const { return gw * gh; }
 };
-// Throws std::invalid_argument (naming the value) on frame size < 1, cell < 1 or an even / non-positive filter size.
+// Throws std::invalid_argument (naming the value) on frame size < 1, cell < 1, min_height < 0 or an even /
+// non-positive filter size.
 MapGrid map_grid(int frame_width, int frame_height, const AnomalyMapOptions& options);
 // Step 1 for the objects of one frame (their Region::frame is not read): gh x gw cells, row-major.
 // Throws std::invalid_argument on a non-finite score.

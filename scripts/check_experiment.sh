@@ -2,7 +2,8 @@
 # ctest "e2e: experiment cache and resume": configs/experiments/tiny-ped2.txt (2 grid points x 2 seeds on
 # 2+1 Ped2 videos, one short epoch). 1) --max-new-runs 1 stops early with an incomplete table; 2) a rerun
 # continues (the first run is reused, not recomputed) and completes 4 runs from 1 detection folder and 2
-# trained models (the two normalisations share each seed's model); 3) a third run computes nothing.
+# trained models (the two normalisations share each seed's model); 3) a third run computes nothing; 4) a new
+# scoring setting (score.min_height_rel) rescores the cached models.
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,4 +27,11 @@ grep -q '"complete": true' "$tmp/out/results.json" || fail "step 2: table not co
 grep -q 'score.normalize=log-zscore | 2 | [0-9.]* +- [0-9.]*' "$tmp/out/results.md" || fail "no mean +- std row"
 run
 grep -q '4 runs (0 computed now)' "$tmp/log" || fail "step 3: a cached run was recomputed"
+# 4) a new scoring setting rescores the cached models (no new detection or training).
+echo "score.min_height_rel = 0.5" >> "$tmp/grid.txt"
+run
+[ "$(ls "$tmp/cache/train" | wc -l)" = 2 ] || fail "step 4: a model was trained again"
+[ "$(ls "$tmp/cache/scores" | wc -l)" = 8 ] || fail "step 4: expected 4 new score folders"
+[ "$(grep -l '^min_height_rel = 0.5$' "$tmp"/cache/scores/*/score_config.txt | wc -l)" = 4 ] ||
+  fail "step 4: ssmtl score was not given --min-height-rel 0.5"
 echo "OK: experiment cache and resume"

@@ -26,13 +26,13 @@ step "$ssmtl" detect --data "$tmp/synth" --split testing --method flow --out "$t
 sel="$tmp/selection.txt"
 step "$ssmtl" select --data "$tmp/synth" --detections "$tmp/sdet" --checkpoint "$tmp/train/best.ckpt" \
   --checkpoint "$tmp/train/last.ckpt" --normal-data "$root" --normal-detections "$tmp/det" --normal-videos 02 \
-  --normalize none,log-zscore --cell-rel 0.5,1 --filter 1,3 --sigma 0,3 --seed 0 --out "$sel"
-grep -q '^format_version = 1$' "$sel" || fail "no format version"
+  --normalize none,log-zscore --cell-rel 0.5,1 --min-height-rel 0,0.5 --filter 1,3 --sigma 0,3 --seed 0 --out "$sel"
+grep -q '^format_version = 2$' "$sel" || fail "no format version 2"
 grep -q '^seed = 0$' "$sel" || fail "no seed"
 grep -q '^synthetic_videos = 2$' "$sel" || fail "expected 2 synthetic videos"
 rows=$(awk '/^# table/ {t = 1; next} t' "$sel")
-[ "$(echo "$rows" | wc -l)" = 32 ] || fail "expected 32 candidate rows"
-best=$(echo "$rows" | awk 'NR == 1 || $7 > m { m = $7 } END { printf "%.6f", m }')
+[ "$(echo "$rows" | wc -l)" = 64 ] || fail "expected 64 candidate rows"
+best=$(echo "$rows" | awk 'NR == 1 || $9 > m { m = $9 } END { printf "%.6f", m }')
 chosen=$(awk '/^micro_auc = / { printf "%.6f", $3 }' "$sel")
 [ "$best" = "$chosen" ] || fail "chosen micro AUC $chosen is not the table's best $best"
 echo "chosen: $(sed -n 's/^\(normalize\|checkpoint_set\|cell_px\|filter\|sigma\) = /\1=/p' "$sel" | paste -sd' ')"
@@ -41,27 +41,29 @@ echo "chosen: $(sed -n 's/^\(normalize\|checkpoint_set\|cell_px\|filter\|sigma\)
 mkdir -p "$tmp/root"
 ln -s "$root/training" "$tmp/root/training"
 ln -s "$tmp/synth/testing" "$tmp/root/testing"
-check_row() {   # normalize checkpoint_set cell_rel filter sigma cell|cell-rel (how score is given the cell)
-  local norm=$1 set=$2 rel=$3 filter=$4 sigma=$5 how=$6
-  local row cell want ck=(--checkpoint "$tmp/train/best.ckpt")
-  row=$(echo "$rows" | awk -v n="$norm" -v s="$set" -v r="$rel" -v f="$filter" -v g="$sigma" \
-    '$1 == n && $2 == s && $3 + 0 == r + 0 && $5 == f && $6 + 0 == g + 0')
+check_row() {   # normalize checkpoint_set cell_rel min_height_rel filter sigma cell|cell-rel (how score gets the cell)
+  local norm=$1 set=$2 rel=$3 hrel=$4 filter=$5 sigma=$6 how=$7
+  local row cell minh want ck=(--checkpoint "$tmp/train/best.ckpt")
+  row=$(echo "$rows" | awk -v n="$norm" -v s="$set" -v r="$rel" -v h="$hrel" -v f="$filter" -v g="$sigma" \
+    '$1 == n && $2 == s && $3 + 0 == r + 0 && $5 + 0 == h + 0 && $7 == f && $8 + 0 == g + 0')
   [ -n "$row" ] || fail "no row $*"
   cell=$(echo "$row" | awk '{print $4}')
-  want=$(echo "$row" | awk '{print $7}')
+  minh=$(echo "$row" | awk '{print $6}')
+  want=$(echo "$row" | awk '{print $9}')
   [ "$set" = all ] && ck+=(--checkpoint "$tmp/train/last.ckpt")
   rm -rf "$tmp/scores"
   local cellarg=(--cell "$cell")
   [ "$how" = cell-rel ] && cellarg=(--cell-rel "$rel")
   step "$ssmtl" score --data "$tmp/root" --detections "$tmp/sdet" "${ck[@]}" --out "$tmp/scores" "${cellarg[@]}" \
-    --filter "$filter" --normalize "$norm" --normal-detections "$tmp/det" --normal-videos 02
+    --min-height-rel "$hrel" --filter "$filter" --normalize "$norm" --normal-detections "$tmp/det" --normal-videos 02
   step "$ssmtl" evaluate --scores "$tmp/scores/frame_scores" --labels "$tmp/synth/testing/gt_frame" \
     --smooth-sigma "$sigma" --json "$tmp/m.json"
   got=$(grep -o '"micro_auc": *[0-9.eE+-]*' "$tmp/m.json" | sed 's/.*: *//')
   awk -v a="$got" -v b="$want" 'BEGIN { d = a - b; exit !(d < 2e-6 && d > -2e-6) }' ||
     fail "row '$row': ssmtl score + evaluate give micro AUC $got, the table $want"
   grep -q "^cell = $cell\$" "$tmp/scores/score_config.txt" || fail "score used another cell than $cell px"
-  echo "row $norm $set cell $cell ($how) filter $filter sigma $sigma: table $want = score+evaluate $got"
+  grep -q "^min_height = $minh\$" "$tmp/scores/score_config.txt" || fail "score used another minimum height than $minh px"
+  echo "row $norm $set cell $cell ($how) min height $minh filter $filter sigma $sigma: table $want = score+evaluate $got"
 }
 # Bad input: clear errors naming the problem.
 expect_error() {   # exit code, message fragment, command...
@@ -80,6 +82,7 @@ expect_error 1 "unknown format_version" "$ssmtl" select --data "$tmp/synth" --de
 expect_error 2 "give --cell or --cell-rel, not both" "$ssmtl" score --data "$tmp/root" --detections "$tmp/sdet" \
   --checkpoint "$tmp/train/best.ckpt" --out "$tmp/z" --cell 10 --cell-rel 0.5 --normal-detections "$tmp/det"
 sed 's/^format_version = 7$/format_version = 1/' "$tmp/v7" > "$tmp/synth/synthetic.txt"
-check_row log-zscore all 1 3 3 cell-rel
-check_row none first 0.5 1 0 cell
+check_row log-zscore all 1 0.5 3 3 cell-rel
+check_row none first 0.5 0 1 0 cell
+check_row none first 0.5 0.5 1 0 cell
 echo "OK: select post-processing on synthetic anomalies"

@@ -12,7 +12,7 @@
 # Usage: scripts/watch_vs_offline.sh BUILD RUN OUT_DIR [DATA_ROOT]
 #   RUN: a make demo run folder (RUN/train/<name>.ckpt, RUN/detections/{training,testing}), e.g.
 #   scripts/watch_vs_offline.sh build runs/ped2-demo runs/watch-cmp
-# Environment (scripts/demo.sh's defaults): CHECKPOINTS="best last"  NORMALIZE=log-zscore  CELL_REL=0.33  FILTER=3
+# Environment (scripts/demo.sh's defaults): CHECKPOINTS="best last"  NORMALIZE=log-zscore  CELL_REL=0.33  FILTER=3  MIN_HEIGHT_REL=0.5
 #   MP4=0
 #   VIDEOS="01 02" (a subset of the test videos; default all)
 set -euo pipefail
@@ -21,6 +21,7 @@ ssmtl=$build/ssmtl
 normalize=${NORMALIZE:-log-zscore}
 cell_rel=${CELL_REL:-0.33}
 filter=${FILTER:-3}
+min_height_rel=${MIN_HEIGHT_REL:-0.5}
 checkpoints=${CHECKPOINTS:-best last}
 det="$run/detections/testing"
 mkdir -p "$out"/watch "$out"/watch_scores "$out"/mp4 "$out"/mp4_scores
@@ -32,13 +33,14 @@ for c in $checkpoints; do
   n=$((n + 1))
 done
 [ "$n" -gt 0 ] || { echo "watch_vs_offline: no checkpoint ($checkpoints) in $run/train" >&2; exit 2; }
-score_args=(--normalize "$normalize" --cell-rel "$cell_rel" --filter "$filter" \
+score_args=(--normalize "$normalize" --cell-rel "$cell_rel" --min-height-rel "$min_height_rel" --filter "$filter" \
             --normal-detections "$run/detections/training")
 videos=${VIDEOS:-$(ls "$root/testing/frames" | sort)}
 "$ssmtl" score --data "$root" --detections "$det" "${ckpt_args[@]}" --out "$out/offline" "${score_args[@]}" \
   --videos "$(echo $videos | tr ' ' ',')" 2>&1 | tail -1
 cell=$(sed -n 's/^cell = //p' "$out/offline/score_config.txt")   # the pixels score chose from --cell-rel
-watch_args+=("${ckpt_args[@]}" --cell "$cell" --filter "$filter")
+min_height=$(sed -n 's/^min_height = //p' "$out/offline/score_config.txt")   # likewise from --min-height-rel
+watch_args+=("${ckpt_args[@]}" --cell "$cell" --min-height "$min_height" --filter "$filter")
 if [ "$normalize" != none ]; then
   if [ "$n" = 1 ]; then watch_args+=(--normalization "$out/offline/normalization.txt")
   else for ((i = 0; i < n; ++i)); do watch_args+=(--normalization "$out/offline/normalization_$i.txt"); done; fi

@@ -135,3 +135,23 @@ TEST_CASE("eval frame scores: anomaly map cells, clipping and the 3D mean filter
   CHECK_THROWS_AS(frame_scores_from_maps({}, 3, 60, 20, AnomalyMapOptions{20, 2, 1, 1}), std::invalid_argument);
   CHECK_THROWS_AS(frame_scores_from_maps({obj(3, 0, 0, 1, 1, 0.1)}, 3, 60, 20), std::invalid_argument);
 }
+
+TEST_CASE("eval frame scores: objects lower than min_height write nothing into the map") {
+  // 60x40 frame, 20-pixel cells, no filtering. A 10-row box (y 0..9) and a 30-row box (y 5..34).
+  std::vector<Region> objs = {obj(0, 0, 0, 9, 9, 0.9), obj(0, 40, 5, 59, 34, 0.3)};
+  AnomalyMapOptions o{20, 1, 1, 1};
+  o.min_height = 10;   // the 10-row box is exactly the minimum: kept
+  CHECK(frame_scores_from_maps(objs, 1, 60, 40, o) == std::vector<double>{0.9});
+  o.min_height = 11;   // now only the tall box writes
+  std::vector<float> maps;
+  CHECK(frame_scores_from_maps(objs, 1, 60, 40, o, &maps) == std::vector<double>{0.3});
+  CHECK(maps == std::vector<float>{0, 0, 0.3f, 0, 0, 0.3f});
+  // The height counts after clipping to the frame: rows -20..12 keep 13 rows (0..12).
+  o.min_height = 14;
+  CHECK(frame_scores_from_maps({obj(0, 0, -20, 9, 12, 0.5)}, 1, 60, 40, o) == std::vector<double>{0});
+  o.min_height = 13;
+  CHECK(frame_scores_from_maps({obj(0, 0, -20, 9, 12, 0.5)}, 1, 60, 40, o) == std::vector<double>{0.5});
+  o.min_height = -1;
+  CHECK_THROWS_WITH_AS(frame_scores_from_maps(objs, 1, 60, 40, o), doctest::Contains("min_height"),
+                       std::invalid_argument);
+}

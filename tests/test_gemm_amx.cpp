@@ -123,7 +123,10 @@ TEST_CASE("amx gemm: forward equals the double sums of bf16-rounded factors for 
           ++n;   // bias and accumulate in all four combinations across the shapes
           check_forward({M, N, K, trans_b, n % 2 == 0, n / 2 % 2 == 0}, rng);
         }
-  check_forward({100, 96, 96, true, true, true}, rng);   // several row blocks, all four options
+  // Several row blocks of 32 rows and a tail of 4, all four options.
+  for (const int64_t N : {48, 96, 384})
+    for (const bool bias : {false, true})
+      for (const bool accumulate : {false, true}) check_forward({100, N, 96, true, bias, accumulate}, rng);
 }
 
 TEST_CASE("bf16 avx512 gemm: the path of SSMTL_AMX off and of CPUs without AMX still equals the double sums") {

@@ -8,7 +8,7 @@ AUC) and prints the best rows and, per constant, the mean micro AUC of each valu
 import os
 import sys
 
-KEYS = ("normalize", "checkpoint_set", "cell_rel", "cell_px", "filter", "sigma")
+KEYS = ("normalize", "checkpoint_set", "cell_rel", "cell_px", "min_height_rel", "min_height_px", "filter", "sigma")
 
 
 def read(path):
@@ -23,12 +23,14 @@ def read(path):
                 continue
             if in_table:
                 p = line.split()
-                rows.append((tuple(p[:6]), float(p[6]), float(p[7])))
+                if head.get("format_version") == "1":   # (no minimum height then: every object)
+                    p = p[:4] + ["0.00", "0"] + p[4:]
+                rows.append((tuple(p[:8]), float(p[8]), float(p[9])))
             elif " = " in line:
                 k, v = line.split(" = ", 1)
                 head[k] = v
-    if head.get("format_version") != "1":
-        sys.exit(f"{path}: missing or unknown format_version (expected 1)")
+    if head.get("format_version") not in ("1", "2"):
+        sys.exit(f"{path}: missing or unknown format_version (expected 1 or 2)")
     if not rows:
         sys.exit(f"{path}: no table rows")
     return head, rows
@@ -47,7 +49,7 @@ def main():
     mean = [(sum(f[1][i][1] for f in files) / n, sum(f[1][i][2] for f in files) / n) for i in range(len(keys))]
     best = max(range(len(keys)), key=lambda i: (mean[i][0], -i))
     lines = ["# combine_selections.py: mean over several `ssmtl select` files of each candidate's synthetic AUC",
-             "format_version = 1"]
+             "format_version = 2"]
     for i, (p, (h, _)) in enumerate(zip(paths, files)):
         lines.append(f"input_{i} = {p} (seed {h.get('seed')}, checkpoints {h.get('checkpoints')})")
     lines.append("# the choice")
@@ -68,7 +70,7 @@ def main():
         print("  " + " ".join(keys[i]) + f" {mean[i][0]:.4f} {mean[i][1]:.4f}")
     print("mean micro AUC of each value over the rest of the grid:")
     for j, name in enumerate(KEYS):
-        if name == "cell_rel":
+        if name in ("cell_rel", "min_height_rel"):
             continue
         vals = {}
         for i, k in enumerate(keys):
