@@ -145,6 +145,10 @@ TEST_CASE("conv3d bf16: forward, input and weight gradients sum bf16-rounded pro
       // AMX kernels (conv3d_direct_amx.cpp): 3 blocks of 16 output channels (a 2 x 2 block and a 1 x 3 one),
       // two chunks of 16 channel pairs, and 40 channels (not a multiple of 32: the AVX512_BF16 fallback).
       {1, 64, 48, 1, 3, 6, 9, {3, 3, 3}, {1, 1, 1}},  {1, 40, 20, 1, 3, 5, 7, {3, 3, 3}, {1, 1, 1}},
+      // The AMX weight gradient for < 16 input channels (conv3d_direct_amx_wgrad_few.cpp; the cases above with
+      // 3-8 channels and one group take it too): 27 columns (3 x 3 x 3) and 1 or 2 blocks of 16 output
+      // channels, 2184 positions (two chunks of 2048), 5 samples on 2 threads.
+      {5, 3, 16, 1, 3, 16, 40, {3, 3, 3}, {1, 1, 1}}, {2, 3, 32, 1, 3, 16, 40, {3, 3, 3}, {1, 1, 1}},
   };
   for (const bool amx : amx_modes()) {
     AmxScope amx_scope(amx);

@@ -270,6 +270,8 @@ void conv3d_direct_backward(float* dx, float* dw, const float* dout, const float
                         {g.Do, g.Ho, g.Wo}};
     if (use_amx_products() && direct_weight_grad_amx_applicable(s))
       return direct_weight_grad_amx(dw, dout, x, g.N, parallel, s);
+    if (use_amx_products() && direct_weight_grad_amx_few_applicable(s))
+      return direct_weight_grad_amx_few(dw, dout, x, g.N, parallel, s);
     return direct_weight_grad_bf16(dw, dout, x, g.N, parallel, s);
   }
   const Direct d = forward_plan(g, w);

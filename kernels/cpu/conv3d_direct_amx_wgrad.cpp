@@ -20,6 +20,7 @@
 #include "kernels/cpu/amx.h"
 #include "kernels/cpu/bf16.h"
 #include "kernels/cpu/conv3d_direct_bf16.h"
+#include "kernels/cpu/thread_partials.h"
 
 namespace ssmtl::kernels::detail {
 
@@ -168,21 +169,18 @@ void thread_sums(float* acc, const float* dout, const float* x, int64_t n0, int6
 }  // namespace
 
 // Few input channels leave most of the 16 B columns zero and the staging dominates: measured on the RGB input
-// (3 -> 16 channels at 64 x 64, bench/bench_conv_amx.cpp) 76-116 GFLOP/s against AVX512_BF16's 134-137.
+// (3 -> 16 channels at 64 x 64, bench/bench_conv_amx.cpp) 76-116 GFLOP/s against AVX512_BF16's 134-137; those go
+// to conv3d_direct_amx_wgrad_few.cpp.
 bool direct_weight_grad_amx_applicable(const DirectShape& s) { return s.groups == 1 && s.Cin_g >= T; }
 
 void direct_weight_grad_amx(float* dw, const float* dout, const float* x, int64_t N, bool parallel,
                             const DirectShape& s) {
   const WPlan d = make_plan(s);
-  const int nt = parallel ? omp_get_max_threads() : 1;
   const int64_t asize = d.kvol * d.Co16 * d.Ci16;
-  std::vector<float> part(static_cast<size_t>(nt * asize), 0.f);
-#pragma omp parallel num_threads(nt)
-  {
-    const int me = omp_get_thread_num(), team = omp_get_num_threads();
-    const int64_t n0 = N * me / team, n1 = N * (me + 1) / team;   // contiguous samples: a fixed split
-    thread_sums(part.data() + me * asize, dout, x, n0, n1, d);
-  }
+  int nt = 1;
+  const std::vector<float> part = thread_partials(N, parallel, asize, nt, [&](float* acc, int64_t n0, int64_t n1) {
+    thread_sums(acc, dout, x, n0, n1, d);
+  });
   for (int64_t co = 0; co < d.Cout; ++co)
     for (int64_t ci = 0; ci < d.Cin; ++ci)
       for (int64_t t = 0; t < d.kvol; ++t) {

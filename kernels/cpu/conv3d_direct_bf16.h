@@ -39,6 +39,13 @@ void direct_conv_amx(float* out, const float* x, const float* w, const float* bi
 bool direct_weight_grad_amx_applicable(const DirectShape& s);
 void direct_weight_grad_amx(float* dw, const float* dout, const float* x, int64_t N, bool parallel,
                             const DirectShape& s);
+// The weight gradient on AMX tiles for few input channels (conv3d_direct_amx_wgrad_few.cpp; conv3d_direct.cpp
+// calls it when use_amx_products() and direct_weight_grad_amx_few_applicable(s): one group, < 16 input channels,
+// e.g. the RGB input): the columns of a tile are (input channel, kh, kw) instead of 16 input channels. Same
+// contract as direct_weight_grad_bf16, sums in another order. Requires cpu_has_amx_bf16().
+bool direct_weight_grad_amx_few_applicable(const DirectShape& s);
+void direct_weight_grad_amx_few(float* dw, const float* dout, const float* x, int64_t N, bool parallel,
+                                const DirectShape& s);
 
 // dst[x] = (bf16(a[x]), bf16(b[x])) as one 32-bit pair, for x < W; b == nullptr: a zero partner channel.
 void bf16_pair_row(uint32_t* dst, const float* a, const float* b, int64_t W);

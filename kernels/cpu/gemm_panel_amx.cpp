@@ -52,35 +52,11 @@ SSMTL_AMX_TARGET void pair_row(uint16_t* dst, int64_t block, const float* row0, 
   }
 }
 
-// r[i] lane j <-> r[j] lane i (32-bit lanes): unpacks of 32 then 64 bits, then two shuffles of 128-bit lanes.
-SSMTL_AMX_TARGET inline void transpose16(__m512i (&r)[16]) {
-  __m512i t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
-    t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4) {
-    r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
-    r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-    r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
-    r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-  }
-  for (int h = 0; h < 16; h += 8)
-    for (int i = 0; i < 4; ++i) {
-      t[h + i] = _mm512_shuffle_i32x4(r[h + i], r[h + i + 4], 0x88);
-      t[h + i + 4] = _mm512_shuffle_i32x4(r[h + i], r[h + i + 4], 0xdd);
-    }
-  for (int i = 0; i < 8; ++i) {
-    r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
-    r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
-  }
-}
-
 // A 16 x 16 block of 32-bit values (rows `stride` apart) transposed into 16 consecutive rows of 64 bytes.
 SSMTL_AMX_TARGET void transpose_pairs(uint16_t* dst, const uint16_t* src, int64_t stride) {
   __m512i r[16];
   for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512(src + i * stride);
-  transpose16(r);
+  amx::transpose16(r);
   for (int i = 0; i < 16; ++i) _mm512_storeu_si512(dst + i * kStep, r[i]);
 }
 
@@ -104,59 +80,6 @@ std::vector<uint16_t> pack_b(const float* b, int64_t N, int64_t K, int64_t Kp, b
 }
 
 // ---- the tile product ---------------------------------------------------------------------------------------
-
-// The tiles of one C block: A tile s of tile row i at a + i a_next + s a_step (its rows a_stride bytes apart),
-// B tile s of tile column j at b + j b_next + s kTile (1 KiB in a row), s < steps.
-struct Operands {
-  const uint16_t* a;
-  int64_t a_step, a_stride, a_next;
-  const uint16_t* b;
-  int64_t b_next, steps;
-};
-
-// The intrinsics' tile loads are asm statements that do not tell the compiler they read memory: this barrier
-// makes every store to the packed buffers happen before them.
-inline void memory_barrier() { __asm__ volatile("" ::: "memory"); }
-
-// C rows [0, 16 MI) x columns [0, 16 NJ) (at c, rows ldc floats apart) = (the old C when `load`, else 0) + the sum
-// over the steps of A B, in step order.
-template <int MI, int NJ>
-SSMTL_AMX_TARGET void block_product(float* c, int64_t ldc, bool load, const Operands& o) {
-  memory_barrier();
-  if (load) {
-    _tile_loadd(0, c, ldc * 4);
-    if constexpr (NJ > 1) _tile_loadd(1, c + kT, ldc * 4);
-    if constexpr (MI > 1) _tile_loadd(2, c + kT * ldc, ldc * 4);
-    if constexpr (MI > 1 && NJ > 1) _tile_loadd(3, c + kT * ldc + kT, ldc * 4);
-  } else {
-    _tile_zero(0);
-    if constexpr (NJ > 1) _tile_zero(1);
-    if constexpr (MI > 1) _tile_zero(2);
-    if constexpr (MI > 1 && NJ > 1) _tile_zero(3);
-  }
-  for (int64_t s = 0; s < o.steps; ++s) {
-    _tile_loadd(4, o.a + s * o.a_step, o.a_stride);
-    if constexpr (MI > 1) _tile_loadd(5, o.a + o.a_next + s * o.a_step, o.a_stride);
-    _tile_loadd(6, o.b + s * kTile, 64);
-    if constexpr (NJ > 1) _tile_loadd(7, o.b + o.b_next + s * kTile, 64);
-    _tile_dpbf16ps(0, 4, 6);
-    if constexpr (NJ > 1) _tile_dpbf16ps(1, 4, 7);
-    if constexpr (MI > 1) _tile_dpbf16ps(2, 5, 6);
-    if constexpr (MI > 1 && NJ > 1) _tile_dpbf16ps(3, 5, 7);
-  }
-  _tile_stored(0, c, ldc * 4);
-  if constexpr (NJ > 1) _tile_stored(1, c + kT, ldc * 4);
-  if constexpr (MI > 1) _tile_stored(2, c + kT * ldc, ldc * 4);
-  if constexpr (MI > 1 && NJ > 1) _tile_stored(3, c + kT * ldc + kT, ldc * 4);
-}
-
-// The tile numbers are immediates: one instance per block shape (the last tile row or column may be single).
-void block_product(int mi, int nj, float* c, int64_t ldc, bool load, const Operands& o) {
-  if (mi > 1 && nj > 1) block_product<2, 2>(c, ldc, load, o);
-  else if (mi > 1) block_product<2, 1>(c, ldc, load, o);
-  else if (nj > 1) block_product<1, 2>(c, ldc, load, o);
-  else block_product<1, 1>(c, ldc, load, o);
-}
 
 // ---- forward: C (M, N) = A (M, K) op(B) + bias (+ C) ----------------------------------------------------------
 
@@ -193,8 +116,8 @@ void forward_block(const Forward& f, int64_t r0, uint16_t* ab, float* out) {
   for (int64_t r = r0; r < r1; ++r) bf16::convert_row(ab + (r - r0) * f.Kp, f.a + r * f.K, f.K);
   for (int64_t n0 = 0; n0 < f.N; n0 += 2 * kT) {
     const int nj = f.N - n0 > kT ? 2 : 1;
-    const Operands o{ab, kStep, f.Kp * 2, kT * f.Kp, f.packed + n0 * f.Kp, kT * f.Kp, f.Kp / kStep};
-    block_product(rows > kT ? 2 : 1, nj, out, 2 * kT, false, o);
+    const amx::Operands o{ab, kStep, f.Kp * 2, kT * f.Kp, f.packed + n0 * f.Kp, kTile, 64, kT * f.Kp, f.Kp / kStep};
+    amx::block_product(rows > kT ? 2 : 1, nj, out, 2 * kT, false, o);
     finish_rows(f.c + r0 * f.N + n0, f.N, out, rows, nj, f.bias ? f.bias + n0 : nullptr, f.accumulate);
   }
   if (f.epilogue) f.epilogue->fn(f.epilogue->ctx, r0, r1);
@@ -243,7 +166,7 @@ SSMTL_AMX_TARGET void transpose_tile(uint16_t* dst, const float* a, int64_t lda,
     const __m512 x1 = 2 * q + 1 < valid ? _mm512_maskz_loadu_ps(m, a + (2 * q + 1) * lda) : _mm512_setzero_ps();
     p[q] = bf16::pairs(x0, x1);
   }
-  transpose16(p);
+  amx::transpose16(p);
   for (int i = 0; i < kT; ++i) _mm512_storeu_si512(dst + i * kStep, p[i]);
 }
 
@@ -271,9 +194,9 @@ void at_b_group(const AtB& g, float* cpad, int64_t r0, int64_t r1, std::vector<u
     convert_chunk(g, q0, n, steps, at.data(), b2.data());
     for (int64_t i0 = 0; i0 < g.Na16; i0 += 2 * kT)
       for (int64_t j0 = 0; j0 < g.Nb; j0 += 2 * kT) {
-        const Operands o{at.data() + i0 / kT * steps * kTile, kTile, 64, steps * kTile,
-                         b2.data() + j0 / kT * steps * kTile, steps * kTile, steps};
-        block_product(g.Na16 - i0 > kT ? 2 : 1, g.Nb - j0 > kT ? 2 : 1, cpad + i0 * g.Nb + j0, g.Nb, true, o);
+        const amx::Operands o{at.data() + i0 / kT * steps * kTile, kTile, 64, steps * kTile,
+                              b2.data() + j0 / kT * steps * kTile, kTile, 64, steps * kTile, steps};
+        amx::block_product(g.Na16 - i0 > kT ? 2 : 1, g.Nb - j0 > kT ? 2 : 1, cpad + i0 * g.Nb + j0, g.Nb, true, o);
       }
   }
 }
