@@ -71,6 +71,8 @@ int run_score(int argc, char** argv) {
   if (args.has("cell-rel") && args.has("cell")) throw ssmtl::app::UsageError("give --cell or --cell-rel, not both");
   if (args.has("cell-rel") && !(cell_rel > 0)) throw ssmtl::app::UsageError("--cell-rel must be > 0");
   const double min_height_rel = args.get_double("min-height-rel", 0, 0, 100);
+  if (min_height_rel > 0 && so.frame_mode != "map")
+    throw ssmtl::app::UsageError("--min-height-rel applies to the anomaly map (--frame-mode map)");
   int f = static_cast<int>(args.get_int("filter", 3, 1));
   so.map.filter_t = so.map.filter_x = so.map.filter_y = f;
   so.batch_size = static_cast<int>(args.get_int("batch", 128, 1));

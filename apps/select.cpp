@@ -158,6 +158,8 @@ Inputs parse_inputs(int argc, char** argv, bool& help) {
   for (auto& m : in.modes) eval::TaskNormalizer check(m);   // (throws on an unknown mode)
   in.cell_rels = parse_doubles(args, "cell-rel", "0.33,0.5,0.67,1,1.33", 1e-3);
   in.min_height_rels = parse_doubles(args, "min-height-rel", "0", 0);
+  for (double h : in.min_height_rels)
+    if (h > 100) throw app::UsageError("--min-height-rel: values must be <= 100 (times the median object height)");
   in.filters = parse_doubles(args, "filter", "1,3,5", 1);
   in.sigmas = parse_doubles(args, "sigma", "0,1,3,5,8", 0);
   for (double f : in.filters)

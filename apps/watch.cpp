@@ -244,7 +244,11 @@ int run_watch(int argc, char** argv) {
   if (o.frames.frame_mode != "map" && o.frames.frame_mode != "max")
     throw app::UsageError("--frame-mode must be map or max, got " + o.frames.frame_mode);
   o.frames.map.cell = static_cast<int>(args.get_int("cell", 20, 1));
-  o.frames.map.min_height = static_cast<int>(args.get_int("min-height", 0, 0));   // pixels (ssmtl score's min_height)
+  const long long min_height = args.get_int("min-height", 0, 0);   // pixels (ssmtl score's min_height)
+  if (min_height > 100000) throw app::UsageError("--min-height must be <= 100000 pixels");
+  if (min_height > 0 && o.frames.frame_mode != "map")
+    throw app::UsageError("--min-height applies to the anomaly map (--frame-mode map)");
+  o.frames.map.min_height = static_cast<int>(min_height);
   const int f = static_cast<int>(args.get_int("filter", 3, 1));
   if (f % 2 == 0) throw app::UsageError("--filter must be odd");
   o.frames.map.filter_t = o.frames.map.filter_y = o.frames.map.filter_x = f;

@@ -149,6 +149,8 @@ TEST_CASE("conv3d bf16: forward, input and weight gradients sum bf16-rounded pro
       // 3-8 channels and one group take it too): 27 columns (3 x 3 x 3) and 1 or 2 blocks of 16 output
       // channels, 2184 positions (two chunks of 2048), 5 samples on 2 threads.
       {5, 3, 16, 1, 3, 16, 40, {3, 3, 3}, {1, 1, 1}}, {2, 3, 32, 1, 3, 16, 40, {3, 3, 3}, {1, 1, 1}},
+      // ... a 1 x 3 x 3 kernel (one kd) with 3 blocks of 16 output channels (a 2 x 2 and a 2 x 1 block of tiles).
+      {2, 3, 40, 1, 3, 9, 14, {1, 3, 3}, {0, 1, 1}},
   };
   for (const bool amx : amx_modes()) {
     AmxScope amx_scope(amx);
@@ -199,33 +201,37 @@ TEST_CASE("conv3d bf16: forward and input gradient bitwise equal with 1 and 2 th
     return;
   }
   int64_t k[3] = {3, 3, 3}, p[3] = {1, 1, 1};
-  const Conv3dGeometry g = geometry(3, 16, 12, 1, 5, 20, 37, k, p);   // enough work to run threaded
-  std::mt19937 rng(9);
-  const std::vector<float> x = uniform(g.N * g.Cin * g.D * g.H * g.W, rng);
-  const std::vector<float> w = uniform(g.Cout * g.Cin * 27, rng), bias = uniform(g.Cout, rng);
-  const std::vector<float> dout = uniform(g.N * g.Cout * g.Do * g.Ho * g.Wo, rng), dx0 = uniform(x.size(), rng);
-  const std::vector<float> dw0 = uniform(w.size(), rng);
-  MatmulPrecisionScope scope(MatmulPrecision::bf16);
-  std::vector<Result> by_mode;
-  for (const bool amx : amx_modes()) {
-    CAPTURE(amx);
-    AmxScope amx_scope(amx);
-    const int before = omp_get_max_threads();
-    omp_set_num_threads(1);
-    const Result one = run(g, x, w, bias, dout, dx0, dw0);
-    omp_set_num_threads(2);
-    const Result two = run(g, x, w, bias, dout, dx0, dw0), again = run(g, x, w, bias, dout, dx0, dw0);
-    omp_set_num_threads(before);
-    CHECK(one.out == two.out);
-    CHECK(one.dx == two.dx);
-    // The weight gradient adds per-thread partial sums: reproducible for a fixed thread count, as in fp32.
-    CHECK(two.dw == again.dw);
-    by_mode.push_back(two);
-  }
-  // The switch switches: AMX sums the same products in another order (the first test bounds both paths' errors).
-  if (by_mode.size() == 2) {
-    CHECK(by_mode[0].out != by_mode[1].out);
-    CHECK(by_mode[0].dx != by_mode[1].dx);
-    CHECK(by_mode[0].dw != by_mode[1].dw);
+  // 16 input channels (enough work to run threaded), and 3 (the weight gradient for < 16 channels on AMX).
+  for (const int64_t cin : {16, 3}) {
+    CAPTURE(cin);
+    const Conv3dGeometry g = geometry(3, cin, 12, 1, 5, 20, 37, k, p);
+    std::mt19937 rng(9);
+    const std::vector<float> x = uniform(g.N * g.Cin * g.D * g.H * g.W, rng);
+    const std::vector<float> w = uniform(g.Cout * g.Cin * 27, rng), bias = uniform(g.Cout, rng);
+    const std::vector<float> dout = uniform(g.N * g.Cout * g.Do * g.Ho * g.Wo, rng), dx0 = uniform(x.size(), rng);
+    const std::vector<float> dw0 = uniform(w.size(), rng);
+    MatmulPrecisionScope scope(MatmulPrecision::bf16);
+    std::vector<Result> by_mode;
+    for (const bool amx : amx_modes()) {
+      CAPTURE(amx);
+      AmxScope amx_scope(amx);
+      const int before = omp_get_max_threads();
+      omp_set_num_threads(1);
+      const Result one = run(g, x, w, bias, dout, dx0, dw0);
+      omp_set_num_threads(2);
+      const Result two = run(g, x, w, bias, dout, dx0, dw0), again = run(g, x, w, bias, dout, dx0, dw0);
+      omp_set_num_threads(before);
+      CHECK(one.out == two.out);
+      CHECK(one.dx == two.dx);
+      // The weight gradient adds per-thread partial sums: reproducible for a fixed thread count, as in fp32.
+      CHECK(two.dw == again.dw);
+      by_mode.push_back(two);
+    }
+    // The switch switches: AMX sums the same products in another order (the first test bounds both paths' errors).
+    if (by_mode.size() == 2) {
+      CHECK(by_mode[0].out != by_mode[1].out);
+      CHECK(by_mode[0].dx != by_mode[1].dx);
+      CHECK(by_mode[0].dw != by_mode[1].dw);
+    }
   }
 }

@@ -34,7 +34,8 @@ namespace {
 
 constexpr int T = 16;               // tile side: columns / output channels per block, pairs of positions per B tile
 constexpr int64_t kChunk = 2048;    // positions per chunk (a multiple of 32): the A rows' length
-constexpr int64_t kRow = kChunk + 32;   // bf16 between A rows: 4 KiB apart, a tile's 16 rows share cache sets
+constexpr int64_t kRow = kChunk + 32;   // bf16 between A rows: 4 KiB + 64 bytes, so a tile's 16 rows do not all
+                                        // fall in one cache set (at 4 KiB they would)
 constexpr int64_t kPairTile = 512;  // bf16 per B tile (16 pair-rows x 16 channels x 2)
 
 struct FewPlan {
@@ -92,8 +93,12 @@ FewPlan make_plan(const DirectShape& s) {
 // dout of one channel at the 16 positions of run k (zero where no output is).
 SSMTL_AMX_TARGET inline __m512 load_run(const float* dc, const FewPlan& d, int64_t k) {
   __m512 v = _mm512_setzero_ps();
-  for (int64_t s = d.seg_begin[k]; s < d.seg_begin[k + 1]; ++s)   // (masked-off lanes are not read)
-    v = _mm512_mask_loadu_ps(v, d.segs[s].mask, dc + d.segs[s].off);
+  // (masked-off lanes are not read; off may be negative, so the address is formed as an integer: lane 0 of a
+  // segment that starts mid-run lies before the channel's first value)
+  const uintptr_t base = reinterpret_cast<uintptr_t>(dc);
+  for (int64_t s = d.seg_begin[k]; s < d.seg_begin[k + 1]; ++s)
+    v = _mm512_mask_loadu_ps(v, d.segs[s].mask,
+                             reinterpret_cast<const void*>(base + static_cast<uintptr_t>(d.segs[s].off * 4)));
   return v;
 }
 

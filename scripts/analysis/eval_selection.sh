@@ -11,13 +11,17 @@ data=${6:-../shared/data}
 root="$data/${DATASET:-ped2}"
 get() { sed -n "s/^$1 = //p" "$sel"; }
 norm=$(get normalize) set=$(get checkpoint_set) cell=$(get cell_px) filter=$(get filter) sigma=$(get sigma)
+hrel=$(get min_height_rel)
+hrel=${hrel:-0}   # (format version 1: no minimum height)
 ck=(--checkpoint "$train/best.ckpt")
 [ "$set" = all ] && ck+=(--checkpoint "$train/last.ckpt")
 mkdir -p "$out"
-printf 'normalize = %s\ncheckpoint_set = %s\ncell_px = %s\nfilter = %s\nsigma = %s\nselection = %s\n' \
-  "$norm" "$set" "$cell" "$filter" "$sigma" "$sel" > "$out/choice.txt"
-extra=()
-[ "$norm" != none ] && extra+=(--normalize "$norm" --normal-detections "$det/training")
+printf 'normalize = %s\ncheckpoint_set = %s\ncell_px = %s\nmin_height_rel = %s\nfilter = %s\nsigma = %s\nselection = %s\n' \
+  "$norm" "$set" "$cell" "$hrel" "$filter" "$sigma" "$sel" > "$out/choice.txt"
+extra=(--min-height-rel "$hrel")
+[ "$norm" != none ] && extra+=(--normalize "$norm")
+# (the statistics of --normalize and the median object height of --min-height-rel)
+if [ "$norm" != none ] || [ "$hrel" != 0 ]; then extra+=(--normal-detections "$det/training"); fi
 "$build/ssmtl" score --data "$root" --detections "$det/testing" "${ck[@]}" --out "$out/scores" --cell "$cell" \
   --filter "$filter" "${extra[@]}"
 mkdir -p "$out/labels"
