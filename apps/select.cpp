@@ -34,8 +34,9 @@ constexpr int kSelectFormatVersion = 2;   // 2: the min_height_rel / min_height_
 const char* kUsage =
     "usage: ssmtl select --data SYNTH --detections DIR --checkpoint CKPT [--checkpoint CKPT2 ...]\n"
     "                    --normal-data ROOT --normal-detections DIR --out FILE [--normal-videos 15,16]\n"
-    "                    [--normalize none,zscore,log-zscore] [--cell-rel 0.33,0.5,0.67,1,1.33] [--min-height-rel 0]\n"
-    "                    [--filter 1,3,5] [--sigma 0,1,3,5,8] [--batch 128] [--seed 0] [--device cpu|cuda]\n"
+    "                    [--normalize none,zscore,log-zscore] [--cell-rel 0.33,0.5,0.67,1,1.33]\n"
+    "                    [--min-height-rel 0,0.25,0.5,0.75,1,1.25] [--filter 1,3,5] [--sigma 0,1,3,5,8]\n"
+    "                    [--batch 128] [--seed 0] [--device cpu|cuda]\n"
     "  SYNTH is the output of `ssmtl synth` (testing/frames, testing/gt_frame, synthetic.txt); DIR its detections\n"
     "  (`ssmtl detect --data SYNTH --split testing`). Candidates: every normalisation x checkpoint set (the first\n"
     "  checkpoint alone, and all of them averaged per object when several are given) x map cell (--cell-rel times\n"
@@ -157,7 +158,7 @@ Inputs parse_inputs(int argc, char** argv, bool& help) {
   if (in.modes.empty()) in.modes = {"none", "zscore", "log-zscore"};
   for (auto& m : in.modes) eval::TaskNormalizer check(m);   // (throws on an unknown mode)
   in.cell_rels = parse_doubles(args, "cell-rel", "0.33,0.5,0.67,1,1.33", 1e-3);
-  in.min_height_rels = parse_doubles(args, "min-height-rel", "0", 0);
+  in.min_height_rels = parse_doubles(args, "min-height-rel", "0,0.25,0.5,0.75,1,1.25", 0);
   for (double h : in.min_height_rels)
     if (h > 100) throw app::UsageError("--min-height-rel: values must be <= 100 (times the median object height)");
   in.filters = parse_doubles(args, "filter", "1,3,5", 1);

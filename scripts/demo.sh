@@ -14,7 +14,8 @@
 #   models, pooled by scripts/analysis/combine_selections.py; docs/RESULTS.md section 12). CELL_REL=0.67 = the
 #   a-priori 20 px map of session 4, better on Ped2's test set (reported there, not chosen by it)
 #   MIN_HEIGHT_REL=0.5: objects lower than 0.5 x that median height (15 px on Ped2) write nothing into the map
-#   (ssmtl score --min-height-rel; 0 = every object): chosen on synthetic anomalies, SEED=0,1,2 pooled, the other
+#   (ssmtl score --min-height-rel; 0 = every object): chosen on synthetic anomalies (SEED=0, 1 and 2 of
+#   select_postprocessing.sh, pooled by combine_selections.py), the other
 #   constants fixed as above (docs/RESULTS.md section 30)
 #   OOD=../shared/data/ood  WEIGHTS=../shared/weights/yolo-fastest (the T5 images and the detector's files)
 #   PRECISE_BN=N: before scoring, BatchNorm statistics re-estimated per input window from N training objects
