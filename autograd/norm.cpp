@@ -6,7 +6,9 @@
 
 #include "autograd/activation.h"
 #include "autograd/engine.h"
+#include "autograd/pool.h"
 #include "kernels/norm.h"
+#include "kernels/norm_pool.h"
 
 namespace ssmtl {
 using autograd::grad_buffer;
@@ -51,6 +53,27 @@ struct BatchNormReluNode : Node {
     SSMTL_DISPATCH(g.device(), k::batch_norm_relu_backward, dx.data, grad_buffer(gamma), grad_buffer(beta),
                    g.data(), x.data(), mean.data(), invstd.data(), data_or_null(gamma), data_or_null(beta),
                    batch_stats, dx.add, N, C, inner);
+  }
+};
+
+// Batch norm + ReLU + (1,2,2) max pooling in one node: keeps the statistics, each window's winner (idx: one byte
+// per window, in a float tensor's storage so that it lives on the op's device) and x at the winner (xmax).
+struct BatchNormReluPoolNode : Node {
+  Tensor mean, invstd, idx, xmax;
+  bool batch_stats;
+  int64_t N, C, D, H, W;
+  BatchNormReluPoolNode(Tensor m, Tensor is, Tensor ix, Tensor xm, bool bs, const Shape& s)
+      : mean(std::move(m)), invstd(std::move(is)), idx(std::move(ix)), xmax(std::move(xm)), batch_stats(bs),
+        N(s[0]), C(s[1]), D(s[2]), H(s[3]), W(s[4]) {}
+  const char* name() const override { return "BatchNormReluPoolBackward"; }
+  void backward(const Tensor& g) override {
+    const Tensor &x = inputs[0], &gamma = inputs[1], &beta = inputs[2];
+    const autograd::GradOut dx = autograd::grad_out(x);   // (written, not added, when new)
+    // dout, xmax and idx read twice at pooled size; x read and dx (read and) written at full size
+    prof::add_bytes(9.0 * 2 * g.numel() + 4.0 * (dx.data ? (dx.add ? 3 : 2) : 0) * x.numel());
+    SSMTL_DISPATCH(g.device(), k::batch_norm_relu_pool_backward, dx.data, grad_buffer(gamma), grad_buffer(beta),
+                   g.data(), reinterpret_cast<const uint8_t*>(idx.data()), xmax.data(), x.data(), mean.data(),
+                   invstd.data(), data_or_null(gamma), data_or_null(beta), batch_stats, dx.add, N, C, D, H, W);
   }
 };
 
@@ -246,6 +269,34 @@ Tensor batch_norm_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta,
     autograd::attach(y, n);
   }
   return y;
+}
+
+Tensor batch_norm_relu_pool(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                            Tensor& running_var, bool training, float momentum, float eps) {
+  const char* op = "batch_norm_relu_pool";
+  if (x.dim() != 5 || x.size(3) < 2 || x.size(4) < 2)
+    throw std::invalid_argument(std::string(op) + ": x must be (N, C, D, H, W) with H, W >= 2, got " +
+                                shape_str(x.shape()));
+  check_bn_args(op, x, gamma, beta, running_mean, running_var);
+  if (training && t_sync) {   // the synchronised statistics keep their own node: compose
+    Tensor y = relu(sync_batch_norm(x, gamma, beta, running_mean, running_var, momentum, eps, t_sync));
+    return max_pool3d(y, Pool3dOptions{{1, 2, 2}, {1, 2, 2}, {0, 0, 0}});
+  }
+  BnStats st = bn_stats(op, x, running_mean, running_var, training, momentum, eps);
+  const Shape os{x.size(0), x.size(1), x.size(2), x.size(3) / 2, x.size(4) / 2};
+  Tensor out = Tensor::empty(os, x.device()), xmax = Tensor::empty(os, x.device());
+  const int64_t windows = out.numel();
+  Tensor idx = Tensor::empty({(windows + 3) / 4}, x.device());   // one byte per window
+  prof::add_bytes(4.0 * x.numel() + 9.0 * windows);   // x read; out, xmax, idx written
+  SSMTL_DISPATCH(x.device(), k::batch_norm_relu_pool_forward, out.data(), reinterpret_cast<uint8_t*>(idx.data()),
+                 xmax.data(), x.data(), st.mean.data(), st.invstd.data(), data_or_null(gamma), data_or_null(beta),
+                 os[0], os[1], os[2], x.size(3), x.size(4));
+  if (autograd::needs_grad({&x, &gamma, &beta})) {
+    auto n = std::make_shared<BatchNormReluPoolNode>(st.mean, st.invstd, idx, xmax, st.batch_stats, x.shape());
+    n->inputs = {x, gamma, beta};
+    autograd::attach(out, n);
+  }
+  return out;
 }
 
 Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {

@@ -33,6 +33,19 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
 Tensor batch_norm_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
                        Tensor& running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
 
+// max_pool3d(relu(batch_norm(x)), window (1,2,2), stride (1,2,2), no padding) as one op: the end of each stage of
+// the backbone's 3D CNN (conv -> BN -> ReLU -> pool). x: (N, C, D, H, W) with H, W >= 2; returns
+// (N, C, D, H / 2, W / 2) (floor, as torch: an odd last row or column is not pooled). Arguments, statistics,
+// running-statistics update, eval semantics and errors as batch_norm (messages name "batch_norm_relu_pool");
+// formula: Ioffe & Szegedy 2015, then torch.nn.functional.relu and max_pool3d (ties keep the first in scan order).
+// One node (BatchNormReluPoolBackward); the ReLU's full-size output and its gradient are never stored: the node
+// keeps the winners' positions and x values (a quarter of x's size). The output is bitwise that of the
+// composition, the gradients equal it up to the order of batch norm's per-channel sums (kernels/norm_pool.h).
+// While a BatchNormSync is active a training call is the composition (synchronised statistics).
+// Throws std::invalid_argument (naming "batch_norm_relu_pool" and the shape) for a rank other than 5 or H, W < 2.
+Tensor batch_norm_relu_pool(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                            Tensor& running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
+
 // Synchronised batch statistics across the processes of a data-parallel job (SyncBatchNorm; the trainer's
 // train.sync_bn). While a BatchNormSync lives on this thread, every training-mode batch_norm computes its
 // per-channel mean and biased variance over the samples of ALL processes: `sum` must replace buf[0..n) by

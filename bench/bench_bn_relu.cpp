@@ -8,6 +8,8 @@
 // fused_GB/s counts the bytes the profiler's add_bytes counts: forward 12 per element (x read for the statistics,
 // x read and y written by the normalisation), backward 16 (dy, x read; dx read and written; the ReLU mask is
 // recomputed from x).
+// BM_BatchNormReluPool/<case>/<pass>: the same for the end of a stage, batch_norm_relu_pool against
+// max_pool3d(batch_norm_relu(x), (1,2,2)) (the build before it), reported the same way.
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -17,6 +19,7 @@
 #include "autograd/activation.h"
 #include "autograd/engine.h"
 #include "autograd/norm.h"
+#include "autograd/pool.h"
 #include "tensor/rng.h"
 
 using namespace ssmtl;
@@ -33,11 +36,14 @@ const Case kCases[] = {
     {"stage3_32ch_16x16", {64, 32, 7, 16, 16}},
 };
 enum class Pass { forward, forward_backward };
+enum class Op { bn_relu, bn_relu_pool };
 
-void fused_vs_unfused(benchmark::State& state, const Case& c, Pass pass) {
+void fused_vs_unfused(benchmark::State& state, const Case& c, Pass pass, Op op) {
   Rng rng(0);
   const int64_t C = c.x[1];
-  Tensor x = randn(c.x, rng, 0.1f, 1.f), gy = randn(c.x, rng);
+  Shape ys = c.x;
+  if (op == Op::bn_relu_pool) ys[3] /= 2, ys[4] /= 2;
+  Tensor x = randn(c.x, rng, 0.1f, 1.f), gy = randn(ys, rng);
   Tensor gamma = rand_uniform({C}, rng, 0.5f, 1.5f), beta = randn({C}, rng, 0.f, 0.2f);
   Tensor rm = Tensor::zeros({C}), rv = Tensor::ones({C});
   if (pass == Pass::forward_backward) {
@@ -50,7 +56,12 @@ void fused_vs_unfused(benchmark::State& state, const Case& c, Pass pass) {
     {
       std::optional<autograd::NoGradGuard> ng;
       if (pass == Pass::forward) ng.emplace();
-      Tensor y = fused ? batch_norm_relu(x, gamma, beta, rm, rv, true) : relu(batch_norm(x, gamma, beta, rm, rv, true));
+      Tensor y;
+      if (op == Op::bn_relu)
+        y = fused ? batch_norm_relu(x, gamma, beta, rm, rv, true) : relu(batch_norm(x, gamma, beta, rm, rv, true));
+      else
+        y = fused ? batch_norm_relu_pool(x, gamma, beta, rm, rv, true)
+                  : max_pool3d(batch_norm_relu(x, gamma, beta, rm, rv, true), Pool3dOptions{{1, 2, 2}, {1, 2, 2}});
       if (pass == Pass::forward_backward) autograd::backward(y, gy);
       benchmark::DoNotOptimize(y.data());
     }
@@ -65,22 +76,25 @@ void fused_vs_unfused(benchmark::State& state, const Case& c, Pass pass) {
     state.SetIterationTime(a + b);
   }
   const double it = static_cast<double>(state.iterations());
-  const double bytes = static_cast<double>(x.numel()) * (pass == Pass::forward ? 12.0 : 28.0);
   state.counters["unfused_ms"] = 1e3 * t_unfused / it;
   state.counters["fused_ms"] = 1e3 * t_fused / it;
-  state.counters["fused_GB/s"] = 1e-9 * bytes * it / t_fused;
+  if (op == Op::bn_relu) {
+    const double bytes = static_cast<double>(x.numel()) * (pass == Pass::forward ? 12.0 : 28.0);
+    state.counters["fused_GB/s"] = 1e-9 * bytes * it / t_fused;
+  }
   state.counters["speedup"] = t_unfused / t_fused;
 }
 
 const bool kRegistered = [] {
-  for (const Case& c : kCases)
-    for (Pass p : {Pass::forward, Pass::forward_backward}) {
-      const std::string name = std::string("BM_BatchNormRelu/") + c.name + "/" +
-                               (p == Pass::forward ? "forward" : "forward_backward");
-      benchmark::RegisterBenchmark(name.c_str(), fused_vs_unfused, c, p)
-          ->Unit(benchmark::kMillisecond)
-          ->UseManualTime();
-    }
+  for (Op op : {Op::bn_relu, Op::bn_relu_pool})
+    for (const Case& c : kCases)
+      for (Pass p : {Pass::forward, Pass::forward_backward}) {
+        const std::string name = std::string(op == Op::bn_relu ? "BM_BatchNormRelu/" : "BM_BatchNormReluPool/") +
+                                 c.name + "/" + (p == Pass::forward ? "forward" : "forward_backward");
+        benchmark::RegisterBenchmark(name.c_str(), fused_vs_unfused, c, p, op)
+            ->Unit(benchmark::kMillisecond)
+            ->UseManualTime();
+      }
   return true;
 }();
 

@@ -1,6 +1,7 @@
 #include "model/backbone.h"
 
 #include <stdexcept>
+#include <string>
 
 #include "autograd/activation.h"
 #include "autograd/elementwise.h"
@@ -11,6 +12,8 @@ namespace ssmtl {
 
 Backbone::Backbone(const BackboneConfig& c, Rng& rng) : cfg(c) {
   if (c.channels.empty()) throw std::invalid_argument("Backbone: no stages (channels is empty)");
+  if (c.convs_per_stage < 1)
+    throw std::invalid_argument("Backbone: convs_per_stage must be >= 1, got " + std::to_string(c.convs_per_stage));
   if (c.transformer != "none" && c.transformer != "3d" && c.transformer != "2d")
     throw std::invalid_argument("Backbone: transformer must be none, 3d or 2d, got " + c.transformer);
   int cin = 3;
@@ -39,12 +42,12 @@ Tensor Backbone::forward(const Tensor& x, bool training) {
   if (x.dim() != 5 || x.size(1) != 3)
     throw std::invalid_argument("Backbone: input must be (N, 3, T, H, W), got " + shape_str(x.shape()));
   Tensor h = x;
-  Pool3dOptions pool{{1, 2, 2}, {1, 2, 2}, {0, 0, 0}};
   size_t layer = 0;
   for (size_t s = 0; s < cfg.channels.size(); ++s) {
-    for (int r = 0; r < cfg.convs_per_stage; ++r, ++layer)
+    for (int r = 0; r + 1 < cfg.convs_per_stage; ++r, ++layer)
       h = conv_bn_relu(convs[layer], bns[layer], h, training);
-    h = max_pool3d(h, pool);
+    h = conv_bn_relu_pool(convs[layer], bns[layer], h, training);   // then max pooling (1,2,2)
+    ++layer;
   }
   if (cfg.transformer == "none") return temporal_max_pool(h);
   if (cfg.transformer == "2d") h = reshape(temporal_avg_pool(h), {h.size(0), h.size(1), 1, h.size(3), h.size(4)});

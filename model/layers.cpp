@@ -3,6 +3,7 @@
 #include "autograd/engine.h"
 #include "autograd/linear.h"
 #include "autograd/norm.h"
+#include "autograd/pool.h"
 #include "model/bn_window.h"
 
 namespace ssmtl {
@@ -70,6 +71,10 @@ Tensor BatchNormLayer::forward_relu(const Tensor& x, bool training) {
   const Use u = statistics(training);
   return batch_norm_relu(x, gamma, beta, *u.mean, *u.var, training, u.momentum);
 }
+Tensor BatchNormLayer::forward_relu_pool(const Tensor& x, bool training) {
+  const Use u = statistics(training);
+  return batch_norm_relu_pool(x, gamma, beta, *u.mean, *u.var, training, u.momentum);
+}
 namespace {
 // The fused eval op applies when no gradient is recorded and the running statistics exist.
 bool fuse_eval(const BatchNormLayer& bn, bool training) {
@@ -84,6 +89,13 @@ EvalBatchNorm eval_bn(BatchNormLayer& bn) {
 Tensor conv_bn_relu(const Conv3dLayer& conv, BatchNormLayer& bn, const Tensor& x, bool training) {
   if (fuse_eval(bn, training)) return conv3d_bn_relu_eval(x, conv.weight, conv.bias, eval_bn(bn), conv.opt);
   return bn.forward_relu(conv.forward(x), training);
+}
+
+Tensor conv_bn_relu_pool(const Conv3dLayer& conv, BatchNormLayer& bn, const Tensor& x, bool training) {
+  if (fuse_eval(bn, training))
+    return max_pool3d(conv3d_bn_relu_eval(x, conv.weight, conv.bias, eval_bn(bn), conv.opt),
+                      Pool3dOptions{{1, 2, 2}, {1, 2, 2}, {0, 0, 0}});
+  return bn.forward_relu_pool(conv.forward(x), training);
 }
 
 Tensor conv_bn_relu(const Conv2dLayer& conv, BatchNormLayer& bn, const Tensor& x, bool training) {

@@ -40,6 +40,8 @@ class BatchNormLayer : public Module {
   Tensor forward(const Tensor& x, bool training);
   // relu(forward(x, training)) as one fused op (batch_norm_relu; bitwise equal on the CPU).
   Tensor forward_relu(const Tensor& x, bool training);
+  // max_pool3d(forward_relu(x, training), (1,2,2)) as one fused op (batch_norm_relu_pool; x: (N, C, D, H, W)).
+  Tensor forward_relu_pool(const Tensor& x, bool training);
   void visit(const std::string& prefix, std::vector<NamedTensor>& out) override;
   Tensor gamma, beta, running_mean, running_var;
 
@@ -67,6 +69,10 @@ class BatchNormLayer : public Module {
 // (conv3d_bn_relu_eval: the same bits, one pass over the activations less); otherwise the two ops.
 Tensor conv_bn_relu(const Conv3dLayer& conv, BatchNormLayer& bn, const Tensor& x, bool training);
 Tensor conv_bn_relu(const Conv2dLayer& conv, BatchNormLayer& bn, const Tensor& x, bool training);
+// max_pool3d(conv_bn_relu(conv, bn, x, training), window (1,2,2), stride (1,2,2)): the end of a backbone stage.
+// Training (or eval with gradients): the convolution, then batch norm + ReLU + pooling as one op
+// (batch_norm_relu_pool: no full-size ReLU output or gradient); scoring: conv3d_bn_relu_eval, then the pooling.
+Tensor conv_bn_relu_pool(const Conv3dLayer& conv, BatchNormLayer& bn, const Tensor& x, bool training);
 
 // Linear: x (..., in) -> (..., out).
 class LinearLayer : public Module {

@@ -194,6 +194,24 @@ TEST_CASE("cuda batch norm fused with relu matches the CPU") {
   }
 }
 
+TEST_CASE("cuda batch norm + relu + 1x2x2 max pooling fused matches the CPU") {
+  if (!ssmtl::cuda_available()) { MESSAGE("no CUDA device: skipped"); return; }
+  Rng rng(43);
+  // Mean 0.3: outputs on both sides of the kink; odd H and W (a row and a column never pooled); ties after the ReLU.
+  for (const Shape& s : {Shape{3, 4, 2, 9, 7}, Shape{2, 3, 1, 6, 40}}) {
+    const Tensor x = randn(s, rng, 0.3f, 3.f), gamma = randn({s[1]}, rng), beta = randn({s[1]}, rng);
+    const Tensor rm0 = randn({s[1]}, rng), rv0 = rand_uniform({s[1]}, rng, 0.5f, 2.f);
+    for (bool training : {true, false}) {
+      auto f = [&, training](const Ts& t) {
+        Tensor rm = rm0.to(t[0].device()).clone(), rv = rv0.to(t[0].device()).clone();
+        return batch_norm_relu_pool(t[0], t[1], t[2], rm, rv, training);
+      };
+      check_op({std::string("batch_norm_relu_pool ") + (training ? "train " : "eval ") + shape_str(s), {x, gamma, beta},
+                {}, f, kUlps, Tol{1e-5f, 1e-4f}});
+    }
+  }
+}
+
 TEST_CASE("cuda pooling and up-sampling match the CPU") {
   if (!ssmtl::cuda_available()) { MESSAGE("no CUDA device: skipped"); return; }
   Rng rng(5);

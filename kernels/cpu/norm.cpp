@@ -7,6 +7,10 @@
 
 #include "kernels/cpu/bn_affine.h"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace ssmtl::kernels {
 
 namespace {
@@ -242,13 +246,32 @@ inline void add_bn_dx_channel(float* dx, G dy, const float* x, int64_t c, float 
 namespace {
 // Sum of p[0, n) and sum of (p[i] - mu)^2 in double, 32 independent lanes (4 vectors of 8 doubles: the adds'
 // latency, not memory, bounded the single-accumulator loop), lanes added in order: the same bits for any thread
-// count.
+// count. Lane j takes the elements i = j mod 32; on AVX-512 the same lanes as 4 explicit vectors (GCC compiled the
+// generic loop to 2.1x the instructions: 1.35x slower on a stage-1 tensor), then the same tail and final order.
 constexpr int kLanes = 32;
+#if defined(__AVX512F__)
+inline __m512d widen(const float* p) {   // (the masked form: GCC 12 warns about the plain one's undefined pass-through)
+  return _mm512_maskz_cvtps_pd(0xFF, _mm256_loadu_ps(p));
+}
+inline void spill(double* acc, __m512d a0, __m512d a1, __m512d a2, __m512d a3) {
+  _mm512_storeu_pd(acc, a0), _mm512_storeu_pd(acc + 8, a1), _mm512_storeu_pd(acc + 16, a2);
+  _mm512_storeu_pd(acc + 24, a3);
+}
+#endif
 double slab_sum(const float* p, int64_t n) {
   double acc[kLanes] = {};
   int64_t i = 0;
+#if defined(__AVX512F__)
+  __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+  for (; i + kLanes <= n; i += kLanes) {
+    a0 = _mm512_add_pd(a0, widen(p + i)), a1 = _mm512_add_pd(a1, widen(p + i + 8));
+    a2 = _mm512_add_pd(a2, widen(p + i + 16)), a3 = _mm512_add_pd(a3, widen(p + i + 24));
+  }
+  spill(acc, a0, a1, a2, a3);
+#else
   for (; i + kLanes <= n; i += kLanes)
     for (int j = 0; j < kLanes; ++j) acc[j] += p[i + j];
+#endif
   double s = 0.0;
   for (; i < n; ++i) s += p[i];
   for (int j = 0; j < kLanes; ++j) s += acc[j];
@@ -257,11 +280,23 @@ double slab_sum(const float* p, int64_t n) {
 double slab_centred_squares(const float* p, int64_t n, double mu) {
   double acc[kLanes] = {};
   int64_t i = 0;
+#if defined(__AVX512F__)
+  const __m512d m = _mm512_set1_pd(mu);
+  __m512d a0 = _mm512_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
+  for (; i + kLanes <= n; i += kLanes) {
+    const __m512d d0 = _mm512_sub_pd(widen(p + i), m), d1 = _mm512_sub_pd(widen(p + i + 8), m);
+    const __m512d d2 = _mm512_sub_pd(widen(p + i + 16), m), d3 = _mm512_sub_pd(widen(p + i + 24), m);
+    a0 = _mm512_fmadd_pd(d0, d0, a0), a1 = _mm512_fmadd_pd(d1, d1, a1);
+    a2 = _mm512_fmadd_pd(d2, d2, a2), a3 = _mm512_fmadd_pd(d3, d3, a3);
+  }
+  spill(acc, a0, a1, a2, a3);
+#else
   for (; i + kLanes <= n; i += kLanes)
     for (int j = 0; j < kLanes; ++j) {
       const double d = p[i + j] - mu;
       acc[j] += d * d;
     }
+#endif
   double q = 0.0;
   for (; i < n; ++i) q += (p[i] - mu) * (p[i] - mu);
   for (int j = 0; j < kLanes; ++j) q += acc[j];

@@ -7,6 +7,7 @@
 // Deterministic throughout.
 #include "kernels/cuda/reduce.cuh"
 #include "kernels/norm.h"
+#include "kernels/norm_pool.h"
 
 namespace ssmtl::kernels {
 
@@ -137,6 +138,52 @@ struct BnDxOp {
   __device__ void operator()(long long i, long long c) const {
     const float v = coef[c] * (dy(i, c) - coef[C + c] - (x[i] - mean[c]) * coef[2 * C + c]);
     dx[i] = add ? dx[i] + v : v;
+  }
+};
+
+// ---- batch norm + ReLU + (1,2,2) max pooling (kernels/norm_pool.h) ----
+
+// One thread per window: y of its four inputs, the maximum (ties keep the first), its position and x there.
+__global__ void bn_relu_pool_fw_k(float* out, uint8_t* idx, float* xmax, const float* x, const float* mean,
+                                  const float* invstd, const float* gamma, const float* beta, long long windows,
+                                  long long C, long long D, long long H, long long W) {
+  const long long oH = H / 2, oW = W / 2;
+  SSMTL_GRID_LOOP(o, windows) {
+    const long long ow = o % oW, oh = (o / oW) % oH, d = (o / (oW * oH)) % D, p = o / (oW * oH * D), c = p % C;
+    const float s = invstd[c] * (gamma ? gamma[c] : 1.f), b = beta ? beta[c] : 0.f;
+    const float* x0 = x + ((p * D + d) * H + 2 * oh) * W + 2 * ow;
+    const float cand[4] = {x0[0], x0[1], x0[W], x0[W + 1]};
+    float m = 0.f;
+    int best = 0;
+    for (int k = 0; k < 4; ++k) {
+      const float v = bn_affine(cand[k], mean[c], s, b);
+      const float y = v > 0.f ? v : 0.f;
+      if (k == 0 || y > m) m = y, best = k;
+    }
+    out[o] = m;
+    idx[o] = static_cast<uint8_t>(best);
+    xmax[o] = cand[best];
+  }
+}
+
+// Reads element i (of channel c) of y's gradient: dout at its window's winner where y > 0, else 0.
+struct PoolReluGrad {
+  const float* dout;
+  const uint8_t* idx;
+  const float* x;
+  const float* mean;
+  const float* invstd;
+  const float* gamma;
+  const float* beta;
+  long long D, H, W;
+  __device__ float operator()(long long i, long long c) const {
+    const long long oH = H / 2, oW = W / 2;
+    const long long w = i % W, h = (i / W) % H, d = (i / (W * H)) % D, p = i / (W * H * D);
+    if (h >= 2 * oH || w >= 2 * oW) return 0.f;
+    const long long o = ((p * D + d) * oH + h / 2) * oW + w / 2;
+    if (idx[o] != (h & 1) * 2 + (w & 1)) return 0.f;
+    const float s = invstd[c] * (gamma ? gamma[c] : 1.f), b = beta ? beta[c] : 0.f;
+    return bn_affine(x[i], mean[c], s, b) > 0.f ? dout[o] + 0.f : 0.f;
   }
 };
 
@@ -276,6 +323,25 @@ void batch_norm_relu_backward_cuda(float* dx, float* dgamma, float* dbeta, const
                                    bool batch_stats, bool add_dx, int64_t N, int64_t C, int64_t inner) {
   bn_backward(dx, dgamma, dbeta, ReluGrad{dy, x, mean, invstd, gamma, beta}, x, mean, invstd, gamma, batch_stats,
               add_dx, N, C, inner);
+}
+
+void batch_norm_relu_pool_forward_cuda(float* out, uint8_t* idx, float* xmax, const float* x, const float* mean,
+                                       const float* invstd, const float* gamma, const float* beta, int64_t N,
+                                       int64_t C, int64_t D, int64_t H, int64_t W) {
+  const long long windows = N * C * D * (H / 2) * (W / 2);
+  if (windows == 0) return;
+  bn_relu_pool_fw_k<<<cuda::grid_for(windows), cuda::kThreads>>>(out, idx, xmax, x, mean, invstd, gamma, beta,
+                                                                 windows, C, D, H, W);
+  CUDA_CHECK_LAST();
+}
+
+// The sums run over every element (the non-winners read 0), as batch norm + ReLU's: xmax is not needed here.
+void batch_norm_relu_pool_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dout,
+                                        const uint8_t* idx, const float*, const float* x, const float* mean,
+                                        const float* invstd, const float* gamma, const float* beta, bool batch_stats,
+                                        bool add_dx, int64_t N, int64_t C, int64_t D, int64_t H, int64_t W) {
+  bn_backward(dx, dgamma, dbeta, PoolReluGrad{dout, idx, x, mean, invstd, gamma, beta, D, H, W}, x, mean, invstd,
+              gamma, batch_stats, add_dx, N, C, D * H * W);
 }
 
 void layer_norm_forward_cuda(float* y, float* mean, float* invstd, const float* x, const float* gamma,
