@@ -69,8 +69,8 @@ struct BatchNormReluPoolNode : Node {
   void backward(const Tensor& g) override {
     const Tensor &x = inputs[0], &gamma = inputs[1], &beta = inputs[2];
     const autograd::GradOut dx = autograd::grad_out(x);   // (written, not added, when new)
-    // dout, xmax and idx read twice at pooled size; x read and dx (read and) written at full size
-    prof::add_bytes(9.0 * 2 * g.numel() + 4.0 * (dx.data ? (dx.add ? 3 : 2) : 0) * x.numel());
+    // pooled size (the CPU kernel): dout twice, xmax and idx once; full size: x read, dx (read and) written
+    prof::add_bytes(13.0 * g.numel() + 4.0 * (dx.data ? (dx.add ? 3 : 2) : 0) * x.numel());
     SSMTL_DISPATCH(g.device(), k::batch_norm_relu_pool_backward, dx.data, grad_buffer(gamma), grad_buffer(beta),
                    g.data(), reinterpret_cast<const uint8_t*>(idx.data()), xmax.data(), x.data(), mean.data(),
                    invstd.data(), data_or_null(gamma), data_or_null(beta), batch_stats, dx.add, N, C, D, H, W);

@@ -12,8 +12,9 @@
 // first candidate in the order (h, w), (h, w+1), (h+1, w), (h+1, w+1); relu'(0) = 0). The forward's outputs are
 // bitwise those of the unfused ops (kernels/norm.h batch_norm_relu_forward_cpu then kernels/pool.h
 // max_pool3d_forward_cpu); the backward's values are theirs up to the order of its per-channel double sums. One
-// difference: a NaN in x that does not win its window does not enter the sums here (unfused, 0 * NaN makes the
-// channel's sums NaN); with batch statistics its NaN mean makes everything NaN in both.
+// difference on the CPU: a NaN in x that does not win its window does not enter the sums here (unfused, and in the
+// CUDA twin, which sums over every element, 0 * NaN makes the channel's sums NaN); with batch statistics its NaN
+// mean makes everything NaN everywhere.
 #pragma once
 #include <cstdint>
 

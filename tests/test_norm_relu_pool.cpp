@@ -206,13 +206,15 @@ TEST_CASE("batch_norm_relu_pool: kernels against the unfused kernels - ties odd 
       {2, 3, 2, 5, 7, true},                             // odd H and W: a row and a column never pooled
       {2, 3, 1, 4, 40, true},                            // 20 windows: a whole vector and a tail
       {4, 2, 3, 4, 64, true},                            // 32 windows: whole vectors only
-      {5, 7, 2, 9, 33, false},                           // over the parallel threshold, odd sizes
+      {2, 3, 2, 4, 26, true},                            // 13 windows: the second half of a vector masked
+      {2, 2, 1, 6, 58, false},                           // 29 windows: a whole vector and 13
+      {5, 7, 2, 18, 33, false},                          // over the parallel threshold (32768), odd sizes
   };
   for (const KernelCase& k : cases) kernels_match_composition(k, 300 + k.W);
 #ifdef _OPENMP
   // 1 and 2 threads give the same bits.
   Rng rng(5);
-  const int64_t N = 4, C = 6, D = 2, H = 16, W = 32, n = N * C * D * H * W, windows = n / 4;
+  const int64_t N = 4, C = 6, D = 2, H = 16, W = 64, n = N * C * D * H * W, windows = n / 4;   // > 32768: threads
   const std::vector<float> x = randn({n}, rng).to_vector(), dout = randn({windows}, rng).to_vector();
   const std::vector<float> gamma = randn({C}, rng).to_vector(), beta = randn({C}, rng).to_vector();
   std::vector<float> mean(C), var(C), invstd(C);
