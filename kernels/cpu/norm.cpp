@@ -43,19 +43,7 @@ using detail::bn_affine;
 using detail::bn_scale;
 using detail::bn_shift;
 
-// dy + 0.f where keep, else +0 (+ 0.f maps -0 to +0 as relu_backward_cpu's add into the zeroed gradient of the
-// unfused composition does). An AND of the bits, the same value as the select keep ? dy + 0.f : 0.f: GCC 12
-// leaves the backward's sum loops scalar with the select ("control flow in loop"), 4x slower; with the AND
-// they vectorise.
-inline float masked(float dy, bool keep) {
-  const float g = dy + 0.f;
-  uint32_t bits;
-  std::memcpy(&bits, &g, sizeof bits);
-  bits &= 0u - static_cast<uint32_t>(keep);
-  float out;
-  std::memcpy(&out, &bits, sizeof out);
-  return out;
-}
+using detail::masked;   // the ReLU's gradient mask (bn_affine.h)
 
 // How the output gradient is read: Grad (dy) or ReluGrad (dy where the fused output y > 0, else 0). ReluGrad
 // does not read y: it recomputes the sign of the pre-activation from x, one stream of memory less in each of

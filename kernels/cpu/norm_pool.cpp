@@ -34,17 +34,7 @@ struct Affine {
   bool positive(float x) const { return bn_affine(x, mu, s, b) > 0.f; }
 };
 
-// dy + 0.f where keep, else +0 (-0 becomes +0, as the unfused ReLU backward's add into zeros), by an AND of the
-// bits as norm.cpp's masked: with a select GCC leaves the sums' loop scalar.
-inline float masked(float dy, bool keep) {
-  const float g = dy + 0.f;
-  uint32_t bits;
-  std::memcpy(&bits, &g, sizeof bits);
-  bits &= 0u - static_cast<uint32_t>(keep);
-  float out;
-  std::memcpy(&out, &bits, sizeof out);
-  return out;
-}
+using detail::masked;   // the ReLU's gradient mask (bn_affine.h)
 
 // Window j of the row pair (x0, x1): its maximum of y, the winner's position and x there. y >= 0 and never NaN
 // (relu_value maps NaN to 0), so torch's "larger or NaN" rule is "larger": ties keep the first.
