@@ -235,7 +235,7 @@ namespace {
 // Sum of p[0, n) and sum of (p[i] - mu)^2 in double, 32 independent lanes (4 vectors of 8 doubles: the adds'
 // latency, not memory, bounded the single-accumulator loop), lanes added in order: the same bits for any thread
 // count. Lane j takes the elements i = j mod 32; on AVX-512 the same lanes as 4 explicit vectors (GCC compiled the
-// generic loop to 2.1x the instructions: 1.35x slower on a stage-1 tensor), then the same tail and final order:
+// generic loop to 2.1x the instructions: 1.3x slower on a stage-1 tensor), then the same tail and final order:
 // the bits of the generic loop as GCC compiles it by default (contracting d * d + acc to a fused multiply-add;
 // under -ffp-contract=off the generic loop's squares would round differently).
 constexpr int kLanes = 32;
