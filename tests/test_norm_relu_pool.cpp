@@ -272,3 +272,18 @@ TEST_CASE("batch_norm_relu_pool: bad inputs throw std::invalid_argument naming t
                        "batch_norm_relu_pool: gamma must have shape [3] for x [2, 3, 1, 2, 2], got [2]",
                        std::invalid_argument);
 }
+
+TEST_CASE("batch_norm_relu_pool: PITFALLS 19 - eval with running mean 2 and var 1 maps x = 1 to -0.999995 before the ReLU") {
+  // Window [1, 3; 1, 1]: pre-activations -0.999995, 0.999995, -0.999995, -0.999995 -> ReLU -> max = 0.999995; a window
+  // of ones gives 0. The running statistics stay as they are and two runs give the same bits.
+  const Tensor x = Tensor::from_vector({1, 1, 1, 2, 4}, {1.f, 3.f, 1.f, 1.f, 1.f, 1.f, 1.f, 1.f});
+  Tensor rm = Tensor::full({1}, 2.f), rv = Tensor::full({1}, 1.f);
+  const Tensor y = batch_norm_relu_pool(x, Tensor(), Tensor(), rm, rv, false);
+  const std::vector<float> v = y.to_vector();
+  REQUIRE(v.size() == 2);
+  CHECK(std::fabs(v[0] - 0.999995) <= 1e-6);
+  CHECK(v[1] == 0.f);
+  CHECK(rm.to_vector() == std::vector<float>{2.f});
+  CHECK(rv.to_vector() == std::vector<float>{1.f});
+  CHECK(bitwise_equal(batch_norm_relu_pool(x, Tensor(), Tensor(), rm, rv, false).to_vector(), v));
+}

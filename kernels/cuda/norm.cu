@@ -31,6 +31,11 @@ struct CentredSquareTerm {
 // Batch norm's pre-activation, as one explicit fused multiply-add (s = invstd * gamma, b = beta): the fused
 // backward recomputes exactly the value the forward wrote.
 __device__ inline float bn_affine(float x, float mu, float s, float b) { return fmaf(x - mu, s, b); }
+// Whether batch norm's output at x (channel c) is > 0: the ReLU's mask, as the forward's output decides it.
+__device__ inline bool bn_positive(float x, long long c, const float* mean, const float* invstd, const float* gamma,
+                                   const float* beta) {
+  return bn_affine(x, mean[c], invstd[c] * (gamma ? gamma[c] : 1.f), beta ? beta[c] : 0.f) > 0.f;
+}
 
 // How the backward reads element i (of channel c) of the output gradient: Grad (batch norm: dy) or ReluGrad
 // (batch norm + ReLU: dy where the fused output y > 0, else 0, with y's sign recomputed from x; + 0.f maps -0 to
@@ -47,8 +52,7 @@ struct ReluGrad {
   const float* gamma;
   const float* beta;
   __device__ float operator()(long long i, long long c) const {
-    const float s = invstd[c] * (gamma ? gamma[c] : 1.f), b = beta ? beta[c] : 0.f;
-    return bn_affine(x[i], mean[c], s, b) > 0.f ? dy[i] + 0.f : 0.f;
+    return bn_positive(x[i], c, mean, invstd, gamma, beta) ? dy[i] + 0.f : 0.f;
   }
 };
 
@@ -182,8 +186,7 @@ struct PoolReluGrad {
     if (h >= 2 * oH || w >= 2 * oW) return 0.f;
     const long long o = ((p * D + d) * oH + h / 2) * oW + w / 2;
     if (idx[o] != (h & 1) * 2 + (w & 1)) return 0.f;
-    const float s = invstd[c] * (gamma ? gamma[c] : 1.f), b = beta ? beta[c] : 0.f;
-    return bn_affine(x[i], mean[c], s, b) > 0.f ? dout[o] + 0.f : 0.f;
+    return bn_positive(x[i], c, mean, invstd, gamma, beta) ? dout[o] + 0.f : 0.f;
   }
 };
 
