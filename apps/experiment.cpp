@@ -115,7 +115,7 @@ std::string resolved_train_config(const std::string& config, const std::map<std:
 void check_setting_keys(const std::map<std::string, std::string>& s) {
   static const std::set<std::string> known{"detect.method", "detect.conf", "detect.flow_scale", "score.normalize",
                                            "score.frame_mode", "score.cell", "score.min_height_rel", "score.filter",
-                                           "eval.sigma",
+                                           "score.window_ends", "eval.sigma",
                                            "videos.training", "videos.testing"};
   for (auto& [k, v] : s)
     if (!known.count(k) && k.rfind("model.", 0) != 0 && k.rfind("train.", 0) != 0)
@@ -174,6 +174,9 @@ RunResult run_one(const ssmtl::app::ExperimentSpec& spec, const GridPoint& p, in
                         get(s, "score.filter", "3") + "\nsigma=" + get(s, "eval.sigma", "3") + "\n";
   const std::string min_h = get(s, "score.min_height_rel", "");   // (keys made before it existed stay the same)
   if (!min_h.empty()) sc_text += "min_height_rel=" + min_h + "\n";
+  // (scores cached before the option existed were made with clamped windows: they keep their key under clamp)
+  const std::string ends = get(s, "score.window_ends", "shift");
+  if (ends != "clamp") sc_text += "window_ends=" + ends + "\n";
   const std::string sc = cache + "/scores/" + ssmtl::app::hash_key(sc_text);
   auto e = cached(sc, [&] {
     ssmtl::util::write_text_atomic(sc + "/settings.txt", sc_text);
@@ -182,6 +185,7 @@ RunResult run_one(const ssmtl::app::ExperimentSpec& spec, const GridPoint& p, in
                                "--frame-mode", get(s, "score.frame_mode", "map"), "--cell", get(s, "score.cell", "20"),
                                "--filter", get(s, "score.filter", "3")};
     if (!min_h.empty()) a.insert(a.end(), {"--min-height-rel", min_h});
+    a.insert(a.end(), {"--window-ends", ends});
     if (get(s, "score.normalize", "none") != "none" || !min_h.empty()) {   // (statistics / median object height)
       a.insert(a.end(), {"--normal-detections", det + "/training"});
       if (!tr_videos.empty()) {   // the validation videos of this training run: the last of its list

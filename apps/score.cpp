@@ -24,7 +24,7 @@ namespace {
 const char* kUsage =
     "usage: ssmtl score --data ROOT --detections DIR --checkpoint CKPT --out DIR [--split testing]\n"
     "                   [--frame-mode map|max] [--cell 20 | --cell-rel 0.67] [--min-height-rel 0] [--filter 3] [--batch 128]\n"
-    "                   [--seed 0] [--videos 01,02]\n"
+    "                   [--seed 0] [--videos 01,02] [--window-ends shift|clamp]\n"
     "                   [--teachers DIR] [--device cpu|cuda] [--precision fp32|bf16]\n"
     "                   [--normalize none|zscore|log-zscore --normal-detections DIR [--normal-videos 15,16]]\n"
     "                   [--precise-bn N [--ood DIR]]\n"
@@ -42,6 +42,9 @@ const char* kUsage =
     "  needs --normal-detections; the normal videos as for --normalize), so it scales with the camera.\n"
     "  --min-height-rel X: objects whose box is lower than X times that median height (rounded, pixels) write\n"
     "  nothing into the anomaly map (their scores stay in DIR/regions); 0 (default) = every object.\n"
+    "  --window-ends: the 7-frame window of an object in a video's first or last 3 frames: shift (default) = the\n"
+    "  7 frames nearest it inside the video; clamp = frame indices clamped (frame 0 gives 0,0,0,0,1,2,3: a\n"
+    "  repeated frame, which the motion tasks score as a stop; docs/RESULTS.md section 35).\n"
     "  --checkpoint given several times: a checkpoint ensemble, the mean per object of the models' (normalised)\n"
     "  scores (e.g. best.ckpt and last.ckpt of one run; each model normalised with its own statistics).\n"
     "  --precision bf16: the model's products with bfloat16 factors and float32 sums (CPU with AVX512_BF16;\n"
@@ -77,6 +80,7 @@ int run_score(int argc, char** argv) {
   so.map.filter_t = so.map.filter_x = so.map.filter_y = f;
   so.batch_size = static_cast<int>(args.get_int("batch", 128, 1));
   so.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
+  so.window_ends = ssmtl::parse_window_ends(args.get("window-ends", "shift"), "--window-ends");
   std::string teachers = args.get("teachers");
   std::vector<std::string> videos = args.list("videos");
   const std::string norm_mode = args.get("normalize", "none");
@@ -161,7 +165,7 @@ int run_score(int argc, char** argv) {
       for (size_t i = 0; i < ckpts.size(); ++i) run_cfg << (i ? ", " : " ") << ckpts[i];
       run_cfg << "\nmodel = " << mc.name << "\nframe_mode = " << so.frame_mode << "\ncell = " << so.map.cell << "\ncell_rel = " << cell_rel
               << "\nmin_height_rel = " << min_height_rel << "\nmin_height = " << so.map.min_height
-              << "\nfilter = " << f << "\nbatch = " << so.batch_size << "\nseed = " << so.seed
+              << "\nfilter = " << f << "\nwindow_ends = " << ssmtl::window_ends_name(so.window_ends) << "\nbatch = " << so.batch_size << "\nseed = " << so.seed
               << "\ndevice = " << ssmtl::device_name(device) << "\nprecision = " << precision_name << "\nteachers = " << teachers
               << "\nprecise_bn = " << precise_bn << "\nnormalize = " << norm_mode << "\nnormal_detections = " << normal_det << "\nvideos =";
       for (int v = 0; v < pool->num_videos(); ++v) run_cfg << (v ? "," : " ") << pool->video(v).name();

@@ -36,7 +36,7 @@ const char* kUsage =
     "                    --normal-data ROOT --normal-detections DIR --out FILE [--normal-videos 15,16]\n"
     "                    [--normalize none,zscore,log-zscore] [--cell-rel 0.33,0.5,0.67,1,1.33]\n"
     "                    [--min-height-rel 0,0.25,0.5,0.75,1,1.25] [--filter 1,3,5] [--sigma 0,1,3,5,8]\n"
-    "                    [--batch 128] [--seed 0] [--device cpu|cuda]\n"
+    "                    [--batch 128] [--seed 0] [--device cpu|cuda] [--window-ends shift|clamp]\n"
     "  SYNTH is the output of `ssmtl synth` (testing/frames, testing/gt_frame, synthetic.txt); DIR its detections\n"
     "  (`ssmtl detect --data SYNTH --split testing`). Candidates: every normalisation x checkpoint set (the first\n"
     "  checkpoint alone, and all of them averaged per object when several are given) x map cell (--cell-rel times\n"
@@ -46,7 +46,8 @@ const char* kUsage =
     "  there is no other), from ROOT's training split (default: the checkpoint's held-out validation videos).\n"
     "  Picks the candidate with the best micro AUC (ties: the earlier in the table's order) and writes FILE\n"
     "  atomically: format version, seed, inputs, the choice, and every candidate's micro / macro AUC and the\n"
-    "  micro AUC per synthetic kind.\n";
+    "  micro AUC per synthetic kind. --window-ends as for ssmtl score (the windows of objects in a video's first\n"
+    "  or last 3 frames; fixed for the whole table).\n";
 
 struct SynthVideo {
   std::string name, source, kind;
@@ -167,6 +168,7 @@ Inputs parse_inputs(int argc, char** argv, bool& help) {
     if (f != std::floor(f) || static_cast<int>(f) % 2 == 0) throw app::UsageError("--filter: sizes must be odd integers");
   in.so.batch_size = static_cast<int>(args.get_int("batch", 128, 1));
   in.so.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
+  in.so.window_ends = parse_window_ends(args.get("window-ends", "shift"), "--window-ends");
   in.device = app::device_option(args);
   args.check_used();
   for (auto& v : read_synthetic_list(in.synth + "/synthetic.txt")) in.by_name[v.name] = v;
@@ -337,6 +339,7 @@ std::string selection_text(const Inputs& in, const Scored& sc, const std::vector
   for (size_t i = 0; i < in.normal_videos.size(); ++i) o << (i ? "," : " ") << in.normal_videos[i];
   o << "\nsynthetic_videos = " << sc.pool->num_videos() << "\nsynthetic_frames = " << nframes
     << "\nsynthetic_abnormal_frames = " << nabnormal << "\nmedian_object_height_px = " << sc.median_h
+    << "\nwindow_ends = " << window_ends_name(in.so.window_ends)
     << "\n# the choice\nnormalize = " << b.normalize << "\ncheckpoint_set = " << b.ckpts << "\ncell_rel = " << b.cell_rel
     << "\ncell_px = " << b.cell << "\nmin_height_rel = " << b.min_height_rel << "\nmin_height_px = " << b.min_height
     << "\nfilter = " << b.filter << "\nsigma = " << b.sigma << "\nmicro_auc = " << b.micro

@@ -40,7 +40,7 @@ const char* kUsage =
     "                   [--conf 0.5] [--flow-scale 1] [--frame-mode map|max] [--cell 20] [--filter 3]\n"
     "                   [--min-height 0]\n"
     "                   [--smooth-sigma 3] [--batch 64] [--queue 4] [--stall-timeout 10] [--stats-every 5]\n"
-    "                   [--seed 0] [--ffmpeg ffmpeg] [--ffprobe ffprobe] [--annotate OUT.mp4]\n"
+    "                   [--seed 0] [--window-ends shift|clamp] [--ffmpeg ffmpeg] [--ffprobe ffprobe] [--annotate OUT.mp4]\n"
     "                   [--serve PORT [--serve-host 127.0.0.1] [--serve-linger S]]\n"
     "  SOURCE: a video file, a frame folder (read like ssmtl detect/score read it), an rtsp:// or http:// URL or a\n"
     "  camera (/dev/video0); files, URLs and cameras are decoded by ffmpeg (a child process) to raw RGB at the\n"
@@ -49,7 +49,8 @@ const char* kUsage =
     "  decode -> detection (the detector + optical flow of ssmtl detect; defaults = make demo's) -> object\n"
     "  sequences t-3..t+3 -> the model -> frame score (as ssmtl score) -> causal half-Gaussian smoothing.\n"
     "  Look-ahead: a frame is scored 3 frames after it arrived (its sequence ends at t+3), 4 in map mode (the\n"
-    "  map's temporal filter needs frame t+1's objects). --fps F paces the input as a live source of F frames/s.\n"
+    "  map's temporal filter needs frame t+1's objects); the first 3 frames wait for frame 6 (--window-ends shift,\n"
+    "  the default, as ssmtl score: their windows are frames 0..6; clamp: frame 0 repeated). --fps F paces the input as a live source of F frames/s.\n"
     "  --drop oldest (default): when a stage falls behind, the oldest waiting frame is skipped (bounded latency);\n"
     "  none: the source waits. Every skip is counted and written as {\"frame\": i, \"dropped\": true}.\n"
     "  Output: JSON lines (stdout, or --out FILE written as FILE.tmp.<pid> and renamed when complete): a header,\n"
@@ -231,6 +232,7 @@ int run_watch(int argc, char** argv) {
   o.queue_frames = static_cast<size_t>(args.get_int("queue", 4, 1));
   o.batch_size = static_cast<int>(args.get_int("batch", 64, 1));
   o.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
+  o.window_ends = parse_window_ends(args.get("window-ends", "shift"), "--window-ends");
   o.detect.flow_scale = static_cast<float>(args.get_double("flow-scale", 1.0, 1e-3, 1));
   if (!args.has("flow-scale") && dc.count("flow_scale")) {
     o.detect.flow_scale = static_cast<float>(config_number(dc, "flow_scale", detect_cfg));
@@ -291,6 +293,7 @@ int run_watch(int argc, char** argv) {
       ScoreOptions so;
       so.frame_mode = o.frames.frame_mode;
       so.seed = o.seed;
+      so.window_ends = o.window_ends;
       app::NormalStats ns = app::fit_normal_stats(*models.back(), ckpt_cfg, normal_root, normal_det, normal_videos,
                                                   norm_mode, so);
       fitted.push_back(ns.normalizer);

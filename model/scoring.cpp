@@ -45,7 +45,7 @@ VideoScores score_video(SSMTLModel& model, const ObjectPool& pool, int v, const 
     std::vector<uint64_t> keys(static_cast<size_t>(n));
     util::parallel_for(n, [&](int64_t i) {
       const PoolObject& o = pool.objects()[ids[a + i]];
-      auto w = sequence_frames(o.frame, video.num_frames());
+      auto w = sequence_frames(o.frame, video.num_frames(), opt.window_ends);
       Tensor one = crop_object(video, std::vector<int>(w.begin(), w.end()), o.box, S);
       std::copy(one.data(), one.data() + one.numel(), seq.data() + i * one.numel());
       keys[i] = object_score_key(v, o.frame, a + static_cast<uint64_t>(i));

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "data/samples/sequences.h"
 #include "eval/frame_scores.h"
 #include "eval/task_normalize.h"
 #include "model/sampler.h"
@@ -21,6 +22,9 @@ struct ScoreOptions {
   eval::AnomalyMapOptions map;
   uint64_t seed = 0;                   // inpainting patches / jigsaw permutations at test time
   double min_detection_score = 0.0;
+  // The window of an object near a video's first or last 3 frames (data/samples/sequences.h): shifted inside
+  // the video by default, so no scored window repeats a frame (docs/RESULTS.md section 35).
+  WindowEnds window_ends = WindowEnds::kShift;
   // When set, the object score is normaliser->combine(task scores) (eval/task_normalize.h) instead of the
   // plain mean of the task scores; not owned.
   const eval::TaskNormalizer* normalizer = nullptr;

@@ -12,7 +12,9 @@
 // training), and in "map" frame mode once the objects of frame t+1 are scored too (the map's temporal mean
 // filter): 4 frames in all with the defaults, 3 in "max" mode. The detection stage also waits for frame t+1
 // (the flow field of frame 0 is the one between frames 0 and 1), which the 3-frame look-ahead covers.
-// At the end of the stream the windows are clamped to the last frame, as the offline code clamps at a video's end.
+// The stream's first and last 3 frames get the windows `ssmtl score` gives a video's ends (WatchOptions::window_ends,
+// data/samples/sequences.h): shifted by default, i.e. frames 0-2 wait for frame 6 (frames 0..6) and, once the
+// stream has ended, its last 3 frames take its last 7; clamped, repeated first / last frames.
 //
 // Only queue 1 ever skips frames: with DropPolicy::kOldest a full queue drops its oldest frame, so a slow stage
 // makes the pipeline skip frames instead of falling further behind. Every skipped frame is counted in the stats
@@ -28,6 +30,7 @@
 #include <vector>
 
 #include "data/detect/detect_video.h"
+#include "data/samples/sequences.h"
 #include "eval/task_normalize.h"
 #include "model/ssmtl.h"
 #include "online/frame_scorer.h"
@@ -59,6 +62,7 @@ struct WatchOptions {
   int batch_size = 64;                 // at most this many objects per model call; a call never mixes frames, so
                                        // the scores do not depend on timing (same input, same output, bitwise)
   uint64_t seed = 0;                   // as `ssmtl score --seed` (inpainting patches, jigsaw permutations)
+  WindowEnds window_ends = WindowEnds::kShift;   // as `ssmtl score --window-ends`
   double threshold = std::numeric_limits<double>::infinity();   // alert when the smoothed score >= threshold
   bool keep_images = false;            // FrameResult::image set (drawing, the web page)
   std::chrono::milliseconds score_delay{0};   // added to the score stage per frame: an artificially slow stage

@@ -45,7 +45,7 @@ TEST_CASE("data sequences: bilinear crop-resize equals PyTorch interpolate(align
   }
 }
 
-TEST_CASE("data sequences: hand-computed crop, window clamped at the video ends, [0,1] range") {
+TEST_CASE("data sequences: hand-computed crop, window clamped or shifted at the video ends, [0,1] range") {
   // Frame k: every pixel (20 k, 20 k, 20 k) except column 2, which is 255 in channel 0.
   // Box [1, 0, 2, 3]: a 2x4 region whose left column is 20 k and right column (255 | 20 k).
   std::vector<Image> frames;
@@ -57,6 +57,21 @@ TEST_CASE("data sequences: hand-computed crop, window clamped at the video ends,
   CHECK(sequence_frames(1, 5) == std::array<int, 7>{0, 0, 0, 1, 2, 3, 4});
   CHECK(sequence_frames(4, 5) == std::array<int, 7>{1, 2, 3, 4, 4, 4, 4});
   CHECK(sequence_frames(0, 1) == std::array<int, 7>{0, 0, 0, 0, 0, 0, 0});   // a 1-frame video still works
+  // shifted windows: the 7 frames nearest t inside the video; clamped as well when the video is shorter
+  const WindowEnds sh = WindowEnds::kShift;
+  CHECK(sequence_frames(0, 10, sh) == std::array<int, 7>{0, 1, 2, 3, 4, 5, 6});
+  CHECK(sequence_frames(2, 10, sh) == std::array<int, 7>{0, 1, 2, 3, 4, 5, 6});
+  CHECK(sequence_frames(3, 10, sh) == std::array<int, 7>{0, 1, 2, 3, 4, 5, 6});
+  CHECK(sequence_frames(5, 10, sh) == std::array<int, 7>{2, 3, 4, 5, 6, 7, 8});   // inside: as clamped
+  CHECK(sequence_frames(5, 10, sh) == sequence_frames(5, 10));
+  CHECK(sequence_frames(9, 10, sh) == std::array<int, 7>{3, 4, 5, 6, 7, 8, 9});
+  CHECK(sequence_frames(6, 7, sh) == std::array<int, 7>{0, 1, 2, 3, 4, 5, 6});
+  CHECK(sequence_frames(1, 5, sh) == std::array<int, 7>{0, 0, 0, 1, 2, 3, 4});
+  CHECK_THROWS_AS(sequence_frames(10, 10, sh), std::out_of_range);
+  CHECK(parse_window_ends("shift", "--w") == WindowEnds::kShift);
+  CHECK(std::string(window_ends_name(parse_window_ends("clamp", "--w"))) == "clamp");
+  CHECK_THROWS_WITH_AS(parse_window_ends("mirror", "--window-ends"), "--window-ends must be clamp or shift, got 'mirror'",
+                       std::invalid_argument);
   CHECK_THROWS_AS(sequence_frames(5, 5), std::out_of_range);
   auto idx = sequence_frames(1, 5);
   const Image* seq[7];

@@ -121,41 +121,76 @@ TEST_CASE("online frame scores equal eval::frame_scores_from_maps / frame_scores
 
 TEST_CASE("watch on a synthetic stream: every frame in order, scores equal the offline detect + score path") {
   auto model = test::tiny_watch_model();
-  test::TempDir tmp("watch_synthetic");
+  // Both window policies at the video ends; 5 frames: shorter than a window, so clamped either way.
+  for (WindowEnds ends : {WindowEnds::kShift, WindowEnds::kClamp})
+    for (const int n : {14, 5}) {
+      CAPTURE(window_ends_name(ends));
+      CAPTURE(n);
+      test::TempDir tmp("watch_synthetic");
+      test::write_squares_folder(tmp.path + "/testing/frames/sq", n);
+      DetectVideoOptions d;
+      d.method = DetectMethod::kFlow;
+      ScoreOptions so;
+      so.window_ends = ends;
+      VideoScores off = test::offline_scores(*model, nullptr, d, tmp.path, "sq", so);
+      REQUIRE(off.regions.size() >= static_cast<size_t>(n));   // the squares move: motion objects in every frame
+
+      for (bool folder : {false, true}) {
+        WatchOptions o;
+        o.detect = d;
+        o.drop = DropPolicy::kNone;
+        o.window_ends = ends;
+        o.batch_size = 3;   // objects of several frames split over calls: scores must not depend on it
+        if (folder) o.source.input = tmp.path + "/testing/frames/sq";
+        else o.open = [n] { return std::make_unique<test::SyntheticSource>(n); };
+        StatsSnapshot st;
+        auto res = test::watch_results(*model, nullptr, o, &st);
+        REQUIRE(res.size() == static_cast<size_t>(n));
+        CHECK(st.frames_in == n);
+        CHECK(st.frames_out == n);
+        CHECK(st.dropped == 0);
+        std::vector<double> raw;
+        size_t objects = 0;
+        for (int f = 0; f < n; ++f) {
+          CHECK(res[f].frame == f);
+          CHECK(!res[f].dropped);
+          raw.push_back(res[f].raw_score);
+          objects += res[f].objects.size();
+          CHECK(res[f].raw_score == doctest::Approx(off.frame_scores[f]).epsilon(1e-5));
+        }
+        CHECK(objects == off.regions.size());
+        auto smooth = eval::half_gaussian_smooth(raw, 3.0);
+        for (int f = 0; f < n; ++f) CHECK(res[f].score == doctest::Approx(smooth[f]).epsilon(1e-12));
+      }
+    }
+}
+
+TEST_CASE("score: shifted windows change the objects of a video's first and last 3 frames only") {
+  auto model = test::tiny_watch_model();
+  test::TempDir tmp("score_window_ends");
   const int n = 14;
   test::write_squares_folder(tmp.path + "/testing/frames/sq", n);
   DetectVideoOptions d;
   d.method = DetectMethod::kFlow;
-  ScoreOptions so;
-  VideoScores off = test::offline_scores(*model, nullptr, d, tmp.path, "sq", so);
-  REQUIRE(off.regions.size() > 10);   // the squares move: motion objects in every frame
-
-  for (bool folder : {false, true}) {
-    WatchOptions o;
-    o.detect = d;
-    o.drop = DropPolicy::kNone;
-    o.batch_size = 3;   // objects of several frames split over calls: scores must not depend on it
-    if (folder) o.source.input = tmp.path + "/testing/frames/sq";
-    else o.open = [n] { return std::make_unique<test::SyntheticSource>(n); };
-    StatsSnapshot st;
-    auto res = test::watch_results(*model, nullptr, o, &st);
-    REQUIRE(res.size() == static_cast<size_t>(n));
-    CHECK(st.frames_in == n);
-    CHECK(st.frames_out == n);
-    CHECK(st.dropped == 0);
-    std::vector<double> raw;
-    size_t objects = 0;
-    for (int f = 0; f < n; ++f) {
-      CHECK(res[f].frame == f);
-      CHECK(!res[f].dropped);
-      raw.push_back(res[f].raw_score);
-      objects += res[f].objects.size();
-      CHECK(res[f].raw_score == doctest::Approx(off.frame_scores[f]).epsilon(1e-5));
+  ScoreOptions shift, clamp;
+  clamp.window_ends = WindowEnds::kClamp;
+  const VideoScores a = test::offline_scores(*model, nullptr, d, tmp.path, "sq", shift);
+  const VideoScores b = test::offline_scores(*model, nullptr, d, tmp.path, "sq", clamp);
+  REQUIRE(a.regions.size() == b.regions.size());
+  int ends = 0, interior = 0;
+  for (size_t k = 0; k < a.regions.size(); ++k) {
+    const int f = a.regions[k].frame;
+    CAPTURE(f);
+    if (f >= 3 && f < n - 3) {
+      CHECK(a.regions[k].score == b.regions[k].score);   // the same 7 frames: bitwise the same score
+      ++interior;
+    } else if (f == 0 || f == n - 1) {
+      CHECK(a.regions[k].score != b.regions[k].score);   // frames 0..6 against 0,0,0,0,1,2,3 (and the mirror)
+      ++ends;
     }
-    CHECK(objects == off.regions.size());
-    auto smooth = eval::half_gaussian_smooth(raw, 3.0);
-    for (int f = 0; f < n; ++f) CHECK(res[f].score == doctest::Approx(smooth[f]).epsilon(1e-12));
   }
+  CHECK(ends >= 2);
+  CHECK(interior >= n - 6);
 }
 
 TEST_CASE("watch with 2 checkpoints and log-zscore files: the frame scores of ssmtl score's normalised ensemble") {

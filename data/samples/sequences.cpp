@@ -14,14 +14,24 @@
 
 namespace ssmtl {
 
-std::array<int, kSeqLen> sequence_frames(int t, int n_frames) {
+std::array<int, kSeqLen> sequence_frames(int t, int n_frames, WindowEnds ends) {
   if (n_frames < 1 || t < 0 || t >= n_frames)
     throw std::out_of_range("sequence_frames: frame " + std::to_string(t) + " of a " + std::to_string(n_frames) +
                             "-frame video");
+  int first = t - kSeqHalf;
+  if (ends == WindowEnds::kShift && n_frames >= kSeqLen) first = std::clamp(first, 0, n_frames - kSeqLen);
   std::array<int, kSeqLen> f{};
-  for (int i = 0; i < kSeqLen; ++i) f[i] = std::clamp(t - kSeqHalf + i, 0, n_frames - 1);
+  for (int i = 0; i < kSeqLen; ++i) f[i] = std::clamp(first + i, 0, n_frames - 1);
   return f;
 }
+
+WindowEnds parse_window_ends(const std::string& name, const std::string& what) {
+  if (name == "clamp") return WindowEnds::kClamp;
+  if (name == "shift") return WindowEnds::kShift;
+  throw std::invalid_argument(what + " must be clamp or shift, got '" + name + "'");
+}
+
+const char* window_ends_name(WindowEnds ends) { return ends == WindowEnds::kShift ? "shift" : "clamp"; }
 
 void crop_frames(float* out, const Image* const* frames, int count, const Box& box, int size) {
   if (count < 1) throw std::invalid_argument("crop_frames: no frames");

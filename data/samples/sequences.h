@@ -3,11 +3,15 @@
 // image), resized to 64x64 by bilinear interpolation (data/video/resize.h: PyTorch align_corners=False pixel
 // centres) and scaled to [0, 1]. One sequence is a float (3, 7, 64, 64) block, channel-major
 // (C, T, H, W; R, G, B), so a batch is (N, 3, 7, 64, 64) = NCDHW.
-// Window at the video ends: frame indices are clamped to [0, n-1] (frame -2 of a video is frame 0), so
-// every frame of every video gets its objects scored, even in a 1-frame video.
+// Window at the video ends (WindowEnds): clamped, frame indices clamped to [0, n-1] (frame -2 of a video is
+// frame 0, what training uses), or shifted, the 7 frames nearest t that lie inside the video (what scoring
+// uses by default: a clamped window repeats a frame, a stop in the motion that the arrow-of-time and
+// irregularity tasks score as abnormal; docs/RESULTS.md section 35). Either way every frame of every video
+// gets its objects scored, even in a 1-frame video.
 #pragma once
 #include <array>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "regions/box.h"
@@ -29,8 +33,19 @@ struct ObjectRef {
   Box box;
 };
 
-// Frame indices t-3..t+3 clamped to [0, n_frames-1].
-std::array<int, kSeqLen> sequence_frames(int t, int n_frames);
+// How a window is completed where t-3..t+3 leaves the video.
+enum class WindowEnds {
+  kClamp,   // indices clamped to [0, n_frames-1]: frame 0 of a video gives frames 0,0,0,0,1,2,3
+  kShift,   // the window moved inside the video: frame 0 gives frames 0..6 (clamped too when n_frames < 7)
+};
+
+// Frame indices of object frame t's window: t-3..t+3 where they lie inside the video, else completed as
+// `ends` says. Throws std::out_of_range when t is not a frame of an n_frames-frame video (n_frames >= 1).
+std::array<int, kSeqLen> sequence_frames(int t, int n_frames, WindowEnds ends = WindowEnds::kClamp);
+
+// "clamp" / "shift" and back; parse throws std::invalid_argument naming `what` (e.g. "--window-ends").
+WindowEnds parse_window_ends(const std::string& name, const std::string& what);
+const char* window_ends_name(WindowEnds ends);
 
 // Crops `count` frames (all the same size) with the pixel block of `box` (clipped; PITFALLS 14: [-5,-5,10,10]
 // on 64x64 reads an 11x11 block) and writes (3, count, size, size) floats in [0, 1] to out.
