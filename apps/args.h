@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "data/samples/sequences.h"
 #include "dist/communicator.h"
 #include "tensor/device.h"
 #include "util/config.h"
@@ -115,6 +116,16 @@ inline Device device_option(const Args& args) {
   }
   if (d == Device::CUDA && dist::world().size() > 1) select_cuda_device(dist::world().local_rank());
   return d;
+}
+
+// --window-ends shift|clamp (default shift): the windows of objects at a video's ends (data/samples/sequences.h
+// WindowEnds); another value is a usage error.
+inline WindowEnds window_ends_option(const Args& args) {
+  try {
+    return parse_window_ends(args.get("window-ends", "shift"), "--window-ends");
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
 }
 
 // The configuration of --config FILE (empty without it) with every --set key=value applied in order.

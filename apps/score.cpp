@@ -80,7 +80,7 @@ int run_score(int argc, char** argv) {
   so.map.filter_t = so.map.filter_x = so.map.filter_y = f;
   so.batch_size = static_cast<int>(args.get_int("batch", 128, 1));
   so.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
-  so.window_ends = ssmtl::parse_window_ends(args.get("window-ends", "shift"), "--window-ends");
+  so.window_ends = ssmtl::app::window_ends_option(args);
   std::string teachers = args.get("teachers");
   std::vector<std::string> videos = args.list("videos");
   const std::string norm_mode = args.get("normalize", "none");
@@ -180,7 +180,8 @@ int run_score(int argc, char** argv) {
       const std::string name = ckpts.size() == 1 ? "normalization.txt" : "normalization_" + std::to_string(c) + ".txt";
       if (world.rank() == 0)   // (read back by ssmtl watch --normalization)
         ssmtl::util::write_text_atomic(out + "/" + name, ssmtl::eval::normalization_file_text(
-                                                             normalizer, ckpt, ssmtl::app::normal_stats_comment(ns, ckpt)));
+                                                             normalizer, ckpt, ssmtl::app::normal_stats_comment(ns, ckpt),
+                                                             ssmtl::window_ends_name(so.window_ends)));
       sc.normalizer = &normalizer;
     }
     // Under mpirun the videos are dealt out over the ranks (each video's files are written by its rank, the

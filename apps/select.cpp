@@ -168,7 +168,7 @@ Inputs parse_inputs(int argc, char** argv, bool& help) {
     if (f != std::floor(f) || static_cast<int>(f) % 2 == 0) throw app::UsageError("--filter: sizes must be odd integers");
   in.so.batch_size = static_cast<int>(args.get_int("batch", 128, 1));
   in.so.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
-  in.so.window_ends = parse_window_ends(args.get("window-ends", "shift"), "--window-ends");
+  in.so.window_ends = app::window_ends_option(args);
   in.device = app::device_option(args);
   args.check_used();
   for (auto& v : read_synthetic_list(in.synth + "/synthetic.txt")) in.by_name[v.name] = v;

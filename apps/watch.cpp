@@ -48,9 +48,10 @@ const char* kUsage =
     "  detection, 2 after it):\n"
     "  decode -> detection (the detector + optical flow of ssmtl detect; defaults = make demo's) -> object\n"
     "  sequences t-3..t+3 -> the model -> frame score (as ssmtl score) -> causal half-Gaussian smoothing.\n"
-    "  Look-ahead: a frame is scored 3 frames after it arrived (its sequence ends at t+3), 4 in map mode (the\n"
-    "  map's temporal filter needs frame t+1's objects); the first 3 frames wait for frame 6 (--window-ends shift,\n"
-    "  the default, as ssmtl score: their windows are frames 0..6; clamp: frame 0 repeated). --fps F paces the input as a live source of F frames/s.\n"
+    "  Look-ahead: a frame is scored 4 frames after it arrived (its sequence ends at t+3, whose detection waits for\n"
+    "  frame t+4), 5 in map mode (the map's temporal filter needs frame t+1's objects); the first 3 frames wait for\n"
+    "  frame 7 (--window-ends shift, the default, as ssmtl score: their windows are frames 0..6; clamp: frame 0\n"
+    "  repeated). --fps F paces the input as a live source of F frames/s.\n"
     "  --drop oldest (default): when a stage falls behind, the oldest waiting frame is skipped (bounded latency);\n"
     "  none: the source waits. Every skip is counted and written as {\"frame\": i, \"dropped\": true}.\n"
     "  Output: JSON lines (stdout, or --out FILE written as FILE.tmp.<pid> and renamed when complete): a header,\n"
@@ -127,7 +128,7 @@ std::unique_ptr<ssmtl::SSMTLModel> load_model(const std::string& ckpt, ssmtl::ut
 // A normalisation file must belong to the checkpoint it is used with (the same file, or the same file name when a
 // run was copied elsewhere) and have statistics for every task the model scores (checked on one blank object).
 void check_normalization(const std::string& file, const ssmtl::eval::NormalizationFile& n, const std::string& ckpt,
-                         ssmtl::SSMTLModel& model) {
+                         ssmtl::SSMTLModel& model, ssmtl::WindowEnds window_ends) {
   namespace fs = std::filesystem;
   if (n.checkpoint.empty())
     throw std::runtime_error(file + ": does not say which checkpoint its statistics belong to");
@@ -136,6 +137,10 @@ void check_normalization(const std::string& file, const ssmtl::eval::Normalizati
   if (!same_file && fs::path(n.checkpoint).filename() != fs::path(ckpt).filename())
     throw std::runtime_error(file + ": statistics of checkpoint " + n.checkpoint + ", not of " + ckpt +
                              " (give one --normalization per --checkpoint, in the same order)");
+  if (n.window_ends != ssmtl::window_ends_name(window_ends))   // (statistics differ at the videos' ends only)
+    std::fprintf(stderr, "watch: warning: %s holds statistics of normal objects scored with %s windows at the videos' "
+                 "ends, this run scores with %s windows (--window-ends; rerun ssmtl score --normalize for a matching "
+                 "file)\n", file.c_str(), n.window_ends.c_str(), ssmtl::window_ends_name(window_ends));
   if (n.legacy)
     std::fprintf(stderr, "watch: %s has no format line (written before format 1): statistics with 9 digits, object "
                  "scores may differ from ssmtl score's in the last digits\n", file.c_str());
@@ -232,7 +237,7 @@ int run_watch(int argc, char** argv) {
   o.queue_frames = static_cast<size_t>(args.get_int("queue", 4, 1));
   o.batch_size = static_cast<int>(args.get_int("batch", 64, 1));
   o.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
-  o.window_ends = parse_window_ends(args.get("window-ends", "shift"), "--window-ends");
+  o.window_ends = app::window_ends_option(args);
   o.detect.flow_scale = static_cast<float>(args.get_double("flow-scale", 1.0, 1e-3, 1));
   if (!args.has("flow-scale") && dc.count("flow_scale")) {
     o.detect.flow_scale = static_cast<float>(config_number(dc, "flow_scale", detect_cfg));
@@ -303,7 +308,7 @@ int run_watch(int argc, char** argv) {
     }
     if (norm_files.empty()) continue;
     norms[c] = eval::read_normalization_file(norm_files[c]);
-    check_normalization(norm_files[c], norms[c], ckpts[c], *models.back());
+    check_normalization(norm_files[c], norms[c], ckpts[c], *models.back(), o.window_ends);
     ensemble.back().normalizer = &norms[c].normalizer;
   }
   SSMTLModel* model = models.front().get();
@@ -342,7 +347,7 @@ int run_watch(int argc, char** argv) {
                        ", \"model\": " + online::json_quote(model->cfg.name) + ", \"method\": " +
                        online::json_quote(detect_method_name(o.detect.method)) + ", \"detector\": " + online::json_quote(det_model) +
                        ", \"conf\": " + std::to_string(dopt.conf_threshold) + ", \"flow_scale\": " + std::to_string(o.detect.flow_scale) +
-                       ", \"frame_mode\": " +
+                       ", \"window_ends\": " + online::json_quote(window_ends_name(o.window_ends)) + ", \"frame_mode\": " +
                        online::json_quote(o.frames.frame_mode) + ", \"smoother\": \"half-gaussian\", \"smooth_sigma\": " +
                        std::to_string(o.frames.smooth_sigma) + ", \"lookahead_frames\": " +
                        std::to_string(pipeline.lookahead_frames()) + ", \"drop\": " +

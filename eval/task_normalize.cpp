@@ -87,9 +87,10 @@ std::string TaskNormalizer::to_text() const {
   return o.str();
 }
 
-std::string normalization_file_text(const TaskNormalizer& n, const std::string& checkpoint, const std::string& comment) {
-  return "# " + comment + "\nformat = " + std::to_string(kNormalizationFormat) + "\ncheckpoint = " + checkpoint + "\n" +
-         n.to_text();
+std::string normalization_file_text(const TaskNormalizer& n, const std::string& checkpoint, const std::string& comment,
+                                    const std::string& window_ends) {
+  return "# " + comment + "\nformat = " + std::to_string(kNormalizationFormat) + "\ncheckpoint = " + checkpoint +
+         "\nwindow_ends = " + window_ends + "\n" + n.to_text();
 }
 
 NormalizationFile read_normalization_file(const std::string& path) {
@@ -97,6 +98,7 @@ NormalizationFile read_normalization_file(const std::string& path) {
   if (!in) throw std::runtime_error(path + ": cannot read the normalisation file");
   NormalizationFile f;
   f.legacy = true;
+  f.format = 1;   // (until a format line says otherwise)
   std::string line, mode, first_comment;
   std::vector<std::pair<std::string, TaskScoreStats>> tasks;
   int no = 0;
@@ -114,12 +116,17 @@ NormalizationFile read_normalization_file(const std::string& path) {
     if (eq != std::string::npos) {
       const std::string key = line.substr(0, eq), value = line.substr(eq + 3);
       if (key == "format") {
-        if (value != std::to_string(kNormalizationFormat))
-          throw bad("format " + value + " is not supported (this program reads format " +
+        if (value != "1" && value != std::to_string(kNormalizationFormat))
+          throw bad("format " + value + " is not supported (this program reads formats 1 and " +
                     std::to_string(kNormalizationFormat) + ")");
+        f.format = std::stoi(value);
         f.legacy = false;
       } else if (key == "checkpoint") {
         f.checkpoint = value;
+      } else if (key == "window_ends") {
+        if (f.format < 2) throw bad("window_ends in a format 1 file");
+        if (value != "shift" && value != "clamp") throw bad("window_ends must be shift or clamp");
+        f.window_ends = value;
       } else if (key == "mode") {
         mode = value;
       } else {

@@ -55,22 +55,28 @@ class TaskNormalizer {
 // The file `ssmtl score --normalize` writes next to the scores (OUT/normalization.txt, or normalization_<i>.txt
 // for the i-th of several checkpoints) and `ssmtl watch --normalization` reads:
 //   # <comment>
-//   format = 1
+//   format = 2
 //   checkpoint = <the checkpoint whose task scores were standardised>
+//   window_ends = shift                (how the normal objects' windows were completed at their videos' ends:
+//                                       shift or clamp, ssmtl score --window-ends; format 2 on)
 //   mode = log-zscore
 //   <task> mean M std S count N        (one line per task)
-// Files written before the format line existed (no "format", no "checkpoint" line; the checkpoint is the end of
-// the first comment, "... of <path>", and M, S have 9 significant digits) read as format 1.
-inline constexpr int kNormalizationFormat = 1;
+// Format 1 files (no window_ends line) were written before the option existed: clamped windows. Files written
+// before the format line existed (no "format", no "checkpoint" line; the checkpoint is the end of the first
+// comment, "... of <path>", and M, S have 9 significant digits) read as format 1.
+inline constexpr int kNormalizationFormat = 2;
 struct NormalizationFile {
   TaskNormalizer normalizer;
+  std::string window_ends = "clamp";   // as written; "clamp" for format 1 and older files
   std::string checkpoint;   // as written by score (a path); empty when the file does not say
   int format = kNormalizationFormat;
   bool legacy = false;      // no format line (statistics rounded to 9 digits)
 };
-std::string normalization_file_text(const TaskNormalizer& n, const std::string& checkpoint, const std::string& comment);
-// Throws std::runtime_error naming the file and line: unreadable file, a format other than 1, no mode line, an
-// unknown mode, a malformed task line, a mode other than none without task lines.
+std::string normalization_file_text(const TaskNormalizer& n, const std::string& checkpoint, const std::string& comment,
+                                    const std::string& window_ends);
+// Throws std::runtime_error naming the file and line: unreadable file, a format other than 1 or 2, a window_ends
+// other than shift / clamp or in a format 1 file, no mode line, an unknown mode, a malformed task line, a mode
+// other than none without task lines.
 NormalizationFile read_normalization_file(const std::string& path);
 
 }  // namespace ssmtl::eval

@@ -23,7 +23,8 @@ struct ScoreOptions {
   uint64_t seed = 0;                   // inpainting patches / jigsaw permutations at test time
   double min_detection_score = 0.0;
   // The window of an object near a video's first or last 3 frames (data/samples/sequences.h): shifted inside
-  // the video by default, so no scored window repeats a frame (docs/RESULTS.md section 35).
+  // the video by default, so no scored window repeats a frame in a video of 7 frames or more (docs/RESULTS.md
+  // section 35).
   WindowEnds window_ends = WindowEnds::kShift;
   // When set, the object score is normaliser->combine(task scores) (eval/task_normalize.h) instead of the
   // plain mean of the task scores; not owned.

@@ -151,7 +151,8 @@ WatchPipeline::WatchPipeline(std::vector<ScoringModel> models, const Detector* d
 }
 
 int WatchPipeline::lookahead_frames() const {
-  return kSeqHalf + (o_.frames.frame_mode == "map" ? o_.frames.map.filter_t / 2 : 0);
+  // the detection stage's frame (below), the sequence's 3, the map's temporal filter's
+  return 1 + kSeqHalf + (o_.frames.frame_mode == "map" ? o_.frames.map.filter_t / 2 : 0);
 }
 
 void WatchPipeline::fail(std::exception_ptr e) {

@@ -8,10 +8,11 @@
 //            scores with the offline functions, the causal smoother)                      -- queue 3, blocks --
 //   caller  (run()'s thread: the sink, JSON lines, stats every few seconds)
 //
-// Look-ahead, fixed: a frame is scored once the 3 frames after it have arrived (its sequence is t-3..t+3, as in
-// training), and in "map" frame mode once the objects of frame t+1 are scored too (the map's temporal mean
-// filter): 4 frames in all with the defaults, 3 in "max" mode. The detection stage also waits for frame t+1
-// (the flow field of frame 0 is the one between frames 0 and 1), which the 3-frame look-ahead covers.
+// Look-ahead, fixed: the detection stage hands frame t on once frame t+1 has arrived (the flow field of frame 0
+// is the one between frames 0 and 1; the other frame policies need field t), a frame is scored once the 3 frames
+// after it have been through detection (its sequence is t-3..t+3, as in training), and in "map" frame mode once
+// the objects of frame t+1 are scored too (the map's temporal mean filter): 5 frames in all with the defaults, 4 in
+// "max" mode.
 // The stream's first and last 3 frames get the windows `ssmtl score` gives a video's ends (WatchOptions::window_ends,
 // data/samples/sequences.h): shifted by default, i.e. frames 0-2 wait for frame 6 (frames 0..6) and, once the
 // stream has ended, its last 3 frames take its last 7; clamped, repeated first / last frames.
@@ -113,7 +114,7 @@ class WatchPipeline {
            const std::function<void(const StatsSnapshot&)>& report = {}, double report_every = 5);
   void stop() { stop_ = true; }
   StatsSnapshot stats() const { return stats_.snapshot(); }
-  int lookahead_frames() const;   // 3 + the frame scorer's (see above)
+  int lookahead_frames() const;   // 1 + 3 + the frame scorer's (see above; the first 3 frames of a shifted stream wait longer)
   double source_fps() const { return source_fps_; }   // the source's declared rate once open (0 = unknown)
 
  private:

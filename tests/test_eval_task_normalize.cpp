@@ -68,10 +68,11 @@ TEST_CASE("normalisation file: written by score and read back by watch to the sa
   TaskNormalizer n("log-zscore");
   n.fit({{"a", {0.1f, 0.37f, 0.9f}}, {"b", {1e-5f, 3e-4f, 2e-6f, 0.5f}}});
   const std::string ok = dir + "/normalization.txt";
-  std::ofstream(ok) << ssmtl::eval::normalization_file_text(n, "run/train/best.ckpt", "ssmtl score: test");
+  std::ofstream(ok) << ssmtl::eval::normalization_file_text(n, "run/train/best.ckpt", "ssmtl score: test", "shift");
   auto f = ssmtl::eval::read_normalization_file(ok);
-  CHECK(f.format == 1);
+  CHECK(f.format == 2);
   CHECK(!f.legacy);
+  CHECK(f.window_ends == "shift");
   CHECK(f.checkpoint == "run/train/best.ckpt");
   CHECK(f.normalizer.mode() == "log-zscore");
   REQUIRE(f.normalizer.stats().size() == 2);
@@ -89,6 +90,15 @@ TEST_CASE("normalisation file: written by score and read back by watch to the sa
                         "mode = zscore\na mean 0.5 std 0.25 count 10\n";
   auto g = ssmtl::eval::read_normalization_file(old);
   CHECK(g.legacy);
+  CHECK(g.format == 1);
+  CHECK(g.window_ends == "clamp");   // (written before the option: clamped windows)
+  // Format 1 (before window_ends): read, clamped windows.
+  std::ofstream(dir + "/v1.txt") << "format = 1\ncheckpoint = c\nmode = zscore\na mean 0.5 std 0.25 count 10\n";
+  auto h = ssmtl::eval::read_normalization_file(dir + "/v1.txt");
+  CHECK(h.format == 1);
+  CHECK(!h.legacy);
+  CHECK(h.window_ends == "clamp");
+  CHECK(h.normalizer.stats().at("a").mean == 0.5);
   CHECK(g.checkpoint == "/r/last.ckpt");
   CHECK(g.normalizer.stats().at("a").std == 0.25);
   CHECK(g.normalizer.combine({{"a", {1.0f}}})[0] == doctest::Approx(2.0));
@@ -98,13 +108,15 @@ TEST_CASE("normalisation file: written by score and read back by watch to the sa
     CHECK_THROWS_WITH_AS(ssmtl::eval::read_normalization_file(dir + "/bad.txt"), doctest::Contains(needle.c_str()),
                          std::runtime_error);
   };
-  bad("format = 2\nmode = zscore\na mean 0 std 1 count 2\n", "bad.txt:1: format 2 is not supported");
   bad("format = 1\nmode = zscore\na mean 0 sd 1 count 2\n", "bad.txt:3: expected");
   bad("format = 1\nmode = zscore\na mean 0 std 0 count 2\n", "std > 0");
   bad("format = 1\na mean 0 std 1 count 2\n", "no 'mode = ...' line");
   bad("format = 1\nmode = minmax\n", "minmax");
   bad("format = 1\nmode = zscore\n", "no task statistics");
   bad("format = 1\ncolour = blue\nmode = zscore\n", "bad.txt:2: unknown key 'colour'");
+  bad("format = 3\nmode = zscore\n", "bad.txt:1: format 3 is not supported (this program reads formats 1 and 2)");
+  bad("format = 1\nwindow_ends = shift\nmode = zscore\n", "bad.txt:2: window_ends in a format 1 file");
+  bad("format = 2\nwindow_ends = mirror\nmode = zscore\n", "bad.txt:2: window_ends must be shift or clamp");
   CHECK_THROWS_WITH_AS(ssmtl::eval::read_normalization_file(dir + "/missing.txt"), doctest::Contains("missing.txt"),
                        std::runtime_error);
   fs::remove_all(dir);

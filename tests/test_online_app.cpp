@@ -43,7 +43,7 @@ TEST_CASE("ssmtl watch writes JSON lines atomically: header, one line per frame 
   auto r = test::run_ssmtl("watch --checkpoint " + tmp.path + "/m.ckpt --input " + tmp.path +
                            "/sq --method flow --drop none --threshold 0 --out " + out);
   REQUIRE_MESSAGE(r.code == 0, r.output);
-  CHECK(r.output.find("look-ahead 4 frames") != std::string::npos);
+  CHECK(r.output.find("look-ahead 5 frames") != std::string::npos);
   CHECK(r.output.find("in 12 frames") != std::string::npos);
   auto lines = lines_of(out);
   REQUIRE(lines.size() == 14);
@@ -171,6 +171,18 @@ TEST_CASE("ssmtl watch: a run's scoring (2 checkpoints, --normalization) and det
   CHECK(lines[0].find("\"checkpoints\": [\"" + a + "\", \"" + b + "\"]") != std::string::npos);
   CHECK(lines[0].find("\"task_normalize\": \"zscore\"") != std::string::npos);
   CHECK(lines[0].find("\"method\": \"flow\"") != std::string::npos);
+  CHECK(lines[0].find("\"window_ends\": \"shift\"") != std::string::npos);
+  // format 1 files hold statistics of clamped windows: said once per file, the run goes on
+  CHECK(r.output.find("na.txt holds statistics of normal objects scored with clamp windows at the videos' ends, this "
+                      "run scores with shift windows") != std::string::npos);
+  auto c = test::run_ssmtl(base + " --window-ends clamp --normalization " + na + " --normalization " + nb +
+                           " --detect-config " + tmp.path + "/detect_config.txt --out " + tmp.path + "/c.jsonl");
+  REQUIRE_MESSAGE(c.code == 0, c.output);
+  CHECK(c.output.find("warning") == std::string::npos);
+  CHECK(lines_of(tmp.path + "/c.jsonl")[0].find("\"window_ends\": \"clamp\"") != std::string::npos);
+  auto u = test::run_ssmtl(base + " --window-ends mirror --out " + tmp.path + "/u.jsonl");
+  CHECK(u.code == 2);   // a usage error
+  CHECK(u.output.find("--window-ends must be clamp or shift, got 'mirror'") != std::string::npos);
 
   auto fails = [&](const std::string& args, const std::string& needle) {
     auto e = test::run_ssmtl(base + " " + args + " --out " + tmp.path + "/e.jsonl");

@@ -45,6 +45,10 @@ def main():
     for p, (_, rows) in zip(paths, files):
         if [r[0] for r in rows] != keys:
             sys.exit(f"{p}: its candidate settings differ from {paths[0]}'s")
+    # (files of ssmtl select before --window-ends scored with clamped windows)
+    ends = [h.get("window_ends", "clamp") for h, _ in files]
+    if len(set(ends)) > 1:
+        sys.exit("the files scored with different --window-ends: " + ", ".join(f"{p}: {e}" for p, e in zip(paths, ends)))
     n = len(files)
     mean = [(sum(f[1][i][1] for f in files) / n, sum(f[1][i][2] for f in files) / n) for i in range(len(keys))]
     best = max(range(len(keys)), key=lambda i: (mean[i][0], -i))
@@ -52,6 +56,7 @@ def main():
              "format_version = 2"]
     for i, (p, (h, _)) in enumerate(zip(paths, files)):
         lines.append(f"input_{i} = {p} (seed {h.get('seed')}, checkpoints {h.get('checkpoints')})")
+    lines.append(f"window_ends = {ends[0]}")
     lines.append("# the choice")
     for k, v in zip(KEYS, keys[best]):
         lines.append(f"{k} = {v}")
