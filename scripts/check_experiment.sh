@@ -3,7 +3,8 @@
 # 2+1 Ped2 videos, one short epoch). 1) --max-new-runs 1 stops early with an incomplete table; 2) a rerun
 # continues (the first run is reused, not recomputed) and completes 4 runs from 1 detection folder and 2
 # trained models (the two normalisations share each seed's model); 3) a third run computes nothing; 4) a new
-# scoring setting (score.min_height_rel) rescores the cached models.
+# scoring setting (score.min_height_rel) rescores the cached models; 5) so does score.window_ends = clamp (the
+# default is shift).
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -34,4 +35,12 @@ run
 [ "$(ls "$tmp/cache/scores" | wc -l)" = 8 ] || fail "step 4: expected 4 new score folders"
 [ "$(grep -l '^min_height_rel = 0.5$' "$tmp"/cache/scores/*/score_config.txt | wc -l)" = 4 ] ||
   fail "step 4: ssmtl score was not given --min-height-rel 0.5"
+[ "$(grep -l '^window_ends = shift$' "$tmp"/cache/scores/*/score_config.txt | wc -l)" = 8 ] ||
+  fail "step 4: the scores were not made with shifted windows (the default)"
+echo "score.window_ends = clamp" >> "$tmp/grid.txt"
+run
+[ "$(ls "$tmp/cache/train" | wc -l)" = 2 ] || fail "step 5: a model was trained again"
+[ "$(ls "$tmp/cache/scores" | wc -l)" = 12 ] || fail "step 5: expected 4 new score folders"
+[ "$(grep -l '^window_ends = clamp$' "$tmp"/cache/scores/*/score_config.txt | wc -l)" = 4 ] ||
+  fail "step 5: ssmtl score was not given --window-ends clamp"
 echo "OK: experiment cache and resume"
