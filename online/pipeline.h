@@ -14,7 +14,7 @@
 // the objects of frame t+1 are scored too (the map's temporal mean filter): 5 frames in all with the defaults, 4 in
 // "max" mode.
 // The stream's first and last 3 frames get the windows `ssmtl score` gives a video's ends (WatchOptions::window_ends,
-// data/samples/sequences.h): shifted by default, i.e. frames 0-2 wait for frame 6 (frames 0..6) and, once the
+// data/samples/sequences.h): shifted by default, i.e. frames 0-2 wait for frame 7 (their frames 0..6 through detection) and, once the
 // stream has ended, its last 3 frames take its last 7; clamped, repeated first / last frames.
 //
 // Only queue 1 ever skips frames: with DropPolicy::kOldest a full queue drops its oldest frame, so a slow stage
