@@ -7,7 +7,7 @@
 //                          the offline frames/s of the same model measured just before (watch_vs_offline).
 //   BM_WatchMp4Serial/<model>  as BM_WatchMp4 without the flow worker (flow after the detector on one thread).
 //   BM_WatchMp4Paced/<model>  the .mp4 played as a live 30 FPS source with drop oldest: latency p50/p99 from a
-//                          frame's arrival to its score (5 frames of look-ahead = 167 ms at 30 FPS included),
+//                          frame's arrival to its score (4 frames of look-ahead = 133 ms at 30 FPS included),
 //                          frames out per second, frames dropped; p99 as a ratio to the offline time per frame.
 // Counters ms_<stage>: busy milliseconds per scored frame of each stage (online/stats.h Stage): where the time goes.
 // Models: the demo's CPU preset (ssmtl++v1-cpu), two of them averaged (/2: make demo's best + last ensemble) and

@@ -150,9 +150,19 @@ WatchPipeline::WatchPipeline(std::vector<ScoringModel> models, const Detector* d
   q3_ = std::make_unique<BoundedQueue<FrameResult>>(std::max<size_t>(o_.queue_frames, 64));
 }
 
+int WatchPipeline::frame_waits_for_next(int64_t p) const {
+  if (!uses_flow(o_.detect.method)) return 0;
+  switch (o_.detect.motion.policy) {   // (data/detect/motion.h flow_field_for_frame)
+    case FlowFramePolicy::kPreviousFieldFrame0Reuses: return p == 0 ? 1 : 0;   // field 0 = frames 0, 1
+    case FlowFramePolicy::kPreviousFieldFrame0Empty: return 0;
+    case FlowFramePolicy::kNextFieldLastReuses: return 1;                       // field p = frames p, p+1
+  }
+  return 1;
+}
+
 int WatchPipeline::lookahead_frames() const {
-  // the detection stage's frame (below), the sequence's 3, the map's temporal filter's
-  return 1 + kSeqHalf + (o_.frames.frame_mode == "map" ? o_.frames.map.filter_t / 2 : 0);
+  // the detection stage's wait in steady state (frame 1 on), the sequence's 3, the map's temporal filter's
+  return frame_waits_for_next(1) + kSeqHalf + (o_.frames.frame_mode == "map" ? o_.frames.map.filter_t / 2 : 0);
 }
 
 void WatchPipeline::fail(std::exception_ptr e) {
@@ -341,7 +351,10 @@ void WatchPipeline::detect_stage() {
           }
         win.push_back(std::move(d));
         ++received;
-        while (next + 1 < received) process(next++, std::numeric_limits<int>::max());
+        // A frame goes on as soon as the flow field it takes exists (frame_waits_for_next: frame 0, or every
+        // frame with the next-field policy, needs the next frame; the others only their own and the previous).
+        while (next < received && next + frame_waits_for_next(next) < received)
+          process(next++, std::numeric_limits<int>::max());
       }
     }
     while (next < received) process(next++, static_cast<int>(received));

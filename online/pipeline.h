@@ -8,13 +8,14 @@
 //            scores with the offline functions, the causal smoother)                      -- queue 3, blocks --
 //   caller  (run()'s thread: the sink, JSON lines, stats every few seconds)
 //
-// Look-ahead, fixed: the detection stage hands frame t on once frame t+1 has arrived (the flow field of frame 0
-// is the one between frames 0 and 1; the other frame policies need field t), a frame is scored once the 3 frames
-// after it have been through detection (its sequence is t-3..t+3, as in training), and in "map" frame mode once
-// the objects of frame t+1 are scored too (the map's temporal mean filter): 5 frames in all with the defaults, 4 in
-// "max" mode.
+// Look-ahead, fixed: a frame is scored once the 3 frames after it have been through detection (its sequence is
+// t-3..t+3, as in training), and in "map" frame mode once the objects of frame t+1 are scored too (the map's
+// temporal mean filter): 4 frames in all with the defaults, 3 in "max" mode. The detection stage hands a frame on
+// as soon as its flow field exists: with the default policy frame t >= 1 takes field t-1 (frames t-1, t) and goes
+// on when it arrives, frame 0 takes field 0 and waits for frame 1 (kNextFieldLastReuses: every frame waits for the
+// next, one frame more of look-ahead). Until session 18 every frame waited for the next one.
 // The stream's first and last 3 frames get the windows `ssmtl score` gives a video's ends (WatchOptions::window_ends,
-// data/samples/sequences.h): shifted by default, i.e. frames 0-2 wait for frame 7 (their frames 0..6 through detection) and, once the
+// data/samples/sequences.h): shifted by default, i.e. frames 0-2 wait for frame 6 (their frames 0..6 through detection) and, once the
 // stream has ended, its last 3 frames take its last 7; clamped, repeated first / last frames.
 //
 // Only queue 1 ever skips frames: with DropPolicy::kOldest a full queue drops its oldest frame, so a slow stage
@@ -114,10 +115,12 @@ class WatchPipeline {
            const std::function<void(const StatsSnapshot&)>& report = {}, double report_every = 5);
   void stop() { stop_ = true; }
   StatsSnapshot stats() const { return stats_.snapshot(); }
-  int lookahead_frames() const;   // 1 + 3 + the frame scorer's (see above; the first 3 frames of a shifted stream wait longer)
+  int lookahead_frames() const;   // 3 + the frame scorer's (+1 with the next-field flow policy; see above)
   double source_fps() const { return source_fps_; }   // the source's declared rate once open (0 = unknown)
 
  private:
+  // 1 when the detection stage must wait for frame p+1 before handing frame p on (its flow field needs it), else 0.
+  int frame_waits_for_next(int64_t p) const;
   struct Arrived;
   struct Detected;
   void decode_stage();

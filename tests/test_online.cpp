@@ -166,6 +166,40 @@ TEST_CASE("watch on a synthetic stream: every frame in order, scores equal the o
     }
 }
 
+TEST_CASE("watch with each flow frame policy: the detection stage's wait gives the offline boxes and scores") {
+  // The detection stage hands a frame on as soon as its flow field exists (frame 0 waits for frame 1 by default,
+  // every frame for the next with kNextFieldLastReuses): the boxes must still be the offline ones.
+  auto model = test::tiny_watch_model();
+  for (FlowFramePolicy pol : {FlowFramePolicy::kPreviousFieldFrame0Reuses, FlowFramePolicy::kPreviousFieldFrame0Empty,
+                              FlowFramePolicy::kNextFieldLastReuses})
+    for (bool overlap : {true, false}) {
+      CAPTURE(static_cast<int>(pol));
+      CAPTURE(overlap);
+      test::TempDir tmp("watch_policy");
+      const int n = 9;
+      test::write_squares_folder(tmp.path + "/testing/frames/sq", n);
+      DetectVideoOptions d;
+      d.method = DetectMethod::kFlow;
+      d.motion.policy = pol;
+      ScoreOptions so;
+      VideoScores off = test::offline_scores(*model, nullptr, d, tmp.path, "sq", so);
+      WatchOptions o;
+      o.detect = d;
+      o.overlap_flow = overlap;
+      o.drop = DropPolicy::kNone;
+      o.open = [n] { return std::make_unique<test::SyntheticSource>(n); };
+      auto res = test::watch_results(*model, nullptr, o, nullptr);
+      REQUIRE(res.size() == static_cast<size_t>(n));
+      size_t objects = 0;
+      for (int f = 0; f < n; ++f) {
+        objects += res[f].objects.size();
+        CHECK(res[f].raw_score == doctest::Approx(off.frame_scores[f]).epsilon(1e-5));
+      }
+      CHECK(objects == off.regions.size());
+      if (pol == FlowFramePolicy::kPreviousFieldFrame0Empty) CHECK(res[0].objects.empty());   // frame 0: no field
+    }
+}
+
 TEST_CASE("score: shifted windows change the objects of a video's first and last 3 frames only") {
   auto model = test::tiny_watch_model();
   test::TempDir tmp("score_window_ends");

@@ -43,7 +43,7 @@ TEST_CASE("ssmtl watch writes JSON lines atomically: header, one line per frame 
   auto r = test::run_ssmtl("watch --checkpoint " + tmp.path + "/m.ckpt --input " + tmp.path +
                            "/sq --method flow --drop none --threshold 0 --out " + out);
   REQUIRE_MESSAGE(r.code == 0, r.output);
-  CHECK(r.output.find("look-ahead 5 frames") != std::string::npos);
+  CHECK(r.output.find("look-ahead 4 frames") != std::string::npos);
   CHECK(r.output.find("in 12 frames") != std::string::npos);
   auto lines = lines_of(out);
   REQUIRE(lines.size() == 14);
