@@ -6,6 +6,8 @@
 #include <deque>
 #include <future>
 #include <map>
+#include <stdexcept>
+#include <string>
 #include <thread>
 
 #include "data/detect/class_probs.h"
@@ -152,12 +154,9 @@ WatchPipeline::WatchPipeline(std::vector<ScoringModel> models, const Detector* d
 
 int WatchPipeline::frame_waits_for_next(int64_t p) const {
   if (!uses_flow(o_.detect.method)) return 0;
-  switch (o_.detect.motion.policy) {   // (data/detect/motion.h flow_field_for_frame)
-    case FlowFramePolicy::kPreviousFieldFrame0Reuses: return p == 0 ? 1 : 0;   // field 0 = frames 0, 1
-    case FlowFramePolicy::kPreviousFieldFrame0Empty: return 0;
-    case FlowFramePolicy::kNextFieldLastReuses: return 1;                       // field p = frames p, p+1
-  }
-  return 1;
+  // Field k is frames k, k+1: the frame it takes while the stream goes on (data/detect/motion.h), past p or not.
+  const int k = flow_field_for_frame(static_cast<int>(p), std::numeric_limits<int>::max(), o_.detect.motion.policy);
+  return k >= 0 && k + 1 > p ? 1 : 0;
 }
 
 int WatchPipeline::lookahead_frames() const {
@@ -284,7 +283,12 @@ void WatchPipeline::detect_stage() {
     std::unique_ptr<FieldWorker> worker;
     if (uses_flow(o_.detect.method) && o_.overlap_flow) worker = std::make_unique<FieldWorker>();
     std::map<int64_t, std::future<FlowField>> fields;
-    auto image_at = [&](int64_t k) { return win[static_cast<size_t>(k - first)]->frame->image; };
+    auto image_at = [&](int64_t k) {   // (checked: a frame handed on before its field's frames arrived is a bug)
+      if (k < first || k >= first + static_cast<int64_t>(win.size()))
+        throw std::logic_error("watch: detection needs frame " + std::to_string(k) + ", holding " +
+                               std::to_string(first) + ".." + std::to_string(first + static_cast<int64_t>(win.size()) - 1));
+      return win[static_cast<size_t>(k - first)]->frame->image;
+    };
     auto field_task = [&](int64_t k) {
       std::shared_ptr<const Image> a = image_at(k), b = image_at(k + 1);
       return [this, a, b] {
@@ -358,6 +362,8 @@ void WatchPipeline::detect_stage() {
       }
     }
     while (next < received) process(next++, static_cast<int>(received));
+    if (!fields.empty())   // every field started was taken by its frame
+      throw std::logic_error("watch: flow field " + std::to_string(fields.begin()->first) + " was computed for no frame");
   } catch (...) {
     fail(std::current_exception());
   }
