@@ -396,17 +396,14 @@ void WatchPipeline::score_stage() {
       flush_dropped();
     };
     auto score_ready = [&]() {
-      const int64_t last = ended ? received - 1 : std::numeric_limits<int64_t>::max();
-      const bool shift = o_.window_ends == WindowEnds::kShift;
-      // The first position of p's window, as sequence_frames(p, n, window_ends) gives it once n is known.
-      auto window_first = [&](int64_t p) {
-        int64_t w = p - kSeqHalf;
-        if (!shift || (ended && received < kSeqLen)) return w;   // (a stream shorter than a window: clamped)
-        w = std::max<int64_t>(w, 0);
-        return ended ? std::min<int64_t>(w, received - kSeqLen) : w;
+      // p's window as ssmtl score takes it (sequence_frames): in a video of the stream's length once it has
+      // ended, before that in one without an end.
+      auto window = [&](int64_t p) {
+        return sequence_frames(static_cast<int>(p), ended ? static_cast<int>(received) : std::numeric_limits<int>::max(),
+                               o_.window_ends);
       };
       int64_t stop_at = next;   // positions < stop_at have their window
-      while (stop_at < received && (ended || window_first(stop_at) + kSeqLen - 1 < received)) ++stop_at;
+      while (stop_at < received && (ended || window(stop_at)[kSeqLen - 1] < received)) ++stop_at;
       if (next >= stop_at) return;
       if (!scorer) scorer = std::make_unique<OnlineFrameScores>(o_.frames, ring.front()->frame->image->width,
                                                                 ring.front()->frame->image->height);
@@ -421,9 +418,7 @@ void WatchPipeline::score_stage() {
           if (auto c = clip_box(d.boxes[k], img.width, img.height)) boxes.push_back(*c), kept.push_back(k);
         std::vector<float> scores(boxes.size());
         std::vector<const Image*> frames;
-        for (int k = 0; k < kSeqLen; ++k)
-          frames.push_back(
-              ring[static_cast<size_t>(std::clamp<int64_t>(window_first(p) + k, 0, last) - first)]->frame->image.get());
+        for (const int f : window(p)) frames.push_back(ring[static_cast<size_t>(f - first)]->frame->image.get());
         for (size_t a = 0; a < boxes.size(); a += static_cast<size_t>(o_.batch_size)) {
           const size_t b = std::min(boxes.size(), a + static_cast<size_t>(o_.batch_size));
           const int64_t n = static_cast<int64_t>(b - a);
@@ -481,7 +476,7 @@ void WatchPipeline::score_stage() {
       }
       next = stop_at;
       // Frames the next windows no longer need (a shifted window at the stream's end reaches 6 frames back).
-      while (first < next - (shift ? kSeqLen - 1 : kSeqHalf)) {
+      while (first < next - (o_.window_ends == WindowEnds::kShift ? kSeqLen - 1 : kSeqHalf)) {
         ring.pop_front();
         ++first;
       }
