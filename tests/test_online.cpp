@@ -200,6 +200,38 @@ TEST_CASE("watch with each flow frame policy: the detection stage's wait gives t
     }
 }
 
+TEST_CASE("watch on a static 5-frame stream: no object and a zero score on every frame (PITFALLS 11 and 13)") {
+  // 5 identical frames: 4 zero flow fields, so no motion object, frame 0 included (whatever the frame policy); every
+  // frame still gets its score, 0 before smoothing, also with shifted windows in a stream shorter than a window.
+  auto model = test::tiny_watch_model();
+  test::TempDir tmp("watch_static");
+  const std::string dir = tmp.path + "/still";
+  std::filesystem::create_directories(dir);
+  const Image im = test::moving_squares(0);
+  for (int t = 0; t < 5; ++t)
+    util::write_png_rgb(dir + "/00" + std::to_string(t) + ".png", im.width, im.height, im.rgb.data());
+  for (FlowFramePolicy pol : {FlowFramePolicy::kPreviousFieldFrame0Reuses, FlowFramePolicy::kPreviousFieldFrame0Empty,
+                              FlowFramePolicy::kNextFieldLastReuses})
+    for (WindowEnds ends : {WindowEnds::kShift, WindowEnds::kClamp}) {
+      CAPTURE(static_cast<int>(pol));
+      CAPTURE(window_ends_name(ends));
+      WatchOptions o;
+      o.detect.method = DetectMethod::kFlow;
+      o.detect.motion.policy = pol;
+      o.window_ends = ends;
+      o.drop = DropPolicy::kNone;
+      o.source.input = dir;
+      auto res = test::watch_results(*model, nullptr, o, nullptr);
+      REQUIRE(res.size() == 5);
+      for (int f = 0; f < 5; ++f) {
+        CHECK(res[f].frame == f);
+        CHECK(res[f].objects.empty());
+        CHECK(res[f].raw_score == 0.0);
+        CHECK(res[f].score == 0.0);
+      }
+    }
+}
+
 TEST_CASE("score: shifted windows change the objects of a video's first and last 3 frames only") {
   auto model = test::tiny_watch_model();
   test::TempDir tmp("score_window_ends");
