@@ -28,19 +28,17 @@ grep -q '"complete": true' "$tmp/out/results.json" || fail "step 2: table not co
 grep -q 'score.normalize=log-zscore | 2 | [0-9.]* +- [0-9.]*' "$tmp/out/results.md" || fail "no mean +- std row"
 run
 grep -q '4 runs (0 computed now)' "$tmp/log" || fail "step 3: a cached run was recomputed"
-# 4) a new scoring setting rescores the cached models (no new detection or training).
-echo "score.min_height_rel = 0.5" >> "$tmp/grid.txt"
-run
-[ "$(ls "$tmp/cache/train" | wc -l)" = 2 ] || fail "step 4: a model was trained again"
-[ "$(ls "$tmp/cache/scores" | wc -l)" = 8 ] || fail "step 4: expected 4 new score folders"
-[ "$(grep -l '^min_height_rel = 0.5$' "$tmp"/cache/scores/*/score_config.txt | wc -l)" = 4 ] ||
-  fail "step 4: ssmtl score was not given --min-height-rel 0.5"
+# A new scoring setting rescores the cached models (no new detection or training): step, the grid line, the
+# score folders expected in all, the score_config.txt line that 4 of them must hold, the option it comes from.
+rescore() {
+  echo "$2" >> "$tmp/grid.txt"
+  run
+  [ "$(ls "$tmp/cache/train" | wc -l)" = 2 ] || fail "step $1: a model was trained again"
+  [ "$(ls "$tmp/cache/scores" | wc -l)" = "$3" ] || fail "step $1: expected 4 new score folders"
+  [ "$(grep -l "^$4\$" "$tmp"/cache/scores/*/score_config.txt | wc -l)" = 4 ] || fail "step $1: ssmtl score was not given $5"
+}
+rescore 4 "score.min_height_rel = 0.5" 8 "min_height_rel = 0.5" "--min-height-rel 0.5"
 [ "$(grep -l '^window_ends = shift$' "$tmp"/cache/scores/*/score_config.txt | wc -l)" = 8 ] ||
   fail "step 4: the scores were not made with shifted windows (the default)"
-echo "score.window_ends = clamp" >> "$tmp/grid.txt"
-run
-[ "$(ls "$tmp/cache/train" | wc -l)" = 2 ] || fail "step 5: a model was trained again"
-[ "$(ls "$tmp/cache/scores" | wc -l)" = 12 ] || fail "step 5: expected 4 new score folders"
-[ "$(grep -l '^window_ends = clamp$' "$tmp"/cache/scores/*/score_config.txt | wc -l)" = 4 ] ||
-  fail "step 5: ssmtl score was not given --window-ends clamp"
+rescore 5 "score.window_ends = clamp" 12 "window_ends = clamp" "--window-ends clamp"
 echo "OK: experiment cache and resume"
