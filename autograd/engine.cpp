@@ -34,25 +34,43 @@ void attach(Tensor& out, std::shared_ptr<Node> node) {
   out.impl()->grad_fn = std::move(node);
 }
 
+namespace {
+// A gradient buffer shared by several tensors (pass_grad: add's output gradient handed to both of its inputs)
+// is only read while it is shared; the first tensor to add into it takes a private copy (copy-on-write). The
+// storage's owners are the tensors' gradient views (and the running node's output gradient): one owner means
+// the buffer is this tensor's alone.
+float* own_grad(TensorImpl* impl) {
+  TensorImpl& g = *impl->grad;
+  if (g.storage.use_count() > 1) {
+    const Device dev = g.storage->device();
+    Tensor mine = Tensor::empty(g.shape, dev);
+    prof::KernelScope scope("kernels::grad_copy");
+    if (scope.recorded()) prof::add_bytes(8.0 * static_cast<double>(mine.numel()));
+    device_copy(mine.data(), dev, g.storage->data() + g.offset, dev, static_cast<size_t>(mine.numel()));
+    impl->grad = mine.impl_ptr();
+  }
+  return impl->grad->storage->data() + impl->grad->offset;
+}
+}  // namespace
+
 float* grad_buffer(const Tensor& t) {
   if (!t.defined() || !t.requires_grad()) return nullptr;
   TensorImpl* impl = t.impl();
-  if (!impl->grad) {
-    // The backward kernels add into gradients, so a new one starts as zeros: its own profiler row (one write
-    // of the buffer: a sizeable share of a training step's memory traffic), unless it is made inside another
-    // op's scope, which then books the time (and its own bytes only).
-    prof::KernelScope scope("kernels::grad_zero_fill");
-    if (scope.recorded()) prof::add_bytes(4.0 * static_cast<double>(shape_numel(t.shape())));
-    Tensor g = Tensor::zeros(t.shape(), t.device());
-    impl->grad = g.impl_ptr();
-  }
+  if (impl->grad) return own_grad(impl);
+  // The backward kernels add into gradients, so a new one starts as zeros: its own profiler row (one write
+  // of the buffer: a sizeable share of a training step's memory traffic), unless it is made inside another
+  // op's scope, which then books the time (and its own bytes only).
+  prof::KernelScope scope("kernels::grad_zero_fill");
+  if (scope.recorded()) prof::add_bytes(4.0 * static_cast<double>(shape_numel(t.shape())));
+  Tensor g = Tensor::zeros(t.shape(), t.device());
+  impl->grad = g.impl_ptr();
   return impl->grad->storage->data() + impl->grad->offset;
 }
 
 GradOut grad_out(const Tensor& t) {
   if (!t.defined() || !t.requires_grad()) return {};
   TensorImpl* impl = t.impl();
-  if (impl->grad) return {impl->grad->storage->data() + impl->grad->offset, true};
+  if (impl->grad) return {own_grad(impl), true};
   impl->grad = Tensor::empty(t.shape(), t.device()).impl_ptr();
   return {impl->grad->storage->data() + impl->grad->offset, false};
 }
@@ -66,11 +84,10 @@ bool pass_grad(const Tensor& t, const Tensor& g, float alpha, bool may_take) {
     impl->grad = g.view(t.shape()).impl_ptr();   // (the node's output gradient is released right after)
     return true;
   }
-  if (!impl->grad && alpha == 1.f) {   // a copy into a new gradient
-    float* dst = grad_out(t).data;
-    prof::KernelScope scope("kernels::grad_copy");
-    if (scope.recorded()) prof::add_bytes(8.0 * static_cast<double>(g.numel()));
-    device_copy(dst, t.device(), g.data(), g.device(), static_cast<size_t>(g.numel()));
+  if (!impl->grad && alpha == 1.f) {
+    // Shared with the tensor that took g (add's two inputs): read-only until one of them is added into
+    // (own_grad copies then); run_backward unshares the leaves' gradients at its end.
+    impl->grad = g.view(t.shape()).impl_ptr();
     return false;
   }
   float* dst = grad_buffer(t);   // the existing gradient, or zeros (alpha != 1 into a new one: sub's, rare)
@@ -140,6 +157,10 @@ void run_backward(const Tensor& root, const Tensor& grad_root) {
     impl->grad.reset();             // non-leaf gradients are not kept
     impl->requires_grad = false;    // graph released: a second backward through it is an error
   }
+  // Leaves' gradients outlive the graph and are changed in place (sums across ranks, optimisers): one still
+  // shared (add's gradient handed on unchanged to two leaves) gets its own copy.
+  for (const auto& impl : order)
+    if (!impl->grad_fn && impl->grad) own_grad(impl.get());
 }
 
 }  // namespace ssmtl::autograd

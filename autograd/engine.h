@@ -6,8 +6,8 @@
 // contribution into its inputs' gradient buffers (grad_buffer below), so gradients of tensors used twice
 // accumulate, as do gradients of leaves across several backward calls until zero_grad(). Write-first: the ops
 // that produce most of a training step's gradient bytes (batch norm, batch norm + ReLU, linear, linear + GELU,
-// GELU, max pooling; reshape and add hand theirs over) write a new gradient instead of adding into zeros
-// (grad_out, pass_grad), which saves the zero-fill pass over it.
+// GELU, max pooling, permute; reshape and add hand theirs over, add to both inputs at once) write a new gradient
+// instead of adding into zeros (grad_out, pass_grad), which saves the zero-fill pass over it.
 //
 // After backward the graph below the root is released (saved tensors freed, non-leaf gradients
 // dropped), as PyTorch does without retain_graph.
@@ -50,7 +50,8 @@ bool needs_grad(const std::vector<Tensor>& inputs);
 // Records `node` as the producer of `out`: out requires grad, node->inputs must already be set.
 void attach(Tensor& out, std::shared_ptr<Node> node);
 
-// Gradient buffer of t (allocated and zeroed on first use), or nullptr when t needs no gradient.
+// Gradient buffer of t (allocated and zeroed on first use; a private copy first where it is shared, pass_grad),
+// or nullptr when t needs no gradient.
 float* grad_buffer(const Tensor& t);
 
 // Write-first gradients: where a backward puts input t's gradient. `data` is nullptr when t needs none. `add`
@@ -66,9 +67,12 @@ GradOut grad_out(const Tensor& t);
 // Gives t the gradient alpha * g, where g is the calling node's output gradient (the buffer run_backward
 // passed to Node::backward, which nobody else reads or writes afterwards) and has t's number of elements:
 // when `may_take`, t has no gradient yet and alpha is 1, g's buffer itself becomes t's gradient (viewed in t's
-// shape: no copy, no zero-fill) and the call returns true; else g is copied into a new gradient or added into
-// the existing one (false). A node passing g to several inputs lets only one take it (add's backward: the
-// first call's result says whether the second may). Nothing when t needs no gradient.
+// shape: no copy, no zero-fill) and the call returns true; else (false) g is added into t's existing gradient,
+// or, where t has none, shared with the tensor that took it (copy-on-write: grad_buffer and grad_out give
+// whoever adds into a shared buffer a private copy first, so a residual add costs no copy when one branch only
+// reads its gradient; leaves whose gradients are still shared at the end of backward get a copy then, as they
+// are changed in place afterwards). A node passing g to several inputs lets only one take it (add's backward:
+// the first call's result says whether the second may). Nothing when t needs no gradient.
 bool pass_grad(const Tensor& t, const Tensor& g, float alpha, bool may_take);
 
 // Reverse-mode differentiation from `root`. Without grad_output, root must hold one element (seed gradient 1;

@@ -42,11 +42,19 @@ struct PermuteNode : Node {
   PermuteNode(Shape s, std::vector<int> p) : in_shape(std::move(s)), perm(std::move(p)) {}
   const char* name() const override { return "PermuteBackward"; }
   void backward(const Tensor& g) override {
-    if (float* gx = grad_buffer(inputs[0])) {
-      prof::add_bytes(4.0 * 3 * g.numel());   // g read, gx read and written
-      SSMTL_DISPATCH(g.device(), k::permute_backward, gx, g.data(), in_shape.data(), perm.data(),
-                     static_cast<int>(perm.size()));
+    const autograd::GradOut gx = autograd::grad_out(inputs[0]);
+    if (!gx.data) return;
+    const int rank = static_cast<int>(perm.size());
+    if (!gx.add) {   // a new gradient: g permuted back by the inverse permutation, written (no zero-fill, no read)
+      std::vector<int> inv(perm.size());
+      Shape out_shape(perm.size());
+      for (int d = 0; d < rank; ++d) inv[perm[d]] = d, out_shape[d] = in_shape[perm[d]];
+      prof::add_bytes(4.0 * 2 * g.numel());   // g read, gx written
+      SSMTL_DISPATCH(g.device(), k::permute_forward, gx.data, g.data(), out_shape.data(), inv.data(), rank);
+      return;
     }
+    prof::add_bytes(4.0 * 3 * g.numel());   // g read, gx read and written
+    SSMTL_DISPATCH(g.device(), k::permute_backward, gx.data, g.data(), in_shape.data(), perm.data(), rank);
   }
 };
 

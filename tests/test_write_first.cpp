@@ -1,7 +1,7 @@
 // Write-first gradients (autograd/engine.h grad_out, pass_grad): the first contribution to a new gradient is
-// written (batch norm, batch norm + ReLU, linear) or handed over without a copy (reshape, add) instead of being
-// added into zeros. A tensor used by several ops must still get the sum of their gradients, whichever op runs
-// first, and a gradient handed over must not be shared with another tensor's.
+// written (batch norm, batch norm + ReLU, linear, permute) or handed over without a copy (reshape, add) instead
+// of being added into zeros. A tensor used by several ops must still get the sum of their gradients, whichever
+// op runs first, and a gradient shared by add's two inputs must be copied before either is added into.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -14,6 +14,7 @@
 #include "autograd/linear.h"
 #include "autograd/norm.h"
 #include "autograd/pool.h"
+#include "autograd/shape.h"
 #include "tensor/rng.h"
 
 using namespace ssmtl;
@@ -53,6 +54,7 @@ std::vector<Use> consumers(Rng& rng) {
         const Pool3dOptions o{{1, 2, 2}, {1, 2, 2}};
         return weigh(max_pool3d(reshape(x, {1, 1, 2, 4, 3}), o), 10);
       },
+      [=](const Tensor& x) { return weigh(permute(reshape(x, {2, 2, 6}), {2, 0, 1}), 11); },
   };
 }
 
@@ -79,8 +81,8 @@ TEST_CASE("autograd write-first: a tensor used by several ops gets the sum of th
   for (size_t a = 0; a < uses.size(); ++a)
     for (size_t b = 0; b < uses.size(); ++b)
       if (a != b) sets.push_back({a, b});
-  sets.push_back({0, 1, 2, 3, 4, 5, 6, 7, 8, 9});
-  sets.push_back({9, 8, 7, 6, 5, 4, 3, 2, 1, 0});
+  sets.push_back({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+  sets.push_back({10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0});
   for (const auto& set : sets) {
     const std::vector<float> got = grad_of(uses, set, leaf);
     std::vector<double> want(got.size(), 0.0);
@@ -96,8 +98,8 @@ TEST_CASE("autograd write-first: a tensor used by several ops gets the sum of th
 }
 
 TEST_CASE("autograd write-first: a gradient handed over by reshape or add belongs to one tensor only") {
-  // y = reshape(a) + b: add gives g to b (handed over) and a copy to reshape's output, whose gradient reshape
-  // hands to a. Adding more into a's gradient later (a is also used by mul) must leave b's untouched.
+  // y = reshape(a) + b: add gives g to b (handed over) and shares it with reshape's output, whose gradient
+  // reshape hands to a. Adding more into a's gradient later (a is also used by mul) must leave b's untouched.
   Tensor a = Tensor::from_vector({2, 2}, {1, 2, 3, 4}).set_requires_grad();
   Tensor b = Tensor::from_vector({4}, {5, 6, 7, 8}).set_requires_grad();
   Tensor y = add(sum(add(reshape(a, {4}), b)), sum(mul(a, a)));   // da = 1 + 2a, db = 1
@@ -124,4 +126,31 @@ TEST_CASE("autograd write-first: a second backward through add adds the same gra
   CHECK(a.grad().to_vector() == std::vector<float>{1, -2, 4});
   CHECK(b.grad().to_vector() == std::vector<float>{1, -2, 4});
   CHECK(gout.to_vector() == std::vector<float>{0.5f, -1.f, 2.f});   // the caller's gradient is never written
+}
+
+TEST_CASE("autograd write-first: add shares its gradient - a branch that adds into it while the other still reads it gets a copy") {
+  // out = u + transpose(u), u = 3 x: add hands g to transpose's output and shares it with u; transpose's
+  // backward then adds g^T into u's gradient while reading g itself. Without a private copy first the in-place
+  // transposed add would read elements it has already changed. du = g + g^T, dx = 3 (g + g^T).
+  Rng rng(11);
+  Tensor x = randn({4, 4}, rng).set_requires_grad();
+  const Tensor w = randn({4, 4}, rng);
+  Tensor u = scale(x, 3.f);
+  autograd::backward(sum(mul(add(u, permute(u, {1, 0})), w)));
+  const std::vector<float> g = w.to_vector(), dx = x.grad().to_vector();
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) CHECK(dx[i * 4 + j] == doctest::Approx(3.f * (g[i * 4 + j] + g[j * 4 + i])));
+}
+
+TEST_CASE("autograd write-first: leaves never share a gradient buffer after backward") {
+  // y = reshape(a) + b: a and b get the same gradient, handed on by add and reshape without a copy; after
+  // backward each leaf owns its buffer, so changing one in place (as a sum across ranks does) leaves the other.
+  Tensor a = Tensor::from_vector({2, 2}, {1, 2, 3, 4}).set_requires_grad();
+  Tensor b = Tensor::from_vector({4}, {5, 6, 7, 8}).set_requires_grad();
+  autograd::backward(add(reshape(a, {4}), b), Tensor::from_vector({4}, {1, 2, 3, 4}));
+  CHECK(a.grad().to_vector() == std::vector<float>{1, 2, 3, 4});
+  CHECK(b.grad().to_vector() == std::vector<float>{1, 2, 3, 4});
+  a.grad().data()[0] = 100.f;
+  CHECK(b.grad().to_vector() == std::vector<float>{1, 2, 3, 4});
+  CHECK(a.grad().to_vector() == std::vector<float>{100, 2, 3, 4});
 }
