@@ -1,7 +1,8 @@
 // Normalisation kernels: batch normalisation (Ioffe & Szegedy 2015; PyTorch BatchNorm1d/2d/3d semantics)
 // and layer normalisation over the last dimension (Ba et al. 2016; PyTorch LayerNorm semantics).
-// Outputs first, then inputs, then sizes. Statistics are accumulated in double (two passes: mean, then
-// centred squares), each channel / row in a fixed order, so results do not depend on the thread count.
+// Outputs first, then inputs, then sizes. Batch norm's statistics are accumulated in double (mean, then centred
+// squares), each channel in a fixed order; layer norm's per-row sums (D terms, centred first) in float over 16
+// fixed lanes (kernels/cpu/layer_norm.cpp): results do not depend on the thread count.
 // Backward kernels ADD into the gradient buffers they are given (never assign); a nullptr gradient buffer
 // means "not needed" and is skipped. gamma / beta may be nullptr (no affine transform: gamma 1, beta 0).
 #pragma once

@@ -16,10 +16,6 @@ namespace ssmtl::kernels {
 namespace {
 constexpr int64_t kParallelMin = 32768;   // below this many elements threads cost more than they save
 
-// Row block size for the column reductions of layer-norm backward: a fixed block size (not a per-thread
-// split) keeps the summation order, and so the result, independent of the number of threads.
-constexpr int64_t kRowBlock = 64;
-
 // inner == 1 (x is (rows, C), e.g. the CvT's channels-last token rows): the per-channel loops would stride
 // through memory, so channels are processed kChanBlock at a time with vector loops over the channels, rows in
 // order. Each channel's sums run over the rows in the same order as the general loops, in the same precision,
@@ -425,90 +421,6 @@ void batch_norm_backward_input_cpu(float* dx, const float* dy, const float* x, c
     const float b = static_cast<float>(sum_dy_xhat[c] * is / static_cast<double>(M));
     const float muf = mean[c];
     add_bn_dx_channel(dx, Grad{dy}, x, c, kf, a, b, muf, N, C, inner);
-  }
-}
-
-void layer_norm_forward_cpu(float* y, float* mean, float* invstd, const float* x, const float* gamma,
-                            const float* beta, float eps, int64_t rows, int64_t D) {
-  // Explicit ones / zeros for a missing affine keep the inner loops branch-free (vectorised).
-  std::vector<float> ones, zeros;
-  const float* gm = gamma ? gamma : (ones.assign(static_cast<size_t>(D), 1.f), ones.data());
-  const float* bt = beta ? beta : (zeros.assign(static_cast<size_t>(D), 0.f), zeros.data());
-#pragma omp parallel for schedule(static) if (rows * D > kParallelMin)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* p = x + r * D;
-    double s = 0.0;
-#pragma omp simd reduction(+ : s)
-    for (int64_t d = 0; d < D; ++d) s += p[d];
-    const double mu = s / static_cast<double>(D);
-    double q = 0.0;
-#pragma omp simd reduction(+ : q)
-    for (int64_t d = 0; d < D; ++d) {
-      const double t = p[d] - mu;
-      q += t * t;
-    }
-    const float muf = static_cast<float>(mu);
-    const float is = static_cast<float>(1.0 / std::sqrt(q / static_cast<double>(D) + static_cast<double>(eps)));
-    mean[r] = muf;
-    invstd[r] = is;
-    float* o = y + r * D;
-#pragma omp simd
-    for (int64_t d = 0; d < D; ++d) o[d] = (p[d] - muf) * is * gm[d] + bt[d];
-  }
-}
-
-void layer_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
-                             const float* mean, const float* invstd, const float* gamma, int64_t rows, int64_t D) {
-  const bool par = rows * D > kParallelMin;
-  const bool sums = dgamma || dbeta;
-  std::vector<float> ones;
-  const float* gm = gamma ? gamma : (ones.assign(static_cast<size_t>(D), 1.f), ones.data());
-  // One pass over dy and x: each fixed block of rows gets its rows' dx and its partial column sums for dgamma and
-  // dbeta (rows in order), and the blocks' sums are added in order after: the bits of the separate passes, for any
-  // thread count, with one read of dy and x instead of two.
-  const int64_t nblocks = (rows + kRowBlock - 1) / kRowBlock;
-  std::vector<double> pg(sums ? static_cast<size_t>(nblocks * D) : 0, 0.0), pb(pg.size(), 0.0);
-#pragma omp parallel for schedule(static) if (par)
-  for (int64_t blk = 0; blk < nblocks; ++blk) {
-    const int64_t r1 = std::min(rows, (blk + 1) * kRowBlock);
-    for (int64_t r = blk * kRowBlock; r < r1; ++r) {
-      const float* g = dy + r * D;
-      const float* p = x + r * D;
-      const float mu = mean[r], is = invstd[r];
-      if (dx) {
-        double sg = 0.0, sgx = 0.0;   // sum_d gamma dy, sum_d gamma dy xhat
-#pragma omp simd reduction(+ : sg, sgx)
-        for (int64_t d = 0; d < D; ++d) {
-          const float gd = g[d] * gm[d];
-          sg += gd;
-          sgx += static_cast<double>(gd) * ((p[d] - mu) * is);
-        }
-        const float a = static_cast<float>(sg / static_cast<double>(D));
-        const float b = static_cast<float>(sgx / static_cast<double>(D));
-        float* o = dx + r * D;
-#pragma omp simd
-        for (int64_t d = 0; d < D; ++d) o[d] += is * (g[d] * gm[d] - a - (p[d] - mu) * is * b);
-      }
-      if (sums) {
-        double* sg = pg.data() + blk * D;
-        double* sb = pb.data() + blk * D;
-#pragma omp simd
-        for (int64_t d = 0; d < D; ++d) {
-          sg[d] += static_cast<double>(g[d]) * ((p[d] - mu) * is);
-          sb[d] += g[d];
-        }
-      }
-    }
-  }
-  if (!sums) return;
-  for (int64_t d = 0; d < D; ++d) {
-    double sg = 0.0, sb = 0.0;
-    for (int64_t blk = 0; blk < nblocks; ++blk) {
-      sg += pg[blk * D + d];
-      sb += pb[blk * D + d];
-    }
-    if (dgamma) dgamma[d] += static_cast<float>(sg);
-    if (dbeta) dbeta[d] += static_cast<float>(sb);
   }
 }
 
