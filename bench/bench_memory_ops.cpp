@@ -12,6 +12,13 @@
 // floats) on 16-lane vectors against the scalar select loop it replaced (the same results, bit for bit); values
 // only (scoring) or with the argmax (training). Bytes: 4 an input element read, 4 an output written (and 4 an
 // argmax).
+// BM_BatchNormBackwardRows: batch-norm backward on channels-last rows (the paper-size CvT's token rows: 28672 rows x
+// 96 channels, batch statistics, dgamma and dbeta, dx written) against the STREAM triad dx = dy + 0.5 x over the same
+// buffers, which moves the bytes the profiler counts (dy, x read, dx written: 12 an element) once; the kernel reads
+// dy and x twice (sums, then dx: 20 bytes), so speedup = triad time / kernel time is ~0.6 at best from memory (more
+// where the cache holds the buffers). Its manual time and bytes_per_second are the kernel's alone.
+// BM_BatchNormStatsRows: the batch statistics of the same rows (x read: 4 bytes an element) against a plain sum of
+// x, the same way.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -20,6 +27,7 @@
 #include <vector>
 
 #include "kernels/activation.h"
+#include "kernels/norm.h"
 #include "kernels/pool.h"
 #include "kernels/cpu/vmath.h"
 #include "tensor/device.h"
@@ -36,8 +44,9 @@ double bandwidth_gbs() {
 
 // Times once(true) (the reference) and once(false) (the kernel) alternately, each returning its seconds; sets the
 // counters for `bytes` moved by one call.
+// kernel_time: the iteration time is the kernel's alone and bytes_per_second is set (else the time is both's).
 template <class F>
-void alternate(benchmark::State& state, F once, double bytes) {
+void alternate(benchmark::State& state, F once, double bytes, bool kernel_time = false) {
   const double bw = bandwidth_gbs();
   once(true);   // warm both (pages, caches)
   once(false);
@@ -45,9 +54,10 @@ void alternate(benchmark::State& state, F once, double bytes) {
   for (auto _ : state) {
     const double a = once(true), b = once(false);
     t_ref += a, t += b;
-    state.SetIterationTime(a + b);
+    state.SetIterationTime(kernel_time ? b : a + b);
   }
   const double it = static_cast<double>(state.iterations());
+  if (kernel_time) state.SetBytesProcessed(static_cast<int64_t>(bytes * it));
   const double gbs = 1e-9 * bytes * it / t;
   state.counters["ref_ms"] = 1e3 * t_ref / it;
   state.counters["ms"] = 1e3 * t / it;
@@ -167,10 +177,65 @@ void BM_MaxPool1x2x2(benchmark::State& state, bool with_argmax) {
       static_cast<double>(n) * 4.0 + static_cast<double>(on) * (with_argmax ? 8.0 : 4.0));
 }
 
+void BM_BatchNormBackwardRows(benchmark::State& state) {
+  const int64_t N = 28672, C = 96, n = N * C;
+  std::vector<float> x(static_cast<size_t>(n)), dy(x.size()), dx(x.size()), gamma(static_cast<size_t>(C));
+  std::vector<float> mean(gamma.size()), var(gamma.size()), invstd(gamma.size()), dg(gamma.size()), db(gamma.size());
+  for (int64_t i = 0; i < n; ++i) {
+    x[static_cast<size_t>(i)] = static_cast<float>((i * 7919) % 8001) / 1000.f - 4.f;
+    dy[static_cast<size_t>(i)] = static_cast<float>((i * 104729) % 1001) / 1000.f - 0.5f;
+  }
+  for (int64_t c = 0; c < C; ++c) gamma[static_cast<size_t>(c)] = 0.5f + static_cast<float>(c) / C;
+  kernels::batch_norm_stats_cpu(mean.data(), var.data(), x.data(), N, C, 1);
+  kernels::batch_norm_invstd_cpu(invstd.data(), var.data(), 1e-5f, C);
+  alternate(
+      state,
+      [&](bool reference) {
+        const auto t0 = std::chrono::steady_clock::now();
+        if (reference) {
+          float* o = dx.data();
+          const float *a = dy.data(), *b = x.data();
+#pragma omp parallel for schedule(static)
+          for (int64_t i = 0; i < n; ++i) o[i] = a[i] + 0.5f * b[i];
+        } else {
+          kernels::batch_norm_backward_cpu(dx.data(), dg.data(), db.data(), dy.data(), x.data(), mean.data(),
+                                           invstd.data(), gamma.data(), true, false, N, C, 1);
+        }
+        benchmark::DoNotOptimize(dx.data());
+        return seconds_since(t0);
+      },
+      static_cast<double>(n) * 12.0, true);
+}
+
+void BM_BatchNormStatsRows(benchmark::State& state) {
+  const int64_t N = 28672, C = 96, n = N * C;
+  std::vector<float> x(static_cast<size_t>(n)), mean(static_cast<size_t>(C)), var(mean.size());
+  for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i)] = static_cast<float>((i * 7919) % 8001) / 1000.f - 4.f;
+  alternate(
+      state,
+      [&](bool reference) {
+        const auto t0 = std::chrono::steady_clock::now();
+        if (reference) {
+          const float* p = x.data();
+          float s = 0.f;
+#pragma omp parallel for simd schedule(static) reduction(+ : s)
+          for (int64_t i = 0; i < n; ++i) s += p[i];
+          benchmark::DoNotOptimize(s);
+        } else {
+          kernels::batch_norm_stats_cpu(mean.data(), var.data(), x.data(), N, C, 1);
+          benchmark::DoNotOptimize(mean.data());
+        }
+        return seconds_since(t0);
+      },
+      static_cast<double>(n) * 4.0, true);
+}
+
 BENCHMARK(BM_GradZeroFill)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK_CAPTURE(BM_Gelu, forward, false)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK_CAPTURE(BM_Gelu, backward, true)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK_CAPTURE(BM_MaxPool1x2x2, values, false)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK_CAPTURE(BM_MaxPool1x2x2, argmax, true)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK(BM_BatchNormBackwardRows)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK(BM_BatchNormStatsRows)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 
 }  // namespace

@@ -11,6 +11,7 @@
 
 #include "autograd/elementwise.h"
 #include "autograd/norm.h"
+#include "kernels/norm.h"
 #include "tests/gradcheck.h"
 #include "tests/reference.h"
 
@@ -193,6 +194,71 @@ TEST_CASE("batch_norm and layer_norm: results do not depend on the number of thr
   };
   std::vector<Tensor> one = run(1), four = run(4);
   for (size_t i = 0; i < one.size(); ++i) CHECK_MESSAGE(bitwise_equal(one[i], four[i]), "result " << i);
+}
+
+// The channels-last rows backward (inner = 1: chunks of 256 rows, partial sums merged in chunk order) against a long
+// double reference, and bitwise the same for 1, 2 and 3 threads: chunk tails (N not a multiple of 256, a single
+// row), channel counts that are no vector multiple, C = 1 (the general path), below and above the parallel
+// threshold, batch and fixed statistics, dx written or added.
+TEST_CASE("batch_norm: rows backward matches a long double reference and does not depend on the thread count") {
+  struct Case {
+    int64_t N, C;
+  };
+  for (const Case k : {Case{1, 5}, Case{255, 17}, Case{256, 96}, Case{257, 20}, Case{700, 1}, Case{2503, 33},
+                       Case{12289, 7}}) {
+    const int64_t n = k.N * k.C;
+    std::vector<float> x(static_cast<size_t>(n)), dy(x.size()), dx0(x.size()), gamma(static_cast<size_t>(k.C));
+    uint32_t state = static_cast<uint32_t>(k.N * 31 + k.C);
+    auto uniform = [&] {   // [-0.5, 0.5)
+      state = state * 1664525u + 1013904223u;
+      return static_cast<float>(state >> 8) / 16777216.f - 0.5f;
+    };
+    for (size_t i = 0; i < x.size(); ++i) x[i] = 3.f + uniform(), dy[i] = uniform(), dx0[i] = uniform();
+    for (float& g : gamma) g = 1.f + uniform();
+    std::vector<float> mean(gamma.size()), var(gamma.size()), invstd(gamma.size());
+    kernels::batch_norm_stats_cpu(mean.data(), var.data(), x.data(), k.N, k.C, 1);
+    kernels::batch_norm_invstd_cpu(invstd.data(), var.data(), 1e-5f, k.C);
+    for (bool batch_stats : {true, false})
+      for (bool add : {false, true}) {
+        INFO("N " << k.N << " C " << k.C << " batch_stats " << batch_stats << " add_dx " << add);
+        std::vector<std::vector<float>> first;
+        for (int threads : {1, 2, 3}) {
+          const int prev = omp_get_max_threads();
+          omp_set_num_threads(threads);
+          std::vector<float> dx = dx0, dg(gamma.size(), 0.5f), db(gamma.size(), -0.5f);
+          kernels::batch_norm_backward_cpu(dx.data(), dg.data(), db.data(), dy.data(), x.data(), mean.data(),
+                                           invstd.data(), gamma.data(), batch_stats, add, k.N, k.C, 1);
+          omp_set_num_threads(prev);
+          if (first.empty()) {
+            first = {dx, dg, db};
+          } else {
+            CHECK_MESSAGE(dx == first[0], "dx, threads " << threads);
+            CHECK_MESSAGE(dg == first[1], "dgamma, threads " << threads);
+            CHECK_MESSAGE(db == first[2], "dbeta, threads " << threads);
+          }
+        }
+        for (int64_t c = 0; c < k.C; ++c) {
+          long double sdy = 0, sdyx = 0, mag = 0;
+          const long double mu = mean[c], is = invstd[c];
+          for (int64_t r = 0; r < k.N; ++r) {
+            const long double g = dy[r * k.C + c], xh = (x[r * k.C + c] - mu) * is;
+            sdy += g, sdyx += g * xh, mag += std::fabs(static_cast<double>(g));
+          }
+          CHECK(first[1][c] == doctest::Approx(static_cast<double>(0.5L + sdyx)).epsilon(1e-6).scale(mag));
+          CHECK(first[2][c] == doctest::Approx(static_cast<double>(-0.5L + sdy)).epsilon(1e-6).scale(mag));
+          const long double a = batch_stats ? sdy / k.N : 0, b = batch_stats ? sdyx / k.N : 0;
+          for (int64_t r = 0; r < k.N; ++r) {
+            const size_t i = static_cast<size_t>(r * k.C + c);
+            const long double xh = (x[i] - mu) * is, v = gamma[c] * is * (dy[i] - a - xh * b);
+            const double want = static_cast<double>(add ? dx0[i] + v : v);
+            if (std::fabs(first[0][i] - want) > 1e-5 * (1.0 + std::fabs(want))) {
+              FAIL_CHECK("dx row " << r << " channel " << c << ": " << first[0][i] << " want " << want);
+              break;
+            }
+          }
+        }
+      }
+  }
 }
 #endif
 
