@@ -19,6 +19,10 @@
 // where the cache holds the buffers). Its manual time and bytes_per_second are the kernel's alone.
 // BM_BatchNormStatsRows: the batch statistics of the same rows (x read: 4 bytes an element) against a plain sum of
 // x, the same way.
+// BM_LayerNorm/{forward,backward}: layer norm over the same rows (the CvT's LayerNorm: D = 96) against the
+// STREAM-like loop that moves the bytes the profiler counts: forward y = 0.5 x (x read, y written: 8 an element),
+// backward dx += dy + 0.5 x (dy, x read, dx read and written: 16; the kernel also writes dgamma, dbeta). speedup =
+// reference time / kernel time: 1 is the kernel at the reference's bandwidth.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -230,6 +234,43 @@ void BM_BatchNormStatsRows(benchmark::State& state) {
       static_cast<double>(n) * 4.0, true);
 }
 
+void BM_LayerNorm(benchmark::State& state, bool backward) {
+  const int64_t rows = 28672, D = 96, n = rows * D;
+  std::vector<float> x(static_cast<size_t>(n)), dy(x.size()), y(x.size()), gamma(static_cast<size_t>(D));
+  std::vector<float> beta(gamma.size(), 0.25f), dg(gamma.size()), db(gamma.size());
+  std::vector<float> mean(static_cast<size_t>(rows)), invstd(mean.size());
+  for (int64_t i = 0; i < n; ++i) {
+    x[static_cast<size_t>(i)] = static_cast<float>((i * 7919) % 8001) / 1000.f - 4.f;
+    dy[static_cast<size_t>(i)] = static_cast<float>((i * 104729) % 1001) / 1000.f - 0.5f;
+  }
+  for (int64_t d = 0; d < D; ++d) gamma[static_cast<size_t>(d)] = 0.5f + static_cast<float>(d) / D;
+  kernels::layer_norm_forward_cpu(y.data(), mean.data(), invstd.data(), x.data(), gamma.data(), beta.data(), 1e-5f,
+                                  rows, D);
+  alternate(
+      state,
+      [&](bool reference) {
+        const auto t0 = std::chrono::steady_clock::now();
+        float* o = y.data();
+        const float *a = dy.data(), *b = x.data();
+        if (reference && backward) {
+#pragma omp parallel for schedule(static)
+          for (int64_t i = 0; i < n; ++i) o[i] += a[i] + 0.5f * b[i];
+        } else if (reference) {
+#pragma omp parallel for schedule(static)
+          for (int64_t i = 0; i < n; ++i) o[i] = 0.5f * b[i];
+        } else if (backward) {   // dx (in y's buffer) added into, as the autograd node does
+          kernels::layer_norm_backward_cpu(o, dg.data(), db.data(), a, b, mean.data(), invstd.data(), gamma.data(),
+                                           rows, D);
+        } else {
+          kernels::layer_norm_forward_cpu(o, mean.data(), invstd.data(), b, gamma.data(), beta.data(), 1e-5f, rows,
+                                          D);
+        }
+        benchmark::DoNotOptimize(o);
+        return seconds_since(t0);
+      },
+      static_cast<double>(n) * (backward ? 16.0 : 8.0), true);
+}
+
 BENCHMARK(BM_GradZeroFill)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK_CAPTURE(BM_Gelu, forward, false)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK_CAPTURE(BM_Gelu, backward, true)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
@@ -239,3 +280,5 @@ BENCHMARK(BM_BatchNormBackwardRows)->UseManualTime()->Unit(benchmark::kMilliseco
 BENCHMARK(BM_BatchNormStatsRows)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 
 }  // namespace
+BENCHMARK_CAPTURE(BM_LayerNorm, forward, false)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK_CAPTURE(BM_LayerNorm, backward, true)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
