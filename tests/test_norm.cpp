@@ -284,3 +284,51 @@ TEST_CASE("layer_norm: a constant row gives beta (no NaN) - shape errors name th
   CHECK_THROWS_WITH_AS(layer_norm(x, Tensor::ones({3}), Tensor()),
                        "layer_norm: gamma must have shape [4] for x [2, 4], got [3]", std::invalid_argument);
 }
+
+TEST_CASE("layer_norm: rows of mean 1000 and odd widths match a double reference - float row sums stay exact enough") {
+  // The kernels sum a row in float over 16 lanes, centred first (on x[0], then on the mean): no cancellation
+  // for large means. Widths below, at and past one 16-lane block, and the CvT's 96.
+  for (int64_t D : {5, 16, 37, 96}) {
+    CAPTURE(D);
+    const int64_t rows = 70;
+    Rng rng(static_cast<uint64_t>(D));
+    std::vector<float> x = randn({rows, D}, rng).to_vector(), dy = randn({rows, D}, rng).to_vector();
+    std::vector<float> gamma = randn({D}, rng).to_vector(), beta = randn({D}, rng).to_vector();
+    for (float& v : x) v = 1000.f + 2.f * v;
+    std::vector<float> y(x.size()), mean(static_cast<size_t>(rows)), invstd(mean.size());
+    std::vector<float> dx(x.size(), 0.f), dg(gamma.size(), 0.f), db(gamma.size(), 0.f);
+    kernels::layer_norm_forward_cpu(y.data(), mean.data(), invstd.data(), x.data(), gamma.data(), beta.data(), 1e-5f,
+                                    rows, D);
+    kernels::layer_norm_backward_cpu(dx.data(), dg.data(), db.data(), dy.data(), x.data(), mean.data(), invstd.data(),
+                                     gamma.data(), rows, D);
+    std::vector<double> rg(gamma.size(), 0.0), rb(gamma.size(), 0.0);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* p = x.data() + r * D;
+      const float* g = dy.data() + r * D;
+      double mu = 0, var = 0, sg = 0, sgx = 0;
+      for (int64_t d = 0; d < D; ++d) mu += p[d];
+      mu /= static_cast<double>(D);
+      for (int64_t d = 0; d < D; ++d) var += (p[d] - mu) * (p[d] - mu);
+      const double is = 1.0 / std::sqrt(var / static_cast<double>(D) + 1e-5);
+      for (int64_t d = 0; d < D; ++d) {
+        const double xh = (p[d] - mu) * is, gd = static_cast<double>(g[d]) * gamma[static_cast<size_t>(d)];
+        sg += gd, sgx += gd * xh;
+        rg[static_cast<size_t>(d)] += g[d] * xh;
+        rb[static_cast<size_t>(d)] += g[d];
+      }
+      CHECK(mean[static_cast<size_t>(r)] == doctest::Approx(mu).epsilon(1e-7));
+      CHECK(invstd[static_cast<size_t>(r)] == doctest::Approx(is).epsilon(1e-4));
+      for (int64_t d = 0; d < D; ++d) {
+        const double xh = (p[d] - mu) * is, gd = static_cast<double>(g[d]) * gamma[static_cast<size_t>(d)];
+        const double want_y = xh * gamma[static_cast<size_t>(d)] + beta[static_cast<size_t>(d)];
+        const double want_dx = is * (gd - sg / static_cast<double>(D) - xh * sgx / static_cast<double>(D));
+        CHECK(y[static_cast<size_t>(r * D + d)] == doctest::Approx(want_y).epsilon(1e-4).scale(1.0));
+        CHECK(dx[static_cast<size_t>(r * D + d)] == doctest::Approx(want_dx).epsilon(1e-3).scale(1.0));
+      }
+    }
+    for (int64_t d = 0; d < D; ++d) {
+      CHECK(dg[static_cast<size_t>(d)] == doctest::Approx(rg[static_cast<size_t>(d)]).epsilon(1e-3).scale(1.0));
+      CHECK(db[static_cast<size_t>(d)] == doctest::Approx(rb[static_cast<size_t>(d)]).epsilon(1e-5).scale(1.0));
+    }
+  }
+}
