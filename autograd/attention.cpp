@@ -39,8 +39,10 @@ struct TokenAttentionNode : Node {
     prof::add_flops(2.0 * B * H * Lq * Lk * (3 * E + 2 * Ev));
     // CPU only (multi_head_attention composes other ops on CUDA), hence no SSMTL_DISPATCH
     prof::KernelScope timed("kernels::attention_tokens_backward");
-    kernels::attention_tokens_backward_cpu(grad_buffer(q), grad_buffer(k), grad_buffer(v), g.data(), q.data(),
-                                           k.data(), v.data(), out.data(), lse.data(), B, H, Lq, Lk, E, Ev);
+    // Write-first: each of dq, dk, dv that is new is written, not zero-filled and added into.
+    const autograd::GradOut dq = autograd::grad_out(q), dk = autograd::grad_out(k), dv = autograd::grad_out(v);
+    kernels::attention_tokens_backward_cpu(dq.data, dk.data, dv.data, g.data(), q.data(), k.data(), v.data(),
+                                           out.data(), lse.data(), dq.add, dk.add, dv.add, B, H, Lq, Lk, E, Ev);
   }
 };
 

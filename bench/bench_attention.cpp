@@ -72,8 +72,8 @@ void BM_AttentionTokens(benchmark::State& state) {
   forward(out.data(), lse.data(), q.data(), k.data(), v.data(), B, H, Lq, Lk, E, E);
   for (auto _ : state) {
     if (backward)
-      backward_fn(dq.data(), dk.data(), dv.data(), g.data(), q.data(), k.data(), v.data(), out.data(), lse.data(), B,
-                  H, Lq, Lk, E, E);
+      backward_fn(dq.data(), dk.data(), dv.data(), g.data(), q.data(), k.data(), v.data(), out.data(), lse.data(), true,
+                  true, true, B, H, Lq, Lk, E, E);
     else
       forward(out.data(), lse.data(), q.data(), k.data(), v.data(), B, H, Lq, Lk, E, E);
   }

@@ -40,12 +40,13 @@ void attention_backward_cpu(float* dq, float* dk, float* dv, const float* dout, 
 // CPU only (kernels/cpu/attention_tokens.cpp); the CUDA path composes attention_forward_cuda with permutes.
 void attention_tokens_forward_cpu(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
                                   int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev);
-// dq (B, Lq, H*E), dk (B, Lk, H*E), dv (B, Lk, H*Ev): += ; each may be null. dout (B, Lq, H*Ev);
-// out and lse from the forward. Same formulas as attention_backward_cpu with D_i = dout_i . out_i in place of
+// dq (B, Lq, H*E), dk (B, Lk, H*E), dv (B, Lk, H*Ev): += (= where its add_* flag is false: the buffer need not
+// be initialised, autograd/engine.h grad_out); each may be null. dout (B, Lq, H*Ev); out and lse from the forward. Same formulas as attention_backward_cpu with D_i = dout_i . out_i in place of
 // rowsum(P * dout v^T) (equal, as out_i = sum_j P_ij v_j).
 void attention_tokens_backward_cpu(float* dq, float* dk, float* dv, const float* dout, const float* q,
-                                   const float* k, const float* v, const float* out, const float* lse, int64_t B,
-                                   int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev);
+                                   const float* k, const float* v, const float* out, const float* lse, bool add_dq,
+                                   bool add_dk, bool add_dv, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t E,
+                                   int64_t Ev);
 
 #ifdef SSMTL_WITH_CUDA
 void attention_forward_cuda(float* out, float* probs, const float* q, const float* k, const float* v, int64_t BH,

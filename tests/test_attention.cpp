@@ -210,8 +210,8 @@ TEST_CASE("attention_tokens kernels: the dispatched path (AVX-512 at widths 8/16
       (portable ? kernels::attention_tokens_forward_portable : kernels::attention_tokens_forward_cpu)(
           out.data(), lse.data(), q.data(), k.data(), v.data(), B, H, Lq, Lk, E, E);
       (portable ? kernels::attention_tokens_backward_portable : kernels::attention_tokens_backward_cpu)(
-          dq.data(), dk.data(), dv.data(), g.data(), q.data(), k.data(), v.data(), out.data(), lse.data(), B, H, Lq,
-          Lk, E, E);
+          dq.data(), dk.data(), dv.data(), g.data(), q.data(), k.data(), v.data(), out.data(), lse.data(), true, true,
+          true, B, H, Lq, Lk, E, E);
       return std::vector<Tensor>{out, lse, dq, dk, dv};
     };
     const std::vector<Tensor> a = run(true), b = run(false);
@@ -223,8 +223,37 @@ TEST_CASE("attention_tokens kernels: the dispatched path (AVX-512 at widths 8/16
     // the pre-filled values are kept (added to, not overwritten): far from the gradient alone
     Tensor dq_alone = Tensor::zeros(q.shape());
     kernels::attention_tokens_backward_portable(dq_alone.data(), nullptr, nullptr, g.data(), q.data(), k.data(),
-                                                v.data(), a[0].data(), a[1].data(), B, H, Lq, Lk, E, E);
+                                                v.data(), a[0].data(), a[1].data(), true, true, true, B, H, Lq, Lk,
+                                                E, E);
     check_close(a[2], add(dq_alone, pre_q), 1e-5, 1e-5);
+  }
+}
+
+TEST_CASE("attention_tokens: write-first gradients - add flags false write into NaN-filled buffers what adding into zeros gives") {
+  // Widths 8 and 16 take the AVX-512 kernels where the CPU has them, 5 the portable ones; both paths as well.
+  for (const int64_t E : {5, 8, 16}) {
+    for (const bool portable : {false, true}) {
+      CAPTURE(E);
+      CAPTURE(portable);
+      const int64_t B = 2, H = 3, Lq = 37, Lk = 21;
+      Rng rng(40 + E);
+      const Tensor q = randn({B, Lq, H * E}, rng), k = randn({B, Lk, H * E}, rng), v = randn({B, Lk, H * E}, rng);
+      const Tensor g = randn({B, Lq, H * E}, rng);
+      Tensor out = Tensor::zeros(g.shape()), lse = Tensor::zeros({B, H, Lq});
+      kernels::attention_tokens_forward_cpu(out.data(), lse.data(), q.data(), k.data(), v.data(), B, H, Lq, Lk, E, E);
+      auto grads = [&](bool add, float fill) {
+        Tensor dq = Tensor::full(q.shape(), fill), dk = Tensor::full(k.shape(), fill), dv = Tensor::full(v.shape(), fill);
+        (portable ? kernels::attention_tokens_backward_portable : kernels::attention_tokens_backward_cpu)(
+            dq.data(), dk.data(), dv.data(), g.data(), q.data(), k.data(), v.data(), out.data(), lse.data(), add, add,
+            add, B, H, Lq, Lk, E, E);
+        return std::vector<Tensor>{dq, dk, dv};
+      };
+      const std::vector<Tensor> added = grads(true, 0.f), written = grads(false, std::nanf(""));
+      for (int i = 0; i < 3; ++i) {
+        CAPTURE(i);
+        CHECK(written[i].to_vector() == added[i].to_vector());
+      }
+    }
   }
 }
 

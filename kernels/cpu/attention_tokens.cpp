@@ -129,8 +129,9 @@ SSMTL_WIDE void forward_impl(float* out, float* lse, const float* q, const float
 // keys in the lanes for dk and dv, so every accumulator stays in registers (no per-key partial sums in memory).
 template <int kE, int kEv>
 SSMTL_WIDE void backward_impl(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                              const float* v, const float* out, const float* lse, int64_t B, int64_t H, int64_t Lq,
-                              int64_t Lk, int64_t E_rt, int64_t Ev_rt) {
+                              const float* v, const float* out, const float* lse, bool add_dq, bool add_dk,
+                              bool add_dv, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t E_rt,
+                              int64_t Ev_rt) {
   const int64_t E = kE > 0 ? kE : E_rt, Ev = kEv > 0 ? kEv : Ev_rt;
   const float scale = 1.f / std::sqrt(static_cast<float>(E));
   const int64_t ldq = H * E, ldv = H * Ev;
@@ -194,7 +195,7 @@ SSMTL_WIDE void backward_impl(float* dq, float* dk, float* dv, const float* dout
         }
         for (int l = 0; l < n; ++l) {
           float* r = dq + b * Lq * ldq + h * E + (i0 + l) * ldq;
-          for (int64_t d = 0; d < E; ++d) r[d] += acc_e[d * kLanes + l];
+          for (int64_t d = 0; d < E; ++d) r[d] = (add_dq ? r[d] : 0.f) + acc_e[d * kLanes + l];
         }
       }
     }
@@ -242,11 +243,11 @@ SSMTL_WIDE void backward_impl(float* dq, float* dk, float* dv, const float* dout
       for (int l = 0; l < n; ++l) {
         if (dk) {
           float* r = dk + b * Lk * ldq + h * E + (j0 + l) * ldq;
-          for (int64_t d = 0; d < E; ++d) r[d] += acc_e[d * kLanes + l];
+          for (int64_t d = 0; d < E; ++d) r[d] = (add_dk ? r[d] : 0.f) + acc_e[d * kLanes + l];
         }
         if (dv) {
           float* r = dv + b * Lk * ldv + h * Ev + (j0 + l) * ldv;
-          for (int64_t d = 0; d < Ev; ++d) r[d] += acc_v[d * kLanes + l];
+          for (int64_t d = 0; d < Ev; ++d) r[d] = (add_dv ? r[d] : 0.f) + acc_v[d * kLanes + l];
         }
       }
     }
@@ -268,10 +269,12 @@ void attention_tokens_forward_portable(float* out, float* lse, const float* q, c
 }
 
 void attention_tokens_backward_portable(float* dq, float* dk, float* dv, const float* dout, const float* q,
-                                        const float* k, const float* v, const float* out, const float* lse, int64_t B,
-                                        int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev) {
+                                        const float* k, const float* v, const float* out, const float* lse,
+                                        bool add_dq, bool add_dk, bool add_dv, int64_t B, int64_t H, int64_t Lq,
+                                        int64_t Lk, int64_t E, int64_t Ev) {
   if (!dq && !dk && !dv) return;
-  SSMTL_ATTN_WIDTHS(backward_impl, dq, dk, dv, dout, q, k, v, out, lse, B, H, Lq, Lk, E, Ev);
+  SSMTL_ATTN_WIDTHS(backward_impl, dq, dk, dv, dout, q, k, v, out, lse, add_dq, add_dk, add_dv, B, H, Lq, Lk, E,
+                    Ev);
 }
 
 void attention_tokens_forward_cpu(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
@@ -281,11 +284,14 @@ void attention_tokens_forward_cpu(float* out, float* lse, const float* q, const 
 }
 
 void attention_tokens_backward_cpu(float* dq, float* dk, float* dv, const float* dout, const float* q,
-                                   const float* k, const float* v, const float* out, const float* lse, int64_t B,
-                                   int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev) {
+                                   const float* k, const float* v, const float* out, const float* lse, bool add_dq,
+                                   bool add_dk, bool add_dv, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t E,
+                                   int64_t Ev) {
   if (!dq && !dk && !dv) return;
-  if (!attention_tokens_backward_avx512(dq, dk, dv, dout, q, k, v, out, lse, B, H, Lq, Lk, E, Ev))
-    attention_tokens_backward_portable(dq, dk, dv, dout, q, k, v, out, lse, B, H, Lq, Lk, E, Ev);
+  if (!attention_tokens_backward_avx512(dq, dk, dv, dout, q, k, v, out, lse, add_dq, add_dk, add_dv, B, H, Lq, Lk, E,
+                                        Ev))
+    attention_tokens_backward_portable(dq, dk, dv, dout, q, k, v, out, lse, add_dq, add_dk, add_dv, B, H, Lq, Lk, E,
+                                       Ev);
 }
 
 }  // namespace ssmtl::kernels

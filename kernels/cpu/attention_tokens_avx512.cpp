@@ -243,7 +243,7 @@ SSMTL_AVX512 void forward_heads(float* out, float* lse, const float* q, const fl
 template <int E, int Ev>
 SSMTL_AVX512 void backward_head(int64_t bh, float* scratch, float* dq, float* dk, float* dv, const float* dout,
                                 const float* q, const float* k, const float* v, const float* out, const float* lse,
-                                int64_t H, int64_t Lq, int64_t Lk) {
+                                bool add_dq, bool add_dk, bool add_dv, int64_t H, int64_t Lq, int64_t Lk) {
   const float scale = 1.f / std::sqrt(static_cast<float>(E)), c2 = kLog2e * scale;
   const int64_t ldq = H * E, ldv = H * Ev;
   const int64_t nc = (Lk + kLanes - 1) / kLanes, Lkp = nc * kLanes;   // key chunks of 16, padded
@@ -325,7 +325,7 @@ SSMTL_AVX512 void backward_head(int64_t bh, float* scratch, float* dq, float* dk
       float* r = dq + (b * Lq + i) * ldq + h * E;
       for (int d0 = 0; d0 < E; d0 += 8) {
         const __m256 sums = _mm256_mul_ps(lane_sums8(t + d0), _mm256_set1_ps(scale));
-        _mm256_storeu_ps(r + d0, _mm256_add_ps(_mm256_loadu_ps(r + d0), sums));
+        _mm256_storeu_ps(r + d0, add_dq ? _mm256_add_ps(_mm256_loadu_ps(r + d0), sums) : sums);
       }
     }
   }
@@ -333,19 +333,19 @@ SSMTL_AVX512 void backward_head(int64_t bh, float* scratch, float* dq, float* dk
     const int64_t c = j / kLanes, l = j % kLanes;
     if (dk) {
       float* r = dk + (b * Lk + j) * ldq + h * E;
-      for (int d = 0; d < E; ++d) r[d] += dka[(c * E + d) * kLanes + l] * scale;
+      for (int d = 0; d < E; ++d) r[d] = (add_dk ? r[d] : 0.f) + dka[(c * E + d) * kLanes + l] * scale;
     }
     if (dv) {
       float* r = dv + (b * Lk + j) * ldv + h * Ev;
-      for (int d = 0; d < Ev; ++d) r[d] += dva[(c * Ev + d) * kLanes + l];
+      for (int d = 0; d < Ev; ++d) r[d] = (add_dv ? r[d] : 0.f) + dva[(c * Ev + d) * kLanes + l];
     }
   }
 }
 
 template <int E, int Ev>
 SSMTL_AVX512 void backward_heads(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
-                                 const float* v, const float* out, const float* lse, int64_t B, int64_t H,
-                                 int64_t Lq, int64_t Lk) {
+                                 const float* v, const float* out, const float* lse, bool add_dq, bool add_dk,
+                                 bool add_dv, int64_t B, int64_t H, int64_t Lq, int64_t Lk) {
   const int64_t Lkp = (Lk + kLanes - 1) / kLanes * kLanes;   // key chunks of 16, padded
   // Per thread: scaled q rows (Lq x E), D (Lq), k^T and v^T (E / Ev x Lkp), dk / dv accumulators (same),
   // dS rows of a query block (kQueryBlock x Lkp).
@@ -353,7 +353,7 @@ SSMTL_AVX512 void backward_heads(float* dq, float* dk, float* dv, const float* d
   Scratch scratch(per);
 #pragma omp parallel for schedule(static)
   for (int64_t bh = 0; bh < B * H; ++bh)
-    backward_head<E, Ev>(bh, scratch.mine(), dq, dk, dv, dout, q, k, v, out, lse, H, Lq, Lk);
+    backward_head<E, Ev>(bh, scratch.mine(), dq, dk, dv, dout, q, k, v, out, lse, add_dq, add_dk, add_dv, H, Lq, Lk);
 }
 
 }  // namespace
@@ -368,11 +368,14 @@ bool attention_tokens_forward_avx512(float* out, float* lse, const float* q, con
 }
 
 bool attention_tokens_backward_avx512(float* dq, float* dk, float* dv, const float* dout, const float* q,
-                                      const float* k, const float* v, const float* out, const float* lse, int64_t B,
-                                      int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev) {
+                                      const float* k, const float* v, const float* out, const float* lse, bool add_dq,
+                                      bool add_dk, bool add_dv, int64_t B, int64_t H, int64_t Lq, int64_t Lk,
+                                      int64_t E, int64_t Ev) {
   if (!avx512_available()) return false;
-  if (E == 8 && Ev == 8) backward_heads<8, 8>(dq, dk, dv, dout, q, k, v, out, lse, B, H, Lq, Lk);
-  else if (E == 16 && Ev == 16) backward_heads<16, 16>(dq, dk, dv, dout, q, k, v, out, lse, B, H, Lq, Lk);
+  if (E == 8 && Ev == 8)
+    backward_heads<8, 8>(dq, dk, dv, dout, q, k, v, out, lse, add_dq, add_dk, add_dv, B, H, Lq, Lk);
+  else if (E == 16 && Ev == 16)
+    backward_heads<16, 16>(dq, dk, dv, dout, q, k, v, out, lse, add_dq, add_dk, add_dv, B, H, Lq, Lk);
   else return false;
   return true;
 }

@@ -15,14 +15,16 @@ namespace ssmtl::kernels {
 void attention_tokens_forward_portable(float* out, float* lse, const float* q, const float* k, const float* v,
                                        int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev);
 void attention_tokens_backward_portable(float* dq, float* dk, float* dv, const float* dout, const float* q,
-                                        const float* k, const float* v, const float* out, const float* lse, int64_t B,
-                                        int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev);
+                                        const float* k, const float* v, const float* out, const float* lse,
+                                        bool add_dq, bool add_dk, bool add_dv, int64_t B, int64_t H, int64_t Lq,
+                                        int64_t Lk, int64_t E, int64_t Ev);
 
 // AVX-512 kernels:
 bool attention_tokens_forward_avx512(float* out, float* lse, const float* q, const float* k, const float* v,
                                      int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev);
 bool attention_tokens_backward_avx512(float* dq, float* dk, float* dv, const float* dout, const float* q,
-                                      const float* k, const float* v, const float* out, const float* lse, int64_t B,
-                                      int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev);
+                                      const float* k, const float* v, const float* out, const float* lse, bool add_dq,
+                                      bool add_dk, bool add_dv, int64_t B, int64_t H, int64_t Lq, int64_t Lk,
+                                      int64_t E, int64_t Ev);
 
 }  // namespace ssmtl::kernels
