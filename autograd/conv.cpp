@@ -26,16 +26,19 @@ struct ConvNode : Node {
   ConvNode(const k::Conv3dGeometry& geo, const char* name) : g(geo), op(name) {}
   const char* name() const override { return op; }
   void backward(const Tensor& grad) override {
-    float* dx = grad_buffer(inputs[0]);
+    // Write-first dx for the general kernels (a new gradient is written, not zero-filled and added into); the
+    // NCDHW depthwise kernel adds.
+    const autograd::GradOut dx = is_depthwise(g) ? autograd::GradOut{grad_buffer(inputs[0]), true}
+                                                 : autograd::grad_out(inputs[0]);
     float* dw = grad_buffer(inputs[1]);
     float* db = inputs.size() > 2 ? grad_buffer(inputs[2]) : nullptr;
     const float* x = inputs[0].data();
     const float* w = inputs[1].data();
-    prof::add_flops(conv_flops(g) * ((dx ? 1 : 0) + (dw ? 1 : 0)));
+    prof::add_flops(conv_flops(g) * ((dx.data ? 1 : 0) + (dw ? 1 : 0)));
     if (is_depthwise(g))
-      SSMTL_DISPATCH(grad.device(), k::conv3d_depthwise_backward, dx, dw, db, grad.data(), x, w, g);
+      SSMTL_DISPATCH(grad.device(), k::conv3d_depthwise_backward, dx.data, dw, db, grad.data(), x, w, g);
     else
-      SSMTL_DISPATCH(grad.device(), k::conv3d_backward, dx, dw, db, grad.data(), x, w, g);
+      SSMTL_DISPATCH(grad.device(), k::conv3d_backward, dx.data, dw, db, grad.data(), x, w, dx.add, g);
   }
 };
 

@@ -95,7 +95,7 @@ void kernels_only(benchmark::State& state, const ConvCase& c, bool backward) {
       if (backward) kernels::conv3d_depthwise_backward_cpu(dx, gw.data(), nullptr, gy.data(), x.data(), w.data(), g);
     } else {
       kernels::conv3d_forward_cpu(y.data(), x.data(), w.data(), nullptr, g);
-      if (backward) kernels::conv3d_backward_cpu(dx, gw.data(), nullptr, gy.data(), x.data(), w.data(), g);
+      if (backward) kernels::conv3d_backward_cpu(dx, gw.data(), nullptr, gy.data(), x.data(), w.data(), true, g);
     }
     benchmark::DoNotOptimize(gw.data());
   }

@@ -60,7 +60,7 @@ void precision_ratio(benchmark::State& state, const Case& c, Pass pass) {
     if (pass == Pass::forward)
       kernels::conv3d_forward_cpu(y.data(), x.data(), w.data(), nullptr, g);
     else
-      kernels::conv3d_backward_cpu(dx, dw, nullptr, gy.data(), x.data(), w.data(), g);
+      kernels::conv3d_backward_cpu(dx, dw, nullptr, gy.data(), x.data(), w.data(), true, g);
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   };
   once(kernels::MatmulPrecision::bf16);   // warm both paths' buffers

@@ -31,9 +31,9 @@ Times run_once(const kernels::Conv3dGeometry& g, std::vector<float>& out, std::v
   auto t0 = Clock::now();
   kernels::conv3d_forward_cpu(out.data(), x.data(), w.data(), nullptr, g);
   auto t1 = Clock::now();
-  kernels::conv3d_backward_cpu(dx.data(), nullptr, nullptr, dout.data(), x.data(), w.data(), g);
+  kernels::conv3d_backward_cpu(dx.data(), nullptr, nullptr, dout.data(), x.data(), w.data(), true, g);
   auto t2 = Clock::now();
-  kernels::conv3d_backward_cpu(nullptr, dw.data(), nullptr, dout.data(), x.data(), w.data(), g);
+  kernels::conv3d_backward_cpu(nullptr, dw.data(), nullptr, dout.data(), x.data(), w.data(), true, g);
   auto t3 = Clock::now();
   t.fwd = std::chrono::duration<double>(t1 - t0).count();
   t.dx = std::chrono::duration<double>(t2 - t1).count();

@@ -128,7 +128,7 @@ void conv(benchmark::State& state, const ConvCase& c, Impl impl, bool backward) 
       else if (!backward) kernels::conv3d_forward_cuda(y.data(), x.data(), w.data(), nullptr, g);
       else if (depthwise)
         kernels::conv3d_depthwise_backward_cuda(gx, dw.data(), nullptr, dy.data(), x.data(), w.data(), g);
-      else kernels::conv3d_backward_cuda(gx, dw.data(), nullptr, dy.data(), x.data(), w.data(), g);
+      else kernels::conv3d_backward_cuda(gx, dw.data(), nullptr, dy.data(), x.data(), w.data(), true, g);
     });
   } else {
     if (!test::CudnnApi::get().ok) {

@@ -42,9 +42,11 @@ struct Conv3dGeometry {
 // General path (any groups). bias may be nullptr.
 void conv3d_forward_cpu(float* out, const float* x, const float* w, const float* bias, const Conv3dGeometry& g);
 // dx (N, Cin, D, H, W) += ..., dw (Cout, Cin/groups, kD, kH, kW) += ..., dbias (Cout) += ...
+// add_dx false: dx = ... instead of dx += ... (dx need not be initialised: a new gradient, autograd/engine.h
+// grad_out); dw and dbias are always added into.
 // dout: (N, Cout, Do, Ho, Wo); x and w are the forward inputs.
 void conv3d_backward_cpu(float* dx, float* dw, float* dbias, const float* dout, const float* x, const float* w,
-                         const Conv3dGeometry& g);
+                         bool add_dx, const Conv3dGeometry& g);
 
 // Eval-mode batch norm + ReLU over a convolution's output channels (running statistics, inference only): each
 // (Cout) array; gamma / beta may be nullptr (1 / 0). invstd = 1 / sqrt(running_var + eps) (batch_norm_invstd).
@@ -90,7 +92,7 @@ void conv3d_depthwise_cl_backward_cuda(float* dx, float* dw, float* dbias, const
                                        const float* w, const Conv3dGeometry& g);
 void conv3d_forward_cuda(float* out, const float* x, const float* w, const float* bias, const Conv3dGeometry& g);
 void conv3d_backward_cuda(float* dx, float* dw, float* dbias, const float* dout, const float* x, const float* w,
-                          const Conv3dGeometry& g);
+                          bool add_dx, const Conv3dGeometry& g);
 void conv3d_depthwise_forward_cuda(float* out, const float* x, const float* w, const float* bias,
                                    const Conv3dGeometry& g);
 void conv3d_depthwise_backward_cuda(float* dx, float* dw, float* dbias, const float* dout, const float* x,

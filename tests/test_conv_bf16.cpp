@@ -106,7 +106,7 @@ Result run(const Conv3dGeometry& g, const std::vector<float>& x, const std::vect
            const std::vector<float>& dw0) {
   Result r{std::vector<float>(g.N * g.Cout * g.Do * g.Ho * g.Wo, 7.f), dx0, dw0};
   kernels::conv3d_forward_cpu(r.out.data(), x.data(), w.data(), bias.data(), g);
-  kernels::conv3d_backward_cpu(r.dx.data(), r.dw.data(), nullptr, dout.data(), x.data(), w.data(), g);
+  kernels::conv3d_backward_cpu(r.dx.data(), r.dw.data(), nullptr, dout.data(), x.data(), w.data(), true, g);
   return r;
 }
 
@@ -234,4 +234,41 @@ TEST_CASE("conv3d bf16: forward and input gradient bitwise equal with 1 and 2 th
       CHECK(by_mode[0].dw != by_mode[1].dw);
     }
   }
+}
+
+TEST_CASE("conv3d backward: write-first dx - add_dx false on a NaN-filled dx equals adding into zeros - every path") {
+  // The direct stride-1 kernels (fp32, bf16, AMX), the strided and pointwise im2col paths and groups.
+  struct Case {
+    int64_t cin, cout, groups, k, p, stride;
+  };
+  const Case cases[] = {{16, 12, 1, 3, 1, 1}, {3, 8, 1, 3, 1, 1}, {8, 6, 2, 3, 1, 1}, {8, 6, 1, 3, 1, 2},
+                        {8, 6, 1, 1, 0, 1},   {6, 4, 2, 1, 0, 2}};
+  std::vector<std::pair<MatmulPrecision, bool>> modes = {{MatmulPrecision::fp32, false}};
+  if (kernels::cpu_has_bf16())
+    for (const bool amx : amx_modes()) modes.push_back({MatmulPrecision::bf16, amx});
+  for (const auto& [precision, amx] : modes)
+    for (const Case& c : cases) {
+      CAPTURE(static_cast<int>(precision));
+      CAPTURE(amx);
+      CAPTURE(c.cin);
+      CAPTURE(c.stride);
+      int64_t k[3] = {c.k, c.k, c.k}, p[3] = {c.p, c.p, c.p};
+      Conv3dGeometry g = geometry(2, c.cin, c.cout, c.groups, 4, 9, 11, k, p);
+      g.sD = g.sH = g.sW = c.stride;
+      g.Do = (g.D + 2 * c.p - c.k) / c.stride + 1, g.Ho = (g.H + 2 * c.p - c.k) / c.stride + 1;
+      g.Wo = (g.W + 2 * c.p - c.k) / c.stride + 1;
+      std::mt19937 rng(3);
+      const std::vector<float> x = uniform(g.N * g.Cin * g.D * g.H * g.W, rng);
+      const std::vector<float> w = uniform(g.Cout * (g.Cin / g.groups) * c.k * c.k * c.k, rng);
+      const std::vector<float> dout = uniform(g.N * g.Cout * g.Do * g.Ho * g.Wo, rng);
+      MatmulPrecisionScope scope(precision);
+      AmxScope tiles(amx);
+      std::vector<float> added(x.size(), 0.f), written(x.size(), std::nanf(""));
+      kernels::conv3d_backward_cpu(added.data(), nullptr, nullptr, dout.data(), x.data(), w.data(), true, g);
+      kernels::conv3d_backward_cpu(written.data(), nullptr, nullptr, dout.data(), x.data(), w.data(), false, g);
+      CHECK(written == added);
+      double norm = 0;
+      for (float v : added) norm += std::fabs(v);
+      CHECK(norm > 0);   // (not a comparison of two zero buffers)
+    }
 }

@@ -215,7 +215,7 @@ TEST_CASE("cuda conv3d matches cuDNN at the backbone shapes") {
       kernels::conv3d_depthwise_backward_cuda(dx.data(), dw.data(), nullptr, dy.data(), x.data(), w.data(), g);
     } else {
       kernels::conv3d_forward_cuda(y.data(), x.data(), w.data(), nullptr, g);
-      kernels::conv3d_backward_cuda(dx.data(), dw.data(), nullptr, dy.data(), x.data(), w.data(), g);
+      kernels::conv3d_backward_cuda(dx.data(), dw.data(), nullptr, dy.data(), x.data(), w.data(), true, g);
     }
     const test::CudnnConv3d ref(g);
     ref.forward(y_ref.data(), x.data(), w.data());

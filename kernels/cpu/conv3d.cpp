@@ -203,11 +203,11 @@ void conv3d_bn_relu_forward_cpu(float* out, const float* x, const float* w, cons
 }
 
 void conv3d_backward_cpu(float* dx, float* dw, float* dbias, const float* dout, const float* x, const float* w,
-                         const Conv3dGeometry& g) {
+                         bool add_dx, const Conv3dGeometry& g) {
   const Plan p = make_plan(g);
   if (dbias) channel_sum_backward_cpu(dbias, dout, g.N, g.Cout, p.out_vol);
   if (!dx && !dw) return;
-  if (detail::conv3d_direct_applicable(g)) return detail::conv3d_direct_backward(dx, dw, dout, x, w, g);
+  if (detail::conv3d_direct_applicable(g)) return detail::conv3d_direct_backward(dx, dw, dout, x, w, add_dx, g);
   const int nt = p.parallel ? omp_get_max_threads() : 1;
   const int64_t wsize = g.Cout * p.Kg;
   // Per-thread weight gradients, summed in thread order at the end (deterministic for a fixed thread count).
@@ -221,7 +221,9 @@ void conv3d_backward_cpu(float* dx, float* dw, float* dbias, const float* dout, 
     std::vector<float> col(dw ? colsize : 0), dcol(dx ? colsize : 0);
     float* dwp = dw ? dw_part.data() + omp_get_thread_num() * wsize : nullptr;
 #pragma omp for schedule(static)
-    for (int64_t t = 0; t < tasks; ++t)
+    for (int64_t t = 0; t < tasks; ++t) {
+      if (dx && !add_dx)   // a new dx: this task's sample zeroed while it is about to be in cache, then added into
+        std::fill(dx + t * g.Cin * p.in_vol, dx + (t + 1) * g.Cin * p.in_vol, 0.f);
       for (int64_t i = t * per_task; i < (t + 1) * per_task; ++i) {
         const Unit u = unit(g, p, i);
         const float* xn = x + u.n * g.Cin * p.in_vol;
@@ -249,6 +251,7 @@ void conv3d_backward_cpu(float* dx, float* dw, float* dbias, const float* dout, 
           }
         }
       }
+    }
   }
   if (dw) {   // small: not worth another parallel region
     for (int64_t i = 0; i < wsize; ++i) {

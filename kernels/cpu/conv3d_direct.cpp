@@ -249,7 +249,7 @@ void conv3d_direct_forward(float* out, const float* x, const float* w, const flo
            bias, false, g.N, worth_threads(g), epilogue.view());
 }
 
-void conv3d_direct_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,
+void conv3d_direct_backward(float* dx, float* dw, const float* dout, const float* x, const float* w, bool add_dx,
                             const Conv3dGeometry& g) {
   const int64_t Cin_g = g.Cin / g.groups, Cout_g = g.Cout / g.groups, kvol = g.kD * g.kH * g.kW;
   const bool parallel = worth_threads(g);
@@ -262,7 +262,7 @@ void conv3d_direct_backward(float* dx, float* dw, const float* dout, const float
              [&](int64_t gr, int64_t ci, int64_t co, int64_t tap) {
                return w[((gr * Cout_g + co) * Cin_g + ci) * kvol + (kvol - 1 - tap)];
              },
-             nullptr, true, g.N, parallel);
+             nullptr, add_dx, g.N, parallel);   // (a new dx is written, as the forward writes its output)
   }
   if (!dw) return;
   if (use_bf16_products()) {

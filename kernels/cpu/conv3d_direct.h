@@ -21,7 +21,7 @@ bool conv3d_direct_applicable(const Conv3dGeometry& g);
 // bn non-null: eval-mode batch norm + ReLU applied to each block as it is written (conv3d_bn_relu_forward_cpu).
 void conv3d_direct_forward(float* out, const float* x, const float* w, const float* bias, const Conv3dGeometry& g,
                            const BnRelu* bn = nullptr);
-void conv3d_direct_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,
+void conv3d_direct_backward(float* dx, float* dw, const float* dout, const float* x, const float* w, bool add_dx,
                             const Conv3dGeometry& g);
 
 }  // namespace ssmtl::kernels::detail

@@ -337,8 +337,11 @@ void conv3d_forward_cuda(float* out, const float* x, const float* w, const float
 }
 
 void conv3d_backward_cuda(float* dx, float* dw, float* dbias, const float* dout, const float* x, const float* w,
-                          const Conv3dGeometry& g) {
+                          bool add_dx, const Conv3dGeometry& g) {
   const Plan p = make_plan(g);
+  // A new dx (add_dx false) is zeroed here and added into as before (the GPU's products write through beta = 1).
+  if (dx && !add_dx)
+    CUDA_CHECK(cudaMemset(dx, 0, static_cast<size_t>(g.N * g.Cin * p.in_vol) * sizeof(float)));
   if (dbias) cuda::channel_sums_add(dbias, dout, g.N, g.Cout, p.P);
   if ((!dx && !dw) || g.N * p.P == 0) return;
   const bool need_col = dw || (dx && !p.pointwise);
