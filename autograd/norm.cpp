@@ -120,9 +120,10 @@ struct LayerNormNode : Node {
   const char* name() const override { return "LayerNormBackward"; }
   void backward(const Tensor& g) override {
     const Tensor &x = inputs[0], &gamma = inputs[1];
-    prof::add_bytes(4.0 * (grad_buffer(x) ? 4 : 2) * x.numel());   // g, x read; dx read and written
-    SSMTL_DISPATCH(g.device(), k::layer_norm_backward, grad_buffer(x), grad_buffer(gamma), grad_buffer(inputs[2]),
-                   g.data(), x.data(), mean.data(), invstd.data(), data_or_null(gamma), rows, D);
+    const autograd::GradOut dx = autograd::grad_out(x);   // (written, not added, when new)
+    prof::add_bytes(4.0 * (dx.data ? (dx.add ? 4 : 3) : 2) * x.numel());   // g, x read; dx (read and) written
+    SSMTL_DISPATCH(g.device(), k::layer_norm_backward, dx.data, grad_buffer(gamma), grad_buffer(inputs[2]),
+                   g.data(), x.data(), mean.data(), invstd.data(), data_or_null(gamma), dx.add, rows, D);
   }
 };
 

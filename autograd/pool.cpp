@@ -156,8 +156,10 @@ struct TemporalMaxNode : Node {
   TemporalMaxNode(int64_t p, int64_t t, int64_t i, Tensor am) : planes(p), T(t), inner(i), argmax(std::move(am)) {}
   const char* name() const override { return "TemporalMaxPoolBackward"; }
   void backward(const Tensor& grad) override {
-    if (float* gx = grad_buffer(inputs[0]))
-      SSMTL_DISPATCH(grad.device(), k::temporal_max_pool_backward, gx, grad.data(), as_index(argmax), planes, T, inner);
+    const autograd::GradOut gx = autograd::grad_out(inputs[0]);   // (written, not added, when new)
+    if (gx.data)
+      SSMTL_DISPATCH(grad.device(), k::temporal_max_pool_backward, gx.data, grad.data(), as_index(argmax), gx.add,
+                     planes, T, inner);
   }
 };
 
@@ -187,8 +189,9 @@ struct UpsampleNearestNode : Node {
   UpsampleNearestNode(int64_t p, int64_t h, int64_t w, int sc) : planes(p), H(h), W(w), s(sc) {}
   const char* name() const override { return "UpsampleNearest2dBackward"; }
   void backward(const Tensor& grad) override {
-    if (float* gx = grad_buffer(inputs[0]))
-      SSMTL_DISPATCH(grad.device(), k::upsample_nearest2d_backward, gx, grad.data(), planes, H, W, s);
+    const autograd::GradOut gx = autograd::grad_out(inputs[0]);   // (written, not added, when new)
+    if (gx.data)
+      SSMTL_DISPATCH(grad.device(), k::upsample_nearest2d_backward, gx.data, grad.data(), gx.add, planes, H, W, s);
   }
 };
 

@@ -260,7 +260,7 @@ void BM_LayerNorm(benchmark::State& state, bool backward) {
           for (int64_t i = 0; i < n; ++i) o[i] = 0.5f * b[i];
         } else if (backward) {   // dx (in y's buffer) added into, as the autograd node does
           kernels::layer_norm_backward_cpu(o, dg.data(), db.data(), a, b, mean.data(), invstd.data(), gamma.data(),
-                                           rows, D);
+                                           true, rows, D);
         } else {
           kernels::layer_norm_forward_cpu(o, mean.data(), invstd.data(), b, gamma.data(), beta.data(), 1e-5f, rows,
                                           D);

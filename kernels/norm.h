@@ -73,9 +73,11 @@ void layer_norm_forward_cpu(float* y, float* mean, float* invstd, const float* x
                             const float* beta, float eps, int64_t rows, int64_t D);
 // With xhat = (x - mean) invstd and g = dy * gamma:
 //   dx += invstd / D * (D g - sum_d g - xhat sum_d g xhat) ; dgamma[d] += sum_r dy xhat ; dbeta[d] += sum_r dy
+// add_dx false: dx = ... instead of dx += ... (dx need not be initialised: a new gradient).
 // dx, dy, x: (rows, D) ; mean, invstd: (rows) ; dgamma, dbeta, gamma: (D)
 void layer_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
-                             const float* mean, const float* invstd, const float* gamma, int64_t rows, int64_t D);
+                             const float* mean, const float* invstd, const float* gamma, bool add_dx, int64_t rows,
+                             int64_t D);
 
 #ifdef SSMTL_WITH_CUDA
 void batch_norm_stats_cuda(float* mean, float* var, const float* x, int64_t N, int64_t C, int64_t inner);
@@ -95,7 +97,8 @@ void batch_norm_relu_backward_cuda(float* dx, float* dgamma, float* dbeta, const
 void layer_norm_forward_cuda(float* y, float* mean, float* invstd, const float* x, const float* gamma,
                              const float* beta, float eps, int64_t rows, int64_t D);
 void layer_norm_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
-                              const float* mean, const float* invstd, const float* gamma, int64_t rows, int64_t D);
+                              const float* mean, const float* invstd, const float* gamma, bool add_dx, int64_t rows,
+                              int64_t D);
 #endif
 
 }  // namespace ssmtl::kernels

@@ -46,7 +46,8 @@ void avg_pool3d_backward_cpu(float* dx, const float* dout, const PoolGeometry& g
 void temporal_max_pool_forward_cpu(float* out, int32_t* argmax, const float* x, int64_t planes, int64_t T,
                                    int64_t inner);
 // dx[p, argmax[p, i], i] += dout[p, i].  dx: (planes, T, inner); dout, argmax: (planes, inner).
-void temporal_max_pool_backward_cpu(float* dx, const float* dout, const int32_t* argmax, int64_t planes,
+// add_dx false: dx is written (dout at the winners, 0 elsewhere; it need not be initialised).
+void temporal_max_pool_backward_cpu(float* dx, const float* dout, const int32_t* argmax, bool add_dx, int64_t planes,
                                     int64_t T, int64_t inner);
 // Mean over the middle axis: out[p, i] = (1/T) sum_t x[p, t, i]. x: (planes, T, inner); out: (planes, inner).
 void temporal_avg_pool_forward_cpu(float* out, const float* x, int64_t planes, int64_t T, int64_t inner);
@@ -60,8 +61,10 @@ void global_avg_pool_backward_cpu(float* dx, const float* dout, int64_t planes, 
 // Nearest up-sampling by an integer factor s: out[p, i, j] = x[p, i / s, j / s].
 // x: (planes, H, W); out: (planes, s*H, s*W).
 void upsample_nearest2d_forward_cpu(float* out, const float* x, int64_t planes, int64_t H, int64_t W, int s);
-// dx[p, i, j] += sum of dout over the s x s block it was copied to. dout: (planes, s*H, s*W).
-void upsample_nearest2d_backward_cpu(float* dx, const float* dout, int64_t planes, int64_t H, int64_t W, int s);
+// dx[p, i, j] += sum of dout over the s x s block it was copied to (= where add_dx is false: dx need not be
+// initialised). dout: (planes, s*H, s*W).
+void upsample_nearest2d_backward_cpu(float* dx, const float* dout, bool add_dx, int64_t planes, int64_t H, int64_t W,
+                                     int s);
 
 #ifdef SSMTL_WITH_CUDA
 void max_pool3d_forward_cuda(float* out, int32_t* argmax, const float* x, const PoolGeometry& g);
@@ -70,14 +73,15 @@ void avg_pool3d_forward_cuda(float* out, const float* x, const PoolGeometry& g);
 void avg_pool3d_backward_cuda(float* dx, const float* dout, const PoolGeometry& g);
 void temporal_max_pool_forward_cuda(float* out, int32_t* argmax, const float* x, int64_t planes, int64_t T,
                                     int64_t inner);
-void temporal_max_pool_backward_cuda(float* dx, const float* dout, const int32_t* argmax, int64_t planes,
-                                     int64_t T, int64_t inner);
+void temporal_max_pool_backward_cuda(float* dx, const float* dout, const int32_t* argmax, bool add_dx,
+                                     int64_t planes, int64_t T, int64_t inner);
 void temporal_avg_pool_forward_cuda(float* out, const float* x, int64_t planes, int64_t T, int64_t inner);
 void temporal_avg_pool_backward_cuda(float* dx, const float* dout, int64_t planes, int64_t T, int64_t inner);
 void global_avg_pool_forward_cuda(float* out, const float* x, int64_t planes, int64_t inner);
 void global_avg_pool_backward_cuda(float* dx, const float* dout, int64_t planes, int64_t inner);
 void upsample_nearest2d_forward_cuda(float* out, const float* x, int64_t planes, int64_t H, int64_t W, int s);
-void upsample_nearest2d_backward_cuda(float* dx, const float* dout, int64_t planes, int64_t H, int64_t W, int s);
+void upsample_nearest2d_backward_cuda(float* dx, const float* dout, bool add_dx, int64_t planes, int64_t H, int64_t W,
+                                      int s);
 #endif
 
 }  // namespace ssmtl::kernels

@@ -300,7 +300,7 @@ TEST_CASE("layer_norm: rows of mean 1000 and odd widths match a double reference
     kernels::layer_norm_forward_cpu(y.data(), mean.data(), invstd.data(), x.data(), gamma.data(), beta.data(), 1e-5f,
                                     rows, D);
     kernels::layer_norm_backward_cpu(dx.data(), dg.data(), db.data(), dy.data(), x.data(), mean.data(), invstd.data(),
-                                     gamma.data(), rows, D);
+                                     gamma.data(), true, rows, D);
     std::vector<double> rg(gamma.size(), 0.0), rb(gamma.size(), 0.0);
     for (int64_t r = 0; r < rows; ++r) {
       const float* p = x.data() + r * D;

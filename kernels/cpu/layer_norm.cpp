@@ -67,7 +67,8 @@ void layer_norm_forward_cpu(float* y, float* mean, float* invstd, const float* x
 }
 
 void layer_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
-                             const float* mean, const float* invstd, const float* gamma, int64_t rows, int64_t D) {
+                             const float* mean, const float* invstd, const float* gamma, bool add_dx, int64_t rows,
+                             int64_t D) {
   const bool sums = dgamma || dbeta;
   std::vector<float> ones;
   const float* gm = gamma ? gamma : (ones.assign(static_cast<size_t>(D), 1.f), ones.data());
@@ -88,7 +89,8 @@ void layer_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float
         const float b = row_sum(D, [&](int64_t d) { return g[d] * gm[d] * ((p[d] - mu) * is); }) * inv_d;
         float* o = dx + r * D;
 #pragma omp simd
-        for (int64_t d = 0; d < D; ++d) o[d] += is * (g[d] * gm[d] - a - (p[d] - mu) * is * b);
+        for (int64_t d = 0; d < D; ++d)
+          o[d] = (add_dx ? o[d] : 0.f) + is * (g[d] * gm[d] - a - (p[d] - mu) * is * b);
       }
       if (sums) {
 #pragma omp simd

@@ -259,11 +259,12 @@ void temporal_max_pool_forward_cpu(float* out, int32_t* argmax, const float* x, 
   }
 }
 
-void temporal_max_pool_backward_cpu(float* dx, const float* dout, const int32_t* argmax, int64_t planes,
+void temporal_max_pool_backward_cpu(float* dx, const float* dout, const int32_t* argmax, bool add_dx, int64_t planes,
                                     int64_t T, int64_t inner) {
 #pragma omp parallel for schedule(static) if (planes * T * inner > kParallelMin)
   for (int64_t p = 0; p < planes; ++p) {
     float* dxp = dx + p * T * inner;
+    if (!add_dx) std::fill(dxp, dxp + T * inner, 0.f);   // a new dx: its plane zeroed just before the scatter
     const float* gp = dout + p * inner;
     const int32_t* a = argmax + p * inner;
     for (int64_t i = 0; i < inner; ++i) dxp[a[i] * inner + i] += gp[i];
@@ -326,7 +327,8 @@ void upsample_nearest2d_forward_cpu(float* out, const float* x, int64_t planes, 
     }
 }
 
-void upsample_nearest2d_backward_cpu(float* dx, const float* dout, int64_t planes, int64_t H, int64_t W, int s) {
+void upsample_nearest2d_backward_cpu(float* dx, const float* dout, bool add_dx, int64_t planes, int64_t H, int64_t W,
+                                     int s) {
   const int64_t oW = W * s;
 #pragma omp parallel for schedule(static) if (planes * H * W * s * s > kParallelMin)
   for (int64_t p = 0; p < planes; ++p)
@@ -337,7 +339,7 @@ void upsample_nearest2d_backward_cpu(float* dx, const float* dout, int64_t plane
         float acc = 0.f;
         for (int r = 0; r < s; ++r)
           for (int c = 0; c < s; ++c) acc += g[r * oW + j * s + c];
-        d[j] += acc;
+        d[j] = (add_dx ? d[j] : 0.f) + acc;
       }
     }
 }

@@ -224,7 +224,7 @@ __global__ void ln_forward_k(float* y, float* mean, float* invstd, const float* 
 }
 
 __global__ void ln_dx_k(float* dx, const float* dy, const float* x, const float* mean, const float* invstd,
-                        const float* gamma, long long rows, long long D) {
+                        const float* gamma, bool add_dx, long long rows, long long D) {
   const int lane = threadIdx.x & 31;
   SSMTL_ROW_LOOP(r, rows) {
     const float* g = dy + r * D;
@@ -240,7 +240,7 @@ __global__ void ln_dx_k(float* dx, const float* dy, const float* x, const float*
     const float b = static_cast<float>(cuda::warp_sum(sgx) / static_cast<double>(D));
     float* o = dx + r * D;
     for (long long d = lane; d < D; d += 32)
-      o[d] += is * (g[d] * (gamma ? gamma[d] : 1.f) - a - (p[d] - mu) * is * b);
+      o[d] = (add_dx ? o[d] : 0.f) + is * (g[d] * (gamma ? gamma[d] : 1.f) - a - (p[d] - mu) * is * b);
   }
 }
 #undef SSMTL_ROW_LOOP
@@ -355,10 +355,11 @@ void layer_norm_forward_cuda(float* y, float* mean, float* invstd, const float* 
 }
 
 void layer_norm_backward_cuda(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
-                              const float* mean, const float* invstd, const float* gamma, int64_t rows, int64_t D) {
+                              const float* mean, const float* invstd, const float* gamma, bool add_dx, int64_t rows,
+                              int64_t D) {
   if (rows == 0 || D == 0) return;
   if (dx) {
-    ln_dx_k<<<cuda::blocks_for(rows, kWarps), cuda::kThreads>>>(dx, dy, x, mean, invstd, gamma, rows, D);
+    ln_dx_k<<<cuda::blocks_for(rows, kWarps), cuda::kThreads>>>(dx, dy, x, mean, invstd, gamma, add_dx, rows, D);
     CUDA_CHECK_LAST();
   }
   if (!dgamma && !dbeta) return;

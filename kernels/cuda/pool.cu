@@ -201,7 +201,8 @@ __global__ void upsample_fw_k(float* out, const float* x, long long H, long long
   }
 }
 
-__global__ void upsample_bw_k(float* dx, const float* dout, long long H, long long W, int s, long long n) {
+__global__ void upsample_bw_k(float* dx, const float* dout, bool add_dx, long long H, long long W, int s,
+                              long long n) {
   SSMTL_GRID_LOOP(j, n) {   // j indexes dx (planes, H, W)
     const long long oW = W * s;
     const long long w = j % W, h = (j / W) % H, p = j / (W * H);
@@ -209,7 +210,7 @@ __global__ void upsample_bw_k(float* dx, const float* dout, long long H, long lo
     float acc = 0.f;
     for (int r = 0; r < s; ++r)
       for (int c = 0; c < s; ++c) acc += g[r * oW + c];
-    dx[j] += acc;
+    dx[j] = (add_dx ? dx[j] : 0.f) + acc;
   }
 }
 
@@ -245,9 +246,10 @@ void temporal_max_pool_forward_cuda(float* out, int32_t* argmax, const float* x,
   const long long n = planes * inner;
   SSMTL_LAUNCH(temporal_max_fw_k, n, out, argmax, x, T, inner, n);
 }
-void temporal_max_pool_backward_cuda(float* dx, const float* dout, const int32_t* argmax, int64_t planes,
-                                     int64_t T, int64_t inner) {
+void temporal_max_pool_backward_cuda(float* dx, const float* dout, const int32_t* argmax, bool add_dx,
+                                     int64_t planes, int64_t T, int64_t inner) {
   const long long n = planes * inner;
+  if (!add_dx && n > 0) CUDA_CHECK(cudaMemset(dx, 0, static_cast<size_t>(n * T) * sizeof(float)));
   SSMTL_LAUNCH(temporal_max_bw_k, n, dx, dout, argmax, T, inner, n);
 }
 void temporal_avg_pool_forward_cuda(float* out, const float* x, int64_t planes, int64_t T, int64_t inner) {
@@ -270,9 +272,10 @@ void upsample_nearest2d_forward_cuda(float* out, const float* x, int64_t planes,
   const long long n = planes * H * W * s * s;
   SSMTL_LAUNCH(upsample_fw_k, n, out, x, H, W, s, n);
 }
-void upsample_nearest2d_backward_cuda(float* dx, const float* dout, int64_t planes, int64_t H, int64_t W, int s) {
+void upsample_nearest2d_backward_cuda(float* dx, const float* dout, bool add_dx, int64_t planes, int64_t H, int64_t W,
+                                      int s) {
   const long long n = planes * H * W;
-  SSMTL_LAUNCH(upsample_bw_k, n, dx, dout, H, W, s, n);
+  SSMTL_LAUNCH(upsample_bw_k, n, dx, dout, add_dx, H, W, s, n);
 }
 
 #undef SSMTL_LAUNCH
