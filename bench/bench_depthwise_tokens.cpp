@@ -45,8 +45,8 @@ void BM_DepthwiseTokens(benchmark::State& state) {
   auto depthwise = [&] {
     const auto t0 = Clock::now();
     if (pass == 0) kernels::conv3d_depthwise_cl_forward_cpu(out.data(), x.data(), w.data(), nullptr, g);
-    if (pass == 1) kernels::conv3d_depthwise_cl_backward_cpu(dx.data(), nullptr, nullptr, dout.data(), x.data(), w.data(), g);
-    if (pass == 2) kernels::conv3d_depthwise_cl_backward_cpu(nullptr, dw.data(), db.data(), dout.data(), x.data(), w.data(), g);
+    if (pass == 1) kernels::conv3d_depthwise_cl_backward_cpu(dx.data(), nullptr, nullptr, dout.data(), x.data(), w.data(), true, g);
+    if (pass == 2) kernels::conv3d_depthwise_cl_backward_cpu(nullptr, dw.data(), db.data(), dout.data(), x.data(), w.data(), true, g);
     benchmark::DoNotOptimize(dw.data());
     return seconds_since(t0);
   };
