@@ -7,9 +7,11 @@
 //   dw:      per sample a float sum over its output rows, then the samples added in order in double
 // When C is a whole number of vectors (<= 8; the CvT's 96 = 6 AVX-512 vectors) a row's accumulators stay in
 // registers across the taps (forward, dx) and dw is summed tap by tap per sample (the sample's rows stay in
-// cache); otherwise generic vector loops over the channels. OpenMP threads take whole output rows (forward),
-// whole input rows (dx), samples or channel blocks (dw): every value is summed in one fixed order by one
-// thread, so results do not depend on the number of threads.
+// cache); otherwise generic vector loops over the channels. With both dx and dw (the autograd node), whole vectors
+// and 3x3 spatial kernels, one pass over the samples does both (conv3d_depthwise_cl_padded.cpp): dout is read from
+// memory once. OpenMP threads take whole output rows (forward), whole input rows (dx), samples or channel blocks
+// (dw, the fused pass): every value is summed in one fixed order by one thread, so results do not depend on the
+// number of threads. add_dx false: the dx loops start from 0 instead of loading dx, and write every row.
 #include <algorithm>
 #include <type_traits>
 #include <vector>
@@ -257,8 +259,10 @@ void conv3d_depthwise_cl_backward_cpu(float* dx, float* dw, float* dbias, const 
                                       const float* w, bool add_dx, const Conv3dGeometry& g) {
   const int64_t C = g.Cin, taps = g.kD * g.kH * g.kW;
   const bool par = worth_threads(g);
+  const std::vector<float> wt = dx ? tap_rows(w, C, taps) : std::vector<float>();
+  if (dx && (dw || dbias) && detail::depthwise_cl_backward_padded(dx, dw, dbias, dout, x, wt.data(), g, add_dx, par))
+    return;
   if (dx) {
-    const std::vector<float> wt = tap_rows(w, C, taps);
     const int64_t in_rows = g.N * g.D * g.H * g.W;
     if (!blocked_dx(dx, dout, wt.data(), g, in_rows, add_dx)) dx_generic(dx, dout, wt.data(), g, in_rows, add_dx, par);
   }
