@@ -19,12 +19,12 @@ struct DepthwiseTokensNode : Node {
   explicit DepthwiseTokensNode(const k::Conv3dGeometry& geo) : g(geo) {}
   const char* name() const override { return "Conv3dDepthwiseTokensBackward"; }
   void backward(const Tensor& grad) override {
-    float* dx = grad_buffer(inputs[0]);
+    const autograd::GradOut dx = autograd::grad_out(inputs[0]);   // (written, not added, when new)
     float* dw = grad_buffer(inputs[1]);
     float* db = inputs.size() > 2 ? grad_buffer(inputs[2]) : nullptr;
-    prof::add_flops(macs2(g) * ((dx ? 1 : 0) + (dw ? 1 : 0)));
-    SSMTL_DISPATCH(grad.device(), k::conv3d_depthwise_cl_backward, dx, dw, db, grad.data(), inputs[0].data(),
-                   inputs[1].data(), g);
+    prof::add_flops(macs2(g) * ((dx.data ? 1 : 0) + (dw ? 1 : 0)));
+    SSMTL_DISPATCH(grad.device(), k::conv3d_depthwise_cl_backward, dx.data, dw, db, grad.data(), inputs[0].data(),
+                   inputs[1].data(), dx.add, g);
   }
 };
 

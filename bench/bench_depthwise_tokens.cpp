@@ -45,8 +45,9 @@ void BM_DepthwiseTokens(benchmark::State& state) {
   auto depthwise = [&] {
     const auto t0 = Clock::now();
     if (pass == 0) kernels::conv3d_depthwise_cl_forward_cpu(out.data(), x.data(), w.data(), nullptr, g);
-    if (pass == 1) kernels::conv3d_depthwise_cl_backward_cpu(dx.data(), nullptr, nullptr, dout.data(), x.data(), w.data(), g);
-    if (pass == 2) kernels::conv3d_depthwise_cl_backward_cpu(nullptr, dw.data(), db.data(), dout.data(), x.data(), w.data(), g);
+    const float *go = dout.data(), *xi = x.data(), *wi = w.data();
+    if (pass == 1) kernels::conv3d_depthwise_cl_backward_cpu(dx.data(), nullptr, nullptr, go, xi, wi, true, g);
+    if (pass == 2) kernels::conv3d_depthwise_cl_backward_cpu(nullptr, dw.data(), db.data(), go, xi, wi, true, g);
     benchmark::DoNotOptimize(dw.data());
     return seconds_since(t0);
   };
@@ -77,6 +78,64 @@ void BM_DepthwiseTokens(benchmark::State& state) {
 BENCHMARK(BM_DepthwiseTokens)
     ->ArgsProduct({{1, 2}, {0, 1, 2}})
     ->ArgNames({"stride", "pass"})
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
+
+// The backward as the autograd node calls it (dx and dw together, no bias: the CvT's projections have none) at
+// each shape of the paper-size SSMTL++v1 step (9 calls of each per step: 3 blocks x q, k, v): 128 sequences of
+// 7x8x8 tokens (T1 + T2), 64 of 6x8x8 and 64 of 1x8x8 (the other tasks' inputs), width 96, 3x3x3 kernel, padding
+// 1, stride 1 (q) or (1, 2, 2) (k, v). range(2): add_dx (1: into the existing gradient; 0: written, the first
+// projection's). Reference, alternating in the same iteration: one pass over the same memory (dx = dout + x
+// over the first elements, read x and dout, write dx), the least traffic of the op; `over_memory` = time of the
+// backward / time of that pass.
+void BM_DepthwiseTokensBackward(benchmark::State& state) {
+  const int64_t s = state.range(0), shape = state.range(1);
+  const bool add_dx = state.range(2) != 0;
+  const int64_t N = shape == 0 ? 128 : 64, D = shape == 0 ? 7 : shape == 1 ? 6 : 1;
+  const kernels::Conv3dGeometry g = geometry(N, 96, D, 8, 8, 96, 96, s);
+  Rng rng(2);
+  const std::vector<float> x = randn({g.N * g.D * g.H * g.W * g.Cin}, rng).to_vector();
+  const std::vector<float> w = randn({g.Cin * 27}, rng, 0.f, 0.1f).to_vector();
+  const std::vector<float> dout = randn({g.N * g.Do * g.Ho * g.Wo * g.Cin}, rng).to_vector();
+  std::vector<float> dx(x.size()), dw(w.size()), mem(x.size());
+  auto backward = [&] {
+    const auto t0 = Clock::now();
+    kernels::conv3d_depthwise_cl_backward_cpu(dx.data(), dw.data(), nullptr, dout.data(), x.data(), w.data(), add_dx,
+                                              g);
+    benchmark::DoNotOptimize(dw.data());
+    return seconds_since(t0);
+  };
+  auto memory = [&] {
+    const auto t0 = Clock::now();
+    float* m = mem.data();
+    const float *a = x.data(), *b = dout.data();
+    const int64_t n = static_cast<int64_t>(x.size()), nb = static_cast<int64_t>(dout.size());
+#pragma omp parallel for schedule(static)
+    for (int64_t i = 0; i < n; ++i) m[i] = i < nb ? a[i] + b[i] : a[i];
+    benchmark::DoNotOptimize(mem.data());
+    return seconds_since(t0);
+  };
+  backward();
+  memory();
+  double tb = 0, tm = 0;
+  for (auto _ : state) {
+    const double t = backward();
+    tb += t;
+    tm += memory();
+    state.SetIterationTime(t);
+  }
+  const double it = static_cast<double>(state.iterations());
+  const double flop = 2 * 2.0 * 27 * g.Cin * g.N * g.Do * g.Ho * g.Wo * it;   // dx and dw, as the profiler counts
+  state.counters["GFLOPs"] = flop / tb * 1e-9;
+  state.counters["memory_ms"] = tm / it * 1e3;
+  state.counters["over_memory"] = tb / tm;
+  static const char* kShape[] = {"128x7x8x8", "64x6x8x8", "64x1x8x8"};
+  state.SetLabel(std::string(s == 1 ? "q " : "k/v ") + kShape[shape] + (add_dx ? " dx added" : " dx written"));
+}
+BENCHMARK(BM_DepthwiseTokensBackward)
+    ->ArgsProduct({{1, 2}, {0, 1, 2}, {0, 1}})
+    ->ArgNames({"stride", "shape", "add_dx"})
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 

@@ -77,10 +77,12 @@ void conv3d_depthwise_backward_cpu(float* dx, float* dw, float* dbias, const flo
 //   the sums are those of the NCDHW kernels above, only the memory order differs (PyTorch: conv3d on
 //   x.permute(0, 4, 1, 2, 3), output permuted back with (0, 2, 3, 4, 1)). Backward ADDS into dx, dw, dbias;
 //   each may be nullptr. Deterministic, independent of the number of threads.
+// add_dx false: dx = ... instead of dx += ... (dx need not be initialised: a new gradient, autograd/engine.h
+// grad_out; inputs under no output window get 0); dw / dbias are always added into.
 void conv3d_depthwise_cl_forward_cpu(float* out, const float* x, const float* w, const float* bias,
                                      const Conv3dGeometry& g);
 void conv3d_depthwise_cl_backward_cpu(float* dx, float* dw, float* dbias, const float* dout, const float* x,
-                                      const float* w, const Conv3dGeometry& g);
+                                      const float* w, bool add_dx, const Conv3dGeometry& g);
 
 #ifdef SSMTL_WITH_CUDA
 // The twin: conv3d_forward_cuda (or the depthwise kernel) then batch_norm_relu_forward_cuda in place.
@@ -89,7 +91,7 @@ void conv3d_bn_relu_forward_cuda(float* out, const float* x, const float* w, con
 void conv3d_depthwise_cl_forward_cuda(float* out, const float* x, const float* w, const float* bias,
                                       const Conv3dGeometry& g);
 void conv3d_depthwise_cl_backward_cuda(float* dx, float* dw, float* dbias, const float* dout, const float* x,
-                                       const float* w, const Conv3dGeometry& g);
+                                       const float* w, bool add_dx, const Conv3dGeometry& g);
 void conv3d_forward_cuda(float* out, const float* x, const float* w, const float* bias, const Conv3dGeometry& g);
 void conv3d_backward_cuda(float* dx, float* dw, float* dbias, const float* dout, const float* x, const float* w,
                           bool add_dx, const Conv3dGeometry& g);

@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "autograd/conv.h"
@@ -225,6 +227,40 @@ TEST_CASE("cuda conv3d matches cuDNN at the backbone shapes") {
     test::expect_close(y, y_ref, Tol{1e-5f * max_abs(y_ref), 1e-4f}, std::string(c.name) + " forward");
     test::expect_close(dx, dx_ref, Tol{1e-5f * max_abs(dx_ref), 1e-4f}, std::string(c.name) + " dx");
     test::expect_close(dw, dw_ref, Tol{1e-5f * max_abs(dw_ref), 1e-4f}, std::string(c.name) + " dw");
+  }
+}
+
+TEST_CASE("cuda depthwise channels-last dx: add_dx false writes every element (NaN-filled) as adding into zeros") {
+  if (!ssmtl::cuda_available()) { MESSAGE("no CUDA device: skipped"); return; }
+  Rng rng(14);
+  // (N, C, T, H, W) tokens, stride (1, s, s), padding (1, p, p): padding 0 leaves a row and a column under no window
+  struct Case {
+    int64_t N, C, T, H, W, s, p;
+  };
+  for (const Case& c : {Case{2, 24, 3, 8, 8, 1, 1}, Case{2, 19, 4, 7, 9, 2, 1}, Case{2, 8, 3, 6, 6, 2, 0}}) {
+    CAPTURE(c.s);
+    CAPTURE(c.p);
+    kernels::Conv3dGeometry g{};
+    g.N = c.N, g.Cin = g.Cout = g.groups = c.C, g.D = c.T, g.H = c.H, g.W = c.W, g.kD = g.kH = g.kW = 3;
+    g.sD = 1, g.sH = g.sW = c.s, g.pD = 1, g.pH = g.pW = c.p;
+    g.Do = c.T, g.Ho = (c.H + 2 * c.p - 3) / c.s + 1, g.Wo = (c.W + 2 * c.p - 3) / c.s + 1;
+    const Shape xs{c.N, c.T * c.H * c.W, c.C}, ys{c.N, g.Do * g.Ho * g.Wo, c.C};
+    const Tensor x = randn(xs, rng), w = randn({c.C, 1, 3, 3, 3}, rng, 0.f, 0.3f), dy = randn(ys, rng);
+    const Tensor pre = randn(xs, rng);
+    Tensor cpu = Tensor::zeros(xs);
+    kernels::conv3d_depthwise_cl_backward_cpu(cpu.data(), nullptr, nullptr, dy.data(), x.data(), w.data(), true, g);
+    const Tensor xg = x.to(Device::CUDA), wg = w.to(Device::CUDA), dyg = dy.to(Device::CUDA);
+    Tensor written = Tensor::full(xs, std::numeric_limits<float>::quiet_NaN(), Device::CUDA);
+    Tensor added = Tensor::zeros(xs, Device::CUDA), sum = pre.to(Device::CUDA);
+    for (auto [buf, add] : {std::pair{&written, false}, std::pair{&added, true}, std::pair{&sum, true}})
+      kernels::conv3d_depthwise_cl_backward_cuda(buf->data(), nullptr, nullptr, dyg.data(), xg.data(), wg.data(), add,
+                                                 g);
+    CHECK(written.to_vector() == added.to_vector());   // (a NaN left anywhere fails: NaN != NaN)
+    test::expect_close(written, cpu, Tol{2e-4f, 1e-4f}, "written vs CPU");
+    const std::vector<float> s = sum.to_vector(), p = pre.to_vector(), a = added.to_vector();
+    double worst = 0;
+    for (size_t i = 0; i < s.size(); ++i) worst = std::max(worst, std::fabs(double(s[i]) - p[i] - a[i]));
+    CHECK(worst < 1e-4);   // add_dx true still adds
   }
 }
 #endif

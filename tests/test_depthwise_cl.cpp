@@ -4,12 +4,14 @@
 // in the order kd, kh, kw, out-of-range taps skipped; dw: per sample a float sum over the output rows in
 // ascending order, the samples added in double): equal bit for bit, for whole and partial channel vectors,
 // several and partial blocks along W, strides 1 and 2, odd and even padding, 3x3x3 and 1x3x3 kernels, and
-// gradients added into pre-filled buffers. (The PyTorch values and finite differences of the op are in
-// tests/test_conv_tokens.cpp.)
+// gradients added into pre-filled buffers; dx also written into NaN-filled ones (add_dx false). (The PyTorch
+// values and finite differences of the op are in tests/test_conv_tokens.cpp.)
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -73,7 +75,9 @@ TEST_CASE("depthwise channels-last kernels: forward, dx and dw equal scalar loop
                      // more samples, whole vectors (dw: the zero-padded path), strides 1 and 2 along H, W or D,
                      // 3x3x3 and 1x3x3, padding 0 and 1
                      {8, 96, 3, 4, 5, 3, 1, 1, 1, 1},  {8, 32, 3, 5, 6, 3, 1, 2, 1, 1},  {9, 16, 2, 3, 7, 1, 1, 1, 0, 1},
-                     {8, 48, 4, 4, 4, 3, 2, 1, 1, 1},  {8, 16, 3, 5, 5, 3, 1, 1, 0, 0}};
+                     {8, 48, 4, 4, 4, 3, 2, 1, 1, 1},  {8, 16, 3, 5, 5, 3, 1, 1, 0, 0},
+                     // stride 2 along W with even padding, two blocks of 8 along W; one plane under a 3x3x3 kernel
+                     {4, 32, 3, 6, 9, 3, 1, 2, 1, 2},  {3, 32, 1, 5, 6, 3, 1, 1, 1, 1}};
   Rng rng(11);
   for (const G& c : cases) {
     const Conv3dGeometry g = geometry(c.N, c.C, c.D, c.H, c.W, c.kD, c.sD, c.sHW, c.pD, c.pHW);
@@ -107,7 +111,7 @@ TEST_CASE("depthwise channels-last kernels: forward, dx and dw equal scalar loop
       for (auto [orow, t] : list)
         for (int64_t ch = 0; ch < C; ++ch) dx_ref[r * C + ch] += w[ch * taps + t] * dout[orow * C + ch];
     }
-    kernels::conv3d_depthwise_cl_backward_cpu(dx.data(), nullptr, nullptr, dout.data(), x.data(), w.data(), g);
+    kernels::conv3d_depthwise_cl_backward_cpu(dx.data(), nullptr, nullptr, dout.data(), x.data(), w.data(), true, g);
     CHECK(same_bits(dx, dx_ref));
 
     // dw, dbias (pre-filled): per sample float sums over its output rows, samples added in double.
@@ -130,11 +134,59 @@ TEST_CASE("depthwise channels-last kernels: forward, dx and dw equal scalar loop
       for (int64_t t = 0; t < taps; ++t) dw_ref[ch * taps + t] += static_cast<float>(acc[t * C + ch]);
       db_ref[ch] += static_cast<float>(acc[taps * C + ch]);
     }
-    kernels::conv3d_depthwise_cl_backward_cpu(nullptr, dw.data(), db.data(), dout.data(), x.data(), w.data(), g);
+    kernels::conv3d_depthwise_cl_backward_cpu(nullptr, dw.data(), db.data(), dout.data(), x.data(), w.data(), true, g);
     CHECK(same_bits(dw, dw_ref));
     CHECK(same_bits(db, db_ref));
+    // all three in one call (the autograd node's: one pass over the samples where it applies), the same bits
+    std::vector<float> dx3 = dx0, dw3 = dw0, db3 = db0;
+    kernels::conv3d_depthwise_cl_backward_cpu(dx3.data(), dw3.data(), db3.data(), dout.data(), x.data(), w.data(),
+                                              true, g);
+    CHECK(same_bits(dx3, dx_ref));
+    CHECK(same_bits(dw3, dw_ref));
+    CHECK(same_bits(db3, db_ref));
     // the results are not the pre-filled values: the kernels did add something
     CHECK(!same_bits(dx, dx0));
     CHECK(!same_bits(dw, dw0));
+  }
+}
+
+TEST_CASE("depthwise channels-last dx: add_dx false writes every element (NaN-filled) as adding into zeros does") {
+  struct G {
+    int64_t N, C, D, H, W, kD, sD, sHW, pD, pHW;
+  };
+  // Whole vectors (the register-blocked rows) and partial ones (the generic loop); stride 2 with padding 0
+  // leaves the last rows and columns under no output window (they must be written as 0), as does sD 2.
+  const G cases[] = {{3, 96, 7, 8, 8, 3, 1, 1, 1, 1},  {3, 96, 7, 8, 8, 3, 1, 2, 1, 1}, {2, 32, 3, 6, 6, 3, 1, 2, 1, 0},
+                     {2, 24, 3, 5, 11, 3, 1, 1, 1, 1}, {2, 5, 4, 6, 8, 3, 2, 2, 0, 0},  {2, 16, 1, 8, 8, 3, 1, 1, 1, 1},
+                     {2, 32, 3, 6, 9, 3, 1, 2, 1, 2}};
+  Rng rng(12);
+  for (const G& c : cases) {
+    const Conv3dGeometry g = geometry(c.N, c.C, c.D, c.H, c.W, c.kD, c.sD, c.sHW, c.pD, c.pHW);
+    CAPTURE(c.C);
+    CAPTURE(c.sHW);
+    CAPTURE(c.pHW);
+    const int64_t n_in = g.N * g.D * g.H * g.W * g.Cin, n_out = g.N * g.Do * g.Ho * g.Wo * g.Cin;
+    const std::vector<float> x = randn({n_in}, rng).to_vector(), w = randn({g.Cin * g.kD * 9}, rng).to_vector();
+    const std::vector<float> dout = randn({n_out}, rng).to_vector(), pre = randn({n_in}, rng).to_vector();
+    std::vector<float> written(static_cast<size_t>(n_in), std::numeric_limits<float>::quiet_NaN());
+    std::vector<float> added(static_cast<size_t>(n_in), 0.f), sum = pre;
+    kernels::conv3d_depthwise_cl_backward_cpu(written.data(), nullptr, nullptr, dout.data(), x.data(), w.data(),
+                                              false, g);
+    // with dw and dbias too (one pass over the samples where it applies)
+    std::vector<float> written_all(written.size(), std::numeric_limits<float>::quiet_NaN());
+    std::vector<float> dw(static_cast<size_t>(g.Cin * g.kD * 9)), db(static_cast<size_t>(g.Cin));
+    kernels::conv3d_depthwise_cl_backward_cpu(written_all.data(), dw.data(), db.data(), dout.data(), x.data(),
+                                              w.data(), false, g);
+    kernels::conv3d_depthwise_cl_backward_cpu(added.data(), nullptr, nullptr, dout.data(), x.data(), w.data(), true,
+                                              g);
+    kernels::conv3d_depthwise_cl_backward_cpu(sum.data(), nullptr, nullptr, dout.data(), x.data(), w.data(), true,
+                                              g);
+    CHECK(same_bits(written, added));   // (a NaN left anywhere fails)
+    CHECK(same_bits(written_all, added));
+    double worst = 0;
+    for (size_t i = 0; i < sum.size(); ++i) worst = std::max(worst, std::fabs(double(sum[i]) - pre[i] - added[i]));
+    CHECK(worst < 1e-4);   // add_dx true still adds
+    const bool gaps = c.pHW == 0 || c.sD == 2;   // inputs under no window: exact zeros (random terms never are)
+    CHECK((std::count(added.begin(), added.end(), 0.f) > 0) == gaps);
   }
 }

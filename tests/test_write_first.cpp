@@ -1,7 +1,8 @@
 // Write-first gradients (autograd/engine.h grad_out, pass_grad): the first contribution to a new gradient is
-// written (batch norm, batch norm + ReLU, linear, permute) or handed over without a copy (reshape, add) instead
-// of being added into zeros. A tensor used by several ops must still get the sum of their gradients, whichever
-// op runs first, and a gradient shared by add's two inputs must be copied before either is added into.
+// written (batch norm, batch norm + ReLU, linear, GELU, max pooling, permute, convolutions, layer norm,
+// up-sampling, temporal max pooling) or handed over without a copy (reshape, add) instead of being added into
+// zeros. A tensor used by several ops must still get the sum of their gradients, whichever op runs first, and a
+// gradient shared by add's two inputs must be copied before either is added into.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -11,6 +12,7 @@
 #include "autograd/elementwise.h"
 #include "autograd/engine.h"
 #include "autograd/activation.h"
+#include "autograd/conv.h"
 #include "autograd/linear.h"
 #include "autograd/norm.h"
 #include "autograd/pool.h"
@@ -31,6 +33,8 @@ std::vector<Use> consumers(Rng& rng) {
   };
   const Tensor gamma = randn({6}, rng).set_requires_grad(), beta = randn({6}, rng).set_requires_grad();
   const Tensor w = randn({5, 6}, rng).set_requires_grad(), b = randn({5}, rng).set_requires_grad();
+  const Tensor dw_w = randn({1, 1, 1, 3, 3}, rng).set_requires_grad();
+  const Tensor c2_w = randn({3, 2, 3, 3}, rng).set_requires_grad();
   return {
       [=](const Tensor& x) {
         Tensor rm = Tensor::zeros({6}), rv = Tensor::ones({6});
@@ -55,6 +59,21 @@ std::vector<Use> consumers(Rng& rng) {
         return weigh(max_pool3d(reshape(x, {1, 1, 2, 4, 3}), o), 10);
       },
       [=](const Tensor& x) { return weigh(permute(reshape(x, {2, 2, 6}), {2, 0, 1}), 11); },
+      [=](const Tensor& x) {   // 1x3x3 stride 2 over tokens (N, T H W, C) = (1, 1 * 4 * 6, 1): a row and a column
+        Conv3dOptions o;       // under no window
+        o.stride[1] = o.stride[2] = 2;
+        o.groups = 1;
+        return weigh(conv3d_depthwise_tokens(reshape(x, {1, 24, 1}), dw_w, Tensor(), 1, 4, 6, o), 11);
+      },
+      [=](const Tensor& x) { return weigh(layer_norm(x, gamma, beta), 13); },
+      [=](const Tensor& x) { return weigh(upsample_nearest2d(reshape(x, {1, 4, 2, 3}), 2), 14); },
+      [=](const Tensor& x) { return weigh(temporal_max_pool(reshape(x, {1, 2, 3, 2, 2})), 15); },
+      [=](const Tensor& x) {   // 3x3 conv, stride 2, padding 1, of (N, C, H, W) = (1, 2, 3, 4)
+        Conv2dOptions o;
+        o.stride[0] = o.stride[1] = 2;
+        o.padding[0] = o.padding[1] = 1;
+        return weigh(conv2d(reshape(x, {1, 2, 3, 4}), c2_w, Tensor(), o), 16);
+      },
   };
 }
 
@@ -81,8 +100,10 @@ TEST_CASE("autograd write-first: a tensor used by several ops gets the sum of th
   for (size_t a = 0; a < uses.size(); ++a)
     for (size_t b = 0; b < uses.size(); ++b)
       if (a != b) sets.push_back({a, b});
-  sets.push_back({0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
-  sets.push_back({10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0});
+  std::vector<size_t> all(uses.size());
+  for (size_t k = 0; k < all.size(); ++k) all[k] = k;
+  sets.push_back(all);
+  sets.push_back(std::vector<size_t>(all.rbegin(), all.rend()));
   for (const auto& set : sets) {
     const std::vector<float> got = grad_of(uses, set, leaf);
     std::vector<double> want(got.size(), 0.0);

@@ -7,9 +7,11 @@
 //   dw:      per sample a float sum over its output rows, then the samples added in order in double
 // When C is a whole number of vectors (<= 8; the CvT's 96 = 6 AVX-512 vectors) a row's accumulators stay in
 // registers across the taps (forward, dx) and dw is summed tap by tap per sample (the sample's rows stay in
-// cache); otherwise generic vector loops over the channels. OpenMP threads take whole output rows (forward),
-// whole input rows (dx), samples or channel blocks (dw): every value is summed in one fixed order by one
-// thread, so results do not depend on the number of threads.
+// cache); otherwise generic vector loops over the channels. With both dx and dw (the autograd node), whole vectors
+// and 3x3 spatial kernels, one pass over the samples does both (conv3d_depthwise_cl_padded.cpp): dout is read from
+// memory once. OpenMP threads take whole output rows (forward), whole input rows (dx), samples or channel blocks
+// (dw, the fused pass): every value is summed in one fixed order by one thread, so results do not depend on the
+// number of threads. add_dx false: the dx loops start from 0 instead of loading dx, and write every row.
 #include <algorithm>
 #include <type_traits>
 #include <vector>
@@ -109,14 +111,14 @@ void forward_rows(float* out, const float* x, const float* wt, const float* bias
 }
 
 template <int NV>
-void dx_rows(float* dx, const float* dout, const float* wt, const Conv3dGeometry& g, int64_t in_rows) {
+void dx_rows(float* dx, const float* dout, const float* wt, const Conv3dGeometry& g, int64_t in_rows, bool add) {
   constexpr int64_t C = NV * VL;
   const SourceTables src(g);
 #pragma omp parallel for schedule(static) if (worth_threads(g))
   for (int64_t r = 0; r < in_rows; ++r) {
     const int64_t wi = r % g.W, h = (r / g.W) % g.H, d = (r / (g.W * g.H)) % g.D, n = r / (g.W * g.H * g.D);
     vec acc[NV];
-    for (int v = 0; v < NV; ++v) acc[v] = loadu(dx + r * C + v * VL);
+    for (int v = 0; v < NV; ++v) acc[v] = add ? loadu(dx + r * C + v * VL) : vec{};
     for (int64_t kd = 0; kd < g.kD; ++kd) {
       const int64_t od = src.d[d * g.kD + kd];
       if (od < 0) continue;
@@ -187,19 +189,20 @@ bool blocked_forward(float* out, const float* x, const float* wt, const float* b
   return detail::with_vectors(g.Cin, [&](auto nv) { forward_rows<decltype(nv)::value>(out, x, wt, bias, g, rows); });
 }
 
-bool blocked_dx(float* dx, const float* dout, const float* wt, const Conv3dGeometry& g, int64_t in_rows) {
-  return detail::with_vectors(g.Cin, [&](auto nv) { dx_rows<decltype(nv)::value>(dx, dout, wt, g, in_rows); });
+bool blocked_dx(float* dx, const float* dout, const float* wt, const Conv3dGeometry& g, int64_t in_rows, bool add) {
+  return detail::with_vectors(g.Cin, [&](auto nv) { dx_rows<decltype(nv)::value>(dx, dout, wt, g, in_rows, add); });
 }
 
 // The generic dx loop (any C).
 void dx_generic(float* dx, const float* dout, const float* wt_rows, const Conv3dGeometry& g, int64_t in_rows,
-                bool par) {
+                bool add, bool par) {
   const int64_t C = g.Cin;
   const SourceTables src(g);
 #pragma omp parallel for schedule(static) if (par)
   for (int64_t r = 0; r < in_rows; ++r) {   // r = ((n D + d) H + h) W + wi
     const int64_t wi = r % g.W, h = (r / g.W) % g.H, d = (r / (g.W * g.H)) % g.D, n = r / (g.W * g.H * g.D);
     float* di = dx + r * C;
+    if (!add) std::fill(di, di + C, 0.f);   // (the row is in cache for the taps that follow)
     for (int64_t kd = 0; kd < g.kD; ++kd) {
       const int64_t od = src.d[d * g.kD + kd];
       if (od < 0) continue;
@@ -253,13 +256,15 @@ void conv3d_depthwise_cl_forward_cpu(float* out, const float* x, const float* w,
 }
 
 void conv3d_depthwise_cl_backward_cpu(float* dx, float* dw, float* dbias, const float* dout, const float* x,
-                                      const float* w, const Conv3dGeometry& g) {
+                                      const float* w, bool add_dx, const Conv3dGeometry& g) {
   const int64_t C = g.Cin, taps = g.kD * g.kH * g.kW;
   const bool par = worth_threads(g);
+  const std::vector<float> wt = dx ? tap_rows(w, C, taps) : std::vector<float>();
+  if (dx && (dw || dbias) && detail::depthwise_cl_backward_padded(dx, dw, dbias, dout, x, wt.data(), g, add_dx, par))
+    return;
   if (dx) {
-    const std::vector<float> wt = tap_rows(w, C, taps);
     const int64_t in_rows = g.N * g.D * g.H * g.W;
-    if (!blocked_dx(dx, dout, wt.data(), g, in_rows)) dx_generic(dx, dout, wt.data(), g, in_rows, par);
+    if (!blocked_dx(dx, dout, wt.data(), g, in_rows, add_dx)) dx_generic(dx, dout, wt.data(), g, in_rows, add_dx, par);
   }
   if (!dw && !dbias) return;
   if (detail::depthwise_cl_dw_taps(dw, dbias, dout, x, g, par)) return;   // (stride 1 along W: faster there)

@@ -3,7 +3,8 @@
 // and an x vector per multiply-add; here one dout vector serves all taps (27 for 3x3x3), 2x faster on the CvT's
 // q projection (bench/bench_depthwise_tokens.cpp). Each tap is summed over the output rows in ascending order
 // per sample, then the samples in order in double: the generic loop's order and fused multiply-adds, so the
-// results are bitwise the generic loop's, for any thread count (tests/test_depthwise_rows.cpp).
+// results are bitwise the generic loop's, for any thread count (tests/test_depthwise_rows.cpp). Also the
+// backward's pass that does dx with dw, one sample at a time, and its per-sample dx rows.
 #pragma once
 #include <cstdint>
 #include <type_traits>
@@ -26,6 +27,20 @@ bool depthwise_cl_dw_taps(float* dw, float* dbias, const float* dout, const floa
 // where it does not apply. Same buffers as depthwise_cl_dw_taps.
 bool depthwise_cl_dw_padded(float* dw, float* dbias, const float* dout, const float* x, const Conv3dGeometry& g,
                             bool parallel);
+
+// dx, dw and dbias in one pass over the samples (conv3d_depthwise_cl_padded.cpp): per sample the dw sums of
+// depthwise_cl_dw_padded, then the sample's dx rows (depthwise_cl_dx_sample) while its dout rows are still in
+// cache, so dout is read from memory once instead of twice. dx += ... (dx = ... when add_dx is false); wt (taps, C)
+// the weights transposed. False, doing nothing, where either part does not apply (depthwise_cl_dx_applies).
+bool depthwise_cl_backward_padded(float* dx, float* dw, float* dbias, const float* dout, const float* x,
+                                  const float* wt, const Conv3dGeometry& g, bool add_dx, bool parallel);
+
+// The input rows of sample n (conv3d_depthwise_cl_dx.cpp): dx += ..., or dx = ... when add is false, summed per
+// row in the order of the taps as the row loop of conv3d_depthwise_cl.cpp (bitwise its results), for C a whole
+// number of vectors <= 8, kH == kW == 3, kD <= 3 and stride 1 or 2 along W (depthwise_cl_dx_applies).
+bool depthwise_cl_dx_applies(const Conv3dGeometry& g);
+void depthwise_cl_dx_sample(float* dx, const float* dout, const float* wt, const Conv3dGeometry& g, int64_t n,
+                            bool add);
 
 // Calls f(std::integral_constant<int, NV>{}) for C = NV * VL channels with NV <= 8 (the register-blocked and
 // zero-padded variants) and returns true; false for any other C (the generic loops).

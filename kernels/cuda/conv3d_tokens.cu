@@ -25,7 +25,7 @@ void conv3d_depthwise_cl_forward_cuda(float* out, const float* x, const float* w
 }
 
 void conv3d_depthwise_cl_backward_cuda(float* dx, float* dw, float* dbias, const float* dout, const float* x,
-                                       const float* w, const Conv3dGeometry& g) {
+                                       const float* w, bool add_dx, const Conv3dGeometry& g) {
   if (!dx && !dw && !dbias) return;
   const int64_t C = g.Cin, in_vol = g.D * g.H * g.W, out_vol = g.Do * g.Ho * g.Wo;
   const int64_t in_shape[5] = {g.N, g.D, g.H, g.W, C}, gout_shape[5] = {g.N, g.Do, g.Ho, g.Wo, C};
@@ -36,8 +36,11 @@ void conv3d_depthwise_cl_backward_cuda(float* dx, float* dw, float* dbias, const
   cuda::Scratch<float> dxf(dx ? static_cast<size_t>(g.N * C * in_vol) : 1);
   if (dx) CUDA_CHECK(cudaMemset(dxf.get(), 0, static_cast<size_t>(g.N * C * in_vol) * sizeof(float)));
   conv3d_depthwise_backward_cuda(dx ? dxf.get() : nullptr, dw, dbias, gf.get(), xf.get(), w, g);
-  // dx (N, D, H, W, C) += dxf (N, C, D, H, W) read through the permutation
-  if (dx) permute_backward_cuda(dx, dxf.get(), in_shape, kToFirst, 5);
+  // dx (N, D, H, W, C) += dxf (N, C, D, H, W) read through the permutation; a new dx (add_dx false) is written
+  // by the forward transpose instead, so it needs no zero-fill
+  const int64_t dxf_shape[5] = {g.N, C, g.D, g.H, g.W};
+  if (dx && add_dx) permute_backward_cuda(dx, dxf.get(), in_shape, kToFirst, 5);
+  if (dx && !add_dx) permute_forward_cuda(dx, dxf.get(), dxf_shape, kToLast, 5);
 }
 
 }  // namespace ssmtl::kernels
