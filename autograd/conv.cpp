@@ -29,7 +29,7 @@ struct ConvNode : Node {
     // Write-first dx for the general kernels (a new gradient is written, not zero-filled and added into); the
     // NCDHW depthwise kernel adds.
     const autograd::GradOut dx = is_depthwise(g) ? autograd::GradOut{grad_buffer(inputs[0]), true}
-                                                 : autograd::grad_out(inputs[0]);
+                                                 : autograd::grad_out(inputs[0], inputs);
     float* dw = grad_buffer(inputs[1]);
     float* db = inputs.size() > 2 ? grad_buffer(inputs[2]) : nullptr;
     const float* x = inputs[0].data();

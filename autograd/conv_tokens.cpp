@@ -19,7 +19,7 @@ struct DepthwiseTokensNode : Node {
   explicit DepthwiseTokensNode(const k::Conv3dGeometry& geo) : g(geo) {}
   const char* name() const override { return "Conv3dDepthwiseTokensBackward"; }
   void backward(const Tensor& grad) override {
-    const autograd::GradOut dx = autograd::grad_out(inputs[0]);   // (written, not added, when new)
+    const autograd::GradOut dx = autograd::grad_out(inputs[0], inputs);   // (written, not added, when new)
     float* dw = grad_buffer(inputs[1]);
     float* db = inputs.size() > 2 ? grad_buffer(inputs[2]) : nullptr;
     prof::add_flops(macs2(g) * ((dx.data ? 1 : 0) + (dw ? 1 : 0)));

@@ -75,6 +75,13 @@ GradOut grad_out(const Tensor& t) {
   return {impl->grad->storage->data() + impl->grad->offset, false};
 }
 
+GradOut grad_out(const Tensor& t, const std::vector<Tensor>& inputs) {
+  int uses = 0;
+  for (const Tensor& in : inputs) uses += in.defined() && t.defined() && in.impl() == t.impl();
+  if (uses > 1) return {grad_buffer(t), true};
+  return grad_out(t);
+}
+
 bool pass_grad(const Tensor& t, const Tensor& g, float alpha, bool may_take) {
   if (!t.defined() || !t.requires_grad()) return false;
   if (g.numel() != t.numel() || g.device() != t.device())
@@ -149,18 +156,26 @@ void run_backward(const Tensor& root, const Tensor& grad_root) {
       device_copy(g, Device::CUDA, a.data(), Device::CPU, a.size());
     }
   }
-  for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    TensorImpl* impl = it->get();
-    if (!impl->grad_fn) continue;   // leaf: keeps its accumulated gradient
-    std::shared_ptr<Node> node = std::move(impl->grad_fn);
-    if (impl->grad) node->backward(Tensor(impl->grad));
-    impl->grad.reset();             // non-leaf gradients are not kept
-    impl->requires_grad = false;    // graph released: a second backward through it is an error
-  }
   // Leaves' gradients outlive the graph and are changed in place (sums across ranks, optimisers): one still
-  // shared (add's gradient handed on unchanged to two leaves) gets its own copy.
-  for (const auto& impl : order)
-    if (!impl->grad_fn && impl->grad) own_grad(impl.get());
+  // shared (add's gradient handed on unchanged to two leaves) gets its own copy, also when a backward throws.
+  auto unshare_leaves = [&order] {
+    for (const auto& impl : order)
+      if (!impl->grad_fn && impl->grad) own_grad(impl.get());
+  };
+  try {
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {
+      TensorImpl* impl = it->get();
+      if (!impl->grad_fn) continue;   // leaf: keeps its accumulated gradient
+      std::shared_ptr<Node> node = std::move(impl->grad_fn);
+      if (impl->grad) node->backward(Tensor(impl->grad));
+      impl->grad.reset();             // non-leaf gradients are not kept
+      impl->requires_grad = false;    // graph released: a second backward through it is an error
+    }
+  } catch (...) {
+    unshare_leaves();
+    throw;
+  }
+  unshare_leaves();
 }
 
 }  // namespace ssmtl::autograd

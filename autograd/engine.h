@@ -6,9 +6,10 @@
 // contribution into its inputs' gradient buffers (grad_buffer below), so gradients of tensors used twice
 // accumulate, as do gradients of leaves across several backward calls until zero_grad(). Write-first: the ops
 // that produce most of a training step's gradient bytes (batch norm, batch norm + ReLU, linear, linear + GELU,
-// GELU, max pooling, permute, convolutions (the CvT's depthwise conv of tokens too), layer norm, up-sampling,
-// temporal max pooling, attention; reshape and add hand theirs over, add to both inputs at once) write a new
-// gradient instead of adding into zeros (grad_out, pass_grad), which saves the zero-fill pass over it.
+// GELU, max pooling, permute, convolutions (not the NCDHW depthwise one; the CvT's depthwise conv of tokens
+// too), layer norm, up-sampling, temporal max pooling, attention; reshape and add hand theirs over, add to both
+// inputs at once) write a new gradient instead of adding into zeros (grad_out, pass_grad), which saves the
+// zero-fill pass over it.
 //
 // After backward the graph below the root is released (saved tensors freed, non-leaf gradients
 // dropped), as PyTorch does without retain_graph.
@@ -64,9 +65,13 @@ struct GradOut {
   bool add = true;
 };
 GradOut grad_out(const Tensor& t);
+// grad_out(t) for a node's input t, or t's zero-filled gradient to add into (grad_buffer) when t appears more than
+// once in the node's `inputs`: a node whose input is also its weight (linear(x, x)) must not write one share of
+// the gradient over the other.
+GradOut grad_out(const Tensor& t, const std::vector<Tensor>& inputs);
 
 // Gives t the gradient alpha * g, where g is the calling node's output gradient (the buffer run_backward
-// passed to Node::backward, which nobody else reads or writes afterwards) and has t's number of elements:
+// passed to Node::backward; only read, as it may be shared with another tensor) and has t's number of elements:
 // when `may_take`, t has no gradient yet and alpha is 1, g's buffer itself becomes t's gradient (viewed in t's
 // shape: no copy, no zero-fill) and the call returns true; else (false) g is added into t's existing gradient,
 // or, where t has none, shared with the tensor that took it (copy-on-write: grad_buffer and grad_out give

@@ -19,7 +19,7 @@ struct LinearNode : Node {
   LinearNode(int64_t m, int64_t i, int64_t o) : M(m), in(i), out(o) {}
   const char* name() const override { return "LinearBackward"; }
   void backward(const Tensor& g) override {
-    const autograd::GradOut dx = autograd::grad_out(inputs[0]);   // (written, not added, when new)
+    const autograd::GradOut dx = autograd::grad_out(inputs[0], inputs);   // (written, not added, when new)
     float* dw = grad_buffer(inputs[1]);
     float* db = inputs.size() > 2 ? grad_buffer(inputs[2]) : nullptr;
     prof::add_flops(2.0 * M * in * out * ((dx.data ? 1 : 0) + (dw ? 1 : 0)));
@@ -37,7 +37,7 @@ struct LinearGeluNode : Node {
   LinearGeluNode(int64_t m, int64_t i, int64_t o, Tensor pre) : M(m), in(i), out(o), z(std::move(pre)) {}
   const char* name() const override { return "LinearGeluBackward"; }
   void backward(const Tensor& g) override {
-    const autograd::GradOut dx = autograd::grad_out(inputs[0]);   // (written, not added, when new)
+    const autograd::GradOut dx = autograd::grad_out(inputs[0], inputs);   // (written, not added, when new)
     float* dw = grad_buffer(inputs[1]);
     float* db = inputs.size() > 2 ? grad_buffer(inputs[2]) : nullptr;
     if (!dx.data && !dw && !db) return;

@@ -29,7 +29,7 @@ struct BatchNormNode : Node {
   const char* name() const override { return "BatchNormBackward"; }
   void backward(const Tensor& g) override {
     const Tensor &x = inputs[0], &gamma = inputs[1];
-    const autograd::GradOut dx = autograd::grad_out(x);   // (written, not added, when new)
+    const autograd::GradOut dx = autograd::grad_out(x, inputs);   // (written, not added, when new)
     prof::add_bytes(4.0 * (dx.data ? (dx.add ? 4 : 3) : 2) * x.numel());   // g, x read; dx (read and) written
     SSMTL_DISPATCH(g.device(), k::batch_norm_backward, dx.data, grad_buffer(gamma), grad_buffer(inputs[2]),
                    g.data(), x.data(), mean.data(), invstd.data(), data_or_null(gamma), batch_stats, dx.add, N, C,
@@ -48,7 +48,7 @@ struct BatchNormReluNode : Node {
   const char* name() const override { return "BatchNormReluBackward"; }
   void backward(const Tensor& g) override {
     const Tensor &x = inputs[0], &gamma = inputs[1], &beta = inputs[2];
-    const autograd::GradOut dx = autograd::grad_out(x);   // (written, not added, when new)
+    const autograd::GradOut dx = autograd::grad_out(x, inputs);   // (written, not added, when new)
     prof::add_bytes(4.0 * (dx.data ? (dx.add ? 4 : 3) : 2) * x.numel());   // g, x read; dx (read and) written
     SSMTL_DISPATCH(g.device(), k::batch_norm_relu_backward, dx.data, grad_buffer(gamma), grad_buffer(beta),
                    g.data(), x.data(), mean.data(), invstd.data(), data_or_null(gamma), data_or_null(beta),
@@ -68,7 +68,7 @@ struct BatchNormReluPoolNode : Node {
   const char* name() const override { return "BatchNormReluPoolBackward"; }
   void backward(const Tensor& g) override {
     const Tensor &x = inputs[0], &gamma = inputs[1], &beta = inputs[2];
-    const autograd::GradOut dx = autograd::grad_out(x);   // (written, not added, when new)
+    const autograd::GradOut dx = autograd::grad_out(x, inputs);   // (written, not added, when new)
     // pooled size (the CPU kernel): dout twice, xmax and idx once; full size: x read, dx (read and) written
     prof::add_bytes(13.0 * g.numel() + 4.0 * (dx.data ? (dx.add ? 3 : 2) : 0) * x.numel());
     SSMTL_DISPATCH(g.device(), k::batch_norm_relu_pool_backward, dx.data, grad_buffer(gamma), grad_buffer(beta),
@@ -120,7 +120,7 @@ struct LayerNormNode : Node {
   const char* name() const override { return "LayerNormBackward"; }
   void backward(const Tensor& g) override {
     const Tensor &x = inputs[0], &gamma = inputs[1];
-    const autograd::GradOut dx = autograd::grad_out(x);   // (written, not added, when new)
+    const autograd::GradOut dx = autograd::grad_out(x, inputs);   // (written, not added, when new)
     prof::add_bytes(4.0 * (dx.data ? (dx.add ? 4 : 3) : 2) * x.numel());   // g, x read; dx (read and) written
     SSMTL_DISPATCH(g.device(), k::layer_norm_backward, dx.data, grad_buffer(gamma), grad_buffer(inputs[2]),
                    g.data(), x.data(), mean.data(), invstd.data(), data_or_null(gamma), dx.add, rows, D);

@@ -3,8 +3,9 @@
 //   (the same as torch.nn.functional.scaled_dot_product_attention with its defaults).
 // Batch and heads are flattened into BH independent problems. All buffers are contiguous, row-major.
 // Sizes: Lq queries, Lk keys/values, E = query/key width, Ev = value width.
-// Backward kernels ADD into the gradient buffers they are given (never assign); a null gradient
-// pointer means that input needs no gradient and its work is skipped.
+// Backward kernels ADD into the gradient buffers they are given (attention_tokens_backward_cpu: unless its
+// add_* flag says the buffer is new, then it writes); a null gradient pointer means that input needs no gradient
+// and its work is skipped.
 // The _cpu functions are in kernels/cpu/attention.cpp (one single-threaded GEMM per problem, OpenMP
 // over BH: deterministic for a fixed thread count).
 #pragma once

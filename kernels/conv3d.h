@@ -17,7 +17,8 @@
 //
 // All buffers are contiguous float32:
 //   x (N, Cin, D, H, W), w (Cout, Cin/groups, kD, kH, kW), bias (Cout), out (N, Cout, Do, Ho, Wo).
-// Backward kernels ADD into dx, dw, dbias; each of them may be nullptr (not needed: skipped).
+// Backward kernels ADD into dx, dw, dbias (dx is written instead where an add_dx flag is false: a new gradient);
+// each of them may be nullptr (not needed: skipped).
 // Results are deterministic for a fixed number of OpenMP threads.
 // Precision (kernels/precision.h): in bf16 mode the direct stride-1 path rounds its factors to bfloat16 and sums
 // in float32 (forward, dx, dw); the GEMM-based paths compute as the GEMM does (precision.h lists which kernels
@@ -75,8 +76,8 @@ void conv3d_depthwise_backward_cpu(float* dx, float* dw, float* dbias, const flo
 // Channels-last depthwise path (groups == Cin == Cout, w (C, 1, kD, kH, kW) as above), for token rows:
 //   x (N, D, H, W, C), out (N, Do, Ho, Wo, C), dx (N, D, H, W, C), dout (N, Do, Ho, Wo, C), all contiguous;
 //   the sums are those of the NCDHW kernels above, only the memory order differs (PyTorch: conv3d on
-//   x.permute(0, 4, 1, 2, 3), output permuted back with (0, 2, 3, 4, 1)). Backward ADDS into dx, dw, dbias;
-//   each may be nullptr. Deterministic, independent of the number of threads.
+//   x.permute(0, 4, 1, 2, 3), output permuted back with (0, 2, 3, 4, 1)). Backward ADDS into dw, dbias and
+//   into dx unless add_dx is false (then writes it); each may be nullptr. Deterministic, independent of the number of threads.
 // add_dx false: dx = ... instead of dx += ... (dx need not be initialised: a new gradient, autograd/engine.h
 // grad_out; inputs under no output window get 0); dw / dbias are always added into.
 void conv3d_depthwise_cl_forward_cpu(float* out, const float* x, const float* w, const float* bias,

@@ -3,8 +3,8 @@
 // Outputs first, then inputs, then sizes. Batch norm's statistics are accumulated in double (mean, then centred
 // squares), each channel in a fixed order; layer norm's per-row sums (D terms, centred first) in float over 16
 // fixed lanes (kernels/cpu/layer_norm.cpp): results do not depend on the thread count.
-// Backward kernels ADD into the gradient buffers they are given (never assign); a nullptr gradient buffer
-// means "not needed" and is skipped. gamma / beta may be nullptr (no affine transform: gamma 1, beta 0).
+// Backward kernels ADD into the gradient buffers they are given, except dx where an add_dx flag is false (then
+// dx is written: a new gradient); a nullptr gradient buffer means "not needed" and is skipped. gamma / beta may be nullptr (no affine transform: gamma 1, beta 0).
 #pragma once
 #include <cstdint>
 

@@ -5,7 +5,8 @@
 // the first in scan order wins. Average pooling divides by the full window volume (torch's
 // count_include_pad=True). Every kernel parallelises over the (N*C) planes with OpenMP, each plane
 // handled serially by one thread, so results do not depend on the thread count.
-// Backward kernels ADD into the gradient buffers they are given (never assign).
+// Backward kernels ADD into the gradient buffers they are given, except where an add_dx flag is false (then
+// dx is written: a new gradient).
 #pragma once
 #include <cstdint>
 

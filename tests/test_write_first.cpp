@@ -18,6 +18,7 @@
 #include "autograd/pool.h"
 #include "autograd/shape.h"
 #include "tensor/rng.h"
+#include "tests/gradcheck.h"
 
 using namespace ssmtl;
 
@@ -174,4 +175,40 @@ TEST_CASE("autograd write-first: leaves never share a gradient buffer after back
   a.grad().data()[0] = 100.f;
   CHECK(b.grad().to_vector() == std::vector<float>{1, 2, 3, 4});
   CHECK(a.grad().to_vector() == std::vector<float>{100, 2, 3, 4});
+}
+
+namespace {
+// y = 3 x + 2 w elementwise, whose backward adds w's share first and then writes (or adds) x's, as a kernel may.
+struct ThreeTwoNode : Node {
+  const char* name() const override { return "ThreeTwoBackward"; }
+  void backward(const Tensor& g) override {
+    const autograd::GradOut dx = autograd::grad_out(inputs[0], inputs);
+    float* dw = autograd::grad_buffer(inputs[1]);
+    const float* gd = g.data();
+    for (int64_t i = 0; i < g.numel(); ++i) dw[i] += 2.f * gd[i];
+    for (int64_t i = 0; i < g.numel(); ++i) dx.data[i] = (dx.add ? dx.data[i] : 0.f) + 3.f * gd[i];
+  }
+};
+Tensor three_two(const Tensor& x, const Tensor& w) {
+  Tensor y = add(scale(x, 3.f), scale(w, 2.f));
+  y = Tensor::from_vector(y.shape(), y.to_vector());
+  auto n = std::make_shared<ThreeTwoNode>();
+  n->inputs = {x, w};
+  autograd::attach(y, n);
+  return y;
+}
+}  // namespace
+
+TEST_CASE("autograd write-first: an input that is also the weight gets both shares of its gradient") {
+  // grad_out(x, inputs) must not hand out a buffer to write when x is also the node's weight: the weight's
+  // share, added first, would be overwritten (3 g instead of 5 g).
+  Tensor x = Tensor::from_vector({3}, {1.f, 2.f, 3.f}).set_requires_grad();
+  autograd::backward(three_two(x, x), Tensor::from_vector({3}, {1.f, -1.f, 0.5f}));
+  CHECK(x.grad().to_vector() == std::vector<float>{5.f, -5.f, 2.5f});
+  // End to end through ops whose input can be their weight: finite differences.
+  Rng rng(21);
+  Tensor m = randn({3, 3}, rng).set_requires_grad();
+  test::gradcheck([](const std::vector<Tensor>& in) { return linear(in[0], in[0], Tensor()); }, {m});
+  Tensor v = randn({5}, rng).set_requires_grad(), b = randn({5}, rng).set_requires_grad();
+  test::gradcheck([](const std::vector<Tensor>& in) { return layer_norm(in[0], in[0], in[1]); }, {v, b});
 }

@@ -17,7 +17,8 @@ namespace ssmtl::kernels::detail {
 // 'valid'-or-padded convolution), and not a 1x1x1 kernel (that is a plain GEMM on the input).
 bool conv3d_direct_applicable(const Conv3dGeometry& g);
 
-// Same contracts as conv3d_forward_cpu / conv3d_backward_cpu (backward adds; null pointers are skipped).
+// Same contracts as conv3d_forward_cpu / conv3d_backward_cpu (backward adds into dw, and into dx unless add_dx is
+// false; null pointers are skipped).
 // bn non-null: eval-mode batch norm + ReLU applied to each block as it is written (conv3d_bn_relu_forward_cpu).
 void conv3d_direct_forward(float* out, const float* x, const float* w, const float* bias, const Conv3dGeometry& g,
                            const BnRelu* bn = nullptr);

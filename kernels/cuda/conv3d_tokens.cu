@@ -1,6 +1,7 @@
 // CUDA twins of the channels-last depthwise kernels (kernels/conv3d.h, conv3d_depthwise_cl_*): the token rows
 // are transposed to (N, C, D, H, W) with the permute kernels (tiled transposes), the NCDHW depthwise kernels run
-// on scratch buffers, and the result is transposed back (dx: added back by permute_backward). These are the
+// on scratch buffers, and the result is transposed back (dx: added back by permute_backward, or written by
+// permute_forward when add_dx is false). These are the
 // copies the CPU path no longer needs; on the GPU the layout change is a small share of the block, so the CUDA
 // path does the same work as before the CPU change, in one op. Deterministic like the kernels it calls.
 #include "kernels/conv3d.h"
