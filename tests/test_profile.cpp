@@ -122,7 +122,8 @@ TEST_CASE("profile: memory-bound ops count the bytes they must move, forward and
   CHECK(bytes("add_forward", F) == doctest::Approx(4.0 * 3 * 30));         // a, b read, out written
   // (gelu's and batch norm's input gradients are new: written, not read: autograd/engine.h grad_out)
   CHECK(bytes("gelu_backward", Bw) == doctest::Approx(4.0 * 3 * 30));      // g, x read, dx written
-  CHECK(bytes("permute_backward", Bw) == doctest::Approx(4.0 * 3 * 30));
+  // permute's new input gradient is the output gradient permuted back by the forward kernel: g read, dx written
+  CHECK(bytes("permute_forward", Bw) == doctest::Approx(4.0 * 2 * 30));
   CHECK(bytes("batch_norm_backward", Bw) == doctest::Approx(4.0 * 3 * 30));
 }
 
