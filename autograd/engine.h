@@ -7,9 +7,9 @@
 // accumulate, as do gradients of leaves across several backward calls until zero_grad(). Write-first: the ops
 // that produce most of a training step's gradient bytes (batch norm, batch norm + ReLU, linear, linear + GELU,
 // GELU, max pooling, permute, convolutions (not the NCDHW depthwise one; the CvT's depthwise conv of tokens
-// too), layer norm, up-sampling, temporal max pooling, attention; reshape and add hand theirs over, add to both
-// inputs at once) write a new gradient instead of adding into zeros (grad_out, pass_grad), which saves the
-// zero-fill pass over it.
+// too), layer norm, up-sampling, temporal max pooling, attention on token rows; reshape and add hand theirs
+// over, add to both inputs at once) write a new gradient instead of adding into zeros (grad_out, pass_grad),
+// which saves the zero-fill pass over it.
 //
 // After backward the graph below the root is released (saved tensors freed, non-leaf gradients
 // dropped), as PyTorch does without retain_graph.

@@ -3,7 +3,7 @@
 // and an x vector per multiply-add; here one dout vector serves all taps (27 for 3x3x3), 2x faster on the CvT's
 // q projection (bench/bench_depthwise_tokens.cpp). Each tap is summed over the output rows in ascending order
 // per sample, then the samples in order in double: the generic loop's order and fused multiply-adds, so the
-// results are bitwise the generic loop's, for any thread count (tests/test_depthwise_rows.cpp). Also the
+// results are bitwise the generic loop's, for any thread count (tests/test_depthwise_cl.cpp). Also the
 // backward's pass that does dx with dw, one sample at a time, and its per-sample dx rows.
 #pragma once
 #include <cstdint>
