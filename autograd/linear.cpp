@@ -122,6 +122,34 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   return y;
 }
 
+Tensor mlp_residual_eval(const Tensor& x, const Tensor& ln_gamma, const Tensor& ln_beta, float eps, const Tensor& w1,
+                         const Tensor& b1, const Tensor& w2, const Tensor& b2) {
+  const char* op = "mlp_residual_eval";
+  const int64_t M = linear_rows(op, x, w1, b1), D = w1.size(1), H = w1.size(0);
+  auto fail = [&](const std::string& why) {
+    throw std::invalid_argument(std::string(op) + ": " + why + " (x " + shape_str(x.shape()) + ", w1 " +
+                                shape_str(w1.shape()) + ", w2 " + shape_str(w2.shape()) + ")");
+  };
+  if (!w2.defined() || w2.dim() != 2 || w2.size(0) != D || w2.size(1) != H) fail("w2 must be (D, H)");
+  const Tensor* vecs[] = {&ln_gamma, &ln_beta, &b2};
+  const char* names[] = {"ln_gamma", "ln_beta", "b2"};
+  for (int i = 0; i < 3; ++i) {
+    if (!vecs[i]->defined()) continue;
+    if (vecs[i]->dim() != 1 || vecs[i]->size(0) != D) fail(std::string(names[i]) + " must be (D)");
+    check_same_device(x, *vecs[i], op);
+  }
+  check_same_device(x, w2, op);
+  if (autograd::needs_grad({&x, &ln_gamma, &ln_beta, &w1, &b1, &w2, &b2}))
+    fail("inference only, but gradients are being recorded for an input (run it under autograd::NoGradGuard)");
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  if (M == 0) return y;
+  prof::add_flops(4.0 * M * D * H);
+  auto data = [](const Tensor& t) { return t.defined() ? t.data() : nullptr; };
+  SSMTL_DISPATCH(x.device(), k::mlp_residual_forward, y.data(), x.data(), data(ln_gamma), data(ln_beta), eps,
+                 w1.data(), data(b1), w2.data(), data(b2), M, D, H);
+  return y;
+}
+
 Tensor matmul(const Tensor& a, const Tensor& b) {
   if (!a.defined() || !b.defined()) throw std::invalid_argument("matmul: a and b must be defined tensors");
   auto fail = [&](const std::string& why) {

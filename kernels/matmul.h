@@ -38,6 +38,17 @@ void linear_forward_cpu(float* y, const float* x, const float* w, const float* b
 // z may be nullptr (no backward: y is the only output); y and z must not overlap.
 void linear_gelu_forward_cpu(float* y, float* z, const float* x, const float* w, const float* bias, int64_t M,
                              int64_t in, int64_t out);
+// The MLP half of a CvT block at inference (model/cvt.cpp CvtBlock::forward, no gradients):
+//   y = x + gelu(layer_norm(x) w1^T + b1) w2^T + b2
+// bitwise layer_norm_forward_cpu, linear_gelu_forward_cpu, linear_forward_cpu and add_forward_cpu in turn, in
+// either precision (kernels/precision.h). Rows run in chunks of kMlpChunkRows through all four kernels, so the
+// LayerNorm output and the hidden layer of a chunk stay in cache (docs/RESULTS.md section 37).
+// y, x: (M, D) row-major, not overlapping; ln_gamma, ln_beta: (D) or nullptr (1, 0); eps: LayerNorm's epsilon;
+// w1: (H, D), b1: (H); w2: (D, H), b2: (D); b1, b2 may be nullptr. Throws only std::bad_alloc (scratch).
+constexpr int64_t kMlpChunkRows = 128;
+void mlp_residual_forward_cpu(float* y, const float* x, const float* ln_gamma, const float* ln_beta, float eps,
+                              const float* w1, const float* b1, const float* w2, const float* b2, int64_t M,
+                              int64_t D, int64_t H);
 // dx (M, in) += dy w ; dw (out, in) += dy^T x ; dbias (out) += column sums of dy (M, out).
 // add_dx false: dx = dy w (dx need not be initialised: a new gradient, autograd/engine.h grad_out).
 // Each of dx, dw, dbias may be nullptr.
@@ -60,6 +71,9 @@ void linear_forward_cuda(float* y, const float* x, const float* w, const float* 
                          int64_t out);
 void linear_gelu_forward_cuda(float* y, float* z, const float* x, const float* w, const float* bias, int64_t M,
                               int64_t in, int64_t out);
+void mlp_residual_forward_cuda(float* y, const float* x, const float* ln_gamma, const float* ln_beta, float eps,
+                               const float* w1, const float* b1, const float* w2, const float* b2, int64_t M,
+                               int64_t D, int64_t H);
 void linear_backward_cuda(float* dx, float* dw, float* dbias, const float* dy, const float* x, const float* w,
                           bool add_dx, int64_t M, int64_t in, int64_t out);
 void matmul_forward_cuda(float* c, const float* a, const float* b, int64_t batch, int64_t M, int64_t K, int64_t N,

@@ -132,7 +132,7 @@ LayerNormLayer::LayerNormLayer(int dim) {
   gamma = Tensor::ones({dim}).set_requires_grad(true);
   beta = Tensor::zeros({dim}).set_requires_grad(true);
 }
-Tensor LayerNormLayer::forward(const Tensor& x) const { return layer_norm(x, gamma, beta); }
+Tensor LayerNormLayer::forward(const Tensor& x) const { return layer_norm(x, gamma, beta, eps); }
 void LayerNormLayer::visit(const std::string& p, std::vector<NamedTensor>& out) {
   add(out, p, "weight", gamma);
   add(out, p, "bias", beta);

@@ -94,6 +94,7 @@ class LayerNormLayer : public Module {
   Tensor forward(const Tensor& x) const;
   void visit(const std::string& prefix, std::vector<NamedTensor>& out) override;
   Tensor gamma, beta;
+  float eps = 1e-5f;   // PyTorch's default
 };
 
 }  // namespace ssmtl

@@ -12,6 +12,7 @@
 #include "autograd/attention.h"
 #include "autograd/dropout.h"
 #include "autograd/elementwise.h"
+#include "autograd/engine.h"
 #include "autograd/linear.h"
 #include "autograd/loss.h"
 #include "autograd/norm.h"
@@ -271,6 +272,21 @@ TEST_CASE("cuda linear and matmul match the CPU") {
   const Tensor w48 = randn({48, 20}, rng), b48 = randn({48}, rng);
   check_op({"linear_gelu", {x, w48, b48}, {}, [](const Ts& t) { return linear_gelu(t[0], t[1], t[2]); }, kProduct,
             kProduct});
+  // The CvT's MLP half at inference (no gradients): against the CPU, and on the GPU against the four ops it fuses.
+  {
+    autograd::NoGradGuard ng;
+    const Tensor xm = randn({2, 37, 32}, rng), g = randn({32}, rng, 1.f, 0.2f), be = randn({32}, rng);
+    const Tensor w1 = randn({128, 32}, rng, 0.f, 0.2f), b1 = randn({128}, rng), w2 = randn({32, 128}, rng, 0.f, 0.1f);
+    const Tensor b2 = randn({32}, rng);
+    const Ts in{xm, g, be, w1, b1, w2, b2};
+    auto mlp = [](const Ts& t) { return mlp_residual_eval(t[0], t[1], t[2], 1e-5f, t[3], t[4], t[5], t[6]); };
+    check_op({"mlp_residual_eval", in, std::vector<bool>(in.size(), false), mlp, kProduct, kProduct});
+    Ts gpu;
+    for (const Tensor& t : in) gpu.push_back(t.to(Device::CUDA));
+    const Tensor four = add(gpu[0], linear(linear_gelu(layer_norm(gpu[0], gpu[1], gpu[2], 1e-5f), gpu[3], gpu[4]),
+                                           gpu[5], gpu[6]));
+    test::expect_identical(mlp(gpu), four, "mlp_residual_eval vs its four ops on the GPU");
+  }
   const Tensor a = randn({3, 5, 17, 11}, rng), bb = randn({3, 5, 11, 9}, rng), shared = randn({11, 9}, rng);
   check_op({"matmul batched", {a, bb}, {}, [](const Ts& t) { return matmul(t[0], t[1]); }, kProduct, kProduct});
   check_op({"matmul shared b", {a, shared}, {}, [](const Ts& t) { return matmul(t[0], t[1]); }, kProduct, kProduct});

@@ -6,6 +6,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace ssmtl::kernels {
@@ -85,6 +87,39 @@ bool avx512_available() {
   return has;
 }
 
+// Panels of 32 columns (the last may hold 16): packed[(panel * K + k) * 32 + j] = op(B)[k][panel * 32 + j].
+std::vector<float> pack_panels_fp32(const float* b, int64_t N, int64_t K, bool trans_b) {
+  const int64_t panels = (N + kCols - 1) / kCols;
+  std::vector<float> packed(static_cast<size_t>(panels * K * kCols), 0.f);
+  for (int64_t pn = 0; pn < panels; ++pn) {
+    const int64_t c0 = pn * kCols, w = std::min<int64_t>(kCols, N - c0);
+    float* dst = packed.data() + pn * K * kCols;
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < w; ++j) dst[k * kCols + j] = trans_b ? b[(c0 + j) * K + k] : b[k * N + c0 + j];
+  }
+  return packed;
+}
+
+// Row blocks of 48 (8 micro-tiles): one block's A rows stay in L1 while every panel passes over them.
+constexpr int64_t kFp32Block = 8 * kRows;
+
+// C rows [r0, r_end) (at most one block) = A op(B) (+ bias) (+ C) from the packed panels.
+void fp32_rows(float* c, const float* a, const float* packed, const float* bias, int64_t N, int64_t K, int64_t r0,
+               int64_t r_end, bool accumulate) {
+  const int64_t panels = (N + kCols - 1) / kCols;
+  for (int64_t pn = 0; pn < panels; ++pn) {
+    const int64_t c0 = pn * kCols;
+    const float* p = packed + pn * K * kCols;
+    const float* bs = bias ? bias + c0 : nullptr;
+    const bool full = N - c0 >= kCols;
+    for (int64_t r = r0; r < r_end; r += kRows) {
+      const int rows = static_cast<int>(std::min<int64_t>(kRows, r_end - r));
+      if (full) tile_rows<2>(rows, c + r * N + c0, N, a + r * K, K, p, K, bs, accumulate);
+      else tile_rows<1>(rows, c + r * N + c0, N, a + r * K, K, p, K, bs, accumulate);
+    }
+  }
+}
+
 }  // namespace
 
 bool gemm_panel_at_b_cpu(float* c, const float* a, const float* b, int64_t R, int64_t Na, int64_t Nb) {
@@ -135,36 +170,53 @@ bool gemm_panel_cpu(float* c, const float* a, const float* b, const float* bias,
     detail::gemm_panel_bf16(c, a, b, bias, M, N, K, trans_b, accumulate, epilogue);
     return true;
   }
-  // Panels of 32 columns (the last may hold 16): packed[(panel * K + k) * 32 + j] = op(B)[k][panel * 32 + j].
-  const int64_t panels = (N + kCols - 1) / kCols;
-  std::vector<float> packed(static_cast<size_t>(panels * K * kCols), 0.f);
-  for (int64_t pn = 0; pn < panels; ++pn) {
-    const int64_t c0 = pn * kCols, w = std::min<int64_t>(kCols, N - c0);
-    float* dst = packed.data() + pn * K * kCols;
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t j = 0; j < w; ++j) dst[k * kCols + j] = trans_b ? b[(c0 + j) * K + k] : b[k * N + c0 + j];
-  }
-  // Row blocks of 48 (8 micro-tiles): one block's A rows stay in L1 while every panel passes over them.
-  constexpr int64_t kBlock = 8 * kRows;
-  const int64_t blocks = (M + kBlock - 1) / kBlock;
+  const std::vector<float> packed = pack_panels_fp32(b, N, K, trans_b);
+  const int64_t blocks = (M + kFp32Block - 1) / kFp32Block;
   const bool parallel = 2.0 * M * N * K > 4e6;
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t blk = 0; blk < blocks; ++blk) {
-    const int64_t r_end = std::min(M, (blk + 1) * kBlock);
-    for (int64_t pn = 0; pn < panels; ++pn) {
-      const int64_t c0 = pn * kCols;
-      const float* p = packed.data() + pn * K * kCols;
-      const float* bs = bias ? bias + c0 : nullptr;
-      const bool full = N - c0 >= kCols;
-      for (int64_t r = blk * kBlock; r < r_end; r += kRows) {
-        const int rows = static_cast<int>(std::min<int64_t>(kRows, r_end - r));
-        if (full) tile_rows<2>(rows, c + r * N + c0, N, a + r * K, K, p, K, bs, accumulate);
-        else tile_rows<1>(rows, c + r * N + c0, N, a + r * K, K, p, K, bs, accumulate);
-      }
-    }
-    if (epilogue) epilogue->fn(epilogue->ctx, blk * kBlock, r_end);
+    const int64_t r0 = blk * kFp32Block, r_end = std::min(M, r0 + kFp32Block);
+    fp32_rows(c, a, packed.data(), bias, N, K, r0, r_end, accumulate);
+    if (epilogue) epilogue->fn(epilogue->ctx, r0, r_end);
   }
   return true;
+}
+
+bool panel_path_applies(int64_t N) { return avx512_available() && N % 16 == 0 && N > 0; }
+
+PackedPanelB::PackedPanelB(const float* b, int64_t N, int64_t K, bool trans_b) : N_(N), K_(K) {
+  if (!panel_path_applies(N) || K <= 0)
+    throw std::invalid_argument("PackedPanelB: the panel product does not apply to N = " + std::to_string(N) +
+                                ", K = " + std::to_string(K) + " on this CPU (panel_path_applies)");
+  if (use_amx_products()) {
+    path_ = Path::amx;
+    b16_ = detail::pack_panels_amx(b, N, K, trans_b);
+  } else if (use_bf16_products()) {
+    path_ = Path::bf16;
+    b16_ = detail::pack_panels_bf16(b, N, K, trans_b);
+  } else {
+    path_ = Path::fp32;
+    f32_ = pack_panels_fp32(b, N, K, trans_b);
+  }
+}
+
+void PackedPanelB::rows(float* c, const float* a, const float* bias, int64_t M, bool accumulate,
+                        const RowEpilogue* epilogue) const {
+  if (M <= 0) return;
+  if (path_ == Path::amx) {
+    detail::gemm_panel_amx_rows(c, a, b16_.data(), bias, M, N_, K_, accumulate, epilogue);
+    return;
+  }
+  const int64_t block = path_ == Path::bf16 ? detail::kBf16Block : kFp32Block;
+  std::vector<uint16_t> ab(path_ == Path::bf16 ? static_cast<size_t>(block * 2 * ((K_ + 1) / 2)) : 0, 0);
+  for (int64_t r0 = 0; r0 < M; r0 += block) {
+    const int64_t r_end = std::min(M, r0 + block);
+    if (path_ == Path::bf16)
+      detail::gemm_panel_bf16_rows(c, a, b16_.data(), bias, N_, K_, r0, r_end, accumulate, ab.data());
+    else
+      fp32_rows(c, a, f32_.data(), bias, N_, K_, r0, r_end, accumulate);
+    if (epilogue) epilogue->fn(epilogue->ctx, r0, r_end);
+  }
 }
 
 }  // namespace ssmtl::kernels

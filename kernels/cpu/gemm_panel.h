@@ -10,6 +10,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <vector>
 
 namespace ssmtl::kernels {
 
@@ -28,6 +29,34 @@ bool gemm_panel_cpu(float* c, const float* a, const float* b, const float* bias,
 // one thread); R is walked in blocks that stay in L2. Same conditions as gemm_panel_cpu (Nb a multiple of 16).
 bool gemm_panel_at_b_cpu(float* c, const float* a, const float* b, int64_t R, int64_t Na, int64_t Nb);
 
+// True when gemm_panel_cpu's path applies to N columns on this CPU (AVX-512 at run time, N a positive multiple
+// of 16), whatever the calling context.
+bool panel_path_applies(int64_t N);
+
+// op(B) packed once for the product path of the current precision (fp32 panels, AVX512_BF16 pairs or AMX tiles:
+// kernels/precision.h, read at construction), then multiplied by any number of row ranges on the calling thread,
+// also inside a parallel region: how a fused op runs several products over its own chunks of rows on each thread
+// with one parallel region and one packing (kernels/cpu/mlp_block.cpp). Each row comes out bitwise as
+// gemm_panel_cpu's (the same micro-kernels; a row's sum over k does not depend on the rows around it).
+// Throws std::invalid_argument when !panel_path_applies(N) or K <= 0.
+class PackedPanelB {
+ public:
+  // b: (K, N) row-major, or (N, K) when trans_b; read only here.
+  PackedPanelB(const float* b, int64_t N, int64_t K, bool trans_b);
+  // C (M, N), row stride N, = A (M, K) op(B) (+ bias (N)) (+ C when accumulate); epilogue as gemm_panel_cpu's,
+  // with row indices relative to c.
+  void rows(float* c, const float* a, const float* bias, int64_t M, bool accumulate,
+            const RowEpilogue* epilogue = nullptr) const;
+  int64_t n() const { return N_; }
+  int64_t k() const { return K_; }
+
+ private:
+  enum class Path { fp32, bf16, amx } path_ = Path::fp32;
+  int64_t N_, K_;
+  std::vector<float> f32_;
+  std::vector<uint16_t> b16_;
+};
+
 // Both products take the bf16 path (kernels/cpu/gemm_panel_bf16.cpp, AVX512_BF16) when
 // kernels::use_bf16_products(): factors rounded to bfloat16, float32 sums (kernels/precision.h); on AMX tiles
 // instead (kernels/cpu/gemm_panel_amx.cpp) when kernels::use_amx_products().
@@ -35,6 +64,18 @@ namespace detail {
 void gemm_panel_bf16(float* c, const float* a, const float* b, const float* bias, int64_t M, int64_t N, int64_t K,
                      bool trans_b, bool accumulate, const RowEpilogue* epilogue);
 void gemm_panel_at_b_bf16(float* c, const float* a, const float* b, int64_t R, int64_t Na, int64_t Nb);
+
+// The packings and the row loops behind them, shared with PackedPanelB: pack_panels_bf16 / _amx lay out op(B);
+// gemm_panel_bf16_rows computes C rows [r0, r_end) (at most kBf16Block) with the scratch ab (kBf16Block x
+// 2 ceil(K / 2) bf16, zero-initialised once); gemm_panel_amx_rows computes C rows [0, M) on the calling thread
+// (it configures the thread's tiles itself).
+constexpr int64_t kBf16Block = 48;
+std::vector<uint16_t> pack_panels_bf16(const float* b, int64_t N, int64_t K, bool trans_b);
+void gemm_panel_bf16_rows(float* c, const float* a, const uint16_t* packed, const float* bias, int64_t N, int64_t K,
+                          int64_t r0, int64_t r_end, bool accumulate, uint16_t* ab);
+std::vector<uint16_t> pack_panels_amx(const float* b, int64_t N, int64_t K, bool trans_b);
+void gemm_panel_amx_rows(float* c, const float* a, const uint16_t* packed, const float* bias, int64_t M, int64_t N,
+                         int64_t K, bool accumulate, const RowEpilogue* epilogue);
 
 // The same two products on AMX tiles (kernels/cpu/gemm_panel_amx.cpp), chosen instead of the two above when
 // kernels::use_amx_products(); the caller has checked the shapes (N, Nb multiples of 16; M, K, R, Na > 0) and

@@ -125,10 +125,24 @@ void forward_block(const Forward& f, int64_t r0, uint16_t* ab, float* out) {
 
 }  // namespace
 
+std::vector<uint16_t> pack_panels_amx(const float* b, int64_t N, int64_t K, bool trans_b) {
+  return pack_b(b, N, K, (K + kStep - 1) / kStep * kStep, trans_b);
+}
+
+void gemm_panel_amx_rows(float* c, const float* a, const uint16_t* packed, const float* bias, int64_t M, int64_t N,
+                         int64_t K, bool accumulate, const RowEpilogue* epilogue) {
+  const int64_t Kp = (K + kStep - 1) / kStep * kStep;
+  const Forward f{c, a, bias, packed, M, N, K, Kp, accumulate, epilogue};
+  const amx::AmxTiles tiles(tile_config());
+  std::vector<uint16_t> ab(static_cast<size_t>(kBlock * Kp), 0);
+  std::vector<float> out(static_cast<size_t>(kBlock * 2 * kT));
+  for (int64_t r0 = 0; r0 < M; r0 += kBlock) forward_block(f, r0, ab.data(), out.data());
+}
+
 void gemm_panel_amx(float* c, const float* a, const float* b, const float* bias, int64_t M, int64_t N, int64_t K,
                     bool trans_b, bool accumulate, const RowEpilogue* epilogue) {
+  const std::vector<uint16_t> packed = pack_panels_amx(b, N, K, trans_b);
   const int64_t Kp = (K + kStep - 1) / kStep * kStep;
-  const std::vector<uint16_t> packed = pack_b(b, N, K, Kp, trans_b);
   const Forward f{c, a, bias, packed.data(), M, N, K, Kp, accumulate, epilogue};
   const amx::TileConfig cfg = tile_config();
   const int64_t blocks = (M + kBlock - 1) / kBlock;

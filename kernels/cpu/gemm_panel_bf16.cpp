@@ -111,8 +111,10 @@ void tile_at_b_panel(int width, int rows, float* c, int64_t ldc, const uint16_t*
   else tile_at_b_rows<1>(rows, c, ldc, a2, Na, b2, Nb, n2);
 }
 
+}  // namespace
+
 // Panels of op(B): packed[((panel * K2 + kk) * 48 + j) * 2 + e] = bf16(op(B)[2 kk + e][panel * 32 + j]).
-std::vector<uint16_t> pack_panels(const float* b, int64_t N, int64_t K, bool trans_b) {
+std::vector<uint16_t> pack_panels_bf16(const float* b, int64_t N, int64_t K, bool trans_b) {
   const int64_t panels = (N + kCols - 1) / kCols, K2 = (K + 1) / 2;
   std::vector<uint16_t> packed(static_cast<size_t>(panels * K2 * kCols * 2), 0);
   std::vector<float> col(static_cast<size_t>(2 * kCols));
@@ -129,32 +131,35 @@ std::vector<uint16_t> pack_panels(const float* b, int64_t N, int64_t K, bool tra
   return packed;
 }
 
-}  // namespace
+
+void gemm_panel_bf16_rows(float* c, const float* a, const uint16_t* packed, const float* bias, int64_t N, int64_t K,
+                          int64_t r0, int64_t r_end, bool accumulate, uint16_t* ab) {
+  const int64_t panels = (N + kCols - 1) / kCols, K2 = (K + 1) / 2, lda = 2 * K2;
+  for (int64_t r = r0; r < r_end; ++r) bf16::convert_row(ab + (r - r0) * lda, a + r * K, K);
+  for (int64_t pn = 0; pn < panels; ++pn) {
+    const int64_t c0 = pn * kCols;
+    const uint16_t* p = packed + pn * K2 * kCols * 2;
+    const float* bs = bias ? bias + c0 : nullptr;
+    const int width = static_cast<int>(std::min<int64_t>(kCols, N - c0));
+    for (int64_t r = r0; r < r_end; r += kRows) {
+      const int rows = static_cast<int>(std::min<int64_t>(kRows, r_end - r));
+      tile_panel(width, rows, c + r * N + c0, N, ab + (r - r0) * lda, lda, p, K2, bs, accumulate);
+    }
+  }
+}
 
 void gemm_panel_bf16(float* c, const float* a, const float* b, const float* bias, int64_t M, int64_t N, int64_t K,
                      bool trans_b, bool accumulate, const RowEpilogue* epilogue) {
-  const std::vector<uint16_t> packed = pack_panels(b, N, K, trans_b);
-  const int64_t panels = (N + kCols - 1) / kCols, K2 = (K + 1) / 2, lda = 2 * K2;
-  constexpr int64_t kBlock = 6 * kRows;   // row blocks of 48: their bf16 copy stays in L1 over every panel
-  const int64_t blocks = (M + kBlock - 1) / kBlock;
+  const std::vector<uint16_t> packed = pack_panels_bf16(b, N, K, trans_b);
+  const int64_t blocks = (M + kBf16Block - 1) / kBf16Block;
   const bool parallel = 2.0 * M * N * K > 4e6;
 #pragma omp parallel if (parallel)
   {
-    std::vector<uint16_t> ab(static_cast<size_t>(kBlock * lda), 0);   // the pad column stays 0
+    std::vector<uint16_t> ab(static_cast<size_t>(kBf16Block * 2 * ((K + 1) / 2)), 0);   // the pad column stays 0
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < blocks; ++blk) {
-      const int64_t r0 = blk * kBlock, r_end = std::min(M, r0 + kBlock);
-      for (int64_t r = r0; r < r_end; ++r) bf16::convert_row(ab.data() + (r - r0) * lda, a + r * K, K);
-      for (int64_t pn = 0; pn < panels; ++pn) {
-        const int64_t c0 = pn * kCols;
-        const uint16_t* p = packed.data() + pn * K2 * kCols * 2;
-        const float* bs = bias ? bias + c0 : nullptr;
-        const int width = static_cast<int>(std::min<int64_t>(kCols, N - c0));
-        for (int64_t r = r0; r < r_end; r += kRows) {
-          const int rows = static_cast<int>(std::min<int64_t>(kRows, r_end - r));
-          tile_panel(width, rows, c + r * N + c0, N, ab.data() + (r - r0) * lda, lda, p, K2, bs, accumulate);
-        }
-      }
+      const int64_t r0 = blk * kBf16Block, r_end = std::min(M, r0 + kBf16Block);
+      gemm_panel_bf16_rows(c, a, packed.data(), bias, N, K, r0, r_end, accumulate, ab.data());
       if (epilogue) epilogue->fn(epilogue->ctx, r0, r_end);
     }
   }
