@@ -123,18 +123,7 @@ Tensor conv_bn_relu_impl(const Tensor& x, const Tensor& w, const Tensor& bias, c
   auto fail = [&](const std::string& why) { throw std::invalid_argument(std::string(op) + ": " + why); };
   if (autograd::needs_grad({&x, &w, &bias, &bn.gamma, &bn.beta}))
     fail("inference only, but gradients are being recorded for an input (run it under autograd::NoGradGuard)");
-  const Tensor* vecs[] = {&bn.gamma, &bn.beta, &bn.running_mean, &bn.running_var};
-  const char* names[] = {"gamma", "beta", "running_mean", "running_var"};
-  for (int i = 0; i < 4; ++i) {
-    const Tensor& t = *vecs[i];
-    if (!t.defined()) {
-      if (i < 2) continue;   // no affine: gamma 1, beta 0
-      fail(std::string(names[i]) + " must be defined (eval mode uses the running statistics)");
-    }
-    if (t.dim() != 1 || t.size(0) != g.Cout)
-      fail(std::string(names[i]) + " must be (Cout) = (" + std::to_string(g.Cout) + "), got " + shape_str(t.shape()));
-    check_same_device(x, t, op);
-  }
+  check_eval_batch_norm(bn, g.Cout, x, op);
   Tensor y = Tensor::empty(os, x.device());
   if (y.numel() == 0) return y;
   Tensor invstd = Tensor::empty({g.Cout}, x.device());
@@ -148,6 +137,23 @@ Tensor conv_bn_relu_impl(const Tensor& x, const Tensor& w, const Tensor& bias, c
 }
 
 }  // namespace
+
+void check_eval_batch_norm(const EvalBatchNorm& bn, int64_t C, const Tensor& x, const char* op) {
+  const Tensor* vecs[] = {&bn.gamma, &bn.beta, &bn.running_mean, &bn.running_var};
+  const char* names[] = {"gamma", "beta", "running_mean", "running_var"};
+  for (int i = 0; i < 4; ++i) {
+    const Tensor& t = *vecs[i];
+    if (!t.defined()) {
+      if (i < 2) continue;   // no affine: gamma 1, beta 0
+      throw std::invalid_argument(std::string(op) + ": " + names[i] +
+                                  " must be defined (eval mode uses the running statistics)");
+    }
+    if (t.dim() != 1 || t.size(0) != C)
+      throw std::invalid_argument(std::string(op) + ": " + names[i] + " must be (Cout) = (" + std::to_string(C) +
+                                  "), got " + shape_str(t.shape()));
+    check_same_device(x, t, op);
+  }
+}
 
 Tensor conv3d_bn_relu_eval(const Tensor& x, const Tensor& w, const Tensor& bias, const EvalBatchNorm& bn,
                            const Conv3dOptions& o) {

@@ -50,6 +50,10 @@ Tensor conv3d_bn_relu_eval(const Tensor& x, const Tensor& w, const Tensor& bias,
 Tensor conv2d_bn_relu_eval(const Tensor& x, const Tensor& w, const Tensor& bias, const EvalBatchNorm& bn,
                            const Conv2dOptions& o = {});
 
+// The checks of the eval ops' batch norm: gamma, beta (C) or undefined; running_mean, running_var (C) and defined;
+// all on x's device. Throws std::invalid_argument naming `op`, the tensor and its shape.
+void check_eval_batch_norm(const EvalBatchNorm& bn, int64_t C, const Tensor& x, const char* op);
+
 // Depthwise 3-D convolution of token rows, the CvT's q/k/v projection without a layout change:
 //   x: (N, T*H*W, C), rows in (t, h, w) order, channels last (what LayerNorm gives); w: (C, 1, kD, kH, kW);
 //   bias: (C) or undefined; o.groups must be C. Returns (N, Do*Ho*Wo, C), channels last, with Do, Ho, Wo as
@@ -61,5 +65,15 @@ Tensor conv2d_bn_relu_eval(const Tensor& x, const Tensor& w, const Tensor& bias,
 //   tensors are on different devices.
 Tensor conv3d_depthwise_tokens(const Tensor& x, const Tensor& w, const Tensor& bias, int T, int H, int W,
                                const Conv3dOptions& o);
+
+// Inference only (scoring, validation): the CvT projection's depthwise conv of token rows followed by eval-mode
+// batch norm over the channels of each row (ConvProjection in model/cvt.cpp), as one op: batch norm is applied to
+// each output row as it is written (kernels/conv3d.h conv3d_depthwise_cl_bn_forward_cpu), bitwise equal to
+// batch_norm(conv3d_depthwise_tokens(x, w, bias, T, H, W, o) viewed as (rows, C), bn..., training = false) on the
+// CPU. Shapes and errors as conv3d_depthwise_tokens (named "conv3d_depthwise_tokens_bn_eval"); bn as
+// check_eval_batch_norm with C channels. Records no gradient: throws std::invalid_argument when gradients are
+// being recorded for x, w, bias, gamma or beta (use it under autograd::NoGradGuard).
+Tensor conv3d_depthwise_tokens_bn_eval(const Tensor& x, const Tensor& w, const Tensor& bias, int T, int H, int W,
+                                       const Conv3dOptions& o, const EvalBatchNorm& bn);
 
 }  // namespace ssmtl

@@ -5,6 +5,7 @@
 #include "autograd/conv.h"
 #include "autograd/engine.h"
 #include "kernels/conv3d.h"
+#include "kernels/norm.h"
 
 namespace ssmtl {
 using autograd::grad_buffer;
@@ -28,12 +29,11 @@ struct DepthwiseTokensNode : Node {
   }
 };
 
-}  // namespace
-
-Tensor conv3d_depthwise_tokens(const Tensor& x, const Tensor& w, const Tensor& bias, int T, int H, int W,
-                               const Conv3dOptions& o) {
+// The checked geometry of a depthwise convolution of token rows (errors name `op`).
+k::Conv3dGeometry tokens_geometry(const Tensor& x, const Tensor& w, const Tensor& bias, int T, int H, int W,
+                                  const Conv3dOptions& o, const char* op) {
   auto fail = [&](const std::string& why) {
-    throw std::invalid_argument("conv3d_depthwise_tokens: " + why + " (x " +
+    throw std::invalid_argument(std::string(op) + ": " + why + " (x " +
                                 (x.defined() ? shape_str(x.shape()) : std::string("undefined")) + ", w " +
                                 (w.defined() ? shape_str(w.shape()) : std::string("undefined")) + ", bias " +
                                 (bias.defined() ? shape_str(bias.shape()) : std::string("none")) + ", T H W " +
@@ -46,8 +46,8 @@ Tensor conv3d_depthwise_tokens(const Tensor& x, const Tensor& w, const Tensor& b
   if (w.dim() != 5 || w.size(0) != C || w.size(1) != 1) fail("w must be (C, 1, kD, kH, kW)");
   if (o.groups != C) fail("groups must be C = " + std::to_string(C));
   if (bias.defined() && (bias.dim() != 1 || bias.size(0) != C)) fail("bias must be (C)");
-  check_same_device(x, w, "conv3d_depthwise_tokens");
-  if (bias.defined()) check_same_device(x, bias, "conv3d_depthwise_tokens");
+  check_same_device(x, w, op);
+  if (bias.defined()) check_same_device(x, bias, op);
   k::Conv3dGeometry g{};
   g.N = x.size(0), g.Cin = g.Cout = g.groups = C;
   g.D = T, g.H = H, g.W = W;
@@ -61,6 +61,15 @@ Tensor conv3d_depthwise_tokens(const Tensor& x, const Tensor& w, const Tensor& b
   g.Do = (g.D + 2 * g.pD - g.kD) / g.sD + 1;
   g.Ho = (g.H + 2 * g.pH - g.kH) / g.sH + 1;
   g.Wo = (g.W + 2 * g.pW - g.kW) / g.sW + 1;
+  return g;
+}
+
+}  // namespace
+
+Tensor conv3d_depthwise_tokens(const Tensor& x, const Tensor& w, const Tensor& bias, int T, int H, int W,
+                               const Conv3dOptions& o) {
+  const k::Conv3dGeometry g = tokens_geometry(x, w, bias, T, H, W, o, "conv3d_depthwise_tokens");
+  const int64_t C = g.Cout;
   Tensor y = Tensor::empty({g.N, g.Do * g.Ho * g.Wo, C}, x.device());
   if (y.numel() == 0) return y;
   prof::add_flops(macs2(g));
@@ -72,6 +81,26 @@ Tensor conv3d_depthwise_tokens(const Tensor& x, const Tensor& w, const Tensor& b
     if (bias.defined()) n->inputs.push_back(bias);
     autograd::attach(y, n);
   }
+  return y;
+}
+
+Tensor conv3d_depthwise_tokens_bn_eval(const Tensor& x, const Tensor& w, const Tensor& bias, int T, int H, int W,
+                                       const Conv3dOptions& o, const EvalBatchNorm& bn) {
+  const char* op = "conv3d_depthwise_tokens_bn_eval";
+  const k::Conv3dGeometry g = tokens_geometry(x, w, bias, T, H, W, o, op);
+  auto fail = [&](const std::string& why) { throw std::invalid_argument(std::string(op) + ": " + why); };
+  if (autograd::needs_grad({&x, &w, &bias, &bn.gamma, &bn.beta}))
+    fail("inference only, but gradients are being recorded for an input (run it under autograd::NoGradGuard)");
+  check_eval_batch_norm(bn, g.Cout, x, op);
+  Tensor y = Tensor::empty({g.N, g.Do * g.Ho * g.Wo, g.Cout}, x.device());
+  if (y.numel() == 0) return y;
+  Tensor invstd = Tensor::empty({g.Cout}, x.device());
+  SSMTL_DISPATCH(x.device(), k::batch_norm_invstd, invstd.data(), bn.running_var.data(), bn.eps, g.Cout);
+  const k::BnRelu e{bn.running_mean.data(), invstd.data(), bn.gamma.defined() ? bn.gamma.data() : nullptr,
+                    bn.beta.defined() ? bn.beta.data() : nullptr};
+  prof::add_flops(macs2(g));
+  SSMTL_DISPATCH(x.device(), k::conv3d_depthwise_cl_bn_forward, y.data(), x.data(), w.data(),
+                 bias.defined() ? bias.data() : nullptr, e, g);
   return y;
 }
 

@@ -125,19 +125,26 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
 Tensor mlp_residual_eval(const Tensor& x, const Tensor& ln_gamma, const Tensor& ln_beta, float eps, const Tensor& w1,
                          const Tensor& b1, const Tensor& w2, const Tensor& b2) {
   const char* op = "mlp_residual_eval";
-  const int64_t M = linear_rows(op, x, w1, b1), D = w1.size(1), H = w1.size(0);
+  auto str = [](const Tensor& t) { return t.defined() ? shape_str(t.shape()) : std::string("undefined"); };
   auto fail = [&](const std::string& why) {
-    throw std::invalid_argument(std::string(op) + ": " + why + " (x " + shape_str(x.shape()) + ", w1 " +
-                                shape_str(w1.shape()) + ", w2 " + shape_str(w2.shape()) + ")");
+    throw std::invalid_argument(std::string(op) + ": " + why + " (x " + str(x) + ", w1 " + str(w1) + ", w2 " +
+                                str(w2) + ")");
   };
+  if (!x.defined() || x.dim() < 1) fail("x must be (..., D)");
+  const int64_t D = x.size(-1);
+  if (!w1.defined() || w1.dim() != 2 || w1.size(1) != D || w1.size(0) < 1) fail("w1 must be (H, D), H >= 1");
+  const int64_t H = w1.size(0), M = D == 0 ? 0 : x.numel() / D;
   if (!w2.defined() || w2.dim() != 2 || w2.size(0) != D || w2.size(1) != H) fail("w2 must be (D, H)");
-  const Tensor* vecs[] = {&ln_gamma, &ln_beta, &b2};
-  const char* names[] = {"ln_gamma", "ln_beta", "b2"};
-  for (int i = 0; i < 3; ++i) {
+  const Tensor* vecs[] = {&ln_gamma, &ln_beta, &b1, &b2};
+  const char* names[] = {"ln_gamma", "ln_beta", "b1", "b2"};
+  for (int i = 0; i < 4; ++i) {
     if (!vecs[i]->defined()) continue;
-    if (vecs[i]->dim() != 1 || vecs[i]->size(0) != D) fail(std::string(names[i]) + " must be (D)");
+    const bool hidden = i == 2;   // b1 has H entries, the others D
+    if (vecs[i]->dim() != 1 || vecs[i]->size(0) != (hidden ? H : D))
+      fail(std::string(names[i]) + (hidden ? " must be (H)" : " must be (D)"));
     check_same_device(x, *vecs[i], op);
   }
+  check_same_device(x, w1, op);
   check_same_device(x, w2, op);
   if (autograd::needs_grad({&x, &ln_gamma, &ln_beta, &w1, &b1, &w2, &b2}))
     fail("inference only, but gradients are being recorded for an input (run it under autograd::NoGradGuard)");

@@ -84,11 +84,21 @@ void conv3d_depthwise_cl_forward_cpu(float* out, const float* x, const float* w,
                                      const Conv3dGeometry& g);
 void conv3d_depthwise_cl_backward_cpu(float* dx, float* dw, float* dbias, const float* dout, const float* x,
                                       const float* w, bool add_dx, const Conv3dGeometry& g);
+// The CvT projection's depthwise convolution of token rows at inference, with eval-mode batch norm over the
+// channels applied to each output row as it is written (no ReLU: bn is only read for its mean, invstd, gamma and
+// beta, gamma / beta may be nullptr): out = fma(conv(x, w) + bias - mean[c], invstd[c] * gamma[c], beta[c]),
+// bitwise conv3d_depthwise_cl_forward_cpu then batch_norm_forward_cpu(out, out, ..., rows, C, 1) (the float
+// expression of kernels/cpu/bn_affine.h). Buffers as conv3d_depthwise_cl_forward_cpu; bn's arrays (C).
+// Scoring's q/k/v projections (autograd/conv.h conv3d_depthwise_tokens_bn_eval).
+void conv3d_depthwise_cl_bn_forward_cpu(float* out, const float* x, const float* w, const float* bias,
+                                        const BnRelu& bn, const Conv3dGeometry& g);
 
 #ifdef SSMTL_WITH_CUDA
 // The twin: conv3d_forward_cuda (or the depthwise kernel) then batch_norm_relu_forward_cuda in place.
 void conv3d_bn_relu_forward_cuda(float* out, const float* x, const float* w, const float* bias, const BnRelu& bn,
                                  const Conv3dGeometry& g);
+void conv3d_depthwise_cl_bn_forward_cuda(float* out, const float* x, const float* w, const float* bias,
+                                         const BnRelu& bn, const Conv3dGeometry& g);
 void conv3d_depthwise_cl_forward_cuda(float* out, const float* x, const float* w, const float* bias,
                                       const Conv3dGeometry& g);
 void conv3d_depthwise_cl_backward_cuda(float* dx, float* dw, float* dbias, const float* dout, const float* x,

@@ -41,10 +41,13 @@ void linear_gelu_forward_cpu(float* y, float* z, const float* x, const float* w,
 // The MLP half of a CvT block at inference (model/cvt.cpp CvtBlock::forward, no gradients):
 //   y = x + gelu(layer_norm(x) w1^T + b1) w2^T + b2
 // bitwise layer_norm_forward_cpu, linear_gelu_forward_cpu, linear_forward_cpu and add_forward_cpu in turn, in
-// either precision (kernels/precision.h). Rows run in chunks of kMlpChunkRows through all four kernels, so the
-// LayerNorm output and the hidden layer of a chunk stay in cache (docs/RESULTS.md section 37).
+// either precision (kernels/precision.h). Rows run in chunks of kMlpChunkRows through all four kernels, each
+// thread on its own chunks, so the LayerNorm output and the hidden layer of a chunk stay in its L2
+// (docs/RESULTS.md section 37). Called inside a parallel region it runs the four kernels in turn, whose products
+// are then OpenBLAS's fp32 ones in either precision (as linear_forward_cpu there).
 // y, x: (M, D) row-major, not overlapping; ln_gamma, ln_beta: (D) or nullptr (1, 0); eps: LayerNorm's epsilon;
-// w1: (H, D), b1: (H); w2: (D, H), b2: (D); b1, b2 may be nullptr. Throws only std::bad_alloc (scratch).
+// w1: (H, D), b1: (H); w2: (D, H), b2: (D); b1, b2 may be nullptr. M or D of 0: nothing to do. Throws
+// std::bad_alloc from the packing of the weights (a failed allocation inside the parallel region terminates).
 constexpr int64_t kMlpChunkRows = 128;
 void mlp_residual_forward_cpu(float* y, const float* x, const float* ln_gamma, const float* ln_beta, float eps,
                               const float* w1, const float* b1, const float* w2, const float* b2, int64_t M,

@@ -37,10 +37,16 @@ ConvProjection::ConvProjection(int dim, bool temporal_kernel, int spatial_stride
 
 Tensor ConvProjection::forward(const Tensor& tokens, int T, int H, int W, bool training, int64_t* out_tokens) {
   // Channels last throughout: the depthwise conv reads the token rows, BN normalises the (N * L', D) rows.
-  Tensor y = conv3d_depthwise_tokens(tokens, depthwise.weight, depthwise.bias, T, H, W, depthwise.opt);
-  const int64_t N = y.size(0), L = y.size(1), D = y.size(2);
-  Tensor t = reshape(bn.forward(reshape(y, {N * L, D}), training), {N, L, D});
-  if (out_tokens) *out_tokens = L;
+  Tensor t;
+  if (fuse_eval(bn, training)) {   // scoring, validation: BN applied as the conv writes each row (the same bits)
+    t = conv3d_depthwise_tokens_bn_eval(tokens, depthwise.weight, depthwise.bias, T, H, W, depthwise.opt,
+                                        eval_bn(bn));
+  } else {
+    Tensor y = conv3d_depthwise_tokens(tokens, depthwise.weight, depthwise.bias, T, H, W, depthwise.opt);
+    const int64_t N = y.size(0), L = y.size(1), D = y.size(2);
+    t = reshape(bn.forward(reshape(y, {N * L, D}), training), {N, L, D});
+  }
+  if (out_tokens) *out_tokens = t.size(1);
   return proj.forward(t);
 }
 

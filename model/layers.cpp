@@ -75,8 +75,6 @@ Tensor BatchNormLayer::forward_relu_pool(const Tensor& x, bool training) {
   const Use u = statistics(training);
   return batch_norm_relu_pool(x, gamma, beta, *u.mean, *u.var, training, u.momentum);
 }
-namespace {
-// The fused eval op applies when no gradient is recorded and the running statistics exist.
 bool fuse_eval(const BatchNormLayer& bn, bool training) {
   return !training && !autograd::grad_enabled() && bn.running_mean.defined();
 }
@@ -84,7 +82,6 @@ EvalBatchNorm eval_bn(BatchNormLayer& bn) {
   const BatchNormLayer::Use u = bn.statistics(false);
   return {bn.gamma, bn.beta, *u.mean, *u.var};
 }
-}  // namespace
 
 Tensor conv_bn_relu(const Conv3dLayer& conv, BatchNormLayer& bn, const Tensor& x, bool training) {
   if (fuse_eval(bn, training)) return conv3d_bn_relu_eval(x, conv.weight, conv.bias, eval_bn(bn), conv.opt);

@@ -67,6 +67,11 @@ class BatchNormLayer : public Module {
 // relu(bn(conv(x))): the backbone's and the decoders' block. In eval mode with gradient recording off (scoring,
 // validation: autograd::NoGradGuard) one op that applies the batch norm + ReLU as the convolution writes
 // (conv3d_bn_relu_eval: the same bits, one pass over the activations less); otherwise the two ops.
+// Whether the fused inference ops (autograd/conv.h *_eval) may stand in for bn: not training, no gradient being
+// recorded (autograd::NoGradGuard), running statistics present.
+bool fuse_eval(const BatchNormLayer& bn, bool training);
+// bn's affine and the statistics eval mode uses (its input window's, when set: model/bn_window.h), for those ops.
+EvalBatchNorm eval_bn(BatchNormLayer& bn);
 Tensor conv_bn_relu(const Conv3dLayer& conv, BatchNormLayer& bn, const Tensor& x, bool training);
 Tensor conv_bn_relu(const Conv2dLayer& conv, BatchNormLayer& bn, const Tensor& x, bool training);
 // max_pool3d(conv_bn_relu(conv, bn, x, training), window (1,2,2), stride (1,2,2)): the end of a backbone stage.

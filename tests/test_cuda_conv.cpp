@@ -14,6 +14,7 @@
 
 #include "autograd/conv.h"
 #include "autograd/norm.h"
+#include "autograd/elementwise.h"
 #include "tensor/device.h"
 #include "tensor/rng.h"
 #include "tests/cuda_compare.h"
@@ -122,6 +123,31 @@ TEST_CASE("cuda conv3d_bn_relu_eval (scoring's conv -> BN -> ReLU) matches the C
                                            gpu[3], rmg, rvg, false);
     test::expect_identical(fused(gpu), two_ops, std::string(c.name) + " fused vs two ops on the GPU");
   }
+}
+
+TEST_CASE("cuda conv3d_depthwise_tokens_bn_eval (scoring's q/k/v projection) matches the CPU and the unfused ops") {
+  if (!ssmtl::cuda_available()) { MESSAGE("no CUDA device: skipped"); return; }
+  Rng rng(14);
+  const int64_t C = 24;
+  const Tensor x = randn({2, 3 * 8 * 7, C}, rng), w = randn({C, 1, 3, 3, 3}, rng, 0.f, 0.3f), b = randn({C}, rng);
+  const Tensor gamma = randn({C}, rng, 1.f, 0.3f), beta = randn({C}, rng), rm = randn({C}, rng, 0.f, 0.3f);
+  const Tensor rv = rand_uniform({C}, rng, 0.5f, 2.f);
+  Conv3dOptions o;
+  o.padding[0] = o.padding[1] = o.padding[2] = 1;
+  o.stride[1] = o.stride[2] = 2;
+  o.groups = static_cast<int>(C);
+  auto fused = [&](const Ts& t) {
+    return conv3d_depthwise_tokens_bn_eval(t[0], t[1], t[2], 3, 8, 7, o, EvalBatchNorm{t[3], t[4], t[5], t[6]});
+  };
+  const Ts in{x, w, b, gamma, beta, rm, rv};
+  const Tol tol{2e-4f, 1e-4f};
+  check_op({"depthwise tokens + bn eval", in, std::vector<bool>(in.size(), false), fused, tol, tol});
+  Ts gpu;
+  for (const Tensor& t : in) gpu.push_back(t.to(Device::CUDA));
+  Tensor rmg = gpu[5].clone(), rvg = gpu[6].clone();
+  const Tensor y = conv3d_depthwise_tokens(gpu[0], gpu[1], gpu[2], 3, 8, 7, o);
+  const Tensor two_ops = reshape(batch_norm(reshape(y, {-1, C}), gpu[3], gpu[4], rmg, rvg, false), y.shape());
+  test::expect_identical(fused(gpu), two_ops, "depthwise tokens + bn eval vs two ops on the GPU");
 }
 
 TEST_CASE("cuda conv3d_depthwise_tokens (channels-last depthwise) matches the CPU") {

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "autograd/elementwise.h"
@@ -97,6 +98,8 @@ TEST_CASE("mlp_residual_forward_cpu: bitwise the four kernels in turn, every pro
     kernels::set_amx_enabled(path.amx);
     for (auto [M, D, H] : shapes) {
       const Params q(M, D, H, rng);
+      // the shapes with widths in multiples of 16 must take the fused chunks (else this test proves nothing new)
+      if (D % 16 == 0 && H % 16 == 0 && kernels::panel_path_applies(16)) REQUIRE(kernels::panel_path_applies(D));
       for (int nt : {1, 2}) {
         CAPTURE(M);
         CAPTURE(D);
@@ -130,35 +133,71 @@ TEST_CASE("mlp_residual_forward_cpu: bitwise the four kernels in turn, every pro
   kernels::set_amx_enabled(amx_was);
 }
 
+TEST_CASE("mlp_residual_forward_cpu: inside a parallel region, the composition run in the same place") {
+  Rng rng(75);
+  const int64_t M = 150, D = 32, H = 128;
+  const Params q(M, D, H, rng);
+  std::vector<float> got, want;
+#pragma omp parallel num_threads(2)
+  {
+#pragma omp single
+    {
+      got.assign(M * D, 7.f);
+      kernels::mlp_residual_forward_cpu(got.data(), q.x.data(), q.g.data(), q.be.data(), 1e-5f, q.w1.data(),
+                                        q.b1.data(), q.w2.data(), q.b2.data(), M, D, H);
+      want = composed(q.x, q.g.data(), q.be.data(), q.w1.data(), q.b1.data(), q.w2.data(), q.b2.data(), M, D, H);
+    }
+  }
+  CHECK(same_bits(got, want));
+}
+
 TEST_CASE("PackedPanelB: rows equal gemm_panel_cpu's on every path, also from inside a parallel region") {
   if (!kernels::panel_path_applies(48)) {
     MESSAGE("no AVX-512 at run time: the panel path does not apply");
     return;
   }
   Rng rng(72);
-  const int64_t M = 203, K = 70, N = 48;
-  const std::vector<float> a = randn({M, K}, rng).to_vector(), b = randn({N, K}, rng).to_vector();
-  const std::vector<float> bias = randn({N}, rng).to_vector(), c0 = randn({M, N}, rng).to_vector();
-  std::vector<kernels::MatmulPrecision> precisions = {kernels::MatmulPrecision::fp32};
-  if (kernels::cpu_has_bf16()) precisions.push_back(kernels::MatmulPrecision::bf16);
-  for (auto p : precisions) {
-    kernels::MatmulPrecisionScope scope(p);
-    for (bool accumulate : {false, true}) {
-      CAPTURE(static_cast<int>(p));
-      CAPTURE(accumulate);
-      std::vector<float> want = c0, got = c0;
-      REQUIRE(kernels::gemm_panel_cpu(want.data(), a.data(), b.data(), bias.data(), M, N, K, true, accumulate));
-      const kernels::PackedPanelB packed(b.data(), N, K, true);
-      // two threads take rows [0, 100) and [100, M) (100: no multiple of any path's row block)
+  const int64_t M = 203;
+  struct Path {
+    kernels::MatmulPrecision p;
+    bool amx;
+  };
+  std::vector<Path> paths = {{kernels::MatmulPrecision::fp32, false}};
+  if (kernels::cpu_has_bf16()) paths.push_back({kernels::MatmulPrecision::bf16, false});
+  if (kernels::cpu_has_amx_bf16()) paths.push_back({kernels::MatmulPrecision::bf16, true});
+  const bool amx_was = kernels::amx_enabled();
+  // (K, N): an even and an odd K (the pad of the bf16 pairs); N over 32- and 48-column panels with tails
+  for (auto [K, N] : {std::pair<int64_t, int64_t>{70, 48}, {71, 80}, {33, 16}}) {
+    const std::vector<float> a = randn({M, K}, rng).to_vector(), b = randn({N, K}, rng).to_vector();
+    const std::vector<float> bias = randn({N}, rng).to_vector(), c0 = randn({M, N}, rng).to_vector();
+    for (const Path& path : paths) {
+      kernels::MatmulPrecisionScope scope(path.p);
+      kernels::set_amx_enabled(path.amx);
+      for (bool trans_b : {true, false})
+        for (bool accumulate : {false, true}) {
+          CAPTURE(K);
+          CAPTURE(N);
+          CAPTURE(static_cast<int>(path.p));
+          CAPTURE(path.amx);
+          CAPTURE(trans_b);
+          CAPTURE(accumulate);
+          std::vector<float> want = c0, got = c0;   // b read as (N, K), or as (K, N) without trans_b
+          REQUIRE(kernels::gemm_panel_cpu(want.data(), a.data(), b.data(), bias.data(), M, N, K, trans_b,
+                                          accumulate));
+          const kernels::PackedPanelB packed(b.data(), N, K, trans_b);
+          // two threads take rows [0, 100) and [100, M) (100: no multiple of any path's row block)
 #pragma omp parallel for num_threads(2)
-      for (int part = 0; part < 2; ++part) {
-        const int64_t r0 = part == 0 ? 0 : 100, r1 = part == 0 ? 100 : M;
-        packed.rows(got.data() + r0 * N, a.data() + r0 * K, bias.data(), r1 - r0, accumulate);
-      }
-      CHECK(same_bits(got, want));
+          for (int part = 0; part < 2; ++part) {
+            const int64_t r0 = part == 0 ? 0 : 100, r1 = part == 0 ? 100 : M;
+            packed.rows(got.data() + r0 * N, a.data() + r0 * K, bias.data(), r1 - r0, accumulate);
+          }
+          CHECK(same_bits(got, want));
+        }
     }
   }
-  CHECK_THROWS_WITH_AS(kernels::PackedPanelB(b.data(), 24, K, true), doctest::Contains("N = 24"),
+  kernels::set_amx_enabled(amx_was);
+  const std::vector<float> b = randn({24, 70}, rng).to_vector();
+  CHECK_THROWS_WITH_AS(kernels::PackedPanelB(b.data(), 24, 70, true), doctest::Contains("N = 24"),
                        std::invalid_argument);
 }
 
@@ -185,12 +224,22 @@ TEST_CASE("mlp_residual_eval: bitwise the autograd composition, refuses gradient
   CHECK_THROWS_WITH_AS(mlp_residual_eval(x, randn({D + 1}, rng), be, 1e-5f, w1, b1, w2, b2),
                        doctest::Contains("ln_gamma must be (D)"), std::invalid_argument);
   CHECK_THROWS_WITH_AS(mlp_residual_eval(randn({4, D + 1}, rng), g, be, 1e-5f, w1, b1, w2, b2),
-                       doctest::Contains("mlp_residual_eval: x must be (..., in)"), std::invalid_argument);
+                       doctest::Contains("mlp_residual_eval: w1 must be (H, D), H >= 1"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(mlp_residual_eval(x, g, be, 1e-5f, w1, randn({H - 1}, rng), w2, b2),
+                       doctest::Contains("b1 must be (H)"), std::invalid_argument);
+  // no token width: nothing to compute, an empty result of x's shape
+  const Tensor empty = mlp_residual_eval(Tensor::zeros({4, 0}), Tensor(), Tensor(), 1e-5f, Tensor::zeros({8, 0}),
+                                         Tensor(), Tensor::zeros({0, 8}), Tensor());
+  CHECK(empty.shape() == Shape{4, 0});
 }
 
-TEST_CASE("CvtBlock: scoring's forward (fused MLP half, no gradients) equals the forward that records them") {
+TEST_CASE("CvtBlock: scoring's forward (fused projections and MLP half, no gradients) equals the forward that records them") {
   Rng rng(74);
   CvtBlock block(32, 4, 4, true, rng);
+  for (ConvProjection* p : {&block.q, &block.k, &block.v}) {   // statistics away from (0, 1)
+    p->bn.running_mean = randn({32}, rng, 0.f, 0.3f);
+    p->bn.running_var = rand_uniform({32}, rng, 0.5f, 2.f);
+  }
   const int T = 3, H = 6, W = 6;
   const Tensor x = randn({2, T * H * W, 32}, rng);
   const Tensor recorded = block.forward(x, T, H, W, false);   // gradients on: the composition

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kernels/conv3d.h"
+#include "kernels/cpu/bn_affine.h"
 #include "kernels/cpu/conv3d_depthwise_cl_dw.h"
 #include "kernels/cpu/simd.h"
 
@@ -81,9 +82,22 @@ using simd::VL;
 
 // Register-blocked variants for C = NV * VL channels (NV <= 8, e.g. the CvT's 96 = 6 AVX-512 vectors): a row's
 // NV accumulators stay in registers across all taps; the terms are added in the order of the generic loops.
+// Eval-mode batch norm of one output row of C channels in place, batch_norm_forward_cpu's expression
+// (kernels/cpu/bn_affine.h) while the row is in L1; mu == nullptr: nothing.
+struct RowBn {
+  const float* mu = nullptr;
+  const float* s = nullptr;
+  const float* b = nullptr;
+  void apply(float* o, int64_t C) const {
+    if (!mu) return;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) o[c] = detail::bn_affine(o[c], mu[c], s[c], b[c]);
+  }
+};
+
 template <int NV>
 void forward_rows(float* out, const float* x, const float* wt, const float* bias, const Conv3dGeometry& g,
-                  int64_t rows) {
+                  int64_t rows, RowBn bn) {
   constexpr int64_t C = NV * VL;
 #pragma omp parallel for schedule(static) if (worth_threads(g))
   for (int64_t r = 0; r < rows; ++r) {
@@ -107,6 +121,7 @@ void forward_rows(float* out, const float* x, const float* wt, const float* bias
       }
     }
     for (int v = 0; v < NV; ++v) storeu(out + r * C + v * VL, acc[v]);
+    bn.apply(out + r * C, C);
   }
 }
 
@@ -185,8 +200,9 @@ bool blocked_dw(float* dw, float* dbias, const float* dout, const float* x, cons
 }
 
 bool blocked_forward(float* out, const float* x, const float* wt, const float* bias, const Conv3dGeometry& g,
-                     int64_t rows) {
-  return detail::with_vectors(g.Cin, [&](auto nv) { forward_rows<decltype(nv)::value>(out, x, wt, bias, g, rows); });
+                     int64_t rows, RowBn bn) {
+  return detail::with_vectors(g.Cin,
+                              [&](auto nv) { forward_rows<decltype(nv)::value>(out, x, wt, bias, g, rows, bn); });
 }
 
 bool blocked_dx(float* dx, const float* dout, const float* wt, const Conv3dGeometry& g, int64_t in_rows, bool add) {
@@ -224,12 +240,14 @@ void dx_generic(float* dx, const float* dout, const float* wt_rows, const Conv3d
 
 }  // namespace
 
-void conv3d_depthwise_cl_forward_cpu(float* out, const float* x, const float* w, const float* bias,
-                                     const Conv3dGeometry& g) {
+namespace {
+
+// The forward of both entry points: the depthwise sums of each output row, then `bn` on it.
+void forward(float* out, const float* x, const float* w, const float* bias, const Conv3dGeometry& g, RowBn bn) {
   const int64_t C = g.Cin, taps = g.kD * g.kH * g.kW;
   const std::vector<float> wt = tap_rows(w, C, taps);
   const int64_t rows = g.N * g.Do * g.Ho * g.Wo;
-  if (blocked_forward(out, x, wt.data(), bias, g, rows)) return;
+  if (blocked_forward(out, x, wt.data(), bias, g, rows, bn)) return;
 #pragma omp parallel for schedule(static) if (worth_threads(g))
   for (int64_t r = 0; r < rows; ++r) {   // r = ((n Do + od) Ho + oh) Wo + ow
     const int64_t ow = r % g.Wo, oh = (r / g.Wo) % g.Ho, od = (r / (g.Wo * g.Ho)) % g.Do, n = r / (g.Wo * g.Ho * g.Do);
@@ -252,7 +270,23 @@ void conv3d_depthwise_cl_forward_cpu(float* out, const float* x, const float* w,
         }
       }
     }
+    bn.apply(o, C);
   }
+}
+
+}  // namespace
+
+void conv3d_depthwise_cl_forward_cpu(float* out, const float* x, const float* w, const float* bias,
+                                     const Conv3dGeometry& g) {
+  forward(out, x, w, bias, g, RowBn{});
+}
+
+void conv3d_depthwise_cl_bn_forward_cpu(float* out, const float* x, const float* w, const float* bias,
+                                        const BnRelu& bn, const Conv3dGeometry& g) {
+  const int64_t C = g.Cout;
+  std::vector<float> s(static_cast<size_t>(C)), b(static_cast<size_t>(C));
+  for (int64_t c = 0; c < C; ++c) s[c] = detail::bn_scale(bn.invstd, bn.gamma, c), b[c] = detail::bn_shift(bn.beta, c);
+  forward(out, x, w, bias, g, RowBn{bn.mean, s.data(), b.data()});
 }
 
 void conv3d_depthwise_cl_backward_cpu(float* dx, float* dw, float* dbias, const float* dout, const float* x,

@@ -68,7 +68,8 @@ void gemm_panel_at_b_bf16(float* c, const float* a, const float* b, int64_t R, i
 // The packings and the row loops behind them, shared with PackedPanelB: pack_panels_bf16 / _amx lay out op(B);
 // gemm_panel_bf16_rows computes C rows [r0, r_end) (at most kBf16Block) with the scratch ab (kBf16Block x
 // 2 ceil(K / 2) bf16, zero-initialised once); gemm_panel_amx_rows computes C rows [0, M) on the calling thread
-// (it configures the thread's tiles itself).
+// (it configures the thread's tiles itself and releases them at its end: not to be called while the thread holds
+// an amx::AmxTiles of its own).
 constexpr int64_t kBf16Block = 48;
 std::vector<uint16_t> pack_panels_bf16(const float* b, int64_t N, int64_t K, bool trans_b);
 void gemm_panel_bf16_rows(float* c, const float* a, const uint16_t* packed, const float* bias, int64_t N, int64_t K,

@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cstring>
 #include <vector>
 
@@ -113,7 +114,7 @@ void tile_at_b_panel(int width, int rows, float* c, int64_t ldc, const uint16_t*
 
 }  // namespace
 
-// Panels of op(B): packed[((panel * K2 + kk) * 48 + j) * 2 + e] = bf16(op(B)[2 kk + e][panel * 32 + j]).
+// Panels of op(B): packed[((panel * K2 + kk) * 48 + j) * 2 + e] = bf16(op(B)[2 kk + e][panel * 48 + j]).
 std::vector<uint16_t> pack_panels_bf16(const float* b, int64_t N, int64_t K, bool trans_b) {
   const int64_t panels = (N + kCols - 1) / kCols, K2 = (K + 1) / 2;
   std::vector<uint16_t> packed(static_cast<size_t>(panels * K2 * kCols * 2), 0);
@@ -134,6 +135,8 @@ std::vector<uint16_t> pack_panels_bf16(const float* b, int64_t N, int64_t K, boo
 
 void gemm_panel_bf16_rows(float* c, const float* a, const uint16_t* packed, const float* bias, int64_t N, int64_t K,
                           int64_t r0, int64_t r_end, bool accumulate, uint16_t* ab) {
+  static_assert(kBf16Block % kRows == 0, "a block is whole micro-tiles");
+  assert(r_end - r0 <= kBf16Block);   // the rows of the scratch ab
   const int64_t panels = (N + kCols - 1) / kCols, K2 = (K + 1) / 2, lda = 2 * K2;
   for (int64_t r = r0; r < r_end; ++r) bf16::convert_row(ab + (r - r0) * lda, a + r * K, K);
   for (int64_t pn = 0; pn < panels; ++pn) {

@@ -46,7 +46,7 @@ void composed(float* y, const float* x, const float* ln_gamma, const float* ln_b
 void mlp_residual_forward_cpu(float* y, const float* x, const float* ln_gamma, const float* ln_beta, float eps,
                               const float* w1, const float* b1, const float* w2, const float* b2, int64_t M,
                               int64_t D, int64_t H) {
-  if (M <= 0) return;
+  if (M <= 0 || D <= 0) return;
   if (!panel_path_applies(H) || !panel_path_applies(D) || omp_in_parallel()) {
     composed(y, x, ln_gamma, ln_beta, eps, w1, b1, w2, b2, M, D, H);
     return;

@@ -6,6 +6,7 @@
 // path does the same work as before the CPU change, in one op. Deterministic like the kernels it calls.
 #include "kernels/conv3d.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/norm.h"
 #include "kernels/shape.h"
 
 namespace ssmtl::kernels {
@@ -23,6 +24,13 @@ void conv3d_depthwise_cl_forward_cuda(float* out, const float* x, const float* w
   permute_forward_cuda(xf.get(), x, in_shape, kToFirst, 5);
   conv3d_depthwise_forward_cuda(of.get(), xf.get(), w, bias, g);
   permute_forward_cuda(out, of.get(), out_shape, kToLast, 5);
+}
+
+void conv3d_depthwise_cl_bn_forward_cuda(float* out, const float* x, const float* w, const float* bias,
+                                         const BnRelu& bn, const Conv3dGeometry& g) {
+  // The two kernels in turn (the same bits as the unfused ops on the GPU); batch norm over the token rows.
+  conv3d_depthwise_cl_forward_cuda(out, x, w, bias, g);
+  batch_norm_forward_cuda(out, out, bn.mean, bn.invstd, bn.gamma, bn.beta, g.N * g.Do * g.Ho * g.Wo, g.Cout, 1);
 }
 
 void conv3d_depthwise_cl_backward_cuda(float* dx, float* dw, float* dbias, const float* dout, const float* x,
