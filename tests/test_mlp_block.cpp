@@ -75,6 +75,18 @@ struct Params {
   }
 };
 
+// The product paths this CPU has: fp32 panels, AVX512_BF16 (AMX switched off), AMX tiles.
+struct Path {
+  kernels::MatmulPrecision p;
+  bool amx;
+};
+std::vector<Path> product_paths() {
+  std::vector<Path> paths = {{kernels::MatmulPrecision::fp32, false}};
+  if (kernels::cpu_has_bf16()) paths.push_back({kernels::MatmulPrecision::bf16, false});
+  if (kernels::cpu_has_amx_bf16()) paths.push_back({kernels::MatmulPrecision::bf16, true});
+  return paths;
+}
+
 }  // namespace
 
 TEST_CASE("mlp_residual_forward_cpu: bitwise the four kernels in turn, every product path, 1 and 2 threads") {
@@ -84,13 +96,7 @@ TEST_CASE("mlp_residual_forward_cpu: bitwise the four kernels in turn, every pro
   const std::vector<std::tuple<int64_t, int64_t, int64_t>> shapes = {
       {2 * kernels::kMlpChunkRows + 37, 96, 384}, {1, 96, 384}, {kernels::kMlpChunkRows, 32, 128},
       {61, 16, 48}, {50, 24, 96}, {40, 32, 200}};
-  struct Path {
-    kernels::MatmulPrecision p;
-    bool amx;
-  };
-  std::vector<Path> paths = {{kernels::MatmulPrecision::fp32, false}};
-  if (kernels::cpu_has_bf16()) paths.push_back({kernels::MatmulPrecision::bf16, false});
-  if (kernels::cpu_has_amx_bf16()) paths.push_back({kernels::MatmulPrecision::bf16, true});
+  const std::vector<Path> paths = product_paths();
   const int threads = omp_get_max_threads();
   const bool amx_was = kernels::amx_enabled();
   for (const Path& path : paths) {
@@ -158,13 +164,7 @@ TEST_CASE("PackedPanelB: rows equal gemm_panel_cpu's on every path, also from in
   }
   Rng rng(72);
   const int64_t M = 203;
-  struct Path {
-    kernels::MatmulPrecision p;
-    bool amx;
-  };
-  std::vector<Path> paths = {{kernels::MatmulPrecision::fp32, false}};
-  if (kernels::cpu_has_bf16()) paths.push_back({kernels::MatmulPrecision::bf16, false});
-  if (kernels::cpu_has_amx_bf16()) paths.push_back({kernels::MatmulPrecision::bf16, true});
+  const std::vector<Path> paths = product_paths();
   const bool amx_was = kernels::amx_enabled();
   // (K, N): an even and an odd K (the pad of the bf16 pairs); N over 32- and 48-column panels with tails
   for (auto [K, N] : {std::pair<int64_t, int64_t>{70, 48}, {71, 80}, {33, 16}}) {
