@@ -4,6 +4,7 @@
 #include <string>
 
 #include "autograd/engine.h"
+#include "autograd/pool.h"
 #include "kernels/conv3d.h"
 #include "kernels/norm.h"
 
@@ -153,6 +154,29 @@ void check_eval_batch_norm(const EvalBatchNorm& bn, int64_t C, const Tensor& x, 
                                   "), got " + shape_str(t.shape()));
     check_same_device(x, t, op);
   }
+}
+
+Tensor conv3d_bn_relu_pool_eval(const Tensor& x, const Tensor& w, const Tensor& bias, const EvalBatchNorm& bn,
+                                const Conv3dOptions& o) {
+  const char* op = "conv3d_bn_relu_pool_eval";
+  Shape os;
+  const k::Conv3dGeometry g = conv_geometry(x, w, bias, o.stride, o.padding, o.groups, 3, op, os);
+  if (autograd::needs_grad({&x, &w, &bias, &bn.gamma, &bn.beta}))
+    throw std::invalid_argument(std::string(op) + ": inference only, but gradients are being recorded for an input "
+                                "(run it under autograd::NoGradGuard)");
+  check_eval_batch_norm(bn, g.Cout, x, op);
+  if (x.device() == Device::CPU && !k::conv3d_bn_relu_pool_per_sample_pays(g))   // the same bits, batched
+    return max_pool3d(conv3d_bn_relu_eval(x, w, bias, bn, o), Pool3dOptions{{1, 2, 2}, {1, 2, 2}, {0, 0, 0}});
+  Tensor y = Tensor::empty({g.N, g.Cout, g.Do, g.Ho / 2, g.Wo / 2}, x.device());
+  if (y.numel() == 0) return y;
+  Tensor invstd = Tensor::empty({g.Cout}, x.device());
+  SSMTL_DISPATCH(x.device(), k::batch_norm_invstd, invstd.data(), bn.running_var.data(), bn.eps, g.Cout);
+  const k::BnRelu e{bn.running_mean.data(), invstd.data(), bn.gamma.defined() ? bn.gamma.data() : nullptr,
+                    bn.beta.defined() ? bn.beta.data() : nullptr};
+  prof::add_flops(conv_flops(g));
+  SSMTL_DISPATCH(x.device(), k::conv3d_bn_relu_pool_forward, y.data(), x.data(), w.data(),
+                 bias.defined() ? bias.data() : nullptr, e, g);
+  return y;
 }
 
 Tensor conv3d_bn_relu_eval(const Tensor& x, const Tensor& w, const Tensor& bias, const EvalBatchNorm& bn,

@@ -50,6 +50,14 @@ Tensor conv3d_bn_relu_eval(const Tensor& x, const Tensor& w, const Tensor& bias,
 Tensor conv2d_bn_relu_eval(const Tensor& x, const Tensor& w, const Tensor& bias, const EvalBatchNorm& bn,
                            const Conv2dOptions& o = {});
 
+// max_pool3d(conv3d_bn_relu_eval(x, w, bias, bn, o), window (1, 2, 2), stride (1, 2, 2)) as one op: the end of a
+// backbone stage at inference, one sample per thread at a time so its full-resolution activation stays in cache
+// (kernels/conv3d.h conv3d_bn_relu_pool_forward_cpu, where conv3d_bn_relu_pool_per_sample_pays; else the two ops
+// in turn); bitwise equal to the two ops on the CPU. x (N, Cin, D, H, W)
+// -> (N, Cout, Do, Ho / 2, Wo / 2). Errors as conv3d_bn_relu_eval, named "conv3d_bn_relu_pool_eval".
+Tensor conv3d_bn_relu_pool_eval(const Tensor& x, const Tensor& w, const Tensor& bias, const EvalBatchNorm& bn,
+                                const Conv3dOptions& o = {});
+
 // The checks of the eval ops' batch norm: gamma, beta (C) or undefined; running_mean, running_var (C) and defined;
 // all on x's device. Throws std::invalid_argument naming `op`, the tensor and its shape.
 void check_eval_batch_norm(const EvalBatchNorm& bn, int64_t C, const Tensor& x, const char* op);

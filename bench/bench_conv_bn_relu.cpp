@@ -5,6 +5,8 @@
 // BM_ConvBnRelu/<case>/<precision> runs the block once each way per iteration, alternating so that both see the
 // same machine load, and reports unfused_ms, fused_ms and speedup = unfused time / fused time. The two give the
 // same bits (tests/test_conv_bn_relu.cpp). bf16 (and AMX, where the CPU has it) only where the CPU has AVX512_BF16.
+// BM_ConvBnReluPool/<case>/<precision>: the stage ends 1 and 2, conv3d_bn_relu_pool_eval (one sample per thread,
+// pooled from cache) against conv3d_bn_relu_eval then max_pool3d (the batch's activation through memory).
 #include <benchmark/benchmark.h>
 
 #include <chrono>
@@ -13,6 +15,7 @@
 #include "autograd/conv.h"
 #include "autograd/engine.h"
 #include "autograd/norm.h"
+#include "autograd/pool.h"
 #include "kernels/precision.h"
 #include "tensor/rng.h"
 
@@ -31,7 +34,7 @@ const Case kCases[] = {
     {"stage3_32to32_16x16", {64, 32, 7, 16, 16}, 32},
 };
 
-void fused_vs_unfused(benchmark::State& state, const Case& c, kernels::MatmulPrecision precision) {
+void fused_vs_unfused(benchmark::State& state, const Case& c, kernels::MatmulPrecision precision, bool pool) {
   kernels::MatmulPrecisionScope scope(precision);
   autograd::NoGradGuard ng;
   Rng rng(0);
@@ -45,8 +48,13 @@ void fused_vs_unfused(benchmark::State& state, const Case& c, kernels::MatmulPre
     const auto t0 = std::chrono::steady_clock::now();
     {
       Tensor rm = bn.running_mean, rv = bn.running_var;   // eval: read, never written
-      Tensor y = fused ? conv3d_bn_relu_eval(x, w, Tensor(), bn, o)
-                       : batch_norm_relu(conv3d(x, w, Tensor(), o), bn.gamma, bn.beta, rm, rv, false);
+      Tensor y;
+      if (pool)
+        y = fused ? conv3d_bn_relu_pool_eval(x, w, Tensor(), bn, o)
+                  : max_pool3d(conv3d_bn_relu_eval(x, w, Tensor(), bn, o), Pool3dOptions{{1, 2, 2}, {1, 2, 2}, {0, 0, 0}});
+      else
+        y = fused ? conv3d_bn_relu_eval(x, w, Tensor(), bn, o)
+                  : batch_norm_relu(conv3d(x, w, Tensor(), o), bn.gamma, bn.beta, rm, rv, false);
       benchmark::DoNotOptimize(y.data());
     }
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -69,11 +77,14 @@ const bool kRegistered = [] {
   for (const Case& c : kCases)
     for (const auto precision : {kernels::MatmulPrecision::fp32, kernels::MatmulPrecision::bf16}) {
       if (precision == kernels::MatmulPrecision::bf16 && !kernels::cpu_has_bf16()) continue;
-      const std::string name =
-          std::string("BM_ConvBnRelu/") + c.name + "/" + kernels::matmul_precision_name(precision);
-      benchmark::RegisterBenchmark(name.c_str(), fused_vs_unfused, c, precision)
-          ->UseManualTime()
-          ->Unit(benchmark::kMillisecond);
+      for (const bool pool : {false, true}) {
+        if (pool && c.x[3] == 16) continue;   // stage 3 has no pooling
+        const std::string name = std::string(pool ? "BM_ConvBnReluPool/" : "BM_ConvBnRelu/") + c.name + "/" +
+                                 kernels::matmul_precision_name(precision);
+        benchmark::RegisterBenchmark(name.c_str(), fused_vs_unfused, c, precision, pool)
+            ->UseManualTime()
+            ->Unit(benchmark::kMillisecond);
+      }
     }
   return true;
 }();

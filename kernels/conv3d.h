@@ -66,6 +66,19 @@ struct BnRelu {
 // Scoring's conv -> BN -> ReLU blocks (autograd/conv.h conv3d_bn_relu_eval).
 void conv3d_bn_relu_forward_cpu(float* out, const float* x, const float* w, const float* bias, const BnRelu& bn,
                                 const Conv3dGeometry& g);
+// max_pool3d(conv3d_bn_relu_forward(...), window (1, 2, 2), stride (1, 2, 2)): the end of a backbone stage at
+// inference, one sample at a time per thread so that its full-resolution activation stays in cache
+// (kernels/cpu/conv_bn_relu_pool.cpp). Bitwise conv3d_bn_relu_forward_cpu then max_pool3d_forward_cpu.
+// x, w, bias, bn as conv3d_bn_relu_forward_cpu; out: (N, Cout, Do, Ho / 2, Wo / 2) (floors). Throws std::bad_alloc
+// only (a failed allocation inside the parallel region terminates).
+void conv3d_bn_relu_pool_forward_cpu(float* out, const float* x, const float* w, const float* bias,
+                                     const BnRelu& bn, const Conv3dGeometry& g);
+// Whether that sample-at-a-time schedule is the faster one on the CPU: it repeats the convolution's setup (weight
+// layout, tables) per sample, which pays where the convolution is light next to the activation it writes
+// (multiply-adds per output value (Cin / groups) kD kH kW <= 128: the paper-size stage 1, 3 x 27 = 81, measured
+// 1.09x fp32 / 1.13x bf16) and not at stage 2 (16 x 27 = 432: 0.98x / 0.96x; bench/bench_conv_bn_relu.cpp
+// BM_ConvBnReluPool). Either schedule gives the same bits.
+bool conv3d_bn_relu_pool_per_sample_pays(const Conv3dGeometry& g);
 
 // Depthwise path: requires groups == Cin == Cout (w: (C, 1, kD, kH, kW)). Same buffers and contracts.
 void conv3d_depthwise_forward_cpu(float* out, const float* x, const float* w, const float* bias,
@@ -97,6 +110,8 @@ void conv3d_depthwise_cl_bn_forward_cpu(float* out, const float* x, const float*
 // The twin: conv3d_forward_cuda (or the depthwise kernel) then batch_norm_relu_forward_cuda in place.
 void conv3d_bn_relu_forward_cuda(float* out, const float* x, const float* w, const float* bias, const BnRelu& bn,
                                  const Conv3dGeometry& g);
+void conv3d_bn_relu_pool_forward_cuda(float* out, const float* x, const float* w, const float* bias,
+                                      const BnRelu& bn, const Conv3dGeometry& g);
 void conv3d_depthwise_cl_bn_forward_cuda(float* out, const float* x, const float* w, const float* bias,
                                          const BnRelu& bn, const Conv3dGeometry& g);
 void conv3d_depthwise_cl_forward_cuda(float* out, const float* x, const float* w, const float* bias,

@@ -26,6 +26,10 @@ struct PoolGeometry {
   int pd, ph, pw;       // padding before
 };
 
+// The backbone's pooling window (1, 2, 2), stride (1, 2, 2), no padding, over `planes` planes of D x H x W
+// (output H / 2, W / 2, floors).
+PoolGeometry pool_1x2x2_geometry(int64_t planes, int64_t D, int64_t H, int64_t W);
+
 // Max pooling. x: (planes, D, H, W); out: (planes, oD, oH, oW).
 // argmax: (planes, oD, oH, oW) int32 offsets into the input plane (d*H*W + h*W + w) of each output's
 // winner, or nullptr when no backward will run (inference skips writing them).

@@ -3,7 +3,6 @@
 #include "autograd/engine.h"
 #include "autograd/linear.h"
 #include "autograd/norm.h"
-#include "autograd/pool.h"
 #include "model/bn_window.h"
 
 namespace ssmtl {
@@ -89,9 +88,7 @@ Tensor conv_bn_relu(const Conv3dLayer& conv, BatchNormLayer& bn, const Tensor& x
 }
 
 Tensor conv_bn_relu_pool(const Conv3dLayer& conv, BatchNormLayer& bn, const Tensor& x, bool training) {
-  if (fuse_eval(bn, training))
-    return max_pool3d(conv3d_bn_relu_eval(x, conv.weight, conv.bias, eval_bn(bn), conv.opt),
-                      Pool3dOptions{{1, 2, 2}, {1, 2, 2}, {0, 0, 0}});
+  if (fuse_eval(bn, training)) return conv3d_bn_relu_pool_eval(x, conv.weight, conv.bias, eval_bn(bn), conv.opt);
   return bn.forward_relu_pool(conv.forward(x), training);
 }
 

@@ -76,7 +76,8 @@ Tensor conv_bn_relu(const Conv3dLayer& conv, BatchNormLayer& bn, const Tensor& x
 Tensor conv_bn_relu(const Conv2dLayer& conv, BatchNormLayer& bn, const Tensor& x, bool training);
 // max_pool3d(conv_bn_relu(conv, bn, x, training), window (1,2,2), stride (1,2,2)): the end of a backbone stage.
 // Training (or eval with gradients): the convolution, then batch norm + ReLU + pooling as one op
-// (batch_norm_relu_pool: no full-size ReLU output or gradient); scoring: conv3d_bn_relu_eval, then the pooling.
+// (batch_norm_relu_pool: no full-size ReLU output or gradient); scoring: conv3d_bn_relu_pool_eval (one sample per
+// thread at a time, its full-size activation in cache).
 Tensor conv_bn_relu_pool(const Conv3dLayer& conv, BatchNormLayer& bn, const Tensor& x, bool training);
 
 // Linear: x (..., in) -> (..., out).

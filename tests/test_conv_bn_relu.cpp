@@ -1,9 +1,12 @@
 // conv3d_bn_relu_eval / conv3d_bn_relu_forward_cpu (the scoring block conv -> eval-mode batch norm -> ReLU in
 // one op): bitwise equal to the unfused kernels (conv3d_forward_cpu then batch_norm_relu_forward_cpu) on every
 // CPU convolution path and product precision, the autograd op equal to batch_norm_relu(conv3d(...)), its errors,
-// and the model's blocks (Backbone, Decoder) giving the same bits in scoring as the two-op path.
+// and the model's blocks (Backbone, Decoder) giving the same bits in scoring as the two-op path; the stage ends
+// (conv3d_bn_relu_pool_eval: the same and the pooling, one sample per thread).
 #include <doctest/doctest.h>
+#include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -14,8 +17,10 @@
 #include "autograd/conv.h"
 #include "autograd/engine.h"
 #include "autograd/norm.h"
+#include "autograd/pool.h"
 #include "kernels/conv3d.h"
 #include "kernels/norm.h"
+#include "kernels/pool.h"
 #include "kernels/precision.h"
 #include "model/backbone.h"
 #include "model/heads.h"
@@ -127,6 +132,78 @@ TEST_CASE("conv3d_bn_relu_forward_cpu: bitwise the convolution then batch_norm_r
       }
     }
   }
+}
+
+TEST_CASE("conv3d_bn_relu_pool_forward_cpu: bitwise the batched conv -> BN -> ReLU then the (1,2,2) pooling") {
+  // The backbone's stage ends (3 -> 16 and 16 -> 32 channels, the AMX 1x3 and 2x2 tasks), odd H and W (the
+  // pooling's floors), a strided conv (GEMM path); one and two threads (whole samples per thread).
+  const std::vector<Case> stage_ends = {
+      {"stage 1, 3 -> 16", geometry(3, 3, 16, {4, 10, 12}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1)},
+      {"stage 2, 16 -> 32, odd H and W", geometry(3, 16, 32, {3, 9, 11}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1)},
+      {"stride 2 (GEMM path)", geometry(2, 6, 10, {4, 9, 11}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, 1)},
+      {"one sample", geometry(1, 5, 8, {2, 6, 8}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1)},
+  };
+  const int threads = omp_get_max_threads();
+  for (const Mode& mode : modes()) {
+    kernels::MatmulPrecisionScope precision(mode.precision);
+    AmxScope amx(mode.amx);
+    for (const Case& c : stage_ends) {
+      const Conv3dGeometry& g = c.g;
+      Rng rng(12);
+      const int64_t act_n = g.N * g.Cout * g.Do * g.Ho * g.Wo, out_n = g.N * g.Cout * g.Do * (g.Ho / 2) * (g.Wo / 2);
+      const std::vector<float> x = random_vector(g.N * g.Cin * g.D * g.H * g.W, rng, 0.f, 1.f);
+      const std::vector<float> w = random_vector(g.Cout * g.Cin * g.kD * g.kH * g.kW, rng, 0.f, 0.3f);
+      const std::vector<float> bias = random_vector(g.Cout, rng, 0.f, 0.5f), mean = random_vector(g.Cout, rng, 0.2f, 0.5f);
+      std::vector<float> invstd = random_vector(g.Cout, rng, 1.f, 0.3f);
+      for (float& v : invstd) v = std::fabs(v) + 0.1f;
+      const std::vector<float> gamma = random_vector(g.Cout, rng, 1.f, 0.5f), beta = random_vector(g.Cout, rng, 0.f, 0.5f);
+      const kernels::BnRelu bn{mean.data(), invstd.data(), gamma.data(), beta.data()};
+      std::vector<float> act(act_n), want(out_n);
+      kernels::conv3d_bn_relu_forward_cpu(act.data(), x.data(), w.data(), bias.data(), bn, g);
+      kernels::max_pool3d_forward_cpu(want.data(), nullptr, act.data(),
+                                      kernels::pool_1x2x2_geometry(g.N * g.Cout, g.Do, g.Ho, g.Wo));
+      for (int nt : {1, 2}) {
+        INFO(mode.name << ": " << c.name << ", threads " << nt);
+        omp_set_num_threads(nt);
+        std::vector<float> got(out_n, 7.f);
+        kernels::conv3d_bn_relu_pool_forward_cpu(got.data(), x.data(), w.data(), bias.data(), bn, g);
+        CHECK(bits_differ(got, want) == 0);
+      }
+      omp_set_num_threads(threads);
+      // the pooling itself: the first window's maximum of the activation
+      const float m = std::max(std::max(act[0], act[1]), std::max(act[g.Wo], act[g.Wo + 1]));
+      CHECK(want[0] == m);
+    }
+  }
+}
+
+TEST_CASE("conv3d_bn_relu_pool_eval equals max_pool3d(conv3d_bn_relu_eval) and refuses gradient recording") {
+  Rng rng(5);
+  const Tensor x = randn({2, 3, 3, 9, 10}, rng), w = randn({16, 3, 3, 3, 3}, rng, 0.f, 0.2f), b = randn({16}, rng);
+  const EvalBatchNorm bn{randn({16}, rng, 1.f, 0.3f), randn({16}, rng), randn({16}, rng, 0.f, 0.3f),
+                         rand_uniform({16}, rng, 0.5f, 2.f)};
+  Conv3dOptions o;
+  o.padding[0] = o.padding[1] = o.padding[2] = 1;
+  {
+    autograd::NoGradGuard ng;
+    const Tensor want = max_pool3d(conv3d_bn_relu_eval(x, w, b, bn, o), Pool3dOptions{{1, 2, 2}, {1, 2, 2}, {0, 0, 0}});
+    const Tensor got = conv3d_bn_relu_pool_eval(x, w, b, bn, o);
+    REQUIRE(got.shape() == Shape{2, 16, 3, 4, 5});
+    CHECK(bits_differ(got.to_vector(), want.to_vector()) == 0);
+    // a heavier convolution (16 x 27 multiply-adds per output: the batched schedule), the same contract
+    const Tensor x16 = randn({2, 16, 3, 8, 9}, rng), w16 = randn({16, 16, 3, 3, 3}, rng, 0.f, 0.1f);
+    const Tensor want16 = max_pool3d(conv3d_bn_relu_eval(x16, w16, b, bn, o), Pool3dOptions{{1, 2, 2}, {1, 2, 2}, {0, 0, 0}});
+    CHECK(bits_differ(conv3d_bn_relu_pool_eval(x16, w16, b, bn, o).to_vector(), want16.to_vector()) == 0);
+  }
+  const Tensor wg = w.clone().set_requires_grad();
+  CHECK_THROWS_WITH_AS(conv3d_bn_relu_pool_eval(x, wg, b, bn, o),
+                       doctest::Contains("conv3d_bn_relu_pool_eval: inference only"), std::invalid_argument);
+  autograd::NoGradGuard ng;
+  EvalBatchNorm short_var = bn;
+  short_var.running_var = Tensor::ones({15});
+  CHECK_THROWS_WITH_AS(conv3d_bn_relu_pool_eval(x, w, b, short_var, o),
+                       doctest::Contains("conv3d_bn_relu_pool_eval: running_var must be (Cout) = (16)"),
+                       std::invalid_argument);
 }
 
 TEST_CASE("conv3d_bn_relu_eval equals batch_norm_relu(conv3d) in eval mode and refuses gradient recording") {

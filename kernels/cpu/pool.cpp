@@ -176,6 +176,14 @@ void max_pool_general(float* out, int32_t* argmax, const float* x, const PoolGeo
 
 }  // namespace
 
+PoolGeometry pool_1x2x2_geometry(int64_t planes, int64_t D, int64_t H, int64_t W) {
+  PoolGeometry g{};
+  g.planes = planes, g.D = D, g.H = H, g.W = W;
+  g.oD = D, g.oH = H / 2, g.oW = W / 2;
+  g.kd = 1, g.kh = 2, g.kw = 2, g.sd = 1, g.sh = 2, g.sw = 2;
+  return g;
+}
+
 void max_pool3d_forward_cpu(float* out, int32_t* argmax, const float* x, const PoolGeometry& g) {
   if (is_1x2x2(g)) {
     if (argmax) max_pool_1x2x2<true>(out, argmax, x, g);

@@ -23,6 +23,7 @@
 #include "kernels/cuda/reduce.cuh"
 #include "kernels/elementwise.h"
 #include "kernels/norm.h"
+#include "kernels/pool.h"
 
 namespace ssmtl::kernels {
 
@@ -407,6 +408,14 @@ void conv3d_bn_relu_forward_cuda(float* out, const float* x, const float* w, con
   else
     conv3d_forward_cuda(out, x, w, bias, g);
   batch_norm_relu_forward_cuda(out, out, bn.mean, bn.invstd, bn.gamma, bn.beta, g.N, g.Cout, g.Do * g.Ho * g.Wo);
+}
+
+void conv3d_bn_relu_pool_forward_cuda(float* out, const float* x, const float* w, const float* bias,
+                                      const BnRelu& bn, const Conv3dGeometry& g) {
+  // The two kernels in turn on a scratch activation: on the GPU the whole batch is one launch each.
+  cuda::Scratch<float> act(static_cast<size_t>(g.N * g.Cout * g.Do * g.Ho * g.Wo));
+  conv3d_bn_relu_forward_cuda(act.get(), x, w, bias, bn, g);
+  max_pool3d_forward_cuda(out, nullptr, act.get(), pool_1x2x2_geometry(g.N * g.Cout, g.Do, g.Ho, g.Wo));
 }
 
 }  // namespace ssmtl::kernels
