@@ -4,6 +4,7 @@
 #include <string>
 
 #include "autograd/engine.h"
+#include "autograd/eval_bn.h"
 #include "autograd/pool.h"
 #include "kernels/conv3d.h"
 #include "kernels/norm.h"
@@ -121,16 +122,10 @@ Tensor conv_bn_relu_impl(const Tensor& x, const Tensor& w, const Tensor& bias, c
                          const int* stride, const int* padding, int groups, int spatial, const char* op) {
   Shape os;
   const k::Conv3dGeometry g = conv_geometry(x, w, bias, stride, padding, groups, spatial, op, os);
-  auto fail = [&](const std::string& why) { throw std::invalid_argument(std::string(op) + ": " + why); };
-  if (autograd::needs_grad({&x, &w, &bias, &bn.gamma, &bn.beta}))
-    fail("inference only, but gradients are being recorded for an input (run it under autograd::NoGradGuard)");
-  check_eval_batch_norm(bn, g.Cout, x, op);
+  Tensor invstd;
+  const k::BnRelu e = detail::eval_bn_tables(op, x, w, bias, bn, g.Cout, invstd);
   Tensor y = Tensor::empty(os, x.device());
   if (y.numel() == 0) return y;
-  Tensor invstd = Tensor::empty({g.Cout}, x.device());
-  SSMTL_DISPATCH(x.device(), k::batch_norm_invstd, invstd.data(), bn.running_var.data(), bn.eps, g.Cout);
-  const k::BnRelu e{bn.running_mean.data(), invstd.data(), bn.gamma.defined() ? bn.gamma.data() : nullptr,
-                    bn.beta.defined() ? bn.beta.data() : nullptr};
   prof::add_flops(conv_flops(g));
   SSMTL_DISPATCH(x.device(), k::conv3d_bn_relu_forward, y.data(), x.data(), w.data(),
                  bias.defined() ? bias.data() : nullptr, e, g);
@@ -138,6 +133,20 @@ Tensor conv_bn_relu_impl(const Tensor& x, const Tensor& w, const Tensor& bias, c
 }
 
 }  // namespace
+
+namespace detail {
+kernels::BnRelu eval_bn_tables(const char* op, const Tensor& x, const Tensor& w, const Tensor& bias,
+                               const EvalBatchNorm& bn, int64_t C, Tensor& invstd) {
+  if (autograd::needs_grad({&x, &w, &bias, &bn.gamma, &bn.beta}))
+    throw std::invalid_argument(std::string(op) + ": inference only, but gradients are being recorded for an input "
+                                "(run it under autograd::NoGradGuard)");
+  check_eval_batch_norm(bn, C, x, op);
+  invstd = Tensor::empty({C}, x.device());
+  if (C > 0) SSMTL_DISPATCH(x.device(), k::batch_norm_invstd, invstd.data(), bn.running_var.data(), bn.eps, C);
+  return {bn.running_mean.data(), invstd.data(), bn.gamma.defined() ? bn.gamma.data() : nullptr,
+          bn.beta.defined() ? bn.beta.data() : nullptr};
+}
+}  // namespace detail
 
 void check_eval_batch_norm(const EvalBatchNorm& bn, int64_t C, const Tensor& x, const char* op) {
   const Tensor* vecs[] = {&bn.gamma, &bn.beta, &bn.running_mean, &bn.running_var};
@@ -161,18 +170,12 @@ Tensor conv3d_bn_relu_pool_eval(const Tensor& x, const Tensor& w, const Tensor& 
   const char* op = "conv3d_bn_relu_pool_eval";
   Shape os;
   const k::Conv3dGeometry g = conv_geometry(x, w, bias, o.stride, o.padding, o.groups, 3, op, os);
-  if (autograd::needs_grad({&x, &w, &bias, &bn.gamma, &bn.beta}))
-    throw std::invalid_argument(std::string(op) + ": inference only, but gradients are being recorded for an input "
-                                "(run it under autograd::NoGradGuard)");
-  check_eval_batch_norm(bn, g.Cout, x, op);
+  Tensor invstd;
+  const k::BnRelu e = detail::eval_bn_tables(op, x, w, bias, bn, g.Cout, invstd);
   if (x.device() == Device::CPU && !k::conv3d_bn_relu_pool_per_sample_pays(g))   // the same bits, batched
     return max_pool3d(conv3d_bn_relu_eval(x, w, bias, bn, o), Pool3dOptions{{1, 2, 2}, {1, 2, 2}, {0, 0, 0}});
   Tensor y = Tensor::empty({g.N, g.Cout, g.Do, g.Ho / 2, g.Wo / 2}, x.device());
   if (y.numel() == 0) return y;
-  Tensor invstd = Tensor::empty({g.Cout}, x.device());
-  SSMTL_DISPATCH(x.device(), k::batch_norm_invstd, invstd.data(), bn.running_var.data(), bn.eps, g.Cout);
-  const k::BnRelu e{bn.running_mean.data(), invstd.data(), bn.gamma.defined() ? bn.gamma.data() : nullptr,
-                    bn.beta.defined() ? bn.beta.data() : nullptr};
   prof::add_flops(conv_flops(g));
   SSMTL_DISPATCH(x.device(), k::conv3d_bn_relu_pool_forward, y.data(), x.data(), w.data(),
                  bias.defined() ? bias.data() : nullptr, e, g);

@@ -4,8 +4,8 @@
 
 #include "autograd/conv.h"
 #include "autograd/engine.h"
+#include "autograd/eval_bn.h"
 #include "kernels/conv3d.h"
-#include "kernels/norm.h"
 
 namespace ssmtl {
 using autograd::grad_buffer;
@@ -88,16 +88,10 @@ Tensor conv3d_depthwise_tokens_bn_eval(const Tensor& x, const Tensor& w, const T
                                        const Conv3dOptions& o, const EvalBatchNorm& bn) {
   const char* op = "conv3d_depthwise_tokens_bn_eval";
   const k::Conv3dGeometry g = tokens_geometry(x, w, bias, T, H, W, o, op);
-  auto fail = [&](const std::string& why) { throw std::invalid_argument(std::string(op) + ": " + why); };
-  if (autograd::needs_grad({&x, &w, &bias, &bn.gamma, &bn.beta}))
-    fail("inference only, but gradients are being recorded for an input (run it under autograd::NoGradGuard)");
-  check_eval_batch_norm(bn, g.Cout, x, op);
+  Tensor invstd;
+  const k::BnRelu e = detail::eval_bn_tables(op, x, w, bias, bn, g.Cout, invstd);
   Tensor y = Tensor::empty({g.N, g.Do * g.Ho * g.Wo, g.Cout}, x.device());
   if (y.numel() == 0) return y;
-  Tensor invstd = Tensor::empty({g.Cout}, x.device());
-  SSMTL_DISPATCH(x.device(), k::batch_norm_invstd, invstd.data(), bn.running_var.data(), bn.eps, g.Cout);
-  const k::BnRelu e{bn.running_mean.data(), invstd.data(), bn.gamma.defined() ? bn.gamma.data() : nullptr,
-                    bn.beta.defined() ? bn.beta.data() : nullptr};
   prof::add_flops(macs2(g));
   SSMTL_DISPATCH(x.device(), k::conv3d_depthwise_cl_bn_forward, y.data(), x.data(), w.data(),
                  bias.defined() ? bias.data() : nullptr, e, g);
