@@ -134,7 +134,7 @@ TEST_CASE("conv3d_bn_relu_forward_cpu: bitwise the convolution then batch_norm_r
   }
 }
 
-TEST_CASE("conv3d_bn_relu_pool_forward_cpu: bitwise the batched conv -> BN -> ReLU then the (1,2,2) pooling") {
+TEST_CASE("conv3d_bn_relu_pool_forward_cpu: bitwise the batched conv -> BN -> ReLU then the 1x2x2 pooling") {
   // The backbone's stage ends (3 -> 16 and 16 -> 32 channels, the AMX 1x3 and 2x2 tasks), odd H and W (the
   // pooling's floors), a strided conv (GEMM path); one and two threads (whole samples per thread).
   const std::vector<Case> stage_ends = {

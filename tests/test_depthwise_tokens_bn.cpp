@@ -69,7 +69,7 @@ TEST_CASE("conv3d_depthwise_cl_bn_forward_cpu: bitwise the depthwise conv then b
   }
 }
 
-TEST_CASE("conv3d_depthwise_tokens_bn_eval: bitwise batch_norm(conv3d_depthwise_tokens) in eval mode; errors") {
+TEST_CASE("conv3d_depthwise_tokens_bn_eval: bitwise batch_norm(conv3d_depthwise_tokens) in eval mode and its errors") {
   Rng rng(82);
   const int64_t N = 2, C = 32, T = 3, H = 6, W = 5;
   const Tensor x = randn({N, T * H * W, C}, rng), w = randn({C, 1, 3, 3, 3}, rng, 0.f, 0.3f), b = randn({C}, rng);

@@ -89,7 +89,7 @@ std::vector<Path> product_paths() {
 
 }  // namespace
 
-TEST_CASE("mlp_residual_forward_cpu: bitwise the four kernels in turn, every product path, 1 and 2 threads") {
+TEST_CASE("mlp_residual_forward_cpu: bitwise the four kernels in turn on every product path at 1 and 2 threads") {
   Rng rng(71);
   // (rows, D, H): the paper-size CvT (96, 384) around the chunk of kMlpChunkRows rows; one row; small widths
   // on the panel path; the demo's width 24 and an H of 200 (no multiple of 16: the plain composition).
@@ -139,7 +139,7 @@ TEST_CASE("mlp_residual_forward_cpu: bitwise the four kernels in turn, every pro
   kernels::set_amx_enabled(amx_was);
 }
 
-TEST_CASE("mlp_residual_forward_cpu: inside a parallel region, the composition run in the same place") {
+TEST_CASE("mlp_residual_forward_cpu: inside a parallel region it equals the composition run in the same place") {
   Rng rng(75);
   const int64_t M = 150, D = 32, H = 128;
   const Params q(M, D, H, rng);
@@ -157,7 +157,7 @@ TEST_CASE("mlp_residual_forward_cpu: inside a parallel region, the composition r
   CHECK(same_bits(got, want));
 }
 
-TEST_CASE("PackedPanelB: rows equal gemm_panel_cpu's on every path, also from inside a parallel region") {
+TEST_CASE("PackedPanelB: rows equal gemm_panel_cpu's on every path and from inside a parallel region") {
   if (!kernels::panel_path_applies(48)) {
     MESSAGE("no AVX-512 at run time: the panel path does not apply");
     return;
@@ -201,7 +201,7 @@ TEST_CASE("PackedPanelB: rows equal gemm_panel_cpu's on every path, also from in
                        std::invalid_argument);
 }
 
-TEST_CASE("mlp_residual_eval: bitwise the autograd composition, refuses gradient recording, names bad shapes") {
+TEST_CASE("mlp_residual_eval: bitwise the autograd composition and refuses gradient recording and bad shapes") {
   Rng rng(73);
   const int64_t D = 32, H = 128;
   const Tensor x = randn({2, 150, D}, rng), g = randn({D}, rng, 1.f, 0.2f), be = randn({D}, rng);
@@ -233,7 +233,7 @@ TEST_CASE("mlp_residual_eval: bitwise the autograd composition, refuses gradient
   CHECK(empty.shape() == Shape{4, 0});
 }
 
-TEST_CASE("CvtBlock: scoring's forward (fused projections and MLP half, no gradients) equals the forward that records them") {
+TEST_CASE("CvtBlock: scoring's forward (fused projections and MLP half without gradients) equals the forward that records them") {
   Rng rng(74);
   CvtBlock block(32, 4, 4, true, rng);
   for (ConvProjection* p : {&block.q, &block.k, &block.v}) {   // statistics away from (0, 1)
