@@ -78,7 +78,7 @@ const bool kRegistered = [] {
     for (const auto precision : {kernels::MatmulPrecision::fp32, kernels::MatmulPrecision::bf16}) {
       if (precision == kernels::MatmulPrecision::bf16 && !kernels::cpu_has_bf16()) continue;
       for (const bool pool : {false, true}) {
-        if (pool && c.x[3] == 16) continue;   // stage 3 has no pooling
+        if (pool && c.x[3] == 16) continue;   // stage 3 takes the batched pair, as stage 2 (measured there)
         const std::string name = std::string(pool ? "BM_ConvBnReluPool/" : "BM_ConvBnRelu/") + c.name + "/" +
                                  kernels::matmul_precision_name(precision);
         benchmark::RegisterBenchmark(name.c_str(), fused_vs_unfused, c, precision, pool)

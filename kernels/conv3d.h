@@ -76,7 +76,7 @@ void conv3d_bn_relu_pool_forward_cpu(float* out, const float* x, const float* w,
 // Whether that sample-at-a-time schedule is the faster one on the CPU: it repeats the convolution's setup (weight
 // layout, tables) per sample, which pays where the convolution is light next to the activation it writes
 // (multiply-adds per output value (Cin / groups) kD kH kW <= 128: the paper-size stage 1, 3 x 27 = 81, measured
-// 1.09x fp32 / 1.13x bf16) and not at stage 2 (16 x 27 = 432: 0.98x / 0.96x; bench/bench_conv_bn_relu.cpp
+// 1.07-1.13x in fp32 and bf16) and not at stage 2 (16 x 27 = 432: 0.98x / 0.96x; bench/bench_conv_bn_relu.cpp
 // BM_ConvBnReluPool). Either schedule gives the same bits.
 bool conv3d_bn_relu_pool_per_sample_pays(const Conv3dGeometry& g);
 

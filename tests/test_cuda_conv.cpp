@@ -14,6 +14,7 @@
 
 #include "autograd/conv.h"
 #include "autograd/norm.h"
+#include "autograd/pool.h"
 #include "autograd/elementwise.h"
 #include "tensor/device.h"
 #include "tensor/rng.h"
@@ -122,6 +123,29 @@ TEST_CASE("cuda conv3d_bn_relu_eval (scoring's conv -> BN -> ReLU) matches the C
     const Tensor two_ops = batch_norm_relu(run(c, c.bias ? Ts{gpu[0], gpu[1], gpu[6]} : Ts{gpu[0], gpu[1]}), gpu[2],
                                            gpu[3], rmg, rvg, false);
     test::expect_identical(fused(gpu), two_ops, std::string(c.name) + " fused vs two ops on the GPU");
+  }
+}
+
+TEST_CASE("cuda conv3d_bn_relu_pool_eval (scoring's stage end) matches the CPU and the unfused ops") {
+  if (!ssmtl::cuda_available()) { MESSAGE("no CUDA device: skipped"); return; }
+  Rng rng(15);
+  // 3 -> 8 channels (the CPU's per-sample schedule) and 12 -> 8 (its batched one); odd H and W
+  for (const int64_t cin : {int64_t{3}, int64_t{12}}) {
+    const Tensor x = randn({2, cin, 3, 9, 11}, rng), w = randn({8, cin, 3, 3, 3}, rng, 0.f, 0.2f), b = randn({8}, rng);
+    const Ts in{x, w, b, randn({8}, rng, 1.f, 0.3f), randn({8}, rng), randn({8}, rng, 0.f, 0.3f),
+                rand_uniform({8}, rng, 0.5f, 2.f)};
+    Conv3dOptions o;
+    o.padding[0] = o.padding[1] = o.padding[2] = 1;
+    auto bn_of = [](const Ts& t) { return EvalBatchNorm{t[3], t[4], t[5], t[6]}; };
+    auto fused = [&](const Ts& t) { return conv3d_bn_relu_pool_eval(t[0], t[1], t[2], bn_of(t), o); };
+    const Tol tol{2e-4f, 1e-4f};
+    check_op({"conv3d_bn_relu_pool_eval Cin " + std::to_string(cin), in, std::vector<bool>(in.size(), false), fused,
+              tol, tol});
+    Ts gpu;
+    for (const Tensor& t : in) gpu.push_back(t.to(Device::CUDA));
+    const Tensor two_ops = max_pool3d(conv3d_bn_relu_eval(gpu[0], gpu[1], gpu[2], bn_of(gpu), o),
+                                      Pool3dOptions{{1, 2, 2}, {1, 2, 2}, {0, 0, 0}});
+    test::expect_identical(fused(gpu), two_ops, "conv3d_bn_relu_pool_eval vs two ops on the GPU");
   }
 }
 

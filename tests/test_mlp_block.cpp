@@ -92,7 +92,7 @@ std::vector<Path> product_paths() {
 TEST_CASE("mlp_residual_forward_cpu: bitwise the four kernels in turn on every product path at 1 and 2 threads") {
   Rng rng(71);
   // (rows, D, H): the paper-size CvT (96, 384) around the chunk of kMlpChunkRows rows; one row; small widths
-  // on the panel path; the demo's width 24 and an H of 200 (no multiple of 16: the plain composition).
+  // on the panel path; the -cpu presets' width 24 and an H of 200 (no multiple of 16: the plain composition).
   const std::vector<std::tuple<int64_t, int64_t, int64_t>> shapes = {
       {2 * kernels::kMlpChunkRows + 37, 96, 384}, {1, 96, 384}, {kernels::kMlpChunkRows, 32, 128},
       {61, 16, 48}, {50, 24, 96}, {40, 32, 200}};

@@ -36,7 +36,8 @@ bool panel_path_applies(int64_t N);
 // op(B) packed once for the product path of the current precision (fp32 panels, AVX512_BF16 pairs or AMX tiles:
 // kernels/precision.h, read at construction), then multiplied by any number of row ranges on the calling thread,
 // also inside a parallel region: how a fused op runs several products over its own chunks of rows on each thread
-// with one parallel region and one packing (kernels/cpu/mlp_block.cpp). Each row comes out bitwise as
+// with one parallel region and one packing (kernels/cpu/mlp_block.cpp); on AMX, not while the calling thread holds
+// an amx::AmxTiles of its own (rows() configures and releases the thread's tiles). Each row comes out bitwise as
 // gemm_panel_cpu's (the same micro-kernels; a row's sum over k does not depend on the rows around it).
 // Throws std::invalid_argument when !panel_path_applies(N) or K <= 0.
 class PackedPanelB {
