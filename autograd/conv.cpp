@@ -5,9 +5,9 @@
 
 #include "autograd/engine.h"
 #include "autograd/eval_bn.h"
-#include "autograd/pool.h"
 #include "kernels/conv3d.h"
 #include "kernels/norm.h"
+#include "kernels/pool.h"
 
 namespace ssmtl {
 using autograd::grad_buffer;
@@ -172,13 +172,18 @@ Tensor conv3d_bn_relu_pool_eval(const Tensor& x, const Tensor& w, const Tensor& 
   const k::Conv3dGeometry g = conv_geometry(x, w, bias, o.stride, o.padding, o.groups, 3, op, os);
   Tensor invstd;
   const k::BnRelu e = detail::eval_bn_tables(op, x, w, bias, bn, g.Cout, invstd);
-  if (x.device() == Device::CPU && !k::conv3d_bn_relu_pool_per_sample_pays(g))   // the same bits, batched
-    return max_pool3d(conv3d_bn_relu_eval(x, w, bias, bn, o), Pool3dOptions{{1, 2, 2}, {1, 2, 2}, {0, 0, 0}});
   Tensor y = Tensor::empty({g.N, g.Cout, g.Do, g.Ho / 2, g.Wo / 2}, x.device());
   if (y.numel() == 0) return y;
   prof::add_flops(conv_flops(g));
-  SSMTL_DISPATCH(x.device(), k::conv3d_bn_relu_pool_forward, y.data(), x.data(), w.data(),
-                 bias.defined() ? bias.data() : nullptr, e, g);
+  const float* b = bias.defined() ? bias.data() : nullptr;
+  if (x.device() == Device::CPU && !k::conv3d_bn_relu_pool_per_sample_pays(g)) {   // batched: the same bits
+    Tensor act = Tensor::empty(os, x.device());
+    SSMTL_DISPATCH(x.device(), k::conv3d_bn_relu_forward, act.data(), x.data(), w.data(), b, e, g);
+    SSMTL_DISPATCH(x.device(), k::max_pool3d_forward, y.data(), nullptr, act.data(),
+                   k::pool_1x2x2_geometry(g.N * g.Cout, g.Do, g.Ho, g.Wo));
+    return y;
+  }
+  SSMTL_DISPATCH(x.device(), k::conv3d_bn_relu_pool_forward, y.data(), x.data(), w.data(), b, e, g);
   return y;
 }
 

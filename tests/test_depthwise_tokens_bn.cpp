@@ -100,3 +100,25 @@ TEST_CASE("conv3d_depthwise_tokens_bn_eval: bitwise batch_norm(conv3d_depthwise_
                        doctest::Contains("conv3d_depthwise_tokens_bn_eval: x.size(1) must be T*H*W"),
                        std::invalid_argument);
 }
+
+TEST_CASE("the eval ops' batch norm: running mean 2 and var 1 map 1 to -0.999995 alone or in a batch (PITFALLS 19)") {
+  // gamma 1, beta 0, eps 1e-5; the identity convolution (one tap of weight 1, no bias) in front of it
+  autograd::NoGradGuard ng;
+  const EvalBatchNorm bn{Tensor::ones({1}), Tensor::zeros({1}), Tensor::full({1}, 2.f), Tensor::ones({1})};
+  Conv3dOptions o;
+  o.groups = 1;
+  const Tensor w = Tensor::ones({1, 1, 1, 1, 1});
+  // token rows: alone (one row) and in a batch [1, 3]
+  const Tensor alone = conv3d_depthwise_tokens_bn_eval(Tensor::ones({1, 1, 1}), w, Tensor(), 1, 1, 1, o, bn);
+  CHECK(alone.to_vector()[0] == -0.999995f);
+  const Tensor batch = conv3d_depthwise_tokens_bn_eval(Tensor::from_vector({1, 2, 1}, {1.f, 3.f}), w, Tensor(), 1, 1,
+                                                       2, o, bn);
+  CHECK(batch.to_vector() == std::vector<float>{-0.999995f, 0.999995f});
+  // the stage end (ReLU, then the 2 x 2 window): the window [1, 3, 1, 1] pools to 0.999995, an all-1 one to 0;
+  // two samples (the per-sample schedule)
+  const Tensor x = Tensor::from_vector({2, 1, 1, 2, 2}, {1.f, 3.f, 1.f, 1.f, 1.f, 1.f, 1.f, 1.f});
+  CHECK(conv3d_bn_relu_pool_eval(x, w, Tensor(), bn).to_vector() == std::vector<float>{0.999995f, 0.f});
+  // inference leaves the running statistics as they were
+  CHECK(bn.running_mean.to_vector()[0] == 2.f);
+  CHECK(bn.running_var.to_vector()[0] == 1.f);
+}

@@ -18,6 +18,7 @@
 
 #include "kernels/conv3d.h"
 #include "kernels/cpu/bn_affine.h"
+#include "kernels/cpu/conv_epilogue.h"
 #include "kernels/cpu/conv3d_depthwise_cl_dw.h"
 #include "kernels/cpu/simd.h"
 
@@ -283,10 +284,9 @@ void conv3d_depthwise_cl_forward_cpu(float* out, const float* x, const float* w,
 
 void conv3d_depthwise_cl_bn_forward_cpu(float* out, const float* x, const float* w, const float* bias,
                                         const BnRelu& bn, const Conv3dGeometry& g) {
-  const int64_t C = g.Cout;
-  std::vector<float> s(static_cast<size_t>(C)), b(static_cast<size_t>(C));
-  for (int64_t c = 0; c < C; ++c) s[c] = detail::bn_scale(bn.invstd, bn.gamma, c), b[c] = detail::bn_shift(bn.beta, c);
-  forward(out, x, w, bias, g, RowBn{bn.mean, s.data(), b.data()});
+  const detail::EpilogueTables tables(&bn, g.Cout);   // per-channel scale and shift (no ReLU applied here)
+  const detail::Epilogue e = tables.view();
+  forward(out, x, w, bias, g, RowBn{e.mu, e.s, e.b});
 }
 
 void conv3d_depthwise_cl_backward_cpu(float* dx, float* dw, float* dbias, const float* dout, const float* x,

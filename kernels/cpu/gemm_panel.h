@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/activation.h"
+
 namespace ssmtl::kernels {
 
 // Called on the computing thread as soon as rows [r0, r1) of C are final (every column), while they are still
@@ -23,6 +25,20 @@ struct RowEpilogue {
 
 bool gemm_panel_cpu(float* c, const float* a, const float* b, const float* bias, int64_t M, int64_t N, int64_t K,
                     bool trans_b, bool accumulate, const RowEpilogue* epilogue = nullptr);
+
+namespace detail {
+// The GELU epilogue of the products that feed it (linear_gelu_forward_cpu, mlp_residual_forward_cpu): rows
+// [r0, r1) of y (rows of `cols`) = gelu(z), in place when y == z (kernels/activation.h detail::gelu_rows).
+struct GeluRows {
+  float* y;
+  const float* z;
+  int64_t cols;
+  static void run(const void* ctx, int64_t r0, int64_t r1) {
+    const auto& g = *static_cast<const GeluRows*>(ctx);
+    gelu_rows(g.y + r0 * g.cols, g.z + r0 * g.cols, (r1 - r0) * g.cols);
+  }
+};
+}  // namespace detail
 
 // The weight gradient of a linear layer: C (Na, Nb) += A^T B with A (R, Na), B (R, Nb) row-major and a long
 // reduction R (token rows). Rows of C are split across the threads (each element summed over r in order by

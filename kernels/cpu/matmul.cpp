@@ -94,28 +94,11 @@ void linear_forward_cpu(float* y, const float* x, const float* w, const float* b
   gemm_cpu(y, x, w, M, out, in, false, true, 1.f, bias ? 1.f : 0.f, in, in, out);
 }
 
-namespace {
-
-struct GeluRows {   // the epilogue of linear_gelu_forward_cpu: rows [r0, r1) of y = gelu(z)
-  float* y;
-  const float* z;
-  int64_t cols;
-  static void run(const void* ctx, int64_t r0, int64_t r1) {
-    const auto& g = *static_cast<const GeluRows*>(ctx);
-    float* y = g.y + r0 * g.cols;
-    const float* z = g.z + r0 * g.cols;
-    const int64_t n = (r1 - r0) * g.cols;
-    detail::gelu_rows(y, z, n);
-  }
-};
-
-}  // namespace
-
 void linear_gelu_forward_cpu(float* y, float* z, const float* x, const float* w, const float* bias, int64_t M,
                              int64_t in, int64_t out) {
   float* pre = z ? z : y;   // without z, GELU runs in place over the product's rows
-  const GeluRows rows{y, pre, out};
-  const RowEpilogue epilogue{&GeluRows::run, &rows};
+  const detail::GeluRows rows{y, pre, out};
+  const RowEpilogue epilogue{&detail::GeluRows::run, &rows};
   if (gemm_panel_cpu(pre, x, w, bias, M, out, in, true, false, &epilogue)) return;
   linear_forward_cpu(pre, x, w, bias, M, in, out);
   gelu_forward_cpu(y, pre, M * out);

@@ -20,15 +20,6 @@
 namespace ssmtl::kernels {
 namespace {
 
-struct GeluInPlace {   // the first product's epilogue: rows [r0, r1) of h = gelu(h), as linear_gelu_forward_cpu's
-  float* h;
-  int64_t cols;
-  static void run(const void* ctx, int64_t r0, int64_t r1) {
-    const auto& g = *static_cast<const GeluInPlace*>(ctx);
-    detail::gelu_rows(g.h + r0 * g.cols, g.h + r0 * g.cols, (r1 - r0) * g.cols);
-  }
-};
-
 // The four kernels over all rows in turn: CPUs without the panel path (no AVX-512, widths not multiples of 16),
 // or a caller already inside a parallel region.
 void composed(float* y, const float* x, const float* ln_gamma, const float* ln_beta, float eps, const float* w1,
@@ -57,8 +48,8 @@ void mlp_residual_forward_cpu(float* y, const float* x, const float* ln_gamma, c
   {
     std::vector<float> a(static_cast<size_t>(kMlpChunkRows * D)), h(static_cast<size_t>(kMlpChunkRows * H));
     std::vector<float> mean(static_cast<size_t>(kMlpChunkRows)), invstd(static_cast<size_t>(kMlpChunkRows));
-    const GeluInPlace gelu{h.data(), H};
-    const RowEpilogue epilogue{&GeluInPlace::run, &gelu};
+    const detail::GeluRows gelu{h.data(), h.data(), H};   // in place, as linear_gelu_forward_cpu without z
+    const RowEpilogue epilogue{&detail::GeluRows::run, &gelu};
 #pragma omp for schedule(static)
     for (int64_t c = 0; c < chunks; ++c) {
       const int64_t r0 = c * kMlpChunkRows, R = std::min(kMlpChunkRows, M - r0);
