@@ -115,7 +115,7 @@ std::string resolved_train_config(const std::string& config, const std::map<std:
 void check_setting_keys(const std::map<std::string, std::string>& s) {
   static const std::set<std::string> known{"detect.method", "detect.conf", "detect.flow_scale", "score.normalize",
                                            "score.frame_mode", "score.cell", "score.min_height_rel", "score.filter",
-                                           "score.window_ends", "eval.sigma",
+                                           "score.window_ends", "score.checkpoint", "eval.sigma",
                                            "videos.training", "videos.testing"};
   for (auto& [k, v] : s)
     if (!known.count(k) && k.rfind("model.", 0) != 0 && k.rfind("train.", 0) != 0)
@@ -152,7 +152,16 @@ RunResult run_one(const ssmtl::app::ExperimentSpec& spec, const GridPoint& p, in
   fresh |= d.second;
   // Training: keyed by the detections and the resolved configuration (seed included).
   const std::string cfg_text = resolved_train_config(spec.config, s);
-  const std::string train = cache + "/train/" + ssmtl::app::hash_key(det + "\n" + tr_videos + "\n" + cfg_text);
+  // (a run without weight averaging keeps the key it had before train.swa_epochs existed)
+  std::string key_text = cfg_text;
+  const size_t no_swa = key_text.find("train.swa_epochs = 0\n");
+  const std::string which = get(s, "score.checkpoint", "best");
+  if (which != "best" && which != "swa")
+    throw std::runtime_error("experiment: score.checkpoint must be best or swa, got " + which);
+  if (which == "swa" && no_swa != std::string::npos)
+    throw std::runtime_error("experiment: score.checkpoint = swa needs train.swa_epochs > 0 (swa.ckpt)");
+  if (no_swa != std::string::npos) key_text.erase(no_swa, std::string("train.swa_epochs = 0\n").size());
+  const std::string train = cache + "/train/" + ssmtl::app::hash_key(det + "\n" + tr_videos + "\n" + key_text);
   r.train_dir = train;
   auto t = cached(train, [&] {
     ssmtl::util::write_text_atomic(train + "/settings.txt", cfg_text);
@@ -168,7 +177,9 @@ RunResult run_one(const ssmtl::app::ExperimentSpec& spec, const GridPoint& p, in
   });
   r.seconds[1] = t.first;
   fresh |= t.second;
-  // Scores and metrics.
+  // Scores and metrics, of best.ckpt (the paper's rule) or swa.ckpt (score.checkpoint, checked above).
+  const std::string ckpt = train + "/" + which + ".ckpt";
+  if (!fs::exists(ckpt)) throw std::runtime_error("experiment: training wrote no " + ckpt);
   std::string sc_text = train + "\n" + te_videos + "\nnormalize=" + get(s, "score.normalize", "none") + "\nmode=" +
                         get(s, "score.frame_mode", "map") + "\ncell=" + get(s, "score.cell", "20") + "\nfilter=" +
                         get(s, "score.filter", "3") + "\nsigma=" + get(s, "eval.sigma", "3") + "\n";
@@ -177,11 +188,12 @@ RunResult run_one(const ssmtl::app::ExperimentSpec& spec, const GridPoint& p, in
   // (scores cached before the option existed were made with clamped windows: they keep their key under clamp)
   const std::string ends = get(s, "score.window_ends", "shift");
   if (ends != "clamp") sc_text += "window_ends=" + ends + "\n";
+  if (which != "best") sc_text += "checkpoint=" + which + "\n";
   const std::string sc = cache + "/scores/" + ssmtl::app::hash_key(sc_text);
   auto e = cached(sc, [&] {
     ssmtl::util::write_text_atomic(sc + "/settings.txt", sc_text);
     std::vector<std::string> a{"score", "--data", spec.data, "--detections", det + "/testing", "--checkpoint",
-                               train + "/best.ckpt", "--out", sc, "--normalize", get(s, "score.normalize", "none"),
+                               ckpt, "--out", sc, "--normalize", get(s, "score.normalize", "none"),
                                "--frame-mode", get(s, "score.frame_mode", "map"), "--cell", get(s, "score.cell", "20"),
                                "--filter", get(s, "score.filter", "3")};
     if (!min_h.empty()) a.insert(a.end(), {"--min-height-rel", min_h});

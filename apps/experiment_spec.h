@@ -10,7 +10,7 @@
 //   variant LABEL: K1 = V1; K2 = V2           a point of the axis "variant": several settings under one label
 // Settings: detect.method / detect.conf / detect.flow_scale (-> ssmtl detect --method/--conf/--flow-scale),
 // score.normalize / score.frame_mode / score.cell / score.min_height_rel / score.filter / score.window_ends
-// (-> ssmtl score), eval.sigma
+// (-> ssmtl score), score.checkpoint (best = best.ckpt, the default; swa = swa.ckpt of train.swa_epochs), eval.sigma
 // (-> evaluate), videos.training / videos.testing (comma lists, the videos used; empty = all), and any
 // configuration key (model.*, train.*) given to `ssmtl train --set`. Later lines override earlier ones; axis values override
 // the fixed settings. The grid is the cartesian product of the axes in file order, variants included.

@@ -145,7 +145,8 @@ void check_resume_config(const std::string& saved, const std::string& now, const
         return a == std::string::npos ? std::string() : x.substr(a, b - a + 1);
       };
       const std::string k = trim(line.substr(0, eq));
-      if (k == "train.device" || k == "train.stop_after_steps" || k == "train.epochs" || k == "train.max_seconds")
+      if (k == "train.device" || k == "train.stop_after_steps" || k == "train.epochs" || k == "train.max_seconds" ||
+          k == "train.swa_epochs")
         continue;
       m[k] = trim(line.substr(eq + 1));
     }
@@ -158,7 +159,7 @@ void check_resume_config(const std::string& saved, const std::string& now, const
     if (w != v)
       throw std::runtime_error(path + ": the run was trained with " + k + " = " + v + ", the resumed one has " + w +
                                " (resume with the same configuration; only train.device, train.epochs, "
-                               "train.stop_after_steps and train.max_seconds may change)");
+                               "train.stop_after_steps, train.max_seconds and train.swa_epochs may change)");
   }
   // Keys added after checkpoints were first written: absent from an older checkpoint's configuration means
   // their default then (and only that default may continue such a run).

@@ -18,6 +18,7 @@
 #include "model/checkpoint.h"
 #include "model/train_curves.h"
 #include "model/train_state.h"
+#include "model/weight_average.h"
 #include "tensor/device.h"
 #include "util/atomic_file.h"
 #include "util/progress.h"
@@ -48,6 +49,7 @@ TrainOptions TrainOptions::from_config(util::Config& c) {
   if (!(o.max_seconds >= 0)) throw std::invalid_argument("train.max_seconds must be >= 0 (0 = no time box)");
   o.sync_bn = c.get_bool("train.sync_bn", o.sync_bn);
   o.keep_epoch_checkpoints = c.get_bool("train.keep_epoch_checkpoints", o.keep_epoch_checkpoints);
+  o.swa_epochs = c.get_int("train.swa_epochs", o.swa_epochs);
   o.precise_bn = c.get_int("train.precise_bn", o.precise_bn);
   if (o.precise_bn < 0) throw std::invalid_argument("train.precise_bn must be >= 0 (0 = running statistics)");
   o.precision = c.get_string("train.precision", o.precision);
@@ -127,6 +129,13 @@ class TrainRun {
   void end_epoch(int e, EpochLog& log);
   void save(const std::string& name);
   void write_curves();
+  // train.swa_epochs: epoch e (0-based) is one of the last swa_epochs, whose checkpoints the average reads.
+  bool swa_keeps(int e) const { return opt_.swa_epochs > 0 && e + 1 > opt_.epochs - opt_.swa_epochs; }
+  // After the last epoch: swa.ckpt and swa.json (write_swa_checkpoint); the epoch checkpoints kept only for
+  // it are removed (train.keep_epoch_checkpoints = false).
+  void write_swa();
+  double swa_val_ = 0;
+  int swa_averaged_ = 0;
   bool curves_warned_ = false;
   // Ctrl-C or the step limit: last.ckpt holds the state after the step just run (st_ already advanced).
   void stop();
@@ -185,7 +194,8 @@ void remove_earlier_run(const std::string& dir) {
     const std::string n = e.path().filename().string();
     const bool epoch_ckpt = n.size() > 11 && n.rfind("epoch_", 0) == 0 && n.substr(n.size() - 5) == ".ckpt" &&
                             n.find_first_not_of("0123456789", 6) == n.size() - 5;
-    if (epoch_ckpt || n == "last.ckpt" || n == "best.ckpt" || n == "train_log.jsonl" || n == "train_curves.png")
+    if (epoch_ckpt || n == "last.ckpt" || n == "best.ckpt" || n == "train_log.jsonl" || n == "train_curves.png" ||
+        n == "swa.ckpt" || n == "swa.json")
       old.push_back(e.path());
   }
   if (old.empty()) return;
@@ -251,6 +261,17 @@ TrainRun::TrainRun(SSMTLModel& model, const TrainOptions& opt, const std::string
     if (optim_->ascent) load_adam(*optim_->ascent, st_.adam_pseudo, opt.resume);
     if (lead_)
       std::fprintf(stderr, "train: resumed from %s at epoch %d step %d\n", opt.resume.c_str(), st_.epoch, st_.step);
+    // A resume that turns train.swa_epochs on late: the epochs it averages that are already done must be on disk.
+    const int swa_first = std::max(1, opt.epochs - opt.swa_epochs + 1), done = std::min(st_.epoch, opt.epochs);
+    if (opt.swa_epochs > 0 && lead_ && done >= swa_first) {
+      try {
+        epoch_checkpoints(opt.out_dir, swa_first, done);
+      } catch (const std::runtime_error& ex) {
+        throw std::runtime_error("train.swa_epochs = " + std::to_string(opt.swa_epochs) + " averages epochs " +
+                                 std::to_string(swa_first) + "-" + std::to_string(opt.epochs) + ", trained before this resume: " +
+                                 ex.what());
+      }
+    }
   }
   if (lead_) {   // once the data and options have loaded: a run that fails before leaves the folder as it was
     if (opt.resume.empty()) remove_earlier_run(opt.out_dir);
@@ -324,6 +345,8 @@ TrainResult TrainRun::result() const {
   r.skipped_steps = st_.skipped;
   r.epochs = epochs_;
   r.time_limit = time_limit_;
+  r.swa_val = swa_val_;
+  r.swa_epochs_averaged = swa_averaged_;
   if (stopped_) {
     r.interrupted = g_interrupted != 0;
     r.step_limit = !r.interrupted;
@@ -479,10 +502,25 @@ void TrainRun::end_epoch(int e, EpochLog& log) {
   st_.epoch = e + 1;
   st_.step = 0;
   save("last.ckpt");
-  if (opt_.keep_epoch_checkpoints) {
+  if (opt_.keep_epoch_checkpoints || swa_keeps(e)) {
     char name[32];
     std::snprintf(name, sizeof name, "epoch_%03d.ckpt", e + 1);
     save(name);
+  }
+}
+
+void TrainRun::write_swa() {
+  const SwaResult r = write_swa_checkpoint(model_.cfg, dev_, opt_, pool_, *builder_, val_ids_, config_text_);
+  swa_val_ = r.val_total;
+  swa_averaged_ = r.last_epoch - r.first_epoch + 1;
+  std::fprintf(stderr, "swa: epochs %d-%d averaged: validation loss %.5f (best.ckpt, epoch %d: %.5f); %s/swa.ckpt\n",
+               r.first_epoch, r.last_epoch, r.val_total, st_.best_epoch + 1, st_.best_val, opt_.out_dir.c_str());
+  if (opt_.keep_epoch_checkpoints) return;
+  std::error_code ec;
+  for (int e = r.first_epoch; e <= r.last_epoch; ++e) {
+    char name[32];
+    std::snprintf(name, sizeof name, "epoch_%03d.ckpt", e);
+    std::filesystem::remove(opt_.out_dir + "/" + name, ec);
   }
 }
 
@@ -528,6 +566,7 @@ TrainResult TrainRun::run() {
       }
     }
   }
+  if (opt_.swa_epochs > 0 && done_here > 0 && st_.epoch >= opt_.epochs && !time_limit_ && lead_) write_swa();
   // (Rank 0 only: the other ranks' out_dir need not be the same file system, and they return no model.)
   if (lead_ && std::filesystem::exists(opt_.out_dir + "/best.ckpt")) load_checkpoint(opt_.out_dir + "/best.ckpt", model_);
   return result();

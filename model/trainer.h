@@ -69,6 +69,11 @@ struct TrainOptions {
                                    // that epoch's validation (so best.ckpt is chosen with them), stored in its
                                    // checkpoints and used by scoring; weights and running statistics are as
                                    // without it. 0 = the running statistics (the paper)
+  int swa_epochs = 0;              // > 0: when the run finishes, swa.ckpt: the mean of the weights of its last
+                                   // this many epochs (stochastic weight averaging, model/weight_average.h), its
+                                   // BatchNorm statistics estimated per window (train.precise_bn objects, 2048
+                                   // when that is 0), validated and logged in swa.json; those epochs' checkpoints
+                                   // are kept until then. Training is unchanged. 0 = off
   bool sync_bn = false;            // data-parallel: BatchNorm statistics over the whole global batch (all
                                    // ranks) instead of each rank's share (PyTorch DDP's default); CPU only
   // Data-parallel job (mpirun -np N ssmtl train): null or a single-process communicator = this process
@@ -111,12 +116,14 @@ struct TrainResult {
   bool step_limit = false;         // stopped by train.stop_after_steps (also resumable from last.ckpt)
   bool time_limit = false;         // stopped at an epoch's end by train.max_seconds (resumable from last.ckpt)
   std::vector<EpochLog> epochs;
+  double swa_val = 0;              // train.swa_epochs: swa.ckpt's validation loss (when swa_epochs_averaged > 0)
+  int swa_epochs_averaged = 0;     // 0 = no swa.ckpt written by this call
 };
 
 // Trains `model` in place, on opt.device. Writes into out_dir: config.txt (the resolved configuration
 // `config_text`, with the seed), best.ckpt (lowest validation loss), last.ckpt (after every epoch, and where
 // a run stops early), train_log.jsonl (one JSON object per epoch), train_curves.png (the losses over the epochs,
-// model/train_curves.h). A run that finishes ends with best.ckpt's weights loaded back into `model`; a run
+// model/train_curves.h); with train.swa_epochs, swa.ckpt and swa.json when the last epoch ends. A run that finishes ends with best.ckpt's weights loaded back into `model`; a run
 // stopped early (Ctrl-C, train.stop_after_steps) keeps the weights of its last step. Throws std::runtime_error naming the video/file on bad input, naming the epoch and step
 // when losses stay non-finite for train.max_bad_steps steps, and naming the key when a resume's
 // configuration differs from its checkpoint's; std::invalid_argument for a bad option or device.

@@ -4,7 +4,8 @@
 # continues (the first run is reused, not recomputed) and completes 4 runs from 1 detection folder and 2
 # trained models (the two normalisations share each seed's model); 3) a third run computes nothing; 4) a new
 # scoring setting (score.min_height_rel) rescores the cached models; 5) so does score.window_ends = clamp (the
-# default is shift).
+# default is shift); 6) train.swa_epochs = 1 with score.checkpoint = swa trains new models (the key changed), each
+# writing swa.ckpt, and scores swa.ckpt.
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -41,4 +42,11 @@ rescore 4 "score.min_height_rel = 0.5" 8 "min_height_rel = 0.5" "--min-height-re
 [ "$(grep -l '^window_ends = shift$' "$tmp"/cache/scores/*/score_config.txt | wc -l)" = 8 ] ||
   fail "step 4: the scores were not made with shifted windows (the default)"
 rescore 5 "score.window_ends = clamp" 12 "window_ends = clamp" "--window-ends clamp"
+printf 'train.swa_epochs = 1\nscore.checkpoint = swa\n' >> "$tmp/grid.txt"
+run
+[ "$(ls "$tmp/cache/train" | wc -l)" = 4 ] || fail "step 6: expected 2 new trained models"
+[ "$(ls "$tmp"/cache/train/*/swa.ckpt | wc -l)" = 2 ] || fail "step 6: expected swa.ckpt in the 2 new models"
+[ "$(ls "$tmp/cache/scores" | wc -l)" = 16 ] || fail "step 6: expected 4 new score folders"
+[ "$(grep -l '^checkpoint = .*/swa.ckpt$' "$tmp"/cache/scores/*/score_config.txt | wc -l)" = 4 ] ||
+  fail "step 6: ssmtl score was not given swa.ckpt"
 echo "OK: experiment cache and resume"

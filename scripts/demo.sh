@@ -21,6 +21,8 @@
 #   PRECISE_BN=N: before scoring, BatchNorm statistics re-estimated per input window from N training objects
 #   (ssmtl score --precise-bn; 0 = off, the default: a config with train.precise_bn, e.g. configs/ssmtl++v1.txt,
 #   already stores them in its checkpoints; docs/RESULTS.md sections 22-23)
+#   SWA_EPOCHS=K: train with --set train.swa_epochs=K (RUN/train/swa.ckpt: the last K epochs' weights averaged,
+#   BatchNorm re-estimated; docs/RESULTS.md 39; unset = the config's); CHECKPOINTS=swa scores it
 #   DETECTIONS=DIR: DIR/training and DIR/testing (ssmtl detect's output, made before) instead of detecting again
 #   RESUME=1: training continues from RUN/train/last.ckpt when there is one (an interrupted or time-boxed run)
 #   DEADLINE=<unix time> RESERVE=150: training stops at an epoch's end early enough (train.max_seconds) to leave
@@ -71,6 +73,10 @@ extra_train=(--ood "$ood")
 if [ "${PRECISE_BN:-0}" != 0 ]; then   # BatchNorm statistics per input window before scoring (docs/RESULTS.md 22)
   [[ "$PRECISE_BN" =~ ^[0-9]+$ ]] || { echo "demo: PRECISE_BN must be a number of objects, got '$PRECISE_BN'" >&2; exit 2; }
   extra_score+=(--precise-bn "$PRECISE_BN" --ood "$ood")
+fi
+if [ -n "${SWA_EPOCHS:-}" ]; then   # weight averaging over the last K epochs (train.swa_epochs)
+  [[ "$SWA_EPOCHS" =~ ^[0-9]+$ ]] || { echo "demo: SWA_EPOCHS must be a number of epochs, got '$SWA_EPOCHS'" >&2; exit 2; }
+  extra_train+=(--set "train.swa_epochs=$SWA_EPOCHS")
 fi
 if [ -n "${DEVICE:-}" ]; then
   extra_detect_train+=(--device "$DEVICE")
@@ -147,6 +153,9 @@ for c in $checkpoints; do   # (a checkpoint equal to one already listed, e.g. be
   for g in "${ckpt_args[@]}"; do if [ "$g" != --checkpoint ] && cmp -s "$f" "$g"; then dup=1; fi; done
   [ $dup = 1 ] || ckpt_args+=(--checkpoint "$f")
 done
+if [ ${#ckpt_args[@]} = 0 ]; then
+  echo "demo: none of CHECKPOINTS ($checkpoints) is in $run/train (swa.ckpt needs train.swa_epochs > 0: SWA_EPOCHS)" >&2; exit 1
+fi
 "$ssmtl" score --data "$root" --detections "$run/detections/testing" "${ckpt_args[@]}" \
   --out "$run/scores" "${extra_score[@]}"
 took[score]=$((SECONDS - s))

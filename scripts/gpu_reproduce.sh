@@ -13,7 +13,8 @@
 #                                           ffmpeg), then runs scripts/demo.sh with DEVICE=cuda and the paper-size
 #                                           configs/ssmtl++v1.txt (20 epochs, best epoch by validation loss,
 #                                           log-zscore task normalisation, sigma 3; BatchNorm statistics per
-#                                           window after every epoch: the config's train.precise_bn) with the packed detections,
+#                                           window after every epoch: the config's train.precise_bn; no swa.ckpt:
+#                                           the carried state holds no epoch checkpoints) with the packed detections,
 #                                           time-boxed with train.max_seconds so that the call fits BUDGET seconds
 #                                           (570; RESERVE 150 s of it kept for scoring and evaluation: demo.sh's
 #                                           DEADLINE), continuing the training of gpu_state/train when carried.
@@ -140,7 +141,7 @@ PY
   fi
   local dets=""; [ -d "$pack/detections/training" ] && dets="$pack/detections"
   DEVICE=${RUN_DEVICE:-cuda} CONFIG=configs/ssmtl++v1.txt RUN="$out" OOD="$pack/ood" WEIGHTS="$pack/weights" DETECTIONS="$dets" \
-    PRECISE_BN=${PRECISE_BN:-0} \
+    PRECISE_BN=${PRECISE_BN:-0} SWA_EPOCHS=0 \
     RESUME=1 DEADLINE=$(( $(date +%s) + budget - (SECONDS - t0) )) RESERVE=${RESERVE:-150} \
     timeout $((budget - (SECONDS - t0))) scripts/demo.sh build-cuda "$data" 2>&1 | grep -v "%)" | tee "$out/log.txt" \
     || { demo_rc=$?; echo "demo: exit status $demo_rc" | tee -a "$out/log.txt"; }

@@ -53,6 +53,7 @@ const std::vector<KeySpec>& key_specs() {
       {"train.max_seconds", 'd', 0, 1e9},            // 0 = no time box
       {"train.sync_bn", 'b', 0, 0},   // data-parallel: BatchNorm statistics over all ranks
       {"train.keep_epoch_checkpoints", 'b', 0, 0},   // also epoch_NNN.ckpt after every epoch
+      {"train.swa_epochs", 'i', 0, kIntMax},   // swa.ckpt: the weights of the last N epochs averaged; 0 = off
       {"train.precise_bn", 'i', 0, kIntMax},   // per-window BatchNorm statistics from N objects each epoch; 0 = off
       {"train.precision", 's', 0, 0},   // fp32 or bf16 (TrainOptions::from_config; kernels/precision.h)
   };

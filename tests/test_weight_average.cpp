@@ -1,0 +1,196 @@
+// Weight averaging (model/weight_average.h): `ssmtl average`'s mean of checkpoints, and train.swa_epochs,
+// which writes swa.ckpt = that mean of the last epochs with BatchNorm statistics re-estimated per window.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "model/checkpoint.h"
+#include "model/trainer.h"
+#include "model/weight_average.h"
+#include "tests/eval_test_util.h"
+#include "tests/teacher_test_util.h"
+#include "util/atomic_file.h"
+#include "util/config.h"
+
+using namespace ssmtl;
+namespace fs = std::filesystem;
+
+namespace {
+
+// T1+T2+T3 on 32x32 crops, a small 3D CNN (BatchNorm in every stage), 4 objects a step.
+std::string swa_config_text(int epochs, int swa, bool keep, int seed = 0) {
+  return "model.name = ssmtl++v1-cpu\nmodel.backbone.channels = 4, 4, 8\nmodel.backbone.transformer = none\n"
+         "model.head_hidden = 4\nmodel.decoder_hidden = 4\nmodel.tasks.pseudo_anomalies = false\ntrain.epochs = " +
+         std::to_string(epochs) + "\ntrain.batch_size = 4\ntrain.max_val_objects = 8\ntrain.swa_epochs = " +
+         std::to_string(swa) + "\ntrain.keep_epoch_checkpoints = " + (keep ? "true" : "false") +
+         "\ntrain.seed = " + std::to_string(seed) + "\n";
+}
+
+std::vector<std::vector<float>> all_tensors(Module& m) {
+  std::vector<std::vector<float>> v;
+  for (const NamedTensor& nt : m.named_tensors()) v.push_back(nt.tensor->to_vector());
+  return v;
+}
+
+// Per-window BatchNorm statistics defined in m (estimated or loaded).
+int window_tensors(Module& m) {
+  const std::vector<NamedTensor> all = m.named_tensors();
+  return static_cast<int>(std::count_if(all.begin(), all.end(), [](const NamedTensor& nt) { return nt.optional_like; }));
+}
+
+}  // namespace
+
+TEST_CASE("average_checkpoints: every weight and running statistic is the mean over the checkpoints") {
+  test::TempDir dir("weight_average");
+  util::Config cfg = util::Config::from_string(swa_config_text(2, 0, false));
+  const ModelConfig mc = ModelConfig::from_config(cfg);
+  TrainOptions::from_config(cfg);   // (the resolved text holds the keys read)
+  const std::string text = cfg.resolved_text();
+  REQUIRE(text.find("train.seed = 0") != std::string::npos);
+  // Three models drawn from other seeds; their running statistics made different too.
+  std::vector<std::string> paths;
+  std::vector<std::vector<std::vector<float>>> values;
+  for (int s = 0; s < 3; ++s) {
+    SSMTLModel m(mc, 11 + s);
+    for (NamedTensor& nt : m.named_tensors())
+      if (nt.is_buffer) {
+        std::vector<float> v = nt.tensor->to_vector();
+        for (size_t j = 0; j < v.size(); ++j) v[j] = 0.25f * static_cast<float>(s + 1) + 0.01f * static_cast<float>(j);
+        nt.tensor->copy_from(Tensor::from_vector(nt.tensor->shape(), v));
+      }
+    paths.push_back(dir / ("m" + std::to_string(s) + ".ckpt"));
+    save_checkpoint(paths.back(), m, {text, "state"});
+    values.push_back(all_tensors(m));
+  }
+  SSMTLModel avg(mc, 99);
+  const CheckpointMeta meta = average_checkpoints(paths, avg);
+  CHECK(meta.config_text == text);
+  CHECK(meta.trainer_state.empty());   // an average is not a point of the run to resume from
+  const std::vector<std::vector<float>> got = all_tensors(avg);
+  REQUIRE(got.size() == values[0].size());
+  size_t checked = 0;
+  for (size_t t = 0; t < got.size(); ++t)
+    for (size_t j = 0; j < got[t].size(); ++j, ++checked) {
+      const double sum = static_cast<double>(values[0][t][j]) + values[1][t][j] + values[2][t][j];
+      REQUIRE(got[t][j] == static_cast<float>(sum / 3.0));
+    }
+  CHECK(checked > 1000);
+  // A BatchNorm buffer by value: (0.25 + 0.5 + 0.75) / 3 + 0.01 j.
+  for (const NamedTensor& nt : avg.named_tensors())
+    if (nt.is_buffer && !nt.optional_like) {
+      const std::vector<float> v = nt.tensor->to_vector();
+      CHECK(v[0] == doctest::Approx(0.5).epsilon(1e-7));
+      CHECK(v[2] == doctest::Approx(0.52).epsilon(1e-6));
+      break;
+    }
+  // One checkpoint: itself.
+  SSMTLModel one(mc, 5);
+  average_checkpoints({paths[1]}, one);
+  CHECK(all_tensors(one) == values[1]);
+
+  // Another run (train.seed) is refused, naming the file and the key; so are no checkpoints.
+  util::Config other = util::Config::from_string(swa_config_text(2, 0, false, 4));
+  ModelConfig::from_config(other);
+  TrainOptions::from_config(other);
+  SSMTLModel m4(mc, 4);
+  save_checkpoint(dir / "seed4.ckpt", m4, {other.resolved_text(), ""});
+  std::string error;
+  try {
+    average_checkpoints({paths[0], dir / "seed4.ckpt"}, avg);
+  } catch (const std::runtime_error& e) {
+    error = e.what();
+  }
+  CHECK(error.find("seed4.ckpt: not the same run") != std::string::npos);
+  CHECK(error.find("its 'train.seed = 4', the first's 'train.seed = 0'") != std::string::npos);
+  CHECK_THROWS_AS(average_checkpoints({}, avg), std::invalid_argument);
+  CHECK(averaging_signature("model.crop = 32\ntrain.lr = 0.001\ntrain.seed = 3\n# x\n") ==
+        "model.crop = 32\ntrain.seed = 3\n");
+  // The epoch files of a run, and the first missing one named.
+  fs::copy_file(paths[0], dir / "epoch_002.ckpt");
+  fs::copy_file(paths[1], dir / "epoch_003.ckpt");
+  CHECK(epoch_checkpoints(dir.str(), 2, 3) ==
+        std::vector<std::string>{dir / "epoch_002.ckpt", dir / "epoch_003.ckpt"});
+  CHECK_THROWS_WITH(epoch_checkpoints(dir.str(), 2, 4), doctest::Contains("epoch_004.ckpt: no such checkpoint"));
+  CHECK_THROWS_AS(epoch_checkpoints(dir.str(), 0, 3), std::invalid_argument);
+}
+
+TEST_CASE("trainer: train.swa_epochs writes swa.ckpt, the mean of the last epochs with BatchNorm re-estimated") {
+  test::TempDir dir("trainer_swa");
+  test::TinyDataset d = test::make_tiny_dataset(dir, 3, 34);
+  auto run = [&](int swa, bool keep, const std::string& out, int stop_after, const std::string& resume, SSMTLModel& m) {
+    util::Config cfg = util::Config::from_string(swa_config_text(3, swa, keep));
+    TrainOptions opt = TrainOptions::from_config(cfg);
+    CHECK(opt.swa_epochs == swa);
+    opt.data_root = d.root;
+    opt.detections = d.detections;
+    opt.out_dir = out;
+    opt.stop_after_steps = stop_after;
+    opt.resume = resume;
+    return train_model(m, opt, cfg.resolved_text());
+  };
+  util::Config base = util::Config::from_string(swa_config_text(3, 0, false));
+  const ModelConfig mc = ModelConfig::from_config(base);
+  SSMTLModel plain(mc, 7), swa(mc, 7), kept(mc, 7);
+  const TrainResult a = run(0, false, dir / "plain", 0, "", plain);
+  const TrainResult b = run(2, false, dir / "swa", 0, "", swa);
+  const TrainResult c = run(2, true, dir / "kept", 0, "", kept);
+  REQUIRE(b.epochs.size() == 3);
+  CHECK(a.swa_epochs_averaged == 0);
+  CHECK(b.swa_epochs_averaged == 2);
+  CHECK(c.swa_epochs_averaged == 2);
+  CHECK(!fs::exists(dir / "plain/swa.ckpt"));
+  // Training is untouched: the same losses and weights (the files differ in their configuration text).
+  for (int e = 0; e < 3; ++e) {
+    CHECK(b.epochs[e].train == a.epochs[e].train);
+    CHECK(b.epochs[e].val_total == a.epochs[e].val_total);
+  }
+  auto weights_of = [&](const std::string& path) {
+    SSMTLModel m(mc, 1);
+    load_checkpoint(path, m);
+    return all_tensors(m);
+  };
+  CHECK(weights_of(dir / "swa/last.ckpt") == weights_of(dir / "plain/last.ckpt"));
+  CHECK(weights_of(dir / "swa/best.ckpt") == weights_of(dir / "plain/best.ckpt"));
+  // The epoch files it kept for the average are gone again (keep_epoch_checkpoints = false); kept otherwise.
+  CHECK(!fs::exists(dir / "swa/epoch_002.ckpt"));
+  CHECK(!fs::exists(dir / "swa/epoch_003.ckpt"));
+  CHECK(fs::exists(dir / "kept/epoch_001.ckpt"));
+  CHECK(weights_of(dir / "kept/swa.ckpt") == weights_of(dir / "swa/swa.ckpt"));
+
+  // swa.ckpt = epochs 2-3 averaged, then the per-window estimate from 2048 objects (all of them here) as
+  // `ssmtl average` makes it; its validation loss is the one logged in swa.json and returned.
+  util::Config cfg = util::Config::from_string(swa_config_text(3, 2, true));
+  const TrainOptions opt = TrainOptions::from_config(cfg);
+  const ObjectPool pool = ObjectPool::load(d.root, "training", d.detections, 0.0, true, {},
+                                           TeacherSpec::for_model(mc, d.detections, ""));
+  const SampleBuilder builder(pool, mc, nullptr);
+  SSMTLModel mine(mc, 3);
+  average_checkpoints(epoch_checkpoints(dir / "kept", 2, 3), mine);
+  CHECK(window_tensors(mine) == 0);
+  estimate_window_bn(mine, builder, precise_bn_ids(pool, opt, kSwaBnObjects), opt.batch_size, precise_bn_seed(opt));
+  SSMTLModel written(mc, 4);
+  const CheckpointMeta meta = load_checkpoint(dir / "swa/swa.ckpt", written);
+  CHECK(meta.trainer_state.empty());
+  CHECK(window_tensors(written) > 0);
+  CHECK(all_tensors(written) == all_tensors(mine));
+  double total = 0;
+  for (const auto& [k, v] : validation_losses(mine, builder, validation_ids(pool, opt), opt.batch_size,
+                                              validation_seed(opt)))
+    total += v;
+  CHECK(total == b.swa_val);
+  CHECK(total != b.epochs[2].val_total);
+  const std::string json = util::read_file(dir / "swa/swa.json");
+  CHECK(json.find("{\"format_version\": 1, \"first_epoch\": 2, \"last_epoch\": 3, \"bn_objects\": ") == 0);
+
+  // Stopped mid-run and resumed: the same swa.ckpt. A late train.swa_epochs = 3 on a resume after epoch 1
+  // was written without keeping it is refused at once, naming the missing file.
+  SSMTLModel s1(mc, 7), s2(mc, 8), s3(mc, 9);
+  run(2, false, dir / "stopped", 7, "", s1);
+  run(2, false, dir / "stopped", 0, dir / "stopped/last.ckpt", s2);
+  CHECK(util::read_file(dir / "stopped/swa.ckpt") == util::read_file(dir / "swa/swa.ckpt"));
+  CHECK_THROWS_WITH(run(3, false, dir / "stopped", 0, dir / "stopped/last.ckpt", s3),
+                    doctest::Contains("epoch_001.ckpt: no such checkpoint"));
+}
