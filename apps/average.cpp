@@ -18,17 +18,19 @@ namespace {
 
 const char* kUsage =
     "usage: ssmtl average (--checkpoint CKPT [--checkpoint CKPT2 ...] | --run DIR --epochs FIRST-LAST) --out FILE\n"
-    "                     --data ROOT --detections DIR [--precise-bn 2048] [--precision run|fp32|bf16]\n"
-    "                     [--ood DIR] [--teachers DIR]\n"
+    "                     --data ROOT --detections DIR [--videos 01,02,...] [--precise-bn N]\n"
+    "                     [--precision run|fp32|bf16] [--ood DIR] [--teachers DIR]\n"
     "  Writes FILE, a checkpoint whose weights are the equal-weight mean of the given checkpoints' (stochastic\n"
     "  weight averaging, Izmailov et al. 2018; model/weight_average.h), and FILE.json (what made it). The\n"
     "  checkpoints must come from one run (the same model.* keys and train.seed): typically its last epochs,\n"
     "  kept by train.keep_epoch_checkpoints = true (--run DIR --epochs 11-20: DIR/epoch_011.ckpt ..).\n"
     "  The checkpoints' BatchNorm statistics belong to their own weights, so the mean's are re-estimated per\n"
-    "  input window from N training objects (--precise-bn N, default 2048; the objects and samples of\n"
-    "  train.precise_bn = N: model/bn_window.h), in --precision (run = the checkpoints' train.precision).\n"
+    "  input window from N training objects (--precise-bn N; default: the run's train.precise_bn, 2048 when that\n"
+    "  is 0, as train.swa_epochs does; the objects and samples of train.precise_bn = N: model/bn_window.h), in\n"
+    "  --precision (run = the checkpoints' train.precision).\n"
     "  --precise-bn 0 keeps the mean of their running statistics instead (not recommended: a warning says so).\n"
-    "  --data ROOT / --detections DIR   the training split and its detections, as given to `ssmtl train`\n"
+    "  --data ROOT / --detections DIR / --videos LIST   the training split, its detections and the videos\n"
+    "                  trained on, as given to `ssmtl train` (--videos: default the run's, from its configuration)\n"
     "  Score or validate FILE like any checkpoint (`ssmtl score`, `ssmtl validate`). It cannot be resumed.\n"
     "Errors (exit 1): a checkpoint that does not load or comes from another run; a missing epoch file;\n"
     "  bf16 without AVX512_BF16. Usage errors (exit 2): no checkpoints, both forms, a malformed --epochs.\n";
@@ -52,6 +54,19 @@ std::vector<std::string> chosen_checkpoints(const ssmtl::app::Args& args) {
   return ckpts;
 }
 
+// The "# videos = a,b" line `ssmtl train --videos` writes into a run's configuration; empty without one.
+std::vector<std::string> run_videos(const std::string& config_text) {
+  std::istringstream in(config_text);
+  std::vector<std::string> v;
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("# videos = ", 0) == 0) {
+      std::istringstream list(line.substr(11));
+      for (std::string x; std::getline(list, x, ',');)
+        if (!x.empty()) v.push_back(x);
+    }
+  return v;
+}
+
 std::string json_string(const std::string& s) {
   std::string o = "\"";
   for (char c : s) {
@@ -67,19 +82,22 @@ int run_average(int argc, char** argv) {
   if (args.help()) { std::printf("%s", kUsage); return 0; }
   const std::vector<std::string> ckpts = chosen_checkpoints(args);
   const std::string out = args.need("out");
-  const int precise_bn = static_cast<int>(args.get_int("precise-bn", 2048, 0));
+  ssmtl::util::Config cfg =
+      ssmtl::util::Config::from_string(ssmtl::read_checkpoint_meta(ckpts[0]).config_text, ckpts[0]);
+  const ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);   // (registers the proxy tasks' keys)
+  const ssmtl::TrainOptions opt = ssmtl::TrainOptions::from_config(cfg);
+  const int precise_bn = static_cast<int>(
+      args.get_int("precise-bn", opt.precise_bn > 0 ? opt.precise_bn : ssmtl::kSwaBnObjects, 0));
   const std::string root = precise_bn > 0 ? args.need("data") : args.get("data");
   const std::string det = precise_bn > 0 ? args.need("detections") : args.get("detections");
+  std::vector<std::string> videos = args.list("videos");
+  if (videos.empty()) videos = run_videos(ssmtl::read_checkpoint_meta(ckpts[0]).config_text);
   const std::string ood_root = args.get("ood", "../shared/data/ood"), teachers = args.get("teachers");
   const std::string precision_arg = args.get("precision", "run");
   args.check_used();
   if (precision_arg != "run" && precision_arg != "fp32" && precision_arg != "bf16")
     throw ssmtl::app::UsageError("--precision must be run, fp32 or bf16, got " + precision_arg);
 
-  ssmtl::util::Config cfg =
-      ssmtl::util::Config::from_string(ssmtl::read_checkpoint_meta(ckpts[0]).config_text, ckpts[0]);
-  const ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);   // (registers the proxy tasks' keys)
-  const ssmtl::TrainOptions opt = ssmtl::TrainOptions::from_config(cfg);
   ssmtl::SSMTLModel model(mc, 0);
   const ssmtl::CheckpointMeta meta = ssmtl::average_checkpoints(ckpts, model);
   std::fprintf(stderr, "average: the weights of %zu checkpoints averaged (%s .. %s)\n", ckpts.size(),
@@ -89,7 +107,7 @@ int run_average(int argc, char** argv) {
   size_t bn_objects = 0;
   if (precise_bn > 0) {
     ssmtl::kernels::MatmulPrecisionScope scope(ssmtl::kernels::checked_matmul_precision(precision, false, "--precision"));
-    const ssmtl::ObjectPool pool = ssmtl::ObjectPool::load(root, "training", det, opt.min_detection_score, false, {},
+    const ssmtl::ObjectPool pool = ssmtl::ObjectPool::load(root, "training", det, opt.min_detection_score, false, videos,
                                                            ssmtl::TeacherSpec::for_model(mc, det, teachers));
     std::unique_ptr<ssmtl::OodImages> ood;
     if (mc.tasks.any(ssmtl::Source::kOodImages)) ood = std::make_unique<ssmtl::OodImages>(ood_root);

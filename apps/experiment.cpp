@@ -120,6 +120,9 @@ void check_setting_keys(const std::map<std::string, std::string>& s) {
   for (auto& [k, v] : s)
     if (!known.count(k) && k.rfind("model.", 0) != 0 && k.rfind("train.", 0) != 0)
       throw std::runtime_error("experiment: unknown setting " + k + " (see ssmtl experiment --help)");
+  const std::string which = get(s, "score.checkpoint", "best");
+  if (which != "best" && which != "swa")
+    throw std::runtime_error("experiment: score.checkpoint must be best or swa, got " + which);
 }
 
 RunResult run_one(const ssmtl::app::ExperimentSpec& spec, const GridPoint& p, int seed, const std::string& cache) {
@@ -153,14 +156,15 @@ RunResult run_one(const ssmtl::app::ExperimentSpec& spec, const GridPoint& p, in
   // Training: keyed by the detections and the resolved configuration (seed included).
   const std::string cfg_text = resolved_train_config(spec.config, s);
   // (a run without weight averaging keeps the key it had before train.swa_epochs existed)
-  std::string key_text = cfg_text;
-  const size_t no_swa = key_text.find("train.swa_epochs = 0\n");
-  const std::string which = get(s, "score.checkpoint", "best");
-  if (which != "best" && which != "swa")
-    throw std::runtime_error("experiment: score.checkpoint must be best or swa, got " + which);
-  if (which == "swa" && no_swa != std::string::npos)
+  ssmtl::util::Config resolved = ssmtl::util::Config::from_string(cfg_text, "the resolved configuration");
+  const int swa_epochs = ssmtl::TrainOptions::from_config(resolved).swa_epochs;
+  std::string key_text;
+  std::istringstream lines(cfg_text);
+  for (std::string line; std::getline(lines, line);)
+    if (swa_epochs > 0 || line.rfind("train.swa_epochs ", 0) != 0) key_text += line + "\n";
+  const std::string which = get(s, "score.checkpoint", "best");   // (its value checked with the keys)
+  if (which == "swa" && swa_epochs == 0)
     throw std::runtime_error("experiment: score.checkpoint = swa needs train.swa_epochs > 0 (swa.ckpt)");
-  if (no_swa != std::string::npos) key_text.erase(no_swa, std::string("train.swa_epochs = 0\n").size());
   const std::string train = cache + "/train/" + ssmtl::app::hash_key(det + "\n" + tr_videos + "\n" + key_text);
   r.train_dir = train;
   auto t = cached(train, [&] {
@@ -172,7 +176,7 @@ RunResult run_one(const ssmtl::app::ExperimentSpec& spec, const GridPoint& p, in
     if (!tr_videos.empty()) a.insert(a.end(), {"--videos", tr_videos});
     if (fs::exists(train + "/last.ckpt")) a.insert(a.end(), {"--resume", train + "/last.ckpt"});
     const int rc = call(a);
-    if (rc != 0 || !fs::exists(train + "/best.ckpt"))
+    if (rc != 0 || !fs::exists(train + "/best.ckpt") || (swa_epochs > 0 && !fs::exists(train + "/swa.ckpt")))
       throw std::runtime_error("experiment: training stopped (exit " + std::to_string(rc) + "); rerun to resume " + train);
   });
   r.seconds[1] = t.first;

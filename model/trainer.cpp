@@ -134,6 +134,11 @@ class TrainRun {
   // After the last epoch: swa.ckpt and swa.json (write_swa_checkpoint); the epoch checkpoints kept only for
   // it are removed (train.keep_epoch_checkpoints = false).
   void write_swa();
+  // A resume that will train more epochs: an earlier swa.ckpt / swa.json no longer describe the run (removed);
+  // the epochs the average needs that are already done are copied from the resumed checkpoint's folder when
+  // the run continues in another one, and must exist (else std::runtime_error naming the file, at once).
+  void prepare_swa_resume();
+  void check_swa_epochs(int first, int done);   // (its copy and check of epochs first..done)
   double swa_val_ = 0;
   int swa_averaged_ = 0;
   bool curves_warned_ = false;
@@ -184,6 +189,12 @@ Device checked_device(const TrainOptions& opt) {
   return parse_device(opt.device);
 }
 
+// epoch_NNN.ckpt (train.keep_epoch_checkpoints, train.swa_epochs)
+bool is_epoch_checkpoint(const std::string& n) {
+  return n.size() > 11 && n.rfind("epoch_", 0) == 0 && n.substr(n.size() - 5) == ".ckpt" &&
+         n.find_first_not_of("0123456789", 6) == n.size() - 5;
+}
+
 // A new run (no --resume) in a folder that holds an earlier one: the earlier run's files go first (said
 // loudly), so that the folder never mixes two runs (e.g. epoch_007.ckpt of a longer earlier run).
 void remove_earlier_run(const std::string& dir) {
@@ -192,9 +203,7 @@ void remove_earlier_run(const std::string& dir) {
   std::error_code ec;
   for (const auto& e : fs::directory_iterator(dir, ec)) {
     const std::string n = e.path().filename().string();
-    const bool epoch_ckpt = n.size() > 11 && n.rfind("epoch_", 0) == 0 && n.substr(n.size() - 5) == ".ckpt" &&
-                            n.find_first_not_of("0123456789", 6) == n.size() - 5;
-    if (epoch_ckpt || n == "last.ckpt" || n == "best.ckpt" || n == "train_log.jsonl" || n == "train_curves.png" ||
+    if (is_epoch_checkpoint(n) || n == "last.ckpt" || n == "best.ckpt" || n == "train_log.jsonl" || n == "train_curves.png" ||
         n == "swa.ckpt" || n == "swa.json")
       old.push_back(e.path());
   }
@@ -261,17 +270,7 @@ TrainRun::TrainRun(SSMTLModel& model, const TrainOptions& opt, const std::string
     if (optim_->ascent) load_adam(*optim_->ascent, st_.adam_pseudo, opt.resume);
     if (lead_)
       std::fprintf(stderr, "train: resumed from %s at epoch %d step %d\n", opt.resume.c_str(), st_.epoch, st_.step);
-    // A resume that turns train.swa_epochs on late: the epochs it averages that are already done must be on disk.
-    const int swa_first = std::max(1, opt.epochs - opt.swa_epochs + 1), done = std::min(st_.epoch, opt.epochs);
-    if (opt.swa_epochs > 0 && lead_ && done >= swa_first) {
-      try {
-        epoch_checkpoints(opt.out_dir, swa_first, done);
-      } catch (const std::runtime_error& ex) {
-        throw std::runtime_error("train.swa_epochs = " + std::to_string(opt.swa_epochs) + " averages epochs " +
-                                 std::to_string(swa_first) + "-" + std::to_string(opt.epochs) + ", trained before this resume: " +
-                                 ex.what());
-      }
-    }
+    if (lead_ && st_.epoch < opt.epochs) prepare_swa_resume();
   }
   if (lead_) {   // once the data and options have loaded: a run that fails before leaves the folder as it was
     if (opt.resume.empty()) remove_earlier_run(opt.out_dir);
@@ -513,14 +512,46 @@ void TrainRun::write_swa() {
   const SwaResult r = write_swa_checkpoint(model_.cfg, dev_, opt_, pool_, *builder_, val_ids_, config_text_);
   swa_val_ = r.val_total;
   swa_averaged_ = r.last_epoch - r.first_epoch + 1;
-  std::fprintf(stderr, "swa: epochs %d-%d averaged: validation loss %.5f (best.ckpt, epoch %d: %.5f); %s/swa.ckpt\n",
-               r.first_epoch, r.last_epoch, r.val_total, st_.best_epoch + 1, st_.best_val, opt_.out_dir.c_str());
+  char val[64] = "no validation videos";
+  if (!r.val.empty()) std::snprintf(val, sizeof val, "validation loss %.5f", r.val_total);
+  std::fprintf(stderr, "swa: epochs %d-%d averaged: %s (best.ckpt, epoch %d: %.5f); %s/swa.ckpt\n", r.first_epoch,
+               r.last_epoch, val, st_.best_epoch + 1, st_.best_val, opt_.out_dir.c_str());
   if (opt_.keep_epoch_checkpoints) return;
+  // (keep_epoch_checkpoints cannot change on a resume: every epoch file here was kept for the average)
   std::error_code ec;
-  for (int e = r.first_epoch; e <= r.last_epoch; ++e) {
+  for (const auto& e : std::filesystem::directory_iterator(opt_.out_dir, ec))
+    if (is_epoch_checkpoint(e.path().filename().string())) std::filesystem::remove(e.path(), ec);
+}
+
+void TrainRun::prepare_swa_resume() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const int first = std::max(1, opt_.epochs - opt_.swa_epochs + 1), done = st_.epoch;
+  if (opt_.swa_epochs > 0 && done >= first) check_swa_epochs(first, done);
+  for (const char* name : {"swa.ckpt", "swa.json"})
+    if (fs::remove(opt_.out_dir + "/" + name, ec))
+      std::fprintf(stderr, "train: removed %s/%s (of the run before this resume)\n", opt_.out_dir.c_str(), name);
+}
+
+void TrainRun::check_swa_epochs(int first, int done) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path from = fs::path(opt_.resume).parent_path().empty() ? fs::path(".") : fs::path(opt_.resume).parent_path();
+  for (int e = first; e <= done; ++e) {   // (resumed into another folder: its kept epochs come along)
     char name[32];
     std::snprintf(name, sizeof name, "epoch_%03d.ckpt", e);
-    std::filesystem::remove(opt_.out_dir + "/" + name, ec);
+    const fs::path src = from / name, dst = fs::path(opt_.out_dir) / name;
+    if (!fs::exists(dst, ec) && fs::exists(src, ec) && !fs::equivalent(from, opt_.out_dir, ec)) {
+      const std::string bytes = util::read_file(src.string());
+      util::write_atomic(dst.string(), [&](std::ostream& o) { o << bytes; }, true);
+    }
+  }
+  try {
+    epoch_checkpoints(opt_.out_dir, first, done);
+  } catch (const std::runtime_error& ex) {
+    throw std::runtime_error("train.swa_epochs = " + std::to_string(opt_.swa_epochs) + " averages epochs " +
+                             std::to_string(first) + "-" + std::to_string(opt_.epochs) +
+                             ", some trained before this resume without being kept: " + ex.what());
   }
 }
 
@@ -566,7 +597,16 @@ TrainResult TrainRun::run() {
       }
     }
   }
-  if (opt_.swa_epochs > 0 && done_here > 0 && st_.epoch >= opt_.epochs && !time_limit_ && lead_) write_swa();
+  // (a finished run resumed with nothing to train writes a swa.ckpt that is missing, e.g. after a failed step)
+  if (opt_.swa_epochs > 0 && lead_ && st_.epoch >= opt_.epochs && !time_limit_ &&
+      (done_here > 0 || !std::filesystem::exists(opt_.out_dir + "/swa.ckpt"))) {
+    try {
+      write_swa();
+    } catch (const std::runtime_error& ex) {
+      if (done_here > 0) throw;
+      std::fprintf(stderr, "train: no swa.ckpt: %s\n", ex.what());
+    }
+  }
   // (Rank 0 only: the other ranks' out_dir need not be the same file system, and they return no model.)
   if (lead_ && std::filesystem::exists(opt_.out_dir + "/best.ckpt")) load_checkpoint(opt_.out_dir + "/best.ckpt", model_);
   return result();

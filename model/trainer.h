@@ -73,7 +73,10 @@ struct TrainOptions {
                                    // this many epochs (stochastic weight averaging, model/weight_average.h), its
                                    // BatchNorm statistics estimated per window (train.precise_bn objects, 2048
                                    // when that is 0), validated and logged in swa.json; those epochs' checkpoints
-                                   // are kept until then. Training is unchanged. 0 = off
+                                   // are kept until then (a resume into another folder copies them over). Training
+                                   // is unchanged; the step (~20 s for SSMTL on the CPU) is not part of
+                                   // train.max_seconds' estimate. A finished run resumed without swa.ckpt writes
+                                   // it; a resume that trains more epochs removes an earlier one. 0 = off
   bool sync_bn = false;            // data-parallel: BatchNorm statistics over the whole global batch (all
                                    // ranks) instead of each rank's share (PyTorch DDP's default); CPU only
   // Data-parallel job (mpirun -np N ssmtl train): null or a single-process communicator = this process
@@ -125,8 +128,9 @@ struct TrainResult {
 // a run stops early), train_log.jsonl (one JSON object per epoch), train_curves.png (the losses over the epochs,
 // model/train_curves.h); with train.swa_epochs, swa.ckpt and swa.json when the last epoch ends. A run that finishes ends with best.ckpt's weights loaded back into `model`; a run
 // stopped early (Ctrl-C, train.stop_after_steps) keeps the weights of its last step. Throws std::runtime_error naming the video/file on bad input, naming the epoch and step
-// when losses stay non-finite for train.max_bad_steps steps, and naming the key when a resume's
-// configuration differs from its checkpoint's; std::invalid_argument for a bad option or device.
+// when losses stay non-finite for train.max_bad_steps steps, naming the key when a resume's
+// configuration differs from its checkpoint's, and naming the missing epoch_NNN.ckpt when train.swa_epochs
+// needs an epoch trained before a resume that was not kept; std::invalid_argument for a bad option or device.
 // Data parallel (opt.comm with several ranks, e.g. `mpirun -np N ssmtl train`): every rank calls this with the
 // same options; each takes its share of every global batch (DataParallel), rank 0 alone writes the files and
 // prints, and only rank 0's model ends with best.ckpt's weights. Throws std::invalid_argument when a batch

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
@@ -10,13 +11,24 @@
 
 namespace ssmtl {
 
-std::string averaging_signature(const std::string& config_text) {
+std::map<std::string, std::string> averaging_signature(const std::string& config_text) {
+  static const std::set<std::string> may_change = {"train.device", "train.epochs", "train.stop_after_steps",
+                                                   "train.max_seconds", "train.swa_epochs"};
+  auto trim = [](const std::string& x) {
+    const size_t i = x.find_first_not_of(" \t"), j = x.find_last_not_of(" \t\r");
+    return i == std::string::npos ? std::string() : x.substr(i, j - i + 1);
+  };
   std::istringstream in(config_text);
-  std::string line, out;
-  while (std::getline(in, line))
-    if (line.rfind("model.", 0) == 0 || line.rfind("train.seed ", 0) == 0 || line.rfind("train.seed=", 0) == 0)
-      out += line + "\n";
-  return out;
+  std::map<std::string, std::string> m;
+  for (std::string line; std::getline(in, line);) {
+    const size_t eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string k = trim(line.substr(0, eq));
+    const bool header = k == "# data" || k == "# detections" || k == "# videos";
+    if ((!header && (k.empty() || k[0] == '#')) || may_change.count(k)) continue;
+    m[k] = trim(line.substr(eq + 1));
+  }
+  return m;
 }
 
 std::vector<std::string> epoch_checkpoints(const std::string& run, int first, int last) {
@@ -39,36 +51,32 @@ std::vector<std::string> epoch_checkpoints(const std::string& run, int first, in
 
 namespace {
 
-// The first line where a checkpoint's signature differs from the first checkpoint's, for the error message.
-std::string first_difference(const std::string& mine, const std::string& first) {
-  std::istringstream im(mine), i0(first);
-  std::string lm, l0;
-  while (true) {
-    const bool gm = static_cast<bool>(std::getline(im, lm)), g0 = static_cast<bool>(std::getline(i0, l0));
-    if (!gm && !g0) return "";
-    if (!gm) lm = "(nothing)";
-    if (!g0) l0 = "(nothing)";
-    if (lm != l0 || !gm || !g0) return "its '" + lm + "', the first's '" + l0 + "'";
+// The first setting both signatures hold with different values ("" when none), for the error message. A key
+// only one of them holds is not a difference: a later build writes keys an earlier one did not know.
+std::string first_difference(const std::map<std::string, std::string>& mine,
+                             const std::map<std::string, std::string>& first) {
+  for (const auto& [k, v] : mine) {
+    const auto it = first.find(k);
+    if (it != first.end() && it->second != v) return "its '" + k + " = " + v + "', the first's '" + k + " = " + it->second + "'";
   }
+  return "";
 }
 
 }  // namespace
 
 CheckpointMeta average_checkpoints(const std::vector<std::string>& paths, Module& model) {
   if (paths.empty()) throw std::invalid_argument("average_checkpoints: no checkpoints");
-  CheckpointMeta first;
-  std::string signature;
+  const CheckpointMeta first = read_checkpoint_meta(paths[0]);
+  const std::map<std::string, std::string> signature = averaging_signature(first.config_text);
+  for (size_t i = 1; i < paths.size(); ++i) {   // before any weights are read: this error, not a shape error
+    const std::string diff = first_difference(averaging_signature(read_checkpoint_meta(paths[i]).config_text), signature);
+    if (!diff.empty())
+      throw std::runtime_error(paths[i] + ": not the same run as " + paths[0] + " (" + diff +
+                               "): weights average only along one training run");
+  }
   std::vector<std::vector<double>> sums;   // one per always-present tensor, in named_tensors() order
   for (size_t i = 0; i < paths.size(); ++i) {
-    const CheckpointMeta meta = load_checkpoint(paths[i], model);
-    const std::string sig = averaging_signature(meta.config_text);
-    if (i == 0) {
-      first = meta;
-      signature = sig;
-    } else if (sig != signature) {
-      throw std::runtime_error(paths[i] + ": not the same run as " + paths[0] + " (" + first_difference(sig, signature) +
-                               "): weights average only along one training run");
-    }
+    load_checkpoint(paths[i], model);
     size_t k = 0;
     for (const NamedTensor& nt : model.named_tensors()) {
       if (nt.optional_like) continue;
@@ -90,8 +98,9 @@ CheckpointMeta average_checkpoints(const std::vector<std::string>& paths, Module
     for (size_t j = 0; j < s.size(); ++j) mean[j] = static_cast<float>(s[j] / n);
     nt.tensor->copy_from(Tensor::from_vector(nt.tensor->shape(), mean));
   }
-  first.trainer_state.clear();
-  return first;
+  CheckpointMeta out = first;
+  out.trainer_state.clear();
+  return out;
 }
 
 SwaResult write_swa_checkpoint(const ModelConfig& cfg, Device device, const TrainOptions& opt, const ObjectPool& pool,
@@ -120,7 +129,9 @@ SwaResult write_swa_checkpoint(const ModelConfig& cfg, Device device, const Trai
     << ", \"bn_objects\": " << r.bn_objects << ", \"val\": {";
   size_t i = 0;
   for (auto& [k, v] : r.val) j << (i++ ? ", " : "") << "\"" << k << "\": " << v;
-  j << "}, \"val_total\": " << r.val_total << "}\n";
+  j << "}, \"val_total\": ";
+  if (r.val.empty()) j << "null}\n";
+  else j << r.val_total << "}\n";
   util::write_text_atomic(opt.out_dir + "/swa.json", j.str());
   return r;
 }

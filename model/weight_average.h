@@ -25,8 +25,8 @@ namespace ssmtl {
 // optional buffers (per-window statistics) are left undefined: they describe other weights. Returns the first
 // checkpoint's metadata with an empty trainer state (an average cannot be resumed).
 // Throws std::invalid_argument for an empty list; std::runtime_error naming the checkpoint that does not load
-// (load_checkpoint's errors) or whose model (every model.* key) or train.seed differs from the first's:
-// weights average only along one training run.
+// (load_checkpoint's errors) or that is not of the first one's run (averaging_signature: a setting both hold
+// differs), checked before any weights are read: weights average only along one training run.
 CheckpointMeta average_checkpoints(const std::vector<std::string>& paths, Module& model);
 
 // The checkpoints <run>/epoch_NNN.ckpt for epochs first..last (written by train.keep_epoch_checkpoints).
@@ -34,15 +34,18 @@ CheckpointMeta average_checkpoints(const std::vector<std::string>& paths, Module
 // that does not exist.
 std::vector<std::string> epoch_checkpoints(const std::string& run, int first, int last);
 
-// The lines "model.* = ..." and "train.seed = ..." of a resolved configuration text, in order: what two
-// checkpoints must share for their weights to be averaged.
-std::string averaging_signature(const std::string& config_text);
+// What makes two checkpoints points of one training run, from a resolved configuration text (the one a
+// checkpoint holds): every "key = value" setting except those a resume may change (train.device, train.epochs,
+// train.stop_after_steps, train.max_seconds, train.swa_epochs), and the "# data" / "# detections" / "# videos"
+// header lines of `ssmtl train`; key -> value. Two checkpoints of one run agree on every key both hold (a later build may
+// write keys an earlier one did not know).
+std::map<std::string, std::string> averaging_signature(const std::string& config_text);
 
 // What the trainer's SWA step measured (train.swa_epochs).
 struct SwaResult {
   int first_epoch = 0, last_epoch = 0;       // 1-based, inclusive
-  std::map<std::string, double> val;         // per descent task, as train_log.jsonl's "val"
-  double val_total = 0;
+  std::map<std::string, double> val;         // per descent task, as train_log.jsonl's "val"; empty without
+  double val_total = 0;                      // validation videos (then val_total is 0 and swa.json says null)
   size_t bn_objects = 0;
 };
 
@@ -50,8 +53,8 @@ struct SwaResult {
 // opt.epochs has ended: averages opt.out_dir/epoch_NNN.ckpt of the last K epochs (all when K >= epochs) into a
 // model of `cfg` on `device`, estimates its BatchNorm statistics per window (estimate_window_bn over
 // precise_bn_ids: opt.precise_bn objects, 2048 when that is 0), computes its validation losses on `val_ids`
-// (as the epochs' own), writes swa.ckpt (config_text, no trainer state) and swa.json (format version 1),
-// both atomically. The SSMTL paper's rule (best.ckpt) is not changed: both files stay.
+// (as the epochs' own; none without validation videos), writes swa.ckpt (config_text, no trainer state) and
+// swa.json (format version 1; val_total null without validation videos), both atomically. The SSMTL paper's rule (best.ckpt) is not changed: both files stay.
 // Throws what average_checkpoints, estimate_window_bn and validation_losses throw.
 SwaResult write_swa_checkpoint(const ModelConfig& cfg, Device device, const TrainOptions& opt, const ObjectPool& pool,
                                const SampleBuilder& builder, const std::vector<size_t>& val_ids,

@@ -154,7 +154,7 @@ for c in $checkpoints; do   # (a checkpoint equal to one already listed, e.g. be
   [ $dup = 1 ] || ckpt_args+=(--checkpoint "$f")
 done
 if [ ${#ckpt_args[@]} = 0 ]; then
-  echo "demo: none of CHECKPOINTS ($checkpoints) is in $run/train (swa.ckpt needs train.swa_epochs > 0: SWA_EPOCHS)" >&2; exit 1
+  echo "demo: none of CHECKPOINTS ($checkpoints) is in $run/train (swa.ckpt is written when the last epoch of a run with train.swa_epochs > 0 ends: SWA_EPOCHS)" >&2; exit 1
 fi
 "$ssmtl" score --data "$root" --detections "$run/detections/testing" "${ckpt_args[@]}" \
   --out "$run/scores" "${extra_score[@]}"

@@ -4,13 +4,16 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "model/checkpoint.h"
 #include "model/trainer.h"
 #include "model/weight_average.h"
 #include "tests/eval_test_util.h"
+#include "tests/run_program.h"
 #include "tests/teacher_test_util.h"
 #include "util/atomic_file.h"
 #include "util/config.h"
@@ -21,12 +24,12 @@ namespace fs = std::filesystem;
 namespace {
 
 // T1+T2+T3 on 32x32 crops, a small 3D CNN (BatchNorm in every stage), 4 objects a step.
-std::string swa_config_text(int epochs, int swa, bool keep, int seed = 0) {
+std::string swa_config_text(int epochs, int swa, bool keep, int seed = 0, int precise_bn = 0) {
   return "model.name = ssmtl++v1-cpu\nmodel.backbone.channels = 4, 4, 8\nmodel.backbone.transformer = none\n"
          "model.head_hidden = 4\nmodel.decoder_hidden = 4\nmodel.tasks.pseudo_anomalies = false\ntrain.epochs = " +
          std::to_string(epochs) + "\ntrain.batch_size = 4\ntrain.max_val_objects = 8\ntrain.swa_epochs = " +
          std::to_string(swa) + "\ntrain.keep_epoch_checkpoints = " + (keep ? "true" : "false") +
-         "\ntrain.seed = " + std::to_string(seed) + "\n";
+         "\ntrain.seed = " + std::to_string(seed) + "\ntrain.precise_bn = " + std::to_string(precise_bn) + "\n";
 }
 
 std::vector<std::vector<float>> all_tensors(Module& m) {
@@ -106,8 +109,22 @@ TEST_CASE("average_checkpoints: every weight and running statistic is the mean o
   CHECK(error.find("seed4.ckpt: not the same run") != std::string::npos);
   CHECK(error.find("its 'train.seed = 4', the first's 'train.seed = 0'") != std::string::npos);
   CHECK_THROWS_AS(average_checkpoints({}, avg), std::invalid_argument);
-  CHECK(averaging_signature("model.crop = 32\ntrain.lr = 0.001\ntrain.seed = 3\n# x\n") ==
-        "model.crop = 32\ntrain.seed = 3\n");
+  CHECK(averaging_signature("# ssmtl train\n# data = /d\nmodel.crop = 32\ntrain.epochs = 3\ntrain.lr = 0.001\n# x\n") ==
+        std::map<std::string, std::string>{{"# data", "/d"}, {"model.crop", "32"}, {"train.lr", "0.001"}});
+  // Another model (other shapes) is refused as another run, before its weights are read.
+  util::Config wide = util::Config::from_string(swa_config_text(2, 0, false));
+  wide.set("model.backbone.channels", "4, 8, 8");
+  SSMTLModel mw(ModelConfig::from_config(wide), 4);
+  TrainOptions::from_config(wide);
+  save_checkpoint(dir / "wide.ckpt", mw, {wide.resolved_text(), ""});
+  CHECK_THROWS_WITH(average_checkpoints({paths[0], dir / "wide.ckpt"}, avg),
+                    doctest::Contains("its 'model.backbone.channels = 4, 8, 8', the first's 'model.backbone.channels = 4, 4, 8'"));
+  // A key only one of them holds (written by a later build) is no difference.
+  util::Config extra = util::Config::from_string(swa_config_text(2, 0, false));
+  ModelConfig::from_config(extra);
+  TrainOptions::from_config(extra);
+  save_checkpoint(dir / "extra.ckpt", m4, {extra.resolved_text() + "train.some_later_key = 1\n", ""});
+  CHECK_NOTHROW(average_checkpoints({paths[0], dir / "extra.ckpt"}, avg));
   // The epoch files of a run, and the first missing one named.
   fs::copy_file(paths[0], dir / "epoch_002.ckpt");
   fs::copy_file(paths[1], dir / "epoch_003.ckpt");
@@ -119,24 +136,32 @@ TEST_CASE("average_checkpoints: every weight and running statistic is the mean o
 
 TEST_CASE("trainer: train.swa_epochs writes swa.ckpt, the mean of the last epochs with BatchNorm re-estimated") {
   test::TempDir dir("trainer_swa");
-  test::TinyDataset d = test::make_tiny_dataset(dir, 3, 34);
-  auto run = [&](int swa, bool keep, const std::string& out, int stop_after, const std::string& resume, SSMTLModel& m) {
-    util::Config cfg = util::Config::from_string(swa_config_text(3, swa, keep));
+  test::TinyDataset d = test::make_tiny_dataset(dir, 3, 34);   // 26 training objects: 7 steps an epoch
+  struct Run {   // epochs, train.swa_epochs, train.precise_bn, train.stop_after_steps, keep epochs, --resume
+    int epochs, swa, precise_bn, stop_after;
+    bool keep;
+    std::string resume;
+    Run(int e, int s, int pbn = 0, int stop = 0, bool k = false, std::string r = "")
+        : epochs(e), swa(s), precise_bn(pbn), stop_after(stop), keep(k), resume(std::move(r)) {}
+  };
+  auto run = [&](const Run& r, const std::string& out, SSMTLModel& m) {
+    util::Config cfg = util::Config::from_string(swa_config_text(r.epochs, r.swa, r.keep, 0, r.precise_bn));
+    ModelConfig::from_config(cfg);   // (the checkpoints' configuration holds the model, as ssmtl train writes it)
     TrainOptions opt = TrainOptions::from_config(cfg);
-    CHECK(opt.swa_epochs == swa);
+    CHECK(opt.swa_epochs == r.swa);
     opt.data_root = d.root;
     opt.detections = d.detections;
     opt.out_dir = out;
-    opt.stop_after_steps = stop_after;
-    opt.resume = resume;
+    opt.stop_after_steps = r.stop_after;
+    opt.resume = r.resume;
     return train_model(m, opt, cfg.resolved_text());
   };
   util::Config base = util::Config::from_string(swa_config_text(3, 0, false));
   const ModelConfig mc = ModelConfig::from_config(base);
   SSMTLModel plain(mc, 7), swa(mc, 7), kept(mc, 7);
-  const TrainResult a = run(0, false, dir / "plain", 0, "", plain);
-  const TrainResult b = run(2, false, dir / "swa", 0, "", swa);
-  const TrainResult c = run(2, true, dir / "kept", 0, "", kept);
+  const TrainResult a = run({3, 0}, dir / "plain", plain);
+  const TrainResult b = run({3, 2}, dir / "swa", swa);
+  const TrainResult c = run({3, 2, 16, 0, true}, dir / "kept", kept);   // per-window statistics every epoch
   REQUIRE(b.epochs.size() == 3);
   CHECK(a.swa_epochs_averaged == 0);
   CHECK(b.swa_epochs_averaged == 2);
@@ -154,43 +179,92 @@ TEST_CASE("trainer: train.swa_epochs writes swa.ckpt, the mean of the last epoch
   };
   CHECK(weights_of(dir / "swa/last.ckpt") == weights_of(dir / "plain/last.ckpt"));
   CHECK(weights_of(dir / "swa/best.ckpt") == weights_of(dir / "plain/best.ckpt"));
-  // The epoch files it kept for the average are gone again (keep_epoch_checkpoints = false); kept otherwise.
+  // The epoch files kept for the average are gone again (keep_epoch_checkpoints = false); kept otherwise.
   CHECK(!fs::exists(dir / "swa/epoch_002.ckpt"));
   CHECK(!fs::exists(dir / "swa/epoch_003.ckpt"));
   CHECK(fs::exists(dir / "kept/epoch_001.ckpt"));
-  CHECK(weights_of(dir / "kept/swa.ckpt") == weights_of(dir / "swa/swa.ckpt"));
 
-  // swa.ckpt = epochs 2-3 averaged, then the per-window estimate from 2048 objects (all of them here) as
-  // `ssmtl average` makes it; its validation loss is the one logged in swa.json and returned.
-  util::Config cfg = util::Config::from_string(swa_config_text(3, 2, true));
+  // swa.ckpt = epochs 2-3 averaged (the kept run's epoch files: the same weights; their per-window statistics
+  // dropped), then the per-window estimate from train.precise_bn objects, 2048 (all 26 here) when that is 0;
+  // its validation loss is the one logged in swa.json and returned.
+  util::Config cfg = util::Config::from_string(swa_config_text(3, 2, false));
   const TrainOptions opt = TrainOptions::from_config(cfg);
   const ObjectPool pool = ObjectPool::load(d.root, "training", d.detections, 0.0, true, {},
                                            TeacherSpec::for_model(mc, d.detections, ""));
   const SampleBuilder builder(pool, mc, nullptr);
-  SSMTLModel mine(mc, 3);
-  average_checkpoints(epoch_checkpoints(dir / "kept", 2, 3), mine);
-  CHECK(window_tensors(mine) == 0);
-  estimate_window_bn(mine, builder, precise_bn_ids(pool, opt, kSwaBnObjects), opt.batch_size, precise_bn_seed(opt));
+  auto swa_of_kept = [&](int n) {
+    SSMTLModel mine(mc, 3);
+    average_checkpoints(epoch_checkpoints(dir / "kept", 2, 3), mine);
+    CHECK(window_tensors(mine) == 0);
+    estimate_window_bn(mine, builder, precise_bn_ids(pool, opt, static_cast<size_t>(n)), opt.batch_size,
+                       precise_bn_seed(opt));
+    return all_tensors(mine);
+  };
   SSMTLModel written(mc, 4);
   const CheckpointMeta meta = load_checkpoint(dir / "swa/swa.ckpt", written);
   CHECK(meta.trainer_state.empty());
   CHECK(window_tensors(written) > 0);
-  CHECK(all_tensors(written) == all_tensors(mine));
+  CHECK(all_tensors(written) == swa_of_kept(kSwaBnObjects));
+  CHECK(weights_of(dir / "kept/swa.ckpt") == swa_of_kept(16));
+  CHECK(weights_of(dir / "kept/swa.ckpt") != weights_of(dir / "swa/swa.ckpt"));
   double total = 0;
-  for (const auto& [k, v] : validation_losses(mine, builder, validation_ids(pool, opt), opt.batch_size,
+  for (const auto& [k, v] : validation_losses(written, builder, validation_ids(pool, opt), opt.batch_size,
                                               validation_seed(opt)))
     total += v;
   CHECK(total == b.swa_val);
   CHECK(total != b.epochs[2].val_total);
-  const std::string json = util::read_file(dir / "swa/swa.json");
-  CHECK(json.find("{\"format_version\": 1, \"first_epoch\": 2, \"last_epoch\": 3, \"bn_objects\": ") == 0);
+  // `ssmtl average` on the kept run's epochs: the trainer's swa.ckpt (the run's train.precise_bn = 16 objects).
+  const std::string common = " --data " + d.root + " --detections " + d.detections;
+  const test::RunResult cli = test::run_ssmtl("average --run " + dir / "kept" + " --epochs 2-3 --out " +
+                                              dir / "cli.ckpt" + common);
+  CHECK_MESSAGE(cli.code == 0, cli.output);
+  CHECK(weights_of(dir / "cli.ckpt") == weights_of(dir / "kept/swa.ckpt"));
+  CHECK(util::read_file(dir / "cli.ckpt.json").find("{\"format_version\": 1, ") == 0);
+  CHECK(util::read_file(dir / "cli.ckpt.json").find("\"bn_objects\": 16") != std::string::npos);
+  const test::RunResult both = test::run_ssmtl("average --checkpoint " + dir / "kept/epoch_002.ckpt" + " --run " +
+                                               dir / "kept" + " --epochs 2-3 --out " + dir / "x.ckpt" + common);
+  CHECK(both.code == 2);
+  CHECK(both.output.find("not both") != std::string::npos);
+  CHECK(test::run_ssmtl("average --run " + dir / "kept" + " --epochs 3-2 --out " + dir / "x.ckpt" + common).code == 2);
+  const test::RunResult missing = test::run_ssmtl("average --run " + dir / "kept" + " --epochs 2-4 --out " +
+                                                  dir / "x.ckpt" + common);
+  CHECK(missing.code == 1);
+  CHECK(missing.output.find("epoch_004.ckpt: no such checkpoint") != std::string::npos);
+  CHECK(!fs::exists(dir / "x.ckpt"));
 
-  // Stopped mid-run and resumed: the same swa.ckpt. A late train.swa_epochs = 3 on a resume after epoch 1
-  // was written without keeping it is refused at once, naming the missing file.
-  SSMTLModel s1(mc, 7), s2(mc, 8), s3(mc, 9);
-  run(2, false, dir / "stopped", 7, "", s1);
-  run(2, false, dir / "stopped", 0, dir / "stopped/last.ckpt", s2);
+  const std::string json = util::read_file(dir / "swa/swa.json");
+  CHECK(json.find("{\"format_version\": 1, \"first_epoch\": 2, \"last_epoch\": 3, \"bn_objects\": 26, ") == 0);
+
+  // Stopped in epoch 3 (after epoch_002.ckpt was written) and resumed: the same swa.ckpt, byte for byte.
+  SSMTLModel s1(mc, 7), s2(mc, 8), s3(mc, 9), s4(mc, 10);
+  run({3, 2, 0, 15}, dir / "stopped", s1);
+  CHECK(fs::exists(dir / "stopped/epoch_002.ckpt"));
+  run({3, 2, 0, 0, false, dir / "stopped/last.ckpt"}, dir / "stopped", s2);
   CHECK(util::read_file(dir / "stopped/swa.ckpt") == util::read_file(dir / "swa/swa.ckpt"));
-  CHECK_THROWS_WITH(run(3, false, dir / "stopped", 0, dir / "stopped/last.ckpt", s3),
+  // Resuming the finished run: nothing to train, swa.ckpt kept as it is (its epoch files are gone).
+  const std::string before = util::read_file(dir / "stopped/swa.ckpt");
+  const TrainResult again = run({3, 2, 0, 0, false, dir / "stopped/last.ckpt"}, dir / "stopped", s3);
+  CHECK(again.swa_epochs_averaged == 0);
+  CHECK(util::read_file(dir / "stopped/swa.ckpt") == before);
+  // Resumed to train a 4th epoch: averaging epochs 3-4 is refused (epoch 3 was not kept), swa.ckpt left as
+  // it is; without averaging, the earlier swa.ckpt no longer describes the run and goes.
+  CHECK_THROWS_WITH(run({4, 2, 0, 2, false, dir / "stopped/last.ckpt"}, dir / "stopped", s4),
+                    doctest::Contains("epoch_003.ckpt: no such checkpoint"));
+  CHECK(util::read_file(dir / "stopped/swa.ckpt") == before);
+  run({4, 0, 0, 2, false, dir / "stopped/last.ckpt"}, dir / "stopped", s4);
+  CHECK(!fs::exists(dir / "stopped/swa.ckpt"));
+  CHECK(!fs::exists(dir / "stopped/swa.json"));
+
+  // Resumed into another folder: the kept epoch comes along, and the same swa.ckpt results.
+  SSMTLModel m1(mc, 7), m2(mc, 8);
+  run({3, 2, 0, 15}, dir / "from", m1);
+  run({3, 2, 0, 0, false, dir / "from/last.ckpt"}, dir / "to", m2);
+  CHECK(util::read_file(dir / "to/swa.ckpt") == util::read_file(dir / "swa/swa.ckpt"));
+
+  // train.swa_epochs = 3 turned on by a resume in epoch 3, when epochs 1 and 2 were not kept: refused at once,
+  // naming the first missing file.
+  SSMTLModel l1(mc, 7), l2(mc, 8);
+  run({3, 0, 0, 15}, dir / "late", l1);
+  CHECK_THROWS_WITH(run({3, 3, 0, 0, false, dir / "late/last.ckpt"}, dir / "late", l2),
                     doctest::Contains("epoch_001.ckpt: no such checkpoint"));
 }
