@@ -1,6 +1,7 @@
 // ssmtl average: one model from the checkpoints of one run, their weights averaged (stochastic weight
 // averaging, model/weight_average.h), its BatchNorm statistics re-estimated for the averaged weights.
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <sstream>
 
@@ -22,7 +23,8 @@ const char* kUsage =
     "                     [--precision run|fp32|bf16] [--ood DIR] [--teachers DIR]\n"
     "  Writes FILE, a checkpoint whose weights are the equal-weight mean of the given checkpoints' (stochastic\n"
     "  weight averaging, Izmailov et al. 2018; model/weight_average.h), and FILE.json (what made it). The\n"
-    "  checkpoints must come from one run (the same model.* keys and train.seed): typically its last epochs,\n"
+    "  checkpoints must come from one run (every setting of their configurations alike but those a resume may\n"
+    "  change: train.device, epochs, stop_after_steps, max_seconds, swa_epochs): typically its last epochs,\n"
     "  kept by train.keep_epoch_checkpoints = true (--run DIR --epochs 11-20: DIR/epoch_011.ckpt ..).\n"
     "  The checkpoints' BatchNorm statistics belong to their own weights, so the mean's are re-estimated per\n"
     "  input window from N training objects (--precise-bn N; default: the run's train.precise_bn, 2048 when that\n"
@@ -32,8 +34,10 @@ const char* kUsage =
     "  --data ROOT / --detections DIR / --videos LIST   the training split, its detections and the videos\n"
     "                  trained on, as given to `ssmtl train` (--videos: default the run's, from its configuration)\n"
     "  Score or validate FILE like any checkpoint (`ssmtl score`, `ssmtl validate`). It cannot be resumed.\n"
-    "Errors (exit 1): a checkpoint that does not load or comes from another run; a missing epoch file;\n"
-    "  bf16 without AVX512_BF16. Usage errors (exit 2): no checkpoints, both forms, a malformed --epochs.\n";
+    "  Unlike train.swa_epochs it writes no validation loss: `ssmtl validate --checkpoint FILE` gives it.\n"
+    "Errors (exit 1): a checkpoint that does not load, comes from another run or is given twice; a missing\n"
+    "  run folder or epoch file; bf16 without AVX512_BF16. Usage errors (exit 2): no checkpoints, both forms, a\n"
+    "  malformed --epochs, an --out that is a folder, one of the inputs or a last.ckpt.\n";
 
 std::vector<std::string> chosen_checkpoints(const ssmtl::app::Args& args) {
   std::vector<std::string> ckpts = args.all("checkpoint");
@@ -67,6 +71,18 @@ std::vector<std::string> run_videos(const std::string& config_text) {
   return v;
 }
 
+// --out must not replace what it reads, nor a run's resume point; a folder is refused before any work.
+void check_out(const std::string& out, const std::vector<std::string>& ckpts) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (fs::is_directory(out, ec)) throw ssmtl::app::UsageError("--out " + out + " is a folder; give a file name");
+  if (fs::path(out).filename() == "last.ckpt")
+    throw ssmtl::app::UsageError("--out " + out + ": last.ckpt is a run's resume point; give another name");
+  for (const std::string& c : ckpts)
+    if (c == out || fs::equivalent(c, out, ec))
+      throw ssmtl::app::UsageError("--out " + out + " is one of the checkpoints it averages");
+}
+
 std::string json_string(const std::string& s) {
   std::string o = "\"";
   for (char c : s) {
@@ -82,6 +98,7 @@ int run_average(int argc, char** argv) {
   if (args.help()) { std::printf("%s", kUsage); return 0; }
   const std::vector<std::string> ckpts = chosen_checkpoints(args);
   const std::string out = args.need("out");
+  check_out(out, ckpts);
   ssmtl::util::Config cfg =
       ssmtl::util::Config::from_string(ssmtl::read_checkpoint_meta(ckpts[0]).config_text, ckpts[0]);
   const ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);   // (registers the proxy tasks' keys)

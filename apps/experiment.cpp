@@ -107,8 +107,10 @@ std::string resolved_train_config(const std::string& config, const std::map<std:
   for (auto& [k, v] : settings)
     if (k.rfind("model.", 0) == 0 || k.rfind("train.", 0) == 0) cfg.set(k, v);
   ssmtl::ModelConfig::from_config(cfg);
-  ssmtl::TrainOptions::from_config(cfg);
+  const int swa_epochs = ssmtl::TrainOptions::from_config(cfg).swa_epochs;
   cfg.check_used();
+  if (get(settings, "score.checkpoint", "best") == "swa" && swa_epochs == 0)   // (also caught by --dry-run)
+    throw std::runtime_error("experiment: score.checkpoint = swa needs train.swa_epochs > 0 (swa.ckpt)");
   return cfg.resolved_text();
 }
 
@@ -162,9 +164,7 @@ RunResult run_one(const ssmtl::app::ExperimentSpec& spec, const GridPoint& p, in
   std::istringstream lines(cfg_text);
   for (std::string line; std::getline(lines, line);)
     if (swa_epochs > 0 || line.rfind("train.swa_epochs ", 0) != 0) key_text += line + "\n";
-  const std::string which = get(s, "score.checkpoint", "best");   // (its value checked with the keys)
-  if (which == "swa" && swa_epochs == 0)
-    throw std::runtime_error("experiment: score.checkpoint = swa needs train.swa_epochs > 0 (swa.ckpt)");
+  const std::string which = get(s, "score.checkpoint", "best");   // (checked with the keys and the config)
   const std::string train = cache + "/train/" + ssmtl::app::hash_key(det + "\n" + tr_videos + "\n" + key_text);
   r.train_dir = train;
   auto t = cached(train, [&] {

@@ -134,7 +134,8 @@ int run_score(int argc, char** argv) {
       bool stored = false;
       for (const ssmtl::NamedTensor& nt : model.named_tensors()) stored = stored || nt.optional_like != nullptr;
       std::fprintf(stderr, "score: BatchNorm statistics: %s\n",
-                   stored ? "per input window, from the checkpoint (train.precise_bn)" : "the running ones of training");
+                   stored ? "per input window, stored in the checkpoint (train.precise_bn, or re-estimated for averaged "
+                                "weights)" : "the running ones of training");
     }
     if (!pool)
       pool = std::make_unique<ssmtl::ObjectPool>(ssmtl::ObjectPool::load(

@@ -551,7 +551,9 @@ void TrainRun::check_swa_epochs(int first, int done) {
   } catch (const std::runtime_error& ex) {
     throw std::runtime_error("train.swa_epochs = " + std::to_string(opt_.swa_epochs) + " averages epochs " +
                              std::to_string(first) + "-" + std::to_string(opt_.epochs) +
-                             ", some trained before this resume without being kept: " + ex.what());
+                             ", some trained before this resume and not kept (or removed after an earlier "
+                             "swa.ckpt): " + ex.what() + "; resume with a train.swa_epochs that starts after epoch " +
+                             std::to_string(done) + ", or 0");
   }
 }
 

@@ -24,8 +24,7 @@ std::map<std::string, std::string> averaging_signature(const std::string& config
     const size_t eq = line.find('=');
     if (eq == std::string::npos) continue;
     const std::string k = trim(line.substr(0, eq));
-    const bool header = k == "# data" || k == "# detections" || k == "# videos";
-    if ((!header && (k.empty() || k[0] == '#')) || may_change.count(k)) continue;
+    if (k.empty() || k[0] == '#' || may_change.count(k)) continue;   // (as a resume: paths may be spelled anew)
     m[k] = trim(line.substr(eq + 1));
   }
   return m;
@@ -35,12 +34,13 @@ std::vector<std::string> epoch_checkpoints(const std::string& run, int first, in
   if (first < 1 || last < first)
     throw std::invalid_argument("epochs " + std::to_string(first) + "-" + std::to_string(last) +
                                 ": need 1 <= first <= last");
+  std::error_code ec;
+  if (!std::filesystem::is_directory(run, ec)) throw std::runtime_error(run + ": no such run folder");
   std::vector<std::string> paths;
   for (int e = first; e <= last; ++e) {
     char name[32];
     std::snprintf(name, sizeof name, "epoch_%03d.ckpt", e);
     const std::string p = (std::filesystem::path(run) / name).string();
-    std::error_code ec;
     if (!std::filesystem::is_regular_file(p, ec))
       throw std::runtime_error(p + ": no such checkpoint (epoch " + std::to_string(e) +
                                "; a run keeps every epoch's only with train.keep_epoch_checkpoints = true)");
@@ -66,6 +66,12 @@ std::string first_difference(const std::map<std::string, std::string>& mine,
 
 CheckpointMeta average_checkpoints(const std::vector<std::string>& paths, Module& model) {
   if (paths.empty()) throw std::invalid_argument("average_checkpoints: no checkpoints");
+  for (size_t i = 0; i < paths.size(); ++i)
+    for (size_t j = 0; j < i; ++j) {
+      std::error_code ec;
+      if (paths[i] == paths[j] || std::filesystem::equivalent(paths[i], paths[j], ec))
+        throw std::invalid_argument(paths[i] + ": given twice (the mean weighs each checkpoint once)");
+    }
   const CheckpointMeta first = read_checkpoint_meta(paths[0]);
   const std::map<std::string, std::string> signature = averaging_signature(first.config_text);
   for (size_t i = 1; i < paths.size(); ++i) {   // before any weights are read: this error, not a shape error

@@ -24,21 +24,22 @@ namespace ssmtl {
 // present (BatchNorm's running mean and variance: a placeholder until re-estimated), summed in double; the
 // optional buffers (per-window statistics) are left undefined: they describe other weights. Returns the first
 // checkpoint's metadata with an empty trainer state (an average cannot be resumed).
-// Throws std::invalid_argument for an empty list; std::runtime_error naming the checkpoint that does not load
+// Throws std::invalid_argument for an empty list or a checkpoint given twice; std::runtime_error naming the
+// checkpoint that does not load
 // (load_checkpoint's errors) or that is not of the first one's run (averaging_signature: a setting both hold
 // differs), checked before any weights are read: weights average only along one training run.
 CheckpointMeta average_checkpoints(const std::vector<std::string>& paths, Module& model);
 
 // The checkpoints <run>/epoch_NNN.ckpt for epochs first..last (written by train.keep_epoch_checkpoints).
-// Throws std::invalid_argument when first < 1 or last < first, std::runtime_error naming the first file
-// that does not exist.
+// Throws std::invalid_argument when first < 1 or last < first, std::runtime_error naming `run` when it is not
+// a folder, else the first file that does not exist.
 std::vector<std::string> epoch_checkpoints(const std::string& run, int first, int last);
 
 // What makes two checkpoints points of one training run, from a resolved configuration text (the one a
 // checkpoint holds): every "key = value" setting except those a resume may change (train.device, train.epochs,
-// train.stop_after_steps, train.max_seconds, train.swa_epochs), and the "# data" / "# detections" / "# videos"
-// header lines of `ssmtl train`; key -> value. Two checkpoints of one run agree on every key both hold (a later build may
-// write keys an earlier one did not know).
+// train.stop_after_steps, train.max_seconds, train.swa_epochs); key -> value. The "# data" / "# detections"
+// comment lines are left out, as a resume leaves them (the same folder may be spelled another way). Two
+// checkpoints of one run agree on every key both hold (a later build may write keys an earlier one did not know).
 std::map<std::string, std::string> averaging_signature(const std::string& config_text);
 
 // What the trainer's SWA step measured (train.swa_epochs).

@@ -148,7 +148,7 @@ s=$SECONDS
 ckpt_args=()
 for c in $checkpoints; do   # (a checkpoint equal to one already listed, e.g. best = last after one epoch: once)
   f="$run/train/$c.ckpt"
-  [ -f "$f" ] || continue
+  if [ ! -f "$f" ]; then echo "demo: note: CHECKPOINTS names $c, but $f does not exist: not scored"; continue; fi
   dup=0
   for g in "${ckpt_args[@]}"; do if [ "$g" != --checkpoint ] && cmp -s "$f" "$g"; then dup=1; fi; done
   [ $dup = 1 ] || ckpt_args+=(--checkpoint "$f")

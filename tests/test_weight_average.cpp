@@ -110,7 +110,9 @@ TEST_CASE("average_checkpoints: every weight and running statistic is the mean o
   CHECK(error.find("its 'train.seed = 4', the first's 'train.seed = 0'") != std::string::npos);
   CHECK_THROWS_AS(average_checkpoints({}, avg), std::invalid_argument);
   CHECK(averaging_signature("# ssmtl train\n# data = /d\nmodel.crop = 32\ntrain.epochs = 3\ntrain.lr = 0.001\n# x\n") ==
-        std::map<std::string, std::string>{{"# data", "/d"}, {"model.crop", "32"}, {"train.lr", "0.001"}});
+        std::map<std::string, std::string>{{"model.crop", "32"}, {"train.lr", "0.001"}});
+  CHECK_THROWS_WITH(average_checkpoints({paths[0], paths[1], paths[0]}, avg), doctest::Contains("given twice"));
+  CHECK_THROWS_WITH(epoch_checkpoints(dir / "nowhere", 1, 2), doctest::Contains("nowhere: no such run folder"));
   // Another model (other shapes) is refused as another run, before its weights are read.
   util::Config wide = util::Config::from_string(swa_config_text(2, 0, false));
   wide.set("model.backbone.channels", "4, 8, 8");
@@ -231,6 +233,12 @@ TEST_CASE("trainer: train.swa_epochs writes swa.ckpt, the mean of the last epoch
   CHECK(missing.code == 1);
   CHECK(missing.output.find("epoch_004.ckpt: no such checkpoint") != std::string::npos);
   CHECK(!fs::exists(dir / "x.ckpt"));
+  // --out may not be a folder, an input or a resume point.
+  for (const std::string& bad : {dir / "kept", dir / "kept/epoch_003.ckpt", dir / "kept/last.ckpt"}) {
+    const test::RunResult r = test::run_ssmtl("average --run " + dir / "kept" + " --epochs 2-3 --out " + bad + common);
+    CHECK_MESSAGE(r.code == 2, bad);
+    CHECK(r.output.find("--out " + bad) != std::string::npos);
+  }
 
   const std::string json = util::read_file(dir / "swa/swa.json");
   CHECK(json.find("{\"format_version\": 1, \"first_epoch\": 2, \"last_epoch\": 3, \"bn_objects\": 26, ") == 0);
