@@ -95,6 +95,15 @@ std::vector<uint16_t> pack_panels_amx(const float* b, int64_t N, int64_t K, bool
 void gemm_panel_amx_rows(float* c, const float* a, const uint16_t* packed, const float* bias, int64_t M, int64_t N,
                          int64_t K, bool accumulate, const RowEpilogue* epilogue);
 
+// The MLP half of mlp_residual_forward_cpu on AMX tiles for rows [0, M) of x and y (M, D), on the calling thread,
+// with the hidden layer (H) kept in bf16 (kernels/cpu/mlp_block_amx.cpp): y = x + fc2(gelu(fc1(LayerNorm(x)))).
+// packed1 = pack_panels_amx(w1 (H, D), H, D, true), packed2 = pack_panels_amx(w2 (D, H), D, H, true); D and H
+// multiples of 16. The same bits as the composition of the four kernels on the AMX path. Configures and releases
+// the thread's tiles itself (not while the thread holds an amx::AmxTiles of its own). Throws only std::bad_alloc.
+void mlp_residual_amx_rows(float* y, const float* x, const float* ln_gamma, const float* ln_beta, float eps,
+                           const uint16_t* packed1, const float* b1, const uint16_t* packed2, const float* b2,
+                           int64_t M, int64_t D, int64_t H);
+
 // The same two products on AMX tiles (kernels/cpu/gemm_panel_amx.cpp), chosen instead of the two above when
 // kernels::use_amx_products(); the caller has checked the shapes (N, Nb multiples of 16; M, K, R, Na > 0) and
 // that the CPU has AMX-BF16 (cpu_has_amx_bf16()). Same contracts, factors rounded the same way; only the order

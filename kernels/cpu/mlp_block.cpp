@@ -16,6 +16,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
 #include "kernels/norm.h"
+#include "kernels/precision.h"
 
 namespace ssmtl::kernels {
 namespace {
@@ -42,8 +43,18 @@ void mlp_residual_forward_cpu(float* y, const float* x, const float* ln_gamma, c
     composed(y, x, ln_gamma, ln_beta, eps, w1, b1, w2, b2, M, D, H);
     return;
   }
-  const PackedPanelB fc1(w1, H, D, true), fc2(w2, D, H, true);
   const int64_t chunks = (M + kMlpChunkRows - 1) / kMlpChunkRows;
+  if (use_amx_products()) {   // the hidden layer in bf16 only (kernels/cpu/mlp_block_amx.cpp)
+    const std::vector<uint16_t> p1 = detail::pack_panels_amx(w1, H, D, true), p2 = detail::pack_panels_amx(w2, D, H, true);
+#pragma omp parallel for schedule(static) if (chunks > 1)
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t r0 = c * kMlpChunkRows, R = std::min(kMlpChunkRows, M - r0);
+      detail::mlp_residual_amx_rows(y + r0 * D, x + r0 * D, ln_gamma, ln_beta, eps, p1.data(), b1, p2.data(), b2, R,
+                                    D, H);
+    }
+    return;
+  }
+  const PackedPanelB fc1(w1, H, D, true), fc2(w2, D, H, true);
 #pragma omp parallel if (chunks > 1)
   {
     std::vector<float> a(static_cast<size_t>(kMlpChunkRows * D)), h(static_cast<size_t>(kMlpChunkRows * H));
