@@ -29,6 +29,14 @@ struct alignas(64) TileConfig {
 };
 static_assert(sizeof(TileConfig) == 64, "LDTILECFG reads 64 bytes");
 
+// All eight tiles at their largest, 16 rows x 64 bytes: the configuration of every kernel that keeps its tile
+// shapes fixed and handles short edges in its scratch buffers.
+inline TileConfig full_tiles() {
+  TileConfig cfg;
+  for (int t = 0; t < 8; ++t) cfg.set(t, 16, 64);
+  return cfg;
+}
+
 // Loads `cfg` on this thread; releases the tiles on destruction.
 class AmxTiles {
  public:

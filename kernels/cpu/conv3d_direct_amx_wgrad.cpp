@@ -154,9 +154,7 @@ void sample_sums(float* acc, const uint16_t* gq, const uint16_t* xe, const uint1
 // The thread's samples [n0, n1) into acc, on its own tiles (all 16 rows x 64 bytes).
 void thread_sums(float* acc, const float* dout, const float* x, int64_t n0, int64_t n1, const WPlan& d) {
   if (n0 >= n1) return;
-  amx::TileConfig cfg;
-  for (int t = 0; t < 8; ++t) cfg.set(t, T, 64);
-  amx::AmxTiles tiles(cfg);
+  const amx::AmxTiles tiles(amx::full_tiles());
   std::vector<uint16_t> gq(static_cast<size_t>(d.Co16 * d.gstride), 0);
   std::vector<uint16_t> xe(static_cast<size_t>(d.pairs * d.Ci16 * 2), 0), xo(xe.size(), 0);
   const int64_t in_vol = d.D * d.H * d.W, out_vol = d.Do * d.Ho * d.Wo;

@@ -155,9 +155,7 @@ void sample_sums(float* acc, uint16_t* a, const uint16_t* xp, const uint16_t* gb
 // The thread's samples [n0, n1) into acc, on its own tiles (all 16 rows x 64 bytes).
 void thread_sums(float* acc, const float* dout, const float* x, int64_t n0, int64_t n1, const FewPlan& d) {
   if (n0 >= n1) return;
-  amx::TileConfig cfg;
-  for (int t = 0; t < 8; ++t) cfg.set(t, T, 64);
-  amx::AmxTiles tiles(cfg);
+  const amx::AmxTiles tiles(amx::full_tiles());
   std::vector<uint16_t> xp(static_cast<size_t>(d.Cin * d.plane), 0), gb(static_cast<size_t>(d.Co16 * d.nq));
   std::vector<uint16_t> a(static_cast<size_t>(d.J16 * kRow), 0);   // (A rows past ncols stay 0)
   const int64_t in_vol = d.D * d.H * d.W, out_vol = d.Do * d.Ho * d.Wo;

@@ -34,12 +34,6 @@ constexpr int kStep = 32;       // k values per TDPBF16PS (one 64-byte row of an
 constexpr int kTile = 512;      // bf16 values in one A or B tile (16 x 32)
 constexpr int64_t kBlock = 32;  // rows of C per forward block: two tile rows; the epilogue's granularity
 
-amx::TileConfig tile_config() {
-  amx::TileConfig cfg;
-  for (int t = 0; t < 8; ++t) cfg.set(t, kT, 64);
-  return cfg;
-}
-
 // ---- packing ------------------------------------------------------------------------------------------------
 
 // One VNNI pair-row in every 16-column tile of a B operand: dst + jb * block gets the pairs (row0[16 jb + j],
@@ -133,7 +127,7 @@ void gemm_panel_amx_rows(float* c, const float* a, const uint16_t* packed, const
                          int64_t K, bool accumulate, const RowEpilogue* epilogue) {
   const int64_t Kp = (K + kStep - 1) / kStep * kStep;
   const Forward f{c, a, bias, packed, M, N, K, Kp, accumulate, epilogue};
-  const amx::AmxTiles tiles(tile_config());
+  const amx::AmxTiles tiles(amx::full_tiles());
   std::vector<uint16_t> ab(static_cast<size_t>(kBlock * Kp), 0);
   std::vector<float> out(static_cast<size_t>(kBlock * 2 * kT));
   for (int64_t r0 = 0; r0 < M; r0 += kBlock) forward_block(f, r0, ab.data(), out.data());
@@ -144,7 +138,7 @@ void gemm_panel_amx(float* c, const float* a, const float* b, const float* bias,
   const std::vector<uint16_t> packed = pack_panels_amx(b, N, K, trans_b);
   const int64_t Kp = (K + kStep - 1) / kStep * kStep;
   const Forward f{c, a, bias, packed.data(), M, N, K, Kp, accumulate, epilogue};
-  const amx::TileConfig cfg = tile_config();
+  const amx::TileConfig cfg = amx::full_tiles();
   const int64_t blocks = (M + kBlock - 1) / kBlock;
   const bool parallel = 2.0 * M * N * K > 4e6;
 #pragma omp parallel if (parallel)
@@ -225,7 +219,7 @@ void gemm_panel_at_b_amx(float* c, const float* a, const float* b, int64_t R, in
   int64_t chunk = kGroup;   // a chunk's tiles of A^T and B (2 bytes a value) stay in L2 (<= 1 MiB)
   while (chunk > kStep && (Na16 + Nb) * chunk * 2 > (int64_t{1} << 20)) chunk /= 2;
   const AtB g{a, b, Na, Na16, Nb, chunk};
-  const amx::TileConfig cfg = tile_config();
+  const amx::TileConfig cfg = amx::full_tiles();
   if (groups == 1) {   // one thread, straight into C (through a padded copy when Na is not a multiple of 16)
     std::vector<float> pad;
     float* cp = c;

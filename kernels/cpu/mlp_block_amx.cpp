@@ -60,12 +60,6 @@ SSMTL_AMX_TARGET void residual_rows(float* y, const float* x, int64_t ldy, const
     }
 }
 
-amx::TileConfig tile_config() {
-  amx::TileConfig cfg;
-  for (int t = 0; t < 8; ++t) cfg.set(t, kT, 64);
-  return cfg;
-}
-
 }  // namespace
 
 void mlp_residual_amx_rows(float* y, const float* x, const float* ln_gamma, const float* ln_beta, float eps,
@@ -77,7 +71,7 @@ void mlp_residual_amx_rows(float* y, const float* x, const float* ln_gamma, cons
   std::vector<uint16_t> a16(static_cast<size_t>(kBlock * Kp1), 0), h16(static_cast<size_t>(kBlock * Kp2), 0);
   std::vector<float> a(static_cast<size_t>(kBlock * D)), mean(kBlock), invstd(kBlock);
   std::vector<float> out(static_cast<size_t>(kBlock * 2 * kT), 0.f);
-  const amx::AmxTiles tiles(tile_config());
+  const amx::AmxTiles tiles(amx::full_tiles());
   for (int64_t r0 = 0; r0 < M; r0 += kBlock) {
     const int rows = static_cast<int>(std::min(kBlock, M - r0)), mi = rows > kT ? 2 : 1;
     layer_norm_forward_cpu(a.data(), mean.data(), invstd.data(), x + r0 * D, ln_gamma, ln_beta, eps, rows, D);
