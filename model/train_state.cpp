@@ -162,7 +162,23 @@ std::vector<std::string> recorded_videos(const std::string& config_text) {
   return v;
 }
 
+namespace {
+
+std::string video_list(const std::vector<std::string>& v) {
+  if (v.empty()) return "all videos of the split (no --videos)";
+  std::string s = "videos ";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + v[i];
+  return s;
+}
+
+}  // namespace
+
 void check_resume_config(const std::string& saved, const std::string& now, const std::string& path) {
+  const std::vector<std::string> saved_videos = recorded_videos(saved), now_videos = recorded_videos(now);
+  if (saved_videos != now_videos)
+    throw std::runtime_error(path + ": the run was trained on " + video_list(saved_videos) + ", the resumed one on " +
+                             video_list(now_videos) + " (resume with the run's --videos: its config.txt's "
+                             "'# videos' line)");
   const auto a = run_settings(saved), b = run_settings(now);
   for (const auto& [k, v] : a) {
     auto it = b.find(k);

@@ -45,8 +45,11 @@ std::vector<std::string> recorded_videos(const std::string& config_text);
 
 // A resumed run must continue the run it resumes: the model and every training key that decides which
 // samples are drawn or how they are learnt must be the same (the device, the step limit and the epoch
-// count may change). A key added after older checkpoints were written (train.adam_eps, train.sync_bn) may be
-// missing from `saved` when `now` has its default. Throws std::runtime_error naming the first key that differs.
+// count may change), and so must the training videos (recorded_videos: the same list in the same order, or
+// no "# videos" line in either: a run on every video, as old checkpoints without the line were resumed). A
+// key added after older checkpoints were written (train.adam_eps, train.sync_bn) may be missing from `saved`
+// when `now` has its default. Throws std::runtime_error naming `path` and the first key that differs, or both
+// video lists ("all videos of the split" for none).
 void check_resume_config(const std::string& saved, const std::string& now, const std::string& path);
 
 // One train_log.jsonl line: {"epoch": e, "train": {...}, "val": {...}, "val_total": ..., ...} (%.6g).
