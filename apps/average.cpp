@@ -10,6 +10,7 @@
 #include "data/samples/ood.h"
 #include "kernels/precision.h"
 #include "model/checkpoint.h"
+#include "model/train_state.h"
 #include "model/trainer.h"
 #include "model/weight_average.h"
 #include "util/atomic_file.h"
@@ -58,19 +59,6 @@ std::vector<std::string> chosen_checkpoints(const ssmtl::app::Args& args) {
   return ckpts;
 }
 
-// The "# videos = a,b" line `ssmtl train --videos` writes into a run's configuration; empty without one.
-std::vector<std::string> run_videos(const std::string& config_text) {
-  std::istringstream in(config_text);
-  std::vector<std::string> v;
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("# videos = ", 0) == 0) {
-      std::istringstream list(line.substr(11));
-      for (std::string x; std::getline(list, x, ',');)
-        if (!x.empty()) v.push_back(x);
-    }
-  return v;
-}
-
 // --out must not replace what it reads, nor a run's resume point; a folder is refused before any work.
 void check_out(const std::string& out, const std::vector<std::string>& ckpts) {
   namespace fs = std::filesystem;
@@ -99,8 +87,8 @@ int run_average(int argc, char** argv) {
   const std::vector<std::string> ckpts = chosen_checkpoints(args);
   const std::string out = args.need("out");
   check_out(out, ckpts);
-  ssmtl::util::Config cfg =
-      ssmtl::util::Config::from_string(ssmtl::read_checkpoint_meta(ckpts[0]).config_text, ckpts[0]);
+  const std::string first_config = ssmtl::read_checkpoint_meta(ckpts[0]).config_text;   // read once
+  ssmtl::util::Config cfg = ssmtl::util::Config::from_string(first_config, ckpts[0]);
   const ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);   // (registers the proxy tasks' keys)
   const ssmtl::TrainOptions opt = ssmtl::TrainOptions::from_config(cfg);
   const int precise_bn = static_cast<int>(
@@ -108,7 +96,7 @@ int run_average(int argc, char** argv) {
   const std::string root = precise_bn > 0 ? args.need("data") : args.get("data");
   const std::string det = precise_bn > 0 ? args.need("detections") : args.get("detections");
   std::vector<std::string> videos = args.list("videos");
-  if (videos.empty()) videos = run_videos(ssmtl::read_checkpoint_meta(ckpts[0]).config_text);
+  if (videos.empty()) videos = ssmtl::recorded_videos(first_config);
   const std::string ood_root = args.get("ood", "../shared/data/ood"), teachers = args.get("teachers");
   const std::string precision_arg = args.get("precision", "run");
   args.check_used();

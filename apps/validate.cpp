@@ -10,6 +10,7 @@
 #include "data/samples/ood.h"
 #include "kernels/precision.h"
 #include "model/checkpoint.h"
+#include "model/train_state.h"
 #include "model/trainer.h"
 #include "util/atomic_file.h"
 
@@ -17,11 +18,15 @@ namespace {
 
 const char* kUsage =
     "usage: ssmtl validate --checkpoint CKPT [--checkpoint CKPT2 ...] --data ROOT --detections DIR\n"
-    "                      [--precision run|fp32|bf16] [--ood DIR] [--teachers DIR] [--json FILE] [--precise-bn N]\n"
+    "                      [--videos 01,02,...] [--precision run|fp32|bf16] [--ood DIR] [--teachers DIR]\n"
+    "                      [--json FILE] [--precise-bn N]\n"
     "  Recomputes the validation pass of `ssmtl train` (eval mode, the same held-out objects and samples: the\n"
     "  checkpoint's train.seed, train.val_fraction, train.max_val_objects, train.batch_size) for each checkpoint\n"
     "  and prints one row each: every descent task's mean loss and their sum (train_log.jsonl's val_total).\n"
-    "  --data ROOT / --detections DIR   the training split and its detections, as given to `ssmtl train`\n"
+    "  --data ROOT / --detections DIR / --videos LIST   the training split, its detections and the videos\n"
+    "                  trained on, as given to `ssmtl train` (--videos: default the run's, from its configuration's\n"
+    "                  '# videos' line; none there = every video of the split; the last train.val_fraction of\n"
+    "                  the list are the held-out videos)\n"
     "  --precision P   products in fp32 or bf16; `run` (default) = each checkpoint's train.precision, which\n"
     "                  reproduces its training log\n"
     "  --json FILE     also write the rows as JSON (atomically, with a format version)\n"
@@ -32,7 +37,8 @@ const char* kUsage =
     "                  docs/RESULTS.md section 22)\n"
     "Errors (exit 1): a checkpoint that does not load; checkpoints whose held-out objects, samples or tasks\n"
     "  differ (train.seed, val_fraction, max_val_objects, batch_size, min_detection_score, model.crop, the\n"
-    "  task set); bf16 without AVX512_BF16; a run without held-out videos.\n";
+    "  task set, the recorded videos when --videos is not given); bf16 without AVX512_BF16; a run without\n"
+    "  held-out videos; a video of the list without frames or detections.\n";
 
 struct Row {
   std::string checkpoint, precision;
@@ -42,8 +48,13 @@ struct Row {
 
 // What fixes the held-out objects, their samples and the table's columns: checkpoints compared in one
 // table must agree on it (they may differ in anything else: backbone, precision, epoch).
-std::string split_signature(const ssmtl::TrainOptions& o, const ssmtl::ModelConfig& mc) {
+std::string split_signature(const ssmtl::TrainOptions& o, const ssmtl::ModelConfig& mc,
+                            const std::vector<std::string>& videos) {
   std::ostringstream s;
+  s << "videos ";
+  if (videos.empty()) s << "(all)";
+  for (size_t i = 0; i < videos.size(); ++i) s << (i ? "," : "") << videos[i];
+  s << ", ";
   s << "train.seed " << o.seed << ", train.val_fraction " << o.val_fraction << ", train.max_val_objects "
     << o.max_val_objects << ", train.batch_size " << o.batch_size << ", train.min_detection_score "
     << o.min_detection_score << ", model.crop " << mc.crop << ", tasks " << mc.tasks.names();
@@ -70,6 +81,7 @@ int run_validate(int argc, char** argv) {
   const std::vector<std::string> ckpts = args.all("checkpoint");
   if (ckpts.empty()) throw ssmtl::app::UsageError("missing required option --checkpoint");
   const std::string root = args.need("data"), det = args.need("detections");
+  const std::vector<std::string> videos_arg = args.list("videos");   // empty: each checkpoint's recorded list
   const std::string ood_root = args.get("ood", "../shared/data/ood"), teachers = args.get("teachers");
   const std::string precision_arg = args.get("precision", "run"), json = args.get("json");
   const int precise_bn = static_cast<int>(args.get_int("precise-bn", 0, 0));
@@ -82,14 +94,16 @@ int run_validate(int argc, char** argv) {
   std::unique_ptr<ssmtl::OodImages> ood;
   std::string signature;
   for (const std::string& ckpt : ckpts) {
-    ssmtl::util::Config cfg = ssmtl::util::Config::from_string(ssmtl::read_checkpoint_meta(ckpt).config_text, ckpt);
+    const std::string config_text = ssmtl::read_checkpoint_meta(ckpt).config_text;
+    ssmtl::util::Config cfg = ssmtl::util::Config::from_string(config_text, ckpt);
     const ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);   // (registers the proxy tasks' keys)
     const ssmtl::TrainOptions opt = ssmtl::TrainOptions::from_config(cfg);
-    const std::string sig = split_signature(opt, mc);
+    const std::vector<std::string> videos = videos_arg.empty() ? ssmtl::recorded_videos(config_text) : videos_arg;
+    const std::string sig = split_signature(opt, mc, videos);
     if (!pool) {
       signature = sig;
       pool = std::make_unique<ssmtl::ObjectPool>(ssmtl::ObjectPool::load(
-          root, "training", det, opt.min_detection_score, true, {}, ssmtl::TeacherSpec::for_model(mc, det, teachers)));
+          root, "training", det, opt.min_detection_score, true, videos, ssmtl::TeacherSpec::for_model(mc, det, teachers)));
       if (mc.tasks.any(ssmtl::Source::kOodImages)) ood = std::make_unique<ssmtl::OodImages>(ood_root);
     } else if (sig != signature) {
       throw std::runtime_error(ckpt + ": its held-out objects differ from " + ckpts[0] + "'s (" + sig + " vs " +

@@ -2,10 +2,12 @@
 
 #include <cstdio>
 #include <map>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 
 #include "util/parse.h"
+#include "util/text_lines.h"
 
 namespace ssmtl {
 
@@ -133,26 +135,51 @@ EpochLog parse_epoch_json(const std::string& line, const std::string& where) {
   return e;
 }
 
-void check_resume_config(const std::string& saved, const std::string& now, const std::string& path) {
-  auto keys = [](const std::string& text) {
-    std::map<std::string, std::string> m;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) {
-      const size_t eq = line.find('=');
-      if (line.empty() || line[0] == '#' || eq == std::string::npos) continue;
-      auto trim = [](std::string x) {
-        const size_t a = x.find_first_not_of(" \t"), b = x.find_last_not_of(" \t\r");
-        return a == std::string::npos ? std::string() : x.substr(a, b - a + 1);
-      };
-      const std::string k = trim(line.substr(0, eq));
-      if (k == "train.device" || k == "train.stop_after_steps" || k == "train.epochs" || k == "train.max_seconds" ||
-          k == "train.swa_epochs")
-        continue;
-      m[k] = trim(line.substr(eq + 1));
+std::map<std::string, std::string> run_settings(const std::string& config_text) {
+  static const std::set<std::string> may_change = {"train.device", "train.epochs", "train.stop_after_steps",
+                                                   "train.max_seconds", "train.swa_epochs"};
+  std::map<std::string, std::string> m;
+  std::istringstream in(config_text);
+  for (std::string line; std::getline(in, line);) {
+    const size_t eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string k = util::trim(line.substr(0, eq));
+    if (k.empty() || k[0] == '#' || may_change.count(k)) continue;
+    m[k] = util::trim(line.substr(eq + 1));
+  }
+  return m;
+}
+
+std::vector<std::string> recorded_videos(const std::string& config_text) {
+  std::istringstream in(config_text);
+  std::vector<std::string> v;
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("# videos = ", 0) == 0) {
+      std::istringstream list(util::trim(line.substr(11)));
+      for (std::string x; std::getline(list, x, ',');)
+        if (!x.empty()) v.push_back(x);
     }
-    return m;
-  };
-  const auto a = keys(saved), b = keys(now);
+  return v;
+}
+
+namespace {
+
+std::string video_list(const std::vector<std::string>& v) {
+  if (v.empty()) return "all videos of the split (no --videos)";
+  std::string s = "videos ";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + v[i];
+  return s;
+}
+
+}  // namespace
+
+void check_resume_config(const std::string& saved, const std::string& now, const std::string& path) {
+  const std::vector<std::string> saved_videos = recorded_videos(saved), now_videos = recorded_videos(now);
+  if (saved_videos != now_videos)
+    throw std::runtime_error(path + ": the run was trained on " + video_list(saved_videos) + ", the resumed one on " +
+                             video_list(now_videos) + " (resume with the run's --videos: its config.txt's "
+                             "'# videos' line)");
+  const auto a = run_settings(saved), b = run_settings(now);
   for (const auto& [k, v] : a) {
     auto it = b.find(k);
     const std::string w = it == b.end() ? "(unset)" : it->second;

@@ -4,6 +4,7 @@
 #pragma once
 #include <map>
 #include <string>
+#include <vector>
 
 #include "model/trainer.h"
 #include "optim/adam.h"
@@ -29,10 +30,26 @@ std::string adam_blob(const Adam& a);
 // Throws std::runtime_error naming `path` when the blob does not fit `a` (Adam::load_state).
 void load_adam(Adam& a, const std::string& blob, const std::string& path);
 
+// What identifies a training run in a resolved configuration text (the one `ssmtl train` writes into
+// config.txt and every checkpoint): key -> value of each "key = value" line, both trimmed (util::trim), except
+// the keys a resume may change (train.device, train.epochs, train.stop_after_steps, train.max_seconds,
+// train.swa_epochs). Comment lines (the "# data", "# detections", "# videos" header: '#' first after any
+// spaces), blank lines, lines without '=' and an empty key are left out; a key given twice keeps its last
+// value. Throws nothing. Shared by check_resume_config and averaging_signature (model/weight_average.h).
+std::map<std::string, std::string> run_settings(const std::string& config_text);
+
+// The training videos a run's configuration text records: the "# videos = a,b,c" line that `ssmtl train
+// --videos` writes (apps/train.cpp), in its order (the order decides which videos are held out). Empty when
+// there is no such line (the run trained on every video of the split). Throws nothing.
+std::vector<std::string> recorded_videos(const std::string& config_text);
+
 // A resumed run must continue the run it resumes: the model and every training key that decides which
 // samples are drawn or how they are learnt must be the same (the device, the step limit and the epoch
-// count may change). A key added after older checkpoints were written (train.adam_eps, train.sync_bn) may be
-// missing from `saved` when `now` has its default. Throws std::runtime_error naming the first key that differs.
+// count may change), and so must the training videos (recorded_videos: the same list in the same order, or
+// no "# videos" line in either: a run on every video, as old checkpoints without the line were resumed). A
+// key added after older checkpoints were written (train.adam_eps, train.sync_bn) may be missing from `saved`
+// when `now` has its default. Throws std::runtime_error naming `path` and the first key that differs, or both
+// video lists ("all videos of the split" for none).
 void check_resume_config(const std::string& saved, const std::string& now, const std::string& path);
 
 // One train_log.jsonl line: {"epoch": e, "train": {...}, "val": {...}, "val_total": ..., ...} (%.6g).

@@ -3,31 +3,16 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <set>
 #include <sstream>
 #include <stdexcept>
 
+#include "model/train_state.h"
 #include "util/atomic_file.h"
 
 namespace ssmtl {
 
 std::map<std::string, std::string> averaging_signature(const std::string& config_text) {
-  static const std::set<std::string> may_change = {"train.device", "train.epochs", "train.stop_after_steps",
-                                                   "train.max_seconds", "train.swa_epochs"};
-  auto trim = [](const std::string& x) {
-    const size_t i = x.find_first_not_of(" \t"), j = x.find_last_not_of(" \t\r");
-    return i == std::string::npos ? std::string() : x.substr(i, j - i + 1);
-  };
-  std::istringstream in(config_text);
-  std::map<std::string, std::string> m;
-  for (std::string line; std::getline(in, line);) {
-    const size_t eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    const std::string k = trim(line.substr(0, eq));
-    if (k.empty() || k[0] == '#' || may_change.count(k)) continue;   // (as a resume: paths may be spelled anew)
-    m[k] = trim(line.substr(eq + 1));
-  }
-  return m;
+  return run_settings(config_text);   // (as a resume: paths may be spelled anew)
 }
 
 std::vector<std::string> epoch_checkpoints(const std::string& run, int first, int last) {

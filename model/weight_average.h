@@ -40,6 +40,7 @@ std::vector<std::string> epoch_checkpoints(const std::string& run, int first, in
 // train.stop_after_steps, train.max_seconds, train.swa_epochs); key -> value. The "# data" / "# detections"
 // comment lines are left out, as a resume leaves them (the same folder may be spelled another way). Two
 // checkpoints of one run agree on every key both hold (a later build may write keys an earlier one did not know).
+// = run_settings (model/train_state.h), the settings a resume compares. Throws nothing.
 std::map<std::string, std::string> averaging_signature(const std::string& config_text);
 
 // What the trainer's SWA step measured (train.swa_epochs).

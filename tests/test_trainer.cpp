@@ -19,6 +19,7 @@
 #include "model/trainer.h"
 #include "model/train_state.h"
 #include "tests/eval_test_util.h"
+#include "tests/run_program.h"
 #include "tests/teacher_test_util.h"
 #include "util/config.h"
 
@@ -268,6 +269,59 @@ TEST_CASE("trainer: a checkpoint written before train.adam_eps and train.sync_bn
                     doctest::Contains("the resumed run sets train.sync_bn = true"));
   CHECK_THROWS_WITH(check_resume_config(old, old + "train.adam_eps = 1e-05\n", "old.ckpt"),
                     doctest::Contains("train.adam_eps = 1e-05"));
+}
+
+TEST_CASE("trainer: a resume on another video list than the run's fails before training and names both lists") {
+  // The comparison: the "# videos" lines `ssmtl train --videos` writes, the same list in the same order.
+  const std::string conf = "model.name = ssmtl-cpu\ntrain.lr = 0.001\n";
+  const std::string v012 = "# ssmtl train\n# data = /a\n# videos = v0,v1,v2\n" + conf;
+  CHECK_NOTHROW(check_resume_config(v012, "# data = /b\n# videos = v0,v1,v2\n" + conf, "r/last.ckpt"));
+  // An old checkpoint without the line, resumed without --videos: as before.
+  CHECK_NOTHROW(check_resume_config("# data = /a\n" + conf, "# data = /b\n" + conf, "r/last.ckpt"));
+  CHECK_THROWS_WITH_AS(check_resume_config(v012, "# videos = v0,v1\n" + conf, "r/last.ckpt"),
+                       "r/last.ckpt: the run was trained on videos v0,v1,v2, the resumed one on videos v0,v1 (resume "
+                       "with the run's --videos: its config.txt's '# videos' line)",
+                       std::runtime_error);
+  CHECK_THROWS_WITH(check_resume_config(v012, "# videos = v1,v0,v2\n" + conf, "r/last.ckpt"),
+                    doctest::Contains("videos v0,v1,v2, the resumed one on videos v1,v0,v2"));
+  CHECK_THROWS_WITH(check_resume_config(v012, conf, "r/last.ckpt"),
+                    doctest::Contains("r/last.ckpt: the run was trained on videos v0,v1,v2, the resumed one on all "
+                                      "videos of the split (no --videos)"));
+  CHECK_THROWS_WITH(check_resume_config(conf, "# videos = v0\n" + conf, "r/last.ckpt"),
+                    doctest::Contains("r/last.ckpt: the run was trained on all videos of the split (no --videos), "
+                                      "the resumed one on videos v0"));
+
+  // End to end: `ssmtl train --videos` records the list and a resume with another one changes nothing.
+  test::TempDir dir("trainer_resume_videos");
+  const test::TinyDataset d = test::make_tiny_dataset(dir, 3, 32, 4);
+  {
+    std::ofstream c(dir / "tiny.txt");
+    c << "model.name = ssmtl-cpu\nmodel.tasks.distillation = false\nmodel.backbone.channels = 4, 4, 4\n"
+         "model.crop = 16\nmodel.head_hidden = 4\nmodel.decoder_hidden = 4\ntrain.batch_size = 4\ntrain.epochs = 2\n";
+  }
+  const std::string ckpt = dir / "run/last.ckpt";
+  const std::string train = "train --data " + d.root + " --detections " + d.detections + " --out " + (dir / "run") +
+                            " --config " + (dir / "tiny.txt");
+  test::RunResult r = test::run_ssmtl(train + " --videos v2,v0,v1 --set train.stop_after_steps=1");
+  REQUIRE_MESSAGE(r.code == 0, r.output);
+  CHECK(read_all(dir / "run/config.txt").find("\n# videos = v2,v0,v1\n") != std::string::npos);
+  const std::string stopped = read_all(ckpt), config_before = read_all(dir / "run/config.txt");
+  REQUIRE(!stopped.empty());
+  r = test::run_ssmtl(train + " --videos v0,v1,v2 --resume " + ckpt);
+  CHECK(r.code == 1);
+  CHECK_MESSAGE(r.output.find(ckpt + ": the run was trained on videos v2,v0,v1, the resumed one on videos v0,v1,v2") !=
+                    std::string::npos, r.output);
+  r = test::run_ssmtl(train + " --resume " + ckpt);
+  CHECK(r.code == 1);
+  CHECK_MESSAGE(r.output.find(ckpt + ": the run was trained on videos v2,v0,v1, the resumed one on all videos of "
+                                     "the split (no --videos)") != std::string::npos, r.output);
+  CHECK(read_all(ckpt) == stopped);   // nothing trained, nothing written
+  CHECK(read_all(dir / "run/config.txt") == config_before);
+  CHECK(!fs::exists(dir / "run/train_log.jsonl"));
+  r = test::run_ssmtl(train + " --videos v2,v0,v1 --resume " + ckpt);   // the run's list: it continues
+  REQUIRE_MESSAGE(r.code == 0, r.output);
+  CHECK(read_all(ckpt) != stopped);
+  CHECK(fs::exists(dir / "run/train_log.jsonl"));
 }
 
 TEST_CASE("trainer: train.precision = bf16 trains deterministically and differently from fp32 then restores fp32") {

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "model/checkpoint.h"
 #include "model/trainer.h"
 #include "tests/eval_test_util.h"
 #include "tests/run_program.h"
@@ -22,13 +24,14 @@ namespace fs = std::filesystem;
 
 namespace {
 
-util::Config tiny_config(int seed) {
-  return util::Config::from_string(
-      "model.name = ssmtl++v1-cpu\nmodel.backbone.channels = 4, 4, 8\nmodel.cvt.dim = 8\nmodel.cvt.heads = 2\n"
-      "model.head_hidden = 4\nmodel.decoder_hidden = 4\ntrain.epochs = 2\ntrain.batch_size = 4\n"
-      "train.max_val_objects = 8\nmodel.tasks.pseudo_anomalies = false\ntrain.keep_epoch_checkpoints = true\n"
-      "train.seed = " + std::to_string(seed) + "\n");
+std::string tiny_config_text(int seed) {
+  return "model.name = ssmtl++v1-cpu\nmodel.backbone.channels = 4, 4, 8\nmodel.cvt.dim = 8\nmodel.cvt.heads = 2\n"
+         "model.head_hidden = 4\nmodel.decoder_hidden = 4\ntrain.epochs = 2\ntrain.batch_size = 4\n"
+         "train.max_val_objects = 8\nmodel.tasks.pseudo_anomalies = false\ntrain.keep_epoch_checkpoints = true\n"
+         "train.seed = " + std::to_string(seed) + "\n";
 }
+
+util::Config tiny_config(int seed) { return util::Config::from_string(tiny_config_text(seed)); }
 
 // The "val_total" numbers of a train_log.jsonl or of validate's --json rows, in file order.
 std::vector<double> val_totals(const std::string& path) {
@@ -88,6 +91,63 @@ TEST_CASE("validate: checkpoints with other held-out samples are refused and a b
   r = test::run_ssmtl("validate --checkpoint " + (dir / "a/last.ckpt") + common + " --precision fp16");
   CHECK(r.code != 0);
   CHECK(r.output.find("--precision") != std::string::npos);
+}
+
+TEST_CASE("validate: a run trained on some videos is validated on its own held-out video unless --videos overrides") {
+  test::TempDir dir("validate_app_videos");
+  const test::TinyDataset d = test::make_tiny_dataset(dir, 3, 32, 4);   // v0..v3
+  {
+    std::ofstream c(dir / "tiny.txt");
+    c << tiny_config_text(0);
+  }
+  // Trained on v3, v0 and v1 (in that order): v1, the list's last, is held out (every video's: v3).
+  const test::RunResult t = test::run_ssmtl("train --data " + d.root + " --detections " + d.detections + " --out " +
+                                            (dir / "run") + " --config " + (dir / "tiny.txt") +
+                                            " --set train.epochs=1 --videos v3,v0,v1");
+  REQUIRE_MESSAGE(t.code == 0, t.output);
+  const std::vector<double> logged = val_totals(dir / "run/train_log.jsonl");
+  REQUIRE(logged.size() == 1);
+  const std::string ckpt = dir / "run/last.ckpt", common = " --data " + d.root + " --detections " + d.detections;
+  auto validate = [&](const std::string& args) {
+    const std::string json = dir / "v.json";
+    fs::remove(json);
+    const test::RunResult r = test::run_ssmtl("validate" + args + common + " --json " + json);
+    REQUIRE_MESSAGE(r.code == 0, r.output);
+    return val_totals(json);
+  };
+  // Default: the checkpoint's recorded list, so the row equals the logged validation loss.
+  const std::vector<double> own = validate(" --checkpoint " + ckpt);
+  REQUIRE(own.size() == 1);
+  CHECK(own[0] == doctest::Approx(logged[0]).epsilon(1e-5));
+  CHECK(validate(" --checkpoint " + ckpt + " --videos v3,v0,v1")[0] == doctest::Approx(logged[0]).epsilon(1e-5));
+  // --videos overrides it: every video in the split's order holds v3 out, other objects, another loss.
+  const std::vector<double> all = validate(" --checkpoint " + ckpt + " --videos v0,v1,v2,v3");
+  REQUIRE(all.size() == 1);
+  CHECK(std::abs(all[0] - logged[0]) > 1e-4 * std::abs(logged[0]));
+
+  // The same weights with no "# videos" line (a run on every video): another held-out video, so the two are
+  // refused in one call, naming both lists; one --videos for both validates both alike.
+  const CheckpointMeta meta = read_checkpoint_meta(ckpt);
+  std::string text;
+  std::istringstream in(meta.config_text);
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("# videos = ", 0) != 0) text += line + "\n";
+  REQUIRE(text.size() < meta.config_text.size());
+  util::Config cfg = util::Config::from_string(text);
+  SSMTLModel model(ModelConfig::from_config(cfg), 0);
+  load_checkpoint(ckpt, model);
+  const std::string all_ckpt = dir / "all.ckpt";
+  save_checkpoint(all_ckpt, model, {text, ""});
+  const test::RunResult r = test::run_ssmtl("validate --checkpoint " + ckpt + " --checkpoint " + all_ckpt + common);
+  CHECK(r.code == 1);
+  CHECK_MESSAGE(r.output.find("held-out objects differ") != std::string::npos, r.output);
+  CHECK_MESSAGE(r.output.find("videos (all), train.seed 0") != std::string::npos, r.output);
+  CHECK_MESSAGE(r.output.find("videos v3,v0,v1, train.seed 0") != std::string::npos, r.output);
+  CHECK(validate(" --checkpoint " + all_ckpt)[0] == doctest::Approx(all[0]).epsilon(1e-5));
+  const std::vector<double> both = validate(" --checkpoint " + ckpt + " --checkpoint " + all_ckpt + " --videos v3,v0,v1");
+  REQUIRE(both.size() == 2);
+  CHECK(both[0] == doctest::Approx(logged[0]).epsilon(1e-5));
+  CHECK(both[1] == both[0]);
 }
 
 TEST_CASE("validation_ids: the last videos' objects, a fixed sample of max_val_objects when there are more") {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "model/checkpoint.h"
+#include "model/train_state.h"
 #include "model/trainer.h"
 #include "model/weight_average.h"
 #include "tests/eval_test_util.h"
@@ -134,6 +135,39 @@ TEST_CASE("average_checkpoints: every weight and running statistic is the mean o
         std::vector<std::string>{dir / "epoch_002.ckpt", dir / "epoch_003.ckpt"});
   CHECK_THROWS_WITH(epoch_checkpoints(dir.str(), 2, 4), doctest::Contains("epoch_004.ckpt: no such checkpoint"));
   CHECK_THROWS_AS(epoch_checkpoints(dir.str(), 0, 3), std::invalid_argument);
+}
+
+TEST_CASE("run_settings and recorded_videos: one reading of a run's configuration for resume, averaging and ssmtl average") {
+  const std::string text = "# ssmtl train: resolved configuration\n# data = /d\n  # indented = comment\n"
+                           "# videos = v2,v0\r\nmodel.crop = 32\r\n train.lr=0.001 \ntrain.device = cuda\n"
+                           "train.epochs = 3\ntrain.swa_epochs = 2\nno setting here\n= 5\nmodel.crop = 16\n";
+  const std::map<std::string, std::string> settings{{"model.crop", "16"}, {"train.lr", "0.001"}};
+  CHECK(run_settings(text) == settings);
+  CHECK(averaging_signature(text) == settings);
+  CHECK(recorded_videos(text) == std::vector<std::string>{"v2", "v0"});
+  CHECK(recorded_videos("model.crop = 32\n").empty());
+  CHECK_NOTHROW(check_resume_config(text, "# videos = v2,v0\nmodel.crop = 16\ntrain.lr = 0.001\n", "r.ckpt"));
+  CHECK_THROWS_WITH(check_resume_config(text, "# videos = v2,v0\nmodel.crop = 32\ntrain.lr = 0.001\n", "r.ckpt"),
+                    doctest::Contains("r.ckpt: the run was trained with model.crop = 16, the resumed one has 32"));
+
+  // `ssmtl average` estimates BatchNorm on the training objects of the videos its first checkpoint records
+  // (v2: v0, the list's last, is held out), unless --videos names others.
+  test::TempDir dir("run_settings_average");
+  const test::TinyDataset d = test::make_tiny_dataset(dir, 3, 33);   // v0, v1, v2
+  util::Config cfg = util::Config::from_string(swa_config_text(1, 0, false));
+  SSMTLModel m(ModelConfig::from_config(cfg), 3);
+  TrainOptions::from_config(cfg);
+  save_checkpoint(dir / "m.ckpt", m, {"# videos = v2,v0\n" + cfg.resolved_text(), ""});
+  auto average = [&](const std::string& out, const std::string& extra) {
+    const test::RunResult r = test::run_ssmtl("average --checkpoint " + dir / "m.ckpt" + " --out " + dir / out +
+                                              " --precise-bn 8 --data " + d.root + " --detections " + d.detections +
+                                              extra);
+    REQUIRE_MESSAGE(r.code == 0, r.output);
+    return util::read_file(dir / out);
+  };
+  const std::string recorded = average("recorded.ckpt", "");
+  CHECK(recorded == average("same.ckpt", " --videos v2,v0"));
+  CHECK(recorded != average("all.ckpt", " --videos v0,v1,v2"));
 }
 
 TEST_CASE("trainer: train.swa_epochs writes swa.ckpt, the mean of the last epochs with BatchNorm re-estimated") {
