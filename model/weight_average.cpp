@@ -47,6 +47,12 @@ std::string first_difference(const std::map<std::string, std::string>& mine,
   return "";
 }
 
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + v[i];
+  return v.empty() ? "(all, none recorded)" : s;
+}
+
 }  // namespace
 
 CheckpointMeta average_checkpoints(const std::vector<std::string>& paths, Module& model) {
@@ -59,8 +65,12 @@ CheckpointMeta average_checkpoints(const std::vector<std::string>& paths, Module
     }
   const CheckpointMeta first = read_checkpoint_meta(paths[0]);
   const std::map<std::string, std::string> signature = averaging_signature(first.config_text);
+  const std::vector<std::string> videos = recorded_videos(first.config_text);
   for (size_t i = 1; i < paths.size(); ++i) {   // before any weights are read: this error, not a shape error
-    const std::string diff = first_difference(averaging_signature(read_checkpoint_meta(paths[i]).config_text), signature);
+    const std::string text = read_checkpoint_meta(paths[i]).config_text;
+    std::string diff = first_difference(averaging_signature(text), signature);
+    if (diff.empty() && recorded_videos(text) != videos)   // (a resume keeps the list: check_resume_config)
+      diff = "its training videos '" + join(recorded_videos(text)) + "', the first's '" + join(videos) + "'";
     if (!diff.empty())
       throw std::runtime_error(paths[i] + ": not the same run as " + paths[0] + " (" + diff +
                                "): weights average only along one training run");

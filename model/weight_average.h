@@ -27,7 +27,8 @@ namespace ssmtl {
 // Throws std::invalid_argument for an empty list or a checkpoint given twice; std::runtime_error naming the
 // checkpoint that does not load
 // (load_checkpoint's errors) or that is not of the first one's run (averaging_signature: a setting both hold
-// differs), checked before any weights are read: weights average only along one training run.
+// differs; or the training videos its configuration records, recorded_videos, differ), checked before any
+// weights are read: weights average only along one training run.
 CheckpointMeta average_checkpoints(const std::vector<std::string>& paths, Module& model);
 
 // The checkpoints <run>/epoch_NNN.ckpt for epochs first..last (written by train.keep_epoch_checkpoints).

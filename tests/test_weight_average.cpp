@@ -128,6 +128,12 @@ TEST_CASE("average_checkpoints: every weight and running statistic is the mean o
   TrainOptions::from_config(extra);
   save_checkpoint(dir / "extra.ckpt", m4, {extra.resolved_text() + "train.some_later_key = 1\n", ""});
   CHECK_NOTHROW(average_checkpoints({paths[0], dir / "extra.ckpt"}, avg));
+  // Another video list (the "# videos" line of `ssmtl train --videos`) is another run.
+  save_checkpoint(dir / "videos.ckpt", m4, {"# videos = v1,v0\n" + extra.resolved_text(), ""});
+  CHECK_THROWS_WITH(average_checkpoints({paths[0], dir / "videos.ckpt"}, avg),
+                    doctest::Contains("videos.ckpt: not the same run as"));
+  CHECK_THROWS_WITH(average_checkpoints({paths[0], dir / "videos.ckpt"}, avg),
+                    doctest::Contains("its training videos 'v1,v0', the first's '(all, none recorded)'"));
   // The epoch files of a run, and the first missing one named.
   fs::copy_file(paths[0], dir / "epoch_002.ckpt");
   fs::copy_file(paths[1], dir / "epoch_003.ckpt");
