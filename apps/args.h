@@ -24,13 +24,21 @@ struct UsageError : std::invalid_argument {
 
 class Args {
  public:
-  // `flags`: options that take no value. Throws UsageError on "--x" without a value.
+  // `flags`: options that take no value. "--x value" and "--x=value" both give x its value. Throws UsageError
+  // on "--x" without a value and on "--flag=value".
   Args(int argc, char** argv, std::set<std::string> flags = {}) {
     for (int i = 1; i < argc; ++i) {
       std::string a = argv[i];
       if (a == "--help" || a == "-h") { help_ = true; continue; }
       if (a.rfind("--", 0) != 0) throw UsageError("unexpected argument '" + a + "'");
       std::string k = a.substr(2);
+      const size_t eq = k.find('=');
+      if (eq != std::string::npos) {   // --key=value, as GNU getopt_long takes it
+        const std::string key = k.substr(0, eq);
+        if (flags.count(key)) throw UsageError("option --" + key + " takes no value");
+        values_[key].push_back(k.substr(eq + 1));
+        continue;
+      }
       if (flags.count(k)) { values_[k].push_back("1"); continue; }
       if (i + 1 >= argc) throw UsageError("option --" + k + " needs a value");
       values_[k].push_back(argv[++i]);

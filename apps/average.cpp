@@ -33,12 +33,15 @@ const char* kUsage =
     "  --precision (run = the checkpoints' train.precision).\n"
     "  --precise-bn 0 keeps the mean of their running statistics instead (not recommended: a warning says so).\n"
     "  --data ROOT / --detections DIR / --videos LIST   the training split, its detections and the videos\n"
-    "                  trained on, as given to `ssmtl train` (--videos: default the run's, from its configuration)\n"
+    "                  trained on, as given to `ssmtl train` (--videos: default the run's, from its configuration;\n"
+    "                  for a run whose checkpoints record none, the list is written into FILE's; one that\n"
+    "                  contradicts a recorded list is an error)\n"
     "  Score or validate FILE like any checkpoint (`ssmtl score`, `ssmtl validate`). It cannot be resumed.\n"
     "  Unlike train.swa_epochs it writes no validation loss: `ssmtl validate --checkpoint FILE` gives it.\n"
-    "Errors (exit 1): a checkpoint that does not load, comes from another run or is given twice; a missing\n"
-    "  run folder or epoch file; bf16 without AVX512_BF16. Usage errors (exit 2): no checkpoints, both forms, a\n"
-    "  malformed --epochs, an --out that is a folder, one of the inputs or a last.ckpt.\n";
+    "Errors (exit 1): a checkpoint that does not load, comes from another run or is given twice; a --videos\n"
+    "  list that contradicts the recorded one; a missing run folder or epoch file; bf16 without AVX512_BF16.\n"
+    "  Usage errors (exit 2): no checkpoints, both forms, a malformed --epochs, an --out that is a folder, one of\n"
+    "  the inputs or a last.ckpt.\n";
 
 std::vector<std::string> chosen_checkpoints(const ssmtl::app::Args& args) {
   std::vector<std::string> ckpts = args.all("checkpoint");
@@ -71,6 +74,12 @@ void check_out(const std::string& out, const std::vector<std::string>& ckpts) {
       throw ssmtl::app::UsageError("--out " + out + " is one of the checkpoints it averages");
 }
 
+std::string join(const std::vector<std::string>& v) {
+  std::string s;
+  for (const std::string& x : v) s += (s.empty() ? "" : ",") + x;
+  return s;
+}
+
 std::string json_string(const std::string& s) {
   std::string o = "\"";
   for (char c : s) {
@@ -95,8 +104,15 @@ int run_average(int argc, char** argv) {
       args.get_int("precise-bn", opt.precise_bn > 0 ? opt.precise_bn : ssmtl::kSwaBnObjects, 0));
   const std::string root = precise_bn > 0 ? args.need("data") : args.get("data");
   const std::string det = precise_bn > 0 ? args.need("detections") : args.get("detections");
+  // The run's training videos: recorded by `ssmtl train --videos` since session 21; --videos supplies them for
+  // an older run (and then goes into FILE's configuration), and may not contradict a recorded list.
+  const std::vector<std::string> recorded = ssmtl::recorded_videos(first_config);
   std::vector<std::string> videos = args.list("videos");
-  if (videos.empty()) videos = ssmtl::recorded_videos(first_config);
+  if (!videos.empty() && !recorded.empty() && videos != recorded)
+    throw std::runtime_error("--videos " + join(videos) + ": " + ckpts[0] + " was trained on the videos " +
+                             join(recorded) + " (its configuration's '# videos' line); the BatchNorm estimate uses "
+                             "the run's training videos: leave --videos out");
+  if (videos.empty()) videos = recorded;
   const std::string ood_root = args.get("ood", "../shared/data/ood"), teachers = args.get("teachers");
   const std::string precision_arg = args.get("precision", "run");
   args.check_used();
@@ -104,7 +120,8 @@ int run_average(int argc, char** argv) {
     throw ssmtl::app::UsageError("--precision must be run, fp32 or bf16, got " + precision_arg);
 
   ssmtl::SSMTLModel model(mc, 0);
-  const ssmtl::CheckpointMeta meta = ssmtl::average_checkpoints(ckpts, model);
+  ssmtl::CheckpointMeta meta = ssmtl::average_checkpoints(ckpts, model);
+  if (recorded.empty() && !videos.empty()) meta.config_text = "# videos = " + join(videos) + "\n" + meta.config_text;
   std::fprintf(stderr, "average: the weights of %zu checkpoints averaged (%s .. %s)\n", ckpts.size(),
                ckpts.front().c_str(), ckpts.back().c_str());
 
@@ -133,7 +150,9 @@ int run_average(int argc, char** argv) {
   for (size_t i = 0; i < ckpts.size(); ++i) j << (i ? ", " : "") << json_string(ckpts[i]);
   j << "], \"precise_bn\": " << precise_bn << ", \"bn_objects\": " << bn_objects
     << ", \"bn_precision\": " << json_string(precise_bn > 0 ? precision : "") << ", \"train_seed\": " << opt.seed
-    << "}\n";
+    << ", \"videos\": [";   // the training videos of the BatchNorm estimate; [] = every video of the split
+  for (size_t i = 0; i < videos.size(); ++i) j << (i ? ", " : "") << json_string(videos[i]);
+  j << "]}\n";
   ssmtl::util::write_text_atomic(out + ".json", j.str());
   std::printf("%s\n", out.c_str());
   return 0;

@@ -55,8 +55,8 @@ const char* kUsage =
     "  DIR/score_config.txt (the options and seed used)\n"
     "Input checks: errors (exit 1): a checkpoint whose stored configuration has an unknown key or a value out\n"
     "  of range, whose sizes do not match the file, with bytes after the last tensor or a NaN / infinite weight\n"
-    "  (named with its index); a video named twice in --videos. Warnings (a count and the first lines): detections\n"
-    "  outside the frame, skipped; a note counts those below the minimum score.\n";
+    "  (named with its index); usage errors (exit 2): a video named twice in --videos. Warnings (a count and the\n"
+    "  first lines): detections outside the frame, skipped; a note counts those below the minimum score.\n";
 
 int run_score(int argc, char** argv) {
   ssmtl::app::Args args(argc, argv);

@@ -34,8 +34,9 @@ const char* kUsage =
     "                     them held out); recorded in config.txt as '# videos = LIST'\n"
     "  --device cpu|cuda  where the model trains (= --set train.device=...; frames are cut on the CPU)\n"
     "Input checks: errors (exit 1): a configuration key that is unknown or outside its range (each key's type\n"
-    "  and range: util/config_keys.cpp), --config naming a folder, a video named twice in --videos, two frames\n"
-    "  with the same number (1.jpg and 01.jpg), a checkpoint with bad sizes, trailing bytes or NaN weights.\n"
+    "  and range: util/config_keys.cpp), --config naming a folder, two frames with the same number (1.jpg and\n"
+    "  01.jpg), a checkpoint with bad sizes, trailing bytes or NaN weights; usage errors (exit 2, as every\n"
+    "  command-line error): a video named twice in --videos.\n"
     "  Warnings (a count and the first lines or names): detections outside the frame (skipped), files in a frame\n"
     "  folder that are not frames; a note counts detections below train.min_detection_score. Temporary files\n"
     "  of an interrupted run (*.tmp.<pid>) are removed with a note.\n";

@@ -122,7 +122,12 @@ int run_validate(int argc, char** argv) {
     Row r{ckpt, p, ssmtl::validation_losses(model, builder, ids, opt.batch_size, ssmtl::validation_seed(opt)), 0};
     for (auto& [k, v] : r.losses) r.total += v;
     if (rows.empty()) {
-      std::printf("%zu validation objects\n%-40s %-9s", ids.size(), "checkpoint", "precision");
+      std::string list;
+      for (const std::string& v : videos) list += (list.empty() ? "" : ",") + v;
+      std::printf("%zu validation objects, held out of %s\n%-40s %-9s", ids.size(),
+                  videos.empty() ? "every video of the split (no list recorded or given)"
+                                 : ("the videos " + list + (videos_arg.empty() ? " (recorded in the checkpoint)" : " (--videos)")).c_str(),
+                  "checkpoint", "precision");
       for (auto& [k, v] : r.losses) std::printf(" %12s", k.c_str());
       std::printf(" %12s\n", "val_total");
     }

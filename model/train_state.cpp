@@ -177,8 +177,9 @@ void check_resume_config(const std::string& saved, const std::string& now, const
   const std::vector<std::string> saved_videos = recorded_videos(saved), now_videos = recorded_videos(now);
   if (saved_videos != now_videos)
     throw std::runtime_error(path + ": the run was trained on " + video_list(saved_videos) + ", the resumed one on " +
-                             video_list(now_videos) + " (resume with the run's --videos: its config.txt's "
-                             "'# videos' line)");
+                             video_list(now_videos) +
+                             (saved_videos.empty() ? " (resume without --videos)"
+                                                   : " (resume with the run's --videos: its config.txt's '# videos' line)"));
   const auto a = run_settings(saved), b = run_settings(now);
   for (const auto& [k, v] : a) {
     auto it = b.find(k);

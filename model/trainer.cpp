@@ -367,7 +367,7 @@ bool TrainRun::run_epoch(int e, EpochLog& log) {
   util::Progress progress("epoch " + std::to_string(e + 1) + "/" + std::to_string(opt_.epochs),
                           static_cast<int64_t>(order.size()), "samples");
   const size_t samples_before = std::min<size_t>(order.size(), static_cast<size_t>(st_.step) * opt_.batch_size);
-  progress.add(static_cast<int64_t>(samples_before));
+  progress.resume_from(static_cast<int64_t>(samples_before));
   // Step k's batch depends only on (seed, epoch, k), so it can be cut out of the frames ahead of time: on
   // a GPU the next batch is built on the CPU while the current step runs (on the CPU both would compete
   // for the same cores, so there it is built in turn).

@@ -219,6 +219,14 @@ TEST_CASE("inputs args: --smooth-sigma 1e8 / 1e9 and --videos 01,01 are usage er
   app::Args a(5, const_cast<char**>(argv));
   CHECK(error_of([&] { a.get_double("conf", 0.5); }) == "--conf: '0x1' is not a finite number");
   CHECK(error_of([&] { a.get_int("n", 1, 0); }) == "--n: '5\\x09' is not an integer");
+  // --key=value is --key value; a flag takes no value either way
+  const char* eq[] = {"x", "--videos=01,02", "--set=model.crop=32", "--set", "train.lr=0.01", "--json"};
+  app::Args b(6, const_cast<char**>(eq), {"json"});
+  CHECK(b.list("videos") == std::vector<std::string>{"01", "02"});
+  CHECK(b.all("set") == std::vector<std::string>{"model.crop=32", "train.lr=0.01"});
+  CHECK(b.has("json"));
+  const char* flag_value[] = {"x", "--json=1"};
+  CHECK(error_of([&] { app::Args(2, const_cast<char**>(flag_value), {"json"}); }) == "option --json takes no value");
 }
 
 TEST_CASE("inputs alloc: an impossible tensor is an error naming its shape") {

@@ -289,7 +289,9 @@ TEST_CASE("trainer: a resume on another video list than the run's fails before t
                                       "videos of the split (no --videos)"));
   CHECK_THROWS_WITH(check_resume_config(conf, "# videos = v0\n" + conf, "r/last.ckpt"),
                     doctest::Contains("r/last.ckpt: the run was trained on all videos of the split (no --videos), "
-                                      "the resumed one on videos v0"));
+                                      "the resumed one on videos v0 (resume without --videos)"));
+  CHECK_THROWS_WITH(check_resume_config(v012, conf, "r/last.ckpt"),
+                    doctest::Contains("(resume with the run's --videos: its config.txt's '# videos' line)"));
 
   // End to end: `ssmtl train --videos` records the list and a resume with another one changes nothing.
   test::TempDir dir("trainer_resume_videos");

@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -13,6 +14,7 @@
 #include "util/atomic_file.h"
 #include "util/config.h"
 #include "util/parallel.h"
+#include "util/progress.h"
 
 using namespace ssmtl;
 
@@ -90,4 +92,22 @@ TEST_CASE("util write_text_atomic: a FIFO (or device) target is written in place
   CHECK(util::is_special_file("/dev/null"));
   CHECK_FALSE(util::is_special_file(tmp.path()));           // a folder
   CHECK_FALSE(util::is_special_file(tmp.path() + "/none"));   // not there
+}
+
+TEST_CASE("util Progress: items done before a resume count as done but not in the rate") {
+  util::Progress::silence(true);
+  util::Progress fresh("x", 100), resumed("y", 100);
+  resumed.resume_from(90);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  fresh.add(5);
+  resumed.add(5);
+  // 5 items in >= 20 ms: at most 250 items/s for both (95 / 0.02 = 4750 if the 90 counted)
+  CHECK(resumed.rate() > 0);
+  CHECK(resumed.rate() <= 5 / 0.02);
+  CHECK(fresh.rate() <= 5 / 0.02);
+  CHECK(resumed.rate() <= 1.5 * fresh.rate());
+  util::Progress boundary("z", 100);   // a resume at an epoch's end: nothing done in this process
+  boundary.resume_from(100);
+  CHECK(boundary.rate() == 0.0);
+  util::Progress::silence(false);
 }

@@ -173,7 +173,24 @@ TEST_CASE("run_settings and recorded_videos: one reading of a run's configuratio
   };
   const std::string recorded = average("recorded.ckpt", "");
   CHECK(recorded == average("same.ckpt", " --videos v2,v0"));
-  CHECK(recorded != average("all.ckpt", " --videos v0,v1,v2"));
+  CHECK(util::read_file(dir / "recorded.ckpt.json").find("\"videos\": [\"v2\", \"v0\"]") != std::string::npos);
+  // A list that contradicts the recorded one is refused, nothing written.
+  const test::RunResult other = test::run_ssmtl("average --checkpoint " + dir / "m.ckpt" + " --out " + dir / "o.ckpt" +
+                                                " --precise-bn 8 --data " + d.root + " --detections " + d.detections +
+                                                " --videos v0,v1,v2");
+  CHECK(other.code == 1);
+  CHECK(other.output.find("--videos v0,v1,v2: " + dir / "m.ckpt" + " was trained on the videos v2,v0") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "o.ckpt"));
+  // A checkpoint that records none (an older run): --videos gives the list, which goes into the average's
+  // configuration, so that validate and score default to it.
+  save_checkpoint(dir / "old.ckpt", m, {cfg.resolved_text(), ""});
+  const test::RunResult given = test::run_ssmtl("average --checkpoint " + dir / "old.ckpt" + " --out " +
+                                                dir / "given.ckpt" + " --precise-bn 8 --data " + d.root +
+                                                " --detections " + d.detections + " --videos v2,v0");
+  REQUIRE_MESSAGE(given.code == 0, given.output);
+  CHECK(util::read_file(dir / "given.ckpt") == recorded);   // byte for byte the recorded run's average
+  CHECK(recorded_videos(read_checkpoint_meta(dir / "given.ckpt").config_text) == std::vector<std::string>{"v2", "v0"});
+  CHECK(recorded_videos(read_checkpoint_meta(dir / "recorded.ckpt").config_text) == std::vector<std::string>{"v2", "v0"});
 }
 
 TEST_CASE("trainer: train.swa_epochs writes swa.ckpt, the mean of the last epochs with BatchNorm re-estimated") {

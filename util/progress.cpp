@@ -23,6 +23,16 @@ void Progress::add(int64_t n) {
   }
 }
 
+double Progress::rate() const {
+  const double t = elapsed_s();
+  return t > 0 ? static_cast<double>(done_ - before_) / t : 0.0;
+}
+
+void Progress::resume_from(int64_t n) {
+  done_ += n;
+  before_ += n;
+}
+
 static std::string hms(double s) {
   if (s < 0 || s > 1e7) return "?";
   long v = static_cast<long>(s + 0.5);
@@ -40,7 +50,7 @@ void Progress::silence(bool on) { g_silent = on; }
 void Progress::draw(bool final) {
   if (g_silent) return;
   double t = elapsed_s();
-  double rate = t > 0 ? done_ / t : 0.0;
+  const double rate = this->rate();   // of this process's items
   double eta = rate > 0 ? (total_ - done_) / rate : -1;
   int pct = total_ > 0 ? static_cast<int>(100.0 * done_ / total_) : 100;
   std::fprintf(stderr, "%s%s %lld/%lld (%d%%) %.1f %s/s %s %s%s%s%s", tty_ ? "\r\033[K" : "", label_.c_str(),
