@@ -151,6 +151,10 @@ TEST_CASE("conv3d bf16: forward, input and weight gradients sum bf16-rounded pro
       {5, 3, 16, 1, 3, 16, 40, {3, 3, 3}, {1, 1, 1}}, {2, 3, 32, 1, 3, 16, 40, {3, 3, 3}, {1, 1, 1}},
       // ... a 1 x 3 x 3 kernel (one kd) with 3 blocks of 16 output channels (a 2 x 2 and a 2 x 1 block of tiles).
       {2, 3, 40, 1, 3, 9, 14, {1, 3, 3}, {0, 1, 1}},
+      // AMX row tiles (widths a multiple of 16, the 2 x 2 kernel): 3 x 5 rows of one tile = 15 tiles, the last
+      // block's single tile computed twice and written once; 3 x 3 rows of two tiles beside a 1 x 3 block (48
+      // output channels); the input gradients (16 output channels) take the flat blocks.
+      {2, 16, 32, 1, 3, 5, 16, {3, 3, 3}, {1, 1, 1}}, {1, 16, 48, 1, 3, 3, 32, {3, 3, 3}, {1, 1, 1}},
   };
   for (const bool amx : amx_modes()) {
     AmxScope amx_scope(amx);

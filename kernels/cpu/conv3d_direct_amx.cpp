@@ -7,12 +7,18 @@
 //      a constant row stride of cstride pairs, so the padded sample is read in place, no column matrix)
 // into C: 16 output channels x 16 positions in float32, summed over taps and channel chunks. Each C element is
 // summed in a fixed order by one thread (deterministic, independent of the thread count). Positions are the
-// flat padded indices q = (od * Hp + oh) * Wq + ow, so a tile of 16 may span rows; the lanes of positions
-// outside the output (ow >= Wo, oh >= Ho) are computed and dropped when C is copied out.
+// flat padded indices q = (od * Hp + oh) * Wq + ow. Where Wo is a multiple of 16 (the paper-size backbone's 64,
+// 32 and 16) each B tile is 16 outputs of one row ("row tiles"): only outputs are computed, and each row of C
+// goes to the output as one vector. Otherwise a tile is 16 consecutive q that may span rows; the lanes of
+// positions outside the output (ow >= Wo, oh >= Ho) are computed and dropped when C is copied out by runs.
+// Both give each output the same sum in the same order (taps, then channel chunks), so the same bits.
 #include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
 #include <vector>
 
 #include "kernels/cpu/amx.h"
@@ -34,6 +40,10 @@ struct AmxPlan {
   std::vector<int64_t> off;        // tap -> position offset (kd * Hp + kh) * Wq + kw
   std::vector<uint16_t> wpack;     // [co block][tap][chunk] 16 x Kc bf16 (A tiles), zeros past Cout / Cin
   std::vector<int64_t> oidx;       // position q -> output index (od * Ho + oh) * Wo + ow, or -1
+  // Row tiles (the 2 x 2 kernel), where Wo is a multiple of 16: tile i holds the 16 outputs from output index tile_o[i] (one row's
+  // piece), at padded positions from tile_q[i]; no position outside the output is computed and each C row goes
+  // out as one vector. Empty otherwise (flat blocks of positions, some of them padding, copied out by runs).
+  std::vector<int64_t> tile_q, tile_o;
 };
 
 AmxPlan make_plan(const DirectShape& s, const float* w) {
@@ -62,6 +72,16 @@ AmxPlan make_plan(const DirectShape& s, const float* w) {
   for (int64_t od = 0; od < d.Do; ++od)
     for (int64_t oh = 0; oh < d.Ho; ++oh)
       for (int64_t ow = 0; ow < d.Wo; ++ow) d.oidx[(od * d.Hp + oh) * d.Wq + ow] = (od * d.Ho + oh) * d.Wo + ow;
+  if (d.Wo % T == 0 && d.co_blocks >= 2) {   // (only the 2 x 2 kernel uses them)
+    d.tile_q.reserve(static_cast<size_t>(d.Do * d.Ho * d.Wo / T));
+    d.tile_o.reserve(d.tile_q.capacity());
+    for (int64_t od = 0; od < d.Do; ++od)
+      for (int64_t oh = 0; oh < d.Ho; ++oh)
+        for (int64_t ow = 0; ow < d.Wo; ow += T) {
+          d.tile_q.push_back((od * d.Hp + oh) * d.Wq + ow);
+          d.tile_o.push_back((od * d.Ho + oh) * d.Wo + ow);
+        }
+  }
   return d;
 }
 
@@ -107,8 +127,24 @@ void copy_block(float* oc, int64_t nco, int64_t ov, const float* bias, bool accu
   }
 }
 
-// 32 output channels (A tiles 4, 5) x 32 positions (B tiles 6, 7) from q0: C tiles 0-3 into cb (32 x 32).
-SSMTL_AMX_TARGET void block_2x2(float* cb, const uint16_t* xg, const uint16_t* wp, const AmxPlan& d, int64_t q0) {
+// out rows (nco channels from oc, row stride ov) (+)= the row tiles' sums: tile j's 16 values of channel c at
+// cb + c ldc + 16 j go to output indices o[j] + [0, 16). The same expressions as copy_block (bits alike).
+SSMTL_AMX_TARGET void copy_tiles(float* oc, int64_t nco, int64_t ov, const float* bias, bool accumulate,
+                                 const Epilogue& ep, const float* cb, int ldc, const int64_t* o, int n) {
+  for (int64_t c = 0; c < nco; ++c)   // a channel's tiles in turn: consecutive tiles are consecutive in a row
+    for (int j = 0; j < n; ++j) {
+      float* dst = oc + c * ov + o[j];
+      const __m512 s = _mm512_loadu_ps(cb + c * ldc + T * j);
+      _mm512_storeu_ps(dst, accumulate ? _mm512_add_ps(_mm512_loadu_ps(dst), s)
+                                       : _mm512_add_ps(s, _mm512_set1_ps(bias ? bias[c] : 0.f)));
+      if (ep) ep.apply(dst, T, c);
+    }
+}
+
+// 32 output channels (A tiles 4, 5) x 32 positions (B tiles 6, 7: 16 from q0, 16 from q1; q1 = q0 + 16 in flat
+// blocks, any two row tiles otherwise): C tiles 0-3 into cb (32 x 32).
+SSMTL_AMX_TARGET void block_2x2(float* cb, const uint16_t* xg, const uint16_t* wp, const AmxPlan& d, int64_t q0,
+                                int64_t q1) {
   _tile_zero(0);
   _tile_zero(1);
   _tile_zero(2);
@@ -117,11 +153,11 @@ SSMTL_AMX_TARGET void block_2x2(float* cb, const uint16_t* xg, const uint16_t* w
   for (int64_t t = 0; t < d.kvol; ++t)
     for (int64_t ch = 0; ch < d.chunks; ++ch) {
       const uint16_t* a = wp + (t * d.chunks + ch) * T * d.Kc;
-      const uint16_t* b = xg + (ch * T * d.cstride + q0 + d.off[t]) * 2;
+      const uint16_t* b = xg + (ch * T * d.cstride + d.off[t]) * 2;
       _tile_loadd(4, a, astride);
       _tile_loadd(5, a + wblock, astride);
-      _tile_loadd(6, b, bstride);
-      _tile_loadd(7, b + 2 * T, bstride);
+      _tile_loadd(6, b + q0 * 2, bstride);
+      _tile_loadd(7, b + q1 * 2, bstride);
       _tile_dpbf16ps(0, 4, 6);
       _tile_dpbf16ps(1, 4, 7);
       _tile_dpbf16ps(2, 5, 6);
@@ -141,11 +177,11 @@ SSMTL_AMX_TARGET void block_1x3(float* cb, const uint16_t* xg, const uint16_t* w
   const int64_t bstride = d.cstride * 4, astride = d.Kc * 2;
   for (int64_t t = 0; t < d.kvol; ++t)
     for (int64_t ch = 0; ch < d.chunks; ++ch) {
-      const uint16_t* b = xg + (ch * T * d.cstride + q0 + d.off[t]) * 2;
+      const uint16_t* b = xg + (ch * T * d.cstride + d.off[t]) * 2;
       _tile_loadd(3, wp + (t * d.chunks + ch) * T * d.Kc, astride);
-      _tile_loadd(4, b, bstride);
-      _tile_loadd(5, b + 2 * T, bstride);
-      _tile_loadd(6, b + 4 * T, bstride);
+      _tile_loadd(4, b + q0 * 2, bstride);
+      _tile_loadd(5, b + q0 * 2 + 2 * T, bstride);
+      _tile_loadd(6, b + q0 * 2 + 4 * T, bstride);
       _tile_dpbf16ps(0, 3, 4);
       _tile_dpbf16ps(1, 3, 5);
       _tile_dpbf16ps(2, 3, 6);
@@ -164,15 +200,40 @@ void conv_task(float* out_n, const uint16_t* xp, const AmxPlan& d, const float* 
   const float* b = bias ? bias + co0 : nullptr;
   alignas(64) float cbuf[2 * T * 3 * T];
   const int step = ncb == 2 ? 2 * T : 3 * T;
+  // Row tiles on the 2 x 2 kernel only: on the 1 x 3 kernel they measured slower for 16 -> 16 channels at 64 x 64
+  // (25 -> 32 ms at batch 64; faster for 16 -> 3 and at 32 x 32), unexplained, so it keeps the flat blocks.
+  if (!d.tile_q.empty() && ncb == 2) {   // 2 tiles a block; a last single one is computed twice, written once
+    const int64_t ntiles = static_cast<int64_t>(d.tile_q.size());
+    for (int64_t i0 = 0; i0 < ntiles; i0 += 2) {
+      const int n = i0 + 1 < ntiles ? 2 : 1;
+      block_2x2(cbuf, xp, wp, d, d.tile_q[i0], d.tile_q[i0 + n - 1]);
+      copy_tiles(out_n + co0 * ov, nco, ov, b, accumulate, ep.from(co0), cbuf, step, d.tile_o.data() + i0, n);
+    }
+    return;
+  }
   for (int64_t q0 = 0; q0 < d.nq; q0 += step) {
     if (ncb == 2)
-      block_2x2(cbuf, xp, wp, d, q0);
+      block_2x2(cbuf, xp, wp, d, q0, q0 + T);
     else
       block_1x3(cbuf, xp, wp, d, q0);
     copy_block(out_n + co0 * ov, nco, ov, b, accumulate, ep.from(co0), cbuf, step, q0,
                static_cast<int>(std::min<int64_t>(step, d.nq - q0)), d);
   }
 }
+
+// A padded sample (zeros), 64-byte aligned, so that its B tile rows start at the same place in their cache lines
+// in every call: in a 16-byte-aligned heap block the same convolution ran up to 1.4x slower or faster depending
+// on what had been allocated before (16 -> 16 channels at 64 x 64, batch 64: 25 or 34 ms).
+struct AlignedPairs {
+  explicit AlignedPairs(size_t n) : p(static_cast<uint32_t*>(std::aligned_alloc(64, (n * 4 + 63) / 64 * 64))) {
+    if (!p) throw std::bad_alloc();
+    std::memset(p, 0, n * 4);
+  }
+  ~AlignedPairs() { std::free(p); }
+  AlignedPairs(const AlignedPairs&) = delete;
+  AlignedPairs& operator=(const AlignedPairs&) = delete;
+  uint32_t* p;
+};
 
 // Sample xn (Cin, D, H, W) into the interior of xp as channel pairs (pad_pair_planes).
 void pad_sample(uint32_t* xp, const float* xn, const AmxPlan& d) {
@@ -203,14 +264,14 @@ void direct_conv_amx(float* out, const float* x, const float* w, const float* bi
   const amx::TileConfig wide = tile_config(d, true), narrow = tile_config(d, false);
 #pragma omp parallel if (parallel)
   {
-    std::vector<uint32_t> xp(static_cast<size_t>(d.Cp * d.cstride), 0u);
+    const AlignedPairs xp(static_cast<size_t>(d.Cp * d.cstride));
     int64_t padded = -1;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < N * tasks_n; ++t) {
       const int64_t n = t / tasks_n, j = t % tasks_n;
-      if (n != padded) pad_sample(xp.data(), x + n * d.Cin * in_vol, d), padded = n;
+      if (n != padded) pad_sample(xp.p, x + n * d.Cin * in_vol, d), padded = n;
       const bool two = j < pairs;
-      run_task(two ? wide : narrow, out + n * d.Cout * out_vol, reinterpret_cast<const uint16_t*>(xp.data()), d,
+      run_task(two ? wide : narrow, out + n * d.Cout * out_vol, reinterpret_cast<const uint16_t*>(xp.p), d,
                bias, accumulate, ep, two ? 2 * j : 2 * pairs, two ? 2 : 1);
     }
   }
