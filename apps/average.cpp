@@ -34,8 +34,8 @@ const char* kUsage =
     "  --precise-bn 0 keeps the mean of their running statistics instead (not recommended: a warning says so).\n"
     "  --data ROOT / --detections DIR / --videos LIST   the training split, its detections and the videos\n"
     "                  trained on, as given to `ssmtl train` (--videos: default the run's, from its configuration;\n"
-    "                  for a run whose checkpoints record none, the list is written into FILE's; one that\n"
-    "                  contradicts a recorded list is an error)\n"
+    "                  only for a run written before the lists were recorded, and then written into FILE's;\n"
+    "                  one that contradicts the run's list, or a run on every video, is an error)\n"
     "  Score or validate FILE like any checkpoint (`ssmtl score`, `ssmtl validate`). It cannot be resumed.\n"
     "  Unlike train.swa_epochs it writes no validation loss: `ssmtl validate --checkpoint FILE` gives it.\n"
     "Errors (exit 1): a checkpoint that does not load, comes from another run or is given twice; a --videos\n"
@@ -112,6 +112,12 @@ int run_average(int argc, char** argv) {
     throw std::runtime_error("--videos " + join(videos) + ": " + ckpts[0] + " was trained on the videos " +
                              join(recorded) + " (its configuration's '# videos' line); the BatchNorm estimate uses "
                              "the run's training videos: leave --videos out");
+  if (!videos.empty() && recorded.empty() && ssmtl::records_videos(first_config))
+    throw std::runtime_error("--videos " + join(videos) + ": " + ckpts[0] + " was trained on every video of the split "
+                             "(its configuration records no --videos list); leave --videos out");
+  if (!videos.empty() && recorded.empty())
+    std::fprintf(stderr, "note: %s was written before runs recorded their training videos: --videos %s is taken as "
+                 "the run's and recorded in %s\n", ckpts[0].c_str(), join(videos).c_str(), out.c_str());
   if (videos.empty()) videos = recorded;
   const std::string ood_root = args.get("ood", "../shared/data/ood"), teachers = args.get("teachers");
   const std::string precision_arg = args.get("precision", "run");

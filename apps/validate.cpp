@@ -99,6 +99,10 @@ int run_validate(int argc, char** argv) {
     const ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);   // (registers the proxy tasks' keys)
     const ssmtl::TrainOptions opt = ssmtl::TrainOptions::from_config(cfg);
     const std::vector<std::string> videos = videos_arg.empty() ? ssmtl::recorded_videos(config_text) : videos_arg;
+    if (!videos_arg.empty() && ssmtl::records_videos(config_text) && videos_arg != ssmtl::recorded_videos(config_text))
+      std::fprintf(stderr, "warning: %s: --videos differs from the videos the run trained on (its configuration's "
+                   "'# videos' line, none = every video): the held-out objects are another split's and may be "
+                   "objects it trained on\n", ckpt.c_str());
     const std::string sig = split_signature(opt, mc, videos);
     if (!pool) {
       signature = sig;

@@ -173,13 +173,28 @@ std::string video_list(const std::vector<std::string>& v) {
 
 }  // namespace
 
-void check_resume_config(const std::string& saved, const std::string& now, const std::string& path) {
+bool records_videos(const std::string& config_text) {
+  std::istringstream in(config_text);
+  for (std::string line; std::getline(in, line);) {
+    const size_t eq = line.find('=');
+    if (eq != std::string::npos && util::trim(line.substr(0, eq)) == "train.swa_epochs") return true;
+  }
+  return false;
+}
+
+std::string check_resume_config(const std::string& saved, const std::string& now, const std::string& path) {
   const std::vector<std::string> saved_videos = recorded_videos(saved), now_videos = recorded_videos(now);
-  if (saved_videos != now_videos)
+  std::string note;
+  if (saved_videos.empty() && !records_videos(saved)) {
+    if (!now_videos.empty())
+      note = path + " was written before runs recorded their training videos: resuming on " + video_list(now_videos) +
+             " as given (unchecked; it must be the list the run started with)";
+  } else if (saved_videos != now_videos) {
     throw std::runtime_error(path + ": the run was trained on " + video_list(saved_videos) + ", the resumed one on " +
                              video_list(now_videos) +
                              (saved_videos.empty() ? " (resume without --videos)"
                                                    : " (resume with the run's --videos: its config.txt's '# videos' line)"));
+  }
   const auto a = run_settings(saved), b = run_settings(now);
   for (const auto& [k, v] : a) {
     auto it = b.find(k);
@@ -196,6 +211,7 @@ void check_resume_config(const std::string& saved, const std::string& now, const
   for (const auto& [k, v] : b)
     if (!a.count(k) && !(added_later.count(k) && added_later.at(k) == v))
       throw std::runtime_error(path + ": the resumed run sets " + k + " = " + v + ", which the checkpoint's run did not");
+  return note;
 }
 
 }  // namespace ssmtl

@@ -43,14 +43,21 @@ std::map<std::string, std::string> run_settings(const std::string& config_text);
 // there is no such line (the run trained on every video of the split). Throws nothing.
 std::vector<std::string> recorded_videos(const std::string& config_text);
 
+// Whether a configuration text comes from a build that records the training videos: `ssmtl train` writes the
+// "# videos" line since the build that also introduced train.swa_epochs (session 21), whose key every resolved
+// configuration since holds. Then no line means every video of the split; before, the list is unknown.
+// Throws nothing.
+bool records_videos(const std::string& config_text);
+
 // A resumed run must continue the run it resumes: the model and every training key that decides which
 // samples are drawn or how they are learnt must be the same (the device, the step limit and the epoch
 // count may change), and so must the training videos (recorded_videos: the same list in the same order, or
-// no "# videos" line in either: a run on every video, as old checkpoints without the line were resumed). A
-// key added after older checkpoints were written (train.adam_eps, train.sync_bn) may be missing from `saved`
-// when `now` has its default. Throws std::runtime_error naming `path` and the first key that differs, or both
-// video lists ("all videos of the split" for none).
-void check_resume_config(const std::string& saved, const std::string& now, const std::string& path);
+// no "# videos" line in either: a run on every video). A checkpoint written before video lists were recorded
+// (records_videos false) is resumed on the list given now, unchecked: the returned note says so (empty
+// otherwise). A key added after older checkpoints were written (train.adam_eps, train.sync_bn) may be missing
+// from `saved` when `now` has its default. Throws std::runtime_error naming `path` and the first key that
+// differs, or both video lists ("all videos of the split" for none).
+std::string check_resume_config(const std::string& saved, const std::string& now, const std::string& path);
 
 // One train_log.jsonl line: {"epoch": e, "train": {...}, "val": {...}, "val_total": ..., ...} (%.6g).
 std::string epoch_json(const EpochLog& e);

@@ -219,7 +219,10 @@ void remove_earlier_run(const std::string& dir) {
 // Checks the resume's configuration, makes the output folder (rank 0) and loads the objects of the training videos.
 ObjectPool load_pool(const SSMTLModel& model, const TrainOptions& opt, const std::string& config_text, bool lead) {
   if (opt.stop_after_steps < 0) throw std::invalid_argument("train.stop_after_steps must be >= 0");
-  if (!opt.resume.empty()) check_resume_config(read_checkpoint_meta(opt.resume).config_text, config_text, opt.resume);
+  if (!opt.resume.empty()) {
+    const std::string note = check_resume_config(read_checkpoint_meta(opt.resume).config_text, config_text, opt.resume);
+    if (lead && !note.empty()) std::fprintf(stderr, "note: %s\n", note.c_str());
+  }
   if (lead) util::make_dirs(opt.out_dir);   // (config.txt once the data has loaded: TrainRun's constructor)
   return ObjectPool::load(opt.data_root, opt.split, opt.detections, opt.min_detection_score, true, opt.videos,
                           TeacherSpec::for_model(model.cfg, opt.detections, opt.teachers));

@@ -273,11 +273,19 @@ TEST_CASE("trainer: a checkpoint written before train.adam_eps and train.sync_bn
 
 TEST_CASE("trainer: a resume on another video list than the run's fails before training and names both lists") {
   // The comparison: the "# videos" lines `ssmtl train --videos` writes, the same list in the same order.
-  const std::string conf = "model.name = ssmtl-cpu\ntrain.lr = 0.001\n";
+  // (train.swa_epochs: a build that records the videos, so no line = every video of the split)
+  const std::string conf = "model.name = ssmtl-cpu\ntrain.lr = 0.001\ntrain.swa_epochs = 0\n";
   const std::string v012 = "# ssmtl train\n# data = /a\n# videos = v0,v1,v2\n" + conf;
-  CHECK_NOTHROW(check_resume_config(v012, "# data = /b\n# videos = v0,v1,v2\n" + conf, "r/last.ckpt"));
-  // An old checkpoint without the line, resumed without --videos: as before.
-  CHECK_NOTHROW(check_resume_config("# data = /a\n" + conf, "# data = /b\n" + conf, "r/last.ckpt"));
+  CHECK(check_resume_config(v012, "# data = /b\n# videos = v0,v1,v2\n" + conf, "r/last.ckpt").empty());
+  CHECK(check_resume_config("# data = /a\n" + conf, "# data = /b\n" + conf, "r/last.ckpt").empty());
+  // A checkpoint of a build before the lists were recorded: resumed on the list given now, with a note.
+  const std::string before = "model.name = ssmtl-cpu\ntrain.lr = 0.001\n";
+  CHECK_FALSE(records_videos(before));
+  CHECK(records_videos(conf));
+  CHECK(check_resume_config(before, before, "old.ckpt").empty());
+  CHECK(check_resume_config(before, "# videos = v2,v0\n" + before, "old.ckpt") ==
+        "old.ckpt was written before runs recorded their training videos: resuming on videos v2,v0 as given "
+        "(unchecked; it must be the list the run started with)");
   CHECK_THROWS_WITH_AS(check_resume_config(v012, "# videos = v0,v1\n" + conf, "r/last.ckpt"),
                        "r/last.ckpt: the run was trained on videos v0,v1,v2, the resumed one on videos v0,v1 (resume "
                        "with the run's --videos: its config.txt's '# videos' line)",

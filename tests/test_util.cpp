@@ -98,14 +98,14 @@ TEST_CASE("util Progress: items done before a resume count as done but not in th
   util::Progress::silence(true);
   util::Progress fresh("x", 100), resumed("y", 100);
   resumed.resume_from(90);
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
   fresh.add(5);
   resumed.add(5);
-  // 5 items in >= 20 ms: at most 250 items/s for both (95 / 0.02 = 4750 if the 90 counted)
+  // 5 items in >= 100 ms: at most 50 items/s for both (95 / 0.1 = 950 if the 90 counted: 19x)
   CHECK(resumed.rate() > 0);
-  CHECK(resumed.rate() <= 5 / 0.02);
-  CHECK(fresh.rate() <= 5 / 0.02);
-  CHECK(resumed.rate() <= 1.5 * fresh.rate());
+  CHECK(resumed.rate() <= 5 / 0.1);
+  CHECK(fresh.rate() <= 5 / 0.1);
+  CHECK(resumed.rate() < 5 * fresh.rate());
   util::Progress boundary("z", 100);   // a resume at an epoch's end: nothing done in this process
   boundary.resume_from(100);
   CHECK(boundary.rate() == 0.0);

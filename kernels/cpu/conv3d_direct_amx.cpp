@@ -7,9 +7,9 @@
 //      a constant row stride of cstride pairs, so the padded sample is read in place, no column matrix)
 // into C: 16 output channels x 16 positions in float32, summed over taps and channel chunks. Each C element is
 // summed in a fixed order by one thread (deterministic, independent of the thread count). Positions are the
-// flat padded indices q = (od * Hp + oh) * Wq + ow. Where Wo is a multiple of 16 (the paper-size backbone's 64,
-// 32 and 16) each B tile is 16 outputs of one row ("row tiles"): only outputs are computed, and each row of C
-// goes to the output as one vector. Otherwise a tile is 16 consecutive q that may span rows; the lanes of
+// flat padded indices q = (od * Hp + oh) * Wq + ow. On the 2 x 2 kernel, where Wo is a multiple of 16 (the
+// paper-size backbone's 64, 32 and 16), each B tile is 16 outputs of one row ("row tiles"): only outputs are
+// computed, and each row of C goes to the output as one vector. Otherwise a tile is 16 consecutive q that may span rows; the lanes of
 // positions outside the output (ow >= Wo, oh >= Ho) are computed and dropped when C is copied out by runs.
 // Both give each output the same sum in the same order (taps, then channel chunks), so the same bits.
 #include <immintrin.h>

@@ -2,7 +2,8 @@
 // takes chunks of rows and runs the whole half on one chunk before the next: LayerNorm into a scratch, the first
 // product with GELU as its epilogue, the second product added onto a copy of x (the residual). The chunk's
 // LayerNorm output and hidden layer (4 x the token width, the block's widest activation) never leave the
-// thread's L2, and the weights are packed once per call (PackedPanelB) instead of once per product.
+// thread's L2, and the weights are packed once per call (PackedPanelB) instead of once per product. On AMX tiles
+// the chunks go through kernels/cpu/mlp_block_amx.cpp instead, whose hidden layer is bf16 in L1.
 // Bits: every kernel computes each row on its own (LayerNorm's row sums; products summed over k in a fixed order
 // per row: kernels/cpu/gemm_panel.h), so the chunking changes none; the epilogue order (acc + b2) + x is the bits
 // of add's x + (acc + b2).

@@ -3,8 +3,9 @@
 // LayerNorm into a float32 scratch, its rows to bf16 as the first product's A tiles, each 32 x 32 result tile of
 // the first product + bias through GELU and straight to bf16 as the second product's A tiles (32 x H, 24 KiB for
 // H = 384: the whole hidden block stays in L1), then y = (second product + bias) + x.
-// Against the path through PackedPanelB::rows (kernels/cpu/mlp_block.cpp) this drops, per hidden value, a
-// float32 store, GELU's separate read and write, and the second product's float32 read and conversion.
+// Against running the chunks through PackedPanelB::rows (as mlp_block.cpp still does on the fp32 and AVX512_BF16
+// paths) this drops, per hidden value, a float32 store, GELU's separate read and write, and the second product's
+// float32 read and conversion.
 // Bits: the same as that path and as the composition of the four kernels. Each hidden value is the same float32
 // (the first product's sum over k in tile order, + bias, as finish_rows adds it), GELU is detail::gelu_rows
 // (an element's bits depend only on its value), and the second product rounds it to bf16 with VCVTNEPS2BF16 as
