@@ -276,3 +276,35 @@ TEST_CASE("conv3d backward: write-first dx - add_dx false on a NaN-filled dx equ
       CHECK(norm > 0);   // (not a comparison of two zero buffers)
     }
 }
+
+TEST_CASE("conv3d AMX: row tiles give the bits of the flat layout (a width of 16 against 17 with a zero column)") {
+  if (!kernels::cpu_has_amx_bf16()) {
+    MESSAGE("skipped: this CPU (or OS) has no AMX-BF16 tiles");
+    return;
+  }
+  // Width 16 takes the row tiles of the 2 x 2 kernel (32 output channels), width 17 the flat blocks. With input
+  // column 16 all zeros, output columns 0-15 of the wider convolution see the same terms in the same order as
+  // the narrower one (its padding zeros become explicit zeros): they must be the same floats.
+  AmxScope amx_scope(true);
+  MatmulPrecisionScope scope(MatmulPrecision::bf16);
+  std::mt19937 rng(11);
+  int64_t k[3] = {3, 3, 3}, p[3] = {1, 1, 1};
+  for (const int64_t H : {5, 6}) {   // 15 tiles (an odd count: the last block's tile computed twice) and 18
+    const Conv3dGeometry g16 = geometry(2, 16, 48, 1, 3, H, 16, k, p), g17 = geometry(2, 16, 48, 1, 3, H, 17, k, p);
+    const std::vector<float> x16 = uniform(g16.N * g16.Cin * g16.D * H * 16, rng);
+    std::vector<float> x17(g17.N * g17.Cin * g17.D * H * 17, 0.f);
+    for (size_t r = 0; r < x16.size() / 16; ++r)
+      std::copy(x16.begin() + r * 16, x16.begin() + r * 16 + 16, x17.begin() + r * 17);
+    const std::vector<float> w = uniform(48 * 16 * 27, rng), bias = uniform(48, rng);
+    std::vector<float> y16(g16.N * 48 * g16.Do * g16.Ho * g16.Wo, 7.f);
+    std::vector<float> y17(g17.N * 48 * g17.Do * g17.Ho * g17.Wo, 7.f);
+    kernels::conv3d_forward_cpu(y16.data(), x16.data(), w.data(), bias.data(), g16);
+    kernels::conv3d_forward_cpu(y17.data(), x17.data(), w.data(), bias.data(), g17);
+    size_t differ = 0;   // output rows of 16 whose bits differ
+    for (size_t r = 0; r < y16.size() / 16; ++r)
+      differ += std::memcmp(y16.data() + r * 16, y17.data() + r * 17, 16 * sizeof(float)) != 0;
+    CAPTURE(H);
+    CHECK(differ == 0);
+    CHECK(y16[0] != 7.f);   // written
+  }
+}
