@@ -74,12 +74,6 @@ void check_out(const std::string& out, const std::vector<std::string>& ckpts) {
       throw ssmtl::app::UsageError("--out " + out + " is one of the checkpoints it averages");
 }
 
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (const std::string& x : v) s += (s.empty() ? "" : ",") + x;
-  return s;
-}
-
 std::string json_string(const std::string& s) {
   std::string o = "\"";
   for (char c : s) {
@@ -109,15 +103,15 @@ int run_average(int argc, char** argv) {
   const std::vector<std::string> recorded = ssmtl::recorded_videos(first_config);
   std::vector<std::string> videos = args.list("videos");
   if (!videos.empty() && !recorded.empty() && videos != recorded)
-    throw std::runtime_error("--videos " + join(videos) + ": " + ckpts[0] + " was trained on the videos " +
-                             join(recorded) + " (its configuration's '# videos' line); the BatchNorm estimate uses "
+    throw std::runtime_error("--videos " + ssmtl::join_videos(videos) + ": " + ckpts[0] + " was trained on the videos " +
+                             ssmtl::join_videos(recorded) + " (its configuration's '# videos' line); the BatchNorm estimate uses "
                              "the run's training videos: leave --videos out");
   if (!videos.empty() && recorded.empty() && ssmtl::records_videos(first_config))
-    throw std::runtime_error("--videos " + join(videos) + ": " + ckpts[0] + " was trained on every video of the split "
+    throw std::runtime_error("--videos " + ssmtl::join_videos(videos) + ": " + ckpts[0] + " was trained on every video of the split "
                              "(its configuration records no --videos list); leave --videos out");
   if (!videos.empty() && recorded.empty())
     std::fprintf(stderr, "note: %s was written before runs recorded their training videos: --videos %s is taken as "
-                 "the run's and recorded in %s\n", ckpts[0].c_str(), join(videos).c_str(), out.c_str());
+                 "the run's and recorded in %s\n", ckpts[0].c_str(), ssmtl::join_videos(videos).c_str(), out.c_str());
   if (videos.empty()) videos = recorded;
   const std::string ood_root = args.get("ood", "../shared/data/ood"), teachers = args.get("teachers");
   const std::string precision_arg = args.get("precision", "run");
@@ -127,7 +121,7 @@ int run_average(int argc, char** argv) {
 
   ssmtl::SSMTLModel model(mc, 0);
   ssmtl::CheckpointMeta meta = ssmtl::average_checkpoints(ckpts, model);
-  if (recorded.empty() && !videos.empty()) meta.config_text = "# videos = " + join(videos) + "\n" + meta.config_text;
+  if (recorded.empty() && !videos.empty()) meta.config_text = ssmtl::videos_line(videos) + meta.config_text;
   std::fprintf(stderr, "average: the weights of %zu checkpoints averaged (%s .. %s)\n", ckpts.size(),
                ckpts.front().c_str(), ckpts.back().c_str());
 

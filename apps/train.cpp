@@ -7,6 +7,7 @@
 #include "apps/args.h"
 #include "apps/command.h"
 #include "dist/communicator.h"
+#include "model/train_state.h"
 #include "model/trainer.h"
 #include "util/atomic_file.h"
 
@@ -41,12 +42,6 @@ const char* kUsage =
     "  folder that are not frames; a note counts detections below train.min_detection_score. Temporary files\n"
     "  of an interrupted run (*.tmp.<pid>) are removed with a note.\n";
 
-std::string join_videos(const std::vector<std::string>& v) {
-  std::string s;
-  for (const std::string& x : v) s += (s.empty() ? "" : ",") + x;
-  return s;
-}
-
 // A run resumed into another --out folder whose best epoch is one before the resume (no new best.ckpt was
 // written): that best.ckpt is in the old folder, copied (atomically) so that the path printed exists.
 void copy_best_of_resumed_run(const std::string& resume, const std::string& out_dir) {
@@ -80,7 +75,7 @@ int run_train(int argc, char** argv) {
   std::string config_text = "# ssmtl train: resolved configuration (seed = train.seed)\n# data = " + opt.data_root +
                             "\n# detections = " + opt.detections + "\n" +
                             (opt.teachers.empty() ? "" : "# teachers = " + opt.teachers + "\n") +
-                            (opt.videos.empty() ? "" : "# videos = " + join_videos(opt.videos) + "\n") + cfg.resolved_text();
+                            ssmtl::videos_line(opt.videos) + cfg.resolved_text();
   // Data parallel under mpirun: MPI for the host values; NCCL for the gradients on the GPU (it also picks this
   // rank's GPU, so it comes before anything touches CUDA). A CUDA build without NCCL sums them through the host.
   ssmtl::dist::Communicator& world = ssmtl::dist::world();

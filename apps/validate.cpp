@@ -51,10 +51,7 @@ struct Row {
 std::string split_signature(const ssmtl::TrainOptions& o, const ssmtl::ModelConfig& mc,
                             const std::vector<std::string>& videos) {
   std::ostringstream s;
-  s << "videos ";
-  if (videos.empty()) s << "(all)";
-  for (size_t i = 0; i < videos.size(); ++i) s << (i ? "," : "") << videos[i];
-  s << ", ";
+  s << "videos " << (videos.empty() ? "(all)" : ssmtl::join_videos(videos)) << ", ";
   s << "train.seed " << o.seed << ", train.val_fraction " << o.val_fraction << ", train.max_val_objects "
     << o.max_val_objects << ", train.batch_size " << o.batch_size << ", train.min_detection_score "
     << o.min_detection_score << ", model.crop " << mc.crop << ", tasks " << mc.tasks.names();
@@ -98,8 +95,9 @@ int run_validate(int argc, char** argv) {
     ssmtl::util::Config cfg = ssmtl::util::Config::from_string(config_text, ckpt);
     const ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);   // (registers the proxy tasks' keys)
     const ssmtl::TrainOptions opt = ssmtl::TrainOptions::from_config(cfg);
-    const std::vector<std::string> videos = videos_arg.empty() ? ssmtl::recorded_videos(config_text) : videos_arg;
-    if (!videos_arg.empty() && ssmtl::records_videos(config_text) && videos_arg != ssmtl::recorded_videos(config_text))
+    const std::vector<std::string> recorded = ssmtl::recorded_videos(config_text);
+    const std::vector<std::string> videos = videos_arg.empty() ? recorded : videos_arg;
+    if (!videos_arg.empty() && ssmtl::records_videos(config_text) && videos_arg != recorded)
       std::fprintf(stderr, "warning: %s: --videos differs from the videos the run trained on (its configuration's "
                    "'# videos' line, none = every video): the held-out objects are another split's and may be "
                    "objects it trained on\n", ckpt.c_str());
@@ -126,11 +124,10 @@ int run_validate(int argc, char** argv) {
     Row r{ckpt, p, ssmtl::validation_losses(model, builder, ids, opt.batch_size, ssmtl::validation_seed(opt)), 0};
     for (auto& [k, v] : r.losses) r.total += v;
     if (rows.empty()) {
-      std::string list;
-      for (const std::string& v : videos) list += (list.empty() ? "" : ",") + v;
       std::printf("%zu validation objects, held out of %s\n%-40s %-9s", ids.size(),
                   videos.empty() ? "every video of the split (no list recorded or given)"
-                                 : ("the videos " + list + (videos_arg.empty() ? " (recorded in the checkpoint)" : " (--videos)")).c_str(),
+                                 : ("the videos " + ssmtl::join_videos(videos) +
+                                    (videos_arg.empty() ? " (recorded in the checkpoint)" : " (--videos)")).c_str(),
                   "checkpoint", "precision");
       for (auto& [k, v] : r.losses) std::printf(" %12s", k.c_str());
       std::printf(" %12s\n", "val_total");

@@ -135,19 +135,39 @@ EpochLog parse_epoch_json(const std::string& line, const std::string& where) {
   return e;
 }
 
+namespace {
+
+// fn(key, value) for each "key = value" line of a configuration text, both trimmed (comments included: their key
+// starts with '#').
+template <class F>
+void each_setting(const std::string& config_text, F fn) {
+  std::istringstream in(config_text);
+  for (std::string line; std::getline(in, line);) {
+    const size_t eq = line.find('=');
+    if (eq != std::string::npos) fn(util::trim(line.substr(0, eq)), util::trim(line.substr(eq + 1)));
+  }
+}
+
+}  // namespace
+
 std::map<std::string, std::string> run_settings(const std::string& config_text) {
   static const std::set<std::string> may_change = {"train.device", "train.epochs", "train.stop_after_steps",
                                                    "train.max_seconds", "train.swa_epochs"};
   std::map<std::string, std::string> m;
-  std::istringstream in(config_text);
-  for (std::string line; std::getline(in, line);) {
-    const size_t eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    const std::string k = util::trim(line.substr(0, eq));
-    if (k.empty() || k[0] == '#' || may_change.count(k)) continue;
-    m[k] = util::trim(line.substr(eq + 1));
-  }
+  each_setting(config_text, [&](const std::string& k, const std::string& v) {
+    if (!k.empty() && k[0] != '#' && !may_change.count(k)) m[k] = v;
+  });
   return m;
+}
+
+std::string join_videos(const std::vector<std::string>& videos) {
+  std::string s;
+  for (const std::string& x : videos) s += (s.empty() ? "" : ",") + x;
+  return s;
+}
+
+std::string videos_line(const std::vector<std::string>& videos) {
+  return videos.empty() ? "" : "# videos = " + join_videos(videos) + "\n";
 }
 
 std::vector<std::string> recorded_videos(const std::string& config_text) {
@@ -165,21 +185,15 @@ std::vector<std::string> recorded_videos(const std::string& config_text) {
 namespace {
 
 std::string video_list(const std::vector<std::string>& v) {
-  if (v.empty()) return "all videos of the split (no --videos)";
-  std::string s = "videos ";
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + v[i];
-  return s;
+  return v.empty() ? "all videos of the split (no --videos)" : "videos " + join_videos(v);
 }
 
 }  // namespace
 
 bool records_videos(const std::string& config_text) {
-  std::istringstream in(config_text);
-  for (std::string line; std::getline(in, line);) {
-    const size_t eq = line.find('=');
-    if (eq != std::string::npos && util::trim(line.substr(0, eq)) == "train.swa_epochs") return true;
-  }
-  return false;
+  bool found = false;
+  each_setting(config_text, [&](const std::string& k, const std::string&) { found = found || k == "train.swa_epochs"; });
+  return found;
 }
 
 std::string check_resume_config(const std::string& saved, const std::string& now, const std::string& path) {

@@ -38,6 +38,13 @@ void load_adam(Adam& a, const std::string& blob, const std::string& path);
 // value. Throws nothing. Shared by check_resume_config and averaging_signature (model/weight_average.h).
 std::map<std::string, std::string> run_settings(const std::string& config_text);
 
+// "a,b,c": a video list as the "# videos" line and the messages spell it ("" for none). Throws nothing.
+std::string join_videos(const std::vector<std::string>& videos);
+
+// The "# videos = a,b,c" line (with its newline) that `ssmtl train --videos` puts before a run's resolved
+// configuration and recorded_videos reads back; "" for no list. Throws nothing.
+std::string videos_line(const std::vector<std::string>& videos);
+
 // The training videos a run's configuration text records: the "# videos = a,b,c" line that `ssmtl train
 // --videos` writes (apps/train.cpp), in its order (the order decides which videos are held out). Empty when
 // there is no such line (the run trained on every video of the split). Throws nothing.

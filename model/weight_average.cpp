@@ -47,11 +47,7 @@ std::string first_difference(const std::map<std::string, std::string>& mine,
   return "";
 }
 
-std::string join(const std::vector<std::string>& v) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "," : "") + v[i];
-  return v.empty() ? "(all, none recorded)" : s;
-}
+std::string join(const std::vector<std::string>& v) { return v.empty() ? "(all, none recorded)" : join_videos(v); }
 
 }  // namespace
 
