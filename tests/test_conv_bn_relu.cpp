@@ -64,6 +64,7 @@ std::vector<Case> cases() {
   return {
       {"3x3x3 same, 16 -> 48 (direct; AMX 2x2 + 1x3 blocks)", geometry(2, 16, 48, {3, 9, 20}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1)},
       {"3x3x3 same, 3 -> 8, narrow rows (bf16 flat mode)", geometry(3, 3, 8, {4, 6, 5}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1)},
+      {"3x3x3 same, 3 -> 20, rows of 32 (bf16 by rows, AMX row tiles)", geometry(2, 3, 20, {3, 5, 32}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1)},
       {"3x3x3 same, 64 -> 20 (AMX 2 channel chunks, a partial block)", geometry(2, 64, 20, {3, 8, 17}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1)},
       {"2-D 3x3 same, 24 -> 16", geometry(2, 24, 16, {1, 12, 19}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, 1)},
       {"stride 2 (GEMM path)", geometry(2, 6, 10, {4, 9, 11}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, 1)},
@@ -99,7 +100,7 @@ TEST_CASE("conv3d_bn_relu_forward_cpu: bitwise the convolution then batch_norm_r
     kernels::MatmulPrecisionScope precision(mode.precision);
     AmxScope amx(mode.amx);
     for (const Case& c : cases()) {
-      INFO(mode.name << ": " << c.name);
+      INFO((std::string(mode.name) + ": " + c.name));
       const Conv3dGeometry& g = c.g;
       Rng rng(11);
       const int64_t kvol = g.kD * g.kH * g.kW, out_n = g.N * g.Cout * g.Do * g.Ho * g.Wo;
@@ -163,7 +164,7 @@ TEST_CASE("conv3d_bn_relu_pool_forward_cpu: bitwise the batched conv -> BN -> Re
       kernels::max_pool3d_forward_cpu(want.data(), nullptr, act.data(),
                                       kernels::pool_1x2x2_geometry(g.N * g.Cout, g.Do, g.Ho, g.Wo));
       for (int nt : {1, 2}) {
-        INFO(mode.name << ": " << c.name << ", threads " << nt);
+        INFO((std::string(mode.name) + ": " + c.name + ", threads " + std::to_string(nt)));
         omp_set_num_threads(nt);
         std::vector<float> got(out_n, 7.f);
         kernels::conv3d_bn_relu_pool_forward_cpu(got.data(), x.data(), w.data(), bias.data(), bn, g);
@@ -274,7 +275,7 @@ TEST_CASE("the model's conv -> BN -> ReLU blocks give the same bits fused (no gr
     else if (p.name.find("running_var") != std::string::npos) *p.tensor = rand_uniform(p.tensor->shape(), rng, 0.5f, 2.f);
   const Tensor x = randn({3, 3, 3, 16, 16}, rng);
   for (const Mode& mode : modes()) {
-    INFO(mode.name);
+    INFO(std::string(mode.name));
     kernels::MatmulPrecisionScope precision(mode.precision);
     AmxScope amx(mode.amx);
     const Tensor f_rec = net.forward(x, false), d_rec = dec.forward(f_rec, false);   // recording: two ops

@@ -117,11 +117,12 @@ void forward_block(float* oc, int64_t nco, int64_t ov, const float* bias, bool a
       float* dst = oc + c * ov + d.obase[p + v];
       const int n = d.lanes[p + v];
       if (n == VL) {
-        storeu(dst, accumulate ? acc[c][v] + loadu(dst) : acc[c][v] + b);
+        const vec y = accumulate ? acc[c][v] + loadu(dst) : acc[c][v] + b;
+        storeu(dst, ep ? ep.apply_vec(y, c) : y);
       } else {
         for (int i = 0; i < n; ++i) dst[i] = (accumulate ? dst[i] : b) + acc[c][v][i];
+        if (ep) ep.apply(dst, n, c);
       }
-      if (ep) ep.apply(dst, n, c);
     }
   }
 }

@@ -126,6 +126,14 @@ void pad_sample(uint32_t* xp, const float* xn, const Plan& d) {
     pad_pair_planes(xp + gr * d.Cp * d.cstride, xn + gr * d.Cin_g * d.D * d.H * d.W, p);
 }
 
+// Epilogue::apply's bits on one vector of channel c in registers, before the store (see apply_vec): fma, then
+// the lanes > 0 kept and the rest +0, as relu_value (NaN and -0 give +0).
+SSMTL_BF16_TARGET inline __m512 bn_relu(__m512 y, const Epilogue& ep, int c) {
+  const __m512 t = _mm512_fmadd_ps(_mm512_sub_ps(y, _mm512_set1_ps(ep.mu[c])), _mm512_set1_ps(ep.s[c]),
+                                   _mm512_set1_ps(ep.b[c]));
+  return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(t, _mm512_setzero_ps(), _CMP_GT_OQ), t);
+}
+
 // out (CB channels from oc, row stride ov) (+)= the block of V position vectors starting at p.
 template <int V>
 SSMTL_BF16_TARGET void conv_block(float* oc, int64_t nco, int64_t ov, const float* bias, bool accumulate,
@@ -156,8 +164,8 @@ SSMTL_BF16_TARGET void conv_block(float* oc, int64_t nco, int64_t ov, const floa
       float* dst = oc + c * ov + d.obase[p + v];
       const int n = d.lanes[p + v];
       const __mmask16 m = n == L ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << n) - 1);
-      _mm512_mask_storeu_ps(dst, m, _mm512_add_ps(acc[c][v], accumulate ? _mm512_maskz_loadu_ps(m, dst) : b));
-      if (ep) ep.apply(dst, n, c);
+      const __m512 y = _mm512_add_ps(acc[c][v], accumulate ? _mm512_maskz_loadu_ps(m, dst) : b);
+      _mm512_mask_storeu_ps(dst, m, ep ? bn_relu(y, ep, c) : y);
     }
   }
 }

@@ -2,8 +2,9 @@
 // compiles to AVX-512 (16 lanes, 32 registers), AVX/AVX2 (8 lanes, 16 registers) or SSE (4 lanes).
 // CPU-internal helper of kernels/cpu/*.cpp.
 #pragma once
+#include <cmath>
 #include <cstring>
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__FMA__)
 #include <immintrin.h>
 #endif
 
@@ -53,6 +54,20 @@ inline void store_masked(float* p, const vec& v, mask_t m) {
 #else
   for (int i = 0; i < VL; ++i)
     if (m >> i & 1u) p[i] = v[i];
+#endif
+}
+// a * b + c per lane with one rounding (std::fma's bits), in one instruction where the build targets FMA.
+inline vec fma_lanes(const vec& a, const vec& b, const vec& c) {
+#if defined(__AVX512F__)
+  return reinterpret_cast<vec>(_mm512_fmadd_ps(reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b),
+                                               reinterpret_cast<__m512>(c)));
+#elif defined(__FMA__) && defined(__AVX__)
+  return reinterpret_cast<vec>(_mm256_fmadd_ps(reinterpret_cast<__m256>(a), reinterpret_cast<__m256>(b),
+                                               reinterpret_cast<__m256>(c)));
+#else
+  vec r;
+  for (int i = 0; i < VL; ++i) r[i] = std::fma(a[i], b[i], c[i]);
+  return r;
 #endif
 }
 // Sum of the lanes in lane order (deterministic).
