@@ -65,6 +65,7 @@ std::vector<Case> cases() {
       {"3x3x3 same, 16 -> 48 (direct; AMX 2x2 + 1x3 blocks)", geometry(2, 16, 48, {3, 9, 20}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1)},
       {"3x3x3 same, 3 -> 8, narrow rows (bf16 flat mode)", geometry(3, 3, 8, {4, 6, 5}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1)},
       {"3x3x3 same, 3 -> 20, rows of 32 (bf16 by rows, AMX row tiles)", geometry(2, 3, 20, {3, 5, 32}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1)},
+      {"3x3x3 same, 3 -> 12, rows of 30 (bf16 by rows with a 14-lane tail)", geometry(2, 3, 12, {3, 5, 30}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1)},
       {"3x3x3 same, 64 -> 20 (AMX 2 channel chunks, a partial block)", geometry(2, 64, 20, {3, 8, 17}, {3, 3, 3}, {1, 1, 1}, {1, 1, 1}, 1)},
       {"2-D 3x3 same, 24 -> 16", geometry(2, 24, 16, {1, 12, 19}, {1, 3, 3}, {1, 1, 1}, {0, 1, 1}, 1)},
       {"stride 2 (GEMM path)", geometry(2, 6, 10, {4, 9, 11}, {3, 3, 3}, {2, 2, 2}, {1, 1, 1}, 1)},

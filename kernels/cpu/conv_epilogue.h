@@ -26,10 +26,10 @@ struct Epilogue {
     for (int64_t i = 0; i < n; ++i) dst[i] = relu_value(bn_affine(dst[i], m, sc, sh));
   }
   // apply's bits on one vector of channel c still in registers, before it is stored: a kernel that stores and
-  // then calls apply reads the block back and writes it twice (measured on the paper-size stage 1, 3 -> 16
-  // channels at 64 x 64: the epilogue took 8 of 26 ms that way).
+  // then calls apply reads the block back and writes it twice (measured on an AMD Zen 4 in bf16, the paper-size
+  // stage 1, 3 -> 16 channels at 64 x 64, batch 64: 26.3 ms fused that way, 18.7 ms this way, 18.0 ms without BN).
   simd::vec apply_vec(const simd::vec& v, int64_t c) const {
-    const simd::vec t = simd::fma_lanes(v - mu[c], simd::vec{} + s[c], simd::vec{} + b[c]);
+    const simd::vec t = simd::fma_lanes(v - mu[c], simd::splat(s[c]), simd::splat(b[c]));
     return t > 0.f ? t : simd::vec{};   // relu_value per lane: NaN and -0 give +0
   }
 };

@@ -56,6 +56,12 @@ inline void store_masked(float* p, const vec& v, mask_t m) {
     if (m >> i & 1u) p[i] = v[i];
 #endif
 }
+// x in every lane, -0 included (vec{} + x would turn -0 into +0).
+inline vec splat(float x) {
+  vec v;
+  for (int i = 0; i < VL; ++i) v[i] = x;
+  return v;
+}
 // a * b + c per lane with one rounding (std::fma's bits), in one instruction where the build targets FMA.
 inline vec fma_lanes(const vec& a, const vec& b, const vec& c) {
 #if defined(__AVX512F__)
