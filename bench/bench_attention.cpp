@@ -2,10 +2,13 @@
 // tokens, keys/values strided by 2 in space (7x4x4 = 112 tokens); head width E as the argument.
 #include <benchmark/benchmark.h>
 
+#include <chrono>
+
 #include "autograd/attention.h"
 #include "autograd/engine.h"
 #include "kernels/cpu/attention_tokens_avx512.h"
 #include "kernels/attention.h"
+#include "kernels/precision.h"
 #include "tensor/rng.h"
 
 using namespace ssmtl;
@@ -81,8 +84,51 @@ void BM_AttentionTokens(benchmark::State& state) {
   state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9 * state.iterations(), benchmark::Counter::kIsRate);
 }
 
+// fp32 against bf16 products (kernels/cpu/attention_tokens_bf16.cpp) at the same shape, alternating inside each
+// iteration so that both see the same machine load; manual time = the bf16 call. Counters: fp32_ms, bf16_ms and
+// speedup = fp32 / bf16. backward:1 times the backward alone (each precision's own forward ran once before).
+void BM_AttentionTokensPrecision(benchmark::State& state) {
+  const bool backward = state.range(0) != 0;
+  if (!kernels::cpu_has_bf16()) {
+    state.SkipWithError("this CPU has no AVX512_BF16");
+    return;
+  }
+  const int64_t B = 64, H = 12, Lq = 448, Lk = 112, E = 8;
+  Rng rng(1);
+  Tensor q = randn({B, Lq, H * E}, rng), k = randn({B, Lk, H * E}, rng), v = randn({B, Lk, H * E}, rng);
+  Tensor g = randn({B, Lq, H * E}, rng);
+  Tensor out[2] = {Tensor::zeros({B, Lq, H * E}), Tensor::zeros({B, Lq, H * E})};
+  Tensor lse[2] = {Tensor::zeros({B, H, Lq}), Tensor::zeros({B, H, Lq})};
+  Tensor dq = Tensor::zeros(q.shape()), dk = Tensor::zeros(k.shape()), dv = Tensor::zeros(v.shape());
+  const kernels::MatmulPrecision precision[2] = {kernels::MatmulPrecision::fp32, kernels::MatmulPrecision::bf16};
+  auto call = [&](int p, bool bwd) {
+    kernels::MatmulPrecisionScope scope(precision[p]);
+    const auto t0 = std::chrono::steady_clock::now();
+    if (bwd)
+      kernels::attention_tokens_backward_cpu(dq.data(), dk.data(), dv.data(), g.data(), q.data(), k.data(), v.data(),
+                                             out[p].data(), lse[p].data(), true, true, true, B, H, Lq, Lk, E, E);
+    else
+      kernels::attention_tokens_forward_cpu(out[p].data(), lse[p].data(), q.data(), k.data(), v.data(), B, H, Lq, Lk,
+                                            E, E);
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  call(0, false), call(1, false);
+  double total[2] = {0, 0};
+  for (auto _ : state) {
+    total[0] += call(0, backward);
+    const double t = call(1, backward);
+    total[1] += t;
+    state.SetIterationTime(t);
+  }
+  const double n = static_cast<double>(state.iterations());
+  state.counters["fp32_ms"] = total[0] / n * 1e3;
+  state.counters["bf16_ms"] = total[1] / n * 1e3;
+  state.counters["speedup"] = total[0] / total[1];
+}
+
 }  // namespace
 
+BENCHMARK(BM_AttentionTokensPrecision)->ArgName("backward")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseManualTime();
 BENCHMARK(BM_AttentionTokens)
     ->ArgNames({"new", "backward"})
     ->ArgsProduct({{0, 1}, {0, 1}})

@@ -279,6 +279,7 @@ void attention_tokens_backward_portable(float* dq, float* dk, float* dv, const f
 
 void attention_tokens_forward_cpu(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
                                   int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev) {
+  if (attention_tokens_forward_bf16(out, lse, q, k, v, B, H, Lq, Lk, E, Ev)) return;
   if (!attention_tokens_forward_avx512(out, lse, q, k, v, B, H, Lq, Lk, E, Ev))
     attention_tokens_forward_portable(out, lse, q, k, v, B, H, Lq, Lk, E, Ev);
 }
@@ -288,6 +289,8 @@ void attention_tokens_backward_cpu(float* dq, float* dk, float* dv, const float*
                                    bool add_dk, bool add_dv, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t E,
                                    int64_t Ev) {
   if (!dq && !dk && !dv) return;
+  if (attention_tokens_backward_bf16(dq, dk, dv, dout, q, k, v, out, lse, add_dq, add_dk, add_dv, B, H, Lq, Lk, E, Ev))
+    return;
   if (!attention_tokens_backward_avx512(dq, dk, dv, dout, q, k, v, out, lse, add_dq, add_dk, add_dv, B, H, Lq, Lk, E,
                                         Ev))
     attention_tokens_backward_portable(dq, dk, dv, dout, q, k, v, out, lse, add_dq, add_dk, add_dv, B, H, Lq, Lk, E,

@@ -1,0 +1,136 @@
+// The bf16 attention kernels (kernels/cpu/attention_tokens_bf16.cpp, taken by attention_tokens_*_cpu under
+// MatmulPrecisionScope(bf16) at head width 8): against the fp32 kernels on the same inputs (every product factor
+// rounded to bf16: a few bf16 ulps of error, 2^-8 relative), bitwise the same for any thread count, and adding into
+// (or writing) gradients as the fp32 kernels do.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "kernels/attention.h"
+#include "kernels/cpu/attention_tokens_avx512.h"
+#include "kernels/precision.h"
+#include "tensor/rng.h"
+#include "tensor/tensor.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+using namespace ssmtl;
+using kernels::MatmulPrecision;
+using kernels::MatmulPrecisionScope;
+
+namespace {
+
+struct Problem {
+  int64_t B, H, Lq, Lk;
+};
+
+struct Result {
+  std::vector<float> out, lse, dq, dk, dv;
+};
+
+// Forward, then the backward into gradients pre-filled with `pre` (add) or NaN (write-first), in the given
+// precision, through the dispatching kernels.
+Result run(const Problem& s, const std::vector<Tensor>& in, MatmulPrecision precision, bool add, float pre) {
+  MatmulPrecisionScope scope(precision);
+  const int64_t E = 8;
+  const Tensor &q = in[0], &k = in[1], &v = in[2], &g = in[3];
+  Tensor out = Tensor::zeros(q.shape()), lse = Tensor::zeros({s.B, s.H, s.Lq});
+  kernels::attention_tokens_forward_cpu(out.data(), lse.data(), q.data(), k.data(), v.data(), s.B, s.H, s.Lq, s.Lk, E,
+                                        E);
+  const float fill = add ? pre : std::nanf("");
+  Tensor dq = Tensor::full(q.shape(), fill), dk = Tensor::full(k.shape(), fill), dv = Tensor::full(v.shape(), fill);
+  kernels::attention_tokens_backward_cpu(dq.data(), dk.data(), dv.data(), g.data(), q.data(), k.data(), v.data(),
+                                         out.data(), lse.data(), add, add, add, s.B, s.H, s.Lq, s.Lk, E, E);
+  return {out.to_vector(), lse.to_vector(), dq.to_vector(), dk.to_vector(), dv.to_vector()};
+}
+
+// max |a - b| / max |b|
+double relative_error(const std::vector<float>& a, const std::vector<float>& b) {
+  double err = 0, scale = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    err = std::max(err, std::fabs(static_cast<double>(a[i]) - b[i]));
+    scale = std::max(scale, std::fabs(static_cast<double>(b[i])));
+  }
+  return err / scale;
+}
+
+std::vector<Tensor> inputs(const Problem& s, uint64_t seed) {
+  Rng rng(seed);
+  const int64_t D = s.H * 8;
+  return {randn({s.B, s.Lq, D}, rng), randn({s.B, s.Lk, D}, rng), randn({s.B, s.Lk, D}, rng),
+          randn({s.B, s.Lq, D}, rng)};
+}
+
+// Odd query and key counts (a query without a partner in the last pair, a key without one in the forward's last
+// pair), a padding chunk of 16 keys beyond the last (37 keys: 3 chunks in 64 padded keys) and none (21 keys:
+// 2 chunks in 32), and the CvT's 448 x 112 tokens (7 chunks in 128).
+const Problem kShapes[] = {{2, 3, 37, 21}, {2, 2, 20, 37}, {1, 2, 448, 112}};
+
+}  // namespace
+
+TEST_CASE("attention_tokens bf16: output, lse and gradients within bf16 rounding of the fp32 kernels") {
+  if (!kernels::cpu_has_bf16()) {
+    MESSAGE("skipped: this CPU has no AVX512_BF16");
+    return;
+  }
+  for (const Problem& s : kShapes) {
+    CAPTURE(s.Lq);
+    CAPTURE(s.Lk);
+    const std::vector<Tensor> in = inputs(s, 7 + s.Lk);
+    const Result ref = run(s, in, MatmulPrecision::fp32, true, 0.f), bf = run(s, in, MatmulPrecision::bf16, true, 0.f);
+    const double e_out = relative_error(bf.out, ref.out), e_lse = relative_error(bf.lse, ref.lse);
+    const double e_dq = relative_error(bf.dq, ref.dq), e_dk = relative_error(bf.dk, ref.dk);
+    const double e_dv = relative_error(bf.dv, ref.dv);
+    MESSAGE("relative errors out " << e_out << " lse " << e_lse << " dq " << e_dq << " dk " << e_dk << " dv " << e_dv);
+    CHECK(e_out < 2e-2);
+    CHECK(e_lse < 1e-2);
+    CHECK(e_dq < 3e-2);
+    CHECK(e_dk < 3e-2);
+    CHECK(e_dv < 2e-2);
+    CHECK(e_out > 0);   // the bf16 path ran: its rounding shows
+  }
+}
+
+TEST_CASE("attention_tokens bf16: backward adds into gradients, and writes what adding into zeros gives") {
+  if (!kernels::cpu_has_bf16()) {
+    MESSAGE("skipped: this CPU has no AVX512_BF16");
+    return;
+  }
+  const Problem s = kShapes[0];
+  const std::vector<Tensor> in = inputs(s, 3);
+  const Result zero = run(s, in, MatmulPrecision::bf16, true, 0.f), pre = run(s, in, MatmulPrecision::bf16, true, 2.f);
+  const Result written = run(s, in, MatmulPrecision::bf16, false, 0.f);
+  for (const auto& [a, b, w] : {std::tuple{&zero.dq, &pre.dq, &written.dq}, std::tuple{&zero.dk, &pre.dk, &written.dk},
+                                std::tuple{&zero.dv, &pre.dv, &written.dv}}) {
+    CHECK(*w == *a);
+    size_t off = 0;   // the pre-filled 2 is added (within an ulp: the dk / dv sum may be fused into an FMA)
+    for (size_t i = 0; i < a->size(); ++i) off += std::fabs((*b)[i] - ((*a)[i] + 2.f)) > 1e-6f * std::fabs((*b)[i]);
+    CHECK(off == 0);
+  }
+}
+
+#ifdef _OPENMP
+TEST_CASE("attention_tokens bf16: bitwise the same for any thread count") {
+  if (!kernels::cpu_has_bf16()) {
+    MESSAGE("skipped: this CPU has no AVX512_BF16");
+    return;
+  }
+  const Problem s = kShapes[1];
+  const std::vector<Tensor> in = inputs(s, 5);
+  auto with = [&](int threads) {
+    const int before = omp_get_max_threads();
+    omp_set_num_threads(threads);
+    Result r = run(s, in, MatmulPrecision::bf16, true, 0.f);
+    omp_set_num_threads(before);
+    return std::vector<std::vector<float>>{r.out, r.lse, r.dq, r.dk, r.dv};
+  };
+  CHECK(with(1) == with(2));
+  CHECK(with(1) == with(3));
+}
+#endif
