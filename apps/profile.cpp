@@ -24,7 +24,8 @@ const char* kUsage =
     "usage: ssmtl profile [--config FILE] [--set key=value ...] [--steps N] [--batch B] [--json] [--device cpu|cuda]\n"
     "  --config FILE   model configuration (configs/*.txt; default the ssmtl++v1-cpu preset)\n"
     "  --set key=value override one configuration key (repeatable), e.g. model.backbone.transformer=none;\n"
-    "                  train.precision=bf16 profiles both steps with bf16 products (kernels/precision.h)\n"
+    "                  train.precision=bf16 profiles both steps with bf16 products (kernels/precision.h);\n"
+    "                  attention stays float32 unless the environment sets SSMTL_BF16_ATTENTION=1\n"
     "  --steps N       profiled training steps and scoring steps, after one warm-up step each (default 3); the\n"
     "                  training step is the trainer's at learning rate 0, so repeated steps do the same work\n"
     "  --batch B       objects per step (default 64, the paper's batch size)\n"
@@ -192,19 +193,21 @@ int run_profile(int argc, char** argv) {
 
   // On the GPU the probes above are the host's: the GPU's own peak is not probed, so no percentages.
   const bool host = dev == ssmtl::Device::CPU;
+  const bool bf16_attention = host && topt.precision == "bf16" && ssmtl::kernels::bf16_attention_enabled();
   const double table_peak = host ? peak : 0, table_bandwidth = host ? bandwidth : 0;
   if (json) {
     std::printf("{\"config\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", \"batch\": %d, \"steps\": %d, \"peak_gflops_fp32\": %.4f, "
-                "\"peak_gflops_bf16\": %.4f, \"peak_gflops_amx\": %.4f, \"amx\": %s, \"bandwidth_gbs\": %.4f, "
-                "\"train\": %s, \"score\": %s}\n",
+                "\"peak_gflops_bf16\": %.4f, \"peak_gflops_amx\": %.4f, \"amx\": %s, \"bf16_attention\": %s, "
+                "\"bandwidth_gbs\": %.4f, \"train\": %s, \"score\": %s}\n",
                 mc.name.c_str(), ssmtl::device_name(dev), topt.precision.c_str(), B, steps, peak, peak_bf16, peak_amx,
-                ssmtl::kernels::use_amx_products() ? "true" : "false", bandwidth,
+                ssmtl::kernels::use_amx_products() ? "true" : "false", bf16_attention ? "true" : "false", bandwidth,
                 json_profile(pt, B, table_peak, table_bandwidth).c_str(),
                 json_profile(ps, B, table_peak, table_bandwidth).c_str());
     return 0;
   }
-  std::printf("%s on %s, %s products, batch %d, %d steps; measured peak fp32 %.1f GFLOP/s, bf16 %s; memory bandwidth %.1f GB/s "
-              "(triad)\n", mc.name.c_str(), ssmtl::device_name(dev), topt.precision.c_str(), B, steps, peak,
+  std::printf("%s on %s, %s products%s, batch %d, %d steps; measured peak fp32 %.1f GFLOP/s, bf16 %s; memory bandwidth "
+              "%.1f GB/s (triad)\n", mc.name.c_str(), ssmtl::device_name(dev), topt.precision.c_str(),
+              bf16_attention ? " (attention too: SSMTL_BF16_ATTENTION=1)" : "", B, steps, peak,
               peak_bf16 > 0 ? (std::to_string(static_cast<int>(peak_bf16)) + " GFLOP/s").c_str()
                             : "n/a (no AVX512_BF16)", bandwidth);
   if (peak_amx > 0)

@@ -84,7 +84,8 @@ void BM_AttentionTokens(benchmark::State& state) {
   state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9 * state.iterations(), benchmark::Counter::kIsRate);
 }
 
-// fp32 against bf16 products (kernels/cpu/attention_tokens_bf16.cpp) at the same shape, alternating inside each
+// fp32 against bf16 products (kernels/cpu/attention_tokens_bf16.cpp, switched on for the benchmark: it is opt-in,
+// SSMTL_BF16_ATTENTION=1) at the same shape, alternating inside each
 // iteration so that both see the same machine load; manual time = the bf16 call. Counters: fp32_ms, bf16_ms and
 // speedup = fp32 / bf16. backward:1 times the backward alone (each precision's own forward ran once before).
 void BM_AttentionTokensPrecision(benchmark::State& state) {
@@ -101,6 +102,8 @@ void BM_AttentionTokensPrecision(benchmark::State& state) {
   Tensor lse[2] = {Tensor::zeros({B, H, Lq}), Tensor::zeros({B, H, Lq})};
   Tensor dq = Tensor::zeros(q.shape()), dk = Tensor::zeros(k.shape()), dv = Tensor::zeros(v.shape());
   const kernels::MatmulPrecision precision[2] = {kernels::MatmulPrecision::fp32, kernels::MatmulPrecision::bf16};
+  const bool attention_before = kernels::bf16_attention_enabled();
+  kernels::set_bf16_attention(true);   // the opt-in (kernels/precision.h); restored below
   auto call = [&](int p, bool bwd) {
     kernels::MatmulPrecisionScope scope(precision[p]);
     const auto t0 = std::chrono::steady_clock::now();
@@ -120,6 +123,7 @@ void BM_AttentionTokensPrecision(benchmark::State& state) {
     total[1] += t;
     state.SetIterationTime(t);
   }
+  kernels::set_bf16_attention(attention_before);
   const double n = static_cast<double>(state.iterations());
   state.counters["fp32_ms"] = total[0] / n * 1e3;
   state.counters["bf16_ms"] = total[1] / n * 1e3;

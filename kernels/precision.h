@@ -37,6 +37,14 @@ double measure_peak_gflops_amx(double seconds = 0.2);
 void set_amx_enabled(bool on);
 bool amx_enabled();
 
+// Whether bf16 products reach the attention too (kernels/cpu/attention_tokens_bf16.cpp, heads of width 8):
+// default no, unless the environment sets SSMTL_BF16_ATTENTION=1. Off, attention computes in float32 in both
+// precisions. It is off by default because bf16 attention has not passed the accuracy check that bf16 training
+// must pass (docs/RESULTS.md sections 25 and 42); on, the paper-size v1 trains about 5% faster on a CPU without
+// AMX. Process-wide, like the precision; it must not change between an attention's forward and its backward.
+void set_bf16_attention(bool on);
+bool bf16_attention_enabled();
+
 // Sets the precision of later products. Throws std::invalid_argument for bf16 when !cpu_has_bf16() (the message
 // says so), so that a configuration never silently runs in another precision than it names.
 void set_matmul_precision(MatmulPrecision p);

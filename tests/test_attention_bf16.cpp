@@ -1,10 +1,12 @@
 // The bf16 attention kernels (kernels/cpu/attention_tokens_bf16.cpp, taken by attention_tokens_*_cpu under
-// MatmulPrecisionScope(bf16) at head width 8): against the fp32 kernels on the same inputs (every product factor
-// rounded to bf16: a few bf16 ulps of error, 2^-8 relative), bitwise the same for any thread count, and adding into
-// (or writing) gradients as the fp32 kernels do.
+// MatmulPrecisionScope(bf16) at head width 8 when bf16_attention_enabled()): against the fp32 kernels on the same
+// inputs (every product factor rounded to bf16: a few bf16 ulps of error, 2^-8 relative), bitwise the same for any
+// thread count, and adding into (or writing) gradients as the fp32 kernels do; off (the default), bf16 precision
+// leaves attention in float32, bit for bit.
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cmath>
 #include <string>
 #include <tuple>
@@ -30,14 +32,23 @@ struct Problem {
   int64_t B, H, Lq, Lk;
 };
 
+// Turns the opt-in on (or off) for a scope, restoring the previous setting.
+struct Bf16AttentionScope {
+  bool before = kernels::bf16_attention_enabled();
+  explicit Bf16AttentionScope(bool on) { kernels::set_bf16_attention(on); }
+  ~Bf16AttentionScope() { kernels::set_bf16_attention(before); }
+};
+
 struct Result {
   std::vector<float> out, lse, dq, dk, dv;
 };
 
 // Forward, then the backward into gradients pre-filled with `pre` (add) or NaN (write-first), in the given
 // precision, through the dispatching kernels.
-Result run(const Problem& s, const std::vector<Tensor>& in, MatmulPrecision precision, bool add, float pre) {
+Result run(const Problem& s, const std::vector<Tensor>& in, MatmulPrecision precision, bool add, float pre,
+           bool bf16_attention = true) {
   MatmulPrecisionScope scope(precision);
+  Bf16AttentionScope attention(bf16_attention);
   const int64_t E = 8;
   const Tensor &q = in[0], &k = in[1], &v = in[2], &g = in[3];
   Tensor out = Tensor::zeros(q.shape()), lse = Tensor::zeros({s.B, s.H, s.Lq});
@@ -134,3 +145,21 @@ TEST_CASE("attention_tokens bf16: bitwise the same for any thread count") {
   CHECK(with(1) == with(3));
 }
 #endif
+
+TEST_CASE("attention_tokens bf16: off by default, and off leaves bf16 precision's attention in float32 bit for bit") {
+  if (!kernels::cpu_has_bf16()) {
+    MESSAGE("skipped: this CPU has no AVX512_BF16");
+    return;
+  }
+  if (!std::getenv("SSMTL_BF16_ATTENTION")) CHECK_FALSE(kernels::bf16_attention_enabled());
+  const Problem s = kShapes[0];
+  const std::vector<Tensor> in = inputs(s, 9);
+  const Result fp32 = run(s, in, MatmulPrecision::fp32, true, 0.f, false);
+  const Result off = run(s, in, MatmulPrecision::bf16, true, 0.f, false);
+  const Result on = run(s, in, MatmulPrecision::bf16, true, 0.f, true);
+  CHECK(off.out == fp32.out);
+  CHECK(off.dq == fp32.dq);
+  CHECK(off.dk == fp32.dk);
+  CHECK(off.dv == fp32.dv);
+  CHECK(on.out != fp32.out);
+}

@@ -21,19 +21,22 @@ namespace ssmtl::kernels::attn {
 constexpr int kLanes = 16;
 constexpr float kLog2e = 1.44269504088896341f;
 
-// 2^x: x = n + r with n = round(x), |r| <= 1/2; 2^r by a degree-6 polynomial (relative-error fit on [-1/2, 1/2],
-// made with numpy, max error 1e-7 in fp32), times 2^n by scalef, which also gives 0 for n below the range.
-SSMTL_AVX512 inline __m512 exp2_ps(__m512 x) {
+// 2^x: x = n + r with n = round(x), |r| <= 1/2; 2^r by the polynomial c (highest degree first, Horner), times
+// 2^n by scalef, which also gives 0 for n below the range.
+template <int N>
+SSMTL_AVX512 inline __m512 exp2_poly(__m512 x, const float (&c)[N]) {
   const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   const __m512 r = _mm512_sub_ps(x, n);
-  __m512 p = _mm512_set1_ps(1.534581243e-04f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.339993090e-03f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(9.618489072e-03f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.550328642e-02f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(2.402264625e-01f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(6.931471825e-01f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  __m512 p = _mm512_set1_ps(c[0]);
+  for (int i = 1; i < N; ++i) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c[i]));
   return _mm512_scalef_ps(p, n);
+}
+
+// 2^x with a degree-6 polynomial (relative-error fit on [-1/2, 1/2], made with numpy, max error 1e-7 in fp32).
+SSMTL_AVX512 inline __m512 exp2_ps(__m512 x) {
+  static constexpr float c[] = {1.534581243e-04f, 1.339993090e-03f, 9.618489072e-03f, 5.550328642e-02f,
+                                2.402264625e-01f, 6.931471825e-01f, 1.f};
+  return exp2_poly(x, c);
 }
 
 // log2 x for x >= 1 (here a softmax denominator): x = m 2^e with m in [0.75, 1.5), log m = 2 atanh(u),

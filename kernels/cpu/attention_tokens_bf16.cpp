@@ -1,6 +1,7 @@
 // Token-major multi-head attention with bf16 products (kernels/cpu/attention_tokens_avx512.h): the layout of
 // attention_tokens_avx512.cpp, with every product on VDPBF16PS (pairs of bf16 summed into float32 lanes) instead of
-// float32 FMAs, as `train.precision = bf16` asks of matrix products. Heads of width 8 only (the paper's CvT).
+// float32 FMAs, when `train.precision = bf16` and bf16_attention_enabled() (kernels/precision.h: opt-in with
+// SSMTL_BF16_ATTENTION=1). Heads of width 8 only (the paper's CvT).
 //   forward: 16 queries in the lanes. Scores: 4 VDPBF16PS per key, the pairs along the head width (q pairs in the
 //     lanes, the key's pair broadcast). P v: keys taken two at a time, their probabilities (rounded to bf16)
 //     paired in each lane against the broadcast pair (v[j][d], v[j+1][d]): 8 VDPBF16PS per two keys. The softmax
@@ -30,19 +31,14 @@ constexpr int E = 8;              // head width (q, k and v)
 constexpr int P2 = E / 2;         // bf16 pairs along the head width
 constexpr int kQueryBlock = 32;   // backward: queries whose dS rows stay in L1 (32 x Lk floats)
 
-// 2^x as attn::exp2_ps with a degree-4 polynomial for 2^r on [-1/2, 1/2] (least-squares fit of the relative error
+// 2^x (attn::exp2_poly) with a degree-4 polynomial for 2^r on [-1/2, 1/2] (least-squares fit of the relative error
 // by Lawson's iteration, numpy; max relative error 2.7e-6 in float32): the probabilities are rounded to bf16
 // (2^-9) before they meet v or dout, so the degree-6 fit's 1e-7 buys nothing here. The forward and the backward
 // both use this one, so the recomputed probabilities are the forward's.
 SSMTL_ATTN_BF16 inline __m512 exp2_short(__m512 x) {
-  const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  const __m512 r = _mm512_sub_ps(x, n);
-  __m512 p = _mm512_set1_ps(9.570102207e-03f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.591786280e-02f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(2.402474433e-01f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(6.931217909e-01f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(9.999992847e-01f));
-  return _mm512_scalef_ps(p, n);
+  static constexpr float c[] = {9.570102207e-03f, 5.591786280e-02f, 2.402474433e-01f, 6.931217909e-01f,
+                                9.999992847e-01f};
+  return exp2_poly(x, c);
 }
 
 SSMTL_ATTN_BF16 inline __m512 dot(__m512 acc, __m512i a, __m512i b) {
@@ -307,7 +303,7 @@ SSMTL_ATTN_BF16 void backward_head(int64_t bh, float* scratch, float* dq, float*
   }
 }
 
-bool applies(int64_t E_, int64_t Ev) { return E_ == E && Ev == E && use_bf16_products(); }
+bool applies(int64_t E_, int64_t Ev) { return E_ == E && Ev == E && use_bf16_products() && bf16_attention_enabled(); }
 
 }  // namespace
 

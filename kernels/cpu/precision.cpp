@@ -20,6 +20,10 @@ std::atomic<bool> g_amx{[] {
   const char* e = std::getenv("SSMTL_AMX");
   return !(e && std::strcmp(e, "0") == 0);
 }()};
+std::atomic<bool> g_bf16_attention{[] {
+  const char* e = std::getenv("SSMTL_BF16_ATTENTION");
+  return e && std::strcmp(e, "1") == 0;
+}()};
 }
 
 bool cpu_has_bf16() {
@@ -55,6 +59,8 @@ bool cpu_has_amx_bf16() {
 
 void set_amx_enabled(bool on) { g_amx.store(on, std::memory_order_relaxed); }
 bool amx_enabled() { return g_amx.load(std::memory_order_relaxed); }
+void set_bf16_attention(bool on) { g_bf16_attention.store(on, std::memory_order_relaxed); }
+bool bf16_attention_enabled() { return g_bf16_attention.load(std::memory_order_relaxed); }
 
 void set_matmul_precision(MatmulPrecision p) {
   if (p == MatmulPrecision::bf16 && !cpu_has_bf16())
