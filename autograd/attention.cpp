@@ -1,6 +1,7 @@
 #include "autograd/attention.h"
 
 #include <stdexcept>
+#include <string>
 
 #include "autograd/elementwise.h"
 #include "autograd/engine.h"
@@ -30,11 +31,17 @@ struct AttentionNode : Node {
 struct TokenAttentionNode : Node {
   Tensor out, lse;   // forward output (B, Lq, H*Ev) and log-sum-exp (B, H, Lq)
   int64_t B, H, Lq, Lk, E, Ev;
+  bool bf16;         // the forward took the bf16 kernels (its lse is theirs)
   TokenAttentionNode(int64_t b, int64_t h, int64_t lq, int64_t lk, int64_t e, int64_t ev)
-      : B(b), H(h), Lq(lq), Lk(lk), E(e), Ev(ev) {}
+      : B(b), H(h), Lq(lq), Lk(lk), E(e), Ev(ev), bf16(kernels::attention_tokens_bf16_applies(e, ev)) {}
   const char* name() const override { return "MultiHeadAttentionBackward"; }
   void backward(const Tensor& g) override {
     const Tensor &q = inputs[0], &k = inputs[1], &v = inputs[2];
+    if (kernels::attention_tokens_bf16_applies(E, Ev) != bf16)
+      throw std::logic_error(std::string("multi_head_attention backward: the forward ran with ") +
+                             (bf16 ? "bf16" : "float32") + " attention products and the backward would run with " +
+                             (bf16 ? "float32" : "bf16") +
+                             " (train.precision or SSMTL_BF16_ATTENTION / set_bf16_attention changed in between)");
     // recomputed scores, dP, dq, dk, dv: 5 products of Lq x Lk x width per head
     prof::add_flops(2.0 * B * H * Lq * Lk * (3 * E + 2 * Ev));
     // CPU only (multi_head_attention composes other ops on CUDA), hence no SSMTL_DISPATCH

@@ -32,8 +32,9 @@ void attention_backward_cpu(float* dq, float* dk, float* dv, const float* dout, 
 // The same attention for H heads read and written in token-major layout, as linear layers produce and consume
 // it (no head split / merge permutes), and without the (Lq, Lk) probabilities: the forward keeps one
 // log-sum-exp per query and the backward recomputes the probabilities from it. CPU paths: AVX-512 kernels for
-// head widths 8 and 16 (kernels/cpu/attention_tokens_avx512.cpp), portable ones otherwise (attention_tokens.cpp);
-// the forward and backward always take the same path.
+// head widths 8 and 16 (kernels/cpu/attention_tokens_avx512.cpp), portable ones otherwise (attention_tokens.cpp),
+// and at width 8 the bf16 ones where attention_tokens_bf16_applies (below); the forward and backward take the same
+// path as long as the precision and the bf16-attention switch do not change in between.
 // Head h of token t uses columns [h E, (h + 1) E) of q / k and [h Ev, (h + 1) Ev) of v / out.
 // out: (B, Lq, H*Ev) ; lse: (B, H, Lq) log2 sum_j exp(q_i k_j / sqrt(E)) per query (base 2: the kernels work
 // with exp2), written for backward
@@ -48,6 +49,11 @@ void attention_tokens_backward_cpu(float* dq, float* dk, float* dv, const float*
                                    const float* k, const float* v, const float* out, const float* lse, bool add_dq,
                                    bool add_dk, bool add_dv, int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t E,
                                    int64_t Ev);
+// Whether attention_tokens_*_cpu take their bf16 kernels now, for heads of widths E / Ev: bf16 products
+// (kernels/precision.h), bf16_attention_enabled() and E = Ev = 8. The forward's out and lse meet only the backward
+// of the same path, so a caller that may change those settings in between records this at the forward and checks
+// it at the backward (autograd/attention.cpp does: it throws std::logic_error when they differ).
+bool attention_tokens_bf16_applies(int64_t E, int64_t Ev);
 
 #ifdef SSMTL_WITH_CUDA
 void attention_forward_cuda(float* out, float* probs, const float* q, const float* k, const float* v, int64_t BH,

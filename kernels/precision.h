@@ -40,8 +40,8 @@ bool amx_enabled();
 // Whether bf16 products reach the attention too (kernels/cpu/attention_tokens_bf16.cpp, heads of width 8):
 // default no, unless the environment sets SSMTL_BF16_ATTENTION=1. Off, attention computes in float32 in both
 // precisions. It is off by default because bf16 attention has not passed the accuracy check that bf16 training
-// must pass (docs/RESULTS.md sections 25 and 42); on, the paper-size v1 trains about 5% faster on a CPU without
-// AMX. Process-wide, like the precision; it must not change between an attention's forward and its backward.
+// must pass (docs/RESULTS.md sections 25 and 42); on, the paper-size v1 trained 1.03x and 1.05x as fast in two
+// comparisons on a CPU without AMX. Process-wide, like the precision; it must not change between an attention's forward and its backward.
 void set_bf16_attention(bool on);
 bool bf16_attention_enabled();
 

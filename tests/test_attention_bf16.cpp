@@ -7,11 +7,14 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <stdexcept>
 #include <cmath>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "autograd/attention.h"
+#include "autograd/engine.h"
 #include "kernels/attention.h"
 #include "kernels/cpu/attention_tokens_avx512.h"
 #include "kernels/precision.h"
@@ -104,8 +107,33 @@ TEST_CASE("attention_tokens bf16: output, lse and gradients within bf16 rounding
     CHECK(e_dq < 3e-2);
     CHECK(e_dk < 3e-2);
     CHECK(e_dv < 2e-2);
-    CHECK(e_out > 0);   // the bf16 path ran: its rounding shows
+    CHECK(e_out > 0);   // the bf16 forward ran: its rounding shows
+    // and the bf16 backward: the fp32 backward on the bf16 forward's out and lse gives other gradients
+    Tensor dq32 = Tensor::zeros(in[0].shape());
+    kernels::attention_tokens_backward_cpu(dq32.data(), nullptr, nullptr, in[3].data(), in[0].data(), in[1].data(),
+                                           in[2].data(), Tensor::from_vector(in[0].shape(), bf.out).data(),
+                                           Tensor::from_vector({s.B, s.H, s.Lq}, bf.lse).data(), true, true, true, s.B,
+                                           s.H, s.Lq, s.Lk, 8, 8);
+    CHECK(dq32.to_vector() != bf.dq);
   }
+}
+
+TEST_CASE("multi_head_attention: a backward whose attention path differs from its forward's throws") {
+  if (!kernels::cpu_has_bf16()) {
+    MESSAGE("skipped: this CPU has no AVX512_BF16");
+    return;
+  }
+  Rng rng(4);
+  Tensor q = randn({2, 9, 16}, rng).set_requires_grad(), k = randn({2, 5, 16}, rng).set_requires_grad();
+  Tensor v = randn({2, 5, 16}, rng).set_requires_grad();
+  Tensor out;
+  {
+    MatmulPrecisionScope scope(MatmulPrecision::bf16);
+    Bf16AttentionScope attention(true);
+    out = multi_head_attention(q, k, v, 2);
+  }
+  CHECK_THROWS_WITH_AS(autograd::backward(out, Tensor::ones(out.shape())),
+                       doctest::Contains("the forward ran with bf16 attention products"), std::logic_error);
 }
 
 TEST_CASE("attention_tokens bf16: backward adds into gradients, and writes what adding into zeros gives") {

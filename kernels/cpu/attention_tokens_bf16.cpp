@@ -13,6 +13,7 @@
 // in the same instructions and order, so the recomputed probabilities are the forward's. Each sum has one fixed
 // order on one thread: deterministic, independent of the thread count. Rounding: every product factor is rounded
 // to bf16 (q, k, v, dout, P, dS), sums stay float32 (the relative error of a result is a few bf16 ulps, 2^-8).
+#include "kernels/attention.h"
 #include "kernels/cpu/attention_avx512_parts.h"
 #include "kernels/cpu/attention_tokens_avx512.h"
 #include "kernels/cpu/bf16.h"
@@ -303,13 +304,15 @@ SSMTL_ATTN_BF16 void backward_head(int64_t bh, float* scratch, float* dq, float*
   }
 }
 
-bool applies(int64_t E_, int64_t Ev) { return E_ == E && Ev == E && use_bf16_products() && bf16_attention_enabled(); }
-
 }  // namespace
+
+bool attention_tokens_bf16_applies(int64_t E_, int64_t Ev) {
+  return E_ == E && Ev == E && use_bf16_products() && bf16_attention_enabled();
+}
 
 bool attention_tokens_forward_bf16(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
                                    int64_t H, int64_t Lq, int64_t Lk, int64_t E_, int64_t Ev) {
-  if (!applies(E_, Ev)) return false;
+  if (!attention_tokens_bf16_applies(E_, Ev)) return false;
   Scratch scratch(Lk * kLanes * 2 + Lk * P2 + (Lk + 1) / 2 * E);
 #pragma omp parallel for schedule(static)
   for (int64_t bh = 0; bh < B * H; ++bh) forward_head(bh, scratch.mine(), out, lse, q, k, v, H, Lq, Lk);
@@ -320,7 +323,7 @@ bool attention_tokens_backward_bf16(float* dq, float* dk, float* dv, const float
                                     const float* k, const float* v, const float* out, const float* lse, bool add_dq,
                                     bool add_dk, bool add_dv, int64_t B, int64_t H, int64_t Lq, int64_t Lk,
                                     int64_t E_, int64_t Ev) {
-  if (!applies(E_, Ev)) return false;
+  if (!attention_tokens_bf16_applies(E_, Ev)) return false;
   Scratch scratch(BackwardBuffers::floats(Lq, Lk));
 #pragma omp parallel for schedule(static)
   for (int64_t bh = 0; bh < B * H; ++bh)
