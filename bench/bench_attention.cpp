@@ -132,7 +132,12 @@ void BM_AttentionTokensPrecision(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(BM_AttentionTokensPrecision)->ArgName("backward")->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseManualTime();
+BENCHMARK(BM_AttentionTokensPrecision)
+    ->ArgName("backward")
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->UseManualTime();
 BENCHMARK(BM_AttentionTokens)
     ->ArgNames({"new", "backward"})
     ->ArgsProduct({{0, 1}, {0, 1}})

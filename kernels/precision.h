@@ -41,7 +41,8 @@ bool amx_enabled();
 // default no, unless the environment sets SSMTL_BF16_ATTENTION=1. Off, attention computes in float32 in both
 // precisions. It is off by default because bf16 attention has not passed the accuracy check that bf16 training
 // must pass (docs/RESULTS.md sections 25 and 42); on, the paper-size v1 trained 1.03x and 1.05x as fast in two
-// comparisons on a CPU without AMX. Process-wide, like the precision; it must not change between an attention's forward and its backward.
+// comparisons on a CPU without AMX. Process-wide, like the precision; it must not change between an attention's
+// forward and its backward (the autograd node throws std::logic_error if it does).
 void set_bf16_attention(bool on);
 bool bf16_attention_enabled();
 

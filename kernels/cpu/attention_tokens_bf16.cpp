@@ -192,7 +192,8 @@ SSMTL_ATTN_BF16 void pack_keys(const BackwardBuffers& bb, const float* kb, const
     }
     if (c % 2 == 1) {   // chunks c - 1 and c: 32 keys, adjacent keys paired in their order
       __m512 prev[E];
-      load_rows8(prev, kb + (c - 1) * kLanes * ld, ld, static_cast<int>(std::clamp<int64_t>(Lk - (c - 1) * kLanes, 0, kLanes)));
+      const int np = static_cast<int>(std::clamp<int64_t>(Lk - (c - 1) * kLanes, 0, kLanes));
+      load_rows8(prev, kb + (c - 1) * kLanes * ld, ld, np);
       for (int d = 0; d < E; ++d)
         _mm512_store_si512(bb.kk + (c / 2 * E + d) * kLanes, (__m512i)_mm512_cvtne2ps_pbh(kt[d], prev[d]));
     }
