@@ -19,6 +19,7 @@
 namespace ssmtl::kernels::attn {
 
 constexpr int kLanes = 16;
+constexpr int kQueryBlock = 32;   // backward: queries whose dS rows stay in L1 (32 x Lk floats)
 constexpr float kLog2e = 1.44269504088896341f;
 
 // 2^x: x = n + r with n = round(x), |r| <= 1/2; 2^r by the polynomial c (highest degree first, Horner), times

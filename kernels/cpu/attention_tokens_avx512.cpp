@@ -27,8 +27,6 @@ namespace {
 
 using namespace attn;
 
-constexpr int kQueryBlock = 32;                 // backward: queries whose dS rows stay in L1 (32 x Lk floats)
-
 bool avx512_available() {
   static const bool has = [] {
     __builtin_cpu_init();

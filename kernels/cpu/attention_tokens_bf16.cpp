@@ -30,7 +30,6 @@ using namespace attn;
 
 constexpr int E = 8;              // head width (q, k and v)
 constexpr int P2 = E / 2;         // bf16 pairs along the head width
-constexpr int kQueryBlock = 32;   // backward: queries whose dS rows stay in L1 (32 x Lk floats)
 
 // 2^x (attn::exp2_poly) with a degree-4 polynomial for 2^r on [-1/2, 1/2] (least-squares fit of the relative error
 // by Lawson's iteration, numpy; max relative error 2.7e-6 in float32): the probabilities are rounded to bf16
@@ -124,7 +123,10 @@ SSMTL_ATTN_BF16 void forward_blocks(float* out, float* lse, float* s, const floa
   }
 }
 
-// One (sample, head) problem. scratch: Lk x 16 x 2 scores, then the k and v pairs.
+// The forward's per-thread scratch in floats: Lk x 16 x 2 scores, then the k and v pairs (forward_head's layout).
+int64_t forward_floats(int64_t Lk) { return Lk * kLanes * 2 + Lk * P2 + (Lk + 1) / 2 * E; }
+
+// One (sample, head) problem; scratch: forward_floats(Lk).
 SSMTL_ATTN_BF16 void forward_head(int64_t bh, float* scratch, float* out, float* lse, const float* q, const float* k,
                                   const float* v, int64_t H, int64_t Lq, int64_t Lk) {
   const float c2 = kLog2e / std::sqrt(static_cast<float>(E));
@@ -181,6 +183,7 @@ struct BackwardBuffers {
 
 // k and v of one head in the backward's layouts (keys past Lk are zero).
 SSMTL_ATTN_BF16 void pack_keys(const BackwardBuffers& bb, const float* kb, const float* vb, int64_t ld, int64_t Lk) {
+  __m512 prev[E];   // the even chunk's k^T, paired with the odd one's
   for (int64_t c = 0; c < bb.Lkp / kLanes; ++c) {
     const int n = static_cast<int>(std::clamp<int64_t>(Lk - c * kLanes, 0, kLanes));
     __m512 kt[E], vt[E];
@@ -190,10 +193,9 @@ SSMTL_ATTN_BF16 void pack_keys(const BackwardBuffers& bb, const float* kb, const
       _mm512_store_si512(bb.kw + (c * P2 + p) * kLanes, bf16::pairs(kt[2 * p], kt[2 * p + 1]));
       _mm512_store_si512(bb.vw + (c * P2 + p) * kLanes, bf16::pairs(vt[2 * p], vt[2 * p + 1]));
     }
-    if (c % 2 == 1) {   // chunks c - 1 and c: 32 keys, adjacent keys paired in their order
-      __m512 prev[E];
-      const int np = static_cast<int>(std::clamp<int64_t>(Lk - (c - 1) * kLanes, 0, kLanes));
-      load_rows8(prev, kb + (c - 1) * kLanes * ld, ld, np);
+    if (c % 2 == 0) {
+      for (int d = 0; d < E; ++d) prev[d] = kt[d];
+    } else {   // chunks c - 1 and c: 32 keys, adjacent keys paired in their order
       for (int d = 0; d < E; ++d)
         _mm512_store_si512(bb.kk + (c / 2 * E + d) * kLanes, (__m512i)_mm512_cvtne2ps_pbh(kt[d], prev[d]));
     }
@@ -314,7 +316,7 @@ bool attention_tokens_bf16_applies(int64_t E_, int64_t Ev) {
 bool attention_tokens_forward_bf16(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
                                    int64_t H, int64_t Lq, int64_t Lk, int64_t E_, int64_t Ev) {
   if (!attention_tokens_bf16_applies(E_, Ev)) return false;
-  Scratch scratch(Lk * kLanes * 2 + Lk * P2 + (Lk + 1) / 2 * E);
+  Scratch scratch(forward_floats(Lk));
 #pragma omp parallel for schedule(static)
   for (int64_t bh = 0; bh < B * H; ++bh) forward_head(bh, scratch.mine(), out, lse, q, k, v, H, Lq, Lk);
   return true;
