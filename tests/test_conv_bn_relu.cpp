@@ -208,6 +208,32 @@ TEST_CASE("conv3d_bn_relu_pool_eval equals max_pool3d(conv3d_bn_relu_eval) and r
                        std::invalid_argument);
 }
 
+TEST_CASE("the direct convolutions' batch norm: running mean 2 and var 1 map 1 to -0.999995, 3 to 0.999995 (PITFALLS 19)") {
+  // gamma 1, beta 0, eps 1e-5; a 3x3x3 kernel whose only non-zero tap is the centre (weight 1), 1 -> 2 channels (one
+  // channel in and out would be the depthwise path): the direct kernels (by rows of 32: full vectors) with the
+  // BN + ReLU epilogue in registers, in every precision this CPU runs. 1 -> -0.999995 -> ReLU 0; 3 -> 0.999995
+  // (1, 3 and the weight are exact in bf16).
+  autograd::NoGradGuard ng;
+  const EvalBatchNorm bn{Tensor::ones({2}), Tensor::zeros({2}), Tensor::full({2}, 2.f), Tensor::ones({2})};
+  std::vector<float> wv(54, 0.f);
+  wv[13] = wv[27 + 13] = 1.f;
+  const Tensor w = Tensor::from_vector({2, 1, 3, 3, 3}, wv);
+  std::vector<float> xv(32), expected(64);
+  for (int i = 0; i < 64; ++i) expected[i] = i % 2 ? 0.999995f : 0.f;
+  for (int i = 0; i < 32; ++i) xv[i] = i % 2 ? 3.f : 1.f;
+  const Tensor x = Tensor::from_vector({1, 1, 1, 1, 32}, xv);
+  Conv3dOptions o;
+  o.padding[0] = o.padding[1] = o.padding[2] = 1;
+  for (const Mode& mode : modes()) {
+    INFO((std::string(mode.name)));
+    kernels::MatmulPrecisionScope precision(mode.precision);
+    AmxScope amx(mode.amx);
+    CHECK(conv3d_bn_relu_eval(x, w, Tensor(), bn, o).to_vector() == expected);
+  }
+  CHECK(bn.running_mean.to_vector() == std::vector<float>{2.f, 2.f});   // inference leaves the statistics as they were
+  CHECK(bn.running_var.to_vector() == std::vector<float>{1.f, 1.f});
+}
+
 TEST_CASE("conv3d_bn_relu_eval equals batch_norm_relu(conv3d) in eval mode and refuses gradient recording") {
   Rng rng(3);
   const Tensor x = randn({2, 5, 3, 7, 9}, rng), w = randn({6, 5, 3, 3, 3}, rng, 0.f, 0.2f), b = randn({6}, rng);
