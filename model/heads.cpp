@@ -33,8 +33,7 @@ Decoder::Decoder(int cin, int hidden, Rng& rng, int out_channels) {
 
 Tensor Decoder::forward(const Tensor& f, bool training) {
   Tensor h = f;
-  for (size_t r = 0; r < convs.size(); ++r)
-    h = conv_bn_relu(convs[r], bns[r], upsample_nearest2d(h, 2), training);
+  for (size_t r = 0; r < convs.size(); ++r) h = upsample_conv_bn_relu(convs[r], bns[r], h, training);
   return sigmoid(out.forward(h));
 }
 

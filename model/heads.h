@@ -2,8 +2,9 @@
 //   ClassHead: conv 3x3 + ReLU -> max-pool 2x2 -> linear to the classes (logits). Used by T1 arrow of
 //     time (2), T2 motion irregularity (2), T4 distillation (detector classes + 1 motion class) and
 //     T8 jigsaw (100 permutations).
-//   Decoder: 3 rounds of nearest 2x up-sampling + conv 3x3 + BatchNorm + ReLU (8 -> 16 -> 32 -> 64),
-//     then conv 3x3 to C channels and a sigmoid (targets in [0,1]). Used with C = 3 (RGB) by T3 middle
+//   Decoder: 3 rounds of nearest 2x up-sampling + conv 3x3 + BatchNorm + ReLU (8 -> 16 -> 32 -> 64; each
+//     up-sampling and conv computed as one op on the low-resolution map, upsample_conv_bn_relu in
+//     model/layers.h), then conv 3x3 to C channels and a sigmoid (targets in [0,1]). Used with C = 3 (RGB) by T3 middle
 //     box, T5 pseudo-anomaly reconstruction and T6 inpainting; C = 1 by T7 segmentation (teacher mask)
 //     and C = joints by T9 pose (teacher heat maps). Paper section 3.3: the new tasks' heads are
 //     identical to the original ones.

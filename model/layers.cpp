@@ -1,8 +1,11 @@
 #include "model/layers.h"
 
+#include <stdexcept>
+
 #include "autograd/engine.h"
 #include "autograd/linear.h"
 #include "autograd/norm.h"
+#include "autograd/upsample_conv.h"
 #include "model/bn_window.h"
 
 namespace ssmtl {
@@ -95,6 +98,17 @@ Tensor conv_bn_relu_pool(const Conv3dLayer& conv, BatchNormLayer& bn, const Tens
 Tensor conv_bn_relu(const Conv2dLayer& conv, BatchNormLayer& bn, const Tensor& x, bool training) {
   if (fuse_eval(bn, training)) return conv2d_bn_relu_eval(x, conv.weight, conv.bias, eval_bn(bn), conv.opt);
   return bn.forward_relu(conv.forward(x), training);
+}
+
+Tensor upsample_conv_bn_relu(const Conv2dLayer& conv, BatchNormLayer& bn, const Tensor& x, bool training) {
+  const Conv2dOptions& o = conv.opt;
+  const bool fits = conv.weight.dim() == 4 && conv.weight.size(2) == 3 && conv.weight.size(3) == 3 &&
+                    o.stride[0] == 1 && o.stride[1] == 1 && o.padding[0] == 1 && o.padding[1] == 1 && o.groups == 1;
+  if (!fits)
+    throw std::invalid_argument("upsample_conv_bn_relu: the convolution must be 3x3 with stride 1, padding 1 and "
+                                "groups 1 (weight " + shape_str(conv.weight.shape()) + ")");
+  if (fuse_eval(bn, training)) return upsample2x_conv2d_bn_relu_eval(x, conv.weight, conv.bias, eval_bn(bn));
+  return bn.forward_relu(upsample2x_conv2d(x, conv.weight, conv.bias), training);
 }
 
 void BatchNormLayer::visit(const std::string& p, std::vector<NamedTensor>& out) {

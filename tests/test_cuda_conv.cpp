@@ -16,6 +16,7 @@
 #include "autograd/norm.h"
 #include "autograd/pool.h"
 #include "autograd/elementwise.h"
+#include "autograd/upsample_conv.h"
 #include "tensor/device.h"
 #include "tensor/rng.h"
 #include "tests/cuda_compare.h"
@@ -124,6 +125,29 @@ TEST_CASE("cuda conv3d_bn_relu_eval (scoring's conv -> BN -> ReLU) matches the C
                                            gpu[3], rmg, rvg, false);
     test::expect_identical(fused(gpu), two_ops, std::string(c.name) + " fused vs two ops on the GPU");
   }
+}
+
+TEST_CASE("cuda upsample2x_conv2d (the decoders' up-sampling + conv) matches the CPU and the composition") {
+  if (!ssmtl::cuda_available()) { MESSAGE("no CUDA device: skipped"); return; }
+  Rng rng(17);
+  const Tensor x = randn({2, 5, 6, 7}, rng), w = randn({4, 5, 3, 3}, rng, 0.f, 0.3f), b = randn({4}, rng);
+  const Tol tol{2e-4f, 1e-4f};
+  check_op({"upsample2x_conv2d", {x, w, b}, {}, [](const Ts& t) { return upsample2x_conv2d(t[0], t[1], t[2]); },
+            tol, tol});
+  check_op({"upsample2x_conv2d no bias", {x, w}, {}, [](const Ts& t) { return upsample2x_conv2d(t[0], t[1], Tensor()); },
+            tol, tol});
+  const Tensor gamma = randn({4}, rng, 1.f, 0.3f), beta = randn({4}, rng);
+  const Tensor rm = randn({4}, rng, 0.f, 0.3f), rv = rand_uniform({4}, rng, 0.5f, 2.f);
+  auto fused = [](const Ts& t) { return upsample2x_conv2d_bn_relu_eval(t[0], t[1], t[2], {t[3], t[4], t[5], t[6]}); };
+  check_op({"upsample2x_conv2d_bn_relu_eval", {x, w, b, gamma, beta, rm, rv}, std::vector<bool>(7, false), fused, tol,
+            tol});
+  // On the GPU, against the up-sampled copy then conv2d: the same values up to rounding.
+  Ts g;
+  for (const Tensor& t : {x, w, b}) g.push_back(t.to(Device::CUDA));
+  Conv2dOptions o;
+  o.padding[0] = o.padding[1] = 1;
+  test::expect_close(upsample2x_conv2d(g[0], g[1], g[2]), conv2d(upsample_nearest2d(g[0], 2), g[1], g[2], o), tol,
+                     "upsample2x_conv2d vs the composition on the GPU");
 }
 
 TEST_CASE("cuda conv3d_bn_relu_pool_eval (scoring's stage end) matches the CPU and the unfused ops") {
