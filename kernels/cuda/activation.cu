@@ -123,12 +123,6 @@ __global__ void log_softmax_bw_k(float* dx, const float* dy, const float* y, lon
 unsigned row_grid(int64_t rows) { return cuda::blocks_for(rows, kWarps); }
 }  // namespace
 
-#define SSMTL_LAUNCH(kernel, n, ...)                                     \
-  do {                                                                  \
-    if ((n) > 0) kernel<<<cuda::grid_for(n), cuda::kThreads>>>(__VA_ARGS__); \
-    CUDA_CHECK_LAST();                                                  \
-  } while (0)
-
 void relu_forward_cuda(float* y, const float* x, int64_t n) { SSMTL_LAUNCH(relu_fw_k, n, y, x, n); }
 void relu_backward_cuda(float* dx, const float* dy, const float* y, int64_t n) {
   SSMTL_LAUNCH(relu_bw_k, n, dx, dy, y, n);
@@ -151,8 +145,6 @@ void tanh_forward_cuda(float* y, const float* x, int64_t n) { SSMTL_LAUNCH(tanh_
 void tanh_backward_cuda(float* dx, const float* dy, const float* y, int64_t n) {
   SSMTL_LAUNCH(tanh_bw_k, n, dx, dy, y, n);
 }
-
-#undef SSMTL_LAUNCH
 
 #define SSMTL_ROW_LAUNCH(kernel, rows, K, ...)                                            \
   do {                                                                                   \

@@ -16,6 +16,14 @@
   for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (long long)(n); \
        i += (long long)gridDim.x * blockDim.x)
 
+// One thread per element for an elementwise kernel written with SSMTL_GRID_LOOP (nothing launched for n = 0), then
+// the launch's error check. Used inside namespace ssmtl::kernels.
+#define SSMTL_LAUNCH(kernel, n, ...)                                           \
+  do {                                                                        \
+    if ((n) > 0) kernel<<<cuda::grid_for(n), cuda::kThreads>>>(__VA_ARGS__);  \
+    CUDA_CHECK_LAST();                                                        \
+  } while (0)
+
 namespace ssmtl::cuda {
 
 constexpr int kThreads = 256;

@@ -219,12 +219,6 @@ long long in_count(const PoolGeometry& g) { return g.planes * g.D * g.H * g.W; }
 
 }  // namespace
 
-#define SSMTL_LAUNCH(kernel, n, ...)                                         \
-  do {                                                                      \
-    if ((n) > 0) kernel<<<cuda::grid_for(n), cuda::kThreads>>>(__VA_ARGS__); \
-    CUDA_CHECK_LAST();                                                      \
-  } while (0)
-
 void max_pool3d_forward_cuda(float* out, int32_t* argmax, const float* x, const PoolGeometry& g) {
   const long long n = out_count(g);
   SSMTL_LAUNCH(max_pool_fw_k, n, out, argmax, x, g, n);
@@ -277,7 +271,5 @@ void upsample_nearest2d_backward_cuda(float* dx, const float* dout, bool add_dx,
   const long long n = planes * H * W;
   SSMTL_LAUNCH(upsample_bw_k, n, dx, dout, add_dx, H, W, s, n);
 }
-
-#undef SSMTL_LAUNCH
 
 }  // namespace ssmtl::kernels

@@ -58,12 +58,6 @@ __global__ void interleave_bw_k(float* dy, const float* dout, long long C, long 
 
 }  // namespace
 
-#define SSMTL_LAUNCH(kernel, n, ...)                                         \
-  do {                                                                      \
-    if ((n) > 0) kernel<<<cuda::grid_for(n), cuda::kThreads>>>(__VA_ARGS__); \
-    CUDA_CHECK_LAST();                                                      \
-  } while (0)
-
 void upsample_conv_fold_weights_cuda(float* w2, const float* w3, int64_t Cout, int64_t Cin) {
   const long long n = 16 * Cout * Cin;
   SSMTL_LAUNCH(fold_k, n, w2, w3, Cout, Cin, n);
@@ -80,7 +74,5 @@ void upsample_conv_interleave_backward_cuda(float* dy, const float* dout, int64_
   const long long n = N * 4 * C * (H + 1) * (W + 1);
   SSMTL_LAUNCH(interleave_bw_k, n, dy, dout, C, H, W, n);
 }
-
-#undef SSMTL_LAUNCH
 
 }  // namespace ssmtl::kernels
