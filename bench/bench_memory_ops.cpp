@@ -23,6 +23,10 @@
 // STREAM-like loop that moves the bytes the profiler counts: forward y = 0.5 x (x read, y written: 8 an element),
 // backward dx += dy + 0.5 x (dy, x read, dx read and written: 16; the kernel also writes dgamma, dbeta). speedup =
 // reference time / kernel time: 1 is the kernel at the reference's bandwidth.
+// BM_PermuteTokens/{to_tokens,to_volume}: the paper-size CvT's volume <-> token rows permutes (model/cvt.cpp: batch
+// 64, 96 channels, 7 x 8 x 8 tokens; a batch of 96 x 448 transposes, in 16 x 16 tiles transposed in registers)
+// against a plain copy of the same bytes over the same threads (x read, out written: 8 an element), each call on
+// the next of 4 buffer pairs (from memory, as in a training step).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -33,6 +37,7 @@
 #include "kernels/activation.h"
 #include "kernels/norm.h"
 #include "kernels/pool.h"
+#include "kernels/shape.h"
 #include "kernels/cpu/vmath.h"
 #include "tensor/device.h"
 #include "tensor/profile.h"
@@ -234,6 +239,35 @@ void BM_BatchNormStatsRows(benchmark::State& state) {
       static_cast<double>(n) * 4.0, true);
 }
 
+void BM_PermuteTokens(benchmark::State& state, bool to_tokens) {
+  const int64_t N = 64, C = 96, L = 7 * 8 * 8, n = N * C * L;
+  // 4 pairs of buffers in turn (176 MB): each call reads and writes memory, not the last level cache, as in a step.
+  constexpr int kPairs = 4;
+  std::vector<float> xs(static_cast<size_t>(kPairs * n)), outs(xs.size());
+  for (int64_t i = 0; i < kPairs * n; ++i) xs[static_cast<size_t>(i)] = static_cast<float>(i % 1009);
+  int turn = 0;
+  const int64_t volume[5] = {N, C, 7, 8, 8}, tokens[5] = {N, 7, 8, 8, C};
+  const int to_tokens_perm[5] = {0, 2, 3, 4, 1}, to_volume_perm[5] = {0, 4, 1, 2, 3};
+  alternate(
+      state,
+      [&](bool reference) {
+        const float* x = xs.data() + turn * n;
+        float* out = outs.data() + turn * n;
+        turn = (turn + 1) % kPairs;
+        const auto t0 = std::chrono::steady_clock::now();
+        if (reference) {
+#pragma omp parallel for schedule(static)
+          for (int64_t i = 0; i < n; i += 4096) std::copy(x + i, x + std::min(n, i + 4096), out + i);
+        } else {
+          kernels::permute_forward_cpu(out, x, to_tokens ? volume : tokens, to_tokens ? to_tokens_perm : to_volume_perm,
+                                       5);
+        }
+        benchmark::DoNotOptimize(out);
+        return seconds_since(t0);
+      },
+      static_cast<double>(n) * 8.0, true);
+}
+
 void BM_LayerNorm(benchmark::State& state, bool backward) {
   const int64_t rows = 28672, D = 96, n = rows * D;
   std::vector<float> x(static_cast<size_t>(n)), dy(x.size()), y(x.size()), gamma(static_cast<size_t>(D));
@@ -278,6 +312,8 @@ BENCHMARK_CAPTURE(BM_MaxPool1x2x2, values, false)->UseManualTime()->Unit(benchma
 BENCHMARK_CAPTURE(BM_MaxPool1x2x2, argmax, true)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_BatchNormBackwardRows)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_BatchNormStatsRows)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK_CAPTURE(BM_PermuteTokens, to_tokens, true)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK_CAPTURE(BM_PermuteTokens, to_volume, false)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 
 }  // namespace
 BENCHMARK_CAPTURE(BM_LayerNorm, forward, false)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);

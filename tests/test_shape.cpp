@@ -93,6 +93,28 @@ TEST_CASE("shape: large permutes equal a naive index loop (several threads, bloc
   CHECK(hp.to_vector() == want_h);
 }
 
+TEST_CASE("shape: batched transposes in whole 16 x 16 tiles and ragged ones equal a naive index loop") {
+  // The CvT's tokens <-> volume permutes (96 channels, 7 x 8 x 8 tokens: whole tiles only) and a (3, 37, 45)
+  // transpose whose tiles are cut in both dimensions (37 = 2 x 16 + 5 rows, 45 = 2 x 16 + 13 columns).
+  Rng rng(4);
+  const Tensor v = randn({2, 96, 7, 8, 8}, rng);
+  const Tensor t = permute(v, {0, 2, 3, 4, 1});   // (2, 7, 8, 8, 96)
+  std::vector<float> want;
+  for (int n = 0; n < 2; ++n)
+    for (int l = 0; l < 448; ++l)
+      for (int c = 0; c < 96; ++c) want.push_back(v.data()[(n * 96 + c) * 448 + l]);
+  CHECK(t.to_vector() == want);
+  CHECK(permute(t, {0, 4, 1, 2, 3}).to_vector() == v.to_vector());
+  const Tensor a = randn({3, 37, 45}, rng);
+  const Tensor at = permute(a, {0, 2, 1});
+  std::vector<float> want_a;
+  for (int n = 0; n < 3; ++n)
+    for (int j = 0; j < 45; ++j)
+      for (int i = 0; i < 37; ++i) want_a.push_back(a.data()[(n * 37 + i) * 45 + j]);
+  CHECK(at.to_vector() == want_a);
+  CHECK(permute(at, {0, 2, 1}).to_vector() == a.to_vector());
+}
+
 TEST_CASE("shape: flatten, identity permute, empty slices and one-input concat") {
   Tensor x = Tensor::zeros({2, 3, 4, 5});
   CHECK(flatten(x).shape() == Shape{2, 60});
