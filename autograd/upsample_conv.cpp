@@ -51,10 +51,30 @@ void check_args(const char* op, const Tensor& x, const Tensor& w, const Tensor& 
   };
   if (!x.defined() || !w.defined()) fail("x and w must be defined");
   if (x.dim() != 4) fail("x must be (N, Cin, H, W)");
+  if (x.size(2) < 1 || x.size(3) < 1) fail("x must have H, W >= 1");   // (as the composition: its 3x3 kernel needs them)
   if (w.dim() != 4 || w.size(1) != x.size(1) || w.size(2) != 3 || w.size(3) != 3) fail("w must be (Cout, Cin, 3, 3)");
   if (bias.defined() && (bias.dim() != 1 || bias.size(0) != w.size(0))) fail("bias must be (Cout)");
   check_same_device(x, w, op);
   if (bias.defined()) check_same_device(x, bias, op);
+}
+
+// bn's tensors: (C) each, running statistics defined, on x's device; errors name op (before they are repeated per
+// phase, whose sizes would be 4 C).
+void check_bn(const char* op, const Tensor& x, const EvalBatchNorm& bn, int64_t C) {
+  auto one = [&](const Tensor& t, const char* name, bool required) {
+    if (!t.defined()) {
+      if (required) throw std::invalid_argument(std::string(op) + ": bn." + name + " must be defined");
+      return;
+    }
+    if (t.dim() != 1 || t.size(0) != C)
+      throw std::invalid_argument(std::string(op) + ": bn." + name + " must be (Cout) = (" + std::to_string(C) +
+                                  "), got " + shape_str(t.shape()));
+    check_same_device(x, t, op);
+  };
+  one(bn.gamma, "gamma", false);
+  one(bn.beta, "beta", false);
+  one(bn.running_mean, "running_mean", true);
+  one(bn.running_var, "running_var", true);
 }
 
 Tensor fold_weights(const Tensor& w) {
@@ -100,9 +120,11 @@ Tensor upsample2x_conv2d(const Tensor& x, const Tensor& w, const Tensor& bias) {
 }
 
 Tensor upsample2x_conv2d_bn_relu_eval(const Tensor& x, const Tensor& w, const Tensor& bias, const EvalBatchNorm& bn) {
-  check_args("upsample2x_conv2d_bn_relu_eval", x, w, bias);
+  const char* op = "upsample2x_conv2d_bn_relu_eval";
+  check_args(op, x, w, bias);
+  check_bn(op, x, bn, w.size(0));
   if (autograd::needs_grad({&x, &w, &bias, &bn.gamma, &bn.beta}))
-    throw std::invalid_argument("upsample2x_conv2d_bn_relu_eval: records no gradient; run it under autograd::NoGradGuard");
+    throw std::invalid_argument(std::string(op) + ": records no gradient; run it under autograd::NoGradGuard");
   const EvalBatchNorm bn4{per_phase(bn.gamma), per_phase(bn.beta), per_phase(bn.running_mean),
                           per_phase(bn.running_var), bn.eps};
   const Tensor y = conv2d_bn_relu_eval(x, fold_weights(w), per_phase(bias), bn4, pad1());

@@ -241,7 +241,7 @@ void BM_BatchNormStatsRows(benchmark::State& state) {
 
 void BM_PermuteTokens(benchmark::State& state, bool to_tokens) {
   const int64_t N = 64, C = 96, L = 7 * 8 * 8, n = N * C * L;
-  // 4 pairs of buffers in turn (176 MB): each call reads and writes memory, not the last level cache, as in a step.
+  // 4 pairs of buffers in turn (88 MB): each call reads and writes memory, not the last level cache, as in a step.
   constexpr int kPairs = 4;
   std::vector<float> xs(static_cast<size_t>(kPairs * n)), outs(xs.size());
   for (int64_t i = 0; i < kPairs * n; ++i) xs[static_cast<size_t>(i)] = static_cast<float>(i % 1009);

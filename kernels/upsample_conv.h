@@ -3,7 +3,8 @@
 // up-sampling, only 2 x 2 input pixels, so the 3x3 kernel folds into one 2x2 kernel per output phase (a, b)
 // (the "sub-pixel convolution" identity; Shi et al. 2016, "Real-Time Single Image and Video Super-Resolution
 // Using an Efficient Sub-Pixel Convolutional Neural Network"; Odena et al. 2016, "Deconvolution and
-// Checkerboard Artifacts"). 4 taps instead of 9: 2.25x fewer products.
+// Checkerboard Artifacts"). 4 taps instead of 9 per output pixel; with the one-pixel-larger phase planes below,
+// 16 (H + 1)(W + 1) / (36 H W) of the products: 1.78x fewer at H = W = 8, 1.99x at 16, 2.12x at 32.
 //   Along one axis: phase 0 covers up-sampled rows 2i - 1, 2i, 2i + 1 = input rows i - 1, i, i: taps
 //   (w0, w1 + w2) over rows (i - 1, i); phase 1 covers 2i, 2i + 1, 2i + 2 = rows i, i, i + 1: taps (w0 + w1, w2)
 //   over rows (i, i + 1). The up-sampled image's zero padding is the input's zero padding.

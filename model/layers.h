@@ -75,7 +75,7 @@ EvalBatchNorm eval_bn(BatchNormLayer& bn);
 Tensor conv_bn_relu(const Conv3dLayer& conv, BatchNormLayer& bn, const Tensor& x, bool training);
 Tensor conv_bn_relu(const Conv2dLayer& conv, BatchNormLayer& bn, const Tensor& x, bool training);
 // conv_bn_relu(conv, bn, upsample_nearest2d(x, 2), training) for a 3x3 conv with stride 1 and padding 1 (the
-// decoders' rounds), on x itself with the kernel folded per output phase (autograd/upsample_conv.h: 2.25x fewer
+// decoders' rounds), on x itself with the kernel folded per output phase (autograd/upsample_conv.h: ~2x fewer
 // products, no up-sampled copy of x). Throws std::invalid_argument naming "upsample_conv_bn_relu" when conv is not
 // such a convolution (groups 1 included).
 Tensor upsample_conv_bn_relu(const Conv2dLayer& conv, BatchNormLayer& bn, const Tensor& x, bool training);

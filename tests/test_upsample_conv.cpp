@@ -15,6 +15,7 @@
 #include "autograd/upsample_conv.h"
 #include "kernels/precision.h"
 #include "kernels/upsample_conv.h"
+#include "model/layers.h"
 #include "tensor/rng.h"
 #include "tests/gradcheck.h"
 #include "tests/reference.h"
@@ -64,8 +65,9 @@ TEST_CASE("upsample2x_conv2d: equals the composition at a decoder-like shape in 
     CAPTURE(bf16);
     // bf16 rounds the folded taps (sums of up to 4 weights) instead of each weight: a few bf16 units apart.
     const double tol = bf16 ? 3e-2 : 2e-5;
-    Tensor x1 = x0.clone().set_requires_grad(), w1 = w0.clone().set_requires_grad(), b1 = b0.clone().set_requires_grad();
-    Tensor x2 = x0.clone().set_requires_grad(), w2 = w0.clone().set_requires_grad(), b2 = b0.clone().set_requires_grad();
+    Tensor x1 = x0.clone().set_requires_grad(), w1 = w0.clone().set_requires_grad();
+    Tensor x2 = x0.clone().set_requires_grad(), w2 = w0.clone().set_requires_grad();
+    Tensor b1 = b0.clone().set_requires_grad(), b2 = b0.clone().set_requires_grad();
     Tensor y1 = upsample2x_conv2d(x1, w1, b1), y2 = composed(x2, w2, b2);
     REQUIRE(y1.shape() == Shape{3, 24, 16, 14});
     check_close(y1, y2, tol, tol, "forward");
@@ -90,7 +92,8 @@ TEST_CASE("upsample conv kernels: each backward is the forward's transpose, the 
   Rng rng(9);
   const int64_t Cout = 3, Cin = 2, N = 2, C = 3, H = 4, W = 5;
   SUBCASE("fold: <fold(w), g> = <w, fold^T(g)>, and the backward adds into dw") {
-    const std::vector<float> w = randn({Cout, Cin, 3, 3}, rng).to_vector(), g = randn({4 * Cout, Cin, 2, 2}, rng).to_vector();
+    const std::vector<float> w = randn({Cout, Cin, 3, 3}, rng).to_vector();
+    const std::vector<float> g = randn({4 * Cout, Cin, 2, 2}, rng).to_vector();
     std::vector<float> w2(g.size()), dw(w.size(), 1.f);
     kernels::upsample_conv_fold_weights_cpu(w2.data(), w.data(), Cout, Cin);
     kernels::upsample_conv_fold_weights_backward_cpu(dw.data(), g.data(), Cout, Cin);
@@ -129,6 +132,10 @@ TEST_CASE("upsample2x_conv2d_bn_relu_eval: bitwise relu(batch_norm(upsample2x_co
   const Tensor fused = upsample2x_conv2d_bn_relu_eval(x, w, b, {gamma, beta, mean, var});
   const Tensor ref = batch_norm_relu(upsample2x_conv2d(x, w, b), gamma, beta, mean, var, false);
   CHECK(fused.to_vector() == ref.to_vector());
+  // gamma and beta left undefined are 1 and 0.
+  const Tensor plain = upsample2x_conv2d_bn_relu_eval(x, w, b, {Tensor(), Tensor(), mean, var});
+  const Tensor unit = upsample2x_conv2d_bn_relu_eval(x, w, b, {Tensor::ones({3}), Tensor::zeros({3}), mean, var});
+  CHECK(plain.to_vector() == unit.to_vector());
   int64_t zeros = 0;
   for (float v : fused.to_vector()) zeros += v == 0.f;
   CHECK(zeros > 0);   // the ReLU cut something
@@ -143,7 +150,47 @@ TEST_CASE("upsample2x_conv2d: errors name the op and the shapes") {
   CHECK_THROWS_AS(upsample2x_conv2d(Tensor::zeros({2, 4, 4}), Tensor::zeros({3, 2, 3, 3}), Tensor()),
                   std::invalid_argument);
   CHECK_THROWS_AS(upsample2x_conv2d(x, Tensor::zeros({3, 2, 3, 3}), Tensor::zeros({2})), std::invalid_argument);
-  Tensor w = Tensor::zeros({3, 2, 3, 3}).set_requires_grad();
-  CHECK_THROWS_AS(upsample2x_conv2d_bn_relu_eval(x, w, Tensor(), {Tensor(), Tensor(), Tensor::zeros({3}), Tensor::ones({3})}),
-                  std::invalid_argument);
+  CHECK_THROWS_WITH_AS(upsample2x_conv2d(Tensor::zeros({1, 2, 0, 4}), Tensor::zeros({3, 2, 3, 3}), Tensor()),
+                       "upsample2x_conv2d: x must have H, W >= 1 (x [1, 2, 0, 4], w [3, 2, 3, 3], bias none)",
+                       std::invalid_argument);
+  const Tensor w = Tensor::zeros({3, 2, 3, 3});
+  const EvalBatchNorm ok{Tensor(), Tensor(), Tensor::zeros({3}), Tensor::ones({3})};
+  CHECK_THROWS_AS(upsample2x_conv2d_bn_relu_eval(x, w.clone().set_requires_grad(), Tensor(), ok), std::invalid_argument);
+  autograd::NoGradGuard ng;
+  CHECK_THROWS_WITH_AS(upsample2x_conv2d_bn_relu_eval(x, w, Tensor(), {Tensor(), Tensor(), Tensor::zeros({5}),
+                                                                      Tensor::ones({3})}),
+                       "upsample2x_conv2d_bn_relu_eval: bn.running_mean must be (Cout) = (3), got [5]",
+                       std::invalid_argument);
+  CHECK_THROWS_WITH_AS(upsample2x_conv2d_bn_relu_eval(x, w, Tensor(), {Tensor(), Tensor(), Tensor::zeros({3}), Tensor()}),
+                       "upsample2x_conv2d_bn_relu_eval: bn.running_var must be defined", std::invalid_argument);
+}
+
+TEST_CASE("upsample2x_conv2d: an empty batch gives an empty result, with and without gradients") {
+  Rng rng(13);
+  Tensor x = Tensor::zeros({0, 2, 3, 4}).set_requires_grad(), w = randn({5, 2, 3, 3}, rng).set_requires_grad();
+  const Tensor y = upsample2x_conv2d(x, w, Tensor());
+  CHECK(y.shape() == Shape{0, 5, 6, 8});
+  autograd::NoGradGuard ng;
+  const Tensor z = upsample2x_conv2d_bn_relu_eval(x.detach(), w.detach(), Tensor(),
+                                                  {Tensor(), Tensor(), Tensor::zeros({5}), Tensor::ones({5})});
+  CHECK(z.shape() == Shape{0, 5, 6, 8});
+}
+
+TEST_CASE("upsample_conv_bn_relu: the decoder's layer in eval mode equals the composition it replaced") {
+  Rng rng(15);
+  Conv2dLayer conv(4, 6, 3, 1, 1, 1, false, rng);
+  BatchNormLayer bn(6);
+  bn.running_mean = randn({6}, rng);
+  bn.running_var = rand_uniform({6}, rng, 0.5f, 2.f);
+  const Tensor x = randn({2, 4, 5, 3}, rng);
+  autograd::NoGradGuard ng;
+  const Tensor fused = upsample_conv_bn_relu(conv, bn, x, false);   // the fused eval op, gamma 1 and beta 0
+  const Tensor ref = conv_bn_relu(conv, bn, upsample_nearest2d(x, 2), false);
+  REQUIRE(fused.shape() == ref.shape());
+  check_close(fused, ref, 1e-5, 1e-5, "eval");
+  Conv2dLayer strided(4, 6, 3, 2, 1, 1, false, rng);
+  CHECK_THROWS_WITH_AS(upsample_conv_bn_relu(strided, bn, x, false),
+                       "upsample_conv_bn_relu: the convolution must be 3x3 with stride 1, padding 1 and groups 1 "
+                       "(weight [6, 4, 3, 3])",
+                       std::invalid_argument);
 }

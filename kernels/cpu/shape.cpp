@@ -6,9 +6,6 @@
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
-// GCC 12's AVX-512 shuffle intrinsics read an "undefined" register it then reports (see gemm_panel_amx.cpp).
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
 namespace ssmtl::kernels {
@@ -88,6 +85,10 @@ void walk_transposed(const PermutePlan& p, RowFn row, TileFn full_tile) {
 }
 
 #if defined(__AVX512F__)
+// GCC 12's AVX-512 shuffle intrinsics read an "undefined" register it then reports (see gemm_panel_amx.cpp).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 // out[k * ldo + i] = in[i * ldi + k] for i, k < 16: 16 rows loaded, transposed in registers (pairs of 32-bit
 // elements, then of 64-bit ones, then 128-bit lanes twice), 16 rows stored.
 void transpose16(float* out, int64_t ldo, const float* in, int64_t ldi) {
@@ -117,6 +118,7 @@ void transpose16(float* out, int64_t ldo, const float* in, int64_t ldi) {
     _mm512_storeu_ps(out + (k + 12) * ldo, _mm512_shuffle_f32x4(t[2 * k + 1], t[8 + 2 * k + 1], 0xdd));
   }
 }
+#pragma GCC diagnostic pop
 #endif
 
 // Walks the output in memory order as rows of the innermost plan dimension and calls

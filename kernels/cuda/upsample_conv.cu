@@ -8,7 +8,9 @@ namespace ssmtl::kernels {
 namespace {
 
 // Whether 3x3 tap u folds into 2x2 tap r at phase a (kFold of kernels/cpu/upsample_conv.cpp).
-__device__ inline bool folds(int a, int r, int u) { return a == 0 ? (r == 0 ? u == 0 : u >= 1) : (r == 0 ? u <= 1 : u == 2); }
+__device__ inline bool folds(int a, int r, int u) {
+  return a == 0 ? (r == 0 ? u == 0 : u >= 1) : (r == 0 ? u <= 1 : u == 2);
+}
 
 __global__ void fold_k(float* w2, const float* w3, long long Cout, long long Cin, long long n) {
   SSMTL_GRID_LOOP(j, n) {   // j indexes w2 (4 Cout, Cin, 2, 2)
