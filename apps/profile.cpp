@@ -25,7 +25,8 @@ const char* kUsage =
     "  --config FILE   model configuration (configs/*.txt; default the ssmtl++v1-cpu preset)\n"
     "  --set key=value override one configuration key (repeatable), e.g. model.backbone.transformer=none;\n"
     "                  train.precision=bf16 profiles both steps with bf16 products (kernels/precision.h);\n"
-    "                  attention stays float32 unless the environment sets SSMTL_BF16_ATTENTION=1\n"
+    "                  scoring's attention too (SSMTL_BF16_ATTENTION=0: not), training's attention only with\n"
+    "                  SSMTL_BF16_ATTENTION=1\n"
     "  --steps N       profiled training steps and scoring steps, after one warm-up step each (default 3); the\n"
     "                  training step is the trainer's at learning rate 0, so repeated steps do the same work\n"
     "  --batch B       objects per step (default 64, the paper's batch size)\n"
@@ -193,21 +194,27 @@ int run_profile(int argc, char** argv) {
 
   // On the GPU the probes above are the host's: the GPU's own peak is not probed, so no percentages.
   const bool host = dev == ssmtl::Device::CPU;
-  const bool bf16_attention = host && topt.precision == "bf16" && ssmtl::kernels::bf16_attention_enabled();
+  // bf16 attention in training (the opt-in); the scoring step's attention is bf16 unless the mode is never
+  const ssmtl::kernels::Bf16Attention attention_mode = ssmtl::kernels::bf16_attention();
+  const bool bf16_attention = host && topt.precision == "bf16" && attention_mode == ssmtl::kernels::Bf16Attention::always;
+  const bool bf16_attention_scoring =
+      host && topt.precision == "bf16" && attention_mode != ssmtl::kernels::Bf16Attention::never;
   const double table_peak = host ? peak : 0, table_bandwidth = host ? bandwidth : 0;
   if (json) {
     std::printf("{\"config\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", \"batch\": %d, \"steps\": %d, \"peak_gflops_fp32\": %.4f, "
-                "\"peak_gflops_bf16\": %.4f, \"peak_gflops_amx\": %.4f, \"amx\": %s, \"bf16_attention\": %s, "
+                "\"peak_gflops_bf16\": %.4f, \"peak_gflops_amx\": %.4f, \"amx\": %s, \"bf16_attention\": %s, \"bf16_attention_scoring\": %s, "
                 "\"bandwidth_gbs\": %.4f, \"train\": %s, \"score\": %s}\n",
                 mc.name.c_str(), ssmtl::device_name(dev), topt.precision.c_str(), B, steps, peak, peak_bf16, peak_amx,
-                ssmtl::kernels::use_amx_products() ? "true" : "false", bf16_attention ? "true" : "false", bandwidth,
+                ssmtl::kernels::use_amx_products() ? "true" : "false", bf16_attention ? "true" : "false",
+                bf16_attention_scoring ? "true" : "false", bandwidth,
                 json_profile(pt, B, table_peak, table_bandwidth).c_str(),
                 json_profile(ps, B, table_peak, table_bandwidth).c_str());
     return 0;
   }
   std::printf("%s on %s, %s products%s, batch %d, %d steps; measured peak fp32 %.1f GFLOP/s, bf16 %s; memory bandwidth "
               "%.1f GB/s (triad)\n", mc.name.c_str(), ssmtl::device_name(dev), topt.precision.c_str(),
-              bf16_attention ? " (attention too: SSMTL_BF16_ATTENTION=1)" : "", B, steps, peak,
+              bf16_attention ? " (attention too: SSMTL_BF16_ATTENTION=1)"
+              : bf16_attention_scoring ? " (scoring's attention too)" : "", B, steps, peak,
               peak_bf16 > 0 ? (std::to_string(static_cast<int>(peak_bf16)) + " GFLOP/s").c_str()
                             : "n/a (no AVX512_BF16)", bandwidth);
   if (peak_amx > 0)

@@ -48,7 +48,8 @@ const char* kUsage =
     "  --checkpoint given several times: a checkpoint ensemble, the mean per object of the models' (normalised)\n"
     "  scores (e.g. best.ckpt and last.ckpt of one run; each model normalised with its own statistics).\n"
     "  --precision bf16: the model's products with bfloat16 factors and float32 sums (CPU with AVX512_BF16;\n"
-    "  kernels/precision.h); fp32 (default) is bit-reproducible.\n"
+    "  kernels/precision.h), the CvT's attention included (SSMTL_BF16_ATTENTION=0: attention in float32);\n"
+    "  fp32 (default) is bit-reproducible.\n"
     "  T4 (ssmtl) reads DETECTIONS/class_probs/<video>.txt; T7 / T9 read DIR/<video>.seg / .pose (--teachers)\n"
     "  writes DIR/frame_scores/<video>.txt (one score per frame), DIR/regions/<video>.txt\n"
     "  (frame,x_min,y_min,x_max,y_max,score), DIR/object_scores/<video>.txt (per-task scores) and\n"
@@ -167,7 +168,9 @@ int run_score(int argc, char** argv) {
       run_cfg << "\nmodel = " << mc.name << "\nframe_mode = " << so.frame_mode << "\ncell = " << so.map.cell << "\ncell_rel = " << cell_rel
               << "\nmin_height_rel = " << min_height_rel << "\nmin_height = " << so.map.min_height
               << "\nfilter = " << f << "\nwindow_ends = " << ssmtl::window_ends_name(so.window_ends) << "\nbatch = " << so.batch_size << "\nseed = " << so.seed
-              << "\ndevice = " << ssmtl::device_name(device) << "\nprecision = " << precision_name << "\nteachers = " << teachers
+              << "\ndevice = " << ssmtl::device_name(device) << "\nprecision = " << precision_name
+              << "\nbf16_attention = " << ssmtl::kernels::bf16_attention_name(ssmtl::kernels::bf16_attention())
+              << "\nteachers = " << teachers
               << "\nprecise_bn = " << precise_bn << "\nnormalize = " << norm_mode << "\nnormal_detections = " << normal_det << "\nvideos =";
       for (int v = 0; v < pool->num_videos(); ++v) run_cfg << (v ? "," : " ") << pool->video(v).name();
       run_cfg << "\n";

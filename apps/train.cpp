@@ -7,6 +7,7 @@
 #include "apps/args.h"
 #include "apps/command.h"
 #include "dist/communicator.h"
+#include "kernels/precision.h"
 #include "model/train_state.h"
 #include "model/trainer.h"
 #include "util/atomic_file.h"
@@ -75,6 +76,8 @@ int run_train(int argc, char** argv) {
   std::string config_text = "# ssmtl train: resolved configuration (seed = train.seed)\n# data = " + opt.data_root +
                             "\n# detections = " + opt.detections + "\n" +
                             (opt.teachers.empty() ? "" : "# teachers = " + opt.teachers + "\n") +
+                            "# bf16_attention = " +   // the environment's SSMTL_BF16_ATTENTION (with train.precision = bf16)
+                            ssmtl::kernels::bf16_attention_name(ssmtl::kernels::bf16_attention()) + "\n" +
                             ssmtl::videos_line(opt.videos) + cfg.resolved_text();
   // Data parallel under mpirun: MPI for the host values; NCCL for the gradients on the GPU (it also picks this
   // rank's GPU, so it comes before anything touches CUDA). A CUDA build without NCCL sums them through the host.

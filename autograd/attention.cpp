@@ -33,11 +33,11 @@ struct TokenAttentionNode : Node {
   int64_t B, H, Lq, Lk, E, Ev;
   bool bf16;         // the forward took the bf16 kernels (its lse is theirs)
   TokenAttentionNode(int64_t b, int64_t h, int64_t lq, int64_t lk, int64_t e, int64_t ev)
-      : B(b), H(h), Lq(lq), Lk(lk), E(e), Ev(ev), bf16(kernels::attention_tokens_bf16_applies(e, ev)) {}
+      : B(b), H(h), Lq(lq), Lk(lk), E(e), Ev(ev), bf16(kernels::attention_tokens_bf16_applies(e, ev, true)) {}
   const char* name() const override { return "MultiHeadAttentionBackward"; }
   void backward(const Tensor& g) override {
     const Tensor &q = inputs[0], &k = inputs[1], &v = inputs[2];
-    if (kernels::attention_tokens_bf16_applies(E, Ev) != bf16)
+    if (kernels::attention_tokens_bf16_applies(E, Ev, true) != bf16)
       throw std::logic_error(std::string("multi_head_attention backward: the forward ran with ") +
                              (bf16 ? "bf16" : "float32") + " attention products and the backward would run with " +
                              (bf16 ? "float32" : "bf16") +
@@ -114,12 +114,13 @@ Tensor multi_head_attention(const Tensor& q, const Tensor& k, const Tensor& v, i
   Tensor out = Tensor::empty({B, Lq, heads * Ev}, q.device());
   Tensor lse = Tensor::empty({B, heads, Lq}, q.device());
   prof::add_flops(2.0 * B * heads * Lq * Lk * (E + Ev));
+  const bool training = autograd::needs_grad({&q, &k, &v});
   {
     prof::KernelScope timed("kernels::attention_tokens_forward");
-    kernels::attention_tokens_forward_cpu(out.data(), lse.data(), q.data(), k.data(), v.data(), B, heads, Lq, Lk, E,
-                                          Ev);
+    (training ? kernels::attention_tokens_forward_cpu : kernels::attention_tokens_inference_cpu)(
+        out.data(), lse.data(), q.data(), k.data(), v.data(), B, heads, Lq, Lk, E, Ev);
   }
-  if (autograd::needs_grad({&q, &k, &v})) {
+  if (training) {
     auto n = std::make_shared<TokenAttentionNode>(B, heads, Lq, Lk, E, Ev);
     n->inputs = {q, k, v};
     n->out = out.detach();

@@ -102,8 +102,8 @@ void BM_AttentionTokensPrecision(benchmark::State& state) {
   Tensor lse[2] = {Tensor::zeros({B, H, Lq}), Tensor::zeros({B, H, Lq})};
   Tensor dq = Tensor::zeros(q.shape()), dk = Tensor::zeros(k.shape()), dv = Tensor::zeros(v.shape());
   const kernels::MatmulPrecision precision[2] = {kernels::MatmulPrecision::fp32, kernels::MatmulPrecision::bf16};
-  const bool attention_before = kernels::bf16_attention_enabled();
-  kernels::set_bf16_attention(true);   // the opt-in (kernels/precision.h); restored below
+  const kernels::Bf16Attention attention_before = kernels::bf16_attention();
+  kernels::set_bf16_attention(kernels::Bf16Attention::always);   // training's opt-in (kernels/precision.h); restored below
   auto call = [&](int p, bool bwd) {
     kernels::MatmulPrecisionScope scope(precision[p]);
     const auto t0 = std::chrono::steady_clock::now();

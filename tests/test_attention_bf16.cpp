@@ -1,5 +1,5 @@
 // The bf16 attention kernels (kernels/cpu/attention_tokens_bf16.cpp, taken by attention_tokens_*_cpu under
-// MatmulPrecisionScope(bf16) at head width 8 when bf16_attention_enabled()): against the fp32 kernels on the same
+// MatmulPrecisionScope(bf16) at head width 8 where kernels::Bf16Attention allows): against the fp32 kernels on the same
 // inputs (every product factor rounded to bf16: a few bf16 ulps of error, 2^-8 relative), bitwise the same for any
 // thread count, and adding into (or writing) gradients as the fp32 kernels do; off (the default), bf16 precision
 // leaves attention in float32, bit for bit.
@@ -35,10 +35,10 @@ struct Problem {
   int64_t B, H, Lq, Lk;
 };
 
-// Turns the opt-in on (or off) for a scope, restoring the previous setting.
+// Sets the bf16-attention mode for a scope, restoring the previous one.
 struct Bf16AttentionScope {
-  bool before = kernels::bf16_attention_enabled();
-  explicit Bf16AttentionScope(bool on) { kernels::set_bf16_attention(on); }
+  kernels::Bf16Attention before = kernels::bf16_attention();
+  explicit Bf16AttentionScope(kernels::Bf16Attention mode) { kernels::set_bf16_attention(mode); }
   ~Bf16AttentionScope() { kernels::set_bf16_attention(before); }
 };
 
@@ -51,7 +51,8 @@ struct Result {
 Result run(const Problem& s, const std::vector<Tensor>& in, MatmulPrecision precision, bool add, float pre,
            bool bf16_attention = true) {
   MatmulPrecisionScope scope(precision);
-  Bf16AttentionScope attention(bf16_attention);
+  // true: training too (the opt-in); false: the default, inference only (so this training pair stays float32)
+  Bf16AttentionScope attention(bf16_attention ? kernels::Bf16Attention::always : kernels::Bf16Attention::inference);
   const int64_t E = 8;
   const Tensor &q = in[0], &k = in[1], &v = in[2], &g = in[3];
   Tensor out = Tensor::zeros(q.shape()), lse = Tensor::zeros({s.B, s.H, s.Lq});
@@ -129,7 +130,7 @@ TEST_CASE("multi_head_attention: a backward whose attention path differs from it
   Tensor out;
   {
     MatmulPrecisionScope scope(MatmulPrecision::bf16);
-    Bf16AttentionScope attention(true);
+    Bf16AttentionScope attention(kernels::Bf16Attention::always);
     out = multi_head_attention(q, k, v, 2);
   }
   CHECK_THROWS_WITH_AS(autograd::backward(out, Tensor::ones(out.shape())),
@@ -174,12 +175,12 @@ TEST_CASE("attention_tokens bf16: bitwise the same for any thread count") {
 }
 #endif
 
-TEST_CASE("attention_tokens bf16: off by default, and off leaves bf16 precision's attention in float32 bit for bit") {
+TEST_CASE("attention_tokens bf16: training keeps float32 attention by default, bit for bit") {
   if (!kernels::cpu_has_bf16()) {
     MESSAGE("skipped: this CPU has no AVX512_BF16");
     return;
   }
-  if (!std::getenv("SSMTL_BF16_ATTENTION")) CHECK_FALSE(kernels::bf16_attention_enabled());
+  if (!std::getenv("SSMTL_BF16_ATTENTION")) CHECK(kernels::bf16_attention() == kernels::Bf16Attention::inference);
   const Problem s = kShapes[0];
   const std::vector<Tensor> in = inputs(s, 9);
   const Result fp32 = run(s, in, MatmulPrecision::fp32, true, 0.f, false);
@@ -190,4 +191,41 @@ TEST_CASE("attention_tokens bf16: off by default, and off leaves bf16 precision'
   CHECK(off.dk == fp32.dk);
   CHECK(off.dv == fp32.dv);
   CHECK(on.out != fp32.out);
+}
+
+TEST_CASE("attention_tokens bf16: inference takes the bf16 kernels by default, training and the never mode do not") {
+  if (!kernels::cpu_has_bf16()) {
+    MESSAGE("skipped: this CPU has no AVX512_BF16");
+    return;
+  }
+  const Problem s = kShapes[0];
+  const std::vector<Tensor> in = inputs(s, 10);
+  const Tensor &q = in[0], &k = in[1], &v = in[2];
+  const int64_t E = 8;
+  using kernels::Bf16Attention;
+  // out of the training forward (inference false) or the inference one, in a mode and a precision
+  auto forward = [&](bool inference, Bf16Attention mode, MatmulPrecision precision) {
+    MatmulPrecisionScope scope(precision);
+    Bf16AttentionScope attention(mode);
+    Tensor out = Tensor::zeros(q.shape()), lse = Tensor::zeros({s.B, s.H, s.Lq});
+    (inference ? kernels::attention_tokens_inference_cpu : kernels::attention_tokens_forward_cpu)(
+        out.data(), lse.data(), q.data(), k.data(), v.data(), s.B, s.H, s.Lq, s.Lk, E, E);
+    return out.to_vector();
+  };
+  const auto fp32 = forward(false, Bf16Attention::inference, MatmulPrecision::fp32);
+  const auto bf16 = forward(false, Bf16Attention::always, MatmulPrecision::bf16);
+  REQUIRE(bf16 != fp32);
+  CHECK(forward(true, Bf16Attention::inference, MatmulPrecision::bf16) == bf16);
+  CHECK(forward(false, Bf16Attention::inference, MatmulPrecision::bf16) == fp32);
+  CHECK(forward(true, Bf16Attention::never, MatmulPrecision::bf16) == fp32);
+  CHECK(forward(true, Bf16Attention::always, MatmulPrecision::fp32) == fp32);   // fp32 products: never bf16
+  // Through the autograd op: without gradients (scoring) the bf16 kernels, with gradients the float32 ones.
+  MatmulPrecisionScope scope(MatmulPrecision::bf16);
+  Bf16AttentionScope attention(Bf16Attention::inference);
+  {
+    autograd::NoGradGuard ng;
+    CHECK(multi_head_attention(q, k, v, static_cast<int>(s.H)).to_vector() == bf16);
+  }
+  Tensor qg = q.clone().set_requires_grad();
+  CHECK(multi_head_attention(qg, k, v, static_cast<int>(s.H)).to_vector() == fp32);
 }

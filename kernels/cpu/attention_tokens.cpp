@@ -277,11 +277,24 @@ void attention_tokens_backward_portable(float* dq, float* dk, float* dv, const f
                     Ev);
 }
 
-void attention_tokens_forward_cpu(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
-                                  int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev) {
-  if (attention_tokens_forward_bf16(out, lse, q, k, v, B, H, Lq, Lk, E, Ev)) return;
+namespace {
+void forward_fp32(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B, int64_t H,
+                  int64_t Lq, int64_t Lk, int64_t E, int64_t Ev) {
   if (!attention_tokens_forward_avx512(out, lse, q, k, v, B, H, Lq, Lk, E, Ev))
     attention_tokens_forward_portable(out, lse, q, k, v, B, H, Lq, Lk, E, Ev);
+}
+}  // namespace
+
+void attention_tokens_forward_cpu(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
+                                  int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev) {
+  if (!attention_tokens_forward_bf16(out, lse, q, k, v, B, H, Lq, Lk, E, Ev, true))
+    forward_fp32(out, lse, q, k, v, B, H, Lq, Lk, E, Ev);
+}
+
+void attention_tokens_inference_cpu(float* out, float* lse, const float* q, const float* k, const float* v,
+                                    int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev) {
+  if (!attention_tokens_forward_bf16(out, lse, q, k, v, B, H, Lq, Lk, E, Ev, false))
+    forward_fp32(out, lse, q, k, v, B, H, Lq, Lk, E, Ev);
 }
 
 void attention_tokens_backward_cpu(float* dq, float* dk, float* dv, const float* dout, const float* q,

@@ -27,12 +27,12 @@ bool attention_tokens_backward_avx512(float* dq, float* dk, float* dv, const flo
                                       bool add_dk, bool add_dv, int64_t B, int64_t H, int64_t Lq, int64_t Lk,
                                       int64_t E, int64_t Ev);
 
-// bf16 kernels (attention_tokens_bf16.cpp): every product on VDPBF16PS, taken when use_bf16_products()
-// (train.precision = bf16 on a CPU with AVX512_BF16), bf16_attention_enabled() (opt-in: kernels/precision.h) and
-// E = Ev = 8; false otherwise, without touching any buffer.
+// bf16 kernels (attention_tokens_bf16.cpp): every product on VDPBF16PS, taken where
+// attention_tokens_bf16_applies(E, Ev, training) (kernels/attention.h; the backward is training); false otherwise,
+// without touching any buffer.
 // The forward's lse meets only the backward of the same path: the precision must not change between the two.
 bool attention_tokens_forward_bf16(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
-                                   int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev);
+                                   int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev, bool training);
 bool attention_tokens_backward_bf16(float* dq, float* dk, float* dv, const float* dout, const float* q,
                                     const float* k, const float* v, const float* out, const float* lse, bool add_dq,
                                     bool add_dk, bool add_dv, int64_t B, int64_t H, int64_t Lq, int64_t Lk,

@@ -1,7 +1,8 @@
 // Token-major multi-head attention with bf16 products (kernels/cpu/attention_tokens_avx512.h): the layout of
 // attention_tokens_avx512.cpp, with every product on VDPBF16PS (pairs of bf16 summed into float32 lanes) instead of
-// float32 FMAs, when `train.precision = bf16` and bf16_attention_enabled() (kernels/precision.h: opt-in with
-// SSMTL_BF16_ATTENTION=1). Heads of width 8 only (the paper's CvT).
+// float32 FMAs, with bf16 products (`train.precision = bf16`, `ssmtl score --precision bf16`) at inference by default
+// and in training with SSMTL_BF16_ATTENTION=1 (kernels/precision.h Bf16Attention). Heads of width 8 only (the paper's
+// CvT).
 //   forward: 16 queries in the lanes. Scores: 4 VDPBF16PS per key, the pairs along the head width (q pairs in the
 //     lanes, the key's pair broadcast). P v: keys taken two at a time, their probabilities (rounded to bf16)
 //     paired in each lane against the broadcast pair (v[j][d], v[j+1][d]): 8 VDPBF16PS per two keys. The softmax
@@ -309,13 +310,15 @@ SSMTL_ATTN_BF16 void backward_head(int64_t bh, float* scratch, float* dq, float*
 
 }  // namespace
 
-bool attention_tokens_bf16_applies(int64_t E_, int64_t Ev) {
-  return E_ == E && Ev == E && use_bf16_products() && bf16_attention_enabled();
+bool attention_tokens_bf16_applies(int64_t E_, int64_t Ev, bool training) {
+  const Bf16Attention mode = bf16_attention();
+  const bool here = mode == Bf16Attention::always || (mode == Bf16Attention::inference && !training);
+  return here && E_ == E && Ev == E && use_bf16_products();
 }
 
 bool attention_tokens_forward_bf16(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
-                                   int64_t H, int64_t Lq, int64_t Lk, int64_t E_, int64_t Ev) {
-  if (!attention_tokens_bf16_applies(E_, Ev)) return false;
+                                   int64_t H, int64_t Lq, int64_t Lk, int64_t E_, int64_t Ev, bool training) {
+  if (!attention_tokens_bf16_applies(E_, Ev, training)) return false;
   Scratch scratch(forward_floats(Lk));
 #pragma omp parallel for schedule(static)
   for (int64_t bh = 0; bh < B * H; ++bh) forward_head(bh, scratch.mine(), out, lse, q, k, v, H, Lq, Lk);
@@ -326,7 +329,7 @@ bool attention_tokens_backward_bf16(float* dq, float* dk, float* dv, const float
                                     const float* k, const float* v, const float* out, const float* lse, bool add_dq,
                                     bool add_dk, bool add_dv, int64_t B, int64_t H, int64_t Lq, int64_t Lk,
                                     int64_t E_, int64_t Ev) {
-  if (!attention_tokens_bf16_applies(E_, Ev)) return false;
+  if (!attention_tokens_bf16_applies(E_, Ev, true)) return false;
   Scratch scratch(BackwardBuffers::floats(Lq, Lk));
 #pragma omp parallel for schedule(static)
   for (int64_t bh = 0; bh < B * H; ++bh)

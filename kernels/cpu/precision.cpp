@@ -20,9 +20,11 @@ std::atomic<bool> g_amx{[] {
   const char* e = std::getenv("SSMTL_AMX");
   return !(e && std::strcmp(e, "0") == 0);
 }()};
-std::atomic<bool> g_bf16_attention{[] {
+std::atomic<Bf16Attention> g_bf16_attention{[] {
   const char* e = std::getenv("SSMTL_BF16_ATTENTION");
-  return e && std::strcmp(e, "1") == 0;
+  if (e && std::strcmp(e, "1") == 0) return Bf16Attention::always;
+  if (e && std::strcmp(e, "0") == 0) return Bf16Attention::never;
+  return Bf16Attention::inference;
 }()};
 }
 
@@ -59,8 +61,11 @@ bool cpu_has_amx_bf16() {
 
 void set_amx_enabled(bool on) { g_amx.store(on, std::memory_order_relaxed); }
 bool amx_enabled() { return g_amx.load(std::memory_order_relaxed); }
-void set_bf16_attention(bool on) { g_bf16_attention.store(on, std::memory_order_relaxed); }
-bool bf16_attention_enabled() { return g_bf16_attention.load(std::memory_order_relaxed); }
+void set_bf16_attention(Bf16Attention mode) { g_bf16_attention.store(mode, std::memory_order_relaxed); }
+Bf16Attention bf16_attention() { return g_bf16_attention.load(std::memory_order_relaxed); }
+const char* bf16_attention_name(Bf16Attention mode) {
+  return mode == Bf16Attention::always ? "always" : mode == Bf16Attention::inference ? "inference" : "never";
+}
 
 void set_matmul_precision(MatmulPrecision p) {
   if (p == MatmulPrecision::bf16 && !cpu_has_bf16())
