@@ -170,6 +170,7 @@ int run_profile(int argc, char** argv) {
   const ssmtl::kernels::MatmulPrecision precision =
       ssmtl::kernels::checked_matmul_precision(topt.precision, dev != ssmtl::Device::CPU, "profile: train.precision");
   ssmtl::kernels::MatmulPrecisionScope precision_scope(precision);
+  ssmtl::kernels::use_scoring_bf16_attention();   // as `ssmtl score` (training's attention: only the opt-in)
   if (dev == ssmtl::Device::CUDA) setenv("SSMTL_CUDA_SYNC", "1", 0);   // kernel time = call time
 
   // The peak is probed before and after the steps and the larger value kept: on a shared machine a probe
@@ -196,9 +197,10 @@ int run_profile(int argc, char** argv) {
   const bool host = dev == ssmtl::Device::CPU;
   // bf16 attention in training (the opt-in); the scoring step's attention is bf16 unless the mode is never
   const ssmtl::kernels::Bf16Attention attention_mode = ssmtl::kernels::bf16_attention();
-  const bool bf16_attention = host && topt.precision == "bf16" && attention_mode == ssmtl::kernels::Bf16Attention::always;
-  const bool bf16_attention_scoring =
-      host && topt.precision == "bf16" && attention_mode != ssmtl::kernels::Bf16Attention::never;
+  const bool width8 = mc.backbone.transformer != "none" && mc.backbone.cvt_dim == 8 * mc.backbone.cvt_heads;
+  const bool bf16_heads = host && topt.precision == "bf16" && width8;   // where the bf16 attention kernels apply
+  const bool bf16_attention = bf16_heads && attention_mode == ssmtl::kernels::Bf16Attention::always;
+  const bool bf16_attention_scoring = bf16_heads && attention_mode != ssmtl::kernels::Bf16Attention::never;
   const double table_peak = host ? peak : 0, table_bandwidth = host ? bandwidth : 0;
   if (json) {
     std::printf("{\"config\": \"%s\", \"device\": \"%s\", \"precision\": \"%s\", \"batch\": %d, \"steps\": %d, \"peak_gflops_fp32\": %.4f, "

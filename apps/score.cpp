@@ -48,7 +48,8 @@ const char* kUsage =
     "  --checkpoint given several times: a checkpoint ensemble, the mean per object of the models' (normalised)\n"
     "  scores (e.g. best.ckpt and last.ckpt of one run; each model normalised with its own statistics).\n"
     "  --precision bf16: the model's products with bfloat16 factors and float32 sums (CPU with AVX512_BF16;\n"
-    "  kernels/precision.h), the CvT's attention included (SSMTL_BF16_ATTENTION=0: attention in float32);\n"
+    "  kernels/precision.h), the CvT's attention included where its heads are 8 wide (SSMTL_BF16_ATTENTION=0:\n"
+    "  attention in float32);\n"
     "  fp32 (default) is bit-reproducible.\n"
     "  T4 (ssmtl) reads DETECTIONS/class_probs/<video>.txt; T7 / T9 read DIR/<video>.seg / .pose (--teachers)\n"
     "  writes DIR/frame_scores/<video>.txt (one score per frame), DIR/regions/<video>.txt\n"
@@ -102,6 +103,7 @@ int run_score(int argc, char** argv) {
       ssmtl::kernels::checked_matmul_precision(precision_name, device != ssmtl::Device::CPU, "--precision");
   args.check_used();
   ssmtl::kernels::MatmulPrecisionScope precision_scope(precision);
+  ssmtl::kernels::use_scoring_bf16_attention();   // bf16 attention with bf16 products (kernels/precision.h)
 
   ssmtl::dist::Communicator& world = ssmtl::dist::world();
   ssmtl::util::make_dirs(out);
@@ -169,7 +171,11 @@ int run_score(int argc, char** argv) {
               << "\nmin_height_rel = " << min_height_rel << "\nmin_height = " << so.map.min_height
               << "\nfilter = " << f << "\nwindow_ends = " << ssmtl::window_ends_name(so.window_ends) << "\nbatch = " << so.batch_size << "\nseed = " << so.seed
               << "\ndevice = " << ssmtl::device_name(device) << "\nprecision = " << precision_name
-              << "\nbf16_attention = " << ssmtl::kernels::bf16_attention_name(ssmtl::kernels::bf16_attention())
+              << "\nattention = "   // what the CvT's attention ran on (heads of width 8 only: kernels/precision.h)
+              << (precision == ssmtl::kernels::MatmulPrecision::bf16 && device == ssmtl::Device::CPU &&
+                          ssmtl::kernels::bf16_attention() != ssmtl::kernels::Bf16Attention::never
+                      ? "bf16 products where heads are 8 wide"
+                      : "fp32")
               << "\nteachers = " << teachers
               << "\nprecise_bn = " << precise_bn << "\nnormalize = " << norm_mode << "\nnormal_detections = " << normal_det << "\nvideos =";
       for (int v = 0; v < pool->num_videos(); ++v) run_cfg << (v ? "," : " ") << pool->video(v).name();

@@ -14,6 +14,15 @@
 
 namespace {
 
+// config.txt's record of SSMTL_BF16_ATTENTION where it changes anything (kernels/precision.h; with bf16 products):
+// a comment line, which resume does not check.
+std::string bf16_attention_line() {
+  const ssmtl::kernels::Bf16Attention m = ssmtl::kernels::bf16_attention();
+  if (m == ssmtl::kernels::Bf16Attention::never) return "";
+  return std::string("# bf16_attention = ") + ssmtl::kernels::bf16_attention_name(m) +
+         " (SSMTL_BF16_ATTENTION; with train.precision = bf16)\n";
+}
+
 const char* kUsage =
     "usage: ssmtl train --data ROOT --detections DIR --out RUN [--config FILE] [--set key=value ...]\n"
     "                   [--resume RUN/last.ckpt] [--videos 01,02,...] [--teachers DIR] [--device cpu|cuda]\n"
@@ -76,8 +85,7 @@ int run_train(int argc, char** argv) {
   std::string config_text = "# ssmtl train: resolved configuration (seed = train.seed)\n# data = " + opt.data_root +
                             "\n# detections = " + opt.detections + "\n" +
                             (opt.teachers.empty() ? "" : "# teachers = " + opt.teachers + "\n") +
-                            "# bf16_attention = " +   // the environment's SSMTL_BF16_ATTENTION (with train.precision = bf16)
-                            ssmtl::kernels::bf16_attention_name(ssmtl::kernels::bf16_attention()) + "\n" +
+                            bf16_attention_line() +
                             ssmtl::videos_line(opt.videos) + cfg.resolved_text();
   // Data parallel under mpirun: MPI for the host values; NCCL for the gradients on the GPU (it also picks this
   // rank's GPU, so it comes before anything touches CUDA). A CUDA build without NCCL sums them through the host.

@@ -84,8 +84,8 @@ void BM_AttentionTokens(benchmark::State& state) {
   state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9 * state.iterations(), benchmark::Counter::kIsRate);
 }
 
-// fp32 against bf16 products (kernels/cpu/attention_tokens_bf16.cpp, switched on for the benchmark: it is opt-in,
-// SSMTL_BF16_ATTENTION=1) at the same shape, alternating inside each
+// fp32 against bf16 products (kernels/cpu/attention_tokens_bf16.cpp, switched on for the benchmark in the mode
+// `always`: in training it is opt-in, SSMTL_BF16_ATTENTION=1; scoring takes it by default) at the same shape, alternating inside each
 // iteration so that both see the same machine load; manual time = the bf16 call. Counters: fp32_ms, bf16_ms and
 // speedup = fp32 / bf16. backward:1 times the backward alone (each precision's own forward ran once before).
 void BM_AttentionTokensPrecision(benchmark::State& state) {

@@ -39,19 +39,25 @@ bool amx_enabled();
 
 // Where bf16 products reach the attention too (kernels/cpu/attention_tokens_bf16.cpp, heads of width 8), when the
 // products are bf16 at all (use_bf16_products()); elsewhere attention computes in float32:
-//   inference (default): only where no gradient is recorded (scoring, validation). Scoring a trained SSMTL++v1 on
-//     Ped2 in bf16 with and without it moved micro / macro AUC, RBDC and TBDC by <= 0.01 points and object scores
-//     by <= 4.7e-3 (bf16 products alone: 3.8e-2), docs/RESULTS.md section 44;
-//   always (the environment's SSMTL_BF16_ATTENTION=1): training too. Not the default: bf16 attention in training has
-//     not passed the accuracy check that bf16 training must pass (RESULTS sections 25 and 42); it trained the
-//     paper-size v1 1.03-1.05x as fast on a CPU without AMX;
-//   never (SSMTL_BF16_ATTENTION=0).
+//   never: the library's default, so that training (its validation, precise BatchNorm and SWA passes included)
+//     keeps float32 attention;
+//   inference: only where no gradient is recorded. `ssmtl score` and the scoring step of `ssmtl profile` set it
+//     (use_scoring_bf16_attention) unless the environment names a mode. Scoring the v1-cpu miniature with heads of
+//     width 8 (trained on Ped2) in bf16 with and without it moved micro / macro AUC, RBDC and TBDC by <= 0.01 points
+//     and object scores by <= 4.7e-3 (bf16 products alone: 3.8e-2), docs/RESULTS.md section 44;
+//   always: training too. Not a default: bf16 attention in training has not passed the accuracy check that bf16
+//     training must pass (RESULTS sections 25 and 42); it trained the paper-size v1 1.03-1.05x as fast on a CPU
+//     without AMX.
+// The environment's SSMTL_BF16_ATTENTION sets the mode at start: 1 / on / always, 0 / off / never, or inference
+// (another value: a warning on stderr, and the default).
 // Process-wide, like the precision; it must not change between an attention's forward and its backward (the
 // autograd node throws std::logic_error if it does).
 enum class Bf16Attention { never, inference, always };
 void set_bf16_attention(Bf16Attention mode);
 Bf16Attention bf16_attention();
 const char* bf16_attention_name(Bf16Attention mode);   // "never", "inference", "always" (run records)
+// What the scoring programs call before they score: inference, unless SSMTL_BF16_ATTENTION named a mode.
+void use_scoring_bf16_attention();
 
 // Sets the precision of later products. Throws std::invalid_argument for bf16 when !cpu_has_bf16() (the message
 // says so), so that a configuration never silently runs in another precision than it names.

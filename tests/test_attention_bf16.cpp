@@ -1,8 +1,8 @@
 // The bf16 attention kernels (kernels/cpu/attention_tokens_bf16.cpp, taken by attention_tokens_*_cpu under
 // MatmulPrecisionScope(bf16) at head width 8 where kernels::Bf16Attention allows): against the fp32 kernels on the same
 // inputs (every product factor rounded to bf16: a few bf16 ulps of error, 2^-8 relative), bitwise the same for any
-// thread count, and adding into (or writing) gradients as the fp32 kernels do; off (the default), bf16 precision
-// leaves attention in float32, bit for bit.
+// thread count, and adding into (or writing) gradients as the fp32 kernels do; where the mode does not reach it
+// (never, the default; inference for training), bf16 precision leaves attention in float32, bit for bit.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -51,7 +51,8 @@ struct Result {
 Result run(const Problem& s, const std::vector<Tensor>& in, MatmulPrecision precision, bool add, float pre,
            bool bf16_attention = true) {
   MatmulPrecisionScope scope(precision);
-  // true: training too (the opt-in); false: the default, inference only (so this training pair stays float32)
+  // true: training too (the opt-in); false: inference only, the scoring programs' mode (this training pair stays
+  // float32 in it)
   Bf16AttentionScope attention(bf16_attention ? kernels::Bf16Attention::always : kernels::Bf16Attention::inference);
   const int64_t E = 8;
   const Tensor &q = in[0], &k = in[1], &v = in[2], &g = in[3];
@@ -175,12 +176,12 @@ TEST_CASE("attention_tokens bf16: bitwise the same for any thread count") {
 }
 #endif
 
-TEST_CASE("attention_tokens bf16: training keeps float32 attention by default, bit for bit") {
+TEST_CASE("attention_tokens bf16: training keeps float32 attention by default and in the inference mode, bit for bit") {
   if (!kernels::cpu_has_bf16()) {
     MESSAGE("skipped: this CPU has no AVX512_BF16");
     return;
   }
-  if (!std::getenv("SSMTL_BF16_ATTENTION")) CHECK(kernels::bf16_attention() == kernels::Bf16Attention::inference);
+  if (!std::getenv("SSMTL_BF16_ATTENTION")) CHECK(kernels::bf16_attention() == kernels::Bf16Attention::never);
   const Problem s = kShapes[0];
   const std::vector<Tensor> in = inputs(s, 9);
   const Result fp32 = run(s, in, MatmulPrecision::fp32, true, 0.f, false);
@@ -193,7 +194,7 @@ TEST_CASE("attention_tokens bf16: training keeps float32 attention by default, b
   CHECK(on.out != fp32.out);
 }
 
-TEST_CASE("attention_tokens bf16: inference takes the bf16 kernels by default, training and the never mode do not") {
+TEST_CASE("attention_tokens bf16: the inference mode's inference takes the bf16 kernels, training and never do not") {
   if (!kernels::cpu_has_bf16()) {
     MESSAGE("skipped: this CPU has no AVX512_BF16");
     return;

@@ -1,6 +1,7 @@
 #include "kernels/precision.h"
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <stdexcept>
@@ -20,12 +21,33 @@ std::atomic<bool> g_amx{[] {
   const char* e = std::getenv("SSMTL_AMX");
   return !(e && std::strcmp(e, "0") == 0);
 }()};
-std::atomic<Bf16Attention> g_bf16_attention{[] {
-  const char* e = std::getenv("SSMTL_BF16_ATTENTION");
-  if (e && std::strcmp(e, "1") == 0) return Bf16Attention::always;
-  if (e && std::strcmp(e, "0") == 0) return Bf16Attention::never;
-  return Bf16Attention::inference;
-}()};
+// SSMTL_BF16_ATTENTION's mode, read once; named false where it is unset or names none (then a warning).
+struct EnvironmentMode {
+  bool named = false;
+  Bf16Attention mode = Bf16Attention::never;
+};
+const EnvironmentMode& environment_bf16_attention() {
+  static const EnvironmentMode m = [] {
+    EnvironmentMode r;
+    const char* e = std::getenv("SSMTL_BF16_ATTENTION");
+    if (!e) return r;
+    const std::string v = e;
+    r.named = true;
+    if (v == "1" || v == "on" || v == "always") r.mode = Bf16Attention::always;
+    else if (v == "0" || v == "off" || v == "never") r.mode = Bf16Attention::never;
+    else if (v == "inference") r.mode = Bf16Attention::inference;
+    else {
+      std::fprintf(stderr, "warning: SSMTL_BF16_ATTENTION=%s is none of 1/on/always, 0/off/never, inference: "
+                           "ignored\n", e);
+      r.named = false;
+    }
+    return r;
+  }();
+  return m;
+}
+// -1 until first used: the environment is read then, not at static initialisation (before util/omp_env.cpp's
+// re-exec, which would print its warning twice).
+std::atomic<int> g_bf16_attention{-1};
 }
 
 bool cpu_has_bf16() {
@@ -61,8 +83,19 @@ bool cpu_has_amx_bf16() {
 
 void set_amx_enabled(bool on) { g_amx.store(on, std::memory_order_relaxed); }
 bool amx_enabled() { return g_amx.load(std::memory_order_relaxed); }
-void set_bf16_attention(Bf16Attention mode) { g_bf16_attention.store(mode, std::memory_order_relaxed); }
-Bf16Attention bf16_attention() { return g_bf16_attention.load(std::memory_order_relaxed); }
+void set_bf16_attention(Bf16Attention mode) { g_bf16_attention.store(static_cast<int>(mode), std::memory_order_relaxed); }
+Bf16Attention bf16_attention() {
+  int m = g_bf16_attention.load(std::memory_order_relaxed);
+  if (m < 0) {   // first use: the environment's mode, unless a setter came first
+    int unset = -1;
+    g_bf16_attention.compare_exchange_strong(unset, static_cast<int>(environment_bf16_attention().mode));
+    m = g_bf16_attention.load(std::memory_order_relaxed);
+  }
+  return static_cast<Bf16Attention>(m);
+}
+void use_scoring_bf16_attention() {
+  if (!environment_bf16_attention().named) set_bf16_attention(Bf16Attention::inference);
+}
 const char* bf16_attention_name(Bf16Attention mode) {
   return mode == Bf16Attention::always ? "always" : mode == Bf16Attention::inference ? "inference" : "never";
 }
