@@ -42,9 +42,9 @@ void attention_backward_cpu(float* dq, float* dk, float* dv, const float* dout, 
 // CPU only (kernels/cpu/attention_tokens.cpp); the CUDA path composes attention_forward_cuda with permutes.
 void attention_tokens_forward_cpu(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
                                   int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev);
-// The same forward where no backward will follow (scoring, validation): the bf16 kernels are taken where
-// attention_tokens_bf16_applies(E, Ev, false), which by default (kernels/precision.h Bf16Attention::inference)
-// includes bf16 products at width 8 without the training opt-in. Same arguments and outputs.
+// The same forward where no backward will follow: the bf16 kernels are taken where
+// attention_tokens_bf16_applies(E, Ev, false), which in the mode Bf16Attention::inference (kernels/precision.h; what
+// `ssmtl score` sets) includes bf16 products at width 8 without the training opt-in. Same arguments and outputs.
 void attention_tokens_inference_cpu(float* out, float* lse, const float* q, const float* k, const float* v,
                                     int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t E, int64_t Ev);
 // dq (B, Lq, H*E), dk (B, Lk, H*E), dv (B, Lk, H*Ev): += (= where its add_* flag is false: the buffer need not

@@ -1,8 +1,7 @@
 // Token-major multi-head attention with bf16 products (kernels/cpu/attention_tokens_avx512.h): the layout of
 // attention_tokens_avx512.cpp, with every product on VDPBF16PS (pairs of bf16 summed into float32 lanes) instead of
-// float32 FMAs, with bf16 products (`train.precision = bf16`, `ssmtl score --precision bf16`) at inference by default
-// and in training with SSMTL_BF16_ATTENTION=1 (kernels/precision.h Bf16Attention). Heads of width 8 only (the paper's
-// CvT).
+// float32 FMAs, with bf16 products: when scoring (`ssmtl score --precision bf16`, the mode Bf16Attention::inference
+// of kernels/precision.h) and in training with SSMTL_BF16_ATTENTION=1. Heads of width 8 only (the paper's CvT).
 //   forward: 16 queries in the lanes. Scores: 4 VDPBF16PS per key, the pairs along the head width (q pairs in the
 //     lanes, the key's pair broadcast). P v: keys taken two at a time, their probabilities (rounded to bf16)
 //     paired in each lane against the broadcast pair (v[j][d], v[j+1][d]): 8 VDPBF16PS per two keys. The softmax
