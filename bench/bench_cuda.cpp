@@ -11,6 +11,10 @@
 //     the rows == 1 MSE loss over 5.5 M values; BM_CudaBatchNorm/<shape>/<pass>: training batch norm.
 // Times are GPU time between two CUDA events around each iteration (manual time). Every benchmark skips
 // with an error when there is no GPU or no cuDNN.
+//   BM_CudaUpsampleConv/<round>/<composed|phases>/<pass>: the decoders' nearest 2x up-sampling + 3x3 convolution
+//     (v1's width 32, batch 64) as the two ops or as upsample2x_conv2d (autograd/upsample_conv.h: 2x2 phase kernels
+//     on the small map); pass = forward | forward_backward (dx, dw) through autograd. Whether the fold pays on the GPU
+//     too (its CPU gain: docs/RESULTS.md section 43).
 //   BM_CudaSSMTLv1/<train|infer>/batch:<B>: the paper-size SSMTL++v1 model (64x64 crops, CvT 3 x 12 heads) on
 //     the GPU; train = the trainer's train_step (T1 + T2 + T3 losses, backward, Adam, then the T5
 //     pseudo-anomaly step) on B objects per task; infer = score_objects on B objects (T1 + T2 + T3
@@ -29,6 +33,10 @@
 #ifdef SSMTL_WITH_CUDA
 #include <cuda_runtime.h>
 
+#include "autograd/conv.h"
+#include "autograd/engine.h"
+#include "autograd/pool.h"
+#include "autograd/upsample_conv.h"
 #include "kernels/attention.h"
 #include "kernels/conv3d.h"
 #include "kernels/elementwise.h"
@@ -215,6 +223,41 @@ void permute_bench(benchmark::State& state, const PermuteCase& c, bool backward)
   state.SetBytesProcessed(state.iterations() * x.numel() * static_cast<int64_t>(sizeof(float)) * (backward ? 3 : 2));
 }
 
+// The decoders' rounds at v1's shapes (batch 64, width 32): the up-sampled copy then the 3x3 convolution, or the
+// phases' 2x2 convolution on the small map (upsample2x_conv2d).
+struct UpsampleRound {
+  const char* name;
+  Shape x;
+};
+const UpsampleRound kUpsampleRounds[] = {
+    {"round1_96to32_8x8", {64, 96, 8, 8}},
+    {"round2_32to32_16x16", {64, 32, 16, 16}},
+    {"round3_32to32_32x32", {64, 32, 32, 32}},
+};
+
+void upsample_conv_bench(benchmark::State& state, const UpsampleRound& r, bool phases, bool backward) {
+  Tensor x, w, g;
+  {
+    Rng rng(5);
+    x = randn(r.x, rng).to(Device::CUDA).set_requires_grad(backward);
+    w = randn({32, r.x[1], 3, 3}, rng, 0.f, 0.1f).to(Device::CUDA).set_requires_grad(backward);
+    g = randn({r.x[0], 32, 2 * r.x[2], 2 * r.x[3]}, rng).to(Device::CUDA);
+  }
+  Conv2dOptions o;
+  o.padding[0] = o.padding[1] = 1;
+  auto forward = [&] {
+    return phases ? upsample2x_conv2d(x, w, Tensor()) : conv2d(upsample_nearest2d(x, 2), w, Tensor(), o);
+  };
+  time_gpu(state, [&] {
+    if (!backward) {
+      autograd::NoGradGuard off;
+      benchmark::DoNotOptimize(forward().data());
+      return;
+    }
+    autograd::backward(forward(), g);   // (the gradients of x and w accumulate across iterations)
+  });
+}
+
 // Whole-tensor sum and the rows == 1 MSE loss over a 64 x 3 x 7 x 64 x 64 batch (5.5 M values).
 void reduce_bench(benchmark::State& state, bool mse) {
   const int64_t n = 64LL * 3 * 7 * 64 * 64;
@@ -337,6 +380,15 @@ const bool kRegistered = [] {
           ->Unit(benchmark::kMicrosecond)
           ->UseManualTime();
     }
+  for (const UpsampleRound& r : kUpsampleRounds)
+    for (bool phases : {false, true})
+      for (bool backward : {false, true}) {
+        const std::string name = std::string("BM_CudaUpsampleConv/") + r.name + "/" + (phases ? "phases" : "composed") +
+                                 "/" + (backward ? "forward_backward" : "forward");
+        benchmark::RegisterBenchmark(name.c_str(), upsample_conv_bench, r, phases, backward)
+            ->Unit(benchmark::kMillisecond)
+            ->UseManualTime();
+      }
   for (bool train : {true, false})
     benchmark::RegisterBenchmark(train ? "BM_CudaSSMTLv1/train" : "BM_CudaSSMTLv1/infer", ssmtl_v1, train)
         ->ArgName("batch")
