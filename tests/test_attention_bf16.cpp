@@ -35,6 +35,13 @@ struct Problem {
   int64_t B, H, Lq, Lk;
 };
 
+// True (after saying so) where this CPU cannot run the bf16 kernels.
+bool skipped_without_bf16() {
+  if (kernels::cpu_has_bf16()) return false;
+  MESSAGE("skipped: this CPU has no AVX512_BF16");
+  return true;
+}
+
 // Sets the bf16-attention mode for a scope, restoring the previous one.
 struct Bf16AttentionScope {
   kernels::Bf16Attention before = kernels::bf16_attention();
@@ -91,10 +98,7 @@ const Problem kShapes[] = {{2, 3, 37, 21}, {2, 2, 20, 37}, {1, 2, 448, 112}};
 }  // namespace
 
 TEST_CASE("attention_tokens bf16: output, lse and gradients within bf16 rounding of the fp32 kernels") {
-  if (!kernels::cpu_has_bf16()) {
-    MESSAGE("skipped: this CPU has no AVX512_BF16");
-    return;
-  }
+  if (skipped_without_bf16()) return;
   for (const Problem& s : kShapes) {
     CAPTURE(s.Lq);
     CAPTURE(s.Lk);
@@ -121,10 +125,7 @@ TEST_CASE("attention_tokens bf16: output, lse and gradients within bf16 rounding
 }
 
 TEST_CASE("multi_head_attention: a backward whose attention path differs from its forward's throws") {
-  if (!kernels::cpu_has_bf16()) {
-    MESSAGE("skipped: this CPU has no AVX512_BF16");
-    return;
-  }
+  if (skipped_without_bf16()) return;
   Rng rng(4);
   Tensor q = randn({2, 9, 16}, rng).set_requires_grad(), k = randn({2, 5, 16}, rng).set_requires_grad();
   Tensor v = randn({2, 5, 16}, rng).set_requires_grad();
@@ -139,10 +140,7 @@ TEST_CASE("multi_head_attention: a backward whose attention path differs from it
 }
 
 TEST_CASE("attention_tokens bf16: backward adds into gradients, and writes what adding into zeros gives") {
-  if (!kernels::cpu_has_bf16()) {
-    MESSAGE("skipped: this CPU has no AVX512_BF16");
-    return;
-  }
+  if (skipped_without_bf16()) return;
   const Problem s = kShapes[0];
   const std::vector<Tensor> in = inputs(s, 3);
   const Result zero = run(s, in, MatmulPrecision::bf16, true, 0.f), pre = run(s, in, MatmulPrecision::bf16, true, 2.f);
@@ -158,10 +156,7 @@ TEST_CASE("attention_tokens bf16: backward adds into gradients, and writes what 
 
 #ifdef _OPENMP
 TEST_CASE("attention_tokens bf16: bitwise the same for any thread count") {
-  if (!kernels::cpu_has_bf16()) {
-    MESSAGE("skipped: this CPU has no AVX512_BF16");
-    return;
-  }
+  if (skipped_without_bf16()) return;
   const Problem s = kShapes[1];
   const std::vector<Tensor> in = inputs(s, 5);
   auto with = [&](int threads) {
@@ -177,10 +172,7 @@ TEST_CASE("attention_tokens bf16: bitwise the same for any thread count") {
 #endif
 
 TEST_CASE("attention_tokens bf16: training keeps float32 attention by default and in the inference mode, bit for bit") {
-  if (!kernels::cpu_has_bf16()) {
-    MESSAGE("skipped: this CPU has no AVX512_BF16");
-    return;
-  }
+  if (skipped_without_bf16()) return;
   if (!std::getenv("SSMTL_BF16_ATTENTION")) CHECK(kernels::bf16_attention() == kernels::Bf16Attention::never);
   const Problem s = kShapes[0];
   const std::vector<Tensor> in = inputs(s, 9);
@@ -195,10 +187,7 @@ TEST_CASE("attention_tokens bf16: training keeps float32 attention by default an
 }
 
 TEST_CASE("attention_tokens bf16: the inference mode's inference takes the bf16 kernels, training and never do not") {
-  if (!kernels::cpu_has_bf16()) {
-    MESSAGE("skipped: this CPU has no AVX512_BF16");
-    return;
-  }
+  if (skipped_without_bf16()) return;
   const Problem s = kShapes[0];
   const std::vector<Tensor> in = inputs(s, 10);
   const Tensor &q = in[0], &k = in[1], &v = in[2];

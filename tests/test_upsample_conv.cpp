@@ -155,13 +155,15 @@ TEST_CASE("upsample2x_conv2d: errors name the op and the shapes") {
                        std::invalid_argument);
   const Tensor w = Tensor::zeros({3, 2, 3, 3});
   const EvalBatchNorm ok{Tensor(), Tensor(), Tensor::zeros({3}), Tensor::ones({3})};
-  CHECK_THROWS_AS(upsample2x_conv2d_bn_relu_eval(x, w.clone().set_requires_grad(), Tensor(), ok), std::invalid_argument);
+  CHECK_THROWS_AS(upsample2x_conv2d_bn_relu_eval(x, w.clone().set_requires_grad(), Tensor(), ok),
+                  std::invalid_argument);
   autograd::NoGradGuard ng;
   CHECK_THROWS_WITH_AS(upsample2x_conv2d_bn_relu_eval(x, w, Tensor(), {Tensor(), Tensor(), Tensor::zeros({5}),
                                                                       Tensor::ones({3})}),
                        "upsample2x_conv2d_bn_relu_eval: bn.running_mean must be (Cout) = (3), got [5]",
                        std::invalid_argument);
-  CHECK_THROWS_WITH_AS(upsample2x_conv2d_bn_relu_eval(x, w, Tensor(), {Tensor(), Tensor(), Tensor::zeros({3}), Tensor()}),
+  CHECK_THROWS_WITH_AS(upsample2x_conv2d_bn_relu_eval(x, w, Tensor(),
+                                                      {Tensor(), Tensor(), Tensor::zeros({3}), Tensor()}),
                        "upsample2x_conv2d_bn_relu_eval: bn.running_var must be defined", std::invalid_argument);
 }
 
@@ -193,4 +195,29 @@ TEST_CASE("upsample_conv_bn_relu: the decoder's layer in eval mode equals the co
                        "upsample_conv_bn_relu: the convolution must be 3x3 with stride 1, padding 1 and groups 1 "
                        "(weight [6, 4, 3, 3])",
                        std::invalid_argument);
+}
+
+TEST_CASE("upsample2x_conv2d_bn_relu_eval: running mean 2 and var 1 map 1 to -0.999995, 3 to 0.999995 (PITFALLS 19)") {
+  // gamma 1, beta 0, eps 1e-5; a 3x3 kernel whose only non-zero tap is the centre (weight 1), 1 -> 2 channels, so each
+  // output pixel is its up-sampled input pixel before the batch norm: 1 -> -0.999995 -> ReLU 0; 3 -> 0.999995 (1, 3
+  // and the weight are exact in bf16, and the centre tap folds alone into each phase's kernel).
+  autograd::NoGradGuard ng;
+  const EvalBatchNorm bn{Tensor::ones({2}), Tensor::zeros({2}), Tensor::full({2}, 2.f), Tensor::ones({2})};
+  std::vector<float> wv(18, 0.f);
+  wv[4] = wv[9 + 4] = 1.f;
+  const Tensor w = Tensor::from_vector({2, 1, 3, 3}, wv);
+  std::vector<float> xv(16), expected(2 * 2 * 32);
+  for (int j = 0; j < 16; ++j) xv[j] = j % 2 ? 3.f : 1.f;
+  for (size_t i = 0; i < expected.size(); ++i) expected[i] = (i % 32) / 2 % 2 ? 0.999995f : 0.f;
+  const Tensor x = Tensor::from_vector({1, 1, 1, 16}, xv);
+  for (const bool bf16 : {false, true}) {
+    if (bf16 && !kernels::cpu_has_bf16()) continue;
+    CAPTURE(bf16);
+    kernels::MatmulPrecisionScope scope(bf16 ? kernels::MatmulPrecision::bf16 : kernels::MatmulPrecision::fp32);
+    const Tensor y = upsample2x_conv2d_bn_relu_eval(x, w, Tensor(), bn);
+    REQUIRE(y.shape() == Shape{1, 2, 2, 32});
+    CHECK(y.to_vector() == expected);
+  }
+  CHECK(bn.running_mean.to_vector() == std::vector<float>{2.f, 2.f});   // inference leaves the statistics as they were
+  CHECK(bn.running_var.to_vector() == std::vector<float>{1.f, 1.f});
 }

@@ -9,8 +9,9 @@ namespace {
 
 constexpr int64_t kParallelMin = 65536;   // output elements below which threads cost more than they save
 
-// kFold[a][r][u] = 1 when 3x3 tap u folds into 2x2 tap r at phase a (kernels/upsample_conv.h).
-constexpr float kFold[2][2][3] = {{{1, 0, 0}, {0, 1, 1}}, {{1, 1, 0}, {0, 0, 1}}};
+// kFold[a][r][u]: 3x3 tap u folds into 2x2 tap r at phase a (kernels/upsample_conv.h).
+constexpr bool kFold[2][2][3] = {{{true, false, false}, {false, true, true}},
+                                 {{true, true, false}, {false, false, true}}};
 
 }  // namespace
 
@@ -26,7 +27,7 @@ void upsample_conv_fold_weights_cpu(float* w2, const float* w3, int64_t Cout, in
               float acc = 0.f;
               for (int u = 0; u < 3; ++u)
                 for (int v = 0; v < 3; ++v)
-                  if (kFold[a][r][u] != 0.f && kFold[b][s][v] != 0.f) acc += k[u * 3 + v];
+                  if (kFold[a][r][u] && kFold[b][s][v]) acc += k[u * 3 + v];
               o[r * 2 + s] = acc;
             }
         }
@@ -43,7 +44,7 @@ void upsample_conv_fold_weights_backward_cpu(float* dw3, const float* dw2, int64
             for (int b = 0; b < 2; ++b)
               for (int r = 0; r < 2; ++r)
                 for (int s = 0; s < 2; ++s)
-                  if (kFold[a][r][u] != 0.f && kFold[b][s][v] != 0.f)
+                  if (kFold[a][r][u] && kFold[b][s][v])
                     acc += dw2[(((2 * a + b) * Cout + co) * Cin + ci) * 4 + r * 2 + s];
           d[u * 3 + v] += acc;
         }
