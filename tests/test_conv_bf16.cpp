@@ -136,7 +136,7 @@ TEST_CASE("conv3d bf16: forward, input and weight gradients sum bf16-rounded pro
   // gradient, whose input channels are Cout), output channels not a multiple of the register block of 8, rows
   // not a multiple of 16, groups, an asymmetric kernel with padding 0 in depth. Position vectors by rows (widths
   // 16 and 31: a masked tail) and flat across rows (the others, e.g. 8x8 as the CvT embedding). The weight
-  // gradient stages small samples several at a time: 5 samples on 2 threads = groups of 2, 2 and 1.
+  // gradient stages small samples several at a time: 5 samples on 2 threads = 2 and 3, the 3 in groups of 2 and 1.
   const Case cases[] = {
       {2, 3, 8, 1, 3, 5, 21, {3, 3, 3}, {1, 1, 1}},   {1, 16, 12, 1, 4, 6, 19, {3, 3, 3}, {1, 1, 1}},
       {1, 6, 32, 2, 3, 4, 35, {3, 3, 3}, {1, 1, 1}},  {2, 5, 7, 1, 4, 3, 33, {2, 3, 3}, {0, 1, 1}},
@@ -155,6 +155,10 @@ TEST_CASE("conv3d bf16: forward, input and weight gradients sum bf16-rounded pro
       // block's single tile computed twice and written once; 3 x 3 rows of two tiles beside a 1 x 3 block (48
       // output channels); the input gradients (16 output channels) take the flat blocks.
       {2, 16, 32, 1, 3, 5, 16, {3, 3, 3}, {1, 1, 1}}, {1, 16, 48, 1, 3, 3, 32, {3, 3, 3}, {1, 1, 1}},
+      // The shifted layout (channels (ci, kw) in rows of Wo) where Wo != W, staged row by row: padding 0 along W
+      // (Wo = W - 2), and a kernel 2 wide with padding 1 (Wo = W + 1; its input gradient takes the flat layout).
+      // Most cases above take it with Wo == W (the whole-slice staging): 3 or 5 channels, and rows of 7-10.
+      {1, 3, 8, 1, 3, 5, 12, {3, 3, 3}, {1, 1, 0}},   {1, 5, 8, 1, 3, 4, 9, {3, 3, 2}, {1, 1, 1}},
   };
   for (const bool amx : amx_modes()) {
     AmxScope amx_scope(amx);

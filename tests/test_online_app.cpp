@@ -238,8 +238,11 @@ TEST_CASE("ssmtl watch --normalize fits the statistics as ssmtl score --normaliz
   REQUIRE(offline.size() == 10);
   CHECK(fit == read);   // fitted here or read from score's file (17 digits): the same doubles, the same scores
   double moved = 0;
+  // The two programs' float32 evaluations differ by rounding, which the z-score of log scores magnifies: the
+  // frame scores (~0.56) differed by up to 0.9e-5 with the by-rows convolutions, 1.6e-5 with the shifted layout of
+  // kernels/cpu/conv3d_direct.cpp (another order of the same sums); other statistics move them by > 0.1.
   for (size_t f = 0; f < fit.size(); ++f) {
-    CHECK(fit[f] == doctest::Approx(offline[f]).epsilon(1e-5));
+    CHECK(fit[f] == doctest::Approx(offline[f]).epsilon(1e-4));
     moved = std::max(moved, std::abs(fit[f] - plain[f]));
   }
   CHECK(moved > 0.1);   // the normalised scores are not the plain mean's

@@ -30,21 +30,41 @@ constexpr int TB = simd::kRegisters >= 32 ? 6 : 5;
 
 // One stride-1 convolution of a padded single-sample input: the forward pass (x -> out), or the input
 // gradient (dout -> dx with the kernel flipped and transposed).
+// By rows: vectors of VL positions along each output row (the last one masked where VL does not divide Wo).
+// Shifted, where that takes fewer vectors (rows narrower than VL and not a multiple of it: the CvT embedding's
+// 8x8, 4 vectors a slice instead of 8): the input is staged as the channels (ci, kw), channel (ci, kw) holding the
+// padded input shifted left by kw columns in rows of Wq = Wo, and the kernel is (kD, kH, 1) over them; the
+// outputs of a slice are then consecutive positions q = (od * Hp + oh) * Wo + ow with no padding between rows,
+// tap (kd, kh) of staged channel v reads q + ((v * Dp + kd) * Hp + kh) * Wo, and a vector covers whole rows.
+// Each output then sums its products in the order (ci, kw, kd, kh) instead of (ci, kd, kh, kw) (tap_of).
 struct Direct {
   int64_t Cin_g, Cout_g, groups, kD, kH, kW, kvol;
   int64_t D, H, W, pD, pH, pW;   // unpadded input and the zeros added around it
   int64_t Do, Ho, Wo;            // output
   int64_t Dp, Hp, Wq;            // padded input; rows long enough for whole output vectors
-  int64_t vrow, npos;            // position vectors per output row, in all
+  int64_t vrow, per_slice, npos;   // position vectors per output row (by rows), per output slice, in all
+  bool shifted;
+  int64_t KW;                    // staged channels per input channel: kW when shifted, else 1
   int64_t co_blocks;             // blocks of CB output channels per group
-  std::vector<int64_t> off;      // (ci, kd, kh, kw) of a group -> offset in the padded input
+  std::vector<int64_t> off;      // reduction step t -> offset in the padded input of a group
   std::vector<int64_t> xbase, obase;   // position vector -> offset of its first input / output element
-  std::vector<int> lanes;              // position vector -> valid lanes (< VL at the end of a row)
-  std::vector<float> wpack;            // [group][co block][(ci, tap)][CB], zeros beyond Cout_g
+  std::vector<int> lanes;              // position vector -> valid lanes (< VL at the end of a row or slice)
+  std::vector<float> wpack;            // [group][co block][step t][CB], zeros beyond Cout_g
 
   int64_t chan() const { return Dp * Hp * Wq; }
-  size_t padded_size() const { return static_cast<size_t>(groups * Cin_g * chan()); }
+  // (shifted: the last vector of the last slice reads up to VL past its channel)
+  size_t padded_size() const { return static_cast<size_t>(groups * Cin_g * KW * chan() + VL); }
 };
+
+// Reduction step t of the plan (the order of off) -> input channel ci and tap (kd, kh, kw) of the kernel.
+void tap_of(const Direct& d, int64_t t, int64_t& ci, int64_t& tap) {
+  if (!d.shifted) {
+    ci = t / d.kvol, tap = t % d.kvol;
+    return;
+  }
+  const int64_t v = t / (d.kD * d.kH), kdh = t % (d.kD * d.kH);   // t = (v * kD + kd) * kH + kh, v = ci * kW + kw
+  ci = v / d.kW, tap = kdh * d.kW + v % d.kW;
+}
 
 // weight(grp, co, ci, tap) gives the kernel value of output channel co and input channel ci of group grp.
 template <class WeightFn>
@@ -56,37 +76,58 @@ Direct make_direct(int64_t Cin_g, int64_t Cout_g, int64_t groups, const int64_t 
   d.D = in[0], d.H = in[1], d.W = in[2], d.pD = pad[0], d.pH = pad[1], d.pW = pad[2];
   d.Do = out[0], d.Ho = out[1], d.Wo = out[2];
   d.vrow = (d.Wo + VL - 1) / VL;
+  const int64_t vshift = (d.Ho * d.Wo + VL - 1) / VL;
+  d.shifted = d.kW > 1 && vshift < d.Ho * d.vrow;
+  d.KW = d.shifted ? d.kW : 1;
   d.Dp = d.D + 2 * d.pD, d.Hp = d.H + 2 * d.pH;
-  d.Wq = std::max(d.W + 2 * d.pW, d.vrow * VL + d.kW - 1);
-  d.npos = d.Do * d.Ho * d.vrow;
-  for (int64_t ci = 0; ci < Cin_g; ++ci)
+  d.Wq = d.shifted ? d.Wo : std::max(d.W + 2 * d.pW, d.vrow * VL + d.kW - 1);
+  d.per_slice = d.shifted ? vshift : d.Ho * d.vrow;
+  d.npos = d.Do * d.per_slice;
+  for (int64_t v = 0; v < Cin_g * d.KW; ++v)
     for (int64_t kd = 0; kd < d.kD; ++kd)
       for (int64_t kh = 0; kh < d.kH; ++kh)
-        for (int64_t kw = 0; kw < d.kW; ++kw) d.off.push_back(((ci * d.Dp + kd) * d.Hp + kh) * d.Wq + kw);
+        for (int64_t kw = 0; kw < (d.shifted ? 1 : d.kW); ++kw)
+          d.off.push_back(((v * d.Dp + kd) * d.Hp + kh) * d.Wq + kw);
   for (int64_t od = 0; od < d.Do; ++od)
-    for (int64_t oh = 0; oh < d.Ho; ++oh)
-      for (int64_t j = 0; j < d.vrow; ++j) {
-        d.xbase.push_back((od * d.Hp + oh) * d.Wq + j * VL);
-        d.obase.push_back((od * d.Ho + oh) * d.Wo + j * VL);
-        d.lanes.push_back(static_cast<int>(std::min<int64_t>(VL, d.Wo - j * VL)));
+    for (int64_t j = 0; j < d.per_slice; ++j) {
+      if (d.shifted) {   // the slice's outputs in order, the last vector masked at the slice's end
+        d.xbase.push_back(od * d.Hp * d.Wq + j * VL);
+        d.obase.push_back(od * d.Ho * d.Wo + j * VL);
+        d.lanes.push_back(static_cast<int>(std::min<int64_t>(VL, d.Ho * d.Wo - j * VL)));
+        continue;
       }
+      const int64_t oh = j / d.vrow, x0 = j % d.vrow * VL;
+      d.xbase.push_back((od * d.Hp + oh) * d.Wq + x0);
+      d.obase.push_back((od * d.Ho + oh) * d.Wo + x0);
+      d.lanes.push_back(static_cast<int>(std::min<int64_t>(VL, d.Wo - x0)));
+    }
   d.co_blocks = (Cout_g + CB - 1) / CB;
   const int64_t taps = Cin_g * d.kvol;
   d.wpack.assign(static_cast<size_t>(groups * d.co_blocks * taps * CB), 0.f);
   for (int64_t gr = 0; gr < groups; ++gr)
     for (int64_t co = 0; co < Cout_g; ++co)
-      for (int64_t t = 0; t < taps; ++t)
-        d.wpack[((gr * d.co_blocks + co / CB) * taps + t) * CB + co % CB] = weight(gr, co, t / d.kvol, t % d.kvol);
+      for (int64_t t = 0; t < taps; ++t) {
+        int64_t ci, tap;
+        tap_of(d, t, ci, tap);
+        d.wpack[((gr * d.co_blocks + co / CB) * taps + t) * CB + co % CB] = weight(gr, co, ci, tap);
+      }
   return d;
 }
 
-// Copies sample xn (groups * Cin_g, D, H, W) into the interior of xp; the border was zeroed once and stays so.
+// Copies sample xn (groups * Cin_g, D, H, W) into the interior of xp (shifted: into the kW shifted copies of each
+// channel); the border was zeroed once and stays so.
 void pad_sample(float* xp, const float* xn, const Direct& d) {
   for (int64_t c = 0; c < d.groups * d.Cin_g; ++c)
-    for (int64_t z = 0; z < d.D; ++z)
-      for (int64_t y = 0; y < d.H; ++y)
-        std::memcpy(xp + c * d.chan() + ((z + d.pD) * d.Hp + y + d.pH) * d.Wq + d.pW,
-                    xn + ((c * d.D + z) * d.H + y) * d.W, static_cast<size_t>(d.W) * sizeof(float));
+    for (int64_t kw = 0; kw < d.KW; ++kw) {
+      // column x of the staged row holds input column x + kw - pW (shifted; kw = 0 and x from pW otherwise)
+      const int64_t shift = d.shifted ? kw - d.pW : -d.pW;
+      const int64_t x0 = std::max<int64_t>(0, -shift), x1 = std::min(d.Wq, d.W - shift);
+      if (x1 <= x0) continue;
+      for (int64_t z = 0; z < d.D; ++z)
+        for (int64_t y = 0; y < d.H; ++y)
+          std::memcpy(xp + (c * d.KW + kw) * d.chan() + ((z + d.pD) * d.Hp + y + d.pH) * d.Wq + x0,
+                      xn + ((c * d.D + z) * d.H + y) * d.W + x0 + shift, static_cast<size_t>(x1 - x0) * sizeof(float));
+    }
 }
 
 // out (CB channels from oc, row stride ov) (+)= the block of V position vectors starting at p.
@@ -135,7 +176,7 @@ void forward_task(float* out_n, const float* xp, const Direct& d, const float* b
   float* oc = out_n + co0 * ov;
   const float* b = bias ? bias + co0 : nullptr;
   const Epilogue ep = epilogue.from(co0);
-  const float* xg = xp + gr * d.Cin_g * d.chan();
+  const float* xg = xp + gr * d.Cin_g * d.KW * d.chan();
   const float* wp = d.wpack.data() + (gr * d.co_blocks + cb) * d.Cin_g * d.kvol * CB;
   int64_t p = 0;
   for (; p + NV <= d.npos; p += NV) forward_block<NV>(oc, nco, ov, b, accumulate, ep, xg, wp, d, p);
@@ -276,40 +317,49 @@ void conv3d_direct_backward(float* dx, float* dw, const float* dout, const float
     return direct_weight_grad_bf16(dw, dout, x, g.N, parallel, s);
   }
   const Direct d = forward_plan(g, w);
-  const int64_t Kg = Cin_g * kvol, wsize = g.Cout * Kg, Wv = d.vrow * VL;
-  const int64_t in_vol = g.D * g.H * g.W, out_vol = g.Do * g.Ho * g.Wo, slice = g.Ho * d.vrow;
+  const int64_t Kg = Cin_g * kvol, wsize = g.Cout * Kg;
+  const int64_t in_vol = g.D * g.H * g.W, out_vol = g.Do * g.Ho * g.Wo, slice = d.per_slice;
+  // dout in slices of whole vectors (sg floats, zeros past the outputs): rows of vrow vectors, or (shifted) the
+  // slice's outputs in order; dout itself where that is its own layout.
+  const int64_t Wv = d.vrow * VL, sg = slice * VL;
+  const bool own_layout = d.shifted ? sg == g.Ho * g.Wo : Wv == g.Wo;
   // Positions in chunks of whole output slices, about 256 vectors: the chunk's dout and input stay in cache
   // while every (channel block, tap block) passes over it, and the vector sums are reduced once per chunk.
   const int64_t slices = std::max<int64_t>(1, (256 + slice - 1) / slice);
   std::vector<int64_t> gpos(static_cast<size_t>(d.npos));
-  for (int64_t p = 0; p < d.npos; ++p) gpos[p] = (p / d.vrow) * Wv + (p % d.vrow) * VL;
+  for (int64_t p = 0; p < d.npos; ++p) gpos[p] = p * VL;   // (slice p / slice, vector p % slice)
   const int nt = parallel ? omp_get_max_threads() : 1;
-  std::vector<float> part(static_cast<size_t>(nt * wsize), 0.f);
+  std::vector<float> part(static_cast<size_t>(nt * wsize), 0.f);   // [thread][co][reduction step t of the plan]
 #pragma omp parallel num_threads(nt)
   {
     std::vector<float> xp(d.padded_size(), 0.f);
-    // dout of the sample with rows of whole vectors (zeros past Wo); dout itself when its rows already are.
-    const bool whole_rows = Wv == g.Wo;
-    std::vector<float> gq(whole_rows ? 0 : static_cast<size_t>(g.Cout * g.Do * g.Ho * Wv), 0.f);
+    std::vector<float> gq(own_layout ? 0 : static_cast<size_t>(g.Cout * g.Do * sg), 0.f);
     float* dwp = part.data() + omp_get_thread_num() * wsize;
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < g.N; ++n) {
       pad_sample(xp.data(), x + n * g.Cin * in_vol, d);
       const float* gn = dout + n * g.Cout * out_vol;
-      if (!whole_rows) {
-        for (int64_t r = 0; r < g.Cout * g.Do * g.Ho; ++r)
-          std::memcpy(gq.data() + r * Wv, gn + r * g.Wo, static_cast<size_t>(g.Wo) * sizeof(float));
+      if (!own_layout) {
+        for (int64_t r = 0; r < g.Cout * g.Do; ++r) {   // slice r
+          if (d.shifted) {
+            std::memcpy(gq.data() + r * sg, gn + r * g.Ho * g.Wo, static_cast<size_t>(g.Ho * g.Wo) * sizeof(float));
+            continue;
+          }
+          for (int64_t oh = 0; oh < g.Ho; ++oh)
+            std::memcpy(gq.data() + r * sg + oh * Wv, gn + (r * g.Ho + oh) * g.Wo,
+                        static_cast<size_t>(g.Wo) * sizeof(float));
+        }
         gn = gq.data();
       }
       for (int64_t p0 = 0; p0 < d.npos; p0 += slices * slice) {
         const int64_t np = std::min(d.npos - p0, slices * slice);
         for (int64_t gr = 0; gr < g.groups; ++gr) {
-          const float* xg = xp.data() + gr * Cin_g * d.chan();
+          const float* xg = xp.data() + gr * Cin_g * d.KW * d.chan();
           for (int64_t c0 = 0; c0 < Cout_g; c0 += WB) {
             const int64_t nco = std::min<int64_t>(WB, Cout_g - c0);
             const float* gch[WB];
             for (int c = 0; c < WB; ++c)   // past the last channel: repeat it (results discarded)
-              gch[c] = gn + (gr * Cout_g + c0 + std::min<int64_t>(c, nco - 1)) * g.Do * g.Ho * Wv;
+              gch[c] = gn + (gr * Cout_g + c0 + std::min<int64_t>(c, nco - 1)) * g.Do * sg;
             float* dwr = dwp + (gr * Cout_g + c0) * Kg;
             for (int64_t t0 = 0; t0 < Kg; t0 += TB)
               weight_block_upto<TB>(static_cast<int>(std::min<int64_t>(TB, Kg - t0)), dwr + t0, Kg, nco, gch, xg,
@@ -319,10 +369,17 @@ void conv3d_direct_backward(float* dx, float* dw, const float* dout, const float
       }
     }
   }
+  // dw (Cout, Cin_g, kvol) += the threads' sums in thread order, step t of the plan at its (ci, tap)
+  std::vector<int64_t> at(static_cast<size_t>(Kg));
+  for (int64_t t = 0; t < Kg; ++t) {
+    int64_t ci, tap;
+    tap_of(d, t, ci, tap);
+    at[t] = ci * kvol + tap;
+  }
   for (int64_t i = 0; i < wsize; ++i) {
     float s = 0.f;
     for (int t = 0; t < nt; ++t) s += part[t * wsize + i];
-    dw[i] += s;
+    dw[i / Kg * Kg + at[i % Kg]] += s;
   }
 }
 

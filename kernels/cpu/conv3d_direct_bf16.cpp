@@ -5,6 +5,7 @@
 // Wq), an odd channel count getting a zero partner. One 512-bit load at a position then holds 16 positions x 2
 // channels, the weight pair (w[co][ci][tap], w[co][ci+1][tap]) is one 32-bit broadcast, and VDPBF16PS adds both
 // products to the float32 accumulator: half the reduction steps of the fp32 kernel, each twice as wide.
+// Narrow rows or an odd channel count: the shifted layout (Plan), whose staged channels are (ci, kw).
 // Weight gradient: see its section below (pairs of adjacent positions instead of channels).
 //
 // Functions with AVX-512 intrinsics carry their own target attribute (the build need not target AVX-512; the
@@ -58,49 +59,80 @@ constexpr int NV = 3;   // position vectors per register block: 24 accumulators 
 uint32_t bf16_bits(float f) { return bf16::from_float(f); }
 
 struct Plan {
-  int64_t Cin_g, Cp, Cout_g, groups, kvol, taps;   // Cp = channel pairs per group, taps = Cp * kvol
-  int64_t D, H, W, pD, pH, pW;
+  // Cp = pairs of staged channels per group, kvol = taps per pair, taps = Cp * kvol (the reduction steps)
+  int64_t Cin_g, Cp, Cout_g, groups, kvol, taps;
+  int64_t D, H, W, pD, pH, pW, kH, kW;
   int64_t Do, Ho, Wo;
   int64_t Dp, Hp, Wq;   // padded input (pair units); by rows: rows long enough for whole output vectors
-  int64_t cstride;      // pair units per channel pair (the padded volume, in flat mode with slack)
+  int64_t cstride;      // pair units per channel pair (the padded volume, in flat and shifted mode with slack)
   int64_t npos, co_blocks;
   // By rows, vectors of L positions along W; flat (narrow rows, where that takes fewer vectors): vectors of L
   // consecutive indices q = (od * Hp + oh) * Wq + ow of the padded volume, which may span rows, written to a
   // scratch copy in that layout (channel stride ostride) and copied out (lanes past a row's end discarded).
-  bool flat;
+  // Shifted: the staged channels are (input channel ci, kw) for kw < kW, channel (ci, kw) holding the padded input
+  // shifted left by kw columns in rows of Wq = Wo, and the kernel is (kD, kH, 1) over them: the outputs of a slice
+  // are then consecutive indices q = (od * Hp + oh) * Wo + ow with no padding columns between rows, tap (kd, kh)
+  // reads q + (kd * Hp + kh) * Wo, and outputs are written directly (lanes past the slice's end masked). Chosen
+  // where it takes the fewest products: rows not a multiple of L (the CvT embedding's 8x8: 4 vectors a slice
+  // instead of flat's 5) or an odd channel count (RGB: 5 pairs of (ci, kw) x 9 taps instead of 2 pairs x 27).
+  bool flat, shifted;
+  int64_t KW;           // staged channels per input channel: kW when shifted, else 1
   int64_t ostride;
-  std::vector<int64_t> off;            // (pair, kd, kh, kw) -> offset in the padded input of one group
+  std::vector<int64_t> off;            // (pair, tap) -> offset in the padded input of one group
   std::vector<int64_t> xbase, obase;   // position vector -> offset of its first input pair / output element
   std::vector<int> lanes;              // position vector -> valid lanes (< L at the end of a row)
   std::vector<uint32_t> wpack;         // [group][co block][(pair, tap)][CB] bf16 pairs, zeros beyond Cout_g
+  // Shifted with Wo == W: [kw][vector j of a slice's H * W inputs] the lanes whose column + kw - pW is in the row
+  std::vector<uint16_t> smask;
 
   size_t padded_size() const { return static_cast<size_t>(groups * Cp * cstride); }
 };
 
+// w[co][staged channel v][tap t of the plan] as an index of w (groups * Cout_g, Cin_g, kD, kH, kW).
+int64_t weight_index(const Plan& d, int64_t gr, int64_t co, int64_t v, int64_t t) {
+  const int64_t ci = v / d.KW, kw = v % d.KW, k = d.kvol * d.KW;   // k: taps of the real kernel
+  const int64_t tap = d.shifted ? t * d.kW + kw : t;               // shifted: t = kd * kH + kh
+  return ((gr * d.Cout_g + co) * d.Cin_g + ci) * k + tap;
+}
+
 void pack_weights(Plan& d, const float* w) {
   d.wpack.assign(static_cast<size_t>(d.groups * d.co_blocks * d.taps * CB), 0u);
+  const int64_t staged = d.Cin_g * d.KW;
   for (int64_t gr = 0; gr < d.groups; ++gr)
     for (int64_t co = 0; co < d.Cout_g; ++co)
       for (int64_t pr = 0; pr < d.Cp; ++pr)
         for (int64_t t = 0; t < d.kvol; ++t) {
-          const float* wc = w + ((gr * d.Cout_g + co) * d.Cin_g + 2 * pr) * d.kvol + t;
-          const uint32_t lo = bf16_bits(wc[0]), hi = 2 * pr + 1 < d.Cin_g ? bf16_bits(wc[d.kvol]) : 0u;
+          const uint32_t lo = bf16_bits(w[weight_index(d, gr, co, 2 * pr, t)]);
+          const uint32_t hi = 2 * pr + 1 < staged ? bf16_bits(w[weight_index(d, gr, co, 2 * pr + 1, t)]) : 0u;
           d.wpack[((gr * d.co_blocks + co / CB) * d.taps + pr * d.kvol + t) * CB + co % CB] = lo | hi << 16;
         }
 }
 
 Plan make_plan(const DirectShape& s, const float* w) {
   Plan d;
-  d.Cin_g = s.Cin_g, d.Cp = (s.Cin_g + 1) / 2, d.Cout_g = s.Cout_g, d.groups = s.groups;
-  d.kvol = s.k[0] * s.k[1] * s.k[2], d.taps = d.Cp * d.kvol;
+  d.Cin_g = s.Cin_g, d.Cout_g = s.Cout_g, d.groups = s.groups;
   d.D = s.in[0], d.H = s.in[1], d.W = s.in[2], d.pD = s.pad[0], d.pH = s.pad[1], d.pW = s.pad[2];
+  d.kH = s.k[1], d.kW = s.k[2];
   d.Do = s.out[0], d.Ho = s.out[1], d.Wo = s.out[2];
   const int64_t vrow = (d.Wo + L - 1) / L, Wpad = d.W + 2 * d.pW, vslice = (d.Ho * Wpad + L - 1) / L;
-  d.flat = vslice < d.Ho * vrow;
+  const int64_t vshift = (d.Ho * d.Wo + L - 1) / L;
+  // products per output slice and output channel of each layout (vectors x pairs x taps)
+  const int64_t plain = std::min(vslice, d.Ho * vrow) * ((d.Cin_g + 1) / 2) * s.k[0] * s.k[1] * s.k[2];
+  d.shifted = s.k[2] > 1 && vshift * ((d.Cin_g * s.k[2] + 1) / 2) * s.k[0] * s.k[1] < plain;
+  d.flat = !d.shifted && vslice < d.Ho * vrow;
+  d.KW = d.shifted ? s.k[2] : 1;
+  d.Cp = (d.Cin_g * d.KW + 1) / 2, d.kvol = s.k[0] * s.k[1] * (d.shifted ? 1 : s.k[2]), d.taps = d.Cp * d.kvol;
   d.Dp = d.D + 2 * d.pD, d.Hp = d.H + 2 * d.pH;
-  d.Wq = d.flat ? Wpad : std::max(Wpad, vrow * L + s.k[2] - 1);
+  d.Wq = d.shifted ? d.Wo : d.flat ? Wpad : std::max(Wpad, vrow * L + s.k[2] - 1);
+  const int64_t per_slice = d.shifted ? vshift : d.flat ? vslice : d.Ho * vrow;
   for (int64_t od = 0; od < d.Do; ++od)
-    for (int64_t j = 0; j < (d.flat ? vslice : d.Ho * vrow); ++j) {
+    for (int64_t j = 0; j < per_slice; ++j) {
+      if (d.shifted) {   // the slice's outputs in order, the last vector masked at the slice's end
+        d.xbase.push_back(od * d.Hp * d.Wq + j * L);
+        d.obase.push_back(od * d.Ho * d.Wo + j * L);
+        d.lanes.push_back(static_cast<int>(std::min<int64_t>(L, d.Ho * d.Wo - j * L)));
+        continue;
+      }
       const int64_t oh = d.flat ? 0 : j / vrow, x0 = d.flat ? j * L : j % vrow * L;
       d.xbase.push_back((od * d.Hp + oh) * d.Wq + x0);
       d.obase.push_back(d.flat ? d.xbase.back() : (od * d.Ho + oh) * d.Wo + x0);
@@ -108,22 +140,87 @@ Plan make_plan(const DirectShape& s, const float* w) {
     }
   d.npos = static_cast<int64_t>(d.xbase.size());
   d.ostride = d.flat ? d.obase.back() + L : 0;
-  const int64_t last_tap = ((s.k[0] - 1) * d.Hp + s.k[1] - 1) * d.Wq + s.k[2] - 1;
+  const int64_t kw_last = d.shifted ? 0 : s.k[2] - 1;
+  const int64_t last_tap = ((s.k[0] - 1) * d.Hp + s.k[1] - 1) * d.Wq + kw_last;
   d.cstride = std::max(d.Dp * d.Hp * d.Wq, d.xbase.back() + L + last_tap);
   for (int64_t pr = 0; pr < d.Cp; ++pr)
     for (int64_t kd = 0; kd < s.k[0]; ++kd)
       for (int64_t kh = 0; kh < s.k[1]; ++kh)
-        for (int64_t kw = 0; kw < s.k[2]; ++kw) d.off.push_back(pr * d.cstride + (kd * d.Hp + kh) * d.Wq + kw);
+        for (int64_t kw = 0; kw <= kw_last; ++kw) d.off.push_back(pr * d.cstride + (kd * d.Hp + kh) * d.Wq + kw);
+  if (d.shifted && d.Wo == d.W) {
+    const int64_t n = d.H * d.W, nvec = (n + L - 1) / L;
+    d.smask.assign(static_cast<size_t>(d.KW * nvec), 0);
+    for (int64_t kw = 0; kw < d.KW; ++kw)
+      for (int64_t q = 0; q < n; ++q) {
+        const int64_t x = q % d.W + kw - d.pW;
+        if (x >= 0 && x < d.W) d.smask[kw * nvec + q / L] |= static_cast<uint16_t>(1u << (q % L));
+      }
+  }
   d.co_blocks = (d.Cout_g + CB - 1) / CB;
   pack_weights(d, w);
   return d;
 }
 
-// Sample xn (groups * Cin_g, D, H, W) into the interior of xp, group by group (pad_pair_planes).
+// Shifted mode: row[ow] = input row `in` at column ow + kw - pW, 0 outside the input, for ow < Wq.
+void shifted_row(float* row, const float* in, int64_t kw, const Plan& d) {
+  const int64_t x0 = std::clamp<int64_t>(d.pW - kw, 0, d.Wq), x1 = std::clamp<int64_t>(d.W + d.pW - kw, x0, d.Wq);
+  std::fill(row, row + x0, 0.f);
+  std::copy(in + x0 + kw - d.pW, in + x1 + kw - d.pW, row + x0);
+  std::fill(row + x1, row + d.Wq, 0.f);
+}
+
+// Shifted mode with Wo == W (padding kW / 2 on each side, the usual 'same' convolution): a slice of staged channel
+// (ci, kw) is the slice of ci read kw - pW elements further on, as one run of H * W, with the columns that fall
+// outside the row masked off (Plan::smask). Whole vectors, not rows of 8 (the CvT embedding's rows).
+SSMTL_BF16_TARGET void pad_shifted_slices(uint32_t* xp, const float* xn, const Plan& d) {
+  const int64_t staged = d.Cin_g * d.KW, n = d.H * d.W, nvec = (n + L - 1) / L, vol = d.D * n;
+  for (int64_t pr = 0; pr < d.Cp; ++pr) {
+    const int64_t v0 = 2 * pr, v1 = 2 * pr + 1;
+    const uint16_t* m0 = d.smask.data() + v0 % d.KW * nvec;
+    const uint16_t* m1 = d.smask.data() + v1 % d.KW * nvec;
+    for (int64_t z = 0; z < d.D; ++z) {
+      // masked-off lanes are not read, so the first and last vector may start before or end after the slice
+      const float* a = xn + v0 / d.KW * vol + z * n + v0 % d.KW - d.pW;
+      const float* b = v1 < staged ? xn + v1 / d.KW * vol + z * n + v1 % d.KW - d.pW : nullptr;
+      uint32_t* dst = xp + pr * d.cstride + ((z + d.pD) * d.Hp + d.pH) * d.Wq;
+      for (int64_t j = 0; j < nvec; ++j) {
+        const __m512 va = _mm512_maskz_loadu_ps(m0[j], a + j * L);
+        const __m512 vb = b ? _mm512_maskz_loadu_ps(m1[j], b + j * L) : _mm512_setzero_ps();
+        const __mmask16 m = n - j * L >= L ? static_cast<__mmask16>(0xffff)
+                                           : static_cast<__mmask16>((1u << (n - j * L)) - 1);
+        _mm512_mask_storeu_epi32(dst + j * L, m, bf16::pairs(va, vb));
+      }
+    }
+  }
+}
+
+// Shifted mode: the staged channels (ci, kw) of xn (Cin_g, D, H, W) of one group, paired in order into xp.
+void pad_shifted_pairs(uint32_t* xp, const float* xn, const Plan& d) {
+  if (d.Wo == d.W) return pad_shifted_slices(xp, xn, d);
+  const int64_t staged = d.Cin_g * d.KW;
+  std::vector<float> rows(static_cast<size_t>(2 * d.Wq));
+  for (int64_t pr = 0; pr < d.Cp; ++pr)
+    for (int64_t z = 0; z < d.D; ++z)
+      for (int64_t y = 0; y < d.H; ++y) {
+        for (int e = 0; e < 2; ++e) {
+          const int64_t v = 2 * pr + e;
+          if (v < staged) shifted_row(rows.data() + e * d.Wq, xn + ((v / d.KW * d.D + z) * d.H + y) * d.W, v % d.KW, d);
+        }
+        bf16_pair_row(xp + pr * d.cstride + ((z + d.pD) * d.Hp + y + d.pH) * d.Wq, rows.data(),
+                      2 * pr + 1 < staged ? rows.data() + d.Wq : nullptr, d.Wq);
+      }
+}
+
+// Sample xn (groups * Cin_g, D, H, W) into the interior of xp, group by group (pad_pair_planes, or the shifted
+// channels).
 void pad_sample(uint32_t* xp, const float* xn, const Plan& d) {
   const PairPlanes p{d.Cin_g, d.Cp, d.D, d.H, d.W, d.pD, d.pH, d.pW, d.Hp, d.Wq, d.cstride};
-  for (int64_t gr = 0; gr < d.groups; ++gr)
-    pad_pair_planes(xp + gr * d.Cp * d.cstride, xn + gr * d.Cin_g * d.D * d.H * d.W, p);
+  for (int64_t gr = 0; gr < d.groups; ++gr) {
+    uint32_t* xg = xp + gr * d.Cp * d.cstride;
+    const float* xng = xn + gr * d.Cin_g * d.D * d.H * d.W;
+    if (d.shifted) pad_shifted_pairs(xg, xng, d);
+    else pad_pair_planes(xg, xng, p);
+  }
 }
 
 // Epilogue::apply's bits on one vector of channel c in registers, before the store (see apply_vec): fma, then
@@ -231,10 +328,13 @@ void direct_conv_bf16(float* out, const float* x, const float* w, const float* b
 }
 
 // ---- weight gradient ----------------------------------------------------------------------------------------
-// Positions are indices q of the zero-padded input volume (Dp, Hp, Wq), output (od, oh, ow) at
-// q = (od * Hp + oh) * Wq + ow: then the input of tap (kd, kh, kw) is at q + (kd * Hp + kh) * Wq + kw for every
-// q, and a vector of 32 consecutive q is 16 lanes of two adjacent positions. dout is stored in the same layout
-// (zero where no output is: columns >= Wo, rows >= Ho), so the positions past a row's end add nothing.
+// Positions are q = (od * Hp + oh) * Wq + ow with Wq = Wo: the output rows without gaps. The input is staged as
+// kW copies, copy kw shifted left by kw columns (copy_kw[z][y][ow] = padded input [z][y][ow + kw]), each in the
+// same (Dp, Hp, Wq) layout; then the input of tap (kd, kh, kw) is at q + (kd * Hp + kh) * Wq in copy kw for every
+// q, and a vector of 32 consecutive q is 16 lanes of two adjacent positions. With rows of the padded width
+// instead (one copy), the kW - 1 padding columns of every row were vector lanes too: 64 of 96 lanes useful at 8x8
+// (the CvT embedding), 256 of 288 at 16x16. dout is stored in the same layout (zero in rows >= Ho), so the
+// positions past a slice's last row add nothing.
 // Small volumes are staged several samples at a time (sample b of a channel at b * cstride, the same q for dout
 // and input), so that the vector sums are reduced once per ~256 position vectors, not once per sample.
 namespace {
@@ -245,11 +345,12 @@ constexpr int TB = 6;      // (ci, tap) pairs per register block: 24 accumulator
 
 struct WgradPlan {
   int64_t Cin_g, Cout_g, groups, Kg;
-  int64_t D, H, W, pD, pH, pW, Do, Ho, Wo, Dp, Hp, Wq;
+  int64_t D, H, W, pD, pH, pW, Do, Ho, Wo, Dp, Hp, Wq, KW;
   int64_t cstride;             // bf16 elements per sample plane (the padded volume and slack for the last vector)
   int64_t vslice, per_sample;  // position vectors per output slice od, per sample
-  int64_t B, chstride;         // samples staged together, bf16 elements per channel (B * cstride)
-  std::vector<int64_t> off;    // (ci, kd, kh, kw) -> offset in the group's padded input from position q
+  int64_t B;                   // samples staged together
+  int64_t gstride, chstride;   // bf16 elements per channel: of dout (B * cstride), of the input (KW copies of that)
+  std::vector<int64_t> off;    // (ci, kd, kh, kw) -> offset in the group's staged input from position q
   std::vector<int64_t> qpos;   // position vector -> its first q (B samples)
 };
 
@@ -259,38 +360,44 @@ WgradPlan make_wgrad_plan(const DirectShape& s, int64_t N, int nt) {
   d.Cin_g = s.Cin_g, d.Cout_g = s.Cout_g, d.groups = s.groups, d.Kg = s.Cin_g * s.k[0] * s.k[1] * s.k[2];
   d.D = s.in[0], d.H = s.in[1], d.W = s.in[2], d.pD = s.pad[0], d.pH = s.pad[1], d.pW = s.pad[2];
   d.Do = s.out[0], d.Ho = s.out[1], d.Wo = s.out[2];
-  d.Dp = d.D + 2 * d.pD, d.Wq = d.W + 2 * d.pW;
+  d.Dp = d.D + 2 * d.pD, d.Wq = d.Wo, d.KW = s.k[2];
   d.vslice = (d.Ho * d.Wq + Q - 1) / Q, d.per_sample = d.Do * d.vslice;
-  // A slice's last vector may reach past its padded rows (narrow slices: 5 rows of 9 need 64 positions, 7 x 9
-  // hold 63); zero rows are added so that it never reads the next slice's first outputs.
+  // A slice's last vector may reach past its rows (narrow slices: 5 rows of 9 need 64 positions, 7 x 9 hold
+  // 63); zero rows are added so that it never reads the next slice's first outputs.
   d.Hp = std::max(d.H + 2 * d.pH, (d.vslice * Q + d.Wq - 1) / d.Wq);
-  const int64_t last_tap = ((s.k[0] - 1) * d.Hp + s.k[1] - 1) * d.Wq + s.k[2] - 1;
+  const int64_t last_tap = ((s.k[0] - 1) * d.Hp + s.k[1] - 1) * d.Wq;
   d.cstride = std::max(d.Dp * d.Hp * d.Wq, (d.Do - 1) * d.Hp * d.Wq + d.vslice * Q + last_tap);
   d.B = std::max<int64_t>(1, std::min((256 + d.per_sample - 1) / d.per_sample, N / nt));
-  d.chstride = d.B * d.cstride;
+  d.gstride = d.B * d.cstride, d.chstride = d.KW * d.gstride;
   for (int64_t b = 0; b < d.B; ++b)
     for (int64_t od = 0; od < d.Do; ++od)
       for (int64_t j = 0; j < d.vslice; ++j) d.qpos.push_back(b * d.cstride + od * d.Hp * d.Wq + j * Q);
   for (int64_t ci = 0; ci < d.Cin_g; ++ci)
     for (int64_t kd = 0; kd < s.k[0]; ++kd)
       for (int64_t kh = 0; kh < s.k[1]; ++kh)
-        for (int64_t kw = 0; kw < s.k[2]; ++kw) d.off.push_back(ci * d.chstride + (kd * d.Hp + kh) * d.Wq + kw);
+        for (int64_t kw = 0; kw < d.KW; ++kw)
+          d.off.push_back(ci * d.chstride + kw * d.gstride + (kd * d.Hp + kh) * d.Wq);
   return d;
 }
 
-// Sample xn (groups * Cin_g, D, H, W) into the interior of the padded planes of slot b of xp; dout gn
-// (groups * Cout_g, Do, Ho, Wo) into slot b of the position layout gq. Everything else was zeroed once and stays so.
+// Sample xn (groups * Cin_g, D, H, W) into the kW shifted copies of slot b of xp; dout gn (groups * Cout_g, Do,
+// Ho, Wo) into slot b of gq. Everything else was zeroed once and stays so.
 void stage_sample(uint16_t* xp, uint16_t* gq, const float* xn, const float* gn, int64_t b, const WgradPlan& d) {
   for (int64_t c = 0; c < d.groups * d.Cin_g; ++c)
-    for (int64_t z = 0; z < d.D; ++z)
-      for (int64_t y = 0; y < d.H; ++y)
-        bf16::convert_row(xp + c * d.chstride + b * d.cstride + ((z + d.pD) * d.Hp + y + d.pH) * d.Wq + d.pW,
-                          xn + ((c * d.D + z) * d.H + y) * d.W, d.W);
+    for (int64_t kw = 0; kw < d.KW; ++kw) {
+      // copy column ow holds input column ow + kw - pW: the columns [x0, x1) of the copy that exist in the input
+      const int64_t x0 = std::max<int64_t>(0, d.pW - kw), x1 = std::min(d.Wq, d.W + d.pW - kw);
+      if (x1 <= x0) continue;
+      for (int64_t z = 0; z < d.D; ++z)
+        for (int64_t y = 0; y < d.H; ++y)
+          bf16::convert_row(xp + c * d.chstride + kw * d.gstride + b * d.cstride + ((z + d.pD) * d.Hp + y + d.pH) * d.Wq +
+                                x0,
+                            xn + ((c * d.D + z) * d.H + y) * d.W + x0 + kw - d.pW, x1 - x0);
+    }
   for (int64_t c = 0; c < d.groups * d.Cout_g; ++c)
-    for (int64_t z = 0; z < d.Do; ++z)
-      for (int64_t y = 0; y < d.Ho; ++y)
-        bf16::convert_row(gq + c * d.chstride + b * d.cstride + (z * d.Hp + y) * d.Wq,
-                          gn + ((c * d.Do + z) * d.Ho + y) * d.Wo, d.Wo);
+    for (int64_t z = 0; z < d.Do; ++z)   // Wq = Wo: a slice's rows are contiguous in both layouts
+      bf16::convert_row(gq + c * d.gstride + b * d.cstride + z * d.Hp * d.Wq, gn + (c * d.Do + z) * d.Ho * d.Wo,
+                        d.Ho * d.Wo);
 }
 
 // Lanes summed in lane order (deterministic).
@@ -350,7 +457,7 @@ void wgrad_staged(float* dw, const uint16_t* xp, const uint16_t* gq, int64_t nb,
         const int64_t nco = std::min<int64_t>(WB, d.Cout_g - c0);
         const uint16_t* gch[WB];
         for (int c = 0; c < WB; ++c)   // past the last channel: repeat it (results discarded)
-          gch[c] = gq + (gr * d.Cout_g + c0 + std::min<int64_t>(c, nco - 1)) * d.chstride;
+          gch[c] = gq + (gr * d.Cout_g + c0 + std::min<int64_t>(c, nco - 1)) * d.gstride;
         float* dwr = dw + (gr * d.Cout_g + c0) * d.Kg;
         for (int64_t t0 = 0; t0 < d.Kg; t0 += TB)
           wgrad_block_upto<TB>(static_cast<int>(std::min<int64_t>(TB, d.Kg - t0)), dwr + t0, d.Kg, nco, gch, xg,
@@ -367,16 +474,18 @@ void direct_weight_grad_bf16(float* dw, const float* dout, const float* x, int64
   const int nt = parallel ? omp_get_max_threads() : 1;
   const WgradPlan d = make_wgrad_plan(s, N, nt);
   const int64_t Cin = d.groups * d.Cin_g, Cout = d.groups * d.Cout_g, wsize = Cout * d.Kg;
-  const int64_t in_vol = d.D * d.H * d.W, out_vol = d.Do * d.Ho * d.Wo, nbatch = (N + d.B - 1) / d.B;
+  const int64_t in_vol = d.D * d.H * d.W, out_vol = d.Do * d.Ho * d.Wo;
   std::vector<float> part(static_cast<size_t>(nt * wsize), 0.f);
 #pragma omp parallel num_threads(nt)
   {
     std::vector<uint16_t> xp(static_cast<size_t>(Cin * d.chstride), 0);
-    std::vector<uint16_t> gq(static_cast<size_t>(Cout * d.chstride), 0);
-    float* dwp = part.data() + omp_get_thread_num() * wsize;
-#pragma omp for schedule(static)
-    for (int64_t i = 0; i < nbatch; ++i) {
-      const int64_t n0 = i * d.B, nb = std::min(d.B, N - n0);
+    std::vector<uint16_t> gq(static_cast<size_t>(Cout * d.gstride), 0);
+    // Each thread takes an equal share of the samples, staged B at a time (a loop over groups of B split among
+    // the threads gave one thread 3 groups of 13 samples and the other 2, at the CvT embedding's 64 samples).
+    const int t = omp_get_thread_num(), T = omp_get_num_threads();
+    float* dwp = part.data() + t * wsize;
+    for (int64_t n0 = N * t / T, n1 = N * (t + 1) / T; n0 < n1; n0 += d.B) {
+      const int64_t nb = std::min(d.B, n1 - n0);
       for (int64_t b = 0; b < nb; ++b)
         stage_sample(xp.data(), gq.data(), x + (n0 + b) * Cin * in_vol, dout + (n0 + b) * Cout * out_vol, b, d);
       wgrad_staged(dwp, xp.data(), gq.data(), nb, d);

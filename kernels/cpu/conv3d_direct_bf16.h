@@ -61,9 +61,10 @@ void pad_pair_planes(uint32_t* xp, const float* xn, const PairPlanes& p);
 
 // dw (groups * Cout_g, Cin_g, k...) += sum over samples and positions of dout x shifted x, with
 //   dout (N, groups * Cout_g, out...), x (N, groups * Cin_g, in...); both rounded to bf16, VDPBF16PS adding the
-// products of two adjacent positions (positions are enumerated in the zero-padded input's flat layout, so the
-// pairs may cross a row end: the dout of positions past a row is zero). Per-thread partial sums are added in
-// thread order: deterministic for a fixed thread count, as the fp32 kernel. Requires cpu_has_bf16().
+// products of two adjacent positions (positions are the outputs' rows laid end to end, the input staged as kW
+// copies shifted by kw, so the pairs may cross a row end; the dout of positions past a slice is zero). Each thread
+// takes an equal share of the samples; per-thread partial sums are added in thread order: deterministic for a
+// fixed thread count, as the fp32 kernel. Requires cpu_has_bf16().
 void direct_weight_grad_bf16(float* dw, const float* dout, const float* x, int64_t N, bool parallel,
                              const DirectShape& s);
 

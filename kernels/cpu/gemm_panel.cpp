@@ -22,7 +22,12 @@ __attribute__((target("avx512f"))) void tile(float* c, int64_t ldc, const float*
                                             int64_t K, const float* bias, bool accumulate) {
   __m512 acc[R][V];
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int v = 0; v < V; ++v) {
+      acc[r][v] = _mm512_setzero_ps();
+      // C's lines for writing, fetched while the products run: with a short K (96) and a wide C (384 columns,
+      // 25 MB at 16384 rows) the stores otherwise wait for their lines (bf16: 275 -> 370 GFLOP/s, RESULTS 45)
+      __builtin_prefetch(c + r * ldc + 16 * v, 1, 3);
+    }
   for (int64_t k = 0; k < K; ++k) {
     __m512 bv[V];
     for (int v = 0; v < V; ++v) bv[v] = _mm512_loadu_ps(p + k * kCols + 16 * v);

@@ -48,7 +48,12 @@ SSMTL_BF16 void tile(float* c, int64_t ldc, const uint16_t* a, int64_t lda, cons
                      const float* bias, bool accumulate) {
   __m512 acc[R][V];
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int v = 0; v < V; ++v) {
+      acc[r][v] = _mm512_setzero_ps();
+      // C's lines for writing, fetched while the products run: with a short K (96) and a wide C (384 columns,
+      // 25 MB at 16384 rows) the stores otherwise wait for their lines (bf16: 275 -> 370 GFLOP/s, RESULTS 45)
+      __builtin_prefetch(c + r * ldc + 16 * v, 1, 3);
+    }
   for (int64_t kk = 0; kk < K2; ++kk) {
     __m512i bv[V];
     for (int v = 0; v < V; ++v) bv[v] = _mm512_loadu_si512(p + (kk * kCols + 16 * v) * 2);
