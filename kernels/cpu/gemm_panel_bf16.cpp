@@ -82,14 +82,17 @@ void tile_panel(int width, int rows, float* c, int64_t ldc, const uint16_t* a, i
   else tile_rows<1>(rows, c, ldc, a, lda, p, K2, bias, accumulate);
 }
 
-// C rows [0, Rr) x columns [0, 16 V) += sum over pairs rr < n2 of A2[rr][i][0..1] . B2[rr][:][0..1].
+// C rows [0, Rr) x columns [0, 16 V) += sum over pairs rr < n2 of A2[rr][i][0..1] . B2[rr][:][0..1]; = when
+// `overwrite` (C not read).
+// pf: the lines this tile fetches for the next chunk, one per pair step.
 template <int Rr, int V>
 SSMTL_BF16 void tile_at_b(float* c, int64_t ldc, const uint16_t* a2, int64_t Na, const uint16_t* b2, int64_t Nb,
-                          int64_t n2) {
+                          int64_t n2, bool overwrite, const RowLines& pf) {
   __m512 acc[Rr][V];
   for (int i = 0; i < Rr; ++i)
-    for (int v = 0; v < V; ++v) acc[i][v] = _mm512_loadu_ps(c + i * ldc + 16 * v);
+    for (int v = 0; v < V; ++v) acc[i][v] = overwrite ? _mm512_setzero_ps() : _mm512_loadu_ps(c + i * ldc + 16 * v);
   for (int64_t rr = 0; rr < n2; ++rr) {
+    pf.at(rr);
     __m512i bv[V];
     for (int v = 0; v < V; ++v) bv[v] = _mm512_loadu_si512(b2 + (rr * Nb + 16 * v) * 2);
     for (int i = 0; i < Rr; ++i) {
@@ -103,18 +106,18 @@ SSMTL_BF16 void tile_at_b(float* c, int64_t ldc, const uint16_t* a2, int64_t Na,
 
 template <int V, int R = kRows>
 void tile_at_b_rows(int rows, float* c, int64_t ldc, const uint16_t* a2, int64_t Na, const uint16_t* b2, int64_t Nb,
-                    int64_t n2) {
+                    int64_t n2, bool overwrite, const RowLines& pf) {
   if constexpr (R > 1) {
-    if (rows < R) return tile_at_b_rows<V, R - 1>(rows, c, ldc, a2, Na, b2, Nb, n2);
+    if (rows < R) return tile_at_b_rows<V, R - 1>(rows, c, ldc, a2, Na, b2, Nb, n2, overwrite, pf);
   }
-  tile_at_b<R, V>(c, ldc, a2, Na, b2, Nb, n2);
+  tile_at_b<R, V>(c, ldc, a2, Na, b2, Nb, n2, overwrite, pf);
 }
 
 void tile_at_b_panel(int width, int rows, float* c, int64_t ldc, const uint16_t* a2, int64_t Na, const uint16_t* b2,
-                     int64_t Nb, int64_t n2) {
-  if (width >= 48) tile_at_b_rows<3>(rows, c, ldc, a2, Na, b2, Nb, n2);
-  else if (width >= 32) tile_at_b_rows<2>(rows, c, ldc, a2, Na, b2, Nb, n2);
-  else tile_at_b_rows<1>(rows, c, ldc, a2, Na, b2, Nb, n2);
+                     int64_t Nb, int64_t n2, bool overwrite, const RowLines& pf) {
+  if (width >= 48) tile_at_b_rows<3>(rows, c, ldc, a2, Na, b2, Nb, n2, overwrite, pf);
+  else if (width >= 32) tile_at_b_rows<2>(rows, c, ldc, a2, Na, b2, Nb, n2, overwrite, pf);
+  else tile_at_b_rows<1>(rows, c, ldc, a2, Na, b2, Nb, n2, overwrite, pf);
 }
 
 }  // namespace
@@ -176,9 +179,11 @@ void gemm_panel_bf16(float* c, const float* a, const float* b, const float* bias
 namespace {
 
 // C (Na, Nb) += A^T B over the rows [r0, r1) (the pairs of a group), walking them in chunks of 256 rows whose
-// bf16 pairs stay in L2 while every tile passes over them.
-void at_b_rows(float* c, const float* a, const float* b, int64_t r0, int64_t r1, int64_t Na, int64_t Nb,
-               std::vector<uint16_t>& a2, std::vector<uint16_t>& b2) {
+// bf16 pairs stay in L2 while every tile passes over them; C = A^T B when `overwrite` (C not read).
+// Rows up to r_next (>= r1: those of the group that follows, on this thread under a static schedule) are fetched
+// ahead.
+void at_b_rows(float* c, const float* a, const float* b, int64_t r0, int64_t r1, int64_t r_next, int64_t Na,
+               int64_t Nb, std::vector<uint16_t>& a2, std::vector<uint16_t>& b2, bool overwrite) {
   constexpr int64_t kChunk = 256;   // token rows per pass (even)
   a2.resize(static_cast<size_t>(kChunk * Na));
   b2.resize(static_cast<size_t>(kChunk * Nb));
@@ -190,12 +195,19 @@ void at_b_rows(float* c, const float* a, const float* b, int64_t r0, int64_t r1,
       interleave_rows(a2.data() + rr * Na * 2, a + r * Na, two ? a + (r + 1) * Na : nullptr, Na);
       interleave_rows(b2.data() + rr * Nb * 2, b + r * Nb, two ? b + (r + 1) * Nb : nullptr, Nb);
     }
+    // The next chunk's rows of A and B (float32, from memory: 196 KB at 96 + 96 columns) are fetched while the
+    // tiles run (RowLines): converted right after them, they would otherwise stall the core once per chunk.
+    const int64_t n_next = std::min(kChunk, r_next - q0 - n);
+    const int64_t tiles = (Nb + kCols - 1) / kCols * ((Na + kRows - 1) / kRows);
+    int64_t tile_no = 0;
     // One 48-column panel of B's pairs (n2 x 192 bytes) stays in L1 while the tiles pass over it.
     for (int64_t c0 = 0; c0 < Nb; c0 += kCols) {
       const int width = static_cast<int>(std::min<int64_t>(kCols, Nb - c0));
-      for (int64_t i0 = 0; i0 < Na; i0 += kRows) {
+      for (int64_t i0 = 0; i0 < Na; i0 += kRows, ++tile_no) {
+        const RowLines pf = RowLines::share(a + (q0 + n) * Na, Na, b + (q0 + n) * Nb, Nb, n_next, tile_no, tiles);
         const int rows = static_cast<int>(std::min<int64_t>(kRows, Na - i0));
-        tile_at_b_panel(width, rows, c + i0 * Nb + c0, Nb, a2.data() + i0 * 2, Na, b2.data() + c0 * 2, Nb, n2);
+        tile_at_b_panel(width, rows, c + i0 * Nb + c0, Nb, a2.data() + i0 * 2, Na, b2.data() + c0 * 2, Nb, n2,
+                        overwrite && q0 == r0, pf);
       }
     }
   }
@@ -212,15 +224,19 @@ void gemm_panel_at_b_bf16(float* c, const float* a, const float* b, int64_t R, i
   const int64_t groups = (R + kGroup - 1) / kGroup;
   std::vector<uint16_t> a2, b2;
   if (groups == 1) {
-    at_b_rows(c, a, b, 0, R, Na, Nb, a2, b2);
+    at_b_rows(c, a, b, 0, R, R, Na, Nb, a2, b2, false);
     return;
   }
   const int64_t csize = Na * Nb;
-  std::vector<float> partial(static_cast<size_t>(groups * csize), 0.f);
+  // Each group's first chunk writes its partial (no zeroing pass); the buffer is kept between calls (up to 16 MB
+  // at 57344 rows x 384 x 96): a fresh one was a serial zeroing of fresh pages before every call, 0.3-2 ms.
+  static thread_local std::vector<float> partial;
+  if (partial.size() < static_cast<size_t>(groups * csize)) partial.resize(static_cast<size_t>(groups * csize));
+  float* part = partial.data();
 #pragma omp parallel for schedule(static) firstprivate(a2, b2)
   for (int64_t g = 0; g < groups; ++g)
-    at_b_rows(partial.data() + g * csize, a, b, g * kGroup, std::min(R, (g + 1) * kGroup), Na, Nb, a2, b2);
-  add_group_partials(c, partial.data(), groups, csize, csize);
+    at_b_rows(part + g * csize, a, b, g * kGroup, std::min(R, (g + 1) * kGroup), R, Na, Nb, a2, b2, true);
+  add_group_partials(c, part, groups, csize, csize);
 }
 
 }  // namespace ssmtl::kernels::detail
