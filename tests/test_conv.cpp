@@ -146,14 +146,16 @@ TEST_CASE("conv3d: larger shapes (several channel blocks or column chunks, two t
   same.padding[0] = same.padding[1] = same.padding[2] = 1;
   Conv3dOptions no_w_pad;
   no_w_pad.padding[0] = no_w_pad.padding[1] = 1;
-  // Stride 1 (direct path): 10 output channels = more than one register block plus a partial one, rows of 40 =
-  // whole vectors plus a partial one. Strided (vol2col path): a 144 x 1344 column matrix, split into chunks.
-  // Narrow rows take the direct path's shifted layout (channels (ci, kw), slices of whole rows): 8x8 slices (the
-  // CvT embedding's; 12 channels and 3 samples on two threads), 6 x 10 = 60 outputs (the last vector of a slice
-  // partial; the weight gradient copies dout into slices of whole vectors), padding 0 along W (rows of 8 of 10).
-  const Big cases[] = {{{2, 4, 3, 40, 40}, {10, 4, 3, 3, 3}, same}, {{2, 8, 4, 40, 64}, {4, 4, 2, 3, 3}, strided},
-                       {{3, 6, 4, 8, 8}, {12, 6, 3, 3, 3}, same},   {{2, 5, 3, 6, 10}, {7, 5, 3, 3, 3}, same},
-                       {{2, 3, 3, 6, 10}, {9, 3, 3, 3, 3}, no_w_pad}};
+  // Stride 1 (direct path): 10 output channels = more than one register block plus a partial one. Strided
+  // (vol2col path): a 144 x 1344 column matrix, split into chunks. Rows that are not a multiple of a vector take
+  // the direct path's shifted layout (channels (ci, kw), slices of whole rows) where it saves >= 10% of the vectors:
+  // rows of 40 (100 vectors a slice instead of 120), 8x8 slices (the CvT embedding's; 12 channels and 3 samples on
+  // two threads), 6 x 10 = 60 outputs (the last vector of a slice partial; the weight gradient copies dout into
+  // slices of whole vectors), padding 0 along W (rows of 8 of 10). A 3 x 3 x 1 kernel keeps the rows layout on rows
+  // of 40: whole vectors plus a masked one, and the weight gradient's dout copied into rows of whole vectors.
+  const Big cases[] = {{{2, 4, 3, 40, 40}, {10, 4, 3, 3, 3}, same},  {{2, 8, 4, 40, 64}, {4, 4, 2, 3, 3}, strided},
+                       {{3, 6, 4, 8, 8}, {12, 6, 3, 3, 3}, same},    {{2, 5, 3, 6, 10}, {7, 5, 3, 3, 3}, same},
+                       {{2, 3, 3, 6, 10}, {9, 3, 3, 3, 3}, no_w_pad}, {{2, 4, 3, 12, 40}, {5, 4, 3, 3, 1}, no_w_pad}};
   for (const Big& bc : cases) {
     Tensor x = randn(bc.x, rng).set_requires_grad(), w = randn(bc.w, rng).set_requires_grad();
     Tensor b = randn({bc.w[0]}, rng).set_requires_grad();

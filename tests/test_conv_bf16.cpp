@@ -135,7 +135,7 @@ TEST_CASE("conv3d bf16: forward, input and weight gradients sum bf16-rounded pro
   // Odd and even input channels (a zero partner channel for odd counts, in the forward pass or in the input
   // gradient, whose input channels are Cout), output channels not a multiple of the register block of 8, rows
   // not a multiple of 16, groups, an asymmetric kernel with padding 0 in depth. Position vectors by rows (widths
-  // 16 and 31: a masked tail) and flat across rows (the others, e.g. 8x8 as the CvT embedding). The weight
+  // 16 and 31: a masked tail), shifted (the others, e.g. 8x8 as the CvT embedding) and flat (below). The weight
   // gradient stages small samples several at a time: 5 samples on 2 threads = 2 and 3, the 3 in groups of 2 and 1.
   const Case cases[] = {
       {2, 3, 8, 1, 3, 5, 21, {3, 3, 3}, {1, 1, 1}},   {1, 16, 12, 1, 4, 6, 19, {3, 3, 3}, {1, 1, 1}},
@@ -156,9 +156,12 @@ TEST_CASE("conv3d bf16: forward, input and weight gradients sum bf16-rounded pro
       // output channels); the input gradients (16 output channels) take the flat blocks.
       {2, 16, 32, 1, 3, 5, 16, {3, 3, 3}, {1, 1, 1}}, {1, 16, 48, 1, 3, 3, 32, {3, 3, 3}, {1, 1, 1}},
       // The shifted layout (channels (ci, kw) in rows of Wo) where Wo != W, staged row by row: padding 0 along W
-      // (Wo = W - 2), and a kernel 2 wide with padding 1 (Wo = W + 1; its input gradient takes the flat layout).
-      // Most cases above take it with Wo == W (the whole-slice staging): 3 or 5 channels, and rows of 7-10.
+      // (Wo = W - 2), and a kernel 2 wide with padding 1 (Wo = W + 1; its input gradient has Wo = W - 1). Most
+      // cases above take it with Wo == W (the whole-slice staging): 3 or 5 channels, rows of 7-21, 33, 35 and 40;
+      // rows of 16, 31 and 32 keep the rows layout. A 3 x 3 x 1 kernel on rows of 10 takes the flat layout (vectors
+      // across row ends of the padded volume, copied out).
       {1, 3, 8, 1, 3, 5, 12, {3, 3, 3}, {1, 1, 0}},   {1, 5, 8, 1, 3, 4, 9, {3, 3, 2}, {1, 1, 1}},
+      {2, 6, 10, 1, 3, 6, 10, {3, 3, 1}, {1, 1, 0}},
   };
   for (const bool amx : amx_modes()) {
     AmxScope amx_scope(amx);

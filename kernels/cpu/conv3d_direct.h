@@ -7,9 +7,9 @@
 // broadcast weight per channel and one load per position vector. The input gradient is the same computation on
 // the padded output gradient with the kernel flipped and transposed; the weight gradient accumulates
 // dout x shifted-input products per (co, ci, tap) in vectors, reduced once per chunk of positions.
-// Rows narrower than a vector and not a multiple of it (the CvT embedding's 8x8) would leave lanes idle; there
-// the input is staged as kW copies shifted by kw (channels (ci, kw), kernel (kD, kH, 1)), so that a slice's
-// outputs are consecutive and whole vectors span several rows (the "shifted" layout of both files).
+// Rows that are not a multiple of a vector (the CvT embedding's 8x8) would leave lanes idle; where that wastes
+// enough, the input is staged as kW copies shifted by kw (channels (ci, kw), kernel (kD, kH, 1)), so that a
+// slice's outputs are consecutive and whole vectors span several rows (the "shifted" layout of both files).
 // When use_bf16_products() (kernels/precision.h) all three run in conv3d_direct_bf16.cpp instead.
 #pragma once
 #include "kernels/conv3d.h"

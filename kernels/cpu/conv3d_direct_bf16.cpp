@@ -116,9 +116,13 @@ Plan make_plan(const DirectShape& s, const float* w) {
   d.Do = s.out[0], d.Ho = s.out[1], d.Wo = s.out[2];
   const int64_t vrow = (d.Wo + L - 1) / L, Wpad = d.W + 2 * d.pW, vslice = (d.Ho * Wpad + L - 1) / L;
   const int64_t vshift = (d.Ho * d.Wo + L - 1) / L;
-  // products per output slice and output channel of each layout (vectors x pairs x taps)
-  const int64_t plain = std::min(vslice, d.Ho * vrow) * ((d.Cin_g + 1) / 2) * s.k[0] * s.k[1] * s.k[2];
-  d.shifted = s.k[2] > 1 && vshift * ((d.Cin_g * s.k[2] + 1) / 2) * s.k[0] * s.k[1] < plain;
+  // Products per output slice and output channel of each layout (vectors x pairs x taps). Shifted where it takes
+  // no more than flat (which also copies its outputs out) and >= 10% fewer than by rows (staging kW copies costs
+  // too: rows of 31, 61 vectors instead of 62, ran 5-9% slower shifted; rows of 40, 100 instead of flat's 105,
+  // 10% faster).
+  const int64_t pair_taps = (d.Cin_g + 1) / 2 * s.k[0] * s.k[1] * s.k[2];
+  const int64_t shift_cost = vshift * ((d.Cin_g * s.k[2] + 1) / 2) * s.k[0] * s.k[1];
+  d.shifted = s.k[2] > 1 && 10 * shift_cost <= 9 * d.Ho * vrow * pair_taps && shift_cost <= vslice * pair_taps;
   d.flat = !d.shifted && vslice < d.Ho * vrow;
   d.KW = d.shifted ? s.k[2] : 1;
   d.Cp = (d.Cin_g * d.KW + 1) / 2, d.kvol = s.k[0] * s.k[1] * (d.shifted ? 1 : s.k[2]), d.taps = d.Cp * d.kvol;
@@ -481,7 +485,7 @@ void direct_weight_grad_bf16(float* dw, const float* dout, const float* x, int64
     std::vector<uint16_t> xp(static_cast<size_t>(Cin * d.chstride), 0);
     std::vector<uint16_t> gq(static_cast<size_t>(Cout * d.gstride), 0);
     // Each thread takes an equal share of the samples, staged B at a time (a loop over groups of B split among
-    // the threads gave one thread 3 groups of 13 samples and the other 2, at the CvT embedding's 64 samples).
+    // the threads gave one thread 2 groups of 19 samples and the other 19 + 7, at the CvT embedding's 64).
     const int t = omp_get_thread_num(), T = omp_get_num_threads();
     float* dwp = part.data() + t * wsize;
     for (int64_t n0 = N * t / T, n1 = N * (t + 1) / T; n0 < n1; n0 += d.B) {

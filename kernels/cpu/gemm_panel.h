@@ -127,7 +127,7 @@ struct RowLines {
     const int64_t lines_a = rows * na * 4 / 64, lines = lines_a + rows * nb * 4 / 64;
     const int64_t l0 = lines * tile / tiles, l1 = lines * (tile + 1) / tiles;
     RowLines r;
-    r.p[0] = reinterpret_cast<const char*>(a) + l0 * 64;
+    r.p[0] = reinterpret_cast<const char*>(a) + std::min(l0, lines_a) * 64;
     r.n[0] = std::max<int64_t>(0, std::min(l1, lines_a) - l0);
     r.p[1] = reinterpret_cast<const char*>(b) + (std::max(l0, lines_a) - lines_a) * 64;
     r.n[1] = std::max<int64_t>(0, l1 - std::max(l0, lines_a));

@@ -228,10 +228,14 @@ void gemm_panel_at_b_bf16(float* c, const float* a, const float* b, int64_t R, i
     return;
   }
   const int64_t csize = Na * Nb;
-  // Each group's first chunk writes its partial (no zeroing pass); the buffer is kept between calls (up to 16 MB
-  // at 57344 rows x 384 x 96): a fresh one was a serial zeroing of fresh pages before every call, 0.3-2 ms.
-  static thread_local std::vector<float> partial;
-  if (partial.size() < static_cast<size_t>(groups * csize)) partial.resize(static_cast<size_t>(groups * csize));
+  // Each group's first chunk writes its partial (no zeroing pass). The buffer is kept between calls up to 64 MB
+  // (the CvT's largest, 57344 rows x 384 x 96, needs 4.1 MB), so that steady training steps take no fresh pages.
+  constexpr size_t kKeepFloats = size_t(16) << 20;
+  static thread_local std::vector<float> kept;
+  std::vector<float> once;
+  const size_t need = static_cast<size_t>(groups * csize);
+  std::vector<float>& partial = need <= kKeepFloats ? kept : once;
+  if (partial.size() < need) partial.resize(need);
   float* part = partial.data();
 #pragma omp parallel for schedule(static) firstprivate(a2, b2)
   for (int64_t g = 0; g < groups; ++g)
