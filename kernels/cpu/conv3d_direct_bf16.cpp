@@ -242,7 +242,13 @@ SSMTL_BF16_TARGET void conv_block(float* oc, int64_t nco, int64_t ov, const floa
                                   int64_t p) {
   __m512 acc[CB][V];
   for (int c = 0; c < CB; ++c)
-    for (int v = 0; v < V; ++v) acc[c][v] = _mm512_setzero_ps();
+    for (int v = 0; v < V; ++v) {
+      acc[c][v] = _mm512_setzero_ps();
+      // the next block's output lines, for writing: RGB stage 1 has only 45 reduction steps per block, too few to
+      // hide its stores' misses (BM_Conv3dPrecision forward 273-286 -> 300-302 GFLOP/s; this block's own lines
+      // were no help)
+      if (c < nco && p + V + v < d.npos) __builtin_prefetch(oc + c * ov + d.obase[p + V + v], 1, 3);
+    }
   const int64_t* xb = d.xbase.data() + p;
   for (int64_t t = 0; t < d.taps; ++t) {
     const uint32_t* xt = xg + d.off[t];
