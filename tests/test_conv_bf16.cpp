@@ -156,10 +156,10 @@ TEST_CASE("conv3d bf16: forward, input and weight gradients sum bf16-rounded pro
       // output channels); the input gradients (16 output channels) take the flat blocks.
       {2, 16, 32, 1, 3, 5, 16, {3, 3, 3}, {1, 1, 1}}, {1, 16, 48, 1, 3, 3, 32, {3, 3, 3}, {1, 1, 1}},
       // The shifted layout (channels (ci, kw) in rows of Wo) where Wo != W, staged row by row: padding 0 along W
-      // (Wo = W - 2), and a kernel 2 wide with padding 1 (Wo = W + 1; its input gradient has Wo = W - 1). Most
-      // cases above take it with Wo == W (the whole-slice staging): 3 or 5 channels, rows of 7-21, 33, 35 and 40;
-      // rows of 16, 31 and 32 keep the rows layout. A 3 x 3 x 1 kernel on rows of 10 takes the flat layout (vectors
-      // across row ends of the padded volume, copied out).
+      // (Wo = W - 2), and a kernel 2 wide with padding 1 (Wo = W + 1; its input gradient takes the flat layout).
+      // Most cases above take it with Wo == W (the whole-slice staging); rows of 16, 31 and 32 keep the rows
+      // layout; rows of 7 and 19 with even channel counts (as many products as shifted) and a 3 x 3 x 1 kernel on
+      // rows of 10 take the flat layout (vectors across row ends of the padded volume, copied out).
       {1, 3, 8, 1, 3, 5, 12, {3, 3, 3}, {1, 1, 0}},   {1, 5, 8, 1, 3, 4, 9, {3, 3, 2}, {1, 1, 1}},
       {2, 6, 10, 1, 3, 6, 10, {3, 3, 1}, {1, 1, 0}},
   };

@@ -117,12 +117,12 @@ Plan make_plan(const DirectShape& s, const float* w) {
   const int64_t vrow = (d.Wo + L - 1) / L, Wpad = d.W + 2 * d.pW, vslice = (d.Ho * Wpad + L - 1) / L;
   const int64_t vshift = (d.Ho * d.Wo + L - 1) / L;
   // Products per output slice and output channel of each layout (vectors x pairs x taps). Shifted where it takes
-  // no more than flat (which also copies its outputs out) and >= 10% fewer than by rows (staging kW copies costs
-  // too: rows of 31, 61 vectors instead of 62, ran 5-9% slower shifted; rows of 40, 100 instead of flat's 105,
-  // 10% faster).
+  // fewer than flat (ties, e.g. the decoders' 9 x 9 phase planes, stay flat: not measured) and >= 10% fewer than by
+  // rows (staging kW copies costs too: rows of 31, 61 vectors instead of 62, ran 5-9% slower shifted; rows of 40,
+  // 100 instead of flat's 105, 10% faster).
   const int64_t pair_taps = (d.Cin_g + 1) / 2 * s.k[0] * s.k[1] * s.k[2];
   const int64_t shift_cost = vshift * ((d.Cin_g * s.k[2] + 1) / 2) * s.k[0] * s.k[1];
-  d.shifted = s.k[2] > 1 && 10 * shift_cost <= 9 * d.Ho * vrow * pair_taps && shift_cost <= vslice * pair_taps;
+  d.shifted = s.k[2] > 1 && 10 * shift_cost <= 9 * d.Ho * vrow * pair_taps && shift_cost < vslice * pair_taps;
   d.flat = !d.shifted && vslice < d.Ho * vrow;
   d.KW = d.shifted ? s.k[2] : 1;
   d.Cp = (d.Cin_g * d.KW + 1) / 2, d.kvol = s.k[0] * s.k[1] * (d.shifted ? 1 : s.k[2]), d.taps = d.Cp * d.kvol;
