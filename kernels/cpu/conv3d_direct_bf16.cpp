@@ -73,8 +73,8 @@ struct Plan {
   // shifted left by kw columns in rows of Wq = Wo, and the kernel is (kD, kH, 1) over them: the outputs of a slice
   // are then consecutive indices q = (od * Hp + oh) * Wo + ow with no padding columns between rows, tap (kd, kh)
   // reads q + (kd * Hp + kh) * Wo, and outputs are written directly (lanes past the slice's end masked). Chosen
-  // where it takes the fewest products: rows not a multiple of L (the CvT embedding's 8x8: 4 vectors a slice
-  // instead of flat's 5) or an odd channel count (RGB: 5 pairs of (ci, kw) x 9 taps instead of 2 pairs x 27).
+  // where it saves products (the rule in make_plan): rows not a multiple of L (the CvT embedding's 8x8: 4 vectors
+  // a slice instead of flat's 5) or an odd channel count (RGB: 5 pairs of (ci, kw) x 9 taps instead of 2 x 27).
   bool flat, shifted;
   int64_t KW;           // staged channels per input channel: kW when shifted, else 1
   int64_t ostride;
