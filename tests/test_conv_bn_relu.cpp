@@ -210,9 +210,10 @@ TEST_CASE("conv3d_bn_relu_pool_eval equals max_pool3d(conv3d_bn_relu_eval) and r
 
 TEST_CASE("the direct convolutions' batch norm: running mean 2 and var 1 map 1 to -0.999995, 3 to 0.999995 (PITFALLS 19)") {
   // gamma 1, beta 0, eps 1e-5; a 3x3x3 kernel whose only non-zero tap is the centre (weight 1), 1 -> 2 channels (one
-  // channel in and out would be the depthwise path): the direct kernels (by rows of 32: full vectors) with the
-  // BN + ReLU epilogue in registers, in every precision this CPU runs. 1 -> -0.999995 -> ReLU 0; 3 -> 0.999995
-  // (1, 3 and the weight are exact in bf16).
+  // channel in and out would be the depthwise path): the direct kernels with the BN + ReLU epilogue in registers,
+  // in every precision this CPU runs, on one row of 32 (fp32 by rows of full vectors; bf16 shifted, its one channel
+  // paired over (ci, kw)) and on 4 rows of 8 (both shifted: vectors across row ends). 1 -> -0.999995 -> ReLU 0;
+  // 3 -> 0.999995 (1, 3 and the weight are exact in bf16).
   autograd::NoGradGuard ng;
   const EvalBatchNorm bn{Tensor::ones({2}), Tensor::zeros({2}), Tensor::full({2}, 2.f), Tensor::ones({2})};
   std::vector<float> wv(54, 0.f);
@@ -221,14 +222,17 @@ TEST_CASE("the direct convolutions' batch norm: running mean 2 and var 1 map 1 t
   std::vector<float> xv(32), expected(64);
   for (int i = 0; i < 64; ++i) expected[i] = i % 2 ? 0.999995f : 0.f;
   for (int i = 0; i < 32; ++i) xv[i] = i % 2 ? 3.f : 1.f;
-  const Tensor x = Tensor::from_vector({1, 1, 1, 1, 32}, xv);
   Conv3dOptions o;
   o.padding[0] = o.padding[1] = o.padding[2] = 1;
-  for (const Mode& mode : modes()) {
-    INFO((std::string(mode.name)));
-    kernels::MatmulPrecisionScope precision(mode.precision);
-    AmxScope amx(mode.amx);
-    CHECK(conv3d_bn_relu_eval(x, w, Tensor(), bn, o).to_vector() == expected);
+  for (const Shape& shape : {Shape{1, 1, 1, 1, 32}, Shape{1, 1, 1, 4, 8}}) {
+    const Tensor x = Tensor::from_vector(shape, xv);
+    for (const Mode& mode : modes()) {
+      INFO((std::string(mode.name)));
+      INFO(shape[3]);
+      kernels::MatmulPrecisionScope precision(mode.precision);
+      AmxScope amx(mode.amx);
+      CHECK(conv3d_bn_relu_eval(x, w, Tensor(), bn, o).to_vector() == expected);
+    }
   }
   CHECK(bn.running_mean.to_vector() == std::vector<float>{2.f, 2.f});   // inference leaves the statistics as they were
   CHECK(bn.running_var.to_vector() == std::vector<float>{1.f, 1.f});

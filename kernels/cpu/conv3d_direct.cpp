@@ -123,7 +123,7 @@ void pad_sample(float* xp, const float* xn, const Direct& d) {
     for (int64_t kw = 0; kw < d.KW; ++kw) {
       // column x of the staged row holds input column x + kw - pW (shifted; kw = 0 and x from pW otherwise)
       const int64_t shift = d.shifted ? kw - d.pW : -d.pW;
-      const int64_t x0 = std::max<int64_t>(0, -shift), x1 = std::min(d.Wq, d.W - shift);
+      const auto [x0, x1] = StagedColumns(d.W, shift, d.Wq);
       if (x1 <= x0) continue;
       for (int64_t z = 0; z < d.D; ++z)
         for (int64_t y = 0; y < d.H; ++y)

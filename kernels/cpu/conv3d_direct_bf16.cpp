@@ -167,7 +167,7 @@ Plan make_plan(const DirectShape& s, const float* w) {
 
 // Shifted mode: row[ow] = input row `in` at column ow + kw - pW, 0 outside the input, for ow < Wq.
 void shifted_row(float* row, const float* in, int64_t kw, const Plan& d) {
-  const int64_t x0 = std::clamp<int64_t>(d.pW - kw, 0, d.Wq), x1 = std::clamp<int64_t>(d.W + d.pW - kw, x0, d.Wq);
+  const auto [x0, x1] = StagedColumns(d.W, kw - d.pW, d.Wq);
   std::fill(row, row + x0, 0.f);
   std::copy(in + x0 + kw - d.pW, in + x1 + kw - d.pW, row + x0);
   std::fill(row + x1, row + d.Wq, 0.f);
@@ -396,7 +396,7 @@ void stage_sample(uint16_t* xp, uint16_t* gq, const float* xn, const float* gn, 
   for (int64_t c = 0; c < d.groups * d.Cin_g; ++c)
     for (int64_t kw = 0; kw < d.KW; ++kw) {
       // copy column ow holds input column ow + kw - pW: the columns [x0, x1) of the copy that exist in the input
-      const int64_t x0 = std::max<int64_t>(0, d.pW - kw), x1 = std::min(d.Wq, d.W + d.pW - kw);
+      const auto [x0, x1] = StagedColumns(d.W, kw - d.pW, d.Wq);
       if (x1 <= x0) continue;
       for (int64_t z = 0; z < d.D; ++z)
         for (int64_t y = 0; y < d.H; ++y)

@@ -4,6 +4,7 @@
 // products per lane: here the products of two consecutive input channels). CPU-internal; no CUDA twin: the CUDA
 // convolutions compute in fp32 in both precision modes.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "kernels/cpu/conv_epilogue.h"
@@ -46,6 +47,14 @@ void direct_weight_grad_amx(float* dw, const float* dout, const float* x, int64_
 bool direct_weight_grad_amx_few_applicable(const DirectShape& s);
 void direct_weight_grad_amx_few(float* dw, const float* dout, const float* x, int64_t N, bool parallel,
                                 const DirectShape& s);
+
+// The columns [x0, x1) of a staged row of Wq whose input column x + shift exists (0 <= x + shift < W); empty when
+// x1 <= x0. The shifted layouts (conv3d_direct.cpp, conv3d_direct_bf16.cpp) stage copy kw with shift = kw - pW.
+struct StagedColumns {
+  int64_t x0, x1;
+  StagedColumns(int64_t W, int64_t shift, int64_t Wq)
+      : x0(shift < 0 ? std::min(-shift, Wq) : 0), x1(std::max(x0, std::min(Wq, W - shift))) {}
+};
 
 // dst[x] = (bf16(a[x]), bf16(b[x])) as one 32-bit pair, for x < W; b == nullptr: a zero partner channel.
 void bf16_pair_row(uint32_t* dst, const float* a, const float* b, int64_t W);
