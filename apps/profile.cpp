@@ -21,7 +21,8 @@
 namespace {
 
 const char* kUsage =
-    "usage: ssmtl profile [--config FILE] [--set key=value ...] [--steps N] [--batch B] [--json] [--device cpu|cuda]\n"
+    "usage: ssmtl profile [--config FILE] [--set key=value ...] [--steps N] [--batch B] [--shapes] [--json]\n"
+    "                     [--device cpu|cuda]\n"
     "  --config FILE   model configuration (configs/*.txt; default the ssmtl++v1-cpu preset)\n"
     "  --set key=value override one configuration key (repeatable), e.g. model.backbone.transformer=none;\n"
     "                  train.precision=bf16 profiles both steps with bf16 products (kernels/precision.h);\n"
@@ -30,10 +31,13 @@ const char* kUsage =
     "  --steps N       profiled training steps and scoring steps, after one warm-up step each (default 3); the\n"
     "                  training step is the trainer's at learning rate 0, so repeated steps do the same work\n"
     "  --batch B       objects per step (default 64, the paper's batch size)\n"
+    "  --shapes        one row per kernel, phase and shape (convolutions: N x Cin->Cout, output DxHxW, kernel;\n"
+    "                  linear: rows x in->out; attention: samples x heads, query and key tokens, head width;\n"
+    "                  backward rows name their products, e.g. dx+dw); kernels that announce no shape get none\n"
     "  --json          print the result as one JSON object instead of tables (null where a column does not\n"
     "                  apply: no FLOP or bytes counted, or no peak known for the device)\n"
     "  --device D      cpu (default) or cuda (kernel times then include a synchronisation each)\n"
-    "Rows: one per kernel and phase; ms and GFLOP are per step; share = of the step's wall time; the\n"
+    "Rows: one per kernel and phase (and shape, with --shapes); ms and GFLOP are per step; share = of the step's wall time; the\n"
     "'(untimed)' row is what no kernel accounts for (graph bookkeeping, allocation, copies, Python-free glue).\n"
     "%peak: of the measured fp32 peak (compute-bound rows, in either precision); GB/s and %bw: the least memory traffic of the op\n"
     "(memory-bound rows: normalisations, activations, elementwise, permutes) against the measured bandwidth.\n";
@@ -87,18 +91,23 @@ Profile profile(int steps, F step) {
   return p;
 }
 
-void print_table(const char* title, const Profile& p, int B, double peak, double bandwidth) {
+void print_table(const char* title, const Profile& p, int B, double peak, double bandwidth, bool shapes) {
   // peak / bandwidth 0: not known for this device (the probes measure the host CPU): no percentages.
   char of_peak[32] = "";
   if (peak > 0) std::snprintf(of_peak, sizeof of_peak, " = %.1f%% of peak", 100 * p.flops * 1e-9 / p.step_s / peak);
   std::printf("\n%s: %.1f ms per step, %.1f objects/s, %.2f GFLOP counted, %.1f GFLOP/s%s, "
               "%.0f page faults per step\n", title, p.step_s * 1e3, B / p.step_s, p.flops * 1e-9,
               p.flops * 1e-9 / p.step_s, of_peak, p.page_faults);
-  std::printf("  %-34s %-9s %7s %10s %7s %9s %9s %7s %8s %6s\n", "op", "phase", "calls", "ms", "share", "GFLOP",
-              "GFLOP/s", "%peak", "GB/s", "%bw");
+  // by shape: the shape column after the op's (as wide as the longest shape)
+  int sw = 0;
+  for (const auto& r : p.rows) sw = std::max(sw, static_cast<int>(r.shape.size()));
+  const int shape_width = shapes ? sw + 1 : 0;
+  std::printf("  %-34s %-*s%-9s %7s %10s %7s %9s %9s %7s %8s %6s\n", "op", shape_width, shapes ? "shape" : "", "phase",
+              "calls", "ms", "share", "GFLOP", "GFLOP/s", "%peak", "GB/s", "%bw");
   for (const auto& r : p.rows) {
     const bool untimed = r.kernel == "(untimed)";
-    std::printf("  %-34s %-9s %7lld %10.2f %6.1f%%", r.kernel.c_str(), untimed ? "" : ssmtl::prof::phase_name(r.phase),
+    std::printf("  %-34s %-*s%-9s %7lld %10.2f %6.1f%%", r.kernel.c_str(), shape_width, r.shape.c_str(),
+                untimed ? "" : ssmtl::prof::phase_name(r.phase),
                 static_cast<long long>(r.calls), r.seconds * 1e3, 100 * r.seconds / p.step_s);
     if (r.flops > 0 && peak > 0)
       std::printf(" %9.3f %9.1f %6.1f%%", r.flops * 1e-9, r.flops * 1e-9 / r.seconds,
@@ -124,7 +133,8 @@ std::string json_number(double v, bool applies, const char* format = "%.4f") {
   return b;
 }
 
-std::string json_profile(const Profile& p, int B, double peak, double bandwidth) {
+// shapes: profiled by shape ("shape" is the announced shape, "" where none; null otherwise)
+std::string json_profile(const Profile& p, int B, double peak, double bandwidth, bool shapes) {
   char buf[768];
   const double step_gflops = p.flops * 1e-9 / p.step_s;
   std::snprintf(buf, sizeof buf, "{\"step_ms\": %.4f, \"objects_per_s\": %.4f, \"gflop\": %.9g, \"gflops\": %.4f, "
@@ -139,10 +149,10 @@ std::string json_profile(const Profile& p, int B, double peak, double bandwidth)
     const double gbs = r.seconds > 0 ? r.bytes * 1e-9 / r.seconds : 0;
     const bool has_flops = r.flops > 0 && r.seconds > 0, has_bytes = r.bytes > 0 && r.seconds > 0;
     std::snprintf(buf, sizeof buf,
-                  "%s{\"op\": \"%s\", \"phase\": %s, \"calls\": %lld, \"ms\": %.4f, \"share\": %.6f, "
+                  "%s{\"op\": \"%s\", \"shape\": %s, \"phase\": %s, \"calls\": %lld, \"ms\": %.4f, \"share\": %.6f, "
                   "\"gflop\": %s, \"gflops\": %s, \"pct_peak\": %s, \"gbytes\": %s, \"gbs\": %s, "
                   "\"pct_bandwidth\": %s}",
-                  i ? ", " : "", r.kernel.c_str(),
+                  i ? ", " : "", r.kernel.c_str(), shapes ? ("\"" + r.shape + "\"").c_str() : "null",
                   untimed ? "null" : ("\"" + std::string(ssmtl::prof::phase_name(r.phase)) + "\"").c_str(),
                   static_cast<long long>(r.calls), r.seconds * 1e3, r.seconds / p.step_s,
                   json_number(r.flops * 1e-9, r.flops > 0, "%.9g").c_str(), json_number(gflops, has_flops).c_str(),
@@ -155,12 +165,13 @@ std::string json_profile(const Profile& p, int B, double peak, double bandwidth)
 }
 
 int run_profile(int argc, char** argv) {
-  ssmtl::app::Args args(argc, argv, {"json"});
+  ssmtl::app::Args args(argc, argv, {"json", "shapes"});
   if (args.help()) { std::printf("%s", kUsage); return 0; }
   ssmtl::util::Config cfg = ssmtl::app::config_option(args);
   const int steps = static_cast<int>(args.get_int("steps", 3, 1));
   const int B = static_cast<int>(args.get_int("batch", 64, 1));
   const bool json = args.has("json");
+  const bool shapes = args.has("shapes");
   const ssmtl::Device dev = args.has("device") ? ssmtl::app::device_option(args) : ssmtl::Device::CPU;
   args.check_used();
   ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);
@@ -172,6 +183,7 @@ int run_profile(int argc, char** argv) {
   ssmtl::kernels::MatmulPrecisionScope precision_scope(precision);
   ssmtl::kernels::use_scoring_bf16_attention();   // as `ssmtl score` (training's attention: only the opt-in)
   if (dev == ssmtl::Device::CUDA) setenv("SSMTL_CUDA_SYNC", "1", 0);   // kernel time = call time
+  ssmtl::prof::set_by_shape(shapes);
 
   // The peak is probed before and after the steps and the larger value kept: on a shared machine a probe
   // taken while another job runs understates what the cores can do (and %peak would exceed 100).
@@ -209,8 +221,8 @@ int run_profile(int argc, char** argv) {
                 mc.name.c_str(), ssmtl::device_name(dev), topt.precision.c_str(), B, steps, peak, peak_bf16, peak_amx,
                 ssmtl::kernels::use_amx_products() ? "true" : "false", bf16_attention ? "true" : "false",
                 bf16_attention_scoring ? "true" : "false", bandwidth,
-                json_profile(pt, B, table_peak, table_bandwidth).c_str(),
-                json_profile(ps, B, table_peak, table_bandwidth).c_str());
+                json_profile(pt, B, table_peak, table_bandwidth, shapes).c_str(),
+                json_profile(ps, B, table_peak, table_bandwidth, shapes).c_str());
     return 0;
   }
   std::printf("%s on %s, %s products%s, batch %d, %d steps; measured peak fp32 %.1f GFLOP/s, bf16 %s; memory bandwidth "
@@ -224,8 +236,8 @@ int run_profile(int argc, char** argv) {
                 ssmtl::kernels::use_amx_products() ? "run on them (SSMTL_AMX=0: on AVX512_BF16)"
                                                    : "do not use them (fp32, or SSMTL_AMX=0)");
   if (!host) std::printf("%%peak and %%bw: not shown on %s (the probes above measure the host CPU)\n", ssmtl::device_name(dev));
-  print_table("training step", pt, B, table_peak, table_bandwidth);
-  print_table("scoring step", ps, B, table_peak, table_bandwidth);
+  print_table("training step", pt, B, table_peak, table_bandwidth, shapes);
+  print_table("scoring step", ps, B, table_peak, table_bandwidth, shapes);
   return 0;
 }
 

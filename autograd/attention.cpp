@@ -13,6 +13,12 @@ using autograd::grad_buffer;
 
 namespace {
 
+// The profiler's shape (`ssmtl profile --shapes`): samples x heads, query and key tokens, head width.
+void note_attention_shape(int64_t B, int64_t H, int64_t Lq, int64_t Lk, int64_t E) {
+  SSMTL_PROF_SHAPE("%lldx%lld heads Lq %lld Lk %lld E %lld", (long long)B, (long long)H, (long long)Lq,
+                   (long long)Lk, (long long)E);
+}
+
 struct AttentionNode : Node {
   Tensor probs;   // (B, H, Lq, Lk) softmax output saved by the forward
   int64_t BH, Lq, Lk, E, Ev;
@@ -23,6 +29,7 @@ struct AttentionNode : Node {
     const Tensor &q = inputs[0], &k = inputs[1], &v = inputs[2];
     // dv = P^T dout, dP = dout v^T, dq = dS k, dk = dS^T q (each 2 flops per multiply-add)
     prof::add_flops(2.0 * BH * Lq * Lk * (2 * Ev + 2 * E));
+    note_attention_shape(BH, 1, Lq, Lk, E);
     SSMTL_DISPATCH(g.device(), kernels::attention_backward, grad_buffer(q), grad_buffer(k), grad_buffer(v), g.data(),
                    q.data(), k.data(), v.data(), probs.data(), BH, Lq, Lk, E, Ev);
   }
@@ -44,6 +51,7 @@ struct TokenAttentionNode : Node {
                              " (train.precision or SSMTL_BF16_ATTENTION / set_bf16_attention changed in between)");
     // recomputed scores, dP, dq, dk, dv: 5 products of Lq x Lk x width per head
     prof::add_flops(2.0 * B * H * Lq * Lk * (3 * E + 2 * Ev));
+    note_attention_shape(B, H, Lq, Lk, E);
     // CPU only (multi_head_attention composes other ops on CUDA), hence no SSMTL_DISPATCH
     prof::KernelScope timed("kernels::attention_tokens_backward");
     // Write-first: each of dq, dk, dv that is new is written, not zero-filled and added into.
@@ -76,6 +84,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   Tensor out = Tensor::empty({B, H, Lq, Ev}, q.device());
   Tensor probs = Tensor::empty({B, H, Lq, Lk}, q.device());
   prof::add_flops(2.0 * B * H * Lq * Lk * (E + Ev));   // q k^T and P v
+  note_attention_shape(B, H, Lq, Lk, E);
   SSMTL_DISPATCH(q.device(), kernels::attention_forward, out.data(), probs.data(), q.data(), k.data(), v.data(),
                  B * H, Lq, Lk, E, Ev);
   if (autograd::needs_grad({&q, &k, &v})) {
@@ -114,6 +123,7 @@ Tensor multi_head_attention(const Tensor& q, const Tensor& k, const Tensor& v, i
   Tensor out = Tensor::empty({B, Lq, heads * Ev}, q.device());
   Tensor lse = Tensor::empty({B, heads, Lq}, q.device());
   prof::add_flops(2.0 * B * heads * Lq * Lk * (E + Ev));
+  note_attention_shape(B, heads, Lq, Lk, E);
   const bool training = autograd::needs_grad({&q, &k, &v});
   {
     prof::KernelScope timed("kernels::attention_tokens_forward");

@@ -22,6 +22,15 @@ double conv_flops(const k::Conv3dGeometry& g) {
   return 2.0 * g.N * g.Cout * g.Do * g.Ho * g.Wo * (g.Cin / g.groups) * g.kD * g.kH * g.kW;
 }
 
+// The profiler's shape of a convolution (`ssmtl profile --shapes`): N x Cin -> Cout, output D x H x W, kernel,
+// stride and groups where not 1; `grads` names the backward's products ("" for a forward).
+void note_conv_shape(const k::Conv3dGeometry& g, const char* grads = "") {
+  SSMTL_PROF_SHAPE("%lldx%lld->%lld %lldx%lldx%lld k%lldx%lldx%lld%s%s%s", (long long)g.N, (long long)g.Cin,
+                   (long long)g.Cout, (long long)g.Do, (long long)g.Ho, (long long)g.Wo, (long long)g.kD,
+                   (long long)g.kH, (long long)g.kW, g.sD * g.sH * g.sW > 1 ? " strided" : "",
+                   g.groups > 1 ? " grouped" : "", grads);
+}
+
 struct ConvNode : Node {
   k::Conv3dGeometry g;
   const char* op;
@@ -37,6 +46,7 @@ struct ConvNode : Node {
     const float* x = inputs[0].data();
     const float* w = inputs[1].data();
     prof::add_flops(conv_flops(g) * ((dx.data ? 1 : 0) + (dw ? 1 : 0)));
+    note_conv_shape(g, dx.data && dw ? " dx+dw" : dw ? " dw" : " dx");
     if (is_depthwise(g))
       SSMTL_DISPATCH(grad.device(), k::conv3d_depthwise_backward, dx.data, dw, db, grad.data(), x, w, g);
     else
@@ -104,6 +114,7 @@ Tensor conv_impl(const Tensor& x, const Tensor& w, const Tensor& bias, const int
   if (y.numel() == 0) return y;   // empty batch or no channels: nothing to compute
   const float* b = bias.defined() ? bias.data() : nullptr;
   prof::add_flops(conv_flops(g));
+  note_conv_shape(g);
   if (is_depthwise(g))
     SSMTL_DISPATCH(x.device(), k::conv3d_depthwise_forward, y.data(), x.data(), w.data(), b, g);
   else
@@ -127,6 +138,7 @@ Tensor conv_bn_relu_impl(const Tensor& x, const Tensor& w, const Tensor& bias, c
   Tensor y = Tensor::empty(os, x.device());
   if (y.numel() == 0) return y;
   prof::add_flops(conv_flops(g));
+  note_conv_shape(g);
   SSMTL_DISPATCH(x.device(), k::conv3d_bn_relu_forward, y.data(), x.data(), w.data(),
                  bias.defined() ? bias.data() : nullptr, e, g);
   return y;
@@ -175,6 +187,7 @@ Tensor conv3d_bn_relu_pool_eval(const Tensor& x, const Tensor& w, const Tensor& 
   Tensor y = Tensor::empty({g.N, g.Cout, g.Do, g.Ho / 2, g.Wo / 2}, x.device());
   if (y.numel() == 0) return y;
   prof::add_flops(conv_flops(g));
+  note_conv_shape(g);
   const float* b = bias.defined() ? bias.data() : nullptr;
   if (x.device() == Device::CPU && !k::conv3d_bn_relu_pool_per_sample_pays(g)) {   // batched: the same bits
     Tensor act = Tensor::empty(os, x.device());

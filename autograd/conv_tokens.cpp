@@ -15,6 +15,12 @@ namespace {
 
 double macs2(const k::Conv3dGeometry& g) { return 2.0 * g.N * g.Cout * g.Do * g.Ho * g.Wo * g.kD * g.kH * g.kW; }
 
+// The profiler's shape (`ssmtl profile --shapes`): N x C channels, output D x H x W, kernel; `grads` as conv.cpp's.
+void note_tokens_shape(const k::Conv3dGeometry& g, const char* grads = "") {
+  SSMTL_PROF_SHAPE("%lldx%lld %lldx%lldx%lld k%lldx%lldx%lld%s", (long long)g.N, (long long)g.Cout, (long long)g.Do,
+                   (long long)g.Ho, (long long)g.Wo, (long long)g.kD, (long long)g.kH, (long long)g.kW, grads);
+}
+
 struct DepthwiseTokensNode : Node {
   k::Conv3dGeometry g;
   explicit DepthwiseTokensNode(const k::Conv3dGeometry& geo) : g(geo) {}
@@ -24,6 +30,7 @@ struct DepthwiseTokensNode : Node {
     float* dw = grad_buffer(inputs[1]);
     float* db = inputs.size() > 2 ? grad_buffer(inputs[2]) : nullptr;
     prof::add_flops(macs2(g) * ((dx.data ? 1 : 0) + (dw ? 1 : 0)));
+    note_tokens_shape(g, dx.data && dw ? " dx+dw" : dw ? " dw" : " dx");
     SSMTL_DISPATCH(grad.device(), k::conv3d_depthwise_cl_backward, dx.data, dw, db, grad.data(), inputs[0].data(),
                    inputs[1].data(), dx.add, g);
   }
@@ -73,6 +80,7 @@ Tensor conv3d_depthwise_tokens(const Tensor& x, const Tensor& w, const Tensor& b
   Tensor y = Tensor::empty({g.N, g.Do * g.Ho * g.Wo, C}, x.device());
   if (y.numel() == 0) return y;
   prof::add_flops(macs2(g));
+  note_tokens_shape(g);
   SSMTL_DISPATCH(x.device(), k::conv3d_depthwise_cl_forward, y.data(), x.data(), w.data(),
                  bias.defined() ? bias.data() : nullptr, g);
   if (autograd::needs_grad({&x, &w, &bias})) {
@@ -93,6 +101,7 @@ Tensor conv3d_depthwise_tokens_bn_eval(const Tensor& x, const Tensor& w, const T
   Tensor y = Tensor::empty({g.N, g.Do * g.Ho * g.Wo, g.Cout}, x.device());
   if (y.numel() == 0) return y;
   prof::add_flops(macs2(g));
+  note_tokens_shape(g);
   SSMTL_DISPATCH(x.device(), k::conv3d_depthwise_cl_bn_forward, y.data(), x.data(), w.data(),
                  bias.defined() ? bias.data() : nullptr, e, g);
   return y;

@@ -14,6 +14,16 @@ namespace k = kernels;
 
 namespace {
 
+// The profiler's shapes (`ssmtl profile --shapes`): rows x in -> out, and batch x (M x K) (K x N); `grads` names
+// the backward's products ("" for a forward).
+void note_linear_shape(int64_t M, int64_t in, int64_t out, const char* grads = "") {
+  SSMTL_PROF_SHAPE("%lldx%lld->%lld%s", (long long)M, (long long)in, (long long)out, grads);
+}
+void note_matmul_shape(int64_t batch, int64_t M, int64_t K, int64_t N, const char* grads = "") {
+  SSMTL_PROF_SHAPE("%lldx(%lldx%lld)(%lldx%lld)%s", (long long)batch, (long long)M, (long long)K, (long long)K,
+                   (long long)N, grads);
+}
+
 struct LinearNode : Node {
   int64_t M, in, out;
   LinearNode(int64_t m, int64_t i, int64_t o) : M(m), in(i), out(o) {}
@@ -23,6 +33,7 @@ struct LinearNode : Node {
     float* dw = grad_buffer(inputs[1]);
     float* db = inputs.size() > 2 ? grad_buffer(inputs[2]) : nullptr;
     prof::add_flops(2.0 * M * in * out * ((dx.data ? 1 : 0) + (dw ? 1 : 0)));
+    note_linear_shape(M, in, out, dx.data && dw ? " dx+dw" : dw ? " dw" : " dx");
     SSMTL_DISPATCH(g.device(), k::linear_backward, dx.data, dw, db, g.data(), inputs[0].data(), inputs[1].data(),
                    dx.add, M, in, out);
   }
@@ -45,6 +56,7 @@ struct LinearGeluNode : Node {
     prof::add_bytes(4.0 * 3 * g.numel());   // as GeluNode: g and z read; dz written
     SSMTL_DISPATCH(g.device(), k::gelu_backward, dz.data(), g.data(), z.data(), false, g.numel());
     prof::add_flops(2.0 * M * in * out * ((dx.data ? 1 : 0) + (dw ? 1 : 0)));
+    note_linear_shape(M, in, out, dx.data && dw ? " dx+dw" : dw ? " dw" : " dx");
     SSMTL_DISPATCH(g.device(), k::linear_backward, dx.data, dw, db, dz.data(), inputs[0].data(), inputs[1].data(),
                    dx.add, M, in, out);
   }
@@ -59,6 +71,7 @@ struct MatmulNode : Node {
     float* da = grad_buffer(inputs[0]);
     float* db = grad_buffer(inputs[1]);
     prof::add_flops(2.0 * batch * M * K * N * ((da ? 1 : 0) + (db ? 1 : 0)));
+    note_matmul_shape(batch, M, K, N, da && db ? " da+db" : db ? " db" : " da");
     SSMTL_DISPATCH(g.device(), k::matmul_backward, da, db, g.data(), inputs[0].data(), inputs[1].data(), batch, M,
                    K, N, b_shared);
   }
@@ -94,6 +107,7 @@ Tensor linear_gelu(const Tensor& x, const Tensor& w, const Tensor& bias) {
   Tensor y = Tensor::empty(ys, x.device());
   Tensor z = grad ? Tensor::empty(ys, x.device()) : Tensor();
   prof::add_flops(2.0 * M * in * out);
+  note_linear_shape(M, in, out);
   SSMTL_DISPATCH(x.device(), k::linear_gelu_forward, y.data(), grad ? z.data() : nullptr, x.data(), w.data(),
                  bias.defined() ? bias.data() : nullptr, M, in, out);
   if (grad) {
@@ -111,6 +125,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias) {
   ys.back() = out;
   Tensor y = Tensor::empty(ys, x.device());
   prof::add_flops(2.0 * M * in * out);
+  note_linear_shape(M, in, out);
   SSMTL_DISPATCH(x.device(), k::linear_forward, y.data(), x.data(), w.data(),
                  bias.defined() ? bias.data() : nullptr, M, in, out);
   if (autograd::needs_grad({&x, &w, &bias})) {
@@ -151,6 +166,7 @@ Tensor mlp_residual_eval(const Tensor& x, const Tensor& ln_gamma, const Tensor& 
   Tensor y = Tensor::empty(x.shape(), x.device());
   if (M == 0) return y;
   prof::add_flops(4.0 * M * D * H);
+  SSMTL_PROF_SHAPE("%lldx%lld->%lld->%lld", (long long)M, (long long)D, (long long)H, (long long)D);
   auto data = [](const Tensor& t) { return t.defined() ? t.data() : nullptr; };
   SSMTL_DISPATCH(x.device(), k::mlp_residual_forward, y.data(), x.data(), data(ln_gamma), data(ln_beta), eps,
                  w1.data(), data(b1), w2.data(), data(b2), M, D, H);
@@ -174,6 +190,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   cs.back() = N;
   Tensor c = Tensor::empty(cs, a.device());
   prof::add_flops(2.0 * batch * M * K * N);
+  note_matmul_shape(batch, M, K, N);
   SSMTL_DISPATCH(a.device(), k::matmul_forward, c.data(), a.data(), b.data(), batch, M, K, N, b_shared);
   if (autograd::needs_grad({&a, &b})) {
     auto n = std::make_shared<MatmulNode>(batch, M, K, N, b_shared);

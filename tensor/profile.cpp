@@ -4,9 +4,12 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -21,14 +24,26 @@ bool g_enabled = false;
 thread_local Phase g_phase = Phase::Forward;
 thread_local double g_pending_flops = 0;
 thread_local double g_pending_bytes = 0;
+bool g_shapes = false;
+thread_local std::string g_pending_shape;
+
+void note_shape(const char* fmt, ...) {
+  char buf[160];
+  va_list args;
+  va_start(args, fmt);
+  std::vsnprintf(buf, sizeof buf, fmt, args);
+  va_end(args);
+  g_pending_shape = buf;
+}
 }  // namespace detail
 
 namespace {
 
 thread_local int t_depth = 0;   // open scopes on this thread
 std::mutex g_mutex;
-std::map<std::pair<std::string, int>, Record>& table() {
-  static std::map<std::pair<std::string, int>, Record> t;
+using Key = std::tuple<std::string, int, std::string>;   // kernel, phase, shape
+std::map<Key, Record>& table() {
+  static std::map<Key, Record> t;
   return t;
 }
 
@@ -48,12 +63,14 @@ const char* phase_name(Phase p) {
 }
 
 void set_enabled(bool on) { detail::g_enabled = on; }
+void set_by_shape(bool on) { detail::g_shapes = on; }
 
 void reset() {
   std::lock_guard<std::mutex> lock(g_mutex);
   table().clear();
   detail::g_pending_flops = 0;
   detail::g_pending_bytes = 0;
+  detail::g_pending_shape.clear();
 }
 
 void KernelScope::begin(const char* name) {
@@ -64,6 +81,8 @@ void KernelScope::begin(const char* name) {
   bytes_ = detail::g_pending_bytes;
   detail::g_pending_flops = 0;
   detail::g_pending_bytes = 0;
+  shape_.swap(detail::g_pending_shape);
+  detail::g_pending_shape.clear();
   t0_ = now_s();
 }
 
@@ -79,10 +98,14 @@ void KernelScope::end() {
   const double bytes = bytes_ + detail::g_pending_bytes;
   detail::g_pending_flops = 0;
   detail::g_pending_bytes = 0;
+  if (shape_.empty()) shape_.swap(detail::g_pending_shape);   // announced by a nested op
+  detail::g_pending_shape.clear();
+  if (!detail::g_shapes) shape_.clear();
   std::lock_guard<std::mutex> lock(g_mutex);
-  Record& r = table()[{k, static_cast<int>(ph)}];
+  Record& r = table()[Key{k, static_cast<int>(ph), shape_}];
   r.kernel = k;
   r.phase = ph;
+  r.shape = shape_;
   ++r.calls;
   r.seconds += dt;
   r.flops += flops;

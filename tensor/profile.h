@@ -25,11 +25,16 @@ extern bool g_enabled;
 extern thread_local Phase g_phase;
 extern thread_local double g_pending_flops;
 extern thread_local double g_pending_bytes;
+extern bool g_shapes;
+void note_shape(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 }  // namespace detail
 
 inline bool enabled() { return detail::g_enabled; }
 void set_enabled(bool on);   // keeps the records: see reset()
 void reset();                // forget every record
+// Keep one record per shape (`ssmtl profile --shapes`) instead of one per kernel and phase: the shapes that
+// ops announce with add_shape() become part of each record's key. Off by default.
+void set_by_shape(bool on);
 
 // The phase that kernel calls on this thread are booked under (the engine sets Backward during
 // run_backward). Restores the previous phase on exit.
@@ -55,6 +60,15 @@ inline void add_bytes(double bytes) {
   if (detail::g_enabled) detail::g_pending_bytes += bytes;
 }
 
+// The shape of the next kernel dispatched on this thread, printf-style (e.g. "64x3->16 8x64x64 k3x3x3"),
+// announced like add_flops(). Formatted only while profiling by shape (set_by_shape), so the call costs one
+// branch otherwise. Kernels that announce nothing get an empty shape.
+#define SSMTL_PROF_SHAPE(...)                                                            \
+  do {                                                                                   \
+    if (::ssmtl::prof::detail::g_enabled && ::ssmtl::prof::detail::g_shapes)             \
+      ::ssmtl::prof::detail::note_shape(__VA_ARGS__);                                    \
+  } while (0)
+
 // Times one kernel call; `name` is the kernel's name as written at the call ("kernels::conv3d_forward").
 // Scopes opened inside an open scope are not recorded separately (their time is the outer one's).
 class KernelScope {
@@ -76,15 +90,17 @@ class KernelScope {
   const char* name_ = nullptr;   // null for a scope nested in another (not recorded)
   bool open_ = false;
   double t0_ = 0, flops_ = 0, bytes_ = 0;
+  std::string shape_;            // announced before the scope opened (profiling by shape only)
 };
 
 struct Record {
   std::string kernel;   // without the "kernels::" prefix
   Phase phase = Phase::Forward;
+  std::string shape;    // as announced with SSMTL_PROF_SHAPE; empty unless profiling by shape
   int64_t calls = 0;
   double seconds = 0, flops = 0, bytes = 0;
 };
-// Every kernel/phase seen since the last reset(), largest total time first.
+// Every kernel/phase (and shape, see set_by_shape) seen since the last reset(), largest total time first.
 std::vector<Record> records();
 
 // Measured arithmetic peak of this machine on all OpenMP threads, in GFLOP/s (a multiply-add counts 2):

@@ -98,6 +98,54 @@ TEST_CASE("profile: depthwise conv, linear and attention FLOP counts") {
   CHECK(att->flops == doctest::Approx(2.0 * 2 * 3 * 10 * 6 * (4 + 5)));
 }
 
+TEST_CASE("profile: by shape, each shape of a kernel gets its own record") {
+  Rng r(5);
+  auto run = [&] {
+    Tensor x = rand_uniform({5, 7}, r).set_requires_grad(), w = rand_uniform({3, 7}, r).set_requires_grad();
+    autograd::backward(sum(linear(x, w, Tensor())));   // 5 rows, 7 -> 3, dx and dw
+    linear(rand_uniform({4, 7}, r), w.detach(), Tensor());
+    linear(rand_uniform({4, 7}, r), w.detach(), Tensor());
+    Conv3dOptions o;
+    o.stride[1] = 2;
+    conv3d(rand_uniform({2, 3, 4, 5, 6}, r), rand_uniform({4, 3, 1, 3, 3}, r), Tensor(), o);   // out (2,4,4,2,4)
+  };
+  Profiling on;
+  prof::set_by_shape(true);
+  run();
+  prof::set_by_shape(false);
+  auto rs = prof::records();
+  auto shaped = [&](const std::string& k, prof::Phase ph, const std::string& shape) -> const prof::Record* {
+    for (const auto& rec : rs)
+      if (rec.kernel == k && rec.phase == ph && rec.shape == shape) return &rec;
+    return nullptr;
+  };
+  const prof::Record* five = shaped("linear_forward", prof::Phase::Forward, "5x7->3");
+  const prof::Record* four = shaped("linear_forward", prof::Phase::Forward, "4x7->3");
+  const prof::Record* back = shaped("linear_backward", prof::Phase::Backward, "5x7->3 dx+dw");
+  const prof::Record* conv = shaped("conv3d_forward", prof::Phase::Forward, "2x3->4 4x2x4 k1x3x3 strided");
+  REQUIRE(five != nullptr);
+  REQUIRE(four != nullptr);
+  REQUIRE(back != nullptr);
+  REQUIRE(conv != nullptr);
+  CHECK(five->calls == 1);
+  CHECK(four->calls == 2);
+  CHECK(four->flops == doctest::Approx(2 * 2.0 * 4 * 7 * 3));
+  CHECK(back->flops == doctest::Approx(2 * 2.0 * 5 * 7 * 3));
+  const prof::Record* sum_row = nullptr;   // a kernel that announces no shape: one record, empty shape
+  for (const auto& rec : rs)
+    if (rec.kernel.find("sum") != std::string::npos && rec.phase == prof::Phase::Forward) sum_row = &rec;
+  REQUIRE(sum_row != nullptr);
+  CHECK(sum_row->shape.empty());
+  // by shape off: one record per kernel and phase, no shapes
+  prof::reset();
+  run();
+  rs = prof::records();
+  const prof::Record* all = find(rs, "linear_forward", prof::Phase::Forward);
+  REQUIRE(all != nullptr);
+  CHECK(all->calls == 3);
+  CHECK(all->shape.empty());
+}
+
 TEST_CASE("profile: memory-bound ops count the bytes they must move, forward and backward") {
   Rng r(4);
   Tensor x = rand_uniform({2, 3, 5}, r).set_requires_grad();   // 30 floats
@@ -184,6 +232,23 @@ TEST_CASE("profile app: --json of a tiny configuration parses and its rows add u
   CHECK(out.find("peak True True") != std::string::npos);
   CHECK(out.find("bn bytes True") != std::string::npos);
   CHECK(out.find("nulls True True True") != std::string::npos);   // null where a column does not apply; step %peak
+}
+
+TEST_CASE("profile app: --shapes rows carry their shapes and still add up") {
+  std::string out;
+  const int code = run_ssmtl("profile --set model.name=ssmtl++v1-cpu --set model.crop=16 --steps 1 --batch 2 --shapes "
+                             "--json 2>/dev/null | python3 -c 'import json,sys\n"
+                             "d = json.load(sys.stdin)\n"
+                             "ops = d[\"train\"][\"ops\"]\n"
+                             "print(\"sum\", round(sum(o[\"gflop\"] or 0 for o in ops) / d[\"train\"][\"gflop\"], 3))\n"
+                             "conv = [o for o in ops if o[\"op\"] == \"conv3d_backward\"]\n"
+                             "print(\"convs\", len(conv) > 1, all(\" k\" in o[\"shape\"] and o[\"shape\"].endswith((\"dx+dw\", \"dw\", \"dx\")) "
+                             "for o in conv), len(set(o[\"shape\"] for o in conv)) == len(conv))'",
+                             out);
+  CHECK(code == 0);
+  INFO(out);
+  CHECK(out.find("sum 1.0\n") != std::string::npos);
+  CHECK(out.find("convs True True True") != std::string::npos);
 }
 
 TEST_CASE("profile app: a bad option is a usage error") {
