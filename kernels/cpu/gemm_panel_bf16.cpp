@@ -173,13 +173,16 @@ void gemm_panel_bf16_rows(float* c, const float* a, const uint16_t* packed, cons
   assert(r_end - r0 <= kBf16Block);   // the rows of the scratch ab
   const int64_t panels = (N + kCols - 1) / kCols, K2 = (K + 1) / 2, lda = 2 * K2;
   for (int64_t r = r0; r < r_end; ++r) bf16::convert_row(ab + (r - r0) * lda, a + r * K, K);
-  for (int64_t pn = 0; pn < panels; ++pn) {
-    const int64_t c0 = pn * kCols;
-    const uint16_t* p = packed + pn * K2 * kCols * 2;
-    const float* bs = bias ? bias + c0 : nullptr;
-    const int width = static_cast<int>(std::min<int64_t>(kCols, N - c0));
-    for (int64_t r = r0; r < r_end; r += kRows) {
-      const int rows = static_cast<int>(std::min<int64_t>(kRows, r_end - r));
+  // Row tile by row tile, each across all panels, so that C is written row after row: panel by panel, the rows
+  // (1536 bytes at 384 columns) were written in pieces of 192 bytes, and the stores waited longer for their
+  // lines (57344 rows, K = 96, 384 columns: 290 -> 320 GFLOP/s; the panels stay in L2 either way).
+  for (int64_t r = r0; r < r_end; r += kRows) {
+    const int rows = static_cast<int>(std::min<int64_t>(kRows, r_end - r));
+    for (int64_t pn = 0; pn < panels; ++pn) {
+      const int64_t c0 = pn * kCols;
+      const uint16_t* p = packed + pn * K2 * kCols * 2;
+      const float* bs = bias ? bias + c0 : nullptr;
+      const int width = static_cast<int>(std::min<int64_t>(kCols, N - c0));
       tile_panel(width, rows, c + r * N + c0, N, ab + (r - r0) * lda, lda, p, K2, bs, accumulate);
     }
   }
