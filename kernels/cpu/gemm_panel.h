@@ -9,6 +9,7 @@
 #pragma once
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -111,6 +112,35 @@ void mlp_residual_amx_rows(float* y, const float* x, const float* ln_gamma, cons
 void gemm_panel_amx(float* c, const float* a, const float* b, const float* bias, int64_t M, int64_t N, int64_t K,
                     bool trans_b, bool accumulate, const RowEpilogue* epilogue);
 void gemm_panel_at_b_amx(float* c, const float* a, const float* b, int64_t R, int64_t Na, int64_t Nb);
+
+// The cache lines of rows a weight-gradient product reads next (the next chunk of A (rows of na floats) and of B
+// (nb)), shared out evenly over the `tiles` tile calls of the current chunk; each tile fetches its share one line
+// per reduction step (at(step)), so the loads from memory overlap the products instead of stalling the bf16
+// conversion of every chunk (one thread over 57344 rows of 96 + 96 columns: 140 -> 168 GFLOP/s). Not in the fp32
+// product, which reads A and B in place: there it cost (384 x 96 on two threads: 194 -> 145 GFLOP/s).
+// Here, not beside its only user in gemm_panel_bf16.cpp: declared in that file's anonymous namespace, GCC 12
+// cloned the weight-gradient tiles and kept their 24 accumulators in memory between steps (57344 rows, 96 x 96:
+// 350 -> 270 GFLOP/s, sessions 25-26; RESULTS 46).
+struct RowLines {
+  const char* p[2] = {nullptr, nullptr};
+  int64_t n[2] = {0, 0};
+  // Tile `tile` of `tiles`: its share of rows [0, rows) of a and b (row lengths na, nb floats).
+  static RowLines share(const float* a, int64_t na, const float* b, int64_t nb, int64_t rows, int64_t tile,
+                        int64_t tiles) {
+    const int64_t lines_a = rows * na * 4 / 64, lines = lines_a + rows * nb * 4 / 64;
+    const int64_t l0 = lines * tile / tiles, l1 = lines * (tile + 1) / tiles;
+    RowLines r;
+    r.p[0] = reinterpret_cast<const char*>(a) + std::min(l0, lines_a) * 64;
+    r.n[0] = std::max<int64_t>(0, std::min(l1, lines_a) - l0);
+    r.p[1] = reinterpret_cast<const char*>(b) + (std::max(l0, lines_a) - lines_a) * 64;
+    r.n[1] = std::max<int64_t>(0, l1 - std::max(l0, lines_a));
+    return r;
+  }
+  void at(int64_t step) const {
+    if (step < n[0]) __builtin_prefetch(p[0] + step * 64, 0, 3);
+    else if (step - n[0] < n[1]) __builtin_prefetch(p[1] + (step - n[0]) * 64, 0, 3);
+  }
+};
 
 // C[i] += sum over groups g in order of partial[g * stride + i], for i < n: the weight gradients' per-group sums
 // (fixed row groups, so that the result does not depend on the thread count) added up in group order.

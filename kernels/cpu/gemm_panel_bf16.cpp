@@ -25,32 +25,6 @@ namespace {
 constexpr int kRows = 8;    // rows of C per micro-tile
 constexpr int kCols = 48;   // columns per panel (three 16-float vectors)
 
-// The cache lines of rows a weight-gradient product reads next (the next chunk of A (rows of na floats) and of B
-// (nb)), shared out evenly over the `tiles` tile calls of the current chunk; each tile fetches its share one line
-// per reduction step (at(step)), so the loads from memory overlap the products instead of stalling the bf16
-// conversion of every chunk (one thread over 57344 rows of 96 + 96 columns: 140 -> 168 GFLOP/s). Not in the fp32
-// product, which reads A and B in place: there it cost (384 x 96 on two threads: 194 -> 145 GFLOP/s).
-struct RowLines {
-  const char* p[2] = {nullptr, nullptr};
-  int64_t n[2] = {0, 0};
-  // Tile `tile` of `tiles`: its share of rows [0, rows) of a and b (row lengths na, nb floats).
-  static RowLines share(const float* a, int64_t na, const float* b, int64_t nb, int64_t rows, int64_t tile,
-                        int64_t tiles) {
-    const int64_t lines_a = rows * na * 4 / 64, lines = lines_a + rows * nb * 4 / 64;
-    const int64_t l0 = lines * tile / tiles, l1 = lines * (tile + 1) / tiles;
-    RowLines r;
-    r.p[0] = reinterpret_cast<const char*>(a) + std::min(l0, lines_a) * 64;
-    r.n[0] = std::max<int64_t>(0, std::min(l1, lines_a) - l0);
-    r.p[1] = reinterpret_cast<const char*>(b) + (std::max(l0, lines_a) - lines_a) * 64;
-    r.n[1] = std::max<int64_t>(0, l1 - std::max(l0, lines_a));
-    return r;
-  }
-  void at(int64_t step) const {
-    if (step < n[0]) __builtin_prefetch(p[0] + step * 64, 0, 3);
-    else if (step - n[0] < n[1]) __builtin_prefetch(p[1] + (step - n[0]) * 64, 0, 3);
-  }
-};
-
 // dst[2 j + e] = bf16(row_e[j]) for j < n: two float rows interleaved (row1 == nullptr: zeros).
 SSMTL_BF16 void interleave_rows(uint16_t* dst, const float* row0, const float* row1, int64_t n) {
   for (int64_t j = 0; j < n; j += 16) {
