@@ -14,6 +14,7 @@
 // measured slower than the row loops of conv3d_depthwise_cl.cpp: the copy and one pass per channel vector over
 // the output cost more than the branches; docs/RESULTS.md section 26.)
 #include <algorithm>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -36,24 +37,19 @@ struct Padded {
       : Dp((g.Do - 1) * g.sD + g.kD), Hp((g.Ho - 1) * g.sH + g.kH), Wp((g.Wo - 1) * g.sW + g.kW) {}
 };
 
-// xp (Dp, Hp, Wp, C) = sample n of x (N, D, H, W, C) at offset (pD, pH, pW), zero elsewhere; C = NV * VL, so
-// each position is NV vector moves (std::copy of a position was a library call each).
-template <int NV>
+// xp (Dp, Hp, Wp, C) = sample n of x (N, D, H, W, C) at offset (pD, pH, pW), zero elsewhere, where xp was
+// zero-filled once and holds an earlier sample of the same geometry (or none): the padding positions are never
+// written, so only the input's rows are copied, each one contiguous run of W C floats (clipped to the volume the
+// windows cover). Per position with a zero-or-copy test, this was a quarter of the fused backward's time at the
+// k / v projections' 7x8x8 (stride (1, 2, 2)).
 void pad_sample(float* xp, const float* x, const Conv3dGeometry& g, const Padded& p, int64_t n) {
-  constexpr int64_t C = NV * VL;
-  for (int64_t i = 0; i < p.Dp; ++i)
-    for (int64_t j = 0; j < p.Hp; ++j) {
-      float* row = xp + (i * p.Hp + j) * p.Wp * C;
-      const int64_t d = i - g.pD, h = j - g.pH;
-      const bool inside = d >= 0 && d < g.D && h >= 0 && h < g.H;
-      const float* s = x + ((n * g.D + d) * g.H + h) * g.W * C;
-      for (int64_t k = 0; k < p.Wp; ++k) {
-        const int64_t w = k - g.pW;
-        const bool in = inside && w >= 0 && w < g.W;
-#pragma GCC unroll 8
-        for (int v = 0; v < NV; ++v) storeu(row + k * C + v * VL, in ? loadu(s + w * C + v * VL) : vec{});
-      }
-    }
+  const int64_t C = g.Cin;
+  const int64_t d1 = std::min(g.D, p.Dp - g.pD), h1 = std::min(g.H, p.Hp - g.pH), w1 = std::min(g.W, p.Wp - g.pW);
+  if (w1 <= 0) return;
+  for (int64_t d = 0; d < d1; ++d)
+    for (int64_t h = 0; h < h1; ++h)
+      std::memcpy(xp + (((d + g.pD) * p.Hp + h + g.pH) * p.Wp + g.pW) * C, x + ((n * g.D + d) * g.H + h) * g.W * C,
+                  static_cast<size_t>(w1 * C) * sizeof(float));
 }
 
 // Cache lines fetched a few at a time (with intent to write) between the multiply-adds of the passes that run
@@ -160,10 +156,10 @@ void dw_padded(float* dx, float* dw, float* dbias, const float* dout, const floa
   std::vector<float> part(static_cast<size_t>(g.N * T1 * C));
 #pragma omp parallel if (par)
   {
-    std::vector<float> xp(static_cast<size_t>(ps.Dp * ps.Hp * ps.Wp * C));
+    std::vector<float> xp(static_cast<size_t>(ps.Dp * ps.Hp * ps.Wp * C));   // zeros: pad_sample's padding
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < g.N; ++n) {
-      if (dw) pad_sample<NV>(xp.data(), x, g, ps, n);
+      if (dw) pad_sample(xp.data(), x, g, ps, n);
       LineStream ahead;   // this sample's dx rows, spread over the passes v >= 1
       const int64_t in = g.D * g.H * g.W * C, rows = (NV - 1) * g.Do * g.Ho * g.Wo;
       if (dx && rows > 0) {
