@@ -132,25 +132,25 @@ void pad_sample(float* xp, const float* xn, const Direct& d) {
     }
 }
 
-// out (CB channels from oc, row stride ov) (+)= the block of V position vectors starting at p.
-template <int V>
+// out (the first C <= CB channels from oc, row stride ov) (+)= the block of V position vectors starting at p.
+template <int C, int V>
 void forward_block(float* oc, int64_t nco, int64_t ov, const float* bias, bool accumulate, const Epilogue& ep,
                    const float* xg, const float* wp, const Direct& d, int64_t p) {
-  vec acc[CB][V];
-  for (int c = 0; c < CB; ++c)
+  vec acc[C][V];
+  for (int c = 0; c < C; ++c)
     for (int v = 0; v < V; ++v) acc[c][v] = vec{};
   const int64_t* xb = d.xbase.data() + p;
   const int64_t taps = d.Cin_g * d.kvol;
   for (int64_t t = 0; t < taps; ++t) {
     const float* xt = xg + d.off[t];
     vec xv[V];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int v = 0; v < V; ++v) xv[v] = loadu(xt + xb[v]);
     const float* wt = wp + t * CB;
 #pragma GCC unroll 8
-    for (int c = 0; c < CB; ++c) {
+    for (int c = 0; c < C; ++c) {
       const float wc = wt[c];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int v = 0; v < V; ++v) acc[c][v] += wc * xv[v];
     }
   }
@@ -181,8 +181,13 @@ void forward_task(float* out_n, const float* xp, const Direct& d, const float* b
   const float* xg = xp + gr * d.Cin_g * d.KW * d.chan();
   const float* wp = d.wpack.data() + (gr * d.co_blocks + cb) * d.Cin_g * d.kvol * CB;
   int64_t p = 0;
-  for (; p + NV <= d.npos; p += NV) forward_block<NV>(oc, nco, ov, b, accumulate, ep, xg, wp, d, p);
-  for (; p < d.npos; ++p) forward_block<1>(oc, nco, ov, b, accumulate, ep, xg, wp, d, p);
+  if (CB == 8 && nco <= 4) {   // e.g. a decoder's 3 output channels: half the block, twice the positions
+    for (; p + 6 <= d.npos; p += 6) forward_block<4, 6>(oc, nco, ov, b, accumulate, ep, xg, wp, d, p);
+    for (; p < d.npos; ++p) forward_block<4, 1>(oc, nco, ov, b, accumulate, ep, xg, wp, d, p);
+    return;
+  }
+  for (; p + NV <= d.npos; p += NV) forward_block<CB, NV>(oc, nco, ov, b, accumulate, ep, xg, wp, d, p);
+  for (; p < d.npos; ++p) forward_block<CB, 1>(oc, nco, ov, b, accumulate, ep, xg, wp, d, p);
 }
 
 // out (N, groups * Cout_g, Do, Ho, Wo) (+)= conv(in (N, groups * Cin_g, D, H, W)); threads take

@@ -235,13 +235,13 @@ SSMTL_BF16_TARGET inline __m512 bn_relu(__m512 y, const Epilogue& ep, int c) {
   return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(t, _mm512_setzero_ps(), _CMP_GT_OQ), t);
 }
 
-// out (CB channels from oc, row stride ov) (+)= the block of V position vectors starting at p.
-template <int V>
+// out (the first C <= CB channels from oc, row stride ov) (+)= the block of V position vectors starting at p.
+template <int C, int V>
 SSMTL_BF16_TARGET void conv_block(float* oc, int64_t nco, int64_t ov, const float* bias, bool accumulate,
                                   const Epilogue& ep, const uint32_t* xg, const uint32_t* wp, const Plan& d,
                                   int64_t p) {
-  __m512 acc[CB][V];
-  for (int c = 0; c < CB; ++c)
+  __m512 acc[C][V];
+  for (int c = 0; c < C; ++c)
     for (int v = 0; v < V; ++v) {
       acc[c][v] = _mm512_setzero_ps();
       // the next block's output lines, for writing: RGB stage 1 has only 45 reduction steps per block, too few to
@@ -253,18 +253,18 @@ SSMTL_BF16_TARGET void conv_block(float* oc, int64_t nco, int64_t ov, const floa
   for (int64_t t = 0; t < d.taps; ++t) {
     const uint32_t* xt = xg + d.off[t];
     __m512bh xv[V];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
     for (int v = 0; v < V; ++v) xv[v] = reinterpret_cast<__m512bh>(_mm512_loadu_si512(xt + xb[v]));
     const uint32_t* wt = wp + t * CB;
 #pragma GCC unroll 8
-    for (int c = 0; c < CB; ++c) {
+    for (int c = 0; c < C; ++c) {
       const __m512bh wc = reinterpret_cast<__m512bh>(_mm512_set1_epi32(static_cast<int>(wt[c])));
-#pragma GCC unroll 4
+#pragma GCC unroll 8
       for (int v = 0; v < V; ++v) acc[c][v] = _mm512_dpbf16_ps(acc[c][v], wc, xv[v]);
     }
   }
 #pragma GCC unroll 8
-  for (int c = 0; c < CB; ++c) {
+  for (int c = 0; c < C; ++c) {
     if (c >= nco) break;
     const __m512 b = _mm512_set1_ps(bias ? bias[c] : 0.f);
     for (int v = 0; v < V; ++v) {
@@ -307,8 +307,13 @@ void conv_task(float* out_n, float* scratch, const uint32_t* xp, const Plan& d, 
   const bool dacc = !d.flat && accumulate;
   const Epilogue ep = epilogue.from(co0), dep = d.flat ? Epilogue{} : ep;
   int64_t p = 0;
-  for (; p + NV <= d.npos; p += NV) conv_block<NV>(dst, nco, dstride, db, dacc, dep, xg, wp, d, p);
-  for (; p < d.npos; ++p) conv_block<1>(dst, nco, dstride, db, dacc, dep, xg, wp, d, p);
+  if (nco <= 4) {   // e.g. a decoder's 3 output channels: half the block, twice the positions (same sums)
+    for (; p + 6 <= d.npos; p += 6) conv_block<4, 6>(dst, nco, dstride, db, dacc, dep, xg, wp, d, p);
+    for (; p < d.npos; ++p) conv_block<4, 1>(dst, nco, dstride, db, dacc, dep, xg, wp, d, p);
+  } else {
+    for (; p + NV <= d.npos; p += NV) conv_block<CB, NV>(dst, nco, dstride, db, dacc, dep, xg, wp, d, p);
+    for (; p < d.npos; ++p) conv_block<CB, 1>(dst, nco, dstride, db, dacc, dep, xg, wp, d, p);
+  }
   if (d.flat) copy_out(oc, nco, ov, b, accumulate, ep, scratch, d);
 }
 
