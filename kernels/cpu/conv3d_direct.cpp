@@ -333,44 +333,61 @@ void conv3d_direct_backward(float* dx, float* dw, const float* dout, const float
   // Positions in chunks of whole output slices, about 256 vectors: the chunk's dout and input stay in cache
   // while every (channel block, tap block) passes over it, and the vector sums are reduced once per chunk.
   const int64_t slices = std::max<int64_t>(1, (256 + slice - 1) / slice);
-  std::vector<int64_t> gpos(static_cast<size_t>(d.npos));
-  for (int64_t p = 0; p < d.npos; ++p) gpos[p] = p * VL;   // (slice p / slice, vector p % slice)
+  // Small outputs (fewer than 64 vectors a sample: the CvT's 8x8 maps, the upsampling's 9x9) take B samples a
+  // chunk, side by side in the buffers: one sample's few vectors per chunk left the per-chunk lane sums of every
+  // (channel block, tap block) costing more than their products (64x96->128, k 1x2x2 at 9x9: 55 GFLOP/s).
+  const int64_t per_sample = static_cast<int64_t>(d.padded_size()) + g.Cout * g.Do * sg;   // floats
+  const int64_t B = d.npos >= 64 ? 1
+                                 : std::clamp<int64_t>(std::min(256 / d.npos, (int64_t{512} << 10) / per_sample), 1,
+                                                       g.N);
+  const bool own = B == 1 && own_layout;
+  const int64_t xstride = static_cast<int64_t>(d.padded_size()), bstride = g.Do * sg, cstride = B * bstride;
+  std::vector<int64_t> gpos(static_cast<size_t>(B * d.npos)), xpos(static_cast<size_t>(B * d.npos));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t p = 0; p < d.npos; ++p) {   // (sample b, slice p / slice, vector p % slice)
+      gpos[b * d.npos + p] = b * bstride + p * VL;
+      xpos[b * d.npos + p] = b * xstride + d.xbase[p];
+    }
   const int nt = parallel ? omp_get_max_threads() : 1;
   std::vector<float> part(static_cast<size_t>(nt * wsize), 0.f);   // [thread][co][reduction step t of the plan]
 #pragma omp parallel num_threads(nt)
   {
-    std::vector<float> xp(d.padded_size(), 0.f);
-    std::vector<float> gq(own_layout ? 0 : static_cast<size_t>(g.Cout * g.Do * sg), 0.f);
+    std::vector<float> xp(static_cast<size_t>(B * xstride), 0.f);
+    std::vector<float> gq(own ? 0 : static_cast<size_t>(g.Cout * cstride), 0.f);
     float* dwp = part.data() + omp_get_thread_num() * wsize;
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < g.N; ++n) {
-      pad_sample(xp.data(), x + n * g.Cin * in_vol, d);
-      const float* gn = dout + n * g.Cout * out_vol;
-      if (!own_layout) {
-        for (int64_t r = 0; r < g.Cout * g.Do; ++r) {   // slice r
+    for (int64_t n0 = 0; n0 < g.N; n0 += B) {
+      const int64_t nb = std::min(B, g.N - n0);
+      const float* gn = dout + n0 * g.Cout * out_vol;
+      for (int64_t b = 0; b < nb; ++b) {
+        pad_sample(xp.data() + b * xstride, x + (n0 + b) * g.Cin * in_vol, d);
+        if (own) continue;
+        const float* gb = dout + (n0 + b) * g.Cout * out_vol;
+        for (int64_t r = 0; r < g.Cout * g.Do; ++r) {   // slice r of channel r / Do
+          float* dst = gq.data() + r / g.Do * cstride + b * bstride + r % g.Do * sg;
           if (d.shifted) {
-            std::memcpy(gq.data() + r * sg, gn + r * g.Ho * g.Wo, static_cast<size_t>(g.Ho * g.Wo) * sizeof(float));
+            std::memcpy(dst, gb + r * g.Ho * g.Wo, static_cast<size_t>(g.Ho * g.Wo) * sizeof(float));
             continue;
           }
           for (int64_t oh = 0; oh < g.Ho; ++oh)
-            std::memcpy(gq.data() + r * sg + oh * Wv, gn + (r * g.Ho + oh) * g.Wo,
-                        static_cast<size_t>(g.Wo) * sizeof(float));
+            std::memcpy(dst + oh * Wv, gb + (r * g.Ho + oh) * g.Wo, static_cast<size_t>(g.Wo) * sizeof(float));
         }
-        gn = gq.data();
       }
-      for (int64_t p0 = 0; p0 < d.npos; p0 += slices * slice) {
-        const int64_t np = std::min(d.npos - p0, slices * slice);
+      if (!own) gn = gq.data();
+      const int64_t npos = nb * d.npos, chunk = B > 1 ? npos : slices * slice;
+      for (int64_t p0 = 0; p0 < npos; p0 += chunk) {
+        const int64_t np = std::min(npos - p0, chunk);
         for (int64_t gr = 0; gr < g.groups; ++gr) {
           const float* xg = xp.data() + gr * Cin_g * d.KW * d.chan();
           for (int64_t c0 = 0; c0 < Cout_g; c0 += WB) {
             const int64_t nco = std::min<int64_t>(WB, Cout_g - c0);
             const float* gch[WB];
             for (int c = 0; c < WB; ++c)   // past the last channel: repeat it (results discarded)
-              gch[c] = gn + (gr * Cout_g + c0 + std::min<int64_t>(c, nco - 1)) * g.Do * sg;
+              gch[c] = gn + (gr * Cout_g + c0 + std::min<int64_t>(c, nco - 1)) * cstride;
             float* dwr = dwp + (gr * Cout_g + c0) * Kg;
             for (int64_t t0 = 0; t0 < Kg; t0 += TB)
               weight_block_upto<TB>(static_cast<int>(std::min<int64_t>(TB, Kg - t0)), dwr + t0, Kg, nco, gch, xg,
-                                    d.off.data() + t0, gpos.data() + p0, d.xbase.data() + p0, np);
+                                    d.off.data() + t0, gpos.data() + p0, xpos.data() + p0, np);
           }
         }
       }
