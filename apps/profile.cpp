@@ -101,7 +101,7 @@ void print_table(const char* title, const Profile& p, int B, double peak, double
   // by shape: the shape column after the op's (as wide as the longest shape)
   int sw = 0;
   for (const auto& r : p.rows) sw = std::max(sw, static_cast<int>(r.shape.size()));
-  const int shape_width = shapes ? sw + 1 : 0;
+  const int shape_width = shapes ? std::max(sw, 5) + 1 : 0;
   std::printf("  %-34s %-*s%-9s %7s %10s %7s %9s %9s %7s %8s %6s\n", "op", shape_width, shapes ? "shape" : "", "phase",
               "calls", "ms", "share", "GFLOP", "GFLOP/s", "%peak", "GB/s", "%bw");
   for (const auto& r : p.rows) {

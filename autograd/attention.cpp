@@ -29,7 +29,7 @@ struct AttentionNode : Node {
     const Tensor &q = inputs[0], &k = inputs[1], &v = inputs[2];
     // dv = P^T dout, dP = dout v^T, dq = dS k, dk = dS^T q (each 2 flops per multiply-add)
     prof::add_flops(2.0 * BH * Lq * Lk * (2 * Ev + 2 * E));
-    note_attention_shape(BH, 1, Lq, Lk, E);
+    note_attention_shape(probs.size(0), probs.size(1), Lq, Lk, E);   // as the forward announced it
     SSMTL_DISPATCH(g.device(), kernels::attention_backward, grad_buffer(q), grad_buffer(k), grad_buffer(v), g.data(),
                    q.data(), k.data(), v.data(), probs.data(), BH, Lq, Lk, E, Ev);
   }

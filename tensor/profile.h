@@ -33,7 +33,7 @@ inline bool enabled() { return detail::g_enabled; }
 void set_enabled(bool on);   // keeps the records: see reset()
 void reset();                // forget every record
 // Keep one record per shape (`ssmtl profile --shapes`) instead of one per kernel and phase: the shapes that
-// ops announce with add_shape() become part of each record's key. Off by default.
+// ops announce with SSMTL_PROF_SHAPE become part of each record's key. Off by default.
 void set_by_shape(bool on);
 
 // The phase that kernel calls on this thread are booked under (the engine sets Backward during

@@ -153,9 +153,17 @@ TEST_CASE("conv3d: larger shapes (several channel blocks or column chunks, two t
   // two threads), 6 x 10 = 60 outputs (the last vector of a slice partial; the weight gradient copies dout into
   // slices of whole vectors), padding 0 along W (rows of 8 of 10). A 3 x 3 x 1 kernel keeps the rows layout on rows
   // of 40: whole vectors plus a masked one, and the weight gradient's dout copied into rows of whole vectors.
+  // Small outputs (< 64 vectors a sample): the fp32 weight gradient takes several samples a chunk, here 8 of 8 x 8
+  // x 8 outputs with groups, 11 samples (a partial last chunk), and 5 of 16 x 16 (rows of whole vectors: dout is
+  // copied, not read in place); the latter's 3 output channels take the 4-channel blocks of the forward.
+  Conv3dOptions same_grouped = same;
+  same_grouped.groups = 2;
+  Conv3dOptions same_hw;
+  same_hw.padding[1] = same_hw.padding[2] = 1;
   const Big cases[] = {{{2, 4, 3, 40, 40}, {10, 4, 3, 3, 3}, same},  {{2, 8, 4, 40, 64}, {4, 4, 2, 3, 3}, strided},
                        {{3, 6, 4, 8, 8}, {12, 6, 3, 3, 3}, same},    {{2, 5, 3, 6, 10}, {7, 5, 3, 3, 3}, same},
-                       {{2, 3, 3, 6, 10}, {9, 3, 3, 3, 3}, no_w_pad}, {{2, 4, 3, 12, 40}, {5, 4, 3, 3, 1}, no_w_pad}};
+                       {{2, 3, 3, 6, 10}, {9, 3, 3, 3, 3}, no_w_pad}, {{2, 4, 3, 12, 40}, {5, 4, 3, 3, 1}, no_w_pad},
+                       {{11, 4, 8, 8, 8}, {6, 2, 3, 3, 3}, same_grouped}, {{5, 4, 1, 16, 16}, {3, 4, 1, 3, 3}, same_hw}};
   for (const Big& bc : cases) {
     Tensor x = randn(bc.x, rng).set_requires_grad(), w = randn(bc.w, rng).set_requires_grad();
     Tensor b = randn({bc.w[0]}, rng).set_requires_grad();

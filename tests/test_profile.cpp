@@ -237,13 +237,16 @@ TEST_CASE("profile app: --json of a tiny configuration parses and its rows add u
 TEST_CASE("profile app: --shapes rows carry their shapes and still add up") {
   std::string out;
   const int code = run_ssmtl("profile --set model.name=ssmtl++v1-cpu --set model.crop=16 --steps 1 --batch 2 --shapes "
-                             "--json 2>/dev/null | python3 -c 'import json,sys\n"
+                             "--json 2>/dev/null | python3 -c 'import json,re,sys\n"
                              "d = json.load(sys.stdin)\n"
                              "ops = d[\"train\"][\"ops\"]\n"
                              "print(\"sum\", round(sum(o[\"gflop\"] or 0 for o in ops) / d[\"train\"][\"gflop\"], 3))\n"
                              "conv = [o for o in ops if o[\"op\"] == \"conv3d_backward\"]\n"
-                             "print(\"convs\", len(conv) > 1, all(\" k\" in o[\"shape\"] and o[\"shape\"].endswith((\"dx+dw\", \"dw\", \"dx\")) "
-                             "for o in conv), len(set(o[\"shape\"] for o in conv)) == len(conv))'",
+                             "fwd = r\"\\d+x\\d+->\\d+ \\d+x\\d+x\\d+ k\\d+x\\d+x\\d+( strided)?( grouped)?\"\n"
+                             "bwd = fwd + r\" (dx\\+dw|dw|dx)\"\n"
+                             "fc = [o for o in ops if o[\"op\"] == \"conv3d_forward\"]\n"
+                             "print(\"convs\", len(conv) > 1, all(re.fullmatch(bwd, o[\"shape\"]) for o in conv), "
+                             "len(fc) > 1 and all(re.fullmatch(fwd, o[\"shape\"]) for o in fc))'",
                              out);
   CHECK(code == 0);
   INFO(out);

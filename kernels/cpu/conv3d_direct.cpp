@@ -337,9 +337,9 @@ void conv3d_direct_backward(float* dx, float* dw, const float* dout, const float
   // chunk, side by side in the buffers: one sample's few vectors per chunk left the per-chunk lane sums of every
   // (channel block, tap block) costing more than their products (64x96->128, k 1x2x2 at 9x9: 55 GFLOP/s).
   const int64_t per_sample = static_cast<int64_t>(d.padded_size()) + g.Cout * g.Do * sg;   // floats
-  const int64_t B = d.npos >= 64 ? 1
-                                 : std::clamp<int64_t>(std::min(256 / d.npos, (int64_t{512} << 10) / per_sample), 1,
-                                                       g.N);
+  const int64_t B = d.npos >= 64 || d.npos <= 0 || g.N <= 1
+                        ? 1
+                        : std::clamp<int64_t>(std::min(256 / d.npos, (int64_t{512} << 10) / per_sample), 1, g.N);
   const bool own = B == 1 && own_layout;
   const int64_t xstride = static_cast<int64_t>(d.padded_size()), bstride = g.Do * sg, cstride = B * bstride;
   std::vector<int64_t> gpos(static_cast<size_t>(B * d.npos)), xpos(static_cast<size_t>(B * d.npos));

@@ -119,8 +119,8 @@ void gemm_panel_at_b_amx(float* c, const float* a, const float* b, int64_t R, in
 // conversion of every chunk (one thread over 57344 rows of 96 + 96 columns: 140 -> 168 GFLOP/s). Not in the fp32
 // product, which reads A and B in place: there it cost (384 x 96 on two threads: 194 -> 145 GFLOP/s).
 // Here, not beside its only user in gemm_panel_bf16.cpp: declared in that file's anonymous namespace, GCC 12
-// cloned the weight-gradient tiles and kept their 24 accumulators in memory between steps (57344 rows, 96 x 96:
-// 350 -> 270 GFLOP/s, sessions 25-26; RESULTS 46).
+// cloned the weight-gradient tiles and emitted none of these fetches (48 prefetcht0 in the object -> 0; 57344
+// rows, 96 x 96: 345 -> 265 GFLOP/s, sessions 25-26; RESULTS 46).
 struct RowLines {
   const char* p[2] = {nullptr, nullptr};
   int64_t n[2] = {0, 0};
