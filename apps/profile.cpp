@@ -33,7 +33,7 @@ const char* kUsage =
     "  --batch B       objects per step (default 64, the paper's batch size)\n"
     "  --shapes        one row per kernel, phase and shape (convolutions: N x Cin->Cout, output DxHxW, kernel;\n"
     "                  linear: rows x in->out; attention: samples x heads, query and key tokens, head width;\n"
-    "                  backward rows name their products, e.g. dx+dw); kernels that announce no shape get none\n"
+    "                  backward rows name their products, e.g. dx+dw; memory-bound ops: their tensor's shape)\n"
     "  --json          print the result as one JSON object instead of tables (null where a column does not\n"
     "                  apply: no FLOP or bytes counted, or no peak known for the device)\n"
     "  --device D      cpu (default) or cuda (kernel times then include a synchronisation each)\n"

@@ -21,6 +21,7 @@ struct ReluNode : Node {
   void backward(const Tensor& g) override {
     if (float* dx = grad_buffer(inputs[0])) {
       prof::add_bytes(4.0 * 4 * g.numel());   // g, y read; dx read and written
+      SSMTL_PROF_SHAPE("%s", shape_str(g.shape()).c_str());
       SSMTL_DISPATCH(g.device(), k::relu_backward, dx, g.data(), y.data(), g.numel());
     }
   }
@@ -33,6 +34,7 @@ struct LeakyReluNode : Node {
   void backward(const Tensor& g) override {
     if (float* dx = grad_buffer(inputs[0])) {
       prof::add_bytes(4.0 * 4 * g.numel());   // g and x (or y) read; dx read and written
+      SSMTL_PROF_SHAPE("%s", shape_str(g.shape()).c_str());
       SSMTL_DISPATCH(g.device(), k::leaky_relu_backward, dx, g.data(), inputs[0].data(), slope, g.numel());
     }
   }
@@ -44,6 +46,7 @@ struct GeluNode : Node {
     const autograd::GradOut dx = autograd::grad_out(inputs[0]);   // (written, not added, when new)
     if (dx.data) {
       prof::add_bytes(4.0 * (dx.add ? 4 : 3) * g.numel());   // g and x read; dx (read and) written
+      SSMTL_PROF_SHAPE("%s", shape_str(g.shape()).c_str());
       SSMTL_DISPATCH(g.device(), k::gelu_backward, dx.data, g.data(), inputs[0].data(), dx.add, g.numel());
     }
   }
@@ -56,6 +59,7 @@ struct SigmoidNode : Node {
   void backward(const Tensor& g) override {
     if (float* dx = grad_buffer(inputs[0])) {
       prof::add_bytes(4.0 * 4 * g.numel());   // g and x (or y) read; dx read and written
+      SSMTL_PROF_SHAPE("%s", shape_str(g.shape()).c_str());
       SSMTL_DISPATCH(g.device(), k::sigmoid_backward, dx, g.data(), y.data(), g.numel());
     }
   }
@@ -68,6 +72,7 @@ struct TanhNode : Node {
   void backward(const Tensor& g) override {
     if (float* dx = grad_buffer(inputs[0])) {
       prof::add_bytes(4.0 * 4 * g.numel());   // g, y read; dx read and written
+      SSMTL_PROF_SHAPE("%s", shape_str(g.shape()).c_str());
       SSMTL_DISPATCH(g.device(), k::tanh_backward, dx, g.data(), y.data(), g.numel());
     }
   }
@@ -116,6 +121,7 @@ void last_dim(const Tensor& x, const char* op, int64_t& rows, int64_t& K) {
 Tensor relu(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.device());
   prof::add_bytes(4.0 * 2 * x.numel());   // x read, y written
+  SSMTL_PROF_SHAPE("%s", shape_str(x.shape()).c_str());
   SSMTL_DISPATCH(x.device(), k::relu_forward, y.data(), x.data(), x.numel());
   record<ReluNode>(y, x, y.detach());
   return y;
@@ -124,6 +130,7 @@ Tensor relu(const Tensor& x) {
 Tensor leaky_relu(const Tensor& x, float slope) {
   Tensor y = Tensor::empty(x.shape(), x.device());
   prof::add_bytes(4.0 * 2 * x.numel());   // x read, y written
+  SSMTL_PROF_SHAPE("%s", shape_str(x.shape()).c_str());
   SSMTL_DISPATCH(x.device(), k::leaky_relu_forward, y.data(), x.data(), slope, x.numel());
   record<LeakyReluNode>(y, x, slope);
   return y;
@@ -132,6 +139,7 @@ Tensor leaky_relu(const Tensor& x, float slope) {
 Tensor gelu(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.device());
   prof::add_bytes(4.0 * 2 * x.numel());   // x read, y written
+  SSMTL_PROF_SHAPE("%s", shape_str(x.shape()).c_str());
   SSMTL_DISPATCH(x.device(), k::gelu_forward, y.data(), x.data(), x.numel());
   record<GeluNode>(y, x);
   return y;
@@ -140,6 +148,7 @@ Tensor gelu(const Tensor& x) {
 Tensor sigmoid(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.device());
   prof::add_bytes(4.0 * 2 * x.numel());   // x read, y written
+  SSMTL_PROF_SHAPE("%s", shape_str(x.shape()).c_str());
   SSMTL_DISPATCH(x.device(), k::sigmoid_forward, y.data(), x.data(), x.numel());
   record<SigmoidNode>(y, x, y.detach());
   return y;
@@ -148,6 +157,7 @@ Tensor sigmoid(const Tensor& x) {
 Tensor tanh_act(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.device());
   prof::add_bytes(4.0 * 2 * x.numel());   // x read, y written
+  SSMTL_PROF_SHAPE("%s", shape_str(x.shape()).c_str());
   SSMTL_DISPATCH(x.device(), k::tanh_forward, y.data(), x.data(), x.numel());
   record<TanhNode>(y, x, y.detach());
   return y;

@@ -54,6 +54,7 @@ struct LinearGeluNode : Node {
     if (!dx.data && !dw && !db) return;
     Tensor dz = Tensor::empty(z.shape(), z.device());
     prof::add_bytes(4.0 * 3 * g.numel());   // as GeluNode: g and z read; dz written
+    SSMTL_PROF_SHAPE("%s", shape_str(g.shape()).c_str());
     SSMTL_DISPATCH(g.device(), k::gelu_backward, dz.data(), g.data(), z.data(), false, g.numel());
     prof::add_flops(2.0 * M * in * out * ((dx.data ? 1 : 0) + (dw ? 1 : 0)));
     note_linear_shape(M, in, out, dx.data && dw ? " dx+dw" : dw ? " dw" : " dx");

@@ -108,6 +108,7 @@ TEST_CASE("profile: by shape, each shape of a kernel gets its own record") {
     Conv3dOptions o;
     o.stride[1] = 2;
     conv3d(rand_uniform({2, 3, 4, 5, 6}, r), rand_uniform({4, 3, 1, 3, 3}, r), Tensor(), o);   // out (2,4,4,2,4)
+    gelu(rand_uniform({5, 3}, r));   // memory-bound: its tensor's shape
   };
   Profiling on;
   prof::set_by_shape(true);
@@ -127,6 +128,7 @@ TEST_CASE("profile: by shape, each shape of a kernel gets its own record") {
   REQUIRE(four != nullptr);
   REQUIRE(back != nullptr);
   REQUIRE(conv != nullptr);
+  CHECK(shaped("gelu_forward", prof::Phase::Forward, "[5, 3]") != nullptr);
   CHECK(five->calls == 1);
   CHECK(four->calls == 2);
   CHECK(four->flops == doctest::Approx(2 * 2.0 * 4 * 7 * 3));
