@@ -20,8 +20,7 @@ struct ReluNode : Node {
   const char* name() const override { return "ReluBackward"; }
   void backward(const Tensor& g) override {
     if (float* dx = grad_buffer(inputs[0])) {
-      prof::add_bytes(4.0 * 4 * g.numel());   // g, y read; dx read and written
-      SSMTL_PROF_SHAPE("%s", shape_str(g.shape()).c_str());
+      autograd::book_bytes(4.0 * 4 * g.numel(), g);   // g, y read; dx read and written
       SSMTL_DISPATCH(g.device(), k::relu_backward, dx, g.data(), y.data(), g.numel());
     }
   }
@@ -33,8 +32,7 @@ struct LeakyReluNode : Node {
   const char* name() const override { return "LeakyReluBackward"; }
   void backward(const Tensor& g) override {
     if (float* dx = grad_buffer(inputs[0])) {
-      prof::add_bytes(4.0 * 4 * g.numel());   // g and x (or y) read; dx read and written
-      SSMTL_PROF_SHAPE("%s", shape_str(g.shape()).c_str());
+      autograd::book_bytes(4.0 * 4 * g.numel(), g);   // g and x (or y) read; dx read and written
       SSMTL_DISPATCH(g.device(), k::leaky_relu_backward, dx, g.data(), inputs[0].data(), slope, g.numel());
     }
   }
@@ -45,8 +43,7 @@ struct GeluNode : Node {
   void backward(const Tensor& g) override {
     const autograd::GradOut dx = autograd::grad_out(inputs[0]);   // (written, not added, when new)
     if (dx.data) {
-      prof::add_bytes(4.0 * (dx.add ? 4 : 3) * g.numel());   // g and x read; dx (read and) written
-      SSMTL_PROF_SHAPE("%s", shape_str(g.shape()).c_str());
+      autograd::book_bytes(4.0 * (dx.add ? 4 : 3) * g.numel(), g);   // g and x read; dx (read and) written
       SSMTL_DISPATCH(g.device(), k::gelu_backward, dx.data, g.data(), inputs[0].data(), dx.add, g.numel());
     }
   }
@@ -58,8 +55,7 @@ struct SigmoidNode : Node {
   const char* name() const override { return "SigmoidBackward"; }
   void backward(const Tensor& g) override {
     if (float* dx = grad_buffer(inputs[0])) {
-      prof::add_bytes(4.0 * 4 * g.numel());   // g and x (or y) read; dx read and written
-      SSMTL_PROF_SHAPE("%s", shape_str(g.shape()).c_str());
+      autograd::book_bytes(4.0 * 4 * g.numel(), g);   // g and x (or y) read; dx read and written
       SSMTL_DISPATCH(g.device(), k::sigmoid_backward, dx, g.data(), y.data(), g.numel());
     }
   }
@@ -71,8 +67,7 @@ struct TanhNode : Node {
   const char* name() const override { return "TanhBackward"; }
   void backward(const Tensor& g) override {
     if (float* dx = grad_buffer(inputs[0])) {
-      prof::add_bytes(4.0 * 4 * g.numel());   // g, y read; dx read and written
-      SSMTL_PROF_SHAPE("%s", shape_str(g.shape()).c_str());
+      autograd::book_bytes(4.0 * 4 * g.numel(), g);   // g, y read; dx read and written
       SSMTL_DISPATCH(g.device(), k::tanh_backward, dx, g.data(), y.data(), g.numel());
     }
   }
@@ -120,8 +115,7 @@ void last_dim(const Tensor& x, const char* op, int64_t& rows, int64_t& K) {
 
 Tensor relu(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.device());
-  prof::add_bytes(4.0 * 2 * x.numel());   // x read, y written
-  SSMTL_PROF_SHAPE("%s", shape_str(x.shape()).c_str());
+  autograd::book_bytes(4.0 * 2 * x.numel(), x);   // x read, y written
   SSMTL_DISPATCH(x.device(), k::relu_forward, y.data(), x.data(), x.numel());
   record<ReluNode>(y, x, y.detach());
   return y;
@@ -129,8 +123,7 @@ Tensor relu(const Tensor& x) {
 
 Tensor leaky_relu(const Tensor& x, float slope) {
   Tensor y = Tensor::empty(x.shape(), x.device());
-  prof::add_bytes(4.0 * 2 * x.numel());   // x read, y written
-  SSMTL_PROF_SHAPE("%s", shape_str(x.shape()).c_str());
+  autograd::book_bytes(4.0 * 2 * x.numel(), x);   // x read, y written
   SSMTL_DISPATCH(x.device(), k::leaky_relu_forward, y.data(), x.data(), slope, x.numel());
   record<LeakyReluNode>(y, x, slope);
   return y;
@@ -138,8 +131,7 @@ Tensor leaky_relu(const Tensor& x, float slope) {
 
 Tensor gelu(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.device());
-  prof::add_bytes(4.0 * 2 * x.numel());   // x read, y written
-  SSMTL_PROF_SHAPE("%s", shape_str(x.shape()).c_str());
+  autograd::book_bytes(4.0 * 2 * x.numel(), x);   // x read, y written
   SSMTL_DISPATCH(x.device(), k::gelu_forward, y.data(), x.data(), x.numel());
   record<GeluNode>(y, x);
   return y;
@@ -147,8 +139,7 @@ Tensor gelu(const Tensor& x) {
 
 Tensor sigmoid(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.device());
-  prof::add_bytes(4.0 * 2 * x.numel());   // x read, y written
-  SSMTL_PROF_SHAPE("%s", shape_str(x.shape()).c_str());
+  autograd::book_bytes(4.0 * 2 * x.numel(), x);   // x read, y written
   SSMTL_DISPATCH(x.device(), k::sigmoid_forward, y.data(), x.data(), x.numel());
   record<SigmoidNode>(y, x, y.detach());
   return y;
@@ -156,8 +147,7 @@ Tensor sigmoid(const Tensor& x) {
 
 Tensor tanh_act(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), x.device());
-  prof::add_bytes(4.0 * 2 * x.numel());   // x read, y written
-  SSMTL_PROF_SHAPE("%s", shape_str(x.shape()).c_str());
+  autograd::book_bytes(4.0 * 2 * x.numel(), x);   // x read, y written
   SSMTL_DISPATCH(x.device(), k::tanh_forward, y.data(), x.data(), x.numel());
   record<TanhNode>(y, x, y.detach());
   return y;

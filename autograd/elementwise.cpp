@@ -13,8 +13,7 @@ namespace {
 
 // dst += alpha g, the gradient of a sum; 3 floats of memory traffic per element (g read, dst read and written).
 void axpy_grad(float* dst, const Tensor& g, float alpha) {
-  prof::add_bytes(4.0 * 3 * g.numel());
-  SSMTL_PROF_SHAPE("%s", shape_str(g.shape()).c_str());
+  autograd::book_bytes(4.0 * 3 * g.numel(), g);
   SSMTL_DISPATCH(g.device(), k::axpy, dst, g.data(), alpha, g.numel());
 }
 
@@ -78,8 +77,7 @@ Tensor add_impl(const Tensor& a, const Tensor& b, float alpha) {
   check_same_shape(a, b, alpha == 1.f ? "add" : "sub");
   check_same_device(a, b, alpha == 1.f ? "add" : "sub");
   Tensor out = Tensor::empty(a.shape(), a.device());
-  prof::add_bytes(4.0 * 3 * a.numel());   // a, b read, out written
-  SSMTL_PROF_SHAPE("%s", shape_str(a.shape()).c_str());
+  autograd::book_bytes(4.0 * 3 * a.numel(), a);   // a, b read, out written
   SSMTL_DISPATCH(a.device(), k::add_forward, out.data(), a.data(), b.data(), alpha, a.numel());
   if (autograd::needs_grad({&a, &b})) {
     auto n = std::make_shared<AddNode>(alpha);
@@ -121,8 +119,7 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   check_same_shape(a, b, "mul");
   check_same_device(a, b, "mul");
   Tensor out = Tensor::empty(a.shape(), a.device());
-  prof::add_bytes(4.0 * 3 * a.numel());   // a, b read, out written
-  SSMTL_PROF_SHAPE("%s", shape_str(a.shape()).c_str());
+  autograd::book_bytes(4.0 * 3 * a.numel(), a);   // a, b read, out written
   SSMTL_DISPATCH(a.device(), k::mul_forward, out.data(), a.data(), b.data(), a.numel());
   if (autograd::needs_grad({&a, &b})) {
     auto n = std::make_shared<MulNode>();

@@ -17,6 +17,7 @@
 #include <initializer_list>
 #include <vector>
 
+#include "tensor/profile.h"
 #include "tensor/tensor.h"
 
 namespace ssmtl {
@@ -44,6 +45,13 @@ class NoGradGuard {
  private:
   bool prev_;
 };
+
+// The memory traffic of the next kernel (prof::add_bytes) and, when `ssmtl profile --shapes` books rows by shape,
+// t's shape as that row's shape: the memory-bound ops' one call before their dispatch.
+inline void book_bytes(double bytes, const Tensor& t) {
+  prof::add_bytes(bytes);
+  SSMTL_PROF_SHAPE("%s", shape_str(t.shape()).c_str());
+}
 
 // True when recording is on and at least one input requires a gradient.
 bool needs_grad(std::initializer_list<const Tensor*> inputs);

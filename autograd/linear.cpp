@@ -53,8 +53,7 @@ struct LinearGeluNode : Node {
     float* db = inputs.size() > 2 ? grad_buffer(inputs[2]) : nullptr;
     if (!dx.data && !dw && !db) return;
     Tensor dz = Tensor::empty(z.shape(), z.device());
-    prof::add_bytes(4.0 * 3 * g.numel());   // as GeluNode: g and z read; dz written
-    SSMTL_PROF_SHAPE("%s", shape_str(g.shape()).c_str());
+    autograd::book_bytes(4.0 * 3 * g.numel(), g);   // as GeluNode: g and z read; dz written
     SSMTL_DISPATCH(g.device(), k::gelu_backward, dz.data(), g.data(), z.data(), false, g.numel());
     prof::add_flops(2.0 * M * in * out * ((dx.data ? 1 : 0) + (dw ? 1 : 0)));
     note_linear_shape(M, in, out, dx.data && dw ? " dx+dw" : dw ? " dw" : " dx");

@@ -30,8 +30,7 @@ struct BatchNormNode : Node {
   void backward(const Tensor& g) override {
     const Tensor &x = inputs[0], &gamma = inputs[1];
     const autograd::GradOut dx = autograd::grad_out(x, inputs);   // (written, not added, when new)
-    prof::add_bytes(4.0 * (dx.data ? (dx.add ? 4 : 3) : 2) * x.numel());   // g, x read; dx (read and) written
-    SSMTL_PROF_SHAPE("%s", shape_str(x.shape()).c_str());
+    autograd::book_bytes(4.0 * (dx.data ? (dx.add ? 4 : 3) : 2) * x.numel(), x);   // g, x read; dx (read and) written
     SSMTL_DISPATCH(g.device(), k::batch_norm_backward, dx.data, grad_buffer(gamma), grad_buffer(inputs[2]),
                    g.data(), x.data(), mean.data(), invstd.data(), data_or_null(gamma), batch_stats, dx.add, N, C,
                    inner);
@@ -50,8 +49,7 @@ struct BatchNormReluNode : Node {
   void backward(const Tensor& g) override {
     const Tensor &x = inputs[0], &gamma = inputs[1], &beta = inputs[2];
     const autograd::GradOut dx = autograd::grad_out(x, inputs);   // (written, not added, when new)
-    prof::add_bytes(4.0 * (dx.data ? (dx.add ? 4 : 3) : 2) * x.numel());   // g, x read; dx (read and) written
-    SSMTL_PROF_SHAPE("%s", shape_str(x.shape()).c_str());
+    autograd::book_bytes(4.0 * (dx.data ? (dx.add ? 4 : 3) : 2) * x.numel(), x);   // g, x read; dx (read and) written
     SSMTL_DISPATCH(g.device(), k::batch_norm_relu_backward, dx.data, grad_buffer(gamma), grad_buffer(beta),
                    g.data(), x.data(), mean.data(), invstd.data(), data_or_null(gamma), data_or_null(beta),
                    batch_stats, dx.add, N, C, inner);
@@ -72,8 +70,7 @@ struct BatchNormReluPoolNode : Node {
     const Tensor &x = inputs[0], &gamma = inputs[1], &beta = inputs[2];
     const autograd::GradOut dx = autograd::grad_out(x, inputs);   // (written, not added, when new)
     // pooled size (the CPU kernel): dout twice, xmax and idx once; full size: x read, dx (read and) written
-    prof::add_bytes(13.0 * g.numel() + 4.0 * (dx.data ? (dx.add ? 3 : 2) : 0) * x.numel());
-    SSMTL_PROF_SHAPE("%s", shape_str(x.shape()).c_str());
+    autograd::book_bytes(13.0 * g.numel() + 4.0 * (dx.data ? (dx.add ? 3 : 2) : 0) * x.numel(), x);
     SSMTL_DISPATCH(g.device(), k::batch_norm_relu_pool_backward, dx.data, grad_buffer(gamma), grad_buffer(beta),
                    g.data(), reinterpret_cast<const uint8_t*>(idx.data()), xmax.data(), x.data(), mean.data(),
                    invstd.data(), data_or_null(gamma), data_or_null(beta), batch_stats, dx.add, N, C, D, H, W);
@@ -124,8 +121,7 @@ struct LayerNormNode : Node {
   void backward(const Tensor& g) override {
     const Tensor &x = inputs[0], &gamma = inputs[1];
     const autograd::GradOut dx = autograd::grad_out(x, inputs);   // (written, not added, when new)
-    prof::add_bytes(4.0 * (dx.data ? (dx.add ? 4 : 3) : 2) * x.numel());   // g, x read; dx (read and) written
-    SSMTL_PROF_SHAPE("%s", shape_str(x.shape()).c_str());
+    autograd::book_bytes(4.0 * (dx.data ? (dx.add ? 4 : 3) : 2) * x.numel(), x);   // g, x read; dx (read and) written
     SSMTL_DISPATCH(g.device(), k::layer_norm_backward, dx.data, grad_buffer(gamma), grad_buffer(inputs[2]),
                    g.data(), x.data(), mean.data(), invstd.data(), data_or_null(gamma), dx.add, rows, D);
   }
@@ -226,8 +222,7 @@ BnStats bn_stats(const char* op, const Tensor& x, Tensor& running_mean, Tensor& 
   BnStats st{Tensor::empty({C}, x.device()), Tensor::empty({C}, x.device()), batch_stats, N, C, inner};
   if (batch_stats) {
     Tensor var = Tensor::empty({C}, x.device());
-    prof::add_bytes(4.0 * x.numel());   // x read
-    SSMTL_PROF_SHAPE("%s", shape_str(x.shape()).c_str());
+    autograd::book_bytes(4.0 * x.numel(), x);   // x read
     SSMTL_DISPATCH(x.device(), k::batch_norm_stats, st.mean.data(), var.data(), x.data(), N, C, inner);
     if (training && running_mean.defined())
       SSMTL_DISPATCH(x.device(), k::batch_norm_update_running, running_mean.data(), running_var.data(),
@@ -248,8 +243,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   if (training && t_sync) return sync_batch_norm(x, gamma, beta, running_mean, running_var, momentum, eps, t_sync);
   BnStats st = bn_stats("batch_norm", x, running_mean, running_var, training, momentum, eps);
   Tensor y = Tensor::empty(x.shape(), x.device());
-  prof::add_bytes(4.0 * 2 * x.numel());   // x read, y written
-  SSMTL_PROF_SHAPE("%s", shape_str(x.shape()).c_str());
+  autograd::book_bytes(4.0 * 2 * x.numel(), x);   // x read, y written
   SSMTL_DISPATCH(x.device(), k::batch_norm_forward, y.data(), x.data(), st.mean.data(), st.invstd.data(),
                  data_or_null(gamma), data_or_null(beta), st.N, st.C, st.inner);
   if (autograd::needs_grad({&x, &gamma, &beta})) {
@@ -267,8 +261,7 @@ Tensor batch_norm_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta,
     return relu(sync_batch_norm(x, gamma, beta, running_mean, running_var, momentum, eps, t_sync));
   BnStats st = bn_stats("batch_norm_relu", x, running_mean, running_var, training, momentum, eps);
   Tensor y = Tensor::empty(x.shape(), x.device());
-  prof::add_bytes(4.0 * 2 * x.numel());   // x read, y written
-  SSMTL_PROF_SHAPE("%s", shape_str(x.shape()).c_str());
+  autograd::book_bytes(4.0 * 2 * x.numel(), x);   // x read, y written
   SSMTL_DISPATCH(x.device(), k::batch_norm_relu_forward, y.data(), x.data(), st.mean.data(), st.invstd.data(),
                  data_or_null(gamma), data_or_null(beta), st.N, st.C, st.inner);
   if (autograd::needs_grad({&x, &gamma, &beta})) {
@@ -295,8 +288,7 @@ Tensor batch_norm_relu_pool(const Tensor& x, const Tensor& gamma, const Tensor& 
   Tensor out = Tensor::empty(os, x.device()), xmax = Tensor::empty(os, x.device());
   const int64_t windows = out.numel();
   Tensor idx = Tensor::empty({(windows + 3) / 4}, x.device());   // one byte per window
-  prof::add_bytes(4.0 * x.numel() + 9.0 * windows);   // x read; out, xmax, idx written
-  SSMTL_PROF_SHAPE("%s", shape_str(x.shape()).c_str());
+  autograd::book_bytes(4.0 * x.numel() + 9.0 * windows, x);   // x read; out, xmax, idx written
   SSMTL_DISPATCH(x.device(), k::batch_norm_relu_pool_forward, out.data(), reinterpret_cast<uint8_t*>(idx.data()),
                  xmax.data(), x.data(), st.mean.data(), st.invstd.data(), data_or_null(gamma), data_or_null(beta),
                  os[0], os[1], os[2], x.size(3), x.size(4));
@@ -315,8 +307,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, floa
   check_vector(beta, D, x, "layer_norm", "beta");
   Tensor mean = Tensor::empty({rows}, x.device()), invstd = Tensor::empty({rows}, x.device());
   Tensor y = Tensor::empty(x.shape(), x.device());
-  prof::add_bytes(4.0 * 2 * x.numel());   // x read, y written
-  SSMTL_PROF_SHAPE("%s", shape_str(x.shape()).c_str());
+  autograd::book_bytes(4.0 * 2 * x.numel(), x);   // x read, y written
   SSMTL_DISPATCH(x.device(), k::layer_norm_forward, y.data(), mean.data(), invstd.data(), x.data(),
                  data_or_null(gamma), data_or_null(beta), eps, rows, D);
   if (autograd::needs_grad({&x, &gamma, &beta})) {

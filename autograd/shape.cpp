@@ -49,13 +49,11 @@ struct PermuteNode : Node {
       std::vector<int> inv(perm.size());
       Shape out_shape(perm.size());
       for (int d = 0; d < rank; ++d) inv[perm[d]] = d, out_shape[d] = in_shape[perm[d]];
-      prof::add_bytes(4.0 * 2 * g.numel());   // g read, gx written
-      SSMTL_PROF_SHAPE("%s", shape_str(g.shape()).c_str());
+      autograd::book_bytes(4.0 * 2 * g.numel(), g);   // g read, gx written
       SSMTL_DISPATCH(g.device(), k::permute_forward, gx.data, g.data(), out_shape.data(), inv.data(), rank);
       return;
     }
-    prof::add_bytes(4.0 * 3 * g.numel());   // g read, gx read and written
-    SSMTL_PROF_SHAPE("%s", shape_str(g.shape()).c_str());
+    autograd::book_bytes(4.0 * 3 * g.numel(), g);   // g read, gx read and written
     SSMTL_DISPATCH(g.device(), k::permute_backward, gx.data, g.data(), in_shape.data(), perm.data(), rank);
   }
 };
@@ -107,8 +105,7 @@ Tensor permute(const Tensor& x, const std::vector<int>& dims) {
   Shape out_shape(rank);
   for (int k = 0; k < rank; ++k) out_shape[k] = x.size(perm[k]);
   Tensor out = Tensor::empty(out_shape, x.device());
-  prof::add_bytes(4.0 * 2 * x.numel());   // x read, out written
-  SSMTL_PROF_SHAPE("%s", shape_str(x.shape()).c_str());
+  autograd::book_bytes(4.0 * 2 * x.numel(), x);   // x read, out written
   SSMTL_DISPATCH(x.device(), k::permute_forward, out.data(), x.data(), x.shape().data(), perm.data(), rank);
   if (autograd::needs_grad({&x})) {
     auto n = std::make_shared<PermuteNode>(x.shape(), perm);
