@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/aligned_buffers.h"
 #include "kernels/conv3d.h"
 #include "kernels/precision.h"
 #include "tensor/rng.h"
@@ -24,9 +25,9 @@ struct Times {
   double fwd = 0, dx = 0, dw = 0;
 };
 
-Times run_once(const kernels::Conv3dGeometry& g, std::vector<float>& out, std::vector<float>& dx,
-               std::vector<float>& dw, const std::vector<float>& x, const std::vector<float>& w,
-               const std::vector<float>& dout) {
+Times run_once(const kernels::Conv3dGeometry& g, bench::Buffer& out, bench::Buffer& dx,
+               bench::Buffer& dw, const bench::Buffer& x, const bench::Buffer& w,
+               const bench::Buffer& dout) {
   Times t;
   auto t0 = Clock::now();
   kernels::conv3d_forward_cpu(out.data(), x.data(), w.data(), nullptr, g);
@@ -50,13 +51,13 @@ void BM_Conv3dAmx(benchmark::State& state) {
   kernels::Conv3dGeometry g{N, cin, D, side, side, cout, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, D, side, side};
   Rng rng(3);
   auto uniform = [&](size_t n) {
-    std::vector<float> v(n);
+    bench::Buffer v(n);
     for (float& f : v) f = rng.uniform(-1.f, 1.f);
     return v;
   };
   const int64_t in_n = N * cin * D * side * side, out_n = N * cout * D * side * side;
-  const std::vector<float> x = uniform(in_n), w = uniform(cout * cin * 27), dout = uniform(out_n);
-  std::vector<float> out(out_n), dx(in_n), dw(w.size());
+  const bench::Buffer x = uniform(in_n), w = uniform(cout * cin * 27), dout = uniform(out_n);
+  bench::Buffer out(out_n), dx(in_n), dw(w.size());
   const double gflop = 2.0 * out_n * cin * 27 / 1e9;   // each of forward, dx, dw
   Times sum[3];
   const bool amx_before = kernels::amx_enabled();

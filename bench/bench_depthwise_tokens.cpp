@@ -9,6 +9,7 @@
 #include <chrono>
 #include <vector>
 
+#include "bench/aligned_buffers.h"
 #include "kernels/conv3d.h"
 #include "tensor/rng.h"
 
@@ -35,13 +36,13 @@ void BM_DepthwiseTokens(benchmark::State& state) {
   const kernels::Conv3dGeometry g = geometry(128, 96, 7, 8, 8, 96, 96, s);
   const kernels::Conv3dGeometry ref = geometry(4, 32, 7, 16, 16, 32, 1, 1);
   Rng rng(1);
-  const std::vector<float> x = randn({g.N * g.D * g.H * g.W * g.Cin}, rng).to_vector();
-  const std::vector<float> w = randn({g.Cin * 27}, rng, 0.f, 0.1f).to_vector();
-  const std::vector<float> dout = randn({g.N * g.Do * g.Ho * g.Wo * g.Cin}, rng).to_vector();
-  std::vector<float> out(dout.size()), dx(x.size()), dw(w.size()), db(g.Cin);
-  const std::vector<float> rx = randn({ref.N * ref.Cin * ref.D * ref.H * ref.W}, rng).to_vector();
-  const std::vector<float> rw = randn({ref.Cout * ref.Cin * 27}, rng, 0.f, 0.1f).to_vector();
-  std::vector<float> ry(static_cast<size_t>(ref.N * ref.Cout * ref.Do * ref.Ho * ref.Wo));
+  const bench::Buffer x = bench::aligned(randn({g.N * g.D * g.H * g.W * g.Cin}, rng).to_vector());
+  const bench::Buffer w = bench::aligned(randn({g.Cin * 27}, rng, 0.f, 0.1f).to_vector());
+  const bench::Buffer dout = bench::aligned(randn({g.N * g.Do * g.Ho * g.Wo * g.Cin}, rng).to_vector());
+  bench::Buffer out(dout.size()), dx(x.size()), dw(w.size()), db(g.Cin);
+  const bench::Buffer rx = bench::aligned(randn({ref.N * ref.Cin * ref.D * ref.H * ref.W}, rng).to_vector());
+  const bench::Buffer rw = bench::aligned(randn({ref.Cout * ref.Cin * 27}, rng, 0.f, 0.1f).to_vector());
+  bench::Buffer ry(static_cast<size_t>(ref.N * ref.Cout * ref.Do * ref.Ho * ref.Wo));
   auto depthwise = [&] {
     const auto t0 = Clock::now();
     if (pass == 0) kernels::conv3d_depthwise_cl_forward_cpu(out.data(), x.data(), w.data(), nullptr, g);
@@ -95,10 +96,10 @@ void BM_DepthwiseTokensBackward(benchmark::State& state) {
   const int64_t N = shape == 0 ? 128 : 64, D = shape == 0 ? 7 : shape == 1 ? 6 : 1;
   const kernels::Conv3dGeometry g = geometry(N, 96, D, 8, 8, 96, 96, s);
   Rng rng(2);
-  const std::vector<float> x = randn({g.N * g.D * g.H * g.W * g.Cin}, rng).to_vector();
-  const std::vector<float> w = randn({g.Cin * 27}, rng, 0.f, 0.1f).to_vector();
-  const std::vector<float> dout = randn({g.N * g.Do * g.Ho * g.Wo * g.Cin}, rng).to_vector();
-  std::vector<float> dx(x.size()), dw(w.size()), mem(x.size());
+  const bench::Buffer x = bench::aligned(randn({g.N * g.D * g.H * g.W * g.Cin}, rng).to_vector());
+  const bench::Buffer w = bench::aligned(randn({g.Cin * 27}, rng, 0.f, 0.1f).to_vector());
+  const bench::Buffer dout = bench::aligned(randn({g.N * g.Do * g.Ho * g.Wo * g.Cin}, rng).to_vector());
+  bench::Buffer dx(x.size()), dw(w.size()), mem(x.size());
   auto backward = [&] {
     const auto t0 = Clock::now();
     kernels::conv3d_depthwise_cl_backward_cpu(dx.data(), dw.data(), nullptr, dout.data(), x.data(), w.data(), add_dx,

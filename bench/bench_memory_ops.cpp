@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/aligned_buffers.h"
 #include "kernels/activation.h"
 #include "kernels/norm.h"
 #include "kernels/pool.h"
@@ -116,7 +117,7 @@ void reference_gelu_backward(float* dx, const float* dy, const float* x, int64_t
 }
 
 void BM_Gelu(benchmark::State& state, bool backward) {
-  std::vector<float> x(kN), dy(kN), out(kN, 0.f);
+  bench::Buffer x(kN), dy(kN), out(kN, 0.f);
   for (int64_t i = 0; i < kN; ++i) {   // pre-activations of a trained MLP lie mostly in [-4, 4]
     x[static_cast<size_t>(i)] = static_cast<float>((i * 7919) % 8001) / 1000.f - 4.f;
     dy[static_cast<size_t>(i)] = static_cast<float>((i * 104729) % 1001) / 1000.f - 0.5f;
@@ -166,7 +167,7 @@ void reference_max_pool_1x2x2(float* out, int32_t* argmax, const float* x, int64
 
 void BM_MaxPool1x2x2(benchmark::State& state, bool with_argmax) {
   const int64_t planes = 64 * 16, D = 7, H = 64, W = 64, n = planes * D * H * W, on = n / 4;
-  std::vector<float> x(static_cast<size_t>(n)), out(static_cast<size_t>(on));
+  bench::Buffer x(static_cast<size_t>(n)), out(static_cast<size_t>(on));
   std::vector<int32_t> idx(static_cast<size_t>(on));
   for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i)] = static_cast<float>((i * 7919) % 1001) / 100.f - 5.f;
   const kernels::PoolGeometry g{planes, D, H, W, D, H / 2, W / 2, 1, 2, 2, 1, 2, 2, 0, 0, 0};
@@ -188,8 +189,8 @@ void BM_MaxPool1x2x2(benchmark::State& state, bool with_argmax) {
 
 void BM_BatchNormBackwardRows(benchmark::State& state) {
   const int64_t N = 28672, C = 96, n = N * C;
-  std::vector<float> x(static_cast<size_t>(n)), dy(x.size()), dx(x.size()), gamma(static_cast<size_t>(C));
-  std::vector<float> mean(gamma.size()), var(gamma.size()), invstd(gamma.size()), dg(gamma.size()), db(gamma.size());
+  bench::Buffer x(static_cast<size_t>(n)), dy(x.size()), dx(x.size()), gamma(static_cast<size_t>(C));
+  bench::Buffer mean(gamma.size()), var(gamma.size()), invstd(gamma.size()), dg(gamma.size()), db(gamma.size());
   for (int64_t i = 0; i < n; ++i) {
     x[static_cast<size_t>(i)] = static_cast<float>((i * 7919) % 8001) / 1000.f - 4.f;
     dy[static_cast<size_t>(i)] = static_cast<float>((i * 104729) % 1001) / 1000.f - 0.5f;
@@ -218,7 +219,7 @@ void BM_BatchNormBackwardRows(benchmark::State& state) {
 
 void BM_BatchNormStatsRows(benchmark::State& state) {
   const int64_t N = 28672, C = 96, n = N * C;
-  std::vector<float> x(static_cast<size_t>(n)), mean(static_cast<size_t>(C)), var(mean.size());
+  bench::Buffer x(static_cast<size_t>(n)), mean(static_cast<size_t>(C)), var(mean.size());
   for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i)] = static_cast<float>((i * 7919) % 8001) / 1000.f - 4.f;
   alternate(
       state,
@@ -243,7 +244,7 @@ void BM_PermuteTokens(benchmark::State& state, bool to_tokens) {
   const int64_t N = 64, C = 96, L = 7 * 8 * 8, n = N * C * L;
   // 4 pairs of buffers in turn (88 MB): each call reads and writes memory, not the last level cache, as in a step.
   constexpr int kPairs = 4;
-  std::vector<float> xs(static_cast<size_t>(kPairs * n)), outs(xs.size());
+  bench::Buffer xs(static_cast<size_t>(kPairs * n)), outs(xs.size());
   for (int64_t i = 0; i < kPairs * n; ++i) xs[static_cast<size_t>(i)] = static_cast<float>(i % 1009);
   int turn = 0;
   const int64_t volume[5] = {N, C, 7, 8, 8}, tokens[5] = {N, 7, 8, 8, C};
@@ -270,9 +271,9 @@ void BM_PermuteTokens(benchmark::State& state, bool to_tokens) {
 
 void BM_LayerNorm(benchmark::State& state, bool backward) {
   const int64_t rows = 28672, D = 96, n = rows * D;
-  std::vector<float> x(static_cast<size_t>(n)), dy(x.size()), y(x.size()), gamma(static_cast<size_t>(D));
-  std::vector<float> beta(gamma.size(), 0.25f), dg(gamma.size()), db(gamma.size());
-  std::vector<float> mean(static_cast<size_t>(rows)), invstd(mean.size());
+  bench::Buffer x(static_cast<size_t>(n)), dy(x.size()), y(x.size()), gamma(static_cast<size_t>(D));
+  bench::Buffer beta(gamma.size(), 0.25f), dg(gamma.size()), db(gamma.size());
+  bench::Buffer mean(static_cast<size_t>(rows)), invstd(mean.size());
   for (int64_t i = 0; i < n; ++i) {
     x[static_cast<size_t>(i)] = static_cast<float>((i * 7919) % 8001) / 1000.f - 4.f;
     dy[static_cast<size_t>(i)] = static_cast<float>((i * 104729) % 1001) / 1000.f - 0.5f;

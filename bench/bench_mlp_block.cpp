@@ -9,6 +9,7 @@
 #include <chrono>
 #include <vector>
 
+#include "bench/aligned_buffers.h"
 #include "kernels/activation.h"
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
@@ -31,10 +32,11 @@ void BM_MlpResidual(benchmark::State& state) {
   kernels::MatmulPrecisionScope scope(bf16 ? kernels::MatmulPrecision::bf16 : kernels::MatmulPrecision::fp32);
   const int64_t M = 26624, D = 96, H = 384;
   Rng rng(3);
-  const auto x = randn({M, D}, rng).to_vector(), g = randn({D}, rng).to_vector(), b = randn({D}, rng).to_vector();
-  const auto w1 = randn({H, D}, rng).to_vector(), b1 = randn({H}, rng).to_vector();
-  const auto w2 = randn({D, H}, rng).to_vector(), b2 = randn({D}, rng).to_vector();
-  std::vector<float> y(M * D), a(M * D), mean(M), invstd(M), h(M * H), m(M * D), y2(M * D);
+  const auto x = bench::aligned(randn({M, D}, rng).to_vector()), g = bench::aligned(randn({D}, rng).to_vector());
+  const auto b = bench::aligned(randn({D}, rng).to_vector());
+  const auto w1 = bench::aligned(randn({H, D}, rng).to_vector()), b1 = bench::aligned(randn({H}, rng).to_vector());
+  const auto w2 = bench::aligned(randn({D, H}, rng).to_vector()), b2 = bench::aligned(randn({D}, rng).to_vector());
+  bench::Buffer y(M * D), a(M * D), mean(M), invstd(M), h(M * H), m(M * D), y2(M * D);
   double fused = 0, composed = 0;
   for (auto _ : state) {
     const auto t0 = Clock::now();

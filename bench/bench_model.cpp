@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "apps/model_step.h"
+#include "bench/aligned_buffers.h"
 #include "kernels/matmul.h"
 #include "tensor/profile.h"
 
@@ -30,7 +31,7 @@ ModelConfig config_named(const std::string& name) {
 
 double sgemm_gflops() {
   const int64_t n = 512;
-  std::vector<float> a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
+  bench::Buffer a(n * n, 0.5f), b(n * n, 0.25f), c(n * n);
   kernels::gemm_cpu(c.data(), a.data(), b.data(), n, n, n, false, false, 1.f, 0.f, n, n, n);   // warm-up
   const int reps = 4;
   auto t0 = std::chrono::steady_clock::now();

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/aligned_buffers.h"
 #include "kernels/activation.h"
 #include "kernels/matmul.h"
 #include "kernels/precision.h"
@@ -24,11 +25,11 @@ using Clock = std::chrono::steady_clock;
 // dw (with the bias gradient when `dbias`), each part's seconds added to parts[0..2]; returns the pass's seconds.
 struct LinearLayerData {
   int64_t M, in, out;
-  std::vector<float> x, w, b, dy, y, dx, dw, db;
+  bench::Buffer x, w, b, dy, y, dx, dw, db;
   LinearLayerData(int64_t M_, int64_t in_, int64_t out_) : M(M_), in(in_), out(out_) {
     Rng rng(1);
-    x = randn({M, in}, rng).to_vector(), w = randn({out, in}, rng).to_vector();
-    b = randn({out}, rng).to_vector(), dy = randn({M, out}, rng).to_vector();
+    x = bench::aligned(randn({M, in}, rng).to_vector()), w = bench::aligned(randn({out, in}, rng).to_vector());
+    b = bench::aligned(randn({out}, rng).to_vector()), dy = bench::aligned(randn({M, out}, rng).to_vector());
     y.resize(M * out), dx.resize(M * in), dw.resize(out * in), db.resize(out);
   }
   double pass(double parts[3], bool dbias) {
@@ -145,9 +146,10 @@ void BM_LinearGelu(benchmark::State& state) {
   }
   kernels::MatmulPrecisionScope scope(bf16 ? kernels::MatmulPrecision::bf16 : kernels::MatmulPrecision::fp32);
   Rng rng(2);
-  const std::vector<float> x = randn({M, in}, rng).to_vector(), w = randn({out, in}, rng).to_vector();
-  const std::vector<float> b = randn({out}, rng).to_vector();
-  std::vector<float> y(M * out), z(M * out);
+  const bench::Buffer x = bench::aligned(randn({M, in}, rng).to_vector());
+  const bench::Buffer w = bench::aligned(randn({out, in}, rng).to_vector());
+  const bench::Buffer b = bench::aligned(randn({out}, rng).to_vector());
+  bench::Buffer y(M * out), z(M * out);
   auto seconds = [](auto&& f) {
     const auto t0 = Clock::now();
     f();

@@ -1,4 +1,5 @@
 #include "kernels/attention.h"
+#include "kernels/cpu/aligned.h"
 
 #include <cblas.h>
 
@@ -104,7 +105,7 @@ void attention_backward_cpu(float* dq, float* dk, float* dv, const float* dout, 
   const bool need_scores_grad = dq || dk;
   // One Lq x Lk scratch matrix per thread for dL/dscores, allocated before the parallel region so that
   // an allocation failure throws normally.
-  std::vector<float> scratch(need_scores_grad ? static_cast<size_t>(worker_count() * Lq * Lk) : 0);
+  avector<float> scratch(need_scores_grad ? static_cast<size_t>(worker_count() * Lq * Lk) : 0);
   SingleThreadedBlas blas_guard;
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < BH; ++i) {

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/omp_workers.h"
 
 #define SSMTL_AVX512 __attribute__((target("avx512f")))
@@ -123,7 +124,7 @@ SSMTL_AVX512 inline __m256 lane_sums8(const __m512* t) {
 
 // Aligned per-thread scratch: `per` floats for each worker, each block starting on a 64-byte boundary.
 struct Scratch {
-  std::vector<float> buf;
+  avector<float> buf;
   int64_t per;
   explicit Scratch(int64_t floats) : per((floats + 15) / 16 * 16) {
     buf.resize(static_cast<size_t>(worker_count() * per + 16));

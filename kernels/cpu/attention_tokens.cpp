@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/attention.h"
+#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/attention_tokens_avx512.h"
 #include "kernels/cpu/omp_workers.h"
 #include "kernels/cpu/vmath.h"
@@ -63,7 +64,7 @@ SSMTL_WIDE void forward_impl(float* out, float* lse, const float* q, const float
   const int64_t ldq = H * E, ldv = H * Ev;
   // Per thread: scores (Lk x lanes), q block (E x lanes), output accumulators (Ev x lanes).
   const int64_t per = (Lk + E + Ev) * kLanes;
-  std::vector<float> scratch(static_cast<size_t>(worker_count() * per));
+  avector<float> scratch(static_cast<size_t>(worker_count() * per));
 #pragma omp parallel for schedule(static)
   for (int64_t bh = 0; bh < B * H; ++bh) {
     const int64_t b = bh / H, h = bh % H;
@@ -137,7 +138,7 @@ SSMTL_WIDE void backward_impl(float* dq, float* dk, float* dv, const float* dout
   const int64_t ldq = H * E, ldv = H * Ev;
   // Per thread: two lane-major blocks (E and Ev wide), two accumulator blocks, and D_i of every query.
   const int64_t per = 2 * (E + Ev) * kLanes + Lq;
-  std::vector<float> scratch(static_cast<size_t>(worker_count() * per));
+  avector<float> scratch(static_cast<size_t>(worker_count() * per));
 #pragma omp parallel for schedule(static)
   for (int64_t bh = 0; bh < B * H; ++bh) {
     const int64_t b = bh / H, h = bh % H;

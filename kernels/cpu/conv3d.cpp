@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/conv3d.h"
+#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/conv3d_direct.h"
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
@@ -173,7 +174,7 @@ void conv3d_forward_cpu(float* out, const float* x, const float* w, const float*
   const int64_t units = g.N * g.Do * p.chunks;
 #pragma omp parallel if (p.parallel)
   {
-    std::vector<float> col(p.pointwise ? 0 : static_cast<size_t>(p.K * p.rows * g.Wo));
+    avector<float> col(p.pointwise ? 0 : static_cast<size_t>(p.K * p.rows * g.Wo));
 #pragma omp for schedule(static)
     for (int64_t i = 0; i < units; ++i) {
       const Unit u = unit(g, p, i);
@@ -211,14 +212,14 @@ void conv3d_backward_cpu(float* dx, float* dw, float* dbias, const float* dout, 
   const int nt = p.parallel ? omp_get_max_threads() : 1;
   const int64_t wsize = g.Cout * p.Kg;
   // Per-thread weight gradients, summed in thread order at the end (deterministic for a fixed thread count).
-  std::vector<float> dw_part(dw ? static_cast<size_t>(nt * wsize) : 0, 0.f);
+  avector<float> dw_part(dw ? static_cast<size_t>(nt * wsize) : 0, 0.f);
   // With dx a thread owns whole samples: units of neighbouring depth slices add into the same input slices.
   const int64_t per_task = dx ? g.Do * p.chunks : 1;
   const int64_t tasks = g.N * g.Do * p.chunks / per_task;
   const size_t colsize = p.pointwise ? 0 : static_cast<size_t>(p.K * p.rows * g.Wo);
 #pragma omp parallel num_threads(nt)
   {
-    std::vector<float> col(dw ? colsize : 0), dcol(dx ? colsize : 0);
+    avector<float> col(dw ? colsize : 0), dcol(dx ? colsize : 0);
     float* dwp = dw ? dw_part.data() + omp_get_thread_num() * wsize : nullptr;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < tasks; ++t) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/conv3d.h"
+#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/simd.h"
 #include "kernels/elementwise.h"
 
@@ -115,7 +116,7 @@ void conv3d_depthwise_forward_cpu(float* out, const float* x, const float* w, co
   const int64_t C = g.Cin, kvol = g.kD * g.kH * g.kW, in_vol = g.D * g.H * g.W, out_vol = g.Do * g.Ho * g.Wo;
 #pragma omp parallel if (worth_threads(g))
   {
-    std::vector<float> xp(f.xp_size(), 0.f), F(static_cast<size_t>(f.M));
+    avector<float> xp(f.xp_size(), 0.f), F(static_cast<size_t>(f.M));
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < g.N * C; ++t) {   // one (sample, channel) volume
       const int64_t c = t % C;
@@ -137,7 +138,7 @@ void conv3d_depthwise_backward_cpu(float* dx, float* dw, float* dbias, const flo
   // A thread owns whole channels: their dw entries and dx volumes are written by nobody else.
 #pragma omp parallel if (worth_threads(g))
   {
-    std::vector<float> xp(dw ? f.xp_size() : 0, 0.f), G(f.g_size(), 0.f), dxp(dx ? f.V : 0);
+    avector<float> xp(dw ? f.xp_size() : 0, 0.f), G(f.g_size(), 0.f), dxp(dx ? f.V : 0);
     std::vector<vec> lanes(dw ? f.off_blocks.size() : 0);
     std::vector<double> acc(dw ? static_cast<size_t>(kvol) : 0);
     float* g0 = G.data() + f.S;   // G[i] for padded index i

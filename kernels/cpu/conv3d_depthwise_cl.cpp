@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kernels/conv3d.h"
+#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/bn_affine.h"
 #include "kernels/cpu/conv_epilogue.h"
 #include "kernels/cpu/conv3d_depthwise_cl_dw.h"
@@ -34,8 +35,8 @@ bool worth_threads(const Conv3dGeometry& g) {
 }
 
 // wt (taps, C) = w (C, taps) transposed, so a tap's weights for all channels are one contiguous row.
-std::vector<float> tap_rows(const float* w, int64_t C, int64_t taps) {
-  std::vector<float> wt(static_cast<size_t>(C * taps));
+avector<float> tap_rows(const float* w, int64_t C, int64_t taps) {
+  avector<float> wt(static_cast<size_t>(C * taps));
   for (int64_t c = 0; c < C; ++c)
     for (int64_t t = 0; t < taps; ++t) wt[t * C + c] = w[c * taps + t];
   return wt;
@@ -83,18 +84,7 @@ using simd::VL;
 
 // Register-blocked variants for C = NV * VL channels (NV <= 8, e.g. the CvT's 96 = 6 AVX-512 vectors): a row's
 // NV accumulators stay in registers across all taps; the terms are added in the order of the generic loops.
-// Eval-mode batch norm of one output row of C channels in place, batch_norm_forward_cpu's expression
-// (kernels/cpu/bn_affine.h) while the row is in L1; mu == nullptr: nothing.
-struct RowBn {
-  const float* mu = nullptr;
-  const float* s = nullptr;
-  const float* b = nullptr;
-  void apply(float* o, int64_t C) const {
-    if (!mu) return;
-#pragma omp simd
-    for (int64_t c = 0; c < C; ++c) o[c] = detail::bn_affine(o[c], mu[c], s[c], b[c]);
-  }
-};
+using RowBn = detail::RowBatchNorm;
 
 template <int NV>
 void forward_rows(float* out, const float* x, const float* wt, const float* bias, const Conv3dGeometry& g,
@@ -162,7 +152,7 @@ template <int NV>
 void dw_taps(float* dw, float* dbias, const float* dout, const float* x, const Conv3dGeometry& g, bool par) {
   constexpr int64_t C = NV * VL;
   const int64_t taps = g.kD * g.kH * g.kW, P = g.Do * g.Ho * g.Wo, T1 = taps + 1;
-  std::vector<float> part(static_cast<size_t>(g.N * T1 * C), 0.f);
+  avector<float> part(static_cast<size_t>(g.N * T1 * C), 0.f);
 #pragma omp parallel for schedule(static) if (par)
   for (int64_t n = 0; n < g.N; ++n) {
     for (int64_t t = 0; t <= taps; ++t) {
@@ -246,8 +236,9 @@ namespace {
 // The forward of both entry points: the depthwise sums of each output row, then `bn` on it.
 void forward(float* out, const float* x, const float* w, const float* bias, const Conv3dGeometry& g, RowBn bn) {
   const int64_t C = g.Cin, taps = g.kD * g.kH * g.kW;
-  const std::vector<float> wt = tap_rows(w, C, taps);
+  const avector<float> wt = tap_rows(w, C, taps);
   const int64_t rows = g.N * g.Do * g.Ho * g.Wo;
+  if (detail::depthwise_cl_forward_lines(out, x, wt.data(), bias, g, bn, worth_threads(g))) return;
   if (blocked_forward(out, x, wt.data(), bias, g, rows, bn)) return;
 #pragma omp parallel for schedule(static) if (worth_threads(g))
   for (int64_t r = 0; r < rows; ++r) {   // r = ((n Do + od) Ho + oh) Wo + ow
@@ -293,7 +284,7 @@ void conv3d_depthwise_cl_backward_cpu(float* dx, float* dw, float* dbias, const 
                                       const float* w, bool add_dx, const Conv3dGeometry& g) {
   const int64_t C = g.Cin, taps = g.kD * g.kH * g.kW;
   const bool par = worth_threads(g);
-  const std::vector<float> wt = dx ? tap_rows(w, C, taps) : std::vector<float>();
+  const avector<float> wt = dx ? tap_rows(w, C, taps) : avector<float>();
   if (dx && (dw || dbias) && detail::depthwise_cl_backward_padded(dx, dw, dbias, dout, x, wt.data(), g, add_dx, par))
     return;
   if (dx) {
@@ -310,7 +301,7 @@ void conv3d_depthwise_cl_backward_cpu(float* dx, float* dw, float* dbias, const 
 #pragma omp parallel for schedule(static) if (par && blocks > 1)
   for (int64_t b = 0; b < blocks; ++b) {
     const int64_t c0 = b * kCBlock, cb = std::min(kCBlock, C - c0);
-    std::vector<float> part(static_cast<size_t>((taps + 1) * kCBlock));   // taps rows, then the bias row
+    avector<float> part(static_cast<size_t>((taps + 1) * kCBlock));   // taps rows, then the bias row
     std::vector<double> acc(static_cast<size_t>((taps + 1) * kCBlock), 0.0);
     for (int64_t n = 0; n < g.N; ++n) {
       std::fill(part.begin(), part.end(), 0.f);

@@ -4,6 +4,7 @@
 // tap. For whole vectors (C = 16..128 on AVX-512) conv3d_depthwise_cl_padded.cpp does it on a zero-padded copy
 // of the sample (any stride); here out-of-range taps are skipped by branches that repeat row after row
 // (predicted), stride 1 along W only, with masked loads and stores for the last vector of a partial channel count.
+#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/conv3d_depthwise_cl_dw.h"
 
 #include <type_traits>
@@ -78,7 +79,7 @@ void per_vector(int64_t C, Body&& body) {
 template <int KD>
 void dw_all(float* dw, float* dbias, const float* dout, const float* x, const Conv3dGeometry& g, bool par) {
   const int64_t C = g.Cin, taps = KD * 9, T1 = taps + 1;
-  std::vector<float> part(static_cast<size_t>(g.N * T1 * C));
+  avector<float> part(static_cast<size_t>(g.N * T1 * C));
 #pragma omp parallel for schedule(static) if (par)
   for (int64_t n = 0; n < g.N; ++n)
     per_vector(C, [&](auto full, int64_t c0, mask_t lane) {

@@ -42,6 +42,23 @@ bool depthwise_cl_dx_applies(const Conv3dGeometry& g);
 void depthwise_cl_dx_sample(float* dx, const float* dout, const float* wt, const Conv3dGeometry& g, int64_t n,
                             bool add);
 
+// Eval-mode batch norm of one output row of C channels in place (mu == nullptr: nothing), with the expression of
+// batch_norm_forward_cpu (kernels/cpu/bn_affine.h): s = invstd * gamma, b = beta, per channel.
+struct RowBatchNorm {
+  const float* mu = nullptr;
+  const float* s = nullptr;
+  const float* b = nullptr;
+  void apply(float* o, int64_t C) const;
+};
+
+// The forward a line of outputs (n, od, oh) at a time (conv3d_depthwise_cl_lines.cpp): out = bias + the taps
+// in the order kd, kh, kw, then `bn` per row; bitwise the row loop of conv3d_depthwise_cl.cpp. For C a whole
+// number of AVX-512 vectors, kW == 3, stride 1 and padding <= 2 along W, on a build with AVX-512; false, doing
+// nothing, otherwise.
+// out: (N, Do, Ho, Wo, C) ; x: (N, D, H, W, C) ; wt: (taps, C) the weights transposed ; bias: (C) or nullptr
+bool depthwise_cl_forward_lines(float* out, const float* x, const float* wt, const float* bias,
+                                const Conv3dGeometry& g, const RowBatchNorm& bn, bool parallel);
+
 // Calls f(std::integral_constant<int, NV>{}) for C = NV * VL channels with NV <= 8 (the register-blocked and
 // zero-padded variants) and returns true; false for any other C (the generic loops).
 template <class F>

@@ -18,6 +18,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/conv3d_depthwise_cl_dw.h"
 #include "kernels/cpu/simd.h"
 
@@ -153,10 +154,10 @@ void dw_padded(float* dx, float* dw, float* dbias, const float* dout, const floa
   constexpr int64_t C = NV * VL;
   const int64_t taps = KD * 9, T1 = taps + 1;
   const Padded ps(g);
-  std::vector<float> part(static_cast<size_t>(g.N * T1 * C));
+  avector<float> part(static_cast<size_t>(g.N * T1 * C));
 #pragma omp parallel if (par)
   {
-    std::vector<float> xp(static_cast<size_t>(ps.Dp * ps.Hp * ps.Wp * C));   // zeros: pad_sample's padding
+    avector<float> xp(static_cast<size_t>(ps.Dp * ps.Hp * ps.Wp * C));   // zeros: pad_sample's padding
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < g.N; ++n) {
       if (dw) pad_sample(xp.data(), x, g, ps, n);

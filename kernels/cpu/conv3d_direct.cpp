@@ -1,5 +1,6 @@
 // Direct stride-1 3-D convolution on the CPU (see conv3d_direct.h for the idea). Register blocks use the
 // vectors of kernels/cpu/simd.h; their sizes follow the number of vector registers of the target.
+#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/conv3d_direct.h"
 #include "kernels/cpu/conv3d_direct_bf16.h"
 #include "kernels/cpu/simd.h"
@@ -49,7 +50,7 @@ struct Direct {
   std::vector<int64_t> off;      // reduction step t -> offset in the padded input of a group
   std::vector<int64_t> xbase, obase;   // position vector -> offset of its first input / output element
   std::vector<int> lanes;              // position vector -> valid lanes (< VL at the end of a row or slice)
-  std::vector<float> wpack;            // [group][co block][step t][CB], zeros beyond Cout_g
+  avector<float> wpack;            // [group][co block][step t][CB], zeros beyond Cout_g
 
   int64_t chan() const { return Dp * Hp * Wq; }
   // (shifted: the last vector of the last slice reads up to VL past its channel)
@@ -198,7 +199,7 @@ void run_direct(float* out, const float* in, const Direct& d, const float* bias,
   const int64_t Cin = d.groups * d.Cin_g, Cout = d.groups * d.Cout_g;
 #pragma omp parallel if (parallel)
   {
-    std::vector<float> xp(d.padded_size(), 0.f);
+    avector<float> xp(d.padded_size(), 0.f);
     int64_t padded = -1;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < N * per_n; ++t) {
@@ -263,7 +264,7 @@ void convolve(float* out, const float* in, int64_t Cin_g, int64_t Cout_g, int64_
   DirectShape s{Cin_g, Cout_g, groups, {k[0], k[1], k[2]}, {pad[0], pad[1], pad[2]},
                 {insz[0], insz[1], insz[2]}, {outsz[0], outsz[1], outsz[2]}};
   const int64_t kvol = k[0] * k[1] * k[2];
-  std::vector<float> w(static_cast<size_t>(groups * Cout_g * Cin_g * kvol));   // (groups * Cout_g, Cin_g, kvol)
+  avector<float> w(static_cast<size_t>(groups * Cout_g * Cin_g * kvol));   // (groups * Cout_g, Cin_g, kvol)
   for (int64_t gr = 0; gr < groups; ++gr)
     for (int64_t co = 0; co < Cout_g; ++co)
       for (int64_t ci = 0; ci < Cin_g; ++ci)
@@ -349,11 +350,11 @@ void conv3d_direct_backward(float* dx, float* dw, const float* dout, const float
       xpos[b * d.npos + p] = b * xstride + d.xbase[p];
     }
   const int nt = parallel ? omp_get_max_threads() : 1;
-  std::vector<float> part(static_cast<size_t>(nt * wsize), 0.f);   // [thread][co][reduction step t of the plan]
+  avector<float> part(static_cast<size_t>(nt * wsize), 0.f);   // [thread][co][reduction step t of the plan]
 #pragma omp parallel num_threads(nt)
   {
-    std::vector<float> xp(static_cast<size_t>(B * xstride), 0.f);
-    std::vector<float> gq(own ? 0 : static_cast<size_t>(g.Cout * cstride), 0.f);
+    avector<float> xp(static_cast<size_t>(B * xstride), 0.f);
+    avector<float> gq(own ? 0 : static_cast<size_t>(g.Cout * cstride), 0.f);
     float* dwp = part.data() + omp_get_thread_num() * wsize;
 #pragma omp for schedule(static)
     for (int64_t n0 = 0; n0 < g.N; n0 += B) {

@@ -21,6 +21,7 @@
 #include <new>
 #include <vector>
 
+#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/amx.h"
 #include "kernels/cpu/bf16.h"
 #include "kernels/cpu/conv3d_direct_bf16.h"
@@ -38,7 +39,7 @@ struct AmxPlan {
   int64_t cstride;   // pairs per plane: the padded volume and the slack the last tile and tap read
   int64_t co_blocks;
   std::vector<int64_t> off;        // tap -> position offset (kd * Hp + kh) * Wq + kw
-  std::vector<uint16_t> wpack;     // [co block][tap][chunk] 16 x Kc bf16 (A tiles), zeros past Cout / Cin
+  avector<uint16_t> wpack;     // [co block][tap][chunk] 16 x Kc bf16 (A tiles), zeros past Cout / Cin
   std::vector<int64_t> oidx;       // position q -> output index (od * Ho + oh) * Wo + ow, or -1
   // Row tiles (the 2 x 2 kernel), where Wo is a multiple of 16: tile i holds the 16 outputs from output index tile_o[i] (one row's
   // piece), at padded positions from tile_q[i]; no position outside the output is computed and each C row goes

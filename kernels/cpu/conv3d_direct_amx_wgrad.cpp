@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/amx.h"
 #include "kernels/cpu/bf16.h"
 #include "kernels/cpu/conv3d_direct_bf16.h"
@@ -155,8 +156,8 @@ void sample_sums(float* acc, const uint16_t* gq, const uint16_t* xe, const uint1
 void thread_sums(float* acc, const float* dout, const float* x, int64_t n0, int64_t n1, const WPlan& d) {
   if (n0 >= n1) return;
   const amx::AmxTiles tiles(amx::full_tiles());
-  std::vector<uint16_t> gq(static_cast<size_t>(d.Co16 * d.gstride), 0);
-  std::vector<uint16_t> xe(static_cast<size_t>(d.pairs * d.Ci16 * 2), 0), xo(xe.size(), 0);
+  avector<uint16_t> gq(static_cast<size_t>(d.Co16 * d.gstride), 0);
+  avector<uint16_t> xe(static_cast<size_t>(d.pairs * d.Ci16 * 2), 0), xo(xe.size(), 0);
   const int64_t in_vol = d.D * d.H * d.W, out_vol = d.Do * d.Ho * d.Wo;
   for (int64_t n = n0; n < n1; ++n) {
     stage(gq.data(), xe.data(), xo.data(), dout + n * d.Cout * out_vol, x + n * d.Cin * in_vol, d);
@@ -176,7 +177,7 @@ void direct_weight_grad_amx(float* dw, const float* dout, const float* x, int64_
   const WPlan d = make_plan(s);
   const int64_t asize = d.kvol * d.Co16 * d.Ci16;
   int nt = 1;
-  const std::vector<float> part = thread_partials(N, parallel, asize, nt, [&](float* acc, int64_t n0, int64_t n1) {
+  const avector<float> part = thread_partials(N, parallel, asize, nt, [&](float* acc, int64_t n0, int64_t n1) {
     thread_sums(acc, dout, x, n0, n1, d);
   });
   for (int64_t co = 0; co < d.Cout; ++co)

@@ -23,6 +23,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/amx.h"
 #include "kernels/cpu/bf16.h"
 #include "kernels/cpu/conv3d_direct_bf16.h"
@@ -156,8 +157,8 @@ void sample_sums(float* acc, uint16_t* a, const uint16_t* xp, const uint16_t* gb
 void thread_sums(float* acc, const float* dout, const float* x, int64_t n0, int64_t n1, const FewPlan& d) {
   if (n0 >= n1) return;
   const amx::AmxTiles tiles(amx::full_tiles());
-  std::vector<uint16_t> xp(static_cast<size_t>(d.Cin * d.plane), 0), gb(static_cast<size_t>(d.Co16 * d.nq));
-  std::vector<uint16_t> a(static_cast<size_t>(d.J16 * kRow), 0);   // (A rows past ncols stay 0)
+  avector<uint16_t> xp(static_cast<size_t>(d.Cin * d.plane), 0), gb(static_cast<size_t>(d.Co16 * d.nq));
+  avector<uint16_t> a(static_cast<size_t>(d.J16 * kRow), 0);   // (A rows past ncols stay 0)
   const int64_t in_vol = d.D * d.H * d.W, out_vol = d.Do * d.Ho * d.Wo;
   for (int64_t n = n0; n < n1; ++n) {
     stage(xp.data(), gb.data(), x + n * d.Cin * in_vol, dout + n * d.Cout * out_vol, d);
@@ -174,7 +175,7 @@ void direct_weight_grad_amx_few(float* dw, const float* dout, const float* x, in
   const FewPlan d = make_plan(s);
   const int64_t asize = d.kD * d.J16 * d.Co16;
   int nt = 1;
-  const std::vector<float> part = thread_partials(N, parallel, asize, nt, [&](float* acc, int64_t n0, int64_t n1) {
+  const avector<float> part = thread_partials(N, parallel, asize, nt, [&](float* acc, int64_t n0, int64_t n1) {
     thread_sums(acc, dout, x, n0, n1, d);
   });
   const int64_t kvol = d.kD * d.kH * d.kW;

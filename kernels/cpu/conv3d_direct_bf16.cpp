@@ -10,6 +10,7 @@
 //
 // Functions with AVX-512 intrinsics carry their own target attribute (the build need not target AVX-512; the
 // caller checks the CPU at run time) and are never bodies of OpenMP loops (clang refuses intrinsics there).
+#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/conv3d_direct_bf16.h"
 
 #include "kernels/cpu/bf16.h"
@@ -83,7 +84,7 @@ struct Plan {
   std::vector<int> lanes;              // position vector -> valid lanes (< L at the end of a row)
   std::vector<uint32_t> wpack;         // [group][co block][(pair, tap)][CB] bf16 pairs, zeros beyond Cout_g
   // Shifted with Wo == W: [kw][vector j of a slice's H * W inputs] the lanes whose column + kw - pW is in the row
-  std::vector<uint16_t> smask;
+  avector<uint16_t> smask;
 
   size_t padded_size() const { return static_cast<size_t>(groups * Cp * cstride); }
 };
@@ -202,7 +203,7 @@ SSMTL_BF16_TARGET void pad_shifted_slices(uint32_t* xp, const float* xn, const P
 void pad_shifted_pairs(uint32_t* xp, const float* xn, const Plan& d) {
   if (d.Wo == d.W) return pad_shifted_slices(xp, xn, d);
   const int64_t staged = d.Cin_g * d.KW;
-  std::vector<float> rows(static_cast<size_t>(2 * d.Wq));
+  avector<float> rows(static_cast<size_t>(2 * d.Wq));
   for (int64_t pr = 0; pr < d.Cp; ++pr)
     for (int64_t z = 0; z < d.D; ++z)
       for (int64_t y = 0; y < d.H; ++y) {
@@ -330,7 +331,7 @@ void direct_conv_bf16(float* out, const float* x, const float* w, const float* b
 #pragma omp parallel if (parallel)
   {
     std::vector<uint32_t> xp(d.padded_size(), 0u);
-    std::vector<float> scratch(d.flat ? static_cast<size_t>(CB * d.ostride) : 0);
+    avector<float> scratch(d.flat ? static_cast<size_t>(CB * d.ostride) : 0);
     int64_t padded = -1;
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < N * per_n; ++t) {
@@ -490,11 +491,11 @@ void direct_weight_grad_bf16(float* dw, const float* dout, const float* x, int64
   const WgradPlan d = make_wgrad_plan(s, N, nt);
   const int64_t Cin = d.groups * d.Cin_g, Cout = d.groups * d.Cout_g, wsize = Cout * d.Kg;
   const int64_t in_vol = d.D * d.H * d.W, out_vol = d.Do * d.Ho * d.Wo;
-  std::vector<float> part(static_cast<size_t>(nt * wsize), 0.f);
+  avector<float> part(static_cast<size_t>(nt * wsize), 0.f);
 #pragma omp parallel num_threads(nt)
   {
-    std::vector<uint16_t> xp(static_cast<size_t>(Cin * d.chstride), 0);
-    std::vector<uint16_t> gq(static_cast<size_t>(Cout * d.gstride), 0);
+    avector<uint16_t> xp(static_cast<size_t>(Cin * d.chstride), 0);
+    avector<uint16_t> gq(static_cast<size_t>(Cout * d.gstride), 0);
     // Each thread takes an equal share of the samples, staged B at a time (a loop over groups of B split among
     // the threads gave one thread 2 groups of 19 samples and the other 19 + 7, at the CvT embedding's 64).
     const int t = omp_get_thread_num(), T = omp_get_num_threads();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/conv3d.h"
+#include "kernels/cpu/aligned.h"
 #include "kernels/pool.h"
 
 namespace ssmtl::kernels {
@@ -29,7 +30,7 @@ void conv3d_bn_relu_pool_forward_cpu(float* out, const float* x, const float* w,
   // Inside this region the convolution's and the pooling's own regions run on the calling thread (nested).
 #pragma omp parallel if (g.N > 1 && !omp_in_parallel())
   {
-    std::vector<float> act(static_cast<size_t>(act_size));
+    avector<float> act(static_cast<size_t>(act_size));
 #pragma omp for schedule(static)
     for (int64_t n = 0; n < g.N; ++n) {
       conv3d_bn_relu_forward_cpu(act.data(), x + n * in_size, w, bias, bn, one);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/conv3d.h"
+#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/bn_affine.h"
 #include "kernels/cpu/simd.h"
 
@@ -47,7 +48,7 @@ class EpilogueTables {
 
  private:
   const BnRelu* bn_;
-  std::vector<float> s_, b_;
+  avector<float> s_, b_;
 };
 
 }  // namespace ssmtl::kernels::detail

@@ -1,3 +1,4 @@
+#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/gemm_panel.h"
 
 #include "kernels/precision.h"
@@ -93,9 +94,9 @@ bool avx512_available() {
 }
 
 // Panels of 32 columns (the last may hold 16): packed[(panel * K + k) * 32 + j] = op(B)[k][panel * 32 + j].
-std::vector<float> pack_panels_fp32(const float* b, int64_t N, int64_t K, bool trans_b) {
+avector<float> pack_panels_fp32(const float* b, int64_t N, int64_t K, bool trans_b) {
   const int64_t panels = (N + kCols - 1) / kCols;
-  std::vector<float> packed(static_cast<size_t>(panels * K * kCols), 0.f);
+  avector<float> packed(static_cast<size_t>(panels * K * kCols), 0.f);
   for (int64_t pn = 0; pn < panels; ++pn) {
     const int64_t c0 = pn * kCols, w = std::min<int64_t>(kCols, N - c0);
     float* dst = packed.data() + pn * K * kCols;
@@ -175,7 +176,7 @@ bool gemm_panel_cpu(float* c, const float* a, const float* b, const float* bias,
     detail::gemm_panel_bf16(c, a, b, bias, M, N, K, trans_b, accumulate, epilogue);
     return true;
   }
-  const std::vector<float> packed = pack_panels_fp32(b, N, K, trans_b);
+  const avector<float> packed = pack_panels_fp32(b, N, K, trans_b);
   const int64_t blocks = (M + kFp32Block - 1) / kFp32Block;
   const bool parallel = 2.0 * M * N * K > 4e6;
 #pragma omp parallel for schedule(static) if (parallel)
@@ -213,7 +214,7 @@ void PackedPanelB::rows(float* c, const float* a, const float* bias, int64_t M, 
     return;
   }
   const int64_t block = path_ == Path::bf16 ? detail::kBf16Block : kFp32Block;
-  std::vector<uint16_t> ab(path_ == Path::bf16 ? static_cast<size_t>(block * 2 * ((K_ + 1) / 2)) : 0, 0);
+  avector<uint16_t> ab(path_ == Path::bf16 ? static_cast<size_t>(block * 2 * ((K_ + 1) / 2)) : 0, 0);
   for (int64_t r0 = 0; r0 < M; r0 += block) {
     const int64_t r_end = std::min(M, r0 + block);
     if (path_ == Path::bf16)

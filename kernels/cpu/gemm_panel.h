@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "kernels/activation.h"
+#include "kernels/cpu/aligned.h"
 
 namespace ssmtl::kernels {
 
@@ -71,8 +72,8 @@ class PackedPanelB {
  private:
   enum class Path { fp32, bf16, amx } path_ = Path::fp32;
   int64_t N_, K_;
-  std::vector<float> f32_;
-  std::vector<uint16_t> b16_;
+  avector<float> f32_;
+  avector<uint16_t> b16_;
 };
 
 // Both products take the bf16 path (kernels/cpu/gemm_panel_bf16.cpp, AVX512_BF16) when
@@ -89,10 +90,10 @@ void gemm_panel_at_b_bf16(float* c, const float* a, const float* b, int64_t R, i
 // (it configures the thread's tiles itself and releases them at its end: not to be called while the thread holds
 // an amx::AmxTiles of its own).
 constexpr int64_t kBf16Block = 48;
-std::vector<uint16_t> pack_panels_bf16(const float* b, int64_t N, int64_t K, bool trans_b);
+avector<uint16_t> pack_panels_bf16(const float* b, int64_t N, int64_t K, bool trans_b);
 void gemm_panel_bf16_rows(float* c, const float* a, const uint16_t* packed, const float* bias, int64_t N, int64_t K,
                           int64_t r0, int64_t r_end, bool accumulate, uint16_t* ab);
-std::vector<uint16_t> pack_panels_amx(const float* b, int64_t N, int64_t K, bool trans_b);
+avector<uint16_t> pack_panels_amx(const float* b, int64_t N, int64_t K, bool trans_b);
 void gemm_panel_amx_rows(float* c, const float* a, const uint16_t* packed, const float* bias, int64_t M, int64_t N,
                          int64_t K, bool accumulate, const RowEpilogue* epilogue);
 

@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/amx.h"
 #include "kernels/cpu/bf16.h"
 #include "kernels/cpu/gemm_panel.h"
@@ -57,15 +58,15 @@ SSMTL_AMX_TARGET void transpose_pairs(uint16_t* dst, const uint16_t* src, int64_
 // op(B) as B tiles: for each 16-column block nb, Kp / 2 pair-rows, packed[((nb Kp / 2 + kk) 16 + j) 2 + e] =
 // bf16(op(B)[2 kk + e][16 nb + j]), zero for k >= K. B (K, N), or (N, K) when trans_b: then each row of B is
 // converted once (its pairs of k are adjacent) and 16 x 16 blocks of pairs are transposed into pair-rows.
-std::vector<uint16_t> pack_b(const float* b, int64_t N, int64_t K, int64_t Kp, bool trans_b) {
-  std::vector<uint16_t> packed(static_cast<size_t>(N * Kp), 0);
+avector<uint16_t> pack_b(const float* b, int64_t N, int64_t K, int64_t Kp, bool trans_b) {
+  avector<uint16_t> packed(static_cast<size_t>(N * Kp), 0);
   const int64_t block = kT * Kp;   // bf16 values per 16-column block
   if (!trans_b) {
     for (int64_t kk = 0; 2 * kk < K; ++kk)
       pair_row(packed.data() + kk * 2 * kT, block, b + 2 * kk * N, 2 * kk + 1 < K ? b + (2 * kk + 1) * N : nullptr, N);
     return packed;
   }
-  std::vector<uint16_t> rows(static_cast<size_t>(N * Kp), 0);
+  avector<uint16_t> rows(static_cast<size_t>(N * Kp), 0);
   for (int64_t n = 0; n < N; ++n) bf16::convert_row(rows.data() + n * Kp, b + n * K, K);
   for (int64_t n0 = 0; n0 < N; n0 += kT)
     for (int64_t k0 = 0; k0 < Kp; k0 += kStep)
@@ -119,7 +120,7 @@ void forward_block(const Forward& f, int64_t r0, uint16_t* ab, float* out) {
 
 }  // namespace
 
-std::vector<uint16_t> pack_panels_amx(const float* b, int64_t N, int64_t K, bool trans_b) {
+avector<uint16_t> pack_panels_amx(const float* b, int64_t N, int64_t K, bool trans_b) {
   return pack_b(b, N, K, (K + kStep - 1) / kStep * kStep, trans_b);
 }
 
@@ -128,14 +129,14 @@ void gemm_panel_amx_rows(float* c, const float* a, const uint16_t* packed, const
   const int64_t Kp = (K + kStep - 1) / kStep * kStep;
   const Forward f{c, a, bias, packed, M, N, K, Kp, accumulate, epilogue};
   const amx::AmxTiles tiles(amx::full_tiles());
-  std::vector<uint16_t> ab(static_cast<size_t>(kBlock * Kp), 0);
-  std::vector<float> out(static_cast<size_t>(kBlock * 2 * kT));
+  avector<uint16_t> ab(static_cast<size_t>(kBlock * Kp), 0);
+  avector<float> out(static_cast<size_t>(kBlock * 2 * kT));
   for (int64_t r0 = 0; r0 < M; r0 += kBlock) forward_block(f, r0, ab.data(), out.data());
 }
 
 void gemm_panel_amx(float* c, const float* a, const float* b, const float* bias, int64_t M, int64_t N, int64_t K,
                     bool trans_b, bool accumulate, const RowEpilogue* epilogue) {
-  const std::vector<uint16_t> packed = pack_panels_amx(b, N, K, trans_b);
+  const avector<uint16_t> packed = pack_panels_amx(b, N, K, trans_b);
   const int64_t Kp = (K + kStep - 1) / kStep * kStep;
   const Forward f{c, a, bias, packed.data(), M, N, K, Kp, accumulate, epilogue};
   const amx::TileConfig cfg = amx::full_tiles();
@@ -144,8 +145,8 @@ void gemm_panel_amx(float* c, const float* a, const float* b, const float* bias,
 #pragma omp parallel if (parallel)
   {
     const amx::AmxTiles tiles(cfg);   // each thread configures its own tiles
-    std::vector<uint16_t> ab(static_cast<size_t>(kBlock * Kp), 0);
-    std::vector<float> out(static_cast<size_t>(kBlock * 2 * kT));
+    avector<uint16_t> ab(static_cast<size_t>(kBlock * Kp), 0);
+    avector<float> out(static_cast<size_t>(kBlock * 2 * kT));
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < blocks; ++blk) forward_block(f, blk * kBlock, ab.data(), out.data());
   }
@@ -193,8 +194,8 @@ void convert_chunk(const AtB& g, int64_t q0, int64_t n, int64_t steps, uint16_t*
 
 // cpad (Na16 x Nb, rows Nb apart) += A^T B over the token rows [r0, r1), one chunk at a time: each element's
 // sum runs over the rows in order, continuing from its value in cpad.
-void at_b_group(const AtB& g, float* cpad, int64_t r0, int64_t r1, std::vector<uint16_t>& at,
-                std::vector<uint16_t>& b2) {
+void at_b_group(const AtB& g, float* cpad, int64_t r0, int64_t r1, avector<uint16_t>& at,
+                avector<uint16_t>& b2) {
   at.resize(static_cast<size_t>(g.Na16 * g.chunk));
   b2.resize(static_cast<size_t>(g.chunk * g.Nb));
   for (int64_t q0 = r0; q0 < r1; q0 += g.chunk) {
@@ -221,14 +222,14 @@ void gemm_panel_at_b_amx(float* c, const float* a, const float* b, int64_t R, in
   const AtB g{a, b, Na, Na16, Nb, chunk};
   const amx::TileConfig cfg = amx::full_tiles();
   if (groups == 1) {   // one thread, straight into C (through a padded copy when Na is not a multiple of 16)
-    std::vector<float> pad;
+    avector<float> pad;
     float* cp = c;
     if (Na16 != Na) {
       pad.assign(static_cast<size_t>(csize), 0.f);
       std::copy(c, c + Na * Nb, pad.data());
       cp = pad.data();
     }
-    std::vector<uint16_t> at, b2;
+    avector<uint16_t> at, b2;
     {
       const amx::AmxTiles tiles(cfg);
       at_b_group(g, cp, 0, R, at, b2);
@@ -236,11 +237,11 @@ void gemm_panel_at_b_amx(float* c, const float* a, const float* b, int64_t R, in
     if (cp != c) std::copy(pad.data(), pad.data() + Na * Nb, c);
     return;
   }
-  std::vector<float> partial(static_cast<size_t>(groups * csize), 0.f);
+  avector<float> partial(static_cast<size_t>(groups * csize), 0.f);
 #pragma omp parallel
   {
     const amx::AmxTiles tiles(cfg);   // each thread configures its own tiles
-    std::vector<uint16_t> at, b2;
+    avector<uint16_t> at, b2;
 #pragma omp for schedule(static)
     for (int64_t gi = 0; gi < groups; ++gi)
       at_b_group(g, partial.data() + gi * csize, gi * kGroup, std::min(R, (gi + 1) * kGroup), at, b2);

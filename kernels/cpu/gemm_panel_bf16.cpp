@@ -12,6 +12,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/bf16.h"
 #include "kernels/cpu/gemm_panel.h"
 
@@ -123,10 +124,10 @@ void tile_at_b_panel(int width, int rows, float* c, int64_t ldc, const uint16_t*
 }  // namespace
 
 // Panels of op(B): packed[((panel * K2 + kk) * 48 + j) * 2 + e] = bf16(op(B)[2 kk + e][panel * 48 + j]).
-std::vector<uint16_t> pack_panels_bf16(const float* b, int64_t N, int64_t K, bool trans_b) {
+avector<uint16_t> pack_panels_bf16(const float* b, int64_t N, int64_t K, bool trans_b) {
   const int64_t panels = (N + kCols - 1) / kCols, K2 = (K + 1) / 2;
-  std::vector<uint16_t> packed(static_cast<size_t>(panels * K2 * kCols * 2), 0);
-  std::vector<float> col(static_cast<size_t>(2 * kCols));
+  avector<uint16_t> packed(static_cast<size_t>(panels * K2 * kCols * 2), 0);
+  avector<float> col(static_cast<size_t>(2 * kCols));
   for (int64_t pn = 0; pn < panels; ++pn) {
     const int64_t c0 = pn * kCols, w = std::min<int64_t>(kCols, N - c0);
     for (int64_t kk = 0; kk < K2; ++kk) {
@@ -164,12 +165,12 @@ void gemm_panel_bf16_rows(float* c, const float* a, const uint16_t* packed, cons
 
 void gemm_panel_bf16(float* c, const float* a, const float* b, const float* bias, int64_t M, int64_t N, int64_t K,
                      bool trans_b, bool accumulate, const RowEpilogue* epilogue) {
-  const std::vector<uint16_t> packed = pack_panels_bf16(b, N, K, trans_b);
+  const avector<uint16_t> packed = pack_panels_bf16(b, N, K, trans_b);
   const int64_t blocks = (M + kBf16Block - 1) / kBf16Block;
   const bool parallel = 2.0 * M * N * K > 4e6;
 #pragma omp parallel if (parallel)
   {
-    std::vector<uint16_t> ab(static_cast<size_t>(kBf16Block * 2 * ((K + 1) / 2)), 0);   // the pad column stays 0
+    avector<uint16_t> ab(static_cast<size_t>(kBf16Block * 2 * ((K + 1) / 2)), 0);   // the pad column stays 0
 #pragma omp for schedule(static)
     for (int64_t blk = 0; blk < blocks; ++blk) {
       const int64_t r0 = blk * kBf16Block, r_end = std::min(M, r0 + kBf16Block);
@@ -186,7 +187,7 @@ namespace {
 // Rows up to r_next (>= r1: those of the group that follows, on this thread under a static schedule) are fetched
 // ahead.
 void at_b_rows(float* c, const float* a, const float* b, int64_t r0, int64_t r1, int64_t r_next, int64_t Na,
-               int64_t Nb, std::vector<uint16_t>& a2, std::vector<uint16_t>& b2, bool overwrite) {
+               int64_t Nb, avector<uint16_t>& a2, avector<uint16_t>& b2, bool overwrite) {
   constexpr int64_t kChunk = 256;   // token rows per pass (even)
   a2.resize(static_cast<size_t>(kChunk * Na));
   b2.resize(static_cast<size_t>(kChunk * Nb));
@@ -225,7 +226,7 @@ void gemm_panel_at_b_bf16(float* c, const float* a, const float* b, int64_t R, i
   // on every thread and read them from memory twice).
   constexpr int64_t kGroup = 2048;
   const int64_t groups = (R + kGroup - 1) / kGroup;
-  std::vector<uint16_t> a2, b2;
+  avector<uint16_t> a2, b2;
   if (groups == 1) {
     at_b_rows(c, a, b, 0, R, R, Na, Nb, a2, b2, false);
     return;
@@ -234,10 +235,10 @@ void gemm_panel_at_b_bf16(float* c, const float* a, const float* b, int64_t R, i
   // Each group's first chunk writes its partial (no zeroing pass). The buffer is kept between calls up to 64 MB
   // (the CvT's largest, 57344 rows x 384 x 96, needs 4.1 MB), so that steady training steps take no fresh pages.
   constexpr size_t kKeepFloats = size_t(16) << 20;
-  static thread_local std::vector<float> kept;
-  std::vector<float> once;
+  static thread_local avector<float> kept;
+  avector<float> once;
   const size_t need = static_cast<size_t>(groups * csize);
-  std::vector<float>& partial = need <= kKeepFloats ? kept : once;
+  avector<float>& partial = need <= kKeepFloats ? kept : once;
   if (partial.size() < need) partial.resize(need);
   float* part = partial.data();
 #pragma omp parallel for schedule(static) firstprivate(a2, b2)

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/cpu/aligned.h"
 #include "kernels/norm.h"
 
 namespace ssmtl::kernels {
@@ -44,7 +45,7 @@ inline float row_sum(int64_t D, F f) {
 void layer_norm_forward_cpu(float* y, float* mean, float* invstd, const float* x, const float* gamma,
                             const float* beta, float eps, int64_t rows, int64_t D) {
   // Explicit ones / zeros for a missing affine keep the inner loops branch-free (vectorised).
-  std::vector<float> ones, zeros;
+  avector<float> ones, zeros;
   const float* gm = gamma ? gamma : (ones.assign(static_cast<size_t>(D), 1.f), ones.data());
   const float* bt = beta ? beta : (zeros.assign(static_cast<size_t>(D), 0.f), zeros.data());
   const float inv_d = 1.f / static_cast<float>(D);
@@ -70,7 +71,7 @@ void layer_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float
                              const float* mean, const float* invstd, const float* gamma, bool add_dx, int64_t rows,
                              int64_t D) {
   const bool sums = dgamma || dbeta;
-  std::vector<float> ones;
+  avector<float> ones;
   const float* gm = gamma ? gamma : (ones.assign(static_cast<size_t>(D), 1.f), ones.data());
   const float inv_d = 1.f / static_cast<float>(D);
   // One pass over dy and x: each block of rows gets its rows' dx and its column sums for dgamma and dbeta.
@@ -78,7 +79,7 @@ void layer_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float
   std::vector<double> pg(sums ? static_cast<size_t>(nblocks * D) : 0), pb(pg.size());
 #pragma omp parallel for schedule(static) if (rows * D > kParallelMin)
   for (int64_t blk = 0; blk < nblocks; ++blk) {
-    std::vector<float> cg(sums ? static_cast<size_t>(D) : 0, 0.f), cb(cg.size(), 0.f);
+    avector<float> cg(sums ? static_cast<size_t>(D) : 0, 0.f), cb(cg.size(), 0.f);
     const int64_t r1 = std::min(rows, (blk + 1) * kRowBlock);
     for (int64_t r = blk * kRowBlock; r < r1; ++r) {
       const float* g = dy + r * D;

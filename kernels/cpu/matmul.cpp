@@ -1,6 +1,7 @@
 #include "kernels/matmul.h"
 
 #include "kernels/activation.h"
+#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/gemm_panel.h"
 
 #include <cblas.h>
@@ -169,7 +170,7 @@ void linear_backward_cpu(float* dx, float* dw, float* dbias, const float* dy, co
   if (dx) {
     const int64_t groups = (M + kBiasRows - 1) / kBiasRows;
     // kept between calls (a few MB): a fresh buffer would be fresh pages from the OS every training step
-    static thread_local std::vector<float> part;
+    static thread_local avector<float> part;
     if (dbias && part.size() < static_cast<size_t>(groups * out)) part.resize(static_cast<size_t>(groups * out));
     const BiasGroups bias_groups{part.data(), dy, out};
     const RowEpilogue epilogue{&BiasGroups::run, &bias_groups};

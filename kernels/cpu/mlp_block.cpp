@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/activation.h"
+#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/gemm_panel.h"
 #include "kernels/elementwise.h"
 #include "kernels/matmul.h"
@@ -26,8 +27,8 @@ namespace {
 // or a caller already inside a parallel region.
 void composed(float* y, const float* x, const float* ln_gamma, const float* ln_beta, float eps, const float* w1,
               const float* b1, const float* w2, const float* b2, int64_t M, int64_t D, int64_t H) {
-  std::vector<float> a(static_cast<size_t>(M * D)), mean(static_cast<size_t>(M)), invstd(static_cast<size_t>(M));
-  std::vector<float> h(static_cast<size_t>(M * H)), m(static_cast<size_t>(M * D));
+  avector<float> a(static_cast<size_t>(M * D)), mean(static_cast<size_t>(M)), invstd(static_cast<size_t>(M));
+  avector<float> h(static_cast<size_t>(M * H)), m(static_cast<size_t>(M * D));
   layer_norm_forward_cpu(a.data(), mean.data(), invstd.data(), x, ln_gamma, ln_beta, eps, M, D);
   linear_gelu_forward_cpu(h.data(), nullptr, a.data(), w1, b1, M, D, H);
   linear_forward_cpu(m.data(), h.data(), w2, b2, M, H, D);
@@ -46,7 +47,7 @@ void mlp_residual_forward_cpu(float* y, const float* x, const float* ln_gamma, c
   }
   const int64_t chunks = (M + kMlpChunkRows - 1) / kMlpChunkRows;
   if (use_amx_products()) {   // the hidden layer in bf16 only (kernels/cpu/mlp_block_amx.cpp)
-    const std::vector<uint16_t> p1 = detail::pack_panels_amx(w1, H, D, true), p2 = detail::pack_panels_amx(w2, D, H, true);
+    const avector<uint16_t> p1 = detail::pack_panels_amx(w1, H, D, true), p2 = detail::pack_panels_amx(w2, D, H, true);
 #pragma omp parallel for schedule(static) if (chunks > 1)
     for (int64_t c = 0; c < chunks; ++c) {
       const int64_t r0 = c * kMlpChunkRows, R = std::min(kMlpChunkRows, M - r0);
@@ -58,8 +59,8 @@ void mlp_residual_forward_cpu(float* y, const float* x, const float* ln_gamma, c
   const PackedPanelB fc1(w1, H, D, true), fc2(w2, D, H, true);
 #pragma omp parallel if (chunks > 1)
   {
-    std::vector<float> a(static_cast<size_t>(kMlpChunkRows * D)), h(static_cast<size_t>(kMlpChunkRows * H));
-    std::vector<float> mean(static_cast<size_t>(kMlpChunkRows)), invstd(static_cast<size_t>(kMlpChunkRows));
+    avector<float> a(static_cast<size_t>(kMlpChunkRows * D)), h(static_cast<size_t>(kMlpChunkRows * H));
+    avector<float> mean(static_cast<size_t>(kMlpChunkRows)), invstd(static_cast<size_t>(kMlpChunkRows));
     const detail::GeluRows gelu{h.data(), h.data(), H};   // in place, as linear_gelu_forward_cpu without z
     const RowEpilogue epilogue{&detail::GeluRows::run, &gelu};
 #pragma omp for schedule(static)

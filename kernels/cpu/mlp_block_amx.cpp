@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "kernels/activation.h"
+#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/amx.h"
 #include "kernels/cpu/bf16.h"
 #include "kernels/cpu/gemm_panel.h"
@@ -69,9 +70,9 @@ void mlp_residual_amx_rows(float* y, const float* x, const float* ln_gamma, cons
   const int64_t Kp1 = padded(D), Kp2 = padded(H);
   // Pad columns of both A blocks stay zero (B's pad rows are zero too: 0 x 0 adds nothing). Rows past the last
   // block's end keep earlier (finite) values whose results are never written.
-  std::vector<uint16_t> a16(static_cast<size_t>(kBlock * Kp1), 0), h16(static_cast<size_t>(kBlock * Kp2), 0);
-  std::vector<float> a(static_cast<size_t>(kBlock * D)), mean(kBlock), invstd(kBlock);
-  std::vector<float> out(static_cast<size_t>(kBlock * 2 * kT), 0.f);
+  avector<uint16_t> a16(static_cast<size_t>(kBlock * Kp1), 0), h16(static_cast<size_t>(kBlock * Kp2), 0);
+  avector<float> a(static_cast<size_t>(kBlock * D)), mean(kBlock), invstd(kBlock);
+  avector<float> out(static_cast<size_t>(kBlock * 2 * kT), 0.f);
   const amx::AmxTiles tiles(amx::full_tiles());
   for (int64_t r0 = 0; r0 < M; r0 += kBlock) {
     const int rows = static_cast<int>(std::min(kBlock, M - r0)), mi = rows > kT ? 2 : 1;

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/aligned.h"
 #include "kernels/norm.h"
 
 #include "kernels/cpu/bn_affine.h"
@@ -150,7 +151,7 @@ SSMTL_WIDE void stats_rows(float* mean, float* var, const float* x, int64_t N, i
 template <class Out>
 void forward_rows(float* y, const float* x, const float* mean, const float* invstd, const float* gamma,
                   const float* beta, int64_t N, int64_t C, Out out) {
-  std::vector<float> mu(mean, mean + C), sc(static_cast<size_t>(C)), sh(static_cast<size_t>(C));
+  avector<float> mu(mean, mean + C), sc(static_cast<size_t>(C)), sh(static_cast<size_t>(C));
   for (int64_t c = 0; c < C; ++c) {
     sc[c] = bn_scale(invstd, gamma, c);
     sh[c] = bn_shift(beta, c);
@@ -195,7 +196,7 @@ SSMTL_WIDE void backward_rows(float* dx, float* dgamma, float* dbeta, G dy, cons
   const double M = static_cast<double>(N);
   const int64_t chunks = (N + kRowChunk - 1) / kRowChunk;
   std::vector<double> part(need_sums ? static_cast<size_t>(chunks * 2 * C) : 0), mud(mean, mean + C);
-  std::vector<float> kf(static_cast<size_t>(C)), a(kf.size(), 0.f), bb(kf.size(), 0.f), muf(mean, mean + C);
+  avector<float> kf(static_cast<size_t>(C)), a(kf.size(), 0.f), bb(kf.size(), 0.f), muf(mean, mean + C);
   const double* mu = mud.data();
 #pragma omp parallel if (N * C > kParallelMin)
   {
@@ -436,7 +437,7 @@ void batch_norm_backward_cpu(float* dx, float* dgamma, float* dbeta, const float
 void batch_norm_relu_backward_cpu(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                                   const float* mean, const float* invstd, const float* gamma, const float* beta,
                                   bool batch_stats, bool add_dx, int64_t N, int64_t C, int64_t inner) {
-  std::vector<float> s(static_cast<size_t>(C)), b(static_cast<size_t>(C));
+  avector<float> s(static_cast<size_t>(C)), b(static_cast<size_t>(C));
   for (int64_t c = 0; c < C; ++c) {
     s[c] = bn_scale(invstd, gamma, c);
     b[c] = bn_shift(beta, c);

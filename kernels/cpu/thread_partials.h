@@ -7,14 +7,16 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/cpu/aligned.h"
+
 namespace ssmtl::kernels::detail {
 
 // Returns nt * asize floats, thread th's partial at th * asize (zero-initialised before fn adds into it);
 // fn(float* partial, int64_t n0, int64_t n1). nt = omp_get_max_threads() when parallel, else 1.
 template <class F>
-std::vector<float> thread_partials(int64_t N, bool parallel, int64_t asize, int& nt, F fn) {
+avector<float> thread_partials(int64_t N, bool parallel, int64_t asize, int& nt, F fn) {
   nt = parallel ? omp_get_max_threads() : 1;
-  std::vector<float> part(static_cast<size_t>(nt * asize), 0.f);
+  avector<float> part(static_cast<size_t>(nt * asize), 0.f);
   const int team_size = nt;
 #pragma omp parallel num_threads(team_size)
   {
