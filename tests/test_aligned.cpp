@@ -1,5 +1,5 @@
 // kernels/cpu/aligned.h: the kernels' scratch vectors start on 64-byte boundaries, whatever their size, after
-// growing, and for the element types the kernels use (float, the bf16 halves as uint16_t, double).
+// growing, and for the element types the kernels use (float, bf16 values as uint16_t, bf16 pairs as uint32_t).
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -20,7 +20,7 @@ TEST_CASE("avector: data() on a 64-byte boundary for any size, after growth and 
     CAPTURE(n);
     avector<float> f(n, 1.5f);
     avector<std::uint16_t> h(n, 7);
-    avector<double> d(n);
+    avector<std::uint32_t> d(n);
     CHECK(on_64(f));
     CHECK(on_64(h));
     CHECK(on_64(d));

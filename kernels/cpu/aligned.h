@@ -1,8 +1,8 @@
 // Scratch buffers on 64-byte boundaries for the hand-vectorised CPU kernels (CPU-internal). Why: std::vector's
-// memory comes from malloc, 16-byte aligned, so a 64-byte vector load from a packed panel or a padded sample
-// straddles two cache lines three times in four; on this project's Zen 4 a loop of 24 multiply-adds and 13 such
-// loads took 43 cycles instead of 29 aligned (docs/RESULTS.md section 47). Tensors' storage is already 64-byte
-// aligned (tensor/device.cpp); these are the kernels' own buffers.
+// memory comes from malloc, 16-byte aligned, so in three buffers out of four every 64-byte vector load from a
+// packed panel or a padded sample straddles two cache lines; on this project's Zen 4 a loop of 24 multiply-adds and
+// 13 such loads took 43.5 cycles instead of 28.8 aligned (docs/RESULTS.md section 47). Tensors' storage is already
+// 64-byte aligned (tensor/device.cpp); these are the kernels' own buffers.
 #pragma once
 #include <cstddef>
 #include <cstdlib>

@@ -4,7 +4,8 @@
 // q projection (bench/bench_depthwise_tokens.cpp). Each tap is summed over the output rows in ascending order
 // per sample, then the samples in order in double: the generic loop's order and fused multiply-adds, so the
 // results are bitwise the generic loop's, for any thread count (tests/test_depthwise_cl.cpp). Also the
-// backward's pass that does dx with dw, one sample at a time, and its per-sample dx rows.
+// backward's pass that does dx with dw, one sample at a time, and its per-sample dx rows; and the forward a line
+// of outputs at a time (conv3d_depthwise_cl_lines.cpp) with the batch norm it may apply to each row.
 #pragma once
 #include <cstdint>
 #include <type_traits>
@@ -52,9 +53,10 @@ struct RowBatchNorm {
 };
 
 // The forward a line of outputs (n, od, oh) at a time (conv3d_depthwise_cl_lines.cpp): out = bias + the taps
-// in the order kd, kh, kw, then `bn` per row; bitwise the row loop of conv3d_depthwise_cl.cpp. For C a whole
-// number of AVX-512 vectors, kW == 3, stride 1 and padding <= 2 along W, on a build with AVX-512; false, doing
-// nothing, otherwise.
+// in the order kd, kh, kw, then `bn` per row; bitwise the row loop of conv3d_depthwise_cl.cpp (both sum with fused
+// multiply-adds: the row loop's `+=` contracted by the compiler at -O2 and above). For C a whole number of AVX-512
+// vectors (at most 6 of them at stride 2), kW == 3, stride 1 or 2 and padding <= 2 along W, on a build with
+// AVX-512; false, doing nothing, otherwise.
 // out: (N, Do, Ho, Wo, C) ; x: (N, D, H, W, C) ; wt: (taps, C) the weights transposed ; bias: (C) or nullptr
 bool depthwise_cl_forward_lines(float* out, const float* x, const float* wt, const float* bias,
                                 const Conv3dGeometry& g, const RowBatchNorm& bn, bool parallel);

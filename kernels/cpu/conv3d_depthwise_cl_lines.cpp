@@ -1,13 +1,13 @@
 // The channels-last depthwise conv3d's forward a line of outputs at a time (kernels/cpu/conv3d_depthwise_cl_dw.h),
-// for stride 1 along W (the CvT's q projection), kW == 3, pW <= 2 and C a whole number of AVX-512 vectors (the
-// CvT's 96 = 6). Why: the row loop of conv3d_depthwise_cl.cpp loads a weight and an input vector for every
-// multiply-add, with the index and bounds arithmetic of every tap of every row; here, per channel vector, 8
-// outputs along W keep their sums in registers, and per (kd, kh) the tap row's 3 weights are loaded once for 24
-// multiply-adds. One thread, 64-byte aligned buffers, the q projection's 128 x 7x8x8 x 96: 0.045 -> 0.028 ms a
-// sample from cache, 3.6 -> 2.8 ms for all from memory on 2 threads. For stride 2 (the k / v projections, 4
-// outputs a line) the row loop stays: there this loop measured 1.0-1.4x slower. Each output adds the bias, then
-// its taps in the order kd, kh, kw, skipping those outside the input: bitwise the row loop's results
-// (tests/test_depthwise_cl.cpp). Threads take whole lines (n, od, oh): the bits do not depend on their number.
+// for stride 1 or 2 along W (the CvT's q and k / v projections), kW == 3, pW <= 2 and C a whole number of AVX-512
+// vectors (the CvT's 96 = 6). Why: the row loop of conv3d_depthwise_cl.cpp loads a weight and an input vector for
+// every multiply-add, with the index and bounds arithmetic of every tap of every row. Stride 1: per channel vector
+// 8 outputs along W keep their sums in registers, and per (kd, kh) the tap row's 3 weights are loaded once for 24
+// multiply-adds (one thread, 64-byte aligned buffers, the q projection's 128 x 7x8x8 x 96: 0.045 -> 0.028 ms a
+// sample from cache, 3.6 -> 2.8 ms for all from memory on 2 threads). Stride 2: all channel vectors of 4 outputs
+// at once (docs/RESULTS.md section 47). Each output adds the bias, then its taps in the order kd, kh, kw, skipping
+// those outside the input: bitwise the row loop's results (tests/test_depthwise_cl.cpp). Threads take whole lines
+// (n, od, oh): the bits do not depend on their number.
 #include <algorithm>
 
 // GCC 12 flags the self-initialised undefined vectors inside its own AVX-512 intrinsics (a known false positive).
@@ -101,9 +101,89 @@ SSMTL_AVX512 void forward_line(float* out, const float* x, const float* wt, cons
   for (int64_t ow = 0; ow < g.Wo; ++ow) bn.apply(orow + ow * C, C);   // (the line is in L1)
 }
 
+// Stride 2 along W (the k / v projections: 4 outputs a line at the CvT's 8 x 8 maps): the per-vector blocks above
+// run only 12 multiply-adds per (kd, kh) there, and their bookkeeping cost more than they saved. Here all NV
+// channel vectors of NB outputs are summed at once (NV NB <= 24 registers), so each (kd, kh) is one pass of
+// 12 NV multiply-adds. Output j meets column q = 2 j + kw; the same masking of the first and last two columns.
+template <int NV, int NB>
+SSMTL_AVX512 inline void strided_block(float* orow, const float* x, const float* wt, const float* bias,
+                                       const Conv3dGeometry& g, int64_t n, int64_t od, int64_t oh, int64_t ow0) {
+  constexpr int64_t C = NV * VL;
+  constexpr int kCols = 2 * NB + 1;
+  const int64_t c0 = 2 * ow0 - g.pW;
+  const int lo = static_cast<int>(std::max<int64_t>(0, -c0));
+  const int hi = static_cast<int>(std::min<int64_t>(kCols, g.W - c0));
+  auto edge = [](int q) { return q < 2 || q >= kCols - 2; };   // (constant once unrolled)
+  auto column_mask = [&](int q) { return static_cast<__mmask16>(q >= lo && q < hi ? 0xFFFF : 0); };
+  const __mmask16 m0 = column_mask(0), m1 = column_mask(1), m2 = column_mask(kCols - 2),
+                  m3 = column_mask(kCols - 1);
+  auto mask_of = [&](int q) { return q == 0 ? m0 : q == 1 ? m1 : q == kCols - 2 ? m2 : m3; };
+  __m512 acc[NV][NB];
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v) {
+    const __m512 b0 = bias ? _mm512_loadu_ps(bias + v * VL) : _mm512_setzero_ps();
+#pragma GCC unroll 4
+    for (int j = 0; j < NB; ++j) acc[v][j] = b0;
+  }
+  for (int64_t kd = 0; kd < g.kD; ++kd) {
+    const int64_t d = od * g.sD - g.pD + kd;
+    if (d < 0 || d >= g.D) continue;
+    for (int64_t kh = 0; kh < g.kH; ++kh) {
+      const int64_t h = oh * g.sH - g.pH + kh;
+      if (h < 0 || h >= g.H) continue;
+      const float* xr = x + (((n * g.D + d) * g.H + h) * g.W + c0) * C;
+      const float* wk = wt + (kd * g.kH + kh) * 3 * C;
+#pragma GCC unroll 8
+      for (int v = 0; v < NV; ++v) {
+#pragma GCC unroll 3
+        for (int kw = 0; kw < 3; ++kw) {
+          const __m512 w = _mm512_loadu_ps(wk + kw * C + v * VL);
+#pragma GCC unroll 4
+          for (int j = 0; j < NB; ++j) {
+            const int q = 2 * j + kw;
+            const float* p = xr + q * C + v * VL;
+            if (edge(q)) {
+              const __mmask16 m = mask_of(q);
+              acc[v][j] = _mm512_mask3_fmadd_ps(w, _mm512_maskz_loadu_ps(m, p), acc[v][j], m);
+            } else {
+              acc[v][j] = _mm512_fmadd_ps(w, _mm512_loadu_ps(p), acc[v][j]);
+            }
+          }
+        }
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int v = 0; v < NV; ++v)
+#pragma GCC unroll 4
+    for (int j = 0; j < NB; ++j) _mm512_storeu_ps(orow + (ow0 + j) * C + v * VL, acc[v][j]);
+}
+
+template <int NV>
+SSMTL_AVX512 void strided_line(float* out, const float* x, const float* wt, const float* bias,
+                               const Conv3dGeometry& g, const RowBatchNorm& bn, int64_t l) {
+  constexpr int64_t C = NV * VL;
+  const int64_t oh = l % g.Ho, od = (l / g.Ho) % g.Do, n = l / (g.Ho * g.Do);
+  float* orow = out + l * g.Wo * C;
+  int64_t ow0 = 0;   // blocks of 4 outputs along W, then single ones
+  for (; ow0 + 4 <= g.Wo; ow0 += 4) strided_block<NV, 4>(orow, x, wt, bias, g, n, od, oh, ow0);
+  for (; ow0 < g.Wo; ++ow0) strided_block<NV, 1>(orow, x, wt, bias, g, n, od, oh, ow0);
+  for (int64_t ow = 0; ow < g.Wo; ++ow) bn.apply(orow + ow * C, C);
+}
+
 void forward_lines(float* out, const float* x, const float* wt, const float* bias, int64_t C,
                    const Conv3dGeometry& g, const RowBatchNorm& bn, bool parallel) {
   const int64_t lines = g.N * g.Do * g.Ho;
+  if (g.sW == 2) {
+    with_vectors(C, [&](auto nv) {
+      constexpr int NV = decltype(nv)::value;
+      if constexpr (NV <= 6) {
+#pragma omp parallel for schedule(static) if (parallel)
+        for (int64_t l = 0; l < lines; ++l) strided_line<NV>(out, x, wt, bias, g, bn, l);
+      }
+    });
+    return;
+  }
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t l = 0; l < lines; ++l) forward_line(out, x, wt, bias, C, g, bn, l);
 }
@@ -121,7 +201,8 @@ void RowBatchNorm::apply(float* o, int64_t C) const {
 bool depthwise_cl_forward_lines(float* out, const float* x, const float* wt, const float* bias,
                                 const Conv3dGeometry& g, const RowBatchNorm& bn, bool parallel) {
 #if defined(__AVX512F__)
-  if (g.kW != 3 || g.sW != 1 || g.pW > 2 || g.Wo <= 0 || g.Cin % VL != 0) return false;
+  if (g.kW != 3 || (g.sW != 1 && g.sW != 2) || g.pW > 2 || g.Wo <= 0 || g.Cin % VL != 0) return false;
+  if (g.sW == 2 && g.Cin > 6 * VL) return false;   // (more vectors than registers for 4 outputs of each)
   forward_lines(out, x, wt, bias, g.Cin, g, bn, parallel);
   return true;
 #else

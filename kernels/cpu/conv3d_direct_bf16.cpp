@@ -82,7 +82,7 @@ struct Plan {
   std::vector<int64_t> off;            // (pair, tap) -> offset in the padded input of one group
   std::vector<int64_t> xbase, obase;   // position vector -> offset of its first input pair / output element
   std::vector<int> lanes;              // position vector -> valid lanes (< L at the end of a row)
-  std::vector<uint32_t> wpack;         // [group][co block][(pair, tap)][CB] bf16 pairs, zeros beyond Cout_g
+  avector<uint32_t> wpack;         // [group][co block][(pair, tap)][CB] bf16 pairs, zeros beyond Cout_g
   // Shifted with Wo == W: [kw][vector j of a slice's H * W inputs] the lanes whose column + kw - pW is in the row
   avector<uint16_t> smask;
 
@@ -330,7 +330,7 @@ void direct_conv_bf16(float* out, const float* x, const float* w, const float* b
   const int64_t Cin = d.groups * d.Cin_g, Cout = d.groups * d.Cout_g;
 #pragma omp parallel if (parallel)
   {
-    std::vector<uint32_t> xp(d.padded_size(), 0u);
+    avector<uint32_t> xp(d.padded_size(), 0u);
     avector<float> scratch(d.flat ? static_cast<size_t>(CB * d.ostride) : 0);
     int64_t padded = -1;
 #pragma omp for schedule(static)
