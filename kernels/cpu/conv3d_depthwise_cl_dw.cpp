@@ -4,8 +4,8 @@
 // tap. For whole vectors (C = 16..128 on AVX-512) conv3d_depthwise_cl_padded.cpp does it on a zero-padded copy
 // of the sample (any stride); here out-of-range taps are skipped by branches that repeat row after row
 // (predicted), stride 1 along W only, with masked loads and stores for the last vector of a partial channel count.
-#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/conv3d_depthwise_cl_dw.h"
+#include "kernels/cpu/aligned.h"
 
 #include <type_traits>
 #include <vector>

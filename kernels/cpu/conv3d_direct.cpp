@@ -1,7 +1,7 @@
 // Direct stride-1 3-D convolution on the CPU (see conv3d_direct.h for the idea). Register blocks use the
 // vectors of kernels/cpu/simd.h; their sizes follow the number of vector registers of the target.
-#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/conv3d_direct.h"
+#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/conv3d_direct_bf16.h"
 #include "kernels/cpu/simd.h"
 #include "kernels/precision.h"

@@ -10,8 +10,8 @@
 //
 // Functions with AVX-512 intrinsics carry their own target attribute (the build need not target AVX-512; the
 // caller checks the CPU at run time) and are never bodies of OpenMP loops (clang refuses intrinsics there).
-#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/conv3d_direct_bf16.h"
+#include "kernels/cpu/aligned.h"
 
 #include "kernels/cpu/bf16.h"
 #include "kernels/precision.h"

@@ -1,5 +1,5 @@
-#include "kernels/cpu/aligned.h"
 #include "kernels/cpu/gemm_panel.h"
+#include "kernels/cpu/aligned.h"
 
 #include "kernels/precision.h"
 
