@@ -29,27 +29,43 @@ namespace {
 #define SSMTL_AVX512 __attribute__((target("avx512f")))
 using simd::VL;
 
+// The first two and last two of a block's kCols input columns, the only ones that can lie outside the input when
+// pW <= 2: per column a mask of all lanes where it lies inside [0, W), none where outside. c0: the block's first
+// input column (may be negative).
+template <int kCols>
+struct EdgeColumns {
+  __mmask16 m[4];
+  SSMTL_AVX512 EdgeColumns(int64_t c0, int64_t W) {
+    auto inside = [&](int q) { return static_cast<__mmask16>(c0 + q >= 0 && c0 + q < W ? 0xFFFF : 0); };
+    m[0] = inside(0), m[1] = inside(1), m[2] = inside(kCols - 2), m[3] = inside(kCols - 1);
+  }
+  static constexpr bool edge(int q) { return q < 2 || q >= kCols - 2; }
+  __mmask16 operator()(int q) const { return q == 0 ? m[0] : q == 1 ? m[1] : q == kCols - 2 ? m[2] : m[3]; }
+};
+
+// acc + w * (the vector at p, input column q of the block): plain inside the block; at its edge columns a masked
+// load, which does not touch memory under a zero mask, and a masked multiply-add, which then leaves acc as it was
+// (the tap is skipped, as in the row loop). q is a constant once the callers' loops are unrolled.
+template <int kCols>
+SSMTL_AVX512 inline __m512 tap(__m512 acc, __m512 w, const float* p, int q, const EdgeColumns<kCols>& cols) {
+  if (!EdgeColumns<kCols>::edge(q)) return _mm512_fmadd_ps(w, _mm512_loadu_ps(p), acc);
+  const __mmask16 m = cols(q);
+  return _mm512_mask3_fmadd_ps(w, _mm512_maskz_loadu_ps(m, p), acc, m);
+}
+
 // Outputs (n, od, oh, ow0 .. ow0 + NB) of channel vector v, with NB sums in registers. The input columns under the
-// block are ci = ow0 - pW + q for q < NB + 2, of which [lo, hi) lie inside the input; output j meets column
-// q = j + kw under tap kw. Per (kd, kh) the loop runs kw outer and j inner, so a sum's next multiply-add comes NB
-// instructions after its last one (column by column, each column's 3 multiply-adds waited for the previous
-// column's: 1.4x slower), and each output still adds kw = 0, 1, 2 in order. With pW <= 2 only the first and the
-// last two columns can lie outside the input: their multiply-adds are masked (a masked load, which does not touch
-// memory under a zero mask, and a masked multiply-add, which leaves the sum as it was: the tap is skipped, as in
-// the row loop); all others are plain.
+// block are ci = ow0 - pW + q for q < NB + 2; output j meets column q = j + kw under tap kw. Per (kd, kh) the
+// loop runs kw outer and j inner, so a sum's next multiply-add comes NB instructions after its last one (column by
+// column, each column's 3 multiply-adds waited for the previous column's: 1.4x slower), and each output still adds
+// kw = 0, 1, 2 in order. Columns outside the input are skipped by tap() (EdgeColumns: with pW <= 2 only the first
+// and last two can be).
 template <int NB>
 SSMTL_AVX512 inline void line_block(float* orow, const float* x, const float* wt, const float* bias, int64_t C,
                                     const Conv3dGeometry& g, int64_t n, int64_t od, int64_t oh, int64_t ow0,
                                     int v) {
   constexpr int kCols = NB + 2;
   const int64_t c0 = ow0 - g.pW;
-  const int lo = static_cast<int>(std::max<int64_t>(0, -c0));
-  const int hi = static_cast<int>(std::min<int64_t>(kCols, g.W - c0));
-  auto edge = [](int q) { return q < 2 || q >= kCols - 2; };   // (constant once unrolled)
-  auto column_mask = [&](int q) { return static_cast<__mmask16>(q >= lo && q < hi ? 0xFFFF : 0); };
-  const __mmask16 m0 = column_mask(0), m1 = column_mask(1), m2 = column_mask(kCols - 2),
-                  m3 = column_mask(kCols - 1);
-  auto mask_of = [&](int q) { return q == 0 ? m0 : q == 1 ? m1 : q == kCols - 2 ? m2 : m3; };
+  const EdgeColumns<kCols> cols(c0, g.W);
   __m512 acc[NB];
   const __m512 b0 = bias ? _mm512_loadu_ps(bias + v * VL) : _mm512_setzero_ps();
 #pragma GCC unroll 8
@@ -66,21 +82,14 @@ SSMTL_AVX512 inline void line_block(float* orow, const float* x, const float* wt
       // this vector's part of them now, or the loads of the next line wait there.
       if (kh + g.sH >= g.kH && h + g.sH < g.H) {
         const float* xn = xr + g.sH * g.W * C;
-        for (int q = lo; q < hi; ++q) _mm_prefetch(reinterpret_cast<const char*>(xn + q * C), _MM_HINT_T0);
+        const int64_t q0 = std::max<int64_t>(0, -c0), q1 = std::min<int64_t>(kCols, g.W - c0);   // (inside)
+        for (int64_t q = q0; q < q1; ++q) _mm_prefetch(reinterpret_cast<const char*>(xn + q * C), _MM_HINT_T0);
       }
 #pragma GCC unroll 3
       for (int kw = 0; kw < 3; ++kw) {
         const __m512 w = _mm512_loadu_ps(wk + kw * C);
 #pragma GCC unroll 8
-        for (int j = 0; j < NB; ++j) {
-          const int q = j + kw;
-          if (edge(q)) {
-            const __mmask16 m = mask_of(q);
-            acc[j] = _mm512_mask3_fmadd_ps(w, _mm512_maskz_loadu_ps(m, xr + q * C), acc[j], m);
-          } else {
-            acc[j] = _mm512_fmadd_ps(w, _mm512_loadu_ps(xr + q * C), acc[j]);
-          }
-        }
+        for (int j = 0; j < NB; ++j) acc[j] = tap(acc[j], w, xr + (j + kw) * C, j + kw, cols);
       }
     }
   }
@@ -104,20 +113,14 @@ SSMTL_AVX512 void forward_line(float* out, const float* x, const float* wt, cons
 // Stride 2 along W (the k / v projections: 4 outputs a line at the CvT's 8 x 8 maps): the per-vector blocks above
 // run only 12 multiply-adds per (kd, kh) there, and their bookkeeping cost more than they saved. Here all NV
 // channel vectors of NB outputs are summed at once (NV NB <= 24 registers), so each (kd, kh) is one pass of
-// 12 NV multiply-adds. Output j meets column q = 2 j + kw; the same masking of the first and last two columns.
+// 12 NV multiply-adds. Output j meets column q = 2 j + kw, through tap() as above.
 template <int NV, int NB>
 SSMTL_AVX512 inline void strided_block(float* orow, const float* x, const float* wt, const float* bias,
                                        const Conv3dGeometry& g, int64_t n, int64_t od, int64_t oh, int64_t ow0) {
   constexpr int64_t C = NV * VL;
   constexpr int kCols = 2 * NB + 1;
   const int64_t c0 = 2 * ow0 - g.pW;
-  const int lo = static_cast<int>(std::max<int64_t>(0, -c0));
-  const int hi = static_cast<int>(std::min<int64_t>(kCols, g.W - c0));
-  auto edge = [](int q) { return q < 2 || q >= kCols - 2; };   // (constant once unrolled)
-  auto column_mask = [&](int q) { return static_cast<__mmask16>(q >= lo && q < hi ? 0xFFFF : 0); };
-  const __mmask16 m0 = column_mask(0), m1 = column_mask(1), m2 = column_mask(kCols - 2),
-                  m3 = column_mask(kCols - 1);
-  auto mask_of = [&](int q) { return q == 0 ? m0 : q == 1 ? m1 : q == kCols - 2 ? m2 : m3; };
+  const EdgeColumns<kCols> cols(c0, g.W);
   __m512 acc[NV][NB];
 #pragma GCC unroll 8
   for (int v = 0; v < NV; ++v) {
@@ -141,13 +144,7 @@ SSMTL_AVX512 inline void strided_block(float* orow, const float* x, const float*
 #pragma GCC unroll 4
           for (int j = 0; j < NB; ++j) {
             const int q = 2 * j + kw;
-            const float* p = xr + q * C + v * VL;
-            if (edge(q)) {
-              const __mmask16 m = mask_of(q);
-              acc[v][j] = _mm512_mask3_fmadd_ps(w, _mm512_maskz_loadu_ps(m, p), acc[v][j], m);
-            } else {
-              acc[v][j] = _mm512_fmadd_ps(w, _mm512_loadu_ps(p), acc[v][j]);
-            }
+            acc[v][j] = tap(acc[v][j], w, xr + q * C + v * VL, q, cols);
           }
         }
       }
