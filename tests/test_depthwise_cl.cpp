@@ -77,16 +77,18 @@ TEST_CASE("depthwise channels-last kernels: forward, dx and dw equal scalar loop
                      // 3x3x3 and 1x3x3, padding 0 and 1
                      {8, 96, 3, 4, 5, 3, 1, 1, 1, 1},  {8, 32, 3, 5, 6, 3, 1, 2, 1, 1},  {9, 16, 2, 3, 7, 1, 1, 1, 0, 1},
                      {8, 48, 4, 4, 4, 3, 2, 1, 1, 1},  {8, 16, 3, 5, 5, 3, 1, 1, 0, 0},
-                     // stride 2 along W with even padding, two blocks of 8 along W; one plane under a 3x3x3 kernel
+                     // stride 2 along W with even padding (6 outputs along W); one plane under a 3x3x3 kernel
                      {4, 32, 3, 6, 9, 3, 1, 2, 1, 2},  {3, 32, 1, 5, 6, 3, 1, 1, 1, 1},
                      // the forward's line blocks (conv3d_depthwise_cl_lines.cpp): padding 2 with the last two
                      // columns of a block of 8 outside the input (W 6, and W 14's second block), padding 0, 9
                      // vectors; stride 2 with blocks of 4 then single outputs, padding 0 and 2, 3 and 5 vectors, and
-                     // a block of 4 whose last two columns are outside
+                     // a block of 4 whose last two columns are outside; stride 2 with padding 1 and an odd W (only the
+                     // last column of the last block outside), with W 2, and with 7 vectors (the row loop)
                      {2, 32, 3, 4, 6, 3, 1, 1, 1, 2},  {2, 16, 2, 3, 14, 3, 1, 1, 1, 2},
                      {2, 16, 2, 3, 10, 1, 1, 1, 0, 0}, {2, 144, 2, 3, 9, 3, 1, 1, 1, 1},
                      {2, 48, 3, 5, 13, 3, 1, 2, 0, 0}, {2, 80, 3, 7, 7, 3, 1, 2, 1, 2},
-                     {2, 32, 3, 5, 5, 3, 1, 2, 1, 2}};
+                     {2, 32, 3, 5, 5, 3, 1, 2, 1, 2},  {2, 16, 3, 5, 9, 3, 1, 2, 1, 1},
+                     {2, 32, 3, 4, 2, 3, 1, 2, 1, 1},  {2, 112, 3, 4, 6, 3, 1, 2, 1, 1}};
   Rng rng(11);
   for (const G& c : cases) {
     const Conv3dGeometry g = geometry(c.N, c.C, c.D, c.H, c.W, c.kD, c.sD, c.sHW, c.pD, c.pHW);

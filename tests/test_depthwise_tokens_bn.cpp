@@ -41,8 +41,8 @@ TEST_CASE("conv3d_depthwise_cl_bn_forward_cpu: bitwise the depthwise conv then b
     int64_t C, kD, sHW;
     bool affine;
   };
-  // C 96 and 32: the register-blocked rows (6 and 2 vectors); 19: the generic loop; the CvT's q (stride 1) and
-  // k / v (stride 2) projections; with and without gamma / beta.
+  // C 96 and 32: whole vectors (the line kernels on AVX-512, else the register-blocked rows); 19: the generic loop;
+  // the CvT's q (stride 1) and k / v (stride 2) projections; with and without gamma / beta.
   for (const Case c : {Case{96, 3, 1, true}, Case{96, 3, 2, false}, Case{32, 1, 2, true}, Case{19, 3, 1, true}}) {
     CAPTURE(c.C);
     CAPTURE(c.sHW);

@@ -5,14 +5,15 @@
 //   forward: out row += wt[tap] * x row under the tap (weights transposed once to (taps, C) rows)
 //   dx:      gathered per input row from the output rows whose window covers it (one writer per row)
 //   dw:      per sample a float sum over its output rows, then the samples added in order in double
-// On AVX-512 with kW == 3, stride 1 or 2 and pW <= 2 along W and C a whole number of vectors, the forward runs a
-// line of outputs at a time (conv3d_depthwise_cl_lines.cpp; threads take whole lines). Otherwise, when C is a
-// whole number of vectors (<= 8; the CvT's 96 = 6 AVX-512 vectors) a row's accumulators stay in registers across
-// the taps (forward, dx) and dw is summed tap by tap per sample (the sample's rows stay in cache); otherwise
-// generic vector loops over the channels. With both dx and dw (the autograd node), whole vectors and 3x3 spatial
-// kernels, one pass over the samples does both (conv3d_depthwise_cl_padded.cpp): dout is read from memory once.
-// OpenMP threads take whole output rows (forward), whole input rows (dx), samples or channel blocks (dw, the
-// fused pass): every value is summed in one fixed order by one thread, so results do not depend on the
+// On AVX-512 with kW == 3, stride 1 or 2 and pW <= 2 along W and C a whole number of vectors (at most 6 of them
+// at stride 2), the forward runs a line of outputs at a time (conv3d_depthwise_cl_lines.cpp; threads take whole
+// lines). Otherwise, when C is a whole number of vectors (<= 8; the CvT's 96 = 6 AVX-512 vectors) a row's
+// accumulators stay in registers across the taps (forward, dx) and dw is summed tap by tap per sample (the
+// sample's rows stay in cache); otherwise generic vector loops over the channels. With both dx and dw (the
+// autograd node), whole vectors and 3x3 spatial kernels, one pass over the samples does both
+// (conv3d_depthwise_cl_padded.cpp): dout is read from memory once. OpenMP threads take whole output rows
+// (forward), whole input rows (dx), samples or channel blocks (dw, the fused pass): every value is summed in one
+// fixed order by one thread, so results do not depend on the
 // number of threads. add_dx false: the dx loops start from 0 instead of loading dx, and write every row.
 #include <algorithm>
 #include <type_traits>

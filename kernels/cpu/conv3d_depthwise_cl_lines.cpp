@@ -168,21 +168,25 @@ SSMTL_AVX512 void strided_line(float* out, const float* x, const float* wt, cons
   for (int64_t ow = 0; ow < g.Wo; ++ow) bn.apply(orow + ow * C, C);
 }
 
-void forward_lines(float* out, const float* x, const float* wt, const float* bias, int64_t C,
+// Returns false, having written nothing, where neither path applies (stride 2 with more than 6 vectors).
+bool forward_lines(float* out, const float* x, const float* wt, const float* bias, int64_t C,
                    const Conv3dGeometry& g, const RowBatchNorm& bn, bool parallel) {
   const int64_t lines = g.N * g.Do * g.Ho;
   if (g.sW == 2) {
+    bool ran = false;
     with_vectors(C, [&](auto nv) {
       constexpr int NV = decltype(nv)::value;
-      if constexpr (NV <= 6) {
+      if constexpr (NV <= 6) {   // (4 outputs of NV vectors in registers)
 #pragma omp parallel for schedule(static) if (parallel)
         for (int64_t l = 0; l < lines; ++l) strided_line<NV>(out, x, wt, bias, g, bn, l);
+        ran = true;
       }
     });
-    return;
+    return ran;
   }
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t l = 0; l < lines; ++l) forward_line(out, x, wt, bias, C, g, bn, l);
+  return true;
 }
 
 #endif  // __AVX512F__
@@ -199,9 +203,7 @@ bool depthwise_cl_forward_lines(float* out, const float* x, const float* wt, con
                                 const Conv3dGeometry& g, const RowBatchNorm& bn, bool parallel) {
 #if defined(__AVX512F__)
   if (g.kW != 3 || (g.sW != 1 && g.sW != 2) || g.pW > 2 || g.Wo <= 0 || g.Cin % VL != 0) return false;
-  if (g.sW == 2 && g.Cin > 6 * VL) return false;   // (more vectors than registers for 4 outputs of each)
-  forward_lines(out, x, wt, bias, g.Cin, g, bn, parallel);
-  return true;
+  return forward_lines(out, x, wt, bias, g.Cin, g, bn, parallel);
 #else
   (void)out, (void)x, (void)wt, (void)bias, (void)g, (void)bn, (void)parallel;
   return false;
