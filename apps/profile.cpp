@@ -32,6 +32,7 @@ const char* kUsage =
     "                  training step is the trainer's at learning rate 0, so repeated steps do the same work\n"
     "  --batch B       objects per step (default 64, the paper's batch size)\n"
     "  --shapes        one row per kernel, phase and shape (convolutions: N x Cin->Cout, output DxHxW, kernel;\n"
+    "                  depthwise ones: N x C, output DxHxW, kernel;\n"
     "                  linear: rows x in->out; attention: samples x heads, query and key tokens, head width;\n"
     "                  backward rows name their products, e.g. dx+dw; memory-bound ops: their tensor's shape)\n"
     "  --json          print the result as one JSON object instead of tables (null where a column does not\n"
