@@ -53,6 +53,20 @@ SSMTL_AVX512 inline __m512 tap(__m512 acc, __m512 w, const float* p, int q, cons
   return _mm512_mask3_fmadd_ps(w, _mm512_maskz_loadu_ps(m, p), acc, m);
 }
 
+// f(kd, kh, d, h) for the taps of output plane od, row oh whose input plane d and row h lie inside the input, in
+// the order kd, kh (the row loop's order; the taps outside are skipped, as there).
+template <class F>
+inline void for_tap_rows(const Conv3dGeometry& g, int64_t od, int64_t oh, F&& f) {
+  for (int64_t kd = 0; kd < g.kD; ++kd) {
+    const int64_t d = od * g.sD - g.pD + kd;
+    if (d < 0 || d >= g.D) continue;
+    for (int64_t kh = 0; kh < g.kH; ++kh) {
+      const int64_t h = oh * g.sH - g.pH + kh;
+      if (h >= 0 && h < g.H) f(kd, kh, d, h);
+    }
+  }
+}
+
 // Outputs (n, od, oh, ow0 .. ow0 + NB) of channel vector v, with NB sums in registers. The input columns under the
 // block are ci = ow0 - pW + q for q < NB + 2; output j meets column q = j + kw under tap kw. Per (kd, kh) the
 // loop runs kw outer and j inner, so a sum's next multiply-add comes NB instructions after its last one (column by
@@ -70,29 +84,23 @@ SSMTL_AVX512 inline void line_block(float* orow, const float* x, const float* wt
   const __m512 b0 = bias ? _mm512_loadu_ps(bias + v * VL) : _mm512_setzero_ps();
 #pragma GCC unroll 8
   for (int j = 0; j < NB; ++j) acc[j] = b0;
-  for (int64_t kd = 0; kd < g.kD; ++kd) {
-    const int64_t d = od * g.sD - g.pD + kd;
-    if (d < 0 || d >= g.D) continue;
-    for (int64_t kh = 0; kh < g.kH; ++kh) {
-      const int64_t h = oh * g.sH - g.pH + kh;
-      if (h < 0 || h >= g.H) continue;
-      const float* xr = x + (((n * g.D + d) * g.H + h) * g.W + c0) * C + v * VL;
-      const float* wk = wt + (kd * g.kH + kh) * 3 * C + v * VL;
-      // The next line's rows that this line does not read (h + sH for the last sH taps) come from memory: fetch
-      // this vector's part of them now, or the loads of the next line wait there.
-      if (kh + g.sH >= g.kH && h + g.sH < g.H) {
-        const float* xn = xr + g.sH * g.W * C;
-        const int64_t q0 = std::max<int64_t>(0, -c0), q1 = std::min<int64_t>(kCols, g.W - c0);   // (inside)
-        for (int64_t q = q0; q < q1; ++q) _mm_prefetch(reinterpret_cast<const char*>(xn + q * C), _MM_HINT_T0);
-      }
-#pragma GCC unroll 3
-      for (int kw = 0; kw < 3; ++kw) {
-        const __m512 w = _mm512_loadu_ps(wk + kw * C);
-#pragma GCC unroll 8
-        for (int j = 0; j < NB; ++j) acc[j] = tap(acc[j], w, xr + (j + kw) * C, j + kw, cols);
-      }
+  for_tap_rows(g, od, oh, [&](int64_t kd, int64_t kh, int64_t d, int64_t h) {
+    const float* xr = x + (((n * g.D + d) * g.H + h) * g.W + c0) * C + v * VL;
+    const float* wk = wt + (kd * g.kH + kh) * 3 * C + v * VL;
+    // The next line's rows that this line does not read (h + sH for the last sH taps) come from memory: fetch
+    // this vector's part of them now, or the loads of the next line wait there.
+    if (kh + g.sH >= g.kH && h + g.sH < g.H) {
+      const float* xn = xr + g.sH * g.W * C;
+      const int64_t q0 = std::max<int64_t>(0, -c0), q1 = std::min<int64_t>(kCols, g.W - c0);   // (inside)
+      for (int64_t q = q0; q < q1; ++q) _mm_prefetch(reinterpret_cast<const char*>(xn + q * C), _MM_HINT_T0);
     }
-  }
+#pragma GCC unroll 3
+    for (int kw = 0; kw < 3; ++kw) {
+      const __m512 w = _mm512_loadu_ps(wk + kw * C);
+#pragma GCC unroll 8
+      for (int j = 0; j < NB; ++j) acc[j] = tap(acc[j], w, xr + (j + kw) * C, j + kw, cols);
+    }
+  });
 #pragma GCC unroll 8
   for (int j = 0; j < NB; ++j) _mm512_storeu_ps(orow + (ow0 + j) * C + v * VL, acc[j]);
 }
@@ -128,28 +136,22 @@ SSMTL_AVX512 inline void strided_block(float* orow, const float* x, const float*
 #pragma GCC unroll 4
     for (int j = 0; j < NB; ++j) acc[v][j] = b0;
   }
-  for (int64_t kd = 0; kd < g.kD; ++kd) {
-    const int64_t d = od * g.sD - g.pD + kd;
-    if (d < 0 || d >= g.D) continue;
-    for (int64_t kh = 0; kh < g.kH; ++kh) {
-      const int64_t h = oh * g.sH - g.pH + kh;
-      if (h < 0 || h >= g.H) continue;
-      const float* xr = x + (((n * g.D + d) * g.H + h) * g.W + c0) * C;
-      const float* wk = wt + (kd * g.kH + kh) * 3 * C;
+  for_tap_rows(g, od, oh, [&](int64_t kd, int64_t kh, int64_t d, int64_t h) {
+    const float* xr = x + (((n * g.D + d) * g.H + h) * g.W + c0) * C;
+    const float* wk = wt + (kd * g.kH + kh) * 3 * C;
 #pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) {
+    for (int v = 0; v < NV; ++v) {
 #pragma GCC unroll 3
-        for (int kw = 0; kw < 3; ++kw) {
-          const __m512 w = _mm512_loadu_ps(wk + kw * C + v * VL);
+      for (int kw = 0; kw < 3; ++kw) {
+        const __m512 w = _mm512_loadu_ps(wk + kw * C + v * VL);
 #pragma GCC unroll 4
-          for (int j = 0; j < NB; ++j) {
-            const int q = 2 * j + kw;
-            acc[v][j] = tap(acc[v][j], w, xr + q * C + v * VL, q, cols);
-          }
+        for (int j = 0; j < NB; ++j) {
+          const int q = 2 * j + kw;
+          acc[v][j] = tap(acc[v][j], w, xr + q * C + v * VL, q, cols);
         }
       }
     }
-  }
+  });
 #pragma GCC unroll 8
   for (int v = 0; v < NV; ++v)
 #pragma GCC unroll 4
