@@ -118,6 +118,33 @@ TEST_CASE("the eval ops' batch norm: running mean 2 and var 1 map 1 to -0.999995
   // two samples (the per-sample schedule)
   const Tensor x = Tensor::from_vector({2, 1, 1, 2, 2}, {1.f, 3.f, 1.f, 1.f, 1.f, 1.f, 1.f, 1.f});
   CHECK(conv3d_bn_relu_pool_eval(x, w, Tensor(), bn).to_vector() == std::vector<float>{0.999995f, 0.f});
+  // the CvT's projections: 16 channels, a 3x3x3 kernel (padding 1) whose centre tap is 1, stride 1 and (1, 2, 2)
+  // along the token map: the AVX-512 line kernels (conv3d_depthwise_cl_lines.cpp) on a 1 x 2 x 8 map of 1s and 3s
+  {
+    const int64_t C = 16;
+    std::vector<float> wv(static_cast<size_t>(C * 27), 0.f);
+    for (int64_t c = 0; c < C; ++c) wv[c * 27 + 13] = 1.f;
+    const Tensor wc = Tensor::from_vector({C, 1, 3, 3, 3}, wv);
+    std::vector<float> xv(static_cast<size_t>(16 * C));
+    for (int64_t t = 0; t < 16; ++t)
+      for (int64_t c = 0; c < C; ++c) xv[t * C + c] = t % 2 ? 3.f : 1.f;
+    const EvalBatchNorm bnc{Tensor::ones({C}), Tensor::zeros({C}), Tensor::full({C}, 2.f), Tensor::ones({C})};
+    for (int s : {1, 2}) {
+      CAPTURE(s);
+      Conv3dOptions oc;
+      oc.groups = static_cast<int>(C);
+      oc.padding[0] = oc.padding[1] = oc.padding[2] = 1;
+      oc.stride[1] = oc.stride[2] = s;
+      const std::vector<float> y =
+          conv3d_depthwise_tokens_bn_eval(Tensor::from_vector({1, 16, C}, xv), wc, Tensor(), 1, 2, 8, oc, bnc)
+              .to_vector();
+      REQUIRE(y.size() == static_cast<size_t>((s == 1 ? 16 : 4) * C));
+      for (size_t i = 0; i < y.size(); ++i) {   // stride 2 keeps the even tokens: all 1s
+        const bool three = s == 1 && (i / C) % 2 == 1;
+        CHECK(y[i] == (three ? 0.999995f : -0.999995f));
+      }
+    }
+  }
   // inference leaves the running statistics as they were
   CHECK(bn.running_mean.to_vector()[0] == 2.f);
   CHECK(bn.running_var.to_vector()[0] == 1.f);
