@@ -8,6 +8,7 @@
 // token rows, 6.3 M elements): the vector kernels (kernels/cpu/gelu_vec.h) against the formula they replaced (the
 // exact erf form through vmath.h's general exp and erf in a `#pragma omp simd` loop). Bytes as the profiler
 // counts them: forward 8 an element (x read, y written), backward 16 (x, dy read; dx read and written).
+// BM_GeluInCache: the same forward on 4096 elements in the cache, one thread, as it runs fused after a product.
 // BM_MaxPool1x2x2/{values,argmax}: the backbone's (1,2,2) max pooling of a stage-1 activation (64 x 16 x 7 x 64 x 64
 // floats) on 16-lane vectors against the scalar select loop it replaced (the same results, bit for bit); values
 // only (scoring) or with the argmax (training). Bytes: 4 an input element read, 4 an output written (and 4 an
@@ -39,6 +40,8 @@
 #include "kernels/norm.h"
 #include "kernels/pool.h"
 #include "kernels/shape.h"
+#include "kernels/cpu/gelu_vec.h"
+#include "kernels/cpu/simd.h"
 #include "kernels/cpu/vmath.h"
 #include "tensor/device.h"
 #include "tensor/profile.h"
@@ -136,6 +139,40 @@ void BM_Gelu(benchmark::State& state, bool backward) {
         return seconds_since(t0);
       },
       static_cast<double>(kN) * (backward ? 16.0 : 8.0));
+}
+
+// GELU where it runs in the step: fused after a product (linear_gelu_forward, the MLP block) on rows still in the
+// cache, one thread, so it is compute-bound. 4096 elements (16 KB in, 16 KB out), 256 passes a call: the kernels'
+// loop (detail::gelu_rows: the table polynomials on AVX-512) against the Abramowitz & Stegun vector form it
+// replaced there (gelu_vec::gelu_as). ns/vector: nanoseconds per 16 (or VL) elements.
+void BM_GeluInCache(benchmark::State& state) {
+  namespace simd = kernels::simd;
+  namespace gelu_vec = kernels::gelu_vec;
+  constexpr int64_t VL = simd::VL, n = 4096, passes = 256;
+  bench::Buffer x(n), y(n, 0.f);
+  for (int64_t i = 0; i < n; ++i) x[static_cast<size_t>(i)] = static_cast<float>((i * 7919) % 8001) / 1000.f - 4.f;
+  double t_ref = 0, t = 0;
+  auto run = [&](bool reference) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int64_t r = 0; r < passes; ++r) {
+      if (reference)
+        for (int64_t i = 0; i < n; i += VL) simd::storeu(y.data() + i, gelu_vec::gelu_as(simd::loadu(x.data() + i)));
+      else
+        kernels::detail::gelu_rows(y.data(), x.data(), n);
+      benchmark::ClobberMemory();
+    }
+    return seconds_since(t0);
+  };
+  run(true), run(false);
+  for (auto _ : state) {
+    const double a = run(true), b = run(false);
+    t_ref += a, t += b;
+    state.SetIterationTime(a + b);
+  }
+  const double vectors = static_cast<double>(state.iterations()) * passes * n / VL;
+  state.counters["ref_ns/vector"] = 1e9 * t_ref / vectors;
+  state.counters["ns/vector"] = 1e9 * t / vectors;
+  state.counters["speedup"] = t_ref / t;
 }
 
 // The scalar loop of kernels/cpu/pool.cpp before its vector path: torch's scan order with selects.
@@ -309,6 +346,7 @@ void BM_LayerNorm(benchmark::State& state, bool backward) {
 BENCHMARK(BM_GradZeroFill)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK_CAPTURE(BM_Gelu, forward, false)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK_CAPTURE(BM_Gelu, backward, true)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
+BENCHMARK(BM_GeluInCache)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK_CAPTURE(BM_MaxPool1x2x2, values, false)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK_CAPTURE(BM_MaxPool1x2x2, argmax, true)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);
 BENCHMARK(BM_BatchNormBackwardRows)->UseManualTime()->Unit(benchmark::kMillisecond)->MinTime(1.0);

@@ -4,8 +4,9 @@
 // Backward kernels ADD into the gradient buffer dx (never assign).
 // Gradients at kinks follow PyTorch: relu'(0) = 0, leaky_relu'(0) = slope.
 // exp and erf come from kernels/cpu/vmath.h (vectorisable; exp within 2 ulp, erf within 3.5e-7 absolute,
-// as PyTorch's own vectorised CPU kernels approximate them), GELU's from kernels/cpu/gelu_vec.h (the same
-// Abramowitz & Stegun 7.1.26 erf, on whole vectors: |gelu error| <= 3e-7 |x|); tanh uses libm.
+// as PyTorch's own vectorised CPU kernels approximate them), GELU's from kernels/cpu/gelu_vec.h (with AVX-512:
+// piecewise polynomials of Phi and GELU' made by scripts/gen_gelu_tables.py, |gelu error| <= 1.5e-7 |x|; without:
+// the Abramowitz & Stegun 7.1.26 erf on whole vectors, <= 3e-7 |x|); tanh uses libm.
 #pragma once
 #include <cstdint>
 

@@ -145,7 +145,7 @@ TEST_CASE("vmath: exp_approx within 2 ulp of exp and erf_approx within 3.5e-7 of
   CHECK(kernels::erf_approx(0.f) == 0.f);
 }
 
-TEST_CASE("gelu kernels: within 3e-7 |x| of the exact erf form and its derivative - tails - NaN and infinities") {
+TEST_CASE("gelu kernels: within 1.5e-7 |x| (3e-7 without AVX-512) of the exact erf form and its derivative - tails - NaN and infinities") {
   std::vector<float> x;
   for (double v = -12.0; v <= 12.0; v += 3.1e-4) x.push_back(static_cast<float>(v));
   for (float v : {0.f, -0.f, 1e-30f, -1e-30f, 1e-6f, 50.f, -50.f, 1e4f, -1e4f}) x.push_back(v);
@@ -165,8 +165,14 @@ TEST_CASE("gelu kernels: within 3e-7 |x| of the exact erf form and its derivativ
     worst = std::max(worst, std::fabs(y[i] - ref) / std::max(std::fabs(X), 1e-30));
     worst_d = std::max(worst_d, std::fabs((dx[i] - 0.5) / 2.0 - dref));
   }
-  CHECK(worst < 3e-7);
+#if defined(__AVX512F__)
+  // the piecewise polynomials of kernels/cpu/gelu_tables.h (measured 1.1e-7 and 1.2e-7; float rounding of x Phi)
+  CHECK(worst < 1.5e-7);
+  CHECK(worst_d < 1.5e-7);
+#else
+  CHECK(worst < 3e-7);   // Abramowitz & Stegun 7.1.26
   CHECK(worst_d < 4e-7);
+#endif
   CHECK(y[n - 1] == y[static_cast<size_t>(std::find(x.begin(), x.end(), 5.f) - x.begin())]);   // tail = vector bits
   const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
   const std::vector<float> sx = {inf, nan, -2.f};

@@ -5,7 +5,12 @@
 #include <cmath>
 #include <cstring>
 #if defined(__AVX512F__) || defined(__FMA__)
+// GCC 12 flags the self-initialised undefined vectors inside its own AVX-512 intrinsics (a known false positive).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 #endif
 
 namespace ssmtl::kernels::simd {
