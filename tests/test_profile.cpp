@@ -223,6 +223,7 @@ TEST_CASE("profile app: --json of a tiny configuration parses and its rows add u
                              "print(\"conv\", (\"conv3d_forward\", \"forward\") in names, (\"conv3d_backward\", \"backward\") in names, "
                              "(\"attention_tokens_backward\", \"backward\") in names, (\"adam_step\", \"optimizer\") in names)\n"
                              "print(\"peak\", d[\"peak_gflops_fp32\"] > 0, d[\"bandwidth_gbs\"] > 0)\n"
+                             "print(\"faults\", d[\"train\"][\"page_faults\"] == d[\"train\"][\"page_faults_first_step\"] >= 0)\n"
                              "bn = [o for o in d[\"train\"][\"ops\"] if o[\"op\"] == \"batch_norm_forward\"]\n"
                              "print(\"bn bytes\", len(bn) == 1 and bn[0][\"gbytes\"] > 0 and bn[0][\"gbs\"] > 0)'",
                              out);
@@ -234,6 +235,7 @@ TEST_CASE("profile app: --json of a tiny configuration parses and its rows add u
   CHECK(out.find("peak True True") != std::string::npos);
   CHECK(out.find("bn bytes True") != std::string::npos);
   CHECK(out.find("nulls True True True") != std::string::npos);   // null where a column does not apply; step %peak
+  CHECK(out.find("faults True") != std::string::npos);            // 1 step: its faults are the first step's
 }
 
 TEST_CASE("profile app: --shapes rows carry their shapes and still add up") {
