@@ -42,7 +42,8 @@ const char* kUsage =
     "'(untimed)' row is what no kernel accounts for (graph bookkeeping, allocation, copies, Python-free glue).\n"
     "%peak: of the measured fp32 peak (compute-bound rows, in either precision); GB/s and %bw: the least memory traffic of the op\n"
     "(memory-bound rows: normalisations, activations, elementwise, permutes) against the measured bandwidth.\n"
-    "Page faults: per timed step after the first (a steady state has next to none), and in the first apart.\n";
+    "Page faults: per timed step after the first (a steady state has next to none), and in the first apart\n"
+    "(with --steps 1 both are that step's).\n";
 
 using Clock = std::chrono::steady_clock;
 
@@ -69,7 +70,7 @@ Profile profile(int steps, F step) {
   ssmtl::prof::reset();
   ssmtl::prof::set_enabled(true);
   // Faults of the first timed step apart: it still maps memory that the warm-up step did not (measured on the v1
-  // step: ~4400 faults in it, 0-50 in each later one), and an average over 2 steps read as a steady-state cost.
+  // step: 4000-4400 faults in it, 0-260 in each later one), and an average over 2 steps read as a steady-state cost.
   const long faults0 = minor_faults();
   long faults1 = faults0;
   const auto t0 = Clock::now();

@@ -5,10 +5,12 @@ Run from the repository root: python3 scripts/gen_gelu_tables.py  (standard libr
 
 GELU(x) = x Phi(x), Phi(x) = erfc(-x / sqrt 2) / 2 (the exact erf form, PyTorch's default), and
 GELU'(x) = Phi(x) + x phi(x). On [-6, 6) both are split into 32 intervals of width 3/8; interval j starts at
-x_j = -6 + 3j/8, and the table holds the degree-5 polynomial in t = x - x_j (in [0, 3/8), exact in float) through
+x_j = -6 + 3j/8, and the table holds the degree-5 polynomial in t = x - x_j (in [0, 3/8); exact in float but on
+[-3/16, 0), where it rounds by at most 1.5e-8) through
 the 6 Chebyshev nodes of the interval (near-minimax: its error is within a few times the best one's). The kernel picks a coefficient of
 every lane's interval with one two-table permute (vpermt2ps: 32 entries). Beyond the range the kernel takes
-Phi = 0 (x < -6: Phi < 1e-9) or the last interval's value (x >= 6: 1 to within 1e-9); the derivative likewise.
+Phi = 0 (x < -6: Phi < 1e-9) or the last interval's value (x >= 6: 1 to within 1e-9); the derivative 0 below -6
+(it is -3.6e-8 at -6) and the last interval's value (1 + 3.5e-8 at 6) above.
 Prints the largest error of each table (float coefficients, Horner in double) against math.erfc.
 """
 import math

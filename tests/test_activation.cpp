@@ -145,12 +145,18 @@ TEST_CASE("vmath: exp_approx within 2 ulp of exp and erf_approx within 3.5e-7 of
   CHECK(kernels::erf_approx(0.f) == 0.f);
 }
 
-TEST_CASE("gelu kernels: within 1.5e-7 |x| (3e-7 without AVX-512) of the exact erf form and its derivative - tails - NaN and infinities") {
-  std::vector<float> x;
+TEST_CASE("gelu kernels: GELU within 1.5e-7 |x| and GELU' within 1.5e-7 (3e-7 and 4e-7 without AVX-512) of the exact erf form - tails - interval ends - NaN and infinities") {
+  std::vector<float> x = {5.f};   // also the last element: the masked tail must give the vector lanes' bits
   for (double v = -12.0; v <= 12.0; v += 3.1e-4) x.push_back(static_cast<float>(v));
   for (float v : {0.f, -0.f, 1e-30f, -1e-30f, 1e-6f, 50.f, -50.f, 1e4f, -1e4f}) x.push_back(v);
+  // the ends of the AVX-512 tables' 32 intervals of [-6, 6) (x_j = -6 + 3j/8) and their neighbours
+  for (int j = 0; j <= 32; ++j) {
+    const float xj = -6.f + 0.375f * static_cast<float>(j);
+    for (float v : {std::nextafter(xj, -1e9f), xj, std::nextafter(xj, 1e9f)}) x.push_back(v);
+  }
   x.push_back(5.f);   // an odd count: the last elements go through the masked tail
   const int64_t n = static_cast<int64_t>(x.size());
+  REQUIRE(n % 16 != 0);
   std::vector<float> y(x.size()), dx(x.size(), 0.5f), dy(x.size(), 2.f);
   kernels::gelu_forward_cpu(y.data(), x.data(), n);
   kernels::gelu_backward_cpu(dx.data(), dy.data(), x.data(), true, n);   // adds: dx = 0.5 + 2 gelu'(x)
@@ -158,29 +164,37 @@ TEST_CASE("gelu kernels: within 1.5e-7 |x| (3e-7 without AVX-512) of the exact e
   kernels::gelu_backward_cpu(written.data(), dy.data(), x.data(), false, n);   // writes: 2 gelu'(x)
   kernels::gelu_backward_cpu(into_zeros.data(), dy.data(), x.data(), true, n);
   CHECK(written == into_zeros);   // (a NaN left anywhere fails)
-  double worst = 0, worst_d = 0;
+  double worst = 0, worst_d = 0, worst_add = 0;
   for (int64_t i = 0; i < n; ++i) {
     const double X = x[i], cdf = 0.5 * std::erfc(-X / std::sqrt(2.0));
     const double ref = X * cdf, dref = cdf + X * std::exp(-0.5 * X * X) / std::sqrt(2.0 * M_PI);
     worst = std::max(worst, std::fabs(y[i] - ref) / std::max(std::fabs(X), 1e-30));
-    worst_d = std::max(worst_d, std::fabs((dx[i] - 0.5) / 2.0 - dref));
+    worst_d = std::max(worst_d, std::fabs(written[i] / 2.0 - dref));   // 2 gelu'(x) / 2: exact
+    worst_add = std::max(worst_add, std::fabs(dx[i] - (0.5 + static_cast<double>(written[i]))));
   }
 #if defined(__AVX512F__)
-  // the piecewise polynomials of kernels/cpu/gelu_tables.h (measured 1.1e-7 and 1.2e-7; float rounding of x Phi)
+  // the piecewise polynomials of kernels/cpu/gelu_tables.h (measured 1.1e-7 |x| and 1.2e-7: the tables' 3e-8 and
+  // 6e-8 plus float rounding of x Phi and of Horner's steps)
   CHECK(worst < 1.5e-7);
   CHECK(worst_d < 1.5e-7);
 #else
   CHECK(worst < 3e-7);   // Abramowitz & Stegun 7.1.26
   CHECK(worst_d < 4e-7);
 #endif
-  CHECK(y[n - 1] == y[static_cast<size_t>(std::find(x.begin(), x.end(), 5.f) - x.begin())]);   // tail = vector bits
+  CHECK(worst_add <= 2.4e-7);   // adding into dx: one rounding of 0.5 + 2 gelu'(x) (half an ulp of values < 4)
+  CHECK(y.back() == y.front());   // the masked tail's 5 has the bits of the first vector's
+  CHECK(written.back() == written.front());
   const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
-  const std::vector<float> sx = {inf, nan, -2.f};
-  std::vector<float> sy(3), sd(3, 0.f), ones(3, 1.f);
-  kernels::gelu_forward_cpu(sy.data(), sx.data(), 3);
-  kernels::gelu_backward_cpu(sd.data(), ones.data(), sx.data(), true, 3);
+  const std::vector<float> sx = {inf, nan, -2.f, -inf};
+  std::vector<float> sy(4), sd(4, 0.f), ones(4, 1.f);
+  kernels::gelu_forward_cpu(sy.data(), sx.data(), 4);
+  kernels::gelu_backward_cpu(sd.data(), ones.data(), sx.data(), true, 4);
   CHECK(std::isinf(sy[0]));
+  CHECK(sy[0] > 0.f);
+  CHECK(sd[0] == doctest::Approx(1.0).epsilon(1e-7));
   CHECK(std::isnan(sy[1]));
   CHECK(std::isnan(sd[1]));
   CHECK(sy[2] == doctest::Approx(-2.0 * 0.5 * std::erfc(std::sqrt(2.0))).epsilon(2e-4));   // the negative tail
+  CHECK(std::isnan(sy[3]));   // -inf * Phi(-inf) = -inf * 0, as the exact form (and PyTorch) give
+  CHECK(sd[3] == 0.f);
 }

@@ -1,17 +1,19 @@
 // GELU on whole vectors (simd::vec: 16 lanes on AVX-512): y = x Phi(x), Phi the standard normal cdf
-// (1 + erf(x / sqrt 2)) / 2, PyTorch's default (erf) form.
+// (1 + erf(x / sqrt 2)) / 2, PyTorch's default (erf) form; units: x and y in the same units, GELU' dimensionless.
 // - With AVX-512: Phi and GELU' = Phi + x phi as piecewise polynomials (kernels/cpu/gelu_tables.h, made by
-//   scripts/gen_gelu_tables.py: degree 5 on 32 intervals of [-6, 6), largest error 3e-8 and 6e-8), one two-table
-//   permute per coefficient: ~20 instructions a vector, 2.1-2.5x the speed of the form below (3.9 against 8.3-9.8 ns a
-//   vector in L1 on this Zen 4; the forward GELU was ~25 ms of the paper-size v1 training step).
+//   scripts/gen_gelu_tables.py: degree 5 on 32 intervals of [-6, 6); the polynomials' own error 3e-8 and 6e-8), one
+//   two-table permute per coefficient: ~28 instructions a vector, 1.9x the speed of the form below where GELU runs
+//   fused after a product (BM_GeluInCache, one thread, in L1: 4.6 against 8.8 ns a vector on this Zen 4; the
+//   forward GELU was ~25 ms of the paper-size v1 bf16 training step, now ~15).
 // - Otherwise Abramowitz & Stegun 7.1.26, erf(z) = 1 - t (a1 + a2 t + ... + a5 t^4) exp(-z^2), t = 1 / (1 + p |z|)
 //   (|error| <= 1.5e-7), with exp(-z^2) for z^2 in [0, 16] only: beyond, erfc(z) < 1.2e-8 is below half an ulp of
 //   1, so erf = +-1 and the pdf is taken as 0. Written on vectors rather than left to `#pragma omp simd` because
 //   GCC then picks 8 lanes on this CPU and evaluates vmath.h's general-range exp and erf (~55 operations an
 //   element, compute-bound: 5x the time of a copy, docs/WALKTHROUGH.md section 9); this form takes ~25.
-// Both agree with the exact form to within 3e-7 |x| (tests/test_activation.cpp); their bits differ, so a CPU
-// with AVX-512 and one without train to slightly different weights.
-// CPU-internal helper of kernels/cpu/activation.cpp.
+// Against the exact form (tests/test_activation.cpp): GELU within 1.5e-7 |x| with the tables, 3e-7 |x| without;
+// GELU' within 1.5e-7 (absolute) with the tables, 4e-7 without. Their bits differ, so a CPU with AVX-512 and one
+// without train to slightly different weights.
+// CPU-internal helper of kernels/cpu/activation.cpp (and bench/bench_memory_ops.cpp, which times both forms).
 #pragma once
 #include <cstdint>
 
@@ -78,13 +80,17 @@ inline vec gelu_derivative_as(vec x) {
 }
 
 #if defined(__AVX512F__)
+// The two-table permute below holds exactly 32 intervals, and the upper clamp takes the range symmetric about 0.
+static_assert(kTableIntervals == 32 && kTableLo + kTableIntervals * kTableStep == -kTableLo,
+              "gelu_tables.h: table_poly expects 32 intervals on [-L, L)");
+
 // The table's polynomial at every lane's x: interval j = floor((x + 6) / (3/8)) clamped to [0, 31], t = x - x_j with
-// x clamped to 6 (exact: the argument loses no bits to the interval's offset), 0 for x < -6. A NaN x gives some
-// finite value; callers keep it NaN.
+// x clamped to 6 (t exact except on [-3/16, 0), where it rounds by at most 1.5e-8: Phi moves by < 1e-8), 0 for
+// x < -6. A NaN x gives some finite value; callers keep it NaN.
 inline __m512 table_poly(__m512 x, const float (&tab)[kTableDegree + 1][kTableIntervals]) {
   const __m512 xc = _mm512_min_ps(x, _mm512_set1_ps(-kTableLo));
   const __m512 u = _mm512_fmadd_ps(xc, _mm512_set1_ps(1.f / kTableStep), _mm512_set1_ps(-kTableLo / kTableStep));
-  const __m512 f = _mm512_roundscale_ps(_mm512_min_ps(_mm512_max_ps(u, _mm512_setzero_ps()), _mm512_set1_ps(31.f)),
+  const __m512 f = _mm512_roundscale_ps(_mm512_min_ps(_mm512_max_ps(u, _mm512_setzero_ps()), _mm512_set1_ps(kTableIntervals - 1.f)),
                                         _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
   const __m512i j = _mm512_cvttps_epi32(f);
   const __m512 t = _mm512_sub_ps(xc, _mm512_fmadd_ps(f, _mm512_set1_ps(kTableStep), _mm512_set1_ps(kTableLo)));
