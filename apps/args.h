@@ -1,6 +1,7 @@
 // Minimal "--name value" / "--flag" parsing for the sub-commands. Unknown options are an error
 // (UsageError: exit status 2), so a typo never silently falls back to a default.
 #pragma once
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
@@ -67,6 +68,13 @@ class Args {
     if (!util::parse_int64(v, x)) throw UsageError("--" + k + ": '" + util::printable(v) + "' is not an integer");
     if (x < min) throw UsageError("--" + k + " must be >= " + std::to_string(min) + ", got " + v);
     return x;
+  }
+  // An option held in an int (counts, sizes): as get_int, and above `max` (INT_MAX unless given) a clear error
+  // instead of a value that wraps when narrowed (--steps 4294967296 ran 0 steps, 2147483648 a negative count).
+  int get_int32(const std::string& k, int def, int min, int max = std::numeric_limits<int>::max()) const {
+    const long long x = get_int(k, def, min);
+    if (x > max) throw UsageError("--" + k + " must be <= " + std::to_string(max) + ", got " + get(k));
+    return static_cast<int>(x);
   }
   // A finite decimal number in [lo, hi] (no hex, NaN or inf).
   double get_double(const std::string& k, double def, double lo = -1e300, double hi = 1e300) const {

@@ -94,8 +94,8 @@ int run_average(int argc, char** argv) {
   ssmtl::util::Config cfg = ssmtl::util::Config::from_string(first_config, ckpts[0]);
   const ssmtl::ModelConfig mc = ssmtl::ModelConfig::from_config(cfg);   // (registers the proxy tasks' keys)
   const ssmtl::TrainOptions opt = ssmtl::TrainOptions::from_config(cfg);
-  const int precise_bn = static_cast<int>(
-      args.get_int("precise-bn", opt.precise_bn > 0 ? opt.precise_bn : ssmtl::kSwaBnObjects, 0));
+  const int precise_bn =
+      args.get_int32("precise-bn", opt.precise_bn > 0 ? opt.precise_bn : ssmtl::kSwaBnObjects, 0);
   const std::string root = precise_bn > 0 ? args.need("data") : args.get("data");
   const std::string det = precise_bn > 0 ? args.need("detections") : args.get("detections");
   // The run's training videos: recorded by `ssmtl train --videos` since session 21; --videos supplies them for

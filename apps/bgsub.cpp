@@ -38,8 +38,8 @@ int run_bgsub(int argc, char** argv) {
   const std::string out = args.get("out"), gt = args.get("gt");
   p.threshold = static_cast<float>(args.get_double("threshold", p.threshold));
   p.learning_rate = static_cast<float>(args.get_double("rate", p.learning_rate));
-  p.init_frames = static_cast<int>(args.get_int("init", p.init_frames, 0));
-  p.close_radius = static_cast<int>(args.get_int("close", p.close_radius, 0));
+  p.init_frames = args.get_int32("init", p.init_frames, 0);
+  p.close_radius = args.get_int32("close", p.close_radius, 0);
   p.min_area_ref = args.get_double("min-area", p.min_area_ref);
   if (args.has("warmup")) p.warmup = ssmtl::BackgroundWarmup::kNoObjectsDuringInit;
   args.check_used();

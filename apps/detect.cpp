@@ -64,7 +64,7 @@ int run_detect(int argc, char** argv) {
       dopt.classes.push_back(static_cast<int>(id));
     }
   std::vector<std::string> videos = args.has("videos") ? args.list("videos") : list_videos(root, split);
-  int draw = static_cast<int>(args.get_int("draw", 0, 0));
+  int draw = args.get_int32("draw", 0, 0);
   std::string gt = args.get("recall-gt");
   dopt.device = app::device_option(args);
   args.check_used();

@@ -295,7 +295,7 @@ int run_experiment(int argc, char** argv) {
   if (args.help()) { std::printf("%s", kUsage); return 0; }
   if (file.empty()) throw ssmtl::app::UsageError("missing the experiment FILE");
   const std::string cache = args.get("cache", "runs/cache");
-  const int max_new = static_cast<int>(args.get_int("max-new-runs", 0, 0));
+  const int max_new = args.get_int32("max-new-runs", 0, 0);
   const bool dry = args.get("dry-run", "0") != "0";
   ssmtl::app::ExperimentSpec spec = ssmtl::app::ExperimentSpec::parse(ssmtl::util::read_file(file), file);
   const std::string out = args.get("out", "runs/experiments/" + spec.name);

@@ -42,7 +42,7 @@ int run_dataset(const ssmtl::app::Args& args) {
   o.out = args.need("out");
   o.overwrite = args.has("overwrite");
   o.video.format = args.get("format", o.video.format);
-  o.video.jpeg_quality = static_cast<int>(args.get_int("quality", o.video.jpeg_quality, 1));
+  o.video.jpeg_quality = args.get_int32("quality", o.video.jpeg_quality, 1);
   o.video.ffmpeg = args.get("ffmpeg", o.video.ffmpeg);
   o.frame_labels = args.get("frame-labels", "");
   o.splits = args.get("splits", "");
@@ -89,8 +89,8 @@ int run_prepare(int argc, char** argv) {
   ssmtl::PrepareOptions o;
   const std::string videos = args.need("videos"), out = args.need("out");
   o.format = args.get("format", o.format);
-  o.jpeg_quality = static_cast<int>(args.get_int("quality", o.jpeg_quality, 1));
-  o.digits = static_cast<int>(args.get_int("digits", o.digits, 1));
+  o.jpeg_quality = args.get_int32("quality", o.jpeg_quality, 1);
+  o.digits = args.get_int32("digits", o.digits, 1);
   o.ffmpeg = args.get("ffmpeg", o.ffmpeg);
   o.overwrite = args.has("overwrite");
   args.check_used();

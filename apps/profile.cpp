@@ -28,7 +28,7 @@ const char* kUsage =
     "                  train.precision=bf16 profiles both steps with bf16 products (kernels/precision.h);\n"
     "                  scoring's attention too (SSMTL_BF16_ATTENTION=0: not), training's attention only with\n"
     "                  SSMTL_BF16_ATTENTION=1\n"
-    "  --steps N       profiled training steps and scoring steps, after one warm-up step each (default 3); the\n"
+    "  --steps N       profiled training steps and scoring steps, after two warm-up steps each (default 3); the\n"
     "                  training step is the trainer's at learning rate 0, so repeated steps do the same work\n"
     "  --batch B       objects per step (default 64, the paper's batch size)\n"
     "  --shapes        one row per kernel, phase and shape (convolutions: N x Cin->Cout, output DxHxW, kernel;\n"
@@ -39,7 +39,8 @@ const char* kUsage =
     "                  apply: no FLOP or bytes counted, or no peak known for the device)\n"
     "  --device D      cpu (default) or cuda (kernel times then include a synchronisation each)\n"
     "Rows: one per kernel and phase (and shape, with --shapes); ms and GFLOP are per step; share = of the step's wall time; the\n"
-    "'(untimed)' row is what no kernel accounts for (graph bookkeeping, allocation, copies, Python-free glue).\n"
+    "'(untimed)' row is what no kernel accounts for (graph bookkeeping, allocation, copies, other glue). ms per step: the\n"
+    "mean over the timed steps, the first included.\n"
     "%peak: of the measured fp32 peak (compute-bound rows, in either precision); GB/s and %bw: the least memory traffic of the op\n"
     "(memory-bound rows: normalisations, activations, elementwise, permutes) against the measured bandwidth.\n"
     "Page faults: per timed step after the first (a steady state has next to none), and in the first apart\n"
@@ -66,11 +67,14 @@ long minor_faults() {
 
 template <class F>
 Profile profile(int steps, F step) {
-  step();   // warm-up: first touches of fresh memory, thread pools
+  // Warm-up: first touches of fresh memory, thread pools. Two steps: after one, the next still mapped 3600-4800
+  // pages, among them fresh 2 MiB pages that this VM zeroes at ~0.5 GB/s (a 0.35 ms kernel took 4.7 ms for its new
+  // gradient's); after two, tens.
+  step();
+  step();
   ssmtl::prof::reset();
   ssmtl::prof::set_enabled(true);
-  // Faults of the first timed step apart: it still maps memory that the warm-up step did not (measured on the v1
-  // step: 4000-4400 faults in it, 0-260 in each later one), and an average over 2 steps read as a steady-state cost.
+  // Faults of the first timed step apart: a step that still maps memory the warm-up did not shows up there.
   const long faults0 = minor_faults();
   long faults1 = faults0;
   const auto t0 = Clock::now();
@@ -149,7 +153,7 @@ std::string json_profile(const Profile& p, int B, double peak, double bandwidth,
   char buf[768];
   const double step_gflops = p.flops * 1e-9 / p.step_s;
   std::snprintf(buf, sizeof buf, "{\"step_ms\": %.4f, \"objects_per_s\": %.4f, \"gflop\": %.9g, \"gflops\": %.4f, "
-                "\"pct_peak\": %s, \"page_faults\": %.1f, \"page_faults_first_step\": %.0f, \"ops\": [",
+                "\"pct_peak\": %s, \"page_faults\": %.1f, \"page_faults_first_step\": %.1f, \"ops\": [",
                 p.step_s * 1e3, B / p.step_s, p.flops * 1e-9, step_gflops,
                 json_number(100 * step_gflops / peak, peak > 0).c_str(), p.page_faults, p.page_faults_first);
   std::string s = buf;
@@ -179,8 +183,8 @@ int run_profile(int argc, char** argv) {
   ssmtl::app::Args args(argc, argv, {"json", "shapes"});
   if (args.help()) { std::printf("%s", kUsage); return 0; }
   ssmtl::util::Config cfg = ssmtl::app::config_option(args);
-  const int steps = static_cast<int>(args.get_int("steps", 3, 1));
-  const int B = static_cast<int>(args.get_int("batch", 64, 1));
+  const int steps = args.get_int32("steps", 3, 1);
+  const int B = args.get_int32("batch", 64, 1);
   const bool json = args.has("json");
   const bool shapes = args.has("shapes");
   const ssmtl::Device dev = args.has("device") ? ssmtl::app::device_option(args) : ssmtl::Device::CPU;
@@ -207,7 +211,8 @@ int run_profile(int argc, char** argv) {
   model.to(dev);
   const ssmtl::TaskBatch batch = ssmtl::random_batch(mc, B, 1).to(dev);
   ssmtl::app::TrainStep train(model);
-  if (!json) std::fprintf(stderr, "profile: %s, batch %d, %d steps each...\n", mc.name.c_str(), B, steps);
+  if (!json)
+    std::fprintf(stderr, "profile: %s, batch %d, %d step%s each...\n", mc.name.c_str(), B, steps, steps == 1 ? "" : "s");
   Profile pt = profile(steps, [&] { train(batch); });
   const ssmtl::app::ScoreInputs si = ssmtl::app::synthetic_score_inputs(mc, B, 2);
   Profile ps = profile(steps, [&] { ssmtl::app::score_step(model, si); });
@@ -236,10 +241,10 @@ int run_profile(int argc, char** argv) {
                 json_profile(ps, B, table_peak, table_bandwidth, shapes).c_str());
     return 0;
   }
-  std::printf("%s on %s, %s products%s, batch %d, %d steps; measured peak fp32 %.1f GFLOP/s, bf16 %s; memory bandwidth "
+  std::printf("%s on %s, %s products%s, batch %d, %d step%s; measured peak fp32 %.1f GFLOP/s, bf16 %s; memory bandwidth "
               "%.1f GB/s (triad)\n", mc.name.c_str(), ssmtl::device_name(dev), topt.precision.c_str(),
               bf16_attention ? " (attention too: SSMTL_BF16_ATTENTION=1)"
-              : bf16_attention_scoring ? " (scoring's attention too)" : "", B, steps, peak,
+              : bf16_attention_scoring ? " (scoring's attention too)" : "", B, steps, steps == 1 ? "" : "s", peak,
               peak_bf16 > 0 ? (std::to_string(static_cast<int>(peak_bf16)) + " GFLOP/s").c_str()
                             : "n/a (no AVX512_BF16)", bandwidth);
   if (peak_amx > 0)

@@ -27,7 +27,7 @@ int run_render(int argc, char** argv) {
   if (args.help()) { std::printf("%s", kUsage); return 0; }
   std::string root = args.need("data"), scores = args.need("scores"), out = args.need("out");
   std::string split = args.get("split", "testing");
-  int per_video = static_cast<int>(args.get_int("frames", 3, 0));
+  int per_video = args.get_int32("frames", 3, 0);
   args.check_used();
   auto files = eval::list_video_files(scores + "/regions");
   // One colour scale for all videos: the score range of every object.

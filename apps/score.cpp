@@ -71,16 +71,16 @@ int run_score(int argc, char** argv) {
   so.frame_mode = args.get("frame-mode", "map");
   if (so.frame_mode != "map" && so.frame_mode != "max")
     throw ssmtl::app::UsageError("--frame-mode must be map or max, got " + so.frame_mode);
-  so.map.cell = static_cast<int>(args.get_int("cell", 20, 1));
+  so.map.cell = args.get_int32("cell", 20, 1);
   const double cell_rel = args.get_double("cell-rel", 0, 0, 100);
   if (args.has("cell-rel") && args.has("cell")) throw ssmtl::app::UsageError("give --cell or --cell-rel, not both");
   if (args.has("cell-rel") && !(cell_rel > 0)) throw ssmtl::app::UsageError("--cell-rel must be > 0");
   const double min_height_rel = args.get_double("min-height-rel", 0, 0, 100);
   if (min_height_rel > 0 && so.frame_mode != "map")
     throw ssmtl::app::UsageError("--min-height-rel applies to the anomaly map (--frame-mode map)");
-  int f = static_cast<int>(args.get_int("filter", 3, 1));
+  int f = args.get_int32("filter", 3, 1);
   so.map.filter_t = so.map.filter_x = so.map.filter_y = f;
-  so.batch_size = static_cast<int>(args.get_int("batch", 128, 1));
+  so.batch_size = args.get_int32("batch", 128, 1);
   so.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
   so.window_ends = ssmtl::app::window_ends_option(args);
   std::string teachers = args.get("teachers");
@@ -93,7 +93,7 @@ int run_score(int argc, char** argv) {
                                  " needs --normal-detections (the training split's detections)");
   if (norm_mode != "none" && normal_det.empty())
     throw ssmtl::app::UsageError("--normalize " + norm_mode + " needs --normal-detections (the training split's detections)");
-  const int precise_bn = static_cast<int>(args.get_int("precise-bn", 0, 0));
+  const int precise_bn = args.get_int32("precise-bn", 0, 0);
   const std::string ood_root = args.get("ood", "../shared/data/ood");
   if (precise_bn > 0 && normal_det.empty())
     throw ssmtl::app::UsageError("--precise-bn needs --normal-detections (the training split's detections)");

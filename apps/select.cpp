@@ -166,7 +166,7 @@ Inputs parse_inputs(int argc, char** argv, bool& help) {
   in.sigmas = parse_doubles(args, "sigma", "0,1,3,5,8", 0);
   for (double f : in.filters)
     if (f != std::floor(f) || static_cast<int>(f) % 2 == 0) throw app::UsageError("--filter: sizes must be odd integers");
-  in.so.batch_size = static_cast<int>(args.get_int("batch", 128, 1));
+  in.so.batch_size = args.get_int32("batch", 128, 1);
   in.so.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
   in.so.window_ends = app::window_ends_option(args);
   in.device = app::device_option(args);

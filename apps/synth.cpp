@@ -91,12 +91,12 @@ int run_synth(int argc, char** argv) {
   std::vector<std::string> kinds = args.list("kinds");
   if (kinds.empty()) kinds = {"glide", "speed"};   // backward: T1's own training task, found ~perfectly
   const std::string detections = args.get("detections");
-  const int per_kind = static_cast<int>(args.get_int("per-kind", 4, 1));
+  const int per_kind = args.get_int32("per-kind", 4, 1);
   ssmtl::SyntheticAnomalyOptions opt;
-  opt.segment_min = static_cast<int>(args.get_int("segment-min", opt.segment_min, 2));
-  opt.segment_max = static_cast<int>(args.get_int("segment-max", opt.segment_max, 2));
-  opt.speed_step = static_cast<int>(args.get_int("speed-step", opt.speed_step, 2));
-  opt.margin = static_cast<int>(args.get_int("margin", opt.margin, 0));
+  opt.segment_min = args.get_int32("segment-min", opt.segment_min, 2);
+  opt.segment_max = args.get_int32("segment-max", opt.segment_max, 2);
+  opt.speed_step = args.get_int32("speed-step", opt.speed_step, 2);
+  opt.margin = args.get_int32("margin", opt.margin, 0);
   opt.glide_speed = args.get_double("glide-speed", opt.glide_speed, 1e-3, 10);
   const uint64_t seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
   args.check_used();

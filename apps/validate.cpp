@@ -81,7 +81,7 @@ int run_validate(int argc, char** argv) {
   const std::vector<std::string> videos_arg = args.list("videos");   // empty: each checkpoint's recorded list
   const std::string ood_root = args.get("ood", "../shared/data/ood"), teachers = args.get("teachers");
   const std::string precision_arg = args.get("precision", "run"), json = args.get("json");
-  const int precise_bn = static_cast<int>(args.get_int("precise-bn", 0, 0));
+  const int precise_bn = args.get_int32("precise-bn", 0, 0);
   args.check_used();
   if (precision_arg != "run" && precision_arg != "fp32" && precision_arg != "bf16")
     throw ssmtl::app::UsageError("--precision must be run, fp32 or bf16, got " + precision_arg);

@@ -232,9 +232,9 @@ int run_watch(int argc, char** argv) {
   }
   o.threshold = args.get_double("threshold", std::numeric_limits<double>::infinity());
   const double false_alarms = args.get_double("false-alarms", 0.01, 0, 1);
-  o.reconnect = static_cast<int>(args.get_int("reconnect", 0, 0));
+  o.reconnect = args.get_int32("reconnect", 0, 0);
   o.queue_frames = static_cast<size_t>(args.get_int("queue", 4, 1));
-  o.batch_size = static_cast<int>(args.get_int("batch", 64, 1));
+  o.batch_size = args.get_int32("batch", 64, 1);
   o.seed = static_cast<uint64_t>(args.get_int("seed", 0, 0));
   o.window_ends = app::window_ends_option(args);
   o.detect.flow_scale = static_cast<float>(args.get_double("flow-scale", 1.0, 1e-3, 1));
@@ -249,13 +249,13 @@ int run_watch(int argc, char** argv) {
   o.frames.frame_mode = args.get("frame-mode", "map");
   if (o.frames.frame_mode != "map" && o.frames.frame_mode != "max")
     throw app::UsageError("--frame-mode must be map or max, got " + o.frames.frame_mode);
-  o.frames.map.cell = static_cast<int>(args.get_int("cell", 20, 1));
+  o.frames.map.cell = args.get_int32("cell", 20, 1);
   const long long min_height = args.get_int("min-height", 0, 0);   // pixels (ssmtl score's min_height)
   if (min_height > 100000) throw app::UsageError("--min-height must be <= 100000 pixels");
   if (min_height > 0 && o.frames.frame_mode != "map")
     throw app::UsageError("--min-height applies to the anomaly map (--frame-mode map)");
   o.frames.map.min_height = static_cast<int>(min_height);
-  const int f = static_cast<int>(args.get_int("filter", 3, 1));
+  const int f = args.get_int32("filter", 3, 1);
   if (f % 2 == 0) throw app::UsageError("--filter must be odd");
   o.frames.map.filter_t = o.frames.map.filter_y = o.frames.map.filter_x = f;
   o.frames.smooth_sigma = args.get_double("smooth-sigma", 3, 0, 1000);
@@ -263,7 +263,7 @@ int run_watch(int argc, char** argv) {
   const double stats_every = args.get_double("stats-every", 5, 0.1, 86400);
   const std::string out = args.get("out", "-");
   const std::string annotate = args.get("annotate");
-  const int serve_port = args.has("serve") ? static_cast<int>(args.get_int("serve", 0, 0)) : -1;
+  const int serve_port = args.has("serve") ? args.get_int32("serve", 0, 0) : -1;
   const std::string serve_host = args.get("serve-host", "127.0.0.1");
   const double serve_linger = args.get_double("serve-linger", 0, 0, 86400);
   o.keep_images = !annotate.empty() || serve_port >= 0;

@@ -1,6 +1,7 @@
 // Memory-bound ops of the training step against what they replaced, alternating in one process so that both see
 // the same machine load. Counters: ref_ms, ms, speedup = ref time / time, GB/s and %bw, the share of the memory
-// bandwidth that the program measures (STREAM triad, tensor/profile.h) at its start.
+// bandwidth that the program measures (STREAM triad, tensor/profile.h) at its start. The Time column is reference +
+// kernel unless a benchmark says its manual time is the kernel's alone.
 // BM_GradZeroFill: the zero fill of a new gradient buffer (device_fill: streaming stores from 4 Mi floats) against
 // std::fill over the same threads, at the size of a stage-1 activation of the paper-size backbone (64 x 16 x 7 x
 // 64 x 64 floats, 117 MB); 4 bytes an element.
@@ -8,7 +9,9 @@
 // token rows, 6.3 M elements): the vector kernels (kernels/cpu/gelu_vec.h) against the formula they replaced (the
 // exact erf form through vmath.h's general exp and erf in a `#pragma omp simd` loop). Bytes as the profiler
 // counts them: forward 8 an element (x read, y written), backward 16 (x, dy read; dx read and written).
-// BM_GeluInCache: the same forward on 4096 elements in the cache, one thread, as it runs fused after a product.
+// BM_GeluInCache: the same forward on 4096 elements in the cache, one thread, as it runs fused after a product: the
+// table polynomials (AVX-512) against the Abramowitz & Stegun vector form. Counters: ns/vector, ref_ns/vector (per 16
+// elements on AVX-512), speedup.
 // BM_MaxPool1x2x2/{values,argmax}: the backbone's (1,2,2) max pooling of a stage-1 activation (64 x 16 x 7 x 64 x 64
 // floats) on 16-lane vectors against the scalar select loop it replaced (the same results, bit for bit); values
 // only (scoring) or with the argmax (training). Bytes: 4 an input element read, 4 an output written (and 4 an

@@ -262,4 +262,9 @@ TEST_CASE("profile app: a bad option is a usage error") {
   std::string out;
   CHECK(run_ssmtl("profile --steps 0 2>&1", out) == 2);
   CHECK(out.find("--steps") != std::string::npos);
+  // counts held in an int: too large is an error, not a wrapped value (2^32 ran 0 steps, 2^31 a negative count)
+  CHECK(run_ssmtl("profile --steps 4294967296 2>&1", out) == 2);
+  CHECK(out.find("--steps must be <= 2147483647, got 4294967296") != std::string::npos);
+  CHECK(run_ssmtl("profile --batch 2147483648 2>&1", out) == 2);
+  CHECK(out.find("--batch must be <= 2147483647") != std::string::npos);
 }
