@@ -7,18 +7,20 @@
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <new>
 #include <tuple>
 #include <utility>
 #include <vector>
-
-#include "tensor/device.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -230,18 +232,25 @@ double measure_peak_gflops_bf16(double seconds) {
 }
 
 double measure_bandwidth_gbs(double seconds) {
-  const int64_t n = int64_t{8} << 20;   // 32 MB per array, 96 MB in all
-  // From the allocator the tensors use (tensor/device.h: 2 MiB-aligned, huge pages asked for), so that the probe
-  // sees memory as the kernels do. (std::vector storage, 4 KiB pages, 16 bytes off a cache line, measured the same
-  // within this machine's swings in 3 alternating runs: 37.6-60.9 against 38.4-60.7 GB/s.)
+  // 256 MB per array, 768 MB in all: well beyond the caches, also where the two vCPUs of a VM sit on two L3s (with
+  // 32 MB arrays the probe swung between 38 and 75 GB/s from run to run; with these, 34-35 in a standalone loop).
+  // 2 MiB-aligned and backed by huge pages where the OS grants them, as the tensors' large buffers are
+  // (tensor/device.cpp), but not kept in the tensors' cache afterwards.
+  const int64_t n = int64_t{64} << 20;
   struct Arrays {
-    int64_t n;
-    float* p[3];
-    explicit Arrays(int64_t len) : n(len) {
-      for (float*& q : p) q = device_alloc(static_cast<size_t>(len), Device::CPU);
+    size_t bytes;
+    float* p[3] = {nullptr, nullptr, nullptr};
+    explicit Arrays(int64_t len) : bytes(static_cast<size_t>(len) * sizeof(float)) {
+      for (float*& q : p) {
+        q = static_cast<float*>(std::aligned_alloc(size_t{2} << 20, bytes));
+        if (!q) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+        madvise(q, bytes, MADV_HUGEPAGE);
+#endif
+      }
     }
     ~Arrays() {
-      for (float* q : p) device_free(q, static_cast<size_t>(n), Device::CPU);
+      for (float* q : p) std::free(q);
     }
     Arrays(const Arrays&) = delete;
     Arrays& operator=(const Arrays&) = delete;

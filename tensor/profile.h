@@ -112,10 +112,9 @@ double measure_peak_gflops_bf16(double seconds = 0.2);
 bool cpu_has_avx512_bf16();
 
 // Measured memory bandwidth in GB/s (1e9 bytes) on all OpenMP threads: the STREAM triad a = b + s c over three
-// 32 MB arrays (beyond this machine's caches), counted as STREAM counts it, 12 bytes per element (two reads, one
-// write; the write-allocate read is not counted, as add_bytes does not count it either), for about `seconds`, on
-// arrays from device_alloc (as the tensors' storage). On a shared machine it swings (38-61 GB/s on this one within
-// minutes): `ssmtl profile` takes the larger of a probe before and one after the steps.
+// 256 MB arrays (beyond this machine's caches, also when a VM's vCPUs sit on two L3s), counted as STREAM counts it,
+// 12 bytes per element (two reads, one write; the write-allocate read is not counted, as add_bytes does not count
+// it either), for about `seconds`, on huge pages where the OS grants them (as the tensors' large buffers).
 double measure_bandwidth_gbs(double seconds = 0.2);
 
 }  // namespace ssmtl::prof
