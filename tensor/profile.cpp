@@ -243,7 +243,10 @@ double measure_bandwidth_gbs(double seconds) {
     explicit Arrays(int64_t len) : bytes(static_cast<size_t>(len) * sizeof(float)) {
       for (float*& q : p) {
         q = static_cast<float*>(std::aligned_alloc(size_t{2} << 20, bytes));
-        if (!q) throw std::bad_alloc();
+        if (!q) {
+          for (float* r : p) std::free(r);   // (the destructor does not run when the constructor throws)
+          throw std::bad_alloc();
+        }
 #ifdef MADV_HUGEPAGE
         madvise(q, bytes, MADV_HUGEPAGE);
 #endif

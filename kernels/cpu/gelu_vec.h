@@ -90,8 +90,8 @@ static_assert(kTableIntervals == 32 && kTableLo + kTableIntervals * kTableStep =
 inline __m512 table_poly(__m512 x, const float (&tab)[kTableDegree + 1][kTableIntervals]) {
   const __m512 xc = _mm512_min_ps(x, _mm512_set1_ps(-kTableLo));
   const __m512 u = _mm512_fmadd_ps(xc, _mm512_set1_ps(1.f / kTableStep), _mm512_set1_ps(-kTableLo / kTableStep));
-  const __m512 f = _mm512_roundscale_ps(_mm512_min_ps(_mm512_max_ps(u, _mm512_setzero_ps()), _mm512_set1_ps(kTableIntervals - 1.f)),
-                                        _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+  const __m512 uc = _mm512_min_ps(_mm512_max_ps(u, _mm512_setzero_ps()), _mm512_set1_ps(kTableIntervals - 1.f));
+  const __m512 f = _mm512_roundscale_ps(uc, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
   const __m512i j = _mm512_cvttps_epi32(f);
   const __m512 t = _mm512_sub_ps(xc, _mm512_fmadd_ps(f, _mm512_set1_ps(kTableStep), _mm512_set1_ps(kTableLo)));
   auto coef = [&](int k) { return _mm512_permutex2var_ps(_mm512_load_ps(tab[k]), j, _mm512_load_ps(tab[k] + 16)); };
