@@ -39,8 +39,8 @@ const char* kUsage =
     "                  apply: no FLOP or bytes counted, or no peak known for the device)\n"
     "  --device D      cpu (default) or cuda (kernel times then include a synchronisation each)\n"
     "Rows: one per kernel and phase (and shape, with --shapes); ms and GFLOP are per step; share = of the step's wall time; the\n"
-    "'(untimed)' row is what no kernel accounts for (graph bookkeeping, allocation, copies, other glue). ms per step: the\n"
-    "mean over the timed steps, the first included.\n"
+    "'(untimed)' row is what no kernel accounts for (graph bookkeeping, allocation, copies, other glue).\n"
+    "ms per step: the mean over the timed steps, the first included.\n"
     "%peak: of the measured fp32 peak (compute-bound rows, in either precision); GB/s and %bw: the least memory traffic of the op\n"
     "(memory-bound rows: normalisations, activations, elementwise, permutes) against the measured bandwidth.\n"
     "Page faults: per timed step after the first (a steady state has next to none), and in the first apart\n"
@@ -212,7 +212,8 @@ int run_profile(int argc, char** argv) {
   const ssmtl::TaskBatch batch = ssmtl::random_batch(mc, B, 1).to(dev);
   ssmtl::app::TrainStep train(model);
   if (!json)
-    std::fprintf(stderr, "profile: %s, batch %d, %d step%s each...\n", mc.name.c_str(), B, steps, steps == 1 ? "" : "s");
+    std::fprintf(stderr, "profile: %s, batch %d, %d step%s each...\n", mc.name.c_str(), B, steps,
+                 steps == 1 ? "" : "s");
   Profile pt = profile(steps, [&] { train(batch); });
   const ssmtl::app::ScoreInputs si = ssmtl::app::synthetic_score_inputs(mc, B, 2);
   Profile ps = profile(steps, [&] { ssmtl::app::score_step(model, si); });
