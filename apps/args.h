@@ -41,7 +41,8 @@ class Args {
         continue;
       }
       if (flags.count(k)) { values_[k].push_back("1"); continue; }
-      if (i + 1 >= argc) throw UsageError("option --" + k + " needs a value");
+      // (which options exist is known only after parsing: a bare unknown option at the end lands here too)
+      if (i + 1 >= argc) throw UsageError("option --" + k + " needs a value, or is not an option of this command");
       values_[k].push_back(argv[++i]);
     }
   }

@@ -267,4 +267,7 @@ TEST_CASE("profile app: a bad option is a usage error") {
   CHECK(out.find("--steps must be <= 2147483647, got 4294967296") != std::string::npos);
   CHECK(run_ssmtl("profile --batch 2147483648 2>&1", out) == 2);
   CHECK(out.find("--batch must be <= 2147483647") != std::string::npos);
+  // a bare unknown option at the end: the message says it may not be an option at all
+  CHECK(run_ssmtl("profile --bogusflag 2>&1", out) == 2);
+  CHECK(out.find("--bogusflag needs a value, or is not an option of this command") != std::string::npos);
 }
