@@ -121,6 +121,15 @@ void stream_fill(float* p, float v, int64_t n) {
 
 }  // namespace
 
+float* host_alloc_huge(size_t bytes) {
+  void* p = std::aligned_alloc(kHugePage, bytes);
+  if (!p) throw std::bad_alloc();
+#ifdef MADV_HUGEPAGE
+  madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+  return static_cast<float*>(p);
+}
+
 float* device_alloc(size_t n, Device d) {
   if (d == Device::CUDA) {
     require_cuda("device_alloc");
@@ -142,12 +151,9 @@ float* device_alloc(size_t n, Device d) {
         return static_cast<float*>(p);
       }
     }
-    const bool huge = bytes >= kLargeBytes;
-    void* p = std::aligned_alloc(huge ? kHugePage : 4096, bytes);
+    if (bytes >= kLargeBytes) return host_alloc_huge(bytes);
+    void* p = std::aligned_alloc(4096, bytes);
     if (!p) throw std::bad_alloc();
-#ifdef MADV_HUGEPAGE
-    if (huge) madvise(p, bytes, MADV_HUGEPAGE);
-#endif
     return static_cast<float*>(p);
   }
   void* p = std::aligned_alloc(64, bytes);

@@ -27,6 +27,10 @@ int select_cuda_device(int index);
 // std::runtime_error (require_cuda) for CUDA without it; device_free must get the n of the allocation.
 float* device_alloc(size_t n, Device d);
 void device_free(float* p, size_t n, Device d);
+// A fresh CPU block of `bytes` (a multiple of 2 MiB), 2 MiB-aligned and asked to be backed by huge pages (madvise),
+// as device_alloc makes its blocks of 1 MiB and more; not from the cache: release it with std::free. Throws
+// std::bad_alloc when memory runs out.
+float* host_alloc_huge(size_t bytes);
 // Gives every cached (released) CPU buffer back to the OS; returns the bytes freed. Buffers still in use return
 // to the cache when released.
 size_t empty_host_cache();

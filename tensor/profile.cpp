@@ -7,8 +7,6 @@
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdarg>
@@ -16,11 +14,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
-#include <new>
 #include <tuple>
 #include <utility>
 #include <vector>
+
+#include "tensor/device.h"
 
 #ifdef _OPENMP
 #include <omp.h>
@@ -234,33 +234,15 @@ double measure_peak_gflops_bf16(double seconds) {
 double measure_bandwidth_gbs(double seconds) {
   // 256 MB per array, 768 MB in all: well beyond the caches, also where the two vCPUs of a VM sit on two L3s (with
   // 32 MB arrays the probe swung between 38 and 75 GB/s from run to run; with these, 34-35 in a standalone loop).
-  // 2 MiB-aligned and backed by huge pages where the OS grants them, as the tensors' large buffers are
-  // (tensor/device.cpp), but not kept in the tensors' cache afterwards.
+  // Huge pages where the OS grants them, as the tensors' large buffers (tensor/device.h host_alloc_huge), but not
+  // kept in the tensors' cache afterwards.
   const int64_t n = int64_t{64} << 20;
-  struct Arrays {
-    size_t bytes;
-    float* p[3] = {nullptr, nullptr, nullptr};
-    explicit Arrays(int64_t len) : bytes(static_cast<size_t>(len) * sizeof(float)) {
-      for (float*& q : p) {
-        q = static_cast<float*>(std::aligned_alloc(size_t{2} << 20, bytes));
-        if (!q) {
-          for (float* r : p) std::free(r);   // (the destructor does not run when the constructor throws)
-          throw std::bad_alloc();
-        }
-#ifdef MADV_HUGEPAGE
-        madvise(q, bytes, MADV_HUGEPAGE);
-#endif
-      }
-    }
-    ~Arrays() {
-      for (float* q : p) std::free(q);
-    }
-    Arrays(const Arrays&) = delete;
-    Arrays& operator=(const Arrays&) = delete;
-  } arrays(n);
-  float* pa = arrays.p[0];
-  float* pb = arrays.p[1];
-  float* pc = arrays.p[2];
+  using HostArray = std::unique_ptr<float, void (*)(void*)>;
+  auto array = [n] { return HostArray(host_alloc_huge(static_cast<size_t>(n) * sizeof(float)), std::free); };
+  const HostArray a = array(), b = array(), c = array();
+  float* pa = a.get();
+  float* pb = b.get();
+  float* pc = c.get();
   std::fill(pb, pb + n, 1.f);
   std::fill(pc, pc + n, 2.f);
   auto triad = [&](int64_t iters) {
